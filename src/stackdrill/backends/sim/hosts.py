@@ -1,0 +1,88 @@
+"""Simulated hosts: power, hang, reboot with a boot time, and who is told when that changes.
+
+A host is `on` (services up), `booting`, `hung` (powered, frozen: no I/O, no
+heartbeats, links keep carrier) or `off`. Models that live on a host (DRBD,
+LVM, hypervisor, workload) subscribe to its changes; nothing polls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from stackdrill.backends.base import PowerState
+from stackdrill.backends.sim.kernel import Kernel
+from stackdrill.topology import Host
+
+Listener = Callable[["SimHost", PowerState, PowerState], None]
+
+
+class SimHost:
+    def __init__(self, kernel: Kernel, spec: Host) -> None:
+        self.kernel = kernel
+        self.spec = spec
+        self.name = spec.name
+        self.power = PowerState.ON
+        self.boot_count = 1
+        self._listeners: list[Listener] = []
+        self._boot_event: object | None = None
+
+    @property
+    def up(self) -> bool:
+        """Running: executes I/O, sends heartbeats, answers on the network."""
+        return self.power is PowerState.ON
+
+    @property
+    def powered(self) -> bool:
+        """Drawing power (may still write to shared storage when it thaws)."""
+        return self.power in (PowerState.ON, PowerState.HUNG, PowerState.BOOTING)
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _set(self, state: PowerState, why: str) -> None:
+        old = self.power
+        if old is state:
+            return
+        self.power = state
+        self.kernel.log(f"host/{self.name}", "power", state=state.value, was=old.value, why=why)
+        for listener in list(self._listeners):
+            listener(self, old, state)
+
+    def crash(self) -> None:
+        """Power cut: everything volatile on the host is gone at once."""
+        self._boot_event = None
+        self._set(PowerState.OFF, "power-cut")
+
+    def power_off(self) -> None:
+        self._boot_event = None
+        self._set(PowerState.OFF, "fenced")
+
+    def hang(self) -> None:
+        if self.power is PowerState.ON:
+            self._set(PowerState.HUNG, "hang")
+
+    def thaw(self) -> None:
+        if self.power is PowerState.HUNG:
+            self._set(PowerState.ON, "thaw")
+
+    def power_on(self) -> None:
+        """Start booting; services come up after the host's boot time."""
+        if self.power is not PowerState.OFF:
+            return
+        self._set(PowerState.BOOTING, "power-on")
+        token = object()
+        self._boot_event = token
+
+        def booted() -> None:
+            if self._boot_event is token and self.power is PowerState.BOOTING:
+                self.boot_count += 1
+                self._set(PowerState.ON, "booted")
+
+        self.kernel.call_later(self.spec.boot_s, booted)
+
+    def reboot(self) -> None:
+        """Clean reboot: services stop, then the host boots again by itself."""
+        if self.power is PowerState.OFF:
+            return
+        self._set(PowerState.OFF, "reboot")
+        self.power_on()

@@ -1,0 +1,141 @@
+"""Simulated underlay networks: links up/down, partitions, random loss, rate limits, MTU.
+
+Each topology network is one L2 segment (a switch). A packet from host a to
+host b on network n gets through when both hosts are up, both links have
+carrier, no partition separates them, it is not larger than either link's MTU,
+and the seeded loss draw lets it pass. Time on the wire is latency plus size
+over the slowest link's rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from stackdrill.backends.sim.hosts import SimHost
+from stackdrill.backends.sim.kernel import Kernel
+from stackdrill.topology import Network, Topology
+
+
+@dataclass
+class LinkState:
+    up: bool = True
+    loss: float = 0.0
+    rate_mbit: float | None = None  # a tbf limit below the network's bandwidth
+    mtu: int | None = None  # lowered MTU (fault); None = the network's
+
+
+class Underlay:
+    def __init__(self, kernel: Kernel, topology: Topology, hosts: dict[str, SimHost]) -> None:
+        self.kernel = kernel
+        self.hosts = hosts
+        self.networks: dict[str, Network] = {n.name: n for n in topology.networks}
+        self.links: dict[tuple[str, str], LinkState] = {
+            (h, n.name): LinkState() for n in topology.networks for h in n.addresses
+        }
+        # partitions: (id, network or None for all, groups)
+        self.partitions: dict[int, tuple[str | None, tuple[frozenset[str], ...]]] = {}
+        self._next_partition = 0
+        self._listeners: list[Callable[[], None]] = []
+        for host in hosts.values():
+            host.subscribe(lambda *_a: self._changed())
+
+    # ----------------------------------------------------------- observers
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Called after any change that may alter who reaches whom."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    # ----------------------------------------------------------- queries
+
+    def attached(self, host: str, network: str) -> bool:
+        return (host, network) in self.links
+
+    def address(self, host: str, network: str) -> str:
+        return self.networks[network].addresses[host]
+
+    def link_mtu(self, host: str, network: str) -> int:
+        link = self.links[(host, network)]
+        return link.mtu if link.mtu is not None else self.networks[network].mtu
+
+    def connected(self, a: str, b: str, network: str) -> bool:
+        """Can a packet flow between a and b on `network` right now (ignoring loss)?"""
+        if a == b:
+            return self.hosts[a].up
+        la, lb = self.links.get((a, network)), self.links.get((b, network))
+        if la is None or lb is None or not (la.up and lb.up):
+            return False
+        if not (self.hosts[a].up and self.hosts[b].up):
+            return False
+        for net, groups in self.partitions.values():
+            if net is not None and net != network:
+                continue
+            ga = next((g for g in groups if a in g), None)
+            gb = next((g for g in groups if b in g), None)
+            if ga is not None and gb is not None and ga is not gb:
+                return False
+        return True
+
+    def path_mtu(self, a: str, b: str, network: str) -> int:
+        return min(self.link_mtu(a, network), self.link_mtu(b, network))
+
+    def delay(self, a: str, b: str, network: str, nbytes: int) -> float:
+        """One-way time on the wire for `nbytes`."""
+        net = self.networks[network]
+        rate = net.bandwidth_mbit
+        for h in (a, b):
+            limit = self.links[(h, network)].rate_mbit
+            if limit is not None:
+                rate = min(rate, limit)
+        return net.latency_ms / 1000.0 + nbytes * 8 / (rate * 1e6)
+
+    def send(self, a: str, b: str, network: str, nbytes: int) -> float | None:
+        """Delay of one packet a -> b, or None when it is lost or cannot pass."""
+        if not self.connected(a, b, network):
+            return None
+        if nbytes > self.path_mtu(a, b, network):
+            return None
+        loss = 1 - (1 - self.links[(a, network)].loss) * (1 - self.links[(b, network)].loss)
+        if loss > 0 and self.kernel.rng.random() < loss:
+            return None
+        return self.delay(a, b, network, nbytes)
+
+    # ----------------------------------------------------------- faults
+
+    def set_link(self, host: str, network: str, up: bool) -> None:
+        self.links[(host, network)].up = up
+        self.kernel.log(f"net/{network}", "link", host=host, up=up)
+        self._changed()
+
+    def set_loss(self, host: str, network: str, probability: float) -> None:
+        self.links[(host, network)].loss = probability
+        self.kernel.log(f"net/{network}", "loss", host=host, probability=probability)
+        self._changed()
+
+    def set_rate(self, host: str, network: str, mbit: float | None) -> None:
+        self.links[(host, network)].rate_mbit = mbit
+        self.kernel.log(f"net/{network}", "rate", host=host, mbit=mbit)
+        self._changed()
+
+    def set_mtu(self, host: str, network: str, mtu: int | None) -> None:
+        self.links[(host, network)].mtu = mtu
+        self.kernel.log(f"net/{network}", "mtu", host=host, mtu=mtu)
+        self._changed()
+
+    def partition(self, groups: tuple[tuple[str, ...], ...], network: str | None) -> int:
+        pid = self._next_partition
+        self._next_partition += 1
+        self.partitions[pid] = (network, tuple(frozenset(g) for g in groups))
+        self.kernel.log("net", "partition", id=pid, network=network or "*",
+                        groups=["+".join(g) for g in groups])
+        self._changed()
+        return pid
+
+    def unpartition(self, pid: int) -> None:
+        if self.partitions.pop(pid, None) is not None:
+            self.kernel.log("net", "unpartition", id=pid)
+            self._changed()

@@ -1,0 +1,41 @@
+"""The fault catalogue shared by every backend: each fault is a value with a heal."""
+
+from __future__ import annotations
+
+from stackdrill.faults.catalogue import (
+    FAULT_KINDS,
+    DiskFailure,
+    Fault,
+    FaultAdapter,
+    HostCrash,
+    HostHang,
+    HostReboot,
+    LinkDown,
+    OverlayFdbStale,
+    PacketLoss,
+    Partition,
+    RateLimit,
+    SlowDisk,
+    TunnelEndpointDown,
+    UnderlayMtu,
+    describe,
+)
+
+__all__ = [
+    "FAULT_KINDS",
+    "DiskFailure",
+    "Fault",
+    "FaultAdapter",
+    "HostCrash",
+    "HostHang",
+    "HostReboot",
+    "LinkDown",
+    "OverlayFdbStale",
+    "PacketLoss",
+    "Partition",
+    "RateLimit",
+    "SlowDisk",
+    "TunnelEndpointDown",
+    "UnderlayMtu",
+    "describe",
+]

@@ -1,0 +1,149 @@
+"""Fault values. A fault names what breaks; `heal` of the same value undoes it.
+
+Faults are frozen pydantic models with a `kind` tag, so they can be written in a
+drill, logged, replayed, compared and shown in a report without any backend.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from stackdrill.yamlio import register_union_tags
+
+
+class _Fault(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def targets(self) -> tuple[str, ...]:
+        """Hosts this fault touches (for reports and for checks against the topology)."""
+        host = getattr(self, "host", None)
+        return (host,) if host else ()
+
+
+class HostCrash(_Fault):
+    """Power cut: the host stops at once; disks keep what reached them; no clean shutdown."""
+
+    kind: Literal["host_crash"] = "host_crash"
+    host: str
+    power_back: bool = Field(
+        default=True, description="heal powers the host on again (a returning host)"
+    )
+
+
+class HostHang(_Fault):
+    """The kernel freezes: no I/O, no heartbeats, links stay up (a suspended VM)."""
+
+    kind: Literal["host_hang"] = "host_hang"
+    host: str
+
+
+class HostReboot(_Fault):
+    """A clean reboot: services stop, the host boots for its boot time, heals by itself."""
+
+    kind: Literal["host_reboot"] = "host_reboot"
+    host: str
+
+
+class DiskFailure(_Fault):
+    """Every I/O on the disk returns an error (DRBD's on-io-error decides what follows)."""
+
+    kind: Literal["disk_failure"] = "disk_failure"
+    host: str
+    disk: str
+
+
+class SlowDisk(_Fault):
+    kind: Literal["slow_disk"] = "slow_disk"
+    host: str
+    disk: str
+    latency_ms: float = Field(gt=0)
+
+
+class LinkDown(_Fault):
+    """The host's link to one underlay network loses carrier."""
+
+    kind: Literal["link_down"] = "link_down"
+    host: str
+    network: str
+
+
+class Partition(_Fault):
+    """Hosts in different groups cannot reach each other on the network (or on all networks)."""
+
+    kind: Literal["partition"] = "partition"
+    groups: tuple[tuple[str, ...], ...] = Field(min_length=2)
+    network: str | None = Field(default=None, description="one network, or all when omitted")
+
+    def targets(self) -> tuple[str, ...]:
+        return tuple(h for g in self.groups for h in g)
+
+
+class PacketLoss(_Fault):
+    """Random loss of packets leaving the host on a network, each with this probability."""
+
+    kind: Literal["packet_loss"] = "packet_loss"
+    host: str
+    network: str
+    probability: float = Field(gt=0, le=1)
+
+
+class RateLimit(_Fault):
+    """The host's link on a network is limited to this rate (tbf)."""
+
+    kind: Literal["rate_limit"] = "rate_limit"
+    host: str
+    network: str
+    mbit: float = Field(gt=0)
+
+
+class UnderlayMtu(_Fault):
+    """The host's underlay MTU is lowered: full-size encapsulated frames are dropped silently."""
+
+    kind: Literal["underlay_mtu"] = "underlay_mtu"
+    host: str
+    network: str
+    mtu: int = Field(ge=576)
+
+
+class OverlayFdbStale(_Fault):
+    """The overlay controller stops pushing forwarding entries to this host (stale FDB)."""
+
+    kind: Literal["overlay_fdb_stale"] = "overlay_fdb_stale"
+    host: str
+    overlay: str
+
+
+class TunnelEndpointDown(_Fault):
+    """The host's VXLAN tunnel endpoint is gone; its underlay still works."""
+
+    kind: Literal["tunnel_endpoint_down"] = "tunnel_endpoint_down"
+    host: str
+    overlay: str
+
+
+Fault = Annotated[
+    HostCrash | HostHang | HostReboot | DiskFailure | SlowDisk | LinkDown | Partition
+    | PacketLoss | RateLimit | UnderlayMtu | OverlayFdbStale | TunnelEndpointDown,
+    Field(discriminator="kind"),
+]
+FaultAdapter: TypeAdapter[Fault] = TypeAdapter(Fault)
+
+FAULT_KINDS: tuple[str, ...] = (
+    "host_crash", "host_hang", "host_reboot", "disk_failure", "slow_disk", "link_down",
+    "partition", "packet_loss", "rate_limit", "underlay_mtu", "overlay_fdb_stale",
+    "tunnel_endpoint_down",
+)
+register_union_tags(set(FAULT_KINDS))
+
+
+def describe(fault: Fault) -> str:
+    """One line a person reads in a timeline: 'host_crash host=cmp1'."""
+    fields = fault.model_dump(exclude={"kind"})
+    parts = []
+    for key, value in fields.items():
+        if isinstance(value, (list, tuple)):
+            value = "|".join(",".join(g) if isinstance(g, (list, tuple)) else str(g) for g in value)
+        parts.append(f"{key}={value}")
+    return f"{fault.kind} " + " ".join(parts)

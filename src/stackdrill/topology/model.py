@@ -1,0 +1,296 @@
+"""Immutable pydantic models of a lab topology.
+
+Field names follow the real tools where they have one (DRBD's `after-sb-0pri`
+becomes `after_sb_0pri`, corosync's `two_node` stays `two_node`), so an operator
+recognises their configuration in a topology file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+T = TypeVar("T", bound=BaseModel)
+MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+
+
+class Frozen(BaseModel):
+    """Base of every topology model: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class Role(StrEnum):
+    COMPUTE = "compute"
+    STORAGE = "storage"
+    CONTROLLER = "controller"
+
+
+class Disk(Frozen):
+    name: Name = Field(description="Device name of a data disk on the host, e.g. 'sdb'.")
+    size_gb: int = Field(gt=0, le=65536)
+
+
+class Host(Frozen):
+    """A machine of the lab: a compute node (runs instances), a storage node or a controller."""
+
+    name: Name
+    roles: tuple[Role, ...] = Field(min_length=1, description="compute, storage and/or controller")
+    vcpus: int = Field(default=8, gt=0, le=1024)
+    ram_mb: int = Field(default=16384, gt=0)
+    disks: tuple[Disk, ...] = ()
+    boot_s: float = Field(default=45.0, gt=0, description="Time from power-on to services up.")
+    reserved: bool = Field(
+        default=False, description="A spare that takes no instances until a recovery needs it."
+    )
+    libvirt_uri: str | None = Field(
+        default=None, description="Hypervisor of this host on the VM backend (default: local)."
+    )
+
+    def has_role(self, role: Role) -> bool:
+        return role in self.roles
+
+
+class NetworkPurpose(StrEnum):
+    MANAGEMENT = "management"
+    STORAGE = "storage"
+    REPLICATION = "replication"
+    TUNNEL = "tunnel"
+    CLUSTER = "cluster"
+
+
+class Network(Frozen):
+    """An underlay L2/L3 segment joining some hosts (one address per host)."""
+
+    name: Name
+    purposes: tuple[NetworkPurpose, ...] = Field(min_length=1)
+    cidr: str
+    mtu: int = Field(default=1500, ge=576, le=9216)
+    bandwidth_mbit: float = Field(default=1000.0, gt=0)
+    latency_ms: float = Field(default=0.2, ge=0)
+    addresses: dict[Name, str] = Field(description="host name -> address in cidr")
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            ipaddress.ip_network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"not a network address: {exc}") from None
+        return value
+
+
+class Overlay(Frozen):
+    """A VXLAN L2 segment across hosts, programmed by a central controller (the vCider model)."""
+
+    name: Name
+    vni: int = Field(ge=1, le=16777215)
+    network: Name = Field(description="The underlay network that carries the encapsulated frames.")
+    mtu: int = Field(default=1450, ge=576, le=9000)
+    cidr: str
+    port: int = Field(default=4789, ge=1, le=65535)
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            ipaddress.ip_network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"not a network address: {exc}") from None
+        return value
+
+
+class Protocol(StrEnum):
+    """DRBD replication protocols, named by their acknowledgement point."""
+
+    A = "A"  # local disk written + packet in the TCP send buffer
+    B = "B"  # local disk written + peer received it (peer memory)
+    C = "C"  # local disk written + peer disk written
+
+
+AfterSb0Pri = Literal[
+    "disconnect",
+    "discard-younger-primary",
+    "discard-older-primary",
+    "discard-zero-changes",
+    "discard-least-changes",
+]
+AfterSb1Pri = Literal["disconnect", "consensus", "violently-as0p", "discard-secondary"]
+AfterSb2Pri = Literal["disconnect", "violently-as0p"]
+FencingPolicy = Literal["dont-care", "resource-only", "resource-and-stonith"]
+OnIoError = Literal["detach", "pass_on", "call-local-io-error"]
+
+
+class DrbdResource(Frozen):
+    """A DRBD 8.4 resource replicating one backing disk between two hosts."""
+
+    name: Name
+    minor: int = Field(default=0, ge=0, le=1048575, description="/dev/drbd<minor>")
+    nodes: tuple[Name, ...] = Field(description="Exactly two hosts (DRBD 8.4).")
+    disk: Name = Field(description="Backing disk name, present on every node.")
+    size_gb: int = Field(gt=0)
+    network: Name = Field(description="Network carrying the replication traffic.")
+    protocol: Protocol = Protocol.C
+    allow_two_primaries: bool = False
+    after_sb_0pri: AfterSb0Pri = "disconnect"
+    after_sb_1pri: AfterSb1Pri = "disconnect"
+    after_sb_2pri: AfterSb2Pri = "disconnect"
+    fencing: FencingPolicy = "dont-care"
+    on_io_error: OnIoError = "detach"
+    primary: tuple[Name, ...] = Field(
+        default=(), description="Hosts Primary at start (two only with allow_two_primaries)."
+    )
+    resync_rate_mbit: float = Field(default=800.0, gt=0)
+
+
+class Locking(StrEnum):
+    """LVM metadata locking; `clustered` is the seed's clvmd `locking_type = 3`."""
+
+    NONE = "none"  # locking_type 0
+    LOCAL = "local"  # locking_type 1: flock on this host only
+    CLUSTERED = "clustered"  # locking_type 3: clvmd over the cluster's DLM
+    LVMLOCKD = "lvmlockd"  # lvm2 >= 2.02.116: lvmlockd with dlm or sanlock
+
+
+class PhysicalVolume(Frozen):
+    """Where a VG lives: a DRBD device, or one host's local disk."""
+
+    drbd: Name | None = None
+    host: Name | None = None
+    disk: Name | None = None
+
+
+class VolumeGroup(Frozen):
+    name: Name
+    pv: PhysicalVolume
+    locking: Locking = Locking.LOCAL
+    lock_manager: Literal["dlm", "sanlock"] = "dlm"
+    extent_mb: int = Field(default=4, gt=0)
+
+
+class Volume(Frozen):
+    """A block volume (a Cinder volume): an LV in a VG, reached locally or over iSCSI."""
+
+    name: Name
+    vg: Name
+    size_gb: int = Field(gt=0)
+
+
+class Flavor(Frozen):
+    vcpus: int = Field(gt=0)
+    ram_mb: int = Field(gt=0)
+
+
+class Instance(Frozen):
+    """A guest (a Nova instance) with its overlay port and attached volumes."""
+
+    name: Name
+    flavor: str
+    host: Name
+    overlay: Name | None = None
+    mac: str | None = None
+    ip: str | None = None
+    volumes: tuple[Name, ...] = ()
+    anti_affinity: Name | None = Field(
+        default=None, description="Server group: no two members on one host."
+    )
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, value: str | None) -> str | None:
+        if value is not None and not MAC_RE.match(value):
+            raise ValueError(f"not a lower-case MAC address like fa:16:3e:00:00:01: {value!r}")
+        return value
+
+    @field_validator("ip")
+    @classmethod
+    def _ip(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"not an IP address: {value!r}") from None
+        return value
+
+
+class ClusterFencing(StrEnum):
+    NONE = "none"
+    MANUAL = "manual"  # fence_manual: an operator must acknowledge
+    POWER = "power"  # a fence agent powers the node off
+
+
+class ClusterSpec(Frozen):
+    """A corosync/votequorum cluster (the seed's cman), needed by clustered LVM."""
+
+    name: Name
+    nodes: tuple[Name, ...] = Field(min_length=1)
+    network: Name
+    votes: dict[Name, int] = Field(default_factory=dict, description="Default: 1 per node.")
+    expected_votes: int | None = Field(default=None, gt=0)
+    two_node: bool = False
+    wait_for_all: bool | None = Field(default=None, description="Default: on with two_node.")
+    fencing: ClusterFencing = ClusterFencing.POWER
+    token_ms: int = Field(default=3000, gt=0, description="corosync totem token timeout")
+
+
+class Topology(Frozen):
+    """A whole lab. Build it with `load_topology`, which also runs the semantic checks."""
+
+    name: Name
+    description: str = ""
+    hosts: tuple[Host, ...] = Field(min_length=1)
+    networks: tuple[Network, ...] = ()
+    overlays: tuple[Overlay, ...] = ()
+    drbd: tuple[DrbdResource, ...] = ()
+    volume_groups: tuple[VolumeGroup, ...] = ()
+    clusters: tuple[ClusterSpec, ...] = ()
+    flavors: dict[str, Flavor] = Field(default_factory=dict)
+    volumes: tuple[Volume, ...] = ()
+    instances: tuple[Instance, ...] = ()
+
+    def host(self, name: str) -> Host:
+        return _by_name(self.hosts, name, "host")
+
+    def network(self, name: str) -> Network:
+        return _by_name(self.networks, name, "network")
+
+    def overlay(self, name: str) -> Overlay:
+        return _by_name(self.overlays, name, "overlay")
+
+    def drbd_resource(self, name: str) -> DrbdResource:
+        return _by_name(self.drbd, name, "DRBD resource")
+
+    def volume_group(self, name: str) -> VolumeGroup:
+        return _by_name(self.volume_groups, name, "volume group")
+
+    def volume(self, name: str) -> Volume:
+        return _by_name(self.volumes, name, "volume")
+
+    def instance(self, name: str) -> Instance:
+        return _by_name(self.instances, name, "instance")
+
+    def hosts_with(self, role: Role) -> tuple[Host, ...]:
+        return tuple(h for h in self.hosts if h.has_role(role))
+
+    def networks_for(self, purpose: NetworkPurpose) -> tuple[Network, ...]:
+        return tuple(n for n in self.networks if purpose in n.purposes)
+
+    def replica_hosts(self, volume: str) -> tuple[str, ...]:
+        """Hosts that hold a copy of the volume's data (both DRBD nodes, or the disk's host)."""
+        pv = self.volume_group(self.volume(volume).vg).pv
+        if pv.drbd is not None:
+            return self.drbd_resource(pv.drbd).nodes
+        return (pv.host,) if pv.host else ()
+
+
+def _by_name(items: tuple[T, ...], name: str, what: str) -> T:
+    for item in items:
+        if getattr(item, "name", None) == name:
+            return item
+    raise KeyError(f"unknown {what} {name!r}")
