@@ -60,7 +60,7 @@ def read_mapping(path: Path, error: type[InputError]) -> dict[str, Any]:
 
 def parse_mapping(text: str, name: str, error: type[InputError]) -> dict[str, Any]:
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -70,7 +70,8 @@ def parse_mapping(text: str, name: str, error: type[InputError]) -> dict[str, An
     if data is None:
         raise error(name, [Problem("", "empty document: expected a mapping")])
     if not isinstance(data, dict):
-        raise error(name, [Problem("", f"expected a mapping at the top, got {type(data).__name__}")])
+        got = type(data).__name__
+        raise error(name, [Problem("", f"expected a mapping at the top, got {got}")])
     return data
 
 
@@ -80,7 +81,15 @@ def problems_from_validation(exc: ValidationError) -> list[Problem]:
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
         message = err["msg"]
-        if err["type"] == "extra_forbidden":
+        if err["type"] == "union_tag_invalid":
+            ctx = err.get("ctx", {})
+            key = str(ctx.get("discriminator", "kind")).strip("'")
+            loc = (*loc, key)
+            message = f"unknown {key} {ctx.get('tag')!r} (expected one of {ctx.get('expected_tags')})"
+        elif err["type"] == "union_tag_not_found":
+            key = str(err.get("ctx", {}).get("discriminator", "kind")).strip("'")
+            message = f"required key {key!r} is missing"
+        elif err["type"] == "extra_forbidden":
             message = "unknown key"
         elif err["type"] == "missing":
             message = "required key is missing"
@@ -94,7 +103,7 @@ def problems_from_validation(exc: ValidationError) -> list[Problem]:
 
 def _is_union_tag(part: object) -> bool:
     """pydantic puts the chosen tag of a discriminated union into `loc`; users never wrote it."""
-    return isinstance(part, str) and part.startswith("function-") or part in _TAGS
+    return (isinstance(part, str) and part.startswith("function-")) or part in _TAGS
 
 
 _TAGS: set[object] = set()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from stackdrill.errors import UnsupportedError
 from stackdrill.faults import Fault
 from stackdrill.topology import Topology
 
@@ -127,6 +128,12 @@ class ComputeDriver(ABC):
     @abstractmethod
     def verify(self, instance: str, host: str) -> Future[bool]:
         """The guest runs on `host` and its workload can write to its volumes."""
+
+    def set_boot_hook(self, hook: Callable[[str, list[str]], list[str]] | None) -> None:
+        """What a host's compute service asks the control plane when it starts (Nova's
+        init_host): given the host and its local guests, the guests that were evacuated
+        elsewhere; it destroys those before resuming the others."""
+        self.boot_hook = hook
 
 
 class AttachMode(StrEnum):
@@ -274,6 +281,16 @@ class Lab(ABC):
     def call_at(self, time: float, action: Callable[[], None], label: str) -> None:
         """Run `action` at lab time `time` (faults during a recovery; never blocks)."""
 
+    def execute(self, command: Any, label: str) -> None:
+        """Run an operator command from a drill (lvm, drbdadm, a probe); results go to
+        `command_results()` under `label`. Backends that cannot run it say so."""
+        raise UnsupportedError(f"backend {self.backend!r} cannot run "
+                               f"{getattr(command, 'tool', '?')} {getattr(command, 'op', '?')}")
+
+    def command_results(self) -> dict[str, dict[str, Any]]:
+        """label -> {"ok": bool, "detail": str, ...} of every command run so far."""
+        return {}
+
     @abstractmethod
     def history(self) -> list[WriteOp]:
         """Every write the workloads invoked, with its outcome."""
@@ -300,6 +317,14 @@ class Lab(ABC):
         self.destroy()
 
 
+@dataclass(frozen=True)
+class LabOptions:
+    """What a drill asks of every backend besides the topology."""
+
+    write_interval_s: float = 2.0  # each workload writes one record per interval
+    writers: frozenset[str] | None = None  # instances running a workload (None: all)
+
+
 class Backend(ABC):
     """A way to bring a topology to life."""
 
@@ -312,5 +337,6 @@ class Backend(ABC):
         return None
 
     @abstractmethod
-    def create(self, topology: Topology, *, lab_name: str, seed: int) -> Lab:
+    def create(self, topology: Topology, *, lab_name: str, seed: int,
+               options: LabOptions | None = None) -> Lab:
         """Bring the lab up."""

@@ -143,7 +143,10 @@ def describe(fault: Fault) -> str:
     fields = fault.model_dump(exclude={"kind"})
     parts = []
     for key, value in fields.items():
+        if value is None:
+            continue
+        shown = value
         if isinstance(value, (list, tuple)):
-            value = "|".join(",".join(g) if isinstance(g, (list, tuple)) else str(g) for g in value)
-        parts.append(f"{key}={value}")
+            shown = "|".join(",".join(g) if isinstance(g, (list, tuple)) else str(g) for g in value)
+        parts.append(f"{key}={shown}")
     return f"{fault.kind} " + " ".join(parts)

@@ -25,7 +25,8 @@ def parse_topology(data: dict[str, Any], source: str, prefix: str = "") -> Topol
         topology = Topology.model_validate(data)
     except ValidationError as exc:
         problems = problems_from_validation(exc)
-        raise TopologyError(source, [_prefixed(p.path, p.message, prefix) for p in problems]) from None
+        problems = [_prefixed(p.path, p.message, prefix) for p in problems]
+        raise TopologyError(source, problems) from None
     problems = semantic_problems(topology)
     if problems:
         raise TopologyError(source, [_prefixed(p.path, p.message, prefix) for p in problems])

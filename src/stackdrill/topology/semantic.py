@@ -45,8 +45,8 @@ def _duplicates(topo: Topology) -> list[Problem]:
                   "instances"):
         items = getattr(topo, field)
         out += _dupes(((f"{field}[{i}].name", it.name) for i, it in enumerate(items)), "name")
-    out += _dupes(((f"instances[{i}].mac", it.mac) for i, it in enumerate(topo.instances) if it.mac),
-                  "MAC")
+    macs = ((f"instances[{i}].mac", it.mac) for i, it in enumerate(topo.instances) if it.mac)
+    out += _dupes(macs, "MAC")
     out += _dupes(((f"overlays[{i}].vni", str(o.vni)) for i, o in enumerate(topo.overlays)), "VNI")
     out += _dupes(((f"drbd[{i}].minor", f"{n}:{r.minor}") for i, r in enumerate(topo.drbd)
                    for n in r.nodes), "DRBD minor on a node")
@@ -103,8 +103,8 @@ def _drbd(topo: Topology) -> list[Problem]:
     for i, res in enumerate(topo.drbd):
         base = f"drbd[{i}]"
         if len(res.nodes) != 2:
-            out.append(Problem(f"{base}.nodes",
-                               f"a DRBD 8.4 resource needs exactly two nodes, got {len(res.nodes)}"))
+            out.append(Problem(f"{base}.nodes", "a DRBD 8.4 resource needs exactly two nodes, "
+                               f"got {len(res.nodes)}"))
         if len(set(res.nodes)) != len(res.nodes):
             out.append(Problem(f"{base}.nodes", "a node is listed twice"))
         for j, node in enumerate(res.nodes):

@@ -1,0 +1,245 @@
+"""The recovery engine's drivers on the simulated lab: power, compute, storage, network.
+
+Every operation takes simulated time (IPMI round trips, DRBD promotion, iSCSI
+login, guest boot) and can fail the way the real one does: a host that cannot
+be reached, a replica DRBD refuses to promote, a guest that never writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from stackdrill.backends.base import (
+    AttachMode,
+    ComputeDriver,
+    Drivers,
+    GuestInfo,
+    HostHealth,
+    NetworkDriver,
+    PowerDriver,
+    PowerState,
+    Replica,
+    StorageDriver,
+    VolumePath,
+)
+from stackdrill.backends.sim.instances import GUEST_BOOT_S
+from stackdrill.topology import NetworkPurpose
+
+if TYPE_CHECKING:
+    from stackdrill.backends.sim.lab import SimLab
+
+IPMI_S = 3.0  # chassis power off + status confirm
+PROMOTE_S = 1.0
+ACTIVATE_S = 0.5
+ISCSI_LOGIN_S = 2.0
+PLUG_S = 1.0
+VERIFY_TIMEOUT_S = 60.0
+
+
+class DriverError(Exception):
+    """A driver operation failed; the message says what an operator would see."""
+
+
+class _SimDriver:
+    def __init__(self, lab: SimLab) -> None:
+        self.lab = lab
+        self.env: simpy.Environment = lab.kernel.env
+
+    def _run(self, gen: Generator[simpy.Event, Any, Any]) -> Future[Any]:
+        return self.lab.kernel.future(self.env.process(gen))
+
+    def _reachable(self, host: str) -> bool:
+        """The controller reaches `host` on the management network."""
+        return self.lab.hosts[host].up and self.lab.last_heartbeat.get(host) is not None and \
+            self.lab._reaches_controller(host, [n.name for n in self.lab.topology.networks_for(
+                NetworkPurpose.MANAGEMENT)])
+
+
+class SimPower(_SimDriver, PowerDriver):
+    def state(self, host: str) -> PowerState:
+        return self.lab.hosts[host].power
+
+    def power_off(self, host: str) -> Future[None]:
+        def op() -> Generator[simpy.Event, Any, None]:
+            yield self.env.timeout(IPMI_S)
+            self.lab.hosts[host].power_off()
+
+        return self._run(op())
+
+    def power_on(self, host: str) -> Future[None]:
+        def op() -> Generator[simpy.Event, Any, None]:
+            yield self.env.timeout(IPMI_S)
+            sim_host = self.lab.hosts[host]
+            sim_host.power_on()
+            while sim_host.power is PowerState.BOOTING:
+                yield self.env.timeout(1.0)
+            if not sim_host.up:
+                raise DriverError(f"{host} did not boot (power {sim_host.power.value})")
+
+        return self._run(op())
+
+
+class SimCompute(_SimDriver, ComputeDriver):
+    def health(self, host: str) -> HostHealth:
+        lab = self.lab
+        others = [n for n in lab.topology.networks
+                  if NetworkPurpose.MANAGEMENT not in n.purposes and host in n.addresses]
+        seen = any(lab.underlay.connected(host, peer, n.name)
+                   for n in others for peer in n.addresses if peer != host)
+        return HostHealth(host, lab.last_heartbeat.get(host), seen, lab.hosts[host].power)
+
+    def guests(self, host: str) -> Future[list[GuestInfo]]:
+        def op() -> Generator[simpy.Event, Any, list[GuestInfo]]:
+            yield self.env.timeout(0.5)
+            if not self._reachable(host):
+                raise DriverError(f"cannot reach the compute service on {host}")
+            guests = self.lab.hypervisors.guests[host]
+            return [GuestInfo(name, g.running) for name, g in sorted(guests.items())]
+
+        return self._run(op())
+
+    def start(self, instance: str, host: str, volumes: dict[str, str]) -> Future[None]:
+        def op() -> Generator[simpy.Event, Any, None]:
+            if not self.lab.hosts[host].up:
+                raise DriverError(f"{host} is not running")
+            devices = {}
+            for vol, path in volumes.items():
+                served_by = path.split(":", 2)[1] if path.startswith("iscsi:") else host
+                devices[vol] = self.lab.volume_device(vol, host, served_by)
+            guest = self.lab.hypervisors.start(instance, host, devices, boot_s=GUEST_BOOT_S)
+            yield self.env.timeout(GUEST_BOOT_S)
+            if not guest.running:
+                raise DriverError(f"{instance} stopped while booting on {host}")
+
+        return self._run(op())
+
+    def destroy(self, instance: str, host: str) -> Future[None]:
+        def op() -> Generator[simpy.Event, Any, None]:
+            yield self.env.timeout(1.0)
+            if not self.lab.hosts[host].up:
+                raise DriverError(f"cannot destroy {instance}: {host} is not running")
+            self.lab.hypervisors.destroy(instance, host)
+
+        return self._run(op())
+
+    def set_boot_hook(self, hook: Callable[[str, list[str]], list[str]] | None) -> None:
+        self.lab.hypervisors.boot_check = hook
+
+    def verify(self, instance: str, host: str) -> Future[bool]:
+        def op() -> Generator[simpy.Event, Any, bool]:
+            deadline = self.env.now + VERIFY_TIMEOUT_S
+            while self.env.now < deadline:
+                guest = self.lab.hypervisors.guests[host].get(instance)
+                if guest is None or not guest.running:
+                    return False
+                if guest.first_ok_at is not None:
+                    return True
+                yield self.env.timeout(1.0)
+            return False
+
+        return self._run(op())
+
+
+class SimStorage(_SimDriver, StorageDriver):
+    def replicas(self, volume: str) -> list[Replica]:
+        lab = self.lab
+        pv = lab.topology.volume_group(lab.topology.volume(volume).vg).pv
+        if pv.drbd is None:
+            host = pv.host or ""
+            return [Replica(host, "(local)", "UpToDate", lab.hosts[host].up)]
+        status = lab.drbd[pv.drbd].status()
+        return [Replica(node, str(st.get("role")), str(st.get("disk")), lab.hosts[node].up)
+                for node, st in sorted(status.items())]
+
+    def prepare(self, volume: str, host: str, failed: Iterable[str] = ()) -> Future[VolumePath]:
+        failed = set(failed)
+
+        def op() -> Generator[simpy.Event, Any, VolumePath]:
+            lab = self.lab
+            vg_name = lab.topology.volume(volume).vg
+            candidates = [r for r in self.replicas(volume)
+                          if r.reachable and r.host not in failed
+                          and r.disk_state in ("UpToDate", "(local)", "Diskless")]
+            if not candidates:
+                raise DriverError(f"no reachable UpToDate replica of {volume} "
+                                  f"(replicas: {', '.join(r.host for r in self.replicas(volume))})")
+            local = next((r for r in candidates if r.host == host), None)
+            server = local or next((r for r in candidates if r.role == "Primary"), candidates[0])
+            pv = lab.topology.volume_group(vg_name).pv
+            if pv.drbd is not None:
+                res = lab.drbd[pv.drbd]
+                if res.status()[server.host].get("role") != "Primary":
+                    yield self.env.timeout(PROMOTE_S)
+                    yield res.promote(server.host)
+            yield self.env.timeout(ACTIVATE_S)
+            yield lab.lvm_hosts[server.host].activate(vg_name, volume, "ex")
+            if server.host == host:
+                return VolumePath(volume, host, AttachMode.LOCAL, host,
+                                  f"/dev/{vg_name}/{volume}")
+            yield self.env.timeout(ISCSI_LOGIN_S)
+            lab.exports[(volume, host)] = server.host
+            return VolumePath(volume, host, AttachMode.REMOTE, server.host,
+                              f"iscsi:{server.host}:/dev/{vg_name}/{volume}")
+
+        return self._run(op())
+
+    def release(self, volume: str, host: str) -> Future[None]:
+        def op() -> Generator[simpy.Event, Any, None]:
+            lab = self.lab
+            yield self.env.timeout(ACTIVATE_S)
+            lab.exports.pop((volume, host), None)
+            if not lab.hosts[host].up:
+                raise DriverError(f"cannot release {volume} on {host}: host is not running")
+            vg_name = lab.topology.volume(volume).vg
+            if host in lab.vgs[vg_name].hosts():
+                yield lab.lvm_hosts[host].deactivate(vg_name, volume)
+
+        return self._run(op())
+
+
+class SimNetwork(_SimDriver, NetworkDriver):
+    def _port(self, instance: str) -> tuple[str | None, str | None, str | None]:
+        inst = self.lab.topology.instance(instance)
+        return inst.overlay, inst.mac, inst.ip
+
+    def plug(self, instance: str, host: str) -> Future[None]:
+        def op() -> Generator[simpy.Event, Any, None]:
+            yield self.env.timeout(PLUG_S)
+            overlay, mac, ip = self._port(instance)
+            if overlay and mac and ip:
+                self.lab.overlays[overlay].plug(instance, mac, ip, host)
+
+        return self._run(op())
+
+    def unplug(self, instance: str, host: str) -> Future[None]:
+        def op() -> Generator[simpy.Event, Any, None]:
+            yield self.env.timeout(PLUG_S)
+            overlay, _mac, _ip = self._port(instance)
+            if overlay:
+                self.lab.overlays[overlay].unplug(instance, host)
+
+        return self._run(op())
+
+    def reachable(self, instance: str) -> Future[bool]:
+        def op() -> Generator[simpy.Event, Any, bool]:
+            overlay, _mac, ip = self._port(instance)
+            if not overlay or not ip:
+                return True  # no overlay port: nothing to reach on the network
+            peers = [i.name for i in self.lab.topology.instances
+                     if i.overlay == overlay and i.name != instance]
+            for peer in peers:
+                hosts = self.lab.hypervisors.running().get(peer, [])
+                if hosts:
+                    result = yield self.lab.overlays[overlay].ping(peer, ip)
+                    return bool(result.ok)
+            return True  # the only instance on its overlay: nobody to ping from
+
+        return self._run(op())
+
+
+def build_drivers(lab: SimLab) -> Drivers:
+    return Drivers(SimPower(lab), SimCompute(lab), SimStorage(lab), SimNetwork(lab))

@@ -1,0 +1,237 @@
+"""Simulated hypervisors, guests and their workloads, and iSCSI sessions to remote volumes.
+
+A guest's workload behaves like a journaling application: it writes record n
+to block n of its volume, waits for the acknowledgement (fsync), logs the
+outcome and writes the next one. After a restart elsewhere it first replays
+its volume to find the last record and continues after it — so records that
+were acknowledged but lost get overwritten by a new incarnation, which is
+exactly what the acknowledged-writes checker must catch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from stackdrill.backends.base import StoredRecord, WriteOp
+from stackdrill.backends.sim.disks import BLOCK_BYTES, BlockDevice, BlockIOError
+from stackdrill.backends.sim.hosts import SimHost
+from stackdrill.backends.sim.kernel import Kernel
+from stackdrill.backends.sim.network import Underlay
+
+GUEST_BOOT_S = 12.0  # define + start a guest until its workload runs
+REPLAY_S = 2.0  # the workload scans its volume after a restart
+ISCSI_RETRY_S = 5.0  # open-iscsi retries a lost session
+ISCSI_REPLACEMENT_TIMEOUT_S = 120.0  # node.session.timeo.replacement_timeout default
+
+
+def checksum(volume: str, instance: str, incarnation: int, seq: int) -> str:
+    return hashlib.sha256(f"{volume}:{instance}:{incarnation}:{seq}".encode()).hexdigest()[:16]
+
+
+class IscsiSession:
+    """A block device on `client` that reaches a device on `server` over the storage network.
+
+    Requests wait and retry while the path is down, and fail with an I/O error only after
+    open-iscsi's replacement timeout, as a real initiator does.
+    """
+
+    def __init__(self, kernel: Kernel, underlay: Underlay, network: str, client: str,
+                 server: str, device: BlockDevice) -> None:
+        self.kernel = kernel
+        self.underlay = underlay
+        self.network = network
+        self.client = client
+        self.server = server
+        self.device = device
+        self.name = f"iscsi:{server}:{device.name}"
+
+    def _round_trip(self, addr: int, op: Callable[[], simpy.Event]) -> simpy.Event:
+        env = self.kernel.env
+        done = env.event()
+
+        def attempt(deadline: float) -> Generator[simpy.Event, Any, None]:
+            while True:
+                out = self.underlay.send(self.client, self.server, self.network, BLOCK_BYTES)
+                if out is not None:
+                    yield env.timeout(out)
+                    try:
+                        value = yield op()
+                    except BlockIOError as exc:
+                        done.fail(exc)
+                        return
+                    back = self.underlay.send(self.server, self.client, self.network, 64)
+                    if back is not None:
+                        yield env.timeout(back)
+                        done.succeed(value)
+                        return
+                if env.now >= deadline:
+                    done.fail(BlockIOError(f"{self.name}: session lost for "
+                                           f"{ISCSI_REPLACEMENT_TIMEOUT_S:.0f} s"))
+                    return
+                yield env.timeout(ISCSI_RETRY_S)
+
+        env.process(attempt(env.now + ISCSI_REPLACEMENT_TIMEOUT_S))
+        return done
+
+    def write(self, addr: int, data: Any) -> simpy.Event:
+        return self._round_trip(addr, lambda: self.device.write(addr, data))
+
+    def read(self, addr: int) -> simpy.Event:
+        return self._round_trip(addr, lambda: self.device.read(addr))
+
+    def peek(self, addr: int) -> Any:
+        return self.device.peek(addr)
+
+
+@dataclass
+class Guest:
+    """One running (or defined) copy of an instance on a host."""
+
+    instance: str
+    host: str
+    incarnation: int
+    volumes: dict[str, BlockDevice]
+    running: bool = True
+    process: simpy.Process | None = None
+    first_ok_at: float | None = None
+    pending: list[WriteOp] = field(default_factory=list)
+
+
+class Hypervisors:
+    """All hypervisors of the lab: which guests are defined and running where."""
+
+    def __init__(self, kernel: Kernel, hosts: dict[str, SimHost], write_interval_s: float,
+                 writers: set[str]) -> None:
+        self.kernel = kernel
+        self.hosts = hosts
+        self.write_interval_s = write_interval_s
+        self.writers = writers  # instances whose workload writes
+        self.guests: dict[str, dict[str, Guest]] = {h: {} for h in hosts}
+        self.incarnations: dict[str, int] = {}
+        self.history: list[WriteOp] = []
+        self.io_errors: list[WriteOp] = []
+        self.boot_check: Callable[[str, list[str]], list[str]] | None = None
+        for host in hosts.values():
+            host.subscribe(self._power_changed)
+
+    # ------------------------------------------------------------ queries
+
+    def running(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for host, guests in sorted(self.guests.items()):
+            for name, guest in sorted(guests.items()):
+                out.setdefault(name, [])
+                if guest.running and self.hosts[host].powered:
+                    out[name].append(host)
+        return out
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self, instance: str, host: str, volumes: dict[str, BlockDevice],
+              boot_s: float = 0.0) -> Guest:
+        """Define and start a guest; its workload starts after `boot_s`."""
+        existing = self.guests[host].get(instance)
+        if existing is not None and existing.running:
+            return existing
+        incarnation = self.incarnations.get(instance, 0) + 1
+        self.incarnations[instance] = incarnation
+        guest = Guest(instance, host, incarnation, volumes)
+        self.guests[host][instance] = guest
+        self.kernel.log(f"hv/{host}", "start", instance=instance, incarnation=incarnation)
+        if instance in self.writers and volumes:
+            guest.process = self.kernel.env.process(self._workload(guest, boot_s))
+        elif boot_s >= 0:
+            guest.first_ok_at = self.kernel.now + boot_s
+        return guest
+
+    def destroy(self, instance: str, host: str) -> bool:
+        guest = self.guests[host].pop(instance, None)
+        if guest is None:
+            return False
+        self._stop(guest, "destroyed")
+        return True
+
+    def _stop(self, guest: Guest, why: str) -> None:
+        if guest.running:
+            guest.running = False
+            self.kernel.log(f"hv/{guest.host}", "stop", instance=guest.instance,
+                            incarnation=guest.incarnation, why=why)
+
+    def _power_changed(self, host: SimHost, _old: Any, new: Any) -> None:
+        from stackdrill.backends.base import PowerState
+
+        if new is PowerState.OFF:
+            for guest in self.guests[host.name].values():
+                self._stop(guest, "host-off")
+        elif new is PowerState.ON and _old is PowerState.BOOTING:
+            self._resume_on_boot(host.name)
+
+    def _resume_on_boot(self, host: str) -> None:
+        """nova-compute's init_host: destroy guests evacuated elsewhere (it asks the control
+        plane), then resume the rest (resume_guests_state_on_host_boot)."""
+        names = sorted(self.guests[host])
+        evacuated = set(self.boot_check(host, names)) if self.boot_check else set()
+        for name in names:
+            guest = self.guests[host][name]
+            if name in evacuated:
+                self.destroy(name, host)
+                self.kernel.log(f"hv/{host}", "destroy-evacuated", instance=name)
+            elif not guest.running:
+                self.guests[host].pop(name)
+                self.start(name, host, guest.volumes, boot_s=GUEST_BOOT_S)
+
+    # ------------------------------------------------------------ workload
+
+    def _workload(self, guest: Guest, boot_s: float) -> Generator[simpy.Event, Any, None]:
+        env = self.kernel.env
+        yield env.timeout(boot_s)
+        if not self._alive(guest):
+            return
+        volume, device = next(iter(sorted(guest.volumes.items())))
+        seq = self._replay(device)
+        if guest.incarnation > 1:
+            yield env.timeout(REPLAY_S)
+        while self._alive(guest):
+            if not self.hosts[guest.host].up:  # hung: no progress, resumes on thaw
+                yield env.timeout(self.write_interval_s)
+                continue
+            seq += 1
+            started = env.now
+            op = WriteOp(guest.instance, volume, guest.incarnation, seq,
+                         checksum(volume, guest.instance, guest.incarnation, seq), started,
+                         None, "info", guest.host)
+            record = StoredRecord(seq, guest.incarnation, op.checksum)
+            index = len(self.history)
+            self.history.append(op)
+            try:
+                yield device.write(seq, record)
+                outcome = "ok"
+            except BlockIOError:
+                outcome = "fail"
+            if not self._alive(guest):
+                return  # the host died while the write was in flight: outcome unknown
+            done = WriteOp(**{**op.__dict__, "completed": env.now, "outcome": outcome})
+            self.history[index] = done
+            if outcome == "ok" and guest.first_ok_at is None:
+                guest.first_ok_at = env.now
+            if outcome == "fail":
+                self.io_errors.append(done)
+                self.kernel.log(f"hv/{guest.host}", "io-error", instance=guest.instance, seq=seq)
+                seq -= 1  # the application retries the same record
+            yield env.timeout(max(0.0, started + self.write_interval_s - env.now))
+
+    def _alive(self, guest: Guest) -> bool:
+        return guest.running and self.guests[guest.host].get(guest.instance) is guest
+
+    @staticmethod
+    def _replay(device: BlockDevice) -> int:
+        """The highest consecutive record on the volume (what a journal replay finds)."""
+        seq = 0
+        while isinstance(device.peek(seq + 1), StoredRecord):
+            seq += 1
+        return seq

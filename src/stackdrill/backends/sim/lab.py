@@ -1,0 +1,286 @@
+"""The simulated lab: every model built from one topology, wired together, one kernel.
+
+Build order follows the stack bottom-up: hosts -> disks -> underlay -> clusters ->
+DRBD -> LVM -> overlays -> hypervisors and workloads -> control-plane heartbeats.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from stackdrill.backends.base import (
+    Clock,
+    Drivers,
+    Lab,
+    LabOptions,
+    LvmView,
+    Observation,
+    PowerState,
+    StoredRecord,
+    WriteOp,
+)
+from stackdrill.backends.sim.cluster import ClusterSim
+from stackdrill.backends.sim.disks import BlockDevice, SimDisk
+from stackdrill.backends.sim.drbd import DrbdResourceSim
+from stackdrill.backends.sim.hosts import SimHost
+from stackdrill.backends.sim.instances import Hypervisors, IscsiSession
+from stackdrill.backends.sim.kernel import Kernel, SimClock
+from stackdrill.backends.sim.lvm import LvmHost, VolumeGroupSim
+from stackdrill.backends.sim.network import Underlay
+from stackdrill.backends.sim.overlay import OverlaySim
+from stackdrill.faults import Fault
+from stackdrill.topology import NetworkPurpose, Role, Topology
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 10.0  # nova-compute report_interval
+
+
+class SimLab(Lab):
+    """A topology brought to life inside the discrete-event simulator."""
+
+    backend = "sim"
+
+    def __init__(self, topology: Topology, *, lab_name: str, seed: int,
+                 options: LabOptions) -> None:
+        self.topology = topology
+        self.name = lab_name
+        self.seed = seed
+        self.kernel = Kernel(seed)
+        self._clock = SimClock(self.kernel)
+        k = self.kernel
+        k.log("lab", "create", name=lab_name, topology=topology.name, seed=seed)
+        self.hosts = {h.name: SimHost(k, h) for h in topology.hosts}
+        self.disks = {(h.name, d.name): SimDisk(k, h.name, d.name, d.size_gb)
+                      for h in topology.hosts for d in h.disks}
+        for host in self.hosts.values():
+            host.subscribe(self._power_disks)
+        self.underlay = Underlay(k, topology, self.hosts)
+        self.clusters = {c.name: ClusterSim(k, c, self.hosts, self.underlay,
+                                            power_off=self._fence_power_off)
+                         for c in topology.clusters}
+        self.drbd = {r.name: self._build_drbd(r.name) for r in topology.drbd}
+        self.lvm_hosts = {h: LvmHost(k, h, self.hosts[h]) for h in self.hosts}
+        self.vgs = {vg.name: self._build_vg(vg.name) for vg in topology.volume_groups}
+        self.overlays = {o.name: OverlaySim(k, o, self.underlay, self.hosts)
+                         for o in topology.overlays}
+        wanted = set(options.writers if options.writers is not None
+                     else (i.name for i in topology.instances))
+        self.hypervisors = Hypervisors(k, self.hosts, options.write_interval_s, wanted)
+        self.exports: dict[tuple[str, str], str] = {}  # (volume, client host) -> serving host
+        self.partitions: dict[Fault, int] = {}
+        self.results: dict[str, dict[str, Any]] = {}
+        self.last_heartbeat: dict[str, float | None] = {}
+        self._controller = self._pick_controller()
+        self._start_instances()
+        self._start_heartbeats()
+        from stackdrill.backends.sim.drivers import build_drivers
+
+        self._drivers = build_drivers(self)
+
+    # ------------------------------------------------------------ building
+
+    def _power_disks(self, host: SimHost, _old: PowerState, new: PowerState) -> None:
+        for (h, _d), disk in self.disks.items():
+            if h == host.name:
+                disk.powered = new is not PowerState.OFF
+
+    def _fence_power_off(self, victim: str) -> Any:
+        host = self.hosts[victim]
+        host.power_off()
+        return self.kernel.env.timeout(0)
+
+    def _cluster_of(self, nodes: tuple[str, ...]) -> ClusterSim | None:
+        for spec in self.topology.clusters:
+            if set(nodes) <= set(spec.nodes):
+                return self.clusters[spec.name]
+        return None
+
+    def _build_drbd(self, name: str) -> DrbdResourceSim:
+        spec = self.topology.drbd_resource(name)
+        cluster = self._cluster_of(spec.nodes)
+        return DrbdResourceSim(
+            self.kernel, spec, {n: self.hosts[n] for n in spec.nodes},
+            {n: self.disks[(n, spec.disk)] for n in spec.nodes}, self.underlay,
+            stonith=cluster.stonith if cluster else None,
+            outdate_peer=self._outdate_peer(spec.name) if cluster else None,
+        )
+
+    def _outdate_peer(self, resource: str) -> Callable[[str, str], bool]:
+        """crm-fence-peer: the cluster can outdate the peer only while it still sees it."""
+
+        def outdate(peer: str, requester: str) -> bool:
+            cluster = self._cluster_of((peer, requester))
+            return cluster is not None and peer in cluster.members(requester)
+
+        return outdate
+
+    def _build_vg(self, name: str) -> VolumeGroupSim:
+        spec = self.topology.volume_group(name)
+        if spec.pv.drbd is not None:
+            res = self.drbd[spec.pv.drbd]
+            devices: dict[str, BlockDevice] = {n: res.device(n) for n in res.spec.nodes}
+            size_gb = res.spec.size_gb
+            cluster = self._cluster_of(res.spec.nodes)
+        else:
+            host = spec.pv.host or ""
+            devices = {host: self.disks[(host, spec.pv.disk or "")]}
+            size_gb = self.topology.host(host).disks[0].size_gb
+            cluster = None
+        extents = size_gb * 1024 // spec.extent_mb
+        vg = VolumeGroupSim(self.kernel, spec, devices, extents, cluster,
+                            {h: self.lvm_hosts[h] for h in devices})
+        lvs = {v.name: v.size_gb * 1024 // spec.extent_mb
+               for v in self.topology.volumes if v.vg == name}
+        vg.initialise(lvs, active_on=self._initial_active_hosts(name))
+        return vg
+
+    def _initial_active_hosts(self, vg_name: str) -> tuple[str, ...]:
+        vg = self.topology.volume_group(vg_name)
+        if vg.pv.drbd is None:
+            return (vg.pv.host or "",)
+        res = self.topology.drbd_resource(vg.pv.drbd)
+        return res.primary or res.nodes[:1]
+
+    def _pick_controller(self) -> str | None:
+        controllers = self.topology.hosts_with(Role.CONTROLLER)
+        return controllers[0].name if controllers else None
+
+    def volume_device(self, volume: str, host: str, served_by: str) -> BlockDevice:
+        """The block device an instance on `host` uses for `volume`, served by `served_by`."""
+        vg = self.topology.volume(volume).vg
+        device = self.lvm_hosts[served_by].lv_device(vg, volume)
+        if served_by == host:
+            return device
+        net = self.storage_network(host, served_by)
+        return IscsiSession(self.kernel, self.underlay, net, host, served_by, device)
+
+    def storage_network(self, a: str, b: str) -> str:
+        for purpose in (NetworkPurpose.STORAGE, NetworkPurpose.REPLICATION,
+                        NetworkPurpose.MANAGEMENT):
+            for net in self.topology.networks_for(purpose):
+                if a in net.addresses and b in net.addresses:
+                    return net.name
+        raise KeyError(f"no network joins {a} and {b} for storage traffic")
+
+    def initial_server(self, volume: str, host: str) -> str:
+        replicas = self.topology.replica_hosts(volume)
+        if host in replicas:
+            return host
+        vg = self.topology.volume_group(self.topology.volume(volume).vg)
+        return self._initial_active_hosts(vg.name)[0]
+
+    def _start_instances(self) -> None:
+        for inst in self.topology.instances:
+            devices = {}
+            for vol in inst.volumes:
+                server = self.initial_server(vol, inst.host)
+                self.exports[(vol, inst.host)] = server
+                devices[vol] = self.volume_device(vol, inst.host, server)
+            self.hypervisors.start(inst.name, inst.host, devices)
+            if inst.overlay is not None and inst.mac and inst.ip:
+                self.overlays[inst.overlay].plug(inst.name, inst.mac, inst.ip, inst.host)
+
+    def _start_heartbeats(self) -> None:
+        """Each compute service reports every HEARTBEAT_S over the management network."""
+        mgmt = self.topology.networks_for(NetworkPurpose.MANAGEMENT)
+        for host in self.topology.hosts_with(Role.COMPUTE):
+            self.last_heartbeat[host.name] = 0.0
+            self.kernel.env.process(self._heartbeat(host.name, [n.name for n in mgmt]))
+
+    def _heartbeat(self, host: str, networks: list[str]) -> Any:
+        env = self.kernel.env
+        offset = (sorted(self.hosts).index(host) % 10) * HEARTBEAT_S / 10
+        yield env.timeout(offset)
+        while True:
+            if self.hosts[host].up and self._reaches_controller(host, networks):
+                self.last_heartbeat[host] = env.now
+            yield env.timeout(HEARTBEAT_S)
+
+    def _reaches_controller(self, host: str, networks: list[str]) -> bool:
+        if self._controller is None:
+            return True
+        if host == self._controller:
+            return self.hosts[host].up
+        for net in networks:
+            if self.underlay.attached(host, net) and \
+                    self.underlay.send(host, self._controller, net, 200) is not None:
+                return True
+        return False
+
+    # ------------------------------------------------------------ Lab API
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def drivers(self) -> Drivers:
+        return self._drivers
+
+    def inject(self, fault: Fault) -> None:
+        from stackdrill.backends.sim.faults import inject
+
+        inject(self, fault)
+
+    def heal(self, fault: Fault) -> None:
+        from stackdrill.backends.sim.faults import heal
+
+        heal(self, fault)
+
+    def call_at(self, time: float, action: Callable[[], None], label: str) -> None:
+        def fire() -> None:
+            self.kernel.log("lab", "step", label=label)
+            action()
+
+        self.kernel.call_later(time - self.kernel.now, fire)
+
+    def execute(self, command: Any, label: str) -> None:
+        from stackdrill.backends.sim.commands import execute
+
+        execute(self, command, label)
+
+    def command_results(self) -> dict[str, dict[str, Any]]:
+        return dict(self.results)
+
+    def history(self) -> list[WriteOp]:
+        return list(self.hypervisors.history)
+
+    def stored_records(self, volume: str) -> dict[int, StoredRecord]:
+        """Records as an UpToDate replica holds them, read through the on-disk LVM metadata."""
+        vg = self.vgs[self.topology.volume(volume).vg]
+        records = vg.read_lv_records(volume)
+        return {seq: rec for seq, rec in records.items() if isinstance(rec, StoredRecord)}
+
+    def observe(self) -> Observation:
+        views: list[LvmView] = []
+        for vg_name, vg in sorted(self.vgs.items()):
+            for host in sorted(vg.hosts()):
+                if self.hosts[host].powered:
+                    views.append(self.lvm_hosts[host].view(vg_name))
+        return Observation(
+            time=self.kernel.now,
+            running=self.hypervisors.running(),
+            power={h: s.power for h, s in sorted(self.hosts.items())},
+            drbd={name: res.status() for name, res in sorted(self.drbd.items())},
+            lvm=views,
+            quorum={name: c.status() for name, c in sorted(self.clusters.items())},
+            extra={"io_errors": len(self.hypervisors.io_errors),
+                   "overlay": {n: o.status() for n, o in sorted(self.overlays.items())},
+                   "commands": dict(self.results)},
+        )
+
+    def trace(self) -> list[str]:
+        return self.kernel.trace()
+
+    def trace_sha256(self) -> str:
+        return self.kernel.trace_sha256()
+
+    def advance(self, until: float) -> None:
+        self.kernel.run_until(until)
+
+    def destroy(self) -> None:
+        """Nothing outside this process exists; dropping references is the teardown."""
+        self.kernel.log("lab", "destroy", name=self.name)

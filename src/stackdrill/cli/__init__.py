@@ -1,0 +1,76 @@
+"""The command line: the same operations as the pytest plugin, for a person at a terminal.
+
+Errors become one line and an exit code (2 for bad input, 1 for a failed drill,
+130 for Ctrl-C); tracebacks only with --debug.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from stackdrill import __version__
+from stackdrill.cli.lab import down, heal, inject, recover, status, up, verify, wait
+from stackdrill.cli.run import backends, run, schema, validate
+from stackdrill.errors import StackdrillError
+
+EPILOG = """\b
+Examples:
+  stackdrill run lab/drills/nova-host-failure.yaml --report report.html
+  stackdrill validate lab/topologies/*.yaml lab/drills/*.yaml
+  stackdrill up lab/topologies/nova-drbd.yaml --lab demo
+  stackdrill inject host_crash host=cmp1 --lab demo
+  stackdrill recover --lab demo --dry-run
+"""
+
+
+class _Group(click.Group):
+    """Turns every stackdrill error into one line and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StackdrillError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            for line in str(exc).splitlines() or ["(no message)"]:
+                click.echo(f"stackdrill: error: {line}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("stackdrill: interrupted; the lab was torn down", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="stackdrill")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Rehearse cloud disasters in a lab before they happen in production.
+
+    A drill brings up a lab (compute hosts, DRBD-replicated storage, clustered
+    LVM, an overlay network), injects host, disk and network failures, runs the
+    bundled recovery engine, and proves that every instance runs again exactly
+    once with its acknowledged data intact. The default backend is a
+    deterministic simulator: the same drill and seed give the same result.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+for command in (run, validate, schema, backends, up, status, inject, heal, wait, recover,
+                verify, down):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="stackdrill")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

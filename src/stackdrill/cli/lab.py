@@ -1,0 +1,261 @@
+"""`stackdrill up|status|inject|heal|wait|recover|verify|down`: a lab that stays up between
+commands, for an engineer reproducing a failure by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+from rich.table import Table
+
+from stackdrill import labstore
+from stackdrill.backends import REGISTRY, backend_class
+from stackdrill.checks import exactly_once, lvm_consistency, tally_writes
+from stackdrill.cli.render import console
+from stackdrill.errors import InputError, LabStateError, Problem
+from stackdrill.faults import FAULT_KINDS, FaultAdapter, describe
+from stackdrill.labstore import LabAction, LabRecord
+from stackdrill.recovery import RecoveryEvent
+from stackdrill.session import open_session
+from stackdrill.topology import load_topology
+from stackdrill.yamlio import problems_from_validation
+
+LAB_OPTION = click.option("--lab", "lab_name", default="default", show_default=True,
+                          help="Name of the lab.")
+
+
+@click.command(epilog="""\b
+Examples:
+  stackdrill up lab/topologies/nova-drbd.yaml --lab demo
+  stackdrill up lab/topologies/two-node-clvm.yaml --lab pair --seed 3""")
+@click.argument("topology", type=click.Path(dir_okay=False, path_type=Path))
+@LAB_OPTION
+@click.option("--backend", default="sim", show_default=True,
+              help=f"{', '.join(sorted(REGISTRY))}")
+@click.option("--seed", type=int, default=1, show_default=True)
+def up(topology: Path, lab_name: str, backend: str, seed: int) -> None:
+    """Bring up a lab from a TOPOLOGY file and keep it for later commands."""
+    topo = load_topology(topology)
+    if labstore.exists(lab_name):
+        raise LabStateError(f"lab {lab_name!r} already exists (stackdrill down --lab "
+                            f"{lab_name})")
+    cls = backend_class(backend)
+    reason = cls.available()
+    if reason is not None:
+        raise LabStateError(f"backend {backend!r} cannot run here: {reason}")
+    record = LabRecord(name=lab_name, backend=backend, topology=str(topology.resolve()),
+                       seed=seed)
+    session, tmp = open_session(record)
+    with tmp:
+        labstore.save(session.record)
+        console().print(f"lab [bold]{lab_name}[/bold] is up on {backend}: {len(topo.hosts)} "
+                        f"hosts, {len(topo.instances)} instances (topology {topo.name})")
+
+
+@click.command(epilog="Example:\n  stackdrill status --lab demo")
+@LAB_OPTION
+def status(lab_name: str) -> None:
+    """Show a lab: lab time, hosts' power, where each instance runs, DRBD, faults in force."""
+    record = labstore.load(lab_name)
+    session, tmp = open_session(record)
+    with tmp:
+        obs = session.lab.observe()
+        out = console()
+        out.print(f"lab [bold]{lab_name}[/bold] backend={record.backend} seed={record.seed} "
+                  f"time={obs.time:.1f}s")
+        hosts = Table(title="hosts", title_justify="left")
+        hosts.add_column("host")
+        hosts.add_column("power")
+        hosts.add_column("instances running")
+        placed: dict[str, list[str]] = {}
+        for inst, where in obs.running.items():
+            for host in where:
+                placed.setdefault(host, []).append(inst)
+        for host, power in obs.power.items():
+            hosts.add_row(host, power.value, ", ".join(sorted(placed.get(host, []))) or "—")
+        out.print(hosts)
+        for res, nodes in obs.drbd.items():
+            table = Table(title=f"drbd {res}", title_justify="left")
+            for col in ("node", "role", "disk", "connection", "out of sync KiB"):
+                table.add_column(col)
+            for node, st in nodes.items():
+                table.add_row(node, str(st.get("role")), str(st.get("disk")),
+                              str(st.get("connection")), str(st.get("out_of_sync_kb", 0)))
+            out.print(table)
+        faults = record.faults_in_force()
+        out.print("faults in force: " + (", ".join(
+            f"{fid}: {describe(FaultAdapter.validate_python(f))}" for fid, f in faults.items())
+            or "none"))
+
+
+def parse_fault(kind: str, params: tuple[str, ...]) -> dict[str, Any]:
+    """host_crash host=cmp1 -> {"kind": "host_crash", "host": "cmp1"}; groups=a,b|c."""
+    fault: dict[str, Any] = {"kind": kind}
+    for param in params:
+        key, sep, value = param.partition("=")
+        if not sep:
+            raise InputError("command line", [Problem(param, "expected key=value")])
+        if key == "groups":
+            fault[key] = [group.split(",") for group in value.split("|")]
+        else:
+            fault[key] = value
+    try:
+        FaultAdapter.validate_python(fault)
+    except ValidationError as exc:
+        raise InputError(f"fault {kind}", problems_from_validation(exc)) from None
+    return fault
+
+
+@click.command(epilog="""\b
+Examples:
+  stackdrill inject host_crash host=cmp1 --lab demo
+  stackdrill inject partition groups=sto1|sto2 network=repl --lab demo
+  stackdrill inject packet_loss host=cmp2 network=storage probability=0.3""")
+@click.argument("kind", type=click.Choice(FAULT_KINDS))
+@click.argument("params", nargs=-1)
+@LAB_OPTION
+def inject(kind: str, params: tuple[str, ...], lab_name: str) -> None:
+    """Inject a fault of KIND with key=value PARAMS now; prints its id for `heal`."""
+    fault = parse_fault(kind, params)
+    record = labstore.load(lab_name)
+    fault_id = f"f{sum(a.op == 'inject' for a in record.actions) + 1}"
+    session, tmp = open_session(record)
+    with tmp:
+        action = LabAction(at=session.lab.clock.now(), op="inject", id=fault_id, fault=fault)
+        labstore.save(session.apply(action))
+    console().print(f"{fault_id}: {describe(FaultAdapter.validate_python(fault))} "
+                    f"at {action.at:.1f}s")
+
+
+@click.command(epilog="Examples:\n  stackdrill heal f1 --lab demo\n  stackdrill heal all")
+@click.argument("fault_id")
+@LAB_OPTION
+def heal(fault_id: str, lab_name: str) -> None:
+    """Heal the fault FAULT_ID (as printed by inject), or `all` of them."""
+    record = labstore.load(lab_name)
+    active = record.faults_in_force()
+    ids = list(active) if fault_id == "all" else [fault_id]
+    for fid in ids:
+        if fid not in active:
+            raise LabStateError(f"no fault {fid!r} in force in lab {lab_name!r} "
+                                f"(in force: {', '.join(active) or 'none'})")
+    session, tmp = open_session(record)
+    with tmp:
+        for fid in ids:
+            action = LabAction(at=session.lab.clock.now(), op="heal", id=fid, fault=active[fid])
+            labstore.save(session.apply(action))
+            console().print(f"healed {fid}: {describe(FaultAdapter.validate_python(active[fid]))}")
+
+
+@click.command(epilog="Example:\n  stackdrill wait 60 --lab demo")
+@click.argument("seconds", type=click.FloatRange(min=0, max=86400))
+@LAB_OPTION
+def wait(seconds: float, lab_name: str) -> None:
+    """Let SECONDS of lab time pass (the simulator runs its events meanwhile)."""
+    record = labstore.load(lab_name)
+    session, tmp = open_session(record)
+    with tmp:
+        action = LabAction(at=session.lab.clock.now(), op="advance",
+                           options={"seconds": seconds})
+        labstore.save(session.apply(action))
+        console().print(f"lab time is now {session.lab.clock.now():.1f}s")
+
+
+@click.command(epilog="""\b
+Examples:
+  stackdrill recover --lab demo --dry-run
+  stackdrill recover --lab demo --parallel 8
+  stackdrill recover --lab demo --assume-fenced   # you pulled the plug yourself""")
+@LAB_OPTION
+@click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
+@click.option("--parallel", type=click.IntRange(1, 256), default=4, show_default=True,
+              help="Instances recovered at once.")
+@click.option("--assume-fenced", is_flag=True,
+              help="Trust that failed hosts are off without the power driver's word. Dangerous.")
+@click.option("--profile", type=click.Choice(["stackdrill", "masakari"]), default="stackdrill",
+              show_default=True)
+def recover(lab_name: str, dry_run: bool, parallel: int, assume_fenced: bool,
+            profile: str) -> None:
+    """Run the recovery engine: detect failed hosts, fence them, plan, evacuate, verify."""
+    from stackdrill.cli.recovery_view import print_plan, print_result
+
+    record = labstore.load(lab_name)
+    session, tmp = open_session(record)
+    out = console()
+    with tmp:
+        if dry_run:
+            print_plan(session, parallel=parallel, assume_fenced=assume_fenced)
+            return
+
+        def progress(event: RecoveryEvent) -> None:
+            out.print(f"[dim][{event.time:8.1f}s][/dim] {event.message}", highlight=False)
+
+        action = LabAction(at=session.lab.clock.now(), op="recover",
+                           options={"parallel": parallel, "assume_fenced": assume_fenced,
+                                    "profile": profile})
+        labstore.save(session.apply(action, progress=progress))
+        if session.last_recovery is not None:
+            print_result(session.last_recovery)
+            if not session.last_recovery.ok:
+                raise SystemExit(1)
+
+
+@click.command(epilog="Example:\n  stackdrill verify --lab demo")
+@LAB_OPTION
+def verify(lab_name: str) -> None:
+    """Check the lab now: every instance runs exactly once, no acknowledged write is lost,
+    every host's LVM view is consistent. Exit 1 when a check fails."""
+    record = labstore.load(lab_name)
+    session, tmp = open_session(record)
+    with tmp:
+        lab = session.lab
+        obs = lab.observe()
+        history = lab.history()
+        stored = {v: lab.stored_records(v) for v in sorted({op.volume for op in history})}
+        from stackdrill.checks import acked_writes
+
+        results = [exactly_once(obs, [i.name for i in session.topology.instances]),
+                   acked_writes(history, stored)]
+        if obs.lvm:
+            results.append(lvm_consistency(obs.lvm))
+        table = Table(title=f"verify {lab_name} at {obs.time:.1f}s", title_justify="left")
+        table.add_column("check")
+        table.add_column("result")
+        table.add_column("detail", overflow="fold")
+        for r in results:
+            table.add_row(r.name, "[green]ok[/green]" if r.ok else "[red]FAIL[/red]", r.detail)
+        console().print(table)
+        tallies = tally_writes(history, stored)
+        lost = sum(t.lost for t in tallies.values())
+        console().print(f"{len(history)} writes, {lost} acknowledged write(s) lost")
+        if not all(r.ok for r in results):
+            raise SystemExit(1)
+
+
+@click.command(epilog="Examples:\n  stackdrill down --lab demo\n  stackdrill down --all")
+@LAB_OPTION
+@click.option("--all", "everything", is_flag=True,
+              help="Remove every stackdrill lab and the leftovers of crashed ones "
+                   "(only resources stackdrill created).")
+def down(lab_name: str, everything: bool) -> None:
+    """Tear a lab down and forget it."""
+    names = labstore.names() if everything else [lab_name]
+    if not everything and not labstore.exists(lab_name):
+        raise LabStateError(f"no lab named {lab_name!r}")
+    for name in names:
+        record = labstore.load(name)
+        cls = backend_class(record.backend)
+        teardown = getattr(cls, "teardown", None)
+        if teardown is not None:
+            teardown(name)
+        labstore.remove(name)
+        console().print(f"lab {name} is down")
+    if everything:
+        for backend in sorted(REGISTRY):
+            cleanup = getattr(backend_class(backend), "cleanup_all", None)
+            if cleanup is not None and backend_class(backend).available() is None:
+                removed = cleanup()
+                if removed:
+                    console().print(f"{backend}: removed leftovers {', '.join(removed)}")

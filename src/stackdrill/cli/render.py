@@ -1,0 +1,75 @@
+"""Rich tables for the terminal: the only place stackdrill formats for a person."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from stackdrill.backends.base import Capabilities
+from stackdrill.faults import FAULT_KINDS
+from stackdrill.report.model import Report
+
+
+def console() -> Console:
+    return Console(highlight=False)
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def print_report(report: Report, *, quiet: bool = False) -> None:
+    out = console()
+    if not quiet:
+        table = Table(title=f"instances — {report.drill}", title_justify="left")
+        for col in ("instance", "before", "after", "state", "attach", "acked", "lost", "RTO s"):
+            table.add_column(col, justify="right" if col in ("acked", "lost", "RTO s") else
+                             "left")
+        for inst in report.instances:
+            lost = f"[red]{inst.lost_writes}[/red]" if inst.lost_writes else "0"
+            table.add_row(inst.name, inst.host_before or "—", inst.host_after or "—", inst.state,
+                          inst.attach_mode or "—", str(inst.acked_writes), lost,
+                          _fmt(inst.rto_s))
+        out.print(table)
+        if report.phases:
+            phases = Table(title="where the time went (lab seconds)", title_justify="left")
+            phases.add_column("phase")
+            phases.add_column("seconds", justify="right")
+            for name, secs in report.phases.items():
+                phases.add_row(name, f"{secs:.1f}")
+            out.print(phases)
+        checks = Table(title="checks", title_justify="left")
+        checks.add_column("check")
+        checks.add_column("result")
+        checks.add_column("detail", overflow="fold")
+        for check in report.checks:
+            mark = "[green]ok[/green]" if check.ok else (
+                "[red]FAIL[/red]" if check.ran else "[red]NOT RUN[/red]")
+            checks.add_row(check.name, mark, check.detail)
+        out.print(checks)
+    colour = "green" if report.passed else "red"
+    out.print(f"[bold {colour}]{report.verdict.upper()}[/bold {colour}] {report.drill} "
+              f"backend={report.backend} seed={report.seed} "
+              f"trace={report.trace_sha256[:16] or '—'}")
+
+
+def backends_table(rows: list[tuple[str, Capabilities, str | None]]) -> Table:
+    table = Table(title="backends and what they can realise", title_justify="left")
+    table.add_column("fault")
+    for name, _caps, available in rows:
+        table.add_column(name + ("" if available is None else " (unavailable)"))
+    for kind in FAULT_KINDS:
+        table.add_row(kind, *["[green]yes[/green]" if c.supports_fault(kind) else "—"
+                              for _n, c, _a in rows])
+    return table
+
+
+def kv_table(title: str, rows: list[tuple[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("key")
+    table.add_column("value", overflow="fold")
+    for key, value in rows:
+        table.add_row(key, str(value))
+    return table

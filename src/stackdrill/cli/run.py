@@ -1,0 +1,138 @@
+"""`stackdrill run`, `validate`, `schema`, `backends`: drills and input files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from stackdrill.backends import REGISTRY, backend_class
+from stackdrill.cli.render import console, print_report
+from stackdrill.drill import DrillSpec, load_drill
+from stackdrill.drill.judge import judge
+from stackdrill.drill.runner import execute
+from stackdrill.errors import InputError
+from stackdrill.faults import FAULT_KINDS
+from stackdrill.topology import Topology, load_topology
+from stackdrill.yamlio import read_mapping
+
+
+@click.command(epilog="""\b
+Examples:
+  stackdrill run lab/drills/nova-host-failure.yaml
+  stackdrill run lab/drills/nova-host-failure.yaml --seed 7 --report out/report.html
+  stackdrill run lab/drills/overlay.yaml --backend netns --keep""")
+@click.argument("drill", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--backend", default="sim", show_default=True,
+              help=f"Where the lab runs: {', '.join(sorted(REGISTRY))}.")
+@click.option("--seed", type=int, default=None, help="Seed of the run (default: the drill's).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report: .json for JSON, .html for a self-contained page.")
+@click.option("--keep", is_flag=True, help="Leave the lab standing after the drill.")
+@click.option("--quiet", "-q", is_flag=True, help="Only the verdict line.")
+def run(drill: Path, backend: str, seed: int | None, report_path: Path | None, keep: bool,
+        quiet: bool) -> None:
+    """Run one DRILL and print its report; exit 0 when every expectation held, 1 when one
+    failed, 2 on bad input or a backend that cannot realise the drill."""
+    loaded = load_drill(drill)
+    out = console()
+
+    def progress(message: str) -> None:
+        if not quiet:
+            out.print(f"[dim]{message}[/dim]", highlight=False)
+
+    with out.status(f"running {loaded.name} on {backend}", spinner="dots") if not quiet \
+            else _nullcontext():
+        finished = execute(loaded, backend=backend, seed=seed, keep=keep, progress=progress)
+    report = judge(finished)
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        if report_path.suffix == ".html":
+            from stackdrill.report.html import render_html
+
+            report_path.write_text(render_html(report, loaded.topology))
+        else:
+            report_path.write_text(report.to_json())
+    print_report(report, quiet=quiet)
+    if report_path is not None and not quiet:
+        out.print(f"report written to {report_path}")
+    raise SystemExit(0 if report.passed else 1)
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@click.command(epilog="""\b
+Examples:
+  stackdrill validate lab/topologies/nova-drbd.yaml
+  stackdrill validate lab/topologies/*.yaml lab/drills/*.yaml""")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Check topology and drill FILES; print every problem with its file and path inside
+    it; exit 2 when any file is wrong."""
+    bad = 0
+    out = console()
+    for path in files:
+        try:
+            data = read_mapping(path, InputError)
+            if "hosts" in data:
+                load_topology(path)
+                kind = "topology"
+            else:
+                load_drill(path)
+                kind = "drill"
+            out.print(f"[green]ok[/green]   {path} ({kind})", highlight=False)
+        except InputError as exc:
+            bad += 1
+            for line in exc.render().splitlines():
+                click.echo(line, err=True)
+    if bad:
+        raise SystemExit(2)
+
+
+@click.command(epilog="""\b
+Examples:
+  stackdrill schema topology > topology.schema.json
+  stackdrill schema drill""")
+@click.argument("kind", type=click.Choice(["topology", "drill"]), default="drill")
+def schema(kind: str) -> None:
+    """Print the JSON Schema of topology or drill files, for editors to complete and check."""
+    model = Topology if kind == "topology" else DrillSpec
+    click.echo(json.dumps(model.model_json_schema(), indent=2))
+
+
+@click.command(epilog="""\b
+Examples:
+  stackdrill backends
+  stackdrill backends --markdown   # the table in the README""")
+@click.option("--markdown", is_flag=True, help="Print the backend x fault table as Markdown.")
+def backends(markdown: bool) -> None:
+    """Which faults and topology features each backend can realise (its declared limits)."""
+    rows = []
+    for name in sorted(REGISTRY):
+        cls = backend_class(name)
+        caps = cls.capabilities
+        rows.append((name, caps, cls.available()))
+    if markdown:
+        click.echo("| fault / feature | " + " | ".join(n for n, _c, _a in rows) + " |")
+        click.echo("|---|" + "---|" * len(rows))
+        for kind in FAULT_KINDS:
+            marks = ["yes" if c.supports_fault(kind) else "—" for _n, c, _a in rows]
+            click.echo(f"| `{kind}` | " + " | ".join(marks) + " |")
+        from stackdrill.backends.base import FEATURES
+
+        for feature in FEATURES:
+            marks = ["yes" if feature in c.features else "—" for _n, c, _a in rows]
+            click.echo(f"| {feature} | " + " | ".join(marks) + " |")
+        click.echo("| needs | " + " | ".join(c.needs for _n, c, _a in rows) + " |")
+        return
+    from stackdrill.cli.render import backends_table
+
+    console().print(backends_table(rows))

@@ -1,0 +1,311 @@
+"""Judge a finished drill: run its declared expectations as checks and build the report.
+
+Checks look at the lab's own ground truth (what runs where, what is on each
+replica, the power and hypervisor events in the trace), never at what the
+recovery engine claims it did.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+from stackdrill import checks
+from stackdrill.backends.base import Observation, StoredRecord, WriteOp
+from stackdrill.checks import Checklist, CheckResult, DrbdExpectation, FencingEvent, OverlayProbe
+from stackdrill.drill.model import (
+    ExpectAckedWrites,
+    Expectation,
+    ExpectCleanedReturningHost,
+    ExpectDrbd,
+    ExpectExactlyOnce,
+    ExpectFencingOrder,
+    ExpectLvm,
+    ExpectNoIoErrors,
+    ExpectNotEvacuated,
+    ExpectOverlay,
+    ExpectQuorum,
+    ExpectRecovered,
+)
+from stackdrill.drill.runner import DrillRun, state_summary
+from stackdrill.recovery import InstanceState
+from stackdrill.report.model import FaultRecord, InstanceReport, Report, TimelineEvent
+
+_POWER = re.compile(r"^(?P<t>[\d.]+) host/(?P<host>\S+) power .*state=(?P<state>\w+)")
+_START = re.compile(r"^(?P<t>[\d.]+) hv/(?P<host>\S+) start .*instance=(?P<inst>\S+)")
+OK_STATES = {InstanceState.RECOVERED, InstanceState.RESUMED, InstanceState.RUNNING}
+
+
+def fencing_events(trace: list[str]) -> list[FencingEvent]:
+    """Ground truth from the lab trace: when each host was really off, and where each
+    instance started (with the host it ran on before)."""
+    events: list[FencingEvent] = []
+    last_host: dict[str, str] = {}
+    for line in trace:
+        if m := _POWER.match(line):
+            state = m["state"]
+            if state == "off":
+                events.append(FencingEvent(float(m["t"]), "fenced_confirmed", m["host"]))
+            elif state in ("on", "booting", "hung"):
+                events.append(FencingEvent(float(m["t"]), "unfenced", m["host"]))
+        elif m := _START.match(line):
+            inst, host = m["inst"], m["host"]
+            old = last_host.get(inst)
+            events.append(FencingEvent(float(m["t"]), "instance_started", host, inst,
+                                       old if old != host else None))
+            last_host[inst] = host
+    return events
+
+
+class Judge:
+    def __init__(self, run: DrillRun) -> None:
+        self.run = run
+        self.lab = run.lab
+        self.topology = run.drill.topology
+        self.obs: Observation = self.lab.observe()
+        self.history: list[WriteOp] = self.lab.history()
+        volumes = sorted({op.volume for op in self.history})
+        self.stored: dict[str, dict[int, StoredRecord]] = {
+            v: self.lab.stored_records(v) for v in volumes}
+        self.tally = checks.tally_writes(self.history, self.stored)
+        self.events = fencing_events(self.lab.trace())
+        self.outcomes = {o.name: o for r in run.recoveries for o in r.instances}
+
+    # ------------------------------------------------------------ checks
+
+    def checks(self) -> list[CheckResult]:
+        expectations = self.run.drill.spec.expect
+        names = check_names(expectations)
+        checklist = Checklist(names)
+        for exp, name in zip(expectations, names, strict=True):
+            checklist.run(name, self._check, exp, name)
+        return checklist.finish()
+
+    def _check(self, exp: Expectation, name: str) -> CheckResult:
+        topo = self.topology
+        match exp:
+            case ExpectExactlyOnce():
+                return checks.exactly_once(self.obs, [i.name for i in topo.instances], name=name)
+            case ExpectAckedWrites(max_lost=max_lost, predicted_lost=predicted):
+                expected = None
+                if predicted:
+                    predict = getattr(self.lab, "predicted_lost_writes", None)
+                    if predict is None:
+                        return CheckResult.not_run(name, f"backend {self.run.backend!r} "
+                                                   "cannot predict lost writes")
+                    expected = int(predict())
+                return checks.acked_writes(self.history, self.stored, name=name,
+                                           max_lost=max_lost if max_lost is not None else 10**9,
+                                           expected_lost=expected)
+            case ExpectRecovered(instances=wanted, attach_mode=mode):
+                return self._recovered(name, wanted, mode)
+            case ExpectNotEvacuated(hosts=hosts):
+                return checks.not_evacuated(self.events, hosts, name=name)
+            case ExpectLvm(vg=vg, damage_expected=damage):
+                views = [v for v in self.obs.lvm if v.vg == vg]
+                result = checks.lvm_consistency(views, name=name)
+                return _expect_detection(result, damage, "LVM damage")
+            case ExpectDrbd(resource=res, split_brain=sb, nodes=nodes):
+                wanted = [DrbdExpectation(resource=res, split_brain=sb)] if sb is not None else []
+                wanted += [DrbdExpectation(resource=res, host=h, fields=dict(f))
+                           for h, f in nodes.items()]
+                return checks.drbd_state(self.obs, wanted, name=name)
+            case ExpectQuorum(cluster=cluster, quorate=expected):
+                return self._quorum(name, cluster, expected)
+            case ExpectOverlay(probes=labels, mtu=mtu, detects=detects):
+                return self._overlay(name, labels, mtu, detects)
+            case ExpectFencingOrder():
+                return checks.fencing_order(self.events, name=name)
+            case ExpectNoIoErrors():
+                errors = [op for op in self.history if op.outcome == "fail"]
+                detail = ", ".join(f"{op.instance}#{op.seq}@{op.completed:.1f}s"
+                                   for op in errors[:8])
+                return CheckResult.of(name, [f"{len(errors)} write(s) saw an I/O error: "
+                                             f"{detail}"] if errors else [],
+                                      f"{len(self.history)} writes, none saw an I/O error",
+                                      io_errors=len(errors))
+            case ExpectCleanedReturningHost(host=host):
+                return self._returning_clean(name, host)
+        raise AssertionError(f"unhandled expectation {exp!r}")
+
+    def _recovered(self, name: str, wanted: Any, mode: str | None) -> CheckResult:
+        if not self.run.recoveries:
+            return CheckResult.not_run(name, "the recovery engine never ran")
+        names = list(self.outcomes) if wanted == "all" else list(wanted)
+        problems = []
+        for inst in names:
+            outcome = self.outcomes.get(inst)
+            if outcome is None:
+                problems.append(f"{inst}: not handled by the recovery engine")
+            elif outcome.state not in OK_STATES:
+                problems.append(f"{inst}: {outcome.state.value} ({outcome.reason})")
+            elif mode is not None and outcome.attach_mode not in (mode, None):
+                problems.append(f"{inst}: attached {outcome.attach_mode}, expected {mode}")
+        moved = [o for o in self.outcomes.values() if o.state is InstanceState.RECOVERED]
+        return CheckResult.of(name, problems, f"{len(names)} instance(s) fine, "
+                              f"{len(moved)} recovered on another host", instances=names)
+
+    def _quorum(self, name: str, cluster: str, expected: dict[str, bool]) -> CheckResult:
+        status = self.obs.quorum.get(cluster)
+        if status is None:
+            return CheckResult.not_run(name, f"cluster {cluster!r} was not observed")
+        problems = []
+        for host, want in expected.items():
+            got = status.get(host, {}).get("quorate")
+            if got is None:
+                problems.append(f"{host}: no quorum state (host down?)")
+            elif bool(got) != want:
+                problems.append(f"{host}: quorate={got}, expected {want}")
+        return CheckResult.of(name, problems, ", ".join(
+            f"{h} quorate={v}" for h, v in expected.items()))
+
+    def _overlay(self, name: str, labels: tuple[str, ...], mtu: int,
+                 detects: str | None) -> CheckResult:
+        results = self.lab.command_results()
+        probes = []
+        for label in labels:
+            res = results.get(label)
+            if res is None or "reachable" not in res:
+                return CheckResult.not_run(name, f"probe {label!r} never ran")
+            probes.append(OverlayProbe(src=res["src"], dst=res["dst"],
+                                       reachable=res["reachable"],
+                                       full_size_ok=res["full_size_ok"],
+                                       path_mtu=res["path_mtu"], arp_mac=res["arp_mac"],
+                                       expected_mac=res["expected_mac"], at=res["at"]))
+        parts = checks.overlay_checks(probes, expected_mtu=mtu)
+        failed = [p for p in parts if not p.ok]
+        merged = CheckResult.of(name, [f"{p.name}: {p.detail}" for p in failed],
+                                "; ".join(p.detail for p in parts))
+        if detects is None:
+            return merged
+        return _expect_detection(merged, True, detects, must_name=detects)
+
+    def _returning_clean(self, name: str, host: str) -> CheckResult:
+        stale = sorted(inst for inst, hosts in self.obs.running.items()
+                       if host in hosts and len(hosts) > 1)
+        moved_away = sorted(o.name for o in self.outcomes.values()
+                            if o.host_before == host and o.host_after not in (host, None)
+                            and host in self.obs.running.get(o.name, []))
+        problems = [f"{inst} runs on {host} and elsewhere" for inst in stale]
+        problems += [f"{inst} was evacuated but runs on {host} again" for inst in moved_away
+                     if inst not in stale]
+        return CheckResult.of(name, problems, f"{host} runs none of its evacuated instances")
+
+    # ------------------------------------------------------------ report
+
+    def report(self) -> Report:
+        run = self.run
+        results = self.checks()
+        verdict = "pass" if results and all(c.ok for c in results) else "fail"
+        return Report(
+            drill=run.drill.name, backend=run.backend, seed=run.seed, verdict=verdict,
+            trace_sha256=run.trace_sha256, topology=self.topology.name,
+            duration=run.ended_at, instances=tuple(self._instances()), checks=tuple(results),
+            faults=tuple(FaultRecord.of(f, at, healed) for at, f, healed in run.fault_log),
+            timeline=tuple(self._timeline(results)), phases=self._phases(),
+            steps=self._steps(), state_before=run.state_before,
+            state_after=state_summary(self.lab),
+            extra={"writes": len(self.history), "commands": self.lab.command_results(),
+                   "blocked_hosts": {h: why for r in run.recoveries
+                                     for h, why in r.blocked_hosts.items()}},
+        )
+
+    def _fault_time(self, host: str) -> float | None:
+        times = [at for at, f, _h in self.run.fault_log if host in f.targets()]
+        return min(times) if times else None
+
+    def _instances(self) -> list[InstanceReport]:
+        out = []
+        for inst in self.topology.instances:
+            running = self.obs.running.get(inst.name, [])
+            outcome = self.outcomes.get(inst.name)
+            tally = self.tally.get(inst.name)
+            rto = None
+            if outcome is not None and outcome.verified_at is not None:
+                fault_at = self._fault_time(inst.host)
+                rto = outcome.verified_at - fault_at if fault_at is not None else None
+            state = outcome.state.value if outcome else ("running" if running else "lost")
+            out.append(InstanceReport(
+                name=inst.name, host_before=inst.host,
+                host_after=",".join(running) if running else None, state=state,
+                acked_writes=tally.acked if tally else 0,
+                lost_writes=(tally.lost + tally.corrupt) if tally else 0,
+                rto_s=rto, attach_mode=outcome.attach_mode if outcome else None,
+                reason=outcome.reason if outcome else ""))
+        return out
+
+    def _timeline(self, results: list[CheckResult]) -> list[TimelineEvent]:
+        events = [TimelineEvent(at=at, lane="fault", label=f.kind + " " + _target(f),
+                                end=healed) for at, f, healed in self.run.fault_log]
+        lanes = {"host-suspected": "detection", "host-down": "detection",
+                 "fence-requested": "fencing", "fence-confirmed": "fencing",
+                 "fence-assumed": "fencing", "fence-failed": "fencing"}
+        for ev in self.run.events:
+            if ev.kind in lanes:
+                events.append(TimelineEvent(at=ev.time, lane=lanes[ev.kind], label=ev.message,
+                                            ok=ev.kind != "fence-failed"))
+        for result in self.run.recoveries:
+            for phase in result.phases:
+                lane = f"instance:{phase.instance}" if phase.instance else str(phase.phase.value)
+                if phase.instance is None and lane not in ("detection", "fencing", "planning"):
+                    lane = "planning"
+                events.append(TimelineEvent(at=phase.start, end=max(phase.start, phase.end),
+                                            lane=lane, label=phase.phase.value))
+        end = self.run.ended_at
+        events += [TimelineEvent(at=end, lane="check", label=c.name, ok=c.ok) for c in results]
+        return sorted(events, key=lambda e: (e.at, e.lane, e.label))
+
+    def _phases(self) -> dict[str, float]:
+        totals: dict[str, float] = defaultdict(float)
+        for result in self.run.recoveries:
+            for phase in result.phases:
+                if phase.instance is None:
+                    totals[phase.phase.value] += phase.duration
+        return dict(totals)
+
+    def _steps(self) -> dict[str, dict[str, float]]:
+        steps: dict[str, dict[str, float]] = defaultdict(dict)
+        for result in self.run.recoveries:
+            for phase in result.phases:
+                if phase.instance is not None:
+                    steps[phase.instance][phase.phase.value] = phase.duration
+        return dict(steps)
+
+
+def _target(fault: Any) -> str:
+    return ",".join(fault.targets())
+
+
+def check_names(expectations: tuple[Expectation, ...]) -> list[str]:
+    """Readable, unique check names: 'drbd[r0]', 'quorum[pair]', 'overlay#2'."""
+    names: list[str] = []
+    for exp in expectations:
+        detail = getattr(exp, "vg", None) or getattr(exp, "resource", None) or \
+            getattr(exp, "cluster", None) or getattr(exp, "host", None)
+        name = f"{exp.check}[{detail}]" if detail else exp.check
+        if name in names:
+            name = f"{name}#{sum(n.split('#')[0] == name for n in names) + 1}"
+        names.append(name)
+    return names
+
+
+def _expect_detection(result: CheckResult, expected: bool, what: str,
+                      must_name: str | None = None) -> CheckResult:
+    """For drills that demonstrate damage: pass when the check caught it (and named it)."""
+    if not expected:
+        return result
+    if not result.ran:
+        return result
+    if result.ok:
+        return CheckResult.failed(result.name, f"expected {what} to be detected, but the check "
+                                  f"found none: {result.detail}")
+    if must_name is not None and must_name.lower() not in result.detail.lower():
+        return CheckResult.failed(result.name, f"the check failed without naming "
+                                  f"{must_name!r}: {result.detail}")
+    return CheckResult.passed(result.name, f"detected as expected: {result.detail}",
+                              **result.data)
+
+
+def judge(run: DrillRun) -> Report:
+    return Judge(run).report()

@@ -1,0 +1,177 @@
+"""A drill: a topology, a workload, a schedule of faults and actions, and expectations.
+
+Drills are YAML under `lab/drills/`; `stackdrill schema` prints their JSON Schema.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from stackdrill.faults import Fault
+from stackdrill.operations import Command
+from stackdrill.topology import Topology
+from stackdrill.yamlio import register_union_tags
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Workload(Frozen):
+    """Each instance writes numbered, checksummed records to its first volume."""
+
+    write_interval_s: float = Field(default=2.0, gt=0, description="one record per interval")
+    instances: Literal["all"] | tuple[str, ...] = "all"
+
+
+class RecoverSpec(Frozen):
+    """Start the recovery engine at this time; it monitors, detects, fences and evacuates."""
+
+    parallel: int = Field(default=4, ge=1, le=256)
+    profile: Literal["stackdrill", "masakari"] = "stackdrill"
+    mode: Literal["evacuate", "maintenance"] = "evacuate"
+    host: str | None = Field(default=None, description="maintenance: the host to drain")
+    reserved_hosts: tuple[str, ...] = ()
+    assume_fenced: bool = False
+    fence_on_isolation: bool = Field(
+        default=False,
+        description="a host that only lost its management link is fenced and evacuated",
+    )
+
+
+class Step(Frozen):
+    """One line of the schedule: exactly one of inject, heal, recover, run."""
+
+    at: float = Field(ge=0, description="lab seconds after start")
+    id: str | None = Field(default=None, description="name to heal this fault by")
+    inject: Fault | None = None
+    heal: str | None = Field(default=None, description="id of an injected fault")
+    recover: RecoverSpec | None = None
+    run: Command | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Step:
+        chosen = [k for k in ("inject", "heal", "recover", "run") if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            raise ValueError("give exactly one of inject, heal, recover, run"
+                             + (f" (got {', '.join(chosen)})" if chosen else ""))
+        return self
+
+
+# ---------------------------------------------------------------- expectations
+
+
+class ExpectExactlyOnce(Frozen):
+    check: Literal["exactly_once"] = "exactly_once"
+
+
+class ExpectAckedWrites(Frozen):
+    check: Literal["acked_writes"] = "acked_writes"
+    max_lost: int | None = Field(default=0, ge=0, description="None: count only, never fail")
+    predicted_lost: bool = Field(
+        default=False, description="lost count must equal the DRBD model's prediction"
+    )
+
+
+class ExpectRecovered(Frozen):
+    check: Literal["recovered"] = "recovered"
+    instances: Literal["all"] | tuple[str, ...] = "all"
+    attach_mode: Literal["local", "remote"] | None = None
+
+
+class ExpectNotEvacuated(Frozen):
+    check: Literal["not_evacuated"] = "not_evacuated"
+    hosts: tuple[str, ...]
+
+
+class ExpectLvm(Frozen):
+    check: Literal["lvm_consistent"] = "lvm_consistent"
+    vg: str
+    damage_expected: bool = Field(
+        default=False, description="the drill demonstrates corruption and passes if detected"
+    )
+
+
+class ExpectDrbd(Frozen):
+    check: Literal["drbd"] = "drbd"
+    resource: str
+    split_brain: bool | None = None
+    nodes: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="host -> {role, disk, connection} expected at the end"
+    )
+
+
+class ExpectQuorum(Frozen):
+    check: Literal["quorum"] = "quorum"
+    cluster: str
+    quorate: dict[str, bool]
+
+
+class ExpectOverlay(Frozen):
+    """Reachability, ARP and path MTU over the probes with these labels."""
+
+    check: Literal["overlay"] = "overlay"
+    probes: tuple[str, ...] = Field(min_length=1, description="labels of probe steps")
+    mtu: int = Field(default=1450, description="the path MTU every pair must show")
+    detects: str | None = Field(
+        default=None, description="the drill injects this failure: pass only when the overlay "
+        "check fails and its detail names it (e.g. 'blackhole')")
+
+
+class ExpectFencingOrder(Frozen):
+    check: Literal["fencing_order"] = "fencing_order"
+
+
+class ExpectNoIoErrors(Frozen):
+    check: Literal["no_io_errors"] = "no_io_errors"
+
+
+class ExpectCleanedReturningHost(Frozen):
+    check: Literal["returning_host_clean"] = "returning_host_clean"
+    host: str
+
+
+Expectation = Annotated[
+    ExpectExactlyOnce | ExpectAckedWrites | ExpectRecovered | ExpectNotEvacuated | ExpectLvm
+    | ExpectDrbd | ExpectQuorum | ExpectOverlay | ExpectFencingOrder | ExpectNoIoErrors
+    | ExpectCleanedReturningHost,
+    Field(discriminator="check"),
+]
+register_union_tags({"exactly_once", "acked_writes", "recovered", "not_evacuated",
+                     "lvm_consistent", "drbd", "quorum", "overlay", "fencing_order",
+                     "no_io_errors", "returning_host_clean"})
+
+
+class DrillSpec(Frozen):
+    """A drill as written in YAML (topology still a path or an inline mapping)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    description: str = ""
+    topology: str | dict[str, Any]
+    topology_overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="changes to the topology for this drill: 'drbd.r0.protocol: A', "
+        "'clusters.pair.two_node: false', 'networks.repl.latency_ms: 30'",
+    )
+    duration_s: float = Field(default=600.0, gt=0, le=86400)
+    seed: int = 1
+    workload: Workload = Workload()
+    schedule: tuple[Step, ...] = ()
+    expect: tuple[Expectation, ...] = ()
+
+
+class Drill(Frozen):
+    """A loaded drill: the spec with its topology validated."""
+
+    spec: DrillSpec
+    topology: Topology
+    source: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def faults(self) -> list[tuple[Step, Fault]]:
+        return [(s, s.inject) for s in self.spec.schedule if s.inject is not None]

@@ -1,0 +1,54 @@
+"""Declared limits: refuse a drill a backend cannot realise, before anything starts."""
+
+from __future__ import annotations
+
+from stackdrill.backends.base import Capabilities
+from stackdrill.drill.model import Drill
+from stackdrill.errors import UnsupportedError
+from stackdrill.operations import ClusterCommand, DiskCommand, DrbdCommand, LvmCommand
+from stackdrill.topology import Topology
+
+
+def features_needed(topology: Topology) -> dict[str, str]:
+    """feature -> the topology part that needs it."""
+    needed: dict[str, str] = {}
+    if topology.drbd:
+        needed["drbd"] = f"drbd[0] ({topology.drbd[0].name})"
+    if topology.volume_groups:
+        needed["lvm"] = f"volume_groups[0] ({topology.volume_groups[0].name})"
+    for i, vg in enumerate(topology.volume_groups):
+        if vg.locking.value in ("clustered", "lvmlockd"):
+            needed["clustered-lvm"] = f"volume_groups[{i}].locking ({vg.locking.value})"
+            break
+    if topology.clusters:
+        needed["cluster"] = f"clusters[0] ({topology.clusters[0].name})"
+    if topology.overlays:
+        needed["overlay"] = f"overlays[0] ({topology.overlays[0].name})"
+    if topology.instances:
+        needed["instances"] = "instances"
+    return needed
+
+
+def unsupported(drill: Drill, backend: str, caps: Capabilities) -> list[str]:
+    """Everything in the drill the backend declared it cannot do, one line each."""
+    problems = []
+    for step_index, step in enumerate(drill.spec.schedule):
+        if step.inject is not None and not caps.supports_fault(step.inject.kind):
+            problems.append(f"schedule[{step_index}].inject: backend {backend!r} cannot "
+                            f"realise fault {step.inject.kind!r}")
+        command = step.run
+        tool_feature = {LvmCommand: "lvm", DrbdCommand: "drbd", DiskCommand: "drbd",
+                        ClusterCommand: "cluster"}
+        feature = tool_feature.get(type(command)) if command is not None else None
+        if feature is not None and feature not in caps.features:
+            problems.append(f"schedule[{step_index}].run: backend {backend!r} has no {feature}")
+    for feature, where in features_needed(drill.topology).items():
+        if feature not in caps.features:
+            problems.append(f"topology {where}: backend {backend!r} cannot realise {feature}")
+    return problems
+
+
+def ensure_supported(drill: Drill, backend: str, caps: Capabilities) -> None:
+    problems = unsupported(drill, backend, caps)
+    if problems:
+        raise UnsupportedError(f"{drill.source}: " + f"\n{drill.source}: ".join(problems))

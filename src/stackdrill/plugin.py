@@ -1,0 +1,166 @@
+"""The pytest plugin: `--lab-*` options, markers, and the `lab`, `faults` and `run_drill`
+fixtures. Registered through the `pytest11` entry point, so `pytest scenarios/` finds it.
+
+Labs are always torn down (kept with --lab-keep), even when a test fails; their
+names carry the xdist worker id so `-n auto` never collides.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stackdrill.backends import backend_class
+from stackdrill.backends.base import Lab
+from stackdrill.errors import BackendUnavailableError, UnsupportedError
+from stackdrill.faults import Fault, FaultAdapter
+
+MARKERS = (
+    "sim: runs on the simulated backend",
+    "netns: needs root and real kernel network namespaces",
+    "vm: boots real guests (slow)",
+    "slow: takes more than a few seconds",
+    "backends(*names): the backends this scenario can run on; skipped with a reason on others",
+    "topology(path): the topology the `lab` fixture brings up",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("stackdrill", "stackdrill disaster drills")
+    group.addoption("--lab-backend", default=None,
+                    help="backend the labs run on (default: sim; ini: lab_backend)")
+    group.addoption("--lab-topology", default=None,
+                    help="topology file for the `lab` fixture (ini: lab_topology)")
+    group.addoption("--lab-seed", type=int, default=None,
+                    help="seed of every drill (default: each drill's own; ini: lab_seed)")
+    group.addoption("--lab-keep", action="store_true", default=False,
+                    help="leave labs standing after the test for inspection")
+    parser.addini("lab_backend", "default backend for labs", default="sim")
+    parser.addini("lab_topology", "default topology for the `lab` fixture", default="")
+    parser.addini("lab_seed", "default seed", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(f"--lab-{name}")
+    if value is None:
+        value = config.getini(f"lab_{name}") or None
+    return value
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    backend = _option(config, "backend") or "sim"
+    for item in items:
+        marker = item.get_closest_marker("backends")
+        if marker is not None and backend not in marker.args:
+            item.add_marker(pytest.mark.skip(
+                reason=f"scenario runs on {', '.join(marker.args)}; backend is {backend}"))
+
+
+@pytest.fixture(scope="session")
+def lab_backend(request: pytest.FixtureRequest) -> str:
+    """The backend name chosen with --lab-backend."""
+    name: str = _option(request.config, "backend") or "sim"
+    return name
+
+
+@pytest.fixture(scope="session")
+def lab_seed(request: pytest.FixtureRequest) -> int | None:
+    value = _option(request.config, "seed")
+    return int(value) if value is not None else None
+
+
+def _lab_name(request: pytest.FixtureRequest, stem: str) -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    digest = abs(hash(request.node.nodeid)) % 10_000
+    return f"{stem[:18]}-{worker}-{digest}".lower().replace("_", "-")
+
+
+@pytest.fixture
+def lab(request: pytest.FixtureRequest, lab_backend: str, lab_seed: int | None) -> Iterator[Lab]:
+    """A lab built from @pytest.mark.topology(path) or --lab-topology; always torn down."""
+    from stackdrill.topology import load_topology
+
+    marker = request.node.get_closest_marker("topology")
+    path = marker.args[0] if marker else _option(request.config, "topology")
+    if not path:
+        pytest.skip("no topology: use @pytest.mark.topology(path) or --lab-topology")
+    cls = backend_class(lab_backend)
+    reason = cls.available()
+    if reason is not None:
+        pytest.skip(f"backend {lab_backend} unavailable: {reason}")
+    topology = load_topology(Path(str(path)))
+    created = cls().create(topology, lab_name=_lab_name(request, topology.name),
+                           seed=lab_seed if lab_seed is not None else 1)
+    try:
+        yield created
+    finally:
+        if not request.config.getoption("--lab-keep"):
+            created.destroy()
+
+
+class Faults:
+    """Injects faults into a lab and heals whatever is still in force at teardown."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.active: list[Fault] = []
+
+    def inject(self, fault: Fault | dict[str, Any]) -> Fault:
+        value = FaultAdapter.validate_python(fault) if isinstance(fault, dict) else fault
+        self.lab.inject(value)
+        self.active.append(value)
+        return value
+
+    def heal(self, fault: Fault) -> None:
+        self.lab.heal(fault)
+        self.active.remove(fault)
+
+    def heal_all(self) -> None:
+        for fault in reversed(list(self.active)):
+            self.heal(fault)
+
+
+@pytest.fixture
+def faults(lab: Lab) -> Iterator[Faults]:
+    helper = Faults(lab)
+    try:
+        yield helper
+    finally:
+        helper.heal_all()
+
+
+@pytest.fixture
+def run_drill(request: pytest.FixtureRequest, lab_backend: str,
+              lab_seed: int | None) -> Callable[..., Any]:
+    """Run a drill file on the chosen backend and return its Report; skips with the reason
+    when the backend cannot realise the drill. Attaches the report to Allure when active."""
+    from stackdrill.drill import load_drill
+    from stackdrill.drill.judge import judge
+    from stackdrill.drill.runner import execute
+
+    def runner(path: str | Path, *, seed: int | None = None, backend: str | None = None) -> Any:
+        drill = load_drill(Path(path))
+        chosen = backend or lab_backend
+        try:
+            finished = execute(drill, backend=chosen,
+                               seed=seed if seed is not None else lab_seed,
+                               lab_name=_lab_name(request, drill.name),
+                               keep=bool(request.config.getoption("--lab-keep")))
+        except (UnsupportedError, BackendUnavailableError) as exc:
+            pytest.skip(str(exc))
+        report = judge(finished)
+        from stackdrill.report.allure import attach_report
+
+        attach_report(report, drill.topology)
+        return report
+
+    return runner

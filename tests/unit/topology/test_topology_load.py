@@ -1,0 +1,138 @@
+"""Loading topologies: every shipped one is valid, and every way a file can be wrong is
+reported with the file, the path inside it and what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stackdrill.errors import TopologyError
+from stackdrill.topology import load_topology, parse_topology
+
+ROOT = Path(__file__).resolve().parents[3]
+SHIPPED = sorted((ROOT / "lab" / "topologies").glob("*.yaml"))
+BAD = ROOT / "fixtures" / "bad"
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_topologies_are_valid(path: Path) -> None:
+    topology = load_topology(path)
+    assert topology.hosts and topology.name
+
+
+def test_large_topology_has_the_promised_size() -> None:
+    topology = load_topology(ROOT / "lab" / "topologies" / "large.yaml")
+    assert len(topology.hosts) >= 20
+    assert len(topology.instances) >= 200
+
+
+def errors_of(path: Path) -> list[str]:
+    with pytest.raises(TopologyError) as info:
+        load_topology(path)
+    return info.value.render().splitlines()
+
+
+def test_unknown_host_names_file_path_and_problem() -> None:
+    assert errors_of(BAD / "unknown-host.yaml") == [
+        f"{BAD / 'unknown-host.yaml'}: instances[3].host: unknown host 'cmp9'"]
+
+
+@pytest.mark.parametrize(("name", "fragment"), [
+    ("empty.yaml", "empty document"),
+    ("syntax.yaml", "YAML syntax error"),
+    ("list.yaml", "expected a mapping at the top, got list"),
+    ("duplicate-key.yaml", "duplicate key 'hosts'"),
+    ("missing.yaml", "no such file"),
+])
+def test_malformed_files_are_refused(name: str, fragment: str) -> None:
+    (line,) = errors_of(BAD / name)
+    assert line.startswith(str(BAD / name) + ":")
+    assert fragment in line
+
+
+def test_wrong_types_point_at_the_field() -> None:
+    lines = errors_of(BAD / "wrong-types.yaml")
+    assert any("hosts[0].vcpus:" in line and "'many'" in line for line in lines)
+    assert any("hosts[1].roles[0]:" in line for line in lines)
+
+
+def _base() -> dict[str, object]:
+    return {
+        "name": "t",
+        "hosts": [
+            {"name": "a", "roles": ["compute", "storage"], "vcpus": 2, "ram_mb": 4096,
+             "disks": [{"name": "sdb", "size_gb": 10}]},
+            {"name": "b", "roles": ["compute", "storage"], "vcpus": 2, "ram_mb": 4096,
+             "disks": [{"name": "sdb", "size_gb": 10}]},
+        ],
+        "networks": [{"name": "net", "purposes": ["replication", "tunnel"],
+                      "cidr": "10.0.0.0/24", "addresses": {"a": "10.0.0.1", "b": "10.0.0.2"}}],
+        "drbd": [{"name": "r0", "nodes": ["a", "b"], "disk": "sdb", "size_gb": 8,
+                  "network": "net", "primary": ["a"]}],
+        "volume_groups": [{"name": "vg", "pv": {"drbd": "r0"}}],
+        "flavors": {"m1": {"vcpus": 1, "ram_mb": 1024}},
+        "volumes": [{"name": "v1", "vg": "vg", "size_gb": 4}],
+        "instances": [{"name": "i1", "flavor": "m1", "host": "a", "volumes": ["v1"]}],
+    }
+
+
+def problems(data: dict[str, object]) -> list[str]:
+    with pytest.raises(TopologyError) as info:
+        parse_topology(data, "t.yaml")
+    return [f"{p.path}: {p.message}" for p in info.value.problems]
+
+
+def test_base_topology_is_valid() -> None:
+    assert parse_topology(_base(), "t.yaml").drbd[0].nodes == ("a", "b")
+
+
+def test_drbd_resource_needs_two_nodes() -> None:
+    data = _base()
+    data["drbd"][0]["nodes"] = ["a"]  # type: ignore[index]
+    assert any(p.startswith("drbd[0].nodes: a DRBD 8.4 resource needs exactly two nodes")
+               for p in problems(data))
+
+
+def test_vg_on_missing_device() -> None:
+    data = _base()
+    data["volume_groups"][0]["pv"] = {"drbd": "r9"}  # type: ignore[index]
+    assert "volume_groups[0].pv.drbd: no such device: unknown DRBD resource 'r9'" in \
+        problems(data)
+
+
+def test_duplicate_names_ips_and_macs() -> None:
+    data = _base()
+    data["hosts"].append(dict(data["hosts"][0]))  # type: ignore[attr-defined,index]
+    data["networks"][0]["addresses"]["b"] = "10.0.0.1"  # type: ignore[index]
+    found = problems(data)
+    assert any(p.startswith("hosts[2].name: duplicate name 'a'") for p in found)
+    assert any(p.startswith("networks[0].addresses.b: duplicate IP address '10.0.0.1'")
+               for p in found)
+
+
+def test_capacity_exceeded() -> None:
+    data = _base()
+    data["instances"] += [  # type: ignore[operator]
+        {"name": f"x{i}", "flavor": "m1", "host": "a"} for i in range(2)]
+    assert any("capacity exceeded on 'a': 3/2 vCPUs" in p for p in problems(data))
+
+
+def test_overlay_mtu_larger_than_underlay_allows() -> None:
+    data = _base()
+    data["overlays"] = [{"name": "ov", "vni": 5, "network": "net", "mtu": 1500,
+                         "cidr": "192.168.0.0/24"}]
+    assert any(p.startswith("overlays[0].mtu: 1500 is larger than the underlay 'net' allows")
+               for p in problems(data))
+
+
+def test_dual_primary_needs_allow_two_primaries() -> None:
+    data = _base()
+    data["drbd"][0]["primary"] = ["a", "b"]  # type: ignore[index]
+    assert any("allow_two_primaries" in p for p in problems(data))
+
+
+def test_topology_is_immutable() -> None:
+    topology = parse_topology(_base(), "t.yaml")
+    with pytest.raises(Exception, match="frozen"):
+        topology.hosts[0].vcpus = 64  # type: ignore[misc]
