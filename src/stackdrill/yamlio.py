@@ -85,7 +85,8 @@ def problems_from_validation(exc: ValidationError) -> list[Problem]:
             ctx = err.get("ctx", {})
             key = str(ctx.get("discriminator", "kind")).strip("'")
             loc = (*loc, key)
-            message = f"unknown {key} {ctx.get('tag')!r} (expected one of {ctx.get('expected_tags')})"
+            expected = ctx.get("expected_tags")
+            message = f"unknown {key} {ctx.get('tag')!r} (expected one of {expected})"
         elif err["type"] == "union_tag_not_found":
             key = str(err.get("ctx", {}).get("discriminator", "kind")).strip("'")
             message = f"required key {key!r} is missing"

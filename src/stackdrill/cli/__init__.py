@@ -7,7 +7,6 @@ Errors become one line and an exit code (2 for bad input, 1 for a failed drill,
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 
 import click
@@ -73,4 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -27,6 +27,7 @@ from stackdrill.drill.model import (
     ExpectOverlay,
     ExpectQuorum,
     ExpectRecovered,
+    ExpectUnrecoverable,
 )
 from stackdrill.drill.runner import DrillRun, state_summary
 from stackdrill.recovery import InstanceState
@@ -34,6 +35,7 @@ from stackdrill.report.model import FaultRecord, InstanceReport, Report, Timelin
 
 _POWER = re.compile(r"^(?P<t>[\d.]+) host/(?P<host>\S+) power .*state=(?P<state>\w+)")
 _START = re.compile(r"^(?P<t>[\d.]+) hv/(?P<host>\S+) start .*instance=(?P<inst>\S+)")
+_STOP = re.compile(r"^(?P<t>[\d.]+) hv/(?P<host>\S+) stop .*instance=(?P<inst>\S+)")
 OK_STATES = {InstanceState.RECOVERED, InstanceState.RESUMED, InstanceState.RUNNING}
 
 
@@ -49,6 +51,8 @@ def fencing_events(trace: list[str]) -> list[FencingEvent]:
                 events.append(FencingEvent(float(m["t"]), "fenced_confirmed", m["host"]))
             elif state in ("on", "booting", "hung"):
                 events.append(FencingEvent(float(m["t"]), "unfenced", m["host"]))
+        elif m := _STOP.match(line):
+            events.append(FencingEvent(float(m["t"]), "instance_stopped", m["host"], m["inst"]))
         elif m := _START.match(line):
             inst, host = m["inst"], m["host"]
             old = last_host.get(inst)
@@ -100,6 +104,8 @@ class Judge:
                                            expected_lost=expected)
             case ExpectRecovered(instances=wanted, attach_mode=mode):
                 return self._recovered(name, wanted, mode)
+            case ExpectUnrecoverable(instances=names, reason_contains=fragment):
+                return self._unrecoverable(name, names, fragment)
             case ExpectNotEvacuated(hosts=hosts):
                 return checks.not_evacuated(self.events, hosts, name=name)
             case ExpectLvm(vg=vg, damage_expected=damage):
@@ -107,10 +113,10 @@ class Judge:
                 result = checks.lvm_consistency(views, name=name)
                 return _expect_detection(result, damage, "LVM damage")
             case ExpectDrbd(resource=res, split_brain=sb, nodes=nodes):
-                wanted = [DrbdExpectation(resource=res, split_brain=sb)] if sb is not None else []
-                wanted += [DrbdExpectation(resource=res, host=h, fields=dict(f))
-                           for h, f in nodes.items()]
-                return checks.drbd_state(self.obs, wanted, name=name)
+                drbd = [DrbdExpectation(resource=res, split_brain=sb)] if sb is not None else []
+                drbd += [DrbdExpectation(resource=res, host=h, fields=dict(f))
+                         for h, f in nodes.items()]
+                return checks.drbd_state(self.obs, drbd, name=name)
             case ExpectQuorum(cluster=cluster, quorate=expected):
                 return self._quorum(name, cluster, expected)
             case ExpectOverlay(probes=labels, mtu=mtu, detects=detects):
@@ -145,6 +151,21 @@ class Judge:
         moved = [o for o in self.outcomes.values() if o.state is InstanceState.RECOVERED]
         return CheckResult.of(name, problems, f"{len(names)} instance(s) fine, "
                               f"{len(moved)} recovered on another host", instances=names)
+
+    def _unrecoverable(self, name: str, names: tuple[str, ...], fragment: str) -> CheckResult:
+        if not self.run.recoveries:
+            return CheckResult.not_run(name, "the recovery engine never ran")
+        problems = []
+        for inst in names:
+            outcome = self.outcomes.get(inst)
+            if outcome is None or outcome.state is not InstanceState.UNRECOVERABLE:
+                state = outcome.state.value if outcome else "not handled"
+                problems.append(f"{inst}: {state}, expected to be reported unrecoverable")
+            elif not outcome.reason or fragment.lower() not in outcome.reason.lower():
+                problems.append(f"{inst}: reason {outcome.reason!r} does not say {fragment!r}")
+        reasons = "; ".join(f"{i}: {self.outcomes[i].reason}" for i in names
+                            if i in self.outcomes)
+        return CheckResult.of(name, problems, f"reported with reasons: {reasons}")
 
     def _quorum(self, name: str, cluster: str, expected: dict[str, bool]) -> CheckResult:
         status = self.obs.quorum.get(cluster)

@@ -81,6 +81,14 @@ class ExpectRecovered(Frozen):
     attach_mode: Literal["local", "remote"] | None = None
 
 
+class ExpectUnrecoverable(Frozen):
+    """These instances cannot be recovered and the engine must say so, with a reason."""
+
+    check: Literal["unrecoverable"] = "unrecoverable"
+    instances: tuple[str, ...] = Field(min_length=1)
+    reason_contains: str = ""
+
+
 class ExpectNotEvacuated(Frozen):
     check: Literal["not_evacuated"] = "not_evacuated"
     hosts: tuple[str, ...]
@@ -134,12 +142,14 @@ class ExpectCleanedReturningHost(Frozen):
 
 
 Expectation = Annotated[
-    ExpectExactlyOnce | ExpectAckedWrites | ExpectRecovered | ExpectNotEvacuated | ExpectLvm
+    ExpectExactlyOnce | ExpectAckedWrites | ExpectRecovered | ExpectUnrecoverable
+    | ExpectNotEvacuated | ExpectLvm
     | ExpectDrbd | ExpectQuorum | ExpectOverlay | ExpectFencingOrder | ExpectNoIoErrors
     | ExpectCleanedReturningHost,
     Field(discriminator="check"),
 ]
-register_union_tags({"exactly_once", "acked_writes", "recovered", "not_evacuated",
+register_union_tags({"exactly_once", "acked_writes", "recovered", "unrecoverable",
+                     "not_evacuated",
                      "lvm_consistent", "drbd", "quorum", "overlay", "fencing_order",
                      "no_io_errors", "returning_host_clean"})
 

@@ -67,6 +67,14 @@ def _heal_action(run: DrillRun, step: Step, index: int, fault: Fault) -> None:
     lab.call_at(step.at, heal, f"schedule[{index}] heal {describe(fault)}")
 
 
+def _command_action(run: DrillRun, step: Step, index: int) -> None:
+    command = step.run
+    assert command is not None
+    label = getattr(command, "label", None) or f"step-{index}"
+    run.lab.call_at(step.at, lambda: run.lab.execute(command, label),
+                    f"schedule[{index}] run {command.tool} {command.op}")
+
+
 def recovery_config(spec: RecoverSpec) -> RecoveryConfig:
     return RecoveryConfig.for_profile(
         spec.profile, parallel=spec.parallel, assume_fenced=spec.assume_fenced,
@@ -142,9 +150,7 @@ def _play(run: DrillRun, workdir: Path, progress: Progress) -> None:
         elif step.heal is not None:
             _heal_action(run, step, index, by_id[step.heal])
         elif step.run is not None:
-            command, label = step.run, getattr(step.run, "label", None) or f"step-{index}"
-            lab.call_at(step.at, lambda c=command, lb=label: lab.execute(c, lb),
-                        f"schedule[{index}] run {command.tool} {getattr(command, 'op', '')}")
+            _command_action(run, step, index)
         elif step.recover is not None:
             recoveries.append(step)
     for step in sorted(recoveries, key=lambda s: s.at):

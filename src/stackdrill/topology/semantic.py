@@ -202,11 +202,11 @@ def _volumes(topo: Topology) -> list[Problem]:
                                f"{used[vg.name]} GB, the PV has {size} GB"))
     attached: dict[str, str] = {}
     for i, inst in enumerate(topo.instances):
-        for j, vol in enumerate(inst.volumes):
-            if vol in attached:
+        for j, name in enumerate(inst.volumes):
+            if name in attached:
                 out.append(Problem(f"instances[{i}].volumes[{j}]",
-                                   f"volume {vol!r} is already attached to {attached[vol]!r}"))
-            attached[vol] = inst.name
+                                   f"volume {name!r} is already attached to {attached[name]!r}"))
+            attached[name] = inst.name
     return out
 
 

@@ -60,7 +60,8 @@ def test_override_of_missing_item_is_refused(tmp_path: Path) -> None:
     drill.write_text(
         f"name: d\ntopology: {ROOT / 'lab/topologies/two-node-clvm.yaml'}\n"
         "topology_overrides: {drbd.r9.protocol: B}\nexpect: [{check: exactly_once}]\n")
-    with pytest.raises(DrillError, match=r"topology_overrides.drbd.r9.protocol: no item named 'r9'"):
+    with pytest.raises(DrillError,
+                       match=r"topology_overrides.drbd.r9.protocol: no item named 'r9'"):
         load_drill(drill)
 
 

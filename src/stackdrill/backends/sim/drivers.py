@@ -229,14 +229,20 @@ class SimNetwork(_SimDriver, NetworkDriver):
             overlay, _mac, ip = self._port(instance)
             if not overlay or not ip:
                 return True  # no overlay port: nothing to reach on the network
-            peers = [i.name for i in self.lab.topology.instances
-                     if i.overlay == overlay and i.name != instance]
-            for peer in peers:
-                hosts = self.lab.hypervisors.running().get(peer, [])
-                if hosts:
-                    result = yield self.lab.overlays[overlay].ping(peer, ip)
-                    return bool(result.ok)
-            return True  # the only instance on its overlay: nobody to ping from
+            running = self.lab.hypervisors.running()
+            tried: set[str] = set()
+            for peer in (i for i in self.lab.topology.instances
+                         if i.overlay == overlay and i.name != instance):
+                hosts = running.get(peer.name, [])
+                if len(hosts) != 1 or hosts[0] in tried:
+                    continue
+                tried.add(hosts[0])  # one peer per host: a stale host must not decide alone
+                result = yield self.lab.overlays[overlay].ping(peer.name, ip)
+                if result.ok:
+                    return True
+                if len(tried) >= 3:
+                    break
+            return not tried  # nobody to ping from counts as reachable
 
         return self._run(op())
 

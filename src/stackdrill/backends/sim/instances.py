@@ -56,7 +56,7 @@ class IscsiSession:
 
         def attempt(deadline: float) -> Generator[simpy.Event, Any, None]:
             while True:
-                out = self.underlay.send(self.client, self.server, self.network, BLOCK_BYTES)
+                out = self.underlay.stream(self.client, self.server, self.network, BLOCK_BYTES)
                 if out is not None:
                     yield env.timeout(out)
                     try:
@@ -64,7 +64,7 @@ class IscsiSession:
                     except BlockIOError as exc:
                         done.fail(exc)
                         return
-                    back = self.underlay.send(self.server, self.client, self.network, 64)
+                    back = self.underlay.stream(self.server, self.client, self.network, 64)
                     if back is not None:
                         yield env.timeout(back)
                         done.succeed(value)

@@ -105,13 +105,17 @@ class SimLab(Lab):
             self.kernel, spec, {n: self.hosts[n] for n in spec.nodes},
             {n: self.disks[(n, spec.disk)] for n in spec.nodes}, self.underlay,
             stonith=cluster.stonith if cluster else None,
-            outdate_peer=self._outdate_peer(spec.name) if cluster else None,
+            outdate_peer=self._outdate_peer(spec.name),
         )
 
     def _outdate_peer(self, resource: str) -> Callable[[str, str], bool]:
-        """crm-fence-peer: the cluster can outdate the peer only while it still sees it."""
+        """The fence-peer handler: succeeds when the peer is known to be powered off (a
+        STONITH-style handler's exit code 7, "peer is down"), or when a cluster still sees
+        the peer and can mark its disk Outdated (crm-fence-peer)."""
 
         def outdate(peer: str, requester: str) -> bool:
+            if self.hosts[peer].power is PowerState.OFF:
+                return True
             cluster = self._cluster_of((peer, requester))
             return cluster is not None and peer in cluster.members(requester)
 
@@ -250,9 +254,23 @@ class SimLab(Lab):
 
     def stored_records(self, volume: str) -> dict[int, StoredRecord]:
         """Records as an UpToDate replica holds them, read through the on-disk LVM metadata."""
-        vg = self.vgs[self.topology.volume(volume).vg]
-        records = vg.read_lv_records(volume)
+        vg_name = self.topology.volume(volume).vg
+        vg = self.vgs[vg_name]
+        records = vg.read_lv_records(volume, host=self._authoritative_replica(vg_name))
         return {seq: rec for seq, rec in records.items() if isinstance(rec, StoredRecord)}
+
+    def _authoritative_replica(self, vg_name: str) -> str | None:
+        """The replica a reader trusts: the DRBD Primary (it serves the data), else any
+        running node with UpToDate data; None lets the VG choose (a plain disk)."""
+        pv = self.topology.volume_group(vg_name).pv
+        if pv.drbd is None:
+            return None
+        status = self.drbd[pv.drbd].status()
+        for wanted in ("Primary", "Secondary"):
+            for node, st in sorted(status.items()):
+                if st.get("role") == wanted and st.get("disk") == "UpToDate":
+                    return node
+        return None
 
     def observe(self) -> Observation:
         views: list[LvmView] = []
@@ -269,8 +287,27 @@ class SimLab(Lab):
             quorum={name: c.status() for name, c in sorted(self.clusters.items())},
             extra={"io_errors": len(self.hypervisors.io_errors),
                    "overlay": {n: o.status() for n, o in sorted(self.overlays.items())},
-                   "commands": dict(self.results)},
+                   "commands": dict(self.results),
+                   "drbd_split_brains": self.split_brains()},
         )
+
+    def predicted_lost_writes(self) -> int:
+        """What the DRBD model says a workload must have lost: acknowledged writes that were
+        still on the replication link when their primary died (protocol A), for the
+        check to compare with what it finds missing."""
+        return sum(1 for res in self.drbd.values() for dropped in res.dropped_writes()
+                   if isinstance(dropped.data, StoredRecord))
+
+    def split_brains(self) -> dict[str, list[str]]:
+        """resource -> nodes on which a split brain was detected at some point."""
+        found: dict[str, list[str]] = {}
+        for name, res in sorted(self.drbd.items()):
+            nodes = sorted({str(node) for e in res.events() if e.get("event") == "split-brain"
+                            for node in e.get("nodes") or (e.get("survivor"), e.get("victim"))
+                            if node})
+            if nodes:
+                found[name] = nodes
+        return found
 
     def trace(self) -> list[str]:
         return self.kernel.trace()

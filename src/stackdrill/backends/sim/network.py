@@ -16,6 +16,8 @@ from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
 from stackdrill.topology import Network, Topology
 
+TCP_RTO_S = 0.2  # Linux's minimum retransmission timeout
+
 
 @dataclass
 class LinkState:
@@ -103,6 +105,22 @@ class Underlay:
         if loss > 0 and self.kernel.rng.random() < loss:
             return None
         return self.delay(a, b, network, nbytes)
+
+    def stream(self, a: str, b: str, network: str, nbytes: int) -> float | None:
+        """Time for a TCP stream to carry `nbytes` a -> b, or None when no path exists.
+
+        TCP cuts the data into MTU-sized segments and retransmits lost ones (one RTO of
+        200 ms per loss, drawn once per transfer), so loss costs time, not data.
+        """
+        if not self.connected(a, b, network):
+            return None
+        delay = self.delay(a, b, network, nbytes)
+        loss = 1 - (1 - self.links[(a, network)].loss) * (1 - self.links[(b, network)].loss)
+        while loss > 0 and self.kernel.rng.random() < loss:
+            delay += TCP_RTO_S
+            if delay > 60:
+                return None
+        return delay
 
     # ----------------------------------------------------------- faults
 

@@ -1,0 +1,7 @@
+"""`python -m stackdrill` is the same as the `stackdrill` command."""
+
+from __future__ import annotations
+
+from stackdrill.cli import main
+
+main()

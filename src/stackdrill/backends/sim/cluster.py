@@ -1,0 +1,261 @@
+"""The cluster stack: corosync membership, votequorum, fencing and the DLM that waits for it.
+
+What is encoded, and where it comes from:
+- membership: nodes that are up and mutually reachable on the cluster network;
+  a lost node is noticed after the totem token timeout, a joining one after
+  `join_s` (corosync.conf(5) token).
+- quorum per partition as corosync's exec/votequorum.c computes it:
+  expected_votes sticks at the highest total seen, quorum =
+  max(expected//2+1, total//2+1); two_node forces quorum to 1 while at most two
+  nodes are members and turns wait_for_all on, which holds a (re)started node
+  inquorate until it has seen all expected votes once (votequorum(5)).
+- fencing: after losing a member, dlm_controld on the survivors fences it and
+  every lock request waits until it is fenced (dlm_controld(8) enable_fencing,
+  lvmlockd(8) "dlm/corosync failure"); only a quorate partition fences
+  (enable_quorum_fencing). `power` calls the fence agent, `manual` waits for
+  fence_ack_manual, `none` does not wait at all.
+- fence races (two_node partitions, both quorate): each partition's lowest node
+  id fences, after fence_s + (node id - 1) * fence_delay_s — a static delay per
+  node as pcmk_delay_base gives in practice. So the LOWER node id always wins,
+  deterministically; the loser is powered off before its own agent fires.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+
+from stackdrill.backends.base import PowerState
+from stackdrill.backends.sim.cluster_dlm import LockTable
+from stackdrill.backends.sim.hosts import SimHost
+from stackdrill.backends.sim.kernel import Kernel
+from stackdrill.backends.sim.network import Underlay
+from stackdrill.topology.model import ClusterFencing, ClusterSpec
+
+log = logging.getLogger(__name__)
+
+
+class ClusterSim:
+    def __init__(self, kernel: Kernel, spec: ClusterSpec, hosts: dict[str, SimHost],
+                 underlay: Underlay, power_off: Callable[[str], simpy.Event] | None,
+                 *, join_s: float = 1.0, fence_s: float = 2.0,
+                 fence_delay_s: float = 5.0) -> None:
+        self.kernel = kernel
+        self.spec = spec
+        self.hosts = hosts
+        self.underlay = underlay
+        self._power_off = power_off
+        self.component = f"cluster/{spec.name}"
+        self.token_s = spec.token_ms / 1000.0
+        self.join_s = join_s
+        self.fence_s = fence_s
+        self.fence_delay_s = fence_delay_s
+        self.node_ids = {n: i + 1 for i, n in enumerate(spec.nodes)}
+        self.votes = {n: spec.votes.get(n, 1) for n in spec.nodes}
+        self.configured_expected = spec.expected_votes or sum(self.votes.values())
+        self.wait_for_all = spec.two_node if spec.wait_for_all is None else spec.wait_for_all
+        self._members: dict[str, frozenset[str]] = {n: frozenset() for n in spec.nodes}
+        self._expected = dict.fromkeys(spec.nodes, self.configured_expected)
+        self._wfa = dict.fromkeys(spec.nodes, self.wait_for_all)
+        self._quorate = dict.fromkeys(spec.nodes, False)
+        self._pending: dict[str, set[str]] = {n: set() for n in spec.nodes}
+        self._in_flight: dict[str, simpy.Event] = {}  # victim -> outcome of the fence
+        self.dlm = LockTable(kernel, f"{self.component}/dlm", self.dlm_usable,
+                             lambda h: self._members.get(h, frozenset()))
+        underlay.subscribe(self._on_network_change)
+        for name in spec.nodes:
+            hosts[name].subscribe(self._on_power)
+        self._evaluate(joins_only=False)  # the cluster as it forms at lab build
+
+    # ------------------------------------------------------------ queries
+
+    def members(self, host: str) -> frozenset[str]:
+        return self._members.get(host, frozenset())
+
+    def quorate(self, host: str) -> bool:
+        return self._quorate.get(host, False)
+
+    def fencing_pending(self, host: str) -> frozenset[str]:
+        return frozenset(self._pending.get(host, set()))
+
+    def dlm_usable(self, host: str) -> bool:
+        """The DLM grants this host's requests: member, quorate, recovery (fencing) done."""
+        return (host in self.node_ids and self.hosts[host].up and host in self._members[host]
+                and self._quorate[host] and not self._pending[host])
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for n in self.spec.nodes:
+            members = self._members[n]
+            total = sum(self.votes[m] for m in members)
+            out[n] = {"quorate": self._quorate[n], "members": sorted(members), "votes": total,
+                      "expected_votes": self._expected[n], "quorum": self._quorum(n, total),
+                      "wait_for_all": self._wfa[n],
+                      "fencing_pending": sorted(self._pending[n])}
+        return out
+
+    # ------------------------------------------------------------ DLM
+
+    def dlm_lock(self, host: str, resource: str, mode: str,
+                 noqueue: bool = False) -> simpy.Event:
+        """Granted (value: lock id) once quorate and fenced; waits on conflicts unless noqueue."""
+        return self.dlm.request(host, resource, mode, noqueue)
+
+    def dlm_unlock(self, host: str, resource: str, lkid: int | None = None) -> None:
+        if lkid is not None:
+            self.dlm.release(lkid)
+            return
+        for lk in list(self.dlm.holders(resource)):
+            if self.dlm.holders(resource)[lk][0] == host:
+                self.dlm.release(lk)
+
+    # ------------------------------------------------------------ membership
+
+    def _groups(self) -> list[frozenset[str]]:
+        """Partitions now: greedy by node id, a node joins the first group it fully reaches."""
+        groups: list[set[str]] = []
+        for n in self.spec.nodes:
+            if not self.hosts[n].up:
+                continue
+            for g in groups:
+                if all(self.underlay.connected(n, m, self.spec.network) for m in g):
+                    g.add(n)
+                    break
+            else:
+                groups.append({n})
+        return [frozenset(g) for g in groups]
+
+    def _on_network_change(self) -> None:
+        self.kernel.call_later(self.join_s, lambda: self._evaluate(joins_only=True))
+        self.kernel.call_later(self.token_s, lambda: self._evaluate(joins_only=False))
+
+    def _on_power(self, host: SimHost, _old: PowerState, new: PowerState) -> None:
+        if new is PowerState.HUNG or new is PowerState.ON:
+            return  # a frozen node keeps its stale view; a booted one joins via the network
+        n = host.name  # off or booting: corosync and the DLM on it are gone
+        self._members[n] = frozenset()
+        self._quorate[n] = False
+        self._pending[n] = set()
+        self._expected[n] = self.configured_expected
+        self._wfa[n] = self.wait_for_all
+        self.kernel.log(self.component, "node-stopped", host=n, why=new.value)
+        self.dlm.drop_host(n, "stopped")
+
+    def _evaluate(self, joins_only: bool) -> None:
+        for group in self._groups():
+            for n in sorted(group, key=self.node_ids.__getitem__):
+                old = self._members[n]
+                if group == old or (joins_only and not old <= group):
+                    continue
+                self._apply(n, group)
+        self._fence_round()
+        self.dlm.kick()
+
+    def _apply(self, n: str, group: frozenset[str]) -> None:
+        old = self._members[n]
+        lost = sorted(old - group - {n})
+        self._members[n] = group
+        self.kernel.log(self.component, "membership", host=n, members=sorted(group),
+                        joined=sorted(group - old - {n}) if old else [], lost=lost)
+        if lost and self.spec.fencing is not ClusterFencing.NONE:
+            self._pending[n].update(lost)
+            self.kernel.log(self.component, "fence-wait", host=n, victims=lost)
+        self._recalculate(n)
+
+    def _quorum(self, n: str, total: int) -> int:
+        if self.spec.two_node and len(self._members[n]) <= 2:
+            return 1
+        return max((self._expected[n] + 2) // 2, (total + 2) // 2)
+
+    def _recalculate(self, n: str) -> None:
+        total = sum(self.votes[m] for m in self._members[n])
+        self._expected[n] = max(self._expected[n], total)
+        if self._wfa[n] and total >= self._expected[n]:
+            self._wfa[n] = False
+            self.kernel.log(self.component, "wait-for-all-done", host=n)
+        quorate = not self._wfa[n] and total >= self._quorum(n, total)
+        if quorate != self._quorate[n]:
+            self._quorate[n] = quorate
+            self.kernel.log(self.component, "quorum", host=n, quorate=quorate, votes=total,
+                            expected=self._expected[n], quorum=self._quorum(n, total))
+
+    # ------------------------------------------------------------ fencing
+
+    def _fencer(self, n: str) -> bool:
+        group = self._members[n]
+        return bool(group) and n == min(group, key=self.node_ids.__getitem__)
+
+    def _fence_round(self) -> None:
+        if self.spec.fencing is not ClusterFencing.POWER:
+            return
+        for n in self.spec.nodes:
+            if self._fencer(n) and self._quorate[n]:
+                for victim in sorted(self._pending[n]):
+                    self.fence(victim, n)
+
+    def fence(self, victim: str, requester: str) -> simpy.Event:
+        """Power-fence `victim` on `requester`'s behalf; the event's value says if it worked."""
+        env = self.kernel.env
+        if victim in self._in_flight:
+            return self._in_flight[victim]
+        outcome = env.event()
+        outcome.defused = True
+        if (requester not in self.node_ids or not self.hosts[requester].up
+                or not self._quorate[requester]):
+            self.kernel.log(self.component, "fence-refused", victim=victim, by=requester)
+            outcome.succeed(False)
+            return outcome
+        self._in_flight[victim] = outcome
+        delay = self.fence_s + (self.node_ids[requester] - 1) * self.fence_delay_s
+        self.kernel.log(self.component, "fence-start", victim=victim, by=requester, delay=delay)
+
+        def fire() -> None:
+            if self._in_flight.get(victim) is not outcome:
+                return
+            if not self.hosts[requester].up:
+                del self._in_flight[victim]
+                self.kernel.log(self.component, "fence-abandoned", victim=victim, by=requester)
+                outcome.succeed(False)
+                return
+            if self._power_off is not None:
+                done = self._power_off(victim)
+            else:
+                self.hosts[victim].power_off()
+                done = env.event().succeed()
+
+            def finished(ev: simpy.Event) -> None:
+                self._in_flight.pop(victim, None)
+                if not ev.ok:
+                    ev.defused = True
+                    self.kernel.log(self.component, "fence-failed", victim=victim, by=requester)
+                    outcome.succeed(False)
+                    self.kernel.call_later(self.fence_s, self._fence_round)  # retry
+                    return
+                self._fenced(victim, requester)
+                outcome.succeed(True)
+
+            done.callbacks.append(finished)
+
+        self.kernel.call_later(delay, fire)
+        return outcome
+
+    def stonith(self, victim: str, requester: str) -> bool:
+        """DRBD's fence-peer: True when the request was accepted. Whether it worked shows in
+        `fence(...)`'s event; in a race the delayed requester dies before its agent fires."""
+        ev = self.fence(victim, requester)
+        return not (ev.triggered and ev.value is False)
+
+    def ack_manual_fence(self, victim: str) -> None:
+        """fence_ack_manual: the operator swears `victim` is off; recovery may proceed."""
+        self.kernel.log(self.component, "fence-ack-manual", victim=victim)
+        self._fenced(victim, "operator")
+
+    def _fenced(self, victim: str, by: str) -> None:
+        self.kernel.log(self.component, "fenced", victim=victim, by=by)
+        for n in self.spec.nodes:
+            self._pending[n].discard(victim)
+        self.dlm.drop_host(victim, "fenced")
+        self.dlm.kick()

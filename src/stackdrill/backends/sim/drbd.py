@@ -1,0 +1,390 @@
+"""A simulated DRBD 8.4 resource: two nodes, drbdadm commands, /dev/drbdN on each host.
+
+The model follows the DRBD 8.4 User's Guide and the 8.4 kernel module
+(drbd_state.c, drbd_receiver.c, drbd_nl.c, drbd_req.c): request path and
+protocols in `drbd_io`, connection life cycle in `drbd_conn`, the UUID
+handshake in `drbd_handshake`. This module holds the administrative side
+(`drbdadm primary/secondary/connect/disconnect/attach/detach`), host power
+and disk failures, and the status an operator would read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+
+from stackdrill.backends.base import PowerState
+from stackdrill.backends.sim.disks import BLOCK_BYTES, BlockIOError, SimDisk
+from stackdrill.backends.sim.drbd_conn import ConnectionCore
+from stackdrill.backends.sim.drbd_handshake import Policies
+from stackdrill.backends.sim.drbd_io import DroppedWrite
+from stackdrill.backends.sim.drbd_model import UUID_JUST_CREATED, Conn, Disk, Node, Role, Uuids
+from stackdrill.backends.sim.hosts import SimHost
+from stackdrill.backends.sim.kernel import Kernel
+from stackdrill.backends.sim.network import Underlay
+from stackdrill.topology import DrbdResource
+from stackdrill.topology.model import Protocol
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DrbdDevice", "DrbdError", "DrbdResourceSim", "DroppedWrite"]
+
+
+class DrbdError(Exception):
+    """A drbdadm command refused by DRBD (the message reads like drbdadm's)."""
+
+
+class DrbdDevice:
+    """/dev/drbdN on one host: the BlockDevice the layers above (LVM, guests) use."""
+
+    def __init__(self, resource: DrbdResourceSim, node: Node) -> None:
+        self.resource = resource
+        self.node = node
+        self.name = f"{node.name}:/dev/drbd{resource.spec.minor}"
+        self.blocks_total = resource.spec.size_gb * (1 << 30) // BLOCK_BYTES
+
+    def _bad(self, addr: int) -> simpy.Event | None:
+        if 0 <= addr < self.blocks_total:
+            return None
+        ev = self.resource.kernel.env.event()
+        ev.fail(BlockIOError(f"{self.name}: block {addr} beyond end of device"))
+        return ev
+
+    def write(self, addr: int, data: Any) -> simpy.Event:
+        return self._bad(addr) or self.resource.submit_write(self.node, addr, data)
+
+    def read(self, addr: int) -> simpy.Event:
+        return self._bad(addr) or self.resource.submit_read(self.node, addr)
+
+    def peek(self, addr: int) -> Any:
+        """This node's backing data, with every packet that has arrived by now applied."""
+        self.resource.flush()
+        return self.node.disk.peek(addr)
+
+
+class DrbdResourceSim(ConnectionCore):
+    def __init__(self, kernel: Kernel, spec: DrbdResource, hosts: dict[str, SimHost],
+                 disks: dict[str, SimDisk], underlay: Underlay,
+                 stonith: Callable[[str, str], bool] | None = None,
+                 outdate_peer: Callable[[str, str], bool] | None = None,
+                 timeout_s: float = 6.0, connect_int_s: float = 10.0,
+                 rr_conflict: str = "disconnect", sndbuf_bytes: int = 4 << 20) -> None:
+        super().__init__(kernel, spec, underlay, sndbuf_bytes)
+        if len(spec.nodes) != 2:
+            raise DrbdError(f"{spec.name}: DRBD 8.4 replicates between exactly two nodes")
+        if len(spec.primary) > 1 and not spec.allow_two_primaries:
+            raise DrbdError(f"{spec.name}: State change failed: (-1) Multiple primaries not"
+                            " allowed by config")
+        if spec.fencing == "resource-and-stonith" and spec.protocol is Protocol.A:
+            raise DrbdError(f"{spec.name}: Failure: (155) Fencing policy resource-and-stonith"
+                            " only with prot B or C allowed")
+        self.stonith, self.outdate_peer = stonith, outdate_peer
+        self.timeout_s, self.connect_int_s = timeout_s, connect_int_s
+        self.policies = Policies(spec.after_sb_0pri, spec.after_sb_1pri, spec.after_sb_2pri,
+                                 rr_conflict)
+        self.resync = None
+        self.discarded = {}
+        self._down_token = 0
+        self._connect_at = None
+        self._rs_token = 0
+        self._md_ref: dict[str, dict[int, Any]] = {}
+        current = kernel.rng.getrandbits(64) & ~1
+        history = kernel.rng.getrandbits(64) & ~1
+        for name in spec.nodes:
+            node = Node(name, hosts[name], disks[name], Uuids(current, 0, [history, 0]))
+            self.nodes[name] = node
+            self._md_ref[name] = node.disk.blocks
+        for node in self.nodes.values():
+            if node.name in spec.primary:
+                node.role, node.primary_ind = Role.PRIMARY, True
+                node.set_current(current)
+        for node in self.nodes.values():
+            node.peer_role = self.peer_of(node).role
+        underlay.subscribe(self._net_changed)
+        for host in (hosts[n] for n in spec.nodes):
+            host.subscribe(self._power_changed)
+        self.log("up", protocol=spec.protocol.value, primary=list(spec.primary),
+                 nodes=list(spec.nodes))
+        for node in self.nodes.values():
+            if not node.host.up:
+                self._host_down(node)
+        if not all(n.running for n in self.nodes.values()):
+            self.established = False
+
+    # ------------------------------------------------------------ queries
+
+    def device(self, host: str) -> DrbdDevice:
+        return DrbdDevice(self, self._node(host))
+
+    def _node(self, host: str) -> Node:
+        try:
+            return self.nodes[host]
+        except KeyError:
+            raise DrbdError(f"{self.spec.name}: not defined on host {host!r}") from None
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Per node what `drbdadm status` / /proc/drbd shows, plus the meta data."""
+        self.flush()
+        out: dict[str, dict[str, Any]] = {}
+        for node in self.nodes.values():
+            syncing = self.resync is not None and node.conn in (Conn.SYNC_SOURCE,
+                                                                Conn.SYNC_TARGET)
+            oos = self.resync_left_kb() if syncing else node.out_of_sync_kb(self.size_kb)
+            run = node.running
+            out[node.name] = {
+                "running": run,
+                "role": node.role.value if run else "Unconfigured",
+                "disk": node.dstate.label if run else "Unconfigured",
+                "peer_role": node.peer_role.value if run else "Unknown",
+                "peer_disk": node.peer_disk.label if run else "DUnknown",
+                "connection": node.conn.value,
+                "out_of_sync_kb": oos,
+                "split_brain": node.split_brain,
+                "suspended": node.susp_fen,
+                "uuids": node.uuids.as_dict(),
+                "crashed_primary": node.crashed_primary or (node.primary_ind and not run),
+            }
+        return out
+
+    def events(self) -> list[dict[str, Any]]:
+        """Notable events (split brain, resync, fencing, I/O errors) for reports."""
+        return list(self._events)
+
+    def dropped_writes(self, acked_only: bool = True) -> list[DroppedWrite]:
+        """Replicated writes in flight when the link died: never reached the peer."""
+        return [d for d in self.dropped if d.acked or not acked_only]
+
+    def discarded_blocks(self, host: str) -> list[int]:
+        """Blocks whose local data on `host` a resync overwrote (its changes were discarded)."""
+        return list(self.discarded.get(host, []))
+
+    # ------------------------------------------------------------ drbdadm
+
+    def _refuse(self, ev: simpy.Event, node: Node, cmd: str, code: int, msg: str) -> None:
+        self.log("refused", node=node.name, cmd=cmd, code=code, msg=msg)
+        ev.fail(DrbdError(f"{self.spec.name}: State change failed: ({code}) {msg}"))
+
+    def promote(self, host: str, force: bool = False) -> simpy.Event:
+        """drbdadm primary [--force] (drbd_nl.c drbd_set_role + drbd_state.c is_valid_state)."""
+        node, ev = self._node(host), self.kernel.env.event()
+        if not (node.running and node.host.up):
+            ev.fail(DrbdError(f"{self.spec.name}: {host}: no DRBD running (Unconfigured)"))
+            return ev
+        if node.role is Role.PRIMARY:
+            ev.succeed()
+            return ev
+        self.flush()
+        connected = self.established and node.conn.connected
+        if connected and node.peer_role is Role.PRIMARY and not self.spec.allow_two_primaries:
+            self._refuse(ev, node, "primary", -1, "Multiple primaries not allowed by config")
+            return ev
+        forced = False
+        if not connected:
+            if node.dstate < Disk.UP_TO_DATE:
+                if node.dstate is Disk.CONSISTENT and self.try_outdate_peer(node):
+                    node.set_disk(Disk.UP_TO_DATE)
+                elif force and node.dstate >= Disk.INCONSISTENT:
+                    forced = True
+                else:
+                    self._refuse(ev, node, "primary", -2, "Need access to UpToDate data")
+                    return ev
+            if (self.spec.fencing != "dont-care" and node.peer_disk > Disk.OUTDATED
+                    and not self.try_outdate_peer(node)):
+                if not force:
+                    self._refuse(ev, node, "primary", -7,
+                                 "Refusing to be Primary while peer is not outdated")
+                    return ev
+                self.note("forced-split-brain", node=node.name,
+                          msg="Forced into split brain situation!")
+            if not node.running:
+                self._refuse(ev, node, "primary", -2, "Need access to UpToDate data")
+                return ev
+        elif node.dstate < Disk.UP_TO_DATE and node.peer_disk < Disk.UP_TO_DATE:
+            if not (force and node.dstate >= Disk.INCONSISTENT):
+                self._refuse(ev, node, "primary", -2, "Need access to UpToDate data")
+                return ev
+            forced = True
+        if forced:
+            node.set_disk(Disk.UP_TO_DATE)
+            self.log("forced-uptodate", node=node.name,
+                     msg="Forced to consider local data as UpToDate!")
+        node.discard_my_data = False
+        node.role, node.primary_ind = Role.PRIMARY, True
+        peer = self.peer_of(node)
+        if node.attached:
+            alone = not connected or node.peer_disk is Disk.DISKLESS
+            if (alone and node.uuids.bitmap == 0) or forced:
+                self.new_current_uuid(node)
+            node.set_current(node.uuids.current)
+        if connected:
+            peer.peer_role = Role.PRIMARY
+            if not node.attached:
+                self._lost_peer_data(peer, peer_was_primary=True)
+        self.log("role", node=node.name, role="Primary", force=force)
+        ev.succeed()
+        return ev
+
+    def demote(self, host: str) -> simpy.Event:
+        """drbdadm secondary."""
+        node, ev = self._node(host), self.kernel.env.event()
+        if node.running and node.role is Role.PRIMARY:
+            self.flush()
+            node.role, node.primary_ind = Role.SECONDARY, False
+            node.set_current(node.uuids.current)
+            if self.established and node.conn.connected:
+                self.peer_of(node).peer_role = Role.SECONDARY
+            self.log("role", node=node.name, role="Secondary")
+        ev.succeed()
+        return ev
+
+    def disconnect(self, host: str) -> None:
+        """drbdadm disconnect: this node StandAlone, the peer WFConnection."""
+        node = self._node(host)
+        if not node.running or node.conn is Conn.STANDALONE:
+            return
+        if self.established:
+            node.conn = Conn.STANDALONE
+            self.log("disconnect", node=node.name)
+            self._end_connection(self.kernel.now, graceful=True)
+        node.conn = Conn.STANDALONE
+        self.log("state", node=node.name, conn="StandAlone")
+
+    def connect(self, host: str, discard_my_data: bool = False) -> None:
+        """drbdadm [-- --discard-my-data] connect."""
+        node = self._node(host)
+        if not node.running:
+            raise DrbdError(f"{self.spec.name}: {host}: no DRBD running (Unconfigured)")
+        if node.conn is not Conn.STANDALONE:
+            raise DrbdError(f"{self.spec.name}: Failure: (125) Device has a net-config"
+                            " (use disconnect first)")
+        node.conn, node.discard_my_data = Conn.WF_CONNECTION, discard_my_data
+        self.log("state", node=node.name, conn="WFConnection", discard_my_data=discard_my_data)
+        self._schedule_connect(self._quick_connect_s())
+
+    def detach(self, host: str) -> None:
+        """drbdadm detach: go Diskless, keep serving through the peer."""
+        node = self._node(host)
+        if node.running and node.attached:
+            self._go_diskless(node, "detach")
+
+    def attach(self, host: str) -> None:
+        """drbdadm attach (after create-md on a replaced disk: Inconsistent, full sync)."""
+        node = self._node(host)
+        if not node.running:
+            raise DrbdError(f"{self.spec.name}: {host}: no DRBD running (Unconfigured)")
+        if node.attached:
+            raise DrbdError(f"{self.spec.name}: Failure: (124) Device is attached to a disk"
+                            " (use detach first)")
+        if node.disk.failed:
+            raise DrbdError(f"{self.spec.name}: Failure: (104) Can not open backing device.")
+        self.flush()
+        if node.disk.blocks is not self._md_ref[node.name]:
+            self._create_md(node)
+        else:
+            node.set_disk(self._md_disk_at_attach(node))
+        node.io_error_detached = False
+        self.log("attach", node=node.name, disk=node.dstate.label)
+        if self.established and node.conn.connected:
+            self.handshake()
+
+    def _quick_connect_s(self) -> float:
+        """First connect attempt: a TCP handshake plus the P_UUIDS/P_STATE exchange."""
+        a, b = self.spec.nodes
+        return 3 * self.underlay.delay(a, b, self.spec.network, 0)
+
+    # ------------------------------------------------------------ disks
+
+    def _create_md(self, node: Node) -> None:
+        node.uuids = Uuids(UUID_JUST_CREATED)
+        node.bitmap, node.al, node.full_sync = set(), {}, True
+        node.crashed_primary = node.primary_ind = node.peer_outdated = False
+        node.set_disk(Disk.INCONSISTENT)
+        self._md_ref[node.name] = node.disk.blocks
+        self.log("create-md", node=node.name)
+
+    def _md_disk_at_attach(self, node: Node) -> Disk:
+        """drbd_adm_attach: Consistent unless fencing is dont-care or the peer is known Outdated."""
+        st = node.md_disk
+        if st in (Disk.UP_TO_DATE, Disk.CONSISTENT):
+            dont_care = self.spec.fencing == "dont-care"
+            return Disk.UP_TO_DATE if dont_care or node.peer_outdated else Disk.CONSISTENT
+        return st
+
+    def _go_diskless(self, node: Node, why: str) -> None:
+        self.flush()
+        if self.resync is not None and node in (self.resync.source, self.resync.target):
+            self._interrupt_resync(self.kernel.now)
+            for n in self.nodes.values():
+                if n.conn.connected:
+                    n.conn = Conn.CONNECTED
+        node.dstate = Disk.DISKLESS
+        self.log("state", node=node.name, disk="Diskless", why=why)
+        peer = self.peer_of(node)
+        if self.established and peer.running and peer.conn.connected:
+            peer.peer_disk = Disk.DISKLESS
+            self._lost_peer_data(peer, peer_was_primary=node.role is Role.PRIMARY)
+
+    def local_io_error(self, node: Node, where: str) -> None:
+        """__drbd_chk_io_error: pass_on -> Inconsistent; detach/call-local-io-error -> Diskless."""
+        if not node.attached:
+            return
+        policy = self.spec.on_io_error
+        self.note("io-error", node=node.name, where=where, policy=policy)
+        if policy == "pass_on":
+            if node.dstate > Disk.INCONSISTENT:
+                node.set_disk(Disk.INCONSISTENT)
+                self.log("state", node=node.name, disk="Inconsistent", why="local I/O error")
+                peer = self.peer_of(node)
+                if peer.conn.connected:
+                    peer.peer_disk = Disk.INCONSISTENT
+            return
+        if policy == "call-local-io-error":
+            self.note("handler", node=node.name, handler="local-io-error")
+        node.io_error_detached = True
+        self._go_diskless(node, "local I/O error")
+
+    # ------------------------------------------------------------ host power
+
+    def _power_changed(self, host: SimHost, old: PowerState, new: PowerState) -> None:
+        node = self.nodes[host.name]
+        if new is PowerState.OFF and node.running:
+            self._host_down(node)
+        elif new is PowerState.ON and old is PowerState.BOOTING:
+            self._host_up(node)
+        elif new is PowerState.ON and old is PowerState.HUNG:
+            self.log("thaw", node=node.name)
+            if node.pending_loss:
+                self._lose_peer(node, graceful=False)
+            self._net_changed()
+
+    def _host_down(self, node: Node) -> None:
+        """Power cut: runtime state is gone; meta data (UUIDs, bitmap, AL, flags) stays."""
+        self.flush()
+        node.running = False
+        node.bitmap |= set(node.al)  # the activity log is applied to the bitmap at attach
+        node.al = {}
+        self.forget_awaiting(node)
+        if node.attached:
+            node.md_disk = node.dstate
+        node.role, node.conn = Role.SECONDARY, Conn.UNCONFIGURED
+        node.peer_role, node.peer_disk = Role.UNKNOWN, Disk.DUNKNOWN
+        node.susp_fen = node.new_cur_uuid = node.discard_my_data = node.pending_loss = False
+        self.log("down", node=node.name, crashed_primary=node.primary_ind)
+
+    def _host_up(self, node: Node) -> None:
+        """Boot: `drbdadm up` attaches the disk, comes up Secondary and waits for the peer."""
+        node.running = True
+        if node.disk.failed or node.disk.blocks is not self._md_ref[node.name]:
+            node.dstate = Disk.DISKLESS  # no (valid) meta data: attach fails
+        else:
+            if node.primary_ind:
+                node.crashed_primary, node.primary_ind = True, False
+            node.dstate = self._md_disk_at_attach(node)
+            node.set_current(node.uuids.current)
+        node.conn = Conn.WF_CONNECTION
+        self.log("state", node=node.name, role="Secondary", disk=node.dstate.label,
+                 conn="WFConnection", crashed_primary=node.crashed_primary)
+        self._schedule_connect(self._quick_connect_s())

@@ -1,0 +1,369 @@
+"""DRBD 8.4 connection life cycle: loss detection, fencing, reconnect, handshake, resync.
+
+Why: what an operator sees after a failure (WFConnection, a new current UUID on
+the Primary, a resync in one direction, or split brain) follows from a few
+rules in drbd_state.c (after_state_ch: "lost contact to peer data" rotates
+the current UUID on a Primary; sanitize_state: resource-and-stonith freezes
+I/O) and drbd_receiver.c (the handshake in drbd_handshake). This module
+applies them to two nodes on a simulated link and host set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from stackdrill.backends.sim.drbd_handshake import Policies, Side, decide
+from stackdrill.backends.sim.drbd_io import ReplicationCore
+from stackdrill.backends.sim.drbd_model import (
+    BLOCK_KB,
+    MASK64,
+    UUID_NEW_BM_OFFSET,
+    Conn,
+    Disk,
+    Node,
+    Role,
+)
+
+
+@dataclass
+class Resync:
+    source: Node
+    target: Node
+    blocks: set[int]  # still to copy; replicated writes remove themselves
+    full: bool
+    start: float
+    duration: float
+    kb: int
+    token: int
+
+
+class ConnectionCore(ReplicationCore):
+    """Connection state machine shared by both nodes of one resource."""
+
+    stonith: Callable[[str, str], bool] | None
+    outdate_peer: Callable[[str, str], bool] | None
+    timeout_s: float
+    connect_int_s: float
+    policies: Policies
+    resync: Resync | None
+    discarded: dict[str, list[int]]
+    _down_token: int
+    _connect_at: float | None
+    _rs_token: int
+
+    @property
+    def size_kb(self) -> int:
+        return self.spec.size_gb * 1024 * 1024
+
+    # ------------------------------------------------------------ observers
+
+    def _net_changed(self) -> None:
+        reach = self.reachable()
+        if self.established:
+            if not reach and self.link_down_at is None:
+                self.flush()
+                self.link_down_at = self.kernel.now
+                self._down_token += 1
+                token = self._down_token
+                self.log("peer-unreachable", timeout=self.timeout_s)
+                self.kernel.call_later(self.timeout_s, lambda: self._declare_lost(token))
+            elif reach and self.link_down_at is not None:
+                outage = self.kernel.now - self.link_down_at
+                self.link_down_at = None
+                self._down_token += 1
+                self.log("peer-reachable")
+                self.resume_stalled()
+                if self.resync is not None:  # the resync stream stalled too
+                    self.resync.start += outage
+                    self._arm_resync()
+        elif reach:
+            self._schedule_connect(self.connect_int_s)
+
+    def _declare_lost(self, token: int) -> None:
+        if token != self._down_token or self.link_down_at is None:
+            return
+        cut = self.link_down_at
+        self.log("connection-lost", reason="ping timeout", since=cut)
+        self._end_connection(cut, graceful=False)
+
+    def _end_connection(self, cut: float, graceful: bool) -> None:
+        if graceful:
+            self.flush(until=math.inf)
+        self.drop_in_flight(cut)
+        self.link_down_at = None
+        if self.resync is not None:
+            self._interrupt_resync(cut)
+        self.established = False
+        self.epoch += 1
+        for node in self.nodes.values():
+            if not node.running:
+                continue
+            if node.host.up:
+                self._lose_peer(node, graceful)
+            else:
+                node.pending_loss = True  # hung: it notices when it thaws
+        self._schedule_connect(self.connect_int_s)
+
+    def _lose_peer(self, node: Node, graceful: bool) -> None:
+        old_pdsk = node.peer_disk
+        node.pending_loss = False
+        if node.conn.connected:
+            node.conn = Conn.WF_CONNECTION
+        node.peer_role, node.peer_disk = Role.UNKNOWN, Disk.DUNKNOWN
+        if node.peer_outdated:
+            node.peer_disk = Disk.OUTDATED
+        fencing = self.spec.fencing
+        if (node.role is Role.PRIMARY and fencing == "resource-and-stonith" and not graceful
+                and node.peer_disk > Disk.OUTDATED):
+            node.susp_fen = True
+            self.note("suspended", node=node.name, why="fencing resource-and-stonith")
+        self.log("state", node=node.name, conn=node.conn.value, pdsk=node.peer_disk.label)
+        if old_pdsk in (Disk.INCONSISTENT, Disk.CONSISTENT, Disk.UP_TO_DATE):
+            self._lost_peer_data(node, peer_was_primary=False)
+        if not node.susp_fen:
+            self.settle_awaiting(node)
+        if (node.role is Role.PRIMARY and not graceful and fencing != "dont-care"
+                and node.peer_disk > Disk.OUTDATED):
+            self._fence_async(node)
+
+    def _lost_peer_data(self, node: Node, peer_was_primary: bool) -> None:
+        """after_state_ch: a Primary (or a Primary's peer with a disk) starts a new generation."""
+        if ((node.role is Role.PRIMARY or peer_was_primary) and node.uuids.bitmap == 0
+                and node.dstate is Disk.UP_TO_DATE):
+            if node.susp_fen:
+                node.new_cur_uuid = True
+            else:
+                self.new_current_uuid(node)
+
+    def new_current_uuid(self, node: Node) -> None:
+        """drbd_uuid_new_current: the old current UUID becomes the bitmap UUID."""
+        node.uuids.bitmap = node.uuids.current
+        node.set_current(self.kernel.rng.getrandbits(64))
+        self.log("new-current-uuid", node=node.name, uuids=node.uuids.as_dict())
+
+    # ------------------------------------------------------------ fencing
+
+    def _fence_async(self, node: Node) -> None:
+        epoch = self.epoch
+        self.kernel.call_later(0.0, lambda: self._fence(node, epoch))
+
+    def _fence(self, node: Node, epoch: int) -> None:
+        if epoch != self.epoch or not node.running or self.established:
+            return
+        self.try_outdate_peer(node)
+
+    def try_outdate_peer(self, node: Node) -> bool:
+        """conn_try_outdate_peer: run the fence-peer handler; True when the peer is fenced."""
+        peer = self.peer_of(node)
+        stonith = self.spec.fencing == "resource-and-stonith"
+        handler = self.stonith if stonith else self.outdate_peer
+        ok = bool(handler(peer.name, node.name)) if handler is not None else False
+        self.note("fence-peer", node=node.name, peer=peer.name, policy=self.spec.fencing,
+                  result="fenced" if ok else "failed")
+        if ok and node.running:
+            node.peer_disk, node.peer_outdated = Disk.OUTDATED, True
+            if (not stonith and peer.running and peer.host.up and peer.attached
+                    and peer.role is Role.SECONDARY and peer.dstate >= Disk.OUTDATED):
+                peer.set_disk(Disk.OUTDATED)
+                self.log("state", node=peer.name, disk="Outdated", why="outdated by peer")
+            if node.susp_fen:
+                self.resume_io(node, "fence-peer handler succeeded", rotate=True)
+        return ok
+
+    def resume_io(self, node: Node, why: str, rotate: bool) -> None:
+        node.susp_fen = False
+        if node.new_cur_uuid and rotate:
+            self.new_current_uuid(node)
+        node.new_cur_uuid = False
+        self.note("resumed", node=node.name, why=why)
+        self.settle_awaiting(node)
+        frozen, node.frozen = node.frozen, []
+        for addr, data, done in frozen:
+            if data is None:
+                self._start_read(node, addr, done)
+            else:
+                self._start_write(node, addr, data, done)
+
+    # ------------------------------------------------------------ connecting
+
+    def _schedule_connect(self, delay: float) -> None:
+        at = self.kernel.now + delay
+        if self._connect_at is not None and self._connect_at <= at:
+            return
+        self._connect_at = at
+
+        def attempt() -> None:
+            if self._connect_at == at:
+                self._connect_at = None
+            self._try_connect()
+        self.kernel.call_later(delay, attempt)
+
+    def _try_connect(self) -> None:
+        nodes = list(self.nodes.values())
+        if self.established or not all(
+            n.running and n.host.up and n.conn is Conn.WF_CONNECTION for n in nodes
+        ):
+            return
+        if not self.reachable():
+            return
+        for n in nodes:
+            if n.susp_fen:  # drbd_state.c: connection back, no need to fence
+                self.resume_io(n, "connection re-established", rotate=False)
+        self.handshake()
+
+    def _side(self, node: Node, tie: bool) -> Side:
+        return Side(node.name, node.uuids.copy(), node.role, node.dstate, node.crashed_primary,
+                    len(node.bitmap), node.discard_my_data, tie)
+
+    def handshake(self) -> None:
+        """P_UUIDS/P_STATE exchange and drbd_sync_handshake; connects or drops to StandAlone."""
+        a, b = (self.nodes[n] for n in self.spec.nodes)
+        self.flush()
+        if a.attached and b.attached:
+            tie = self.kernel.rng.random() < 0.5
+            d = decide(self._side(a, tie), self._side(b, not tie), self.policies)
+            for msg in d.messages:
+                self.log("handshake", node=a.name, msg=msg.replace("\n", " "))
+            if d.drop:
+                self.established = False
+                for n in (a, b):
+                    n.conn, n.peer_role, n.peer_disk = Conn.STANDALONE, Role.UNKNOWN, Disk.DUNKNOWN
+                    n.split_brain = d.split_brain
+                    self.log("state", node=n.name, conn="StandAlone")
+                self.note("split-brain" if d.split_brain else "handshake-refused",
+                          resolved=False, nodes=[a.name, b.name], reason=d.messages[-1])
+                return
+            hg = d.hg
+            if d.split_brain:
+                survivor = a if hg > 0 else b
+                self.note("split-brain", resolved=True, policy=d.resolved_by or "",
+                          survivor=survivor.name, victim=self.peer_of(survivor).name)
+        else:
+            hg = 0
+        self.established = True
+        self.link_down_at = None
+        for n in (a, b):
+            other = self.peer_of(n)
+            n.conn, n.peer_role, n.peer_disk = Conn.CONNECTED, other.role, other.dstate
+            n.discard_my_data = n.split_brain = n.pending_loss = False
+        if hg == 0:
+            self._settle_in_sync(a, b)
+        else:
+            src, tgt = (a, b) if hg > 0 else (b, a)
+            self.start_resync(src, tgt, full=abs(hg) == 2)
+        self.log("connected", **{n.name: n.conn.value for n in (a, b)})
+
+    def _settle_in_sync(self, a: Node, b: Node) -> None:
+        """Same data generation: nothing to sync except requests that never got through."""
+        if a.attached and b.attached:
+            for n in (a, b):
+                if n.dstate in (Disk.CONSISTENT, Disk.OUTDATED):
+                    n.set_disk(Disk.UP_TO_DATE)
+            if a.bitmap or b.bitmap:
+                src = b if b.role is Role.PRIMARY and a.role is not Role.PRIMARY else a
+                self.start_resync(src, self.peer_of(src), full=False)
+                return
+        self._both_up_to_date(a, b)
+
+    def _both_up_to_date(self, a: Node, b: Node) -> None:
+        for n in (a, b):
+            n.peer_disk = self.peer_of(n).dstate
+            if n.dstate is Disk.UP_TO_DATE and n.peer_disk is Disk.UP_TO_DATE:
+                n.crashed_primary = n.peer_outdated = False
+
+    # ------------------------------------------------------------ resync
+
+    def start_resync(self, src: Node, tgt: Node, full: bool) -> None:
+        self.flush()
+        full = full or src.full_sync or tgt.full_sync
+        if full:
+            blocks = set(src.disk.blocks) | set(tgt.disk.blocks)
+            own = set(tgt.disk.blocks)
+        else:
+            blocks = src.bitmap | tgt.bitmap
+            own = tgt.bitmap | set(tgt.al)
+        lost = sorted(x for x in own if tgt.disk.peek(x) != src.disk.peek(x))
+        self.discarded.setdefault(tgt.name, []).extend(lost)
+        # drbd_gen_and_send_sync_uuid / receive_sync_uuid
+        bm = src.uuids.bitmap
+        sync = (bm + UUID_NEW_BM_OFFSET) & MASK64 if bm else self.kernel.rng.getrandbits(64)
+        if bm:
+            src.uuids.push_history(bm)
+        src.uuids.bitmap = sync & ~1
+        tgt.set_current(sync)
+        tgt.uuids.bitmap = 0
+        src.conn, src.peer_disk = Conn.SYNC_SOURCE, Disk.INCONSISTENT
+        tgt.conn, tgt.peer_disk = Conn.SYNC_TARGET, Disk.UP_TO_DATE
+        tgt.set_disk(Disk.INCONSISTENT)
+        tgt.full_sync = full
+        src.bitmap, tgt.bitmap = set(blocks), set(blocks)
+        kb = self.size_kb if full else len(blocks) * BLOCK_KB
+        rate = min(self.spec.resync_rate_mbit,
+                   self.underlay.networks[self.spec.network].bandwidth_mbit)
+        duration = kb * 1024 * 8 / (rate * 1e6)
+        self.resync = Resync(src, tgt, blocks, full, self.kernel.now, duration, kb, 0)
+        self.resync_set = blocks
+        self.note("resync-started", source=src.name, target=tgt.name,
+                  mode="full" if full else "bitmap", kb=kb, duration=duration,
+                  discarded_blocks=len(lost))
+        self._arm_resync()
+
+    def _arm_resync(self) -> None:
+        rs = self.resync
+        if rs is None:
+            return
+        self._rs_token += 1
+        rs.token = token = self._rs_token
+        at = rs.start + rs.duration
+        self.kernel.call_later(at - self.kernel.now, lambda: self._finish_resync(token))
+
+    def resync_left_kb(self) -> int:
+        rs = self.resync
+        if rs is None:
+            return 0
+        now = self.kernel.now if self.link_down_at is None else self.link_down_at
+        frac = 1.0 if rs.duration <= 0 else (now - rs.start) / rs.duration
+        return max(0, math.ceil(rs.kb * (1.0 - min(1.0, frac))))
+
+    def _copy(self, rs: Resync, blocks: list[int]) -> None:
+        for x in blocks:
+            if x in rs.source.disk.blocks:
+                rs.target.disk.blocks[x] = rs.source.disk.blocks[x]
+            else:
+                rs.target.disk.blocks.pop(x, None)
+
+    def _finish_resync(self, token: int) -> None:
+        rs = self.resync
+        if rs is None or rs.token != token or self.link_down_at is not None:
+            return  # superseded, or stalled by a link outage (re-armed when it ends)
+        self.flush()
+        src, tgt = rs.source, rs.target
+        self._copy(rs, sorted(rs.blocks))
+        src.uuids.push_history(src.uuids.bitmap)  # drbd_uuid_set_bm(0)
+        src.uuids.bitmap = 0
+        tgt.uuids = src.uuids.copy()
+        tgt.set_current(src.uuids.current)
+        tgt.set_disk(Disk.UP_TO_DATE)
+        tgt.full_sync = False
+        src.bitmap, tgt.bitmap = set(), set()
+        src.conn = tgt.conn = Conn.CONNECTED
+        self.resync, self.resync_set = None, None
+        self._both_up_to_date(src, tgt)
+        self.note("resync-finished", source=src.name, target=tgt.name, kb=rs.kb)
+
+    def _interrupt_resync(self, cut: float) -> None:
+        rs = self.resync
+        if rs is None:
+            return
+        frac = 1.0 if rs.duration <= 0 else max(0.0, min(1.0, (cut - rs.start) / rs.duration))
+        if not rs.full:
+            order = sorted(rs.blocks)
+            done = math.floor(len(order) * frac)
+            self._copy(rs, order[:done])
+            rest = set(order[done:])
+            rs.source.bitmap, rs.target.bitmap = set(rest), set(rest)
+        self.resync, self.resync_set = None, None
+        self.note("resync-interrupted", source=rs.source.name, target=rs.target.name,
+                  done_pct=round(frac * 100, 1))

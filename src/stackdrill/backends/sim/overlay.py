@@ -1,0 +1,716 @@
+"""Simulated VXLAN overlay: a central controller programs every VTEP, frames go peer to peer.
+
+The seed's vCider switch and today's Linux VXLAN with a controller share one
+shape, and the failures rehearsed here come from its two halves drifting apart:
+
+* control plane — the controller knows every port (MAC, IP, host) and, after
+  `push_delay_s`, writes each host's static FDB: an all-zero MAC entry per
+  remote VTEP (head-end replication of broadcast and unknown unicast) and one
+  entry per remote MAC (`bridge fdb append ... self permanent`). A host whose
+  controller feed is stale keeps forwarding to where a MAC used to be.
+* data plane — each host bridges its instance ports and `vxlan0`; the bridge
+  learns source MACs (ageing 300 s) and the vxlan device learns unknown MACs
+  from the outer source address, but drops frames whose source MAC has a
+  static entry pointing at another VTEP (Linux `vxlan_snoop`: "don't migrate
+  static entries"). A frame of overlay size S crosses the underlay as S + 50
+  bytes through `Underlay.send`, which gives latency, loss and the MTU check.
+
+Frames are handled hop by hop at the simulated time they arrive, so learning,
+ageing and controller pushes interleave with traffic as they would for real.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+import simpy
+
+from stackdrill.backends.base import PowerState
+from stackdrill.backends.sim.hosts import SimHost
+from stackdrill.backends.sim.kernel import Kernel
+from stackdrill.backends.sim.network import Underlay
+from stackdrill.overlay_model import (
+    ARP_PACKET,
+    BROADCAST_MAC,
+    ICMP_ECHO_OVERHEAD,
+    VXLAN_OVERHEAD,
+    PingResult,
+    TracepathResult,
+    blackhole,
+    frag_needed,
+    message_too_long,
+    underlay_bytes,
+)
+from stackdrill.topology import Overlay
+
+log = logging.getLogger(__name__)
+R = TypeVar("R", PingResult, TracepathResult)
+
+ARP_TRIES = 3  # net.ipv4.neigh.*.mcast_solicit
+ARP_RETRANS_S = 1.0  # net.ipv4.neigh.*.retrans_time_ms = 1000
+NEIGH_REACHABLE_S = 30.0  # base_reachable_time; after it the sim re-resolves by broadcast
+TRACEPATH_MAX_HOPS = 30
+ICMP_ERROR_BYTES = 56 + ICMP_ECHO_OVERHEAD  # tracepath's 'port unreachable' answer, small
+
+
+VXLAN_DEV = "vxlan0"
+BRIDGE_AGEING_S = 300.0  # bridge ageing_time default
+VXLAN_AGEING_S = 300.0  # vxlan FDB_AGE_DEFAULT for learned (non-static) entries
+
+
+@dataclass
+class Port:
+    """An instance's port: MAC, IP, the host whose bridge holds its tap, and its ARP cache."""
+
+    name: str
+    mac: str
+    ip: str
+    host: str
+    arp: dict[str, tuple[str, float]] = field(default_factory=dict)  # ip -> (mac, learned at)
+
+
+@dataclass
+class Vtep:
+    """One host's bridge + vxlan0: the tables a `bridge fdb show` would list."""
+
+    host: str
+    address: str
+    stale: bool = False  # the controller has stopped updating this host
+    fault_down: bool = False  # vxlan0 deleted by a fault
+    present: bool = True  # False while the host is off (everything volatile is gone)
+    flood: list[str] = field(default_factory=list)  # all-zero MAC entries: remote VTEPs
+    static: dict[str, str] = field(default_factory=dict)  # MAC -> VTEP, `permanent`
+    learned: dict[str, tuple[str, float]] = field(default_factory=dict)  # MAC -> (VTEP, seen)
+    bridge: dict[str, tuple[str, float]] = field(default_factory=dict)  # MAC -> (port, seen)
+    taps: set[str] = field(default_factory=set)
+    rx_frames: int = 0  # encapsulated frames accepted by vxlan0
+
+    @property
+    def device_up(self) -> bool:
+        return self.present and not self.fault_down
+
+
+@dataclass(frozen=True)
+class Frame:
+    src_mac: str
+    dst_mac: str
+    ip_bytes: int  # overlay packet size (IP packet, or the ARP payload)
+    df: bool
+    what: str
+
+
+@dataclass
+class Delivery:
+    """Where one frame ended up: ports it reached, and notes on every copy that was dropped.
+
+    A note is keyed by the host its copy was heading to (None: on the sender's side),
+    so a failed check can name the drop on the way to the right host.
+    """
+
+    ports: list[str] = field(default_factory=list)
+    notes: list[tuple[str | None, str]] = field(default_factory=list)
+    frag_needed: str | None = None
+    frag_mtu: int | None = None
+
+
+class _DataPlane:
+    """Bridges, vxlan devices and the underlay crossing; no controller logic in here."""
+
+    def __init__(self, kernel: Kernel, underlay: Underlay, network: str,
+                 hosts: dict[str, SimHost], vteps: dict[str, Vtep], ports: dict[str, Port], *,
+                 learning: bool, component: str) -> None:
+        self.kernel = kernel
+        self.underlay = underlay
+        self.network = network
+        self.hosts = hosts
+        self.vteps = vteps
+        self.ports = ports
+        self.learning = learning
+        self.component = component
+        self.by_address = {v.address: v for v in vteps.values()}
+
+    def alive(self, port: Port) -> bool:
+        vtep = self.vteps.get(port.host)
+        return vtep is not None and port.name in vtep.taps and self.hosts[port.host].up
+
+    # ---------------------------------------------------------------- frames
+
+    def transmit(self, port: Port, frame: Frame) -> Generator[simpy.Event, Any, Delivery]:
+        """Send from an instance port; returns once the last copy has arrived (or was lost)."""
+        out = Delivery()
+        if not self.alive(port):
+            out.notes.append((None, f"port {port.name} is not running on host {port.host}"))
+            return out
+        vtep = self.vteps[port.host]
+        self._learn(vtep, frame.src_mac, port.name)
+        copies: list[tuple[Vtep, float]] = []
+        for bport in self._forward(vtep, frame.dst_mac, ingress=port.name):
+            if bport == VXLAN_DEV:
+                copies += self._encap(vtep, frame, out)
+            else:
+                out.ports.append(bport)
+        latest = 0.0
+        for peer, delay in copies:
+            self.kernel.call_later(delay, partial(self._decap, peer, vtep, frame, out))
+            latest = max(latest, delay)
+        yield self.kernel.env.timeout(latest)
+        return out
+
+    def _forward(self, vtep: Vtep, dst: str, ingress: str) -> list[str]:
+        """Bridge forwarding: a learned port, or flood; never back out of the ingress port."""
+        if dst != BROADCAST_MAC:
+            entry = self._bridge_entry(vtep, dst)
+            if entry is not None:
+                return [] if entry == ingress else [entry]
+        out = sorted(t for t in vtep.taps if t != ingress)
+        if ingress != VXLAN_DEV:
+            out.append(VXLAN_DEV)
+        return out
+
+    def _encap(self, vtep: Vtep, frame: Frame, out: Delivery) -> list[tuple[Vtep, float]]:
+        """vxlan0 transmit: a MAC entry gives one VTEP, else the all-zero list (head-end copies)."""
+        host, dst = vtep.host, frame.dst_mac
+        if not vtep.device_up:
+            self._drop(out, None, host, frame, f"tunnel endpoint vxlan0 on host {host} is down")
+            return []
+        targets = list(vtep.flood)
+        if dst != BROADCAST_MAC:
+            addr = vtep.static.get(dst) or self._learned_entry(vtep, dst)
+            if addr is not None:
+                targets = [addr]
+                owner = next((p for p in self.ports.values() if p.mac == dst), None)
+                peer = self.by_address.get(addr)
+                if owner is not None and peer is not None and peer.host != owner.host:
+                    out.notes.append((None, f"FDB on host {host} sends {dst} to VTEP {addr} "
+                                            f"(host {peer.host}) but the controller has it on "
+                                            f"host {owner.host}"
+                                            + (" (stale FDB)" if vtep.stale else "")))
+        if not targets:
+            what = ("broadcast: vxlan0 has no all-zero flood entry" if dst == BROADCAST_MAC
+                    else f"{dst}: vxlan0 has neither its MAC nor an all-zero flood entry")
+            self._drop(out, None, host, frame, f"no forwarding entry on host {host} for {what}")
+            return []
+        copies: list[tuple[Vtep, float]] = []
+        for addr in targets:
+            peer = self.by_address.get(addr)
+            if peer is None:
+                self._drop(out, None, host, frame, f"VTEP {addr} is not on the underlay")
+                continue
+            delay = self._cross(vtep, peer, frame, out)
+            if delay is not None:
+                copies.append((peer, delay))
+        return copies
+
+    def _cross(self, src: Vtep, dst: Vtep, frame: Frame, out: Delivery) -> float | None:
+        """The encapsulated frame on the underlay: local PMTU check, path, size, loss."""
+        a, b, net = src.host, dst.host, self.network
+        wire = underlay_bytes(frame.ip_bytes)
+        local = self.underlay.link_mtu(a, net)
+        if wire > local:
+            if frame.df:
+                # Linux >= 5.9 vxlan (skb_tunnel_check_pmtu, bridged): ICMP 'frag needed'
+                # back to the inner sender, sized to the local route's MTU.
+                mtu = local - VXLAN_OVERHEAD
+                out.frag_needed = (frag_needed(mtu) + f" from the local VTEP: host {a}'s "
+                                   f"underlay link has MTU {local}")
+                out.frag_mtu = mtu
+                self._drop(out, None, a, frame, out.frag_needed, note=False)
+                return None
+            wire = local  # vxlan's outer DF is unset by default: the outer packet is fragmented
+        if not self.underlay.connected(a, b, net):
+            peer = self.hosts[b]
+            why = f"host {b} is {peer.power.value}" if not peer.up else f"no path {a} -> {b}"
+            self._drop(out, b, a, frame, f"underlay {net}: {why}")
+            return None
+        path = self.underlay.path_mtu(a, b, net)
+        if wire > path:
+            self._drop(out, b, a, frame, blackhole(wire, path))
+            return None
+        delay = self.underlay.send(a, b, net, wire)
+        if delay is None:
+            self._drop(out, b, a, frame, f"lost on underlay {net} {a} -> {b} (packet loss)")
+        return delay
+
+    def _decap(self, vtep: Vtep, src: Vtep, frame: Frame, out: Delivery) -> None:
+        """vxlan0 receive at `vtep`, at arrival time: snoop, then the bridge."""
+        host, dst = vtep.host, frame.dst_mac
+        if not self.hosts[host].up:
+            self._drop(out, host, host, frame, f"host {host} is not running")
+            return
+        if not vtep.device_up:
+            self._drop(out, host, host, frame, f"tunnel endpoint vxlan0 on host {host} is down: "
+                       f"encapsulated frame from host {src.host} discarded")
+            return
+        if self.learning:
+            static = vtep.static.get(frame.src_mac)
+            if static is not None and static != src.address:
+                # vxlan_snoop(): "Don't migrate static entries, drop packets".
+                self._drop(out, host, host, frame, f"vxlan0 on host {host} drops frames from "
+                           f"{frame.src_mac} via {src.address}: its static FDB entry points to "
+                           f"{static}")
+                return
+            if static is None:
+                old = vtep.learned.get(frame.src_mac)
+                vtep.learned[frame.src_mac] = (src.address, self.kernel.now)
+                if old is None or old[0] != src.address:
+                    self.kernel.log(self.component, "vxlan-learn", host=host,
+                                    mac=frame.src_mac, dst=src.address)
+        vtep.rx_frames += 1
+        self._learn(vtep, frame.src_mac, VXLAN_DEV)
+        ports = self._forward(vtep, dst, ingress=VXLAN_DEV)
+        out.ports.extend(ports)
+        if dst == BROADCAST_MAC:
+            return
+        here = any(self.ports[t].mac == dst for t in vtep.taps if t in self.ports)
+        if not ports and here:
+            self._drop(out, host, host, frame, f"bridge on host {host} still has {dst} learned "
+                       f"behind {VXLAN_DEV} (from before the move) and will not send it back "
+                       "out; it needs a frame from the instance, e.g. a gratuitous ARP")
+        elif not here:
+            out.notes.append((host, f"{dst} is not on host {host}"))
+
+    def _drop(self, out: Delivery, key: str | None, host: str, frame: Frame, why: str, *,
+              note: bool = True) -> None:
+        if note:
+            out.notes.append((key, why))
+        self.kernel.log(self.component, "drop", host=host, frame=frame.what, dst=frame.dst_mac,
+                        why=why)
+
+    def explain(self, delivery: Delivery, dst_mac: str) -> str:
+        """The drops on the way to where the controller says `dst_mac` lives, else all of them."""
+        owner = next((p for p in self.ports.values() if p.mac == dst_mac), None)
+        notes = [t for k, t in delivery.notes if owner is None or k in (None, owner.host)]
+        notes = notes or [t for _, t in delivery.notes]
+        if not notes and owner is not None and not self.alive(owner):
+            notes = [f"port {owner.name} is not running on host {owner.host}"]
+        return "; ".join(dict.fromkeys(notes)) or f"{dst_mac} was not reached"
+
+    # ---------------------------------------------------------------- tables
+
+    def _learn(self, vtep: Vtep, mac: str, port: str) -> None:
+        old = vtep.bridge.get(mac)
+        vtep.bridge[mac] = (port, self.kernel.now)
+        if old is None or old[0] != port:
+            self.kernel.log(self.component, "bridge-learn", host=vtep.host, mac=mac, port=port,
+                            was=old[0] if old else "-")
+
+    def _bridge_entry(self, vtep: Vtep, mac: str) -> str | None:
+        entry = vtep.bridge.get(mac)
+        if entry is None:
+            return None
+        if self.kernel.now - entry[1] > BRIDGE_AGEING_S:
+            del vtep.bridge[mac]
+            self.kernel.log(self.component, "bridge-aged", host=vtep.host, mac=mac, port=entry[0])
+            return None
+        return entry[0]
+
+    def _learned_entry(self, vtep: Vtep, mac: str) -> str | None:
+        entry = vtep.learned.get(mac)
+        if entry is None:
+            return None
+        if self.kernel.now - entry[1] > VXLAN_AGEING_S:
+            del vtep.learned[mac]
+            self.kernel.log(self.component, "vxlan-aged", host=vtep.host, mac=mac)
+            return None
+        return entry[0]
+
+    def remove_tap(self, vtep: Vtep, port: str, why: str) -> None:
+        """A tap leaves the bridge; the bridge flushes what it learned on it."""
+        if port not in vtep.taps:
+            return
+        vtep.taps.discard(port)
+        for mac in [m for m, (p, _) in vtep.bridge.items() if p == port]:
+            del vtep.bridge[mac]
+        self.kernel.log(self.component, "tap-removed", host=vtep.host, port=port, why=why)
+
+    def drop_device(self, vtep: Vtep) -> None:
+        """vxlan0 is gone: its FDB goes with it and the bridge forgets what it learned on it."""
+        vtep.flood, vtep.static, vtep.learned = [], {}, {}
+        for mac in [m for m, (p, _) in vtep.bridge.items() if p == VXLAN_DEV]:
+            del vtep.bridge[mac]
+
+    def vxlan_fdb(self, vtep: Vtep) -> dict[str, str]:
+        if not vtep.device_up:
+            return {}
+        now = self.kernel.now
+        fresh = {m: a for m, (a, t) in vtep.learned.items() if now - t <= VXLAN_AGEING_S}
+        return dict(sorted({**fresh, **vtep.static}.items()))
+
+    def bridge_fdb(self, vtep: Vtep) -> dict[str, str]:
+        now = self.kernel.now
+        return dict(sorted((m, p) for m, (p, t) in vtep.bridge.items()
+                           if now - t <= BRIDGE_AGEING_S))
+
+
+class OverlaySim:
+    """One overlay (VNI) on one underlay network: controller, VTEPs and the operator's checks."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        spec: Overlay,
+        underlay: Underlay,
+        hosts: dict[str, SimHost],
+        *,
+        push_delay_s: float = 0.05,
+        announce: bool = True,
+        announce_count: int = 1,
+        announce_interval_s: float = 0.1,
+        learning: bool = True,
+        ping_timeout_s: float = 1.0,
+    ) -> None:
+        self.kernel = kernel
+        self.spec = spec
+        self.underlay = underlay
+        self.hosts = hosts
+        self.push_delay_s = push_delay_s
+        self.announce = announce
+        self.announce_count = announce_count
+        self.announce_interval_s = announce_interval_s
+        self.ping_timeout_s = ping_timeout_s
+        self.component = f"overlay/{spec.name}"
+        net = underlay.networks[spec.network]
+        if spec.mtu + VXLAN_OVERHEAD > net.mtu:
+            # `ip link add ... type vxlan dev eth1 mtu M` fails with EINVAL when M > lower MTU - 50.
+            raise ValueError(f"overlay {spec.name!r}: MTU {spec.mtu} + {VXLAN_OVERHEAD} exceeds "
+                             f"underlay {net.name!r} MTU {net.mtu} (the kernel refuses: EINVAL)")
+        self.ports: dict[str, Port] = {}
+        self._pending: set[str] = set()
+        vteps = {h: Vtep(h, addr) for h, addr in sorted(net.addresses.items()) if h in hosts}
+        self.plane = _DataPlane(kernel, underlay, spec.network, hosts, vteps, self.ports,
+                               learning=learning, component=self.component)
+        self.vteps = vteps
+        for name in vteps:
+            hosts[name].subscribe(self._power_changed)
+            self._program(name)
+        log.debug("overlay %s: VTEPs on %s", spec.name, ", ".join(vteps))
+        kernel.log(self.component, "up", vni=spec.vni, network=spec.network, mtu=spec.mtu,
+                   vteps=[f"{v.host}={v.address}" for v in vteps.values()])
+
+    # ------------------------------------------------------------ controller
+
+    def plug(self, port: str, mac: str, ip: str, host: str) -> None:
+        """A port appears on `host`; the controller tells every VTEP, then the port announces."""
+        vtep = self._vtep(host)
+        old = self.ports.get(port)
+        if old is not None and old.host != host:
+            self.plane.remove_tap(self.vteps[old.host], port, why="moved")
+        arp = old.arp if old is not None else {}
+        self.ports[port] = Port(port, mac, ip, host, arp)
+        running = self.hosts[host].up
+        if running:
+            vtep.taps.add(port)
+        self.kernel.log(self.component, "plug", port=port, mac=mac, ip=ip, host=host,
+                        moved_from=old.host if old is not None and old.host != host else "-",
+                        tap="up" if running else "host-down")
+        self._push_all()
+        if self.announce:
+            for i in range(self.announce_count):
+                # Scheduled after the pushes, so at equal times the FDB is written first.
+                self.kernel.call_later(self.push_delay_s + i * self.announce_interval_s,
+                                       lambda: self._announce(port, host))
+
+    def unplug(self, port: str, host: str) -> None:
+        """The port leaves `host`; if the controller still has it there, it forgets the port."""
+        vtep = self._vtep(host)
+        self.plane.remove_tap(vtep, port, why="unplug")
+        current = self.ports.get(port)
+        if current is not None and current.host == host:
+            del self.ports[port]
+            self.kernel.log(self.component, "unplug", port=port, host=host)
+            self._push_all()
+        else:
+            self.kernel.log(self.component, "unplug", port=port, host=host, controller="elsewhere")
+
+    def _push_all(self) -> None:
+        for name in self.vteps:
+            self._schedule_push(name)
+
+    def _schedule_push(self, host: str) -> None:
+        """One pending push per host: it reads the controller's state when it fires."""
+        if host not in self._pending:
+            self._pending.add(host)
+            self.kernel.call_later(self.push_delay_s, partial(self._push, host))
+
+    def _push(self, host: str) -> None:
+        self._pending.discard(host)
+        vtep = self.vteps[host]
+        if vtep.stale:
+            self.kernel.log(self.component, "push-skipped", host=host, why="stale")
+            return
+        if not self.hosts[host].up or not vtep.device_up:
+            self.kernel.log(self.component, "push-skipped", host=host,
+                            why="host-down" if not self.hosts[host].up else "no-vxlan0")
+            return
+        self._program(host)
+
+    def _program(self, host: str) -> None:
+        """Write the controller's desired FDB into one VTEP; log what changed."""
+        vtep = self.vteps[host]
+        flood = [v.address for v in self.vteps.values() if v.host != host]
+        static = {p.mac: self.vteps[p.host].address for p in sorted(self.ports.values(),
+                  key=lambda p: p.name) if p.host != host and p.host in self.vteps}
+        added = sorted(f"{m}>{a}" for m, a in static.items() if vtep.static.get(m) != a)
+        removed = sorted(m for m in vtep.static if m not in static)
+        if flood == vtep.flood and not added and not removed:
+            return
+        for mac in static:
+            vtep.learned.pop(mac, None)
+        vtep.flood = flood
+        vtep.static = static
+        self.kernel.log(self.component, "fdb", host=host, flood=flood, add=added, remove=removed)
+
+    def _announce(self, port: str, host: str) -> None:
+        """Gratuitous ARP from the port: re-teaches every bridge where its MAC lives."""
+        p = self.ports.get(port)
+        if p is None or p.host != host or not self.plane.alive(p):
+            return
+        self.kernel.log(self.component, "garp", port=port, host=host, mac=p.mac)
+        frame = Frame(p.mac, BROADCAST_MAC, ARP_PACKET, df=False, what="garp")
+
+        def run() -> Generator[simpy.Event, Any, None]:
+            delivery = yield from self.plane.transmit(p, frame)
+            for name in delivery.ports:
+                other = self.ports.get(name)
+                if other is not None and p.ip in other.arp:  # arp_accept=0: update, never create
+                    other.arp[p.ip] = (p.mac, self.kernel.now)
+
+        self.kernel.env.process(run())
+
+    def reconverge_bound(self) -> float:
+        """Upper bound, after a move, until every healthy host reaches the port again.
+
+        The controller's push (`push_delay_s`) plus the gratuitous ARP's one-way
+        trip to the farthest VTEP; stale hosts, lost announcements and a broken
+        underlay are outside this bound.
+        """
+        names = list(self.vteps)
+        wire = ARP_PACKET + VXLAN_OVERHEAD
+        trip = max((self.underlay.delay(a, b, self.spec.network, wire)
+                    for a in names for b in names if a != b), default=0.0)
+        return self.push_delay_s + trip
+
+    # ------------------------------------------------------------ faults
+
+    def stale_fdb(self, host: str, on: bool) -> None:
+        """The controller stops (on) or resumes (off, with a full resync) updating `host`."""
+        vtep = self._vtep(host)
+        vtep.stale = on
+        self.kernel.log(self.component, "stale-fdb", host=host, on=on)
+        if not on:
+            self._schedule_push(host)
+
+    def tunnel_endpoint(self, host: str, up: bool) -> None:
+        """`vxlan0` on `host` is deleted (its FDB with it) or re-created and re-programmed."""
+        vtep = self._vtep(host)
+        vtep.fault_down = not up
+        if up:
+            self.kernel.log(self.component, "vxlan0", host=host, up=True)
+            self._schedule_push(host)
+        else:
+            self.plane.drop_device(vtep)
+            self.kernel.log(self.component, "vxlan0", host=host, up=False)
+
+    def _power_changed(self, host: SimHost, old: PowerState, new: PowerState) -> None:
+        vtep = self.vteps[host.name]
+        if new is PowerState.OFF:
+            # Bridge, vxlan0, its FDB and the guests' taps are all volatile.
+            vtep.present = False
+            self.plane.drop_device(vtep)
+            for port in sorted(vtep.taps):
+                self.plane.remove_tap(vtep, port, why="host-off")
+            self.kernel.log(self.component, "vtep-lost", host=host.name)
+        elif new is PowerState.ON and old is PowerState.BOOTING:
+            vtep.present = True  # provisioning re-creates an empty vxlan0; the controller fills it
+            self.kernel.log(self.component, "vtep-booted", host=host.name)
+            self._schedule_push(host.name)
+
+    # ------------------------------------------------------------ operator checks
+
+    def ping(self, src_port: str, dst_ip: str, size: int = 56, df: bool = True) -> simpy.Event:
+        """`ping -c 1 -s size [-M do] dst_ip` inside the instance; value: PingResult."""
+        return self.kernel.env.process(self._ping(self._port(src_port), dst_ip, size, df))
+
+    def arping(self, src_port: str, dst_ip: str) -> simpy.Event:
+        """`arping -c 3 dst_ip`: value is the MAC of the first reply, or None."""
+        return self.kernel.env.process(self._arping(self._port(src_port), dst_ip))
+
+    def tracepath(self, src_port: str, dst_ip: str) -> simpy.Event:
+        """`tracepath dst_ip`; value: TracepathResult (pmtu, reached, reason)."""
+        return self.kernel.env.process(self._tracepath(self._port(src_port), dst_ip))
+
+    def _ping(self, src: Port, dst_ip: str, size: int, df: bool) -> Generator[simpy.Event, Any,
+                                                                               PingResult]:
+        start = self.kernel.now
+        ip_bytes = size + ICMP_ECHO_OVERHEAD
+        if dst_ip == src.ip and self.plane.alive(src):  # answered by the guest's own stack
+            return self._done("ping", src, dst_ip, PingResult(True, "reply", 0.0))
+        if df and ip_bytes > self.spec.mtu:
+            too_long = PingResult(False, message_too_long(self.spec.mtu))
+            return self._done("ping", src, dst_ip, too_long)
+        ip_bytes = min(ip_bytes, self.spec.mtu)  # without DF the guest fragments at its own MTU
+        mac, why = yield from self._resolve(src, dst_ip)
+        if mac is None:
+            return self._done("ping", src, dst_ip, PingResult(False, why))
+        request = yield from self.plane.transmit(src, Frame(src.mac, mac, ip_bytes, df, "echo"))
+        target = self._answering(request, dst_ip, mac)
+        result: PingResult
+        if request.frag_needed is not None:
+            result = PingResult(False, request.frag_needed)
+        elif target is None:
+            result = PingResult(False, "no reply: " + self.plane.explain(request, mac))
+        else:
+            reply = yield from self.plane.transmit(target,
+                                                   Frame(mac, src.mac, ip_bytes, df, "echo-reply"))
+            if src.name in reply.ports:
+                return self._done("ping", src, dst_ip,
+                                  PingResult(True, "reply", self.kernel.now - start))
+            result = PingResult(False, "no reply (reply lost): "
+                                + self.plane.explain(reply, src.mac))
+        wait = start + self.ping_timeout_s - self.kernel.now
+        if wait > 0:
+            yield self.kernel.env.timeout(wait)
+        return self._done("ping", src, dst_ip, result)
+
+    def _resolve(self, src: Port, ip: str) -> Generator[simpy.Event, Any, tuple[str | None, str]]:
+        """The kernel's neighbour lookup: the cache, else up to 3 broadcasts 1 s apart."""
+        cached = src.arp.get(ip)
+        if cached is not None and self.kernel.now - cached[1] < NEIGH_REACHABLE_S:
+            return cached[0], "cached"
+        why = "no ARP reply"
+        for _ in range(ARP_TRIES):
+            started = self.kernel.now
+            mac, why = yield from self._arp_once(src, ip)
+            if mac is not None:
+                src.arp[ip] = (mac, self.kernel.now)
+                return mac, "resolved"
+            wait = started + ARP_RETRANS_S - self.kernel.now
+            if wait > 0:
+                yield self.kernel.env.timeout(wait)
+        return None, why
+
+    def _arp_once(self, src: Port, ip: str) -> Generator[simpy.Event, Any, tuple[str | None, str]]:
+        request = yield from self.plane.transmit(src, Frame(src.mac, BROADCAST_MAC, ARP_PACKET,
+                                                            False, "arp-request"))
+        owner = self._answering(request, ip, None)
+        if owner is None:
+            owner_mac = next((p.mac for p in self.ports.values() if p.ip == ip), BROADCAST_MAC)
+            return None, "no ARP reply: " + self.plane.explain(request, owner_mac)
+        owner.arp[src.ip] = (src.mac, self.kernel.now)  # the target learns the asker
+        reply = yield from self.plane.transmit(owner, Frame(owner.mac, src.mac, ARP_PACKET,
+                                                            False, "arp-reply"))
+        if src.name not in reply.ports:
+            return None, "no ARP reply (reply lost): " + self.plane.explain(reply, src.mac)
+        return owner.mac, "reply"
+
+    def _arping(self, src: Port, ip: str) -> Generator[simpy.Event, Any, str | None]:
+        """arping uses a packet socket: it neither reads nor fills the kernel's ARP cache."""
+        for _ in range(ARP_TRIES):
+            started = self.kernel.now
+            mac, why = yield from self._arp_once(src, ip)
+            self.kernel.log(self.component, "arping", src=src.name, dst=ip, mac=mac or "-",
+                            why=why)
+            if mac is not None:
+                return mac
+            wait = started + ARP_RETRANS_S - self.kernel.now
+            if wait > 0:
+                yield self.kernel.env.timeout(wait)
+        return None
+
+    def _tracepath(self, src: Port, ip: str) -> Generator[simpy.Event, Any, TracepathResult]:
+        """Probe at the interface MTU, lower it on each 'frag needed', give up after 30 hops.
+
+        A size blackhole never answers and never sends 'frag needed', so the result
+        keeps pmtu at the overlay MTU with reached=False: tracepath's
+        'no reply' lines ending in 'Too many hops: pmtu 1450'.
+        """
+        pmtu = self.spec.mtu
+        mac, why = yield from self._resolve(src, ip)
+        if mac is None:
+            return self._done("tracepath", src, ip, TracepathResult(pmtu, False, why))
+        reason = "no reply"
+        for _ in range(TRACEPATH_MAX_HOPS):
+            started = self.kernel.now
+            probe = yield from self.plane.transmit(src, Frame(src.mac, mac, pmtu, True, "probe"))
+            if probe.frag_needed is not None and probe.frag_mtu is not None:
+                pmtu = probe.frag_mtu
+                continue
+            target = self._answering(probe, ip, mac)
+            if target is not None:
+                answer = yield from self.plane.transmit(
+                    target, Frame(mac, src.mac, ICMP_ERROR_BYTES, False, "port-unreachable"))
+                if src.name in answer.ports:
+                    return self._done("tracepath", src, ip, TracepathResult(pmtu, True, "reached"))
+                reason = "no reply: " + self.plane.explain(answer, src.mac)
+            else:
+                reason = "no reply: " + self.plane.explain(probe, mac)
+            wait = started + ARP_RETRANS_S - self.kernel.now
+            if wait > 0:
+                yield self.kernel.env.timeout(wait)
+        return self._done("tracepath", src, ip, TracepathResult(pmtu, False, reason))
+
+    def _answering(self, delivery: Delivery, ip: str, mac: str | None) -> Port | None:
+        for name in delivery.ports:
+            port = self.ports.get(name)
+            if port is not None and port.ip == ip and (mac is None or port.mac == mac):
+                return port
+        return None
+
+    def _done(self, what: str, src: Port, dst: str, result: R) -> R:
+        self.kernel.log(self.component, what, src=src.name, dst=dst, **{
+            k: v for k, v in vars(result).items() if v is not None})
+        return result
+
+    # ------------------------------------------------------------ views
+
+    def fdb(self, host: str) -> dict[str, str]:
+        """`bridge fdb show dev vxlan0` without the all-zero entries: MAC -> remote VTEP."""
+        return self.plane.vxlan_fdb(self._vtep(host))
+
+    def flood(self, host: str) -> list[str]:
+        """The all-zero MAC entries of `host`: the VTEPs that get broadcast and unknown unicast."""
+        vtep = self._vtep(host)
+        return list(vtep.flood) if vtep.device_up else []
+
+    def bridge_fdb(self, host: str) -> dict[str, str]:
+        """Learned entries of the host's bridge: MAC -> bridge port (`vxlan0` or a tap)."""
+        return self.plane.bridge_fdb(self._vtep(host))
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "name": self.spec.name,
+            "vni": self.spec.vni,
+            "network": self.spec.network,
+            "mtu": self.spec.mtu,
+            "push_delay_s": self.push_delay_s,
+            "reconverge_bound_s": self.reconverge_bound(),
+            "ports": {p.name: {"mac": p.mac, "ip": p.ip, "host": p.host}
+                      for p in sorted(self.ports.values(), key=lambda p: p.name)},
+            "vteps": {v.host: {
+                "address": v.address,
+                "vxlan0": v.device_up,
+                "stale": v.stale,
+                "flood": self.flood(v.host),
+                "fdb": self.fdb(v.host),
+                "bridge": self.bridge_fdb(v.host),
+                "taps": sorted(v.taps),
+                "rx_frames": v.rx_frames,
+            } for v in self.vteps.values()},
+        }
+
+    def _vtep(self, host: str) -> Vtep:
+        try:
+            return self.vteps[host]
+        except KeyError:
+            raise KeyError(f"host {host!r} has no VTEP on overlay {self.spec.name!r} (not on "
+                           f"network {self.spec.network!r})") from None
+
+    def _port(self, name: str) -> Port:
+        try:
+            return self.ports[name]
+        except KeyError:
+            raise KeyError(f"no port {name!r} on overlay {self.spec.name!r}") from None

@@ -1,0 +1,47 @@
+"""What "intact" means, as code: pure checkers over observations, histories and probes.
+
+Each checker takes data any backend can produce (stackdrill.backends.base) and returns
+a CheckResult; a Checklist makes sure a declared check that never ran fails the drill.
+"""
+
+from __future__ import annotations
+
+from stackdrill.checks.checklist import Checklist
+from stackdrill.checks.drbd import DrbdExpectation, drbd_state, split_brain_detected
+from stackdrill.checks.fencing import FencingEvent, fencing_order, not_evacuated, parse_events
+from stackdrill.checks.lvm import lvm_consistency
+from stackdrill.checks.overlay import (
+    OverlayProbe,
+    overlay_arp,
+    overlay_checks,
+    overlay_mtu,
+    overlay_reachability,
+    reachable_within,
+)
+from stackdrill.checks.placement import exactly_once
+from stackdrill.checks.result import CheckResult
+from stackdrill.checks.writes import WriteTally, acked_writes, foreign_records, tally_writes
+
+__all__ = [
+    "CheckResult",
+    "Checklist",
+    "DrbdExpectation",
+    "FencingEvent",
+    "OverlayProbe",
+    "WriteTally",
+    "acked_writes",
+    "drbd_state",
+    "exactly_once",
+    "fencing_order",
+    "foreign_records",
+    "lvm_consistency",
+    "not_evacuated",
+    "overlay_arp",
+    "overlay_checks",
+    "overlay_mtu",
+    "overlay_reachability",
+    "parse_events",
+    "reachable_within",
+    "split_brain_detected",
+    "tally_writes",
+]

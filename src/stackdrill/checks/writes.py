@@ -1,0 +1,166 @@
+"""Acknowledged writes, checked Jepsen-style over the workloads' operation history.
+
+Every write the workload saw acknowledged (`ok`) must be on its volume afterwards,
+intact: the record at its sequence number carries the same incarnation and checksum.
+A record from another incarnation at that seq means a later boot overwrote it (the
+acked write is lost); the same incarnation with another checksum is corruption (e.g.
+another LV's writes landing on these extents). `info` writes (outcome unknown, e.g. the
+host died mid-write) may or may not be present. Records no invoked write explains are
+foreign: something other than this volume's workload wrote there.
+
+Records are keyed per volume by seq: a workload numbers its records on a volume and a
+new incarnation continues from the last record it can read, so a record the new
+primary never received is silently reused — which is exactly what protocol A loses.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+
+from stackdrill.backends.base import StoredRecord, WriteOp
+from stackdrill.checks.result import CheckResult
+
+NAME = "acked_writes"
+
+
+@dataclass
+class WriteTally:
+    """One instance's writes: how many were acknowledged, and which of those are gone."""
+
+    acked: int = 0
+    lost: int = 0
+    corrupt: int = 0
+    info: int = 0
+    info_present: int = 0
+    fail_present: int = 0
+    lost_seqs: dict[str, list[int]] = field(default_factory=dict)  # volume -> seqs
+    corrupt_seqs: dict[str, list[int]] = field(default_factory=dict)
+    unread_volumes: list[str] = field(default_factory=list)
+
+
+def _same(op: WriteOp, rec: StoredRecord) -> bool:
+    return rec.incarnation == op.incarnation and rec.checksum == op.checksum
+
+
+def tally_writes(
+    history: Iterable[WriteOp], stored: Mapping[str, Mapping[int, StoredRecord]]
+) -> dict[str, WriteTally]:
+    """Per instance: acked, lost and corrupt writes, comparing history with what is stored.
+
+    A volume missing from `stored` was never read back: all its acked writes count as
+    lost and the volume is listed in `unread_volumes`."""
+    tallies: dict[str, WriteTally] = defaultdict(WriteTally)
+    for op in history:
+        t = tallies[op.instance]
+        records = stored.get(op.volume)
+        if records is None and op.volume not in t.unread_volumes:
+            t.unread_volumes.append(op.volume)
+        rec = records.get(op.seq) if records is not None else None
+        if op.outcome == "ok":
+            t.acked += 1
+            if rec is None or rec.incarnation != op.incarnation:
+                t.lost += 1
+                t.lost_seqs.setdefault(op.volume, []).append(op.seq)
+            elif rec.checksum != op.checksum:
+                t.corrupt += 1
+                t.corrupt_seqs.setdefault(op.volume, []).append(op.seq)
+        elif op.outcome == "info":
+            t.info += 1
+            t.info_present += int(rec is not None and _same(op, rec))
+        elif op.outcome == "fail":
+            t.fail_present += int(rec is not None and _same(op, rec))
+        else:
+            raise ValueError(f"write {op.instance}/{op.volume}#{op.seq}: outcome {op.outcome!r}")
+    return dict(sorted(tallies.items()))
+
+
+def foreign_records(
+    history: Iterable[WriteOp], stored: Mapping[str, Mapping[int, StoredRecord]]
+) -> dict[str, list[int]]:
+    """volume -> seqs of stored records that no invoked write on that volume produced."""
+    invoked: set[tuple[str, int, int, str]] = {
+        (op.volume, op.seq, op.incarnation, op.checksum) for op in history
+    }
+    out: dict[str, list[int]] = {}
+    for volume, records in sorted(stored.items()):
+        seqs = [
+            seq
+            for seq, rec in sorted(records.items())
+            if (volume, seq, rec.incarnation, rec.checksum) not in invoked
+        ]
+        if seqs:
+            out[volume] = seqs
+    return out
+
+
+def _seqs(seqs: Mapping[str, list[int]], limit: int = 8) -> str:
+    parts = []
+    for volume, items in seqs.items():
+        shown = ",".join(map(str, items[:limit])) + ("…" if len(items) > limit else "")
+        parts.append(f"{volume}#{shown}")
+    return " ".join(parts)
+
+
+def acked_writes(
+    history: Iterable[WriteOp],
+    stored: Mapping[str, Mapping[int, StoredRecord]],
+    *,
+    max_lost: int = 0,
+    expected_lost: int | None = None,
+    resumed_after: float | None = None,
+    allow_foreign: bool = False,
+    name: str = NAME,
+) -> CheckResult:
+    """Every acknowledged write is present and intact.
+
+    `max_lost` allows that many lost acked writes in total (DRBD protocol A acknowledges
+    before the peer has the data); `expected_lost` demands exactly that many (the model's
+    prediction for a seed). Corruption, unread volumes and foreign records always fail
+    (foreign ones unless `allow_foreign`). With `resumed_after`, every (instance, volume)
+    in the history must have an acknowledged write invoked after that lab time — a
+    volume the recovery forgot to attach stops making progress."""
+    ops = list(history)
+    tallies = tally_writes(ops, stored)
+    foreign = foreign_records(ops, stored)
+    lost = sum(t.lost for t in tallies.values())
+    problems: list[str] = []
+    for inst, t in tallies.items():
+        if t.unread_volumes:
+            problems.append(f"{inst}: volume(s) never read back: {', '.join(t.unread_volumes)}")
+        if t.lost and (expected_lost is None and lost > max_lost):
+            problems.append(
+                f"{inst}: {t.lost} of {t.acked} acked writes lost ({_seqs(t.lost_seqs)})"
+            )
+        if t.corrupt:
+            problems.append(f"{inst}: {t.corrupt} acked writes corrupt ({_seqs(t.corrupt_seqs)})")
+    if expected_lost is not None and lost != expected_lost:
+        problems.append(f"{lost} acked writes lost, expected exactly {expected_lost}")
+    if foreign and not allow_foreign:
+        problems.append(f"records no write explains: {_seqs(foreign)}")
+    stalled: list[str] = []
+    if resumed_after is not None:
+        pairs = sorted({(op.instance, op.volume) for op in ops})
+        progressed = {
+            (op.instance, op.volume)
+            for op in ops
+            if op.outcome == "ok" and op.invoked >= resumed_after
+        }
+        stalled = [f"{i}/{v}" for i, v in pairs if (i, v) not in progressed]
+        if stalled:
+            problems.append(f"no acked write after t={resumed_after:g}s on: {', '.join(stalled)}")
+    acked = sum(t.acked for t in tallies.values())
+    ok_detail = f"{acked} acked writes on {len(stored)} volumes, {lost} lost"
+    if max_lost or expected_lost is not None:
+        ok_detail += f" (allowed: {expected_lost if expected_lost is not None else max_lost})"
+    return CheckResult.of(
+        name,
+        problems,
+        ok_detail,
+        acked=acked,
+        lost=lost,
+        instances={inst: asdict(t) for inst, t in tallies.items()},
+        foreign=foreign,
+        stalled=stalled,
+    )

@@ -1,0 +1,144 @@
+"""The drill report: what happened, in lab time, and whether every expectation held.
+
+Immutable pydantic models serialised as JSON; the same report feeds the CLI's exit
+code, the HTML page and the Allure attachments, so all three always agree. Times
+are lab seconds (simulated or since the lab started), never wall-clock dates, so a
+sim report is reproducible byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from stackdrill.checks.result import CheckResult
+from stackdrill.faults import Fault, describe
+
+Verdict = Literal["pass", "fail"]
+LANES = ("fault", "detection", "fencing", "planning", "check")  # plus "instance:<name>"
+SCHEMA_VERSION = 1
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class InstanceReport(_Frozen):
+    """One instance across the drill: where it ran, where it runs, and its data."""
+
+    name: str
+    host_before: str | None
+    host_after: str | None
+    state: str = Field(description="running | recovered | lost | failed | stopped")
+    acked_writes: int = Field(default=0, ge=0)
+    lost_writes: int = Field(default=0, ge=0)
+    rto_s: float | None = Field(default=None, description="fault to verified running; None: never")
+    attach_mode: str | None = Field(default=None, description="local | remote volume attachment")
+    reason: str = ""
+
+
+class FaultRecord(_Frozen):
+    at: float
+    kind: str
+    description: str
+    healed_at: float | None = None
+    fault: dict[str, Any] = Field(default_factory=dict, description="the fault value itself")
+
+    @classmethod
+    def of(cls, fault: Fault, at: float, healed_at: float | None = None) -> FaultRecord:
+        return cls(
+            at=at,
+            kind=fault.kind,
+            description=describe(fault),
+            healed_at=healed_at,
+            fault=fault.model_dump(mode="json"),
+        )
+
+
+class TimelineEvent(_Frozen):
+    """A point (no `end`) or a span on one lane of the timeline picture."""
+
+    at: float
+    lane: str = Field(description="fault | detection | fencing | planning | instance:<n> | check")
+    label: str
+    end: float | None = None
+    ok: bool | None = Field(default=None, description="False draws the event as a failure")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimelineEvent:
+        if self.end is not None and self.end < self.at:
+            raise ValueError(f"timeline event {self.label!r} ends before it starts")
+        return self
+
+
+def order_lanes(events: Iterable[TimelineEvent]) -> list[str]:
+    """fault, detection, fencing, planning, then other lanes (instances) by first event,
+    check last."""
+    first: dict[str, float] = {}
+    for e in events:
+        first[e.lane] = min(first.get(e.lane, e.at), e.at)
+    fixed = [lane for lane in LANES[:-1] if lane in first]
+    others = sorted(set(first) - set(LANES), key=lambda lane: (first[lane], lane))
+    return fixed + others + (["check"] if "check" in first else [])
+
+
+def verdict_for(checks: Iterable[CheckResult]) -> Verdict:
+    """pass only when at least one check ran and every check is ok (nothing checked is
+    not a pass)."""
+    results = list(checks)
+    return "pass" if results and all(c.ok for c in results) else "fail"
+
+
+class Report(_Frozen):
+    """One drill's report; `verdict` must agree with `checks`."""
+
+    schema_version: int = SCHEMA_VERSION
+    drill: str
+    backend: str
+    seed: int
+    verdict: Verdict
+    trace_sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
+    topology: str = ""
+    started: float = Field(default=0.0, description="lab time the drill started")
+    duration: float = Field(default=0.0, ge=0, description="lab seconds from start to end")
+    instances: tuple[InstanceReport, ...] = ()
+    checks: tuple[CheckResult, ...] = ()
+    faults: tuple[FaultRecord, ...] = ()
+    timeline: tuple[TimelineEvent, ...] = ()
+    phases: dict[str, float] = Field(
+        default_factory=dict, description="phase -> lab seconds (fault, detection, fencing, ...)"
+    )
+    steps: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="instance -> recovery step -> lab seconds"
+    )
+    state_before: dict[str, Any] = Field(default_factory=dict, description="drbd/lvm/quorum")
+    state_after: dict[str, Any] = Field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _verdict_matches_checks(self) -> Report:
+        if self.verdict == "pass" and verdict_for(self.checks) == "fail":
+            failed = [c.name for c in self.checks if not c.ok] or ["(no check ran)"]
+            raise ValueError(f"verdict 'pass' but checks failed: {', '.join(failed)}")
+        return self
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+    @property
+    def failed_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.ok]
+
+    def lanes(self) -> list[str]:
+        """Timeline lanes in reading order: faults first, each instance, checks last."""
+        return order_lanes(self.timeline)
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return self.model_dump_json(indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Report:
+        return cls.model_validate_json(text)

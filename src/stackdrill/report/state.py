@@ -1,0 +1,40 @@
+"""DRBD, LVM and quorum state as plain dicts, for a report's state_before/state_after.
+
+What an operator would paste into a ticket: `drbdadm status` per resource and node,
+per host the VG's metadata seqno and what is mapped versus what the metadata says,
+and each cluster's membership and quorum. Keys are sorted so equal states serialise
+identically.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stackdrill.backends.base import Observation
+
+
+def _segments(lvs: dict[str, list[tuple[int, int]]]) -> dict[str, list[list[int]]]:
+    return {lv: [[first, count] for first, count in segs] for lv, segs in sorted(lvs.items())}
+
+
+def state_summary(observation: Observation) -> dict[str, Any]:
+    """{"time", "power", "running", "drbd", "lvm", "quorum"} from one Observation."""
+    lvm: dict[str, dict[str, Any]] = {}
+    for view in sorted(observation.lvm, key=lambda v: (v.vg, v.host)):
+        lvm.setdefault(view.vg, {})[view.host] = {
+            "seqno": view.metadata_seqno,
+            "clustered": view.clustered,
+            "metadata_lvs": _segments(view.metadata_lvs),
+            "active_lvs": _segments(view.active_lvs),
+        }
+    return {
+        "time": observation.time,
+        "power": {h: str(p) for h, p in sorted(observation.power.items())},
+        "running": {i: sorted(h) for i, h in sorted(observation.running.items())},
+        "drbd": {
+            r: {h: dict(sorted(f.items())) for h, f in sorted(nodes.items())}
+            for r, nodes in sorted(observation.drbd.items())
+        },
+        "lvm": lvm,
+        "quorum": {c: dict(sorted(v.items())) for c, v in sorted(observation.quorum.items())},
+    }
