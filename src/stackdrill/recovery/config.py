@@ -1,0 +1,92 @@
+"""How the engine behaves: detection timings, parallelism, safety overrides, placement.
+
+Two profiles exist. `stackdrill` is the bundled engine's default. `masakari`
+reproduces the defaults operators run today, as the baseline the benchmark
+compares against: Nova counts a compute service down after `service_down_time`
+= 60 s without a heartbeat; Masakari's engine, after disabling the compute
+service, waits `wait_period_after_service_update` = 180 s before evacuating;
+it evacuates with `host_failure_recovery_threads` = 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+
+class Profile(StrEnum):
+    STACKDRILL = "stackdrill"
+    MASAKARI = "masakari"
+
+
+class Mode(StrEnum):
+    EVACUATE = "evacuate"
+    MAINTENANCE = "maintenance"
+
+
+class RecoveryMethod(StrEnum):
+    """Masakari's failover-segment recovery methods (where evacuated instances may go)."""
+
+    AUTO = "auto"  # any non-reserved compute host
+    RESERVED_HOST = "reserved_host"  # only reserved (spare) hosts
+    AUTO_PRIORITY = "auto_priority"  # non-reserved first, spares when nothing else fits
+    RH_PRIORITY = "rh_priority"  # spares first, then any other host
+
+
+@dataclass(frozen=True)
+class RecoveryConfig:
+    """Everything a drill or the CLI may tune. Times are lab seconds."""
+
+    grace_s: float = 30.0  # heartbeat age after which a host is suspected (3 missed beats)
+    heartbeat_interval_s: float = 10.0
+    poll_s: float = 1.0  # how often the monitor looks at heartbeats while idle
+    parallel: int = 4  # per-instance flows in flight at once
+    assume_fenced: bool = False  # the operator vouches the failed hosts are off
+    reserved_hosts: tuple[str, ...] = ()  # spares; default: hosts marked reserved
+    recovery_method: RecoveryMethod = RecoveryMethod.AUTO_PRIORITY
+    profile: Profile = Profile.STACKDRILL
+    mode: Mode = Mode.EVACUATE
+    wait_after_service_update_s: float = 0.0  # Masakari waits 180 s here
+    fence_timeout_s: float = 60.0  # power-off not confirmed by then: host is unfenceable
+    op_timeout_s: float = 300.0  # one storage/compute/network operation
+    verify_retries: int = 3
+    retry_delay_s: float = 10.0  # pause before a failed flow is tried again
+    cpu_allocation_ratio: float = 16.0  # Nova's initial_cpu_allocation_ratio
+    ram_allocation_ratio: float = 1.5  # Nova's initial_ram_allocation_ratio
+    stop_when_idle: bool = True  # return before `until` once every failure seen is handled
+    resume_guests_state_on_host_boot: bool = True
+    maintenance_move: bool = True  # drain moves guests when a target exists; else stops them
+    maintenance_reboot: bool = True  # drain reboots the drained host through the power driver
+    fence_on_isolation: bool = False  # policy: a host that only lost its management link is
+    #                                   fenced and evacuated (default: left alone)
+    stop_after_steps: int | None = None  # test hook: raise EngineKilled after N journal steps
+
+    def __post_init__(self) -> None:
+        # accept the plain strings a drill file or the CLI gives
+        object.__setattr__(self, "profile", Profile(self.profile))
+        object.__setattr__(self, "mode", Mode(self.mode))
+        object.__setattr__(self, "recovery_method", RecoveryMethod(self.recovery_method))
+        object.__setattr__(self, "reserved_hosts", tuple(self.reserved_hosts))
+        if self.parallel < 1:
+            raise ValueError(f"parallel must be at least 1, got {self.parallel}")
+        if self.grace_s <= 0 or self.poll_s <= 0 or self.heartbeat_interval_s <= 0:
+            raise ValueError("grace_s, poll_s and heartbeat_interval_s must be positive")
+
+    @classmethod
+    def masakari(cls, **overrides: object) -> RecoveryConfig:
+        """The Masakari-like baseline: Nova/Masakari documented defaults."""
+        base = cls(
+            grace_s=60.0,  # nova service_down_time
+            heartbeat_interval_s=10.0,  # nova report_interval
+            poll_s=10.0,
+            parallel=3,  # masakari host_failure_recovery_threads
+            wait_after_service_update_s=180.0,  # masakari wait_period_after_service_update
+            profile=Profile.MASAKARI,
+        )
+        return replace(base, **overrides)  # type: ignore[arg-type]
+
+    @classmethod
+    def for_profile(cls, profile: str | Profile, **overrides: object) -> RecoveryConfig:
+        if Profile(profile) is Profile.MASAKARI:
+            return cls.masakari(**overrides)
+        return replace(cls(), **overrides)  # type: ignore[arg-type]

@@ -1,0 +1,62 @@
+"""Deciding that a host is dead: heartbeats missed over a grace period, and corroborated.
+
+A missing heartbeat alone proves only that the management path is quiet: one
+lost packet, or a partitioned management network, looks the same. Operators of
+recovery services have evacuated healthy hosts that way (two copies of every
+guest). So a host counts as down only when a second, independent signal agrees:
+its power controller says it is off or hung, or its storage replication peers
+have lost it too. A host the power controller cannot see (UNKNOWN) and whose
+replication peers still see it is treated as partitioned, not dead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from stackdrill.backends.base import HostHealth, PowerState
+
+
+class Verdict(StrEnum):
+    UP = "up"
+    SUSPECT = "suspect"  # heartbeats missed, not (yet) corroborated
+    DOWN = "down"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    host: str
+    verdict: Verdict
+    heartbeat_age: float
+    reason: str
+    last_heartbeat: float | None
+
+
+def assess(health: HostHealth, now: float, grace_s: float, since: float = 0.0,
+           fence_on_isolation: bool = False) -> Assessment:
+    """Judge one host. `since` is when monitoring began (the age of a host never heard from).
+
+    `fence_on_isolation` is the policy some operators choose instead: a host that
+    lost only its management link is declared down too (and will be fenced first).
+    """
+    last = health.last_heartbeat
+    age = now - (last if last is not None else since)
+    if age <= grace_s:
+        return Assessment(health.host, Verdict.UP, age, "heartbeating", last)
+    signals = []
+    if health.power in (PowerState.OFF, PowerState.HUNG):
+        signals.append(f"power controller reports {health.power.value}")
+    if not health.replication_links_up:
+        signals.append("replication peers lost it")
+    if signals:
+        reason = f"no heartbeat for {age:.1f} s (grace {grace_s:.0f} s); " + " and ".join(signals)
+        return Assessment(health.host, Verdict.DOWN, age, reason, last)
+    if fence_on_isolation:
+        reason = (f"no heartbeat for {age:.1f} s; isolated from the management network "
+                  "(policy fence_on_isolation: fence and evacuate)")
+        return Assessment(health.host, Verdict.DOWN, age, reason, last)
+    reason = (
+        f"no heartbeat for {age:.1f} s but power is {health.power.value} and replication "
+        "peers still see it: management path partitioned? not evacuating"
+    )
+    return Assessment(health.host, Verdict.SUSPECT, age, reason, last)

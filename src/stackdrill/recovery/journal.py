@@ -1,0 +1,132 @@
+"""The engine's write-ahead journal: every decision is a row, committed with the DB change
+it stands for, before the engine acts on it.
+
+An engine that dies after any row and is started again reads the journal back
+and knows, per host and per instance flow, exactly how far it got. The
+`stop_after` hook raises `EngineKilled` right after the N-th commit, which is how
+the tests kill the engine "after each step".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from stackdrill.recovery.inventory import JournalRow
+from stackdrill.recovery.result import JournalRecord
+
+log = logging.getLogger(__name__)
+
+
+class EngineKilled(RuntimeError):
+    """Raised by the kill hook: the engine stops as if its process died here."""
+
+
+class Step(StrEnum):
+    # host level, in the order Nova requires
+    HOST_DOWN = "host-down"  # heartbeats lost over the grace period, and corroborated
+    FENCE_REQUESTED = "fence-requested"
+    FENCE_CONFIRMED = "fence-confirmed"  # power controller reports OFF
+    FENCE_ASSUMED = "fence-assumed"  # operator said --assume-fenced
+    FENCE_FAILED = "fence-failed"
+    SERVICE_FORCED_DOWN = "service-forced-down"
+    PLANNED = "planned"  # placements computed for a failed host's instances
+    HOST_RETURNED = "host-returned"  # a fenced host heartbeats again
+    GUEST_CLEANED = "guest-cleaned"  # an evacuated guest destroyed on its returning old host
+    HOST_REJOINED = "host-rejoined"
+    REJOIN_REFUSED = "rejoin-refused"  # cleanup not confirmed: fenced again
+    SERVICE_DISABLED = "service-disabled"  # maintenance
+    HOST_REBOOTING = "host-rebooting"  # maintenance: the drained host went down
+    HOST_REBOOTED = "host-rebooted"  # maintenance: the drained host went down and came back
+    SERVICE_ENABLED = "service-enabled"
+    # instance flow
+    RESERVED = "reserved"
+    SOURCE_STOPPED = "source-stopped"  # maintenance: clean stop on the drained host
+    DB_UPDATED = "db-updated"
+    STORAGE_READY = "storage-ready"
+    START_REQUESTED = "start-requested"
+    STARTED = "started"
+    ATTACHED = "attached"
+    NETWORK_PLUGGED = "network-plugged"
+    VERIFIED = "verified"
+    DONE = "done"
+    GUEST_STOPPED = "guest-stopped"  # maintenance: no target; waits for its host's boot
+    FLOW_ABORTED = "flow-aborted"  # target failed or a step failed; a new attempt may follow
+    FLOW_FAILED = "flow-failed"  # given up for good
+    UNRECOVERABLE = "unrecoverable"
+
+
+FLOW_END = frozenset({Step.DONE, Step.FLOW_ABORTED, Step.FLOW_FAILED, Step.GUEST_STOPPED})
+
+
+class Journal:
+    """Append-only; the in-memory copy mirrors the table so reads cost nothing."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], float],
+                 stop_after: int | None = None,
+                 on_record: Callable[[JournalRecord], None] | None = None) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._stop_after = stop_after
+        self._on_record = on_record
+        self.written = 0
+        with sessions() as session:
+            rows = session.scalars(select(JournalRow).order_by(JournalRow.seq)).all()
+            self.records: list[JournalRecord] = []
+            self._by_instance: dict[str, list[JournalRecord]] = {}
+            self._by_host: dict[str, list[JournalRecord]] = {}
+            for row in rows:
+                self._index(_record(row))
+
+    def _index(self, record: JournalRecord) -> None:
+        self.records.append(record)
+        if record.instance is not None:
+            self._by_instance.setdefault(record.instance, []).append(record)
+        elif record.host is not None:
+            self._by_host.setdefault(record.host, []).append(record)
+
+    @contextmanager
+    def step(self, step: Step, *, host: str | None = None, instance: str | None = None,
+             attempt: int = 0, **detail: Any) -> Iterator[Session]:
+        """Yield a session; its changes and the journal row commit together, or not at all."""
+        with self._sessions() as session, session.begin():
+            yield session
+            row = JournalRow(time=self._clock(), step=step.value, host=host, instance=instance,
+                             attempt=attempt, detail=detail)
+            session.add(row)
+            session.flush()
+            record = _record(row)
+        self._index(record)
+        self.written += 1
+        log.debug("journal %d %s host=%s instance=%s %s", record.seq, step, host, instance, detail)
+        if self._on_record is not None:
+            self._on_record(record)
+        if self._stop_after is not None and self.written >= self._stop_after:
+            raise EngineKilled(f"engine killed after journal step {self.written} ({step})")
+
+    def append(self, step: Step, *, host: str | None = None, instance: str | None = None,
+               attempt: int = 0, **detail: Any) -> None:
+        with self.step(step, host=host, instance=instance, attempt=attempt, **detail):
+            pass
+
+    # ------------------------------------------------------------ reading back
+
+    def for_host(self, host: str) -> list[JournalRecord]:
+        return self._by_host.get(host, [])
+
+    def for_instance(self, instance: str) -> list[JournalRecord]:
+        return self._by_instance.get(instance, [])
+
+    def attempt_steps(self, instance: str, attempt: int) -> dict[str, JournalRecord]:
+        return {r.step: r for r in self.for_instance(instance) if r.attempt == attempt}
+
+
+def _record(row: JournalRow) -> JournalRecord:
+    return JournalRecord(seq=row.seq, time=row.time, step=row.step, host=row.host,
+                         instance=row.instance, attempt=row.attempt, detail=dict(row.detail or {}))

@@ -1,0 +1,1 @@
+"""Alembic migrations of the inventory schema, run programmatically by `recovery.db`."""

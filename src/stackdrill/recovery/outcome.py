@@ -1,0 +1,143 @@
+"""Turning the journal into the result a drill report and the CLI show.
+
+Built only from the journal, the inventory's current placement and host states,
+so an engine restarted after a kill reports the same phases and outcomes as one
+that never died.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from stackdrill.recovery.hoststate import FAILED_STATES, HostStatus
+from stackdrill.recovery.inventory import VmState
+from stackdrill.recovery.journal import Step
+from stackdrill.recovery.result import (
+    InstanceOutcome,
+    InstanceState,
+    JournalRecord,
+    Phase,
+    PhaseTiming,
+    RecoveryEvent,
+    RecoveryResult,
+)
+
+INSTANCE_PHASES = {
+    Step.STORAGE_READY.value: Phase.STORAGE,
+    Step.STARTED.value: Phase.START,
+    Step.ATTACHED.value: Phase.ATTACH,
+    Step.NETWORK_PLUGGED.value: Phase.NETWORK,
+    Step.VERIFIED.value: Phase.VERIFY,
+    Step.SOURCE_STOPPED.value: Phase.SHUTDOWN,
+}
+HOST_PHASES = {
+    Step.HOST_DOWN.value: Phase.DETECTION,
+    Step.FENCE_CONFIRMED.value: Phase.FENCING,
+    Step.FENCE_ASSUMED.value: Phase.FENCING,
+    Step.PLANNED.value: Phase.PLANNING,
+    Step.HOST_REJOINED.value: Phase.CLEANUP,
+}
+
+
+def phases(records: Iterable[JournalRecord], wait_s: float) -> list[PhaseTiming]:
+    out: list[PhaseTiming] = []
+    for r in records:
+        began = r.detail.get("began")
+        if r.instance is not None:
+            phase = INSTANCE_PHASES.get(r.step)
+            if phase is not None and began is not None:
+                out.append(PhaseTiming(phase, float(began), r.time, None, r.instance))
+            continue
+        if r.step == Step.SERVICE_FORCED_DOWN.value and wait_s > 0:
+            out.append(PhaseTiming(Phase.WAIT, r.time, r.time + wait_s, r.host))
+        host_phase = HOST_PHASES.get(r.step)
+        if host_phase is not None and began is not None:
+            out.append(PhaseTiming(host_phase, float(began), r.time, r.host))
+    return out
+
+
+def _attach_mode(storage: JournalRecord | None) -> str | None:
+    if storage is None:
+        return None
+    modes = {str(p["mode"]) for p in storage.detail.get("paths", {}).values()}
+    if not modes:
+        return None
+    return modes.pop() if len(modes) == 1 else "mixed"
+
+
+def outcome(name: str, records: list[JournalRecord], host: str, vm_state: str,
+            initial_host: str, status: Mapping[str, HostStatus], active: bool,
+            host_records: Mapping[str, list[JournalRecord]]) -> InstanceOutcome:
+    before = next((str(r.detail["source"]) for r in records if r.step == Step.RESERVED.value),
+                  initial_host)
+    done = [r for r in records if r.step == Step.DONE.value]
+    final_attempt = done[-1].attempt if done else None
+    steps = {r.step: r for r in records if r.attempt == final_attempt} if done else {}
+    ends = [r for r in records if r.step in (Step.UNRECOVERABLE.value, Step.FLOW_FAILED.value,
+                                             Step.DONE.value)]
+    last_end = ends[-1] if ends else None
+    reason = str(last_end.detail.get("reason", "")) if last_end else ""
+    st = status.get(host, HostStatus.UP)
+    host_after: str | None = None
+    if active:
+        state, reason = InstanceState.IN_PROGRESS, "recovery under way"
+    elif st in FAILED_STATES:
+        down = [r for r in host_records.get(host, []) if r.step == Step.HOST_DOWN.value]
+        floor = down[-1].seq if down else 0
+        if last_end is not None and last_end.seq > floor and last_end.step != Step.DONE.value:
+            state = (InstanceState.UNRECOVERABLE if last_end.step == Step.UNRECOVERABLE.value
+                     else InstanceState.FAILED)
+        elif st is HostStatus.UNFENCEABLE:
+            fails = [r for r in host_records.get(host, []) if r.step == Step.FENCE_FAILED.value]
+            state = InstanceState.BLOCKED
+            reason = str(fails[-1].detail.get("reason")) if fails else f"{host} not fenced"
+        else:
+            state, reason = InstanceState.PENDING, f"its host {host} is {st.value}"
+    elif vm_state == VmState.STOPPED.value:
+        state, host_after = InstanceState.STOPPED, host
+        reason = f"stopped; resumes when {host} boots"
+    elif vm_state == VmState.ERROR.value:
+        state = (InstanceState.UNRECOVERABLE if last_end is not None
+                 and last_end.step == Step.UNRECOVERABLE.value else InstanceState.FAILED)
+    else:
+        host_after = host
+        if done:
+            kind = next((r.detail.get("kind") for r in records
+                         if r.attempt == final_attempt and r.step == Step.RESERVED.value), None)
+            state = InstanceState.RESUMED if kind == "resume" else InstanceState.RECOVERED
+            reason = ""
+        else:
+            state, reason = InstanceState.RUNNING, ""
+    started = steps.get(Step.STARTED.value)
+    verified = steps.get(Step.VERIFIED.value)
+    return InstanceOutcome(
+        name=name, host_before=before, host_after=host_after, state=state, reason=reason,
+        attach_mode=_attach_mode(steps.get(Step.STORAGE_READY.value)),
+        started_at=started.time if started and host_after else None,
+        verified_at=verified.time if verified and host_after else None)
+
+
+def build_result(records: list[JournalRecord], where: Mapping[str, tuple[str, str]],
+                 initial_hosts: Mapping[str, str], status: Mapping[str, HostStatus],
+                 active: Iterable[str], events: list[RecoveryEvent], started_at: float,
+                 ended_at: float, wait_s: float) -> RecoveryResult:
+    by_instance: dict[str, list[JournalRecord]] = {}
+    by_host: dict[str, list[JournalRecord]] = {}
+    for r in records:
+        if r.instance is not None:
+            by_instance.setdefault(r.instance, []).append(r)
+        elif r.host is not None:
+            by_host.setdefault(r.host, []).append(r)
+    running = set(active)
+    instances = [outcome(name, by_instance.get(name, []), host, vm, initial_hosts.get(name, host),
+                         status, name in running, by_host)
+                 for name, (host, vm) in sorted(where.items())]
+    failed = sorted({r.host for r in records if r.step == Step.HOST_DOWN.value and r.host})
+    blocked = {}
+    for host, st in sorted(status.items()):
+        if st is HostStatus.UNFENCEABLE:
+            fails = [r for r in by_host.get(host, []) if r.step == Step.FENCE_FAILED.value]
+            blocked[host] = str(fails[-1].detail.get("reason")) if fails else "not fenced"
+    return RecoveryResult(instances=instances, phases=phases(records, wait_s),
+                          journal=list(records), events=list(events), failed_hosts=failed,
+                          blocked_hosts=blocked, started_at=started_at, ended_at=ended_at)
