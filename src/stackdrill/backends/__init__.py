@@ -10,6 +10,7 @@ from stackdrill.errors import UnsupportedError
 
 REGISTRY: dict[str, str] = {
     "sim": "stackdrill.backends.sim:SimBackend",
+    "netns": "stackdrill.backends.netns:NetnsBackend",
 }
 
 

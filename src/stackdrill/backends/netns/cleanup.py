@@ -1,0 +1,133 @@
+"""Certain teardown: per lab on exit, error, Ctrl-C or SIGTERM; `down_all` for leftovers.
+
+Everything a lab creates lives inside its own namespaces (`sd-<id>-...`), so removing
+those namespaces (after killing what runs in them) removes its interfaces, qdiscs and
+nftables tables too. `down_all` only ever touches names of exactly stackdrill's shape
+and, unless told otherwise, only those of labs whose owning process is gone.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import re
+import shutil
+import signal
+import threading
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, Protocol
+
+from stackdrill.backends.netns import names as naming
+from stackdrill.backends.netns import nsops
+
+log = logging.getLogger(__name__)
+
+STATE_ROOT = Path("/var/tmp/stackdrill-netns")
+ROOT_IF_RE = re.compile(r"^sd[0-9a-f]{4}(u|b|n|vx|ov|t|e|f)[0-9]")
+
+
+class Destroyable(Protocol):
+    def destroy(self) -> None: ...
+
+
+_live: weakref.WeakSet[Any] = weakref.WeakSet()
+_state = {"installed": False}
+_lock = threading.Lock()
+
+
+def state_dir(names: naming.LabNames) -> Path:
+    return STATE_ROOT / names.lab_id
+
+
+def remove_lab_leftovers(lab_id: str) -> list[str]:
+    """Remove every namespace and the state directory of lab `lab_id`."""
+    names = naming.LabNames(lab_id)
+    removed = []
+    # instances and hosts first, the switch last: its bridges are what connects them
+    ours = [n for n in nsops.list_namespaces() if names.owns_ns(n) and naming.is_stackdrill_ns(n)]
+    for ns in sorted(ours, key=lambda n: n == names.switch_ns):
+        nsops.remove_namespace(ns)
+        removed.append(ns)
+    shutil.rmtree(state_dir(names), ignore_errors=True)
+    return removed
+
+
+def register(lab: Destroyable) -> None:
+    """Destroy `lab` at interpreter exit and on SIGTERM/SIGHUP (Ctrl-C unwinds `with`)."""
+    with _lock:
+        _live.add(lab)
+        if _state["installed"]:
+            return
+        _state["installed"] = True
+    atexit.register(_destroy_live)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(sig) in (signal.SIG_DFL, None):
+                signal.signal(sig, _on_signal)
+
+
+def unregister(lab: Destroyable) -> None:
+    with _lock:
+        _live.discard(lab)
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds `with lab:` blocks and runs atexit
+
+
+def _destroy_live() -> None:
+    for lab in list(_live):
+        try:
+            lab.destroy()
+        except Exception:
+            log.exception("teardown at exit failed")
+
+
+@dataclass
+class DownReport:
+    namespaces: list[str] = field(default_factory=list)
+    interfaces: list[str] = field(default_factory=list)
+    state_dirs: list[str] = field(default_factory=list)
+    skipped_live: list[str] = field(default_factory=list)
+
+
+def down_all(include_live: bool = False) -> DownReport:
+    """Remove leftovers of stackdrill's netns labs, never anything else.
+
+    Only namespaces named exactly `sd-XXXX-...` (XXXX four hex digits), root-namespace
+    interfaces named `sdXXXX<kind><n>` and state directories `/var/tmp/stackdrill-netns/XXXX`
+    are candidates; a lab whose owning process still runs is left alone unless
+    `include_live`.
+    """
+    report = DownReport()
+    live = {r.lab_id for r in naming.read_slots() if naming._alive(r.pid)}
+    ids: set[str] = set()
+    for ns in nsops.list_namespaces():
+        match = naming.NS_RE.match(ns)
+        if not match:
+            continue
+        if match.group(1) in live and not include_live:
+            report.skipped_live.append(ns)
+            continue
+        ids.add(match.group(1))
+    for lab_id in sorted(ids):
+        report.namespaces += remove_lab_leftovers(lab_id)
+    with nsops.ipr_root() as ipr:
+        for link in ipr.get_links():
+            name = str(link.get_attr("IFLA_IFNAME"))
+            if ROOT_IF_RE.match(name) and (name[2:6] not in live or include_live):
+                ipr.link("del", index=link["index"])
+                report.interfaces.append(name)
+    if STATE_ROOT.is_dir():
+        for path in sorted(STATE_ROOT.iterdir()):
+            if naming.ID_RE.match(path.name) and (path.name not in live or include_live):
+                shutil.rmtree(path, ignore_errors=True)
+                report.state_dirs.append(str(path))
+    with naming._registry_lock():
+        for rec in naming.read_slots():
+            if not naming._alive(rec.pid) or include_live:
+                (naming.REGISTRY_DIR / f"{rec.lab_id}.json").unlink(missing_ok=True)
+    return report

@@ -1,0 +1,223 @@
+"""Real faults on the kernel, each with an exact undo.
+
+Every inject records what it changed as a list of undo steps; heal runs them in reverse.
+Partitions and loss are nftables tables named with the lab prefix inside the lab's own
+host namespaces (the `nft` command: pyroute2's expression helpers cover too little).
+Rate limits are tbf: egress on the host's side of the link, ingress through an ifb
+device that the link's ingress qdisc redirects to (mirred). An MTU fault lowers the MTU
+at the switch port (the middle of the path: frames above it vanish without ICMP) and,
+because veth skips its MTU check for GSO packets, turns segmentation offloads off on
+every sender on that network for as long as it lasts.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from stackdrill.backends.netns import nsops
+from stackdrill.backends.netns.backend import FAULT_KINDS
+from stackdrill.errors import UnsupportedError
+from stackdrill.faults import Fault
+from stackdrill.faults.catalogue import (
+    HostCrash,
+    HostReboot,
+    LinkDown,
+    OverlayFdbStale,
+    PacketLoss,
+    Partition,
+    RateLimit,
+    TunnelEndpointDown,
+    UnderlayMtu,
+)
+
+if TYPE_CHECKING:
+    from stackdrill.backends.netns.lab import NetnsLab
+
+log = logging.getLogger(__name__)
+
+Undo = Callable[[], None]
+OFFLOADS = ("tcp-segmentation-offload", "generic-segmentation-offload",
+            "tx-udp_tnl-segmentation", "tx-udp_tnl-csum-segmentation")
+_ETHTOOL_SHORT = {"tcp-segmentation-offload": "tso", "generic-segmentation-offload": "gso"}
+
+
+class FaultEngine:
+    """Injects and heals faults of one lab; remembers exactly what each changed."""
+
+    def __init__(self, lab: NetnsLab) -> None:
+        self.lab = lab
+        self.active: dict[Fault, list[Undo]] = {}
+        self._serial = 0
+
+    def inject(self, fault: Fault) -> None:
+        if fault.kind not in FAULT_KINDS:
+            raise UnsupportedError(f"the netns backend cannot realise {fault.kind}")
+        if fault in self.active:
+            raise ValueError(f"fault already in force: {fault}")
+        undo: list[Undo] = []
+        try:
+            handler = getattr(self, f"_inject_{fault.kind}")
+            handler(fault, undo)
+        except BaseException:
+            _run_undo(undo)
+            raise
+        self.active[fault] = undo
+
+    def heal(self, fault: Fault) -> None:
+        undo = self.active.pop(fault, None)
+        if undo is None:
+            raise ValueError(f"fault not in force: {fault}")
+        _run_undo(undo)
+
+    def heal_all(self) -> None:
+        for fault in list(reversed(self.active)):
+            self.heal(fault)
+
+    def _next(self, what: str) -> str:
+        self._serial += 1
+        return self.lab.names.nft_table(f"{what}{self._serial}")
+
+    # ---------------------------------------------------------------- hosts
+
+    def _inject_host_crash(self, fault: HostCrash, undo: list[Undo]) -> None:
+        self.lab.power_off_host(fault.host)
+        if fault.power_back:
+            undo.append(lambda: self.lab.power_on_host(fault.host))
+
+    def _inject_host_reboot(self, fault: HostReboot, undo: list[Undo]) -> None:
+        self.lab.power_off_host(fault.host)
+        self.lab.power_on_host(fault.host)  # comes back by itself; heal has nothing left
+
+    # ---------------------------------------------------------------- links
+
+    def _inject_link_down(self, fault: LinkDown, undo: list[Undo]) -> None:
+        lk = self.lab.underlay.link(fault.host, fault.network)
+        self.lab.set_link(lk, False, reason="link_down")
+
+        def restore() -> None:
+            self.lab.set_link(lk, True, reason="link_down")
+
+        undo.append(restore)
+
+    def _inject_partition(self, fault: Partition, undo: list[Undo]) -> None:
+        nets = [fault.network] if fault.network else [n.name for n in self.lab.topology.networks]
+        for g_idx, group in enumerate(fault.groups):
+            others = {h for j, g in enumerate(fault.groups) if j != g_idx for h in g}
+            addrs = sorted({lk.address for (h, n), lk in self.lab.underlay.links.items()
+                            if h in others and n in nets})
+            if not addrs:
+                continue
+            for host in group:
+                table = self._next("part")
+                elements = ", ".join(addrs)
+                rules = (f"table ip {table} {{\n"
+                         f"  chain inbound {{ type filter hook input priority -10; "
+                         f"ip saddr {{ {elements} }} drop; }}\n"
+                         f"  chain outbound {{ type filter hook output priority -10; "
+                         f"ip daddr {{ {elements} }} drop; }}\n}}\n")
+                self._nft_add(self.lab.names.host_ns(host), table, rules, undo)
+
+    def _inject_packet_loss(self, fault: PacketLoss, undo: list[Undo]) -> None:
+        lk = self.lab.underlay.link(fault.host, fault.network)
+        per_10k = max(1, min(10000, round(fault.probability * 10000)))
+        table = self._next("loss")
+        rule = ("drop" if per_10k >= 10000
+                else f"numgen random mod 10000 < {per_10k} drop")
+        # the inet output hook: the netdev egress hook counted but did not drop on this
+        # kernel's veth. Everything a host sends (VXLAN included) is generated locally.
+        rules = (f"table inet {table} {{\n"
+                 f"  chain outbound {{ type filter hook output priority 0; "
+                 f"oifname \"{lk.ifname}\" {rule}; }}\n}}\n")
+        self._nft_add(lk.ns, table, rules, undo)
+
+    def _nft_add(self, ns: str, table: str, rules: str, undo: list[Undo]) -> None:
+        family = rules.split()[1]
+        nsops.run(ns, ["nft", "-f", "-"], stdin=rules)
+        log.info("nft table %s %s added in %s", family, table, ns)
+
+        def remove() -> None:
+            nsops.run(ns, ["nft", "delete", "table", family, table], check=False)
+
+        undo.append(remove)
+
+    def _inject_rate_limit(self, fault: RateLimit, undo: list[Undo]) -> None:
+        lk = self.lab.underlay.link(fault.host, fault.network)
+        ipr = self.lab.sock(lk.ns)
+        idx = ipr.link_lookup(ifname=lk.ifname)[0]
+        rate = f"{max(1, round(fault.mbit * 1000))}kbit"
+        burst = max(16384, int(fault.mbit * 1e6 / 8 / 100))  # 10 ms of data, at least 16 KiB
+        ipr.tc("add", "tbf", idx, 0x10000, rate=rate, burst=burst, latency="100ms")
+        undo.append(lambda: ipr.tc("del", index=idx, handle=0x10000, root=True))
+        ifb = self.lab.names.ifb(lk.net_index)
+        ipr.link("add", ifname=ifb, kind="ifb")
+        undo.append(lambda: ipr.link("del", index=ipr.link_lookup(ifname=ifb)[0]))
+        ifb_idx = ipr.link_lookup(ifname=ifb)[0]
+        ipr.link("set", index=ifb_idx, state="up")
+        ipr.tc("add", "tbf", ifb_idx, 0x10000, rate=rate, burst=burst, latency="100ms")
+        nsops.run(lk.ns, ["tc", "qdisc", "add", "dev", lk.ifname, "handle", "ffff:", "ingress"])
+
+        def no_ingress() -> None:
+            nsops.run(lk.ns, ["tc", "qdisc", "del", "dev", lk.ifname, "handle", "ffff:",
+                              "ingress"], check=False)
+
+        undo.append(no_ingress)
+        nsops.run(lk.ns, ["tc", "filter", "add", "dev", lk.ifname, "parent", "ffff:",
+                          "protocol", "all", "u32", "match", "u32", "0", "0",
+                          "action", "mirred", "egress", "redirect", "dev", ifb])
+
+    def _inject_underlay_mtu(self, fault: UnderlayMtu, undo: list[Undo]) -> None:
+        lk = self.lab.underlay.link(fault.host, fault.network)
+        sw = self.lab.sock(self.lab.names.switch_ns)
+        old = self.lab.underlay.get_mtu(sw, lk.port)
+        self.lab.underlay.set_mtu(sw, lk.port, fault.mtu)
+        undo.append(lambda: self.lab.underlay.set_mtu(sw, lk.port, old))
+        for other in self.lab.underlay.links.values():
+            if other.network == fault.network:
+                self._offloads_off(other.ns, other.ifname, undo)
+
+    def _offloads_off(self, ns: str, ifname: str, undo: list[Undo]) -> None:
+        out = nsops.run(ns, ["ethtool", "-k", ifname]).stdout
+        on = [f for f in OFFLOADS if re.search(rf"^{re.escape(f)}: on(?! \[fixed\])", out, re.M)]
+        if not on:
+            return
+        args = [x for f in on for x in (_ETHTOOL_SHORT.get(f, f), "off")]
+        nsops.run(ns, ["ethtool", "-K", ifname, *args])
+        back = [x for f in on for x in (_ETHTOOL_SHORT.get(f, f), "on")]
+
+        def restore() -> None:
+            nsops.run(ns, ["ethtool", "-K", ifname, *back], check=False)
+
+        undo.append(restore)
+
+    # ---------------------------------------------------------------- overlay
+
+    def _inject_overlay_fdb_stale(self, fault: OverlayFdbStale, undo: list[Undo]) -> None:
+        self.lab.overlay.freeze(fault.overlay, fault.host)
+        undo.append(lambda: self.lab.overlay.thaw(fault.overlay, fault.host))
+
+    def _inject_tunnel_endpoint_down(self, fault: TunnelEndpointDown, undo: list[Undo]) -> None:
+        state = self.lab.overlay.overlays[fault.overlay]
+        ipr = self.lab.sock(self.lab.names.host_ns(fault.host))
+        vx = ipr.link_lookup(ifname=self.lab.names.vxlan_if(state.index))[0]
+        ipr.link("set", index=vx, state="down")
+
+        def restore() -> None:
+            ipr.link("set", index=vx, state="up")
+            self.lab.overlay.sync(fault.overlay, fault.host, force=True)
+
+        undo.append(restore)
+
+
+def _run_undo(undo: list[Undo]) -> None:
+    errors = []
+    for step in reversed(undo):
+        try:
+            step()
+        except Exception as exc:  # keep undoing the rest, then report
+            log.exception("undo step failed")
+            errors.append(exc)
+    if errors:
+        raise RuntimeError(f"{len(errors)} undo step(s) failed: {errors[0]}")

@@ -1,0 +1,332 @@
+"""A topology brought to life in network namespaces on this machine.
+
+Build order: namespaces (one fork) -> underlay (switch bridges, veths) -> overlay (VXLAN,
+bridges, FDB from the controller) -> volume exports (nbdkit) -> heartbeats -> instance
+ports and workloads. Any error or Ctrl-C during the build or later tears everything
+down; `destroy()` is idempotent and also runs at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from stackdrill.backends.base import (
+    Drivers,
+    Lab,
+    LabOptions,
+    Observation,
+    PowerState,
+    StoredRecord,
+    WriteOp,
+)
+from stackdrill.backends.netns import cleanup, nsops
+from stackdrill.backends.netns.drivers import (
+    NetnsCompute,
+    NetnsNetwork,
+    NetnsPower,
+    NetnsStorage,
+    WallClock,
+)
+from stackdrill.backends.netns.faults import FaultEngine
+from stackdrill.backends.netns.heartbeats import Heartbeats
+from stackdrill.backends.netns.instances import Instances
+from stackdrill.backends.netns.names import allocate, release
+from stackdrill.backends.netns.overlay import OverlayController
+from stackdrill.backends.netns.underlay import CONTROLLER, HostLink, Underlay, management_network
+from stackdrill.backends.netns.volumes import Volumes
+from stackdrill.backends.netns.workload import scan_file
+from stackdrill.errors import UnsupportedError
+from stackdrill.faults import Fault
+from stackdrill.faults.catalogue import describe
+from stackdrill.topology import Topology
+from stackdrill.topology.model import Locking, NetworkPurpose, Role
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BOOT_S = 0.3  # a namespace boots at once; this stands for its services starting
+
+
+def unsupported(topology: Topology) -> list[str]:
+    """What in `topology` this backend cannot realise (DRBD, cluster stacks, clustered LVM)."""
+    out = []
+    if topology.drbd:
+        out.append("DRBD resources (this kernel has no DRBD module)")
+    if topology.clusters:
+        out.append("cluster stacks (corosync runs only in the VM backends)")
+    if any(vg.locking in (Locking.CLUSTERED, Locking.LVMLOCKD) for vg in topology.volume_groups):
+        out.append("clustered LVM (no device-mapper here)")
+    return out
+
+
+class NetnsLab(Lab):
+    backend = "netns"
+
+    def __init__(self, topology: Topology, lab_name: str, *, seed: int = 0,
+                 options: LabOptions | None = None, heartbeats: bool = True,
+                 start_workloads: bool = True, tie_to_parent: bool = True) -> None:
+        problems = unsupported(topology)
+        if problems:
+            raise UnsupportedError("the netns backend cannot realise " + "; ".join(problems))
+        self.topology = topology
+        self.name = lab_name
+        self.seed = seed  # nothing random here: the kernel's timing is the only variation
+        self.options = options or LabOptions()
+        self.interval = self.options.write_interval_s
+        self.names, stale = allocate(lab_name)
+        for lab_id in stale:
+            cleanup.remove_lab_leftovers(lab_id)
+        self.state_dir = cleanup.state_dir(self.names)
+        self._clock = WallClock()
+        self._lock = threading.RLock()
+        self._socks: dict[str, Any] = {}
+        self._trace: list[str] = []
+        self._timers: list[threading.Timer] = []
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"lab-{lab_name}")
+        self._destroyed = False
+        self._tie = tie_to_parent
+        self._down: dict[tuple[str, str], set[str]] = {}
+        self.power: dict[str, PowerState] = {h.name: PowerState.ON for h in topology.hosts}
+        self.attachments: dict[str, str] = {}
+        self.heartbeats: Heartbeats | None = None
+        self.instances: Instances
+        cleanup.register(self)
+        try:
+            self._build(heartbeats, start_workloads)
+        except BaseException:
+            self.destroy()
+            raise
+        self._drivers = Drivers(NetnsPower(self), NetnsCompute(self), NetnsStorage(self),
+                                NetnsNetwork(self))
+        self.faults = FaultEngine(self)
+        self.log("lab", "up", hosts=len(topology.hosts), id=self.names.lab_id)
+
+    # ---------------------------------------------------------------- build
+
+    def _controller(self) -> tuple[str | None, str | None]:
+        """(controller host, namespace of an extra controller endpoint if none qualifies)."""
+        mgmt = management_network(self.topology)
+        if mgmt is None:
+            return None, None
+        members = self.topology.network(mgmt).addresses
+        for host in self.topology.hosts_with(Role.CONTROLLER):
+            if host.name in members:
+                return host.name, None
+        return None, self.names.controller_ns
+
+    def _build(self, heartbeats: bool, start_workloads: bool) -> None:
+        t0 = time.monotonic()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        ctl_host, ctl_ns = self._controller()
+        self.underlay = Underlay(self.names, self.topology, ctl_ns)
+        spaces = [self.names.switch_ns] + [self.names.host_ns(h.name) for h in self.topology.hosts]
+        spaces += [ctl_ns] if ctl_ns else []
+        nsops.create_namespaces(spaces)
+        for ns in spaces:
+            ipr = self.sock(ns)
+            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+        nsops.on_netlink_thread(self.underlay.build, self._socks)  # one hop, not one per call
+        self.overlay = OverlayController(self.names, self.topology, self.underlay, self.sock)
+        nsops.on_netlink_thread(self.overlay.build)
+        self.volumes = Volumes(self.names, self.topology, self.underlay, self.state_dir,
+                               self._tie)
+        self.volumes.create_files({v.name: v.size_gb << 30 for v in self.topology.volumes})
+        for host in sorted({e.host for e in self.volumes.exports.values()}):
+            self.volumes.start_host(host)
+        mgmt = management_network(self.topology)
+        if heartbeats and mgmt is not None:
+            where = ctl_host or CONTROLLER
+            lk = self.underlay.link(where, mgmt)
+            self.heartbeats = Heartbeats(lk.ns, lk.address, self._clock.now, self.state_dir,
+                                         self._tie)
+            for host in self.topology.network(mgmt).addresses:
+                self.heartbeats.start(host, self.names.host_ns(host))
+        self.instances = Instances(self.names, self.topology, self.overlay, self.sock,
+                                   self._clock.now, self._clock.t0, self._tie,
+                                   self.interval, self.options.writers, self.drop_sock)
+        for inst in self.topology.instances:
+            self.instances.plug(inst.name, inst.host)
+        if start_workloads:
+            for inst in self.topology.instances:
+                uris = {v: self.volumes.exports[v].uri for v in inst.volumes}
+                self.instances.start(inst.name, inst.host, uris)
+                for v in inst.volumes:
+                    self.attachments[v] = inst.host
+        self.bringup_s = time.monotonic() - t0
+
+    def sock(self, ns: str) -> Any:
+        """The lab's IPRoute inside namespace `ns` (opened once, used under the lab lock)."""
+        with self._lock:
+            if ns not in self._socks:
+                self._socks[ns] = nsops.Netlink(ns)
+            return self._socks[ns]
+
+    def drop_sock(self, ns: str) -> None:
+        """Close the socket of a namespace about to go (it would keep the old one alive)."""
+        with self._lock:
+            sock = self._socks.pop(ns, None)
+        if sock is not None:
+            sock.close()
+
+    # ---------------------------------------------------------------- hosts and links
+
+    def set_link(self, lk: HostLink, up: bool, reason: str) -> None:
+        """Links go down for several reasons at once (power, link_down); up when none is left."""
+        with self._lock:
+            reasons = self._down.setdefault((lk.host, lk.network), set())
+            if up:
+                reasons.discard(reason)
+            else:
+                reasons.add(reason)
+            self.underlay.set_up(self.sock(lk.ns), lk, not reasons)
+        self.log("link", "up" if not reasons else "down", host=lk.host, network=lk.network,
+                 reason=reason)
+
+    def power_off_host(self, host: str) -> None:
+        """Power cut: every process of the host dies, every link loses carrier."""
+        with self._lock:
+            if self.power[host] is PowerState.OFF:
+                return
+            self.power[host] = PowerState.OFF
+            self.instances.kill_host(host)
+            if self.heartbeats is not None:
+                self.heartbeats.stop(host)
+            self.volumes.stop_host(host)
+            nsops.kill_pids(nsops.ns_pids(self.names.host_ns(host)))
+            for lk in self.underlay.host_links(host):
+                self.set_link(lk, False, reason="power")
+            self.instances.set_ports(host, False)
+        self.log("power", "off", host=host)
+
+    def power_on_host(self, host: str) -> None:
+        """Boot: links come back, services (exports, heartbeats) start; guests do not."""
+        with self._lock:
+            if self.power[host] is not PowerState.OFF:
+                return
+            self.power[host] = PowerState.BOOTING
+            for lk in self.underlay.host_links(host):
+                self.set_link(lk, True, reason="power")
+            self.instances.set_ports(host, True)
+        self.log("power", "booting", host=host)
+        time.sleep(BOOT_S)
+        with self._lock:
+            self.volumes.start_host(host)
+            mgmt = management_network(self.topology)
+            if self.heartbeats is not None and mgmt is not None and \
+                    (host, mgmt) in self.underlay.links:
+                self.heartbeats.start(host, self.names.host_ns(host))
+            self.power[host] = PowerState.ON
+        self.log("power", "on", host=host)
+        self.instances.resume_on_boot(host)
+
+    def require_on(self, host: str) -> None:
+        if self.power[host] is not PowerState.ON:
+            raise RuntimeError(f"host {host} is {self.power[host].value}")
+
+    def replication_links_up(self, host: str) -> bool:
+        """The switch still sees the host's storage/replication links (carrier at the port)."""
+        purposes = {NetworkPurpose.STORAGE, NetworkPurpose.REPLICATION}
+        links = [lk for lk in self.underlay.host_links(host)
+                 if purposes & set(self.topology.network(lk.network).purposes)]
+        links = links or self.underlay.host_links(host)
+        sw = self.sock(self.names.switch_ns)
+        with self._lock:
+            return bool(links) and all(self.underlay.carrier(sw, lk.port) for lk in links)
+
+    # ---------------------------------------------------------------- Lab API
+
+    @property
+    def clock(self) -> WallClock:
+        return self._clock
+
+    @property
+    def drivers(self) -> Drivers:
+        return self._drivers
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        return self._pool.submit(fn, *args)
+
+    def log(self, component: str, event: str, **fields: Any) -> None:
+        parts = " ".join(f"{k}={fields[k]}" for k in sorted(fields))
+        line = f"{self._clock.now():.6f} {component} {event}" + (f" {parts}" if parts else "")
+        with self._lock:
+            self._trace.append(line)
+        log.info("[%s] %s", self.name, line)
+
+    def inject(self, fault: Fault) -> None:
+        self.log("fault", "inject", what=describe(fault))
+        self.faults.inject(fault)
+
+    def heal(self, fault: Fault) -> None:
+        self.log("fault", "heal", what=describe(fault))
+        self.faults.heal(fault)
+
+    def call_at(self, time_s: float, action: Callable[[], None], label: str) -> None:
+        def run() -> None:
+            if self._destroyed:
+                return
+            self.log("timer", "fire", label=label)
+            try:
+                action()
+            except Exception as exc:
+                self.log("timer", "error", label=label, error=repr(exc))
+                log.exception("scheduled action %s failed", label)
+
+        timer = threading.Timer(max(0.0, time_s - self._clock.now()), run)
+        timer.daemon = True
+        with self._lock:
+            self._timers.append(timer)
+        timer.start()
+
+    def history(self) -> list[WriteOp]:
+        return self.instances.history()
+
+    def stored_records(self, volume: str) -> dict[int, StoredRecord]:
+        path = self.volumes.exports[volume].path
+        return {seq: StoredRecord(rec.seq, rec.incarnation, rec.checksum)
+                for seq, rec in scan_file(str(path)).items()}
+
+    def observe(self) -> Observation:
+        fdb: dict[str, dict[str, list[list[str]]]] = {}
+        for name, state in self.overlay.overlays.items():
+            fdb[name] = {}
+            for host in state.members:
+                if self.power[host] is PowerState.ON:
+                    with self._lock:
+                        fdb[name][host] = sorted(map(list, self.overlay.programmed(name, host)))
+        return Observation(
+            time=self._clock.now(), running=self.instances.running(), power=dict(self.power),
+            drbd={}, lvm=[], quorum={},
+            extra={"faults": [describe(f) for f in self.faults.active],
+                   "attachments": dict(self.attachments), "fdb": fdb,
+                   "plugged": dict(self.instances.plugged), "lab_id": self.names.lab_id})
+
+    def trace(self) -> list[str]:
+        with self._lock:
+            return list(self._trace)
+
+    def destroy(self) -> None:
+        if self._destroyed:
+            return
+        self._destroyed = True
+        for timer in self._timers:
+            timer.cancel()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for part in ("instances", "volumes"):
+            comp = getattr(self, part, None)
+            if comp is not None:
+                comp.shutdown()
+        if self.heartbeats is not None:
+            self.heartbeats.shutdown()
+        for sock in self._socks.values():
+            sock.close()
+        self._socks.clear()
+        cleanup.remove_lab_leftovers(self.names.lab_id)
+        release(self.names)
+        cleanup.unregister(self)
+        self.log("lab", "down", id=self.names.lab_id)

@@ -1,0 +1,141 @@
+"""The underlay: one bridge per topology network in a switch namespace, a veth per host.
+
+The switch namespace stands for the physical switches; a host's link is the veth pair
+between its namespace and a bridge port there. Link faults act on the host side (carrier
+goes away at the switch too, as with a pulled cable); the switch side is the "middle of
+the path" where a lowered MTU drops frames silently. No host address on any bridge, no
+route out: traffic never leaves the lab's namespaces.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from stackdrill.backends.netns.names import LabNames
+from stackdrill.topology import Topology
+from stackdrill.topology.model import NetworkPurpose
+
+log = logging.getLogger(__name__)
+
+CONTROLLER = "(controller)"  # the extra endpoint used when no host has the controller role
+
+
+@dataclass(frozen=True)
+class HostLink:
+    """One host's link to one underlay network."""
+
+    host: str
+    network: str
+    net_index: int
+    ns: str  # the host's namespace
+    ifname: str  # host side
+    port: str  # switch side
+    address: str
+    prefixlen: int
+    mtu: int
+
+
+def management_network(topology: Topology) -> str | None:
+    """The network heartbeats and the controller use: one marked management, else the first."""
+    nets = topology.networks_for(NetworkPurpose.MANAGEMENT) or topology.networks
+    return nets[0].name if nets else None
+
+
+def free_address(cidr: str, used: set[str]) -> str:
+    """The highest host address of `cidr` nobody uses (the controller's, when it is ours)."""
+    net = ipaddress.ip_network(cidr)
+    for count, addr in enumerate(reversed(list(net.hosts()))):
+        if count > 4096:
+            break
+        if str(addr) not in used:
+            return str(addr)
+    raise ValueError(f"no free address left in {cidr}")
+
+
+class Underlay:
+    """Builds and changes the underlay links of one lab."""
+
+    def __init__(self, names: LabNames, topology: Topology, controller_ns: str | None) -> None:
+        self.names = names
+        self.topology = topology
+        self.links: dict[tuple[str, str], HostLink] = {}
+        host_index = {h.name: i for i, h in enumerate(topology.hosts)}
+        for n_idx, net in enumerate(topology.networks):
+            plen = ipaddress.ip_network(net.cidr).prefixlen
+            for host, addr in sorted(net.addresses.items()):
+                self.links[(host, net.name)] = HostLink(
+                    host, net.name, n_idx, names.host_ns(host), names.underlay_if(n_idx),
+                    names.switch_port(n_idx, host_index[host]), addr, plen, net.mtu)
+        mgmt = management_network(topology)
+        if controller_ns is not None and mgmt is not None:
+            net = topology.network(mgmt)
+            n_idx = [n.name for n in topology.networks].index(mgmt)
+            addr = free_address(net.cidr, set(net.addresses.values()))
+            self.links[(CONTROLLER, mgmt)] = HostLink(
+                CONTROLLER, mgmt, n_idx, controller_ns, names.underlay_if(n_idx),
+                names.switch_port(n_idx, len(topology.hosts)), addr,
+                ipaddress.ip_network(net.cidr).prefixlen, net.mtu)
+
+    def link(self, host: str, network: str) -> HostLink:
+        try:
+            return self.links[(host, network)]
+        except KeyError:
+            raise KeyError(f"host {host!r} has no link on network {network!r}") from None
+
+    def host_links(self, host: str) -> list[HostLink]:
+        return [lk for (h, _), lk in sorted(self.links.items()) if h == host]
+
+    def build(self, socks: dict[str, Any]) -> None:
+        """Create bridges, veth pairs and addresses (socks: namespace -> IPRoute)."""
+        sw = socks[self.names.switch_ns]
+        bridges: dict[int, int] = {}
+        for n_idx, _net in enumerate(self.topology.networks):
+            name = self.names.switch_bridge(n_idx)
+            sw.link("add", ifname=name, kind="bridge", br_stp_state=0, br_forward_delay=0)
+            bridges[n_idx] = sw.link_lookup(ifname=name)[0]
+            sw.link("set", index=bridges[n_idx], state="up")
+        for lk in self.links.values():
+            sw.link("add", ifname=lk.port, kind="veth", mtu=lk.mtu,
+                    peer={"ifname": lk.ifname, "net_ns_fd": lk.ns, "mtu": lk.mtu})
+            port = sw.link_lookup(ifname=lk.port)[0]
+            sw.link("set", index=port, master=bridges[lk.net_index], state="up")
+            ipr = socks[lk.ns]
+            idx = ipr.link_lookup(ifname=lk.ifname)[0]
+            ipr.addr("add", index=idx, address=lk.address, prefixlen=lk.prefixlen)
+            ipr.link("set", index=idx, state="up")
+
+    # ---------------------------------------------------------------- changes
+
+    def set_up(self, sock: Any, lk: HostLink, up: bool) -> None:
+        idx = sock.link_lookup(ifname=lk.ifname)[0]
+        sock.link("set", index=idx, state="up" if up else "down")
+        log.info("link %s/%s %s", lk.host, lk.network, "up" if up else "down")
+
+    @staticmethod
+    def is_up(sock: Any, ifname: str) -> bool:
+        found = sock.link_lookup(ifname=ifname)
+        if not found:
+            return False
+        msg = sock.get_links(found[0])[0]
+        return bool(msg["flags"] & 1)  # IFF_UP
+
+    @staticmethod
+    def carrier(sock: Any, ifname: str) -> bool:
+        found = sock.link_lookup(ifname=ifname)
+        if not found:
+            return False
+        msg = sock.get_links(found[0])[0]
+        return bool(msg.get_attr("IFLA_OPERSTATE") == "UP")
+
+    @staticmethod
+    def get_mtu(sock: Any, ifname: str) -> int:
+        idx = sock.link_lookup(ifname=ifname)[0]
+        return int(sock.get_links(idx)[0].get_attr("IFLA_MTU"))
+
+    @staticmethod
+    def set_mtu(sock: Any, ifname: str, mtu: int) -> None:
+        idx = sock.link_lookup(ifname=ifname)[0]
+        sock.link("set", index=idx, mtu=mtu)

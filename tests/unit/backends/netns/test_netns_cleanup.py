@@ -1,0 +1,75 @@
+"""Teardown is certain: Ctrl-C, a killed owner, `down --all`; nothing else is touched."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from netns_helpers import needs_root
+
+from stackdrill.backends.netns import nsops
+from stackdrill.backends.netns.cleanup import down_all
+
+pytestmark = [needs_root, pytest.mark.netns]
+
+HELPERS = str(Path(__file__).parent)
+SRC = str(Path(__file__).parents[4] / "src")
+SCRIPT = f"""
+import sys, time
+sys.path[:0] = [{SRC!r}, {HELPERS!r}]
+from netns_helpers import small_topology
+from stackdrill.backends.netns.lab import NetnsLab
+with NetnsLab(small_topology("sig"), "sig") as lab:
+    print(lab.names.lab_id, flush=True)
+    time.sleep(60)
+"""
+
+
+def _start_lab_process() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    lab_id = proc.stdout.readline().strip()
+    assert lab_id, "the lab did not come up"
+    return proc, lab_id
+
+
+def _ours(lab_id: str) -> list[str]:
+    return [n for n in nsops.list_namespaces() if n.startswith(f"sd-{lab_id}-")]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_tears_the_lab_down(sig: signal.Signals) -> None:
+    proc, lab_id = _start_lab_process()
+    assert _ours(lab_id)
+    proc.send_signal(sig)
+    proc.wait(timeout=20)
+    assert _ours(lab_id) == []
+
+
+def test_down_all_removes_a_killed_labs_leftovers_and_nothing_else() -> None:
+    """SIGKILL leaves namespaces (its processes die with it); down_all removes them, skips a
+    namespace of another shape, and leaves a live lab's namespaces alone."""
+    foreign = "stackdrill-test-not-ours"
+    nsops.create_namespaces([foreign])
+    live, live_id = _start_lab_process()
+    try:
+        proc, lab_id = _start_lab_process()
+        proc.kill()
+        proc.wait(timeout=10)
+        assert _ours(lab_id)
+        time.sleep(0.2)
+        assert not [p for ns in _ours(lab_id) for p in nsops.ns_pids(ns)]  # died with it
+        report = down_all()
+        assert _ours(lab_id) == []
+        assert set(report.namespaces) >= {f"sd-{lab_id}-sw"}
+        assert foreign in nsops.list_namespaces()
+        assert _ours(live_id) and set(_ours(live_id)) <= set(report.skipped_live)
+    finally:
+        live.send_signal(signal.SIGINT)
+        live.wait(timeout=20)
+        nsops.remove_namespace(foreign)
+    assert _ours(live_id) == []
