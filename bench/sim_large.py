@@ -49,7 +49,7 @@ def measure(drill: Drill) -> dict[str, Any]:
         report = judge(run)
         walls.append(time.perf_counter() - start)
         kernel = run.lab.kernel  # type: ignore[attr-defined]
-        events = kernel.env._eid  # SimPy's event counter: every event scheduled
+        events = next(kernel.env._eid)  # SimPy's event id counter: events scheduled so far
         verdict = report.verdict
     median = statistics.median(walls)
     return {"instances": len(drill.topology.instances), "wall_s_median": round(median, 3),

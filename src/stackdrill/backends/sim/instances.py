@@ -122,7 +122,7 @@ class Hypervisors:
     # ------------------------------------------------------------ queries
 
     def running(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
+        out: dict[str, list[str]] = {name: [] for name in sorted(self.incarnations)}
         for host, guests in sorted(self.guests.items()):
             for name, guest in sorted(guests.items()):
                 out.setdefault(name, [])
