@@ -1,0 +1,327 @@
+"""The overlay's data plane: VTEPs, bridges with learning, frames hop by hop.
+
+Split from overlay.py, which keeps the controller (control plane) and the operator's
+checks; see its docstring for the model as a whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+import simpy
+
+from stackdrill.backends.sim.hosts import SimHost
+from stackdrill.backends.sim.kernel import Kernel
+from stackdrill.backends.sim.network import Underlay
+from stackdrill.overlay_model import (
+    BROADCAST_MAC,
+    ICMP_ECHO_OVERHEAD,
+    VXLAN_OVERHEAD,
+    PingResult,
+    TracepathResult,
+    blackhole,
+    frag_needed,
+    underlay_bytes,
+)
+
+log = logging.getLogger(__name__)
+R = TypeVar("R", PingResult, TracepathResult)
+
+ARP_TRIES = 3  # net.ipv4.neigh.*.mcast_solicit
+ARP_RETRANS_S = 1.0  # net.ipv4.neigh.*.retrans_time_ms = 1000
+NEIGH_REACHABLE_S = 30.0  # base_reachable_time; after it the sim re-resolves by broadcast
+TRACEPATH_MAX_HOPS = 30
+ICMP_ERROR_BYTES = 56 + ICMP_ECHO_OVERHEAD  # tracepath's 'port unreachable' answer, small
+
+
+VXLAN_DEV = "vxlan0"
+BRIDGE_AGEING_S = 300.0  # bridge ageing_time default
+VXLAN_AGEING_S = 300.0  # vxlan FDB_AGE_DEFAULT for learned (non-static) entries
+
+
+@dataclass
+class Port:
+    """An instance's port: MAC, IP, the host whose bridge holds its tap, and its ARP cache."""
+
+    name: str
+    mac: str
+    ip: str
+    host: str
+    arp: dict[str, tuple[str, float]] = field(default_factory=dict)  # ip -> (mac, learned at)
+
+
+@dataclass
+class Vtep:
+    """One host's bridge + vxlan0: the tables a `bridge fdb show` would list."""
+
+    host: str
+    address: str
+    stale: bool = False  # the controller has stopped updating this host
+    fault_down: bool = False  # vxlan0 deleted by a fault
+    present: bool = True  # False while the host is off (everything volatile is gone)
+    flood: list[str] = field(default_factory=list)  # all-zero MAC entries: remote VTEPs
+    static: dict[str, str] = field(default_factory=dict)  # MAC -> VTEP, `permanent`
+    learned: dict[str, tuple[str, float]] = field(default_factory=dict)  # MAC -> (VTEP, seen)
+    bridge: dict[str, tuple[str, float]] = field(default_factory=dict)  # MAC -> (port, seen)
+    taps: set[str] = field(default_factory=set)
+    rx_frames: int = 0  # encapsulated frames accepted by vxlan0
+
+    @property
+    def device_up(self) -> bool:
+        return self.present and not self.fault_down
+
+
+@dataclass(frozen=True)
+class Frame:
+    src_mac: str
+    dst_mac: str
+    ip_bytes: int  # overlay packet size (IP packet, or the ARP payload)
+    df: bool
+    what: str
+
+
+@dataclass
+class Delivery:
+    """Where one frame ended up: ports it reached, and notes on every copy that was dropped.
+
+    A note is keyed by the host its copy was heading to (None: on the sender's side),
+    so a failed check can name the drop on the way to the right host.
+    """
+
+    ports: list[str] = field(default_factory=list)
+    notes: list[tuple[str | None, str]] = field(default_factory=list)
+    frag_needed: str | None = None
+    frag_mtu: int | None = None
+
+
+class DataPlane:
+    """Bridges, vxlan devices and the underlay crossing; no controller logic in here."""
+
+    def __init__(self, kernel: Kernel, underlay: Underlay, network: str,
+                 hosts: dict[str, SimHost], vteps: dict[str, Vtep], ports: dict[str, Port], *,
+                 learning: bool, component: str) -> None:
+        self.kernel = kernel
+        self.underlay = underlay
+        self.network = network
+        self.hosts = hosts
+        self.vteps = vteps
+        self.ports = ports
+        self.learning = learning
+        self.component = component
+        self.by_address = {v.address: v for v in vteps.values()}
+
+    def alive(self, port: Port) -> bool:
+        vtep = self.vteps.get(port.host)
+        return vtep is not None and port.name in vtep.taps and self.hosts[port.host].up
+
+    # ---------------------------------------------------------------- frames
+
+    def transmit(self, port: Port, frame: Frame) -> Generator[simpy.Event, Any, Delivery]:
+        """Send from an instance port; returns once the last copy has arrived (or was lost)."""
+        out = Delivery()
+        if not self.alive(port):
+            out.notes.append((None, f"port {port.name} is not running on host {port.host}"))
+            return out
+        vtep = self.vteps[port.host]
+        self._learn(vtep, frame.src_mac, port.name)
+        copies: list[tuple[Vtep, float]] = []
+        for bport in self._forward(vtep, frame.dst_mac, ingress=port.name):
+            if bport == VXLAN_DEV:
+                copies += self._encap(vtep, frame, out)
+            else:
+                out.ports.append(bport)
+        latest = 0.0
+        for peer, delay in copies:
+            self.kernel.call_later(delay, partial(self._decap, peer, vtep, frame, out))
+            latest = max(latest, delay)
+        yield self.kernel.env.timeout(latest)
+        return out
+
+    def _forward(self, vtep: Vtep, dst: str, ingress: str) -> list[str]:
+        """Bridge forwarding: a learned port, or flood; never back out of the ingress port."""
+        if dst != BROADCAST_MAC:
+            entry = self._bridge_entry(vtep, dst)
+            if entry is not None:
+                return [] if entry == ingress else [entry]
+        out = sorted(t for t in vtep.taps if t != ingress)
+        if ingress != VXLAN_DEV:
+            out.append(VXLAN_DEV)
+        return out
+
+    def _encap(self, vtep: Vtep, frame: Frame, out: Delivery) -> list[tuple[Vtep, float]]:
+        """vxlan0 transmit: a MAC entry gives one VTEP, else the all-zero list (head-end copies)."""
+        host, dst = vtep.host, frame.dst_mac
+        if not vtep.device_up:
+            self._drop(out, None, host, frame, f"tunnel endpoint vxlan0 on host {host} is down")
+            return []
+        targets = list(vtep.flood)
+        if dst != BROADCAST_MAC:
+            addr = vtep.static.get(dst) or self._learned_entry(vtep, dst)
+            if addr is not None:
+                targets = [addr]
+                owner = next((p for p in self.ports.values() if p.mac == dst), None)
+                peer = self.by_address.get(addr)
+                if owner is not None and peer is not None and peer.host != owner.host:
+                    out.notes.append((None, f"FDB on host {host} sends {dst} to VTEP {addr} "
+                                            f"(host {peer.host}) but the controller has it on "
+                                            f"host {owner.host}"
+                                            + (" (stale FDB)" if vtep.stale else "")))
+        if not targets:
+            what = ("broadcast: vxlan0 has no all-zero flood entry" if dst == BROADCAST_MAC
+                    else f"{dst}: vxlan0 has neither its MAC nor an all-zero flood entry")
+            self._drop(out, None, host, frame, f"no forwarding entry on host {host} for {what}")
+            return []
+        copies: list[tuple[Vtep, float]] = []
+        for addr in targets:
+            peer = self.by_address.get(addr)
+            if peer is None:
+                self._drop(out, None, host, frame, f"VTEP {addr} is not on the underlay")
+                continue
+            delay = self._cross(vtep, peer, frame, out)
+            if delay is not None:
+                copies.append((peer, delay))
+        return copies
+
+    def _cross(self, src: Vtep, dst: Vtep, frame: Frame, out: Delivery) -> float | None:
+        """The encapsulated frame on the underlay: local PMTU check, path, size, loss."""
+        a, b, net = src.host, dst.host, self.network
+        wire = underlay_bytes(frame.ip_bytes)
+        local = self.underlay.link_mtu(a, net)
+        if wire > local:
+            if frame.df:
+                # Linux >= 5.9 vxlan (skb_tunnel_check_pmtu, bridged): ICMP 'frag needed'
+                # back to the inner sender, sized to the local route's MTU.
+                mtu = local - VXLAN_OVERHEAD
+                out.frag_needed = (frag_needed(mtu) + f" from the local VTEP: host {a}'s "
+                                   f"underlay link has MTU {local}")
+                out.frag_mtu = mtu
+                self._drop(out, None, a, frame, out.frag_needed, note=False)
+                return None
+            wire = local  # vxlan's outer DF is unset by default: the outer packet is fragmented
+        if not self.underlay.connected(a, b, net):
+            peer = self.hosts[b]
+            why = f"host {b} is {peer.power.value}" if not peer.up else f"no path {a} -> {b}"
+            self._drop(out, b, a, frame, f"underlay {net}: {why}")
+            return None
+        path = self.underlay.path_mtu(a, b, net)
+        if wire > path:
+            self._drop(out, b, a, frame, blackhole(wire, path))
+            return None
+        delay = self.underlay.send(a, b, net, wire)
+        if delay is None:
+            self._drop(out, b, a, frame, f"lost on underlay {net} {a} -> {b} (packet loss)")
+        return delay
+
+    def _decap(self, vtep: Vtep, src: Vtep, frame: Frame, out: Delivery) -> None:
+        """vxlan0 receive at `vtep`, at arrival time: snoop, then the bridge."""
+        host, dst = vtep.host, frame.dst_mac
+        if not self.hosts[host].up:
+            self._drop(out, host, host, frame, f"host {host} is not running")
+            return
+        if not vtep.device_up:
+            self._drop(out, host, host, frame, f"tunnel endpoint vxlan0 on host {host} is down: "
+                       f"encapsulated frame from host {src.host} discarded")
+            return
+        if self.learning:
+            static = vtep.static.get(frame.src_mac)
+            if static is not None and static != src.address:
+                # vxlan_snoop(): "Don't migrate static entries, drop packets".
+                self._drop(out, host, host, frame, f"vxlan0 on host {host} drops frames from "
+                           f"{frame.src_mac} via {src.address}: its static FDB entry points to "
+                           f"{static}")
+                return
+            if static is None:
+                old = vtep.learned.get(frame.src_mac)
+                vtep.learned[frame.src_mac] = (src.address, self.kernel.now)
+                if old is None or old[0] != src.address:
+                    self.kernel.log(self.component, "vxlan-learn", host=host,
+                                    mac=frame.src_mac, dst=src.address)
+        vtep.rx_frames += 1
+        self._learn(vtep, frame.src_mac, VXLAN_DEV)
+        ports = self._forward(vtep, dst, ingress=VXLAN_DEV)
+        out.ports.extend(ports)
+        if dst == BROADCAST_MAC:
+            return
+        here = any(self.ports[t].mac == dst for t in vtep.taps if t in self.ports)
+        if not ports and here:
+            self._drop(out, host, host, frame, f"bridge on host {host} still has {dst} learned "
+                       f"behind {VXLAN_DEV} (from before the move) and will not send it back "
+                       "out; it needs a frame from the instance, e.g. a gratuitous ARP")
+        elif not here:
+            out.notes.append((host, f"{dst} is not on host {host}"))
+
+    def _drop(self, out: Delivery, key: str | None, host: str, frame: Frame, why: str, *,
+              note: bool = True) -> None:
+        if note:
+            out.notes.append((key, why))
+        self.kernel.log(self.component, "drop", host=host, frame=frame.what, dst=frame.dst_mac,
+                        why=why)
+
+    def explain(self, delivery: Delivery, dst_mac: str) -> str:
+        """The drops on the way to where the controller says `dst_mac` lives, else all of them."""
+        owner = next((p for p in self.ports.values() if p.mac == dst_mac), None)
+        notes = [t for k, t in delivery.notes if owner is None or k in (None, owner.host)]
+        notes = notes or [t for _, t in delivery.notes]
+        if not notes and owner is not None and not self.alive(owner):
+            notes = [f"port {owner.name} is not running on host {owner.host}"]
+        return "; ".join(dict.fromkeys(notes)) or f"{dst_mac} was not reached"
+
+    # ---------------------------------------------------------------- tables
+
+    def _learn(self, vtep: Vtep, mac: str, port: str) -> None:
+        old = vtep.bridge.get(mac)
+        vtep.bridge[mac] = (port, self.kernel.now)
+        if old is None or old[0] != port:
+            self.kernel.log(self.component, "bridge-learn", host=vtep.host, mac=mac, port=port,
+                            was=old[0] if old else "-")
+
+    def _bridge_entry(self, vtep: Vtep, mac: str) -> str | None:
+        entry = vtep.bridge.get(mac)
+        if entry is None:
+            return None
+        if self.kernel.now - entry[1] > BRIDGE_AGEING_S:
+            del vtep.bridge[mac]
+            self.kernel.log(self.component, "bridge-aged", host=vtep.host, mac=mac, port=entry[0])
+            return None
+        return entry[0]
+
+    def _learned_entry(self, vtep: Vtep, mac: str) -> str | None:
+        entry = vtep.learned.get(mac)
+        if entry is None:
+            return None
+        if self.kernel.now - entry[1] > VXLAN_AGEING_S:
+            del vtep.learned[mac]
+            self.kernel.log(self.component, "vxlan-aged", host=vtep.host, mac=mac)
+            return None
+        return entry[0]
+
+    def remove_tap(self, vtep: Vtep, port: str, why: str) -> None:
+        """A tap leaves the bridge; the bridge flushes what it learned on it."""
+        if port not in vtep.taps:
+            return
+        vtep.taps.discard(port)
+        for mac in [m for m, (p, _) in vtep.bridge.items() if p == port]:
+            del vtep.bridge[mac]
+        self.kernel.log(self.component, "tap-removed", host=vtep.host, port=port, why=why)
+
+    def drop_device(self, vtep: Vtep) -> None:
+        """vxlan0 is gone: its FDB goes with it and the bridge forgets what it learned on it."""
+        vtep.flood, vtep.static, vtep.learned = [], {}, {}
+        for mac in [m for m, (p, _) in vtep.bridge.items() if p == VXLAN_DEV]:
+            del vtep.bridge[mac]
+
+    def vxlan_fdb(self, vtep: Vtep) -> dict[str, str]:
+        if not vtep.device_up:
+            return {}
+        now = self.kernel.now
+        fresh = {m: a for m, (a, t) in vtep.learned.items() if now - t <= VXLAN_AGEING_S}
+        return dict(sorted({**fresh, **vtep.static}.items()))
+
+    def bridge_fdb(self, vtep: Vtep) -> dict[str, str]:
+        now = self.kernel.now
+        return dict(sorted((m, p) for m, (p, t) in vtep.bridge.items()
+                           if now - t <= BRIDGE_AGEING_S))
