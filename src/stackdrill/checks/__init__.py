@@ -20,7 +20,13 @@ from stackdrill.checks.overlay import (
 )
 from stackdrill.checks.placement import exactly_once
 from stackdrill.checks.result import CheckResult
-from stackdrill.checks.writes import WriteTally, acked_writes, foreign_records, tally_writes
+from stackdrill.checks.writes import (
+    WriteTally,
+    acked_writes,
+    foreign_records,
+    single_writer,
+    tally_writes,
+)
 
 __all__ = [
     "CheckResult",
@@ -42,6 +48,7 @@ __all__ = [
     "overlay_reachability",
     "parse_events",
     "reachable_within",
+    "single_writer",
     "split_brain_detected",
     "tally_writes",
 ]

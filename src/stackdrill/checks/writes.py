@@ -164,3 +164,26 @@ def acked_writes(
         foreign=foreign,
         stalled=stalled,
     )
+
+
+def single_writer(history: Iterable[WriteOp], *, name: str = "single_writer") -> CheckResult:
+    """No volume ever had two writers: the write spans of two incarnations of its instance
+    (first write invoked .. last write completed or, if unknown, invoked) never overlap.
+    The zombie this catches is a returning or thawed host whose old guest keeps writing
+    while the recovered copy writes too."""
+    spans: dict[str, dict[tuple[int, str], list[float]]] = {}
+    for op in history:
+        end = op.completed if op.completed is not None else op.invoked
+        span = spans.setdefault(op.volume, {}).setdefault((op.incarnation, op.host),
+                                                           [op.invoked, end])
+        span[0] = min(span[0], op.invoked)
+        span[1] = max(span[1], end)
+    problems = []
+    for volume, writers in sorted(spans.items()):
+        ordered = sorted(writers.items(), key=lambda kv: kv[1][0])
+        for (a, (a0, a1)), (b, (b0, _b1)) in zip(ordered, ordered[1:], strict=False):
+            if b0 < a1:
+                problems.append(f"{volume}: incarnation {a[0]} on {a[1]} wrote until {a1:.1f}s, "
+                                f"incarnation {b[0]} on {b[1]} from {b0:.1f}s")
+    return CheckResult.of(name, problems, f"{len(spans)} volume(s), one writer at a time",
+                          volumes=len(spans))

@@ -19,6 +19,7 @@ from stackdrill.drill.model import (
     Expectation,
     ExpectCleanedReturningHost,
     ExpectDrbd,
+    ExpectBlocked,
     ExpectExactlyOnce,
     ExpectFencingOrder,
     ExpectLvm,
@@ -27,6 +28,7 @@ from stackdrill.drill.model import (
     ExpectOverlay,
     ExpectQuorum,
     ExpectRecovered,
+    ExpectSingleWriter,
     ExpectUnrecoverable,
 )
 from stackdrill.drill.runner import DrillRun, state_summary
@@ -106,6 +108,8 @@ class Judge:
                 return self._recovered(name, wanted, mode)
             case ExpectUnrecoverable(instances=names, reason_contains=fragment):
                 return self._unrecoverable(name, names, fragment)
+            case ExpectBlocked(hosts=hosts, reason_contains=fragment):
+                return self._blocked(name, hosts, fragment)
             case ExpectNotEvacuated(hosts=hosts):
                 return checks.not_evacuated(self.events, hosts, name=name)
             case ExpectLvm(vg=vg, damage_expected=damage):
@@ -131,6 +135,8 @@ class Judge:
                                              f"{detail}"] if errors else [],
                                       f"{len(self.history)} writes, none saw an I/O error",
                                       io_errors=len(errors))
+            case ExpectSingleWriter():
+                return checks.single_writer(self.history, name=name)
             case ExpectCleanedReturningHost(host=host):
                 return self._returning_clean(name, host)
         raise AssertionError(f"unhandled expectation {exp!r}")
@@ -149,6 +155,10 @@ class Judge:
             elif mode is not None and outcome.attach_mode not in (mode, None):
                 problems.append(f"{inst}: attached {outcome.attach_mode}, expected {mode}")
         moved = [o for o in self.outcomes.values() if o.state is InstanceState.RECOVERED]
+        resumed = [o for o in self.outcomes.values() if o.state is InstanceState.RESUMED]
+        if wanted == "all" and not moved and not resumed:
+            problems.append("no instance was recovered or resumed: the failure the drill "
+                            "expected recovery from never needed the engine")
         return CheckResult.of(name, problems, f"{len(names)} instance(s) fine, "
                               f"{len(moved)} recovered on another host", instances=names)
 
@@ -166,6 +176,26 @@ class Judge:
         reasons = "; ".join(f"{i}: {self.outcomes[i].reason}" for i in names
                             if i in self.outcomes)
         return CheckResult.of(name, problems, f"reported with reasons: {reasons}")
+
+    def _blocked(self, name: str, hosts: tuple[str, ...], fragment: str) -> CheckResult:
+        if not self.run.recoveries:
+            return CheckResult.not_run(name, "the recovery engine never ran")
+        blocked = {h: why for r in self.run.recoveries for h, why in r.blocked_hosts.items()}
+        problems = []
+        for host in hosts:
+            why = blocked.get(host)
+            if why is None:
+                problems.append(f"{host}: not reported as blocking recovery")
+            elif fragment.lower() not in why.lower():
+                problems.append(f"{host}: reason {why!r} does not say {fragment!r}")
+        for inst in self.run.drill.topology.instances:
+            outcome = self.outcomes.get(inst.name)
+            if inst.host in hosts and (outcome is None
+                                       or outcome.state is not InstanceState.BLOCKED):
+                state = outcome.state.value if outcome else "not handled"
+                problems.append(f"{inst.name}: {state}, expected blocked on {inst.host}")
+        reasons = "; ".join(f"{h}: {blocked[h]}" for h in hosts if h in blocked)
+        return CheckResult.of(name, problems, f"recovery blocked: {reasons}")
 
     def _quorum(self, name: str, cluster: str, expected: dict[str, bool]) -> CheckResult:
         status = self.obs.quorum.get(cluster)

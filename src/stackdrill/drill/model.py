@@ -89,6 +89,15 @@ class ExpectUnrecoverable(Frozen):
     reason_contains: str = ""
 
 
+class ExpectBlocked(Frozen):
+    """These hosts could not be fenced: the engine must refuse to recover their instances
+    (none may start elsewhere) and say why, with this text in the reason."""
+
+    check: Literal["blocked"] = "blocked"
+    hosts: tuple[str, ...] = Field(min_length=1)
+    reason_contains: str = ""
+
+
 class ExpectNotEvacuated(Frozen):
     check: Literal["not_evacuated"] = "not_evacuated"
     hosts: tuple[str, ...]
@@ -132,6 +141,12 @@ class ExpectFencingOrder(Frozen):
     check: Literal["fencing_order"] = "fencing_order"
 
 
+class ExpectSingleWriter(Frozen):
+    """No volume ever had two writers (a returning or thawed host's zombie guest)."""
+
+    check: Literal["single_writer"] = "single_writer"
+
+
 class ExpectNoIoErrors(Frozen):
     check: Literal["no_io_errors"] = "no_io_errors"
 
@@ -143,15 +158,16 @@ class ExpectCleanedReturningHost(Frozen):
 
 Expectation = Annotated[
     ExpectExactlyOnce | ExpectAckedWrites | ExpectRecovered | ExpectUnrecoverable
-    | ExpectNotEvacuated | ExpectLvm
+    | ExpectBlocked | ExpectNotEvacuated | ExpectLvm
     | ExpectDrbd | ExpectQuorum | ExpectOverlay | ExpectFencingOrder | ExpectNoIoErrors
+    | ExpectSingleWriter
     | ExpectCleanedReturningHost,
     Field(discriminator="check"),
 ]
 register_union_tags({"exactly_once", "acked_writes", "recovered", "unrecoverable",
-                     "not_evacuated",
+                     "blocked", "not_evacuated",
                      "lvm_consistent", "drbd", "quorum", "overlay", "fencing_order",
-                     "no_io_errors", "returning_host_clean"})
+                     "no_io_errors", "returning_host_clean", "single_writer"})
 
 
 class DrillSpec(Frozen):
