@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 
 from stackdrill.backends.base import StoredRecord, WriteOp
 from stackdrill.checks.result import CheckResult
@@ -181,7 +182,7 @@ def single_writer(history: Iterable[WriteOp], *, name: str = "single_writer") ->
     problems = []
     for volume, writers in sorted(spans.items()):
         ordered = sorted(writers.items(), key=lambda kv: kv[1][0])
-        for (a, (a0, a1)), (b, (b0, _b1)) in zip(ordered, ordered[1:], strict=False):
+        for (a, (_a0, a1)), (b, (b0, _b1)) in pairwise(ordered):
             if b0 < a1:
                 problems.append(f"{volume}: incarnation {a[0]} on {a[1]} wrote until {a1:.1f}s, "
                                 f"incarnation {b[0]} on {b[1]} from {b0:.1f}s")
