@@ -47,6 +47,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
+    _register_testinfra_backends()
+
+
+def _register_testinfra_backends() -> None:
+    """`netns://NAMESPACE` host specs for testinfra, when testinfra and pyroute2 import."""
+    try:
+        from stackdrill.backends.netns.testinfra import register
+    except ImportError:
+        return
+    register()
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -148,12 +158,19 @@ def run_drill(request: pytest.FixtureRequest, lab_backend: str,
     from stackdrill.drill.runner import execute
 
     def runner(path: str | Path, *, seed: int | None = None, backend: str | None = None) -> Any:
+        __tracebackhide__ = True  # a skip (and -rs) points at the scenario's line, not here
         drill = load_drill(Path(path))
         chosen = backend or lab_backend
+        effective = seed if seed is not None else lab_seed
+        if effective is None:
+            effective = drill.spec.seed
+        # A sim lab lives in this process only, so it takes the name `stackdrill run` gives
+        # it: the lab name is in the trace, and the trace hash of a scenario must equal
+        # that of the command its failure message prints. Real labs need unique names.
+        name = f"{drill.name}-{effective}" if chosen == "sim" else _lab_name(request,
+                                                                            drill.name)
         try:
-            finished = execute(drill, backend=chosen,
-                               seed=seed if seed is not None else lab_seed,
-                               lab_name=_lab_name(request, drill.name),
+            finished = execute(drill, backend=chosen, seed=effective, lab_name=name,
                                keep=bool(request.config.getoption("--lab-keep")))
         except (UnsupportedError, BackendUnavailableError) as exc:
             pytest.skip(str(exc))

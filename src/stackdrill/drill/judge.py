@@ -104,8 +104,9 @@ class Judge:
                 return checks.acked_writes(self.history, self.stored, name=name,
                                            max_lost=max_lost if max_lost is not None else 10**9,
                                            expected_lost=expected)
-            case ExpectRecovered(instances=wanted, attach_mode=mode):
-                return self._recovered(name, wanted, mode)
+            case ExpectRecovered(instances=wanted, attach_mode=mode,
+                                 hosts_after=targets):
+                return self._recovered(name, wanted, mode, targets)
             case ExpectUnrecoverable(instances=names, reason_contains=fragment):
                 return self._unrecoverable(name, names, fragment)
             case ExpectBlocked(hosts=hosts, reason_contains=fragment):
@@ -141,7 +142,8 @@ class Judge:
                 return self._returning_clean(name, host)
         raise AssertionError(f"unhandled expectation {exp!r}")
 
-    def _recovered(self, name: str, wanted: Any, mode: str | None) -> CheckResult:
+    def _recovered(self, name: str, wanted: Any, mode: str | None,
+                   targets: tuple[str, ...] = ()) -> CheckResult:
         if not self.run.recoveries:
             return CheckResult.not_run(name, "the recovery engine never ran")
         names = list(self.outcomes) if wanted == "all" else list(wanted)
@@ -154,6 +156,10 @@ class Judge:
                 problems.append(f"{inst}: {outcome.state.value} ({outcome.reason})")
             elif mode is not None and outcome.attach_mode not in (mode, None):
                 problems.append(f"{inst}: attached {outcome.attach_mode}, expected {mode}")
+            elif targets and outcome.state is InstanceState.RECOVERED \
+                    and outcome.host_after not in targets:
+                problems.append(f"{inst}: recovered on {outcome.host_after}, expected on "
+                                f"{', '.join(targets)}")
         moved = [o for o in self.outcomes.values() if o.state is InstanceState.RECOVERED]
         resumed = [o for o in self.outcomes.values() if o.state is InstanceState.RESUMED]
         if wanted == "all" and not moved and not resumed:
@@ -258,6 +264,7 @@ class Judge:
             steps=self._steps(), state_before=run.state_before,
             state_after=state_summary(self.lab),
             extra={"writes": len(self.history), "commands": self.lab.command_results(),
+                   "drbd_events": self.obs.extra.get("drbd_events", {}),
                    "blocked_hosts": {h: why for r in run.recoveries
                                      for h, why in r.blocked_hosts.items()}},
         )
@@ -289,7 +296,8 @@ class Judge:
     def _timeline(self, results: list[CheckResult]) -> list[TimelineEvent]:
         events = [TimelineEvent(at=at, lane="fault", label=f.kind + " " + _target(f),
                                 end=healed) for at, f, healed in self.run.fault_log]
-        lanes = {"host-suspected": "detection", "host-down": "detection",
+        lanes = {"host-suspect": "detection", "host-suspected": "detection",
+                 "host-down": "detection", "host-ok": "detection", "host-returned": "detection",
                  "fence-requested": "fencing", "fence-confirmed": "fencing",
                  "fence-assumed": "fencing", "fence-failed": "fencing"}
         for ev in self.run.events:
@@ -303,6 +311,15 @@ class Judge:
                     lane = "planning"
                 events.append(TimelineEvent(at=phase.start, end=max(phase.start, phase.end),
                                             lane=lane, label=phase.phase.value))
+        for label, res in sorted(self.lab.command_results().items()):
+            start = float(res.get("started", 0.0))
+            events.append(TimelineEvent(at=start, end=max(start, float(res.get("finished", start))),
+                                        lane="operator", label=label, ok=bool(res.get("ok"))))
+        for resource, notable in sorted(self.obs.extra.get("drbd_events", {}).items()):
+            for ev in notable:
+                events.append(TimelineEvent(at=float(ev.get("t", 0.0)), lane=f"drbd:{resource}",
+                                            label=_drbd_label(ev), ok=ev.get("event") not in
+                                            ("split-brain", "io-error", "handshake-refused")))
         end = self.run.ended_at
         events += [TimelineEvent(at=end, lane="check", label=c.name, ok=c.ok) for c in results]
         return sorted(events, key=lambda e: (e.at, e.lane, e.label))
@@ -322,6 +339,15 @@ class Judge:
                 if phase.instance is not None:
                     steps[phase.instance][phase.phase.value] = phase.duration
         return dict(steps)
+
+
+def _drbd_label(event: dict[str, Any]) -> str:
+    """'split-brain resolved by discard-secondary (victim bob)', 'resync-started 2 discarded'."""
+    parts = [str(event.get("event"))]
+    for key in ("policy", "survivor", "victim", "discarded_blocks", "source", "target", "node"):
+        if event.get(key) not in (None, "", 0):
+            parts.append(f"{key}={event[key]}")
+    return " ".join(parts)
 
 
 def _target(fault: Any) -> str:

@@ -96,23 +96,77 @@ def _faults(report: Report) -> str:
 
 
 def _phases(report: Report) -> str:
-    longest = max(
-        [*report.phases.values(), *(s for st in report.steps.values() for s in st.values()), 1e-9]
-    )
+    longest = max([*report.phases.values(), 1e-9])
 
     def bar(seconds: float) -> str:
         return f'<span class="bar" style="width:{max(1.0, 300 * seconds / longest):.0f}px"></span>'
 
     rows = [("", [escape(name), _t(secs), bar(secs)]) for name, secs in report.phases.items()]
     out = _table(["phase", "seconds", ""], rows, "No phase timings recorded.")
-    step_rows = [
-        ("", [escape(inst), escape(step), _t(secs), bar(secs)])
-        for inst, steps in report.steps.items()
-        for step, secs in steps.items()
-    ]
-    if step_rows:
-        out += "<h3>Recovery steps per instance</h3>"
-        out += _table(["instance", "step", "seconds", ""], step_rows, "")
+    if report.steps:
+        out += "<h3>Recovery steps per instance (seconds)</h3>" + _steps(report)
+    return out
+
+
+def _steps(report: Report) -> str:
+    """One row per instance, one column per step: a matrix stays short for big drills."""
+    names: list[str] = []
+    for steps in report.steps.values():
+        names += [n for n in steps if n not in names]
+    rows = [("", [escape(inst), *(_t(steps.get(n)) for n in names),
+                  _t(sum(steps.values()))]) for inst, steps in report.steps.items()]
+    return _table(["instance", *names, "total"], rows, "")
+
+
+def _state(report: Report) -> str:
+    """DRBD roles/disks/connections and LVM metadata per host, before and after, as an
+    operator compares `drbdadm status` and `lvs` output; the raw JSON stays folded."""
+    rows: list[tuple[str, list[str]]] = []
+    before, after = report.state_before.get("drbd"), report.state_after.get("drbd")
+    if isinstance(before, dict) and isinstance(after, dict):
+        for res in sorted(set(before) | set(after)):
+            hosts = sorted(set(before.get(res) or {}) | set(after.get(res) or {}))
+            for host in hosts:
+                b, a = (before.get(res) or {}).get(host), (after.get(res) or {}).get(host)
+                changed = "warn" if _drbd(b) != _drbd(a) else ""
+                rows.append((changed, [escape(f"DRBD {res}"), escape(host),
+                                       escape(_drbd(b)), escape(_drbd(a))]))
+    for label, value in (("LVM", "lvm"), ("power", "power")):
+        b_map, a_map = _by_host(report.state_before.get(value)), _by_host(
+            report.state_after.get(value))
+        for key in sorted(set(b_map) | set(a_map)):
+            b, a = b_map.get(key, "—"), a_map.get(key, "—")
+            rows.append(("warn" if b != a else "", [label, escape(key), escape(b), escape(a)]))
+    out = _table(["what", "where", "before", "after"], rows, "No DRBD, LVM or power state.")
+    raw = _json_block("before the fault (raw)", report.state_before)
+    raw += _json_block("after recovery (raw)", report.state_after)
+    if report.extra:
+        raw += _json_block("extra", report.extra)
+    return out + raw
+
+
+def _drbd(fields: Any) -> str:
+    if not isinstance(fields, dict):
+        return "—"
+    if fields.get("running") is False:
+        return "down"
+    text = "/".join(str(fields.get(k, "?")) for k in ("role", "disk", "connection")
+                    if k in fields)
+    return text + (" · split brain" if fields.get("split_brain") else "")
+
+
+def _by_host(value: Any) -> dict[str, str]:
+    """power: host -> state; lvm: 'vg@host' -> 'seqno N · LVs · active' (list or dict)."""
+    out: dict[str, str] = {}
+    if isinstance(value, list):
+        for v in value:
+            if isinstance(v, dict) and "host" in v:
+                out[f"{v.get('vg')}@{v['host']}"] = (
+                    f"seqno {v.get('seqno')} · {len(v.get('lvs') or [])} LVs · "
+                    f"active: {', '.join(v.get('active') or []) or 'none'}")
+    elif isinstance(value, dict):
+        out = {str(k): (json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else str(v))
+               for k, v in value.items()}
     return out
 
 
@@ -123,12 +177,16 @@ def _picture(draw: Callable[[], bytes], alt: str) -> str:
         log.warning("cannot draw %s: %s", alt, exc)
         return f'<p class="note">{escape(alt)} unavailable: {escape(str(exc))}</p>'
     data = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
+    # Wide pictures (big topologies) shrink to the page; a click shows them full size,
+    # scrollable (a CSS checkbox toggle: the page stays free of scripts).
+    return (f'<div class="pic"><label title="click to zoom"><input type="checkbox" '
+            f'class="zoom"><img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
+            "</label></div>")
 
 
 def _json_block(title: str, value: dict[str, Any]) -> str:
     text = json.dumps(value, indent=2, sort_keys=True, default=str) if value else "(not observed)"
-    return f"<details open><summary>{escape(title)}</summary><pre>{escape(text)}</pre></details>"
+    return f"<details><summary>{escape(title)}</summary><pre>{escape(text)}</pre></details>"
 
 
 def _summary(report: Report) -> str:
@@ -145,11 +203,6 @@ def render_html(report: Report, topology: Topology) -> str:
     template = Template(
         resources.files("stackdrill.report").joinpath("template.html").read_text("utf-8")
     )
-    state = _json_block("before the fault", report.state_before) + _json_block(
-        "after recovery", report.state_after
-    )
-    if report.extra:
-        state += _json_block("extra", report.extra)
     return template.substitute(
         title=escape(f"{report.verdict.upper()} {report.drill} (seed {report.seed})"),
         verdict_class=report.verdict,
@@ -169,5 +222,5 @@ def render_html(report: Report, topology: Topology) -> str:
         phases=_phases(report),
         timeline_img=_picture(lambda: timeline_png(report), "timeline picture"),
         topology_img=_picture(lambda: topology_png(topology, report), "topology picture"),
-        state=state,
+        state=_state(report),
     )

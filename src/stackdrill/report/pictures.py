@@ -117,18 +117,37 @@ def _instances_on(
         if r.host_after is None:
             out[inst.host].append((inst.name, f" ✗ {r.state}", "#f5b7b1"))
         elif r.host_after != inst.host:
-            out[r.host_after].append((inst.name, f" ← {inst.host}", "#d5f5e3"))
+            how = " · remote volume" if r.attach_mode == "remote" else ""
+            out[r.host_after].append((inst.name, f" ← {inst.host}{how}", "#d5f5e3"))
         else:
             out[inst.host].append((inst.name, "", "#ffffff"))
     return out
 
 
-def _drbd_label(topology: Topology, res: DrbdResource) -> str:
+def _drbd_after(res: DrbdResource, report: Report | None) -> list[str]:
+    """What `drbdadm status` said at the drill's end, one line per node (roles move,
+    split brains leave nodes StandAlone: the picture must not show only the plan)."""
+    nodes = ((report.state_after.get("drbd") or {}) if report else {}).get(res.name) or {}
+    lines = []
+    for host in res.nodes:
+        st = nodes.get(host)
+        if isinstance(st, dict) and st.get("running", True):
+            state = "/".join(str(st[k]) for k in ("role", "disk") if k in st)
+            conn = f" {st['connection']}" if "connection" in st else ""
+            sb = " · split brain" if st.get("split_brain") else ""
+            lines.append(f"end: {host} {state}{conn}{sb}")
+        elif isinstance(st, dict):
+            lines.append(f"end: {host} down")
+    return lines
+
+
+def _drbd_label(topology: Topology, res: DrbdResource, report: Report | None = None) -> str:
     mode = "dual-primary" if res.allow_two_primaries else f"primary {','.join(res.primary) or '-'}"
     lines = [
         f"DRBD {res.name} · protocol {res.protocol.value}",
         f"{res.nodes[0]} ⇄ {res.nodes[1]} · {mode}",
         f"fencing {res.fencing} · {res.size_gb} GiB",
+        *_drbd_after(res, report),
     ]
     lines += [
         f"VG {vg.name} [{vg.locking.value} locking]"
@@ -224,7 +243,7 @@ def topology_dot(topology: Topology, report: Report | None = None) -> str:
         node = f"drbd_{res.name}"
         g.node(
             node,
-            _drbd_label(topology, res),
+            _drbd_label(topology, res, report),
             shape="cylinder",
             style="filled",
             fillcolor="#fadbd8",

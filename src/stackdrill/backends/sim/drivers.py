@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from stackdrill.backends.sim.lab import SimLab
 
 IPMI_S = 3.0  # chassis power off + status confirm
+IPMI_TIMEOUT_S = 10.0  # ipmitool lanplus: retries then "Unable to establish ... session"
 PROMOTE_S = 1.0
 ACTIVATE_S = 0.5
 ISCSI_LOGIN_S = 2.0
@@ -60,11 +61,36 @@ class _SimDriver:
 
 
 class SimPower(_SimDriver, PowerDriver):
+    """IPMI-like power control. A host whose BMC is unreachable (fault
+    `power_controller_down`) reads UNKNOWN, and on/off requests fail after ipmitool's
+    retries, the way `ipmitool -I lanplus` fails against a dead BMC."""
+
+    def __init__(self, lab: SimLab) -> None:
+        super().__init__(lab)
+        self.unreachable: set[str] = set()
+
+    def set_controller(self, host: str, reachable: bool) -> None:
+        if reachable:
+            self.unreachable.discard(host)
+        else:
+            self.unreachable.add(host)
+        self.lab.kernel.log(f"bmc/{host}", "reachable" if reachable else "unreachable")
+
     def state(self, host: str) -> PowerState:
+        if host in self.unreachable:
+            return PowerState.UNKNOWN
         return self.lab.hosts[host].power
+
+    def _check_bmc(self, host: str, action: str) -> Generator[simpy.Event, Any, None]:
+        if host in self.unreachable:
+            yield self.env.timeout(IPMI_TIMEOUT_S)
+            self.lab.kernel.log(f"bmc/{host}", "request-failed", action=action)
+            raise DriverError(f"power {action} {host}: Unable to establish IPMI v2 / RMCP+ "
+                              "session (BMC unreachable)")
 
     def power_off(self, host: str) -> Future[None]:
         def op() -> Generator[simpy.Event, Any, None]:
+            yield from self._check_bmc(host, "off")
             yield self.env.timeout(IPMI_S)
             self.lab.hosts[host].power_off()
 
@@ -72,6 +98,7 @@ class SimPower(_SimDriver, PowerDriver):
 
     def power_on(self, host: str) -> Future[None]:
         def op() -> Generator[simpy.Event, Any, None]:
+            yield from self._check_bmc(host, "on")
             yield self.env.timeout(IPMI_S)
             sim_host = self.lab.hosts[host]
             sim_host.power_on()
@@ -90,7 +117,8 @@ class SimCompute(_SimDriver, ComputeDriver):
                   if NetworkPurpose.MANAGEMENT not in n.purposes and host in n.addresses]
         seen = any(lab.underlay.connected(host, peer, n.name)
                    for n in others for peer in n.addresses if peer != host)
-        return HostHealth(host, lab.last_heartbeat.get(host), seen, lab.hosts[host].power)
+        return HostHealth(host, lab.last_heartbeat.get(host), seen,
+                          lab.drivers.power.state(host))
 
     def guests(self, host: str) -> Future[list[GuestInfo]]:
         def op() -> Generator[simpy.Event, Any, list[GuestInfo]]:
@@ -132,10 +160,13 @@ class SimCompute(_SimDriver, ComputeDriver):
     def verify(self, instance: str, host: str) -> Future[bool]:
         def op() -> Generator[simpy.Event, Any, bool]:
             deadline = self.env.now + VERIFY_TIMEOUT_S
+            wanted = set(self.lab.topology.instance(instance).volumes)
             while self.env.now < deadline:
                 guest = self.lab.hypervisors.guests[host].get(instance)
                 if guest is None or not guest.running:
                     return False
+                if not wanted <= set(guest.volumes):
+                    return False  # booted without a volume it needs: its application is down
                 if guest.first_ok_at is not None:
                     return True
                 yield self.env.timeout(1.0)

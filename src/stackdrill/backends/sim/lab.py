@@ -38,6 +38,12 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 10.0  # nova-compute report_interval
 
 
+def _jsonable(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """DRBD's notable events as plain JSON values for reports."""
+    return [{k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v)
+             for k, v in ev.items()} for ev in events]
+
+
 class SimLab(Lab):
     """A topology brought to life inside the discrete-event simulator."""
 
@@ -256,16 +262,23 @@ class SimLab(Lab):
         """Records as an UpToDate replica holds them, read through the on-disk LVM metadata."""
         vg_name = self.topology.volume(volume).vg
         vg = self.vgs[vg_name]
-        records = vg.read_lv_records(volume, host=self._authoritative_replica(vg_name))
+        records = vg.read_lv_records(volume, host=self._authoritative_replica(vg_name, volume))
         return {seq: rec for seq, rec in records.items() if isinstance(rec, StoredRecord)}
 
-    def _authoritative_replica(self, vg_name: str) -> str | None:
-        """The replica a reader trusts: the DRBD Primary (it serves the data), else any
-        running node with UpToDate data; None lets the VG choose (a plain disk)."""
+    def _authoritative_replica(self, vg_name: str, volume: str) -> str | None:
+        """The replica a reader trusts: the one serving the volume's running instance (a
+        disconnected dual-primary pair holds two different truths), else the DRBD Primary,
+        else any running node with UpToDate data; None lets the VG choose (a plain disk)."""
         pv = self.topology.volume_group(vg_name).pv
         if pv.drbd is None:
             return None
         status = self.drbd[pv.drbd].status()
+        users = [i.name for i in self.topology.instances if volume in i.volumes]
+        for user in users:
+            for host in self.hypervisors.running().get(user, []):
+                server = self.exports.get((volume, host), host)
+                if status.get(server, {}).get("role") == "Primary":
+                    return server
         for wanted in ("Primary", "Secondary"):
             for node, st in sorted(status.items()):
                 if st.get("role") == wanted and st.get("disk") == "UpToDate":
@@ -288,7 +301,9 @@ class SimLab(Lab):
             extra={"io_errors": len(self.hypervisors.io_errors),
                    "overlay": {n: o.status() for n, o in sorted(self.overlays.items())},
                    "commands": dict(self.results),
-                   "drbd_split_brains": self.split_brains()},
+                   "drbd_split_brains": self.split_brains(),
+                   "drbd_events": {name: _jsonable(res.events())
+                                   for name, res in sorted(self.drbd.items()) if res.events()}},
         )
 
     def predicted_lost_writes(self) -> int:

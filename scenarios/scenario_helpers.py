@@ -1,0 +1,57 @@
+"""Small helpers the scenario tests share: where the drills live, and assertions whose
+messages say what failed and how to reproduce it (seed and command), so a red scenario
+in CI is readable without opening the Allure report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stackdrill.checks import CheckResult
+from stackdrill.report.model import InstanceReport, Report
+
+DRILLS = Path(__file__).resolve().parents[1] / "lab" / "drills"
+
+
+def drill(name: str) -> Path:
+    """The shipped drill file `lab/drills/<name>.yaml`."""
+    path = DRILLS / f"{name}.yaml"
+    assert path.is_file(), f"no drill {path}"
+    return path
+
+
+def explain(report: Report) -> str:
+    """Failed checks, one a line, plus the command that replays this exact run."""
+    lines = [f"drill {report.drill} on {report.backend} (seed {report.seed}) failed:"]
+    lines += [f"  {c.name}: {'NEVER RAN ' if not c.ran else ''}{c.detail}"
+              for c in report.failed_checks] or ["  (no check ran)"]
+    lines.append(f"  reproduce: stackdrill run lab/drills/{report.drill}.yaml "
+                 f"--backend {report.backend} --seed {report.seed}")
+    return "\n".join(lines)
+
+
+def assert_passed(report: Report) -> None:
+    assert report.passed, explain(report)
+
+
+def check(report: Report, name: str) -> CheckResult:
+    """The check called `name` (as in the report's table, e.g. 'drbd[r0]')."""
+    found = [c for c in report.checks if c.name == name]
+    assert found, f"no check {name!r} in {[c.name for c in report.checks]}"
+    return found[0]
+
+
+def instance(report: Report, name: str) -> InstanceReport:
+    found = [i for i in report.instances if i.name == name]
+    assert found, f"no instance {name!r} in the report"
+    return found[0]
+
+
+def from_host(report: Report, host: str) -> list[InstanceReport]:
+    """The instances that ran on `host` when the drill started."""
+    return [i for i in report.instances if i.host_before == host]
+
+
+def drbd_after(report: Report, resource: str, host: str) -> tuple[str, str, str]:
+    """(role, disk, connection) of `resource` on `host` at the end, as drbdadm shows it."""
+    fields = report.state_after["drbd"][resource][host]
+    return fields["role"], fields["disk"], fields["connection"]

@@ -1,0 +1,18 @@
+"""Scenario 4: storage mirrored on two compute nodes, recovery onto a third one."""
+
+from __future__ import annotations
+
+import pytest
+from scenario_helpers import assert_passed, drill, instance
+
+
+@pytest.mark.backends("sim", "libvirt")
+def test_the_instance_that_does_not_fit_on_the_mirror_runs_on_cmp3_attached_remotely(run_drill):
+    """cmp2 (the surviving replica) has room for one guest only; the other goes to cmp3,
+    which holds no copy, so its volume must be attached remotely to cmp2's replica."""
+    report = run_drill(drill("third-node"))
+    assert_passed(report)
+    local, remote = instance(report, "inst-a"), instance(report, "inst-b")
+    assert (local.host_after, local.attach_mode) == ("cmp2", "local")
+    assert (remote.host_after, remote.attach_mode) == ("cmp3", "remote")
+    assert local.lost_writes == remote.lost_writes == 0

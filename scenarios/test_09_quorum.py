@@ -1,0 +1,26 @@
+"""Scenario 9: a two-node corosync cluster loses a node, with and without two_node."""
+
+from __future__ import annotations
+
+import pytest
+from scenario_helpers import assert_passed, drill
+
+
+@pytest.mark.backends("sim", "libvirt")
+def test_two_node_keeps_the_survivor_quorate(run_drill):
+    """votequorum(5) two_node: one vote is quorum for a two-node cluster, so alice stays
+    quorate once bob is fenced (manual fencing, acknowledged by the operator)."""
+    report = run_drill(drill("quorum-two-node"))
+    assert_passed(report)
+    alice = report.state_after["quorum"]["drbd-pair"]["alice"]
+    assert alice["quorate"] is True and alice["members"] == ["alice"]
+
+
+@pytest.mark.backends("sim", "libvirt")
+def test_without_two_node_the_survivor_loses_quorum(run_drill):
+    """expected_votes 2 without two_node: quorum is floor(2/2)+1 = 2 votes, alice has one."""
+    report = run_drill(drill("quorum-no-two-node"))
+    assert_passed(report)
+    alice = report.state_after["quorum"]["drbd-pair"]["alice"]
+    assert alice["quorate"] is False
+    assert alice["votes"] < alice["quorum"], alice

@@ -1,0 +1,24 @@
+"""Scenario 11: the failed host powers on again, during and after the recovery."""
+
+from __future__ import annotations
+
+import pytest
+from scenario_helpers import assert_passed, check, drill, from_host
+
+
+@pytest.mark.backends("sim", "libvirt")
+@pytest.mark.parametrize("name", ["returning-host", "returning-host-late"])
+def test_the_returning_host_runs_none_of_its_evacuated_instances(run_drill, name):
+    """cmp1 comes back (at 110 s while recovery runs, or at 400 s after it ended): its
+    stale guests are destroyed before it rejoins, nothing runs twice, and no volume ever
+    had two writers (fencing_order: no start elsewhere before the old copy was gone)."""
+    report = run_drill(drill(name))
+    assert_passed(report)
+    assert report.state_after["power"]["cmp1"] == "on", "cmp1 never came back"
+    evacuated = [i for i in from_host(report, "cmp1") if i.state == "recovered"]
+    assert evacuated, "nothing was evacuated from cmp1"
+    running = report.state_after["running"]  # instance -> hosts, as virsh list shows it
+    for inst in evacuated:
+        assert "cmp1" not in running[inst.name], f"{inst.name} runs on cmp1 again"
+        assert len(running[inst.name]) == 1, f"{inst.name} runs on {running[inst.name]}"
+    assert check(report, "fencing_order").ok

@@ -1,0 +1,31 @@
+"""Scenario 13: a management-only partition isolates a healthy compute host."""
+
+from __future__ import annotations
+
+import pytest
+from scenario_helpers import assert_passed, check, drill, from_host
+
+
+@pytest.mark.backends("sim", "libvirt")
+def test_isolated_but_healthy_host_is_not_evacuated(run_drill):
+    """Missed heartbeats alone are not a host failure: cmp2's storage and tunnel links and
+    its power controller say it is alive, so the engine must neither fence nor evacuate it
+    (the false host-down that has bitten Masakari operators)."""
+    report = run_drill(drill("mgmt-partition"))
+    assert_passed(report)
+    assert check(report, "not_evacuated").ok
+    assert report.state_after["power"]["cmp2"] == "on"
+    assert all(i.host_after == "cmp2" for i in from_host(report, "cmp2"))
+    fenced = [e for e in report.timeline if e.lane == "fencing" and "cmp2" in e.label]
+    assert not fenced, fenced
+
+
+@pytest.mark.backends("sim", "libvirt")
+def test_with_fence_on_isolation_the_host_is_fenced_before_evacuation(run_drill):
+    """When the drill's policy is to fence an isolated host, cmp2 is powered off first and
+    only then are its guests started elsewhere: exactly once, nothing lost."""
+    report = run_drill(drill("mgmt-partition-fence"))
+    assert_passed(report)
+    assert report.state_after["power"]["cmp2"] == "off"
+    assert all(i.host_after not in (None, "cmp2") for i in from_host(report, "cmp2"))
+    assert check(report, "fencing_order").ok
