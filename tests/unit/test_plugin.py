@@ -95,8 +95,9 @@ def test_a_topology_marked_lab_is_torn_down_even_when_the_test_fails(
 def test_allure_results_have_a_step_per_phase_and_the_pictures(
         pytester: pytest.Pytester) -> None:
     """`pytest --alluredir DIR` on a scenario: a step per phase (fault, detection, fencing,
-    planning, each instance, the DRBD resource's notable events, checks) and the attachments a reader opens (subprocess, so
-    an Allure run around this test does not receive the inner results)."""
+    planning, each instance, the DRBD resource's notable events, checks) and the
+    attachments a reader opens (subprocess, so an Allure run around this test does not
+    receive the inner results)."""
     import json
 
     third_node = ROOT / "lab" / "drills" / "third-node.yaml"

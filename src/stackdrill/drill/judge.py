@@ -17,9 +17,9 @@ from stackdrill.checks import Checklist, CheckResult, DrbdExpectation, FencingEv
 from stackdrill.drill.model import (
     ExpectAckedWrites,
     Expectation,
+    ExpectBlocked,
     ExpectCleanedReturningHost,
     ExpectDrbd,
-    ExpectBlocked,
     ExpectExactlyOnce,
     ExpectFencingOrder,
     ExpectLvm,
