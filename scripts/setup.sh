@@ -19,7 +19,7 @@ want_packages() {
 
 lists=(scripts/system-packages.txt)
 if [ "$(id -u)" = 0 ]; then
-    lists+=(scripts/system-packages-netns.txt)
+    lists+=(scripts/system-packages-netns.txt scripts/system-packages-libvirt-dev.txt)
     [ "${STACKDRILL_VM:-0}" = 1 ] && lists+=(scripts/system-packages-vm.txt)
 fi
 missing=$(want_packages "${lists[@]}" | sort -u | tr '\n' ' ')
@@ -41,5 +41,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: installing stackdrill into .venv"
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e '.[test,report,netns]'
+    # libvirt-python builds against libvirt-dev; its unit tests use test:///default
+    if pkg-config --exists libvirt 2>/dev/null; then
+        .venv/bin/python -m pip install -q 'libvirt-python>=9' 'python-vagrant>=1.0'
+    fi
     touch "$stamp"
 fi

@@ -11,6 +11,8 @@ from stackdrill.errors import UnsupportedError
 REGISTRY: dict[str, str] = {
     "sim": "stackdrill.backends.sim:SimBackend",
     "netns": "stackdrill.backends.netns:NetnsBackend",
+    "libvirt": "stackdrill.backends.libvirt:LibvirtBackend",
+    "vagrant": "stackdrill.backends.vagrant:VagrantBackend",
 }
 
 

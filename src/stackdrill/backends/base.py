@@ -287,6 +287,10 @@ class Lab(ABC):
         raise UnsupportedError(f"backend {self.backend!r} cannot run "
                                f"{getattr(command, 'tool', '?')} {getattr(command, 'op', '?')}")
 
+    def quiesce(self) -> None:
+        """Stop the workloads before the final read, so real backends' writers do not race
+        the checks (a no-op where the lab's clock stops by itself, as in the simulator)."""
+
     def command_results(self) -> dict[str, dict[str, Any]]:
         """label -> {"ok": bool, "detail": str, ...} of every command run so far."""
         return {}

@@ -58,11 +58,13 @@ def print_report(report: Report, *, quiet: bool = False) -> None:
 def backends_table(rows: list[tuple[str, Capabilities, str | None]]) -> Table:
     table = Table(title="backends and what they can realise", title_justify="left")
     table.add_column("fault")
-    for name, _caps, available in rows:
-        table.add_column(name + ("" if available is None else " (unavailable)"))
+    for name, _caps, _available in rows:
+        table.add_column(name)
     for kind in FAULT_KINDS:
         table.add_row(kind, *["[green]yes[/green]" if c.supports_fault(kind) else "—"
                               for _n, c, _a in rows])
+    table.add_row("[bold]here[/bold]", *["[green]available[/green]" if a is None else
+                                         f"[red]{a}[/red]" for _n, _c, a in rows])
     return table
 
 

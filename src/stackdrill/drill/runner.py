@@ -78,7 +78,8 @@ def _command_action(run: DrillRun, step: Step, index: int) -> None:
 def recovery_config(spec: RecoverSpec) -> RecoveryConfig:
     return RecoveryConfig.for_profile(
         spec.profile, parallel=spec.parallel, assume_fenced=spec.assume_fenced,
-        reserved_hosts=spec.reserved_hosts, mode=spec.mode,
+        reserved_hosts=spec.reserved_hosts, recovery_method=spec.recovery_method,
+        mode=spec.mode,
         fence_on_isolation=spec.fence_on_isolation, stop_when_idle=False,
     )
 
@@ -126,6 +127,7 @@ def execute(drill: Drill, *, backend: str = "sim", seed: int | None = None,
         run.state_before = state_summary(lab)
         with tempfile.TemporaryDirectory(prefix="stackdrill-") as tmp:
             _play(run, Path(tmp), progress)
+        lab.quiesce()
         run.ended_at = lab.clock.now()
         sha = getattr(lab, "trace_sha256", None)
         run.trace_sha256 = sha() if callable(sha) else ""

@@ -1,0 +1,97 @@
+"""Commands inside a guest through qemu-guest-agent (via libvirt), never through IP.
+
+The lab bridges carry no host address, so the host reaches a guest only through the
+virtio-serial channel libvirt gives the agent. `guest-exec` starts a process, and
+`guest-exec-status` is polled (bounded by a timeout) until it has exited. This works on every
+hypervisor URI a lab spans, unlike a socket the host would have to open itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import libvirt
+import libvirt_qemu  # type: ignore[import-untyped]
+
+from stackdrill.errors import StackdrillError
+
+
+class GuestCommandError(StackdrillError):
+    """A guest command could not be run, or did not finish in time."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command: str
+    rc: int
+    stdout: str
+    stderr: str
+
+    def check(self) -> CommandResult:
+        if self.rc != 0:
+            raise GuestCommandError(f"{self.command!r} exited {self.rc}: {self.stderr.strip()}")
+        return self
+
+
+class GuestAgent:
+    """Runs shell commands in one domain's guest."""
+
+    def __init__(self, domain: libvirt.virDomain, poll: float = 0.1) -> None:
+        self.domain = domain
+        self.poll = poll
+
+    def _call(self, command: str, arguments: dict[str, Any] | None, timeout: int) -> Any:
+        payload: dict[str, Any] = {"execute": command}
+        if arguments is not None:
+            payload["arguments"] = arguments
+        try:
+            reply = libvirt_qemu.qemuAgentCommand(self.domain, json.dumps(payload), timeout, 0)
+        except libvirt.libvirtError as exc:
+            raise GuestCommandError(f"{self.domain.name()}: agent {command}: {exc}") from exc
+        return json.loads(reply)["return"]
+
+    def ping(self, timeout: int = 2) -> bool:
+        try:
+            self._call("guest-ping", None, timeout)
+        except GuestCommandError:
+            return False
+        return True
+
+    def wait_ready(self, timeout: float) -> float:
+        """Poll guest-ping until the agent answers; returns the seconds it took."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if self.ping():
+                return time.monotonic() - start
+            time.sleep(0.5)
+        raise GuestCommandError(f"{self.domain.name()}: guest agent silent after {timeout:.0f} s")
+
+    def run(self, command: str, timeout: float = 60.0, stdin: str | None = None) -> CommandResult:
+        args: dict[str, Any] = {"path": "/bin/sh", "arg": ["-c", command], "capture-output": True}
+        if stdin is not None:
+            args["input-data"] = base64.b64encode(stdin.encode()).decode()
+        pid = self._call("guest-exec", args, 10)["pid"]
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self._call("guest-exec-status", {"pid": pid}, 10)
+            if status.get("exited"):
+                return CommandResult(
+                    command=command,
+                    rc=int(status.get("exitcode", -int(status.get("signal", 1)))),
+                    stdout=_decode(status.get("out-data")),
+                    stderr=_decode(status.get("err-data")),
+                )
+            if time.monotonic() > deadline:
+                self.run(f"kill -9 {pid} 2>/dev/null", timeout=10)
+                raise GuestCommandError(
+                    f"{self.domain.name()}: {command!r} still running after {timeout:.0f} s"
+                )
+            time.sleep(self.poll)
+
+
+def _decode(data: str | None) -> str:
+    return base64.b64decode(data).decode(errors="replace") if data else ""

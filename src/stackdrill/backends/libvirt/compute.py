@@ -1,0 +1,161 @@
+"""The recovery engine's compute driver on real guests, and the heartbeats it reports.
+
+A compute host's "hypervisor" is the guest; its instances are workload processes in their
+own network namespaces (workload.py). Heartbeats follow the simulator's meaning: the compute
+service on a host reaches the controller over the management network. A monitor thread asks
+each compute guest every HEARTBEAT_S to ping the controller's management address (or, with no
+controller in the topology, just to answer its agent), so a management-network partition stops
+heartbeats exactly as it would in production. `health` only reads the monitor's cache.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+from typing import TYPE_CHECKING
+
+from stackdrill.backends.base import ComputeDriver, GuestInfo, HostHealth, PowerState
+from stackdrill.backends.libvirt import drbd, workload
+from stackdrill.backends.libvirt.agent import GuestCommandError
+from stackdrill.errors import StackdrillError
+from stackdrill.topology import NetworkPurpose, Role
+
+if TYPE_CHECKING:
+    from stackdrill.backends.libvirt.drivers import LibvirtPowerDriver
+    from stackdrill.backends.libvirt.lab import LibvirtLab
+
+HEARTBEAT_S = 2.0
+VERIFY_TIMEOUT_S = 60.0
+
+
+class ComputeError(StackdrillError):
+    """A compute step failed in the guest."""
+
+
+class Heartbeats:
+    """Background monitor: last heartbeat per compute host, replication links per host."""
+
+    def __init__(self, lab: LibvirtLab) -> None:
+        self.lab = lab
+        self.last: dict[str, float | None] = {h.name: None for h in lab.topology.hosts_with(
+            Role.COMPUTE)}
+        self.links_up: dict[str, bool] = dict.fromkeys(lab.nodes, False)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"hb-{lab.name}", daemon=True)
+        self._target = self._controller_address()
+
+    def _controller_address(self) -> str | None:
+        controllers = self.lab.topology.hosts_with(Role.CONTROLLER)
+        for net in self.lab.topology.networks_for(NetworkPurpose.MANAGEMENT):
+            for ctl in controllers:
+                if ctl.name in net.addresses:
+                    return net.addresses[ctl.name]
+        return None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _beat(self, host: str) -> bool:
+        cmd = f"ping -c 1 -W 1 {self._target} >/dev/null" if self._target else "true"
+        try:
+            return self.lab.run(host, cmd, timeout=5).rc == 0
+        except (GuestCommandError, StackdrillError):
+            return False
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            for host in list(self.last):
+                if self._stop.is_set():
+                    return
+                if self._beat(host):
+                    self.last[host] = self.lab.clock.now()
+            self._refresh_links()
+            self._stop.wait(max(0.0, HEARTBEAT_S - (time.monotonic() - started)))
+
+    def _refresh_links(self) -> None:
+        seen = dict.fromkeys(self.lab.nodes, False)
+        for res in self.lab.topology.drbd:
+            status = drbd.status(self.lab, res)
+            for host, fields in status.items():
+                if fields.get("connection") == "Connected":
+                    for peer in res.nodes:
+                        if peer != host:
+                            seen[peer] = True
+        self.links_up = seen
+
+
+class LibvirtCompute(ComputeDriver):
+    def __init__(self, lab: LibvirtLab, power: LibvirtPowerDriver) -> None:
+        self.lab = lab
+        self.power = power
+        self.heartbeats = Heartbeats(lab)
+        self.incarnations: dict[str, int] = {}
+
+    def health(self, host: str) -> HostHealth:
+        return HostHealth(host, self.heartbeats.last.get(host),
+                          self.heartbeats.links_up.get(host, False), self.power.state(host))
+
+    def guests(self, host: str) -> Future[list[GuestInfo]]:
+        def op() -> list[GuestInfo]:
+            out = self._check(host, workload.list_command())
+            return [GuestInfo(name, alive == "yes") for name, alive in
+                    (line.split() for line in out.splitlines() if line.strip())]
+
+        return self.lab.executor.submit(op)
+
+    def start(self, instance: str, host: str, volumes: dict[str, str]) -> Future[None]:
+        def op() -> None:
+            if self.power.state(host) is not PowerState.ON:
+                raise ComputeError(f"{host} is not running")
+            self.start_now(instance, host, volumes)
+
+        return self.lab.executor.submit(op)
+
+    def start_now(self, instance: str, host: str, volumes: dict[str, str]) -> None:
+        incarnation = self.incarnations.get(instance, 0) + 1
+        self.incarnations[instance] = incarnation
+        for volume, path in sorted(volumes.items()):
+            if ":" in path:
+                raise ComputeError(f"{instance}: remote volume {path} is not supported here")
+            self._check(host, workload.start_command(
+                instance, incarnation, volume, path, self.lab.options.write_interval_s))
+        self.lab.log("instance-start", instance=instance, host=host, incarnation=incarnation)
+
+    def destroy(self, instance: str, host: str) -> Future[None]:
+        def op() -> None:
+            self._check(host, workload.stop_command(instance))
+            self.lab.log("instance-destroy", instance=instance, host=host)
+
+        return self.lab.executor.submit(op)
+
+    def verify(self, instance: str, host: str) -> Future[bool]:
+        """The workload runs on `host` and has had at least one write acknowledged there."""
+        def op() -> bool:
+            deadline = time.monotonic() + VERIFY_TIMEOUT_S
+            check = (f"ls {workload.STATE}/{instance}/*.ok >/dev/null 2>&1 && "
+                     f"for p in {workload.STATE}/{instance}/*.pid; do kill -0 $(cat $p) || "
+                     "exit 1; done")
+            while time.monotonic() < deadline:
+                try:
+                    if self.lab.run(host, check, timeout=10).rc == 0:
+                        return True
+                except GuestCommandError:
+                    return False
+                time.sleep(1.0)
+            return False
+
+        return self.lab.executor.submit(op)
+
+    def _check(self, host: str, command: str) -> str:
+        try:
+            result = self.lab.run(host, command, timeout=60)
+        except GuestCommandError as exc:
+            raise ComputeError(f"cannot reach the compute service on {host}: {exc}") from exc
+        if result.rc != 0:
+            raise ComputeError(f"{host}: {result.stderr.strip() or result.stdout.strip()}")
+        return result.stdout

@@ -1,0 +1,112 @@
+"""The recovery engine's drivers on libvirt: power is real; the rest are declared missing.
+
+Power reads libvirt's own view of the domain (independent of the guest's network), which is
+what a fencing decision needs: `destroy` is confirmed when libvirt reports the domain shut off.
+Storage (storage.py) and compute (compute.py) are real too; the network driver (overlay
+ports) is not implemented on this backend yet and fails with UnsupportedError.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, TypeVar
+
+import libvirt
+
+from stackdrill.backends.base import (
+    Drivers,
+    NetworkDriver,
+    PowerDriver,
+    PowerState,
+)
+from stackdrill.backends.libvirt.agent import GuestAgent
+from stackdrill.errors import UnsupportedError
+
+if TYPE_CHECKING:
+    from stackdrill.backends.libvirt.lab import LibvirtLab
+
+T = TypeVar("T")
+STATES = {
+    libvirt.VIR_DOMAIN_RUNNING: PowerState.ON,
+    libvirt.VIR_DOMAIN_BLOCKED: PowerState.ON,
+    libvirt.VIR_DOMAIN_PAUSED: PowerState.HUNG,
+    libvirt.VIR_DOMAIN_PMSUSPENDED: PowerState.HUNG,
+    libvirt.VIR_DOMAIN_SHUTDOWN: PowerState.ON,  # shutting down: still able to write
+    libvirt.VIR_DOMAIN_SHUTOFF: PowerState.OFF,
+    libvirt.VIR_DOMAIN_CRASHED: PowerState.OFF,
+}
+
+
+class LibvirtPowerDriver(PowerDriver):
+    def __init__(self, lab: LibvirtLab, confirm_timeout: float = 30.0) -> None:
+        self.lab = lab
+        self.confirm_timeout = confirm_timeout
+
+    def state(self, host: str) -> PowerState:
+        try:
+            code = self.lab.domain(host).state()[0]
+        except libvirt.libvirtError:
+            return PowerState.UNKNOWN
+        return STATES.get(code, PowerState.UNKNOWN)
+
+    def power_off(self, host: str) -> Future[None]:
+        def off() -> None:
+            dom = self.lab.domain(host)
+            if dom.isActive():
+                dom.destroy()
+            self.lab.log("power-off", host=host)
+            _until(lambda: self.state(host) is PowerState.OFF, self.confirm_timeout,
+                   f"{host} still powered after destroy")
+
+        return self.lab.executor.submit(off)
+
+    def power_on(self, host: str) -> Future[None]:
+        def on() -> None:
+            dom = self.lab.domain(host)
+            if not dom.isActive():
+                dom.create()
+            elif dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+                dom.resume()
+            self.lab.log("power-on", host=host)
+            if not self.lab.is_test(self.lab.nodes[host].uri):
+                GuestAgent(dom).wait_ready(self.lab.settings.boot_timeout)
+                self.lab.configure_network(host)
+            self.lab.log("booted", host=host)
+
+        return self.lab.executor.submit(on)
+
+
+def _until(cond: Callable[[], bool], timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError(message)
+        time.sleep(0.05)
+
+
+def _unsupported(what: str) -> Future[T]:
+    future: Future[T] = Future()
+    future.set_exception(UnsupportedError(f"libvirt backend: {what} is not implemented yet"))
+    return future
+
+
+class _NoNetwork(NetworkDriver):
+    def plug(self, instance: str, host: str) -> Future[None]:
+        return _unsupported("overlay ports")
+
+    def unplug(self, instance: str, host: str) -> Future[None]:
+        return _unsupported("overlay ports")
+
+    def reachable(self, instance: str) -> Future[bool]:
+        return _unsupported("overlay ports")
+
+
+def make_drivers(lab: LibvirtLab) -> Drivers:
+    power = LibvirtPowerDriver(lab)
+    from stackdrill.backends.libvirt.compute import LibvirtCompute
+    from stackdrill.backends.libvirt.storage import LibvirtStorageDriver
+
+    return Drivers(power=power, compute=LibvirtCompute(lab, power),
+                   storage=LibvirtStorageDriver(lab), network=_NoNetwork())

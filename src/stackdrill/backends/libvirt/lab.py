@@ -1,0 +1,276 @@
+"""A topology realised as libvirt domains on isolated bridges, one qcow2 overlay per node.
+
+The lab owns exactly what it defines: domains marked with its metadata, and networks and a pool
+named with its prefix (see naming). `destroy` looks those up again in libvirt rather than
+trusting memory, so it also cleans up after a crashed run, and it never touches anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import libvirt
+
+from stackdrill.backends.base import (
+    Clock,
+    Drivers,
+    Lab,
+    LabOptions,
+    Observation,
+    StoredRecord,
+    WriteOp,
+)
+from stackdrill.backends.libvirt import netfaults, observe, realize
+from stackdrill.backends.libvirt.agent import CommandResult, GuestAgent, GuestCommandError
+from stackdrill.backends.libvirt.faults import FAULT_KINDS, LibvirtFaults
+from stackdrill.backends.libvirt.image import GuestImage
+from stackdrill.backends.libvirt.naming import METADATA_NS, LabNames, metadata_xml
+from stackdrill.backends.libvirt.teardown import teardown_lab
+from stackdrill.backends.libvirt.xmlgen import DiskSpec, DomainSpec, NicSpec
+from stackdrill.errors import StackdrillError, UnsupportedError
+from stackdrill.faults import Fault
+from stackdrill.topology import Topology
+
+log = logging.getLogger(__name__)
+
+
+class WallClock(Clock):
+    """Real time since the lab started (VMs cannot be simulated)."""
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self._start
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
+
+    def wait(self, ops: Iterable[Future[Any]], timeout: float | None = None) -> set[Future[Any]]:
+        done, _ = wait(list(ops), timeout=timeout, return_when=FIRST_COMPLETED)
+        return set(done)
+
+
+@dataclass
+class Node:
+    """One topology host as realised: where it runs and what its devices are called."""
+
+    host: str
+    uri: str
+    domain: str
+    disks: dict[str, DiskSpec] = field(default_factory=dict)  # topology disk name -> spec
+    nics: dict[str, NicSpec] = field(default_factory=dict)  # topology network -> NIC
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    domain_type: str = "qemu"
+    disk_cap_mb: int = 256  # data disks are sparse, but DRBD syncs them whole under TCG
+    memory_cap_mb: int = 512
+    vcpus_cap: int = 1
+    boot_timeout: float = 120.0
+    wait_ready: bool = True
+    provision: bool = True  # DRBD, cluster stack, VGs and LVs from the topology
+
+
+class LibvirtLab(Lab):
+    backend = "libvirt"
+    supported_faults: frozenset[str] = FAULT_KINDS
+
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        name: str,
+        conns: dict[str, libvirt.virConnect],
+        default_uri: str,
+        image: GuestImage,
+        workdir: Path,
+        settings: LabSettings,
+        options: LabOptions | None = None,
+    ) -> None:
+        self.topology = topology
+        self.name = name
+        self.names = LabNames(name)
+        self.conns = conns
+        self.image = image
+        self.workdir = workdir
+        self.settings = settings
+        self.options = options or LabOptions()
+        self.epoch0 = time.time()  # guests' wall clocks -> lab time (workload history)
+        self._clock = WallClock()
+        self._trace: list[str] = []
+        self._lock = threading.Lock()
+        self._timers: list[threading.Timer] = []
+        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"lab-{name}")
+        self.nodes = {h.name: self._plan_node(h.name, h.libvirt_uri or default_uri)
+                      for h in topology.hosts}
+        self.boot_seconds: dict[str, float] = {}
+        self.timings: dict[str, float] = {}  # provisioning stages, for bench results
+        self._destroyed = False
+        from stackdrill.backends.libvirt.compute import LibvirtCompute
+        from stackdrill.backends.libvirt.drivers import make_drivers
+
+        self._faults = LibvirtFaults(self)
+        self._drivers = make_drivers(self)
+        assert isinstance(self._drivers.compute, LibvirtCompute)
+        self.compute: LibvirtCompute = self._drivers.compute
+
+    # ------------------------------------------------------------------ plan
+
+    def _plan_node(self, host: str, uri: str) -> Node:
+        spec = self.topology.host(host)
+        node = Node(host=host, uri=uri, domain=self.names.domain(host))
+        for index, disk in enumerate(spec.disks):
+            node.disks[disk.name] = DiskSpec(
+                name=disk.name, target="vd" + chr(ord("b") + index),
+                path=str(self.workdir / f"{host}-{disk.name}.qcow2"),
+            )
+        for net in self.topology.networks:
+            if host in net.addresses:
+                node.nics[net.name] = NicSpec(
+                    network=self.names.network(net.name), mac=self.names.mac(host, net.name),
+                    mtu=net.mtu, tap=self.names.tap(host, net.name),
+                )
+        return node
+
+    def domain_spec(self, host: str) -> DomainSpec:
+        spec, node = self.topology.host(host), self.nodes[host]
+        return DomainSpec(
+            name=node.domain,
+            domain_type=self.settings.domain_type,
+            memory_mib=min(spec.ram_mb, self.settings.memory_cap_mb),
+            vcpus=min(spec.vcpus, self.settings.vcpus_cap),
+            kernel=self.image.kernel,
+            initrd=self.image.initrd,
+            cmdline=f"{self.image.cmdline} sd.hostname={host}",
+            root=DiskSpec(name="root", target="vda", path=str(self.workdir / f"{host}-root.qcow2")),
+            disks=tuple(node.disks.values()),
+            nics=tuple(node.nics.values()),
+            metadata=metadata_xml(self.name, host),
+            console_log=None if self.is_test(node.uri) else str(self.workdir / f"{host}.console"),
+        )
+
+    # ------------------------------------------------------------------ bring up
+
+    def up(self) -> LibvirtLab:
+        """Define networks, disks and domains, start them, wait for the guest agents,
+        provision storage and the cluster stack, start the instances' workloads."""
+        realize.up(self)
+        return self
+
+    def configure_network(self, host: str) -> None:
+        """Name each NIC after its network and give it the topology's address (no DHCP)."""
+        realize.configure_network(self, host)
+
+    # ------------------------------------------------------------------ access
+
+    def conn(self, host: str) -> libvirt.virConnect:
+        return self.conns[self.nodes[host].uri]
+
+    def domain(self, host: str) -> libvirt.virDomain:
+        return self.conn(host).lookupByName(self.nodes[host].domain)
+
+    def current_xml(self, host: str) -> str:
+        """The domain as faults left it: live XML on qemu; on the test driver (which cannot
+        change a running domain) the redefined persistent XML."""
+        test = self.is_test(self.nodes[host].uri)
+        return str(self.domain(host).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE if test else 0))
+
+    def is_test(self, uri: str) -> bool:
+        return str(self.conns[uri].getType()).lower() == "test"
+
+    def all_test(self) -> bool:
+        return all(self.is_test(u) for u in self.conns)
+
+    def run(self, host: str, command: str, timeout: float = 60.0) -> CommandResult:
+        """Run a shell command in the guest through its agent."""
+        if self.is_test(self.nodes[host].uri):
+            raise UnsupportedError("libvirt's test driver has no guest agent")
+        try:
+            dom = self.domain(host)
+        except libvirt.libvirtError as exc:
+            raise GuestCommandError(f"{host}: no domain: {exc}") from exc
+        return GuestAgent(dom).run(command, timeout=timeout)
+
+    def log(self, event: str, **fields: object) -> None:
+        text = " ".join(f"{k}={v}" for k, v in fields.items())
+        line = f"{self._clock.now():9.3f} libvirt {event} {text}".rstrip()
+        with self._lock:
+            self._trace.append(line)
+        log.info("[%s] %s %s", self.name, event, text)
+
+    # ------------------------------------------------------------------ Lab
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def drivers(self) -> Drivers:
+        return self._drivers
+
+    def inject(self, fault: Fault) -> None:
+        self._faults.inject(fault)
+
+    def heal(self, fault: Fault) -> None:
+        self._faults.heal(fault)
+
+    def call_at(self, time: float, action: Callable[[], None], label: str) -> None:
+        def fire() -> None:
+            self.log("call", label=label)
+            try:
+                action()
+            except StackdrillError as exc:
+                self.log("call-failed", label=label, error=exc)
+
+        timer = threading.Timer(max(0.0, time - self._clock.now()), fire)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def quiesce(self, resume: bool = False) -> None:
+        """Freeze (or thaw) every workload for a consistent final read (see observe.py)."""
+        observe.quiesce(self, resume)
+
+    def history(self) -> list[WriteOp]:
+        return observe.history(self)
+
+    def stored_records(self, volume: str) -> dict[int, StoredRecord]:
+        return observe.stored_records(self, volume)
+
+    def observe(self) -> Observation:
+        return observe.observe(self)
+
+    def trace(self) -> list[str]:
+        with self._lock:
+            return list(self._trace)
+
+    def destroy(self) -> None:
+        """Remove this lab's domains, networks, volumes and pool on every URI; safe twice."""
+        for timer in self._timers:
+            timer.cancel()
+        self.compute.heartbeats.stop()
+        problems: list[str] = []
+        if not self.all_test():
+            netfaults.remove_table(self.name)
+        for uri, conn in self.conns.items():
+            report = teardown_lab(conn, self.name)
+            problems.extend(report.problems)
+            for line in report.removed:
+                self.log("teardown", uri=uri, removed=line)
+        if not self._destroyed:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+        self._destroyed = True
+        if problems:
+            raise StackdrillError("teardown incomplete: " + "; ".join(problems))
+
+
+__all__ = ["METADATA_NS", "LabSettings", "LibvirtLab", "Node", "WallClock"]

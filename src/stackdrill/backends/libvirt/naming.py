@@ -1,0 +1,81 @@
+"""Names of everything a lab creates in libvirt, and the mark that proves a lab created it.
+
+Every domain, network and pool is named `sd_<lab>_...`. Topology names never contain `_`, so
+one lab's prefix can never match another lab's objects (`sd_a_` is not a prefix of `sd_a-b_`).
+Domains also carry a metadata element naming their lab and host: teardown removes a domain only
+when both the name and the mark agree, so a foreign domain that happens to share the prefix is
+left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+METADATA_NS = "https://stackdrill.dev/xmlns/libvirt/1"
+METADATA_KEY = "stackdrill"
+PREFIX = "sd_"
+BRIDGE_MAX = 15  # IFNAMSIZ - 1
+
+
+@dataclass(frozen=True)
+class LabNames:
+    """Deterministic libvirt names for one lab."""
+
+    lab: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{PREFIX}{self.lab}_"
+
+    def domain(self, host: str) -> str:
+        return f"{self.prefix}{host}"
+
+    def network(self, network: str) -> str:
+        return f"{self.prefix}{network}"
+
+    def pool(self) -> str:
+        return f"{PREFIX}{self.lab}"
+
+    def bridge(self, network: str) -> str:
+        """A bridge name under 16 characters that is unique per lab and network."""
+        digest = hashlib.sha256(f"{self.lab}/{network}".encode()).hexdigest()
+        return f"sdb{digest[:10]}"[:BRIDGE_MAX]
+
+    def tap(self, host: str, network: str) -> str:
+        """A stable tap name per NIC, so bridge-port faults survive the guest's power cycles
+        (libvirt would otherwise pick a new vnetN at every start)."""
+        digest = hashlib.sha256(f"{self.lab}/{host}/{network}/tap".encode()).hexdigest()
+        return f"sdt{digest[:10]}"[:BRIDGE_MAX]
+
+    def mac(self, host: str, network: str) -> str:
+        """A stable locally-administered MAC (QEMU's 52:54:00 OUI) per host and network."""
+        digest = hashlib.sha256(f"{self.lab}/{host}/{network}".encode()).digest()
+        return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
+
+    def host_of(self, domain_name: str) -> str | None:
+        """The host part of one of this lab's domain names, else None."""
+        if domain_name.startswith(self.prefix):
+            return domain_name[len(self.prefix):]
+        return None
+
+
+def metadata_xml(lab: str, host: str) -> str:
+    """The element stored under METADATA_NS in each domain this lab defines."""
+    elem = ET.Element(f"{METADATA_KEY}:lab", {f"xmlns:{METADATA_KEY}": METADATA_NS})
+    elem.set("name", lab)
+    elem.set("host", host)
+    return ET.tostring(elem, encoding="unicode")
+
+
+def parse_mark(metadata: str) -> tuple[str, str] | None:
+    """(lab, host) from a domain's stackdrill metadata element, None if it is not ours."""
+    try:
+        elem = ET.fromstring(metadata)
+    except ET.ParseError:
+        return None
+    name, host = elem.get("name"), elem.get("host")
+    if elem.tag.rpartition("}")[2] != "lab" or not name or not host:
+        return None
+    return name, host

@@ -1,0 +1,104 @@
+"""Bring the topology's storage and cluster stack up inside freshly booted guests.
+
+Order matters and mirrors what an operator does: DRBD resources (and their initial sync),
+then the cluster stack where a VG needs cluster locking, then volume groups on the DRBD
+devices (or local disks), then one LV per topology volume. Sizes shrink to the capped lab
+disks: each volume gets an equal share of its VG.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from stackdrill.backends.libvirt import cluster, drbd
+from stackdrill.errors import StackdrillError
+from stackdrill.topology import Locking, VolumeGroup
+
+if TYPE_CHECKING:
+    from stackdrill.backends.libvirt.lab import LibvirtLab
+
+CLUSTERED = (Locking.CLUSTERED, Locking.LVMLOCKD)
+
+
+def wait_until(what: str, cond: Callable[[], bool], timeout: float) -> float:
+    start = time.monotonic()
+    while not cond():
+        if time.monotonic() - start > timeout:
+            raise StackdrillError(f"{what}: not within {timeout:.0f} s")
+        time.sleep(0.5)
+    return time.monotonic() - start
+
+
+def drbd_in_sync(lab: LibvirtLab, name: str) -> bool:
+    res = lab.topology.drbd_resource(name)
+    st = drbd.status(lab, res)
+    return len(st) == len(res.nodes) and all(
+        s["connection"] == "Connected" and s["disk"] == "UpToDate"
+        and s["peer_disk"] == "UpToDate" for s in st.values())
+
+
+def quorate(lab: LibvirtLab, host: str) -> bool:
+    return bool(cluster.quorum(lab, host)["quorate"])
+
+
+def pv_and_nodes(lab: LibvirtLab, vg: VolumeGroup) -> tuple[str, tuple[str, ...]]:
+    """The PV device in the guests and the hosts that may open it (DRBD primaries)."""
+    if vg.pv.drbd is not None:
+        res = lab.topology.drbd_resource(vg.pv.drbd)
+        return f"/dev/drbd{res.minor}", res.primary or res.nodes[:1]
+    assert vg.pv.host is not None and vg.pv.disk is not None
+    return "/dev/" + lab.nodes[vg.pv.host].disks[vg.pv.disk].target, (vg.pv.host,)
+
+
+def local_filter(lab: LibvirtLab, host: str) -> None:
+    """Accept the host's local PV disks too (the image's filter accepts only /dev/drbd*)."""
+    local = [lab.nodes[host].disks[vg.pv.disk].target for vg in lab.topology.volume_groups
+             if vg.pv.host == host and vg.pv.disk is not None]
+    if local:
+        accept = ", ".join(f'"a|^/dev/{t}$|"' for t in local)
+        lab.run(host, "sed -i 's#global_filter = \\[#global_filter = [ " + accept.replace(
+            "|", "\\|") + ",#' /etc/lvm/lvm.conf").check()
+
+
+def provision(lab: LibvirtLab, sync_timeout: float = 300.0) -> dict[str, float]:
+    """Provision everything; returns the seconds each stage took (for bench results)."""
+    took: dict[str, float] = {}
+    start = time.monotonic()
+    for res in lab.topology.drbd:
+        drbd.provision(lab, res)
+    for res in lab.topology.drbd:
+        wait_until(f"DRBD {res.name} initial sync", partial(drbd_in_sync, lab, res.name),
+                   sync_timeout)
+        drbd.promote_other_primaries(lab, res)
+    took["drbd_s"] = time.monotonic() - start
+    needs_cluster = any(vg.locking in CLUSTERED for vg in lab.topology.volume_groups)
+    if needs_cluster:
+        start = time.monotonic()
+        for spec in lab.topology.clusters:
+            cluster.start_stack(lab, spec)
+        for spec in lab.topology.clusters:
+            for host in spec.nodes:
+                wait_until(f"quorum on {host}", partial(quorate, lab, host), 60)
+        took["cluster_s"] = time.monotonic() - start
+    start = time.monotonic()
+    for host in lab.nodes:
+        local_filter(lab, host)
+    for vg in lab.topology.volume_groups:
+        pv, nodes = pv_and_nodes(lab, vg)
+        if vg.locking in CLUSTERED:
+            cluster.create_shared_vg(lab, vg, pv, nodes)
+        else:
+            lab.run(nodes[0], f"pvcreate -ff -y {pv} && vgcreate -s {vg.extent_mb}M {vg.name} {pv}",
+                    timeout=120).check()
+        volumes = [v for v in lab.topology.volumes if v.vg == vg.name]
+        share = max(1, 100 // (len(volumes) + 1))
+        inactive = "-an -Zn " if vg.locking in CLUSTERED else ""  # activated where used
+        for vol in volumes:
+            lab.run(nodes[0], f"lvcreate -y {inactive}-l {share}%VG -n {vol.name} {vg.name}",
+                    timeout=120).check()
+        lab.log("vg-up", vg=vg.name, pv=pv, volumes=len(volumes))
+    took["lvm_s"] = time.monotonic() - start
+    return took

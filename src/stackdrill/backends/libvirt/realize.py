@@ -1,0 +1,141 @@
+"""Bringing a lab up in libvirt: isolated networks, a disk pool with per-node overlays and
+data disks, the domains, then (real guests only) addresses, provisioning and workloads.
+
+Networks are shared when a second URI reaches the same daemon (a lab spanning URIs), but only
+if the existing network is provably this lab's (its bridge name); anything else is refused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import libvirt
+
+from stackdrill.backends.libvirt.agent import GuestAgent
+from stackdrill.backends.libvirt.xmlgen import domain_xml, network_xml, pool_xml, volume_xml
+from stackdrill.errors import StackdrillError
+
+if TYPE_CHECKING:
+    from stackdrill.backends.libvirt.lab import LibvirtLab
+
+MIB = 1 << 20
+
+
+def up(lab: LibvirtLab) -> None:
+    """Define, start, wait, provision, start workloads; on any error tear everything down."""
+    try:
+        for uri, conn in lab.conns.items():
+            up_networks(lab, uri, conn)
+            up_storage(lab, uri, conn)
+        for node in lab.nodes.values():
+            dom = lab.conns[node.uri].defineXML(domain_xml(lab.domain_spec(node.host)))
+            lab.log("domain-define", host=node.host, domain=dom.name())
+        started = {h: time.monotonic() for h in lab.nodes}
+        for node in lab.nodes.values():
+            lab.domain(node.host).create()
+            started[node.host] = time.monotonic()
+            lab.log("domain-start", host=node.host)
+        if lab.settings.wait_ready and not lab.all_test():
+            wait_ready(lab, started)
+            if lab.settings.provision:
+                from stackdrill.backends.libvirt.provision import provision
+
+                lab.timings.update(provision(lab))
+                start_instances(lab)
+            lab.compute.heartbeats.start()
+    except BaseException:
+        lab.destroy()
+        raise
+
+
+def up_networks(lab: LibvirtLab, uri: str, conn: libvirt.virConnect) -> None:
+    wanted = {n for node in lab.nodes.values() if node.uri == uri for n in node.nics}
+    for net in lab.topology.networks:
+        if net.name not in wanted:
+            continue
+        name = lab.names.network(net.name)
+        existing = _lookup_network(conn, name)
+        if existing is not None:
+            if _bridge_of(existing) != lab.names.bridge(net.name):
+                raise StackdrillError(f"libvirt network {name} exists and is not this lab's")
+            lab.log("network-shared", network=net.name, uri=uri)  # URIs of one daemon
+            continue
+        obj = conn.networkDefineXML(network_xml(name, lab.names.bridge(net.name), net.mtu))
+        obj.create()
+        lab.log("network-up", network=net.name, bridge=lab.names.bridge(net.name), uri=uri)
+
+
+def up_storage(lab: LibvirtLab, uri: str, conn: libvirt.virConnect) -> None:
+    name = lab.names.pool()
+    try:
+        pool = conn.storagePoolLookupByName(name)
+    except libvirt.libvirtError:
+        pool = conn.storagePoolDefineXML(pool_xml(name, str(lab.workdir)))
+        if not lab.is_test(uri):
+            pool.build(0)
+        pool.create()
+    cap = lab.settings.disk_cap_mb * MIB
+    for node in lab.nodes.values():
+        if node.uri != uri:
+            continue
+        pool.createXML(volume_xml(f"{node.host}-root.qcow2", lab.image.root_bytes,
+                                  backing=lab.image.root), 0)
+        for disk in lab.topology.host(node.host).disks:
+            size = min(disk.size_gb << 30, cap)
+            pool.createXML(volume_xml(Path(node.disks[disk.name].path).name, size), 0)
+    lab.log("storage-up", pool=name, uri=uri)
+
+
+def wait_ready(lab: LibvirtLab, started: dict[str, float]) -> None:
+    def ready(host: str) -> None:
+        GuestAgent(lab.domain(host)).wait_ready(lab.settings.boot_timeout)
+        lab.boot_seconds[host] = time.monotonic() - started[host]
+        lab.log("guest-ready", host=host, boot_s=round(lab.boot_seconds[host], 1))
+        lab.configure_network(host)
+
+    for future in [lab.executor.submit(ready, h) for h in lab.nodes]:
+        future.result()
+
+
+def start_instances(lab: LibvirtLab) -> None:
+    """The topology's instances on their hosts, volumes prepared there first."""
+    writers = lab.options.writers
+    for inst in lab.topology.instances:
+        if writers is not None and inst.name not in writers:
+            continue
+        paths = {v: lab.drivers.storage.prepare(v, inst.host).result().path
+                 for v in inst.volumes}
+        lab.compute.start_now(inst.name, inst.host, paths)
+
+
+def configure_network(lab: LibvirtLab, host: str) -> None:
+    """Name each NIC after its network and give it the topology's address (no DHCP)."""
+    lines = []
+    for net_name, nic in lab.nodes[host].nics.items():
+        net = lab.topology.network(net_name)
+        prefix = ipaddress.ip_network(net.cidr).prefixlen
+        ifname = net_name[:15]
+        lines.append(
+            f"i=$(grep -l '{nic.mac}' /sys/class/net/*/address | head -1 | cut -d/ -f5); "
+            f"ip link set dev $i down; ip link set dev $i name {ifname}; "
+            f"ip link set dev {ifname} mtu {net.mtu} up; "
+            f"ip addr replace {net.addresses[host]}/{prefix} dev {ifname}"
+        )
+    if lines:
+        lab.run(host, "\n".join(lines)).check()
+
+
+def _bridge_of(net: libvirt.virNetwork) -> str | None:
+    elem = ET.fromstring(net.XMLDesc(0)).find("bridge")
+    return None if elem is None else elem.get("name")
+
+
+def _lookup_network(conn: libvirt.virConnect, name: str) -> libvirt.virNetwork | None:
+    try:
+        return conn.networkLookupByName(name)
+    except libvirt.libvirtError:
+        return None

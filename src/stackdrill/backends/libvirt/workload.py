@@ -1,0 +1,131 @@
+"""Workloads in real guests: a journaling writer per (instance, volume), and its history.
+
+Same behaviour as the simulator's workload: record n goes to block n of the volume with
+O_DIRECT|O_DSYNC and is acknowledged only when the write returns; after a restart elsewhere
+the writer first replays the volume and continues after the last record it finds. Each
+instance runs in its own network namespace inside the guest (the compute "guest").
+
+The history must survive a power cut of the guest, so the writer reports every invoke and
+outcome on the serial console, which virtlogd writes to a file on the hypervisor: a write
+whose `ok` line never reached the host is "info" (unknown), as a Jepsen client would record
+it. Times are the guest's wall clock (qemu seeds the RTC from the host) minus the lab's start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from stackdrill.backends.base import StoredRecord, WriteOp
+
+BLOCK = 512
+STATE = "/run/stackdrill/instances"
+WRITER = r"""#!/bin/sh
+# writer INSTANCE INCARNATION VOLUME DEVICE INTERVAL
+inst=$1 inc=$2 vol=$3 dev=$4 interval=$5
+out=${SDW_CONSOLE:-/dev/ttyS0}
+state=${SDW_STATE:-/run/stackdrill/instances}/$inst
+mkdir -p "$state"
+echo $$ > "$state/$vol.pid"
+last=$(tr '\0' '\n' < "$dev" | grep -a '^SDREC ' | awk 'BEGIN{m=0} $2>m{m=$2} END{print m}')
+seq=$((last + 1))
+host=$(hostname)
+while :; do
+    sum=$(printf '%s' "$vol:$inst:$inc:$seq" | sha256sum | cut -c1-16)
+    echo "SDW|$inst|$vol|$inc|$seq|$sum|invoke|$(date +%s.%N)|$host" >> "$out"
+    if printf 'SDREC %s %s %s %s\n' "$seq" "$inc" "$sum" "$inst" | \
+        dd of="$dev" bs=512 seek="$seq" count=1 conv=sync oflag=direct,dsync 2>/dev/null; then
+        echo "SDW|$inst|$vol|$inc|$seq|$sum|ok|$(date +%s.%N)|$host" >> "$out"
+        echo "$seq" > "$state/$vol.ok"
+    else
+        echo "SDW|$inst|$vol|$inc|$seq|$sum|fail|$(date +%s.%N)|$host" >> "$out"
+    fi
+    seq=$((seq + 1))
+    sleep "$interval"
+done
+"""
+_LINE = re.compile(
+    r"SDW\|(?P<inst>[^|]+)\|(?P<vol>[^|]+)\|(?P<inc>\d+)\|(?P<seq>\d+)\|(?P<sum>[0-9a-f]+)\|"
+    r"(?P<what>invoke|ok|fail)\|(?P<t>[0-9.]+)\|(?P<host>[a-z0-9-]+)")
+_RECORD = re.compile(r"^SDREC (\d+) (\d+) ([0-9a-f]{16})", re.M)
+
+
+def checksum(volume: str, instance: str, incarnation: int, seq: int) -> str:
+    """The simulator's record checksum, so records compare across backends."""
+    return hashlib.sha256(f"{volume}:{instance}:{incarnation}:{seq}".encode()).hexdigest()[:16]
+
+
+def start_command(instance: str, incarnation: int, volume: str, device: str,
+                  interval: float) -> str:
+    """Install the writer and start it detached in the instance's own network namespace."""
+    return (
+        f"mkdir -p {STATE}/{instance} && cat > /run/stackdrill/writer.sh <<'EOF'\n{WRITER}EOF\n"
+        f"ip netns add {instance} 2>/dev/null; ip -n {instance} link set lo up; "
+        f"setsid ip netns exec {instance} sh /run/stackdrill/writer.sh {instance} {incarnation} "
+        f"{volume} {device} {interval} </dev/null >/dev/null 2>&1 &"
+    )
+
+
+def stop_command(instance: str) -> str:
+    return (f"for p in {STATE}/{instance}/*.pid; do [ -f \"$p\" ] && kill -9 $(cat \"$p\"); "
+            f"done 2>/dev/null; rm -rf {STATE}/{instance}; ip netns del {instance} 2>/dev/null; "
+            "true")
+
+
+def signal_command(sig: str) -> str:
+    """Stop (STOP) or continue (CONT) every writer on a guest."""
+    return (f"for p in {STATE}/*/*.pid; do [ -f \"$p\" ] && kill -{sig} $(cat \"$p\"); "
+            "done 2>/dev/null; true")
+
+
+def list_command() -> str:
+    """One line per instance: name and whether any writer process is alive."""
+    return (f"for d in {STATE}/*/; do [ -d \"$d\" ] || continue; n=$(basename $d); a=no; "
+            "for p in $d*.pid; do [ -f \"$p\" ] && kill -0 $(cat \"$p\") 2>/dev/null && a=yes; "
+            "done; echo \"$n $a\"; done")
+
+
+def parse_history(lines: Iterable[str], epoch0: float) -> list[WriteOp]:
+    """Pair invoke lines with their outcome; an invoke without one is `info` (unknown)."""
+    ops: dict[tuple[str, str, int, int], dict[str, object]] = {}
+    for line in lines:
+        m = _LINE.search(line)
+        if not m:
+            continue
+        key = (m["inst"], m["vol"], int(m["inc"]), int(m["seq"]))
+        entry = ops.setdefault(key, {"sum": m["sum"], "host": m["host"]})
+        entry[m["what"]] = float(m["t"]) - epoch0
+    history = []
+    for (inst, vol, inc, seq), e in ops.items():
+        if "invoke" not in e:
+            continue
+        outcome = "ok" if "ok" in e else "fail" if "fail" in e else "info"
+        completed = e.get(outcome) if outcome != "info" else None
+        history.append(WriteOp(
+            instance=inst, volume=vol, incarnation=inc, seq=seq, checksum=str(e["sum"]),
+            invoked=float(e["invoke"]),  # type: ignore[arg-type]
+            completed=None if completed is None else float(completed),  # type: ignore[arg-type]
+            outcome=outcome, host=str(e["host"])))
+    return sorted(history, key=lambda op: (op.invoked, op.instance, op.volume, op.seq))
+
+
+def console_lines(paths: Iterable[Path]) -> list[str]:
+    out: list[str] = []
+    for path in paths:
+        try:
+            out.extend(path.read_text(errors="replace").splitlines())
+        except OSError:
+            continue
+    return out
+
+
+def parse_records(text: str) -> dict[int, StoredRecord]:
+    """SDREC records read back from a volume (`tr '\\0' '\\n' < dev | grep -a ^SDREC`)."""
+    return {int(seq): StoredRecord(int(seq), int(inc), csum)
+            for seq, inc, csum in _RECORD.findall(text)}
+
+
+def read_command(device: str) -> str:
+    return f"tr '\\0' '\\n' < {device} | grep -a '^SDREC '"

@@ -1,0 +1,166 @@
+"""DRBD, corosync and LVM as the libvirt backend configures and reads them in the guests.
+
+The samples below were captured from the backend's own guests (Debian bookworm, kernel 6.1,
+DRBD 8.4.11, corosync 3.1.7, lvm2 2.03.16 with lvmlockd/dlm) during real drills on this
+machine; the parsers must read them the way an operator reads the same screens.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("libvirt", reason="libvirt-python is not installed")
+from libvirt_support import clvm_pair, two_node
+
+from stackdrill.backends.libvirt.cluster import corosync_conf, parse_quorumtool
+from stackdrill.backends.libvirt.drbd import parse_proc_drbd, resource_config
+
+SYNCING = """\
+version: 8.4.11 (api:1/proto:86-101)
+srcversion: F73C670A7EC572DB9CF3E5B
+ 0: cs:SyncSource ro:Primary/Primary ds:UpToDate/Inconsistent C r-----
+    ns:14336 nr:0 dw:0 dr:14336 al:8 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:51160
+	[====>...............] sync'ed: 25.0% (51160/65496)K
+	finish: 0:00:03 speed: 14,336 (14,336) K/sec
+"""
+
+CONNECTED_DUAL_PRIMARY = """\
+version: 8.4.11 (api:1/proto:86-101)
+srcversion: F73C670A7EC572DB9CF3E5B
+ 0: cs:Connected ro:Primary/Primary ds:UpToDate/UpToDate C r-----
+    ns:65496 nr:0 dw:0 dr:65496 al:8 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:0
+"""
+
+WF_CONNECTION = """\
+version: 8.4.11 (api:1/proto:86-101)
+srcversion: F73C670A7EC572DB9CF3E5B
+ 0: cs:WFConnection ro:Primary/Unknown ds:UpToDate/DUnknown C r-----
+    ns:66051 nr:0 dw:1579 dr:69464 al:10 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:1024
+"""
+
+STANDALONE_AFTER_SPLIT_BRAIN = """\
+version: 8.4.11 (api:1/proto:86-101)
+srcversion: F73C670A7EC572DB9CF3E5B
+ 0: cs:StandAlone ro:Primary/Unknown ds:UpToDate/DUnknown   r-----
+    ns:66051 nr:0 dw:1579 dr:69464 al:10 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:1024
+"""
+
+QUORUM_ONE_OF_TWO = """\
+Quorum information
+------------------
+Date:             Wed Nov 25 15:43:22 2026
+Quorum provider:  corosync_votequorum
+Nodes:            1
+Node ID:          1
+Ring ID:          1.d
+Quorate:          Yes
+
+Votequorum information
+----------------------
+Expected votes:   2
+Highest expected: 2
+Total votes:      1
+Quorum:           1
+Flags:            2Node Quorate WaitForAll
+
+Membership information
+----------------------
+    Nodeid      Votes Name
+         1          1 alice (local)
+"""
+
+
+QUORUM_TWO = """\
+Quorum information
+------------------
+Quorum provider:  corosync_votequorum
+Nodes:            2
+Node ID:          1
+Quorate:          Yes
+
+Votequorum information
+----------------------
+Expected votes:   2
+Highest expected: 2
+Total votes:      2
+Quorum:           1
+Flags:            2Node Quorate WaitForAll
+
+Membership information
+----------------------
+    Nodeid      Votes Name
+         1          1 alice (local)
+         2          1 bob
+"""
+
+
+def test_proc_drbd_during_initial_sync() -> None:
+    """8.4 /proc/drbd: cs (connection), ro (roles), ds (disk states), oos in KiB."""
+    assert parse_proc_drbd(SYNCING, 0) == {
+        "role": "Primary", "peer_role": "Primary", "disk": "UpToDate",
+        "peer_disk": "Inconsistent", "connection": "SyncSource", "out_of_sync_kb": 51160,
+    }
+
+
+def test_proc_drbd_connected_and_disconnected() -> None:
+    """While the peer is unreachable the primary waits (WFConnection), the peer's disk is
+    unknown and writes made meanwhile are counted out of sync."""
+    assert parse_proc_drbd(CONNECTED_DUAL_PRIMARY, 0)["connection"] == "Connected"
+    assert parse_proc_drbd(CONNECTED_DUAL_PRIMARY, 0)["out_of_sync_kb"] == 0
+    wf = parse_proc_drbd(WF_CONNECTION, 0)
+    assert wf is not None
+    assert (wf["connection"], wf["peer_role"], wf["peer_disk"], wf["out_of_sync_kb"]) == (
+        "WFConnection", "Unknown", "DUnknown", 1024)
+
+
+def test_proc_drbd_standalone_after_split_brain_has_no_protocol_column() -> None:
+    """After 'Split-Brain detected but unresolved, dropping connection!' DRBD is StandAlone,
+    and 8.4 prints no protocol letter in that state."""
+    state = parse_proc_drbd(STANDALONE_AFTER_SPLIT_BRAIN, 0)
+    assert state is not None and state["connection"] == "StandAlone"
+    assert parse_proc_drbd(STANDALONE_AFTER_SPLIT_BRAIN, 1) is None  # another minor
+
+
+def test_resource_file_uses_84_syntax_and_topology_values() -> None:
+    topo = two_node()
+    res = topo.drbd_resource("r0")
+    text = resource_config(topo, res, {"alice": "/dev/vdb", "bob": "/dev/vdb"})
+    assert "protocol C;" in text
+    assert "on alice {" in text and "address 10.60.0.1:7788;" in text
+    assert "disk /dev/vdb;" in text and "meta-disk internal;" in text
+    assert "on-io-error detach;" in text
+    assert "allow-two-primaries" not in text
+    dual = clvm_pair()
+    text = resource_config(dual, dual.drbd_resource("r0"), {"alice": "/dev/vdb", "bob": "/dev/vdb"})
+    assert "allow-two-primaries yes;" in text
+    assert "after-sb-1pri discard-secondary;" in text
+    assert text.count("{") == text.count("}")
+
+
+def test_quorumtool_two_members_and_one_left() -> None:
+    """two_node: a lone survivor keeps quorum (votequorum's 2Node flag), which is why a
+    two-node cluster needs fencing against split brain."""
+    both = parse_quorumtool(QUORUM_TWO)
+    assert both["quorate"] and both["members"] == ["alice", "bob"]
+    assert both["total_votes"] == 2
+    one = parse_quorumtool(QUORUM_ONE_OF_TWO)
+    assert one["quorate"] and one["members"] == ["alice"]
+    assert "2Node" in one["flags"]
+    assert parse_quorumtool("") == {"quorate": False, "members": [], "total_votes": 0,
+                                    "expected_votes": 0, "flags": []}
+
+
+def test_corosync_conf_from_the_cluster_spec() -> None:
+    topo = clvm_pair()
+    text = corosync_conf(topo, topo.clusters[0])
+    assert "cluster_name: pair" in text
+    assert "ring0_addr: 10.60.0.1" in text and "ring0_addr: 10.60.0.2" in text
+    assert "two_node: 1" in text and "expected_votes: 1" in text
+    assert "provider: corosync_votequorum" in text
+    assert text.count("{") == text.count("}")
+
+
+@pytest.mark.parametrize("minor", [0])
+def test_unconfigured_device_is_not_reported(minor: int) -> None:
+    text = "version: 8.4.11 (api:1/proto:86-101)\n 0: cs:Unconfigured\n"
+    assert parse_proc_drbd(text, minor) is None

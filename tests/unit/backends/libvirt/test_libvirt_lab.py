@@ -1,0 +1,309 @@
+"""The libvirt lab against libvirt's in-process `test:///default` driver.
+
+The test driver keeps domains, networks and pools in memory and supports define, create,
+destroy, suspend, resume and reset, which is what these tests observe through libvirt itself
+(the same calls `virsh list`, `virsh net-list` and `virsh vol-list` make).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+libvirt = pytest.importorskip("libvirt")
+
+from libvirt_support import TEST_URI, two_node, unique_lab  # noqa: E402
+
+from stackdrill.backends.base import PowerState  # noqa: E402
+from stackdrill.backends.libvirt import LibvirtBackend  # noqa: E402
+from stackdrill.backends.libvirt.lab import LibvirtLab  # noqa: E402
+from stackdrill.backends.libvirt.naming import LabNames  # noqa: E402
+from stackdrill.backends.libvirt.xmlgen import read_domain  # noqa: E402
+from stackdrill.errors import StackdrillError, UnsupportedError  # noqa: E402
+from stackdrill.faults import (  # noqa: E402
+    DiskFailure,
+    HostCrash,
+    HostHang,
+    HostReboot,
+    LinkDown,
+    PacketLoss,
+    Partition,
+    RateLimit,
+    SlowDisk,
+    UnderlayMtu,
+)
+
+
+@pytest.fixture
+def conn() -> Iterator[libvirt.virConnect]:
+    c = libvirt.open(TEST_URI)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def lab() -> Iterator[LibvirtLab]:
+    backend = LibvirtBackend(TEST_URI, lab_root=Path("/stackdrill-test"))
+    with backend.create(two_node(), lab_name=unique_lab("lab"), seed=1) as created:
+        yield created
+
+
+def domain_names(conn: libvirt.virConnect) -> set[str]:
+    return {d.name() for d in conn.listAllDomains()}
+
+
+def test_up_defines_and_starts_one_marked_domain_per_host(
+        lab: LibvirtLab, conn: libvirt.virConnect) -> None:
+    names = LabNames(lab.name)
+    ours = {names.domain("alice"), names.domain("bob")}
+    assert ours <= domain_names(conn)
+    for host in ("alice", "bob"):
+        dom = conn.lookupByName(names.domain(host))
+        assert dom.isActive()
+        root = ET.fromstring(dom.XMLDesc(0))
+        assert root.get("type") == "qemu"
+        assert int(root.findtext("memory") or 0) == 512 * 1024  # capped from 16 GiB
+        assert read_domain(dom.XMLDesc(0)).disks.keys() == {"vda", "vdb", "vdc"}
+    assert "test" in domain_names(conn)  # the driver's own domain is untouched
+
+
+def test_up_creates_isolated_networks_per_topology_network(
+        lab: LibvirtLab, conn: libvirt.virConnect) -> None:
+    names = LabNames(lab.name)
+    for net in ("mgmt", "repl"):
+        obj = conn.networkLookupByName(names.network(net))
+        assert obj.isActive()
+        root = ET.fromstring(obj.XMLDesc(0))
+        assert root.find("ip") is None and root.find("forward") is None
+        bridge = root.find("bridge")
+        assert bridge is not None and bridge.get("name") == names.bridge(net)
+    mtu = ET.fromstring(conn.networkLookupByName(names.network("repl")).XMLDesc(0)).find("mtu")
+    assert mtu is not None and mtu.get("size") == "9000"
+
+
+def test_each_node_gets_an_overlay_of_the_image_and_capped_data_disks(
+        lab: LibvirtLab, conn: libvirt.virConnect) -> None:
+    """Data disks are capped (a 100 GB production disk would take hours to resync under TCG)."""
+    pool = conn.storagePoolLookupByName(LabNames(lab.name).pool())
+    vols = {v.name(): v for v in pool.listAllVolumes()}
+    assert set(vols) == {f"{h}-{d}.qcow2" for h in ("alice", "bob") for d in ("root", "sdb", "sdc")}
+    root = ET.fromstring(vols["alice-root.qcow2"].XMLDesc(0))
+    assert root.findtext("backingStore/path") == lab.image.root
+    assert vols["alice-sdb.qcow2"].info()[1] == 256 << 20
+    assert vols["alice-sdc.qcow2"].info()[1] == 256 << 20
+
+
+def test_host_crash_is_a_power_cut_seen_by_the_power_driver(lab: LibvirtLab) -> None:
+    power = lab.drivers.power
+    assert power.state("alice") is PowerState.ON
+    lab.inject(HostCrash(host="alice"))
+    assert power.state("alice") is PowerState.OFF
+    assert power.state("bob") is PowerState.ON
+    lab.heal(HostCrash(host="alice"))
+    assert power.state("alice") is PowerState.ON
+
+
+def test_crash_without_power_back_stays_off(lab: LibvirtLab) -> None:
+    fault = HostCrash(host="bob", power_back=False)
+    lab.inject(fault)
+    lab.heal(fault)
+    assert lab.drivers.power.state("bob") is PowerState.OFF
+
+
+def test_hang_is_a_suspended_domain_and_heals_by_resume(lab: LibvirtLab) -> None:
+    lab.inject(HostHang(host="bob"))
+    assert lab.drivers.power.state("bob") is PowerState.HUNG
+    lab.heal(HostHang(host="bob"))
+    assert lab.drivers.power.state("bob") is PowerState.ON
+
+
+def test_reboot_resets_and_the_host_keeps_running(lab: LibvirtLab) -> None:
+    lab.inject(HostReboot(host="alice"))
+    assert lab.drivers.power.state("alice") is PowerState.ON
+    assert any("inject fault=host_reboot host=alice" in line for line in lab.trace())
+
+
+def test_disk_failure_removes_the_data_disk_and_heal_returns_it(lab: LibvirtLab) -> None:
+    fault = DiskFailure(host="alice", disk="sdb")
+    lab.inject(fault)
+    assert set(read_domain(lab.current_xml("alice")).disks) == {"vda", "vdc"}
+    assert set(read_domain(lab.current_xml("bob")).disks) == {"vda", "vdb", "vdc"}
+    lab.heal(fault)
+    assert read_domain(lab.current_xml("alice")).disks["vdb"].endswith("alice-sdb.qcow2")
+
+
+def test_link_down_sets_only_that_interface_down(lab: LibvirtLab) -> None:
+    names = LabNames(lab.name)
+    lab.inject(LinkDown(host="bob", network="repl"))
+    nics = read_domain(lab.current_xml("bob")).nics
+    assert nics[names.mac("bob", "repl")] == (names.network("repl"), False)
+    assert nics[names.mac("bob", "mgmt")] == (names.network("mgmt"), True)
+    lab.heal(LinkDown(host="bob", network="repl"))
+    assert read_domain(lab.current_xml("bob")).nics[names.mac("bob", "repl")][1]
+
+
+def test_faults_the_backend_cannot_realise_are_refused(lab: LibvirtLab) -> None:
+    with pytest.raises(UnsupportedError, match="slow_disk"):
+        lab.inject(SlowDisk(host="alice", disk="sdb", latency_ms=50))
+    with pytest.raises(UnsupportedError, match="no host"):
+        lab.inject(HostCrash(host="carol"))
+    with pytest.raises(UnsupportedError, match="no data disk"):
+        lab.inject(DiskFailure(host="alice", disk="sdz"))
+    assert not LibvirtBackend.capabilities.supports_fault("slow_disk")
+    assert LibvirtBackend.capabilities.supports_fault("disk_failure")
+
+
+def test_power_driver_fences_and_restores_through_futures(lab: LibvirtLab) -> None:
+    power = lab.drivers.power
+    power.power_off("alice").result(timeout=10)
+    assert power.state("alice") is PowerState.OFF
+    power.power_on("alice").result(timeout=10)
+    assert power.state("alice") is PowerState.ON
+    assert lab.observe().power == {"alice": PowerState.ON, "bob": PowerState.ON}
+
+
+def test_drivers_that_need_a_guest_agent_say_so_on_the_test_driver(lab: LibvirtLab) -> None:
+    """The test driver has no guest agent: guest-side drivers refuse instead of pretending,
+    and the network driver (overlay ports) is declared missing on this backend."""
+    with pytest.raises(UnsupportedError):
+        lab.drivers.compute.guests("alice").result(timeout=5)
+    with pytest.raises(UnsupportedError):
+        lab.drivers.compute.start("vm1", "alice", {"vol1": "/dev/vg0/vol1"}).result(timeout=5)
+    with pytest.raises(UnsupportedError):
+        lab.drivers.network.plug("vm1", "alice").result(timeout=5)
+    health = lab.drivers.compute.health("alice")
+    assert health.power is PowerState.ON and health.last_heartbeat is None
+    assert lab.history() == []
+
+
+def test_destroy_removes_everything_and_is_safe_twice(conn: libvirt.virConnect) -> None:
+    name = unique_lab("gone")
+    lab = LibvirtBackend(TEST_URI, lab_root=Path("/x")).create(two_node(), lab_name=name, seed=1)
+    lab.destroy()
+    lab.destroy()
+    prefix = LabNames(name).prefix
+    assert not any(n.startswith(prefix) for n in domain_names(conn))
+    assert not any(n.name().startswith(prefix) for n in conn.listAllNetworks())
+    assert LabNames(name).pool() not in {p.name() for p in conn.listAllStoragePools()}
+
+
+def test_teardown_refuses_domains_it_did_not_create(conn: libvirt.virConnect) -> None:
+    """A domain named like the lab's but without its metadata mark survives teardown, and so
+    does a lab whose name merely starts with ours."""
+    name = unique_lab("own")
+    foreign = conn.defineXML(
+        f"<domain type='test'><name>sd_{name}_intruder</name><memory>1024</memory>"
+        "<os><type>hvm</type></os></domain>")
+    backend = LibvirtBackend(TEST_URI, lab_root=Path("/x"))
+    neighbour = backend.create(two_node(), lab_name=f"{name}-b", seed=1)
+    try:
+        lab = backend.create(two_node(), lab_name=name, seed=1)
+        lab.destroy()
+        left = domain_names(conn)
+        assert f"sd_{name}_intruder" in left
+        assert {f"sd_{name}-b_alice", f"sd_{name}-b_bob"} <= left
+        assert not {f"sd_{name}_alice", f"sd_{name}_bob"} & left
+        assert any("skip" in line or "teardown" in line for line in lab.trace())
+    finally:
+        neighbour.destroy()
+        foreign.undefine()
+
+
+def test_hosts_may_live_on_different_hypervisor_uris(conn: libvirt.virConnect) -> None:
+    """Two URIs that reach the same daemon: each host is defined through its own URI, the
+    shared networks are created once, and teardown goes through both."""
+    other = TEST_URI + "?hypervisor=2"
+    name = unique_lab("multi")
+    lab = LibvirtBackend(TEST_URI, lab_root=Path("/x")).create(
+        two_node(uri_b=other), lab_name=name, seed=1)
+    try:
+        assert set(lab.conns) == {TEST_URI, other}
+        assert lab.nodes["bob"].uri == other
+        assert lab.nodes["alice"].uri == TEST_URI
+        assert lab.domain("bob").isActive()
+        assert any("network-shared" in line for line in lab.trace())
+    finally:
+        lab.destroy()
+    assert not any(n.startswith(LabNames(name).prefix) for n in domain_names(conn))
+
+
+def test_failed_bring_up_leaves_nothing_behind(conn: libvirt.virConnect) -> None:
+    """A lab that fails halfway is torn down before the error reaches the caller."""
+    name = unique_lab("half")
+    blocker = conn.networkDefineXML(  # a name clash the lab cannot resolve: not ours
+        f"<network><name>sd_{name}_mgmt</name><bridge name='foreignbr0'/></network>")
+    try:
+        with pytest.raises((libvirt.libvirtError, StackdrillError)):
+            LibvirtBackend(TEST_URI, lab_root=Path("/x")).create(
+                two_node(), lab_name=name, seed=1)
+    finally:
+        blocker.undefine()
+    assert not any(n.startswith(LabNames(name).prefix) for n in domain_names(conn))
+
+
+def test_partition_drops_frames_between_groups_on_the_bridge_ports(lab: LibvirtLab) -> None:
+    """Both directions between every pair across groups, on the named network only, matched
+    by the stable tap names the domains were defined with."""
+    names = LabNames(lab.name)
+    taps = {h: names.tap(h, "repl") for h in ("alice", "bob")}
+    defined = {t.get("dev") for t in
+               ET.fromstring(lab.domain("alice").XMLDesc(0)).iterfind("devices/interface/target")}
+    assert taps["alice"] in defined
+    fault = Partition(groups=(("alice",), ("bob",)), network="repl")
+    lab.inject(fault)
+    script = lab._faults.rulesets["partition groups=alice|bob network=repl"]
+    assert f'iifname "{taps["alice"]}" oifname "{taps["bob"]}" drop' in script
+    assert f'iifname "{taps["bob"]}" oifname "{taps["alice"]}" drop' in script
+    assert names.tap("alice", "mgmt") not in script
+    assert "hook forward" in script and f"table bridge sd_{lab.name}" in script
+    lab.heal(fault)
+    assert lab._faults.rulesets == {}
+
+
+def test_partition_without_network_cuts_every_shared_network(lab: LibvirtLab) -> None:
+    lab.inject(Partition(groups=(("alice",), ("bob",))))
+    (script,) = lab._faults.rulesets.values()
+    names = LabNames(lab.name)
+    assert names.tap("alice", "mgmt") in script and names.tap("alice", "repl") in script
+    assert script.count(" drop") == 4
+
+
+def test_loss_and_rate_limit_match_packets_leaving_the_host(lab: LibvirtLab) -> None:
+    tap = LabNames(lab.name).tap("bob", "repl")
+    lab.inject(PacketLoss(host="bob", network="repl", probability=0.25))
+    lab.inject(RateLimit(host="bob", network="repl", mbit=10))
+    scripts = "\n".join(lab._faults.rulesets.values())
+    assert f'iifname "{tap}" numgen random mod 1000 < 250 drop' in scripts
+    assert f'iifname "{tap}" limit rate over 1250 kbytes/second' in scripts
+    with pytest.raises(UnsupportedError, match="no interface"):
+        lab.inject(PacketLoss(host="bob", network="nope", probability=0.1))
+
+
+def test_teardown_by_name_from_another_process(conn: libvirt.virConnect) -> None:
+    """`stackdrill down` has no lab object: it finds the lab in libvirt by name and mark."""
+    name = unique_lab("down")
+    backend = LibvirtBackend(TEST_URI, lab_root=Path("/x"))
+    backend.create(two_node(), lab_name=name, seed=1)  # the creating process "exits"
+    removed = backend.teardown(name)
+    assert f"{TEST_URI}: domain sd_{name}_alice" in removed
+    assert f"{TEST_URI}: pool sd_{name}" in removed
+    assert not any(n.startswith(LabNames(name).prefix) for n in domain_names(conn))
+    assert backend.teardown(name) == []
+
+
+def test_underlay_mtu_is_set_and_restored_to_the_topology_value(lab: LibvirtLab) -> None:
+    lab.inject(UnderlayMtu(host="alice", network="repl", mtu=1400))
+    assert lab._faults.mtus[("alice", "repl")] == 1400
+    lab.heal(UnderlayMtu(host="alice", network="repl", mtu=1400))
+    assert lab._faults.mtus[("alice", "repl")] == 9000  # the topology's MTU for repl
+
+
+def test_declared_features_exclude_what_is_not_built() -> None:
+    """Drills needing an overlay or network-attached volumes are refused up front."""
+    assert LibvirtBackend.capabilities.faults == LibvirtLab.supported_faults
+    features = LibvirtBackend.capabilities.features
+    assert {"drbd", "lvm", "clustered-lvm", "cluster", "instances"} <= features
+    assert "overlay" not in features and "network-volumes" not in features

@@ -1,0 +1,109 @@
+"""The storage driver's commands, as an operator would type them, against a scripted guest.
+
+libvirt's test driver has no guest agent, so `lab.run` is replaced by a fake guest that
+answers /proc/drbd and records every command; the real thing runs in test_libvirt_vm.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("libvirt")
+
+from libvirt_support import TEST_URI, two_node, unique_lab
+
+from stackdrill.backends.base import AttachMode
+from stackdrill.backends.libvirt import LibvirtBackend  # noqa: E402
+from stackdrill.backends.libvirt.agent import CommandResult, GuestCommandError
+from stackdrill.backends.libvirt.lab import LibvirtLab
+from stackdrill.backends.libvirt.storage import StorageError
+from stackdrill.errors import UnsupportedError
+
+PROC = {
+    "Secondary": " 0: cs:WFConnection ro:Secondary/Unknown ds:UpToDate/DUnknown C r-----\n"
+                 "    ns:0 nr:0 dw:0 dr:0 al:0 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:0\n",
+    "Outdated": " 0: cs:WFConnection ro:Secondary/Unknown ds:Outdated/DUnknown C r-----\n"
+                "    ns:0 nr:0 dw:0 dr:0 al:0 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:0\n",
+}
+
+
+class FakeGuests:
+    """alice is gone (agent silent); bob answers with the given DRBD state."""
+
+    def __init__(self, bob_state: str, fail: str | None = None) -> None:
+        self.bob_state = bob_state
+        self.fail = fail
+        self.commands: list[tuple[str, str]] = []
+
+    def run(self, host: str, command: str, timeout: float = 60.0) -> CommandResult:
+        if host == "alice":
+            raise GuestCommandError("alice: guest agent is not connected")
+        self.commands.append((host, command))
+        if command.startswith("cat /proc/drbd"):
+            return CommandResult(command, 0, PROC[self.bob_state] + "===\n0\n", "")
+        if self.fail and command.startswith(self.fail):
+            return CommandResult(command, 11, "", "State change failed: (-1) Multiple primaries")
+        return CommandResult(command, 0, "", "")
+
+
+@pytest.fixture
+def lab() -> Iterator[LibvirtLab]:
+    backend = LibvirtBackend(TEST_URI, lab_root=Path("/stackdrill-test"))
+    with backend.create(two_node(), lab_name=unique_lab("sto"), seed=1) as created:
+        yield created
+
+
+def test_prepare_on_the_surviving_replica_promotes_then_activates(
+        lab: LibvirtLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failover by hand: `drbdadm primary r0` on the survivor, then `lvchange -aey`."""
+    guests = FakeGuests("Secondary")
+    monkeypatch.setattr(lab, "run", guests.run)
+    path = lab.drivers.storage.prepare("vol1", "bob", failed=["alice"]).result(timeout=10)
+    assert (path.mode, path.served_by, path.path) == (AttachMode.LOCAL, "bob", "/dev/vg0/vol1")
+    issued = [c for h, c in guests.commands if not c.startswith("cat ")]
+    assert issued == ["drbdadm primary r0", "lvchange -aey vg0/vol1"]
+
+
+def test_replicas_report_the_unreachable_host_as_unknown(
+        lab: LibvirtLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lab, "run", FakeGuests("Secondary").run)
+    replicas = {r.host: r for r in lab.drivers.storage.replicas("vol1")}
+    assert not replicas["alice"].reachable and replicas["alice"].disk_state == "DUnknown"
+    assert replicas["bob"].reachable and replicas["bob"].role == "Secondary"
+
+
+def test_an_outdated_replica_is_never_promoted(
+        lab: LibvirtLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DRBD marks a disconnected Secondary Outdated when fencing says so; promoting it would
+    serve stale data, so the driver refuses before running anything."""
+    guests = FakeGuests("Outdated")
+    monkeypatch.setattr(lab, "run", guests.run)
+    with pytest.raises(StorageError, match="no reachable UpToDate replica"):
+        lab.drivers.storage.prepare("vol1", "bob", failed=["alice"]).result(timeout=10)
+    assert not [c for _, c in guests.commands if c.startswith("drbdadm primary")]
+
+
+def test_drbd_refusing_the_promotion_is_reported_with_its_words(
+        lab: LibvirtLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    guests = FakeGuests("Secondary", fail="drbdadm primary")
+    monkeypatch.setattr(lab, "run", guests.run)
+    with pytest.raises(StorageError, match="Multiple primaries"):
+        lab.drivers.storage.prepare("vol1", "bob").result(timeout=10)
+    assert not [c for _, c in guests.commands if c.startswith("lvchange")]
+
+
+def test_a_host_without_replica_is_refused_not_faked(
+        lab: LibvirtLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lab, "run", FakeGuests("Secondary").run)
+    with pytest.raises(UnsupportedError, match="remote attach"):
+        lab.drivers.storage.prepare("vol1", "carol").result(timeout=10)
+
+
+def test_release_deactivates_the_lv(lab: LibvirtLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    guests = FakeGuests("Secondary")
+    monkeypatch.setattr(lab, "run", guests.run)
+    lab.drivers.storage.release("vol1", "bob").result(timeout=10)
+    assert guests.commands == [("bob", "lvchange -an vg0/vol1")]

@@ -1,0 +1,93 @@
+"""The guest workload's protocol: console lines become the Jepsen-style history, volume blocks
+become stored records, with the simulator's checksums so both backends compare."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from stackdrill.backends.libvirt.workload import (
+    WRITER,
+    checksum,
+    parse_history,
+    parse_records,
+    start_command,
+)
+
+CONSOLE = [
+    "[    0.000000] Linux version 6.1.0-56-amd64",
+    "SDW|vm1|vol1|1|1|aaaaaaaaaaaaaaaa|invoke|1000.50|alice",
+    "SDW|vm1|vol1|1|1|aaaaaaaaaaaaaaaa|ok|1000.75|alice",
+    "stackdrill-init: ready alice 6.03s",
+    "SDW|vm1|vol1|1|2|bbbbbbbbbbbbbbbb|invoke|1001.00|alice",  # power cut: no outcome
+    "SDW|vm1|vol1|2|2|cccccccccccccccc|invoke|1010.00|bob",
+    "SDW|vm1|vol1|2|2|cccccccccccccccc|fail|1010.10|bob",
+    "SDW|vm1|vol1|2|3|dddddddddddddddd|ok|1011.00|bob",  # outcome without invoke: torn log
+]
+
+
+def test_history_pairs_invokes_with_outcomes_and_unknowns_are_info() -> None:
+    """A write whose acknowledgement never reached the host's console log is `info`: the
+    client cannot know whether it happened (Jepsen's indeterminate outcome)."""
+    ops = {(op.incarnation, op.seq): op for op in parse_history(CONSOLE, epoch0=1000.0)}
+    assert set(ops) == {(1, 1), (1, 2), (2, 2)}
+    assert (ops[1, 1].outcome, ops[1, 1].invoked, ops[1, 1].completed) == ("ok", 0.5, 0.75)
+    assert (ops[1, 2].outcome, ops[1, 2].completed) == ("info", None)
+    assert (ops[2, 2].outcome, ops[2, 2].host) == ("fail", "bob")
+
+
+def test_records_read_back_from_the_volume() -> None:
+    text = "SDREC 1 1 aaaaaaaaaaaaaaaa vm1\nSDREC 2 2 cccccccccccccccc vm1\nSDRECgarbage\n"
+    records = parse_records(text)
+    assert sorted(records) == [1, 2]
+    assert records[2].incarnation == 2 and records[2].checksum == "cccccccccccccccc"
+
+
+def test_guest_checksum_matches_the_simulators() -> None:
+    """The writer computes its checksum with sha256sum in the guest; it must equal the
+    simulator's formula so stored records compare across backends."""
+    out = subprocess.run(["sh", "-c", "printf '%s' 'vol1:vm1:2:7' | sha256sum | cut -c1-16"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == checksum("vol1", "vm1", 2, 7)
+    from stackdrill.backends.sim.instances import checksum as sim_checksum
+
+    assert checksum("vol1", "vm1", 2, 7) == sim_checksum("vol1", "vm1", 2, 7)
+
+
+def test_writer_runs_in_its_own_namespace_and_replays_before_writing() -> None:
+    cmd = start_command("vm1", 3, "vol1", "/dev/vg0/vol1", 0.5)
+    assert "ip netns add vm1" in cmd and "ip netns exec vm1" in cmd
+    assert "sh /run/stackdrill/writer.sh vm1 3 vol1 /dev/vg0/vol1 0.5" in cmd
+    assert WRITER.index("grep -a '^SDREC '") < WRITER.index("while :")
+    assert "oflag=direct,dsync" in WRITER
+
+
+def test_the_writer_script_itself_on_a_file_backed_volume(tmp_path: Path) -> None:
+    """Run the real writer (sh, dd, sha256sum as in the guest) against a file for a moment,
+    twice as two incarnations: every acknowledged write is on the volume, and the second
+    incarnation continues after the first one's last record instead of overwriting it."""
+    volume = tmp_path / "vol"
+    volume.write_bytes(b"\0" * 512 * 64)
+    script = tmp_path / "writer.sh"
+    script.write_text(WRITER)
+    console = tmp_path / "console"
+    env = {**os.environ, "SDW_CONSOLE": str(console), "SDW_STATE": str(tmp_path / "state")}
+    for incarnation in (1, 2):
+        proc = subprocess.Popen(["sh", str(script), "vm1", str(incarnation), "vol1",
+                                 str(volume), "0.05"], env=env, start_new_session=True)
+        time.sleep(0.6)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+    history = parse_history(console.read_text().splitlines(), epoch0=0.0)
+    stored = parse_records(volume.read_bytes().replace(b"\0", b"\n").decode())
+    acked = [op for op in history if op.outcome == "ok"]
+    assert {op.incarnation for op in acked} == {1, 2}
+    for op in acked:
+        assert stored[op.seq].incarnation == op.incarnation
+        assert stored[op.seq].checksum == op.checksum == checksum("vol1", "vm1",
+                                                                   op.incarnation, op.seq)
+    first = max(op.seq for op in acked if op.incarnation == 1)
+    assert min(op.seq for op in history if op.incarnation == 2) > first
