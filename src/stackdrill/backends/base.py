@@ -290,6 +290,7 @@ class Lab(ABC):
     def quiesce(self) -> None:
         """Stop the workloads before the final read, so real backends' writers do not race
         the checks (a no-op where the lab's clock stops by itself, as in the simulator)."""
+        return None
 
     def command_results(self) -> dict[str, dict[str, Any]]:
         """label -> {"ok": bool, "detail": str, ...} of every command run so far."""

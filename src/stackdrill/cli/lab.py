@@ -3,6 +3,10 @@ commands, for an engineer reproducing a failure by hand."""
 
 from __future__ import annotations
 
+import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +22,29 @@ from stackdrill.errors import InputError, LabStateError, Problem
 from stackdrill.faults import FAULT_KINDS, FaultAdapter, describe
 from stackdrill.labstore import LabAction, LabRecord
 from stackdrill.recovery import RecoveryEvent
-from stackdrill.session import open_session
+from stackdrill.session import LabSession
+from stackdrill.session import open_session as _open_session
 from stackdrill.topology import load_topology
 from stackdrill.yamlio import problems_from_validation
+
+
+@contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Mute a logger while earlier actions are replayed: a past recovery's warnings (fencing,
+    --assume-fenced) belong to the command that ran it, not to every later command."""
+    log = logging.getLogger(logger)
+    old = log.disabled
+    log.disabled = True
+    try:
+        yield
+    finally:
+        log.disabled = old
+
+
+def open_session(record: LabRecord) -> tuple[LabSession, tempfile.TemporaryDirectory[str]]:
+    with _quiet("stackdrill.recovery"):
+        return _open_session(record)
+
 
 LAB_OPTION = click.option("--lab", "lab_name", default="default", show_default=True,
                           help="Name of the lab.")
@@ -179,7 +203,7 @@ Examples:
 def recover(lab_name: str, dry_run: bool, parallel: int, assume_fenced: bool,
             profile: str) -> None:
     """Run the recovery engine: detect failed hosts, fence them, plan, evacuate, verify."""
-    from stackdrill.cli.recovery_view import print_plan, print_result
+    from stackdrill.cli.recovery_view import nothing_to_recover, print_plan, print_result
 
     record = labstore.load(lab_name)
     session, tmp = open_session(record)
@@ -187,6 +211,10 @@ def recover(lab_name: str, dry_run: bool, parallel: int, assume_fenced: bool,
     with tmp:
         if dry_run:
             print_plan(session, parallel=parallel, assume_fenced=assume_fenced)
+            return
+        if nothing_to_recover(session):
+            out.print(f"[green]every compute host heartbeats and every instance runs at "
+                      f"{session.lab.clock.now():.1f}s: nothing to recover[/green]")
             return
 
         def progress(event: RecoveryEvent) -> None:

@@ -1,36 +1,74 @@
-"""Terminal views of the recovery engine: the plan before acting, the result table after."""
+"""Terminal views of the recovery engine: the plan before acting, the result table after.
+
+The dry run judges hosts with the engine's own detector (`recovery.detect.assess`),
+so it never shows a plan for a host the engine would leave alone (a management
+partition is only suspect) and says why for each host it skips.
+"""
 
 from __future__ import annotations
 
 from rich.table import Table
 
+from stackdrill.backends.base import PowerState
 from stackdrill.cli.render import console
 from stackdrill.recovery import RecoveryConfig, RecoveryEngine, RecoveryResult
+from stackdrill.recovery.detect import Assessment, Verdict, assess
 from stackdrill.session import LabSession
+from stackdrill.topology.model import Role
+
+
+def assess_hosts(session: LabSession, config: RecoveryConfig) -> list[Assessment]:
+    """The engine's verdict on every compute host right now (monitoring began at 0 s)."""
+    lab = session.lab
+    now = lab.clock.now()
+    return [assess(lab.drivers.compute.health(h.name), now, config.grace_s, 0.0,
+                   config.fence_on_isolation)
+            for h in sorted(session.topology.hosts_with(Role.COMPUTE), key=lambda h: h.name)]
+
+
+def nothing_to_recover(session: LabSession) -> bool:
+    """Every compute host is on and heartbeating and every instance runs somewhere.
+
+    Without this, `recover` on a healthy lab would watch it for its whole budget waiting
+    for a failure (the engine, as a monitor, waits for one)."""
+    config = RecoveryConfig()
+    lab = session.lab
+    now = lab.clock.now()
+    for host in session.topology.hosts_with(Role.COMPUTE):
+        health = lab.drivers.compute.health(host.name)
+        if health.power is not PowerState.ON or health.last_heartbeat is None \
+                or now - health.last_heartbeat > config.heartbeat_interval_s * 2:
+            return False
+    running = lab.observe().running
+    return all(running.get(i.name) for i in session.topology.instances)
 
 
 def print_plan(session: LabSession, *, parallel: int, assume_fenced: bool) -> None:
-    """What the engine would do now for the hosts that look failed (no action taken)."""
+    """What the engine would do now for the hosts it judges down (no action taken)."""
     lab = session.lab
     config = RecoveryConfig(parallel=parallel, assume_fenced=assume_fenced)
     url = f"sqlite:///{session.workdir / 'plan.sqlite'}"
     engine = RecoveryEngine(session.topology, lab.drivers, lab.clock, url, config)
     engine.seed_inventory()
     now = lab.clock.now()
-    failed = []
-    for host in session.topology.hosts:
-        health = lab.drivers.compute.health(host.name)
-        silent = health.last_heartbeat is not None and \
-            now - health.last_heartbeat > config.grace_s
-        if silent or health.power.value in ("off", "hung"):
-            failed.append(host.name)
     out = console()
+    verdicts = assess_hosts(session, config)
+    for a in verdicts:
+        if a.verdict is Verdict.SUSPECT:
+            out.print(f"[yellow]{a.host}: {a.reason}[/yellow]")
+    failed = [a.host for a in verdicts if a.verdict is Verdict.DOWN]
     if not failed:
         out.print(f"[green]no failed host at {now:.1f}s: nothing to recover[/green]")
         return
+    for a in verdicts:
+        if a.verdict is Verdict.DOWN:
+            power = lab.drivers.power.state(a.host)
+            fence = ("fencing ASSUMED (--assume-fenced)" if assume_fenced
+                     else f"will be fenced first (power controller reports {power.value})")
+            out.print(f"[red]{a.host} is down[/red]: {a.reason}; {fence}")
     plan = engine.plan(failed)
-    table = Table(title=f"plan at {now:.1f}s for {', '.join(failed)} (dry run)",
-                  title_justify="left")
+    table = Table(title=f"plan at {now:.1f}s for {', '.join(failed)} (dry run, "
+                        f"--parallel {parallel})", title_justify="left")
     for col in ("instance", "from", "to", "attach"):
         table.add_column(col)
     for p in plan.placements:
@@ -42,12 +80,14 @@ def print_plan(session: LabSession, *, parallel: int, assume_fenced: bool) -> No
 
 def print_result(result: RecoveryResult) -> None:
     table = Table(title="recovery result", title_justify="left")
-    for col in ("instance", "before", "after", "state", "attach", "reason"):
+    for col in ("instance", "before", "after", "state", "attach", "verified at", "reason"):
         table.add_column(col)
     for o in result.instances:
         colour = "green" if o.state.value in ("recovered", "running", "resumed") else "red"
+        seen = f"{o.verified_at:.1f}s" if o.verified_at is not None else "—"
         table.add_row(o.name, o.host_before, o.host_after or "—",
-                      f"[{colour}]{o.state.value}[/{colour}]", o.attach_mode or "—", o.reason)
+                      f"[{colour}]{o.state.value}[/{colour}]", o.attach_mode or "—", seen,
+                      o.reason)
     out = console()
     out.print(table)
     for host, why in result.blocked_hosts.items():

@@ -34,6 +34,10 @@ class RecoverSpec(Frozen):
     mode: Literal["evacuate", "maintenance"] = "evacuate"
     host: str | None = Field(default=None, description="maintenance: the host to drain")
     reserved_hosts: tuple[str, ...] = ()
+    recovery_method: Literal["auto", "reserved_host", "auto_priority", "rh_priority"] = Field(
+        default="auto_priority",
+        description="Masakari's segment recovery method: where evacuated instances may go",
+    )
     assume_fenced: bool = False
     fence_on_isolation: bool = Field(
         default=False,
@@ -79,6 +83,8 @@ class ExpectRecovered(Frozen):
     check: Literal["recovered"] = "recovered"
     instances: Literal["all"] | tuple[str, ...] = "all"
     attach_mode: Literal["local", "remote"] | None = None
+    hosts_after: tuple[str, ...] = Field(
+        default=(), description="recovered instances must have landed on one of these hosts")
 
 
 class ExpectUnrecoverable(Frozen):

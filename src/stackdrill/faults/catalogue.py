@@ -39,6 +39,14 @@ class HostHang(_Fault):
     host: str
 
 
+class PowerControllerDown(_Fault):
+    """The host's BMC (IPMI/Redfish) cannot be reached: power on/off requests fail and its
+    power state reads unknown. The host itself keeps running (or stays hung/off)."""
+
+    kind: Literal["power_controller_down"] = "power_controller_down"
+    host: str
+
+
 class HostReboot(_Fault):
     """A clean reboot: services stop, the host boots for its boot time, heals by itself."""
 
@@ -125,7 +133,8 @@ class TunnelEndpointDown(_Fault):
 
 Fault = Annotated[
     HostCrash | HostHang | HostReboot | DiskFailure | SlowDisk | LinkDown | Partition
-    | PacketLoss | RateLimit | UnderlayMtu | OverlayFdbStale | TunnelEndpointDown,
+    | PacketLoss | RateLimit | UnderlayMtu | OverlayFdbStale | TunnelEndpointDown
+    | PowerControllerDown,
     Field(discriminator="kind"),
 ]
 FaultAdapter: TypeAdapter[Fault] = TypeAdapter(Fault)
@@ -133,7 +142,7 @@ FaultAdapter: TypeAdapter[Fault] = TypeAdapter(Fault)
 FAULT_KINDS: tuple[str, ...] = (
     "host_crash", "host_hang", "host_reboot", "disk_failure", "slow_disk", "link_down",
     "partition", "packet_loss", "rate_limit", "underlay_mtu", "overlay_fdb_stale",
-    "tunnel_endpoint_down",
+    "tunnel_endpoint_down", "power_controller_down",
 )
 register_union_tags(set(FAULT_KINDS))
 

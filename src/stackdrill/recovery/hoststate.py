@@ -59,8 +59,7 @@ def status_of(records: list[JournalRecord]) -> HostStatus:
 
 
 def last(records: list[JournalRecord], *steps: Step) -> JournalRecord | None:
-    wanted = {s.value for s in steps}
     for record in reversed(records):
-        if record.step in wanted:
+        if record.step in steps:  # Step is a StrEnum: equal to its value
             return record
     return None

@@ -19,21 +19,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from stackdrill.backends.base import Drivers, VolumePath
+from stackdrill.recovery import sql
 from stackdrill.recovery.config import RecoveryConfig
 from stackdrill.recovery.inventory import (
-    BlockDeviceMapping,
-    ComputeNode,
-    Instance,
-    Migration,
     MigrationStatus,
-    Service,
     TaskState,
     VmState,
-    Volume,
 )
 from stackdrill.recovery.journal import Journal, Step
 from stackdrill.recovery.result import Phase
@@ -163,18 +157,14 @@ class ReserveTarget(Task):
     def execute(self, ctx: FlowContext) -> TaskGen:
         with ctx.commit(self.step, kind=ctx.kind.value, source=ctx.source, target=ctx.target,
                         served_by=ctx.values["served_by"], attach=ctx.values["attach"]) as s:
-            inst = s.get(Instance, ctx.uuid)
-            assert inst is not None
+            _host, vcpus, ram_mb = sql.instance_row(s, ctx.uuid)
             if ctx.target != ctx.source:
-                _usage(s, ctx.target, inst.vcpus, inst.memory_mb)
-                s.execute(update(Service).where(Service.host == ctx.target,
-                                                Service.disabled_reason == "reserved host")
-                          .values(disabled=False, disabled_reason=None))
+                _usage(s, ctx.target, vcpus, ram_mb)
+                sql.unreserve_spare(s, ctx.target)
             mtype = {FlowKind.EVACUATE: "evacuation", FlowKind.MOVE: "migration"}.get(ctx.kind)
             if mtype is not None:
-                s.add(Migration(instance_uuid=ctx.uuid, source_compute=ctx.source,
-                                dest_compute=ctx.target, migration_type=mtype,
-                                status=MigrationStatus.ACCEPTED.value, created_at=ctx.rt.now()))
+                sql.new_migration(s, ctx.uuid, ctx.source, ctx.target, mtype,
+                                  MigrationStatus.ACCEPTED.value, ctx.rt.now())
         yield from ()
 
 
@@ -191,8 +181,7 @@ class StopOnSource(Task):
             yield ctx.rt.drivers.network.unplug(ctx.instance, ctx.source)
         yield gather([ctx.rt.drivers.storage.release(v, ctx.source) for v in ctx.volumes])
         with ctx.commit(self.step, began=began) as s:
-            s.execute(update(Instance).where(Instance.uuid == ctx.uuid)
-                      .values(task_state=TaskState.POWERING_OFF.value))
+            sql.instance_task(s, ctx.uuid, TaskState.POWERING_OFF.value)
 
 
 class ParkStopped(Task):
@@ -202,8 +191,7 @@ class ParkStopped(Task):
 
     def execute(self, ctx: FlowContext) -> TaskGen:
         with ctx.commit(self.step, at=ctx.source) as s:
-            s.execute(update(Instance).where(Instance.uuid == ctx.uuid)
-                      .values(vm_state=VmState.STOPPED.value, task_state=None))
+            sql.instance_state(s, ctx.uuid, VmState.STOPPED.value, None)
         yield from ()
 
 
@@ -215,12 +203,10 @@ class UpdateInstanceHost(Task):
 
     def execute(self, ctx: FlowContext) -> TaskGen:
         with ctx.commit(self.step, at=ctx.target) as s:
-            inst = s.get(Instance, ctx.uuid)
-            assert inst is not None
-            if ctx.target != inst.host:
-                _usage(s, inst.host, -inst.vcpus, -inst.memory_mb)
-            inst.host = inst.node = ctx.target
-            inst.task_state = TaskState.REBUILDING.value
+            host, vcpus, ram_mb = sql.instance_row(s, ctx.uuid)
+            if ctx.target != host:
+                _usage(s, host, -vcpus, -ram_mb)
+            sql.instance_host(s, ctx.uuid, ctx.target, TaskState.REBUILDING.value)
         yield from ()
 
 
@@ -288,8 +274,7 @@ class StartGuest(Task):
             paths = {v: str(p["path"]) for v, p in ctx.values["paths"].items()}
             yield compute.start(ctx.instance, ctx.target, paths)
         with ctx.commit(self.step, began=began, adopted=adopted) as s:
-            s.execute(update(Instance).where(Instance.uuid == ctx.uuid)
-                      .values(task_state=TaskState.REBUILD_SPAWNING.value))
+            sql.instance_task(s, ctx.uuid, TaskState.REBUILD_SPAWNING.value)
 
     def revert(self, ctx: FlowContext) -> TaskGen:
         yield ctx.rt.drivers.compute.destroy(ctx.instance, ctx.target)
@@ -306,17 +291,11 @@ class AttachVolumes(Task):
         began = ctx.rt.now()
         paths: dict[str, dict[str, str]] = ctx.values["paths"]
         with ctx.commit(self.step, began=began) as s:
-            rows = s.execute(select(BlockDeviceMapping, Volume)
-                             .join(Volume, Volume.id == BlockDeviceMapping.volume_id)
-                             .where(BlockDeviceMapping.instance_uuid == ctx.uuid)).all()
-            for bdm, volume in rows:
-                info = paths.get(volume.display_name)
+            for bdm_id, volume_id, name in sql.instance_volumes(s, ctx.uuid):
+                info = paths.get(name)
                 if info is None:
                     continue
-                bdm.attached_host = ctx.target
-                bdm.attach_mode = info["mode"]
-                bdm.connection_info = dict(info)
-                volume.status, volume.attach_status = "in-use", "attached"
+                sql.attach(s, bdm_id, volume_id, ctx.target, info["mode"], dict(info))
         yield from ()
 
 
@@ -369,11 +348,9 @@ class FinishFlow(Task):
 
     def execute(self, ctx: FlowContext) -> TaskGen:
         with ctx.commit(self.step, at=ctx.target) as s:
-            s.execute(update(Instance).where(Instance.uuid == ctx.uuid)
-                      .values(vm_state=VmState.ACTIVE.value, task_state=None))
-            s.execute(update(Migration).where(Migration.instance_uuid == ctx.uuid,
-                                              Migration.status == MigrationStatus.ACCEPTED.value)
-                      .values(status=MigrationStatus.DONE.value))
+            sql.instance_state(s, ctx.uuid, VmState.ACTIVE.value, None)
+            sql.migration_status(s, ctx.uuid, MigrationStatus.ACCEPTED.value,
+                                 MigrationStatus.DONE.value)
         yield from ()
 
 
@@ -391,6 +368,4 @@ def build_flow(kind: FlowKind) -> list[Task]:
 
 
 def _usage(s: Session, host: str, vcpus: int, ram_mb: int) -> None:
-    s.execute(update(ComputeNode).where(ComputeNode.host == host)
-              .values(vcpus_used=ComputeNode.vcpus_used + vcpus,
-                      memory_mb_used=ComputeNode.memory_mb_used + ram_mb))
+    sql.usage(s, host, vcpus, ram_mb)

@@ -18,7 +18,9 @@ FAULT_KINDS = frozenset({
     "host_crash", "host_reboot", "link_down", "partition", "packet_loss", "rate_limit",
     "underlay_mtu", "overlay_fdb_stale", "tunnel_endpoint_down",
 })
-FEATURES = frozenset({"overlay", "instances", "network-volumes"})
+# "lvm": plain volume groups (one PV on one host, local locking) whose LVs are sparse
+# files that host serves over NBD; no device-mapper, no lvm commands, no clustered VGs.
+FEATURES = frozenset({"lvm", "overlay", "instances", "network-volumes"})
 COMMANDS = ("ip", "nft", "tc", "ethtool", "nbdkit", "bash", "ping")
 
 
@@ -43,6 +45,23 @@ class NetnsBackend(Backend):
             return (f"the netns backend needs the commands {', '.join(missing)}: install "
                     "the packages in scripts/system-packages-netns.txt")
         return None
+
+    @classmethod
+    def cleanup_all(cls) -> list[str]:
+        """`stackdrill down --all`: remove leftovers of netns labs whose owning process is
+        gone (namespaces, stray interfaces, state directories); never anything else."""
+        from stackdrill.backends.netns.cleanup import down_all
+
+        report = down_all(include_live=False)
+        return report.namespaces + report.interfaces + report.state_dirs
+
+    @classmethod
+    def teardown(cls, name: str) -> list[str]:
+        """`stackdrill down --lab NAME`: remove what is left of netns labs called NAME
+        whose owning process is gone (a live lab tears itself down when it exits)."""
+        from stackdrill.backends.netns.cleanup import remove_named
+
+        return remove_named(name)
 
     def create(self, topology: Topology, *, lab_name: str, seed: int,
                options: LabOptions | None = None) -> Lab:

@@ -131,3 +131,15 @@ def down_all(include_live: bool = False) -> DownReport:
             if not naming._alive(rec.pid) or include_live:
                 (naming.REGISTRY_DIR / f"{rec.lab_id}.json").unlink(missing_ok=True)
     return report
+
+
+def remove_named(lab_name: str) -> list[str]:
+    """Remove the leftovers of every netns lab called `lab_name` whose owner is gone."""
+    removed: list[str] = []
+    with naming._registry_lock():
+        stale = [r for r in naming.read_slots()
+                 if r.lab_name == lab_name and not naming._alive(r.pid)]
+        for rec in stale:
+            removed += remove_lab_leftovers(rec.lab_id)
+            (naming.REGISTRY_DIR / f"{rec.lab_id}.json").unlink(missing_ok=True)
+    return removed

@@ -7,6 +7,7 @@ measured in wall-clock seconds.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent import futures
@@ -35,20 +36,57 @@ VERIFY_TIMEOUT_S = 5.0
 
 
 class WallClock(Clock):
-    """Seconds since the lab started, on CLOCK_MONOTONIC (shared with the workloads)."""
+    """Seconds since the lab started, on CLOCK_MONOTONIC (shared with the workloads).
+
+    Scheduled actions run on timer threads while the engine waits here; when one of
+    them fails, `alarm` wakes the waiting thread and `sleep`/`wait` raise its error
+    (once), just as the simulator raises a failing scheduled action from its run loop.
+    """
 
     def __init__(self) -> None:
         self.t0 = time.monotonic()
+        self._lock = threading.Lock()
+        self._error: BaseException | None = None
+        self._wake: Future[None] = Future()
 
     def now(self) -> float:
         return time.monotonic() - self.t0
 
+    def rebase(self) -> float:
+        """Make now the new time 0; returns by how much every earlier time moved."""
+        shift = self.now()
+        self.t0 += shift
+        return shift
+
+    def alarm(self, error: BaseException) -> None:
+        """Called from another thread: make the waiting thread raise `error`."""
+        with self._lock:
+            if self._error is None:
+                self._error = error
+            wake = self._wake
+        if not wake.done():
+            wake.set_result(None)
+
+    def _raise_alarm(self) -> None:
+        with self._lock:
+            error, self._error = self._error, None
+            if error is not None:
+                self._wake = Future()
+        if error is not None:
+            raise error
+
     def sleep(self, seconds: float) -> None:
-        time.sleep(max(0.0, seconds))
+        self._raise_alarm()
+        futures.wait([self._wake], timeout=max(0.0, seconds))
+        self._raise_alarm()
 
     def wait(self, ops: Iterable[Future[Any]], timeout: float | None = None) -> set[Future[Any]]:
-        done, _ = futures.wait(list(ops), timeout=timeout, return_when=futures.FIRST_COMPLETED)
-        return set(done)
+        self._raise_alarm()
+        pending = list(ops)
+        done, _ = futures.wait([*pending, self._wake], timeout=timeout,
+                               return_when=futures.FIRST_COMPLETED)
+        self._raise_alarm()
+        return {f for f in done if f is not self._wake}
 
 
 class NetnsPower(PowerDriver):
@@ -61,10 +99,10 @@ class NetnsPower(PowerDriver):
         return self.lab.power[host]
 
     def power_off(self, host: str) -> Future[None]:
-        return self.lab.submit(self.lab.power_off_host, host)
+        return self.lab.submit(self.lab.power_off_host, host, "fenced")
 
     def power_on(self, host: str) -> Future[None]:
-        return self.lab.submit(self.lab.power_on_host, host)
+        return self.lab.submit(self.lab.power_on_host, host, "power-on")
 
 
 class NetnsCompute(ComputeDriver):
@@ -129,7 +167,7 @@ class NetnsStorage(StorageDriver):
         exp = self.lab.volumes.exports[volume]
         on = self.lab.power[exp.host] is PowerState.ON
         serving = on and self.lab.volumes.serving(volume)
-        return [Replica(host=exp.host, role="Primary" if serving else "(none)",
+        return [Replica(host=exp.host, role="(local)" if serving else "(none)",
                         disk_state="UpToDate" if on else "DUnknown", reachable=serving)]
 
     def prepare(self, volume: str, host: str, failed: Iterable[str] = ()) -> Future[VolumePath]:
@@ -177,17 +215,24 @@ class NetnsNetwork(NetworkDriver):
         return self.lab.submit(run)
 
     def reachable(self, instance: str) -> Future[bool]:
+        """Ping the instance's overlay IP from the overlay bridges of up to three powered
+        hosts, other hosts first: one stale host must not decide alone (as the simulator
+        asks one peer per host). Nobody left to ping from counts as reachable."""
         def run() -> bool:
             spec = self.lab.topology.instance(instance)
             where = self.lab.instances.plugged.get(instance)
-            if spec.overlay is None or spec.ip is None or where is None:
+            if spec.overlay is None or spec.ip is None:
+                return True  # no overlay port: nothing to reach on the network
+            if where is None:
                 return False
             members = self.lab.overlay.overlays[spec.overlay].members
-            probes = [h for h in members if h != where and self.lab.power[h] is PowerState.ON]
-            if not probes:
-                return False
-            result = nsops.run(self.lab.names.host_ns(probes[0]),
-                               ["ping", "-c", "3", "-i", "0.2", "-W", "1", "-q", spec.ip],
-                               timeout=10, check=False)
-            return result.returncode == 0
+            probes = sorted((h for h in members if self.lab.power[h] is PowerState.ON),
+                            key=lambda h: (h == where, h))[:3]
+            for host in probes:
+                result = nsops.run(self.lab.names.host_ns(host),
+                                   ["ping", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "1",
+                                    spec.ip], timeout=10, check=False)
+                if result.returncode == 0:
+                    return True
+            return not probes
         return self.lab.submit(run)

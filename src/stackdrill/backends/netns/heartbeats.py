@@ -74,6 +74,11 @@ class Heartbeats:
             proc.kill()
             proc.wait(timeout=5)
 
+    def rebase(self, shift: float) -> None:
+        """The lab's time 0 moved `shift` seconds later."""
+        for host, at in list(self._last.items()):
+            self._last[host] = at - shift
+
     def last(self, host: str) -> float | None:
         return self._last.get(host)
 

@@ -58,12 +58,15 @@ class Instances:
                  sock: Callable[[str], Any], now: Callable[[], float], t0: float,
                  tie_to_parent: bool = True, interval: float = 2.0,
                  writers: frozenset[str] | None = None,
-                 drop_sock: Callable[[str], None] | None = None) -> None:
+                 drop_sock: Callable[[str], None] | None = None,
+                 log: Callable[..., None] | None = None) -> None:
         self.names = names
         self.topology = topology
         self.overlay = overlay
         self.sock = sock
         self.drop_sock = drop_sock or (lambda _ns: None)
+        # the lab's trace: hv/<host> start|stop lines, what the fencing checks read
+        self.trace: Callable[..., None] = log or (lambda *_a, **_k: None)
         self.now = now
         self.t0 = t0  # time.monotonic() at lab start: converts the workload's timestamps
         self.tie_to_parent = tie_to_parent
@@ -78,6 +81,19 @@ class Instances:
         self.boot_hook: Callable[[str, list[str]], list[str]] | None = None
         self._ops: dict[tuple[str, int, str, int], dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._readers: list[threading.Thread] = []
+
+    def rebase(self, shift: float) -> None:
+        """The lab's time 0 moved `shift` seconds later: convert what was recorded so far."""
+        with self._lock:
+            self.t0 += shift
+            for op in self._ops.values():  # writes during the build count from time 0
+                op["invoked"] = max(0.0, op["invoked"] - shift)
+                if op["completed"] is not None:
+                    op["completed"] = max(0.0, op["completed"] - shift)
+            for guest in self.guests:
+                if guest.last_ok is not None:
+                    guest.last_ok = max(0.0, guest.last_ok - shift)
 
     # ---------------------------------------------------------------- ports
 
@@ -171,8 +187,11 @@ class Instances:
         with self._lock:
             self.guests.append(guest)
             self.defined.setdefault(host, {})[instance] = dict(volume_uris)
-        threading.Thread(target=self._read, args=(guest,), daemon=True,
-                         name=f"workload-{instance}-{incarnation}").start()
+        self.trace(f"hv/{host}", "start", instance=instance, incarnation=incarnation)
+        reader = threading.Thread(target=self._read, args=(guest,), daemon=True,
+                                  name=f"workload-{instance}-{incarnation}")
+        self._readers.append(reader)
+        reader.start()
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not guest.ready.wait(0.05):
             if not guest.alive() or time.monotonic() > deadline:
@@ -189,9 +208,9 @@ class Instances:
                 ev = json.loads(raw)
             except ValueError:
                 continue
-            t = float(ev.get("t", 0.0)) - self.t0
             key = (guest.instance, guest.incarnation, str(ev.get("volume")), int(ev.get("seq", 0)))
-            with self._lock:
+            with self._lock:  # under the lock: `rebase` may move t0
+                t = float(ev.get("t", 0.0)) - self.t0
                 if ev["ev"] == "ready":
                     guest.ready.set()
                 elif ev["ev"] == "invoke":
@@ -213,14 +232,21 @@ class Instances:
             if guest.instance == instance:
                 guest.proc.kill()
                 guest.proc.wait(timeout=5)
+                self.trace(f"hv/{host}", "stop", instance=instance,
+                           incarnation=guest.incarnation,
+                           why="destroyed" if undefine else "stopped")
                 killed += 1
         return killed
 
     def kill_host(self, host: str) -> None:
-        for guest in self.guests_on(host):
+        """The host lost power: its guests' processes die with it."""
+        guests = self.guests_on(host)
+        for guest in guests:
             guest.proc.kill()
-        for guest in self.guests_on(host):
+        for guest in guests:
             guest.proc.wait(timeout=5)
+            self.trace(f"hv/{host}", "stop", instance=guest.instance,
+                       incarnation=guest.incarnation, why="host-off")
 
     def resume_on_boot(self, host: str) -> None:
         """nova-compute's init_host: destroy guests evacuated elsewhere, resume the rest."""
@@ -231,6 +257,7 @@ class Instances:
             if name in evacuated:
                 self.stop(name, host, undefine=True)
                 self.unplug(name, host)
+                self.trace(f"hv/{host}", "destroy-evacuated", instance=name)
             elif not any(g.instance == name for g in self.guests_on(host)):
                 if self.plugged.get(name) is None:
                     self.plug(name, host)
@@ -267,3 +294,5 @@ class Instances:
                 g.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 log.warning("workload pid %d did not exit", g.proc.pid)
+        for reader in list(self._readers):  # the last lines a workload printed count too
+            reader.join(timeout=2)

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from stackdrill.backends.base import (
@@ -37,19 +38,21 @@ from stackdrill.backends.netns.heartbeats import Heartbeats
 from stackdrill.backends.netns.instances import Instances
 from stackdrill.backends.netns.names import allocate, release
 from stackdrill.backends.netns.overlay import OverlayController
+from stackdrill.backends.netns.probes import probe
 from stackdrill.backends.netns.underlay import CONTROLLER, HostLink, Underlay, management_network
 from stackdrill.backends.netns.volumes import Volumes
 from stackdrill.backends.netns.workload import scan_file
 from stackdrill.errors import UnsupportedError
 from stackdrill.faults import Fault
 from stackdrill.faults.catalogue import describe
+from stackdrill.operations import ProbeCommand
 from stackdrill.topology import Topology
 from stackdrill.topology.model import Locking, NetworkPurpose, Role
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-BOOT_S = 0.3  # a namespace boots at once; this stands for its services starting
+DESTROY_WAIT_S = 60.0  # scheduled actions and driver operations in flight end by then
 
 
 def unsupported(topology: Topology) -> list[str]:
@@ -82,13 +85,18 @@ class NetnsLab(Lab):
         for lab_id in stale:
             cleanup.remove_lab_leftovers(lab_id)
         self.state_dir = cleanup.state_dir(self.names)
-        self._clock = WallClock()
+        self._clock = WallClock()  # created first: every trace line carries its time
         self._lock = threading.RLock()
         self._socks: dict[str, Any] = {}
         self._trace: list[str] = []
         self._timers: list[threading.Timer] = []
+        self._actions = threading.Condition()  # guards _in_flight and _destroyed
+        self._in_flight = 0
+        self._stopping = threading.Event()  # set by destroy: boots stop waiting
+        self._results: dict[str, dict[str, Any]] = {}
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"lab-{lab_name}")
-        self._destroyed = False
+        self._destroyed = False  # set once, under self._actions
+        self._final: FinalState | None = None  # what the lab was when it was destroyed
         self._tie = tie_to_parent
         self._down: dict[tuple[str, str], set[str]] = {}
         self.power: dict[str, PowerState] = {h.name: PowerState.ON for h in topology.hosts}
@@ -104,7 +112,9 @@ class NetnsLab(Lab):
         self._drivers = Drivers(NetnsPower(self), NetnsCompute(self), NetnsStorage(self),
                                 NetnsNetwork(self))
         self.faults = FaultEngine(self)
-        self.log("lab", "up", hosts=len(topology.hosts), id=self.names.lab_id)
+        self._start_clock()
+        self.log("lab", "up", hosts=len(topology.hosts), id=self.names.lab_id,
+                 bringup_s=round(self.bringup_s, 3))
 
     # ---------------------------------------------------------------- build
 
@@ -148,7 +158,8 @@ class NetnsLab(Lab):
                 self.heartbeats.start(host, self.names.host_ns(host))
         self.instances = Instances(self.names, self.topology, self.overlay, self.sock,
                                    self._clock.now, self._clock.t0, self._tie,
-                                   self.interval, self.options.writers, self.drop_sock)
+                                   self.interval, self.options.writers, self.drop_sock,
+                                   log=self.log)
         for inst in self.topology.instances:
             self.instances.plug(inst.name, inst.host)
         if start_workloads:
@@ -158,6 +169,18 @@ class NetnsLab(Lab):
                 for v in inst.volumes:
                     self.attachments[v] = inst.host
         self.bringup_s = time.monotonic() - t0
+
+    def _start_clock(self) -> None:
+        """Lab time 0 is when the lab is up, as on the simulator: a drill's schedule must
+        not run early by however long the bring-up took (seconds on a loaded machine).
+        What happened during the build is dated 0 (the trace's readers expect no negative
+        times), keeping its order."""
+        with self._lock:
+            shift = self._clock.rebase()
+            self._trace = [_shifted(line, shift) for line in self._trace]
+        self.instances.rebase(shift)
+        if self.heartbeats is not None:
+            self.heartbeats.rebase(shift)
 
     def sock(self, ns: str) -> Any:
         """The lab's IPRoute inside namespace `ns` (opened once, used under the lab lock)."""
@@ -187,12 +210,18 @@ class NetnsLab(Lab):
         self.log("link", "up" if not reasons else "down", host=lk.host, network=lk.network,
                  reason=reason)
 
-    def power_off_host(self, host: str) -> None:
+    def _set_power(self, host: str, state: PowerState, why: str) -> None:
+        """Change and trace a host's power state (the line the fencing checks read)."""
+        old = self.power[host]
+        self.power[host] = state
+        self.log(f"host/{host}", "power", state=state.value, was=old.value, why=why)
+
+    def power_off_host(self, host: str, why: str = "power-cut") -> None:
         """Power cut: every process of the host dies, every link loses carrier."""
         with self._lock:
             if self.power[host] is PowerState.OFF:
                 return
-            self.power[host] = PowerState.OFF
+            self._set_power(host, PowerState.OFF, why)
             self.instances.kill_host(host)
             if self.heartbeats is not None:
                 self.heartbeats.stop(host)
@@ -201,27 +230,29 @@ class NetnsLab(Lab):
             for lk in self.underlay.host_links(host):
                 self.set_link(lk, False, reason="power")
             self.instances.set_ports(host, False)
-        self.log("power", "off", host=host)
 
-    def power_on_host(self, host: str) -> None:
-        """Boot: links come back, services (exports, heartbeats) start; guests do not."""
+    def power_on_host(self, host: str, why: str = "power-on") -> None:
+        """Boot: links come back, services (exports, heartbeats) start; then the compute
+        service's init_host resumes the guests that were not evacuated meanwhile."""
         with self._lock:
             if self.power[host] is not PowerState.OFF:
                 return
-            self.power[host] = PowerState.BOOTING
+            self._set_power(host, PowerState.BOOTING, why)
             for lk in self.underlay.host_links(host):
                 self.set_link(lk, True, reason="power")
             self.instances.set_ports(host, True)
-        self.log("power", "booting", host=host)
-        time.sleep(BOOT_S)
+        # a namespace boots at once; the topology's boot_s stands for firmware, kernel and
+        # services starting, as on the simulator (interrupted by a teardown)
+        self._stopping.wait(self.topology.host(host).boot_s)
         with self._lock:
+            if self._destroyed:
+                return
             self.volumes.start_host(host)
             mgmt = management_network(self.topology)
             if self.heartbeats is not None and mgmt is not None and \
                     (host, mgmt) in self.underlay.links:
                 self.heartbeats.start(host, self.names.host_ns(host))
-            self.power[host] = PowerState.ON
-        self.log("power", "on", host=host)
+            self._set_power(host, PowerState.ON, "booted")
         self.instances.resume_on_boot(host)
 
     def require_on(self, host: str) -> None:
@@ -267,31 +298,75 @@ class NetnsLab(Lab):
         self.faults.heal(fault)
 
     def call_at(self, time_s: float, action: Callable[[], None], label: str) -> None:
+        """Run `action` at lab time `time_s` on a timer thread (one per action, fires once).
+
+        The engine meanwhile waits in `clock.wait`/`clock.sleep`; a failing action is not
+        swallowed: the clock raises it there, so a fault that could not be injected fails
+        the drill instead of letting it pass without the fault. `destroy` waits for actions
+        in flight and none starts after it.
+        """
         def run() -> None:
-            if self._destroyed:
-                return
-            self.log("timer", "fire", label=label)
+            with self._actions:
+                if self._destroyed:
+                    return
+                self._in_flight += 1
             try:
+                self.log("lab", "step", label=label)
                 action()
             except Exception as exc:
-                self.log("timer", "error", label=label, error=repr(exc))
+                self.log("lab", "step-failed", label=label, error=repr(exc))
                 log.exception("scheduled action %s failed", label)
+                self._clock.alarm(RuntimeError(f"scheduled action {label!r} failed: {exc}"))
+            finally:
+                with self._actions:
+                    self._in_flight -= 1
+                    self._actions.notify_all()
 
         timer = threading.Timer(max(0.0, time_s - self._clock.now()), run)
         timer.daemon = True
+        timer.name = f"lab-{self.names.lab_id}-at-{time_s:g}"
         with self._lock:
             self._timers.append(timer)
         timer.start()
+
+    def execute(self, command: Any, label: str) -> None:
+        """Overlay probes run for real inside the instance; other tools do not exist here
+        (recorded as a failed command, so an expectation on them fails, never passes)."""
+        self.log("command", "start", label=label)
+        started = self._clock.now()
+        result: dict[str, Any]
+        if isinstance(command, ProbeCommand):
+            try:
+                result = probe(self.names, self.topology, command.src, command.dst,
+                               self._clock.now)
+            except Exception as exc:
+                result = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+        else:
+            result = {"ok": False, "detail": f"UnsupportedError: the netns backend has no "
+                      f"{getattr(command, 'tool', '?')} (volumes are plain files served "
+                      "over NBD; no DRBD, LVM or cluster tools)"}
+        result.update(started=started, finished=self._clock.now())
+        with self._lock:
+            self._results[label] = result
+        self.log("command", "done", label=label, ok=result["ok"])
+
+    def command_results(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return dict(self._results)
 
     def history(self) -> list[WriteOp]:
         return self.instances.history()
 
     def stored_records(self, volume: str) -> dict[int, StoredRecord]:
+        if self._final is not None:
+            return dict(self._final.stored.get(volume, {}))
         path = self.volumes.exports[volume].path
         return {seq: StoredRecord(rec.seq, rec.incarnation, rec.checksum)
                 for seq, rec in scan_file(str(path)).items()}
 
     def observe(self) -> Observation:
+        if self._final is not None:
+            return self._final.observation
         fdb: dict[str, dict[str, list[list[str]]]] = {}
         for name, state in self.overlay.overlays.items():
             fdb[name] = {}
@@ -306,27 +381,72 @@ class NetnsLab(Lab):
                    "attachments": dict(self.attachments), "fdb": fdb,
                    "plugged": dict(self.instances.plugged), "lab_id": self.names.lab_id})
 
+    def _final_state(self) -> FinalState | None:
+        """Observe, stop the workloads (their history is then complete), read every volume."""
+        if not hasattr(self, "faults"):
+            return None  # the build failed: nothing to judge
+        try:
+            observation = self.observe()
+            self.instances.shutdown()
+            stored = {v: self.stored_records(v) for v in self.volumes.exports}
+        except Exception:
+            log.exception("lab %s: final observation failed", self.name)
+            return None
+        return FinalState(observation, stored)
+
     def trace(self) -> list[str]:
         with self._lock:
             return list(self._trace)
 
     def destroy(self) -> None:
-        if self._destroyed:
-            return
-        self._destroyed = True
-        for timer in self._timers:
-            timer.cancel()
+        """Tear down: no new action starts, those in flight and driver operations end
+        (bounded), then every process and namespace of the lab goes."""
+        with self._actions:
+            if self._destroyed:
+                return
+            self._destroyed = True
+            self._stopping.set()
+            for timer in self._timers:
+                timer.cancel()
+            deadline = time.monotonic() + DESTROY_WAIT_S
+            while self._in_flight and time.monotonic() < deadline:
+                self._actions.wait(timeout=0.5)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        _join_pool(self._pool, DESTROY_WAIT_S)
+        self._final = self._final_state()
         for part in ("instances", "volumes"):
             comp = getattr(self, part, None)
             if comp is not None:
                 comp.shutdown()
         if self.heartbeats is not None:
             self.heartbeats.shutdown()
-        for sock in self._socks.values():
+        with self._lock:
+            socks = list(self._socks.values())
+            self._socks.clear()
+        for sock in socks:
             sock.close()
-        self._socks.clear()
         cleanup.remove_lab_leftovers(self.names.lab_id)
         release(self.names)
         cleanup.unregister(self)
         self.log("lab", "down", id=self.names.lab_id)
+
+
+def _shifted(line: str, shift: float) -> str:
+    stamp, _, rest = line.partition(" ")
+    return f"{max(0.0, float(stamp) - shift):.6f} {rest}"
+
+
+@dataclass(frozen=True)
+class FinalState:
+    """The lab as it was at teardown: the judge looks at it after the namespaces are gone."""
+
+    observation: Observation
+    stored: dict[str, dict[int, StoredRecord]]
+
+
+def _join_pool(pool: ThreadPoolExecutor, timeout: float) -> None:
+    """Wait (bounded) for the pool's running operations: one still creating a namespace
+    or spawning a process after the cleanup would leave it behind."""
+    deadline = time.monotonic() + timeout
+    for thread in list(getattr(pool, "_threads", ())):
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -14,6 +14,7 @@ from stackdrill.faults import (
     OverlayFdbStale,
     PacketLoss,
     Partition,
+    PowerControllerDown,
     RateLimit,
     SlowDisk,
     TunnelEndpointDown,
@@ -22,12 +23,21 @@ from stackdrill.faults import (
 )
 
 if TYPE_CHECKING:
+    from stackdrill.backends.sim.drivers import SimPower
     from stackdrill.backends.sim.lab import SimLab
 
 
 def _networks(lab: SimLab, host: str, network: str | None) -> list[str]:
     return [n for n in lab.underlay.networks if (network is None or n == network)
             and lab.underlay.attached(host, n)]
+
+
+def _power(lab: SimLab) -> SimPower:
+    from stackdrill.backends.sim.drivers import SimPower
+
+    power = lab.drivers.power
+    assert isinstance(power, SimPower)
+    return power
 
 
 def inject(lab: SimLab, fault: Fault) -> None:
@@ -57,6 +67,8 @@ def inject(lab: SimLab, fault: Fault) -> None:
             lab.overlays[ov].stale_fdb(host, True)
         case TunnelEndpointDown(host=host, overlay=ov):
             lab.overlays[ov].tunnel_endpoint(host, False)
+        case PowerControllerDown(host=host):
+            _power(lab).set_controller(host, reachable=False)
 
 
 def heal(lab: SimLab, fault: Fault) -> None:
@@ -92,3 +104,5 @@ def heal(lab: SimLab, fault: Fault) -> None:
             lab.overlays[ov].stale_fdb(host, False)
         case TunnelEndpointDown(host=host, overlay=ov):
             lab.overlays[ov].tunnel_endpoint(host, True)
+        case PowerControllerDown(host=host):
+            _power(lab).set_controller(host, reachable=True)

@@ -16,7 +16,7 @@ pytest.importorskip("libvirt")
 from libvirt_support import TEST_URI, two_node, unique_lab
 
 from stackdrill.backends.base import AttachMode
-from stackdrill.backends.libvirt import LibvirtBackend  # noqa: E402
+from stackdrill.backends.libvirt import LibvirtBackend
 from stackdrill.backends.libvirt.agent import CommandResult, GuestCommandError
 from stackdrill.backends.libvirt.lab import LibvirtLab
 from stackdrill.backends.libvirt.storage import StorageError

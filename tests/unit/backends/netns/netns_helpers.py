@@ -27,14 +27,15 @@ needs_root = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() 
 
 
 def small_topology(name: str = "small", with_volume: bool = True) -> Topology:
-    """ctl (controller + storage), cmp1 and cmp2 (compute); one network; one overlay."""
+    """ctl (controller + storage), cmp1 and cmp2 (compute); one network; one overlay.
+    Hosts boot in 0.3 s (the backend waits each host's boot_s on power-on)."""
     data: dict[str, Any] = {
         "name": name,
         "hosts": [
-            {"name": "ctl", "roles": ["controller", "storage"],
+            {"name": "ctl", "roles": ["controller", "storage"], "boot_s": 0.3,
              "disks": [{"name": "sdb", "size_gb": 10}]},
-            {"name": "cmp1", "roles": ["compute"]},
-            {"name": "cmp2", "roles": ["compute"]},
+            {"name": "cmp1", "roles": ["compute"], "boot_s": 0.3},
+            {"name": "cmp2", "roles": ["compute"], "boot_s": 0.3},
         ],
         "networks": [{"name": "mgmt", "purposes": ["management", "storage", "tunnel"],
                       "cidr": "10.0.0.0/24",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from netns_helpers import needs_root, small_topology
 
 from stackdrill.backends.netns.lab import NetnsLab
-from stackdrill.backends.netns.testinfra import NetnsTestinfraBackend, host
+from stackdrill.backends.netns.testinfra import CLASS_PATH, NetnsTestinfraBackend, host
 
 pytestmark = [needs_root, pytest.mark.netns]
 
@@ -35,3 +38,16 @@ def test_testinfra_sees_the_lab_host_from_inside(lab: NetnsLab) -> None:
 def test_only_lab_namespaces_are_accepted() -> None:
     with pytest.raises(ValueError, match="not a stackdrill lab namespace"):
         NetnsTestinfraBackend("some-other-ns")
+
+
+def test_the_pytest_plugin_registers_the_netns_scheme(tmp_path: Path) -> None:
+    """Scenarios can ask testinfra for `netns://...` hosts without registering anything:
+    the stackdrill plugin does it when pytest starts (only testinfra's registry, no lab)."""
+    probe = tmp_path / "test_scheme.py"
+    probe.write_text("def test_scheme():\n"
+                     "    from testinfra.backend import BACKENDS\n"
+                     f"    assert BACKENDS.get('netns') == {CLASS_PATH!r}\n")
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          str(probe)], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
