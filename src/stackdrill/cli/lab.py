@@ -33,12 +33,12 @@ def _quiet(logger: str) -> Iterator[None]:
     """Mute a logger while earlier actions are replayed: a past recovery's warnings (fencing,
     --assume-fenced) belong to the command that ran it, not to every later command."""
     log = logging.getLogger(logger)
-    old = log.disabled
-    log.disabled = True
+    old = log.level
+    log.setLevel(logging.CRITICAL + 1)  # children inherit it (`disabled` would not reach them)
     try:
         yield
     finally:
-        log.disabled = old
+        log.setLevel(old)
 
 
 def open_session(record: LabRecord) -> tuple[LabSession, tempfile.TemporaryDirectory[str]]:
@@ -213,8 +213,8 @@ def recover(lab_name: str, dry_run: bool, parallel: int, assume_fenced: bool,
             print_plan(session, parallel=parallel, assume_fenced=assume_fenced)
             return
         if nothing_to_recover(session):
-            out.print(f"[green]every compute host heartbeats and every instance runs at "
-                      f"{session.lab.clock.now():.1f}s: nothing to recover[/green]")
+            out.print(f"[green]nothing to recover at {session.lab.clock.now():.1f}s: every "
+                      "compute host heartbeats and every instance runs[/green]")
             return
 
         def progress(event: RecoveryEvent) -> None:

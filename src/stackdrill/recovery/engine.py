@@ -30,19 +30,13 @@ from stackdrill.recovery.base import InstInfo, Proc
 from stackdrill.recovery.config import RecoveryConfig
 from stackdrill.recovery.db import open_inventory, seed_inventory
 from stackdrill.recovery.hoststate import AFTER, HostStatus
-from stackdrill.recovery.inventory import (
-    Service,
-    VmState,
-)
+from stackdrill.recovery.inventory import Service, VmState
 from stackdrill.recovery.journal import Journal, Step
 from stackdrill.recovery.monitor import HostMonitor
 from stackdrill.recovery.outcome import build_result
 from stackdrill.recovery.plan import Plan, place
 from stackdrill.recovery.result import RecoveryEvent, RecoveryResult
-from stackdrill.recovery.tasks import (
-    FlowKind,
-    Sleep,
-)
+from stackdrill.recovery.tasks import FlowKind, Sleep
 from stackdrill.topology import Topology
 from stackdrill.topology.model import Role
 
@@ -50,6 +44,8 @@ log = logging.getLogger(__name__)
 
 
 class RecoveryEngine(HostMonitor):
+    """Monitor a lab and recover what fails; see the module docstring for the rules."""
+
     def __init__(self, topology: Topology, drivers: Drivers, clock: Clock, db_url: str,
                  config: RecoveryConfig | None = None,
                  events: Callable[[RecoveryEvent], None] | None = None) -> None:
@@ -65,6 +61,7 @@ class RecoveryEngine(HostMonitor):
         self._where: dict[str, tuple[str, str]] = {}  # instance -> (DB host, vm_state)
         self._hosted: dict[str, set[str]] = {}
         self._inactive: set[str] = set()
+        self._grouped: list[str] = []
         self.journal = Journal(self.sessions, clock.now, self.config.stop_after_steps,
                                on_record=self._on_record)
         for host in self.hosts:

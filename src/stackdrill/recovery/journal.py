@@ -77,6 +77,7 @@ class Journal:
         self._stop_after = stop_after
         self._on_record = on_record
         self.written = 0
+        self._session = sessions()
         with sessions() as session:
             rows = session.scalars(select(JournalRow).order_by(JournalRow.seq)).all()
             self.records: list[JournalRecord] = []
@@ -96,7 +97,8 @@ class Journal:
     def step(self, step: Step, *, host: str | None = None, instance: str | None = None,
              attempt: int = 0, **detail: Any) -> Iterator[Session]:
         """Yield a session; its changes and the journal row commit together, or not at all."""
-        with self._sessions() as session, session.begin():
+        session = self._session
+        with session.begin():  # one long-lived session: it holds no connection between steps
             yield session
             now = self._clock()
             # A prebuilt Core insert: the ORM unit of work cost ~5x more per step, and the

@@ -60,8 +60,11 @@ class DrbdDevice:
         return self._bad(addr) or self.resource.submit_read(self.node, addr)
 
     def peek(self, addr: int) -> Any:
-        """This node's backing data, with every packet that has arrived by now applied."""
+        """What a read would return now: this node's backing data with every packet that
+        has arrived applied, or the peer's when this node is Diskless (DRBD reads remotely)."""
         self.resource.flush()
+        if not self.node.attached:
+            return self.resource.peer_of(self.node).disk.peek(addr)
         return self.node.disk.peek(addr)
 
 

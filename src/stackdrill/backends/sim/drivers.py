@@ -93,6 +93,11 @@ class SimPower(_SimDriver, PowerDriver):
             yield from self._check_bmc(host, "off")
             yield self.env.timeout(IPMI_S)
             self.lab.hosts[host].power_off()
+            # With `fencing: manual` the cluster waits for an operator to confirm the node
+            # is off (fence_ack_manual); the power driver has just confirmed exactly that.
+            for spec in self.lab.topology.clusters:
+                if host in spec.nodes and spec.fencing.value == "manual":
+                    self.lab.clusters[spec.name].ack_manual_fence(host)
 
         return self._run(op())
 

@@ -85,7 +85,7 @@ def heal(lab: SimLab, fault: Fault) -> None:
             lab.disks[(host, disk)].replace()
             for res in lab.drbd.values():
                 if res.spec.disk == disk and host in res.spec.nodes:
-                    res.attach(host)
+                    reattach(lab, res, host)
         case SlowDisk(host=host, disk=disk):
             lab.disks[(host, disk)].slow(0.0)
         case LinkDown(host=host, network=net):
@@ -106,3 +106,14 @@ def heal(lab: SimLab, fault: Fault) -> None:
             lab.overlays[ov].tunnel_endpoint(host, True)
         case PowerControllerDown(host=host):
             _power(lab).set_controller(host, reachable=True)
+
+
+def reattach(lab: SimLab, resource: DrbdResourceSim, host: str) -> None:
+    """The operator's `drbdadm attach` after a disk swap: only where DRBD runs and has
+    detached the failed disk (a host that is down attaches it when DRBD starts)."""
+    status = resource.status().get(host, {})
+    if not status.get("running") or status.get("disk") != "Diskless":
+        lab.kernel.log("fault", "attach-skipped", host=host, resource=resource.spec.name,
+                       disk=str(status.get("disk")))
+        return
+    resource.attach(host)

@@ -277,7 +277,9 @@ class SimLab(Lab):
         for user in users:
             for host in self.hypervisors.running().get(user, []):
                 server = self.exports.get((volume, host), host)
-                if status.get(server, {}).get("role") == "Primary":
+                serving = status.get(server, {})
+                if serving.get("role") == "Primary" and \
+                        serving.get("disk") in ("UpToDate", "Diskless"):
                     return server
         for wanted in ("Primary", "Secondary"):
             for node, st in sorted(status.items()):
@@ -308,10 +310,17 @@ class SimLab(Lab):
 
     def predicted_lost_writes(self) -> int:
         """What the DRBD model says a workload must have lost: acknowledged writes that were
-        still on the replication link when their primary died (protocol A), for the
-        check to compare with what it finds missing."""
-        return sum(1 for res in self.drbd.values() for dropped in res.dropped_writes()
-                   if isinstance(dropped.data, StoredRecord))
+        still on the replication link when the link died, from a node that did not end as
+        the Primary (a surviving primary resyncs them to its peer later; a dead or demoted
+        one's are gone), for the check to compare with what it finds missing."""
+        lost = 0
+        for res in self.drbd.values():
+            status = res.status()
+            for dropped in res.dropped_writes():
+                if isinstance(dropped.data, StoredRecord) and \
+                        status.get(dropped.node, {}).get("role") != "Primary":
+                    lost += 1
+        return lost
 
     def split_brains(self) -> dict[str, list[str]]:
         """resource -> nodes on which a split brain was detected at some point."""

@@ -1,0 +1,90 @@
+"""The invariants every random drill must hold, given its declared damage.
+
+The judge runs what can be declared up front (fencing order, acknowledged
+writes, a single writer per volume); the checks here need the declared damage:
+
+- `exactly_once_or_declared`: every instance runs on exactly one host, or it
+  is one the schedule may legitimately cost (see `oracle`) *and* the engine
+  reported it unrecoverable with a reason; never more than the declared number.
+- `divergence_bounded`: on a dual-primary resource, acked writes may be lost
+  only if invoked after the first fault that could cut replication.
+- `writes_progress`: every instance running at the end still gets writes
+  acknowledged in the drill's last minute (liveness: a guest "running" on a
+  volume nobody serves any more is not recovered).
+"""
+
+from __future__ import annotations
+
+from stackdrill.backends.base import WriteOp
+from stackdrill.checks import CheckResult, exactly_once
+from stackdrill.drill.runner import DrillRun
+from stackdrill.fuzz.oracle import Damage
+from stackdrill.recovery import InstanceState
+
+
+def exactly_once_or_declared(run: DrillRun, damage: Damage,
+                             name: str = "exactly_once_or_declared") -> CheckResult:
+    obs = run.lab.observe()
+    names = [i.name for i in run.drill.topology.instances]
+    outcomes = {o.name: o for r in run.recoveries for o in r.instances}
+    base = exactly_once(obs, names, name=name)
+    missing = set(base.data.get("missing", []))
+    problems = [p for p in base.detail.split("; ")
+                if not base.ok and not p.startswith("not running anywhere")]
+    excused = []
+    for inst in sorted(missing):
+        outcome = outcomes.get(inst)
+        state = outcome.state.value if outcome else "not handled by the engine"
+        if outcome is not None and outcome.state is InstanceState.UNRECOVERABLE \
+                and inst in damage.may_be_unrecoverable and outcome.reason:
+            excused.append(f"{inst} ({outcome.reason})")
+        else:
+            why = f" ({outcome.reason})" if outcome is not None and outcome.reason else ""
+            problems.append(f"{inst} not running anywhere: {state}{why}")
+    if len(excused) > damage.max_unrecoverable:
+        problems.append(f"{len(excused)} instances unrecoverable, at most "
+                        f"{damage.max_unrecoverable} declared: {'; '.join(excused)}")
+    detail = f"{len(names) - len(missing)} of {len(names)} instances run exactly once"
+    if excused:
+        detail += f"; declared unrecoverable: {'; '.join(excused)}"
+    return CheckResult.of(name, problems, detail, excused=excused)
+
+
+def divergence_bounded(history: list[WriteOp], lost_seqs: dict[str, dict[str, list[int]]],
+                       damage: Damage, name: str = "divergence_bounded") -> CheckResult:
+    """Lost acked writes on a dual-primary resource are excused only when invoked after the
+    first fault that could cut replication; everywhere else this passes (acked_writes
+    with max_lost 0 decides)."""
+    lost = [(inst, vol, seq) for inst, by_vol in sorted(lost_seqs.items())
+            for vol, seqs in sorted(by_vol.items()) for seq in seqs]
+    if damage.diverge_from is None or not lost:
+        return CheckResult.passed(name, f"{len(lost)} acked writes lost, none to excuse")
+    invoked = {(op.instance, op.volume, op.seq): op.invoked for op in history
+               if op.outcome == "ok"}
+    early = [f"{i}/{v}#{s}@{invoked.get((i, v, s), -1.0):.1f}s" for i, v, s in lost
+             if invoked.get((i, v, s), -1.0) < damage.diverge_from]
+    if early:
+        return CheckResult.failed(name, f"{len(early)} acked writes lost that were invoked "
+                                  f"before replication could be cut (t={damage.diverge_from:g}s):"
+                                  f" {', '.join(early[:8])}")
+    return CheckResult.passed(name, f"{len(lost)} acked writes lost, all after "
+                              f"t={damage.diverge_from:g}s (declared divergence)", lost=len(lost))
+
+
+def writes_progress(history: list[WriteOp], running: dict[str, list[str]], since: float,
+                    damage: Damage, name: str = "writes_progress") -> CheckResult:
+    """Every instance running at the end still gets writes acknowledged after `since` (all
+    faults are healed by then): a guest that 'runs' on a dead volume is not recovered."""
+    alive = {inst for inst, hosts in running.items() if hosts}
+    pairs = sorted({(op.instance, op.volume) for op in history if op.instance in alive})
+    moving = {(op.instance, op.volume) for op in history
+              if op.outcome == "ok" and op.invoked >= since}
+    stalled = [f"{i}/{v}" for i, v in pairs if (i, v) not in moving]
+    if stalled and damage.may_stall:
+        return CheckResult.passed(name, f"no acked write after t={since:g}s on "
+                                  f"{', '.join(stalled)} (declared: a storage path stays cut)",
+                                  stalled=stalled)
+    return CheckResult.of(name, [f"running but no acked write after t={since:g}s on: "
+                                 f"{', '.join(stalled)}"] if stalled else [],
+                          f"{len(pairs)} running volume(s) all acked writes after t={since:g}s",
+                          stalled=stalled)

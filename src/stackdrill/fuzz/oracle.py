@@ -1,0 +1,206 @@
+"""Declared damage: what a random schedule may legitimately break, decided before it runs.
+
+A random drill is judged against invariants that hold for every schedule, except
+where the schedule itself makes a loss legitimate. That exception is computed
+here from the schedule alone (never from the run), so a run cannot excuse itself:
+
+- **Unrecoverable instances.** Hosts a fault may leave unusable as a target
+  ("unsure": a host-level fault, or a link fault on its management or storage
+  path; every compute host when the controller that collects heartbeats is hit)
+  are taken out, and the displaced instances (those on unsure hosts) are placed
+  on the remaining hosts with the engine's own rules: capacity with Nova's
+  allocation ratios and anti-affinity groups. If all fit, no instance may end up
+  unrecoverable. If not, at most `displaced - max placeable` may, and only with
+  a reason from the engine.
+- **Divergence.** On a dual-primary DRBD resource (no resource fencing in the
+  shipped topology), any fault that may cut the replication path while both
+  sides write lets the two copies diverge, by design (the seed's own warning):
+  a split brain on reconnect, or a peer's writes missing from the copy that
+  survives. Lost acknowledged writes are then accepted, but only those invoked
+  after the first such fault: everything acknowledged before it was on both
+  disks (protocol C) and must survive.
+- **Protocol A.** The DRBD model predicts the acknowledged writes still on the
+  wire when a primary died; the lost count must equal that prediction.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from stackdrill.drill.model import Drill
+from stackdrill.faults import (
+    DiskFailure,
+    Fault,
+    HostCrash,
+    HostHang,
+    HostReboot,
+    LinkDown,
+    PacketLoss,
+    Partition,
+    RateLimit,
+)
+from stackdrill.fuzz.targets import Targets
+from stackdrill.recovery.config import RecoveryConfig
+from stackdrill.topology import NetworkPurpose, Topology
+
+HOST_FAULTS = (HostCrash, HostHang, HostReboot)
+LINK_FAULTS = (LinkDown, PacketLoss, Partition, RateLimit)
+
+
+@dataclass(frozen=True)
+class Damage:
+    """What the schedule may break; everything else must hold."""
+
+    unsure_hosts: frozenset[str]  # compute hosts that may not be usable targets
+    displaced: frozenset[str]  # instances on unsure hosts
+    may_be_unrecoverable: frozenset[str]  # displaced instances that may not fit anywhere
+    max_unrecoverable: int
+    split_brain_possible: bool  # dual-primary divergence declared (see diverge_from)
+    diverge_from: float | None  # dual-primary: writes after this may diverge (no fencing)
+    protocol_a: bool  # lost acked writes must equal the model's prediction
+    may_stall: bool = False  # a storage path stays broken to the end: writes may stop
+
+    def describe(self) -> str:
+        parts = []
+        if self.may_be_unrecoverable:
+            parts.append(f"up to {self.max_unrecoverable} of "
+                         f"{', '.join(sorted(self.may_be_unrecoverable))} may be unrecoverable")
+        if self.split_brain_possible:
+            parts.append(f"dual-primary divergence from t={self.diverge_from:g}s "
+                         "(acked writes after it may be lost)")
+        if self.protocol_a:
+            parts.append("protocol A (lost writes = model prediction)")
+        if self.may_stall:
+            parts.append("a storage path stays cut: writes may stop")
+        return "; ".join(parts) or "none: every instance recovered, no acked write lost"
+
+
+def _touches(fault: Fault, host: str, networks: set[str]) -> bool:
+    """A link-level fault on one of `networks` (or on all networks) affecting `host`."""
+    if isinstance(fault, Partition):
+        return host in fault.targets() and (fault.network is None or fault.network in networks)
+    net = getattr(fault, "network", None)
+    return bool(host in fault.targets() and net in networks)
+
+
+def unsure_hosts(topology: Topology, faults: list[Fault]) -> frozenset[str]:
+    targets = Targets.of(topology)
+    mgmt = set(targets.management)
+    paths = mgmt | {n.name for n in topology.networks_for(NetworkPurpose.STORAGE)}
+    paths |= set(targets.replication)
+    paths |= {n.name for n in topology.networks_for(NetworkPurpose.TUNNEL)}  # verify pings
+    unsure: set[str] = set()
+    for fault in faults:
+        if isinstance(fault, Partition):
+            unsure |= _partitioned(fault, targets, mgmt, paths)
+            continue
+        for ctl in targets.controller:
+            hit_ctl = isinstance(fault, HOST_FAULTS) and ctl in fault.targets()
+            if hit_ctl or (isinstance(fault, LINK_FAULTS) and _touches(fault, ctl, mgmt)):
+                unsure |= set(targets.compute)  # the control plane is blind
+        for host in targets.compute:
+            hit = isinstance(fault, (*HOST_FAULTS, DiskFailure)) and host in fault.targets()
+            if hit or (isinstance(fault, LINK_FAULTS) and _touches(fault, host, paths)):
+                unsure.add(host)
+    return frozenset(unsure)
+
+
+def _partitioned(fault: Partition, targets: Targets, mgmt: set[str],
+                 paths: set[str]) -> set[str]:
+    """Compute hosts a partition may make unusable: on the management path, those cut off
+    from the controller; on a storage, replication or tunnel path, every one it names."""
+    hosts = {h for h in fault.targets() if h in targets.compute}
+    if fault.network is not None and fault.network not in paths:
+        return set()
+    if fault.network is not None and fault.network not in mgmt:
+        return hosts
+    with_ctl = next((set(g) for g in fault.groups if set(g) & set(targets.controller)), set())
+    return hosts - with_ctl if fault.network is not None else hosts
+
+
+def max_placeable(topology: Topology, displaced: list[str], hosts: list[str],
+                  config: RecoveryConfig | None = None) -> int:
+    """The most displaced instances that fit on `hosts` at once (exhaustive; tiny labs)."""
+    cfg = config or RecoveryConfig()
+    cap = {h: [topology.host(h).vcpus * cfg.cpu_allocation_ratio,
+               topology.host(h).ram_mb * cfg.ram_allocation_ratio] for h in hosts}
+    groups: dict[str, set[str]] = {h: set() for h in hosts}
+    for inst in topology.instances:
+        if inst.host in cap and inst.name not in displaced:
+            flavor = topology.flavors[inst.flavor]
+            cap[inst.host][0] -= flavor.vcpus
+            cap[inst.host][1] -= flavor.ram_mb
+            if inst.anti_affinity:
+                groups[inst.host].add(inst.anti_affinity)
+    best = 0
+    options: list[str | None] = [*hosts, None]
+    for assignment in itertools.product(options, repeat=len(displaced)):
+        used = {h: [0.0, 0.0] for h in hosts}
+        seen: dict[str, set[str]] = {h: set(g) for h, g in groups.items()}
+        ok, placed = True, 0
+        for name, host in zip(displaced, assignment, strict=True):
+            if host is None:
+                continue
+            inst = topology.instance(name)
+            flavor = topology.flavors[inst.flavor]
+            used[host][0] += flavor.vcpus
+            used[host][1] += flavor.ram_mb
+            group = inst.anti_affinity
+            if (used[host][0] > cap[host][0] or used[host][1] > cap[host][1]
+                    or (group is not None and group in seen[host])):
+                ok = False
+                break
+            if group is not None:
+                seen[host].add(group)
+            placed += 1
+        if ok:
+            best = max(best, placed)
+    return best
+
+
+def _diverge_from(drill: Drill) -> float | None:
+    """When a dual-primary resource may first lose its peer while both sides write."""
+    times: list[float] = []
+    for res in drill.topology.drbd:
+        if not (res.allow_two_primaries and len(res.primary) > 1):
+            continue
+        nodes = set(res.nodes)
+        for step, fault in drill.faults():
+            hit = isinstance(fault, (*HOST_FAULTS, DiskFailure)) and nodes & set(fault.targets())
+            if hit or (isinstance(fault, LINK_FAULTS)
+                       and any(_touches(fault, n, {res.network}) for n in nodes)):
+                times.append(step.at)
+    return min(times) if times else None
+
+
+def declared_damage(drill: Drill) -> Damage:
+    topology = drill.topology
+    faults = [f for _s, f in drill.faults()]
+    unsure = unsure_hosts(topology, faults)
+    displaced = sorted(i.name for i in topology.instances if i.host in unsure)
+    usable = sorted(h for h in Targets.of(topology).compute if h not in unsure)
+    fit = max_placeable(topology, displaced, usable)
+    may = frozenset(displaced) if fit < len(displaced) else frozenset()
+    protocol_a = any(r.protocol.value == "A" for r in topology.drbd)
+    diverge = _diverge_from(drill)
+    return Damage(unsure, frozenset(displaced), may, len(displaced) - fit if may else 0,
+                  diverge is not None, diverge, protocol_a, _storage_path_stays_cut(drill))
+
+
+def _storage_path_stays_cut(drill: Drill) -> bool:
+    """A link fault on a storage or replication network that is never healed: an instance
+    whose volume crosses it cannot write, and nothing in the stack is meant to fix that
+    (the engine recovers hosts, not links). Losing a whole storage node is not excused:
+    replication exists so that the volumes survive it."""
+    topology = drill.topology
+    paths = {n.name for n in topology.networks_for(NetworkPurpose.STORAGE)}
+    paths |= {r.network for r in topology.drbd}
+    healed = {s.heal for s in drill.spec.schedule if s.heal is not None}
+    for step, fault in drill.faults():
+        if step.id in healed or not isinstance(fault, LINK_FAULTS):
+            continue
+        net = getattr(fault, "network", None)
+        if net is None or net in paths:
+            return True
+    return False

@@ -1,0 +1,130 @@
+"""Prebuilt Core statements for the engine's per-instance updates.
+
+Building an ORM `update()` costs more than running it on SQLite: the engine
+issues a few per instance per journal step, and its overhead per instance is a
+measured goal (bench/recovery_parallel.py). These statements are built once,
+with bound parameters, and run on the step's own connection, so they stay in
+the journal step's transaction (a step and its DB change commit together).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from stackdrill.recovery.inventory import (
+    BlockDeviceMapping,
+    ComputeNode,
+    Instance,
+    Migration,
+    Service,
+    Volume,
+)
+
+_nodes = cast(Table, ComputeNode.__table__)
+_instances = cast(Table, Instance.__table__)
+_migrations = cast(Table, Migration.__table__)
+_services = cast(Table, Service.__table__)
+_bdms = cast(Table, BlockDeviceMapping.__table__)
+_volumes = cast(Table, Volume.__table__)
+
+USAGE = (update(_nodes).where(_nodes.c.host == bindparam("p_host"))
+         .values(vcpus_used=_nodes.c.vcpus_used + bindparam("p_vcpus"),
+                 memory_mb_used=_nodes.c.memory_mb_used + bindparam("p_ram")))
+INSTANCE_STATE = (update(_instances).where(_instances.c.uuid == bindparam("p_uuid"))
+                  .values(vm_state=bindparam("p_vm"), task_state=bindparam("p_task")))
+INSTANCE_TASK = (update(_instances).where(_instances.c.uuid == bindparam("p_uuid"))
+                 .values(task_state=bindparam("p_task")))
+MIGRATION_STATUS = (update(_migrations)
+                    .where(_migrations.c.instance_uuid == bindparam("p_uuid"),
+                           _migrations.c.status == bindparam("p_old"))
+                    .values(status=bindparam("p_new")))
+
+INSTANCE_ROW = select(_instances.c.host, _instances.c.vcpus, _instances.c.memory_mb).where(
+    _instances.c.uuid == bindparam("p_uuid"))
+INSTANCE_HOST = (update(_instances).where(_instances.c.uuid == bindparam("p_uuid"))
+                 .values(host=bindparam("p_host"), node=bindparam("p_host"),
+                         task_state=bindparam("p_task")))
+UNRESERVE_SPARE = (update(_services).where(_services.c.host == bindparam("p_host"),
+                                           _services.c.disabled_reason == "reserved host")
+                   .values(disabled=False, disabled_reason=None))
+NEW_MIGRATION = insert(_migrations)
+INSTANCE_VOLUMES = (select(_bdms.c.id, _volumes.c.id, _volumes.c.display_name)
+                    .join(_volumes, _volumes.c.id == _bdms.c.volume_id)
+                    .where(_bdms.c.instance_uuid == bindparam("p_uuid"))
+                    .order_by(_bdms.c.id))
+BDM_ATTACHED = (update(_bdms).where(_bdms.c.id == bindparam("p_id"))
+                .values(attached_host=bindparam("p_host"), attach_mode=bindparam("p_mode"),
+                        connection_info=bindparam("p_info")))
+VOLUME_ATTACHED = (update(_volumes).where(_volumes.c.id == bindparam("p_id"))
+                   .values(status="in-use", attach_status="attached"))
+
+NODES = select(_nodes).order_by(_nodes.c.host)
+SERVICES = select(_services)
+
+
+def run(s: Session, statement: Any, **params: Any) -> None:
+    """Execute on the session's connection (same transaction, no ORM bookkeeping)."""
+    s.connection().execute(statement, params)
+
+
+def usage(s: Session, host: str, vcpus: int, ram_mb: int) -> None:
+    """Claim (or with negative numbers give back) capacity on a compute node."""
+    run(s, USAGE, p_host=host, p_vcpus=vcpus, p_ram=ram_mb)
+
+
+def instance_state(s: Session, uuid: str, vm_state: str, task_state: str | None) -> None:
+    run(s, INSTANCE_STATE, p_uuid=uuid, p_vm=vm_state, p_task=task_state)
+
+
+def instance_task(s: Session, uuid: str, task_state: str | None) -> None:
+    run(s, INSTANCE_TASK, p_uuid=uuid, p_task=task_state)
+
+
+def migration_status(s: Session, uuid: str, old: str, new: str) -> None:
+    run(s, MIGRATION_STATUS, p_uuid=uuid, p_old=old, p_new=new)
+
+
+def instance_row(s: Session, uuid: str) -> tuple[str, int, int]:
+    """(host, vcpus, memory_mb) of an instance as the inventory has it."""
+    row = s.connection().execute(INSTANCE_ROW, {"p_uuid": uuid}).one()
+    return str(row[0]), int(row[1]), int(row[2])
+
+
+def instance_host(s: Session, uuid: str, host: str, task_state: str | None) -> None:
+    run(s, INSTANCE_HOST, p_uuid=uuid, p_host=host, p_task=task_state)
+
+
+def unreserve_spare(s: Session, host: str) -> None:
+    """A reserved host that receives an instance is a spare no more (Masakari enables it)."""
+    run(s, UNRESERVE_SPARE, p_host=host)
+
+
+def new_migration(s: Session, uuid: str, source: str, target: str, mtype: str, status: str,
+                  created_at: float) -> None:
+    s.connection().execute(NEW_MIGRATION, {
+        "instance_uuid": uuid, "source_compute": source, "dest_compute": target,
+        "migration_type": mtype, "status": status, "created_at": created_at})
+
+
+def instance_volumes(s: Session, uuid: str) -> list[tuple[int, str, str]]:
+    """(bdm id, volume id, volume name) of each volume the instance has, in BDM order."""
+    rows = s.connection().execute(INSTANCE_VOLUMES, {"p_uuid": uuid}).all()
+    return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
+def attach(s: Session, bdm_id: int, volume_id: str, host: str, mode: str,
+           info: dict[str, Any]) -> None:
+    run(s, BDM_ATTACHED, p_id=bdm_id, p_host=host, p_mode=mode, p_info=info)
+    run(s, VOLUME_ATTACHED, p_id=volume_id)
+
+
+def compute_nodes(s: Session) -> list[Row[Any]]:
+    """Every compute node row by host (read-only: attribute access like the ORM class)."""
+    return list(s.connection().execute(NODES).all())
+
+
+def services(s: Session) -> dict[str, Row[Any]]:
+    return {row.host: row for row in s.connection().execute(SERVICES).all()}
