@@ -38,33 +38,19 @@ REPORT = Path(__file__).resolve().parent.parent / "reports" / "random-drills.jso
 # bug id -> (reason, seeds that fail because of it). Found by these drills; see the
 # lead's issue tracker for the analysis. Each seed was checked to fail for that reason.
 KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
-    # minimal reproduction: seed 74 (one host_hang of bob)
-    "clvm-manual-fence": (
-        "engine powers off a clustered-LVM peer but never acknowledges the fence to the "
-        "cluster (fencing: manual, fence_ack_manual): DLM blocks lvchange -aey and the "
-        "evacuation hangs until the end of the drill",
-        frozenset({5, 6, 19, 24, 26, 27, 30, 33, 34, 38, 56, 68, 74, 101, 103, 105, 118, 126,
-                   129, 135, 136, 142, 151, 157, 158, 161, 163, 168, 171, 181, 188, 194, 196,
-                   197, 207, 209, 211, 214, 220, 241, 243, 252, 253, 268, 285, 287, 297, 302,
-                   312, 313, 322, 323, 324, 325, 330, 331, 333, 346, 351, 361, 365, 376, 383,
-                   386, 389, 408, 409, 413, 417, 419, 421, 424, 429, 445, 455, 456, 459, 471,
-                   477, 481, 482, 483, 484, 487, 492, 494, 496})),
     # minimal reproduction: seed 50 (storage partition, then cmp1 loses heartbeats)
     "stale-promotion": (
         "replication cut while the primary keeps writing (fence-peer failed, resource-only), "
         "then the engine fences the primary and promotes the disconnected secondary that "
         "still says UpToDate: acked writes since the cut are lost under protocol C",
         frozenset({12, 50})),
-    # minimal reproduction: seed 296 (disk_failure sto1, then host_reboot cmp2)
-    "diskless-primary-peek": (
-        "DrbdDevice.peek reads the node's own (failed) disk on a Diskless primary, so a "
-        "recovered workload resumes its sequence from stale data and overwrites acked records",
-        frozenset({217, 242, 270, 277, 293, 296, 370, 405})),
-    # minimal reproduction: seed 176 (one replication partition, primary survives)
-    "protocol-a-prediction": (
-        "predicted_lost_writes counts every acked write dropped from the wire, even when the "
-        "primary survives and resyncs it: prediction N, actual 0",
-        frozenset({36, 78, 140, 176})),
+    # minimal reproduction: seed 293 shrunk (disk_failure cmp1 on the primary, partition
+    # cmp1|cmp2 while it is Diskless, disk replaced): cause not yet analysed
+    "diskless-primary-partition": (
+        "a Diskless primary (its disk failed, serving from its peer) is partitioned from the "
+        "peer and its disk replaced: acked writes from the Diskless period are reported "
+        "lost afterwards (a wrong-way resync or a read from the wrong replica; open)",
+        frozenset({217, 242, 270, 293, 405})),
     # minimal reproduction: seed 369 shrunk (crash cmp3, crash+return cmp1, crash ctl1)
     "false-corroboration": (
         "controller down (no heartbeats anywhere) and the DRBD peer down: 'replication peers "
@@ -80,27 +66,15 @@ KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
         "the DRBD storage primary of nova-drbd is lost (crash, hang, even a reboot): the "
         "storage cluster fences it but nothing promotes the surviving secondary, so every "
         "volume stops serving and every 'running' guest's writes fail to the end",
-        frozenset({59, 66, 67, 70, 72, 82, 100, 111, 113, 200, 213, 273, 281, 303, 308, 339,
-                   358, 367, 372, 404, 449})),
+        frozenset({59, 66, 67, 70, 72, 82, 100, 111, 113, 200, 213, 273, 281, 303, 308, 339, 358,
+                   367, 372, 404, 449})),
     # minimal reproduction: seed 16 (crash+return of cmp1 while the controller is down)
     "resume-without-storage": (
         "a returning host resumes guests the engine gave up on, but their DRBD volume there "
         "is still Secondary (nobody promotes it): they run and every write fails",
         frozenset({16})),
-    # minimal reproduction: seed 128 (one disk_failure of sto1), 159 (cmp1), 84 (bob).
-    # Regression of commit 1f2a2a7: SimLab._authoritative_replica prefers the replica that
-    # serves the running instance when it is Primary, without checking its disk is UpToDate.
-    "checker-reads-diskless-primary": (
-        "stored_records reads a Diskless primary's failed local disk (frozen at the failure) "
-        "instead of the UpToDate peer that holds the data: every acked write since the disk "
-        "failure counts as lost (a false failure of the checker)",
-        frozenset({3, 4, 11, 53, 64, 73, 84, 95, 114, 128, 139, 141, 159, 191, 219, 233, 249,
-                   257, 282, 301, 311, 316, 320, 328, 347, 382, 385, 393, 407})),
-    "sim-disk-heal": (
-        "healing a disk failure raises DrbdError when DRBD on that host is down (Unconfigured) "
-        "or never detached the disk (attach refused)",
-        frozenset({319, 396, 453})),
 }
+
 KNOWN: dict[int, str] = {s: f"{bug}: {why}" for bug, (why, seeds) in KNOWN_BUGS.items()
                          for s in seeds}
 
