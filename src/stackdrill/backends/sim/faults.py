@@ -23,6 +23,7 @@ from stackdrill.faults import (
 )
 
 if TYPE_CHECKING:
+    from stackdrill.backends.sim.drbd import DrbdResourceSim
     from stackdrill.backends.sim.drivers import SimPower
     from stackdrill.backends.sim.lab import SimLab
 
@@ -33,6 +34,7 @@ def _networks(lab: SimLab, host: str, network: str | None) -> list[str]:
 
 
 def _power(lab: SimLab) -> SimPower:
+    from stackdrill.backends.sim.drbd import DrbdResourceSim
     from stackdrill.backends.sim.drivers import SimPower
 
     power = lab.drivers.power
