@@ -34,7 +34,6 @@ def _networks(lab: SimLab, host: str, network: str | None) -> list[str]:
 
 
 def _power(lab: SimLab) -> SimPower:
-    from stackdrill.backends.sim.drbd import DrbdResourceSim
     from stackdrill.backends.sim.drivers import SimPower
 
     power = lab.drivers.power
