@@ -103,7 +103,16 @@ def down_all(include_live: bool = False) -> DownReport:
     `include_live`.
     """
     report = DownReport()
-    live = {r.lab_id for r in naming.read_slots() if naming._alive(r.pid)}
+    # under the registry lock: a lab being created meanwhile (its slot file written under
+    # the same lock) counts as live, and no new lab takes a dead lab's id mid-removal
+    with naming._registry_lock():
+        live = {r.lab_id for r in naming.read_slots() if naming._alive(r.pid)}
+        _remove_dead(report, live, include_live)
+    return report
+
+
+def _remove_dead(report: DownReport, live: set[str], include_live: bool) -> None:
+    """down_all's work, with the registry lock held by the caller."""
     ids: set[str] = set()
     for ns in nsops.list_namespaces():
         match = naming.NS_RE.match(ns)
@@ -126,11 +135,9 @@ def down_all(include_live: bool = False) -> DownReport:
             if naming.ID_RE.match(path.name) and (path.name not in live or include_live):
                 shutil.rmtree(path, ignore_errors=True)
                 report.state_dirs.append(str(path))
-    with naming._registry_lock():
-        for rec in naming.read_slots():
-            if not naming._alive(rec.pid) or include_live:
-                (naming.REGISTRY_DIR / f"{rec.lab_id}.json").unlink(missing_ok=True)
-    return report
+    for rec in naming.read_slots():
+        if not naming._alive(rec.pid) or include_live:
+            (naming.REGISTRY_DIR / f"{rec.lab_id}.json").unlink(missing_ok=True)
 
 
 def remove_named(lab_name: str) -> list[str]:

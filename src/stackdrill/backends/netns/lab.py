@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from stackdrill.backends.base import (
@@ -36,6 +35,7 @@ from stackdrill.backends.netns.drivers import (
 from stackdrill.backends.netns.faults import FaultEngine
 from stackdrill.backends.netns.heartbeats import Heartbeats
 from stackdrill.backends.netns.instances import Instances
+from stackdrill.backends.netns.lifecycle import FinalState, Schedule, join_pool, shifted
 from stackdrill.backends.netns.names import allocate, release
 from stackdrill.backends.netns.overlay import OverlayController
 from stackdrill.backends.netns.probes import probe
@@ -81,25 +81,21 @@ class NetnsLab(Lab):
         self.seed = seed  # nothing random here: the kernel's timing is the only variation
         self.options = options or LabOptions()
         self.interval = self.options.write_interval_s
-        self.names, stale = allocate(lab_name)
-        for lab_id in stale:
-            cleanup.remove_lab_leftovers(lab_id)
+        self.names, _stale = allocate(lab_name, clean=cleanup.remove_lab_leftovers)
         self.state_dir = cleanup.state_dir(self.names)
         self._clock = WallClock()  # created first: every trace line carries its time
         self._lock = threading.RLock()
         self._socks: dict[str, Any] = {}
         self._trace: list[str] = []
-        self._timers: list[threading.Timer] = []
-        self._actions = threading.Condition()  # guards _in_flight and _destroyed
-        self._in_flight = 0
-        self._stopping = threading.Event()  # set by destroy: boots stop waiting
+        self._schedule = Schedule(f"lab-{self.names.lab_id}", self._clock.now, self.log,
+                                  self._clock.alarm)
         self._results: dict[str, dict[str, Any]] = {}
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"lab-{lab_name}")
-        self._destroyed = False  # set once, under self._actions
         self._final: FinalState | None = None  # what the lab was when it was destroyed
         self._tie = tie_to_parent
         self._down: dict[tuple[str, str], set[str]] = {}
         self.power: dict[str, PowerState] = {h.name: PowerState.ON for h in topology.hosts}
+        self._power_changes: dict[str, int] = {}  # tells one boot from the next
         self.attachments: dict[str, str] = {}
         self.heartbeats: Heartbeats | None = None
         self.instances: Instances
@@ -177,7 +173,7 @@ class NetnsLab(Lab):
         times), keeping its order."""
         with self._lock:
             shift = self._clock.rebase()
-            self._trace = [_shifted(line, shift) for line in self._trace]
+            self._trace = [shifted(line, shift) for line in self._trace]
         self.instances.rebase(shift)
         if self.heartbeats is not None:
             self.heartbeats.rebase(shift)
@@ -214,6 +210,7 @@ class NetnsLab(Lab):
         """Change and trace a host's power state (the line the fencing checks read)."""
         old = self.power[host]
         self.power[host] = state
+        self._power_changes[host] = self._power_changes.get(host, 0) + 1
         self.log(f"host/{host}", "power", state=state.value, was=old.value, why=why)
 
     def power_off_host(self, host: str, why: str = "power-cut") -> None:
@@ -238,15 +235,17 @@ class NetnsLab(Lab):
             if self.power[host] is not PowerState.OFF:
                 return
             self._set_power(host, PowerState.BOOTING, why)
+            boot = self._power_changes[host]
             for lk in self.underlay.host_links(host):
                 self.set_link(lk, True, reason="power")
             self.instances.set_ports(host, True)
         # a namespace boots at once; the topology's boot_s stands for firmware, kernel and
         # services starting, as on the simulator (interrupted by a teardown)
-        self._stopping.wait(self.topology.host(host).boot_s)
+        if self._schedule.stopped.wait(self.topology.host(host).boot_s):
+            return  # torn down meanwhile
         with self._lock:
-            if self._destroyed:
-                return
+            if self._power_changes[host] != boot:
+                return  # powered off (fenced) while it booted: this boot never ends
             self.volumes.start_host(host)
             mgmt = management_network(self.topology)
             if self.heartbeats is not None and mgmt is not None and \
@@ -305,29 +304,7 @@ class NetnsLab(Lab):
         the drill instead of letting it pass without the fault. `destroy` waits for actions
         in flight and none starts after it.
         """
-        def run() -> None:
-            with self._actions:
-                if self._destroyed:
-                    return
-                self._in_flight += 1
-            try:
-                self.log("lab", "step", label=label)
-                action()
-            except Exception as exc:
-                self.log("lab", "step-failed", label=label, error=repr(exc))
-                log.exception("scheduled action %s failed", label)
-                self._clock.alarm(RuntimeError(f"scheduled action {label!r} failed: {exc}"))
-            finally:
-                with self._actions:
-                    self._in_flight -= 1
-                    self._actions.notify_all()
-
-        timer = threading.Timer(max(0.0, time_s - self._clock.now()), run)
-        timer.daemon = True
-        timer.name = f"lab-{self.names.lab_id}-at-{time_s:g}"
-        with self._lock:
-            self._timers.append(timer)
-        timer.start()
+        self._schedule.call_at(time_s, action, label)
 
     def execute(self, command: Any, label: str) -> None:
         """Overlay probes run for real inside the instance; other tools do not exist here
@@ -401,18 +378,10 @@ class NetnsLab(Lab):
     def destroy(self) -> None:
         """Tear down: no new action starts, those in flight and driver operations end
         (bounded), then every process and namespace of the lab goes."""
-        with self._actions:
-            if self._destroyed:
-                return
-            self._destroyed = True
-            self._stopping.set()
-            for timer in self._timers:
-                timer.cancel()
-            deadline = time.monotonic() + DESTROY_WAIT_S
-            while self._in_flight and time.monotonic() < deadline:
-                self._actions.wait(timeout=0.5)
+        if not self._schedule.stop(DESTROY_WAIT_S):
+            return
         self._pool.shutdown(wait=False, cancel_futures=True)
-        _join_pool(self._pool, DESTROY_WAIT_S)
+        join_pool(self._pool, DESTROY_WAIT_S)
         self._final = self._final_state()
         for part in ("instances", "volumes"):
             comp = getattr(self, part, None)
@@ -429,24 +398,3 @@ class NetnsLab(Lab):
         release(self.names)
         cleanup.unregister(self)
         self.log("lab", "down", id=self.names.lab_id)
-
-
-def _shifted(line: str, shift: float) -> str:
-    stamp, _, rest = line.partition(" ")
-    return f"{max(0.0, float(stamp) - shift):.6f} {rest}"
-
-
-@dataclass(frozen=True)
-class FinalState:
-    """The lab as it was at teardown: the judge looks at it after the namespaces are gone."""
-
-    observation: Observation
-    stored: dict[str, dict[int, StoredRecord]]
-
-
-def _join_pool(pool: ThreadPoolExecutor, timeout: float) -> None:
-    """Wait (bounded) for the pool's running operations: one still creating a namespace
-    or spawning a process after the cleanup would leave it behind."""
-    deadline = time.monotonic() + timeout
-    for thread in list(getattr(pool, "_threads", ())):
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -18,7 +18,7 @@ import ipaddress
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,16 +178,20 @@ def read_slots() -> list[SlotRecord]:
     return out
 
 
-def allocate(lab_name: str, reclaim: bool = True) -> tuple[LabNames, list[str]]:
+def allocate(lab_name: str, reclaim: bool = True,
+             clean: Callable[[str], object] | None = None) -> tuple[LabNames, list[str]]:
     """Take the lowest free slot for `lab_name` (owned by this process).
 
-    Returns the names and the ids of stale slots (dead owner) that were reclaimed, whose
-    leftovers the caller must remove before using the same id.
+    Returns the names and the ids of stale slots (dead owner) that were reclaimed. Their
+    leftovers must be gone before anyone reuses the id: `clean(lab_id)` removes them
+    while the registry lock is held (afterwards, another lab may already own the id).
     """
     with _registry_lock():
         taken: dict[str, SlotRecord] = {r.lab_id: r for r in read_slots()}
         stale = [i for i, r in taken.items() if not _alive(r.pid)] if reclaim else []
         for lab_id in stale:
+            if clean is not None:
+                clean(lab_id)
             (REGISTRY_DIR / f"{lab_id}.json").unlink(missing_ok=True)
             del taken[lab_id]
         for slot in range(1, MAX_SLOTS):

@@ -84,3 +84,19 @@ def test_guests_fails_on_a_host_that_is_off() -> None:
         lab.drivers.power.power_off("cmp1").result(5)
         with pytest.raises(RuntimeError, match="off"):
             lab.drivers.compute.guests("cmp1").result(5)
+
+
+def test_a_host_fenced_while_it_boots_stays_off() -> None:
+    """A returning host powered off again by the engine in the middle of its boot (boot_s)
+    never finishes that boot: no services, no guests resumed, power stays off."""
+    with NetnsLab(small_topology("reboot"), "reboot") as lab:
+        d = lab.drivers
+        d.power.power_off("ctl").result(timeout=10)
+        booting = d.power.power_on("ctl")
+        _wait(lambda: d.power.state("ctl") is PowerState.BOOTING)
+        d.power.power_off("ctl").result(timeout=10)
+        booting.result(timeout=10)
+        time.sleep(lab.topology.host("ctl").boot_s)
+        assert d.power.state("ctl") is PowerState.OFF
+        assert not lab.volumes.serving("vol1")
+        assert not any(" host/ctl power state=on " in line for line in lab.trace())

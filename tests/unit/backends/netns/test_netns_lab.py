@@ -90,8 +90,8 @@ def test_a_failed_bring_up_leaves_nothing(monkeypatch: pytest.MonkeyPatch) -> No
     created: list[str] = []
     real_allocate = lab_module.allocate
 
-    def remember(name: str) -> Any:
-        names, stale = real_allocate(name)
+    def remember(name: str, **kwargs: Any) -> Any:
+        names, stale = real_allocate(name, **kwargs)
         created.append(names.ns_prefix)
         return names, stale
 
