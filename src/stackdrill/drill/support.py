@@ -10,12 +10,12 @@ from stackdrill.topology import Topology
 
 
 def features_needed(topology: Topology) -> dict[str, str]:
-    """feature -> the topology part that needs it."""
+    """feature -> the topology part that needs it. A plain volume group is only where
+    volumes live, which any backend with volumes realises; LVM itself is needed by LVM
+    commands and checks (see `unsupported`) and by clustered locking."""
     needed: dict[str, str] = {}
     if topology.drbd:
         needed["drbd"] = f"drbd[0] ({topology.drbd[0].name})"
-    if topology.volume_groups:
-        needed["lvm"] = f"volume_groups[0] ({topology.volume_groups[0].name})"
     for i, vg in enumerate(topology.volume_groups):
         if vg.locking.value in ("clustered", "lvmlockd"):
             needed["clustered-lvm"] = f"volume_groups[{i}].locking ({vg.locking.value})"
@@ -42,6 +42,10 @@ def unsupported(drill: Drill, backend: str, caps: Capabilities) -> list[str]:
         feature = tool_feature.get(type(command)) if command is not None else None
         if feature is not None and feature not in caps.features:
             problems.append(f"schedule[{step_index}].run: backend {backend!r} has no {feature}")
+    for i, expectation in enumerate(drill.spec.expect):
+        if expectation.check == "lvm_consistent" and "lvm" not in caps.features:
+            problems.append(f"expect[{i}]: backend {backend!r} cannot observe LVM "
+                            "(no device-mapper)")
     for feature, where in features_needed(drill.topology).items():
         if feature not in caps.features:
             problems.append(f"topology {where}: backend {backend!r} cannot realise {feature}")

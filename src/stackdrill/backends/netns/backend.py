@@ -18,9 +18,9 @@ FAULT_KINDS = frozenset({
     "host_crash", "host_reboot", "link_down", "partition", "packet_loss", "rate_limit",
     "underlay_mtu", "overlay_fdb_stale", "tunnel_endpoint_down",
 })
-# "lvm": plain volume groups (one PV on one host, local locking) whose LVs are sparse
-# files that host serves over NBD; no device-mapper, no lvm commands, no clustered VGs.
-FEATURES = frozenset({"lvm", "overlay", "instances", "network-volumes"})
+# Plain volume groups are realised as sparse files served over NBD (no device-mapper
+# here): enough for volumes, not for LVM commands or checks, so "lvm" is not declared.
+FEATURES = frozenset({"overlay", "instances", "network-volumes"})
 COMMANDS = ("ip", "nft", "tc", "ethtool", "nbdkit", "bash", "ping")
 
 
