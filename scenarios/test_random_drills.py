@@ -57,17 +57,14 @@ KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
         "lost it' corroborates a healthy replica holder as dead; the engine fences the last "
         "replica, instances become unrecoverable and acked writes unreadable",
         frozenset({144, 369})),
+    # seed 180 since the storage failover: the reverted db1 is put back on cmp1 (where
+    # nothing runs it) and a reattach there fails: sto1 had outdated sto2 (resource-only,
+    # protocol A) just before the storage cluster powered sto1 off, so no replica is
+    # promotable; the result now says 'failed', and the guests' writes stay dead
     "engine-claims-running": (
         "an evacuation reverted after its source host rejoined: the inventory puts the "
         "instance back on the source, the result says 'running', nothing runs it",
         frozenset({180})),
-    # minimal reproduction: seed 303 (one host_crash of sto1) or 339 (one host_reboot of sto1)
-    "no-storage-failover": (
-        "the DRBD storage primary of nova-drbd is lost (crash, hang, even a reboot): the "
-        "storage cluster fences it but nothing promotes the surviving secondary, so every "
-        "volume stops serving and every 'running' guest's writes fail to the end",
-        frozenset({59, 66, 67, 70, 72, 82, 100, 111, 113, 200, 213, 273, 281, 303, 308, 339, 358,
-                   367, 372, 404, 449})),
     # minimal reproduction: seed 16 (crash+return of cmp1 while the controller is down)
     "resume-without-storage": (
         "a returning host resumes guests the engine gave up on, but their DRBD volume there "

@@ -62,7 +62,8 @@ class EngineBase:
     clock: Clock
     config: RecoveryConfig
     events: list[RecoveryEvent]
-    hosts: list[str]
+    hosts: list[str]  # compute hosts
+    storage_hosts: list[str]  # hosts serving volumes to others (not compute): failover only
     journal: Journal
     _listener: Callable[[RecoveryEvent], None] | None
     _status: dict[str, HostStatus]
@@ -76,6 +77,7 @@ class EngineBase:
     _flows: dict[str, Proc]  # instance -> its flow in flight
     _procs: dict[str, Proc]  # host -> returning-host cleanup or maintenance reboot
     _suspects: set[str]
+    _held: set[str]  # storage hosts not fenced: they hold the last replica
     _since: float
     _started_at: float
     _seeded: bool
@@ -92,6 +94,11 @@ class EngineBase:
     def start_clearance(self, ctx: FlowContext) -> str | None:
         if ctx.kind is FlowKind.MOVE:
             return None if ctx.done(Step.SOURCE_STOPPED) else "not stopped on its source yet"
+        if ctx.kind is FlowKind.REATTACH:
+            if not ctx.done(Step.SOURCE_STOPPED):
+                return "not stopped yet"
+            st = self._status[ctx.source]
+            return None if st in (HostStatus.UP, HostStatus.BOOTED) else f"{ctx.source} is {st}"
         if ctx.kind is FlowKind.RESUME:
             st = self._status[ctx.source]
             return None if st in (HostStatus.UP, HostStatus.BOOTED) else f"{ctx.source} is {st}"
@@ -141,6 +148,37 @@ class EngineBase:
             self._inactive.discard(name)
         else:
             self._inactive.add(name)
+
+    def _served_by(self, name: str) -> set[str]:
+        """The hosts serving an instance's volumes now: from its last storage step, else
+        as the lab started (a local replica, else the DRBD primary or the VG's host)."""
+        host = self._where[name][0]
+        last_paths: dict[str, Any] = {}
+        for rec in reversed(self.journal.for_instance(name)):
+            if rec.step == Step.STORAGE_READY.value:
+                last_paths = rec.detail.get("paths", {})
+                break
+        out = set()
+        for vol in self._info[name].volumes:
+            if vol in last_paths:
+                out.add(str(last_paths[vol]["served_by"]))
+                continue
+            replicas = self.topology.replica_hosts(vol)
+            if host in replicas:
+                out.add(host)
+                continue
+            pv = self.topology.volume_group(self.topology.volume(vol).vg).pv
+            if pv.drbd is not None:
+                res = self.topology.drbd_resource(pv.drbd)
+                out.add((res.primary or res.nodes[:1])[0])
+            elif pv.host:
+                out.add(pv.host)
+        return out
+
+    def _served_now(self) -> set[str]:
+        """Every host serving some active instance's volume."""
+        return {h for name, (_, vm) in self._where.items() if vm == VmState.ACTIVE.value
+                for h in self._served_by(name)}
 
     def _initial_hosts(self) -> dict[str, str]:
         return {i.name: i.host for i in self.topology.instances}

@@ -57,6 +57,7 @@ class RecoveryEngine(HostMonitor):
         self.events: list[RecoveryEvent] = []
         self.sessions = open_inventory(db_url)
         self.hosts = sorted(h.name for h in topology.hosts_with(Role.COMPUTE))
+        self.storage_hosts = _storage_servers(topology, self.hosts)
         self._status: dict[str, HostStatus] = {}
         self._where: dict[str, tuple[str, str]] = {}  # instance -> (DB host, vm_state)
         self._hosted: dict[str, set[str]] = {}
@@ -64,7 +65,7 @@ class RecoveryEngine(HostMonitor):
         self._grouped: list[str] = []
         self.journal = Journal(self.sessions, clock.now, self.config.stop_after_steps,
                                on_record=self._on_record)
-        for host in self.hosts:
+        for host in [*self.hosts, *self.storage_hosts]:
             self._status[host] = HostStatus.UP
             for record in self.journal.for_host(host):
                 self._status[host] = AFTER.get(record.step, self._status[host])
@@ -74,6 +75,7 @@ class RecoveryEngine(HostMonitor):
         self._flows: dict[str, Proc] = {}
         self._procs: dict[str, Proc] = {}  # host -> returning-host cleanup
         self._suspects: set[str] = set()
+        self._held: set[str] = set()
         self._since = clock.now()
         self._started_at = clock.now()
         self._seeded = False
@@ -175,3 +177,10 @@ class RecoveryEngine(HostMonitor):
                     or self._health[host].power in (PowerState.ON, PowerState.BOOTING)):
                 return False  # still waiting to evacuate, or the host is coming back
         return True
+
+
+def _storage_servers(topology: Topology, compute: list[str]) -> list[str]:
+    """Storage hosts that hold a replica of some volume and are not compute hosts."""
+    holders = {h for vol in topology.volumes for h in topology.replica_hosts(vol.name)}
+    return sorted(h.name for h in topology.hosts_with(Role.STORAGE)
+                  if h.name in holders and h.name not in compute)

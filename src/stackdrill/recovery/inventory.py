@@ -47,6 +47,7 @@ class TaskState(StrEnum):
     REBUILD_SPAWNING = "rebuild_spawning"
     POWERING_OFF = "powering-off"
     POWERING_ON = "powering-on"
+    REBOOTING_HARD = "rebooting_hard"  # storage failover: restarted on a new volume path
 
 
 class MigrationStatus(StrEnum):

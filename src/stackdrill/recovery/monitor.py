@@ -1,6 +1,6 @@
-"""The monitor: each tick it looks at every compute host's health and moves the host
-through its states (up -> down -> fencing -> fenced -> evacuating, or unfenceable, or
-returning; maintenance -> rebooting -> booted). Detection needs missed heartbeats over the
+"""The monitor: each tick it looks at every compute and storage host's health and moves
+the host through its states (up -> down -> fencing -> fenced -> evacuating, or unfenceable,
+or returning; maintenance -> rebooting -> booted). Detection needs missed heartbeats over the
 grace period and a corroborating signal (`detect.assess`); fencing must be confirmed.
 """
 
@@ -14,9 +14,10 @@ from stackdrill.backends.base import HostHealth, PowerState
 from stackdrill.recovery import fence
 from stackdrill.recovery.base import Proc
 from stackdrill.recovery.detect import Verdict, assess
-from stackdrill.recovery.hoststate import HostStatus, last
+from stackdrill.recovery.hoststate import FAILED_STATES, HostStatus, last
 from stackdrill.recovery.inventory import Service, VmState
 from stackdrill.recovery.journal import Step
+from stackdrill.recovery.result import JournalRecord
 from stackdrill.recovery.returning import ReturningHosts
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,12 @@ class HostMonitor(ReturningHosts):
 
     def _observe_hosts(self, now: float) -> None:
         cfg = self.config
-        for host in self.hosts:
+        for host in [*self.hosts, *self.storage_hosts]:
             health = self._health[host] = self.drivers.compute.health(host)
             st = self._status[host]
+            if st is HostStatus.UP and health.last_heartbeat is None and \
+                    host in self.storage_hosts:
+                continue  # the backend has no volume-service heartbeat: not watched
             if st is HostStatus.UP and host not in self._suspects:
                 beat = health.last_heartbeat
                 if now - (beat if beat is not None else self._since) <= cfg.grace_s:
@@ -49,7 +53,11 @@ class HostMonitor(ReturningHosts):
                 elif host in self._suspects:
                     self._suspects.discard(host)
                     self._emit("host-ok", f"{host} heartbeats again", host)
+            elif st is HostStatus.DOWN and host in self.storage_hosts and \
+                    self._last_replica(host):
+                self._hold(host, health, now, records)
             elif st is HostStatus.DOWN:
+                self._held.discard(host)
                 if cfg.assume_fenced:
                     self._assume_fenced(host, now)
                 else:
@@ -80,7 +88,8 @@ class HostMonitor(ReturningHosts):
                 with self.journal.step(Step.SERVICE_FORCED_DOWN, host=host) as s:
                     s.execute(update(Service).where(Service.host == host)
                               .values(forced_down=True, last_seen_up=health.last_heartbeat))
-                self._emit("service-forced-down", f"{host}: compute service forced down", host)
+                what = "volume" if host in self.storage_hosts else "compute"
+                self._emit("service-forced-down", f"{host}: {what} service forced down", host)
             elif st is HostStatus.EVACUATING:
                 fenced = last(records, Step.FENCE_CONFIRMED, Step.FENCE_ASSUMED)
                 if self._alive(health, now, fenced.time if fenced else 0.0):
@@ -119,6 +128,26 @@ class HostMonitor(ReturningHosts):
                         s.execute(update(Service).where(Service.host == host)
                                   .values(disabled=False, disabled_reason=None))
                     self._emit("maintenance-done", f"{host}: compute service enabled", host)
+
+    def _last_replica(self, host: str) -> bool:
+        """Every other holder of a replica `host` holds has failed: fencing it would stop
+        the volume for good, and nothing could take over. (Pacemaker's no-quorum-policy
+        and DRBD's fencing keep a lone survivor's data too.)"""
+        holders = [self.topology.replica_hosts(vol.name) for vol in self.topology.volumes]
+        peers = {h for hs in holders if host in hs for h in hs if h != host}
+        return bool(peers) and all(self._status.get(p, HostStatus.UP) in FAILED_STATES
+                                   for p in peers)
+
+    def _hold(self, host: str, health: HostHealth, now: float,
+              records: list[JournalRecord]) -> None:
+        down = last(records, Step.HOST_DOWN)
+        if self._alive(health, now, down.time if down else 0.0):
+            self._held.discard(host)
+            self._returned(host, "heartbeats again (not fenced: it holds the last replica)")
+        elif host not in self._held:
+            self._held.add(host)
+            self._emit("fence-held", f"{host}: not fenced, it holds the last replica of its "
+                       "volumes; waiting for it to come back", host)
 
     def _alive(self, health: HostHealth, now: float, after: float) -> bool:
         last_hb = health.last_heartbeat

@@ -48,6 +48,19 @@ class ReturningHosts(Maintenance):
     def _cleanup(self, host: str) -> TaskGen:
         """What Nova's compute does at start for evacuated instances, confirmed, or re-fence."""
         began = self.now()
+        if host in self.storage_hosts:  # no guests here: only its volumes' roles matter
+            demoted = sorted(v.name for v in self.topology.volumes
+                             if any(r.host == host and r.role != "Primary"
+                                    for r in self.drivers.storage.replicas(v.name)))
+            # Not fenced, it held the last replica but rebooted (DRBD comes back Secondary):
+            # its guests' sessions are dead and they must reattach once it is promoted.
+            reattach = bool(demoted) and host in self._served_now()
+            self.journal.append(Step.HOST_REJOINED, host=host, began=began, resume=[],
+                                reattach=reattach)
+            self._emit("host-rejoined", f"{host} rejoined"
+                       + (" (its guests reattach to it)" if reattach else ""), host)
+            yield from ()
+            return
         compute = self.drivers.compute
         try:
             with self.sessions() as s:

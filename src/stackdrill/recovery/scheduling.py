@@ -91,7 +91,42 @@ class Scheduler(FlowRunner):
                 out += [(FlowKind.MOVE, n, host) for n in names if not self._given_up(n, floor)]
             else:
                 out += [(FlowKind.RESUME, n, host) for n in names if self._may_resume(n)]
+        if not full:
+            out += self._reattach_queue(now, {n for _, n, _ in out})
         return out
+
+    def _reattach_queue(self, now: float, queued: set[str]) -> list[tuple[FlowKind, str, str]]:
+        """A fenced storage server: every active guest on a healthy compute host whose
+        volume it served restarts in place on a path to the surviving replica. (What
+        Pacemaker plus a reboot does; guests on failed compute hosts are evacuated.)
+        A storage server that held the last replica was not fenced: when it rejoins as a
+        DRBD Secondary, its guests are reattached to it once it is promoted again."""
+        out: list[tuple[FlowKind, str, str]] = []
+        for sto in self.storage_hosts:
+            st = self._status[sto]
+            if st is HostStatus.EVACUATING:
+                floor = self._incident_seq(sto)
+            elif st is HostStatus.UP:
+                back = last(self.journal.for_host(sto), Step.HOST_REJOINED)
+                if back is None or not back.detail.get("reattach"):
+                    continue
+                floor = back.seq
+            else:
+                continue
+            for name in sorted(self._where):
+                host, vm = self._where[name]
+                if (vm != VmState.ACTIVE.value or name in self._flows or name in queued
+                        or self._status.get(host) not in (HostStatus.UP, HostStatus.BOOTED)
+                        or sto not in self._served_by(name) or self._given_up(name, floor)
+                        or self._done_since(name, floor) or self._backing_off(name, now)):
+                    continue
+                queued.add(name)
+                out.append((FlowKind.REATTACH, name, host))
+        return out
+
+    def _done_since(self, name: str, floor: int) -> bool:
+        return any(r.seq > floor and r.step == Step.DONE.value
+                   for r in self.journal.for_instance(name))
 
     def _planned(self, host: str) -> bool:
         """The plan for the host's current incident is journaled."""
@@ -138,7 +173,7 @@ class Scheduler(FlowRunner):
                   if self.config.maintenance_move or p.source not in self._draining()}
         lost = {u.instance: u for u in plan.unplaceable}
         for kind, name, source in batch:
-            if kind is FlowKind.RESUME:
+            if kind in (FlowKind.RESUME, FlowKind.REATTACH):
                 self._new_flow(kind, name, source, source, {}, {})
             elif name in placed:
                 p = placed[name]

@@ -57,6 +57,7 @@ class FlowKind(StrEnum):
     MOVE = "move"  # maintenance: clean stop on source, start on target
     STOP = "stop"  # maintenance without a target: clean stop, resumed after boot
     RESUME = "resume"  # start again on its own host (resume_guests_state_on_host_boot)
+    REATTACH = "reattach"  # its storage server was fenced: new volume path, restart in place
 
 
 class StepFailed(RuntimeError):
@@ -182,6 +183,21 @@ class StopOnSource(Task):
         yield gather([ctx.rt.drivers.storage.release(v, ctx.source) for v in ctx.volumes])
         with ctx.commit(self.step, began=began) as s:
             sql.instance_task(s, ctx.uuid, TaskState.POWERING_OFF.value)
+
+
+class StopInPlace(Task):
+    """Storage failover: stop the guest whose volume server was fenced (its I/O fails
+    anyway), keeping its port and host, so that it starts again on the new volume path.
+    Nova's equivalent is a hard reboot after the volume's connection info changed."""
+
+    step = Step.SOURCE_STOPPED
+    phase = Phase.SHUTDOWN
+
+    def execute(self, ctx: FlowContext) -> TaskGen:
+        began = ctx.rt.now()
+        yield ctx.rt.drivers.compute.destroy(ctx.instance, ctx.source)
+        with ctx.commit(self.step, began=began) as s:
+            sql.instance_task(s, ctx.uuid, TaskState.REBOOTING_HARD.value)
 
 
 class ParkStopped(Task):
@@ -364,6 +380,9 @@ def build_flow(kind: FlowKind) -> list[Task]:
         return [ReserveTarget(), StopOnSource(), UpdateInstanceHost(), *tail]
     if kind is FlowKind.STOP:
         return [ReserveTarget(), StopOnSource(), ParkStopped()]
+    if kind is FlowKind.REATTACH:  # storage first: the guest is down only for its reboot
+        return [ReserveTarget(), PrepareStorage(), StopInPlace(), StartGuest(), AttachVolumes(),
+                VerifyGuest(), FinishFlow()]
     return [ReserveTarget(), *tail]
 
 

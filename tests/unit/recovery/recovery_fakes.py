@@ -98,7 +98,7 @@ class FakeLab:
         self.fail_prepare: set[str] = set()  # volumes whose prepare fails
         for inst in topology.instances:
             self.hosts[inst.host].guests[inst.name] = True
-        for host in topology.hosts_with(Role.COMPUTE):
+        for host in (*topology.hosts_with(Role.COMPUTE), *topology.hosts_with(Role.STORAGE)):
             self.clock.at(0.0, lambda h=host.name: self._beat(h))
         self.drivers = Drivers(FakePower(self), FakeCompute(self), FakeStorage(self),
                                FakeNetwork(self))

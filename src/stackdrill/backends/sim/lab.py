@@ -194,9 +194,13 @@ class SimLab(Lab):
                 self.overlays[inst.overlay].plug(inst.name, inst.mac, inst.ip, inst.host)
 
     def _start_heartbeats(self) -> None:
-        """Each compute service reports every HEARTBEAT_S over the management network."""
+        """Each compute service, and each storage host's volume service (cinder-volume),
+        reports every HEARTBEAT_S over the management network: the recovery engine watches
+        both, since a lost storage primary stops every guest that uses its volumes."""
         mgmt = self.topology.networks_for(NetworkPurpose.MANAGEMENT)
-        for host in self.topology.hosts_with(Role.COMPUTE):
+        compute = self.topology.hosts_with(Role.COMPUTE)
+        storage = [h for h in self.topology.hosts_with(Role.STORAGE) if h not in compute]
+        for host in (*compute, *storage):
             self.last_heartbeat[host.name] = 0.0
             self.kernel.env.process(self._heartbeat(host.name, [n.name for n in mgmt]))
 

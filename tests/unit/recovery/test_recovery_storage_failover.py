@@ -1,0 +1,106 @@
+"""The engine when a storage server fails (nova-drbd: sto1 is the DRBD primary exporting
+every volume over iSCSI). What Pacemaker does for a DRBD + iSCSI target group: fence the
+lost primary, promote the surviving UpToDate secondary, re-export; the guests reconnect
+(here: restarted in place on the new path, like a Nova hard reboot)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stackdrill.backends.sim import SimBackend
+from stackdrill.faults.catalogue import HostCrash, HostReboot, Partition
+from stackdrill.recovery import EngineKilled, InstanceState, RecoveryConfig, RecoveryEngine, Step
+from stackdrill.topology import Topology, load_topology
+
+TOPOLOGIES = Path(__file__).resolve().parents[3] / "lab" / "topologies"
+
+
+@pytest.fixture(scope="module")
+def nova() -> Topology:
+    return load_topology(TOPOLOGIES / "nova-drbd.yaml")
+
+
+def crash_sto1(topo: Topology):  # type: ignore[no-untyped-def]
+    lab = SimBackend().create(topo, lab_name="storage-failover-test", seed=1)
+    lab.call_at(60, lambda: lab.inject(HostCrash(host="sto1", power_back=False)), "crash")
+    return lab
+
+
+def run(lab, topo: Topology, db: Path, until: float = 500, **cfg: object):  # type: ignore[no-untyped-def]
+    eng = RecoveryEngine(topo, lab.drivers, lab.clock, f"sqlite:///{db}",
+                         RecoveryConfig(**cfg))  # type: ignore[arg-type]
+    result = eng.run(until=until)
+    lab.advance(until)  # the engine stops once idle; the guests keep writing
+    return result
+
+
+def restarts(lab) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    out: dict[str, int] = {}
+    for line in lab.trace():
+        if " start " in line and float(line.split()[0]) > 0:
+            name = line.split("instance=")[1].split()[0]
+            out[name] = out.get(name, 0) + 1
+    return out
+
+
+def writes_after(lab, t: float) -> set[str]:  # type: ignore[no-untyped-def]
+    return {op.instance for op in lab.history() if op.outcome == "ok" and op.invoked > t}
+
+
+def test_lost_storage_primary_is_fenced_then_every_guest_writes_through_sto2(
+        nova: Topology, tmp_path: Path) -> None:
+    """Protocol C: sto2 has every acknowledged write, so promoting it once sto1 is proven
+    off loses nothing; each guest restarts once, on its own host."""
+    lab = crash_sto1(nova)
+    result = run(lab, nova, tmp_path / "inv.sqlite")
+    journal = result.journal
+    fenced = next(r for r in journal if r.step == Step.FENCE_CONFIRMED.value
+                  and r.host == "sto1")
+    first_storage = min(r.seq for r in journal if r.step == Step.STORAGE_READY.value)
+    assert fenced.seq < first_storage, "promoted sto2 before sto1 was confirmed off"
+    names = [i.name for i in nova.instances]
+    assert restarts(lab) == dict.fromkeys(names, 1)
+    for inst in nova.instances:
+        out = result.instance(inst.name)
+        assert out.state is InstanceState.RECOVERED, out
+        assert out.host_after == inst.host
+    assert writes_after(lab, 400) == set(names)
+    assert lab.observe().drbd["r0"]["sto2"]["role"] == "Primary"
+    for op in lab.history():
+        if op.outcome == "ok":
+            assert lab.stored_records(op.volume)[op.seq].checksum == op.checksum, op
+
+
+def test_killed_during_storage_failover_resumes_without_double_starts(
+        nova: Topology, tmp_path: Path) -> None:
+    """The reattach steps are journaled: an engine killed after any of them and started
+    again on the same inventory ends the same, and no guest is started twice."""
+    reference = run(crash_sto1(nova), nova, tmp_path / "ref.sqlite")
+    first = min(r.seq for r in reference.journal if r.instance is not None)
+    for k in range(first, len(reference.journal) + 1, 3):
+        lab = crash_sto1(nova)
+        db = tmp_path / f"k{k}.sqlite"
+        with pytest.raises(EngineKilled):
+            run(lab, nova, db, stop_after_steps=k)
+        result = run(lab, nova, db)
+        assert all(o.state is InstanceState.RECOVERED for o in result.instances), k
+        assert all(n == 1 for n in restarts(lab).values()), (k, restarts(lab))
+        assert writes_after(lab, 450) == {i.name for i in nova.instances}, k
+
+
+def test_last_replica_is_not_fenced_and_its_guests_reattach_after_its_reboot(
+        nova: Topology, tmp_path: Path) -> None:
+    """sto2 is cut off (the storage cluster fences it), then sto1 reboots: fencing sto1 too
+    would stop every volume for good. It is left alone, and when it is back (DRBD boots it
+    Secondary) the guests reattach to it once it is promoted again."""
+    lab = SimBackend().create(nova, lab_name="storage-failover-test", seed=1)
+    cut = Partition(groups=(("cmp1", "cmp2", "cmp3", "ctl1", "sto1"), ("sto2",)))
+    lab.call_at(60, lambda: lab.inject(cut), "isolate sto2")
+    lab.call_at(90, lambda: lab.inject(HostReboot(host="sto1")), "reboot sto1")
+    result = run(lab, nova, tmp_path / "inv.sqlite", until=450)
+    fenced = {r.host for r in result.journal if r.step == Step.FENCE_REQUESTED.value}
+    assert "sto1" not in fenced
+    assert any(e.kind == "fence-held" and e.host == "sto1" for e in result.events)
+    assert writes_after(lab, 350) == {i.name for i in nova.instances}
