@@ -165,8 +165,11 @@ class Judge:
         if wanted == "all" and not moved and not resumed:
             problems.append("no instance was recovered or resumed: the failure the drill "
                             "expected recovery from never needed the engine")
-        return CheckResult.of(name, problems, f"{len(names)} instance(s) fine, "
-                              f"{len(moved)} recovered on another host", instances=names)
+        elsewhere = sum(o.host_after != o.host_before for o in moved)
+        detail = (f"{len(names)} instance(s) fine: {elsewhere} recovered on another host, "
+                  f"{len(moved) - elsewhere} restarted in place on a new volume path, "
+                  f"{len(resumed)} resumed")
+        return CheckResult.of(name, problems, detail, instances=names)
 
     def _unrecoverable(self, name: str, names: tuple[str, ...], fragment: str) -> CheckResult:
         if not self.run.recoveries:
@@ -269,9 +272,14 @@ class Judge:
                                      for h, why in r.blocked_hosts.items()}},
         )
 
-    def _fault_time(self, host: str) -> float | None:
-        times = [at for at, f, _h in self.run.fault_log if host in f.targets()]
-        return min(times) if times else None
+    def _fault_time(self, instance: str, until: float) -> float | None:
+        """When the fault this instance recovered from began: the latest fault before its
+        recovery that touched its host or a host holding its volumes' data."""
+        inst = self.topology.instance(instance)
+        touched = {inst.host} | {h for v in inst.volumes for h in self.topology.replica_hosts(v)}
+        times = [at for at, f, _h in self.run.fault_log
+                 if touched & set(f.targets()) and at <= until]
+        return max(times) if times else None
 
     def _instances(self) -> list[InstanceReport]:
         out = []
@@ -281,7 +289,7 @@ class Judge:
             tally = self.tally.get(inst.name)
             rto = None
             if outcome is not None and outcome.verified_at is not None:
-                fault_at = self._fault_time(inst.host)
+                fault_at = self._fault_time(inst.name, outcome.verified_at)
                 rto = outcome.verified_at - fault_at if fault_at is not None else None
             state = outcome.state.value if outcome else ("running" if running else "lost")
             out.append(InstanceReport(
