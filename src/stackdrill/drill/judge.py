@@ -31,9 +31,10 @@ from stackdrill.drill.model import (
     ExpectSingleWriter,
     ExpectUnrecoverable,
 )
-from stackdrill.drill.runner import DrillRun, state_summary
+from stackdrill.drill.runner import DrillRun
 from stackdrill.recovery import InstanceState
 from stackdrill.report.model import FaultRecord, InstanceReport, Report, TimelineEvent
+from stackdrill.report.state import state_summary
 
 _POWER = re.compile(r"^(?P<t>[\d.]+) host/(?P<host>\S+) power .*state=(?P<state>\w+)")
 _START = re.compile(r"^(?P<t>[\d.]+) hv/(?P<host>\S+) start .*instance=(?P<inst>\S+)")
@@ -265,7 +266,7 @@ class Judge:
             faults=tuple(FaultRecord.of(f, at, healed) for at, f, healed in run.fault_log),
             timeline=tuple(self._timeline(results)), phases=self._phases(),
             steps=self._steps(), state_before=run.state_before,
-            state_after=state_summary(self.lab),
+            state_after=state_summary(self.obs),
             extra={"writes": len(self.history), "commands": self.lab.command_results(),
                    "drbd_events": self.obs.extra.get("drbd_events", {}),
                    "blocked_hosts": {h: why for r in run.recoveries

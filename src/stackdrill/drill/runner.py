@@ -20,6 +20,7 @@ from stackdrill.drill.support import ensure_supported
 from stackdrill.errors import BackendUnavailableError
 from stackdrill.faults import Fault, describe
 from stackdrill.recovery import RecoveryConfig, RecoveryEngine, RecoveryEvent, RecoveryResult
+from stackdrill.report.state import state_summary
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def execute(drill: Drill, *, backend: str = "sim", seed: int | None = None,
     lab = cls().create(drill.topology, lab_name=name, seed=seed, options=options)
     run = DrillRun(drill, backend, seed, lab)
     try:
-        run.state_before = state_summary(lab)
+        run.state_before = state_summary(lab.observe())
         with tempfile.TemporaryDirectory(prefix="stackdrill-") as tmp:
             _play(run, Path(tmp), progress)
         lab.quiesce()
@@ -162,18 +163,3 @@ def _play(run: DrillRun, workdir: Path, progress: Progress) -> None:
         _recover(run, step.recover, workdir, progress)
     lab.clock.sleep(max(0.0, spec.duration_s - lab.clock.now()))
     progress(f"[{lab.clock.now():8.1f}s] drill ends")
-
-
-def state_summary(lab: Lab) -> dict[str, Any]:
-    """DRBD, LVM and quorum state as an operator would list it (drbdadm status, lvs, corosync)."""
-    obs = lab.observe()
-    return {
-        "time": obs.time,
-        "power": {h: s.value for h, s in obs.power.items()},
-        "drbd": obs.drbd,
-        "lvm": [{"host": v.host, "vg": v.vg, "seqno": v.metadata_seqno,
-                 "lvs": sorted(v.metadata_lvs), "active": sorted(v.active_lvs),
-                 "clustered": v.clustered} for v in obs.lvm],
-        "quorum": obs.quorum,
-        "running": obs.running,
-    }

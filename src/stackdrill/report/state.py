@@ -18,15 +18,21 @@ def _segments(lvs: dict[str, list[tuple[int, int]]]) -> dict[str, list[list[int]
 
 
 def state_summary(observation: Observation) -> dict[str, Any]:
-    """{"time", "power", "running", "drbd", "lvm", "quorum"} from one Observation."""
-    lvm: dict[str, dict[str, Any]] = {}
-    for view in sorted(observation.lvm, key=lambda v: (v.vg, v.host)):
-        lvm.setdefault(view.vg, {})[view.host] = {
+    """{"time", "power", "running", "drbd", "lvm", "quorum"} from one Observation; "lvm" is
+    one entry per (vg, host), as `lvs` on each host would list it."""
+    lvm = [
+        {
+            "vg": view.vg,
+            "host": view.host,
             "seqno": view.metadata_seqno,
             "clustered": view.clustered,
+            "lvs": sorted(view.metadata_lvs),
+            "active": sorted(view.active_lvs),
             "metadata_lvs": _segments(view.metadata_lvs),
             "active_lvs": _segments(view.active_lvs),
         }
+        for view in sorted(observation.lvm, key=lambda v: (v.vg, v.host))
+    ]
     return {
         "time": observation.time,
         "power": {h: str(p) for h, p in sorted(observation.power.items())},

@@ -129,4 +129,5 @@ def test_every_checker_result_fits_in_a_json_report() -> None:
     )
     back = Report.from_json(r.to_json())
     assert back == r
-    assert back.state_before["lvm"]["vg0"]["n1"]["active_lvs"]["b"] == [[2, 2]]
+    (view,) = back.state_before["lvm"]
+    assert (view["vg"], view["host"], view["active_lvs"]["b"]) == ("vg0", "n1", [[2, 2]])
