@@ -274,7 +274,11 @@ class DrbdResourceSim(ConnectionCore):
             self._go_diskless(node, "detach")
 
     def attach(self, host: str) -> None:
-        """drbdadm attach (after create-md on a replaced disk: Inconsistent, full sync)."""
+        """drbdadm attach (after create-md on a replaced disk: Inconsistent, full sync).
+
+        drbd_nl.c drbd_adm_attach refuses (ERR_DATA_NOT_CURRENT) to give a disconnected
+        Primary a disk whose current UUID is not the data it exposes: a Diskless Primary
+        that lost its peer cannot resume on a fresh or stale disk; it keeps failing I/O."""
         node = self._node(host)
         if not node.running:
             raise DrbdError(f"{self.spec.name}: {host}: no DRBD running (Unconfigured)")
@@ -284,7 +288,16 @@ class DrbdResourceSim(ConnectionCore):
         if node.disk.failed:
             raise DrbdError(f"{self.spec.name}: Failure: (104) Can not open backing device.")
         self.flush()
-        if node.disk.blocks is not self._md_ref[node.name]:
+        fresh = node.disk.blocks is not self._md_ref[node.name]
+        current = UUID_JUST_CREATED if fresh else node.uuids.current
+        exposed = self.exposed_uuid(node)
+        if (node.role is Role.PRIMARY and not (self.established and node.conn.connected)
+                and exposed and (exposed & ~1) != (current & ~1)):
+            self.log("attach-refused", node=node.name, msg="Can only attach to data with"
+                      f" current UUID={exposed:016X}")
+            raise DrbdError(f"{self.spec.name}: Failure: (150) Can only attach to the data we"
+                            " lost last (see kernel log).")
+        if fresh:
             self._create_md(node)
         else:
             node.set_disk(self._md_disk_at_attach(node))
@@ -316,8 +329,19 @@ class DrbdResourceSim(ConnectionCore):
             return Disk.UP_TO_DATE if dont_care or node.peer_outdated else Disk.CONSISTENT
         return st
 
+    def exposed_uuid(self, node: Node) -> int:
+        """mdev->ed_uuid: the current UUID of the data this node's /dev/drbdN exposes (its
+        own disk's, the connected peer's while Diskless, else the last one it had)."""
+        if node.attached:
+            return node.uuids.current
+        peer = self.peer_of(node)
+        if self.established and peer.running and peer.attached:
+            return peer.uuids.current
+        return node.ed_uuid
+
     def _go_diskless(self, node: Node, why: str) -> None:
         self.flush()
+        node.ed_uuid = node.uuids.current
         if self.resync is not None and node in (self.resync.source, self.resync.target):
             self._interrupt_resync(self.kernel.now)
             for n in self.nodes.values():
@@ -375,6 +399,7 @@ class DrbdResourceSim(ConnectionCore):
         node.role, node.conn = Role.SECONDARY, Conn.UNCONFIGURED
         node.peer_role, node.peer_disk = Role.UNKNOWN, Disk.DUNKNOWN
         node.susp_fen = node.new_cur_uuid = node.discard_my_data = node.pending_loss = False
+        node.ed_uuid = 0
         self.log("down", node=node.name, crashed_primary=node.primary_ind)
 
     def _host_up(self, node: Node) -> None:

@@ -95,6 +95,8 @@ class ConnectionCore(ReplicationCore):
         self.link_down_at = None
         if self.resync is not None:
             self._interrupt_resync(cut)
+        for node in self.nodes.values():  # a Diskless node keeps exposing the peer's data
+            node.ed_uuid = self.exposed_uuid(node)
         self.established = False
         self.epoch += 1
         for node in self.nodes.values():
@@ -127,6 +129,9 @@ class ConnectionCore(ReplicationCore):
         if (node.role is Role.PRIMARY and not graceful and fencing != "dont-care"
                 and node.peer_disk > Disk.OUTDATED):
             self._fence_async(node)
+
+    def exposed_uuid(self, node: Node) -> int:  # pragma: no cover - overridden
+        raise NotImplementedError
 
     def _lost_peer_data(self, node: Node, peer_was_primary: bool) -> None:
         """after_state_ch: a Primary (or a Primary's peer with a disk) starts a new generation."""

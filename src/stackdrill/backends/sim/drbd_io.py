@@ -71,6 +71,7 @@ class DroppedWrite:
     data: Any
     acked: bool
     time: float
+    local: bool = True  # the sender's own UpToDate disk kept it (not Diskless/Inconsistent)
 
 
 class ReplicationCore:
@@ -175,7 +176,8 @@ class ReplicationCore:
         src.al_done(pkt.addr)
         src.bitmap.add(pkt.addr)
         acked = pkt.op is not None and pkt.op.acked
-        self.dropped.append(DroppedWrite(src.name, pkt.addr, pkt.data, acked, when))
+        local = src.dstate is Disk.UP_TO_DATE and (pkt.op is None or pkt.op.local is not False)
+        self.dropped.append(DroppedWrite(src.name, pkt.addr, pkt.data, acked, when, local))
 
     def drop_in_flight(self, cut: float) -> None:
         """The stream broke at `cut`: what arrived before stays, the rest is out of sync."""
@@ -201,8 +203,20 @@ class ReplicationCore:
         self._start_write(node, addr, data, done)
         return done
 
+    def may_do_writes(self, node: Node) -> bool:
+        """drbd_req.c may_do_writes: a write needs UpToDate data locally or at the peer; on an
+        Inconsistent disk with no UpToDate peer it would be unreadable and unversioned."""
+        return node.dstate is Disk.UP_TO_DATE or (
+            self.established and node.conn.connected and node.peer_disk is Disk.UP_TO_DATE)
+
     def _start_write(self, node: Node, addr: int, data: Any, done: simpy.Event) -> None:
         self.flush()
+        if node.attached and not self.may_do_writes(node):
+            self.log("io-error", node=node.name, block=addr,
+                     msg="IO ERROR: neither local nor remote data")
+            done.fail(BlockIOError(f"{self._dev(node)}: I/O error writing block {addr}"
+                                   " (no UpToDate data reachable)"))
+            return
         op = WriteOp(node, addr, data, done, local=None, remote=None, boot=node.host.boot_count)
         if not node.attached:
             op.local = False

@@ -120,6 +120,7 @@ class Node:
     pending_loss: bool = False  # hung while the peer declared the link dead
     io_error_detached: bool = False
     frozen: list[Any] = field(default_factory=list)  # I/O submitted while suspended
+    ed_uuid: int = 0  # exposed data UUID remembered while neither a disk nor a peer serves it
 
     def __repr__(self) -> str:
         return (f"Node({self.name} {self.role.value} {self.dstate.label} {self.conn.value}"

@@ -109,12 +109,28 @@ def heal(lab: SimLab, fault: Fault) -> None:
             _power(lab).set_controller(host, reachable=True)
 
 
-def reattach(lab: SimLab, resource: DrbdResourceSim, host: str) -> None:
+REATTACH_RETRY_S = 10.0
+
+
+def reattach(lab: SimLab, resource: DrbdResourceSim, host: str, retry: bool = False) -> None:
     """The operator's `drbdadm attach` after a disk swap: only where DRBD runs and has
-    detached the failed disk (a host that is down attaches it when DRBD starts)."""
+    detached the failed disk (a host that is down attaches it when DRBD starts).
+
+    A disconnected Diskless Primary refuses a fresh disk ("Can only attach to the data we
+    lost last"): the operator tries again until the peer is back and the attach is taken."""
+    from stackdrill.backends.sim.drbd import DrbdError
+
     status = resource.status().get(host, {})
-    if not status.get("running") or status.get("disk") != "Diskless":
-        lab.kernel.log("fault", "attach-skipped", host=host, resource=resource.spec.name,
-                       disk=str(status.get("disk")))
+    if not status.get("running") or status.get("disk") != "Diskless" or \
+            lab.disks[(host, resource.spec.disk)].failed:
+        if not retry:
+            lab.kernel.log("fault", "attach-skipped", host=host, resource=resource.spec.name,
+                           disk=str(status.get("disk")))
         return
-    resource.attach(host)
+    try:
+        resource.attach(host)
+    except DrbdError as exc:
+        if not retry:
+            lab.kernel.log("fault", "attach-refused", host=host, resource=resource.spec.name,
+                           error=str(exc))
+        lab.kernel.call_later(REATTACH_RETRY_S, lambda: reattach(lab, resource, host, True))

@@ -316,13 +316,16 @@ class SimLab(Lab):
         """What the DRBD model says a workload must have lost: acknowledged writes that were
         still on the replication link when the link died, from a node that did not end as
         the Primary (a surviving primary resyncs them to its peer later; a dead or demoted
-        one's are gone), for the check to compare with what it finds missing."""
+        one's are gone) or that a node without UpToDate data sent (Diskless: the wire held
+        the only copy; Inconsistent: the resumed resync overwrites it), for the check to
+        compare with what it finds missing."""
         lost = 0
         for res in self.drbd.values():
             status = res.status()
             for dropped in res.dropped_writes():
-                if isinstance(dropped.data, StoredRecord) and \
-                        status.get(dropped.node, {}).get("role") != "Primary":
+                if isinstance(dropped.data, StoredRecord) and (
+                        not dropped.local
+                        or status.get(dropped.node, {}).get("role") != "Primary"):
                     lost += 1
         return lost
 

@@ -1,0 +1,102 @@
+"""A Primary without UpToDate data: Diskless or Inconsistent, and cut off from its peer."""
+
+from __future__ import annotations
+
+import pytest
+from test_drbd_lab import Lab
+
+from stackdrill.backends.sim.drbd import DrbdError
+from stackdrill.topology.model import Protocol
+
+
+def _diskless_primary_cut_off(protocol: Protocol = Protocol.C) -> Lab:
+    """n1 Primary loses its disk (on-io-error detach), serves from n2, then the link dies."""
+    lab = Lab(protocol=protocol, res_kw={"connect_int_s": 2.0})
+    assert lab.settle(lab.write("n1", 1, "before")).ok
+    lab.disks["n1"].fail()
+    assert lab.settle(lab.write("n1", 2, "diskless")).ok
+    assert lab.st("n1")["disk"] == "Diskless" and lab.res.device("n2").peek(2) == "diskless"
+    lab.net.set_link("n1", "repl", up=False)
+    lab.run(lab.now + 10.0)  # past the ping timeout: connection lost
+    assert lab.st("n1")["connection"] == "WFConnection"
+    return lab
+
+
+def test_diskless_primary_cannot_attach_a_fresh_disk_while_cut_off() -> None:
+    """drbd_nl.c drbd_adm_attach (8.4): `conn < C_CONNECTED && role == R_PRIMARY` and the
+    new disk's current UUID differs from ed_uuid -> ERR_DATA_NOT_CURRENT, "Can only attach
+    to the data we lost last": a replaced disk (create-md, UUID_JUST_CREATED) is refused,
+    the node stays Diskless and keeps failing I/O, so nothing is acknowledged onto a disk
+    that lacks the writes made through the peer. Once connected again the same attach is
+    taken and the fresh disk becomes SyncTarget of a full sync."""
+    lab = _diskless_primary_cut_off()
+    assert not lab.settle(lab.write("n1", 3, "no-data")).ok  # neither local nor remote data
+    lab.disks["n1"].replace()
+    with pytest.raises(DrbdError, match=r"\(150\) Can only attach to the data we lost last"):
+        lab.res.attach("n1")
+    assert lab.st("n1")["disk"] == "Diskless"
+    assert not lab.settle(lab.write("n1", 4, "still-no-data")).ok
+    assert 3 not in lab.acked["n1"] and 4 not in lab.acked["n1"]
+    lab.net.set_link("n1", "repl", up=True)
+    lab.run(lab.now + 5.0)
+    assert lab.st("n1")["connection"] == "Connected" and lab.st("n1")["peer_disk"] == "UpToDate"
+    lab.res.attach("n1")
+    assert lab.events("resync-started")[-1]["target"] == "n1"
+    assert lab.events("resync-started")[-1]["mode"] == "full"
+    lab.run(lab.now + 120.0)
+    assert lab.st("n1")["disk"] == "UpToDate"
+    assert lab.lost_on("n1", "n1") == [] and lab.lost_on("n2", "n1") == []
+
+
+def test_disconnected_primary_may_reattach_its_own_disk() -> None:
+    """drbd_adm_attach only refuses data that is not current: a Primary that detached its
+    own (healthy) disk while disconnected gets that same disk back (same current UUID)."""
+    lab = Lab()
+    lab.res.disconnect("n1")
+    assert lab.settle(lab.write("n1", 1, "alone")).ok
+    lab.res.detach("n1")
+    lab.res.attach("n1")
+    assert lab.st("n1")["disk"] != "Diskless"
+    assert lab.res.device("n1").peek(1) == "alone"
+
+
+def test_inconsistent_primary_without_uptodate_peer_fails_writes() -> None:
+    """drbd_req.c may_do_writes (8.4): "We don't want to allow writes on C_STANDALONE
+    D_INCONSISTENT" — a write needs UpToDate data locally or at the peer, else "IO ERROR:
+    neither local nor remote data" (on-no-data-accessible io-error, the default). A Primary
+    that is SyncTarget of a full sync and loses its SyncSource stops acknowledging writes
+    instead of writing to a disk the resumed resync would overwrite."""
+    lab = Lab(bandwidth_mbit=10.0, res_kw={"connect_int_s": 2.0})
+    lab.disks["n1"].fail()
+    assert lab.settle(lab.write("n1", 1, "diskless")).ok
+    lab.disks["n1"].replace()
+    lab.res.attach("n1")
+    assert lab.st("n1")["connection"] == "SyncTarget" and lab.st("n1")["disk"] == "Inconsistent"
+    assert lab.settle(lab.write("n1", 2, "syncing")).ok  # peer UpToDate: allowed
+    lab.net.set_link("n1", "repl", up=False)
+    lab.run(lab.now + 10.0)
+    assert lab.st("n1")["connection"] == "WFConnection" and lab.st("n1")["disk"] == "Inconsistent"
+    ev = lab.settle(lab.write("n1", 3, "orphan"))
+    assert not ev.ok and 3 not in lab.acked["n1"]
+    lab.net.set_link("n1", "repl", up=True)
+    lab.run(lab.now + 2000.0)
+    assert lab.st("n1")["disk"] == "UpToDate"
+    assert lab.lost_on("n1", "n1") == [] and lab.lost_on("n2", "n1") == []
+
+
+def test_protocol_a_diskless_primary_loses_what_was_on_the_wire() -> None:
+    """drbd_req.c HANDED_OVER_TO_NETWORK: with protocol A a write "pretends it was
+    successfully written on the peer" once in the send buffer. A Diskless Primary has no
+    local copy, so what the dying link never delivered is gone even though this node stays
+    Primary: the dropped write is reported without a local copy."""
+    lab = Lab(protocol=Protocol.A, res_kw={"connect_int_s": 2.0})
+    lab.disks["n1"].fail()
+    assert lab.settle(lab.write("n1", 1, "diskless")).ok
+    lab.run(lab.now + 1.0)  # delivered
+    lab.net.set_link("n1", "repl", up=False)
+    assert lab.settle(lab.write("n1", 2, "on-the-wire")).ok  # acked from the send buffer
+    lab.run(lab.now + 10.0)
+    dropped = lab.res.dropped_writes()
+    assert [(d.addr, d.local) for d in dropped] == [(2, False)]
+    assert lab.st("n1")["role"] == "Primary"
+    assert lab.disks["n2"].peek(1) == "diskless" and lab.disks["n2"].peek(2) != "on-the-wire"
