@@ -38,25 +38,40 @@ REPORT = Path(__file__).resolve().parent.parent / "reports" / "random-drills.jso
 # bug id -> (reason, seeds that fail because of it). Found by these drills; see the
 # lead's issue tracker for the analysis. Each seed was checked to fail for that reason.
 KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
-    # minimal reproduction: seed 50 (storage partition, then cmp1 loses heartbeats)
+    # Fixed for seed 50 (the left-behind Secondary is reported `behind_since` and never
+    # served from; a live primary holding the only current copy is not fenced on link
+    # evidence). Seed 12 now gets past that (inst-a/b declared unrecoverable, no write
+    # lost) and fails later like resume-without-storage: cmp1 returns, resyncs as
+    # SyncSource but stays "Consistent", so the engine's resume promotes cmp2 instead and
+    # the guests resumed on cmp1 write to a Secondary (writes_progress).
     "stale-promotion": (
         "replication cut while the primary keeps writing (fence-peer failed, resource-only), "
         "then the engine fences the primary and promotes the disconnected secondary that "
         "still says UpToDate: acked writes since the cut are lost under protocol C",
-        frozenset({12, 50})),
-    # minimal reproduction: seed 293 shrunk (disk_failure cmp1 on the primary, partition
-    # cmp1|cmp2 while it is Diskless, disk replaced): cause not yet analysed
+        frozenset({12})),
+    # The Diskless-primary part is fixed in the DRBD model (attach refused with "Can only
+    # attach to the data we lost last", writes without UpToDate data fail, protocol A
+    # drops from a Diskless node predicted lost). What is left is a genuine loss the
+    # oracle does not declare: the primary is cut off from its peer (link down/partition,
+    # or the peer fenced), keeps writing alone (resource-only, fence-peer failed or peer
+    # outdated), then its own disk fails: the acked writes since the cut were on that disk
+    # only. Minimal reproductions: 293 (link_down cmp1 storage, disk_failure cmp1), 405
+    # (link_down sto1 mgmt -> sto2 fenced, disk_failure sto1), 270 (partition sto1|sto2,
+    # hang cmp2, disk_failure sto1).
     "diskless-primary-partition": (
-        "a Diskless primary (its disk failed, serving from its peer) is partitioned from the "
-        "peer and its disk replaced: acked writes from the Diskless period are reported "
-        "lost afterwards (a wrong-way resync or a read from the wrong replica; open)",
-        frozenset({217, 242, 270, 293, 405})),
-    # minimal reproduction: seed 369 shrunk (crash cmp3, crash+return cmp1, crash ctl1)
+        "the primary keeps writing alone after its peer is cut off or fenced, then its own "
+        "disk fails: acked writes since the cut existed only on that disk and are lost, a "
+        "real double fault the oracle does not declare (fuzz/oracle.py)",
+        frozenset({270, 293, 405})),
+    # Fixed for seed 144 (a dead or silent peer no longer corroborates; the last live
+    # holder of current data is not fenced on link evidence). Seed 369 now keeps cmp1
+    # alive but fails later like resume-without-storage: inst-b (no capacity on cmp2) is
+    # resumed by cmp1 on return while its volume there stays Secondary (writes_progress).
     "false-corroboration": (
         "controller down (no heartbeats anywhere) and the DRBD peer down: 'replication peers "
         "lost it' corroborates a healthy replica holder as dead; the engine fences the last "
         "replica, instances become unrecoverable and acked writes unreadable",
-        frozenset({144, 369})),
+        frozenset({369})),
     # seed 180 since the storage failover: the reverted db1 is put back on cmp1 (where
     # nothing runs it) and a reattach there fails: sto1 had outdated sto2 (resource-only,
     # protocol A) just before the storage cluster powered sto1 off, so no replica is

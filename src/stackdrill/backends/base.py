@@ -147,6 +147,11 @@ class Replica:
     role: str  # Primary / Secondary / (none)
     disk_state: str  # UpToDate / Outdated / Inconsistent / Diskless / DUnknown
     reachable: bool
+    # When this Secondary lost its peer while the peer stayed Primary and running, if the
+    # peer then acked writes it lacks (it still says UpToDate: resource-only fencing failed
+    # to outdate it); None while in sync, when the primary failed first, or when nothing
+    # was written since. Backends that cannot tell leave it None.
+    behind_since: float | None = None
 
 
 @dataclass(frozen=True)

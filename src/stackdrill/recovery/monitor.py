@@ -17,10 +17,15 @@ from stackdrill.recovery.detect import Verdict, assess
 from stackdrill.recovery.hoststate import FAILED_STATES, HostStatus, last
 from stackdrill.recovery.inventory import Service, VmState
 from stackdrill.recovery.journal import Step
+from stackdrill.recovery.plan import usable_replicas
 from stackdrill.recovery.result import JournalRecord
 from stackdrill.recovery.returning import ReturningHosts
 
 log = logging.getLogger(__name__)
+
+# Power states under which a host's disks still hold what it wrote, reachable again once it
+# thaws: fencing it on link evidence (or for a hang) would cut off the only current copy.
+_ALIVE = frozenset({PowerState.ON, PowerState.HUNG})
 
 
 class HostMonitor(ReturningHosts):
@@ -41,7 +46,16 @@ class HostMonitor(ReturningHosts):
             records = self.journal.for_host(host)
             if st is HostStatus.UP:
                 verdict = assess(health, now, cfg.grace_s, self._since, cfg.fence_on_isolation)
-                if verdict.verdict is Verdict.DOWN:
+                sole = self._sole_current_copy(host) \
+                    if (verdict.verdict is Verdict.DOWN and health.power in _ALIVE
+                        and host not in self.storage_hosts) else None  # those: _hold()
+                if sole is not None:
+                    if host not in self._suspects:
+                        self._suspects.add(host)
+                        self._emit("host-suspect", f"{host}: {verdict.reason}; not declared "
+                                   f"down: it is powered ({health.power.value}) and holds "
+                                   f"the only current copy of volume {sole}", host)
+                elif verdict.verdict is Verdict.DOWN:
                     self._suspects.discard(host)
                     self.journal.append(Step.HOST_DOWN, host=host, reason=verdict.reason,
                                         began=health.last_heartbeat or self._since)
@@ -53,8 +67,9 @@ class HostMonitor(ReturningHosts):
                 elif host in self._suspects:
                     self._suspects.discard(host)
                     self._emit("host-ok", f"{host} heartbeats again", host)
-            elif st is HostStatus.DOWN and host in self.storage_hosts and \
-                    self._last_replica(host):
+            elif st is HostStatus.DOWN and host in self.storage_hosts and (
+                    self._last_replica(host) or (health.power in _ALIVE and
+                                                 self._sole_current_copy(host) is not None)):
                 self._hold(host, health, now, records)
             elif st is HostStatus.DOWN:
                 self._held.discard(host)
@@ -137,6 +152,22 @@ class HostMonitor(ReturningHosts):
         peers = {h for hs in holders if host in hs for h in hs if h != host}
         return bool(peers) and all(self._status.get(p, HostStatus.UP) in FAILED_STATES
                                    for p in peers)
+
+    def _sole_current_copy(self, host: str) -> str | None:
+        """A volume of which `host` holds the only current copy: every other replica is on
+        a failed host, unreachable, not UpToDate, or left behind by a cut. While `host` is
+        powered (on, or hung: its disk keeps the data for when it thaws) fencing it would
+        throw that data away, so it is not declared down (compute hosts stay suspect,
+        storage hosts are held); a power controller reporting it off still condemns it."""
+        for vol in self.topology.volumes:
+            holders = self.topology.replica_hosts(vol.name)
+            if host not in holders or len(holders) < 2:
+                continue
+            others = [r for r in self.drivers.storage.replicas(vol.name) if r.host != host]
+            if not usable_replicas(others, [h for h, st in self._status.items()
+                                            if st in FAILED_STATES]):
+                return vol.name
+        return None
 
     def _hold(self, host: str, health: HostHealth, now: float,
               records: list[JournalRecord]) -> None:

@@ -93,10 +93,15 @@ class Plan:
 
 
 def usable_replicas(replicas: Iterable[Replica], failed: Iterable[str]) -> list[Replica]:
-    """Replicas that can serve data: reachable, up to date, not on a failed host."""
+    """Replicas that can serve data: reachable, up to date, not on a failed host, and not
+    left behind. DRBD 8.4 lets you promote a Secondary that lost its link while the
+    Primary kept writing (resource-only fencing that failed leaves it UpToDate); doing so
+    silently drops every write the Primary acked since the cut. Such a replica is not
+    used: the instance is reported unplaceable with that reason instead."""
     dead = set(failed)
     return sorted((r for r in replicas if r.reachable and r.host not in dead
-                   and r.disk_state in USABLE_DISK_STATES), key=lambda r: r.host)
+                   and r.disk_state in USABLE_DISK_STATES and r.behind_since is None),
+                  key=lambda r: r.host)
 
 
 def tiers(method: RecoveryMethod) -> tuple[tuple[bool, ...], ...]:
@@ -184,6 +189,9 @@ def _describe(replica: Replica, dead: set[str]) -> str:
     text = f"{replica.host}: {replica.disk_state}"
     if not replica.reachable:
         text += " unreachable"
+    if replica.behind_since is not None:
+        text += (f" but stale (cut off from its primary at t={replica.behind_since:.1f}s "
+                 "while it kept writing)")
     if replica.host in dead:
         text += " (failed host)"
     return text

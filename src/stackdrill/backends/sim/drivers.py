@@ -39,6 +39,8 @@ ACTIVATE_S = 0.5
 ISCSI_LOGIN_S = 2.0
 PLUG_S = 1.0
 VERIFY_TIMEOUT_S = 60.0
+WITNESS_FRESH_S = 30.0  # three heartbeat intervals: a peer quieter than that reports nothing
+WITNESS_AFTER_S = 10.0  # one heartbeat interval: it reported again after the host fell silent
 
 
 class DriverError(Exception):
@@ -117,13 +119,28 @@ class SimPower(_SimDriver, PowerDriver):
 
 class SimCompute(_SimDriver, ComputeDriver):
     def health(self, host: str) -> HostHealth:
+        """`replication_links_up` is what the host's replication peers report: only a peer
+        that is itself running and reporting to the controller can say it lost `host`. A
+        peer that is down (or cut off from the controller) says nothing, so with no such
+        peer the links count as up: silence is no evidence that `host` died."""
         lab = self.lab
         others = [n for n in lab.topology.networks
                   if NetworkPurpose.MANAGEMENT not in n.purposes and host in n.addresses]
-        seen = any(lab.underlay.connected(host, peer, n.name)
-                   for n in others for peer in n.addresses if peer != host)
+        witnesses = [(peer, n.name) for n in others for peer in n.addresses
+                     if peer != host and self._reporting(peer, host)]
+        seen = not witnesses or any(lab.underlay.connected(host, peer, net)
+                                    for peer, net in witnesses)
         return HostHealth(host, lab.last_heartbeat.get(host), seen,
                           lab.drivers.power.state(host))
+
+    def _reporting(self, peer: str, host: str) -> bool:
+        """`peer` runs and kept reporting after `host` went quiet (a heartbeat at least one
+        interval later, and recent): it can tell what it sees. When everyone went quiet at
+        once (the controller is down) no peer qualifies."""
+        beat, quiet = self.lab.last_heartbeat.get(peer), self.lab.last_heartbeat.get(host)
+        return self.lab.hosts[peer].up and beat is not None and \
+            self.env.now - beat <= WITNESS_FRESH_S and \
+            (quiet is None or beat >= quiet + WITNESS_AFTER_S)
 
     def guests(self, host: str) -> Future[list[GuestInfo]]:
         def op() -> Generator[simpy.Event, Any, list[GuestInfo]]:
@@ -181,6 +198,53 @@ class SimCompute(_SimDriver, ComputeDriver):
 
 
 class SimStorage(_SimDriver, StorageDriver):
+    """DRBD-backed volumes. It follows each resource's state changes (the way a storage
+    agent follows `drbdsetup events2`) to know which Secondary was left behind: cut off
+    while its peer stayed Primary, so its UpToDate is stale once the peer acked alone."""
+
+    def __init__(self, lab: SimLab) -> None:
+        super().__init__(lab)
+        self._behind: dict[tuple[str, str], float] = {}  # (resource, node) -> since
+        self._cut: dict[str, float] = {}  # resource -> when its link was last cut
+        lab.kernel.subscribe(self._drbd_event)
+
+    def _drbd_event(self, now: float, component: str, event: str,
+                    fields: dict[str, Any]) -> None:
+        if component.startswith("host/"):  # a hang or thaw changes who can write
+            host = component.removeprefix("host/")
+            for name, res in self.lab.drbd.items():
+                if host in res.nodes:
+                    self._refresh(name, now)
+            return
+        if not component.startswith("drbd/"):
+            return
+        name = component.removeprefix("drbd/")
+        if name not in getattr(self.lab, "drbd", {}):
+            return  # still being built
+        if event == "connection-lost":
+            self._cut[name] = float(fields.get("since", now))
+        elif event == "connected":
+            self._cut.pop(name, None)
+        elif event == "role" and fields.get("role") == "Primary":
+            self._behind.pop((name, str(fields.get("node"))), None)  # promoted: the writer
+        self._refresh(name, now)
+
+    def _refresh(self, name: str, now: float) -> None:
+        """A Secondary is left behind from when it is disconnected while a peer that can
+        write (running, not hung, Primary) is disconnected too; a connection clears it. A
+        Primary is a writer itself (dual-primary divergence is a split brain, which the
+        after-sb policies settle), so it is never 'behind'."""
+        res = self.lab.drbd[name]
+        for me, node in res.nodes.items():
+            if node.conn.connected or (node.running and node.role.value == "Primary"):
+                self._behind.pop((name, me), None)
+                continue
+            if (name, me) in self._behind:
+                continue
+            if any(p.running and p.host.up and p.role.value == "Primary"
+                   and not p.conn.connected for n, p in res.nodes.items() if n != me):
+                self._behind[(name, me)] = min(self._cut.get(name, now), now)
+
     def replicas(self, volume: str) -> list[Replica]:
         lab = self.lab
         pv = lab.topology.volume_group(lab.topology.volume(volume).vg).pv
@@ -188,8 +252,21 @@ class SimStorage(_SimDriver, StorageDriver):
             host = pv.host or ""
             return [Replica(host, "(local)", "UpToDate", lab.hosts[host].up)]
         status = lab.drbd[pv.drbd].status()
-        return [Replica(node, str(st.get("role")), str(st.get("disk")), lab.hosts[node].up)
+        return [Replica(node, str(st.get("role")), str(st.get("disk")), lab.hosts[node].up,
+                        self._behind_since(pv.drbd, volume, node))
                 for node, st in sorted(status.items())]
+
+    def _behind_since(self, res: str, volume: str, node: str) -> float | None:
+        """Left behind only once the peer really acked a write to `volume` without it (what
+        the writer's out-of-sync counter, `drbdsetup status --statistics`, shows while it
+        lives; in-flight blocks that were never acked do not count). A cut nobody wrote
+        through loses nothing, and its Secondary stays usable."""
+        since = self._behind.get((res, node))
+        if since is None:
+            return None
+        wrote = any(op.volume == volume and op.outcome == "ok" and op.completed is not None
+                    and op.completed > since for op in self.lab.hypervisors.history)
+        return since if wrote else None
 
     def prepare(self, volume: str, host: str, failed: Iterable[str] = ()) -> Future[VolumePath]:
         failed = set(failed)
@@ -200,6 +277,8 @@ class SimStorage(_SimDriver, StorageDriver):
             candidates = [r for r in self.replicas(volume)
                           if r.reachable and r.host not in failed
                           and r.disk_state in ("UpToDate", "(local)", "Diskless")]
+            current = [r for r in candidates if r.behind_since is None]
+            candidates = current or candidates  # a left-behind copy only if nothing else
             if not candidates:
                 raise DriverError(f"no reachable UpToDate replica of {volume} "
                                   f"(replicas: {', '.join(r.host for r in self.replicas(volume))})")
