@@ -38,16 +38,12 @@ REPORT = Path(__file__).resolve().parent.parent / "reports" / "random-drills.jso
 # bug id -> (reason, seeds that fail because of it). Found by these drills; see the
 # lead's issue tracker for the analysis. Each seed was checked to fail for that reason.
 KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
-    # Fixed for seed 50 (the left-behind Secondary is reported `behind_since` and never
-    # served from; a live primary holding the only current copy is not fenced on link
-    # evidence). Seed 12 now gets past that (inst-a/b declared unrecoverable, no write
-    # lost) and fails later like resume-without-storage: cmp1 returns, resyncs as
-    # SyncSource but stays "Consistent", so the engine's resume promotes cmp2 instead and
-    # the guests resumed on cmp1 write to a Secondary (writes_progress).
-    "stale-promotion": (
-        "replication cut while the primary keeps writing (fence-peer failed, resource-only), "
-        "then the engine fences the primary and promotes the disconnected secondary that "
-        "still says UpToDate: acked writes since the cut are lost under protocol C",
+    # stale-promotion itself is fixed (seed 50: a left-behind Secondary is never served
+    # from). Seed 12 gets past it and fails later, like resume-without-storage.
+    "resume-after-resync": (
+        "a returning primary resyncs as SyncSource but stays Consistent, so the engine's "
+        "resume promotes the other node and the guests resumed on the returning host write "
+        "to a Secondary (writes_progress)",
         frozenset({12})),
     # The Diskless-primary part is fixed in the DRBD model (attach refused with "Can only
     # attach to the data we lost last", writes without UpToDate data fail, protocol A
@@ -63,14 +59,11 @@ KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
         "disk fails: acked writes since the cut existed only on that disk and are lost, a "
         "real double fault the oracle does not declare (fuzz/oracle.py)",
         frozenset({270, 293, 405})),
-    # Fixed for seed 144 (a dead or silent peer no longer corroborates; the last live
-    # holder of current data is not fenced on link evidence). Seed 369 now keeps cmp1
-    # alive but fails later like resume-without-storage: inst-b (no capacity on cmp2) is
-    # resumed by cmp1 on return while its volume there stays Secondary (writes_progress).
-    "false-corroboration": (
-        "controller down (no heartbeats anywhere) and the DRBD peer down: 'replication peers "
-        "lost it' corroborates a healthy replica holder as dead; the engine fences the last "
-        "replica, instances become unrecoverable and acked writes unreadable",
+    # false-corroboration itself is fixed (seed 144: a dead or silent peer no longer
+    # corroborates). Seed 369 gets past it and fails later, like resume-without-storage.
+    "resume-on-secondary": (
+        "an instance with no room elsewhere is resumed by its returning host while its DRBD "
+        "volume there is still Secondary, so every write fails (writes_progress)",
         frozenset({369})),
     # seed 180 since the storage failover: the reverted db1 is put back on cmp1 (where
     # nothing runs it) and a reattach there fails: sto1 had outdated sto2 (resource-only,
