@@ -16,20 +16,9 @@ from stackdrill.topology import ClusterSpec, Locking, Topology, VolumeGroup
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
 
-LVM_LOCKD = """\
-devices {
-    use_devicesfile = 0
-    global_filter = [ "a|^/dev/drbd.*|", "r|.*|" ]
-    obtain_device_list_from_udev = 0
-}
-activation {
-    udev_sync = 0
-    udev_rules = 0
-}
-global {
-    use_lvmlockd = 1
-}
-"""
+# The image's lvm.conf (lab/images/build.py) already has the guest settings; clustered
+# VGs only switch lvmlockd on, so provisioning's filter changes are kept.
+ENABLE_LVMLOCKD = "sed -i 's/use_lvmlockd = 0/use_lvmlockd = 1/' /etc/lvm/lvm.conf"
 
 
 def corosync_conf(topology: Topology, cluster: ClusterSpec) -> str:
@@ -66,7 +55,7 @@ def start_stack(lab: LibvirtLab, cluster: ClusterSpec) -> None:
         lab.run(host, "corosync").check()
         lab.log("corosync-start", cluster=cluster.name, host=host)
     for host in cluster.nodes:
-        lab.run(host, f"cat > /etc/lvm/lvm.conf <<'EOF'\n{LVM_LOCKD}EOF").check()
+        lab.run(host, ENABLE_LVMLOCKD).check()
         lab.run(host, "dlm_controld --enable_fencing 0 && lvmlockd -g dlm").check()
         lab.log("dlm-lvmlockd-start", cluster=cluster.name, host=host)
 

@@ -195,9 +195,8 @@ def with_disk(xml: str, disk: DiskSpec) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
-def interface_xml(xml: str, mac: str, link_up: bool) -> str:
-    """The `<interface>` element with `mac`, its link state set (for updateDeviceFlags)."""
-    root = ET.fromstring(xml)
+def _set_link(root: ET.Element, mac: str, link_up: bool) -> ET.Element | None:
+    """Set the link state of the interface with `mac` in a domain tree; that interface."""
     for nic in root.iterfind("devices/interface"):
         m = nic.find("mac")
         if m is not None and m.get("address") == mac:
@@ -205,18 +204,20 @@ def interface_xml(xml: str, mac: str, link_up: bool) -> str:
             if link is None:
                 link = ET.SubElement(nic, "link")
             link.set("state", "up" if link_up else "down")
-            return ET.tostring(nic, encoding="unicode")
-    raise KeyError(f"no interface with MAC {mac}")
+            return nic
+    return None
+
+
+def interface_xml(xml: str, mac: str, link_up: bool) -> str:
+    """The `<interface>` element with `mac`, its link state set (for updateDeviceFlags)."""
+    nic = _set_link(ET.fromstring(xml), mac, link_up)
+    if nic is None:
+        raise KeyError(f"no interface with MAC {mac}")
+    return ET.tostring(nic, encoding="unicode")
 
 
 def with_link(xml: str, mac: str, link_up: bool) -> str:
     """The whole domain XML with one interface's link state changed (for redefinition)."""
     root = ET.fromstring(xml)
-    for nic in root.iterfind("devices/interface"):
-        m = nic.find("mac")
-        if m is not None and m.get("address") == mac:
-            link = nic.find("link")
-            if link is None:
-                link = ET.SubElement(nic, "link")
-            link.set("state", "up" if link_up else "down")
+    _set_link(root, mac, link_up)
     return ET.tostring(root, encoding="unicode")
