@@ -36,9 +36,9 @@ from stackdrill.recovery import InstanceState
 from stackdrill.report.model import FaultRecord, InstanceReport, Report, TimelineEvent
 from stackdrill.report.state import state_summary
 
-_POWER = re.compile(r"^(?P<t>[\d.]+) host/(?P<host>\S+) power .*state=(?P<state>\w+)")
-_START = re.compile(r"^(?P<t>[\d.]+) hv/(?P<host>\S+) start .*instance=(?P<inst>\S+)")
-_STOP = re.compile(r"^(?P<t>[\d.]+) hv/(?P<host>\S+) stop .*instance=(?P<inst>\S+)")
+_POWER = re.compile(r"^(?P<t>-?[\d.]+) host/(?P<host>\S+) power .*state=(?P<state>\w+)")
+_START = re.compile(r"^(?P<t>-?[\d.]+) hv/(?P<host>\S+) start .*instance=(?P<inst>\S+)")
+_STOP = re.compile(r"^(?P<t>-?[\d.]+) hv/(?P<host>\S+) stop .*instance=(?P<inst>\S+)")
 OK_STATES = {InstanceState.RECOVERED, InstanceState.RESUMED, InstanceState.RUNNING}
 
 
@@ -68,15 +68,13 @@ def fencing_events(trace: list[str]) -> list[FencingEvent]:
 class Judge:
     def __init__(self, run: DrillRun) -> None:
         self.run = run
-        self.lab = run.lab
+        self.evidence = run.final
         self.topology = run.drill.topology
-        self.obs: Observation = self.lab.observe()
-        self.history: list[WriteOp] = self.lab.history()
-        volumes = sorted({op.volume for op in self.history})
-        self.stored: dict[str, dict[int, StoredRecord]] = {
-            v: self.lab.stored_records(v) for v in volumes}
+        self.obs: Observation = self.evidence.observation
+        self.history: list[WriteOp] = list(self.evidence.history)
+        self.stored: dict[str, dict[int, StoredRecord]] = self.evidence.stored
         self.tally = checks.tally_writes(self.history, self.stored)
-        self.events = fencing_events(self.lab.trace())
+        self.events = fencing_events(list(self.evidence.trace))
         self.outcomes = {o.name: o for r in run.recoveries for o in r.instances}
 
     # ------------------------------------------------------------ checks
@@ -97,11 +95,10 @@ class Judge:
             case ExpectAckedWrites(max_lost=max_lost, predicted_lost=predicted):
                 expected = None
                 if predicted:
-                    predict = getattr(self.lab, "predicted_lost_writes", None)
-                    if predict is None:
+                    expected = self.evidence.predicted_lost_writes
+                    if expected is None:
                         return CheckResult.not_run(name, f"backend {self.run.backend!r} "
                                                    "cannot predict lost writes")
-                    expected = int(predict())
                 return checks.acked_writes(self.history, self.stored, name=name,
                                            max_lost=max_lost if max_lost is not None else 10**9,
                                            expected_lost=expected)
@@ -223,7 +220,7 @@ class Judge:
 
     def _overlay(self, name: str, labels: tuple[str, ...], mtu: int,
                  detects: str | None) -> CheckResult:
-        results = self.lab.command_results()
+        results = self.evidence.commands
         probes = []
         for label in labels:
             res = results.get(label)
@@ -267,7 +264,7 @@ class Judge:
             timeline=tuple(self._timeline(results)), phases=self._phases(),
             steps=self._steps(), state_before=run.state_before,
             state_after=state_summary(self.obs),
-            extra={"writes": len(self.history), "commands": self.lab.command_results(),
+            extra={"writes": len(self.history), "commands": self.evidence.commands,
                    "drbd_events": self.obs.extra.get("drbd_events", {}),
                    "blocked_hosts": {h: why for r in run.recoveries
                                      for h, why in r.blocked_hosts.items()}},
@@ -320,7 +317,7 @@ class Judge:
                     lane = "planning"
                 events.append(TimelineEvent(at=phase.start, end=max(phase.start, phase.end),
                                             lane=lane, label=phase.phase.value))
-        for label, res in sorted(self.lab.command_results().items()):
+        for label, res in sorted(self.evidence.commands.items()):
             start = float(res.get("started", 0.0))
             events.append(TimelineEvent(at=start, end=max(start, float(res.get("finished", start))),
                                         lane="operator", label=label, ok=bool(res.get("ok"))))

@@ -14,15 +14,48 @@ from pathlib import Path
 from typing import Any
 
 from stackdrill.backends import backend_class
-from stackdrill.backends.base import Lab, LabOptions
+from stackdrill.backends.base import Lab, LabOptions, Observation, StoredRecord, WriteOp
 from stackdrill.drill.model import Drill, RecoverSpec, Step
 from stackdrill.drill.support import ensure_supported
-from stackdrill.errors import BackendUnavailableError
+from stackdrill.errors import BackendUnavailableError, StackdrillError
 from stackdrill.faults import Fault, describe
 from stackdrill.recovery import RecoveryConfig, RecoveryEngine, RecoveryEvent, RecoveryResult
 from stackdrill.report.state import state_summary
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the lab showed when the drill ended, read before teardown: a real lab's guests
+    and consoles are gone once it is destroyed, so the judge reads this, never the lab."""
+
+    observation: Observation
+    history: tuple[WriteOp, ...]
+    stored: dict[str, dict[int, StoredRecord]]  # volume -> seq -> record, as its primary has it
+    trace: tuple[str, ...]
+    commands: dict[str, dict[str, Any]]
+    predicted_lost_writes: int | None  # only where the backend can predict (the simulator)
+
+    @classmethod
+    def collect(cls, lab: Lab) -> Evidence:
+        """History before volumes: every write acknowledged in it is on the volume already."""
+        observation = lab.observe()
+        history = tuple(lab.history())
+        stored = {v: _stored(lab, v) for v in sorted({op.volume for op in history})}
+        predict = getattr(lab, "predicted_lost_writes", None)
+        return cls(observation, history, stored, tuple(lab.trace()), lab.command_results(),
+                   int(predict()) if callable(predict) else None)
+
+
+def _stored(lab: Lab, volume: str) -> dict[int, StoredRecord]:
+    """A volume no replica can serve holds nothing anyone can read: every write acknowledged
+    on it counts as lost, which is what its owner would find."""
+    try:
+        return lab.stored_records(volume)
+    except StackdrillError as exc:
+        log.warning("%s: cannot read back: %s", volume, exc)
+        return {}
 
 
 @dataclass
@@ -39,6 +72,14 @@ class DrillRun:
     state_before: dict[str, Any] = field(default_factory=dict)
     ended_at: float = 0.0
     trace_sha256: str = ""
+    evidence: Evidence | None = None
+
+    @property
+    def final(self) -> Evidence:
+        """The evidence of a finished run (execute always collects it)."""
+        if self.evidence is None:
+            raise RuntimeError(f"drill {self.drill.name} has not finished")
+        return self.evidence
 
 
 Progress = Callable[[str], None]
@@ -130,6 +171,7 @@ def execute(drill: Drill, *, backend: str = "sim", seed: int | None = None,
             _play(run, Path(tmp), progress)
         lab.quiesce()
         run.ended_at = lab.clock.now()
+        run.evidence = Evidence.collect(lab)
         sha = getattr(lab, "trace_sha256", None)
         run.trace_sha256 = sha() if callable(sha) else ""
     except BaseException:

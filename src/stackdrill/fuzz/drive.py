@@ -113,8 +113,8 @@ def run_drill(seed: int, drill: Drill, lab_name: str | None = None) -> Outcome:
     writes = next((c for c in checks if c.name == "acked_writes"), None)
     tallies = writes.data.get("instances", {}) if writes is not None else {}
     lost = {inst: t.get("lost_seqs", {}) for inst, t in tallies.items()}
-    history = run.lab.history()
-    running = run.lab.observe().running
+    history = list(run.final.history)
+    running = run.final.observation.running
     checks += [exactly_once_or_declared(run, damage),
                divergence_bounded(history, lost, damage),
                writes_progress(history, running, drill.spec.duration_s - PROGRESS_WINDOW_S,

@@ -24,7 +24,7 @@ from stackdrill.recovery import InstanceState
 
 def exactly_once_or_declared(run: DrillRun, damage: Damage,
                              name: str = "exactly_once_or_declared") -> CheckResult:
-    obs = run.lab.observe()
+    obs = run.final.observation
     names = [i.name for i in run.drill.topology.instances]
     outcomes = {o.name: o for r in run.recoveries for o in r.instances}
     base = exactly_once(obs, names, name=name)

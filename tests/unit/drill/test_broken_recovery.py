@@ -150,14 +150,9 @@ def forget_last_volume(monkeypatch: pytest.MonkeyPatch) -> None:
 def progress_after_recovery() -> checks.CheckResult:
     """acked_writes over the host-failure drill, demanding progress after the engine's
     recovery window (the fault at 60 s plus two minutes), whatever the engine believes."""
-    _, finished = run(ROOT / "lab" / "drills" / "nova-host-failure.yaml", keep=True)
-    try:
-        lab = finished.lab
-        history = lab.history()
-        stored = {v: lab.stored_records(v) for v in sorted({op.volume for op in history})}
-        return checks.acked_writes(history, stored, resumed_after=180.0)
-    finally:
-        finished.lab.destroy()
+    _, finished = run(ROOT / "lab" / "drills" / "nova-host-failure.yaml")
+    evidence = finished.final
+    return checks.acked_writes(list(evidence.history), evidence.stored, resumed_after=180.0)
 
 
 def test_forgotten_volume_is_caught_by_the_acked_writes_progress_check(
