@@ -7,6 +7,7 @@ from scenario_helpers import assert_passed, check, drill
 
 
 @pytest.mark.backends("sim", "libvirt")
+@pytest.mark.vm
 def test_clustered_locking_keeps_the_vg_consistent_on_both_hosts(run_drill):
     """clvmd (locking_type 3) serialises the lvcreate/lvextend: both hosts end with the
     same metadata (seqno and LV list) and every new LV is there."""

@@ -11,6 +11,7 @@ from scenario_helpers import assert_passed, check, drbd_after, drill, instance
 pytestmark = pytest.mark.backends("sim", "libvirt")
 
 
+@pytest.mark.vm
 def test_after_sb_2pri_disconnect_leaves_both_standalone(run_drill):
     """after-sb-2pri disconnect: split brain detected on reconnect, no automatic
     resolution, both nodes StandAlone until an operator discards one side."""

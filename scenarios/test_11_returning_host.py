@@ -7,7 +7,8 @@ from scenario_helpers import assert_passed, check, drill, from_host
 
 
 @pytest.mark.backends("sim", "libvirt")
-@pytest.mark.parametrize("name", ["returning-host", "returning-host-late"])
+@pytest.mark.parametrize("name", ["returning-host", "returning-host-late",
+                                  pytest.param("vm-returning-host", marks=pytest.mark.vm)])
 def test_the_returning_host_runs_none_of_its_evacuated_instances(run_drill, name):
     """cmp1 comes back (at 110 s while recovery runs, or at 400 s after it ended): its
     stale guests are destroyed before it rejoins, nothing runs twice, and no volume ever

@@ -20,7 +20,8 @@ want_packages() {
 lists=(scripts/system-packages.txt)
 if [ "$(id -u)" = 0 ]; then
     lists+=(scripts/system-packages-netns.txt scripts/system-packages-libvirt-dev.txt)
-    [ "${STACKDRILL_VM:-0}" = 1 ] && lists+=(scripts/system-packages-vm.txt)
+    # qemu, libvirt, debootstrap, vagrant for the VM backend (STACKDRILL_VM=0 skips them)
+    [ "${STACKDRILL_VM:-1}" = 1 ] && lists+=(scripts/system-packages-vm.txt)
 fi
 missing=$(want_packages "${lists[@]}" | sort -u | tr '\n' ' ')
 if [ -n "$missing" ]; then

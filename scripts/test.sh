@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command for the tests: set up, lint, type-check, then the unit tests and every
 # scenario on the default backend, and (as root) the network drills again on the real
-# kernel with the netns backend. Fails when pytest ran no test (its exit 5).
+# kernel with the netns backend, and the `vm` scenarios on real guests through libvirt.
+# Fails when pytest ran no test (its exit 5) and when a lab leaves anything behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -28,5 +29,14 @@ if [ "$(id -u)" = 0 ] && [ "${STACKDRILL_SKIP_NETNS:-0}" != 1 ]; then
     # the drills' durations pass in real time: spread them over 5 workers
     run_pytest scenarios -m 'not vm' --lab-backend netns -k network -n 5 -p no:cacheprovider
     ip netns list | grep -q '^sd-' && { echo "test: netns left behind" >&2; ip netns list >&2; exit 1; }
+fi
+if [ "$(id -u)" = 0 ] && [ "${STACKDRILL_VM:-1}" = 1 ]; then
+    echo "== pytest scenarios -m vm on the libvirt backend (real Debian guests, DRBD 8.4, LVM)"
+    # the guest image is cached by a hash of its inputs: built once (~1 min), then reused
+    python lab/images/build.py >/dev/null
+    # two labs at a time: TCG guests are mostly idle, the drills mostly wait
+    run_pytest scenarios -m vm --lab-backend libvirt -n 2 -p no:cacheprovider \
+        --alluredir reports/allure-results
+    bash scripts/vm-leftovers.sh
 fi
 exit 0

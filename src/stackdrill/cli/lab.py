@@ -18,7 +18,7 @@ from stackdrill import labstore
 from stackdrill.backends import REGISTRY, backend_class
 from stackdrill.checks import exactly_once, lvm_consistency, tally_writes
 from stackdrill.cli.render import console
-from stackdrill.errors import InputError, LabStateError, Problem
+from stackdrill.errors import InputError, LabStateError, Problem, StackdrillError
 from stackdrill.faults import FAULT_KINDS, FaultAdapter, describe
 from stackdrill.labstore import LabAction, LabRecord
 from stackdrill.recovery import RecoveryEvent
@@ -283,7 +283,11 @@ def down(lab_name: str, everything: bool) -> None:
     if everything:
         for backend in sorted(REGISTRY):
             cleanup = getattr(backend_class(backend), "cleanup_all", None)
-            if cleanup is not None and backend_class(backend).available() is None:
-                removed = cleanup()
+            if cleanup is not None:
+                try:
+                    removed = cleanup()
+                except (ImportError, OSError, StackdrillError) as exc:
+                    console().print(f"{backend}: cannot look for leftovers here: {exc}")
+                    continue
                 if removed:
                     console().print(f"{backend}: removed leftovers {', '.join(removed)}")

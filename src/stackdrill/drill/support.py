@@ -26,6 +26,12 @@ def features_needed(topology: Topology) -> dict[str, str]:
         needed["overlay"] = f"overlays[0] ({topology.overlays[0].name})"
     if topology.instances:
         needed["instances"] = "instances"
+    for i, inst in enumerate(topology.instances):
+        remote = [v for v in inst.volumes if inst.host not in topology.replica_hosts(v)]
+        if remote:
+            needed["network-volumes"] = (f"instances[{i}] ({inst.name} on {inst.host}, "
+                                         f"{remote[0]} held elsewhere)")
+            break
     return needed
 
 

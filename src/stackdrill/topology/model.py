@@ -281,6 +281,19 @@ class Topology(Frozen):
     def networks_for(self, purpose: NetworkPurpose) -> tuple[Network, ...]:
         return tuple(n for n in self.networks if purpose in n.purposes)
 
+    def vg_size_gb(self, name: str) -> int | None:
+        """The size of the VG's one PV (its DRBD resource or its local disk); None when
+        the PV names something this topology lacks (semantic checks report that)."""
+        pv = self.volume_group(name).pv
+        try:
+            if pv.drbd is not None:
+                return self.drbd_resource(pv.drbd).size_gb
+            host = self.host(pv.host or "")
+        except KeyError:
+            return None
+        disk = next((d for d in host.disks if d.name == pv.disk), None)
+        return disk.size_gb if disk else None
+
     def replica_hosts(self, volume: str) -> tuple[str, ...]:
         """Hosts that hold a copy of the volume's data (both DRBD nodes, or the disk's host)."""
         pv = self.volume_group(self.volume(volume).vg).pv

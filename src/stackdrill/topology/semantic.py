@@ -196,7 +196,7 @@ def _volumes(topo: Topology) -> list[Problem]:
             continue
         used[vol.vg] += vol.size_gb
     for i, vg in enumerate(topo.volume_groups):
-        size = _vg_size(topo, vg.name)
+        size = topo.vg_size_gb(vg.name)
         if size is not None and used[vg.name] > size:
             out.append(Problem(f"volume_groups[{i}]", f"capacity exceeded: volumes need "
                                f"{used[vg.name]} GB, the PV has {size} GB"))
@@ -208,21 +208,6 @@ def _volumes(topo: Topology) -> list[Problem]:
                                    f"volume {name!r} is already attached to {attached[name]!r}"))
             attached[name] = inst.name
     return out
-
-
-def _vg_size(topo: Topology, vg_name: str) -> int | None:
-    vg = topo.volume_group(vg_name)
-    if vg.pv.drbd is not None:
-        try:
-            return topo.drbd_resource(vg.pv.drbd).size_gb
-        except KeyError:
-            return None
-    try:
-        host = topo.host(vg.pv.host or "")
-    except KeyError:
-        return None
-    disk = next((d for d in host.disks if d.name == vg.pv.disk), None)
-    return disk.size_gb if disk else None
 
 
 def _instances(topo: Topology) -> list[Problem]:

@@ -81,7 +81,8 @@ class LibvirtBackend(Backend):
             return str(exc)
         return None
 
-    def teardown(self, lab_name: str, uris: tuple[str, ...] = ()) -> list[str]:
+    @classmethod
+    def teardown(cls, lab_name: str, uris: tuple[str, ...] = ()) -> list[str]:
         """Remove a lab by name from another process (`stackdrill down`): what was removed.
         Finds the lab's objects in libvirt by name and mark; touches nothing else."""
         import libvirt
@@ -92,7 +93,7 @@ class LibvirtBackend(Backend):
         _silence_libvirt()
         removed: list[str] = []
         problems: list[str] = []
-        for uri in uris or (self.default_uri,):
+        for uri in uris or (cls().default_uri,):
             conn = libvirt.open(uri)
             try:
                 report = teardown_lab(conn, lab_name)
@@ -105,6 +106,29 @@ class LibvirtBackend(Backend):
         if problems:
             raise BackendUnavailableError("teardown incomplete: " + "; ".join(problems))
         return removed
+
+    @classmethod
+    def cleanup_all(cls) -> list[str]:
+        """`stackdrill down --all`: every lab whose domains carry stackdrill's mark on the
+        default URI (kept with --keep, or left by a killed run); nothing unmarked."""
+        try:
+            import libvirt
+        except ImportError:
+            return []
+        from stackdrill.backends.libvirt.teardown import domain_mark
+
+        uri = cls().default_uri
+        _silence_libvirt()
+        try:
+            conn = libvirt.open(uri)
+        except libvirt.libvirtError:
+            return []  # no daemon: nothing of ours can be running
+        try:
+            labs = sorted({mark[0] for dom in conn.listAllDomains()
+                           if (mark := domain_mark(dom)) is not None})
+        finally:
+            conn.close()
+        return [line for lab in labs for line in cls.teardown(lab, (uri,))]
 
     def create(self, topology: Topology, *, lab_name: str, seed: int,
                options: LabOptions | None = None) -> LibvirtLab:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
@@ -95,6 +96,11 @@ class LibvirtCompute(ComputeDriver):
         self.power = power
         self.heartbeats = Heartbeats(lab)
         self.incarnations: dict[str, int] = {}
+        # what each host's hypervisor has defined, as libvirt keeps a domain's definition
+        # across a power cut: a returning host learns from it what it used to run
+        self.defined: dict[str, dict[str, dict[str, str]]] = {h: {} for h in lab.nodes}
+        self._lock = threading.Lock()
+        self.boot_hook: Callable[[str, list[str]], list[str]] | None = None
 
     def health(self, host: str) -> HostHealth:
         return HostHealth(host, self.heartbeats.last.get(host),
@@ -124,14 +130,36 @@ class LibvirtCompute(ComputeDriver):
                 raise ComputeError(f"{instance}: remote volume {path} is not supported here")
             self._check(host, workload.start_command(
                 instance, incarnation, volume, path, self.lab.options.write_interval_s))
-        self.lab.log("instance-start", instance=instance, host=host, incarnation=incarnation)
+        with self._lock:
+            self.defined[host][instance] = dict(volumes)
+        self.lab.record(f"hv/{host}", "start", instance=instance, incarnation=incarnation)
 
     def destroy(self, instance: str, host: str) -> Future[None]:
         def op() -> None:
             self._check(host, workload.stop_command(instance))
-            self.lab.log("instance-destroy", instance=instance, host=host)
+            with self._lock:
+                self.defined[host].pop(instance, None)
+            self.lab.record(f"hv/{host}", "stop", instance=instance)
 
         return self.lab.executor.submit(op)
+
+    def boot(self, host: str) -> None:
+        """The compute service starting on a host that lost power: its guests died with
+        it; it asks the control plane (the boot hook) which were evacuated meanwhile,
+        forgets those, and resumes the others on the volumes they had."""
+        with self._lock:
+            local = dict(self.defined[host])
+        evacuated = set(self.boot_hook(host, sorted(local))) if self.boot_hook else set()
+        for instance, volumes in sorted(local.items()):
+            if instance in evacuated:
+                with self._lock:
+                    self.defined[host].pop(instance, None)
+                self.lab.record(f"hv/{host}", "destroy-evacuated", instance=instance)
+                continue
+            try:
+                self.start_now(instance, host, volumes)
+            except ComputeError as exc:
+                self.lab.log("resume-failed", instance=instance, host=host, error=exc)
 
     def verify(self, instance: str, host: str) -> Future[bool]:
         """The workload runs on `host` and has had at least one write acknowledged there."""

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
 
 PORT_BASE = 7788
+POWER_DIR = "/run/stackdrill/power"  # <host> -> on|off, as the lab's power controller says
+FENCE_PEER = "/usr/local/sbin/sd-fence-peer"
 STATUS_COMMAND = "cat /proc/drbd; echo ===; dmesg | grep -c 'Split-Brain detected'"
 _LINE = re.compile(
     r"^\s*(?P<minor>\d+): cs:(?P<cs>\S+) ro:(?P<ro>\S+)/(?P<pro>\S+) "
@@ -43,8 +45,10 @@ def resource_config(topology: Topology, res: DrbdResource, devices: dict[str, st
     ]
     if res.allow_two_primaries:
         lines.append("    allow-two-primaries yes;")
+    lines += ["  }"]
+    if res.fencing != "dont-care":
+        lines += ["  handlers {", f'    fence-peer "{FENCE_PEER}";', "  }"]
     lines += [
-        "  }",
         "  disk {",
         f"    on-io-error {res.on_io_error};",
         f"    fencing {res.fencing};",
@@ -86,6 +90,21 @@ def parse_proc_drbd(text: str, minor: int) -> dict[str, Any] | None:
     return None
 
 
+def fence_peer_script(topology: Topology, host: str) -> str:
+    """The fence-peer handler the simulator models: the peer counts as fenced when the
+    power controller reports it off (exit 7, "peer was stonithed", so DRBD marks it
+    Outdated and may promote); otherwise it cannot be outdated (exit 1, DRBD refuses).
+    The guest cannot ask libvirt itself, so the lab mirrors power states into POWER_DIR."""
+    cases = [f"    {res.name}) peer={next(n for n in res.nodes if n != host)} ;;"
+             for res in topology.drbd if host in res.nodes]
+    return "\n".join([
+        "#!/bin/sh",
+        'case "$DRBD_RESOURCE" in', *cases, "    *) exit 1 ;;", "esac",
+        f'[ "$(cat {POWER_DIR}/$peer 2>/dev/null)" = off ] && exit 7',
+        "exit 1", "",
+    ])
+
+
 def provision(lab: LibvirtLab, res: DrbdResource) -> None:
     """Write the resource file on both nodes, create metadata, attach and connect; make the
     topology's first primary Primary with --force (which starts the initial full sync)."""
@@ -94,6 +113,8 @@ def provision(lab: LibvirtLab, res: DrbdResource) -> None:
     for host in res.nodes:
         lab.run(host, f"mkdir -p /etc/drbd.d && cat > /etc/drbd.d/{res.name}.res <<'EOF'\n"
                       f"{config}EOF").check()
+        lab.run(host, f"cat > {FENCE_PEER} <<'EOF'\n{fence_peer_script(lab.topology, host)}"
+                      f"EOF\nchmod 755 {FENCE_PEER}").check()
         lab.run(host, f"drbdadm -- --force create-md {res.name} && drbdadm up {res.name}",
                 timeout=60).check()
         lab.log("drbd-up", resource=res.name, host=host)

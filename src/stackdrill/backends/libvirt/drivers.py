@@ -21,7 +21,6 @@ from stackdrill.backends.base import (
     PowerDriver,
     PowerState,
 )
-from stackdrill.backends.libvirt.agent import GuestAgent
 from stackdrill.errors import UnsupportedError
 
 if TYPE_CHECKING:
@@ -56,7 +55,7 @@ class LibvirtPowerDriver(PowerDriver):
             dom = self.lab.domain(host)
             if dom.isActive():
                 dom.destroy()
-            self.lab.log("power-off", host=host)
+                self.lab.power_event(host, "off", "fence")
             _until(lambda: self.state(host) is PowerState.OFF, self.confirm_timeout,
                    f"{host} still powered after destroy")
 
@@ -67,13 +66,12 @@ class LibvirtPowerDriver(PowerDriver):
             dom = self.lab.domain(host)
             if not dom.isActive():
                 dom.create()
+                self.lab.power_event(host, "booting", "power-on")
+                if not self.lab.is_test(self.lab.nodes[host].uri):
+                    self.lab.after_boot(host)
             elif dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
                 dom.resume()
-            self.lab.log("power-on", host=host)
-            if not self.lab.is_test(self.lab.nodes[host].uri):
-                GuestAgent(dom).wait_ready(self.lab.settings.boot_timeout)
-                self.lab.configure_network(host)
-            self.lab.log("booted", host=host)
+                self.lab.power_event(host, "on", "power-on")
 
         return self.lab.executor.submit(on)
 

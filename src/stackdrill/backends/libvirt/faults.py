@@ -12,6 +12,7 @@ is what the test driver's tests can observe.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import libvirt
@@ -61,10 +62,15 @@ class LibvirtFaults:
             dom = self.lab.domain(fault.host)
             if dom.isActive():
                 dom.destroy()
+                self.lab.power_event(fault.host, "off", "fault")
         elif isinstance(fault, HostHang):
             self.lab.domain(fault.host).suspend()
+            self.lab.power_event(fault.host, "hung", "fault")
         elif isinstance(fault, HostReboot):
             self.lab.domain(fault.host).reset(0)
+            self.lab.power_event(fault.host, "off", "fault")
+            self.lab.power_event(fault.host, "booting", "fault")
+            self._boot_in_background(fault.host)
         elif isinstance(fault, DiskFailure):
             self._disk(fault.host, fault.disk, present=False)
         elif isinstance(fault, LinkDown):
@@ -82,18 +88,29 @@ class LibvirtFaults:
             dom = self.lab.domain(fault.host)
             if fault.power_back and not dom.isActive():
                 dom.create()
+                self.lab.power_event(fault.host, "booting", "heal")
+                self._boot_in_background(fault.host)
         elif isinstance(fault, HostHang):
             dom = self.lab.domain(fault.host)
             if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
                 dom.resume()
+                self.lab.power_event(fault.host, "on", "heal")
         elif isinstance(fault, HostReboot):
             pass  # a reboot heals by itself
         elif isinstance(fault, DiskFailure):
+            self._replace_volume(fault.host, fault.disk)
             self._disk(fault.host, fault.disk, present=True)
+            self._reattach(fault.host, fault.disk)
         elif isinstance(fault, LinkDown):
             self._link(fault.host, fault.network, up=True)
         elif isinstance(fault, UnderlayMtu):
             self._mtu(fault.host, fault.network, self.lab.topology.network(fault.network).mtu)
+
+    def _boot_in_background(self, host: str) -> None:
+        """A host that powers on runs its boot sequence (realize.after_boot) while the drill
+        goes on, as a real one would; the test driver has no guest to boot."""
+        if not self.lab.is_test(self.lab.nodes[host].uri):
+            self.lab.executor.submit(self.lab.after_boot, host)
 
     # -------------------------------------------------------------- devices
 
@@ -114,6 +131,31 @@ class LibvirtFaults:
             dom.attachDeviceFlags(_xml(spec), LIVE)
         else:
             dom.detachDeviceFlags(_xml(spec), LIVE)
+
+    def _replace_volume(self, host: str, disk: str) -> None:
+        """Healing a failed disk means swapping it for a blank one of the same size (as the
+        simulator does): the detached volume is deleted and created again, empty."""
+        if self.lab.is_test(self.lab.nodes[host].uri):
+            return
+        name = Path(self.lab.nodes[host].disks[disk].path).name
+        pool = self.lab.conn(host).storagePoolLookupByName(self.lab.names.pool())
+        old = pool.storageVolLookupByName(name)
+        capacity = int(old.info()[1])
+        old.delete(0)
+        pool.createXML(xmlgen.volume_xml(name, capacity), 0)
+
+    def _reattach(self, host: str, disk: str) -> None:
+        """The operator's half of a disk swap: once the guest sees the new disk, create
+        DRBD's metadata on it and `drbdadm attach`; it comes up Inconsistent and the
+        peer syncs it in full."""
+        if self.lab.is_test(self.lab.nodes[host].uri):
+            return
+        device = "/dev/" + self.lab.nodes[host].disks[disk].target
+        for res in self.lab.topology.drbd:
+            if host in res.nodes and res.disk == disk:
+                self.lab.run(host, f"for i in $(seq 60); do test -b {device} && break; "
+                             f"sleep 0.5; done; drbdadm -- --force create-md {res.name} && "
+                             f"drbdadm attach {res.name}", timeout=90).check()
 
     def _link(self, host: str, network: str, *, up: bool) -> None:
         node = self.lab.nodes[host]

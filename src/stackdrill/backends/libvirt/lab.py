@@ -7,6 +7,7 @@ trusting memory, so it also cleans up after a crashed run, and it never touches 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -27,7 +28,7 @@ from stackdrill.backends.base import (
     StoredRecord,
     WriteOp,
 )
-from stackdrill.backends.libvirt import netfaults, observe, realize
+from stackdrill.backends.libvirt import drbd, netfaults, observe, realize
 from stackdrill.backends.libvirt.agent import CommandResult, GuestAgent, GuestCommandError
 from stackdrill.backends.libvirt.faults import FAULT_KINDS, LibvirtFaults
 from stackdrill.backends.libvirt.image import GuestImage
@@ -46,6 +47,12 @@ class WallClock(Clock):
 
     def __init__(self) -> None:
         self._start = time.monotonic()
+
+    def restart(self) -> float:
+        """Make now() 0 again; returns the seconds that had passed."""
+        passed = self.now()
+        self._start = time.monotonic()
+        return passed
 
     def now(self) -> float:
         return time.monotonic() - self._start
@@ -107,6 +114,7 @@ class LibvirtLab(Lab):
         self.epoch0 = time.time()  # guests' wall clocks -> lab time (workload history)
         self._clock = WallClock()
         self._trace: list[str] = []
+        self._results: dict[str, dict[str, Any]] = {}  # operator commands, by step label
         self._lock = threading.Lock()
         self._timers: list[threading.Timer] = []
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"lab-{name}")
@@ -164,7 +172,24 @@ class LibvirtLab(Lab):
         """Define networks, disks and domains, start them, wait for the guest agents,
         provision storage and the cluster stack, start the instances' workloads."""
         realize.up(self)
+        self._drill_starts()
+        if self.settings.wait_ready and not self.all_test():
+            self.compute.heartbeats.start()  # stamped in drill time from the first beat
         return self
+
+    def _drill_starts(self) -> None:
+        """Lab time 0 is when the lab is ready, as on every backend (a drill's `at: 30`
+        means 30 s into the drill, not into a minute of booting). Bring-up lines keep
+        their place in the trace at negative times; the workloads' history, stamped with
+        the guests' wall clocks, is measured from the same instant."""
+        with self._lock:
+            passed = self._clock.restart()
+            self.epoch0 = time.time()
+            self._trace = [_shifted(line, passed) for line in self._trace]
+
+    def after_boot(self, host: str) -> None:
+        """The host's boot sequence after it powers on again (see realize.after_boot)."""
+        realize.after_boot(self, host)
 
     def configure_network(self, host: str) -> None:
         """Name each NIC after its network and give it the topology's address (no DHCP)."""
@@ -201,11 +226,36 @@ class LibvirtLab(Lab):
         return GuestAgent(dom).run(command, timeout=timeout)
 
     def log(self, event: str, **fields: object) -> None:
+        """A line of the lab's own doings (bring-up, faults, teardown) in the trace."""
+        self.record("libvirt", event, **fields)
+
+    def record(self, component: str, event: str, **fields: object) -> None:
+        """A trace line `<time> <component> <event> k=v...`; the judge reads the ground
+        truth of power and hypervisor events from `host/<h> power` and `hv/<h> start|stop`
+        lines, which every backend writes alike."""
         text = " ".join(f"{k}={v}" for k, v in fields.items())
-        line = f"{self._clock.now():9.3f} libvirt {event} {text}".rstrip()
+        line = f"{self._clock.now():.6f} {component} {event} {text}".rstrip()
         with self._lock:
             self._trace.append(line)
-        log.info("[%s] %s %s", self.name, event, text)
+        log.info("[%s] %s %s %s", self.name, component, event, text)
+
+    def power_event(self, host: str, state: str, why: str) -> None:
+        """The host's power really changed (libvirt did it): ground truth for fencing, and
+        news for the other guests' DRBD fence-peer handlers (see drbd.fence_peer_script)."""
+        self.record(f"host/{host}", "power", state=state, why=why)
+        if state in ("off", "on"):
+            for other in self.nodes:
+                if other != host:
+                    self.mirror_power(other, {host: state})
+
+    def mirror_power(self, guest: str, states: dict[str, str]) -> None:
+        """Write power states into a running guest's POWER_DIR (best effort: a guest that
+        is down learns them when it boots, from after_boot)."""
+        if self.is_test(self.nodes[guest].uri):
+            return
+        lines = "; ".join(f"echo {s} > {drbd.POWER_DIR}/{h}" for h, s in states.items())
+        with contextlib.suppress(StackdrillError):
+            self.run(guest, f"mkdir -p {drbd.POWER_DIR}; {lines}", timeout=10)
 
     # ------------------------------------------------------------------ Lab
 
@@ -235,6 +285,22 @@ class LibvirtLab(Lab):
         timer.daemon = True
         self._timers.append(timer)
         timer.start()
+
+    def execute(self, command: Any, label: str) -> None:
+        """An operator command from the drill, run in its guest (see commands.py)."""
+        from stackdrill.backends.libvirt.commands import run_command
+
+        self.log("command-start", label=label)
+        started = self._clock.now()
+        result = run_command(self, command)
+        result.update(started=started, finished=self._clock.now())
+        with self._lock:
+            self._results[label] = result
+        self.log("command-done", label=label, ok=result["ok"])
+
+    def command_results(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return dict(self._results)
 
     def quiesce(self, resume: bool = False) -> None:
         """Freeze (or thaw) every workload for a consistent final read (see observe.py)."""
@@ -271,6 +337,11 @@ class LibvirtLab(Lab):
         self._destroyed = True
         if problems:
             raise StackdrillError("teardown incomplete: " + "; ".join(problems))
+
+
+def _shifted(line: str, seconds: float) -> str:
+    stamp, _, rest = line.partition(" ")
+    return f"{float(stamp) - seconds:.6f} {rest}"
 
 
 __all__ = ["METADATA_NS", "LabSettings", "LibvirtLab", "Node", "WallClock"]

@@ -43,12 +43,13 @@ def stored_records(lab: LibvirtLab, volume: str) -> dict[int, StoredRecord]:
     """The records on the volume, read where it is active on a Primary replica."""
     vg = lab.topology.volume(volume).vg
     device = f"/dev/{vg}/{volume}"
+    last = max((op.seq for op in history(lab) if op.volume == volume), default=0)
     for replica in lab.drivers.storage.replicas(volume):
         if not replica.reachable or replica.role not in ("Primary", "(local)"):
             continue
         try:
-            out = lab.run(replica.host, f"test -b {device} && {workload.read_command(device)}",
-                           timeout=120)
+            read = workload.read_command(device, last + 2)
+            out = lab.run(replica.host, f"test -b {device} && {read}", timeout=120)
         except GuestCommandError:
             continue
         if out.rc == 0:

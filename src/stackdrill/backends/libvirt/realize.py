@@ -46,7 +46,6 @@ def up(lab: LibvirtLab) -> None:
 
                 lab.timings.update(provision(lab))
                 start_instances(lab)
-            lab.compute.heartbeats.start()
     except BaseException:
         lab.destroy()
         raise
@@ -110,6 +109,28 @@ def start_instances(lab: LibvirtLab) -> None:
         paths = {v: lab.drivers.storage.prepare(v, inst.host).result().path
                  for v in inst.volumes}
         lab.compute.start_now(inst.name, inst.host, paths)
+
+
+def after_boot(lab: LibvirtLab, host: str) -> None:
+    """What the host's init does when it powers on again, in a real node's order: wait
+    for the guest, address its NICs, bring its DRBD resources up (Secondary; DRBD then
+    reconnects and resyncs as its own rules decide), then start the compute service,
+    which asks the control plane which of its guests to resume (Nova's init_host)."""
+    try:
+        GuestAgent(lab.domain(host)).wait_ready(lab.settings.boot_timeout)
+        lab.configure_network(host)
+        lab.mirror_power(host, {h: lab.drivers.power.state(h).value for h in lab.nodes
+                                if h != host})
+        for res in lab.topology.drbd:
+            if host in res.nodes:
+                up = lab.run(host, f"drbdadm up {res.name}", timeout=60)
+                if up.rc != 0:
+                    lab.log("drbd-up-failed", host=host, resource=res.name,
+                            error=up.stderr.strip())
+        lab.power_event(host, "on", "booted")
+        lab.compute.boot(host)
+    except StackdrillError as exc:
+        lab.log("boot-failed", host=host, error=exc)
 
 
 def configure_network(lab: LibvirtLab, host: str) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import libvirt
 
@@ -106,10 +107,19 @@ def _remove_pool(pool: libvirt.virStoragePool) -> None:
     pool.refresh(0)
     for vol in pool.listAllVolumes():
         vol.delete(0)
+    directory = _pool_path(pool)
     pool.destroy()
+    if directory is not None and directory.is_dir():
+        for console in directory.glob("*.console"):  # virtlogd's files, read by then
+            console.unlink()
     with contextlib.suppress(libvirt.libvirtError):  # the test driver has no directory
         pool.delete(0)  # the (now empty) directory
     pool.undefine()
+
+
+def _pool_path(pool: libvirt.virStoragePool) -> Path | None:
+    elem = ET.fromstring(pool.XMLDesc(0)).find("target/path")
+    return None if elem is None or not elem.text else Path(elem.text)
 
 
 def _bridge(net: libvirt.virNetwork) -> str | None:

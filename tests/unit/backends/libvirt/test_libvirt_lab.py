@@ -7,6 +7,10 @@ destroy, suspend, resume and reset, which is what these tests observe through li
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -287,11 +291,43 @@ def test_teardown_by_name_from_another_process(conn: libvirt.virConnect) -> None
     name = unique_lab("down")
     backend = LibvirtBackend(TEST_URI, lab_root=Path("/x"))
     backend.create(two_node(), lab_name=name, seed=1)  # the creating process "exits"
-    removed = backend.teardown(name)
+    removed = LibvirtBackend.teardown(name, (TEST_URI,))
     assert f"{TEST_URI}: domain sd_{name}_alice" in removed
     assert f"{TEST_URI}: pool sd_{name}" in removed
     assert not any(n.startswith(LabNames(name).prefix) for n in domain_names(conn))
-    assert backend.teardown(name) == []
+    assert LibvirtBackend.teardown(name, (TEST_URI,)) == []
+
+
+DOWN_ALL = """
+import json, sys
+from pathlib import Path
+import libvirt
+sys.path.insert(0, sys.argv[1])
+from libvirt_support import two_node
+from stackdrill.backends.libvirt import LibvirtBackend
+for name in ("kept1", "kept2"):
+    LibvirtBackend("test:///default", lab_root=Path("/x")).create(two_node(), lab_name=name,
+                                                                  seed=1)
+conn = libvirt.open("test:///default")
+conn.defineXML("<domain type='test'><name>sd_kept9_x</name><memory>65536</memory>"
+               "<os><type>hvm</type></os></domain>")
+removed = LibvirtBackend.cleanup_all()
+print(json.dumps({"removed": removed, "left": sorted(d.name() for d in conn.listAllDomains())}))
+"""
+
+
+def test_down_all_removes_every_marked_lab_and_nothing_else() -> None:
+    """`stackdrill down --all` after `run --keep`: every lab carrying stackdrill's mark goes,
+    a domain that merely looks like one (same prefix, no mark) stays. In a process of its
+    own: test:///default is one per process, and other tests' labs live in this one."""
+    env = {**os.environ, "STACKDRILL_LIBVIRT_URI": TEST_URI}
+    out = subprocess.run([sys.executable, "-c", DOWN_ALL, str(Path(__file__).parent)],
+                         capture_output=True, text=True, env=env, timeout=120, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    for name in ("kept1", "kept2"):
+        assert f"{TEST_URI}: domain sd_{name}_alice" in result["removed"]
+    assert not any(n.startswith(("sd_kept1_", "sd_kept2_")) for n in result["left"])
+    assert "sd_kept9_x" in result["left"]
 
 
 def test_underlay_mtu_is_set_and_restored_to_the_topology_value(lab: LibvirtLab) -> None:

@@ -1,0 +1,82 @@
+"""Operator commands from a drill, run for real in the guests: lvm, drbdadm.
+
+Each becomes the command line an operator would type (`lvcreate -l N -n LV VG`,
+`drbdadm -- --discard-my-data connect r0`); its exit status and output are the result.
+Sizes shrink with the lab's capped disks as provisioning shrinks them: a drill asks for
+extents of the topology's VG, and the guest's VG is smaller by the same factor, so the
+count is scaled and the result says so. Disk swaps and manual fence acknowledgements have
+no real counterpart here yet; they are recorded as failed commands, never as passes.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING, Any
+
+from stackdrill.backends.libvirt.agent import GuestCommandError
+from stackdrill.errors import UnsupportedError
+from stackdrill.operations import DrbdCommand, LvmCommand
+
+if TYPE_CHECKING:
+    from stackdrill.backends.libvirt.lab import LibvirtLab
+
+ACTIVATE = {"ex": "-aey", "sh": "-asy", "local": "-ay"}
+DRBD_OPS = {
+    "primary": "primary", "secondary": "secondary", "connect": "connect",
+    "disconnect": "disconnect", "attach": "attach", "detach": "detach",
+    "discard-my-data": "-- --discard-my-data connect",
+}
+
+
+def run_command(lab: LibvirtLab, command: Any) -> dict[str, Any]:
+    """{"ok", "detail", "command"} for one operator command, run in its host's guest."""
+    try:
+        host, line, note = command_line(lab, command)
+    except UnsupportedError as exc:
+        return {"ok": False, "detail": f"UnsupportedError: {exc}"}
+    try:
+        result = lab.run(host, line, timeout=120)
+    except GuestCommandError as exc:
+        return {"ok": False, "detail": f"GuestCommandError: {exc}", "command": line}
+    output = (result.stderr.strip() or result.stdout.strip())[-400:]
+    detail = f"{line} on {host}: " + ("ok" if result.rc == 0 else f"exit {result.rc}: {output}")
+    return {"ok": result.rc == 0, "detail": detail + note, "command": line}
+
+
+def command_line(lab: LibvirtLab, command: Any) -> tuple[str, str, str]:
+    """(host, shell line, note) for a command; UnsupportedError when it has no real form."""
+    match command:
+        case LvmCommand(host=host, op=op, vg=vg, lv=lv, extents=extents, mode=mode):
+            target = shlex.quote(f"{vg}/{lv}" if lv else vg)
+            note = ""
+            count = 1
+            if extents is not None:
+                count = scaled_extents(lab, host, vg, extents)
+                if count != extents:
+                    note = f" ({extents} extents of the topology's VG = {count} of the lab's)"
+            lines = {
+                "lvcreate": f"lvcreate -y -l {count} -n {shlex.quote(lv or '')} {shlex.quote(vg)}",
+                "lvextend": f"lvextend -l +{count} {target}",
+                "lvremove": f"lvremove -y {target}",
+                "activate": f"lvchange {ACTIVATE[mode]} {target}",
+                "deactivate": f"lvchange -an {target}",
+                "refresh": f"vgchange --refresh {shlex.quote(vg)}",
+            }
+            return host, lines[op], note
+        case DrbdCommand(host=host, op=op, resource=res, force=force):
+            flag = " --force" if force and op == "primary" else ""
+            return host, f"drbdadm {DRBD_OPS[op]}{flag} {shlex.quote(res)}", ""
+    raise UnsupportedError(f"the libvirt backend has no real form of "
+                           f"{getattr(command, 'tool', '?')} {getattr(command, 'op', '?')} yet")
+
+
+def scaled_extents(lab: LibvirtLab, host: str, vg: str, extents: int) -> int:
+    """`extents` of the topology's VG as the same share of the guest's (smaller) VG."""
+    spec = lab.topology.volume_group(vg)
+    topology_extents = max(1, ((lab.topology.vg_size_gb(vg) or 0) << 10) // spec.extent_mb)
+    out = lab.run(host, f"vgs --noheadings -o vg_extent_count {shlex.quote(vg)}", timeout=60)
+    try:
+        real = int(out.stdout.split()[0])
+    except (IndexError, ValueError):
+        return extents
+    return max(1, round(extents * real / topology_extents))
