@@ -4,12 +4,17 @@ in CI is readable without opening the Allure report."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from stackdrill.checks import CheckResult
+from stackdrill.report.differential import compare
+from stackdrill.report.differential_html import render_differential_html
 from stackdrill.report.model import InstanceReport, Report
 
-DRILLS = Path(__file__).resolve().parents[1] / "lab" / "drills"
+ROOT = Path(__file__).resolve().parents[1]
+DRILLS = ROOT / "lab" / "drills"
+DIFFERENTIAL = ROOT / "reports" / "differential"
 
 
 def drill(name: str) -> Path:
@@ -55,3 +60,20 @@ def drbd_after(report: Report, resource: str, host: str) -> tuple[str, str, str]
     """(role, disk, connection) of `resource` on `host` at the end, as drbdadm shows it."""
     fields = report.state_after["drbd"][resource][host]
     return fields["role"], fields["disk"], fields["connection"]
+
+
+def assert_sim_agrees(report: Report, run_drill: Callable[..., Report]) -> None:
+    """The differential check: on a real backend, the same drill on the simulator must
+    reach the same verdict and the same DRBD/LVM state (every disagreement is a bug in
+    one of them). Writes reports/differential/<drill>.html with both side by side.
+    Nothing to compare when the drill ran on the simulator itself."""
+    if report.backend == "sim":
+        return
+    sim = run_drill(drill(report.drill), seed=report.seed, backend="sim")
+    diff = compare(sim, report)
+    DIFFERENTIAL.mkdir(parents=True, exist_ok=True)
+    page = DIFFERENTIAL / f"{report.drill}.html"
+    page.write_text(render_differential_html(diff))
+    assert diff.agrees, (f"sim and {report.backend} disagree on {report.drill} ({page}):\n"
+                         + "\n".join(f"  {r.section}: {r.what}: {r.left} vs {r.right}"
+                                      for r in diff.disagreements))

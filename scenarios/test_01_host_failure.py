@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import assert_passed, check, drill, from_host
+from scenario_helpers import assert_passed, assert_sim_agrees, check, drill, from_host
 
 
 @pytest.mark.backends("sim", "libvirt")
@@ -33,3 +33,4 @@ def test_every_instance_of_the_dead_host_runs_on_a_survivor_and_no_write_is_lost
         assert inst.acked_writes > 0, inst
     assert check(report, "acked_writes").data["lost"] == 0
     assert report.state_after["power"]["cmp1"] == "off"
+    assert_sim_agrees(report, run_drill)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import assert_passed, check, drill
+from scenario_helpers import assert_passed, assert_sim_agrees, check, drill
 
 
 @pytest.mark.backends("sim", "libvirt")
@@ -18,6 +18,7 @@ def test_clustered_locking_keeps_the_vg_consistent_on_both_hosts(run_drill):
     assert views["alice"]["seqno"] == views["bob"]["seqno"]
     assert views["alice"]["lvs"] == views["bob"]["lvs"]
     assert {"data-a", "data-b", "data-c", "lv-vm1"} <= set(views["alice"]["lvs"])
+    assert_sim_agrees(report, run_drill)
 
 
 @pytest.mark.backends("sim", "libvirt")

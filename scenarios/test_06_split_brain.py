@@ -6,7 +6,7 @@ drbd_sync_handshake and drbd_asb_recover_0p/1p/2p."""
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import assert_passed, check, drbd_after, drill, instance
+from scenario_helpers import assert_passed, assert_sim_agrees, check, drbd_after, drill, instance
 
 pytestmark = pytest.mark.backends("sim", "libvirt")
 
@@ -20,6 +20,7 @@ def test_after_sb_2pri_disconnect_leaves_both_standalone(run_drill):
     assert check(report, "drbd[r0]").ok
     for host in ("alice", "bob"):
         assert drbd_after(report, "r0", host) == ("Primary", "UpToDate", "StandAlone")
+    assert_sim_agrees(report, run_drill)
 
 
 def test_after_sb_0pri_discard_zero_changes_resyncs_the_unchanged_side(run_drill):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import assert_passed, check, drbd_after, drill
+from scenario_helpers import assert_passed, assert_sim_agrees, check, drbd_after, drill
 
 
 @pytest.mark.backends("sim", "libvirt")
@@ -22,4 +22,5 @@ def test_diskless_primary_serves_from_its_peer_then_resyncs_to_uptodate(
     assert check(report, "acked_writes").data["lost"] == 0
     assert drbd_after(report, "r0", primary) == ("Primary", "UpToDate", "Connected")
     assert drbd_after(report, "r0", peer)[1:] == ("UpToDate", "Connected")
+    assert_sim_agrees(report, run_drill)
     assert all(i.host_after == i.host_before for i in report.instances), "a guest moved"

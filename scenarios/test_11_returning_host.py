@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import assert_passed, check, drill, from_host
+from scenario_helpers import assert_passed, assert_sim_agrees, check, drill, from_host
 
 
 @pytest.mark.backends("sim", "libvirt")
@@ -23,3 +23,4 @@ def test_the_returning_host_runs_none_of_its_evacuated_instances(run_drill, name
         assert "cmp1" not in running[inst.name], f"{inst.name} runs on cmp1 again"
         assert len(running[inst.name]) == 1, f"{inst.name} runs on {running[inst.name]}"
     assert check(report, "fencing_order").ok
+    assert_sim_agrees(report, run_drill)

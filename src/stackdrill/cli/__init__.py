@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from stackdrill import __version__
+from stackdrill.cli.compare import compare_cmd
 from stackdrill.cli.lab import down, heal, inject, recover, status, up, verify, wait
 from stackdrill.cli.run import backends, run, schema, validate
 from stackdrill.errors import StackdrillError
@@ -23,6 +24,7 @@ Examples:
   stackdrill up lab/topologies/nova-drbd.yaml --lab demo
   stackdrill inject host_crash host=cmp1 --lab demo
   stackdrill recover --lab demo --dry-run
+  stackdrill compare lab/drills/split-brain.yaml --backends sim,libvirt
 """
 
 
@@ -62,8 +64,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (run, validate, schema, backends, up, status, inject, heal, wait, recover,
-                verify, down):
+for command in (run, compare_cmd, validate, schema, backends, up, status, inject, heal, wait,
+                recover, verify, down):
     cli.add_command(command)
 
 

@@ -70,14 +70,24 @@ def resource_config(topology: Topology, res: DrbdResource, devices: dict[str, st
     return "\n".join(lines) + "\n"
 
 
+UNCONFIGURED: dict[str, Any] = {
+    "role": "Unconfigured", "peer_role": "Unknown", "disk": "Unconfigured",
+    "peer_disk": "DUnknown", "connection": "Unconfigured", "out_of_sync_kb": 0,
+}
+
+
 def parse_proc_drbd(text: str, minor: int) -> dict[str, Any] | None:
-    """One minor's state from /proc/drbd (8.4), or None when the device is not configured."""
+    """One minor's state from /proc/drbd (8.4): Unconfigured (as `drbdadm` and the
+    simulator say it) when the module runs but the minor is down or absent; None when
+    there is no DRBD in the guest at all."""
+    if not text.lstrip().startswith("version:"):
+        return None
     lines = text.splitlines()
     for index, line in enumerate(lines):
         match = _LINE.match(line)
         if not match or int(match["minor"]) != minor:
             continue
-        oos = None
+        oos = 0
         for follow in lines[index + 1:index + 3]:
             found = _OOS.search(follow)
             if found:
@@ -87,7 +97,7 @@ def parse_proc_drbd(text: str, minor: int) -> dict[str, Any] | None:
             "role": match["ro"], "peer_role": match["pro"], "disk": match["ds"],
             "peer_disk": match["pds"], "connection": match["cs"], "out_of_sync_kb": oos,
         }
-    return None
+    return dict(UNCONFIGURED)
 
 
 def fence_peer_script(topology: Topology, host: str) -> str:

@@ -17,6 +17,10 @@ METADATA_NS = "https://stackdrill.dev/xmlns/libvirt/1"
 METADATA_KEY = "stackdrill"
 PREFIX = "sd_"
 BRIDGE_MAX = 15  # IFNAMSIZ - 1
+# Interface names start `sdv` ('v' is not a hex digit): the netns backend owns the names
+# `sd` + four hex digits + a kind letter, and removes strays of those (a libvirt bridge
+# once called `sdbc12e...` matched that pattern and was deleted under a running lab).
+IFACE_PREFIX = "sdv"
 
 
 @dataclass(frozen=True)
@@ -41,13 +45,13 @@ class LabNames:
     def bridge(self, network: str) -> str:
         """A bridge name under 16 characters that is unique per lab and network."""
         digest = hashlib.sha256(f"{self.lab}/{network}".encode()).hexdigest()
-        return f"sdb{digest[:10]}"[:BRIDGE_MAX]
+        return f"{IFACE_PREFIX}b{digest[:10]}"[:BRIDGE_MAX]
 
     def tap(self, host: str, network: str) -> str:
         """A stable tap name per NIC, so bridge-port faults survive the guest's power cycles
         (libvirt would otherwise pick a new vnetN at every start)."""
         digest = hashlib.sha256(f"{self.lab}/{host}/{network}/tap".encode()).hexdigest()
-        return f"sdt{digest[:10]}"[:BRIDGE_MAX]
+        return f"{IFACE_PREFIX}t{digest[:10]}"[:BRIDGE_MAX]
 
     def mac(self, host: str, network: str) -> str:
         """A stable locally-administered MAC (QEMU's 52:54:00 OUI) per host and network."""

@@ -81,7 +81,11 @@ class LibvirtStorageDriver(StorageDriver):
     def _release(self, volume: str, host: str) -> None:
         topo = self.lab.topology
         vg = topo.volume_group(topo.volume(volume).vg)
-        self._check(host, f"lvchange -an {vg.name}/{volume}")
+        # nothing mapped, nothing to release: after a reboot the LV is not active and, with
+        # the DRBD device Secondary there, `lvchange` cannot even find the VG
+        mapped = "-".join(part.replace("-", "--") for part in (vg.name, volume))
+        self._check(host, f"if dmsetup info {mapped} >/dev/null 2>&1; then "
+                          f"lvchange -an {vg.name}/{volume}; fi")
         self.lab.log("storage-release", volume=volume, host=host)
 
     def _check(self, host: str, command: str) -> None:

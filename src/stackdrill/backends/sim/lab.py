@@ -292,16 +292,21 @@ class SimLab(Lab):
         return None
 
     def observe(self) -> Observation:
+        drbd = {name: res.status() for name, res in sorted(self.drbd.items())}
         views: list[LvmView] = []
         for vg_name, vg in sorted(self.vgs.items()):
+            pv = self.topology.volume_group(vg_name).pv
             for host in sorted(vg.hosts()):
-                if self.hosts[host].powered:
+                # `vgs` on a host sees the VG only where it can read the PV: a DRBD
+                # Secondary refuses every open (as the real guests show)
+                readable = pv.drbd is None or drbd[pv.drbd].get(host, {}).get("role") == "Primary"
+                if self.hosts[host].powered and readable:
                     views.append(self.lvm_hosts[host].view(vg_name))
         return Observation(
             time=self.kernel.now,
             running=self.hypervisors.running(),
             power={h: s.power for h, s in sorted(self.hosts.items())},
-            drbd={name: res.status() for name, res in sorted(self.drbd.items())},
+            drbd=drbd,
             lvm=views,
             quorum={name: c.status() for name, c in sorted(self.clusters.items())},
             extra={"io_errors": len(self.hypervisors.io_errors),

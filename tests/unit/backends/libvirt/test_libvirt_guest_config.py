@@ -13,7 +13,13 @@ pytest.importorskip("libvirt", reason="libvirt-python is not installed")
 from libvirt_support import clvm_pair, two_node
 
 from stackdrill.backends.libvirt.cluster import corosync_conf, parse_quorumtool
-from stackdrill.backends.libvirt.drbd import parse_proc_drbd, resource_config
+from stackdrill.backends.libvirt.drbd import (
+    FENCE_PEER,
+    POWER_DIR,
+    fence_peer_script,
+    parse_proc_drbd,
+    resource_config,
+)
 
 SYNCING = """\
 version: 8.4.11 (api:1/proto:86-101)
@@ -118,7 +124,8 @@ def test_proc_drbd_standalone_after_split_brain_has_no_protocol_column() -> None
     and 8.4 prints no protocol letter in that state."""
     state = parse_proc_drbd(STANDALONE_AFTER_SPLIT_BRAIN, 0)
     assert state is not None and state["connection"] == "StandAlone"
-    assert parse_proc_drbd(STANDALONE_AFTER_SPLIT_BRAIN, 1) is None  # another minor
+    other = parse_proc_drbd(STANDALONE_AFTER_SPLIT_BRAIN, 1)  # a minor never brought up
+    assert other is not None and other["role"] == other["connection"] == "Unconfigured"
 
 
 def test_resource_file_uses_84_syntax_and_topology_values() -> None:
@@ -160,7 +167,29 @@ def test_corosync_conf_from_the_cluster_spec() -> None:
     assert text.count("{") == text.count("}")
 
 
-@pytest.mark.parametrize("minor", [0])
-def test_unconfigured_device_is_not_reported(minor: int) -> None:
+def test_a_device_that_is_down_reads_unconfigured_as_drbdadm_says() -> None:
+    """After `drbdadm down` (or a reboot before `up`) the minor reads cs:Unconfigured; the
+    simulator calls that state the same, so the two backends' summaries compare."""
     text = "version: 8.4.11 (api:1/proto:86-101)\n 0: cs:Unconfigured\n"
-    assert parse_proc_drbd(text, minor) is None
+    assert parse_proc_drbd(text, 0) == {
+        "role": "Unconfigured", "peer_role": "Unknown", "disk": "Unconfigured",
+        "peer_disk": "DUnknown", "connection": "Unconfigured", "out_of_sync_kb": 0}
+    assert parse_proc_drbd("cat: /proc/drbd: No such file or directory\n", 0) is None
+
+
+def test_fence_peer_handler_reports_the_peer_fenced_only_when_it_is_off() -> None:
+    """Resource-level fencing needs a fence-peer handler, or DRBD refuses to promote the
+    survivor ('peer is not outdated'); ours answers 7 (peer stonithed) only when the
+    mirrored power state of the peer is off, and 1 (refuse) otherwise."""
+    topo = two_node()
+    res = topo.drbd_resource("r0").model_copy(update={"fencing": "resource-only"})
+    text = resource_config(topo, res, {"alice": "/dev/vdb", "bob": "/dev/vdb"})
+    assert f'fence-peer "{FENCE_PEER}";' in text
+    assert text.count("{") == text.count("}")
+    script = fence_peer_script(topo, "alice")
+    assert "r0) peer=bob ;;" in script
+    assert f'[ "$(cat {POWER_DIR}/$peer 2>/dev/null)" = off ] && exit 7' in script
+    assert script.rstrip().endswith("exit 1")
+    plain = resource_config(topo, topo.drbd_resource("r0"), {"alice": "/dev/vdb",
+                                                             "bob": "/dev/vdb"})
+    assert "fence-peer" not in plain  # fencing dont-care: DRBD never asks

@@ -104,3 +104,17 @@ def test_metadata_mark_round_trips_and_rejects_foreign_elements() -> None:
     assert parse_mark(metadata_xml("lab", "alice")) == ("lab", "alice")
     assert parse_mark("<other name='lab' host='alice'/>") is None
     assert parse_mark("not xml") is None
+
+
+def test_interface_names_never_look_like_the_netns_backends_own() -> None:
+    """`stackdrill down --all` removes stray root-namespace interfaces named like the netns
+    backend's; a libvirt lab's bridges and taps must never match that pattern, or a
+    running VM lab loses its replication bridge (it happened: `sdbc12e...`)."""
+    from stackdrill.backends.libvirt.naming import LabNames
+    from stackdrill.backends.netns.cleanup import ROOT_IF_RE
+
+    for lab in ("vm-returning-host-1", "a", "split-brain-gw1-7"):
+        names = LabNames(lab)
+        for net in ("mgmt", "repl", "eth1", "public", "storage"):
+            for name in (names.bridge(net), names.tap("cmp1", net)):
+                assert len(name) <= 15 and not ROOT_IF_RE.match(name), name

@@ -1,0 +1,172 @@
+"""`stackdrill compare`: run one drill on two backends (or read two saved reports) and
+show where they disagree; every disagreement is a bug in one backend."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from stackdrill.backends import backend_class
+from stackdrill.cli.render import console
+from stackdrill.drill import Drill, load_drill
+from stackdrill.drill.judge import judge
+from stackdrill.drill.runner import execute
+from stackdrill.drill.support import ensure_supported
+from stackdrill.errors import BackendUnavailableError, InputError, Problem
+from stackdrill.report.differential import SECTIONS, Differential, compare
+from stackdrill.report.differential_html import format_value, side
+from stackdrill.report.model import Report
+from stackdrill.yamlio import problems_from_validation
+
+DEFAULT_BACKENDS = "sim,libvirt"
+
+
+@click.command("compare", epilog="""\b
+Examples:
+  stackdrill compare lab/drills/split-brain.yaml --backends sim,libvirt
+  stackdrill compare lab/drills/disk-failure.yaml --backends sim,libvirt --report diff.html
+  stackdrill compare --reports sim.json libvirt.json --report diff.json   # in CI""")
+@click.argument("drill", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--backends", "backend_pair", default=None, metavar="LEFT,RIGHT",
+              help=f"The two backends to run DRILL on.  [default: {DEFAULT_BACKENDS}]")
+@click.option("--seed", type=int, default=None,
+              help="Seed of both runs (default: the drill's).")
+@click.option("--reports", "report_paths", nargs=2, default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Compare two saved JSON reports (stackdrill run --report x.json) "
+                   "instead of running DRILL.")
+@click.option("--report", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the comparison: .json for JSON, .html for a self-contained page.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Only the disagreeing rows and the summary line.")
+def compare_cmd(drill: Path | None, backend_pair: str | None, seed: int | None,
+                report_paths: tuple[Path, Path] | None, out_path: Path | None,
+                quiet: bool) -> None:
+    """Run DRILL on two backends and compare verdicts, checks and DRBD/LVM/power state
+    side by side; exit 0 when they agree, 1 when any row differs, 2 on bad input or a
+    backend that cannot run the drill.
+
+    Out-of-sync is compared as zero versus non-zero (disk sizes differ between
+    backends); times, seqnos, extents and trace hashes are not compared."""
+    out = console()
+    if report_paths is not None:
+        if drill is not None or backend_pair is not None or seed is not None:
+            raise click.UsageError("--reports compares saved reports: no DRILL, --backends "
+                                   "or --seed with it")
+        left, right = (_read_report(path) for path in report_paths)
+    elif drill is not None:
+        backends = _backends(backend_pair or DEFAULT_BACKENDS)
+        left, right = _run_both(load_drill(drill), backends, seed, quiet, out)
+    else:
+        raise click.UsageError("give either DRILL or --reports LEFT.json RIGHT.json")
+    try:
+        diff = compare(left, right)
+    except ValueError as exc:
+        raise InputError("--reports", [Problem("", str(exc))]) from None
+    if out_path is not None:
+        _write(diff, out_path)
+    print_differential(diff, out, quiet=quiet)
+    if out_path is not None and not quiet:
+        out.print(f"comparison written to {out_path}")
+    raise SystemExit(0 if diff.agrees else 1)
+
+
+def _backends(text: str) -> tuple[str, str]:
+    names = [n.strip() for n in text.split(",")]
+    if len(names) != 2 or not all(names):
+        raise InputError("--backends", [Problem("", f"expected two backends LEFT,RIGHT, "
+                                                    f"got {text!r}")])
+    return names[0], names[1]
+
+
+def _preflight(loaded: Drill, backend: str) -> None:
+    """Refuse before the first run if either backend cannot run the drill: a comparison
+    that dies half way wastes the (possibly long) first run."""
+    cls = backend_class(backend)
+    reason = cls.available()
+    if reason is not None:
+        raise BackendUnavailableError(f"backend {backend!r} cannot run here: {reason}")
+    ensure_supported(loaded, backend, cls.capabilities)
+
+
+def _run_both(loaded: Drill, backends: tuple[str, str], seed: int | None, quiet: bool,
+              out: Console) -> tuple[Report, Report]:
+    for backend in backends:
+        _preflight(loaded, backend)
+
+    def progress(message: str) -> None:
+        if not quiet:
+            out.print(f"[dim]{message}[/dim]", highlight=False)
+
+    reports = []
+    for backend in backends:
+        status = nullcontext() if quiet else out.status(
+            f"running {loaded.name} on {backend}", spinner="dots")
+        with status:
+            finished = execute(loaded, backend=backend, seed=seed, progress=progress)
+        reports.append(judge(finished))
+    return reports[0], reports[1]
+
+
+def _read_report(path: Path) -> Report:
+    try:
+        return Report.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        raise InputError(str(path), [Problem("", exc.strerror or str(exc))]) from None
+    except ValidationError as exc:
+        raise InputError(str(path), problems_from_validation(exc)) from None
+
+
+def _write(diff: Differential, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".html":
+        from stackdrill.report.differential_html import render_differential_html
+
+        path.write_text(render_differential_html(diff))
+    else:
+        path.write_text(diff.to_json())
+
+
+def differential_table(diff: Differential) -> Table:
+    """Every compared row, both backends side by side, disagreements in red."""
+    left = side(diff.left_backend, diff.left_seed)
+    right = side(diff.right_backend, diff.right_seed)
+    table = Table(title=escape(f"{diff.drill}: {left} vs {right}"), title_justify="left")
+    for col in ("what", escape(left), escape(right), "agree"):
+        table.add_column(col, overflow="fold")
+    for name in SECTIONS:
+        rows = diff.section(name)
+        if not rows:
+            continue
+        table.add_row(f"[bold]{name}[/bold]", "", "", "")
+        for row in rows:
+            cells = (escape(row.what), escape(format_value(row.left)),
+                     escape(format_value(row.right)))
+            if row.agree:
+                table.add_row(*cells, "[green]yes[/green]")
+            else:
+                table.add_row(*cells, "[bold red]NO[/bold red]", style="red")
+        table.add_section()
+    return table
+
+
+def print_differential(diff: Differential, out: Console, *, quiet: bool = False) -> None:
+    """The table (unless quiet), each disagreement on its own line, then one summary line."""
+    if not quiet:
+        out.print(differential_table(diff))
+    for row in diff.disagreements:
+        out.print(f"[red]differs[/red] {row.section}: {escape(row.what)}: "
+                  f"{escape(format_value(row.left))} vs {escape(format_value(row.right))}")
+    pair = escape(f"{diff.drill} {side(diff.left_backend, diff.left_seed)} vs "
+                  f"{side(diff.right_backend, diff.right_seed)}")
+    if diff.agrees:
+        out.print(f"[bold green]AGREE[/bold green] {pair}: {len(diff.rows)} rows")
+    else:
+        out.print(f"[bold red]DISAGREE[/bold red] {pair}: "
+                  f"{len(diff.disagreements)} of {len(diff.rows)} rows differ")
