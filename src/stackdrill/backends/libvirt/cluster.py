@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from stackdrill.topology import ClusterSpec, Locking, Topology, VolumeGroup
+from stackdrill.topology import ClusterFencing, ClusterSpec, Locking, Topology, VolumeGroup
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
@@ -46,8 +46,24 @@ def corosync_conf(topology: Topology, cluster: ClusterSpec) -> str:
     )
 
 
+def dlm_controld_command(cluster: ClusterSpec) -> str:
+    """dlm_controld as the cluster's fencing says. `manual`: fencing on and no fence device
+    configured, so after losing a member the DLM waits until `dlm_tool fence_ack <nodeid>`
+    (fence_ack_manual), as the simulator models it. `none`, and `power` (a fence agent
+    cannot reach libvirt from inside a guest yet): no DLM fencing at all."""
+    if cluster.fencing is ClusterFencing.MANUAL:
+        return "dlm_controld"
+    return "dlm_controld --enable_fencing 0"
+
+
+def fence_ack_command(cluster: ClusterSpec, victim: str) -> str:
+    """The operator's acknowledgement that `victim` is fenced (corosync node ids are the
+    1-based positions in the cluster's node list, as corosync_conf writes them)."""
+    return f"dlm_tool fence_ack {cluster.nodes.index(victim) + 1}"
+
+
 def start_stack(lab: LibvirtLab, cluster: ClusterSpec) -> None:
-    """corosync, then dlm_controld (no fencing), then lvmlockd (dlm), on every node."""
+    """corosync, then dlm_controld, then lvmlockd (dlm), on every node."""
     conf = corosync_conf(lab.topology, cluster)
     for host in cluster.nodes:
         lab.run(host, "mkdir -p /etc/corosync /var/log /run/dlm && "
@@ -56,7 +72,7 @@ def start_stack(lab: LibvirtLab, cluster: ClusterSpec) -> None:
         lab.log("corosync-start", cluster=cluster.name, host=host)
     for host in cluster.nodes:
         lab.run(host, ENABLE_LVMLOCKD).check()
-        lab.run(host, "dlm_controld --enable_fencing 0 && lvmlockd -g dlm").check()
+        lab.run(host, f"{dlm_controld_command(cluster)} && lvmlockd -g dlm").check()
         lab.log("dlm-lvmlockd-start", cluster=cluster.name, host=host)
 
 

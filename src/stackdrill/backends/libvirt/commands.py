@@ -1,11 +1,12 @@
-"""Operator commands from a drill, run for real in the guests: lvm, drbdadm.
+"""Operator commands from a drill, run for real in the guests: lvm, drbdadm, fence acks.
 
 Each becomes the command line an operator would type (`lvcreate -l N -n LV VG`,
 `drbdadm -- --discard-my-data connect r0`); its exit status and output are the result.
 Sizes shrink with the lab's capped disks as provisioning shrinks them: a drill asks for
 extents of the topology's VG, and the guest's VG is smaller by the same factor, so the
-count is scaled and the result says so. Disk swaps and manual fence acknowledgements have
-no real counterpart here yet; they are recorded as failed commands, never as passes.
+count is scaled and the result says so. A manual fence acknowledgement is
+`dlm_tool fence_ack` on a running member. Disk swaps have no real counterpart here yet;
+they are recorded as failed commands, never as passes.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any
 
+from stackdrill.backends.base import PowerState
+from stackdrill.backends.libvirt import cluster
 from stackdrill.backends.libvirt.agent import GuestCommandError
 from stackdrill.errors import UnsupportedError
-from stackdrill.operations import DrbdCommand, LvmCommand
+from stackdrill.operations import ClusterCommand, DrbdCommand, LvmCommand
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
@@ -66,6 +69,13 @@ def command_line(lab: LibvirtLab, command: Any) -> tuple[str, str, str]:
         case DrbdCommand(host=host, op=op, resource=res, force=force):
             flag = " --force" if force and op == "primary" else ""
             return host, f"drbdadm {DRBD_OPS[op]}{flag} {shlex.quote(res)}", ""
+        case ClusterCommand(cluster=name, victim=victim):
+            spec = next(c for c in lab.topology.clusters if c.name == name)
+            survivors = [h for h in spec.nodes if h != victim
+                         and lab.drivers.power.state(h) is PowerState.ON]
+            if not survivors:
+                raise UnsupportedError(f"no running member of cluster {name} to acknowledge on")
+            return survivors[0], cluster.fence_ack_command(spec, victim), ""
     raise UnsupportedError(f"the libvirt backend has no real form of "
                            f"{getattr(command, 'tool', '?')} {getattr(command, 'op', '?')} yet")
 

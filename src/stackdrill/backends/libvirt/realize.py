@@ -101,14 +101,22 @@ def wait_ready(lab: LibvirtLab, started: dict[str, float]) -> None:
 
 
 def start_instances(lab: LibvirtLab) -> None:
-    """The topology's instances on their hosts, volumes prepared there first."""
+    """The topology's instances on their hosts, volumes prepared there first. The lab is
+    ready once every workload has had a write acknowledged: a drill's first observation
+    must not race a writer still starting (under TCG that takes seconds)."""
     writers = lab.options.writers
+    started = []
     for inst in lab.topology.instances:
         if writers is not None and inst.name not in writers:
             continue
         paths = {v: lab.drivers.storage.prepare(v, inst.host).result().path
                  for v in inst.volumes}
         lab.compute.start_now(inst.name, inst.host, paths)
+        started.append(inst)
+    for inst in started:
+        if not lab.compute.verify(inst.name, inst.host).result():
+            raise StackdrillError(f"{inst.name} on {inst.host}: no write acknowledged within "
+                                  "a minute of its start")
 
 
 def after_boot(lab: LibvirtLab, host: str) -> None:

@@ -31,7 +31,7 @@ from stackdrill.backends.sim.lvm import LvmHost, VolumeGroupSim
 from stackdrill.backends.sim.network import Underlay
 from stackdrill.backends.sim.overlay import OverlaySim
 from stackdrill.faults import Fault
-from stackdrill.topology import NetworkPurpose, Role, Topology
+from stackdrill.topology import Locking, NetworkPurpose, Role, Topology
 
 log = logging.getLogger(__name__)
 
@@ -291,16 +291,26 @@ class SimLab(Lab):
                     return node
         return None
 
+    def _vgs_answers(self, vg_name: str, host: str, drbd: dict[str, dict[str, Any]]) -> bool:
+        """Whether `vgs` on `host` would list the VG: the host runs, can read the PV (a DRBD
+        Secondary refuses every open), and for a shared VG on DLM lvmlockd gets its lock
+        (while the DLM waits for fencing, or after losing quorum, `vgs` hangs)."""
+        spec = self.topology.volume_group(vg_name)
+        if not self.hosts[host].powered:
+            return False
+        if spec.pv.drbd is not None and drbd[spec.pv.drbd].get(host, {}).get("role") != "Primary":
+            return False
+        if spec.locking in (Locking.CLUSTERED, Locking.LVMLOCKD) and spec.lock_manager == "dlm":
+            cluster = self._cluster_of((host,))
+            return cluster is None or cluster.dlm_usable(host)
+        return True
+
     def observe(self) -> Observation:
         drbd = {name: res.status() for name, res in sorted(self.drbd.items())}
         views: list[LvmView] = []
         for vg_name, vg in sorted(self.vgs.items()):
-            pv = self.topology.volume_group(vg_name).pv
             for host in sorted(vg.hosts()):
-                # `vgs` on a host sees the VG only where it can read the PV: a DRBD
-                # Secondary refuses every open (as the real guests show)
-                readable = pv.drbd is None or drbd[pv.drbd].get(host, {}).get("role") == "Primary"
-                if self.hosts[host].powered and readable:
+                if self._vgs_answers(vg_name, host, drbd):
                     views.append(self.lvm_hosts[host].view(vg_name))
         return Observation(
             time=self.kernel.now,

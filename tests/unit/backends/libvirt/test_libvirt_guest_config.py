@@ -12,7 +12,12 @@ import pytest
 pytest.importorskip("libvirt", reason="libvirt-python is not installed")
 from libvirt_support import clvm_pair, two_node
 
-from stackdrill.backends.libvirt.cluster import corosync_conf, parse_quorumtool
+from stackdrill.backends.libvirt.cluster import (
+    corosync_conf,
+    dlm_controld_command,
+    fence_ack_command,
+    parse_quorumtool,
+)
 from stackdrill.backends.libvirt.drbd import (
     FENCE_PEER,
     POWER_DIR,
@@ -20,6 +25,7 @@ from stackdrill.backends.libvirt.drbd import (
     parse_proc_drbd,
     resource_config,
 )
+from stackdrill.topology import ClusterFencing
 
 SYNCING = """\
 version: 8.4.11 (api:1/proto:86-101)
@@ -193,3 +199,17 @@ def test_fence_peer_handler_reports_the_peer_fenced_only_when_it_is_off() -> Non
     plain = resource_config(topo, topo.drbd_resource("r0"), {"alice": "/dev/vdb",
                                                              "bob": "/dev/vdb"})
     assert "fence-peer" not in plain  # fencing dont-care: DRBD never asks
+
+
+def test_manual_fencing_makes_the_dlm_wait_for_an_acknowledgement() -> None:
+    """fencing: manual means the DLM stops granting locks after losing a member until an
+    operator acknowledges the fence, so dlm_controld keeps fencing on (no device: it waits
+    for `dlm_tool fence_ack`); clusters without fencing run it with fencing off."""
+    topo = clvm_pair()
+    manual = topo.clusters[0].model_copy(update={"fencing": ClusterFencing.MANUAL})
+    none = topo.clusters[0].model_copy(update={"fencing": ClusterFencing.NONE})
+    assert dlm_controld_command(manual) == "dlm_controld"
+    assert dlm_controld_command(none) == "dlm_controld --enable_fencing 0"
+    # node ids are positions in the node list, as corosync.conf numbers them
+    assert fence_ack_command(manual, "bob") == "dlm_tool fence_ack 2"
+    assert "nodeid: 2" in corosync_conf(topo, manual).split("name: bob")[1]
