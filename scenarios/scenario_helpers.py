@@ -4,7 +4,7 @@ in CI is readable without opening the Allure report."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 from stackdrill.checks import CheckResult
@@ -62,28 +62,18 @@ def drbd_after(report: Report, resource: str, host: str) -> tuple[str, str, str]
     return fields["role"], fields["disk"], fields["connection"]
 
 
-def assert_sim_agrees(report: Report, run_drill: Callable[..., Report],
-                      explained: Mapping[str, str] | None = None) -> None:
+def assert_sim_agrees(report: Report, run_drill: Callable[..., Report]) -> None:
     """The differential check: on a real backend, the same drill on the simulator must
     reach the same verdict and the same DRBD/LVM state (every disagreement is a bug in
     one of them). Writes reports/differential/<drill>.html with both side by side.
-    Nothing to compare when the drill ran on the simulator itself.
-
-    `explained` maps a row ("state after: lvm vg-shared alice lvs") to why the backends
-    legitimately differ there; like a strict xfail, an explained row that agrees fails
-    too, so an explanation cannot outlive the difference it excuses."""
+    Nothing to compare when the drill ran on the simulator itself."""
     if report.backend == "sim":
         return
-    explained = explained or {}
     sim = run_drill(drill(report.drill), seed=report.seed, backend="sim")
     diff = compare(sim, report)
     DIFFERENTIAL.mkdir(parents=True, exist_ok=True)
     page = DIFFERENTIAL / f"{report.drill}.html"
     page.write_text(render_differential_html(diff))
-    rows = {f"{r.section}: {r.what}": r for r in diff.rows}
-    unexplained = [f"  {key}: {r.left} vs {r.right}" for key, r in rows.items()
-                   if not r.agree and key not in explained]
-    stale = [key for key in explained if key not in rows or rows[key].agree]
-    assert not unexplained, (f"sim and {report.backend} disagree on {report.drill} "
-                             f"({page}):\n" + "\n".join(unexplained))
-    assert not stale, f"explained differences that no longer differ (remove them): {stale}"
+    assert diff.agrees, (f"sim and {report.backend} disagree on {report.drill} ({page}):\n"
+                         + "\n".join(f"  {r.section}: {r.what}: {r.left} vs {r.right}"
+                                      for r in diff.disagreements))
