@@ -26,7 +26,7 @@ from typing import Any
 from stackdrill.backends.base import WriteOp
 from stackdrill.backends.netns import nsops
 from stackdrill.backends.netns.names import LabNames
-from stackdrill.backends.netns.overlay import OverlayController
+from stackdrill.overlay import OverlayController
 from stackdrill.topology import Topology
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ from stackdrill.backends.netns.heartbeats import Heartbeats
 from stackdrill.backends.netns.instances import Instances
 from stackdrill.backends.netns.lifecycle import FinalState, Schedule, join_pool, shifted
 from stackdrill.backends.netns.names import allocate, release
-from stackdrill.backends.netns.overlay import OverlayController
+from stackdrill.backends.netns.overlay import lab_controller
 from stackdrill.backends.netns.probes import probe
 from stackdrill.backends.netns.underlay import CONTROLLER, HostLink, Underlay, management_network
 from stackdrill.backends.netns.volumes import Volumes
@@ -137,7 +137,7 @@ class NetnsLab(Lab):
             ipr = self.sock(ns)
             ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
         nsops.on_netlink_thread(self.underlay.build, self._socks)  # one hop, not one per call
-        self.overlay = OverlayController(self.names, self.topology, self.underlay, self.sock)
+        self.overlay = lab_controller(self.names, self.topology, self.sock)
         nsops.on_netlink_thread(self.overlay.build)
         self.volumes = Volumes(self.names, self.topology, self.underlay, self.state_dir,
                                self._tie)

@@ -1,204 +1,109 @@
-"""The overlay: kernel VXLAN per host, and the central controller that programs its FDB.
+"""The netns backend's overlay data plane: pyroute2 netlink into each host's namespace.
 
-As in the seed's overlay (a central service hands out the forwarding data, the data plane
-is peer to peer) and as cloud providers require (no multicast), every host's VXLAN device
-has learning off and only static unicast FDB entries: one all-zero entry per peer for
-flooding (head-end replication of ARP/broadcast), one entry per MAC behind each peer.
-
-The controller keeps the desired state (which MAC is behind which host) and reconciles
-each host's kernel FDB against it by diffing a dump. A host whose updates are frozen
-(the `overlay_fdb_stale` fault) keeps what it had; healing resyncs it to the desired state.
+The controller (stackdrill.overlay) decides what every FDB holds; this plane creates each
+host's VXLAN device and bridge with the lab's interface names and changes FDB entries one
+netlink message at a time. A fresh device is programmed in one `bridge -batch` instead:
+pyroute2 costs ~0.7 ms per entry here, and a full mesh has hosts² entries.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from pyroute2 import NetlinkError
 
 from stackdrill.backends.netns import nsops
 from stackdrill.backends.netns.names import LabNames
-from stackdrill.backends.netns.underlay import Underlay
+from stackdrill.overlay.controller import OverlayController
+from stackdrill.overlay.plane import Entry, FdbPlane, PlaneError, VtepDevices, VtepNaming, VtepSpec
+from stackdrill.overlay.plane import batch as batch_lines
 from stackdrill.topology import Topology
-from stackdrill.topology.model import Overlay
 
-log = logging.getLogger(__name__)
-
-ZERO_MAC = "00:00:00:00:00:00"
-Entry = tuple[str, str]  # (mac, underlay dst)
+ENOENT, EEXIST = 2, 17
 
 
-@dataclass
-class OverlayState:
-    """The controller's desired state for one overlay."""
+def lab_naming(names: LabNames, topology: Topology) -> VtepNaming:
+    """Device names by topology position (interface names are short: IFNAMSIZ)."""
+    host_index = {h.name: i for i, h in enumerate(topology.hosts)}
+    net_index = {n.name: i for i, n in enumerate(topology.networks)}
+    overlays = {o.name: (i, o.network) for i, o in enumerate(topology.overlays)}
 
-    spec: Overlay
-    index: int
-    members: dict[str, str]  # host -> underlay address (tunnel endpoint)
-    host_ips: dict[str, str]  # host -> address of its overlay bridge
-    macs: dict[str, str] = field(default_factory=dict)  # mac -> host it is behind
-    frozen: set[str] = field(default_factory=set)  # hosts the controller no longer updates
+    def devices(host: str, overlay: str) -> VtepDevices:
+        o_idx, network = overlays[overlay]
+        return VtepDevices(vxlan=names.vxlan_if(o_idx), bridge=names.overlay_bridge(o_idx),
+                           underlay=names.underlay_if(net_index[network]),
+                           bridge_mac=names.bridge_mac(o_idx, host_index[host]))
+
+    return devices
 
 
-class OverlayController:
-    """Creates each host's VXLAN + bridge and keeps their FDB as the topology says."""
+class Pyroute2Plane(FdbPlane):
+    """VTEPs and FDBs of a lab's host namespaces; `sock(ns)` is the lab's IPRoute there."""
 
-    def __init__(self, names: LabNames, topology: Topology, underlay: Underlay,
-                 sock: Callable[[str], Any]) -> None:
+    def __init__(self, names: LabNames, topology: Topology, sock: Callable[[str], Any]) -> None:
+        super().__init__(lab_naming(names, topology))
         self.names = names
-        self.sock = sock  # host namespace -> IPRoute
-        self.overlays: dict[str, OverlayState] = {}
-        hosts = [h.name for h in topology.hosts]
-        taken_ips = {i.ip for i in topology.instances if i.ip}
-        for o_idx, ov in enumerate(topology.overlays):
-            members = {h: underlay.link(h, ov.network).address for h in hosts
-                       if (h, ov.network) in underlay.links}
-            candidates = (str(a) for a in reversed(list(ipaddress.ip_network(ov.cidr).hosts()))
-                          if str(a) not in taken_ips)
-            host_ips = {h: next(candidates) for h in members}
-            state = OverlayState(ov, o_idx, members, host_ips)
-            for h_idx, h in enumerate(hosts):
-                if h in members:
-                    state.macs[names.bridge_mac(o_idx, h_idx)] = h
-            self.overlays[ov.name] = state
-        self._host_index = {h: i for i, h in enumerate(hosts)}
-        self._nets = [n.name for n in topology.networks]
+        self.sock = sock
 
-    # ---------------------------------------------------------------- build
-
-    def build(self) -> None:
-        """Create VXLAN devices and bridges everywhere, then program every FDB."""
-        for state in self.overlays.values():
-            ov, o_idx = state.spec, state.index
-            plen = ipaddress.ip_network(ov.cidr).prefixlen
-            for host, local in state.members.items():
-                ipr = self.sock(self.names.host_ns(host))
-                under = ipr.link_lookup(ifname=self.names.underlay_if(
-                    self._net_index(ov.network)))[0]
-                vx_name = self.names.vxlan_if(o_idx)
-                ipr.link("add", ifname=vx_name, kind="vxlan", vxlan_id=ov.vni,
-                         vxlan_local=local, vxlan_port=ov.port, vxlan_link=under,
-                         vxlan_learning=0, mtu=ov.mtu)
-                br_name = self.names.overlay_bridge(o_idx)
-                ipr.link("add", ifname=br_name, kind="bridge", br_stp_state=0,
-                         br_forward_delay=0, mtu=ov.mtu,
-                         address=self.names.bridge_mac(o_idx, self._host_index[host]))
-                br = ipr.link_lookup(ifname=br_name)[0]
-                vx = ipr.link_lookup(ifname=vx_name)[0]
-                ipr.link("set", index=vx, master=br, state="up")
-                ipr.link("set", index=br, state="up")
-                ipr.addr("add", index=br, address=state.host_ips[host], prefixlen=plen)
-            for host in state.members:
-                self._bulk_add(ov.name, host)
-
-    def _bulk_add(self, overlay: str, host: str) -> None:
-        """Program a fresh device in one `bridge -batch` (pyroute2 costs ~0.7 ms per entry
-        here, and a full mesh has hosts² entries); updates and checks use pyroute2."""
-        vx_name = self.names.vxlan_if(self.overlays[overlay].index)
-        lines = [f"fdb {'append' if mac == ZERO_MAC else 'add'} {mac} dev {vx_name} dst {dst}"
-                 for mac, dst in sorted(self.desired(overlay, host))]
-        if lines:
-            nsops.run(self.names.host_ns(host), ["bridge", "-batch", "-"],
-                      stdin="\n".join(lines) + "\n")
-
-    def _net_index(self, network: str) -> int:
-        return self._nets.index(network)
-
-    # ---------------------------------------------------------------- desired vs kernel
-
-    def desired(self, overlay: str, host: str) -> set[Entry]:
-        state = self.overlays[overlay]
-        out: set[Entry] = set()
-        for peer, addr in state.members.items():
-            if peer != host:
-                out.add((ZERO_MAC, addr))
-        for mac, where in state.macs.items():
-            if where != host and where in state.members:
-                out.add((mac, state.members[where]))
-        return out
-
-    def programmed(self, overlay: str, host: str) -> set[Entry]:
-        """What the host's kernel FDB on the VXLAN device holds now."""
+    def _vx(self, host: str, overlay: str) -> tuple[Any, int]:
         ipr = self.sock(self.names.host_ns(host))
-        vx = self._vx(overlay, host, ipr)
-        out = set()
+        found = ipr.link_lookup(ifname=self.devices(host, overlay).vxlan)
+        if not found:
+            raise PlaneError(f"host {host} has no VXLAN device for overlay {overlay}")
+        return ipr, int(found[0])
+
+    def create(self, host: str, spec: VtepSpec) -> None:
+        dev = self.devices(host, spec.overlay)
+        ipr = self.sock(self.names.host_ns(host))
+        under = ipr.link_lookup(ifname=dev.underlay)[0]
+        ipr.link("add", ifname=dev.vxlan, kind="vxlan", vxlan_id=spec.vni,
+                 vxlan_local=spec.local, vxlan_port=spec.port, vxlan_link=under,
+                 vxlan_learning=0, mtu=spec.mtu)
+        ipr.link("add", ifname=dev.bridge, kind="bridge", br_stp_state=0,
+                 br_forward_delay=0, mtu=spec.mtu, address=dev.bridge_mac)
+        br = ipr.link_lookup(ifname=dev.bridge)[0]
+        vx = ipr.link_lookup(ifname=dev.vxlan)[0]
+        ipr.link("set", index=vx, master=br, state="up")
+        ipr.link("set", index=br, state="up")
+        ipr.addr("add", index=br, address=spec.address, prefixlen=spec.prefixlen)
+
+    def dump(self, host: str, overlay: str) -> set[Entry]:
+        ipr, vx = self._vx(host, overlay)
+        out: set[Entry] = set()
         for msg in ipr.fdb("dump", ifindex=vx):
             if msg["ifindex"] != vx or msg.get_attr("NDA_DST") is None:
-                continue
+                continue  # another port's, or the bridge's own entry
             out.add((str(msg.get_attr("NDA_LLADDR")), str(msg.get_attr("NDA_DST"))))
         return out
 
-    def _vx(self, overlay: str, host: str, ipr: Any) -> int:
-        found = ipr.link_lookup(ifname=self.names.vxlan_if(self.overlays[overlay].index))
-        if not found:
-            raise KeyError(f"host {host} has no VXLAN device for overlay {overlay}")
-        return int(found[0])
+    def _fdb(self, host: str, overlay: str, verb: str, mac: str, dst: str,
+             tolerate: int | None = None) -> None:
+        ipr, vx = self._vx(host, overlay)
+        try:
+            ipr.fdb(verb, ifindex=vx, lladdr=mac, dst=dst)
+        except NetlinkError as exc:
+            if tolerate is None or exc.code != tolerate:
+                raise
 
-    def sync(self, overlay: str, host: str, force: bool = False) -> tuple[int, int]:
-        """Make the host's FDB equal the desired state; returns (added, removed)."""
-        state = self.overlays[overlay]
-        if host in state.frozen and not force:
-            log.info("overlay %s: %s is frozen, not updated", overlay, host)
-            return (0, 0)
-        want = self.desired(overlay, host)
-        have = self.programmed(overlay, host)
-        ipr = self.sock(self.names.host_ns(host))
-        vx = self._vx(overlay, host, ipr)
-        for mac, dst in sorted(have - want):
-            ipr.fdb("del", ifindex=vx, lladdr=mac, dst=dst)
-        for mac, dst in sorted(want - have):
-            ipr.fdb("append" if mac == ZERO_MAC else "add", ifindex=vx, lladdr=mac, dst=dst)
-        return (len(want - have), len(have - want))
+    def add(self, host: str, overlay: str, mac: str, dst: str, *,
+            exist_ok: bool = False) -> None:
+        self._fdb(host, overlay, "add", mac, dst, EEXIST if exist_ok else None)
 
-    # ---------------------------------------------------------------- controller API
+    def append(self, host: str, overlay: str, mac: str, dst: str) -> None:
+        self._fdb(host, overlay, "append", mac, dst)
 
-    def locate(self, overlay: str, mac: str, host: str | None) -> None:
-        """Record that `mac` now sits behind `host` (None: gone) and push it everywhere."""
-        state = self.overlays[overlay]
-        old = state.macs.get(mac)
-        if host is None:
-            state.macs.pop(mac, None)
-        else:
-            state.macs[mac] = host
-        log.info("overlay %s: %s moves %s -> %s", overlay, mac, old, host)
-        for member in state.members:
-            if member in state.frozen:
-                continue
-            ipr = self.sock(self.names.host_ns(member))
-            vx = self._vx(overlay, member, ipr)
-            if old is not None and old != member:
-                _quiet(ipr.fdb, "del", ifindex=vx, lladdr=mac, dst=state.members[old])
-            if host is not None and host != member:
-                _quiet(ipr.fdb, "add", ifindex=vx, lladdr=mac, dst=state.members[host])
+    def delete(self, host: str, overlay: str, mac: str, dst: str, *,
+               missing_ok: bool = False) -> None:
+        self._fdb(host, overlay, "del", mac, dst, ENOENT if missing_ok else None)
 
-    def freeze(self, overlay: str, host: str) -> None:
-        self.overlays[overlay].frozen.add(host)
-
-    def thaw(self, overlay: str, host: str) -> None:
-        self.overlays[overlay].frozen.discard(host)
-        self.sync(overlay, host)
-
-    def forget(self, overlay: str, host: str, mac: str) -> None:
-        """Delete the host's entry for `mac` (a missing forwarding entry), desired state kept."""
-        state = self.overlays[overlay]
-        ipr = self.sock(self.names.host_ns(host))
-        vx = self._vx(overlay, host, ipr)
-        for entry_mac, dst in self.programmed(overlay, host):
-            if entry_mac == mac:
-                ipr.fdb("del", ifindex=vx, lladdr=mac, dst=dst)
-        log.info("overlay %s: %s forgot %s (desired %s)", overlay, host, mac,
-                 state.macs.get(mac))
-
-    def endpoint(self, overlay: str, host: str) -> str:
-        return self.overlays[overlay].members[host]
+    def bulk(self, host: str, overlay: str, entries: Iterable[Entry]) -> None:
+        lines = batch_lines(self.devices(host, overlay).vxlan, entries)
+        if lines:
+            nsops.run(self.names.host_ns(host), ["bridge", "-batch", "-"], stdin=lines)
 
 
-def _quiet(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    """An FDB change whose target may already be in the wanted state (absent/present)."""
-    try:
-        fn(*args, **kwargs)
-    except Exception as exc:  # NetlinkError: ENOENT on del, EEXIST on add
-        if getattr(exc, "code", None) not in (2, 17):
-            raise
+def lab_controller(names: LabNames, topology: Topology,
+                   sock: Callable[[str], Any]) -> OverlayController:
+    """The lab's overlay controller, programming its namespaces through pyroute2."""
+    return OverlayController(topology, Pyroute2Plane(names, topology, sock))

@@ -70,7 +70,11 @@ def test_down_all_removes_a_killed_labs_leftovers_and_nothing_else() -> None:
         proc.kill()
         proc.wait(timeout=10)
         assert _ours(lab_id)
-        time.sleep(0.2)
+        # the lab's processes die with it (PR_SET_PDEATHSIG); under load that takes a moment
+        deadline = time.monotonic() + 10
+        while [p for ns in _ours(lab_id) for p in nsops.ns_pids(ns)] and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
         assert not [p for ns in _ours(lab_id) for p in nsops.ns_pids(ns)]  # died with it
         report = down_all()
         assert _dead_lab_gone(lab_id, proc.pid)
