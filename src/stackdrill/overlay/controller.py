@@ -68,16 +68,32 @@ class OverlayController:
     # ---------------------------------------------------------------- build
 
     def build(self) -> None:
-        """Create every VTEP first (a peer's entries need no live device), then program
-        each FDB in one bulk step."""
+        """Create every VTEP first, then program each FDB in one bulk step."""
+        hosts = list(dict.fromkeys(h for s in self.overlays.values() for h in s.members))
+        for host in hosts:
+            self._create(host)
+        for host in hosts:
+            self._program(host)
+
+    def build_host(self, host: str) -> None:
+        """One host's VTEPs from scratch with their whole desired FDB: for a host whose
+        kernel state is gone (rebooted) when it comes back."""
+        self._create(host)
+        self._program(host)
+
+    def _create(self, host: str) -> None:
         for state in self.overlays.values():
-            ov = state.spec
-            plen = ipaddress.ip_network(ov.cidr).prefixlen
-            for host, local in state.members.items():
-                self.plane.create(host, VtepSpec(ov.name, ov.vni, ov.port, local, ov.mtu,
+            if host in state.members:
+                ov = state.spec
+                plen = ipaddress.ip_network(ov.cidr).prefixlen
+                self.plane.create(host, VtepSpec(ov.name, ov.vni, ov.port,
+                                                 state.members[host], ov.mtu,
                                                  state.host_ips[host], plen))
-            for host in state.members:
-                self.plane.bulk(host, ov.name, self.desired(ov.name, host))
+
+    def _program(self, host: str) -> None:
+        for name, state in self.overlays.items():
+            if host in state.members:
+                self.plane.bulk(host, name, self.desired(name, host))
 
     # ---------------------------------------------------------------- desired vs kernel
 

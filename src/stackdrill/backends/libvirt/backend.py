@@ -40,7 +40,7 @@ class LibvirtBackend(Backend):
     capabilities = Capabilities(
         faults=frozenset({"host_crash", "host_hang", "host_reboot", "disk_failure", "link_down",
                           "partition", "packet_loss", "rate_limit", "underlay_mtu"}),
-        features=frozenset({"drbd", "lvm", "clustered-lvm", "cluster", "instances"}),
+        features=frozenset({"drbd", "lvm", "clustered-lvm", "cluster", "instances", "overlay"}),
         needs="root, libvirt + qemu-system-x86 (KVM or TCG), guest image (lab/images/build.py)",
     )
 

@@ -1,4 +1,5 @@
-"""Operator commands from a drill, run for real in the guests: lvm, drbdadm, fence acks.
+"""Operator commands from a drill, run for real in the guests: lvm, drbdadm, fence acks,
+overlay probes.
 
 Each becomes the command line an operator would type (`lvcreate -l N -n LV VG`,
 `drbdadm -- --discard-my-data connect r0`); its exit status and output are the result.
@@ -18,7 +19,7 @@ from stackdrill.backends.base import PowerState
 from stackdrill.backends.libvirt import cluster
 from stackdrill.backends.libvirt.agent import GuestCommandError
 from stackdrill.errors import UnsupportedError
-from stackdrill.operations import ClusterCommand, DrbdCommand, LvmCommand
+from stackdrill.operations import ClusterCommand, DrbdCommand, LvmCommand, ProbeCommand
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
@@ -32,7 +33,10 @@ DRBD_OPS = {
 
 
 def run_command(lab: LibvirtLab, command: Any) -> dict[str, Any]:
-    """{"ok", "detail", "command"} for one operator command, run in its host's guest."""
+    """{"ok", "detail", "command"} for one operator command, run in its host's guest;
+    an overlay probe's result carries the probe's fields (see overlay/probes.py)."""
+    if isinstance(command, ProbeCommand):
+        return lab.overlay.probe(command.src, command.dst)
     try:
         host, line, note = command_line(lab, command)
     except UnsupportedError as exc:

@@ -158,7 +158,8 @@ class LibvirtCompute(ComputeDriver):
                 continue
             try:
                 self.start_now(instance, host, volumes)
-            except ComputeError as exc:
+                self.lab.overlay.plug(instance, host)
+            except StackdrillError as exc:
                 self.lab.log("resume-failed", instance=instance, host=host, error=exc)
 
     def verify(self, instance: str, host: str) -> Future[bool]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import libvirt
 
@@ -21,12 +21,10 @@ from stackdrill.backends.base import (
     PowerDriver,
     PowerState,
 )
-from stackdrill.errors import UnsupportedError
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
 
-T = TypeVar("T")
 STATES = {
     libvirt.VIR_DOMAIN_RUNNING: PowerState.ON,
     libvirt.VIR_DOMAIN_BLOCKED: PowerState.ON,
@@ -84,21 +82,20 @@ def _until(cond: Callable[[], bool], timeout: float, message: str) -> None:
         time.sleep(0.05)
 
 
-def _unsupported(what: str) -> Future[T]:
-    future: Future[T] = Future()
-    future.set_exception(UnsupportedError(f"libvirt backend: {what} is not implemented yet"))
-    return future
+class LibvirtNetwork(NetworkDriver):
+    """Instance ports on the overlay between guests (overlay.py), for the engine."""
 
+    def __init__(self, lab: LibvirtLab) -> None:
+        self.lab = lab
 
-class _NoNetwork(NetworkDriver):
     def plug(self, instance: str, host: str) -> Future[None]:
-        return _unsupported("overlay ports")
+        return self.lab.executor.submit(self.lab.overlay.plug, instance, host)
 
     def unplug(self, instance: str, host: str) -> Future[None]:
-        return _unsupported("overlay ports")
+        return self.lab.executor.submit(self.lab.overlay.unplug, instance, host)
 
     def reachable(self, instance: str) -> Future[bool]:
-        return _unsupported("overlay ports")
+        return self.lab.executor.submit(self.lab.overlay.reachable, instance)
 
 
 def make_drivers(lab: LibvirtLab) -> Drivers:
@@ -107,4 +104,4 @@ def make_drivers(lab: LibvirtLab) -> Drivers:
     from stackdrill.backends.libvirt.storage import LibvirtStorageDriver
 
     return Drivers(power=power, compute=LibvirtCompute(lab, power),
-                   storage=LibvirtStorageDriver(lab), network=_NoNetwork())
+                   storage=LibvirtStorageDriver(lab), network=LibvirtNetwork(lab))

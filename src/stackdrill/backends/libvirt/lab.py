@@ -125,9 +125,11 @@ class LibvirtLab(Lab):
         self._destroyed = False
         from stackdrill.backends.libvirt.compute import LibvirtCompute
         from stackdrill.backends.libvirt.drivers import make_drivers
+        from stackdrill.backends.libvirt.overlay import GuestOverlay
 
         self._faults = LibvirtFaults(self)
         self._drivers = make_drivers(self)
+        self.overlay = GuestOverlay(self)
         assert isinstance(self._drivers.compute, LibvirtCompute)
         self.compute: LibvirtCompute = self._drivers.compute
 

@@ -45,6 +45,7 @@ def up(lab: LibvirtLab) -> None:
                 from stackdrill.backends.libvirt.provision import provision
 
                 lab.timings.update(provision(lab))
+                lab.overlay.build()
                 start_instances(lab)
     except BaseException:
         lab.destroy()
@@ -112,6 +113,7 @@ def start_instances(lab: LibvirtLab) -> None:
         paths = {v: lab.drivers.storage.prepare(v, inst.host).result().path
                  for v in inst.volumes}
         lab.compute.start_now(inst.name, inst.host, paths)
+        lab.overlay.plug(inst.name, inst.host)
         started.append(inst)
     for inst in started:
         if not lab.compute.verify(inst.name, inst.host).result():
@@ -136,6 +138,7 @@ def after_boot(lab: LibvirtLab, host: str) -> None:
                     lab.log("drbd-up-failed", host=host, resource=res.name,
                             error=up.stderr.strip())
         lab.power_event(host, "on", "booted")
+        lab.overlay.rebuild(host)
         lab.compute.boot(host)
     except StackdrillError as exc:
         lab.log("boot-failed", host=host, error=exc)

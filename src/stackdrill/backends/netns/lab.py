@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -38,7 +38,6 @@ from stackdrill.backends.netns.instances import Instances
 from stackdrill.backends.netns.lifecycle import FinalState, Schedule, join_pool, shifted
 from stackdrill.backends.netns.names import allocate, release
 from stackdrill.backends.netns.overlay import lab_controller
-from stackdrill.backends.netns.probes import probe
 from stackdrill.backends.netns.underlay import CONTROLLER, HostLink, Underlay, management_network
 from stackdrill.backends.netns.volumes import Volumes
 from stackdrill.backends.netns.workload import scan_file
@@ -46,6 +45,7 @@ from stackdrill.errors import UnsupportedError
 from stackdrill.faults import Fault
 from stackdrill.faults.catalogue import describe
 from stackdrill.operations import ProbeCommand
+from stackdrill.overlay.probes import probe
 from stackdrill.topology import Topology
 from stackdrill.topology.model import Locking, NetworkPurpose, Role
 
@@ -314,8 +314,10 @@ class NetnsLab(Lab):
         result: dict[str, Any]
         if isinstance(command, ProbeCommand):
             try:
-                result = probe(self.names, self.topology, command.src, command.dst,
-                               self._clock.now)
+                ns = self.names.instance_ns(command.src)
+                result = probe(lambda argv, timeout: _in_namespace(ns, argv, timeout),
+                               self.names.instance_if(), self.topology, command.src,
+                               command.dst, self._clock.now)
             except Exception as exc:
                 result = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
         else:
@@ -398,3 +400,8 @@ class NetnsLab(Lab):
         release(self.names)
         cleanup.unregister(self)
         self.log("lab", "down", id=self.names.lab_id)
+
+
+def _in_namespace(ns: str, argv: Sequence[str], timeout: float) -> tuple[int, str]:
+    result = nsops.run(ns, argv, timeout=timeout, check=False)
+    return result.returncode, result.stdout

@@ -170,14 +170,11 @@ def test_power_driver_fences_and_restores_through_futures(lab: LibvirtLab) -> No
 
 
 def test_drivers_that_need_a_guest_agent_say_so_on_the_test_driver(lab: LibvirtLab) -> None:
-    """The test driver has no guest agent: guest-side drivers refuse instead of pretending,
-    and the network driver (overlay ports) is declared missing on this backend."""
+    """The test driver has no guest agent: guest-side drivers refuse instead of pretending."""
     with pytest.raises(UnsupportedError):
         lab.drivers.compute.guests("alice").result(timeout=5)
     with pytest.raises(UnsupportedError):
         lab.drivers.compute.start("vm1", "alice", {"vol1": "/dev/vg0/vol1"}).result(timeout=5)
-    with pytest.raises(UnsupportedError):
-        lab.drivers.network.plug("vm1", "alice").result(timeout=5)
     health = lab.drivers.compute.health("alice")
     assert health.power is PowerState.ON and health.last_heartbeat is None
     assert lab.history() == []
@@ -338,8 +335,8 @@ def test_underlay_mtu_is_set_and_restored_to_the_topology_value(lab: LibvirtLab)
 
 
 def test_declared_features_exclude_what_is_not_built() -> None:
-    """Drills needing an overlay or network-attached volumes are refused up front."""
+    """Drills needing network-attached volumes are refused up front."""
     assert LibvirtBackend.capabilities.faults == LibvirtLab.supported_faults
     features = LibvirtBackend.capabilities.features
-    assert {"drbd", "lvm", "clustered-lvm", "cluster", "instances"} <= features
-    assert "overlay" not in features and "network-volumes" not in features
+    assert {"drbd", "lvm", "clustered-lvm", "cluster", "instances", "overlay"} <= features
+    assert "network-volumes" not in features

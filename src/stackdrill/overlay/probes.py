@@ -1,0 +1,67 @@
+"""Overlay probes from inside an instance, with the operator's own tools.
+
+What the seed checked by hand, run in the source instance's network namespace toward
+another instance's overlay IP: `arping` (which MAC answers), a small `ping`, a
+`ping -M do` filling the overlay MTU (a full-size frame with Don't Fragment: a path-MTU
+blackhole drops it silently), and `tracepath` (the path MTU). Every command is bounded by
+count and time and only targets an address inside the lab. The backend supplies how to
+run a command in the instance (`ip netns exec` on this host, or through a guest's agent);
+the result has the simulator's keys, so one overlay check reads every backend.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from stackdrill.overlay_model import ICMP_ECHO_OVERHEAD
+from stackdrill.topology import Topology
+
+InstanceRunner = Callable[[Sequence[str], float], tuple[int, str]]  # argv, timeout -> rc, out
+
+_MAC = re.compile(r"([0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5})")
+_PMTU = re.compile(r"pmtu (\d+)")
+
+
+def arping(run: InstanceRunner, ifname: str, ip: str) -> str | None:
+    """The MAC that answers ARP for `ip` (Habets arping, raw output), None: no reply."""
+    _rc, out = run(["arping", "-r", "-c", "2", "-w", "2", "-i", ifname, ip], 10)
+    found = _MAC.search(out)
+    return found.group(1).lower() if found else None
+
+
+def ping(run: InstanceRunner, ip: str, size: int = 56, df: bool = False,
+         count: int = 3) -> bool:
+    argv = ["ping", "-n", "-q", "-c", str(count), "-i", "0.2", "-W", "1", "-s", str(size)]
+    argv += ["-M", "do"] if df else []
+    return run([*argv, ip], 15)[0] == 0
+
+
+def tracepath(run: InstanceRunner, ip: str) -> tuple[bool, int | None]:
+    """(destination reached, path MTU tracepath reports)."""
+    out = run(["tracepath", "-n", "-m", "4", ip], 20)[1]
+    found = _PMTU.findall(out)
+    return "reached" in out, int(found[-1]) if found else None
+
+
+def probe(run: InstanceRunner, ifname: str, topology: Topology, src: str, dst: str,
+          now: Callable[[], float]) -> dict[str, Any]:
+    """Probe `dst`'s overlay IP from inside instance `src` (whose interface on the overlay
+    is `ifname`); the result feeds the overlay expectations as the simulator's does."""
+    target = topology.instance(dst)
+    overlay = next(o for o in topology.overlays if o.name == target.overlay)
+    ip = target.ip or ""
+    full = overlay.mtu - ICMP_ECHO_OVERHEAD  # ICMP payload filling the overlay MTU
+    mac = arping(run, ifname, ip)
+    small = ping(run, ip)
+    big = ping(run, ip, size=full, df=True)
+    reached, pmtu = tracepath(run, ip)
+    path_mtu = pmtu if reached else None
+    return {
+        "ok": small, "probe": "overlay", "src": src, "dst": dst,
+        "reachable": small, "full_size_ok": big, "path_mtu": path_mtu,
+        "arp_mac": mac, "expected_mac": target.mac, "at": now(),
+        "detail": f"ping {'ok' if small else 'no answer'}; {full}-byte DF ping "
+                  f"{'ok' if big else 'no answer'}; pmtu {path_mtu}; arp {mac}",
+    }
