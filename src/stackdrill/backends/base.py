@@ -350,3 +350,11 @@ class Backend(ABC):
     def create(self, topology: Topology, *, lab_name: str, seed: int,
                options: LabOptions | None = None) -> Lab:
         """Bring the lab up."""
+
+
+def shifted(line: str, shift: float) -> str:
+    """A trace line `<time> ...` dated `shift` seconds earlier, never before 0: labs
+    whose bring-up takes real time restart their clock when ready, and the lines of
+    the bring-up then all read 0 (readers expect no negative times)."""
+    stamp, _, rest = line.partition(" ")
+    return f"{max(0.0, float(stamp) - shift):.6f} {rest}"

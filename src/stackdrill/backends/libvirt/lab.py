@@ -27,6 +27,7 @@ from stackdrill.backends.base import (
     Observation,
     StoredRecord,
     WriteOp,
+    shifted,
 )
 from stackdrill.backends.libvirt import drbd, netfaults, observe, realize
 from stackdrill.backends.libvirt.agent import CommandResult, GuestAgent, GuestCommandError
@@ -182,12 +183,12 @@ class LibvirtLab(Lab):
     def _drill_starts(self) -> None:
         """Lab time 0 is when the lab is ready, as on every backend (a drill's `at: 30`
         means 30 s into the drill, not into a minute of booting). Bring-up lines keep
-        their place in the trace at negative times; the workloads' history, stamped with
-        the guests' wall clocks, is measured from the same instant."""
+        their order in the trace at time 0; the workloads' history, stamped with the
+        guests' wall clocks, is measured from the same instant."""
         with self._lock:
             passed = self._clock.restart()
             self.epoch0 = time.time()
-            self._trace = [_shifted(line, passed) for line in self._trace]
+            self._trace = [shifted(line, passed) for line in self._trace]
 
     def after_boot(self, host: str) -> None:
         """The host's boot sequence after it powers on again (see realize.after_boot)."""
@@ -339,11 +340,6 @@ class LibvirtLab(Lab):
         self._destroyed = True
         if problems:
             raise StackdrillError("teardown incomplete: " + "; ".join(problems))
-
-
-def _shifted(line: str, seconds: float) -> str:
-    stamp, _, rest = line.partition(" ")
-    return f"{float(stamp) - seconds:.6f} {rest}"
 
 
 __all__ = ["METADATA_NS", "LabSettings", "LibvirtLab", "Node", "WallClock"]

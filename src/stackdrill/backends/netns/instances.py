@@ -10,12 +10,15 @@ MAC is still behind vxlan0 (MACHINE-FACTS).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import signal
 import socket
 import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -283,6 +286,21 @@ class Instances:
                             completed=v["completed"], outcome=v["outcome"], host=v["host"])
                     for k, v in items]
 
+    def freeze(self, drain_s: float = 2.0) -> None:
+        """Stop every workload (SIGSTOP) and let the readers take what it already printed:
+        a final read then sees a history that no volume is ahead of (Jepsen's final read
+        after the clients stop). Stopped processes still count as running."""
+        with self._lock:
+            guests = [g for g in self.guests if g.alive()]
+        for g in guests:
+            g.proc.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + drain_s
+        for g in guests:
+            assert g.proc.stdout is not None
+            while _unread(g.proc.stdout.fileno()) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        time.sleep(0.05)  # the readers parse the last lines they took
+
     def shutdown(self) -> None:
         with self._lock:
             guests = list(self.guests)
@@ -296,3 +314,11 @@ class Instances:
                 log.warning("workload pid %d did not exit", g.proc.pid)
         for reader in list(self._readers):  # the last lines a workload printed count too
             reader.join(timeout=2)
+
+
+def _unread(fd: int) -> int:
+    """Bytes waiting in a pipe (FIONREAD); 0 once the reader has taken everything."""
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0])
+    except OSError:
+        return 0

@@ -23,6 +23,7 @@ from stackdrill.backends.base import (
     PowerState,
     StoredRecord,
     WriteOp,
+    shifted,
 )
 from stackdrill.backends.netns import cleanup, nsops
 from stackdrill.backends.netns.drivers import (
@@ -35,7 +36,7 @@ from stackdrill.backends.netns.drivers import (
 from stackdrill.backends.netns.faults import FaultEngine
 from stackdrill.backends.netns.heartbeats import Heartbeats
 from stackdrill.backends.netns.instances import Instances
-from stackdrill.backends.netns.lifecycle import FinalState, Schedule, join_pool, shifted
+from stackdrill.backends.netns.lifecycle import Schedule, join_pool
 from stackdrill.backends.netns.names import allocate, release
 from stackdrill.backends.netns.overlay import lab_controller
 from stackdrill.backends.netns.underlay import CONTROLLER, HostLink, Underlay, management_network
@@ -91,7 +92,6 @@ class NetnsLab(Lab):
                                   self._clock.alarm)
         self._results: dict[str, dict[str, Any]] = {}
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"lab-{lab_name}")
-        self._final: FinalState | None = None  # what the lab was when it was destroyed
         self._tie = tie_to_parent
         self._down: dict[tuple[str, str], set[str]] = {}
         self.power: dict[str, PowerState] = {h.name: PowerState.ON for h in topology.hosts}
@@ -333,19 +333,19 @@ class NetnsLab(Lab):
         with self._lock:
             return dict(self._results)
 
+    def quiesce(self) -> None:
+        """Freeze the workloads before the drill's final read (see Instances.freeze)."""
+        self.instances.freeze()
+
     def history(self) -> list[WriteOp]:
         return self.instances.history()
 
     def stored_records(self, volume: str) -> dict[int, StoredRecord]:
-        if self._final is not None:
-            return dict(self._final.stored.get(volume, {}))
         path = self.volumes.exports[volume].path
         return {seq: StoredRecord(rec.seq, rec.incarnation, rec.checksum)
                 for seq, rec in scan_file(str(path)).items()}
 
     def observe(self) -> Observation:
-        if self._final is not None:
-            return self._final.observation
         fdb: dict[str, dict[str, list[list[str]]]] = {}
         for name, state in self.overlay.overlays.items():
             fdb[name] = {}
@@ -360,19 +360,6 @@ class NetnsLab(Lab):
                    "attachments": dict(self.attachments), "fdb": fdb,
                    "plugged": dict(self.instances.plugged), "lab_id": self.names.lab_id})
 
-    def _final_state(self) -> FinalState | None:
-        """Observe, stop the workloads (their history is then complete), read every volume."""
-        if not hasattr(self, "faults"):
-            return None  # the build failed: nothing to judge
-        try:
-            observation = self.observe()
-            self.instances.shutdown()
-            stored = {v: self.stored_records(v) for v in self.volumes.exports}
-        except Exception:
-            log.exception("lab %s: final observation failed", self.name)
-            return None
-        return FinalState(observation, stored)
-
     def trace(self) -> list[str]:
         with self._lock:
             return list(self._trace)
@@ -384,7 +371,6 @@ class NetnsLab(Lab):
             return
         self._pool.shutdown(wait=False, cancel_futures=True)
         join_pool(self._pool, DESTROY_WAIT_S)
-        self._final = self._final_state()
         for part in ("instances", "volumes"):
             comp = getattr(self, part, None)
             if comp is not None:

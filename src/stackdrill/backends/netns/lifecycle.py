@@ -15,10 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
-
-from stackdrill.backends.base import Observation, StoredRecord
 
 log = logging.getLogger(__name__)
 
@@ -81,21 +78,6 @@ class Schedule:
                 log.warning("%s: %d scheduled action(s) still running at teardown",
                             self.name, self._in_flight)
         return True
-
-
-@dataclass(frozen=True)
-class FinalState:
-    """The lab as it was at teardown: the judge looks at it after the namespaces are gone."""
-
-    observation: Observation
-    stored: dict[str, dict[int, StoredRecord]]
-
-
-def shifted(line: str, shift: float) -> str:
-    """A trace line dated `shift` seconds earlier (never before 0: readers expect no
-    negative times)."""
-    stamp, _, rest = line.partition(" ")
-    return f"{max(0.0, float(stamp) - shift):.6f} {rest}"
 
 
 def join_pool(pool: ThreadPoolExecutor, timeout: float) -> None:

@@ -1,6 +1,6 @@
 """What the drill runner and the judge need of a netns lab besides drivers: scheduled
-actions on a wall clock, the trace the fencing checks read, probes, and a lab that can
-still be judged after it was torn down."""
+actions on a wall clock, the trace the fencing checks read, probes, and a final read
+(quiesce, then evidence) that no volume is ahead of."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from stackdrill.backends.base import LabOptions, PowerState
 from stackdrill.backends.netns.drivers import WallClock
 from stackdrill.backends.netns.lab import NetnsLab
 from stackdrill.drill.judge import fencing_events
+from stackdrill.drill.runner import Evidence
 from stackdrill.operations import LvmCommand, ProbeCommand
 
 
@@ -117,10 +118,11 @@ def test_trace_carries_power_and_hypervisor_lines_the_fencing_check_reads() -> N
 
 @needs_root
 @pytest.mark.netns
-def test_probe_and_unsupported_commands_and_judging_after_teardown() -> None:
+def test_probe_and_unsupported_commands_and_the_final_read() -> None:
     """An overlay probe from inside an instance finds the peer's MAC and the 1450 path MTU;
-    an LVM command is recorded as failed (there is no LVM here); observations, history and
-    stored records still answer after destroy, as the judge reads them then."""
+    an LVM command is recorded as failed (there is no LVM here); the runner's final read
+    (quiesce, then evidence) finds every acknowledged write on the volume and the frozen
+    workload still running."""
     topo = small_topology("probe")
     data = topo.model_dump()
     data["instances"] = [*data["instances"], {
@@ -132,17 +134,21 @@ def test_probe_and_unsupported_commands_and_judging_after_teardown() -> None:
         lab.execute(ProbeCommand(src="web2", dst="web1", label="p"), "p")
         lab.execute(LvmCommand(host="ctl", op="lvcreate", vg="vg1", lv="x", extents=1), "l")
         time.sleep(0.3)
+        lab.quiesce()
+        evidence = Evidence.collect(lab)
     finally:
         lab.destroy()
-    probe = lab.command_results()["p"]
+    probe = evidence.commands["p"]
     assert probe["reachable"] and probe["full_size_ok"] and probe["path_mtu"] == 1450
     assert probe["arp_mac"] == "fa:16:3e:00:00:01" == probe["expected_mac"]
-    assert not lab.command_results()["l"]["ok"]
-    assert "no lvm" in lab.command_results()["l"]["detail"]
-    acked = [o for o in lab.history() if o.outcome == "ok"]
-    stored = lab.stored_records("vol1")
+    assert not evidence.commands["l"]["ok"]
+    assert "no lvm" in evidence.commands["l"]["detail"]
+    acked = [o for o in evidence.history if o.outcome == "ok"]
+    stored = evidence.stored["vol1"]
     assert acked and all(stored[o.seq].checksum == o.checksum for o in acked)
-    assert lab.observe().running["web1"] == ["cmp1"]
+    invoked = {o.seq for o in evidence.history}
+    assert set(stored) <= invoked, "a record on the volume that no write invoked"
+    assert evidence.observation.running["web1"] == ["cmp1"]
 
 
 @needs_root
