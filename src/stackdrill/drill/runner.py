@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackdrill.backends import backend_class
+from stackdrill.backends import backend_class, lifetime
 from stackdrill.backends.base import Lab, LabOptions, Observation, StoredRecord, WriteOp
 from stackdrill.drill.model import Drill, RecoverSpec, Step
 from stackdrill.drill.support import ensure_supported
@@ -178,7 +178,9 @@ def execute(drill: Drill, *, backend: str = "sim", seed: int | None = None,
         if not keep:
             lab.destroy()
         raise
-    if not keep:
+    if keep:
+        lifetime.unregister(lab)  # kept on purpose: it outlives this process too
+    else:
         lab.destroy()
     return run
 

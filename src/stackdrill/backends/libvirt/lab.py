@@ -19,6 +19,7 @@ from typing import Any
 
 import libvirt
 
+from stackdrill.backends import lifetime
 from stackdrill.backends.base import (
     Clock,
     Drivers,
@@ -131,6 +132,7 @@ class LibvirtLab(Lab):
         self._faults = LibvirtFaults(self)
         self._drivers = make_drivers(self)
         self.overlay = GuestOverlay(self)
+        lifetime.register(self)  # destroyed at exit and on SIGTERM/SIGHUP too
         assert isinstance(self._drivers.compute, LibvirtCompute)
         self.compute: LibvirtCompute = self._drivers.compute
 
@@ -338,6 +340,7 @@ class LibvirtLab(Lab):
         if not self._destroyed:
             self.executor.shutdown(wait=False, cancel_futures=True)
         self._destroyed = True
+        lifetime.unregister(self)
         if problems:
             raise StackdrillError("teardown incomplete: " + "; ".join(problems))
 

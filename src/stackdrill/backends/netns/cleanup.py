@@ -1,4 +1,5 @@
-"""Certain teardown: per lab on exit, error, Ctrl-C or SIGTERM; `down_all` for leftovers.
+"""Certain teardown of netns labs: their leftovers by lab id, and `down_all` for strays
+(a lab's own teardown at exit or on a signal is backends/lifetime.py).
 
 Everything a lab creates lives inside its own namespaces (`sd-<id>-...`), so removing
 those namespaces (after killing what runs in them) removes its interfaces, qdiscs and
@@ -8,17 +9,11 @@ and, unless told otherwise, only those of labs whose owning process is gone.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import re
 import shutil
-import signal
-import threading
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
-from typing import Any, Protocol
 
 from stackdrill.backends.netns import names as naming
 from stackdrill.backends.netns import nsops
@@ -27,15 +22,6 @@ log = logging.getLogger(__name__)
 
 STATE_ROOT = Path("/var/tmp/stackdrill-netns")
 ROOT_IF_RE = re.compile(r"^sd[0-9a-f]{4}(u|b|n|vx|ov|t|e|f)[0-9]")
-
-
-class Destroyable(Protocol):
-    def destroy(self) -> None: ...
-
-
-_live: weakref.WeakSet[Any] = weakref.WeakSet()
-_state = {"installed": False}
-_lock = threading.Lock()
 
 
 def state_dir(names: naming.LabNames) -> Path:
@@ -53,37 +39,6 @@ def remove_lab_leftovers(lab_id: str) -> list[str]:
         removed.append(ns)
     shutil.rmtree(state_dir(names), ignore_errors=True)
     return removed
-
-
-def register(lab: Destroyable) -> None:
-    """Destroy `lab` at interpreter exit and on SIGTERM/SIGHUP (Ctrl-C unwinds `with`)."""
-    with _lock:
-        _live.add(lab)
-        if _state["installed"]:
-            return
-        _state["installed"] = True
-    atexit.register(_destroy_live)
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            if signal.getsignal(sig) in (signal.SIG_DFL, None):
-                signal.signal(sig, _on_signal)
-
-
-def unregister(lab: Destroyable) -> None:
-    with _lock:
-        _live.discard(lab)
-
-
-def _on_signal(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds `with lab:` blocks and runs atexit
-
-
-def _destroy_live() -> None:
-    for lab in list(_live):
-        try:
-            lab.destroy()
-        except Exception:
-            log.exception("teardown at exit failed")
 
 
 @dataclass

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from stackdrill.backends import lifetime
 from stackdrill.backends.base import (
     Drivers,
     Lab,
@@ -99,7 +100,7 @@ class NetnsLab(Lab):
         self.attachments: dict[str, str] = {}
         self.heartbeats: Heartbeats | None = None
         self.instances: Instances
-        cleanup.register(self)
+        lifetime.register(self)
         try:
             self._build(heartbeats, start_workloads)
         except BaseException:
@@ -384,7 +385,7 @@ class NetnsLab(Lab):
             sock.close()
         cleanup.remove_lab_leftovers(self.names.lab_id)
         release(self.names)
-        cleanup.unregister(self)
+        lifetime.unregister(self)
         self.log("lab", "down", id=self.names.lab_id)
 
 

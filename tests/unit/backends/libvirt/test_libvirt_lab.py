@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -325,6 +326,35 @@ def test_down_all_removes_every_marked_lab_and_nothing_else() -> None:
         assert f"{TEST_URI}: domain sd_{name}_alice" in result["removed"]
     assert not any(n.startswith(("sd_kept1_", "sd_kept2_")) for n in result["left"])
     assert "sd_kept9_x" in result["left"]
+
+
+SIGTERMED = """
+import logging, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from libvirt_support import two_node
+from stackdrill.backends.libvirt import LibvirtBackend
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+LibvirtBackend("test:///default", lab_root=Path("/x")).create(two_node(), lab_name="term",
+                                                              seed=1)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_lab_is_torn_down_when_its_process_gets_sigterm() -> None:
+    """CI timeouts and `kill` send SIGTERM: the lab's domains, networks and pool go with
+    the process (lifetime.register), not only on Ctrl-C or a normal exit."""
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERMED, str(Path(__file__).parent)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert "removed=domain sd_term_alice" in err and "removed=pool sd_term" in err, err
 
 
 def test_underlay_mtu_is_set_and_restored_to_the_topology_value(lab: LibvirtLab) -> None:
