@@ -333,6 +333,8 @@ class LabOptions:
 
     write_interval_s: float = 2.0  # each workload writes one record per interval
     writers: frozenset[str] | None = None  # instances running a workload (None: all)
+    # where a backend whose bring-up takes minutes (real guests) says what it is doing
+    progress: Callable[[str], None] | None = field(default=None, compare=False)
 
 
 class Backend(ABC):

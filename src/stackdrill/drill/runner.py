@@ -159,7 +159,8 @@ def execute(drill: Drill, *, backend: str = "sim", seed: int | None = None,
     seed = drill.spec.seed if seed is None else seed
     workload = drill.spec.workload
     writers = None if workload.instances == "all" else frozenset(workload.instances)
-    options = LabOptions(write_interval_s=workload.write_interval_s, writers=writers)
+    options = LabOptions(write_interval_s=workload.write_interval_s, writers=writers,
+                         progress=progress)
     name = lab_name or f"{drill.name}-{seed}"
     progress(f"bringing up lab {name!r} on {backend} ({len(drill.topology.hosts)} hosts, "
              f"{len(drill.topology.instances)} instances)")

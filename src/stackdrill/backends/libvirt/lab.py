@@ -230,6 +230,12 @@ class LibvirtLab(Lab):
             raise GuestCommandError(f"{host}: no domain: {exc}") from exc
         return GuestAgent(dom).run(command, timeout=timeout)
 
+    def progress(self, message: str) -> None:
+        """A bring-up stage for the person waiting (minutes under TCG), and the trace."""
+        self.log("progress", message=message.replace(" ", "_"))
+        if self.options.progress is not None:
+            self.options.progress(f"[{self._clock.now():8.1f}s] {message}")
+
     def log(self, event: str, **fields: object) -> None:
         """A line of the lab's own doings (bring-up, faults, teardown) in the trace."""
         self.record("libvirt", event, **fields)

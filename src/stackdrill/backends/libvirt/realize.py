@@ -39,14 +39,19 @@ def up(lab: LibvirtLab) -> None:
             lab.domain(node.host).create()
             started[node.host] = time.monotonic()
             lab.log("domain-start", host=node.host)
+        lab.progress(f"{len(lab.nodes)} guests starting ({lab.settings.domain_type})")
         if lab.settings.wait_ready and not lab.all_test():
             wait_ready(lab, started)
+            lab.progress(f"guests ready (slowest {max(lab.boot_seconds.values()):.0f} s)")
             if lab.settings.provision:
                 from stackdrill.backends.libvirt.provision import provision
 
                 lab.timings.update(provision(lab))
+                lab.progress("storage provisioned: " + ", ".join(
+                    f"{k.removesuffix('_s')} {v:.0f} s" for k, v in lab.timings.items()))
                 lab.overlay.build()
                 start_instances(lab)
+                lab.progress("workloads writing; the drill starts")
     except BaseException:
         lab.destroy()
         raise
