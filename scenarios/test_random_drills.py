@@ -38,13 +38,6 @@ REPORT = Path(__file__).resolve().parent.parent / "reports" / "random-drills.jso
 # bug id -> (reason, seeds that fail because of it). Found by these drills; see the
 # lead's issue tracker for the analysis. Each seed was checked to fail for that reason.
 KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
-    # stale-promotion itself is fixed (seed 50: a left-behind Secondary is never served
-    # from). Seed 12 gets past it and fails later, like resume-without-storage.
-    "resume-after-resync": (
-        "a returning primary resyncs as SyncSource but stays Consistent, so the engine's "
-        "resume promotes the other node and the guests resumed on the returning host write "
-        "to a Secondary (writes_progress)",
-        frozenset({12})),
     # The Diskless-primary part is fixed in the DRBD model (attach refused with "Can only
     # attach to the data we lost last", writes without UpToDate data fail, protocol A
     # drops from a Diskless node predicted lost). What is left is a genuine loss the
@@ -59,12 +52,6 @@ KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
         "disk fails: acked writes since the cut existed only on that disk and are lost, a "
         "real double fault the oracle does not declare (fuzz/oracle.py)",
         frozenset({270, 293, 405})),
-    # false-corroboration itself is fixed (seed 144: a dead or silent peer no longer
-    # corroborates). Seed 369 gets past it and fails later, like resume-without-storage.
-    "resume-on-secondary": (
-        "an instance with no room elsewhere is resumed by its returning host while its DRBD "
-        "volume there is still Secondary, so every write fails (writes_progress)",
-        frozenset({369})),
     # seed 180 since the storage failover: the reverted db1 is put back on cmp1 (where
     # nothing runs it) and a reattach there fails: sto1 had outdated sto2 (resource-only,
     # protocol A) just before the storage cluster powered sto1 off, so no replica is
@@ -73,11 +60,6 @@ KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
         "an evacuation reverted after its source host rejoined: the inventory puts the "
         "instance back on the source, the result says 'running', nothing runs it",
         frozenset({180})),
-    # minimal reproduction: seed 16 (crash+return of cmp1 while the controller is down)
-    "resume-without-storage": (
-        "a returning host resumes guests the engine gave up on, but their DRBD volume there "
-        "is still Secondary (nobody promotes it): they run and every write fails",
-        frozenset({16})),
 }
 
 KNOWN: dict[int, str] = {s: f"{bug}: {why}" for bug, (why, seeds) in KNOWN_BUGS.items()

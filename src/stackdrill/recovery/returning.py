@@ -34,10 +34,23 @@ class ReturningHosts(Maintenance):
                        Migration.status.in_([MigrationStatus.ACCEPTED.value,
                                              MigrationStatus.DONE.value]))))
         elsewhere = {n for n, (h, _) in self._where.items() if h != host}
-        out = sorted(g for g in guests if g in moved or g in elsewhere)
+        out = sorted(g for g in guests if g in moved or g in elsewhere
+                     or self._not_primary_here(g, host))
         if out:
-            log.warning("%s boots: destroying evacuated guests %s", host, ", ".join(out))
+            log.warning("%s boots: not resuming %s", host, ", ".join(out))
         return out
+
+    def _not_primary_here(self, name: str, host: str) -> bool:
+        """A DRBD replica of the guest's volume lives here but came back Secondary (a
+        reboot never promotes): the hypervisor must not resume it on a device that refuses
+        every write, or beside another Primary. The engine resumes it instead once the
+        host has rejoined, through a flow that prepares its storage first."""
+        info = self._info.get(name)
+        for vol in info.volumes if info else ():
+            here = next((r for r in self.drivers.storage.replicas(vol) if r.host == host), None)
+            if here is not None and here.role not in ("Primary", "(local)"):
+                return True
+        return False
 
     def _returned(self, host: str, why: str) -> None:
         self.journal.append(Step.HOST_RETURNED, host=host, reason=why)
