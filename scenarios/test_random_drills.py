@@ -38,20 +38,6 @@ REPORT = Path(__file__).resolve().parent.parent / "reports" / "random-drills.jso
 # bug id -> (reason, seeds that fail because of it). Found by these drills; see the
 # lead's issue tracker for the analysis. Each seed was checked to fail for that reason.
 KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
-    # The Diskless-primary part is fixed in the DRBD model (attach refused with "Can only
-    # attach to the data we lost last", writes without UpToDate data fail, protocol A
-    # drops from a Diskless node predicted lost). What is left is a genuine loss the
-    # oracle does not declare: the primary is cut off from its peer (link down/partition,
-    # or the peer fenced), keeps writing alone (resource-only, fence-peer failed or peer
-    # outdated), then its own disk fails: the acked writes since the cut were on that disk
-    # only. Minimal reproductions: 293 (link_down cmp1 storage, disk_failure cmp1), 405
-    # (link_down sto1 mgmt -> sto2 fenced, disk_failure sto1), 270 (partition sto1|sto2,
-    # hang cmp2, disk_failure sto1).
-    "diskless-primary-partition": (
-        "the primary keeps writing alone after its peer is cut off or fenced, then its own "
-        "disk fails: acked writes since the cut existed only on that disk and are lost, a "
-        "real double fault the oracle does not declare (fuzz/oracle.py)",
-        frozenset({270, 293, 405})),
     # seed 180 since the storage failover: the reverted db1 is put back on cmp1 (where
     # nothing runs it) and a reattach there fails: sto1 had outdated sto2 (resource-only,
     # protocol A) just before the storage cluster powered sto1 off, so no replica is

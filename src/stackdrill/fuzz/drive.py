@@ -90,7 +90,7 @@ def schedule_lines(steps: tuple[Step, ...] | list[Step]) -> list[str]:
 def expectations(damage: Damage) -> tuple[Expectation, ...]:
     if damage.protocol_a:
         writes = ExpectAckedWrites(max_lost=None, predicted_lost=True)
-    elif damage.split_brain_possible:
+    elif damage.losses_from is not None:
         writes = ExpectAckedWrites(max_lost=None)  # divergence_bounded judges the losses
     else:
         writes = ExpectAckedWrites(max_lost=0)

@@ -52,23 +52,25 @@ def exactly_once_or_declared(run: DrillRun, damage: Damage,
 
 def divergence_bounded(history: list[WriteOp], lost_seqs: dict[str, dict[str, list[int]]],
                        damage: Damage, name: str = "divergence_bounded") -> CheckResult:
-    """Lost acked writes on a dual-primary resource are excused only when invoked after the
-    first fault that could cut replication; everywhere else this passes (acked_writes
-    with max_lost 0 decides)."""
+    """Lost acked writes are excused only when invoked after the first fault that could
+    cut replication where the schedule declares losses (dual-primary divergence, a lone
+    copy whose disk then failed); everywhere else this passes (acked_writes with
+    max_lost 0 decides)."""
     lost = [(inst, vol, seq) for inst, by_vol in sorted(lost_seqs.items())
             for vol, seqs in sorted(by_vol.items()) for seq in seqs]
-    if damage.diverge_from is None or not lost:
+    since = damage.losses_from
+    if since is None or not lost:
         return CheckResult.passed(name, f"{len(lost)} acked writes lost, none to excuse")
     invoked = {(op.instance, op.volume, op.seq): op.invoked for op in history
                if op.outcome == "ok"}
     early = [f"{i}/{v}#{s}@{invoked.get((i, v, s), -1.0):.1f}s" for i, v, s in lost
-             if invoked.get((i, v, s), -1.0) < damage.diverge_from]
+             if invoked.get((i, v, s), -1.0) < since]
     if early:
         return CheckResult.failed(name, f"{len(early)} acked writes lost that were invoked "
-                                  f"before replication could be cut (t={damage.diverge_from:g}s):"
+                                  f"before replication could be cut (t={since:g}s):"
                                   f" {', '.join(early[:8])}")
     return CheckResult.passed(name, f"{len(lost)} acked writes lost, all after "
-                              f"t={damage.diverge_from:g}s (declared divergence)", lost=len(lost))
+                              f"t={since:g}s (declared)", lost=len(lost))
 
 
 def writes_progress(history: list[WriteOp], running: dict[str, list[str]], since: float,

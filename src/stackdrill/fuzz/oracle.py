@@ -19,6 +19,13 @@ here from the schedule alone (never from the run), so a run cannot excuse itself
   survives. Lost acknowledged writes are then accepted, but only those invoked
   after the first such fault: everything acknowledged before it was on both
   disks (protocol C) and must survive.
+- **A lone copy, then its disk.** Any DRBD resource: when a fault may cut a node from
+  its peer (a link fault on the replication path of either, or the peer itself down)
+  and later a disk of that resource fails, the writes acknowledged in between may
+  have existed on the failed disk alone (resource-level fencing lets a primary go on
+  writing without its peer). They may be lost, the resource may have no up-to-date
+  replica left (its instances may be unrecoverable), and writes may stop. Everything
+  acknowledged before the first such cut must survive.
 - **Protocol A.** The DRBD model predicts the acknowledged writes still on the
   wire when a primary died; the lost count must equal that prediction.
 """
@@ -60,6 +67,13 @@ class Damage:
     diverge_from: float | None  # dual-primary: writes after this may diverge (no fencing)
     protocol_a: bool  # lost acked writes must equal the model's prediction
     may_stall: bool = False  # a storage path stays broken to the end: writes may stop
+    lone_copy_from: float | None = None  # a node cut off, then a disk failed: writes after
+
+    @property
+    def losses_from(self) -> float | None:
+        """Acked writes invoked after this may be lost (divergence or a lone copy)."""
+        times = [t for t in (self.diverge_from, self.lone_copy_from) if t is not None]
+        return min(times) if times else None
 
     def describe(self) -> str:
         parts = []
@@ -69,6 +83,9 @@ class Damage:
         if self.split_brain_possible:
             parts.append(f"dual-primary divergence from t={self.diverge_from:g}s "
                          "(acked writes after it may be lost)")
+        if self.lone_copy_from is not None:
+            parts.append(f"a node cut off at t={self.lone_copy_from:g}s, then a disk of "
+                         "its resource fails (acked writes after it may be lost)")
         if self.protocol_a:
             parts.append("protocol A (lost writes = model prediction)")
         if self.may_stall:
@@ -174,6 +191,47 @@ def _diverge_from(drill: Drill) -> float | None:
     return min(times) if times else None
 
 
+def _cut_off(fault: Fault, node: str, peer: str, network: str) -> bool:
+    """The fault may separate `node` from `peer` on the replication path."""
+    if isinstance(fault, (*HOST_FAULTS, DiskFailure)):
+        return peer in fault.targets()
+    if isinstance(fault, Partition):
+        return any(node in g for g in fault.groups) and any(peer in g for g in fault.groups) \
+            and not any(node in g and peer in g for g in fault.groups) \
+            and (fault.network is None or fault.network == network)
+    return isinstance(fault, (LinkDown, PacketLoss)) and (  # a rate limit cuts nothing
+        _touches(fault, node, {network}) or _touches(fault, peer, {network}))
+
+
+def lone_copies(drill: Drill) -> tuple[float | None, frozenset[str]]:
+    """(first cut that a later disk failure of the same resource follows, the resources
+    it may leave without an up-to-date replica)."""
+    steps = drill.faults()
+    first: float | None = None
+    hit: set[str] = set()
+    for res in drill.topology.drbd:
+        for later, failure in steps:
+            if not (isinstance(failure, DiskFailure) and failure.host in res.nodes
+                    and failure.disk == res.disk):
+                continue
+            node = failure.host
+            peer = next(n for n in res.nodes if n != node)
+            cuts = [step.at for step, f in steps if step.at < later.at
+                    and (_cut_off(f, node, peer, res.network)
+                         or _cut_off(f, peer, node, res.network))]
+            if cuts:
+                first = min(cuts) if first is None else min(first, *cuts)
+                hit.add(res.name)
+    return first, frozenset(hit)
+
+
+def _on_resources(topology: Topology, resources: frozenset[str]) -> frozenset[str]:
+    """Instances with a volume on one of the DRBD `resources`."""
+    vgs = {vg.name for vg in topology.volume_groups if vg.pv.drbd in resources}
+    return frozenset(i.name for i in topology.instances
+                     if any(topology.volume(v).vg in vgs for v in i.volumes))
+
+
 def declared_damage(drill: Drill) -> Damage:
     topology = drill.topology
     faults = [f for _s, f in drill.faults()]
@@ -182,10 +240,14 @@ def declared_damage(drill: Drill) -> Damage:
     usable = sorted(h for h in Targets.of(topology).compute if h not in unsure)
     fit = max_placeable(topology, displaced, usable)
     may = frozenset(displaced) if fit < len(displaced) else frozenset()
+    most = len(displaced) - fit if may else 0
+    lone_from, lone = lone_copies(drill)
+    stranded = _on_resources(topology, lone) - may
     protocol_a = any(r.protocol.value == "A" for r in topology.drbd)
     diverge = _diverge_from(drill)
-    return Damage(unsure, frozenset(displaced), may, len(displaced) - fit if may else 0,
-                  diverge is not None, diverge, protocol_a, _storage_path_stays_cut(drill))
+    return Damage(unsure, frozenset(displaced), may | stranded, most + len(stranded),
+                  diverge is not None, diverge, protocol_a,
+                  _storage_path_stays_cut(drill) or bool(lone), lone_from)
 
 
 def _storage_path_stays_cut(drill: Drill) -> bool:
