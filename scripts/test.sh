@@ -34,9 +34,22 @@ if [ "$(id -u)" = 0 ] && [ "${STACKDRILL_VM:-1}" = 1 ]; then
     echo "== pytest scenarios -m vm on the libvirt backend (real Debian guests, DRBD 8.4, LVM)"
     # the guest image is cached by a hash of its inputs: built once (~1 min), then reused
     python lab/images/build.py >/dev/null
+    # as root with the VM packages installed the backend must be usable: a run where every
+    # vm scenario skipped would pass without having booted anything
+    python -c 'import sys; from stackdrill.backends.libvirt import LibvirtBackend as B
+reason = B.available(); reason and sys.exit(f"test: libvirt backend unavailable: {reason}")'
     # two labs at a time: TCG guests are mostly idle, the drills mostly wait
     run_pytest scenarios -m vm --lab-backend libvirt -n 2 -p no:cacheprovider \
-        --alluredir reports/allure-results
+        --alluredir reports/allure-results --junitxml reports/vm-scenarios.xml
     bash scripts/vm-leftovers.sh
+    # a vm scenario the backend refused (skipped with its reason) is a failure here
+    python - <<'EOF'
+import sys
+import xml.etree.ElementTree as ET
+
+suites = ET.parse("reports/vm-scenarios.xml").getroot().iter("testsuite")
+skipped = sum(int(s.get("skipped", 0)) for s in suites)
+sys.exit(f"test: {skipped} vm scenario(s) skipped on libvirt" if skipped else 0)
+EOF
 fi
 exit 0
