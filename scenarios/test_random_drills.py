@@ -38,10 +38,10 @@ REPORT = Path(__file__).resolve().parent.parent / "reports" / "random-drills.jso
 # bug id -> (reason, seeds that fail because of it). Found by these drills; see the
 # lead's issue tracker for the analysis. Each seed was checked to fail for that reason.
 KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
-    # seed 180 since the storage failover: the reverted db1 is put back on cmp1 (where
-    # nothing runs it) and a reattach there fails: sto1 had outdated sto2 (resource-only,
-    # protocol A) just before the storage cluster powered sto1 off, so no replica is
-    # promotable; the result now says 'failed', and the guests' writes stay dead
+    # seed 180: once sto1 no longer outdates sto2 on its way out (the fence-peer handler
+    # now needs a membership both share), what is left is the original bug: db1's
+    # evacuation to cmp2 fails verification after cmp1 rejoined, and the engine reports
+    # it running while nothing runs it
     "engine-claims-running": (
         "an evacuation reverted after its source host rejoined: the inventory puts the "
         "instance back on the source, the result says 'running', nothing runs it",

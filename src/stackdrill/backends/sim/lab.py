@@ -122,8 +122,12 @@ class SimLab(Lab):
         def outdate(peer: str, requester: str) -> bool:
             if self.hosts[peer].power is PowerState.OFF:
                 return True
+            # crm-fence-peer commits a constraint through the cluster: only a membership
+            # both sides share will do (a node thawed from a hang still lists the peer
+            # that already expelled it, and is about to be fenced by it)
             cluster = self._cluster_of((peer, requester))
-            return cluster is not None and peer in cluster.members(requester)
+            return cluster is not None and peer in cluster.members(requester) \
+                and requester in cluster.members(peer)
 
         return outdate
 
