@@ -38,13 +38,16 @@ REPORT = Path(__file__).resolve().parent.parent / "reports" / "random-drills.jso
 # bug id -> (reason, seeds that fail because of it). Found by these drills; see the
 # lead's issue tracker for the analysis. Each seed was checked to fail for that reason.
 KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
-    # seed 180: once sto1 no longer outdates sto2 on its way out (the fence-peer handler
-    # now needs a membership both share), what is left is the original bug: db1's
-    # evacuation to cmp2 fails verification after cmp1 rejoined, and the engine reports
-    # it running while nothing runs it
-    "engine-claims-running": (
-        "an evacuation reverted after its source host rejoined: the inventory puts the "
-        "instance back on the source, the result says 'running', nothing runs it",
+    # seed 180 (recover --parallel 1): sto1 is fenced while db1's evacuation to cmp2 holds
+    # the only flow slot, its path still on sto1; the verify retries run until t=266 s and
+    # only then do the storage failover's reattach flows start, after the window in which
+    # writes_progress expects every guest writing again. Earlier layers of this seed are
+    # fixed: sto1 no longer outdates sto2 on its way out, and db1, handed back to a
+    # rejoined cmp1, is resumed there instead of reported running with nothing running it.
+    "reattach-behind-evacuation": (
+        "with one flow slot, a storage failover's reattach flows wait behind an evacuation "
+        "that keeps failing verification on a path to the fenced storage host; the guests "
+        "write again only after the progress window",
         frozenset({180})),
 }
 

@@ -139,6 +139,11 @@ class FlowRunner(EngineBase):
         if ctx.kind in (FlowKind.MOVE, FlowKind.STOP) and Step.SOURCE_STOPPED.value in steps \
                 and not started:
             vm_state = VmState.STOPPED.value
+        if give_back and moved and ctx.kind is FlowKind.EVACUATE and (undone or not started) \
+                and self._status.get(ctx.source) not in FAILED_STATES:
+            # the source rejoined meanwhile, and a rejoined host runs none of its evacuated
+            # guests: handed back there, the guest is stopped (resumed by a flow), not active
+            vm_state = VmState.STOPPED.value
         detail: dict[str, Any] = {"reason": reason, "host_after": host, "vm_state": vm_state,
                                   "cascade": cascade, "resumable": undone or not started}
         if blame_target:
