@@ -18,12 +18,18 @@ if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
 
 MARK = "=====stackdrill====="
+# A shared VG's lock waits while the DLM waits for fencing, and `vgs` with it: an operator
+# sees no answer, so does this read, after LVM_WAIT_S instead of the agent's minute.
+LVM_WAIT_S = 10
 COMMAND = (
-    "vgs --noheadings --units s --nosuffix -o vg_name,vg_seqno,vg_attr,vg_extent_size 2>/dev/null;"
+    f"timeout {LVM_WAIT_S} vgs --noheadings --units s --nosuffix"
+    " -o vg_name,vg_seqno,vg_attr,vg_extent_size 2>/dev/null;"
     f" echo {MARK};"
-    " pvs --noheadings --units s --nosuffix -o pv_name,vg_name,pe_start 2>/dev/null;"
+    f" timeout {LVM_WAIT_S} pvs --noheadings --units s --nosuffix"
+    " -o pv_name,vg_name,pe_start 2>/dev/null;"
     f" echo {MARK};"
-    " lvs --noheadings -o vg_name,lv_name,lv_dm_path,seg_pe_ranges 2>/dev/null;"
+    f" timeout {LVM_WAIT_S} lvs --noheadings -o vg_name,lv_name,lv_dm_path,seg_pe_ranges"
+    " 2>/dev/null;"
     f" echo {MARK};"
     " dmsetup table 2>/dev/null"
 )
