@@ -41,6 +41,8 @@ class _Skipped:
 
 
 class GuestOverlay:
+    """The lab's overlays: the shared controller over the guests, and instance ports."""
+
     def __init__(self, lab: LibvirtLab) -> None:
         self.lab = lab
         self._index = {ov.name: i for i, ov in enumerate(lab.topology.overlays)}
