@@ -30,7 +30,7 @@ DEFAULT_BACKENDS = "sim,libvirt"
 @click.command("compare", epilog="""\b
 Examples:
   stackdrill compare lab/drills/split-brain.yaml --backends sim,libvirt
-  stackdrill compare lab/drills/disk-failure.yaml --backends sim,libvirt --report diff.html
+  stackdrill compare lab/drills/vm-disk-failure.yaml --backends sim,libvirt --report diff.html
   stackdrill compare --reports sim.json libvirt.json --report diff.json   # in CI""")
 @click.argument("drill", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--backends", "backend_pair", default=None, metavar="LEFT,RIGHT",
