@@ -11,11 +11,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from stackdrill.errors import StackdrillError
 from stackdrill.overlay_model import ZERO_MAC
 
 Entry = tuple[str, str]  # (mac, underlay dst): one static FDB entry on a VXLAN device
+Verb = Literal["add", "append", "del"]
+Tolerated = Literal["exists", "missing"]  # the two failures a push may meet harmlessly
 
 
 class PlaneError(StackdrillError):
@@ -72,18 +75,24 @@ class FdbPlane(ABC):
         """The static unicast entries (those with a dst) on the host's VXLAN device now."""
 
     @abstractmethod
+    def change(self, host: str, overlay: str, verb: Verb, mac: str, dst: str,
+               ok_if: Tolerated | None = None) -> None:
+        """`bridge fdb <verb> mac dev VX dst D` on the host; a failure only because the
+        entry already exists (`ok_if="exists"`) or is already gone (`"missing"`) passes."""
+
     def add(self, host: str, overlay: str, mac: str, dst: str, *,
             exist_ok: bool = False) -> None:
         """A unicast entry: `mac` sits behind the VTEP at `dst`."""
+        self.change(host, overlay, "add", mac, dst, "exists" if exist_ok else None)
 
-    @abstractmethod
     def append(self, host: str, overlay: str, mac: str, dst: str) -> None:
         """One more remote for `mac` (the zero MAC's flood list: one per peer)."""
+        self.change(host, overlay, "append", mac, dst)
 
-    @abstractmethod
     def delete(self, host: str, overlay: str, mac: str, dst: str, *,
                missing_ok: bool = False) -> None:
         """Remove the entry (mac, dst)."""
+        self.change(host, overlay, "del", mac, dst, "missing" if missing_ok else None)
 
     @abstractmethod
     def bulk(self, host: str, overlay: str, entries: Iterable[Entry]) -> None:

@@ -17,14 +17,16 @@ from stackdrill.overlay.plane import (
     Entry,
     FdbPlane,
     PlaneError,
+    Tolerated,
+    Verb,
     VtepNaming,
     VtepSpec,
     batch,
     fdb_line,
 )
 
-EXISTS = "File exists"  # strerror(EEXIST), what `bridge fdb add` says for a present entry
-MISSING = "No such file or directory"  # strerror(ENOENT), `bridge fdb del` of an absent one
+# what `bridge fdb` prints for a present entry (EEXIST) and an absent one (ENOENT)
+STDERR: dict[Tolerated, str] = {"exists": "File exists", "missing": "No such file or directory"}
 HEREDOC = "STACKDRILL_FDB"
 
 
@@ -78,21 +80,11 @@ class ShellPlane(FdbPlane):
         vx = self.devices(host, overlay).vxlan
         return parse_fdb(self._run(host, f"bridge fdb show dev {shlex.quote(vx)}"))
 
-    def _fdb(self, host: str, overlay: str, verb: str, mac: str, dst: str,
-             tolerate: str | None = None) -> None:
+    def change(self, host: str, overlay: str, verb: Verb, mac: str, dst: str,
+               ok_if: Tolerated | None = None) -> None:
         line = fdb_line(verb, mac, self.devices(host, overlay).vxlan, dst)
-        self._run(host, "bridge " + " ".join(shlex.quote(w) for w in line.split()), tolerate)
-
-    def add(self, host: str, overlay: str, mac: str, dst: str, *,
-            exist_ok: bool = False) -> None:
-        self._fdb(host, overlay, "add", mac, dst, EXISTS if exist_ok else None)
-
-    def append(self, host: str, overlay: str, mac: str, dst: str) -> None:
-        self._fdb(host, overlay, "append", mac, dst)
-
-    def delete(self, host: str, overlay: str, mac: str, dst: str, *,
-               missing_ok: bool = False) -> None:
-        self._fdb(host, overlay, "del", mac, dst, MISSING if missing_ok else None)
+        self._run(host, "bridge " + " ".join(shlex.quote(w) for w in line.split()),
+                  STDERR[ok_if] if ok_if else None)
 
     def bulk(self, host: str, overlay: str, entries: Iterable[Entry]) -> None:
         """One `bridge -batch` fed by a here-document (a runner need not pass stdin)."""

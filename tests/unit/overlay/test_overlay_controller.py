@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from stackdrill.overlay import FdbPlane, OverlayController, PlaneError, VtepDevices, VtepSpec
-from stackdrill.overlay.plane import Entry
+from stackdrill.overlay.plane import Entry, Tolerated, Verb
 from stackdrill.overlay_model import ZERO_MAC
 from stackdrill.topology import Topology, parse_topology
 
@@ -46,27 +46,21 @@ class MemoryPlane(FdbPlane):
     def dump(self, host: str, overlay: str) -> set[Entry]:
         return set(self._table(host, overlay, "dump"))
 
-    def add(self, host: str, overlay: str, mac: str, dst: str, *,
-            exist_ok: bool = False) -> None:
-        table = self._table(host, overlay, "add")
-        if any(m == mac for m, _ in table):
-            if not exist_ok:
+    def change(self, host: str, overlay: str, verb: Verb, mac: str, dst: str,
+               ok_if: Tolerated | None = None) -> None:
+        table = self._table(host, overlay, {"del": "delete"}.get(verb, verb))
+        if verb == "add" and any(m == mac for m, _ in table):
+            if ok_if != "exists":
                 raise PlaneError(f"{host}: {mac} exists")
             return
-        table.add((mac, dst))
-
-    def append(self, host: str, overlay: str, mac: str, dst: str) -> None:
-        table = self._table(host, overlay, "append")
-        if (mac, dst) in table:
+        if verb == "append" and (mac, dst) in table:
             raise PlaneError(f"{host}: {mac} {dst} exists")
+        if verb == "del":
+            if (mac, dst) not in table and ok_if != "missing":
+                raise PlaneError(f"{host}: no {mac} {dst}")
+            table.discard((mac, dst))
+            return
         table.add((mac, dst))
-
-    def delete(self, host: str, overlay: str, mac: str, dst: str, *,
-               missing_ok: bool = False) -> None:
-        table = self._table(host, overlay, "delete")
-        if (mac, dst) not in table and not missing_ok:
-            raise PlaneError(f"{host}: no {mac} {dst}")
-        table.discard((mac, dst))
 
     def bulk(self, host: str, overlay: str, entries: Iterable[Entry]) -> None:
         for mac, dst in entries:

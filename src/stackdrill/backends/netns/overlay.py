@@ -8,6 +8,7 @@ pyroute2 costs ~0.7 ms per entry here, and a full mesh has hosts² entries.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,11 +17,20 @@ from pyroute2 import NetlinkError
 from stackdrill.backends.netns import nsops
 from stackdrill.backends.netns.names import LabNames
 from stackdrill.overlay.controller import OverlayController
-from stackdrill.overlay.plane import Entry, FdbPlane, PlaneError, VtepDevices, VtepNaming, VtepSpec
+from stackdrill.overlay.plane import (
+    Entry,
+    FdbPlane,
+    PlaneError,
+    Tolerated,
+    Verb,
+    VtepDevices,
+    VtepNaming,
+    VtepSpec,
+)
 from stackdrill.overlay.plane import batch as batch_lines
 from stackdrill.topology import Topology
 
-ENOENT, EEXIST = 2, 17
+ERRNO: dict[Tolerated, int] = {"exists": errno.EEXIST, "missing": errno.ENOENT}
 
 
 def lab_naming(names: LabNames, topology: Topology) -> VtepNaming:
@@ -77,25 +87,14 @@ class Pyroute2Plane(FdbPlane):
             out.add((str(msg.get_attr("NDA_LLADDR")), str(msg.get_attr("NDA_DST"))))
         return out
 
-    def _fdb(self, host: str, overlay: str, verb: str, mac: str, dst: str,
-             tolerate: int | None = None) -> None:
+    def change(self, host: str, overlay: str, verb: Verb, mac: str, dst: str,
+               ok_if: Tolerated | None = None) -> None:
         ipr, vx = self._vx(host, overlay)
         try:
             ipr.fdb(verb, ifindex=vx, lladdr=mac, dst=dst)
         except NetlinkError as exc:
-            if tolerate is None or exc.code != tolerate:
+            if ok_if is None or exc.code != ERRNO[ok_if]:
                 raise
-
-    def add(self, host: str, overlay: str, mac: str, dst: str, *,
-            exist_ok: bool = False) -> None:
-        self._fdb(host, overlay, "add", mac, dst, EEXIST if exist_ok else None)
-
-    def append(self, host: str, overlay: str, mac: str, dst: str) -> None:
-        self._fdb(host, overlay, "append", mac, dst)
-
-    def delete(self, host: str, overlay: str, mac: str, dst: str, *,
-               missing_ok: bool = False) -> None:
-        self._fdb(host, overlay, "del", mac, dst, ENOENT if missing_ok else None)
 
     def bulk(self, host: str, overlay: str, entries: Iterable[Entry]) -> None:
         lines = batch_lines(self.devices(host, overlay).vxlan, entries)
