@@ -36,9 +36,9 @@ from stackdrill.recovery import InstanceState
 from stackdrill.report.model import FaultRecord, InstanceReport, Report, TimelineEvent
 from stackdrill.report.state import state_summary
 
-_POWER = re.compile(r"^(?P<t>-?[\d.]+) host/(?P<host>\S+) power .*state=(?P<state>\w+)")
-_START = re.compile(r"^(?P<t>-?[\d.]+) hv/(?P<host>\S+) start .*instance=(?P<inst>\S+)")
-_STOP = re.compile(r"^(?P<t>-?[\d.]+) hv/(?P<host>\S+) stop .*instance=(?P<inst>\S+)")
+_POWER = re.compile(r"^(?P<t>[\d.]+) host/(?P<host>\S+) power .*state=(?P<state>\w+)")
+_START = re.compile(r"^(?P<t>[\d.]+) hv/(?P<host>\S+) start .*instance=(?P<inst>\S+)")
+_STOP = re.compile(r"^(?P<t>[\d.]+) hv/(?P<host>\S+) stop .*instance=(?P<inst>\S+)")
 OK_STATES = {InstanceState.RECOVERED, InstanceState.RESUMED, InstanceState.RUNNING}
 
 

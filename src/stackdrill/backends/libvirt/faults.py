@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import libvirt
 
 from stackdrill.backends.libvirt import netfaults, xmlgen
-from stackdrill.errors import UnsupportedError
+from stackdrill.errors import StackdrillError, UnsupportedError
 from stackdrill.faults import (
     DiskFailure,
     Fault,
@@ -110,7 +110,15 @@ class LibvirtFaults:
         """A host that powers on runs its boot sequence (realize.after_boot) while the drill
         goes on, as a real one would; the test driver has no guest to boot."""
         if not self.lab.is_test(self.lab.nodes[host].uri):
-            self.lab.executor.submit(self.lab.after_boot, host)
+            self.lab.executor.submit(self._boot, host)
+
+    def _boot(self, host: str) -> None:
+        """Nobody waits on a background boot: a failure goes to the trace (the checks then
+        see a host that never came back), an engine's power_on would see it raised."""
+        try:
+            self.lab.after_boot(host)
+        except StackdrillError as exc:
+            self.lab.log("boot-failed", host=host, error=exc)
 
     # -------------------------------------------------------------- devices
 

@@ -131,22 +131,19 @@ def after_boot(lab: LibvirtLab, host: str) -> None:
     for the guest, address its NICs, bring its DRBD resources up (Secondary; DRBD then
     reconnects and resyncs as its own rules decide), then start the compute service,
     which asks the control plane which of its guests to resume (Nova's init_host)."""
-    try:
-        GuestAgent(lab.domain(host)).wait_ready(lab.settings.boot_timeout)
-        lab.configure_network(host)
-        lab.mirror_power(host, {h: lab.drivers.power.state(h).value for h in lab.nodes
-                                if h != host})
-        for res in lab.topology.drbd:
-            if host in res.nodes:
-                up = lab.run(host, f"drbdadm up {res.name}", timeout=60)
-                if up.rc != 0:
-                    lab.log("drbd-up-failed", host=host, resource=res.name,
-                            error=up.stderr.strip())
-        lab.power_event(host, "on", "booted")
-        lab.overlay.rebuild(host)
-        lab.compute.boot(host)
-    except StackdrillError as exc:
-        lab.log("boot-failed", host=host, error=exc)
+    GuestAgent(lab.domain(host)).wait_ready(lab.settings.boot_timeout)
+    lab.configure_network(host)
+    lab.mirror_power(host, {h: lab.drivers.power.state(h).value for h in lab.nodes
+                            if h != host})
+    for res in lab.topology.drbd:
+        if host in res.nodes:
+            up = lab.run(host, f"drbdadm up {res.name}", timeout=60)
+            if up.rc != 0:
+                lab.log("drbd-up-failed", host=host, resource=res.name,
+                        error=up.stderr.strip())
+    lab.power_event(host, "on", "booted")
+    lab.overlay.rebuild(host)
+    lab.compute.boot(host)
 
 
 def configure_network(lab: LibvirtLab, host: str) -> None:
