@@ -9,6 +9,7 @@ when the CPU advertises vmx/svm or STACKDRILL_VM_ACCEL=kvm says so.
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import logging
 import os
@@ -22,6 +23,7 @@ from stackdrill.errors import BackendUnavailableError
 
 log = logging.getLogger(__name__)
 SOCKET = Path("/run/libvirt/libvirt-sock")
+START_LOCK = Path("/run/stackdrill-libvirtd.lock")
 KVM = Path("/dev/kvm")
 
 
@@ -79,15 +81,22 @@ def ensure_libvirtd(timeout: float = 30.0) -> None:
     fix_kvm_permissions()
     if SOCKET.exists() and daemon_running():
         return
-    if not Path("/run/libvirt/common/virtlogd-sock").exists() and not _pid_alive("virtlogd"):
-        subprocess.run(["virtlogd", "-d"], check=True, timeout=30)
-    subprocess.run(["libvirtd", "-d"], check=True, timeout=30)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    # several processes (pytest-xdist workers) may find no daemon at once; one starts it,
+    # the others wait for the lock and then find it running (a second `virtlogd -d`
+    # fails: "Unable to obtain pidfile")
+    with START_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if SOCKET.exists() and daemon_running():
-            log.info("started libvirtd")
             return
-        time.sleep(0.2)
+        if not Path("/run/libvirt/common/virtlogd-sock").exists() and not _pid_alive("virtlogd"):
+            subprocess.run(["virtlogd", "-d"], check=True, timeout=30)
+        subprocess.run(["libvirtd", "-d"], check=True, timeout=30)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if SOCKET.exists() and daemon_running():
+                log.info("started libvirtd")
+                return
+            time.sleep(0.2)
     raise BackendUnavailableError(f"libvirtd did not answer within {timeout:.0f} s")
 
 
