@@ -163,7 +163,9 @@ def test_locate_moves_the_entries_and_the_moved_instance_answers(
     try:
         raw = sh(ns("a"), "bridge fdb show dev vx0").stdout  # read without the plane
         assert "fa:16:3e:00:00:01 dst 192.0.2.2 " in raw
-        assert "fa:16:3e:00:00:01" not in sh(ns("b"), "bridge fdb show dev vx0").stdout
+        # b's own VTEP points nowhere for i1 now; a bridge-learned "master" entry from
+        # earlier traffic may linger until it ages out, and is not the plane's to own.
+        assert "fa:16:3e:00:00:01 dst" not in sh(ns("b"), "bridge fdb show dev vx0").stdout
         for host in UNDERLAY:
             assert lab.programmed("ov", host) == lab.desired("ov", host)
         assert ping(ns("a"), "10.77.0.10")  # from a's bridge to i1, now behind b

@@ -34,9 +34,13 @@ DRBD_OPS = {
 
 def run_command(lab: LibvirtLab, command: Any) -> dict[str, Any]:
     """{"ok", "detail", "command"} for one operator command, run in its host's guest;
-    an overlay probe's result carries the probe's fields (see overlay/probes.py)."""
+    an overlay probe's result carries the probe's fields (see overlay/probes.py). A guest
+    that cannot run it (agent gone with a power cut, or too slow) is a failed command."""
     if isinstance(command, ProbeCommand):
-        return lab.overlay.probe(command.src, command.dst)
+        try:
+            return lab.overlay.probe(command.src, command.dst)
+        except GuestCommandError as exc:
+            return {"ok": False, "detail": f"GuestCommandError: {exc}"}
     try:
         host, line, note = command_line(lab, command)
     except UnsupportedError as exc:

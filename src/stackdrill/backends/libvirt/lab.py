@@ -43,6 +43,10 @@ from stackdrill.topology import Topology
 
 log = logging.getLogger(__name__)
 
+# How long a drill's end waits for scheduled actions still running (a probe under TCG
+# load, a fault's guest commands): longer than any one of them takes, bounded.
+SCHEDULED_GRACE_S = 120.0
+
 
 class WallClock(Clock):
     """Real time since the lab started (VMs cannot be simulated)."""
@@ -314,8 +318,22 @@ class LibvirtLab(Lab):
             return dict(self._results)
 
     def quiesce(self, resume: bool = False) -> None:
-        """Freeze (or thaw) every workload for a consistent final read (see observe.py)."""
+        """Let the schedule's last actions finish, then freeze (or thaw) every workload for
+        a consistent final read (see observe.py)."""
+        if not resume:
+            self._finish_scheduled(SCHEDULED_GRACE_S)
         observe.quiesce(self, resume)
+
+    def _finish_scheduled(self, grace: float) -> None:
+        """Wait (bounded) for scheduled actions still running: under TCG a probe or fault
+        that started just before the drill's end takes many seconds, and its result
+        belongs in the evidence, not in a 'never ran'."""
+        deadline = time.monotonic() + grace
+        for timer in self._timers:
+            timer.join(max(0.0, deadline - time.monotonic()))
+        unfinished = sum(timer.is_alive() for timer in self._timers)
+        if unfinished:
+            self.log("schedule-unfinished", actions=unfinished, grace_s=grace)
 
     def history(self) -> list[WriteOp]:
         return observe.history(self)
