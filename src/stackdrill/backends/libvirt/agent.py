@@ -23,6 +23,15 @@ from stackdrill.errors import StackdrillError
 class GuestCommandError(StackdrillError):
     """A guest command could not be run, or did not finish in time."""
 
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient  # the agent was slow or busy, the guest still runs
+
+
+# libvirt's answers when the agent is slow to reply or another call holds the domain's
+# agent job: under TCG load a guest may be starved for seconds, which is not an error yet.
+_TRANSIENT = {libvirt.VIR_ERR_AGENT_UNRESPONSIVE, libvirt.VIR_ERR_OPERATION_TIMEOUT}
+
 
 @dataclass(frozen=True)
 class CommandResult:
@@ -51,8 +60,16 @@ class GuestAgent:
         try:
             reply = libvirt_qemu.qemuAgentCommand(self.domain, json.dumps(payload), timeout, 0)
         except libvirt.libvirtError as exc:
-            raise GuestCommandError(f"{self.domain.name()}: agent {command}: {exc}") from exc
+            transient = exc.get_error_code() in _TRANSIENT and self._active()
+            raise GuestCommandError(f"{self.domain.name()}: agent {command}: {exc}",
+                                    transient) from exc
         return json.loads(reply)["return"]
+
+    def _active(self) -> bool:
+        try:
+            return bool(self.domain.isActive())
+        except libvirt.libvirtError:
+            return False
 
     def ping(self, timeout: int = 2) -> bool:
         try:
@@ -77,7 +94,12 @@ class GuestAgent:
         pid = self._call("guest-exec", args, 10)["pid"]
         deadline = time.monotonic() + timeout
         while True:
-            status = self._call("guest-exec-status", {"pid": pid}, 10)
+            try:
+                status = self._call("guest-exec-status", {"pid": pid}, 10)
+            except GuestCommandError as exc:
+                if not exc.transient or time.monotonic() > deadline:
+                    raise
+                status = {}  # a slow poll: the process still runs, ask again
             if status.get("exited"):
                 return CommandResult(
                     command=command,

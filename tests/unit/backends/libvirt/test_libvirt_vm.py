@@ -148,6 +148,17 @@ def test_hang_stops_the_guest_and_resume_continues(vm_lab: LibvirtLab) -> None:
     wait_for("bob answers again", lambda: vm_lab.run("bob", "true").rc == 0, 30)
 
 
+def test_a_command_outlives_an_agent_that_stalls_while_it_runs(vm_lab: LibvirtLab) -> None:
+    """Under TCG load a guest's agent can stay silent past one poll's timeout while the
+    command still runs; the command's result still arrives (here the agent stops itself
+    for 12 s, longer than the 10 s a poll waits)."""
+    agent = "$(pgrep -x qemu-ga)"
+    vm_lab.run("bob", f"setsid sh -c 'sleep 1; kill -STOP {agent}; sleep 12; "
+                      f"kill -CONT {agent}' >/dev/null 2>&1 < /dev/null &").check()
+    result = vm_lab.run("bob", "sleep 3; echo finished", timeout=60)
+    assert (result.rc, result.stdout.strip()) == (0, "finished")
+
+
 def test_lowered_underlay_mtu_refuses_full_size_frames(vm_lab: LibvirtLab) -> None:
     """`ping -M do` (don't fragment) with a 1472-byte payload needs a 1500 MTU path: after the
     host's MTU drops to 1400 the kernel refuses it locally ("message too long"); heal restores
