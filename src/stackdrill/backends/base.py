@@ -24,6 +24,7 @@ FEATURES = (
     "drbd",  # DRBD resources
     "lvm",  # volume groups and logical volumes
     "clustered-lvm",  # clvmd / lvmlockd locking (needs a cluster stack)
+    "sanlock",  # lvmlockd with sanlock leases on the shared storage, not the DLM
     "cluster",  # corosync membership and quorum
     "overlay",  # VXLAN overlays
     "instances",  # instances with workloads

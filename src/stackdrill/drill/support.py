@@ -20,6 +20,10 @@ def features_needed(topology: Topology) -> dict[str, str]:
         if vg.locking.value in ("clustered", "lvmlockd"):
             needed["clustered-lvm"] = f"volume_groups[{i}].locking ({vg.locking.value})"
             break
+    for i, vg in enumerate(topology.volume_groups):
+        if vg.locking.value == "lvmlockd" and vg.lock_manager == "sanlock":
+            needed["sanlock"] = f"volume_groups[{i}].lock_manager (sanlock)"
+            break
     if topology.clusters:
         needed["cluster"] = f"clusters[0] ({topology.clusters[0].name})"
     if topology.overlays:

@@ -29,3 +29,21 @@ def test_netns_refuses_a_disk_failure_drill_naming_fault_and_backend() -> None:
     message = str(info.value)
     assert "schedule[0].inject: backend 'netns' cannot realise fault 'disk_failure'" in message
     assert "backend 'netns' cannot realise drbd" in message
+
+
+def test_libvirt_refuses_sanlock_locking_it_would_otherwise_run_on_the_dlm(
+        tmp_path: Path) -> None:
+    """The guests run lvmlockd with the DLM only; a topology asking for sanlock leases
+    (whose expiry the simulator models) is refused on libvirt, not run as the DLM."""
+    topo = (DRILLS.parent / "topologies" / "two-node-clvm.yaml").read_text()
+    assert "    locking: clustered\n" in topo
+    (tmp_path / "topo.yaml").write_text(topo.replace(
+        "    locking: clustered\n", "    locking: lvmlockd\n    lock_manager: sanlock\n"))
+    drill = (DRILLS / "clvm-concurrent.yaml").read_text()
+    (tmp_path / "drill.yaml").write_text(
+        drill.replace("../topologies/two-node-clvm.yaml", "topo.yaml"))
+    loaded = load_drill(tmp_path / "drill.yaml")
+    assert unsupported(loaded, "sim", backend_class("sim").capabilities) == []
+    problems = unsupported(loaded, "libvirt", backend_class("libvirt").capabilities)
+    assert problems == ["topology volume_groups[0].lock_manager (sanlock): backend "
+                        "'libvirt' cannot realise sanlock"]
