@@ -224,8 +224,11 @@ class Judge:
         probes = []
         for label in labels:
             res = results.get(label)
-            if res is None or "reachable" not in res:
+            if res is None:
                 return CheckResult.not_run(name, f"probe {label!r} never ran")
+            if "reachable" not in res:  # the backend could not run it at all, and says why
+                return CheckResult.not_run(name, f"probe {label!r} could not run: "
+                                                 f"{res.get('detail', '?')}")
             probes.append(OverlayProbe(src=res["src"], dst=res["dst"],
                                        reachable=res["reachable"],
                                        full_size_ok=res["full_size_ok"],
