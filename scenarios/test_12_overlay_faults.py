@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import assert_passed, check, drill
+from scenario_helpers import assert_passed, assert_sim_agrees, check, drill
 
 pytestmark = pytest.mark.backends("sim", "libvirt")
 
@@ -29,10 +29,19 @@ def test_stale_forwarding_entry_heals_within_the_stated_bound(run_drill):
     assert healed is not None and probes["after-heal"]["started"] - healed <= 2.0
 
 
-def test_lost_tunnel_endpoint_cuts_off_its_instances_until_restored(run_drill):
-    """cmp2's VTEP disappears: web2 (on cmp2) is unreachable over the overlay, and
-    reachable again once the endpoint is back."""
-    report = run_drill(drill("tunnel-endpoint-down"))
+@pytest.mark.parametrize(("name", "prober", "cut_off"), [
+    ("tunnel-endpoint-down", "web1", "web2"),
+    pytest.param("vm-tunnel-endpoint-down", "inst-a", "inst-b", marks=pytest.mark.vm),
+])
+def test_lost_tunnel_endpoint_cuts_off_its_instances_until_restored(
+        run_drill, name, prober, cut_off):
+    """cmp2's VTEP disappears: its instance is unreachable over the overlay, and reachable
+    again once the endpoint is back. vm-tunnel-endpoint-down sets the VXLAN device down
+    inside a real guest (marked vm)."""
+    report = run_drill(drill(name))
     assert_passed(report)
     probes = report.extra["commands"]
-    assert not probes["vtep-down"]["reachable"] and probes["vtep-back"]["reachable"]
+    down, back = probes["vtep-down"], probes["vtep-back"]
+    assert (down["src"], down["dst"]) == (back["src"], back["dst"]) == (prober, cut_off)
+    assert not down["reachable"] and back["reachable"]
+    assert_sim_agrees(report, run_drill)

@@ -39,7 +39,8 @@ class LibvirtBackend(Backend):
     name = "libvirt"
     capabilities = Capabilities(
         faults=frozenset({"host_crash", "host_hang", "host_reboot", "disk_failure", "link_down",
-                          "partition", "packet_loss", "rate_limit", "underlay_mtu"}),
+                          "partition", "packet_loss", "rate_limit", "underlay_mtu",
+                          "overlay_fdb_stale", "tunnel_endpoint_down"}),
         features=frozenset({"drbd", "lvm", "clustered-lvm", "cluster", "instances", "overlay"}),
         needs="root, libvirt + qemu-system-x86 (KVM or TCG), guest image (lab/images/build.py)",
     )

@@ -4,9 +4,10 @@ destroy = power cut (no clean shutdown; the disk keeps what reached it), suspend
 kernel (powered, links up, nothing runs), reset = an abrupt reboot (the guests have no ACPI
 daemon, so libvirt's `reboot` would wait for nothing), a detached data disk = disk failure
 (the guest sees the virtio device vanish; DRBD's on-io-error decides what follows), and an
-interface's `<link state='down'/>` = carrier loss. Real qemu takes live device updates; libvirt's
-test driver supports none, so there the lab redefines the domain's XML with the same UUID, which
-is what the test driver's tests can observe.
+interface's `<link state='down'/>` = carrier loss; the overlay's own faults (a stale FDB, a
+lost tunnel endpoint) go through the guests' overlay (overlay.py). Real qemu takes live
+device updates; libvirt's test driver supports none, so there the lab redefines the
+domain's XML with the same UUID, which is what the test driver's tests can observe.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from stackdrill.faults import (
     HostHang,
     HostReboot,
     LinkDown,
+    OverlayFdbStale,
+    TunnelEndpointDown,
     UnderlayMtu,
     describe,
 )
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 FAULT_KINDS = frozenset({"host_crash", "host_hang", "host_reboot", "disk_failure", "link_down"})
-FAULT_KINDS |= netfaults.KINDS | {"underlay_mtu"}
+FAULT_KINDS |= netfaults.KINDS | {"underlay_mtu", "overlay_fdb_stale", "tunnel_endpoint_down"}
 LIVE = libvirt.VIR_DOMAIN_AFFECT_LIVE
 
 
@@ -77,6 +80,10 @@ class LibvirtFaults:
             self._link(fault.host, fault.network, up=False)
         elif isinstance(fault, UnderlayMtu):
             self._mtu(fault.host, fault.network, fault.mtu)
+        elif isinstance(fault, OverlayFdbStale):
+            self.lab.overlay.freeze(fault.overlay, fault.host)
+        elif isinstance(fault, TunnelEndpointDown):
+            self.lab.overlay.set_endpoint(fault.overlay, fault.host, up=False)
 
     def heal(self, fault: Fault) -> None:
         self._check(fault)
@@ -105,6 +112,10 @@ class LibvirtFaults:
             self._link(fault.host, fault.network, up=True)
         elif isinstance(fault, UnderlayMtu):
             self._mtu(fault.host, fault.network, self.lab.topology.network(fault.network).mtu)
+        elif isinstance(fault, OverlayFdbStale):
+            self.lab.overlay.thaw(fault.overlay, fault.host)
+        elif isinstance(fault, TunnelEndpointDown):
+            self.lab.overlay.set_endpoint(fault.overlay, fault.host, up=True)
 
     def _boot_in_background(self, host: str) -> None:
         """A host that powers on runs its boot sequence (realize.after_boot) while the drill

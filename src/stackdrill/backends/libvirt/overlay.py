@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stackdrill.backends.base import PowerState
+from stackdrill.backends.libvirt.agent import GuestCommandError
 from stackdrill.overlay import OverlayController, ShellPlane, VtepDevices
 from stackdrill.overlay.probes import probe
 from stackdrill.overlay.shell_plane import CommandResult
@@ -33,7 +34,8 @@ INSTANCE_IF = "eth0"  # the instance's interface inside its namespace
 
 @dataclass(frozen=True)
 class _Skipped:
-    """What a command for a powered-off guest returns: nothing to program there now."""
+    """What a command for a powered-off guest (or a test-driver domain, which has no guest)
+    returns: nothing to program there now."""
 
     rc: int = 0
     stdout: str = ""
@@ -59,7 +61,8 @@ class GuestOverlay:
                            bridge_mac=self.lab.names.mac(host, f"overlay/{overlay}"))
 
     def _run(self, host: str, command: str) -> CommandResult:
-        if self.lab.drivers.power.state(host) is not PowerState.ON:
+        if self.lab.is_test(self.lab.nodes[host].uri) \
+                or self.lab.drivers.power.state(host) is not PowerState.ON:
             return _Skipped()
         return self.lab.run(host, command, timeout=60)
 
@@ -74,6 +77,31 @@ class GuestOverlay:
         if any(host in s.members for s in self.controller.overlays.values()):
             self.controller.build_host(host)
             self.lab.log("overlay-rebuilt", host=host)
+
+    # ------------------------------------------------------------------ faults
+
+    def freeze(self, overlay: str, host: str) -> None:
+        """overlay_fdb_stale: the controller stops pushing to `host`, whose FDB keeps what
+        it had (the guest's kernel state is untouched)."""
+        self.controller.freeze(overlay, host)
+        self.lab.log("overlay-frozen", overlay=overlay, host=host)
+
+    def thaw(self, overlay: str, host: str) -> None:
+        """The controller reaches `host` again and pushes whatever it missed."""
+        self.controller.thaw(overlay, host)
+        self.lab.log("overlay-thawed", overlay=overlay, host=host)
+
+    def set_endpoint(self, overlay: str, host: str, up: bool) -> None:
+        """tunnel_endpoint_down: the guest's VXLAN device goes down (its underlay NIC stays
+        up); back up, the controller resyncs its FDB, as after any loss of state."""
+        vxlan = self.devices(host, overlay).vxlan
+        result = self._run(host, f"ip link set {vxlan} {'up' if up else 'down'}")
+        if result.rc != 0:
+            raise GuestCommandError(f"{host}: ip link set {vxlan}: {result.stderr.strip()}")
+        if up:
+            self.controller.sync(overlay, host, force=True)
+        self.lab.log("overlay-endpoint", overlay=overlay, host=host,
+                     state="up" if up else "down")
 
     # ------------------------------------------------------------------ ports
 

@@ -20,7 +20,7 @@ import pytest
 
 libvirt = pytest.importorskip("libvirt")
 
-from libvirt_support import TEST_URI, two_node, unique_lab  # noqa: E402
+from libvirt_support import ROOT, TEST_URI, two_node, unique_lab  # noqa: E402
 
 from stackdrill.backends.base import PowerState  # noqa: E402
 from stackdrill.backends.libvirt import LibvirtBackend  # noqa: E402
@@ -34,12 +34,15 @@ from stackdrill.faults import (  # noqa: E402
     HostHang,
     HostReboot,
     LinkDown,
+    OverlayFdbStale,
     PacketLoss,
     Partition,
     RateLimit,
     SlowDisk,
+    TunnelEndpointDown,
     UnderlayMtu,
 )
+from stackdrill.topology import load_topology  # noqa: E402
 
 
 @pytest.fixture
@@ -370,3 +373,21 @@ def test_declared_features_exclude_what_is_not_built() -> None:
     features = LibvirtBackend.capabilities.features
     assert {"drbd", "lvm", "clustered-lvm", "cluster", "instances", "overlay"} <= features
     assert "network-volumes" not in features
+
+
+def test_overlay_faults_freeze_the_controller_and_heal_resumes_it() -> None:
+    """A stale FDB is the controller no longer pushing to that host: while frozen, a move
+    is not programmed there, and healing thaws it. (The guests' kernel side, the VTEP going
+    down and coming back, runs in the vm scenario vm-tunnel-endpoint-down.)"""
+    topology = load_topology(ROOT / "lab" / "topologies" / "drbd-pair-overlay.yaml")
+    backend = LibvirtBackend(TEST_URI, lab_root=Path("/stackdrill-test"))
+    with backend.create(topology, lab_name=unique_lab("ovf"), seed=1) as lab:
+        state = lab.overlay.controller.overlays["tenant"]
+        stale = OverlayFdbStale(host="cmp2", overlay="tenant")
+        lab.inject(stale)
+        assert state.frozen == {"cmp2"}
+        lab.inject(TunnelEndpointDown(host="cmp1", overlay="tenant"))
+        lab.heal(TunnelEndpointDown(host="cmp1", overlay="tenant"))
+        lab.heal(stale)
+        assert state.frozen == set()
+        assert any("overlay-endpoint" in line and "state=up" in line for line in lab.trace())
