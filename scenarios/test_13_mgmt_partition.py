@@ -29,3 +29,15 @@ def test_with_fence_on_isolation_the_host_is_fenced_before_evacuation(run_drill)
     assert report.state_after["power"]["cmp2"] == "off"
     assert all(i.host_after not in (None, "cmp2") for i in from_host(report, "cmp2"))
     assert check(report, "fencing_order").ok
+
+
+@pytest.mark.backends("sim")
+def test_a_host_that_reboots_unseen_gets_its_guests_back_in_place(run_drill):
+    """While the controller is cut off from every compute host, cmp1 reboots; its DRBD
+    comes back Secondary, so it must not resume its guests itself. Nobody is fenced, and
+    the engine starts them again on cmp1 once it sees them stopped: each exactly once,
+    nothing lost, none left 'active' in the inventory with nothing running it."""
+    report = run_drill(drill("host-reboot"))
+    assert_passed(report)
+    assert all(i.host_after == "cmp1" and i.state == "resumed" for i in from_host(report, "cmp1"))
+    assert not [e for e in report.timeline if e.lane == "fencing"]

@@ -11,6 +11,7 @@ import logging
 
 from sqlalchemy import select, update
 
+from stackdrill.recovery import sql
 from stackdrill.recovery.base import Proc
 from stackdrill.recovery.inventory import Instance, Migration, MigrationStatus, Service, VmState
 from stackdrill.recovery.journal import EngineKilled, Step
@@ -38,7 +39,21 @@ class ReturningHosts(Maintenance):
                      or self._not_primary_here(g, host))
         if out:
             log.warning("%s boots: not resuming %s", host, ", ".join(out))
+        for name in out:
+            if name not in moved and name not in elsewhere:
+                self._park_withheld(name, host)
         return out
+
+    def _park_withheld(self, name: str, host: str) -> None:
+        """A guest still placed here but not resumed at boot (its replica came back
+        Secondary) is stopped, as Nova records a guest its host could not start: the
+        scheduler then resumes it through a flow that promotes its storage first. Left
+        active, nobody would start it (a plain reboot is no failure to recover from)."""
+        if name in self._flows or self._where[name][1] != VmState.ACTIVE.value:
+            return
+        with self.journal.step(Step.GUEST_STOPPED, instance=name, host=host, at=host,
+                               reason="booted with its DRBD replica Secondary") as s:
+            sql.instance_state(s, self._info[name].uuid, VmState.STOPPED.value, None)
 
     def _not_primary_here(self, name: str, host: str) -> bool:
         """A DRBD replica of the guest's volume lives here but came back Secondary (a
