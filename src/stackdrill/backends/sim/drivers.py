@@ -282,9 +282,14 @@ class SimStorage(_SimDriver, StorageDriver):
             if not candidates:
                 raise DriverError(f"no reachable UpToDate replica of {volume} "
                                   f"(replicas: {', '.join(r.host for r in self.replicas(volume))})")
-            local = next((r for r in candidates if r.host == host), None)
-            server = local or next((r for r in candidates if r.role == "Primary"), candidates[0])
             pv = lab.topology.volume_group(vg_name).pv
+            local = next((r for r in candidates if r.host == host), None)
+            primary = next((r for r in candidates if r.role == "Primary"), None)
+            single = pv.drbd is not None and not lab.topology.drbd_resource(
+                pv.drbd).allow_two_primaries
+            if local is not None and single and primary not in (None, local):
+                local = None  # its peer is Primary for other guests: serve from there
+            server = local or primary or candidates[0]
             if pv.drbd is not None:
                 res = lab.drbd[pv.drbd]
                 if res.status()[server.host].get("role") != "Primary":
