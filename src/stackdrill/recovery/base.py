@@ -153,9 +153,13 @@ class EngineBase:
         """The hosts serving an instance's volumes now: from its last storage step, else
         as the lab started (a local replica, else the DRBD primary or the VG's host)."""
         host = self._where[name][0]
+        records = self.journal.for_instance(name)
+        # an attempt that failed was reverted: the paths it prepared serve nobody
+        reverted = {r.attempt for r in records
+                    if r.step in (Step.FLOW_ABORTED.value, Step.FLOW_FAILED.value)}
         last_paths: dict[str, Any] = {}
-        for rec in reversed(self.journal.for_instance(name)):
-            if rec.step == Step.STORAGE_READY.value:
+        for rec in reversed(records):
+            if rec.step == Step.STORAGE_READY.value and rec.attempt not in reverted:
                 last_paths = rec.detail.get("paths", {})
                 break
         out = set()
