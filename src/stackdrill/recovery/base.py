@@ -10,6 +10,7 @@ parts before it define and mypy checks every call. State lives here, declared on
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +79,7 @@ class EngineBase:
     _procs: dict[str, Proc]  # host -> returning-host cleanup or maintenance reboot
     _suspects: set[str]
     _held: set[str]  # storage hosts not fenced: they hold the last replica
+    _withheld: deque[tuple[str, str]]  # (guest, host) its booting host did not resume
     _since: float
     _started_at: float
     _seeded: bool

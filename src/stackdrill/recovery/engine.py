@@ -18,6 +18,7 @@ state), monitor, flows, scheduling, maintenance and returning.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import Any
@@ -76,6 +77,7 @@ class RecoveryEngine(HostMonitor):
         self._procs: dict[str, Proc] = {}  # host -> returning-host cleanup
         self._suspects: set[str] = set()
         self._held: set[str] = set()
+        self._withheld: deque[tuple[str, str]] = deque()  # (guest, host) not resumed at boot
         self._since = clock.now()
         self._started_at = clock.now()
         self._seeded = False
@@ -130,6 +132,7 @@ class RecoveryEngine(HostMonitor):
         while True:
             now = self.now()
             self._observe_hosts(now)
+            self._park_withheld()
             self._abandon_dead_targets()
             queued = self._queue(now)
             self._start_flows(queued)

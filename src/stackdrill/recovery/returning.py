@@ -39,21 +39,22 @@ class ReturningHosts(Maintenance):
                      or self._not_primary_here(g, host))
         if out:
             log.warning("%s boots: not resuming %s", host, ", ".join(out))
-        for name in out:
-            if name not in moved and name not in elsewhere:
-                self._park_withheld(name, host)
+        # the hypervisor may ask from its own thread: the engine's loop records them
+        self._withheld.extend((g, host) for g in out if g not in moved and g not in elsewhere)
         return out
 
-    def _park_withheld(self, name: str, host: str) -> None:
-        """A guest still placed here but not resumed at boot (its replica came back
+    def _park_withheld(self) -> None:
+        """A guest still placed on its host but not resumed at boot (its replica came back
         Secondary) is stopped, as Nova records a guest its host could not start: the
         scheduler then resumes it through a flow that promotes its storage first. Left
         active, nobody would start it (a plain reboot is no failure to recover from)."""
-        if name in self._flows or self._where[name][1] != VmState.ACTIVE.value:
-            return
-        with self.journal.step(Step.GUEST_STOPPED, instance=name, host=host, at=host,
-                               reason="booted with its DRBD replica Secondary") as s:
-            sql.instance_state(s, self._info[name].uuid, VmState.STOPPED.value, None)
+        while self._withheld:
+            name, host = self._withheld.popleft()
+            if name in self._flows or self._where[name] != (host, VmState.ACTIVE.value):
+                continue
+            with self.journal.step(Step.GUEST_STOPPED, instance=name, host=host, at=host,
+                                   reason="booted with its DRBD replica Secondary") as s:
+                sql.instance_state(s, self._info[name].uuid, VmState.STOPPED.value, None)
 
     def _not_primary_here(self, name: str, host: str) -> bool:
         """A DRBD replica of the guest's volume lives here but came back Secondary (a
