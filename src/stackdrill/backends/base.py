@@ -100,6 +100,20 @@ class HostHealth:
     power: PowerState
 
 
+WITNESS_FRESH_S = 30.0  # three heartbeat intervals: a peer quieter than that reports nothing
+WITNESS_AFTER_S = 10.0  # one heartbeat interval: it reported again after the host fell silent
+
+
+def reporting_witness(peer_beat: float | None, host_beat: float | None, now: float) -> bool:
+    """Whether a replication peer can tell the controller that it lost a host: only while
+    it reports itself (a recent heartbeat, later than the host's last one). When everyone
+    went quiet at once (the controller is down or cut off) no peer qualifies, and that
+    silence is no evidence that the host died. Every backend's `replication_links_up`
+    counts only such peers, and counts as up when there are none."""
+    return peer_beat is not None and now - peer_beat <= WITNESS_FRESH_S and \
+        (host_beat is None or peer_beat >= host_beat + WITNESS_AFTER_S)
+
+
 @dataclass(frozen=True)
 class GuestInfo:
     name: str

@@ -124,18 +124,22 @@ class FlowRunner(EngineBase):
         steps = self.journal.attempt_steps(ctx.instance, ctx.attempt)
         failures = sum(1 for r in self.journal.for_instance(ctx.instance)
                        if r.step == Step.FLOW_ABORTED.value and not r.detail.get("cascade"))
+        started = Step.START_REQUESTED.value in steps
+        # a resume is tried again only if it failed before starting anything (its storage
+        # was not ready yet, e.g. a replica that has not met its peer since the boot)
         retry = cascade or (undone and failures + 1 < MAX_ATTEMPTS
-                            and ctx.kind is not FlowKind.RESUME)
+                            and (ctx.kind is not FlowKind.RESUME or not started))
         target_dead = self._status.get(ctx.target) in FAILED_STATES
         moved = ctx.target != ctx.source
         reserved = Step.RESERVED.value in steps and moved
         updated = Step.DB_UPDATED.value in steps
-        started = Step.START_REQUESTED.value in steps
         host = ctx.target if updated else ctx.source
         give_back = reserved and (not updated or (not target_dead and (undone or not started)))
         if give_back:
             host = ctx.source
         vm_state = VmState.ACTIVE.value if retry else VmState.ERROR.value
+        if retry and ctx.kind is FlowKind.RESUME:
+            vm_state = VmState.STOPPED.value  # still to be resumed, after the back-off
         if ctx.kind in (FlowKind.MOVE, FlowKind.STOP) and Step.SOURCE_STOPPED.value in steps \
                 and not started:
             vm_state = VmState.STOPPED.value
@@ -145,7 +149,8 @@ class FlowRunner(EngineBase):
             # guests: handed back there, the guest is stopped (resumed by a flow), not active
             vm_state = VmState.STOPPED.value
         detail: dict[str, Any] = {"reason": reason, "host_after": host, "vm_state": vm_state,
-                                  "cascade": cascade, "resumable": undone or not started}
+                                  "cascade": cascade, "resumable": undone or not started,
+                                  "kind": ctx.kind.value}
         if blame_target:
             detail["exclude"] = ctx.target
         step = Step.FLOW_ABORTED if retry else Step.FLOW_FAILED

@@ -31,11 +31,13 @@ class Scheduler(FlowRunner):
         down = last(self.journal.for_host(host), Step.HOST_DOWN, Step.SERVICE_DISABLED)
         return down.seq if down else 0
 
-    def _backing_off(self, name: str, now: float) -> bool:
-        """After a failed attempt, wait a little: most storage refusals are transient."""
+    def _backing_off(self, name: str, now: float, kind: FlowKind | None = None) -> bool:
+        """After a failed attempt (of `kind`, if given), wait a little: most storage
+        refusals are transient."""
         records = self.journal.for_instance(name)
         return bool(records) and records[-1].step == Step.FLOW_ABORTED.value \
             and not records[-1].detail.get("cascade") \
+            and (kind is None or records[-1].detail.get("kind") == kind.value) \
             and now - records[-1].time < self.config.retry_delay_s
 
     def _given_up(self, name: str, floor: int) -> bool:
@@ -90,7 +92,8 @@ class Scheduler(FlowRunner):
             elif st is HostStatus.MAINTENANCE:
                 out += [(FlowKind.MOVE, n, host) for n in names if not self._given_up(n, floor)]
             else:
-                out += [(FlowKind.RESUME, n, host) for n in names if self._may_resume(n)]
+                out += [(FlowKind.RESUME, n, host) for n in names if self._may_resume(n)
+                        and not self._backing_off(n, now, FlowKind.RESUME)]
         if not full:
             out += self._reattach_queue(now, {n for _, n, _ in out})
         return out

@@ -16,7 +16,13 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
-from stackdrill.backends.base import ComputeDriver, GuestInfo, HostHealth, PowerState
+from stackdrill.backends.base import (
+    ComputeDriver,
+    GuestInfo,
+    HostHealth,
+    PowerState,
+    reporting_witness,
+)
 from stackdrill.backends.libvirt import drbd, workload
 from stackdrill.backends.libvirt.agent import GuestCommandError
 from stackdrill.errors import StackdrillError
@@ -79,14 +85,22 @@ class Heartbeats:
             self._stop.wait(max(0.0, HEARTBEAT_S - (time.monotonic() - started)))
 
     def _refresh_links(self) -> None:
-        seen = dict.fromkeys(self.lab.nodes, False)
+        """What each host's DRBD peers report of it, counted as the simulator does
+        (`reporting_witness`): only a peer that still reports to the controller may say
+        it lost the host; with no such peer, silence is no evidence."""
+        now = self.lab.clock.now()
+        views: dict[str, list[tuple[str, bool]]] = {}  # host -> (peer, peer sees it)
         for res in self.lab.topology.drbd:
-            status = drbd.status(self.lab, res)
-            for host, fields in status.items():
-                if fields.get("connection") == "Connected":
-                    for peer in res.nodes:
-                        if peer != host:
-                            seen[peer] = True
+            for peer, fields in drbd.status(self.lab, res).items():
+                for host in res.nodes:
+                    if host != peer:
+                        views.setdefault(host, []).append(
+                            (peer, fields.get("connection") == "Connected"))
+        seen = {}
+        for host in self.lab.nodes:
+            witnesses = [sees for peer, sees in views.get(host, [])
+                         if reporting_witness(self.last.get(peer), self.last.get(host), now)]
+            seen[host] = not witnesses or any(witnesses)
         self.links_up = seen
 
 

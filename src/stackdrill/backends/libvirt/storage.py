@@ -57,6 +57,10 @@ class LibvirtStorageDriver(StorageDriver):
         candidates = [r for r in replicas if r.reachable and r.host not in failed
                       and r.disk_state in ("UpToDate", "(local)")]
         if not any(r.host == host for r in candidates):
+            here = next((r for r in replicas if r.host == host), None)
+            if here is not None:  # e.g. just booted: Consistent until it has met its peer
+                raise StorageError(f"no reachable UpToDate replica of {volume} on {host} "
+                                   f"(its replica is {here.disk_state})")
             if candidates:
                 raise UnsupportedError(
                     f"{volume}: {host} holds no replica; remote attach (iSCSI/NBD) is not "

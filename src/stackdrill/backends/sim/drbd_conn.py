@@ -351,6 +351,8 @@ class ConnectionCore(ReplicationCore):
         tgt.uuids = src.uuids.copy()
         tgt.set_current(src.uuids.current)
         tgt.set_disk(Disk.UP_TO_DATE)
+        if src.dstate is Disk.CONSISTENT:  # drbd_resync_finished: both sides UpToDate (a
+            src.set_disk(Disk.UP_TO_DATE)  # crashed primary that re-synced its AL is current)
         tgt.full_sync = False
         src.bitmap, tgt.bitmap = set(), set()
         src.conn = tgt.conn = Conn.CONNECTED

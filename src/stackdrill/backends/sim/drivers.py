@@ -25,6 +25,7 @@ from stackdrill.backends.base import (
     Replica,
     StorageDriver,
     VolumePath,
+    reporting_witness,
 )
 from stackdrill.backends.sim.instances import GUEST_BOOT_S
 from stackdrill.topology import NetworkPurpose
@@ -39,8 +40,6 @@ ACTIVATE_S = 0.5
 ISCSI_LOGIN_S = 2.0
 PLUG_S = 1.0
 VERIFY_TIMEOUT_S = 60.0
-WITNESS_FRESH_S = 30.0  # three heartbeat intervals: a peer quieter than that reports nothing
-WITNESS_AFTER_S = 10.0  # one heartbeat interval: it reported again after the host fell silent
 
 
 class DriverError(Exception):
@@ -134,13 +133,10 @@ class SimCompute(_SimDriver, ComputeDriver):
                           lab.drivers.power.state(host))
 
     def _reporting(self, peer: str, host: str) -> bool:
-        """`peer` runs and kept reporting after `host` went quiet (a heartbeat at least one
-        interval later, and recent): it can tell what it sees. When everyone went quiet at
-        once (the controller is down) no peer qualifies."""
-        beat, quiet = self.lab.last_heartbeat.get(peer), self.lab.last_heartbeat.get(host)
-        return self.lab.hosts[peer].up and beat is not None and \
-            self.env.now - beat <= WITNESS_FRESH_S and \
-            (quiet is None or beat >= quiet + WITNESS_AFTER_S)
+        """`peer` runs and kept reporting after `host` went quiet: it can tell what it sees."""
+        beats = self.lab.last_heartbeat
+        return self.lab.hosts[peer].up and \
+            reporting_witness(beats.get(peer), beats.get(host), self.env.now)
 
     def guests(self, host: str) -> Future[list[GuestInfo]]:
         def op() -> Generator[simpy.Event, Any, list[GuestInfo]]:
