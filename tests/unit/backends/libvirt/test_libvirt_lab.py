@@ -376,9 +376,10 @@ def test_declared_features_exclude_what_is_not_built() -> None:
 
 
 def test_overlay_faults_freeze_the_controller_and_heal_resumes_it() -> None:
-    """A stale FDB is the controller no longer pushing to that host: while frozen, a move
-    is not programmed there, and healing thaws it. (The guests' kernel side, the VTEP going
-    down and coming back, runs in the vm scenario vm-tunnel-endpoint-down.)"""
+    """A stale FDB is the controller no longer pushing to that host: the fault freezes
+    it there and healing thaws it; the endpoint fault runs and heals without a guest (the
+    test driver has none: the guests' kernel side, the VTEP going down and coming back,
+    runs in the vm scenario vm-tunnel-endpoint-down)."""
     topology = load_topology(ROOT / "lab" / "topologies" / "drbd-pair-overlay.yaml")
     backend = LibvirtBackend(TEST_URI, lab_root=Path("/stackdrill-test"))
     with backend.create(topology, lab_name=unique_lab("ovf"), seed=1) as lab:
