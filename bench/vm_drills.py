@@ -35,13 +35,13 @@ def measure(name: str) -> dict[str, Any]:
     report = judge(run)
     wall = time.monotonic() - started
     sim = judge(execute(drill, backend="sim"))
-    extra = run.final.observation.extra
+    stages = run.final.observation.bringup_s
     return {
         "drill": name, "verdict": report.verdict, "wall_s": round(wall, 1),
         "drill_s": drill.spec.duration_s,
-        "boot_s": {h: round(s, 1) for h, s in extra.get("boot_s", {}).items()},
-        "provision_s": {k: round(v, 1) for k, v in extra.items()
-                        if k.endswith("_s") and k != "boot_s"},
+        "boot_s": {k.removeprefix("boot "): round(s, 1) for k, s in stages.items()
+                   if k.startswith("boot ")},
+        "provision_s": {k: round(v, 1) for k, v in stages.items() if not k.startswith("boot ")},
         "rto_s": {i.name: i.rto_s for i in report.instances if i.rto_s is not None},
         "agrees_with_sim": compare(sim, report).agrees,
     }

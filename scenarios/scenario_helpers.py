@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from stackdrill.checks import CheckResult
 from stackdrill.report.differential import compare
@@ -43,6 +44,22 @@ def check(report: Report, name: str) -> CheckResult:
     found = [c for c in report.checks if c.name == name]
     assert found, f"no check {name!r} in {[c.name for c in report.checks]}"
     return found[0]
+
+
+def command(report: Report, label: str) -> dict[str, Any]:
+    """The result of the drill's operator command `label`: ok, detail, started, finished."""
+    commands = report.extra["commands"]
+    assert label in commands, f"no command {label!r} in {sorted(commands)}"
+    result: dict[str, Any] = commands[label]
+    return result
+
+
+def probe(report: Report, label: str) -> dict[str, Any]:
+    """What the overlay probe `label` found: src, dst, reachable, full_size_ok, path_mtu,
+    arp_mac, expected_mac."""
+    found = command(report, label)["probe"]
+    assert found is not None, f"probe {label!r} could not run: {command(report, label)}"
+    return dict(found)
 
 
 def instance(report: Report, name: str) -> InstanceReport:

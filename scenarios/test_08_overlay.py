@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import assert_passed, assert_sim_agrees, drill, instance
+from scenario_helpers import assert_passed, assert_sim_agrees, drill, instance, probe
 
 
 @pytest.mark.backends("sim", "libvirt")
@@ -21,10 +21,9 @@ def test_moved_instance_keeps_mac_and_ip_and_is_reached_at_path_mtu_1450(
     assert_passed(report)
     inst = instance(report, moved)
     assert inst.host_before == "cmp1" and inst.host_after not in (None, "cmp1")
-    probes = report.extra["commands"]
-    before, after = probes["before"], probes["after"]
+    before, after = probe(report, "before"), probe(report, "after")
     assert before["src"] == after["src"] == prober
-    for probe in (before, after):
-        assert probe["reachable"] and probe["full_size_ok"] and probe["path_mtu"] == 1450
+    for found in (before, after):
+        assert found["reachable"] and found["full_size_ok"] and found["path_mtu"] == 1450
     assert after["arp_mac"] == before["arp_mac"] == after["expected_mac"]
     assert_sim_agrees(report, run_drill)

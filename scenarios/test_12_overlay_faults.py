@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import assert_passed, assert_sim_agrees, check, drill
+from scenario_helpers import assert_passed, assert_sim_agrees, check, command, drill, probe
 
 pytestmark = pytest.mark.backends("sim", "libvirt")
 
@@ -13,8 +13,8 @@ def test_lowered_underlay_mtu_is_caught_and_named_a_blackhole(run_drill):
     pass: the overlay check must fail on it and say 'blackhole', and the drill passes."""
     report = run_drill(drill("overlay-mtu-blackhole"))
     assert_passed(report)
-    probe = report.extra["commands"]["toward-cmp1"]
-    assert probe["reachable"] and not probe["full_size_ok"]
+    found = probe(report, "toward-cmp1")
+    assert found["reachable"] and not found["full_size_ok"]
     assert "blackhole" in check(report, "overlay").detail
 
 
@@ -23,10 +23,10 @@ def test_stale_forwarding_entry_heals_within_the_stated_bound(run_drill):
     controller can update cmp2, a probe 2 s after the heal reaches it again."""
     report = run_drill(drill("overlay-stale-fdb"))
     assert_passed(report)
-    probes = report.extra["commands"]
-    assert not probes["while-stale"]["reachable"] and probes["after-heal"]["reachable"]
+    assert not probe(report, "while-stale")["reachable"]
+    assert probe(report, "after-heal")["reachable"]
     healed = next(f.healed_at for f in report.faults if f.kind == "overlay_fdb_stale")
-    assert healed is not None and probes["after-heal"]["started"] - healed <= 2.0
+    assert healed is not None and command(report, "after-heal")["started"] - healed <= 2.0
 
 
 @pytest.mark.parametrize(("name", "prober", "cut_off"), [
@@ -40,8 +40,7 @@ def test_lost_tunnel_endpoint_cuts_off_its_instances_until_restored(
     inside a real guest (marked vm)."""
     report = run_drill(drill(name))
     assert_passed(report)
-    probes = report.extra["commands"]
-    down, back = probes["vtep-down"], probes["vtep-back"]
+    down, back = probe(report, "vtep-down"), probe(report, "vtep-back")
     assert (down["src"], down["dst"]) == (back["src"], back["dst"]) == (prober, cut_off)
     assert not down["reachable"] and back["reachable"]
     assert_sim_agrees(report, run_drill)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from scenario_helpers import assert_passed, check, drill, from_host
+from scenario_helpers import assert_passed, check, command, drill, from_host, probe
 
 from stackdrill.report.model import Report
 
@@ -42,7 +42,7 @@ def _maintenance(report: Report) -> None:
 
 def _overlay(report: Report) -> None:
     """web1 answers ARP with its own MAC on its new host, and the path MTU is 1450."""
-    after = report.extra["commands"]["after"]
+    after = probe(report, "after")
     assert after["reachable"] and after["arp_mac"] == after["expected_mac"]
     assert after["path_mtu"] == 1450 and after["full_size_ok"]
     assert "cmp1" not in (report.state_after["running"]["web1"] or [])
@@ -56,21 +56,20 @@ def _returning(report: Report) -> None:
 
 
 def _blackhole(report: Report) -> None:
-    probe = report.extra["commands"]["toward-cmp1"]
-    assert probe["reachable"] and not probe["full_size_ok"]
+    found = probe(report, "toward-cmp1")
+    assert found["reachable"] and not found["full_size_ok"]
     assert "blackhole" in check(report, "overlay").detail
 
 
 def _stale(report: Report) -> None:
-    probes = report.extra["commands"]
-    assert not probes["while-stale"]["reachable"] and probes["after-heal"]["reachable"]
+    assert not probe(report, "while-stale")["reachable"]
+    assert probe(report, "after-heal")["reachable"]
     healed = next(f.healed_at for f in report.faults if f.kind == "overlay_fdb_stale")
-    assert healed is not None and probes["after-heal"]["started"] - healed <= 2.5
+    assert healed is not None and command(report, "after-heal")["started"] - healed <= 2.5
 
 
 def _vtep(report: Report) -> None:
-    probes = report.extra["commands"]
-    assert not probes["vtep-down"]["reachable"] and probes["vtep-back"]["reachable"]
+    assert not probe(report, "vtep-down")["reachable"] and probe(report, "vtep-back")["reachable"]
 
 
 def _mgmt(report: Report) -> None:
@@ -81,8 +80,7 @@ def _mgmt(report: Report) -> None:
 
 
 def _partition(report: Report) -> None:
-    probes = report.extra["commands"]
-    assert not probes["cut"]["reachable"] and probes["healed"]["reachable"]
+    assert not probe(report, "cut")["reachable"] and probe(report, "healed")["reachable"]
     assert check(report, "acked_writes").data["lost"] == 0
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from stackdrill.api import Lab
 from stackdrill.backends import backend_class
-from stackdrill.backends.base import Lab
 from stackdrill.errors import BackendUnavailableError, UnsupportedError
 from stackdrill.faults import Fault, FaultAdapter
 
@@ -164,11 +164,11 @@ def run_drill(request: pytest.FixtureRequest, lab_backend: str,
         effective = seed if seed is not None else lab_seed
         if effective is None:
             effective = drill.spec.seed
-        # A sim lab lives in this process only, so it takes the name `stackdrill run` gives
-        # it: the lab name is in the trace, and the trace hash of a scenario must equal
-        # that of the command its failure message prints. Real labs need unique names.
-        name = f"{drill.name}-{effective}" if chosen == "sim" else _lab_name(request,
-                                                                            drill.name)
+        # A lab that lives in this process only (the simulator) takes the name `stackdrill
+        # run` gives it: the lab name is in the trace, and the trace hash of a scenario must
+        # equal that of the command its failure message prints. Real labs need unique names.
+        in_process = backend_class(chosen).capabilities.in_process
+        name = f"{drill.name}-{effective}" if in_process else _lab_name(request, drill.name)
         try:
             finished = execute(drill, backend=chosen, seed=effective, lab_name=name,
                                keep=bool(request.config.getoption("--lab-keep")))

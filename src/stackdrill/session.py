@@ -7,9 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from stackdrill.api import Lab
 from stackdrill.backends import backend_class
-from stackdrill.backends.base import Lab
-from stackdrill.errors import LabStateError
 from stackdrill.faults import FaultAdapter
 from stackdrill.labstore import LabAction, LabRecord
 from stackdrill.operations import CommandAdapter
@@ -27,12 +26,8 @@ class LabSession:
         self.workdir = workdir
         self.topology: Topology = load_topology(record.topology)
         cls = backend_class(record.backend)
-        if record.backend != "sim":
-            attach = getattr(cls(), "attach", None)
-            if attach is None:
-                raise LabStateError(f"backend {record.backend!r} cannot reopen lab "
-                                    f"{record.name!r} from another command")
-            self.lab: Lab = attach(self.topology, lab_name=record.name)
+        if not cls.capabilities.in_process:  # real resources: they are still there
+            self.lab: Lab = cls().attach(self.topology, lab_name=record.name)
         else:
             self.lab = cls().create(self.topology, lab_name=record.name, seed=record.seed)
             for action in record.actions:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-from stackdrill.backends.base import Backend, Capabilities, Lab
+from stackdrill.api import Backend, Capabilities, Lab
 from stackdrill.errors import UnsupportedError
 
 REGISTRY: dict[str, str] = {

@@ -1,17 +1,17 @@
 """What "intact" means, as code: pure checkers over observations, histories and probes.
 
-Each checker takes data any backend can produce (stackdrill.backends.base) and returns
+Each checker takes data any backend can produce (stackdrill.api) and returns
 a CheckResult; a Checklist makes sure a declared check that never ran fails the drill.
 """
 
 from __future__ import annotations
 
+from stackdrill.api import OverlayProbe
 from stackdrill.checks.checklist import Checklist
 from stackdrill.checks.drbd import DrbdExpectation, drbd_state, split_brain_detected
-from stackdrill.checks.fencing import FencingEvent, fencing_order, not_evacuated, parse_events
+from stackdrill.checks.fencing import fencing_order, not_evacuated
 from stackdrill.checks.lvm import lvm_consistency
 from stackdrill.checks.overlay import (
-    OverlayProbe,
     overlay_arp,
     overlay_checks,
     overlay_mtu,
@@ -32,7 +32,6 @@ __all__ = [
     "CheckResult",
     "Checklist",
     "DrbdExpectation",
-    "FencingEvent",
     "OverlayProbe",
     "WriteTally",
     "acked_writes",
@@ -46,7 +45,6 @@ __all__ = [
     "overlay_checks",
     "overlay_mtu",
     "overlay_reachability",
-    "parse_events",
     "reachable_within",
     "single_writer",
     "split_brain_detected",

@@ -1,26 +1,25 @@
 """DRBD state expectations, over the per-node status an Observation carries.
 
-Observation.drbd is `resource -> host -> fields`, with the fields `drbdadm status`
-(DRBD 8.4 names) reports: `role` (Primary/Secondary), `disk` (UpToDate, Inconsistent,
+Observation.drbd is `resource -> host -> DrbdNodeStatus`, what `drbdadm status` (DRBD
+8.4 names) reports: `role` (Primary/Secondary), `disk` (UpToDate, Inconsistent,
 Outdated, Diskless, DUnknown), `connection` (StandAlone, WFConnection, Connected,
 SyncSource, SyncTarget), `peer_role`, `peer_disk`; and `split_brain`: true once the
 node detected a split brain on reconnect (DRBD logs "Split-Brain detected" and, under
-the `disconnect` policies, drops to StandAlone). Expectations name any of these fields.
+the `disconnect` policies, drops to StandAlone). Expectations name any of the first five.
 
 An after-sb policy that resolves a split brain automatically reconnects and resyncs,
 so the final status no longer shows it; pass the detections seen during the drill
-(from the kernel log or the lab trace) as `detected`, or let the backend put them in
-`observation.extra["drbd_split_brains"]` (resource -> hosts).
+(from the kernel log or the lab trace) as `detected`, or let the backend report them
+in `observation.split_brains` (resource -> hosts).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from stackdrill.backends.base import Observation
+from stackdrill.api import DrbdNodeStatus, Observation
 from stackdrill.checks.result import CheckResult
 
 NAME = "drbd_state"
@@ -40,10 +39,20 @@ class DrbdExpectation(BaseModel):
     fields: dict[str, str | tuple[str, ...]] = Field(default_factory=dict)
     split_brain: bool | None = None
 
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str | tuple[str, ...]]
+                      ) -> dict[str, str | tuple[str, ...]]:
+        unknown = sorted(set(value) - set(DrbdNodeStatus.FIELDS))
+        if unknown:
+            raise ValueError(f"unknown DRBD status field(s) {', '.join(unknown)} (known: "
+                             f"{', '.join(DrbdNodeStatus.FIELDS)})")
+        return value
 
-def split_brain_detected(nodes: Mapping[str, Mapping[str, Any]]) -> list[str]:
+
+def split_brain_detected(nodes: Mapping[str, DrbdNodeStatus]) -> list[str]:
     """The nodes of one resource that report a detected split brain."""
-    return sorted(h for h, f in nodes.items() if f.get("split_brain"))
+    return sorted(h for h, st in nodes.items() if st.split_brain)
 
 
 def _allowed(value: str | tuple[str, ...]) -> tuple[str, ...]:
@@ -61,7 +70,7 @@ def drbd_state(
     makes the check not run (it cannot pass on data it never saw). `detected`: resource
     -> hosts that detected a split brain at any time during the drill."""
     seen_sb: dict[str, set[str]] = {
-        r: set(hosts) for r, hosts in observation.extra.get("drbd_split_brains", {}).items()
+        r: set(hosts) for r, hosts in observation.split_brains.items()
     }
     for r, hosts in (detected or {}).items():
         seen_sb.setdefault(r, set()).update(hosts)
@@ -79,16 +88,17 @@ def drbd_state(
     if unseen:
         return CheckResult.not_run(name, "backend did not observe DRBD " + ", ".join(unseen))
     problems: list[str] = []
-    seen: dict[str, dict[str, dict[str, Any]]] = {}
+    seen: dict[str, dict[str, dict[str, str]]] = {}
     for exp in exps:
         nodes = observation.drbd[exp.resource]
         hosts = [exp.host] if exp.host else sorted(nodes)
         for host in hosts:
-            fields = nodes[host]
-            seen.setdefault(exp.resource, {})[host] = dict(fields)
+            status = nodes[host]
+            seen.setdefault(exp.resource, {})[host] = {
+                f: status.value_of(f) for f in DrbdNodeStatus.FIELDS}
             for key, want in sorted(exp.fields.items()):
-                got = fields.get(key)
-                if got is None or str(got) not in _allowed(want):
+                got = status.value_of(key)
+                if got not in _allowed(want):
                     wanted = "|".join(_allowed(want))
                     problems.append(f"{exp.resource}@{host}: {key} is {got}, expected {wanted}")
         if exp.split_brain is not None:

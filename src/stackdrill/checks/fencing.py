@@ -1,90 +1,97 @@
 """Fencing before failover: no instance starts elsewhere while its old host may still write.
 
-Input is a plain list of `FencingEvent`s in lab time, built from the recovery journal,
-the lab trace or a real host's logs. The one-line text form (`parse_events`) is:
+The checks read the lab's own events, never the engine's claims: `PowerChanged` (the
+power really went off, or came back), `GuestStarted` and `GuestStopped` on a host. From
+them follows, for each start, the host the instance ran on before (its previous start).
 
-    12.5 fenced_confirmed cmp1           # the power driver confirmed cmp1 is off
-    40.0 unfenced cmp1                   # cmp1 powered on again (a returning host)
-    13.0 instance_started vm1 cmp2 cmp1  # vm1 started on cmp2; it ran on cmp1 before
-    20.0 instance_stopped vm1 cmp2       # vm1 confirmed stopped/undefined on cmp2
-
-An instance_started with no old host (first boot) needs no fence. Otherwise the old copy
-must be proven gone first: its host fenced (and not unfenced since — a returning host
-that fails again must be fenced again), or the instance confirmed stopped on that host
-(a retry after a failed verification on a healthy host needs no power cut).
+An instance started with no old host (first boot) needs no fence. Otherwise the old copy
+must be proven gone first: its host powered off (and not powered on since — a returning
+host that fails again must be fenced again), or the instance confirmed stopped on that
+host (a retry after a failed verification on a healthy host needs no power cut).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from enum import Enum
 
+from stackdrill.api import GuestStarted, GuestStopped, PowerChanged, PowerState, Traced
 from stackdrill.checks.result import CheckResult
 
 NAME = "fencing_order"
-EventKind = Literal["fenced_confirmed", "unfenced", "instance_started", "instance_stopped"]
+_ALIVE = frozenset({PowerState.ON, PowerState.BOOTING, PowerState.HUNG})
+
+
+class _Kind(Enum):
+    """What the fencing checks need to know of the lab's events."""
+
+    FENCED = "fenced"  # the host's power went off
+    STOPPED = "stopped"  # an instance confirmed stopped on a host
+    UNFENCED = "unfenced"  # the host is powered again
+    STARTED = "started"  # an instance started on a host
+
+
+_SAME_TIME_ORDER = {_Kind.FENCED: 0, _Kind.STOPPED: 0, _Kind.UNFENCED: 1, _Kind.STARTED: 2}
 
 
 @dataclass(frozen=True)
-class FencingEvent:
+class _Fact:
     at: float
-    kind: EventKind
-    host: str  # the fenced/unfenced host, or the host the instance started/stopped on
+    kind: _Kind
+    host: str
     instance: str | None = None
-    old_host: str | None = None
+    old_host: str | None = None  # for STARTED: where it last started before
 
 
-def parse_events(lines: Iterable[str]) -> list[FencingEvent]:
-    """Parse the text form above (blank lines and '#' comments ignored)."""
-    events: list[FencingEvent] = []
-    for n, raw in enumerate(lines, 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        parts = line.split()
-        at, kind, args = float(parts[0]), parts[1], parts[2:]
-        if kind == "fenced_confirmed" and len(args) == 1:
-            events.append(FencingEvent(at, "fenced_confirmed", args[0]))
-        elif kind == "unfenced" and len(args) == 1:
-            events.append(FencingEvent(at, "unfenced", args[0]))
-        elif kind == "instance_stopped" and len(args) == 2:
-            events.append(FencingEvent(at, "instance_stopped", args[1], args[0]))
-        elif kind == "instance_started" and len(args) in (2, 3):
-            old = args[2] if len(args) == 3 else None
-            events.append(FencingEvent(at, "instance_started", args[1], args[0], old))
-        else:
-            raise ValueError(f"line {n}: cannot read fencing event {raw.strip()!r}")
-    return events
+def _facts(events: Iterable[Traced]) -> Iterator[_Fact]:
+    last_host: dict[str, str] = {}
+    for traced in sorted(events, key=lambda t: t.at):  # stable: emission order at one time
+        ev = traced.event
+        if isinstance(ev, PowerChanged):
+            if ev.state is PowerState.OFF:
+                yield _Fact(traced.at, _Kind.FENCED, ev.host)
+            elif ev.state in _ALIVE:
+                yield _Fact(traced.at, _Kind.UNFENCED, ev.host)
+        elif isinstance(ev, GuestStopped):
+            yield _Fact(traced.at, _Kind.STOPPED, ev.host, ev.instance)
+        elif isinstance(ev, GuestStarted):
+            old = last_host.get(ev.instance)
+            yield _Fact(traced.at, _Kind.STARTED, ev.host, ev.instance,
+                        old if old != ev.host else None)
+            last_host[ev.instance] = ev.host
 
 
-def fencing_order(events: Iterable[FencingEvent], *, name: str = NAME) -> CheckResult:
+def _in_order(events: Iterable[Traced]) -> list[_Fact]:
+    """Facts by time; at the same time fences and stops count first."""
+    return sorted(_facts(events), key=lambda f: (f.at, _SAME_TIME_ORDER[f.kind]))
+
+
+def fencing_order(events: Iterable[Traced], *, name: str = NAME) -> CheckResult:
     """Fails for each instance started on a new host before its old copy was proven gone:
-    old host confirmed fenced (not unfenced since), or the instance confirmed stopped on
-    it. Events at the same time: fences and stops count first."""
-    order = {"fenced_confirmed": 0, "instance_stopped": 0, "unfenced": 1, "instance_started": 2}
+    old host confirmed off (not powered on since), or the instance confirmed stopped on
+    it."""
     fenced_since: dict[str, float] = {}
     stopped: set[tuple[str | None, str]] = set()  # (instance, host) confirmed stopped
     violations: list[str] = []
     moved = 0
-    for ev in sorted(events, key=lambda e: (e.at, order[e.kind])):
-        if ev.kind == "fenced_confirmed":
-            fenced_since.setdefault(ev.host, ev.at)
-        elif ev.kind == "unfenced":
-            fenced_since.pop(ev.host, None)
-        elif ev.kind == "instance_stopped":
-            stopped.add((ev.instance, ev.host))
-        else:
-            stopped.discard((ev.instance, ev.host))
-            if not ev.old_host or ev.old_host == ev.host:
+    for fact in _in_order(events):
+        if fact.kind is _Kind.FENCED:
+            fenced_since.setdefault(fact.host, fact.at)
+        elif fact.kind is _Kind.UNFENCED:
+            fenced_since.pop(fact.host, None)
+        elif fact.kind is _Kind.STOPPED:
+            stopped.add((fact.instance, fact.host))
+        elif fact.kind is _Kind.STARTED:
+            stopped.discard((fact.instance, fact.host))
+            if fact.old_host is None:
                 continue
             moved += 1
-            gone = (ev.instance, ev.old_host) in stopped or ev.old_host in fenced_since
+            gone = (fact.instance, fact.old_host) in stopped or fact.old_host in fenced_since
             if not gone:
                 violations.append(
-                    f"{ev.instance} started on {ev.host} at t={ev.at:g}s"
-                    f" before {ev.old_host} was confirmed fenced (or {ev.instance} stopped there)"
-                )
+                    f"{fact.instance} started on {fact.host} at t={fact.at:g}s before "
+                    f"{fact.old_host} was confirmed fenced (or {fact.instance} stopped there)")
     return CheckResult.of(
         name,
         violations,
@@ -95,15 +102,16 @@ def fencing_order(events: Iterable[FencingEvent], *, name: str = NAME) -> CheckR
 
 
 def not_evacuated(
-    events: Iterable[FencingEvent], hosts: Iterable[str], *, name: str = "not_evacuated"
+    events: Iterable[Traced], hosts: Iterable[str], *, name: str = "not_evacuated"
 ) -> CheckResult:
     """No instance moved off, and no fence hit, any of `hosts` (healthy hosts that only
     looked down, e.g. behind a partitioned management network)."""
     keep = set(hosts)
     problems = []
-    for ev in sorted(events, key=lambda e: e.at):
-        if ev.kind == "fenced_confirmed" and ev.host in keep:
-            problems.append(f"{ev.host} fenced at t={ev.at:g}s")
-        if ev.kind == "instance_started" and ev.old_host in keep and ev.host != ev.old_host:
-            problems.append(f"{ev.instance} moved off {ev.old_host} to {ev.host} at t={ev.at:g}s")
+    for fact in sorted(_facts(events), key=lambda f: f.at):
+        if fact.kind is _Kind.FENCED and fact.host in keep:
+            problems.append(f"{fact.host} fenced at t={fact.at:g}s")
+        if fact.kind is _Kind.STARTED and fact.old_host in keep:
+            problems.append(f"{fact.instance} moved off {fact.old_host} to {fact.host} at "
+                            f"t={fact.at:g}s")
     return CheckResult.of(name, problems, f"{', '.join(sorted(keep))} kept their instances")

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from stackdrill.backends.base import LvmView
+from stackdrill.api import LvmView
 from stackdrill.checks.result import CheckResult
 
 NAME = "lvm_consistency"

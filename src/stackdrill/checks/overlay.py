@@ -12,28 +12,12 @@ vanish: a path-MTU blackhole, which these checks name as such.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+from stackdrill.api import OverlayProbe
 from stackdrill.checks.result import CheckResult
 
 VXLAN_OVERHEAD = 50
 EXPECTED_MTU = 1500 - VXLAN_OVERHEAD
-
-
-@dataclass(frozen=True)
-class OverlayProbe:
-    src: str  # host or instance the probe ran from
-    dst: str  # instance probed
-    reachable: bool  # small ping answered (ARP resolved, ICMP echo came back)
-    full_size_ok: bool | None = None  # DF ping of expected-MTU size answered; None: not run
-    path_mtu: int | None = None  # tracepath's pmtu; None: not measured / no answer
-    arp_mac: str | None = None  # MAC the ARP reply carried; None: no reply
-    expected_mac: str | None = None  # the instance's port MAC from the topology
-    at: float = 0.0  # lab time of the probe
-
-    @property
-    def pair(self) -> str:
-        return f"{self.src}->{self.dst}"
 
 
 def overlay_reachability(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from stackdrill.backends.base import Observation, PowerState
+from stackdrill.api import Observation, PowerState
 from stackdrill.checks.result import CheckResult
 
 NAME = "exactly_once"

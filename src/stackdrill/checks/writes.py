@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 
-from stackdrill.backends.base import StoredRecord, WriteOp
+from stackdrill.api import StoredRecord, WriteOp
 from stackdrill.checks.result import CheckResult
 
 NAME = "acked_writes"

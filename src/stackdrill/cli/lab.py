@@ -105,8 +105,7 @@ def status(lab_name: str) -> None:
             for col in ("node", "role", "disk", "connection", "out of sync KiB"):
                 table.add_column(col)
             for node, st in nodes.items():
-                table.add_row(node, str(st.get("role")), str(st.get("disk")),
-                              str(st.get("connection")), str(st.get("out_of_sync_kb", 0)))
+                table.add_row(node, st.role, st.disk, st.connection, str(st.out_of_sync_kb))
             out.print(table)
         faults = record.faults_in_force()
         out.print("faults in force: " + (", ".join(
@@ -274,20 +273,15 @@ def down(lab_name: str, everything: bool) -> None:
         raise LabStateError(f"no lab named {lab_name!r}")
     for name in names:
         record = labstore.load(name)
-        cls = backend_class(record.backend)
-        teardown = getattr(cls, "teardown", None)
-        if teardown is not None:
-            teardown(name)
+        backend_class(record.backend).teardown(name)
         labstore.remove(name)
         console().print(f"lab {name} is down")
     if everything:
         for backend in sorted(REGISTRY):
-            cleanup = getattr(backend_class(backend), "cleanup_all", None)
-            if cleanup is not None:
-                try:
-                    removed = cleanup()
-                except (ImportError, OSError, StackdrillError) as exc:
-                    console().print(f"{backend}: cannot look for leftovers here: {exc}")
-                    continue
-                if removed:
-                    console().print(f"{backend}: removed leftovers {', '.join(removed)}")
+            try:
+                removed = backend_class(backend).cleanup_all()
+            except (ImportError, OSError, StackdrillError) as exc:
+                console().print(f"{backend}: cannot look for leftovers here: {exc}")
+                continue
+            if removed:
+                console().print(f"{backend}: removed leftovers {', '.join(removed)}")

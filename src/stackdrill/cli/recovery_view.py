@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from stackdrill.backends.base import PowerState
+from stackdrill.api import PowerState
 from stackdrill.cli.render import console
 from stackdrill.recovery import RecoveryConfig, RecoveryEngine, RecoveryResult
 from stackdrill.recovery.detect import Assessment, Verdict, assess
@@ -22,7 +22,7 @@ def assess_hosts(session: LabSession, config: RecoveryConfig) -> list[Assessment
     lab = session.lab
     now = lab.clock.now()
     return [assess(lab.drivers.compute.health(h.name), now, config.grace_s, 0.0,
-                   config.fence_on_isolation)
+                   config.fence_on_isolation, config.heartbeat_interval_s)
             for h in sorted(session.topology.hosts_with(Role.COMPUTE), key=lambda h: h.name)]
 
 

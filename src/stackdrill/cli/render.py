@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from stackdrill.backends.base import Capabilities
+from stackdrill.api import Capabilities
 from stackdrill.faults import FAULT_KINDS
 from stackdrill.report.model import Report
 

@@ -126,7 +126,7 @@ def backends(markdown: bool) -> None:
         for kind in FAULT_KINDS:
             marks = ["yes" if c.supports_fault(kind) else "—" for _n, c, _a in rows]
             click.echo(f"| `{kind}` | " + " | ".join(marks) + " |")
-        from stackdrill.backends.base import FEATURES
+        from stackdrill.api import FEATURES
 
         for feature in FEATURES:
             marks = ["yes" if feature in c.features else "—" for _n, c, _a in rows]

@@ -7,13 +7,14 @@ recovery engine claims it did.
 
 from __future__ import annotations
 
-import re
+import json
 from collections import defaultdict
+from dataclasses import asdict
 from typing import Any
 
 from stackdrill import checks
-from stackdrill.backends.base import Observation, StoredRecord, WriteOp
-from stackdrill.checks import Checklist, CheckResult, DrbdExpectation, FencingEvent, OverlayProbe
+from stackdrill.api import CommandResult, DrbdNotice, Observation, StoredRecord, Traced, WriteOp
+from stackdrill.checks import Checklist, CheckResult, DrbdExpectation
 from stackdrill.drill.model import (
     ExpectAckedWrites,
     Expectation,
@@ -36,33 +37,7 @@ from stackdrill.recovery import InstanceState
 from stackdrill.report.model import FaultRecord, InstanceReport, Report, TimelineEvent
 from stackdrill.report.state import state_summary
 
-_POWER = re.compile(r"^(?P<t>[\d.]+) host/(?P<host>\S+) power .*state=(?P<state>\w+)")
-_START = re.compile(r"^(?P<t>[\d.]+) hv/(?P<host>\S+) start .*instance=(?P<inst>\S+)")
-_STOP = re.compile(r"^(?P<t>[\d.]+) hv/(?P<host>\S+) stop .*instance=(?P<inst>\S+)")
 OK_STATES = {InstanceState.RECOVERED, InstanceState.RESUMED, InstanceState.RUNNING}
-
-
-def fencing_events(trace: list[str]) -> list[FencingEvent]:
-    """Ground truth from the lab trace: when each host was really off, and where each
-    instance started (with the host it ran on before)."""
-    events: list[FencingEvent] = []
-    last_host: dict[str, str] = {}
-    for line in trace:
-        if m := _POWER.match(line):
-            state = m["state"]
-            if state == "off":
-                events.append(FencingEvent(float(m["t"]), "fenced_confirmed", m["host"]))
-            elif state in ("on", "booting", "hung"):
-                events.append(FencingEvent(float(m["t"]), "unfenced", m["host"]))
-        elif m := _STOP.match(line):
-            events.append(FencingEvent(float(m["t"]), "instance_stopped", m["host"], m["inst"]))
-        elif m := _START.match(line):
-            inst, host = m["inst"], m["host"]
-            old = last_host.get(inst)
-            events.append(FencingEvent(float(m["t"]), "instance_started", host, inst,
-                                       old if old != host else None))
-            last_host[inst] = host
-    return events
 
 
 class Judge:
@@ -74,7 +49,7 @@ class Judge:
         self.history: list[WriteOp] = list(self.evidence.history)
         self.stored: dict[str, dict[int, StoredRecord]] = self.evidence.stored
         self.tally = checks.tally_writes(self.history, self.stored)
-        self.events = fencing_events(list(self.evidence.trace))
+        self.events: tuple[Traced, ...] = self.evidence.events
         self.outcomes = {o.name: o for r in run.recoveries for o in r.instances}
 
     # ------------------------------------------------------------ checks
@@ -210,11 +185,11 @@ class Judge:
             return CheckResult.not_run(name, f"cluster {cluster!r} was not observed")
         problems = []
         for host, want in expected.items():
-            got = status.get(host, {}).get("quorate")
-            if got is None:
+            view = status.get(host)
+            if view is None:
                 problems.append(f"{host}: no quorum state (host down?)")
-            elif bool(got) != want:
-                problems.append(f"{host}: quorate={got}, expected {want}")
+            elif view.quorate != want:
+                problems.append(f"{host}: quorate={view.quorate}, expected {want}")
         return CheckResult.of(name, problems, ", ".join(
             f"{h} quorate={v}" for h, v in expected.items()))
 
@@ -226,14 +201,10 @@ class Judge:
             res = results.get(label)
             if res is None:
                 return CheckResult.not_run(name, f"probe {label!r} never ran")
-            if "reachable" not in res:  # the backend could not run it at all, and says why
+            if res.probe is None:  # the backend could not run it at all, and says why
                 return CheckResult.not_run(name, f"probe {label!r} could not run: "
-                                                 f"{res.get('detail', '?')}")
-            probes.append(OverlayProbe(src=res["src"], dst=res["dst"],
-                                       reachable=res["reachable"],
-                                       full_size_ok=res["full_size_ok"],
-                                       path_mtu=res["path_mtu"], arp_mac=res["arp_mac"],
-                                       expected_mac=res["expected_mac"], at=res["at"]))
+                                                 f"{res.detail or '?'}")
+            probes.append(res.probe)
         parts = checks.overlay_checks(probes, expected_mtu=mtu)
         failed = [p for p in parts if not p.ok]
         merged = CheckResult.of(name, [f"{p.name}: {p.detail}" for p in failed],
@@ -267,8 +238,10 @@ class Judge:
             timeline=tuple(self._timeline(results)), phases=self._phases(),
             steps=self._steps(), state_before=run.state_before,
             state_after=state_summary(self.obs),
-            extra={"writes": len(self.history), "commands": self.evidence.commands,
-                   "drbd_events": self.obs.extra.get("drbd_events", {}),
+            extra={"writes": len(self.history),
+                   "commands": {label: _plain(res)
+                                for label, res in sorted(self.evidence.commands.items())},
+                   "drbd_events": self._drbd_events(),
                    "blocked_hosts": {h: why for r in run.recoveries
                                      for h, why in r.blocked_hosts.items()}},
         )
@@ -321,17 +294,27 @@ class Judge:
                 events.append(TimelineEvent(at=phase.start, end=max(phase.start, phase.end),
                                             lane=lane, label=phase.phase.value))
         for label, res in sorted(self.evidence.commands.items()):
-            start = float(res.get("started", 0.0))
-            events.append(TimelineEvent(at=start, end=max(start, float(res.get("finished", start))),
-                                        lane="operator", label=label, ok=bool(res.get("ok"))))
-        for resource, notable in sorted(self.obs.extra.get("drbd_events", {}).items()):
-            for ev in notable:
-                events.append(TimelineEvent(at=float(ev.get("t", 0.0)), lane=f"drbd:{resource}",
-                                            label=_drbd_label(ev), ok=ev.get("event") not in
-                                            ("split-brain", "io-error", "handshake-refused")))
+            events.append(TimelineEvent(at=res.started, end=max(res.started, res.finished),
+                                        lane="operator", label=label, ok=res.ok))
+        for traced in self.events:
+            notice = traced.event
+            if isinstance(notice, DrbdNotice):
+                events.append(TimelineEvent(
+                    at=traced.at, lane=f"drbd:{notice.resource}", label=_drbd_label(notice),
+                    ok=notice.kind not in ("split-brain", "io-error", "handshake-refused")))
         end = self.run.ended_at
         events += [TimelineEvent(at=end, lane="check", label=c.name, ok=c.ok) for c in results]
         return sorted(events, key=lambda e: (e.at, e.lane, e.label))
+
+    def _drbd_events(self) -> dict[str, list[dict[str, Any]]]:
+        """Each resource's notable DRBD events, as the report's JSON lists them."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for traced in self.events:
+            notice = traced.event
+            if isinstance(notice, DrbdNotice):
+                out.setdefault(notice.resource, []).append(
+                    {"t": traced.at, "event": notice.kind, **dict(notice.details)})
+        return out
 
     def _phases(self) -> dict[str, float]:
         totals: dict[str, float] = defaultdict(float)
@@ -350,13 +333,20 @@ class Judge:
         return dict(steps)
 
 
-def _drbd_label(event: dict[str, Any]) -> str:
-    """'split-brain resolved by discard-secondary (victim bob)', 'resync-started 2 discarded'."""
-    parts = [str(event.get("event"))]
+def _drbd_label(notice: DrbdNotice) -> str:
+    """'split-brain policy=discard-secondary victim=bob', 'resync-started source=a ...'."""
+    parts = [notice.kind]
     for key in ("policy", "survivor", "victim", "discarded_blocks", "source", "target", "node"):
-        if event.get(key) not in (None, "", 0):
-            parts.append(f"{key}={event[key]}")
+        value = notice.get(key)
+        if value not in (None, "", 0):
+            parts.append(f"{key}={value}")
     return " ".join(parts)
+
+
+def _plain(result: CommandResult) -> dict[str, Any]:
+    """A command result as the report's JSON shows it."""
+    out: dict[str, Any] = json.loads(json.dumps(asdict(result)))
+    return out
 
 
 def _target(fault: Any) -> str:

@@ -13,8 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stackdrill.api import (
+    CommandResult,
+    Lab,
+    LabOptions,
+    Observation,
+    StoredRecord,
+    Traced,
+    WriteOp,
+)
+from stackdrill.api.events import trace_sha256
 from stackdrill.backends import backend_class, lifetime
-from stackdrill.backends.base import Lab, LabOptions, Observation, StoredRecord, WriteOp
 from stackdrill.drill.model import Drill, RecoverSpec, Step
 from stackdrill.drill.support import ensure_supported
 from stackdrill.errors import BackendUnavailableError, StackdrillError
@@ -33,8 +42,8 @@ class Evidence:
     observation: Observation
     history: tuple[WriteOp, ...]
     stored: dict[str, dict[int, StoredRecord]]  # volume -> seq -> record, as its primary has it
-    trace: tuple[str, ...]
-    commands: dict[str, dict[str, Any]]
+    events: tuple[Traced, ...]  # the lab's typed events: power, guests, DRBD, commands
+    commands: dict[str, CommandResult]
     predicted_lost_writes: int | None  # only where the backend can predict (the simulator)
 
     @classmethod
@@ -43,9 +52,12 @@ class Evidence:
         observation = lab.observe()
         history = tuple(lab.history())
         stored = {v: _stored(lab, v) for v in sorted({op.volume for op in history})}
-        predict = getattr(lab, "predicted_lost_writes", None)
-        return cls(observation, history, stored, tuple(lab.trace()), lab.command_results(),
-                   int(predict()) if callable(predict) else None)
+        return cls(observation, history, stored, tuple(lab.events()), lab.command_results(),
+                   lab.predicted_lost_writes())
+
+    @property
+    def trace_sha256(self) -> str:
+        return trace_sha256(self.events)
 
 
 def _stored(lab: Lab, volume: str) -> dict[int, StoredRecord]:
@@ -173,8 +185,7 @@ def execute(drill: Drill, *, backend: str = "sim", seed: int | None = None,
         lab.quiesce()
         run.ended_at = lab.clock.now()
         run.evidence = Evidence.collect(lab)
-        sha = getattr(lab, "trace_sha256", None)
-        run.trace_sha256 = sha() if callable(sha) else ""
+        run.trace_sha256 = run.evidence.trace_sha256
     except BaseException:
         if not keep:
             lab.destroy()

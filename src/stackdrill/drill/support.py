@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stackdrill.backends.base import Capabilities
+from stackdrill.api import Capabilities
 from stackdrill.drill.model import Drill
 from stackdrill.errors import UnsupportedError
 from stackdrill.operations import ClusterCommand, DiskCommand, DrbdCommand, LvmCommand

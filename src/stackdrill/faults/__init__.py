@@ -20,6 +20,7 @@ from stackdrill.faults.catalogue import (
     TunnelEndpointDown,
     UnderlayMtu,
     describe,
+    fault_kinds,
 )
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "TunnelEndpointDown",
     "UnderlayMtu",
     "describe",
+    "fault_kinds",
 ]

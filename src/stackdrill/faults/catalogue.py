@@ -6,6 +6,7 @@ drill, logged, replayed, compared and shown in a report without any backend.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -145,6 +146,12 @@ FAULT_KINDS: tuple[str, ...] = (
     "tunnel_endpoint_down", "power_controller_down",
 )
 register_union_tags(set(FAULT_KINDS))
+
+
+def fault_kinds(table: Iterable[type[BaseModel]]) -> frozenset[str]:
+    """The `kind` tags of the fault classes a backend's handler table has entries for: a
+    backend declares exactly the faults it implements."""
+    return frozenset(str(cls.model_fields["kind"].default) for cls in table)
 
 
 def describe(fault: Fault) -> str:

@@ -15,7 +15,9 @@ writes, a single writer per volume); the checks here need the declared damage:
 
 from __future__ import annotations
 
-from stackdrill.backends.base import WriteOp
+from collections.abc import Mapping
+
+from stackdrill.api import WriteOp
 from stackdrill.checks import CheckResult, exactly_once
 from stackdrill.drill.runner import DrillRun
 from stackdrill.fuzz.oracle import Damage
@@ -73,7 +75,7 @@ def divergence_bounded(history: list[WriteOp], lost_seqs: dict[str, dict[str, li
                               f"t={since:g}s (declared)", lost=len(lost))
 
 
-def writes_progress(history: list[WriteOp], running: dict[str, list[str]], since: float,
+def writes_progress(history: list[WriteOp], running: Mapping[str, list[str]], since: float,
                     damage: Damage, name: str = "writes_progress") -> CheckResult:
     """Every instance running at the end still gets writes acknowledged after `since` (all
     faults are healed by then): a guest that 'runs' on a dead volume is not recovered."""

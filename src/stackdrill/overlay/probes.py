@@ -6,15 +6,15 @@ another instance's overlay IP: `arping` (which MAC answers), a small `ping`, a
 blackhole drops it silently), and `tracepath` (the path MTU). Every command is bounded by
 count and time and only targets an address inside the lab. The backend supplies how to
 run a command in the instance (`ip netns exec` on this host, or through a guest's agent);
-the result has the simulator's keys, so one overlay check reads every backend.
+the result is the same typed value on every backend, so one overlay check reads them all.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
 
+from stackdrill.api import CommandResult, OverlayProbe
 from stackdrill.overlay_model import ICMP_ECHO_OVERHEAD
 from stackdrill.topology import Topology
 
@@ -46,7 +46,7 @@ def tracepath(run: InstanceRunner, ip: str) -> tuple[bool, int | None]:
 
 
 def probe(run: InstanceRunner, ifname: str, topology: Topology, src: str, dst: str,
-          now: Callable[[], float]) -> dict[str, Any]:
+          now: Callable[[], float]) -> CommandResult:
     """Probe `dst`'s overlay IP from inside instance `src` (whose interface on the overlay
     is `ifname`); the result feeds the overlay expectations as the simulator's does."""
     target = topology.instance(dst)
@@ -58,10 +58,9 @@ def probe(run: InstanceRunner, ifname: str, topology: Topology, src: str, dst: s
     big = ping(run, ip, size=full, df=True)
     reached, pmtu = tracepath(run, ip)
     path_mtu = pmtu if reached else None
-    return {
-        "ok": small, "probe": "overlay", "src": src, "dst": dst,
-        "reachable": small, "full_size_ok": big, "path_mtu": path_mtu,
-        "arp_mac": mac, "expected_mac": target.mac, "at": now(),
-        "detail": f"ping {'ok' if small else 'no answer'}; {full}-byte DF ping "
-                  f"{'ok' if big else 'no answer'}; pmtu {path_mtu}; arp {mac}",
-    }
+    found = OverlayProbe(src=src, dst=dst, reachable=small, full_size_ok=big,
+                         path_mtu=path_mtu, arp_mac=mac, expected_mac=target.mac, at=now())
+    return CommandResult(
+        ok=small, probe=found,
+        detail=f"ping {'ok' if small else 'no answer'}; {full}-byte DF ping "
+               f"{'ok' if big else 'no answer'}; pmtu {path_mtu}; arp {mac}")

@@ -30,8 +30,8 @@ STDERR: dict[Tolerated, str] = {"exists": "File exists", "missing": "No such fil
 HEREDOC = "STACKDRILL_FDB"
 
 
-class CommandResult(Protocol):
-    """What a runner returns (the libvirt guest agent's CommandResult fits)."""
+class ShellResult(Protocol):
+    """What a runner returns (the libvirt guest agent's ShellResult fits)."""
 
     @property
     def rc(self) -> int: ...
@@ -43,7 +43,7 @@ class CommandResult(Protocol):
     def stderr(self) -> str: ...
 
 
-Runner = Callable[[str, str], CommandResult]  # (host, shell command) -> result
+Runner = Callable[[str, str], ShellResult]  # (host, shell command) -> result
 
 
 class ShellPlane(FdbPlane):

@@ -1,6 +1,6 @@
 """The recovery engine: inventory, detection, fencing, planning, journaled flows.
 
-It talks to a lab only through `stackdrill.backends.base` (drivers and clock).
+It talks to a lab only through `stackdrill.api` (drivers and clock).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from stackdrill.backends.base import Clock, Drivers, HostHealth, PowerState
+from stackdrill.api import Clock, Drivers, HostHealth, PowerState
 from stackdrill.recovery import fence, sql
 from stackdrill.recovery.config import RecoveryConfig
 from stackdrill.recovery.hoststate import AFTER, FAILED_STATES, FENCED_STATES, HostStatus

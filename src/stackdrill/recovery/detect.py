@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from stackdrill.backends.base import HostHealth, PowerState
+from stackdrill.api import HostHealth, PowerState, Witness
 
 
 class Verdict(StrEnum):
@@ -32,9 +32,29 @@ class Assessment:
     last_heartbeat: float | None
 
 
+def reporting(witness: Witness, host_beat: float | None, now: float,
+              interval_s: float) -> bool:
+    """Whether a witness can tell the controller that it lost a host: only while it reports
+    itself (within three heartbeat intervals) and later than the host's last heartbeat by
+    one interval. When everyone went quiet at once (the controller is down or cut off) no
+    witness qualifies, and that silence is no evidence that the host died."""
+    beat = witness.last_report
+    return beat is not None and now - beat <= 3 * interval_s and \
+        (host_beat is None or beat >= host_beat + interval_s)
+
+
+def replication_lost(health: HostHealth, now: float, interval_s: float) -> bool:
+    """Every witness that still reports says it lost the host; with none that reports,
+    the links count as up (silence is no evidence)."""
+    heard = [w for w in health.witnesses
+             if reporting(w, health.last_heartbeat, now, interval_s)]
+    return bool(heard) and not any(w.sees_host for w in heard)
+
+
 def assess(health: HostHealth, now: float, grace_s: float, since: float = 0.0,
-           fence_on_isolation: bool = False) -> Assessment:
-    """Judge one host. `since` is when monitoring began (the age of a host never heard from).
+           fence_on_isolation: bool = False, interval_s: float = 10.0) -> Assessment:
+    """Judge one host. `since` is when monitoring began (the age of a host never heard from);
+    `interval_s` the heartbeat interval the witness rule measures freshness by.
 
     `fence_on_isolation` is the policy some operators choose instead: a host that
     lost only its management link is declared down too (and will be fenced first).
@@ -46,7 +66,7 @@ def assess(health: HostHealth, now: float, grace_s: float, since: float = 0.0,
     signals = []
     if health.power in (PowerState.OFF, PowerState.HUNG):
         signals.append(f"power controller reports {health.power.value}")
-    if not health.replication_links_up:
+    if replication_lost(health, now, interval_s):
         signals.append("replication peers lost it")
     if signals:
         reason = f"no heartbeat for {age:.1f} s (grace {grace_s:.0f} s); " + " and ".join(signals)

@@ -3,7 +3,7 @@
 Single-threaded and driven by the lab's `Clock`: drivers return futures, the
 engine keeps up to `parallel` flows in flight and waits on their futures through
 the clock, so on the simulator a run is deterministic. It talks only to the
-driver interfaces in `stackdrill.backends.base`, never to a backend.
+driver interfaces in `stackdrill.api`, never to a backend.
 
 Safety rules, in the order Nova requires: a host is fenced and confirmed off,
 then its compute service is forced down, then its instances are evacuated; no
@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from stackdrill.backends.base import Clock, Drivers, HostHealth, PowerState
+from stackdrill.api import Clock, Drivers, HostHealth, PowerState
 from stackdrill.recovery import fence
 from stackdrill.recovery.base import InstInfo, Proc
 from stackdrill.recovery.config import RecoveryConfig

@@ -14,7 +14,7 @@ import logging
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from stackdrill.backends.base import PowerDriver, PowerState
+from stackdrill.api import PowerDriver, PowerState
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import logging
 
 from sqlalchemy import update
 
-from stackdrill.backends.base import HostHealth, PowerState
+from stackdrill.api import HostHealth, PowerState
 from stackdrill.recovery import fence
 from stackdrill.recovery.base import Proc
 from stackdrill.recovery.detect import Verdict, assess
@@ -45,7 +45,8 @@ class HostMonitor(ReturningHosts):
                     continue  # heartbeating: what assess() would say, without the cost
             records = self.journal.for_host(host)
             if st is HostStatus.UP:
-                verdict = assess(health, now, cfg.grace_s, self._since, cfg.fence_on_isolation)
+                verdict = assess(health, now, cfg.grace_s, self._since, cfg.fence_on_isolation,
+                                 cfg.heartbeat_interval_s)
                 sole = self._sole_current_copy(host) \
                     if (verdict.verdict is Verdict.DOWN and health.power in _ALIVE
                         and host not in self.storage_hosts) else None  # those: _hold()

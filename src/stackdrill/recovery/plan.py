@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from stackdrill.backends.base import AttachMode, Replica
+from stackdrill.api import AttachMode, Replica
 from stackdrill.recovery.config import RecoveryMethod
 
 USABLE_DISK_STATES = frozenset({"UpToDate"})

@@ -9,7 +9,7 @@ import logging
 
 from sqlalchemy import update
 
-from stackdrill.backends.base import PowerState
+from stackdrill.api import PowerState
 from stackdrill.recovery.flows import FlowRunner
 from stackdrill.recovery.hoststate import HostStatus, last
 from stackdrill.recovery.inventory import Instance, VmState

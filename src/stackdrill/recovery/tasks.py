@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Protocol
 
 from sqlalchemy.orm import Session
 
-from stackdrill.backends.base import Drivers, VolumePath
+from stackdrill.api import Drivers, VolumePath
 from stackdrill.recovery import sql
 from stackdrill.recovery.config import RecoveryConfig
 from stackdrill.recovery.inventory import (

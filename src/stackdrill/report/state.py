@@ -8,9 +8,17 @@ identically.
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from typing import Any
 
-from stackdrill.backends.base import Observation
+from stackdrill.api import DrbdNodeStatus, Observation, QuorumStatus
+
+
+def _plain(value: DrbdNodeStatus | QuorumStatus) -> dict[str, Any]:
+    """A status as JSON-ready fields, keys sorted (tuples become lists)."""
+    plain: dict[str, Any] = json.loads(json.dumps(asdict(value), sort_keys=True))
+    return plain
 
 
 def _segments(lvs: dict[str, list[tuple[int, int]]]) -> dict[str, list[list[int]]]:
@@ -38,9 +46,12 @@ def state_summary(observation: Observation) -> dict[str, Any]:
         "power": {h: str(p) for h, p in sorted(observation.power.items())},
         "running": {i: sorted(h) for i, h in sorted(observation.running.items())},
         "drbd": {
-            r: {h: dict(sorted(f.items())) for h, f in sorted(nodes.items())}
+            r: {h: _plain(st) for h, st in sorted(nodes.items())}
             for r, nodes in sorted(observation.drbd.items())
         },
         "lvm": lvm,
-        "quorum": {c: dict(sorted(v.items())) for c, v in sorted(observation.quorum.items())},
+        "quorum": {
+            c: {h: _plain(st) for h, st in sorted(views.items())}
+            for c, views in sorted(observation.quorum.items())
+        },
     }

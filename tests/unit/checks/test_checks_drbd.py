@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
-from stackdrill.backends.base import Observation
+import pytest
+
+from stackdrill.api import DrbdNodeStatus, Observation
 from stackdrill.checks import DrbdExpectation, drbd_state
 
 
-def obs(drbd: dict[str, dict[str, dict[str, Any]]]) -> Observation:
+def obs(drbd: dict[str, dict[str, DrbdNodeStatus]]) -> Observation:
     return Observation(time=1.0, running={}, power={}, drbd=drbd, lvm=[], quorum={})
 
 
 HEALTHY = {
-    "n1": {"role": "Primary", "disk": "UpToDate", "connection": "Connected"},
-    "n2": {"role": "Secondary", "disk": "UpToDate", "connection": "Connected"},
+    "n1": DrbdNodeStatus(role="Primary", disk="UpToDate", connection="Connected"),
+    "n2": DrbdNodeStatus(role="Secondary", disk="UpToDate", connection="Connected"),
 }
 
 
@@ -28,7 +30,7 @@ def test_expected_roles_and_disks_pass() -> None:
 
 def test_diskless_primary_after_detach() -> None:
     """on-io-error detach: the primary goes Diskless and keeps serving from its peer."""
-    state = {"r0": {**HEALTHY, "n1": {**HEALTHY["n1"], "disk": "Diskless"}}}
+    state = {"r0": {**HEALTHY, "n1": replace(HEALTHY["n1"], disk="Diskless")}}
     exp = DrbdExpectation(resource="r0", host="n1", fields={"disk": "UpToDate"})
     r = drbd_state(obs(state), [exp])
     assert not r.ok and "r0@n1: disk is Diskless, expected UpToDate" in r.detail
@@ -39,7 +41,7 @@ def test_diskless_primary_after_detach() -> None:
 def test_split_brain_expectations() -> None:
     """After a partition with two primaries writing, reconnect must detect split brain;
     with fencing resource-and-stonith none may happen."""
-    sb = {h: {**f, "connection": "StandAlone", "split_brain": True} for h, f in HEALTHY.items()}
+    sb = {h: replace(f, connection="StandAlone", split_brain=True) for h, f in HEALTHY.items()}
     assert drbd_state(obs({"r0": sb}), [DrbdExpectation(resource="r0", split_brain=True)]).ok
     r = drbd_state(obs({"r0": sb}), [DrbdExpectation(resource="r0", split_brain=False)])
     assert not r.ok and "split brain detected on n1, n2" in r.detail
@@ -66,7 +68,13 @@ def test_auto_resolved_split_brain_counts_from_the_log() -> None:
         drbd={"r0": HEALTHY},
         lvm=[],
         quorum={},
-        extra={"drbd_split_brains": {"r0": ["n1"]}},
+        split_brains={"r0": ("n1",)},
     )
     assert drbd_state(extra, exp).ok
     assert not drbd_state(extra, [DrbdExpectation(resource="r0", split_brain=False)]).ok
+
+
+def test_an_expectation_naming_an_unknown_status_field_is_refused() -> None:
+    """A typo in a drill ('rol') must not silently expect nothing."""
+    with pytest.raises(ValueError, match="unknown DRBD status field"):
+        DrbdExpectation(resource="r0", fields={"rol": "Primary"})

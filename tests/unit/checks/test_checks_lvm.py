@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stackdrill.backends.base import LvmView
+from stackdrill.api import LvmView
 from stackdrill.checks import lvm_consistency
 
 Segs = dict[str, list[tuple[int, int]]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stackdrill.backends.base import Observation, PowerState
+from stackdrill.api import Observation, PowerState
 from stackdrill.checks import exactly_once
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stackdrill.backends.base import WriteOp
+from stackdrill.api import WriteOp
 from stackdrill.checks import single_writer
 
 

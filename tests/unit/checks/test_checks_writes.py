@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stackdrill.backends.base import StoredRecord, WriteOp
+from stackdrill.api import StoredRecord, WriteOp
 from stackdrill.checks import acked_writes, tally_writes
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from stackdrill.api import CommandResult
 from stackdrill.drill import load_drill
 from stackdrill.drill.judge import judge
 from stackdrill.drill.runner import execute
@@ -16,7 +17,7 @@ DRILLS = Path(__file__).resolve().parents[3] / "lab" / "drills"
 def test_a_probe_the_backend_could_not_run_fails_with_its_reason() -> None:
     run = execute(load_drill(DRILLS / "overlay.yaml"))
     commands = dict(run.final.commands)
-    commands["before-2"] = {"ok": False, "detail": "GuestCommandError: cmp1: agent gone"}
+    commands["before-2"] = CommandResult(ok=False, detail="GuestCommandError: cmp1: agent gone")
     run.evidence = dataclasses.replace(run.final, commands=commands)
     overlay = next(c for c in judge(run).checks if c.name == "overlay")
     assert (overlay.ok, overlay.ran) == (False, False)

@@ -3,7 +3,7 @@ random seed fails (it replays, it names only real things, its excuses are declar
 
 from __future__ import annotations
 
-from stackdrill.backends.base import WriteOp
+from stackdrill.api import WriteOp
 from stackdrill.drill.model import RecoverSpec, Step
 from stackdrill.faults import DiskFailure, HostCrash, HostHang, HostReboot, LinkDown, Partition
 from stackdrill.fuzz import build, declared_damage, generate

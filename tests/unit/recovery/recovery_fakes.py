@@ -1,7 +1,7 @@
 """A small fake lab for the recovery engine's own tests: an event-heap clock and drivers
 whose operations take fixed lab time and can be made to fail.
 
-It implements only `stackdrill.backends.base`, like every real backend, and counts
+It implements only `stackdrill.api`, like every real backend, and counts
 what matters to an operator: how often each instance was started, and whether
 two copies ever ran at once.
 """
@@ -15,10 +15,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from stackdrill.backends.base import (
+from stackdrill.api import (
     AttachMode,
     Clock,
     ComputeDriver,
+    DriverError,
     Drivers,
     GuestInfo,
     HostHealth,
@@ -28,6 +29,7 @@ from stackdrill.backends.base import (
     Replica,
     StorageDriver,
     VolumePath,
+    Witness,
 )
 from stackdrill.topology import Topology
 from stackdrill.topology.model import Role
@@ -175,7 +177,7 @@ class FakePower(PowerDriver):
 
         def off() -> None:
             if not h.fenceable:
-                raise ConnectionError(f"IPMI of {host}: no route to host")
+                raise DriverError(f"IPMI of {host}: no route to host")
             self.lab.crash(host)
 
         return self.lab.op(3.0, off)
@@ -194,13 +196,13 @@ class FakeCompute(ComputeDriver):
 
     def health(self, host: str) -> HostHealth:
         h = self.lab.hosts[host]
-        return HostHealth(host, h.last_heartbeat, h.repl and h.power is PowerState.ON,
-                          FakePower(self.lab).state(host))
+        peer = Witness("peer", h.repl and h.power is PowerState.ON, self.lab.clock.now())
+        return HostHealth(host, h.last_heartbeat, FakePower(self.lab).state(host), (peer,))
 
     def _up(self, host: str) -> None:
         h = self.lab.hosts[host]
         if h.power is not PowerState.ON or not h.mgmt:
-            raise ConnectionError(f"cannot reach the compute service on {host}")
+            raise DriverError(f"cannot reach the compute service on {host}")
 
     def guests(self, host: str) -> Future[list[GuestInfo]]:
         def ask() -> list[GuestInfo]:
@@ -241,10 +243,10 @@ class FakeStorage(StorageDriver):
 
         def go() -> VolumePath:
             if volume in self.lab.fail_prepare:
-                raise OSError(f"{volume}: refusing to be Primary")
+                raise DriverError(f"{volume}: refusing to be Primary")
             good = [r.host for r in self.replicas(volume) if r.reachable and r.host not in dead]
             if not good:
-                raise OSError(f"no reachable replica of {volume}")
+                raise DriverError(f"no reachable replica of {volume}")
             if host in good:
                 return VolumePath(volume, host, AttachMode.LOCAL, host, f"/dev/vg/{volume}")
             return VolumePath(volume, host, AttachMode.REMOTE, good[0],
@@ -255,7 +257,7 @@ class FakeStorage(StorageDriver):
     def release(self, volume: str, host: str) -> Future[None]:
         def go() -> None:
             if self.lab.hosts[host].power is not PowerState.ON:
-                raise ConnectionError(f"{host} is not running")
+                raise DriverError(f"{host} is not running")
 
         return self.lab.op(0.5, go)
 

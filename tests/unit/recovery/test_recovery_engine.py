@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from recovery_fakes import FakeLab
 
-from stackdrill.backends.base import PowerState
+from stackdrill.api import PowerState
 from stackdrill.recovery import (
     EngineKilled,
     InstanceState,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from stackdrill.backends.base import Lab, LabOptions, WriteOp
+from stackdrill.api import Lab, LabOptions, WriteOp
 from stackdrill.backends.sim import SimBackend
 from stackdrill.drill import load_drill
 from stackdrill.drill.model import Drill

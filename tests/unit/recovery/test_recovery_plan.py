@@ -3,7 +3,7 @@ replica access, local-replica and RAM weighers, Masakari recovery methods. Deter
 
 from __future__ import annotations
 
-from stackdrill.backends.base import AttachMode, Replica
+from stackdrill.api import AttachMode, Replica
 from stackdrill.recovery.config import RecoveryMethod
 from stackdrill.recovery.plan import Candidate, Need, place
 

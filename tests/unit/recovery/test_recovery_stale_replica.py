@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from stackdrill.backends.base import Replica
+from stackdrill.api import Replica
 from stackdrill.backends.sim import SimBackend
 from stackdrill.faults.catalogue import HostCrash, LinkDown, Partition
 from stackdrill.recovery import RecoveryConfig, RecoveryEngine, Step
+from stackdrill.recovery.detect import replication_lost
 from stackdrill.recovery.plan import Candidate, Need, place, usable_replicas
 from stackdrill.topology import Topology, load_topology
 
@@ -116,7 +117,8 @@ def test_primary_crashing_after_the_cut_leaves_its_instances_unrecoverable(
 
 
 def links_up(lab: Any, host: str) -> bool:
-    return bool(lab.drivers.compute.health(host).replication_links_up)
+    """What detection concludes from the host's witnesses (the engine's default interval)."""
+    return not replication_lost(lab.drivers.compute.health(host), lab.clock.now(), 10.0)
 
 
 def test_a_cut_link_counts_when_the_peers_that_lost_it_are_alive(mirrored: Topology) -> None:

@@ -67,7 +67,7 @@ def test_lost_storage_primary_is_fenced_then_every_guest_writes_through_sto2(
         assert out.state is InstanceState.RECOVERED, out
         assert out.host_after == inst.host
     assert writes_after(lab, 400) == set(names)
-    assert lab.observe().drbd["r0"]["sto2"]["role"] == "Primary"
+    assert lab.observe().drbd["r0"]["sto2"].role == "Primary"
     for op in lab.history():
         if op.outcome == "ok":
             assert lab.stored_records(op.volume)[op.seq].checksum == op.checksum, op

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 from report_samples import sample_report
 
+from stackdrill.api import DrbdNodeStatus, QuorumStatus
 from stackdrill.checks import CheckResult
 from stackdrill.report import Report, TimelineEvent, verdict_for
 
@@ -93,7 +94,7 @@ def test_timeline_span_cannot_end_before_it_starts() -> None:
 
 def test_every_checker_result_fits_in_a_json_report() -> None:
     """Checker findings (counts, seqs, collisions) survive the JSON report unchanged."""
-    from stackdrill.backends.base import LvmView, Observation, PowerState, StoredRecord, WriteOp
+    from stackdrill.api import LvmView, Observation, PowerState, StoredRecord, WriteOp
     from stackdrill.checks import (
         DrbdExpectation,
         acked_writes,
@@ -107,9 +108,11 @@ def test_every_checker_result_fits_in_a_json_report() -> None:
         time=50.0,
         running={"vm1": ["cmp2", "cmp1"]},
         power={"cmp1": PowerState.ON},
-        drbd={"r0": {"n1": {"role": "Primary", "disk": "UpToDate"}}},
+        drbd={"r0": {"n1": DrbdNodeStatus(role="Primary", disk="UpToDate",
+                                          connection="Connected")}},
         lvm=[LvmView("n1", "vg0", 3, {"a": [(0, 4)]}, {"a": [(0, 4)], "b": [(2, 2)]}, True)],
-        quorum={"c1": {"n1": {"quorate": True, "members": ["n1"]}}},
+        quorum={"c1": {"n1": QuorumStatus(quorate=True, members=("n1",), votes=1,
+                                          expected_votes=1)}},
     )
     ops = [WriteOp("vm1", "v1", 1, 1, "x", 1.0, 1.1, "ok", "cmp1")]
     checks = (

@@ -34,13 +34,13 @@ _TRANSIENT = {libvirt.VIR_ERR_AGENT_UNRESPONSIVE, libvirt.VIR_ERR_OPERATION_TIME
 
 
 @dataclass(frozen=True)
-class CommandResult:
+class ShellResult:
     command: str
     rc: int
     stdout: str
     stderr: str
 
-    def check(self) -> CommandResult:
+    def check(self) -> ShellResult:
         if self.rc != 0:
             raise GuestCommandError(f"{self.command!r} exited {self.rc}: {self.stderr.strip()}")
         return self
@@ -87,7 +87,7 @@ class GuestAgent:
             time.sleep(0.5)
         raise GuestCommandError(f"{self.domain.name()}: guest agent silent after {timeout:.0f} s")
 
-    def run(self, command: str, timeout: float = 60.0, stdin: str | None = None) -> CommandResult:
+    def run(self, command: str, timeout: float = 60.0, stdin: str | None = None) -> ShellResult:
         args: dict[str, Any] = {"path": "/bin/sh", "arg": ["-c", command], "capture-output": True}
         if stdin is not None:
             args["input-data"] = base64.b64encode(stdin.encode()).decode()
@@ -101,7 +101,7 @@ class GuestAgent:
                     raise
                 status = {}  # a slow poll: the process still runs, ask again
             if status.get("exited"):
-                return CommandResult(
+                return ShellResult(
                     command=command,
                     rc=int(status.get("exitcode", -int(status.get("signal", 1)))),
                     stdout=_decode(status.get("out-data")),

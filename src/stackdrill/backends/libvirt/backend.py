@@ -13,7 +13,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stackdrill.backends.base import Backend, Capabilities, LabOptions
+from stackdrill.api import Backend, Capabilities, LabOptions
+from stackdrill.backends.libvirt.faults import FAULT_KINDS
 from stackdrill.errors import BackendUnavailableError
 from stackdrill.topology import Topology
 
@@ -38,9 +39,7 @@ def _silence_libvirt() -> None:
 class LibvirtBackend(Backend):
     name = "libvirt"
     capabilities = Capabilities(
-        faults=frozenset({"host_crash", "host_hang", "host_reboot", "disk_failure", "link_down",
-                          "partition", "packet_loss", "rate_limit", "underlay_mtu",
-                          "overlay_fdb_stale", "tunnel_endpoint_down"}),
+        faults=FAULT_KINDS,
         features=frozenset({"drbd", "lvm", "clustered-lvm", "cluster", "instances", "overlay"}),
         needs="root, libvirt + qemu-system-x86 (KVM or TCG), guest image (lab/images/build.py)",
     )

@@ -9,8 +9,9 @@ with fencing disabled: stackdrill fences through libvirt (the power driver), not
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from stackdrill.api import QuorumStatus
 from stackdrill.topology import ClusterFencing, ClusterSpec, Locking, Topology, VolumeGroup
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def start_stack(lab: LibvirtLab, cluster: ClusterSpec) -> None:
         lab.log("dlm-lvmlockd-start", cluster=cluster.name, host=host)
 
 
-def parse_quorumtool(text: str) -> dict[str, Any]:
+def parse_quorumtool(text: str) -> QuorumStatus:
     """`corosync-quorumtool -s` output as the fields Observation.quorum carries per host."""
     fields: dict[str, str] = {}
     members: list[str] = []
@@ -90,16 +91,19 @@ def parse_quorumtool(text: str) -> dict[str, Any]:
             in_members = True
         elif in_members and len(parts) >= 3 and parts[0].isdigit():
             members.append(parts[2])
-    return {
-        "quorate": fields.get("Quorate") == "Yes",
-        "members": sorted(members),
-        "total_votes": int(fields.get("Total votes", "0") or 0),
-        "expected_votes": int(fields.get("Expected votes", "0") or 0),
-        "flags": fields.get("Flags", "").split(),
-    }
+    quorum = (fields.get("Quorum", "").split() or [""])[0]  # "1  Activity blocked"
+    return QuorumStatus(
+        quorate=fields.get("Quorate") == "Yes",
+        members=tuple(sorted(members)),
+        votes=int(fields.get("Total votes", "0") or 0),
+        expected_votes=int(fields.get("Expected votes", "0") or 0),
+        quorum=int(quorum) if quorum.isdigit() else None,
+        wait_for_all="WaitForAll" in fields.get("Flags", "").split(),
+        two_node="2Node" in fields.get("Flags", "").split(),
+    )
 
 
-def quorum(lab: LibvirtLab, host: str) -> dict[str, Any]:
+def quorum(lab: LibvirtLab, host: str) -> QuorumStatus:
     return parse_quorumtool(lab.run(host, "corosync-quorumtool -s", timeout=30).stdout)
 
 

@@ -13,13 +13,19 @@ they are recorded as failed commands, never as passes.
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from stackdrill.backends.base import PowerState
+from stackdrill.api import CommandResult, PowerState
 from stackdrill.backends.libvirt import cluster
 from stackdrill.backends.libvirt.agent import GuestCommandError
 from stackdrill.errors import UnsupportedError
-from stackdrill.operations import ClusterCommand, DrbdCommand, LvmCommand, ProbeCommand
+from stackdrill.operations import (
+    ClusterCommand,
+    Command,
+    DrbdCommand,
+    LvmCommand,
+    ProbeCommand,
+)
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
@@ -32,29 +38,29 @@ DRBD_OPS = {
 }
 
 
-def run_command(lab: LibvirtLab, command: Any) -> dict[str, Any]:
-    """{"ok", "detail", "command"} for one operator command, run in its host's guest;
-    an overlay probe's result carries the probe's fields (see overlay/probes.py). A guest
-    that cannot run it (agent gone with a power cut, or too slow) is a failed command."""
+def run_command(lab: LibvirtLab, command: Command) -> CommandResult:
+    """One operator command, run in its host's guest; an overlay probe's result carries
+    what the probe found (see overlay/probes.py). A guest that cannot run it (agent gone
+    with a power cut, or too slow) is a failed command."""
     if isinstance(command, ProbeCommand):
         try:
             return lab.overlay.probe(command.src, command.dst)
         except GuestCommandError as exc:
-            return {"ok": False, "detail": f"GuestCommandError: {exc}"}
+            return CommandResult(ok=False, detail=f"GuestCommandError: {exc}")
     try:
         host, line, note = command_line(lab, command)
     except UnsupportedError as exc:
-        return {"ok": False, "detail": f"UnsupportedError: {exc}"}
+        return CommandResult(ok=False, detail=f"UnsupportedError: {exc}")
     try:
         result = lab.run(host, line, timeout=120)
     except GuestCommandError as exc:
-        return {"ok": False, "detail": f"GuestCommandError: {exc}", "command": line}
+        return CommandResult(ok=False, detail=f"GuestCommandError: {exc}", command=line)
     output = (result.stderr.strip() or result.stdout.strip())[-400:]
     detail = f"{line} on {host}: " + ("ok" if result.rc == 0 else f"exit {result.rc}: {output}")
-    return {"ok": result.rc == 0, "detail": detail + note, "command": line}
+    return CommandResult(ok=result.rc == 0, detail=detail + note, command=line)
 
 
-def command_line(lab: LibvirtLab, command: Any) -> tuple[str, str, str]:
+def command_line(lab: LibvirtLab, command: Command) -> tuple[str, str, str]:
     """(host, shell line, note) for a command; UnsupportedError when it has no real form."""
     match command:
         case LvmCommand(host=host, op=op, vg=vg, lv=lv, extents=extents, mode=mode):
@@ -84,8 +90,8 @@ def command_line(lab: LibvirtLab, command: Any) -> tuple[str, str, str]:
             if not survivors:
                 raise UnsupportedError(f"no running member of cluster {name} to acknowledge on")
             return survivors[0], cluster.fence_ack_command(spec, victim), ""
-    raise UnsupportedError(f"the libvirt backend has no real form of "
-                           f"{getattr(command, 'tool', '?')} {getattr(command, 'op', '?')} yet")
+    raise UnsupportedError(f"the libvirt backend has no real form of {command.tool} "
+                           f"{command.op} yet")
 
 
 def scaled_extents(lab: LibvirtLab, host: str, vg: str, extents: int) -> int:

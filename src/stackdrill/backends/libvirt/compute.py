@@ -16,15 +16,19 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
-from stackdrill.backends.base import (
+from stackdrill.api import (
     ComputeDriver,
+    DriverError,
     GuestInfo,
+    GuestStarted,
+    GuestStopped,
     HostHealth,
     PowerState,
-    reporting_witness,
+    Witness,
 )
 from stackdrill.backends.libvirt import drbd, workload
 from stackdrill.backends.libvirt.agent import GuestCommandError
+from stackdrill.backends.realtime import WaitTimeout, wait_until
 from stackdrill.errors import StackdrillError
 from stackdrill.topology import NetworkPurpose, Role
 
@@ -36,7 +40,7 @@ HEARTBEAT_S = 2.0
 VERIFY_TIMEOUT_S = 60.0
 
 
-class ComputeError(StackdrillError):
+class ComputeError(DriverError):
     """A compute step failed in the guest."""
 
 
@@ -47,7 +51,8 @@ class Heartbeats:
         self.lab = lab
         self.last: dict[str, float | None] = {h.name: None for h in lab.topology.hosts_with(
             Role.COMPUTE)}
-        self.links_up: dict[str, bool] = dict.fromkeys(lab.nodes, False)
+        # host -> its DRBD peers as witnesses (does each still see it, when it last beat)
+        self.witnesses: dict[str, tuple[Witness, ...]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"hb-{lab.name}", daemon=True)
         self._target = self._controller_address()
@@ -85,23 +90,16 @@ class Heartbeats:
             self._stop.wait(max(0.0, HEARTBEAT_S - (time.monotonic() - started)))
 
     def _refresh_links(self) -> None:
-        """What each host's DRBD peers report of it, counted as the simulator does
-        (`reporting_witness`): only a peer that still reports to the controller may say
-        it lost the host; with no such peer, silence is no evidence."""
-        now = self.lab.clock.now()
-        views: dict[str, list[tuple[str, bool]]] = {}  # host -> (peer, peer sees it)
+        """What each host's DRBD peers see of it (their connection state), and when each
+        peer last reported; recovery's detection decides whose word counts."""
+        views: dict[str, list[Witness]] = {}
         for res in self.lab.topology.drbd:
-            for peer, fields in drbd.status(self.lab, res).items():
+            for peer, status in drbd.status(self.lab, res).items():
                 for host in res.nodes:
                     if host != peer:
-                        views.setdefault(host, []).append(
-                            (peer, fields.get("connection") == "Connected"))
-        seen = {}
-        for host in self.lab.nodes:
-            witnesses = [sees for peer, sees in views.get(host, [])
-                         if reporting_witness(self.last.get(peer), self.last.get(host), now)]
-            seen[host] = not witnesses or any(witnesses)
-        self.links_up = seen
+                        views.setdefault(host, []).append(Witness(
+                            peer, status.connection == "Connected", self.last.get(peer)))
+        self.witnesses = {host: tuple(found) for host, found in views.items()}
 
 
 class LibvirtCompute(ComputeDriver):
@@ -117,8 +115,8 @@ class LibvirtCompute(ComputeDriver):
         self.boot_hook: Callable[[str, list[str]], list[str]] | None = None
 
     def health(self, host: str) -> HostHealth:
-        return HostHealth(host, self.heartbeats.last.get(host),
-                          self.heartbeats.links_up.get(host, False), self.power.state(host))
+        return HostHealth(host, self.heartbeats.last.get(host), self.power.state(host),
+                          self.heartbeats.witnesses.get(host, ()))
 
     def guests(self, host: str) -> Future[list[GuestInfo]]:
         def op() -> list[GuestInfo]:
@@ -126,7 +124,7 @@ class LibvirtCompute(ComputeDriver):
             return [GuestInfo(name, alive == "yes") for name, alive in
                     (line.split() for line in out.splitlines() if line.strip())]
 
-        return self.lab.executor.submit(op)
+        return self.lab.submit(op)
 
     def start(self, instance: str, host: str, volumes: dict[str, str]) -> Future[None]:
         def op() -> None:
@@ -134,7 +132,7 @@ class LibvirtCompute(ComputeDriver):
                 raise ComputeError(f"{host} is not running")
             self.start_now(instance, host, volumes)
 
-        return self.lab.executor.submit(op)
+        return self.lab.submit(op)
 
     def start_now(self, instance: str, host: str, volumes: dict[str, str]) -> None:
         incarnation = self.incarnations.get(instance, 0) + 1
@@ -146,16 +144,16 @@ class LibvirtCompute(ComputeDriver):
                 instance, incarnation, volume, path, self.lab.options.write_interval_s))
         with self._lock:
             self.defined[host][instance] = dict(volumes)
-        self.lab.record(f"hv/{host}", "start", instance=instance, incarnation=incarnation)
+        self.lab.tracer.emit(GuestStarted(host, instance, incarnation))
 
     def destroy(self, instance: str, host: str) -> Future[None]:
         def op() -> None:
             self._check(host, workload.stop_command(instance))
             with self._lock:
                 self.defined[host].pop(instance, None)
-            self.lab.record(f"hv/{host}", "stop", instance=instance)
+            self.lab.tracer.emit(GuestStopped(host, instance, why="destroyed"))
 
-        return self.lab.executor.submit(op)
+        return self.lab.submit(op)
 
     def boot(self, host: str) -> None:
         """The compute service starting on a host that lost power: its guests died with
@@ -168,7 +166,7 @@ class LibvirtCompute(ComputeDriver):
             if instance in evacuated:
                 with self._lock:
                     self.defined[host].pop(instance, None)
-                self.lab.record(f"hv/{host}", "destroy-evacuated", instance=instance)
+                self.lab.tracer.note(f"hv/{host}", "destroy-evacuated", instance=instance)
                 continue
             try:
                 self.start_now(instance, host, volumes)
@@ -178,21 +176,21 @@ class LibvirtCompute(ComputeDriver):
 
     def verify(self, instance: str, host: str) -> Future[bool]:
         """The workload runs on `host` and has had at least one write acknowledged there."""
-        def op() -> bool:
-            deadline = time.monotonic() + VERIFY_TIMEOUT_S
-            check = (f"ls {workload.STATE}/{instance}/*.ok >/dev/null 2>&1 && "
-                     f"for p in {workload.STATE}/{instance}/*.pid; do kill -0 $(cat $p) || "
-                     "exit 1; done")
-            while time.monotonic() < deadline:
-                try:
-                    if self.lab.run(host, check, timeout=10).rc == 0:
-                        return True
-                except GuestCommandError:
-                    return False
-                time.sleep(1.0)
-            return False
+        check = (f"ls {workload.STATE}/{instance}/*.ok >/dev/null 2>&1 && "
+                 f"for p in {workload.STATE}/{instance}/*.pid; do kill -0 $(cat $p) || "
+                 "exit 1; done")
 
-        return self.lab.executor.submit(op)
+        def writes() -> bool:
+            return self.lab.run(host, check, timeout=10).rc == 0
+
+        def op() -> bool:
+            try:
+                return wait_until(writes, timeout=VERIFY_TIMEOUT_S, interval=1.0,
+                                  what=f"a write of {instance} on {host}")
+            except (GuestCommandError, WaitTimeout):
+                return False
+
+        return self.lab.submit(op)
 
     def _check(self, host: str, command: str) -> str:
         try:

@@ -13,8 +13,10 @@ controller; measured in TCG guests, 64 MiB syncs in ~3 s instead of ~16 s.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
+from stackdrill.api import UNCONFIGURED, DrbdNodeStatus
 from stackdrill.backends.libvirt.agent import GuestCommandError
 from stackdrill.topology import DrbdResource, Topology
 
@@ -70,13 +72,7 @@ def resource_config(topology: Topology, res: DrbdResource, devices: dict[str, st
     return "\n".join(lines) + "\n"
 
 
-UNCONFIGURED: dict[str, Any] = {
-    "role": "Unconfigured", "peer_role": "Unknown", "disk": "Unconfigured",
-    "peer_disk": "DUnknown", "connection": "Unconfigured", "out_of_sync_kb": 0,
-}
-
-
-def parse_proc_drbd(text: str, minor: int) -> dict[str, Any] | None:
+def parse_proc_drbd(text: str, minor: int) -> DrbdNodeStatus | None:
     """One minor's state from /proc/drbd (8.4): Unconfigured (as `drbdadm` and the
     simulator say it) when the module runs but the minor is down or absent; None when
     there is no DRBD in the guest at all."""
@@ -93,11 +89,10 @@ def parse_proc_drbd(text: str, minor: int) -> dict[str, Any] | None:
             if found:
                 oos = int(found.group(1))
                 break
-        return {
-            "role": match["ro"], "peer_role": match["pro"], "disk": match["ds"],
-            "peer_disk": match["pds"], "connection": match["cs"], "out_of_sync_kb": oos,
-        }
-    return dict(UNCONFIGURED)
+        return DrbdNodeStatus(role=match["ro"], peer_role=match["pro"], disk=match["ds"],
+                              peer_disk=match["pds"], connection=match["cs"],
+                              out_of_sync_kb=oos)
+    return UNCONFIGURED
 
 
 def fence_peer_script(topology: Topology, host: str) -> str:
@@ -141,9 +136,9 @@ def promote_other_primaries(lab: LibvirtLab, res: DrbdResource) -> None:
         lab.log("drbd-primary", resource=res.name, host=host)
 
 
-def status(lab: LibvirtLab, res: DrbdResource) -> dict[str, dict[str, Any]]:
+def status(lab: LibvirtLab, res: DrbdResource) -> dict[str, DrbdNodeStatus]:
     """resource state per reachable node; split_brain from the kernel log."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, DrbdNodeStatus] = {}
     for host in res.nodes:
         try:
             result = lab.run(host, STATUS_COMMAND)
@@ -152,6 +147,5 @@ def status(lab: LibvirtLab, res: DrbdResource) -> dict[str, dict[str, Any]]:
         proc, _, sb = result.stdout.partition("===")
         state = parse_proc_drbd(proc, res.minor)
         if state is not None:
-            state["split_brain"] = sb.strip() not in {"", "0"}
-            out[host] = state
+            out[host] = replace(state, split_brain=sb.strip() not in {"", "0"})
     return out

@@ -8,19 +8,18 @@ ports) is not implemented on this backend yet and fails with UnsupportedError.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 import libvirt
 
-from stackdrill.backends.base import (
+from stackdrill.api import (
     Drivers,
     NetworkDriver,
     PowerDriver,
     PowerState,
 )
+from stackdrill.backends.realtime import wait_until
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
@@ -53,33 +52,26 @@ class LibvirtPowerDriver(PowerDriver):
             dom = self.lab.domain(host)
             if dom.isActive():
                 dom.destroy()
-                self.lab.power_event(host, "off", "fence")
-            _until(lambda: self.state(host) is PowerState.OFF, self.confirm_timeout,
-                   f"{host} still powered after destroy")
+                self.lab.power_event(host, PowerState.OFF, "fence")
+            wait_until(lambda: self.state(host) is PowerState.OFF,
+                       timeout=self.confirm_timeout, interval=0.05,
+                       what=f"{host} powered off after destroy")
 
-        return self.lab.executor.submit(off)
+        return self.lab.submit(off)
 
     def power_on(self, host: str) -> Future[None]:
         def on() -> None:
             dom = self.lab.domain(host)
             if not dom.isActive():
                 dom.create()
-                self.lab.power_event(host, "booting", "power-on")
+                self.lab.power_event(host, PowerState.BOOTING, "power-on")
                 if not self.lab.is_test(self.lab.nodes[host].uri):
                     self.lab.after_boot(host)
             elif dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
                 dom.resume()
-                self.lab.power_event(host, "on", "power-on")
+                self.lab.power_event(host, PowerState.ON, "power-on")
 
-        return self.lab.executor.submit(on)
-
-
-def _until(cond: Callable[[], bool], timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError(message)
-        time.sleep(0.05)
+        return self.lab.submit(on)
 
 
 class LibvirtNetwork(NetworkDriver):
@@ -89,13 +81,13 @@ class LibvirtNetwork(NetworkDriver):
         self.lab = lab
 
     def plug(self, instance: str, host: str) -> Future[None]:
-        return self.lab.executor.submit(self.lab.overlay.plug, instance, host)
+        return self.lab.submit(self.lab.overlay.plug, instance, host)
 
     def unplug(self, instance: str, host: str) -> Future[None]:
-        return self.lab.executor.submit(self.lab.overlay.unplug, instance, host)
+        return self.lab.submit(self.lab.overlay.unplug, instance, host)
 
     def reachable(self, instance: str) -> Future[bool]:
-        return self.lab.executor.submit(self.lab.overlay.reachable, instance)
+        return self.lab.submit(self.lab.overlay.reachable, instance)
 
 
 def make_drivers(lab: LibvirtLab) -> Drivers:

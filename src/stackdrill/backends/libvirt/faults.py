@@ -13,11 +13,11 @@ domain's XML with the same UUID, which is what the test driver's tests can obser
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import libvirt
-
+from stackdrill.api import FaultHealed, FaultInjected, PowerState
 from stackdrill.backends.libvirt import netfaults, xmlgen
 from stackdrill.errors import StackdrillError, UnsupportedError
 from stackdrill.faults import (
@@ -28,100 +28,137 @@ from stackdrill.faults import (
     HostReboot,
     LinkDown,
     OverlayFdbStale,
+    PacketLoss,
+    Partition,
+    RateLimit,
     TunnelEndpointDown,
     UnderlayMtu,
     describe,
+    fault_kinds,
 )
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
 
 log = logging.getLogger(__name__)
-FAULT_KINDS = frozenset({"host_crash", "host_hang", "host_reboot", "disk_failure", "link_down"})
-FAULT_KINDS |= netfaults.KINDS | {"underlay_mtu", "overlay_fdb_stale", "tunnel_endpoint_down"}
-LIVE = libvirt.VIR_DOMAIN_AFFECT_LIVE
+Action = Callable[["LibvirtFaults", Any], None]
 
 
 class LibvirtFaults:
-    def __init__(self, lab: LibvirtLab) -> None:
+    """Injects and heals the faults of its table (see HANDLERS) on one lab's domains."""
+
+    def __init__(self, lab: LibvirtLab, handlers: Mapping[type[Fault], tuple[Action, Action]]
+                 ) -> None:
         self.lab = lab
+        self.handlers = handlers
         self.rulesets: dict[str, str] = {}  # fault description -> nft script in force
         self.mtus: dict[tuple[str, str], int] = {}  # test driver only: MTUs set in guests
 
-    def _check(self, fault: Fault) -> None:
-        if fault.kind not in self.lab.supported_faults:
+    def _pair(self, fault: Fault) -> tuple[Action, Action]:
+        pair = self.handlers.get(type(fault))
+        if pair is None:
             raise UnsupportedError(f"the {self.lab.backend} backend cannot inject {fault.kind}")
         for host in fault.targets():
             if host not in self.lab.nodes:
                 raise UnsupportedError(f"{describe(fault)}: no host {host!r} in this lab")
+        return pair
 
     def inject(self, fault: Fault) -> None:
-        self._check(fault)
-        self.lab.log("inject", fault=describe(fault))
-        if fault.kind in netfaults.KINDS:
-            dry = self.lab.all_test()
-            self.rulesets[describe(fault)] = netfaults.inject(self.lab, fault, dry_run=dry)
-        elif isinstance(fault, HostCrash):
-            dom = self.lab.domain(fault.host)
-            if dom.isActive():
-                dom.destroy()
-                self.lab.power_event(fault.host, "off", "fault")
-        elif isinstance(fault, HostHang):
-            self.lab.domain(fault.host).suspend()
-            self.lab.power_event(fault.host, "hung", "fault")
-        elif isinstance(fault, HostReboot):
-            self.lab.domain(fault.host).reset(0)
-            self.lab.power_event(fault.host, "off", "fault")
-            self.lab.power_event(fault.host, "booting", "fault")
-            self._boot_in_background(fault.host)
-        elif isinstance(fault, DiskFailure):
-            self._disk(fault.host, fault.disk, present=False)
-        elif isinstance(fault, LinkDown):
-            self._link(fault.host, fault.network, up=False)
-        elif isinstance(fault, UnderlayMtu):
-            self._mtu(fault.host, fault.network, fault.mtu)
-        elif isinstance(fault, OverlayFdbStale):
-            self.lab.overlay.freeze(fault.overlay, fault.host)
-        elif isinstance(fault, TunnelEndpointDown):
-            self.lab.overlay.set_endpoint(fault.overlay, fault.host, up=False)
+        inject, _heal = self._pair(fault)
+        self.lab.tracer.emit(FaultInjected(describe(fault)))
+        inject(self, fault)
 
     def heal(self, fault: Fault) -> None:
-        self._check(fault)
-        self.lab.log("heal", fault=describe(fault))
-        if fault.kind in netfaults.KINDS:
-            netfaults.heal(self.lab, fault, dry_run=self.lab.all_test())
-            self.rulesets.pop(describe(fault), None)
-        elif isinstance(fault, HostCrash):
-            dom = self.lab.domain(fault.host)
-            if fault.power_back and not dom.isActive():
-                dom.create()
-                self.lab.power_event(fault.host, "booting", "heal")
-                self._boot_in_background(fault.host)
-        elif isinstance(fault, HostHang):
-            dom = self.lab.domain(fault.host)
-            if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
-                dom.resume()
-                self.lab.power_event(fault.host, "on", "heal")
-        elif isinstance(fault, HostReboot):
-            pass  # a reboot heals by itself
-        elif isinstance(fault, DiskFailure):
-            self._replace_volume(fault.host, fault.disk)
-            self._disk(fault.host, fault.disk, present=True)
-            self._reattach(fault.host, fault.disk)
-        elif isinstance(fault, LinkDown):
-            self._link(fault.host, fault.network, up=True)
-        elif isinstance(fault, UnderlayMtu):
-            self._mtu(fault.host, fault.network, self.lab.topology.network(fault.network).mtu)
-        elif isinstance(fault, OverlayFdbStale):
-            self.lab.overlay.thaw(fault.overlay, fault.host)
-        elif isinstance(fault, TunnelEndpointDown):
-            self.lab.overlay.set_endpoint(fault.overlay, fault.host, up=True)
+        _inject, heal = self._pair(fault)
+        self.lab.tracer.emit(FaultHealed(describe(fault)))
+        heal(self, fault)
+
+    # -------------------------------------------------------------- hosts
+
+    def _crash(self, fault: HostCrash) -> None:
+        dom = self.lab.domain(fault.host)
+        if dom.isActive():
+            dom.destroy()
+            self.lab.power_event(fault.host, PowerState.OFF, "fault")
+
+    def _crash_heal(self, fault: HostCrash) -> None:
+        dom = self.lab.domain(fault.host)
+        if fault.power_back and not dom.isActive():
+            dom.create()
+            self.lab.power_event(fault.host, PowerState.BOOTING, "heal")
+            self._boot_in_background(fault.host)
+
+    def _hang(self, fault: HostHang) -> None:
+        self.lab.domain(fault.host).suspend()
+        self.lab.power_event(fault.host, PowerState.HUNG, "fault")
+
+    def _hang_heal(self, fault: HostHang) -> None:
+        import libvirt
+
+        dom = self.lab.domain(fault.host)
+        if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+            dom.resume()
+            self.lab.power_event(fault.host, PowerState.ON, "heal")
+
+    def _reboot(self, fault: HostReboot) -> None:
+        self.lab.domain(fault.host).reset(0)
+        self.lab.power_event(fault.host, PowerState.OFF, "fault")
+        self.lab.power_event(fault.host, PowerState.BOOTING, "fault")
+        self._boot_in_background(fault.host)
+
+    def _nothing(self, fault: Fault) -> None:
+        """A reboot heals by itself."""
+
+    # -------------------------------------------------------------- disks and links
+
+    def _disk_fail(self, fault: DiskFailure) -> None:
+        self._disk(fault.host, fault.disk, present=False)
+
+    def _disk_heal(self, fault: DiskFailure) -> None:
+        self._replace_volume(fault.host, fault.disk)
+        self._disk(fault.host, fault.disk, present=True)
+        self._reattach(fault.host, fault.disk)
+
+    def _link_down(self, fault: LinkDown) -> None:
+        self._link(fault.host, fault.network, up=False)
+
+    def _link_up(self, fault: LinkDown) -> None:
+        self._link(fault.host, fault.network, up=True)
+
+    def _mtu_low(self, fault: UnderlayMtu) -> None:
+        self._mtu(fault.host, fault.network, fault.mtu)
+
+    def _mtu_back(self, fault: UnderlayMtu) -> None:
+        self._mtu(fault.host, fault.network, self.lab.topology.network(fault.network).mtu)
+
+    def _bridge_rules(self, fault: Fault) -> None:
+        """Partitions, loss and rate limits: nftables on the lab's bridges (netfaults)."""
+        self.rulesets[describe(fault)] = netfaults.inject(self.lab, fault,
+                                                          dry_run=self.lab.all_test())
+
+    def _bridge_rules_heal(self, fault: Fault) -> None:
+        netfaults.heal(self.lab, fault, dry_run=self.lab.all_test())
+        self.rulesets.pop(describe(fault), None)
+
+    # -------------------------------------------------------------- the overlay
+
+    def _fdb_stale(self, fault: OverlayFdbStale) -> None:
+        self.lab.overlay.freeze(fault.overlay, fault.host)
+
+    def _fdb_fresh(self, fault: OverlayFdbStale) -> None:
+        self.lab.overlay.thaw(fault.overlay, fault.host)
+
+    def _endpoint_down(self, fault: TunnelEndpointDown) -> None:
+        self.lab.overlay.set_endpoint(fault.overlay, fault.host, up=False)
+
+    def _endpoint_up(self, fault: TunnelEndpointDown) -> None:
+        self.lab.overlay.set_endpoint(fault.overlay, fault.host, up=True)
 
     def _boot_in_background(self, host: str) -> None:
         """A host that powers on runs its boot sequence (realize.after_boot) while the drill
         goes on, as a real one would; the test driver has no guest to boot."""
         if not self.lab.is_test(self.lab.nodes[host].uri):
-            self.lab.executor.submit(self._boot, host)
+            self.lab.submit(self._boot, host)
 
     def _boot(self, host: str) -> None:
         """Nobody waits on a background boot: a failure goes to the trace (the checks then
@@ -134,6 +171,8 @@ class LibvirtFaults:
     # -------------------------------------------------------------- devices
 
     def _disk(self, host: str, disk: str, *, present: bool) -> None:
+        import libvirt
+
         node = self.lab.nodes[host]
         if disk not in node.disks:
             raise UnsupportedError(f"host {host} has no data disk {disk!r}")
@@ -147,9 +186,9 @@ class LibvirtFaults:
             new = xmlgen.with_disk(xml, spec) if present else xmlgen.without_disk(xml, spec.target)
             self.lab.conn(host).defineXML(new)
         elif present:
-            dom.attachDeviceFlags(_xml(spec), LIVE)
+            dom.attachDeviceFlags(_xml(spec), libvirt.VIR_DOMAIN_AFFECT_LIVE)
         else:
-            dom.detachDeviceFlags(_xml(spec), LIVE)
+            dom.detachDeviceFlags(_xml(spec), libvirt.VIR_DOMAIN_AFFECT_LIVE)
 
     def _replace_volume(self, host: str, disk: str) -> None:
         """Healing a failed disk means swapping it for a blank one of the same size (as the
@@ -177,6 +216,8 @@ class LibvirtFaults:
                              f"drbdadm attach {res.name}", timeout=90).check()
 
     def _link(self, host: str, network: str, *, up: bool) -> None:
+        import libvirt
+
         node = self.lab.nodes[host]
         if network not in node.nics:
             raise UnsupportedError(f"host {host} has no interface on network {network!r}")
@@ -186,7 +227,8 @@ class LibvirtFaults:
             xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
             self.lab.conn(host).defineXML(xmlgen.with_link(xml, mac, up))
         else:
-            flags = LIVE if dom.isActive() else libvirt.VIR_DOMAIN_AFFECT_CONFIG
+            flags = libvirt.VIR_DOMAIN_AFFECT_LIVE if dom.isActive() \
+                else libvirt.VIR_DOMAIN_AFFECT_CONFIG
             dom.updateDeviceFlags(xmlgen.interface_xml(dom.XMLDesc(0), mac, up), flags)
 
 
@@ -199,6 +241,30 @@ class LibvirtFaults:
             self.mtus[(host, network)] = mtu
             return
         self.lab.run(host, f"ip link set dev {network[:15]} mtu {mtu}").check()
+
+
+# Each fault this backend realises, with its inject and its heal; the declared fault
+# support of the libvirt backend (and of vagrant, which takes the host-level part) is
+# derived from these tables.
+HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
+    HostCrash: (LibvirtFaults._crash, LibvirtFaults._crash_heal),
+    HostHang: (LibvirtFaults._hang, LibvirtFaults._hang_heal),
+    HostReboot: (LibvirtFaults._reboot, LibvirtFaults._nothing),
+    DiskFailure: (LibvirtFaults._disk_fail, LibvirtFaults._disk_heal),
+    LinkDown: (LibvirtFaults._link_down, LibvirtFaults._link_up),
+    Partition: (LibvirtFaults._bridge_rules, LibvirtFaults._bridge_rules_heal),
+    PacketLoss: (LibvirtFaults._bridge_rules, LibvirtFaults._bridge_rules_heal),
+    RateLimit: (LibvirtFaults._bridge_rules, LibvirtFaults._bridge_rules_heal),
+    UnderlayMtu: (LibvirtFaults._mtu_low, LibvirtFaults._mtu_back),
+    OverlayFdbStale: (LibvirtFaults._fdb_stale, LibvirtFaults._fdb_fresh),
+    TunnelEndpointDown: (LibvirtFaults._endpoint_down, LibvirtFaults._endpoint_up),
+}
+FAULT_KINDS = fault_kinds(HANDLERS)
+# Vagrant picks its own tap names and configures its own guests: only the domain-level
+# faults apply there.
+VAGRANT_HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
+    cls: HANDLERS[cls] for cls in (HostCrash, HostHang, HostReboot, DiskFailure, LinkDown)}
+VAGRANT_FAULT_KINDS = fault_kinds(VAGRANT_HANDLERS)
 
 
 def _xml(spec: xmlgen.DiskSpec) -> str:

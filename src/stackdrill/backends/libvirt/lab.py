@@ -11,64 +11,49 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import libvirt
 
-from stackdrill.backends import lifetime
-from stackdrill.backends.base import (
+from stackdrill.api import (
     Clock,
+    CommandFinished,
+    CommandIssued,
+    CommandResult,
     Drivers,
     Lab,
     LabOptions,
     Observation,
+    PowerChanged,
+    PowerState,
     StoredRecord,
     WriteOp,
-    shifted,
 )
+from stackdrill.backends import lifetime
 from stackdrill.backends.libvirt import drbd, netfaults, observe, realize
-from stackdrill.backends.libvirt.agent import CommandResult, GuestAgent, GuestCommandError
-from stackdrill.backends.libvirt.faults import FAULT_KINDS, LibvirtFaults
+from stackdrill.backends.libvirt.agent import GuestAgent, GuestCommandError, ShellResult
+from stackdrill.backends.libvirt.faults import HANDLERS, Action, LibvirtFaults
 from stackdrill.backends.libvirt.image import GuestImage
 from stackdrill.backends.libvirt.naming import METADATA_NS, LabNames, metadata_xml
 from stackdrill.backends.libvirt.teardown import teardown_lab
 from stackdrill.backends.libvirt.xmlgen import DiskSpec, DomainSpec, NicSpec
+from stackdrill.backends.realtime import RealTime
+from stackdrill.backends.realtime.runtime import LAB_ERRORS
 from stackdrill.errors import StackdrillError, UnsupportedError
 from stackdrill.faults import Fault
+from stackdrill.operations import Command
 from stackdrill.topology import Topology
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # How long a drill's end waits for scheduled actions still running (a probe under TCG
 # load, a fault's guest commands): longer than any one of them takes, bounded.
 SCHEDULED_GRACE_S = 120.0
-
-
-class WallClock(Clock):
-    """Real time since the lab started (VMs cannot be simulated)."""
-
-    def __init__(self) -> None:
-        self._start = time.monotonic()
-
-    def restart(self) -> float:
-        """Make now() 0 again; returns the seconds that had passed."""
-        passed = self.now()
-        self._start = time.monotonic()
-        return passed
-
-    def now(self) -> float:
-        return time.monotonic() - self._start
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(max(0.0, seconds))
-
-    def wait(self, ops: Iterable[Future[Any]], timeout: float | None = None) -> set[Future[Any]]:
-        done, _ = wait(list(ops), timeout=timeout, return_when=FIRST_COMPLETED)
-        return set(done)
 
 
 @dataclass
@@ -95,7 +80,7 @@ class LabSettings:
 
 class LibvirtLab(Lab):
     backend = "libvirt"
-    supported_faults: frozenset[str] = FAULT_KINDS
+    fault_handlers: Mapping[type[Fault], tuple[Action, Action]] = HANDLERS
 
     def __init__(
         self,
@@ -118,12 +103,11 @@ class LibvirtLab(Lab):
         self.settings = settings
         self.options = options or LabOptions()
         self.epoch0 = time.time()  # guests' wall clocks -> lab time (workload history)
-        self._clock = WallClock()
-        self._trace: list[str] = []
-        self._results: dict[str, dict[str, Any]] = {}  # operator commands, by step label
+        self.runtime = RealTime(name, lab_errors=(*LAB_ERRORS, libvirt.libvirtError))
+        self.tracer = self.runtime.tracer
+        self._clock = self.runtime.clock
+        self._results: dict[str, CommandResult] = {}  # operator commands, by step label
         self._lock = threading.Lock()
-        self._timers: list[threading.Timer] = []
-        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"lab-{name}")
         self.nodes = {h.name: self._plan_node(h.name, h.libvirt_uri or default_uri)
                       for h in topology.hosts}
         self.boot_seconds: dict[str, float] = {}
@@ -133,7 +117,7 @@ class LibvirtLab(Lab):
         from stackdrill.backends.libvirt.drivers import make_drivers
         from stackdrill.backends.libvirt.overlay import GuestOverlay
 
-        self._faults = LibvirtFaults(self)
+        self._faults = LibvirtFaults(self, self.fault_handlers)
         self._drivers = make_drivers(self)
         self.overlay = GuestOverlay(self)
         lifetime.register(self)  # destroyed at exit and on SIGTERM/SIGHUP too
@@ -192,9 +176,8 @@ class LibvirtLab(Lab):
         their order in the trace at time 0; the workloads' history, stamped with the
         guests' wall clocks, is measured from the same instant."""
         with self._lock:
-            passed = self._clock.restart()
+            self.runtime.start_clock()
             self.epoch0 = time.time()
-            self._trace = [shifted(line, passed) for line in self._trace]
 
     def after_boot(self, host: str) -> None:
         """The host's boot sequence after it powers on again (see realize.after_boot)."""
@@ -224,7 +207,7 @@ class LibvirtLab(Lab):
     def all_test(self) -> bool:
         return all(self.is_test(u) for u in self.conns)
 
-    def run(self, host: str, command: str, timeout: float = 60.0) -> CommandResult:
+    def run(self, host: str, command: str, timeout: float = 60.0) -> ShellResult:
         """Run a shell command in the guest through its agent."""
         if self.is_test(self.nodes[host].uri):
             raise UnsupportedError("libvirt's test driver has no guest agent")
@@ -242,26 +225,22 @@ class LibvirtLab(Lab):
 
     def log(self, event: str, **fields: object) -> None:
         """A line of the lab's own doings (bring-up, faults, teardown) in the trace."""
-        self.record("libvirt", event, **fields)
+        traced = self.tracer.note("libvirt", event, **fields)
+        log.info("[%s] %s", self.name, traced.line())
 
-    def record(self, component: str, event: str, **fields: object) -> None:
-        """A trace line `<time> <component> <event> k=v...`; the judge reads the ground
-        truth of power and hypervisor events from `host/<h> power` and `hv/<h> start|stop`
-        lines, which every backend writes alike."""
-        text = " ".join(f"{k}={v}" for k, v in fields.items())
-        line = f"{self._clock.now():.6f} {component} {event} {text}".rstrip()
-        with self._lock:
-            self._trace.append(line)
-        log.info("[%s] %s %s %s", self.name, component, event, text)
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """A driver operation on the lab's pool; what the lab refuses it with is a
+        DriverError where the engine waits."""
+        return self.runtime.submit(fn, *args)
 
-    def power_event(self, host: str, state: str, why: str) -> None:
+    def power_event(self, host: str, state: PowerState, why: str) -> None:
         """The host's power really changed (libvirt did it): ground truth for fencing, and
         news for the other guests' DRBD fence-peer handlers (see drbd.fence_peer_script)."""
-        self.record(f"host/{host}", "power", state=state, why=why)
-        if state in ("off", "on"):
+        self.tracer.emit(PowerChanged(host, state, None, why))
+        if state in (PowerState.OFF, PowerState.ON):
             for other in self.nodes:
                 if other != host:
-                    self.mirror_power(other, {host: state})
+                    self.mirror_power(other, {host: state.value})
 
     def mirror_power(self, guest: str, states: dict[str, str]) -> None:
         """Write power states into a running guest's POWER_DIR (best effort: a guest that
@@ -289,31 +268,23 @@ class LibvirtLab(Lab):
         self._faults.heal(fault)
 
     def call_at(self, time: float, action: Callable[[], None], label: str) -> None:
-        def fire() -> None:
-            self.log("call", label=label)
-            try:
-                action()
-            except StackdrillError as exc:
-                self.log("call-failed", label=label, error=exc)
+        """Run `action` at lab time `time` on a timer thread; a failing action is raised
+        where the engine or the runner next waits on the clock (see realtime.Schedule)."""
+        self.runtime.call_at(time, action, label)
 
-        timer = threading.Timer(max(0.0, time - self._clock.now()), fire)
-        timer.daemon = True
-        self._timers.append(timer)
-        timer.start()
-
-    def execute(self, command: Any, label: str) -> None:
+    def execute(self, command: Command, label: str) -> None:
         """An operator command from the drill, run in its guest (see commands.py)."""
         from stackdrill.backends.libvirt.commands import run_command
 
-        self.log("command-start", label=label)
+        self.tracer.emit(CommandIssued(label))
         started = self._clock.now()
-        result = run_command(self, command)
-        result.update(started=started, finished=self._clock.now())
+        result = replace(run_command(self, command), started=started,
+                         finished=self._clock.now())
         with self._lock:
             self._results[label] = result
-        self.log("command-done", label=label, ok=result["ok"])
+        self.tracer.emit(CommandFinished(label, result.ok))
 
-    def command_results(self) -> dict[str, dict[str, Any]]:
+    def command_results(self) -> dict[str, CommandResult]:
         with self._lock:
             return dict(self._results)
 
@@ -321,19 +292,10 @@ class LibvirtLab(Lab):
         """Let the schedule's last actions finish, then freeze (or thaw) every workload for
         a consistent final read (see observe.py)."""
         if not resume:
-            self._finish_scheduled(SCHEDULED_GRACE_S)
+            unfinished = self.runtime.schedule.settle(SCHEDULED_GRACE_S)
+            if unfinished:
+                self.log("schedule-unfinished", actions=unfinished, grace_s=SCHEDULED_GRACE_S)
         observe.quiesce(self, resume)
-
-    def _finish_scheduled(self, grace: float) -> None:
-        """Wait (bounded) for scheduled actions still running: under TCG a probe or fault
-        that started just before the drill's end takes many seconds, and its result
-        belongs in the evidence, not in a 'never ran'."""
-        deadline = time.monotonic() + grace
-        for timer in self._timers:
-            timer.join(max(0.0, deadline - time.monotonic()))
-        unfinished = sum(timer.is_alive() for timer in self._timers)
-        if unfinished:
-            self.log("schedule-unfinished", actions=unfinished, grace_s=grace)
 
     def history(self) -> list[WriteOp]:
         return observe.history(self)
@@ -344,14 +306,9 @@ class LibvirtLab(Lab):
     def observe(self) -> Observation:
         return observe.observe(self)
 
-    def trace(self) -> list[str]:
-        with self._lock:
-            return list(self._trace)
-
     def destroy(self) -> None:
         """Remove this lab's domains, networks, volumes and pool on every URI; safe twice."""
-        for timer in self._timers:
-            timer.cancel()
+        self.runtime.stop(SCHEDULED_GRACE_S)
         self.compute.heartbeats.stop()
         problems: list[str] = []
         if not self.all_test():
@@ -361,12 +318,10 @@ class LibvirtLab(Lab):
             problems.extend(report.problems)
             for line in report.removed:
                 self.log("teardown", uri=uri, removed=line)
-        if not self._destroyed:
-            self.executor.shutdown(wait=False, cancel_futures=True)
         self._destroyed = True
         lifetime.unregister(self)
         if problems:
             raise StackdrillError("teardown incomplete: " + "; ".join(problems))
 
 
-__all__ = ["METADATA_NS", "LabSettings", "LibvirtLab", "Node", "WallClock"]
+__all__ = ["METADATA_NS", "LabSettings", "LibvirtLab", "Node"]

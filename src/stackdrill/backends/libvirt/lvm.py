@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from stackdrill.backends.base import LvmView
+from stackdrill.api import LvmView
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab

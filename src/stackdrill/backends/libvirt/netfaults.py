@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
 
 log = logging.getLogger(__name__)
-KINDS = frozenset({"partition", "packet_loss", "rate_limit"})
 LOCAL_URIS = ("qemu:///", "qemu+unix:///", "test:")
 
 

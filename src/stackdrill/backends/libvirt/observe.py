@@ -7,9 +7,9 @@ virtlogd keeps on the hypervisor, which survive the guest's power cuts.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from stackdrill.backends.base import Observation, StoredRecord, WriteOp
+from stackdrill.api import DrbdNodeStatus, Observation, QuorumStatus, StoredRecord, WriteOp
 from stackdrill.backends.libvirt import cluster, drbd, lvm, workload
 from stackdrill.backends.libvirt.agent import GuestCommandError
 from stackdrill.errors import StackdrillError
@@ -60,8 +60,8 @@ def stored_records(lab: LibvirtLab, volume: str) -> dict[int, StoredRecord]:
 def observe(lab: LibvirtLab) -> Observation:
     """Power from libvirt; DRBD, quorum and LVM read in every guest that answers."""
     power = {h: lab.drivers.power.state(h) for h in lab.nodes}
-    obs_drbd: dict[str, dict[str, dict[str, Any]]] = {}
-    quorum: dict[str, dict[str, Any]] = {}
+    obs_drbd: dict[str, dict[str, DrbdNodeStatus]] = {}
+    quorum: dict[str, dict[str, QuorumStatus]] = {}
     views = []
     running: dict[str, list[str]] = {}
     if not lab.all_test():
@@ -91,4 +91,5 @@ def observe(lab: LibvirtLab) -> Observation:
                 continue
     return Observation(time=lab.clock.now(), running=running, power=power, drbd=obs_drbd,
                        lvm=views, quorum=quorum,
-                       extra={"boot_s": dict(lab.boot_seconds), **lab.timings})
+                       bringup_s={**{f"boot {h}": s for h, s in lab.boot_seconds.items()},
+                                  **lab.timings})

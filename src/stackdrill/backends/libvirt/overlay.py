@@ -18,13 +18,13 @@ import shlex
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from stackdrill.backends.base import PowerState
+from stackdrill.api import CommandResult, PowerState
 from stackdrill.backends.libvirt.agent import GuestCommandError
 from stackdrill.overlay import OverlayController, ShellPlane, VtepDevices
 from stackdrill.overlay.probes import probe
-from stackdrill.overlay.shell_plane import CommandResult
+from stackdrill.overlay.shell_plane import ShellResult
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
@@ -60,7 +60,7 @@ class GuestOverlay:
                            underlay=network[:15],  # NICs are named after their network
                            bridge_mac=self.lab.names.mac(host, f"overlay/{overlay}"))
 
-    def _run(self, host: str, command: str) -> CommandResult:
+    def _run(self, host: str, command: str) -> ShellResult:
         if self.lab.is_test(self.lab.nodes[host].uri) \
                 or self.lab.drivers.power.state(host) is not PowerState.ON:
             return _Skipped()
@@ -163,11 +163,11 @@ class GuestOverlay:
                 return True
         return not askers
 
-    def probe(self, src: str, dst: str) -> dict[str, Any]:
+    def probe(self, src: str, dst: str) -> CommandResult:
         """The operator's overlay checks run inside `src` toward `dst` (shared probes)."""
         where = self.plugged.get(src)
         if where is None:
-            return {"ok": False, "detail": f"{src} has no port on the overlay"}
+            return CommandResult(ok=False, detail=f"{src} has no port on the overlay")
         return probe(_InstanceRunner(self.lab, where, src), INSTANCE_IF, self.lab.topology,
                      src, dst, self.lab.clock.now)
 

@@ -9,12 +9,11 @@ disks: each volume gets an equal share of its VG.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
 from stackdrill.backends.libvirt import cluster, drbd
-from stackdrill.errors import StackdrillError
+from stackdrill.backends.realtime import wait_until
 from stackdrill.topology import Locking, VolumeGroup
 
 if TYPE_CHECKING:
@@ -23,25 +22,16 @@ if TYPE_CHECKING:
 CLUSTERED = (Locking.CLUSTERED, Locking.LVMLOCKD)
 
 
-def wait_until(what: str, cond: Callable[[], bool], timeout: float) -> float:
-    start = time.monotonic()
-    while not cond():
-        if time.monotonic() - start > timeout:
-            raise StackdrillError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.5)
-    return time.monotonic() - start
-
-
 def drbd_in_sync(lab: LibvirtLab, name: str) -> bool:
     res = lab.topology.drbd_resource(name)
     st = drbd.status(lab, res)
     return len(st) == len(res.nodes) and all(
-        s["connection"] == "Connected" and s["disk"] == "UpToDate"
-        and s["peer_disk"] == "UpToDate" for s in st.values())
+        s.connection == "Connected" and s.disk == "UpToDate" and s.peer_disk == "UpToDate"
+        for s in st.values())
 
 
 def quorate(lab: LibvirtLab, host: str) -> bool:
-    return bool(cluster.quorum(lab, host)["quorate"])
+    return cluster.quorum(lab, host).quorate
 
 
 def pv_and_nodes(lab: LibvirtLab, vg: VolumeGroup) -> tuple[str, tuple[str, ...]]:
@@ -70,8 +60,8 @@ def provision(lab: LibvirtLab, sync_timeout: float = 300.0) -> dict[str, float]:
     for res in lab.topology.drbd:
         drbd.provision(lab, res)
     for res in lab.topology.drbd:
-        wait_until(f"DRBD {res.name} initial sync", partial(drbd_in_sync, lab, res.name),
-                   sync_timeout)
+        wait_until(partial(drbd_in_sync, lab, res.name), timeout=sync_timeout, interval=0.5,
+                   what=f"DRBD {res.name} initial sync")
         drbd.promote_other_primaries(lab, res)
     took["drbd_s"] = time.monotonic() - start
     needs_cluster = any(vg.locking in CLUSTERED for vg in lab.topology.volume_groups)
@@ -81,7 +71,8 @@ def provision(lab: LibvirtLab, sync_timeout: float = 300.0) -> dict[str, float]:
             cluster.start_stack(lab, spec)
         for spec in lab.topology.clusters:
             for host in spec.nodes:
-                wait_until(f"quorum on {host}", partial(quorate, lab, host), 60)
+                wait_until(partial(quorate, lab, host), timeout=60, interval=0.5,
+                           what=f"quorum on {host}")
         took["cluster_s"] = time.monotonic() - start
     start = time.monotonic()
     for host in lab.nodes:

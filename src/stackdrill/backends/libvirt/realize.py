@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import libvirt
 
+from stackdrill.api import PowerState
 from stackdrill.backends.libvirt.agent import GuestAgent
 from stackdrill.backends.libvirt.xmlgen import domain_xml, network_xml, pool_xml, volume_xml
 from stackdrill.errors import StackdrillError
@@ -102,7 +103,7 @@ def wait_ready(lab: LibvirtLab, started: dict[str, float]) -> None:
         lab.log("guest-ready", host=host, boot_s=round(lab.boot_seconds[host], 1))
         lab.configure_network(host)
 
-    for future in [lab.executor.submit(ready, h) for h in lab.nodes]:
+    for future in [lab.submit(ready, h) for h in lab.nodes]:
         future.result()
 
 
@@ -141,7 +142,7 @@ def after_boot(lab: LibvirtLab, host: str) -> None:
             if up.rc != 0:
                 lab.log("drbd-up-failed", host=host, resource=res.name,
                         error=up.stderr.strip())
-    lab.power_event(host, "on", "booted")
+    lab.power_event(host, PowerState.ON, "booted")
     lab.overlay.rebuild(host)
     lab.compute.boot(host)
 

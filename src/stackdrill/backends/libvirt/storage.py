@@ -14,16 +14,24 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
-from stackdrill.backends.base import AttachMode, PowerState, Replica, StorageDriver, VolumePath
+from stackdrill.api import (
+    AttachMode,
+    DriverError,
+    PowerState,
+    Replica,
+    StorageDriver,
+    TransientDriverError,
+    VolumePath,
+)
 from stackdrill.backends.libvirt import drbd
-from stackdrill.errors import StackdrillError, UnsupportedError
+from stackdrill.errors import UnsupportedError
 from stackdrill.topology import Locking
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
 
 
-class StorageError(StackdrillError):
+class StorageError(DriverError):
     """A storage step failed; the message is what the guest's tools said."""
 
 
@@ -41,14 +49,14 @@ class LibvirtStorageDriver(StorageDriver):
         res = topo.drbd_resource(pv.drbd)
         seen = drbd.status(self.lab, res)
         return [
-            Replica(host, str(seen[host]["role"]), str(seen[host]["disk"]), True) if host in seen
+            Replica(host, seen[host].role, seen[host].disk, True) if host in seen
             else Replica(host, "Unknown", "DUnknown", False)
             for host in res.nodes
         ]
 
     def prepare(self, volume: str, host: str, failed: Iterable[str] = ()) -> Future[VolumePath]:
         failed = set(failed)
-        return self.lab.executor.submit(self._prepare, volume, host, failed)
+        return self.lab.submit(self._prepare, volume, host, failed)
 
     def _prepare(self, volume: str, host: str, failed: set[str]) -> VolumePath:
         topo = self.lab.topology
@@ -59,8 +67,8 @@ class LibvirtStorageDriver(StorageDriver):
         if not any(r.host == host for r in candidates):
             here = next((r for r in replicas if r.host == host), None)
             if here is not None:  # e.g. just booted: Consistent until it has met its peer
-                raise StorageError(f"no reachable UpToDate replica of {volume} on {host} "
-                                   f"(its replica is {here.disk_state})")
+                raise TransientDriverError(f"no reachable UpToDate replica of {volume} on "
+                                           f"{host} (its replica is {here.disk_state})")
             if candidates:
                 raise UnsupportedError(
                     f"{volume}: {host} holds no replica; remote attach (iSCSI/NBD) is not "
@@ -80,7 +88,7 @@ class LibvirtStorageDriver(StorageDriver):
         return VolumePath(volume, host, AttachMode.LOCAL, host, f"/dev/{vg.name}/{volume}")
 
     def release(self, volume: str, host: str) -> Future[None]:
-        return self.lab.executor.submit(self._release, volume, host)
+        return self.lab.submit(self._release, volume, host)
 
     def _release(self, volume: str, host: str) -> None:
         topo = self.lab.topology

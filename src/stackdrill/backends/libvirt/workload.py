@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from stackdrill.backends.base import StoredRecord, WriteOp
+from stackdrill.api import StoredRecord, WriteOp
 
 BLOCK = 512
 STATE = "/run/stackdrill/instances"

@@ -11,13 +11,10 @@ import os
 import shutil
 from typing import ClassVar
 
-from stackdrill.backends.base import Backend, Capabilities, Lab, LabOptions
+from stackdrill.api import Backend, Capabilities, Lab, LabOptions
+from stackdrill.backends.netns.faults import FAULT_KINDS
 from stackdrill.topology import Topology
 
-FAULT_KINDS = frozenset({
-    "host_crash", "host_reboot", "link_down", "partition", "packet_loss", "rate_limit",
-    "underlay_mtu", "overlay_fdb_stale", "tunnel_endpoint_down",
-})
 # Plain volume groups are realised as sparse files served over NBD (no device-mapper
 # here): enough for volumes, not for LVM commands or checks, so "lvm" is not declared.
 FEATURES = frozenset({"overlay", "instances", "network-volumes"})
@@ -56,12 +53,12 @@ class NetnsBackend(Backend):
         return report.namespaces + report.interfaces + report.state_dirs
 
     @classmethod
-    def teardown(cls, name: str) -> list[str]:
+    def teardown(cls, lab_name: str) -> list[str]:
         """`stackdrill down --lab NAME`: remove what is left of netns labs called NAME
         whose owning process is gone (a live lab tears itself down when it exits)."""
         from stackdrill.backends.netns.cleanup import remove_named
 
-        return remove_named(name)
+        return remove_named(lab_name)
 
     def create(self, topology: Topology, *, lab_name: str, seed: int,
                options: LabOptions | None = None) -> Lab:

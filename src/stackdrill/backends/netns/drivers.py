@@ -1,4 +1,4 @@
-"""Power, compute, storage and network drivers on real namespaces, with a wall clock.
+"""Power, compute, storage and network drivers on real namespaces.
 
 Every operation is a `concurrent.futures.Future` from the lab's small thread pool, so the
 recovery engine drives this backend exactly as it drives the simulator; RTO here is
@@ -7,17 +7,14 @@ measured in wall-clock seconds.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterable
-from concurrent import futures
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from stackdrill.backends.base import (
+from stackdrill.api import (
     AttachMode,
-    Clock,
     ComputeDriver,
+    DriverError,
     GuestInfo,
     HostHealth,
     NetworkDriver,
@@ -26,67 +23,15 @@ from stackdrill.backends.base import (
     Replica,
     StorageDriver,
     VolumePath,
+    Witness,
 )
 from stackdrill.backends.netns import nsops
+from stackdrill.backends.realtime import WaitTimeout, wait_until
 
 if TYPE_CHECKING:
     from stackdrill.backends.netns.lab import NetnsLab
 
 VERIFY_TIMEOUT_S = 5.0
-
-
-class WallClock(Clock):
-    """Seconds since the lab started, on CLOCK_MONOTONIC (shared with the workloads).
-
-    Scheduled actions run on timer threads while the engine waits here; when one of
-    them fails, `alarm` wakes the waiting thread and `sleep`/`wait` raise its error
-    (once), just as the simulator raises a failing scheduled action from its run loop.
-    """
-
-    def __init__(self) -> None:
-        self.t0 = time.monotonic()
-        self._lock = threading.Lock()
-        self._error: BaseException | None = None
-        self._wake: Future[None] = Future()
-
-    def now(self) -> float:
-        return time.monotonic() - self.t0
-
-    def rebase(self) -> float:
-        """Make now the new time 0; returns by how much every earlier time moved."""
-        shift = self.now()
-        self.t0 += shift
-        return shift
-
-    def alarm(self, error: BaseException) -> None:
-        """Called from another thread: make the waiting thread raise `error`."""
-        with self._lock:
-            if self._error is None:
-                self._error = error
-            wake = self._wake
-        if not wake.done():
-            wake.set_result(None)
-
-    def _raise_alarm(self) -> None:
-        with self._lock:
-            error, self._error = self._error, None
-            if error is not None:
-                self._wake = Future()
-        if error is not None:
-            raise error
-
-    def sleep(self, seconds: float) -> None:
-        self._raise_alarm()
-        futures.wait([self._wake], timeout=max(0.0, seconds))
-        self._raise_alarm()
-
-    def wait(self, ops: Iterable[Future[Any]], timeout: float | None = None) -> set[Future[Any]]:
-        self._raise_alarm()
-        pending = list(ops)
-        done, _ = futures.wait([*pending, self._wake], timeout=timeout,
-                               return_when=futures.FIRST_COMPLETED)
-        self._raise_alarm()
-        return {f for f in done if f is not self._wake}
 
 
 class NetnsPower(PowerDriver):
@@ -110,10 +55,12 @@ class NetnsCompute(ComputeDriver):
         self.lab = lab
 
     def health(self, host: str) -> HostHealth:
+        """The one witness is the switch: its ports' carrier on the host's storage links
+        (the switch always reports, so its word counts once the host fell silent)."""
         beats = self.lab.heartbeats
+        switch = Witness("switch", self.lab.replication_links_up(host), self.lab.clock.now())
         return HostHealth(host=host, last_heartbeat=beats.last(host) if beats else None,
-                          replication_links_up=self.lab.replication_links_up(host),
-                          power=self.lab.power[host])
+                          power=self.lab.power[host], witnesses=(switch,))
 
     def guests(self, host: str) -> Future[list[GuestInfo]]:
         def run() -> list[GuestInfo]:
@@ -127,7 +74,7 @@ class NetnsCompute(ComputeDriver):
             if self.lab.instances.plugged.get(instance) != host:
                 self.lab.instances.plug(instance, host)
             self.lab.instances.start(instance, host, volumes)
-            self.lab.log("compute", "start", instance=instance, host=host)
+            self.lab.tracer.note("compute", "start", instance=instance, host=host)
         return self.lab.submit(run)
 
     def set_boot_hook(self, hook: Callable[[str, list[str]], list[str]] | None) -> None:
@@ -138,7 +85,7 @@ class NetnsCompute(ComputeDriver):
             self.lab.require_on(host)
             self.lab.instances.stop(instance, host, undefine=True)
             self.lab.instances.unplug(instance, host)
-            self.lab.log("compute", "destroy", instance=instance, host=host)
+            self.lab.tracer.note("compute", "destroy", instance=instance, host=host)
         return self.lab.submit(run)
 
     def verify(self, instance: str, host: str) -> Future[bool]:
@@ -148,11 +95,12 @@ class NetnsCompute(ComputeDriver):
                 return False
             guest = guests[-1]
             if guest.writes:
-                deadline = time.monotonic() + max(VERIFY_TIMEOUT_S, 3 * self.lab.interval)
-                while guest.last_ok is None and guest.alive():
-                    if time.monotonic() > deadline:
-                        return False
-                    time.sleep(0.02)
+                try:
+                    wait_until(lambda: guest.last_ok is not None or not guest.alive(),
+                               timeout=max(VERIFY_TIMEOUT_S, 3 * self.lab.interval),
+                               interval=0.02, what=f"a write of {instance} on {host}")
+                except WaitTimeout:
+                    return False
             return guest.alive()
         return self.lab.submit(run)
 
@@ -176,16 +124,16 @@ class NetnsStorage(StorageDriver):
         def run() -> VolumePath:
             exp = self.lab.volumes.exports[volume]
             if exp.host in failed:
-                raise RuntimeError(f"{volume}: its only replica is on failed host {exp.host}")
+                raise DriverError(f"{volume}: its only replica is on failed host {exp.host}")
             self.lab.require_on(exp.host)
             self.lab.require_on(host)
             if not self.lab.volumes.serving(volume):
                 self.lab.volumes.start_host(exp.host)
             if not self.lab.volumes.reachable_from(volume, host):
-                raise RuntimeError(f"{volume}: export {exp.uri} unreachable from {host}")
+                raise DriverError(f"{volume}: export {exp.uri} unreachable from {host}")
             mode = AttachMode.LOCAL if host == exp.host else AttachMode.REMOTE
             self.lab.attachments[volume] = host
-            self.lab.log("storage", "prepare", volume=volume, host=host, mode=mode.value)
+            self.lab.tracer.note("storage", "prepare", volume=volume, host=host, mode=mode)
             return VolumePath(volume, host, mode, exp.host, exp.uri)
         return self.lab.submit(run)
 
@@ -193,7 +141,7 @@ class NetnsStorage(StorageDriver):
         def run() -> None:
             if self.lab.attachments.get(volume) == host:
                 del self.lab.attachments[volume]
-            self.lab.log("storage", "release", volume=volume, host=host)
+            self.lab.tracer.note("storage", "release", volume=volume, host=host)
         return self.lab.submit(run)
 
 
@@ -205,13 +153,13 @@ class NetnsNetwork(NetworkDriver):
         def run() -> None:
             self.lab.require_on(host)
             self.lab.instances.plug(instance, host)
-            self.lab.log("network", "plug", instance=instance, host=host)
+            self.lab.tracer.note("network", "plug", instance=instance, host=host)
         return self.lab.submit(run)
 
     def unplug(self, instance: str, host: str) -> Future[None]:
         def run() -> None:
             self.lab.instances.unplug(instance, host)
-            self.lab.log("network", "unplug", instance=instance, host=host)
+            self.lab.tracer.note("network", "unplug", instance=instance, host=host)
         return self.lab.submit(run)
 
     def reachable(self, instance: str) -> Future[bool]:

@@ -15,12 +15,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stackdrill.backends.netns import nsops
-from stackdrill.backends.netns.backend import FAULT_KINDS
 from stackdrill.errors import UnsupportedError
-from stackdrill.faults import Fault
+from stackdrill.faults import Fault, fault_kinds
 from stackdrill.faults.catalogue import (
     HostCrash,
     HostReboot,
@@ -53,14 +52,14 @@ class FaultEngine:
         self._serial = 0
 
     def inject(self, fault: Fault) -> None:
-        if fault.kind not in FAULT_KINDS:
+        handler = HANDLERS.get(type(fault))
+        if handler is None:
             raise UnsupportedError(f"the netns backend cannot realise {fault.kind}")
         if fault in self.active:
             raise ValueError(f"fault already in force: {fault}")
         undo: list[Undo] = []
         try:
-            handler = getattr(self, f"_inject_{fault.kind}")
-            handler(fault, undo)
+            handler(self, fault, undo)
         except BaseException:
             _run_undo(undo)
             raise
@@ -209,6 +208,23 @@ class FaultEngine:
             self.lab.overlay.sync(fault.overlay, fault.host, force=True)
 
         undo.append(restore)
+
+
+Handler = Callable[[FaultEngine, Any, list[Undo]], None]
+# The faults this backend realises, each with its inject (which records its undo steps).
+# The backend's declared fault support is derived from this table.
+HANDLERS: dict[type[Fault], Handler] = {
+    HostCrash: FaultEngine._inject_host_crash,
+    HostReboot: FaultEngine._inject_host_reboot,
+    LinkDown: FaultEngine._inject_link_down,
+    Partition: FaultEngine._inject_partition,
+    PacketLoss: FaultEngine._inject_packet_loss,
+    RateLimit: FaultEngine._inject_rate_limit,
+    UnderlayMtu: FaultEngine._inject_underlay_mtu,
+    OverlayFdbStale: FaultEngine._inject_overlay_fdb_stale,
+    TunnelEndpointDown: FaultEngine._inject_tunnel_endpoint_down,
+}
+FAULT_KINDS = fault_kinds(HANDLERS)
 
 
 def _run_undo(undo: list[Undo]) -> None:

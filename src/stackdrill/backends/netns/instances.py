@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackdrill.backends.base import WriteOp
+from stackdrill.api import GuestStarted, GuestStopped, TraceWriter, WriteOp
 from stackdrill.backends.netns import nsops
 from stackdrill.backends.netns.names import LabNames
 from stackdrill.overlay import OverlayController
@@ -62,14 +62,14 @@ class Instances:
                  tie_to_parent: bool = True, interval: float = 2.0,
                  writers: frozenset[str] | None = None,
                  drop_sock: Callable[[str], None] | None = None,
-                 log: Callable[..., None] | None = None) -> None:
+                 tracer: TraceWriter | None = None) -> None:
         self.names = names
         self.topology = topology
         self.overlay = overlay
         self.sock = sock
         self.drop_sock = drop_sock or (lambda _ns: None)
-        # the lab's trace: hv/<host> start|stop lines, what the fencing checks read
-        self.trace: Callable[..., None] = log or (lambda *_a, **_k: None)
+        # the lab's events: guests started and stopped, what the fencing checks read
+        self.tracer = tracer or TraceWriter(now)
         self.now = now
         self.t0 = t0  # time.monotonic() at lab start: converts the workload's timestamps
         self.tie_to_parent = tie_to_parent
@@ -190,7 +190,7 @@ class Instances:
         with self._lock:
             self.guests.append(guest)
             self.defined.setdefault(host, {})[instance] = dict(volume_uris)
-        self.trace(f"hv/{host}", "start", instance=instance, incarnation=incarnation)
+        self.tracer.emit(GuestStarted(host, instance, incarnation))
         reader = threading.Thread(target=self._read, args=(guest,), daemon=True,
                                   name=f"workload-{instance}-{incarnation}")
         self._readers.append(reader)
@@ -235,9 +235,8 @@ class Instances:
             if guest.instance == instance:
                 guest.proc.kill()
                 guest.proc.wait(timeout=5)
-                self.trace(f"hv/{host}", "stop", instance=instance,
-                           incarnation=guest.incarnation,
-                           why="destroyed" if undefine else "stopped")
+                self.tracer.emit(GuestStopped(host, instance, guest.incarnation,
+                                              "destroyed" if undefine else "stopped"))
                 killed += 1
         return killed
 
@@ -248,8 +247,7 @@ class Instances:
             guest.proc.kill()
         for guest in guests:
             guest.proc.wait(timeout=5)
-            self.trace(f"hv/{host}", "stop", instance=guest.instance,
-                       incarnation=guest.incarnation, why="host-off")
+            self.tracer.emit(GuestStopped(host, guest.instance, guest.incarnation, "host-off"))
 
     def resume_on_boot(self, host: str) -> None:
         """nova-compute's init_host: destroy guests evacuated elsewhere, resume the rest."""
@@ -260,7 +258,7 @@ class Instances:
             if name in evacuated:
                 self.stop(name, host, undefine=True)
                 self.unplug(name, host)
-                self.trace(f"hv/{host}", "destroy-evacuated", instance=name)
+                self.tracer.note(f"hv/{host}", "destroy-evacuated", instance=name)
             elif not any(g.instance == name for g in self.guests_on(host)):
                 if self.plugged.get(name) is None:
                     self.plug(name, host)

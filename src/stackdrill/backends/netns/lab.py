@@ -9,44 +9,53 @@ down; `destroy()` is idempotent and also runs at interpreter exit.
 from __future__ import annotations
 
 import logging
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from dataclasses import replace
 from typing import Any, TypeVar
 
-from stackdrill.backends import lifetime
-from stackdrill.backends.base import (
+from stackdrill.api import (
+    CommandFinished,
+    CommandIssued,
+    CommandResult,
+    DriverError,
     Drivers,
+    FaultHealed,
+    FaultInjected,
     Lab,
     LabOptions,
     Observation,
+    PowerChanged,
     PowerState,
     StoredRecord,
     WriteOp,
-    shifted,
 )
+from stackdrill.backends import lifetime
 from stackdrill.backends.netns import cleanup, nsops
 from stackdrill.backends.netns.drivers import (
     NetnsCompute,
     NetnsNetwork,
     NetnsPower,
     NetnsStorage,
-    WallClock,
 )
 from stackdrill.backends.netns.faults import FaultEngine
 from stackdrill.backends.netns.heartbeats import Heartbeats
 from stackdrill.backends.netns.instances import Instances
-from stackdrill.backends.netns.lifecycle import Schedule, join_pool
 from stackdrill.backends.netns.names import allocate, release
+from stackdrill.backends.netns.nbd import NbdError
 from stackdrill.backends.netns.overlay import lab_controller
 from stackdrill.backends.netns.underlay import CONTROLLER, HostLink, Underlay, management_network
 from stackdrill.backends.netns.volumes import Volumes
 from stackdrill.backends.netns.workload import scan_file
+from stackdrill.backends.realtime import RealTime, WallClock
+from stackdrill.backends.realtime.runtime import LAB_ERRORS
 from stackdrill.errors import UnsupportedError
 from stackdrill.faults import Fault
 from stackdrill.faults.catalogue import describe
-from stackdrill.operations import ProbeCommand
+from stackdrill.operations import Command, ProbeCommand
 from stackdrill.overlay.probes import probe
 from stackdrill.topology import Topology
 from stackdrill.topology.model import Locking, NetworkPurpose, Role
@@ -85,14 +94,13 @@ class NetnsLab(Lab):
         self.interval = self.options.write_interval_s
         self.names, _stale = allocate(lab_name, clean=cleanup.remove_lab_leftovers)
         self.state_dir = cleanup.state_dir(self.names)
-        self._clock = WallClock()  # created first: every trace line carries its time
+        # created first: every event carries its time
+        self.runtime = RealTime(self.names.lab_id, lab_errors=(*LAB_ERRORS, NbdError))
+        self.tracer = self.runtime.tracer
+        self._clock = self.runtime.clock
         self._lock = threading.RLock()
         self._socks: dict[str, Any] = {}
-        self._trace: list[str] = []
-        self._schedule = Schedule(f"lab-{self.names.lab_id}", self._clock.now, self.log,
-                                  self._clock.alarm)
-        self._results: dict[str, dict[str, Any]] = {}
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"lab-{lab_name}")
+        self._results: dict[str, CommandResult] = {}
         self._tie = tie_to_parent
         self._down: dict[tuple[str, str], set[str]] = {}
         self.power: dict[str, PowerState] = {h.name: PowerState.ON for h in topology.hosts}
@@ -110,8 +118,8 @@ class NetnsLab(Lab):
                                 NetnsNetwork(self))
         self.faults = FaultEngine(self)
         self._start_clock()
-        self.log("lab", "up", hosts=len(topology.hosts), id=self.names.lab_id,
-                 bringup_s=round(self.bringup_s, 3))
+        self.tracer.note("lab", "up", hosts=len(topology.hosts), id=self.names.lab_id,
+                         bringup_s=round(self.bringup_s, 3))
 
     # ---------------------------------------------------------------- build
 
@@ -156,7 +164,7 @@ class NetnsLab(Lab):
         self.instances = Instances(self.names, self.topology, self.overlay, self.sock,
                                    self._clock.now, self._clock.t0, self._tie,
                                    self.interval, self.options.writers, self.drop_sock,
-                                   log=self.log)
+                                   tracer=self.tracer)
         for inst in self.topology.instances:
             self.instances.plug(inst.name, inst.host)
         if start_workloads:
@@ -173,8 +181,7 @@ class NetnsLab(Lab):
         What happened during the build is dated 0 (the trace's readers expect no negative
         times), keeping its order."""
         with self._lock:
-            shift = self._clock.rebase()
-            self._trace = [shifted(line, shift) for line in self._trace]
+            shift = self.runtime.start_clock()
         self.instances.rebase(shift)
         if self.heartbeats is not None:
             self.heartbeats.rebase(shift)
@@ -204,15 +211,15 @@ class NetnsLab(Lab):
             else:
                 reasons.add(reason)
             self.underlay.set_up(self.sock(lk.ns), lk, not reasons)
-        self.log("link", "up" if not reasons else "down", host=lk.host, network=lk.network,
-                 reason=reason)
+        self.tracer.note("link", "up" if not reasons else "down", host=lk.host,
+                         network=lk.network, reason=reason)
 
     def _set_power(self, host: str, state: PowerState, why: str) -> None:
         """Change and trace a host's power state (the line the fencing checks read)."""
         old = self.power[host]
         self.power[host] = state
         self._power_changes[host] = self._power_changes.get(host, 0) + 1
-        self.log(f"host/{host}", "power", state=state.value, was=old.value, why=why)
+        self.tracer.emit(PowerChanged(host, state, old, why))
 
     def power_off_host(self, host: str, why: str = "power-cut") -> None:
         """Power cut: every process of the host dies, every link loses carrier."""
@@ -242,7 +249,7 @@ class NetnsLab(Lab):
             self.instances.set_ports(host, True)
         # a namespace boots at once; the topology's boot_s stands for firmware, kernel and
         # services starting, as on the simulator (interrupted by a teardown)
-        if self._schedule.stopped.wait(self.topology.host(host).boot_s):
+        if self.runtime.schedule.stopped.wait(self.topology.host(host).boot_s):
             return  # torn down meanwhile
         with self._lock:
             if self._power_changes[host] != boot:
@@ -257,7 +264,7 @@ class NetnsLab(Lab):
 
     def require_on(self, host: str) -> None:
         if self.power[host] is not PowerState.ON:
-            raise RuntimeError(f"host {host} is {self.power[host].value}")
+            raise DriverError(f"host {host} is {self.power[host].value}")
 
     def replication_links_up(self, host: str) -> bool:
         """The switch still sees the host's storage/replication links (carrier at the port)."""
@@ -280,21 +287,14 @@ class NetnsLab(Lab):
         return self._drivers
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
-        return self._pool.submit(fn, *args)
-
-    def log(self, component: str, event: str, **fields: Any) -> None:
-        parts = " ".join(f"{k}={fields[k]}" for k in sorted(fields))
-        line = f"{self._clock.now():.6f} {component} {event}" + (f" {parts}" if parts else "")
-        with self._lock:
-            self._trace.append(line)
-        log.info("[%s] %s", self.name, line)
+        return self.runtime.submit(fn, *args)
 
     def inject(self, fault: Fault) -> None:
-        self.log("fault", "inject", what=describe(fault))
+        self.tracer.emit(FaultInjected(describe(fault)))
         self.faults.inject(fault)
 
     def heal(self, fault: Fault) -> None:
-        self.log("fault", "heal", what=describe(fault))
+        self.tracer.emit(FaultHealed(describe(fault)))
         self.faults.heal(fault)
 
     def call_at(self, time_s: float, action: Callable[[], None], label: str) -> None:
@@ -305,32 +305,32 @@ class NetnsLab(Lab):
         the drill instead of letting it pass without the fault. `destroy` waits for actions
         in flight and none starts after it.
         """
-        self._schedule.call_at(time_s, action, label)
+        self.runtime.call_at(time_s, action, label)
 
-    def execute(self, command: Any, label: str) -> None:
+    def execute(self, command: Command, label: str) -> None:
         """Overlay probes run for real inside the instance; other tools do not exist here
         (recorded as a failed command, so an expectation on them fails, never passes)."""
-        self.log("command", "start", label=label)
+        self.tracer.emit(CommandIssued(label))
         started = self._clock.now()
-        result: dict[str, Any]
+        result: CommandResult
         if isinstance(command, ProbeCommand):
             try:
                 ns = self.names.instance_ns(command.src)
                 result = probe(lambda argv, timeout: _in_namespace(ns, argv, timeout),
                                self.names.instance_if(), self.topology, command.src,
                                command.dst, self._clock.now)
-            except Exception as exc:
-                result = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+                result = CommandResult(ok=False, detail=f"{type(exc).__name__}: {exc}")
         else:
-            result = {"ok": False, "detail": f"UnsupportedError: the netns backend has no "
-                      f"{getattr(command, 'tool', '?')} (volumes are plain files served "
-                      "over NBD; no DRBD, LVM or cluster tools)"}
-        result.update(started=started, finished=self._clock.now())
+            result = CommandResult(ok=False, detail=(
+                f"UnsupportedError: the netns backend has no {command.tool} (volumes are "
+                "plain files served over NBD; no DRBD, LVM or cluster tools)"))
+        result = replace(result, started=started, finished=self._clock.now())
         with self._lock:
             self._results[label] = result
-        self.log("command", "done", label=label, ok=result["ok"])
+        self.tracer.emit(CommandFinished(label, result.ok))
 
-    def command_results(self) -> dict[str, dict[str, Any]]:
+    def command_results(self) -> dict[str, CommandResult]:
         with self._lock:
             return dict(self._results)
 
@@ -347,31 +347,14 @@ class NetnsLab(Lab):
                 for seq, rec in scan_file(str(path)).items()}
 
     def observe(self) -> Observation:
-        fdb: dict[str, dict[str, list[list[str]]]] = {}
-        for name, state in self.overlay.overlays.items():
-            fdb[name] = {}
-            for host in state.members:
-                if self.power[host] is PowerState.ON:
-                    with self._lock:
-                        fdb[name][host] = sorted(map(list, self.overlay.programmed(name, host)))
-        return Observation(
-            time=self._clock.now(), running=self.instances.running(), power=dict(self.power),
-            drbd={}, lvm=[], quorum={},
-            extra={"faults": [describe(f) for f in self.faults.active],
-                   "attachments": dict(self.attachments), "fdb": fdb,
-                   "plugged": dict(self.instances.plugged), "lab_id": self.names.lab_id})
-
-    def trace(self) -> list[str]:
-        with self._lock:
-            return list(self._trace)
+        return Observation(time=self._clock.now(), running=self.instances.running(),
+                           power=dict(self.power), drbd={}, lvm=[], quorum={})
 
     def destroy(self) -> None:
         """Tear down: no new action starts, those in flight and driver operations end
         (bounded), then every process and namespace of the lab goes."""
-        if not self._schedule.stop(DESTROY_WAIT_S):
+        if not self.runtime.stop(DESTROY_WAIT_S):
             return
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        join_pool(self._pool, DESTROY_WAIT_S)
         for part in ("instances", "volumes"):
             comp = getattr(self, part, None)
             if comp is not None:
@@ -386,7 +369,7 @@ class NetnsLab(Lab):
         cleanup.remove_lab_leftovers(self.names.lab_id)
         release(self.names)
         lifetime.unregister(self)
-        self.log("lab", "down", id=self.names.lab_id)
+        self.tracer.note("lab", "down", id=self.names.lab_id)
 
 
 def _in_namespace(ns: str, argv: Sequence[str], timeout: float) -> tuple[int, str]:

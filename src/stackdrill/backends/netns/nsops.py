@@ -1,6 +1,7 @@
 """Low-level namespace operations: create/remove, netlink and sockets inside, commands.
 
-pyroute2 creates each namespace and each in-namespace netlink socket through a forked
+pyroute2 (imported where used, so that the backend's declaration imports without it)
+creates each namespace and each in-namespace netlink socket through a forked
 child (~7 ms each). A lab creates all its namespaces from one forked child and opens
 sockets by switching the calling thread into the namespace for a moment (setns is
 per-thread for network namespaces), which costs well under a millisecond; that is what
@@ -21,8 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
-
-from pyroute2 import IPRoute, netns
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +45,8 @@ def create_namespaces(names: Sequence[str]) -> None:
     for name in names:
         if (NETNS_DIR / name).exists():
             raise FileExistsError(f"namespace {name} already exists")
+    from pyroute2 import netns  # here: the backend's declaration must import without it
+
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: only syscalls, then _exit
@@ -99,6 +100,8 @@ def kill_pids(pids: Sequence[int]) -> None:
 
 def remove_namespace(name: str) -> None:
     """Kill what runs inside and drop the namespace (its interfaces go with it)."""
+    from pyroute2 import netns
+
     kill_pids(ns_pids(name))
     with suppress(FileNotFoundError):
         netns.remove(name, libc=_libc)
@@ -123,6 +126,8 @@ def inside(name: str) -> Iterator[None]:
 
 def iproute(name: str) -> Any:
     """A pyroute2 IPRoute bound to namespace `name` (the caller closes it)."""
+    from pyroute2 import IPRoute
+
     with inside(name):
         return IPRoute()
 
@@ -170,6 +175,8 @@ def ipr(name: str) -> Iterator[Any]:
 @contextmanager
 def ipr_root() -> Iterator[Any]:
     """IPRoute in this process's own namespace (only for cleanup of stray lab interfaces)."""
+    from pyroute2 import IPRoute
+
     sock = IPRoute()
     try:
         yield sock

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from stackdrill.backends.base import FEATURES, Backend, Capabilities, Lab, LabOptions
-from stackdrill.faults import FAULT_KINDS
+from stackdrill.api import FEATURES, Backend, Capabilities, Lab, LabOptions
+from stackdrill.backends.sim.faults import FAULT_KINDS
 from stackdrill.topology import Topology
 
 
@@ -14,9 +14,10 @@ class SimBackend(Backend):
 
     name = "sim"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        faults=frozenset(FAULT_KINDS),
+        faults=FAULT_KINDS,
         features=frozenset(FEATURES),
         needs="nothing (pure Python)",
+        in_process=True,
     )
 
     def create(self, topology: Topology, *, lab_name: str, seed: int,

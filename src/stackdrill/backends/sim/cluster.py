@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import simpy
 
-from stackdrill.backends.base import PowerState
+from stackdrill.api import PowerState, QuorumStatus
 from stackdrill.backends.sim.cluster_dlm import LockTable
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
@@ -86,15 +85,16 @@ class ClusterSim:
         return (host in self.node_ids and self.hosts[host].up and host in self._members[host]
                 and self._quorate[host] and not self._pending[host])
 
-    def status(self) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
+    def status(self) -> dict[str, QuorumStatus]:
+        out: dict[str, QuorumStatus] = {}
         for n in self.spec.nodes:
             members = self._members[n]
             total = sum(self.votes[m] for m in members)
-            out[n] = {"quorate": self._quorate[n], "members": sorted(members), "votes": total,
-                      "expected_votes": self._expected[n], "quorum": self._quorum(n, total),
-                      "wait_for_all": self._wfa[n],
-                      "fencing_pending": sorted(self._pending[n])}
+            out[n] = QuorumStatus(quorate=self._quorate[n], members=tuple(sorted(members)),
+                                  votes=total, expected_votes=self._expected[n],
+                                  quorum=self._quorum(n, total), wait_for_all=self._wfa[n],
+                                  two_node=self.spec.two_node,
+                                  fencing_pending=tuple(sorted(self._pending[n])))
         return out
 
     # ------------------------------------------------------------ DLM

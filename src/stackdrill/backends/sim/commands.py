@@ -7,12 +7,18 @@ would print) is recorded under the step's label for expectations and reports.
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from stackdrill.api import CommandFinished, CommandIssued, CommandResult, OverlayProbe
+from stackdrill.backends.sim.disks import BlockIOError
+from stackdrill.backends.sim.drbd import DrbdError
+from stackdrill.backends.sim.lvm_meta import LvmError
 from stackdrill.operations import (
     ClusterCommand,
+    Command,
     DiskCommand,
     DrbdCommand,
     LvmCommand,
@@ -23,27 +29,24 @@ if TYPE_CHECKING:
     from stackdrill.backends.sim.lab import SimLab
 
 
-def execute(lab: SimLab, command: Any, label: str) -> None:
+def execute(lab: SimLab, command: Command, label: str) -> None:
     env = lab.kernel.env
-    lab.kernel.log("command", "start", label=label)
+    lab.kernel.emit(CommandIssued(label))
 
     def run() -> Generator[simpy.Event, Any, None]:
         started = env.now
-        result: dict[str, Any] = {"ok": True, "detail": "", "started": started}
         try:
-            value = yield from _dispatch(lab, command)
-            if isinstance(value, dict):
-                result.update(value)
-        except Exception as exc:
-            result.update(ok=False, detail=f"{type(exc).__name__}: {exc}")
-        result["finished"] = env.now
+            outcome = yield from _dispatch(lab, command)
+        except (DrbdError, LvmError, BlockIOError, KeyError, ValueError) as exc:  # as the tool says
+            outcome = CommandResult(ok=False, detail=f"{type(exc).__name__}: {exc}")
+        result = replace(outcome, started=started, finished=env.now)
         lab.results[label] = result
-        lab.kernel.log("command", "done", label=label, ok=result["ok"])
+        lab.kernel.emit(CommandFinished(label, result.ok))
 
     env.process(run())
 
 
-def _dispatch(lab: SimLab, command: Any) -> Generator[simpy.Event, Any, dict[str, Any] | None]:
+def _dispatch(lab: SimLab, command: Command) -> Generator[simpy.Event, Any, CommandResult]:
     match command:
         case LvmCommand(host=host, op=op, vg=vg, lv=lv, extents=extents, mode=mode):
             lvm = lab.lvm_hosts[host]
@@ -59,7 +62,7 @@ def _dispatch(lab: SimLab, command: Any) -> Generator[simpy.Event, Any, dict[str
                 yield lvm.deactivate(vg, lv or "")
             else:
                 yield lvm.refresh(vg)
-            return {"detail": f"{op} {vg}/{lv or ''} on {host}"}
+            return CommandResult(ok=True, detail=f"{op} {vg}/{lv or ''} on {host}")
         case DrbdCommand(host=host, op=op, resource=name, force=force):
             res = lab.drbd[name]
             if op == "primary":
@@ -76,19 +79,19 @@ def _dispatch(lab: SimLab, command: Any) -> Generator[simpy.Event, Any, dict[str
                 res.attach(host)
             else:
                 res.detach(host)
-            return {"detail": f"drbdadm {op} {name} on {host}"}
+            return CommandResult(ok=True, detail=f"drbdadm {op} {name} on {host}")
         case DiskCommand(host=host, disk=disk):
             lab.disks[(host, disk)].replace()
-            return None
+            return CommandResult(ok=True)
         case ClusterCommand(cluster=cluster, victim=victim):
             lab.clusters[cluster].ack_manual_fence(victim)
-            return None
+            return CommandResult(ok=True)
         case ProbeCommand(src=src, dst=dst):
             return (yield from _probe(lab, src, dst))
     raise ValueError(f"unknown command {command!r}")
 
 
-def _probe(lab: SimLab, src: str, dst: str) -> Generator[simpy.Event, Any, dict[str, Any]]:
+def _probe(lab: SimLab, src: str, dst: str) -> Generator[simpy.Event, Any, CommandResult]:
     """arping, small ping, full-size DF ping, tracepath: what an operator runs by hand."""
     target = lab.topology.instance(dst)
     overlay = lab.overlays[target.overlay or ""]
@@ -99,10 +102,9 @@ def _probe(lab: SimLab, src: str, dst: str) -> Generator[simpy.Event, Any, dict[
     big = yield overlay.ping(src, ip, size=full, df=True)
     trace = yield overlay.tracepath(src, ip)
     pmtu = trace.pmtu if trace.reached else None
-    return {
-        "ok": bool(small.ok), "probe": "overlay", "src": src, "dst": dst,
-        "reachable": bool(small.ok), "full_size_ok": bool(big.ok), "path_mtu": pmtu,
-        "arp_mac": mac, "expected_mac": target.mac, "at": lab.kernel.now,
-        "detail": f"ping {small.reason or 'ok'}; {full}-byte DF ping {big.reason or 'ok'}; "
-                  f"pmtu {pmtu}; arp {mac}",
-    }
+    found = OverlayProbe(src=src, dst=dst, reachable=bool(small.ok), full_size_ok=bool(big.ok),
+                         path_mtu=pmtu, arp_mac=mac, expected_mac=target.mac, at=lab.kernel.now)
+    return CommandResult(
+        ok=bool(small.ok), probe=found,
+        detail=f"ping {small.reason or 'ok'}; {full}-byte DF ping {big.reason or 'ok'}; "
+               f"pmtu {pmtu}; arp {mac}")

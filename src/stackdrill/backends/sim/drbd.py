@@ -16,7 +16,7 @@ from typing import Any
 
 import simpy
 
-from stackdrill.backends.base import PowerState
+from stackdrill.api import DrbdNodeStatus, DrbdNotice, DrbdUuids, PowerState
 from stackdrill.backends.sim.disks import BLOCK_BYTES, BlockIOError, SimDisk
 from stackdrill.backends.sim.drbd_conn import ConnectionCore
 from stackdrill.backends.sim.drbd_handshake import Policies
@@ -128,33 +128,34 @@ class DrbdResourceSim(ConnectionCore):
         except KeyError:
             raise DrbdError(f"{self.spec.name}: not defined on host {host!r}") from None
 
-    def status(self) -> dict[str, dict[str, Any]]:
+    def status(self) -> dict[str, DrbdNodeStatus]:
         """Per node what `drbdadm status` / /proc/drbd shows, plus the meta data."""
         self.flush()
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, DrbdNodeStatus] = {}
         for node in self.nodes.values():
             syncing = self.resync is not None and node.conn in (Conn.SYNC_SOURCE,
                                                                 Conn.SYNC_TARGET)
             oos = self.resync_left_kb() if syncing else node.out_of_sync_kb(self.size_kb)
             run = node.running
-            out[node.name] = {
-                "running": run,
-                "role": node.role.value if run else "Unconfigured",
-                "disk": node.dstate.label if run else "Unconfigured",
-                "peer_role": node.peer_role.value if run else "Unknown",
-                "peer_disk": node.peer_disk.label if run else "DUnknown",
-                "connection": node.conn.value,
-                "out_of_sync_kb": oos,
-                "split_brain": node.split_brain,
-                "suspended": node.susp_fen,
-                "uuids": node.uuids.as_dict(),
-                "crashed_primary": node.crashed_primary or (node.primary_ind and not run),
-            }
+            uuids = node.uuids.as_dict()
+            out[node.name] = DrbdNodeStatus(
+                running=run,
+                role=node.role.value if run else "Unconfigured",
+                disk=node.dstate.label if run else "Unconfigured",
+                peer_role=node.peer_role.value if run else "Unknown",
+                peer_disk=node.peer_disk.label if run else "DUnknown",
+                connection=node.conn.value,
+                out_of_sync_kb=int(oos),
+                split_brain=node.split_brain,
+                suspended=node.susp_fen,
+                uuids=DrbdUuids(uuids["current"], uuids["bitmap"], tuple(uuids["history"])),
+                crashed_primary=node.crashed_primary or (node.primary_ind and not run),
+            )
         return out
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self) -> list[DrbdNotice]:
         """Notable events (split brain, resync, fencing, I/O errors) for reports."""
-        return list(self._events)
+        return list(self._notices)
 
     def dropped_writes(self, acked_only: bool = True) -> list[DroppedWrite]:
         """Replicated writes in flight when the link died: never reached the peer."""
@@ -226,7 +227,7 @@ class DrbdResourceSim(ConnectionCore):
             peer.peer_role = Role.PRIMARY
             if not node.attached:
                 self._lost_peer_data(peer, peer_was_primary=True)
-        self.log("role", node=node.name, role="Primary", force=force)
+        self.state(node, role="Primary", force=force)
         ev.succeed()
         return ev
 
@@ -239,7 +240,7 @@ class DrbdResourceSim(ConnectionCore):
             node.set_current(node.uuids.current)
             if self.established and node.conn.connected:
                 self.peer_of(node).peer_role = Role.SECONDARY
-            self.log("role", node=node.name, role="Secondary")
+            self.state(node, role="Secondary")
         ev.succeed()
         return ev
 
@@ -253,7 +254,7 @@ class DrbdResourceSim(ConnectionCore):
             self.log("disconnect", node=node.name)
             self._end_connection(self.kernel.now, graceful=True)
         node.conn = Conn.STANDALONE
-        self.log("state", node=node.name, conn="StandAlone")
+        self.state(node, conn="StandAlone")
 
     def connect(self, host: str, discard_my_data: bool = False) -> None:
         """drbdadm [-- --discard-my-data] connect."""
@@ -264,7 +265,7 @@ class DrbdResourceSim(ConnectionCore):
             raise DrbdError(f"{self.spec.name}: Failure: (125) Device has a net-config"
                             " (use disconnect first)")
         node.conn, node.discard_my_data = Conn.WF_CONNECTION, discard_my_data
-        self.log("state", node=node.name, conn="WFConnection", discard_my_data=discard_my_data)
+        self.state(node, conn="WFConnection", discard_my_data=discard_my_data)
         self._schedule_connect(self._quick_connect_s())
 
     def detach(self, host: str) -> None:
@@ -348,7 +349,7 @@ class DrbdResourceSim(ConnectionCore):
                 if n.conn.connected:
                     n.conn = Conn.CONNECTED
         node.dstate = Disk.DISKLESS
-        self.log("state", node=node.name, disk="Diskless", why=why)
+        self.state(node, disk="Diskless", why=why)
         peer = self.peer_of(node)
         if self.established and peer.running and peer.conn.connected:
             peer.peer_disk = Disk.DISKLESS
@@ -363,7 +364,7 @@ class DrbdResourceSim(ConnectionCore):
         if policy == "pass_on":
             if node.dstate > Disk.INCONSISTENT:
                 node.set_disk(Disk.INCONSISTENT)
-                self.log("state", node=node.name, disk="Inconsistent", why="local I/O error")
+                self.state(node, disk="Inconsistent", why="local I/O error")
                 peer = self.peer_of(node)
                 if peer.conn.connected:
                     peer.peer_disk = Disk.INCONSISTENT
@@ -413,6 +414,6 @@ class DrbdResourceSim(ConnectionCore):
             node.dstate = self._md_disk_at_attach(node)
             node.set_current(node.uuids.current)
         node.conn = Conn.WF_CONNECTION
-        self.log("state", node=node.name, role="Secondary", disk=node.dstate.label,
-                 conn="WFConnection", crashed_primary=node.crashed_primary)
+        self.state(node, role="Secondary", disk=node.dstate.label, conn="WFConnection",
+                   crashed_primary=node.crashed_primary)
         self._schedule_connect(self._quick_connect_s())

@@ -14,6 +14,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from stackdrill.api import DrbdConnected, DrbdConnectionLost
+from stackdrill.api.events import facts
 from stackdrill.backends.sim.drbd_handshake import Policies, Side, decide
 from stackdrill.backends.sim.drbd_io import ReplicationCore
 from stackdrill.backends.sim.drbd_model import (
@@ -85,7 +87,7 @@ class ConnectionCore(ReplicationCore):
         if token != self._down_token or self.link_down_at is None:
             return
         cut = self.link_down_at
-        self.log("connection-lost", reason="ping timeout", since=cut)
+        self.kernel.emit(DrbdConnectionLost(self.spec.name, cut, "ping timeout"))
         self._end_connection(cut, graceful=False)
 
     def _end_connection(self, cut: float, graceful: bool) -> None:
@@ -121,7 +123,7 @@ class ConnectionCore(ReplicationCore):
                 and node.peer_disk > Disk.OUTDATED):
             node.susp_fen = True
             self.note("suspended", node=node.name, why="fencing resource-and-stonith")
-        self.log("state", node=node.name, conn=node.conn.value, pdsk=node.peer_disk.label)
+        self.state(node, conn=node.conn.value, pdsk=node.peer_disk.label)
         if old_pdsk in (Disk.INCONSISTENT, Disk.CONSISTENT, Disk.UP_TO_DATE):
             self._lost_peer_data(node, peer_was_primary=False)
         if not node.susp_fen:
@@ -172,7 +174,7 @@ class ConnectionCore(ReplicationCore):
             if (not stonith and peer.running and peer.host.up and peer.attached
                     and peer.role is Role.SECONDARY and peer.dstate >= Disk.OUTDATED):
                 peer.set_disk(Disk.OUTDATED)
-                self.log("state", node=peer.name, disk="Outdated", why="outdated by peer")
+                self.state(peer, disk="Outdated", why="outdated by peer")
             if node.susp_fen:
                 self.resume_io(node, "fence-peer handler succeeded", rotate=True)
         return ok
@@ -236,7 +238,7 @@ class ConnectionCore(ReplicationCore):
                 for n in (a, b):
                     n.conn, n.peer_role, n.peer_disk = Conn.STANDALONE, Role.UNKNOWN, Disk.DUNKNOWN
                     n.split_brain = d.split_brain
-                    self.log("state", node=n.name, conn="StandAlone")
+                    self.state(n, conn="StandAlone")
                 self.note("split-brain" if d.split_brain else "handshake-refused",
                           resolved=False, nodes=[a.name, b.name], reason=d.messages[-1])
                 return
@@ -258,7 +260,8 @@ class ConnectionCore(ReplicationCore):
         else:
             src, tgt = (a, b) if hg > 0 else (b, a)
             self.start_resync(src, tgt, full=abs(hg) == 2)
-        self.log("connected", **{n.name: n.conn.value for n in (a, b)})
+        self.kernel.emit(DrbdConnected(self.spec.name,
+                                       facts(**{n.name: n.conn.value for n in (a, b)})))
 
     def _settle_in_sync(self, a: Node, b: Node) -> None:
         """Same data generation: nothing to sync except requests that never got through."""

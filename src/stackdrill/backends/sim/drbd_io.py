@@ -24,6 +24,8 @@ from typing import Any
 
 import simpy
 
+from stackdrill.api import DrbdNotice, DrbdStateChanged
+from stackdrill.api.events import facts
 from stackdrill.backends.sim.disks import BLOCK_BYTES, BlockIOError
 from stackdrill.backends.sim.drbd_model import Conn, Disk, Node, Role
 from stackdrill.backends.sim.kernel import Kernel
@@ -96,7 +98,7 @@ class ReplicationCore:
         self._ids = itertools.count()
         self.dropped: list[DroppedWrite] = []
         self.resync_set: set[int] | None = None  # blocks still to copy by the running resync
-        self._events: list[dict[str, Any]] = []
+        self._notices: list[DrbdNotice] = []
 
     # ------------------------------------------------------------ helpers
 
@@ -104,9 +106,16 @@ class ReplicationCore:
         self.kernel.log(self.comp, event, **fields)
 
     def note(self, event: str, **fields: Any) -> None:
-        """A notable event for reports: logged and kept."""
-        self.log(event, **fields)
-        self._events.append({"t": self.kernel.now, "event": event, **fields})
+        """A notable event for reports (split brain, resync, fencing): emitted and kept."""
+        notice = DrbdNotice(self.spec.name, event, facts(**fields))
+        self.kernel.emit(notice)
+        self._notices.append(notice)
+
+    def state(self, node: Node, *, role: str | None = None, disk: str | None = None,
+              conn: str | None = None, pdsk: str | None = None, **details: Any) -> None:
+        """A node's role, disk or connection changed (drbdsetup events2's `change`)."""
+        self.kernel.emit(DrbdStateChanged(self.spec.name, node.name, role, disk, conn, pdsk,
+                                          facts(**details)))
 
     def peer_of(self, node: Node) -> Node:
         return next(n for n in self.nodes.values() if n is not node)

@@ -13,19 +13,27 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from stackdrill.backends.base import (
+from stackdrill.api import (
     AttachMode,
     ComputeDriver,
+    DrbdConnected,
+    DrbdConnectionLost,
+    DrbdNotice,
+    DrbdStateChanged,
+    DriverError,
     Drivers,
     GuestInfo,
     HostHealth,
+    LabEvent,
     NetworkDriver,
+    PowerChanged,
     PowerDriver,
     PowerState,
     Replica,
     StorageDriver,
+    Traced,
     VolumePath,
-    reporting_witness,
+    Witness,
 )
 from stackdrill.backends.sim.instances import GUEST_BOOT_S
 from stackdrill.topology import NetworkPurpose
@@ -40,10 +48,6 @@ ACTIVATE_S = 0.5
 ISCSI_LOGIN_S = 2.0
 PLUG_S = 1.0
 VERIFY_TIMEOUT_S = 60.0
-
-
-class DriverError(Exception):
-    """A driver operation failed; the message says what an operator would see."""
 
 
 class _SimDriver:
@@ -118,25 +122,18 @@ class SimPower(_SimDriver, PowerDriver):
 
 class SimCompute(_SimDriver, ComputeDriver):
     def health(self, host: str) -> HostHealth:
-        """`replication_links_up` is what the host's replication peers report: only a peer
-        that is itself running and reporting to the controller can say it lost `host`. A
-        peer that is down (or cut off from the controller) says nothing, so with no such
-        peer the links count as up: silence is no evidence that `host` died."""
+        """The witnesses are the host's peers on its storage and replication networks: each
+        says whether it still reaches the host, and reports with its own heartbeat (a peer
+        that is down reports nothing)."""
         lab = self.lab
+        beats = lab.last_heartbeat
         others = [n for n in lab.topology.networks
                   if NetworkPurpose.MANAGEMENT not in n.purposes and host in n.addresses]
-        witnesses = [(peer, n.name) for n in others for peer in n.addresses
-                     if peer != host and self._reporting(peer, host)]
-        seen = not witnesses or any(lab.underlay.connected(host, peer, net)
-                                    for peer, net in witnesses)
-        return HostHealth(host, lab.last_heartbeat.get(host), seen,
-                          lab.drivers.power.state(host))
-
-    def _reporting(self, peer: str, host: str) -> bool:
-        """`peer` runs and kept reporting after `host` went quiet: it can tell what it sees."""
-        beats = self.lab.last_heartbeat
-        return self.lab.hosts[peer].up and \
-            reporting_witness(beats.get(peer), beats.get(host), self.env.now)
+        witnesses = tuple(
+            Witness(f"{peer}@{n.name}", lab.underlay.connected(host, peer, n.name),
+                    beats.get(peer) if lab.hosts[peer].up else None)
+            for n in others for peer in n.addresses if peer != host)
+        return HostHealth(host, beats.get(host), lab.drivers.power.state(host), witnesses)
 
     def guests(self, host: str) -> Future[list[GuestInfo]]:
         def op() -> Generator[simpy.Event, Any, list[GuestInfo]]:
@@ -202,27 +199,25 @@ class SimStorage(_SimDriver, StorageDriver):
         super().__init__(lab)
         self._behind: dict[tuple[str, str], float] = {}  # (resource, node) -> since
         self._cut: dict[str, float] = {}  # resource -> when its link was last cut
-        lab.kernel.subscribe(self._drbd_event)
+        lab.kernel.subscribe(self._on_event)
 
-    def _drbd_event(self, now: float, component: str, event: str,
-                    fields: dict[str, Any]) -> None:
-        if component.startswith("host/"):  # a hang or thaw changes who can write
-            host = component.removeprefix("host/")
-            for name, res in self.lab.drbd.items():
-                if host in res.nodes:
-                    self._refresh(name, now)
+    def _on_event(self, traced: Traced) -> None:
+        """Follow every DRBD event, and power changes (a hang or thaw changes who can write)."""
+        event, now = traced.event, traced.at
+        if isinstance(event, PowerChanged):
+            for resource, res in self.lab.drbd.items():
+                if event.host in res.nodes:
+                    self._refresh(resource, now)
             return
-        if not component.startswith("drbd/"):
-            return
-        name = component.removeprefix("drbd/")
-        if name not in getattr(self.lab, "drbd", {}):
-            return  # still being built
-        if event == "connection-lost":
-            self._cut[name] = float(fields.get("since", now))
-        elif event == "connected":
+        name = _drbd_resource(event)
+        if name is None or name not in getattr(self.lab, "drbd", {}):
+            return  # not DRBD, or the lab is still being built
+        if isinstance(event, DrbdConnectionLost):
+            self._cut[name] = event.since
+        elif isinstance(event, DrbdConnected):
             self._cut.pop(name, None)
-        elif event == "role" and fields.get("role") == "Primary":
-            self._behind.pop((name, str(fields.get("node"))), None)  # promoted: the writer
+        elif isinstance(event, DrbdStateChanged) and event.role == "Primary":
+            self._behind.pop((name, event.node), None)  # promoted: the writer
         self._refresh(name, now)
 
     def _refresh(self, name: str, now: float) -> None:
@@ -248,7 +243,7 @@ class SimStorage(_SimDriver, StorageDriver):
             host = pv.host or ""
             return [Replica(host, "(local)", "UpToDate", lab.hosts[host].up)]
         status = lab.drbd[pv.drbd].status()
-        return [Replica(node, str(st.get("role")), str(st.get("disk")), lab.hosts[node].up,
+        return [Replica(node, st.role, st.disk, lab.hosts[node].up,
                         self._behind_since(pv.drbd, volume, node))
                 for node, st in sorted(status.items())]
 
@@ -288,7 +283,7 @@ class SimStorage(_SimDriver, StorageDriver):
             server = local or primary or candidates[0]
             if pv.drbd is not None:
                 res = lab.drbd[pv.drbd]
-                if res.status()[server.host].get("role") != "Primary":
+                if res.status()[server.host].role != "Primary":
                     yield self.env.timeout(PROMOTE_S)
                     yield res.promote(server.host)
             yield self.env.timeout(ACTIVATE_S)
@@ -361,6 +356,14 @@ class SimNetwork(_SimDriver, NetworkDriver):
             return not tried  # nobody to ping from counts as reachable
 
         return self._run(op())
+
+
+def _drbd_resource(event: LabEvent) -> str | None:
+    """The DRBD resource an event is about (its trace component is `drbd/<name>`)."""
+    if isinstance(event, (DrbdStateChanged, DrbdConnected, DrbdConnectionLost, DrbdNotice)):
+        return event.resource
+    component = event.component()
+    return component.removeprefix("drbd/") if component.startswith("drbd/") else None
 
 
 def build_drivers(lab: SimLab) -> Drivers:

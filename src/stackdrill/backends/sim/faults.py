@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from stackdrill.api import UNCONFIGURED, FaultHealed, FaultInjected
+from stackdrill.errors import UnsupportedError
 from stackdrill.faults import (
     DiskFailure,
     Fault,
@@ -20,17 +23,13 @@ from stackdrill.faults import (
     TunnelEndpointDown,
     UnderlayMtu,
     describe,
+    fault_kinds,
 )
 
 if TYPE_CHECKING:
     from stackdrill.backends.sim.drbd import DrbdResourceSim
     from stackdrill.backends.sim.drivers import SimPower
     from stackdrill.backends.sim.lab import SimLab
-
-
-def _networks(lab: SimLab, host: str, network: str | None) -> list[str]:
-    return [n for n in lab.underlay.networks if (network is None or n == network)
-            and lab.underlay.attached(host, n)]
 
 
 def _power(lab: SimLab) -> SimPower:
@@ -42,71 +41,149 @@ def _power(lab: SimLab) -> SimPower:
 
 
 def inject(lab: SimLab, fault: Fault) -> None:
-    lab.kernel.log("fault", "inject", fault=describe(fault))
-    match fault:
-        case HostCrash(host=host):
-            lab.hosts[host].crash()
-        case HostHang(host=host):
-            lab.hosts[host].hang()
-        case HostReboot(host=host):
-            lab.hosts[host].reboot()
-        case DiskFailure(host=host, disk=disk):
-            lab.disks[(host, disk)].fail()
-        case SlowDisk(host=host, disk=disk, latency_ms=ms):
-            lab.disks[(host, disk)].slow(ms / 1000.0)
-        case LinkDown(host=host, network=net):
-            lab.underlay.set_link(host, net, up=False)
-        case Partition():
-            lab.partitions[fault] = lab.underlay.partition(fault.groups, fault.network)
-        case PacketLoss(host=host, network=net, probability=p):
-            lab.underlay.set_loss(host, net, p)
-        case RateLimit(host=host, network=net, mbit=mbit):
-            lab.underlay.set_rate(host, net, mbit)
-        case UnderlayMtu(host=host, network=net, mtu=mtu):
-            lab.underlay.set_mtu(host, net, mtu)
-        case OverlayFdbStale(host=host, overlay=ov):
-            lab.overlays[ov].stale_fdb(host, True)
-        case TunnelEndpointDown(host=host, overlay=ov):
-            lab.overlays[ov].tunnel_endpoint(host, False)
-        case PowerControllerDown(host=host):
-            _power(lab).set_controller(host, reachable=False)
+    inject_, _heal = _pair(fault)
+    lab.kernel.emit(FaultInjected(describe(fault)))
+    inject_(lab, fault)
 
 
 def heal(lab: SimLab, fault: Fault) -> None:
-    lab.kernel.log("fault", "heal", fault=describe(fault))
-    match fault:
-        case HostCrash(host=host, power_back=back):
-            if back:
-                lab.hosts[host].power_on()
-        case HostHang(host=host):
-            lab.hosts[host].thaw()
-        case HostReboot():
-            pass  # a reboot heals itself after the boot time
-        case DiskFailure(host=host, disk=disk):
-            lab.disks[(host, disk)].replace()
-            for res in lab.drbd.values():
-                if res.spec.disk == disk and host in res.spec.nodes:
-                    reattach(lab, res, host)
-        case SlowDisk(host=host, disk=disk):
-            lab.disks[(host, disk)].slow(0.0)
-        case LinkDown(host=host, network=net):
-            lab.underlay.set_link(host, net, up=True)
-        case Partition():
-            pid = lab.partitions.pop(fault, None)
-            if pid is not None:
-                lab.underlay.unpartition(pid)
-        case PacketLoss(host=host, network=net):
-            lab.underlay.set_loss(host, net, 0.0)
-        case RateLimit(host=host, network=net):
-            lab.underlay.set_rate(host, net, None)
-        case UnderlayMtu(host=host, network=net):
-            lab.underlay.set_mtu(host, net, None)
-        case OverlayFdbStale(host=host, overlay=ov):
-            lab.overlays[ov].stale_fdb(host, False)
-        case TunnelEndpointDown(host=host, overlay=ov):
-            lab.overlays[ov].tunnel_endpoint(host, True)
-        case PowerControllerDown(host=host):
-            _power(lab).set_controller(host, reachable=True)
+    _inject, heal_ = _pair(fault)
+    lab.kernel.emit(FaultHealed(describe(fault)))
+    heal_(lab, fault)
+
+
+def _pair(fault: Fault) -> tuple[Action, Action]:
+    pair = HANDLERS.get(type(fault))
+    if pair is None:  # every catalogue fault has an entry; a new one must get one
+        raise UnsupportedError(f"the simulator cannot realise {fault.kind}")
+    return pair
+
+
+def _crash(lab: SimLab, fault: HostCrash) -> None:
+    lab.hosts[fault.host].crash()
+
+
+def _crash_heal(lab: SimLab, fault: HostCrash) -> None:
+    if fault.power_back:
+        lab.hosts[fault.host].power_on()
+
+
+def _hang(lab: SimLab, fault: HostHang) -> None:
+    lab.hosts[fault.host].hang()
+
+
+def _thaw(lab: SimLab, fault: HostHang) -> None:
+    lab.hosts[fault.host].thaw()
+
+
+def _reboot(lab: SimLab, fault: HostReboot) -> None:
+    lab.hosts[fault.host].reboot()
+
+
+def _nothing(_lab: SimLab, _fault: Fault) -> None:
+    """A reboot heals by itself after the boot time."""
+
+
+def _disk_fail(lab: SimLab, fault: DiskFailure) -> None:
+    lab.disks[(fault.host, fault.disk)].fail()
+
+
+def _disk_heal(lab: SimLab, fault: DiskFailure) -> None:
+    lab.disks[(fault.host, fault.disk)].replace()
+    for res in lab.drbd.values():
+        if res.spec.disk == fault.disk and fault.host in res.spec.nodes:
+            reattach(lab, res, fault.host)
+
+
+def _slow(lab: SimLab, fault: SlowDisk) -> None:
+    lab.disks[(fault.host, fault.disk)].slow(fault.latency_ms / 1000.0)
+
+
+def _fast(lab: SimLab, fault: SlowDisk) -> None:
+    lab.disks[(fault.host, fault.disk)].slow(0.0)
+
+
+def _link(up: bool) -> Action:
+    def act(lab: SimLab, fault: LinkDown) -> None:
+        lab.underlay.set_link(fault.host, fault.network, up=up)
+
+    return act
+
+
+def _partition(lab: SimLab, fault: Partition) -> None:
+    lab.partitions[fault] = lab.underlay.partition(fault.groups, fault.network)
+
+
+def _partition_heal(lab: SimLab, fault: Partition) -> None:
+    pid = lab.partitions.pop(fault, None)
+    if pid is not None:
+        lab.underlay.unpartition(pid)
+
+
+def _loss(lab: SimLab, fault: PacketLoss) -> None:
+    lab.underlay.set_loss(fault.host, fault.network, fault.probability)
+
+
+def _no_loss(lab: SimLab, fault: PacketLoss) -> None:
+    lab.underlay.set_loss(fault.host, fault.network, 0.0)
+
+
+def _rate(lab: SimLab, fault: RateLimit) -> None:
+    lab.underlay.set_rate(fault.host, fault.network, fault.mbit)
+
+
+def _no_rate(lab: SimLab, fault: RateLimit) -> None:
+    lab.underlay.set_rate(fault.host, fault.network, None)
+
+
+def _mtu(lab: SimLab, fault: UnderlayMtu) -> None:
+    lab.underlay.set_mtu(fault.host, fault.network, fault.mtu)
+
+
+def _mtu_back(lab: SimLab, fault: UnderlayMtu) -> None:
+    lab.underlay.set_mtu(fault.host, fault.network, None)
+
+
+def _fdb_stale(stale: bool) -> Action:
+    def act(lab: SimLab, fault: OverlayFdbStale) -> None:
+        lab.overlays[fault.overlay].stale_fdb(fault.host, stale)
+
+    return act
+
+
+def _endpoint(up: bool) -> Action:
+    def act(lab: SimLab, fault: TunnelEndpointDown) -> None:
+        lab.overlays[fault.overlay].tunnel_endpoint(fault.host, up)
+
+    return act
+
+
+def _bmc(reachable: bool) -> Action:
+    def act(lab: SimLab, fault: PowerControllerDown) -> None:
+        _power(lab).set_controller(fault.host, reachable=reachable)
+
+    return act
+
+
+Action = Callable[["SimLab", Any], None]
+# Each fault the simulator realises, with its inject and its heal; the backend's declared
+# fault support is derived from this table.
+HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
+    HostCrash: (_crash, _crash_heal),
+    HostHang: (_hang, _thaw),
+    HostReboot: (_reboot, _nothing),
+    DiskFailure: (_disk_fail, _disk_heal),
+    SlowDisk: (_slow, _fast),
+    LinkDown: (_link(False), _link(True)),
+    Partition: (_partition, _partition_heal),
+    PacketLoss: (_loss, _no_loss),
+    RateLimit: (_rate, _no_rate),
+    UnderlayMtu: (_mtu, _mtu_back),
+    OverlayFdbStale: (_fdb_stale(True), _fdb_stale(False)),
+    TunnelEndpointDown: (_endpoint(False), _endpoint(True)),
+    PowerControllerDown: (_bmc(False), _bmc(True)),
+}
+FAULT_KINDS = fault_kinds(HANDLERS)
 
 
 REATTACH_RETRY_S = 10.0
@@ -120,12 +197,12 @@ def reattach(lab: SimLab, resource: DrbdResourceSim, host: str, retry: bool = Fa
     lost last"): the operator tries again until the peer is back and the attach is taken."""
     from stackdrill.backends.sim.drbd import DrbdError
 
-    status = resource.status().get(host, {})
-    if not status.get("running") or status.get("disk") != "Diskless" or \
+    status = resource.status().get(host, UNCONFIGURED)
+    if not status.running or status.disk != "Diskless" or \
             lab.disks[(host, resource.spec.disk)].failed:
         if not retry:
             lab.kernel.log("fault", "attach-skipped", host=host, resource=resource.spec.name,
-                           disk=str(status.get("disk")))
+                           disk=status.disk)
         return
     try:
         resource.attach(host)

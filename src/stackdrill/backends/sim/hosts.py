@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from stackdrill.backends.base import PowerState
+from stackdrill.api import PowerChanged, PowerState
 from stackdrill.backends.sim.kernel import Kernel
 from stackdrill.topology import Host
 
@@ -44,7 +44,7 @@ class SimHost:
         if old is state:
             return
         self.power = state
-        self.kernel.log(f"host/{self.name}", "power", state=state.value, was=old.value, why=why)
+        self.kernel.emit(PowerChanged(self.name, state, old, why))
         for listener in list(self._listeners):
             listener(self, old, state)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import simpy
 
-from stackdrill.backends.base import StoredRecord, WriteOp
+from stackdrill.api import GuestStarted, GuestStopped, PowerState, StoredRecord, WriteOp
 from stackdrill.backends.sim.disks import BLOCK_BYTES, BlockDevice, BlockIOError
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
@@ -142,7 +142,7 @@ class Hypervisors:
         self.incarnations[instance] = incarnation
         guest = Guest(instance, host, incarnation, volumes)
         self.guests[host][instance] = guest
-        self.kernel.log(f"hv/{host}", "start", instance=instance, incarnation=incarnation)
+        self.kernel.emit(GuestStarted(host, instance, incarnation))
         if instance in self.writers and volumes:
             guest.process = self.kernel.env.process(self._workload(guest, boot_s))
         elif boot_s >= 0:
@@ -159,12 +159,9 @@ class Hypervisors:
     def _stop(self, guest: Guest, why: str) -> None:
         if guest.running:
             guest.running = False
-            self.kernel.log(f"hv/{guest.host}", "stop", instance=guest.instance,
-                            incarnation=guest.incarnation, why=why)
+            self.kernel.emit(GuestStopped(guest.host, guest.instance, guest.incarnation, why))
 
     def _power_changed(self, host: SimHost, _old: Any, new: Any) -> None:
-        from stackdrill.backends.base import PowerState
-
         if new is PowerState.OFF:
             for guest in self.guests[host.name].values():
                 self._stop(guest, "host-off")

@@ -1,13 +1,13 @@
 """The simulation kernel: SimPy's event heap, one seeded RNG, and the event trace.
 
 Nothing in the simulator reads the wall clock or global randomness. Every model
-gets the same `Kernel`; every state change a model makes is recorded with
-`kernel.log(...)`, which is what makes two runs with one seed byte-identical.
+gets the same `Kernel`; every state change a model makes is recorded through its
+trace writer (`emit` for the typed events checks read, `log` for the rest), which is
+what makes two runs with one seed byte-identical.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -15,42 +15,33 @@ from typing import Any
 
 import simpy
 
-from stackdrill.backends.base import Clock
+from stackdrill.api import Clock, LabEvent
+from stackdrill.api.events import Listener, TraceWriter
 
 
 class Kernel:
-    """Shared simulation state: clock, randomness, trace."""
+    """Shared simulation state: clock, randomness, and the lab's trace writer."""
 
     def __init__(self, seed: int) -> None:
         self.env = simpy.Environment()
         self.seed = seed
         self.rng = random.Random(seed)
-        self._trace: list[str] = []
-        self._listeners: list[Callable[[float, str, str, dict[str, Any]], None]] = []
+        self.tracer = TraceWriter(lambda: float(self.env.now))
 
     @property
     def now(self) -> float:
         return float(self.env.now)
 
     def log(self, component: str, event: str, **fields: Any) -> None:
-        """Record one event. Fields are rendered sorted, floats rounded to microseconds."""
-        parts = " ".join(f"{k}={_render(v)}" for k, v in sorted(fields.items()))
-        self._trace.append(f"{self.now:.6f} {component} {event}" + (f" {parts}" if parts else ""))
-        for listener in self._listeners:
-            listener(self.now, component, event, fields)
+        """Record a model's internal event (shown in the trace, read by no check)."""
+        self.tracer.note(component, event, **fields)
 
-    def subscribe(self, listener: Callable[[float, str, str, dict[str, Any]], None]) -> None:
-        self._listeners.append(listener)
+    def emit(self, event: LabEvent) -> None:
+        """Record a typed event: what the checks and other models read."""
+        self.tracer.emit(event)
 
-    def trace(self) -> list[str]:
-        return list(self._trace)
-
-    def trace_sha256(self) -> str:
-        digest = hashlib.sha256()
-        for line in self._trace:
-            digest.update(line.encode())
-            digest.update(b"\n")
-        return digest.hexdigest()
+    def subscribe(self, listener: Listener) -> None:
+        self.tracer.subscribe(listener)
 
     def call_later(self, delay: float, action: Callable[[], None]) -> simpy.Event:
         """Run a plain callback after `delay` simulated seconds."""
@@ -79,16 +70,6 @@ class Kernel:
     def run_until(self, time: float) -> None:
         if time > self.env.now:
             self.env.run(until=time)
-
-
-def _render(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6f}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_render(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{_render(v)}" for k, v in sorted(value.items())) + "}"
-    return str(value)
 
 
 class SimClock(Clock):

@@ -10,8 +10,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from stackdrill.backends.base import (
+from stackdrill.api import (
+    UNCONFIGURED,
+    ActionRan,
     Clock,
+    CommandResult,
+    DrbdNodeStatus,
+    DrbdNotice,
     Drivers,
     Lab,
     LabOptions,
@@ -21,6 +26,7 @@ from stackdrill.backends.base import (
     StoredRecord,
     WriteOp,
 )
+from stackdrill.api.events import FactValue
 from stackdrill.backends.sim.cluster import ClusterSim
 from stackdrill.backends.sim.disks import BlockDevice, SimDisk
 from stackdrill.backends.sim.drbd import DrbdResourceSim
@@ -31,17 +37,12 @@ from stackdrill.backends.sim.lvm import LvmHost, VolumeGroupSim
 from stackdrill.backends.sim.network import Underlay
 from stackdrill.backends.sim.overlay import OverlaySim
 from stackdrill.faults import Fault
+from stackdrill.operations import Command
 from stackdrill.topology import Locking, NetworkPurpose, Role, Topology
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 10.0  # nova-compute report_interval
-
-
-def _jsonable(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """DRBD's notable events as plain JSON values for reports."""
-    return [{k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v)
-             for k, v in ev.items()} for ev in events]
 
 
 class SimLab(Lab):
@@ -55,6 +56,7 @@ class SimLab(Lab):
         self.name = lab_name
         self.seed = seed
         self.kernel = Kernel(seed)
+        self.tracer = self.kernel.tracer
         self._clock = SimClock(self.kernel)
         k = self.kernel
         k.log("lab", "create", name=lab_name, topology=topology.name, seed=seed)
@@ -77,7 +79,7 @@ class SimLab(Lab):
         self.hypervisors = Hypervisors(k, self.hosts, options.write_interval_s, wanted)
         self.exports: dict[tuple[str, str], str] = {}  # (volume, client host) -> serving host
         self.partitions: dict[Fault, int] = {}
-        self.results: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, CommandResult] = {}
         self.last_heartbeat: dict[str, float | None] = {}
         self._controller = self._pick_controller()
         self._start_instances()
@@ -250,17 +252,17 @@ class SimLab(Lab):
 
     def call_at(self, time: float, action: Callable[[], None], label: str) -> None:
         def fire() -> None:
-            self.kernel.log("lab", "step", label=label)
+            self.kernel.emit(ActionRan(label))
             action()
 
         self.kernel.call_later(time - self.kernel.now, fire)
 
-    def execute(self, command: Any, label: str) -> None:
+    def execute(self, command: Command, label: str) -> None:
         from stackdrill.backends.sim.commands import execute
 
         execute(self, command, label)
 
-    def command_results(self) -> dict[str, dict[str, Any]]:
+    def command_results(self) -> dict[str, CommandResult]:
         return dict(self.results)
 
     def history(self) -> list[WriteOp]:
@@ -285,24 +287,25 @@ class SimLab(Lab):
         for user in users:
             for host in self.hypervisors.running().get(user, []):
                 server = self.exports.get((volume, host), host)
-                serving = status.get(server, {})
-                if serving.get("role") == "Primary" and \
-                        serving.get("disk") in ("UpToDate", "Diskless"):
+                serving = status.get(server, UNCONFIGURED)
+                if serving.role == "Primary" and serving.disk in ("UpToDate", "Diskless"):
                     return server
         for wanted in ("Primary", "Secondary"):
             for node, st in sorted(status.items()):
-                if st.get("role") == wanted and st.get("disk") == "UpToDate":
+                if st.role == wanted and st.disk == "UpToDate":
                     return node
         return None
 
-    def _vgs_answers(self, vg_name: str, host: str, drbd: dict[str, dict[str, Any]]) -> bool:
+    def _vgs_answers(self, vg_name: str, host: str,
+                     drbd: dict[str, dict[str, DrbdNodeStatus]]) -> bool:
         """Whether `vgs` on `host` would list the VG: the host runs, can read the PV (a DRBD
         Secondary refuses every open), and for a shared VG on DLM lvmlockd gets its lock
         (while the DLM waits for fencing, or after losing quorum, `vgs` hangs)."""
         spec = self.topology.volume_group(vg_name)
         if not self.hosts[host].powered:
             return False
-        if spec.pv.drbd is not None and drbd[spec.pv.drbd].get(host, {}).get("role") != "Primary":
+        if spec.pv.drbd is not None and \
+                drbd[spec.pv.drbd].get(host, UNCONFIGURED).role != "Primary":
             return False
         if spec.locking in (Locking.CLUSTERED, Locking.LVMLOCKD) and spec.lock_manager == "dlm":
             cluster = self._cluster_of((host,))
@@ -323,12 +326,8 @@ class SimLab(Lab):
             drbd=drbd,
             lvm=views,
             quorum={name: c.status() for name, c in sorted(self.clusters.items())},
-            extra={"io_errors": len(self.hypervisors.io_errors),
-                   "overlay": {n: o.status() for n, o in sorted(self.overlays.items())},
-                   "commands": dict(self.results),
-                   "drbd_split_brains": self.split_brains(),
-                   "drbd_events": {name: _jsonable(res.events())
-                                   for name, res in sorted(self.drbd.items()) if res.events()}},
+            io_errors=len(self.hypervisors.io_errors),
+            split_brains=self.split_brains(),
         )
 
     def predicted_lost_writes(self) -> int:
@@ -344,26 +343,19 @@ class SimLab(Lab):
             for dropped in res.dropped_writes():
                 if isinstance(dropped.data, StoredRecord) and (
                         not dropped.local
-                        or status.get(dropped.node, {}).get("role") != "Primary"):
+                        or status.get(dropped.node, UNCONFIGURED).role != "Primary"):
                     lost += 1
         return lost
 
-    def split_brains(self) -> dict[str, list[str]]:
+    def split_brains(self) -> dict[str, tuple[str, ...]]:
         """resource -> nodes on which a split brain was detected at some point."""
-        found: dict[str, list[str]] = {}
+        found: dict[str, tuple[str, ...]] = {}
         for name, res in sorted(self.drbd.items()):
-            nodes = sorted({str(node) for e in res.events() if e.get("event") == "split-brain"
-                            for node in e.get("nodes") or (e.get("survivor"), e.get("victim"))
-                            if node})
+            nodes = sorted({str(node) for e in res.events() if e.kind == "split-brain"
+                            for node in _split_brain_nodes(e) if node})
             if nodes:
-                found[name] = nodes
+                found[name] = tuple(nodes)
         return found
-
-    def trace(self) -> list[str]:
-        return self.kernel.trace()
-
-    def trace_sha256(self) -> str:
-        return self.kernel.trace_sha256()
 
     def advance(self, until: float) -> None:
         self.kernel.run_until(until)
@@ -371,3 +363,11 @@ class SimLab(Lab):
     def destroy(self) -> None:
         """Nothing outside this process exists; dropping references is the teardown."""
         self.kernel.log("lab", "destroy", name=self.name)
+
+
+def _split_brain_nodes(notice: DrbdNotice) -> tuple[FactValue, ...]:
+    """The nodes a split-brain notice names: both (unresolved) or survivor and victim."""
+    nodes = notice.get("nodes")
+    if isinstance(nodes, tuple) and nodes:
+        return nodes
+    return (notice.get("survivor"), notice.get("victim"))

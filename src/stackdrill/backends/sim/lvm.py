@@ -20,7 +20,7 @@ from typing import Any
 
 import simpy
 
-from stackdrill.backends.base import LvmView, PowerState
+from stackdrill.api import LvmView, PowerState
 from stackdrill.backends.sim.cluster_dlm import LockAborted, LockConflict
 from stackdrill.backends.sim.disks import BlockDevice
 from stackdrill.backends.sim.hosts import SimHost

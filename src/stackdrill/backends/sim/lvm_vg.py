@@ -12,7 +12,7 @@ import bisect
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from stackdrill.backends.base import LvmView
+from stackdrill.api import LvmView
 from stackdrill.backends.sim.cluster import ClusterSim
 from stackdrill.backends.sim.cluster_dlm import LockTable
 from stackdrill.backends.sim.disks import BlockDevice, SimDisk

@@ -28,7 +28,7 @@ from typing import Any
 
 import simpy
 
-from stackdrill.backends.base import PowerState
+from stackdrill.api import PowerState
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
 from stackdrill.backends.sim.network import Underlay

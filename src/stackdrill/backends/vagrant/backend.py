@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from stackdrill.backends.base import Backend, Capabilities, LabOptions
+from stackdrill.api import Backend, Capabilities, LabOptions
+from stackdrill.backends.libvirt.faults import VAGRANT_FAULT_KINDS
 from stackdrill.errors import BackendUnavailableError
 from stackdrill.topology import Topology
 
@@ -54,7 +55,7 @@ def vagrant_env(topology_file: Path, lab_name: str, workdir: Path) -> dict[str, 
 class VagrantBackend(Backend):
     name = "vagrant"
     capabilities = Capabilities(
-        faults=frozenset({"host_crash", "host_hang", "host_reboot", "disk_failure", "link_down"}),
+        faults=VAGRANT_FAULT_KINDS,
         features=frozenset(),
         needs="KVM, vagrant + vagrant-libvirt, python-vagrant, libvirt-python, a Debian box",
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from stackdrill.backends.libvirt.faults import VAGRANT_HANDLERS
 from stackdrill.backends.libvirt.lab import LibvirtLab
-from stackdrill.backends.vagrant.backend import VagrantBackend
 
 
 class VagrantLab(LibvirtLab):
@@ -14,7 +14,7 @@ class VagrantLab(LibvirtLab):
     backend = "vagrant"
     vagrant: Any = None
     # Vagrant picks its own tap names, so bridge-port faults (partition, loss, rate) are out.
-    supported_faults = VagrantBackend.capabilities.faults
+    fault_handlers = VAGRANT_HANDLERS
 
     def configure_network(self, host: str) -> None:
         """The box configures its own addresses (the Vagrantfile's private networks)."""

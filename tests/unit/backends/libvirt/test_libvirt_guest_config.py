@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("libvirt", reason="libvirt-python is not installed")
 from libvirt_support import clvm_pair, two_node
 
+from stackdrill.api import DrbdNodeStatus, QuorumStatus
 from stackdrill.backends.libvirt.cluster import (
     corosync_conf,
     dlm_controld_command,
@@ -108,20 +109,19 @@ Membership information
 
 def test_proc_drbd_during_initial_sync() -> None:
     """8.4 /proc/drbd: cs (connection), ro (roles), ds (disk states), oos in KiB."""
-    assert parse_proc_drbd(SYNCING, 0) == {
-        "role": "Primary", "peer_role": "Primary", "disk": "UpToDate",
-        "peer_disk": "Inconsistent", "connection": "SyncSource", "out_of_sync_kb": 51160,
-    }
+    assert parse_proc_drbd(SYNCING, 0) == DrbdNodeStatus(
+        role="Primary", peer_role="Primary", disk="UpToDate", peer_disk="Inconsistent",
+        connection="SyncSource", out_of_sync_kb=51160)
 
 
 def test_proc_drbd_connected_and_disconnected() -> None:
     """While the peer is unreachable the primary waits (WFConnection), the peer's disk is
     unknown and writes made meanwhile are counted out of sync."""
-    assert parse_proc_drbd(CONNECTED_DUAL_PRIMARY, 0)["connection"] == "Connected"
-    assert parse_proc_drbd(CONNECTED_DUAL_PRIMARY, 0)["out_of_sync_kb"] == 0
+    assert parse_proc_drbd(CONNECTED_DUAL_PRIMARY, 0).connection == "Connected"
+    assert parse_proc_drbd(CONNECTED_DUAL_PRIMARY, 0).out_of_sync_kb == 0
     wf = parse_proc_drbd(WF_CONNECTION, 0)
     assert wf is not None
-    assert (wf["connection"], wf["peer_role"], wf["peer_disk"], wf["out_of_sync_kb"]) == (
+    assert (wf.connection, wf.peer_role, wf.peer_disk, wf.out_of_sync_kb) == (
         "WFConnection", "Unknown", "DUnknown", 1024)
 
 
@@ -129,9 +129,9 @@ def test_proc_drbd_standalone_after_split_brain_has_no_protocol_column() -> None
     """After 'Split-Brain detected but unresolved, dropping connection!' DRBD is StandAlone,
     and 8.4 prints no protocol letter in that state."""
     state = parse_proc_drbd(STANDALONE_AFTER_SPLIT_BRAIN, 0)
-    assert state is not None and state["connection"] == "StandAlone"
+    assert state is not None and state.connection == "StandAlone"
     other = parse_proc_drbd(STANDALONE_AFTER_SPLIT_BRAIN, 1)  # a minor never brought up
-    assert other is not None and other["role"] == other["connection"] == "Unconfigured"
+    assert other is not None and other.role == other.connection == "Unconfigured"
 
 
 def test_resource_file_uses_84_syntax_and_topology_values() -> None:
@@ -154,13 +154,13 @@ def test_quorumtool_two_members_and_one_left() -> None:
     """two_node: a lone survivor keeps quorum (votequorum's 2Node flag), which is why a
     two-node cluster needs fencing against split brain."""
     both = parse_quorumtool(QUORUM_TWO)
-    assert both["quorate"] and both["members"] == ["alice", "bob"]
-    assert both["total_votes"] == 2
+    assert both.quorate and both.members == ("alice", "bob")
+    assert both.votes == 2
     one = parse_quorumtool(QUORUM_ONE_OF_TWO)
-    assert one["quorate"] and one["members"] == ["alice"]
-    assert "2Node" in one["flags"]
-    assert parse_quorumtool("") == {"quorate": False, "members": [], "total_votes": 0,
-                                    "expected_votes": 0, "flags": []}
+    assert one.quorate and one.members == ("alice",)
+    assert one.two_node
+    assert parse_quorumtool("") == QuorumStatus(quorate=False, members=(), votes=0,
+                                                expected_votes=0)
 
 
 def test_corosync_conf_from_the_cluster_spec() -> None:
@@ -177,9 +177,10 @@ def test_a_device_that_is_down_reads_unconfigured_as_drbdadm_says() -> None:
     """After `drbdadm down` (or a reboot before `up`) the minor reads cs:Unconfigured; the
     simulator calls that state the same, so the two backends' summaries compare."""
     text = "version: 8.4.11 (api:1/proto:86-101)\n 0: cs:Unconfigured\n"
-    assert parse_proc_drbd(text, 0) == {
-        "role": "Unconfigured", "peer_role": "Unknown", "disk": "Unconfigured",
-        "peer_disk": "DUnknown", "connection": "Unconfigured", "out_of_sync_kb": 0}
+    down = parse_proc_drbd(text, 0)
+    assert down is not None and not down.running
+    assert (down.role, down.peer_role, down.disk, down.peer_disk, down.connection) == (
+        "Unconfigured", "Unknown", "Unconfigured", "DUnknown", "Unconfigured")
     assert parse_proc_drbd("cat: /proc/drbd: No such file or directory\n", 0) is None
 
 

@@ -15,12 +15,11 @@ pytest.importorskip("libvirt")
 
 from libvirt_support import TEST_URI, two_node, unique_lab
 
-from stackdrill.backends.base import AttachMode
+from stackdrill.api import AttachMode, DriverError, TransientDriverError
 from stackdrill.backends.libvirt import LibvirtBackend
-from stackdrill.backends.libvirt.agent import CommandResult, GuestCommandError
+from stackdrill.backends.libvirt.agent import GuestCommandError, ShellResult
 from stackdrill.backends.libvirt.lab import LibvirtLab
 from stackdrill.backends.libvirt.storage import StorageError
-from stackdrill.errors import UnsupportedError
 
 VERSION = "version: 8.4.11 (api:1/proto:86-101)\n"  # the first line of every /proc/drbd
 PROC = {
@@ -41,15 +40,15 @@ class FakeGuests:
         self.fail = fail
         self.commands: list[tuple[str, str]] = []
 
-    def run(self, host: str, command: str, timeout: float = 60.0) -> CommandResult:
+    def run(self, host: str, command: str, timeout: float = 60.0) -> ShellResult:
         if host == "alice":
             raise GuestCommandError("alice: guest agent is not connected")
         self.commands.append((host, command))
         if command.startswith("cat /proc/drbd"):
-            return CommandResult(command, 0, PROC[self.bob_state] + "===\n0\n", "")
+            return ShellResult(command, 0, PROC[self.bob_state] + "===\n0\n", "")
         if self.fail and command.startswith(self.fail):
-            return CommandResult(command, 11, "", "State change failed: (-1) Multiple primaries")
-        return CommandResult(command, 0, "", "")
+            return ShellResult(command, 11, "", "State change failed: (-1) Multiple primaries")
+        return ShellResult(command, 0, "", "")
 
 
 @pytest.fixture
@@ -84,7 +83,7 @@ def test_an_outdated_replica_is_never_promoted(
     serve stale data, so the driver refuses before running anything."""
     guests = FakeGuests("Outdated")
     monkeypatch.setattr(lab, "run", guests.run)
-    with pytest.raises(StorageError, match="no reachable UpToDate replica"):
+    with pytest.raises(TransientDriverError, match="no reachable UpToDate replica"):
         lab.drivers.storage.prepare("vol1", "bob", failed=["alice"]).result(timeout=10)
     assert not [c for _, c in guests.commands if c.startswith("drbdadm primary")]
 
@@ -101,7 +100,7 @@ def test_drbd_refusing_the_promotion_is_reported_with_its_words(
 def test_a_host_without_replica_is_refused_not_faked(
         lab: LibvirtLab, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lab, "run", FakeGuests("Secondary").run)
-    with pytest.raises(UnsupportedError, match="remote attach"):
+    with pytest.raises(DriverError, match="remote attach"):
         lab.drivers.storage.prepare("vol1", "carol").result(timeout=10)
 
 

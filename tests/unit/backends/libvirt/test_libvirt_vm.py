@@ -23,7 +23,7 @@ libvirt = pytest.importorskip("libvirt")
 
 from libvirt_support import require_vm, two_node  # noqa: E402
 
-from stackdrill.backends.base import PowerState  # noqa: E402
+from stackdrill.api import PowerState  # noqa: E402
 from stackdrill.backends.libvirt import LibvirtBackend, drbd  # noqa: E402
 from stackdrill.backends.libvirt.agent import GuestCommandError  # noqa: E402
 from stackdrill.backends.libvirt.lab import LibvirtLab  # noqa: E402
@@ -88,15 +88,15 @@ def status(lab: LibvirtLab) -> dict[str, dict[str, Any]]:
 def in_sync(lab: LibvirtLab) -> bool:
     st = status(lab)
     return len(st) == 2 and all(
-        s["connection"] == "Connected" and s["disk"] == "UpToDate" and s["peer_disk"] == "UpToDate"
+        s.connection == "Connected" and s.disk == "UpToDate" and s.peer_disk == "UpToDate"
         for s in st.values())
 
 
 def test_initial_sync_gives_primary_and_secondary_uptodate(vm_lab: LibvirtLab) -> None:
     """DRBD 8.4: after `primary --force` the full sync makes both disks UpToDate, Connected."""
     st = status(vm_lab)
-    assert (st["alice"]["role"], st["bob"]["role"]) == ("Primary", "Secondary")
-    assert st["alice"]["out_of_sync_kb"] == 0
+    assert (st["alice"].role, st["bob"].role) == ("Primary", "Secondary")
+    assert st["alice"].out_of_sync_kb == 0
     alice = guest_host(vm_lab.nodes["alice"].domain)
     assert "10.60.0.1" in {str(a) for a in alice.interface("repl").addresses}
     assert alice.run("drbdadm cstate r0").stdout.strip() == "Connected"
@@ -113,9 +113,9 @@ def test_link_down_leaves_blocks_out_of_sync_until_reconnect(vm_lab: LibvirtLab)
                "oflag=direct", timeout=90).check()
     TIMINGS["link_down_detect_s"] = wait_for(
         "alice loses the peer",
-        lambda: status(vm_lab)["alice"]["connection"] in {"WFConnection", "Connecting"}, 60)
-    wait_for("out-of-sync blocks", lambda: (status(vm_lab)["alice"]["out_of_sync_kb"] or 0) > 0, 30)
-    assert status(vm_lab)["alice"]["peer_disk"] == "DUnknown"
+        lambda: status(vm_lab)["alice"].connection in {"WFConnection", "Connecting"}, 60)
+    wait_for("out-of-sync blocks", lambda: (status(vm_lab)["alice"].out_of_sync_kb or 0) > 0, 30)
+    assert status(vm_lab)["alice"].peer_disk == "DUnknown"
     vm_lab.heal(fault)
     TIMINGS["link_heal_resync_s"] = wait_for("reconnect and resync", lambda: in_sync(vm_lab), 90)
     TIMINGS["link_down_drill_s"] = time.monotonic() - start
@@ -129,8 +129,8 @@ def test_disk_failure_detaches_the_replica_and_reattach_resyncs(vm_lab: LibvirtL
     vm_lab.inject(fault)
     vm_lab.run("alice", f"dd if=/dev/urandom of=/dev/drbd0 bs=1M count=2 seek={FREE_MIB + 4} "
                "oflag=direct", timeout=90).check()
-    wait_for("bob detaches", lambda: status(vm_lab)["bob"]["disk"] == "Diskless", 60)
-    assert status(vm_lab)["alice"]["peer_disk"] == "Diskless"
+    wait_for("bob detaches", lambda: status(vm_lab)["bob"].disk == "Diskless", 60)
+    assert status(vm_lab)["alice"].peer_disk == "Diskless"
     vm_lab.heal(fault)
     wait_for("disk returns", lambda: vm_lab.run("bob", "test -b /dev/vdb").rc == 0, 30)
     vm_lab.run("bob", "drbdadm attach r0", timeout=60).check()
@@ -185,7 +185,7 @@ def test_failover_after_power_cut_keeps_acknowledged_data(vm_lab: LibvirtLab) ->
     vm_lab.inject(HostCrash(host="alice", power_back=False))
     assert vm_lab.drivers.power.state("alice") is PowerState.OFF
     wait_for("bob loses alice",
-             lambda: status(vm_lab)["bob"]["connection"] in {"WFConnection", "Connecting"}, 60)
+             lambda: status(vm_lab)["bob"].connection in {"WFConnection", "Connecting"}, 60)
     path = vm_lab.drivers.storage.prepare("vol1", "bob", failed=["alice"]).result(timeout=120)
     assert path.path == "/dev/vg0/vol1"
     read = vm_lab.run("bob", f"dd if={path.path} bs=1M count=8 iflag=direct 2>/dev/null | md5sum")
@@ -197,7 +197,7 @@ def test_failover_after_power_cut_keeps_acknowledged_data(vm_lab: LibvirtLab) ->
     vm_lab.run("alice", "drbdadm up r0", timeout=60).check()
     wait_for("returning host resyncs", lambda: in_sync(vm_lab), 180)
     st = status(vm_lab)
-    assert (st["alice"]["role"], st["bob"]["role"]) == ("Secondary", "Primary")
+    assert (st["alice"].role, st["bob"].role) == ("Secondary", "Primary")
     TIMINGS["failover_and_return_drill_s"] = time.monotonic() - start
 
 
@@ -208,13 +208,13 @@ def test_split_brain_is_detected_after_partition_and_resolved_by_discarding(
     connection!' and stays StandAlone; the operator picks a victim (`secondary`,
     `connect --discard-my-data`) and the victim resyncs from the survivor."""
     start = time.monotonic()
-    roles = {h: s["role"] for h, s in status(vm_lab).items()}
+    roles = {h: s.role for h, s in status(vm_lab).items()}
     survivor = next(h for h, r in roles.items() if r == "Primary")
     victim = next(h for h in roles if h != survivor)
     fault = Partition(groups=((survivor,), (victim,)), network="repl")
     vm_lab.inject(fault)
     wait_for("both sides lose each other", lambda: all(
-        s["connection"] in {"WFConnection", "Connecting", "NetworkFailure", "Timeout"}
+        s.connection in {"WFConnection", "Connecting", "NetworkFailure", "Timeout"}
         for s in status(vm_lab).values()), 60)
     vm_lab.run(victim, "drbdadm primary r0").check()
     for host, seek in ((survivor, FREE_MIB + 10), (victim, FREE_MIB + 14)):
@@ -222,9 +222,9 @@ def test_split_brain_is_detected_after_partition_and_resolved_by_discarding(
                          "oflag=direct", timeout=60).check()
     vm_lab.heal(fault)
     wait_for("split brain detected", lambda: all(
-        s["split_brain"] for s in status(vm_lab).values()), 60)
+        s.split_brain for s in status(vm_lab).values()), 60)
     wait_for("both give up the connection", lambda: all(
-        s["connection"] == "StandAlone" for s in status(vm_lab).values()), 60)
+        s.connection == "StandAlone" for s in status(vm_lab).values()), 60)
     TIMINGS["split_brain_detect_s"] = time.monotonic() - start
     region = f"dd if=/dev/drbd0 bs=1M skip={FREE_MIB} count=20 iflag=direct 2>/dev/null | md5sum"
     survivor_md5 = vm_lab.run(survivor, region).stdout

@@ -46,9 +46,9 @@ def test_shared_vg_is_cluster_aware_on_both_primaries(clvm_lab: LibvirtLab) -> N
     obs = clvm_lab.observe()
     assert {v.host for v in obs.lvm if v.vg == VG and v.clustered} == {"alice", "bob"}
     for host in ("alice", "bob"):
-        assert obs.quorum["pair"][host]["quorate"]
-        assert obs.quorum["pair"][host]["members"] == ["alice", "bob"]
-    assert {h: s["role"] for h, s in obs.drbd["r0"].items()} == {"alice": "Primary",
+        assert obs.quorum["pair"][host].quorate
+        assert obs.quorum["pair"][host].members == ("alice", "bob")
+    assert {h: s.role for h, s in obs.drbd["r0"].items()} == {"alice": "Primary",
                                                                   "bob": "Primary"}
 
 

@@ -20,7 +20,7 @@ libvirt = pytest.importorskip("libvirt")
 
 from libvirt_support import failover_pair, require_vm  # noqa: E402
 
-from stackdrill.backends.base import LabOptions, PowerState  # noqa: E402
+from stackdrill.api import LabOptions, PowerState  # noqa: E402
 from stackdrill.backends.libvirt import LibvirtBackend  # noqa: E402
 from stackdrill.backends.libvirt.lab import LibvirtLab  # noqa: E402
 from stackdrill.checks.writes import acked_writes  # noqa: E402
@@ -88,7 +88,7 @@ def test_returning_host_does_not_run_the_instance_again(wl_lab: LibvirtLab) -> N
     lab.run("alice", "drbdadm up r0", timeout=60).check()
     wait_for("alice resyncs as Secondary", lambda: lab.observe().drbd["r0"].get(
         "alice", {}).get("disk") == "UpToDate", 90)
-    assert lab.observe().drbd["r0"]["alice"]["role"] == "Secondary"
+    assert lab.observe().drbd["r0"]["alice"].role == "Secondary"
     wait_for("heartbeats from alice again",
              lambda: (lab.drivers.compute.health("alice").last_heartbeat or 0)
              > lab.clock.now() - 10, 30)

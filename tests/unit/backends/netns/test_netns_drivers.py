@@ -12,7 +12,7 @@ import time
 import pytest
 from netns_helpers import needs_root, small_topology
 
-from stackdrill.backends.base import AttachMode, LabOptions, PowerState
+from stackdrill.api import AttachMode, DriverError, LabOptions, PowerState
 from stackdrill.backends.netns.lab import NetnsLab
 
 pytestmark = [needs_root, pytest.mark.netns]
@@ -66,7 +66,7 @@ def test_workload_reconnects_after_the_storage_host_comes_back() -> None:
         _wait(lambda: sum(o.outcome == "ok" for o in lab.history()) >= 3)
         d.power.power_off("ctl").result(timeout=10)
         assert lab.drivers.storage.replicas("vol1")[0].reachable is False
-        with pytest.raises(RuntimeError, match="failed host"):
+        with pytest.raises(DriverError, match="failed host"):
             d.storage.prepare("vol1", "cmp2", failed=["ctl"]).result(timeout=10)
         outage_end = None
         d.power.power_on("ctl").result(timeout=10)
@@ -82,7 +82,7 @@ def test_guests_fails_on_a_host_that_is_off() -> None:
     with NetnsLab(small_topology("off", with_volume=False), "off") as lab:
         assert [g.name for g in lab.drivers.compute.guests("cmp1").result(5)] == ["web1"]
         lab.drivers.power.power_off("cmp1").result(5)
-        with pytest.raises(RuntimeError, match="off"):
+        with pytest.raises(DriverError, match="off"):
             lab.drivers.compute.guests("cmp1").result(5)
 
 

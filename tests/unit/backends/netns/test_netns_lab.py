@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from netns_helpers import in_ns, needs_root, ping, small_topology
 
-from stackdrill.backends.base import LabOptions
+from stackdrill.api import LabOptions
 from stackdrill.backends.netns import NetnsBackend, nsops
 from stackdrill.backends.netns import lab as lab_module
 from stackdrill.backends.netns.lab import NetnsLab

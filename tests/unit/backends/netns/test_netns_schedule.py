@@ -4,48 +4,24 @@ actions on a wall clock, the trace the fencing checks read, probes, and a final 
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-from concurrent.futures import Future
 
 import pytest
 from netns_helpers import needs_root, small_topology
 
-from stackdrill.backends.base import LabOptions, PowerState
-from stackdrill.backends.netns.drivers import WallClock
+from stackdrill.api import (
+    ActionFailed,
+    GuestStarted,
+    GuestStopped,
+    LabOptions,
+    PowerChanged,
+    PowerState,
+)
 from stackdrill.backends.netns.lab import NetnsLab
-from stackdrill.drill.judge import fencing_events
+from stackdrill.checks import fencing_order
 from stackdrill.drill.runner import Evidence
 from stackdrill.operations import LvmCommand, ProbeCommand
-
-
-def test_wall_clock_wait_returns_only_the_callers_futures() -> None:
-    """concurrent.futures semantics: the done ones among those given, none of the clock's."""
-    clock = WallClock()
-    done: Future[int] = Future()
-    done.set_result(1)
-    pending: Future[int] = Future()
-    assert clock.wait([done, pending], timeout=1.0) == {done}
-    t0 = time.monotonic()
-    assert clock.wait([pending], timeout=0.2) == set()
-    assert 0.15 <= time.monotonic() - t0 < 1.0
-
-
-def test_a_failing_scheduled_action_is_raised_where_the_engine_waits() -> None:
-    """A fault that could not be injected must fail the drill, not let it pass without the
-    fault: the error raises in the thread sleeping or waiting on the clock, once."""
-    clock = WallClock()
-    threading.Timer(0.1, clock.alarm, args=(RuntimeError("nft failed"),)).start()
-    t0 = time.monotonic()
-    with pytest.raises(RuntimeError, match="nft failed"):
-        clock.sleep(5.0)
-    assert time.monotonic() - t0 < 2.0  # woken, not slept through
-    clock.sleep(0.01)  # raised once only
-    pending: Future[None] = Future()
-    clock.alarm(RuntimeError("heal failed"))
-    with pytest.raises(RuntimeError, match="heal failed"):
-        clock.wait([pending], timeout=5.0)
 
 
 @needs_root
@@ -65,7 +41,8 @@ def test_call_at_runs_on_time_and_never_after_destroy() -> None:
         lab.destroy()
     time.sleep(0.4)
     assert fired[-1] != -1.0
-    assert any(re.search(r" lab step-failed .*label=broken", line) for line in lab.trace())
+    assert any(isinstance(t.event, ActionFailed) and t.event.label == "broken"
+               for t in lab.events())
 
 
 @needs_root
@@ -91,10 +68,10 @@ def test_destroy_waits_for_an_action_in_flight() -> None:
 
 @needs_root
 @pytest.mark.netns
-def test_trace_carries_power_and_hypervisor_lines_the_fencing_check_reads() -> None:
-    """The judge rebuilds fencing from the trace: host/<h> power state=..., hv/<h> start/stop.
-    A crash, a start elsewhere and a returning host show up as such, and a booting host
-    takes its topology's boot_s."""
+def test_events_carry_the_power_and_guest_changes_the_fencing_check_reads() -> None:
+    """The judge rebuilds fencing from the lab's events: power changes, guests started and
+    stopped. A crash, a start elsewhere and a returning host show up as such, and a booting
+    host takes its topology's boot_s."""
     with NetnsLab(small_topology("trace"), "trace",
                   options=LabOptions(write_interval_s=0.05)) as lab:
         d = lab.drivers
@@ -106,14 +83,15 @@ def test_trace_carries_power_and_hypervisor_lines_the_fencing_check_reads() -> N
         d.power.power_on("cmp1").result(timeout=10)
         assert time.monotonic() - t0 >= lab.topology.host("cmp1").boot_s
         assert d.power.state("cmp1") is PowerState.ON
-        events = fencing_events(lab.trace())
-    kinds = [(e.kind, e.host, e.instance, e.old_host) for e in events]
-    assert kinds[0] == ("instance_started", "cmp1", "web1", None)
-    assert ("fenced_confirmed", "cmp1", None, None) in kinds
-    assert ("instance_stopped", "cmp1", "web1", None) in kinds
-    moved = kinds.index(("instance_started", "cmp2", "web1", "cmp1"))
-    assert kinds.index(("fenced_confirmed", "cmp1", None, None)) < moved
-    assert kinds[-1] == ("unfenced", "cmp1", None, None)
+        events = [t.event for t in lab.events()
+                  if isinstance(t.event, (PowerChanged, GuestStarted, GuestStopped))]
+        assert fencing_order(lab.events()).ok
+    assert events[0] == GuestStarted("cmp1", "web1", 1)
+    off = events.index(PowerChanged("cmp1", PowerState.OFF, PowerState.ON, "fenced"))
+    assert GuestStopped("cmp1", "web1", 1, "host-off") in events
+    moved = events.index(GuestStarted("cmp2", "web1", 2))
+    assert off < moved
+    assert events[-1] == PowerChanged("cmp1", PowerState.ON, PowerState.BOOTING, "booted")
 
 
 @needs_root
@@ -138,11 +116,12 @@ def test_probe_and_unsupported_commands_and_the_final_read() -> None:
         evidence = Evidence.collect(lab)
     finally:
         lab.destroy()
-    probe = evidence.commands["p"]
-    assert probe["reachable"] and probe["full_size_ok"] and probe["path_mtu"] == 1450
-    assert probe["arp_mac"] == "fa:16:3e:00:00:01" == probe["expected_mac"]
-    assert not evidence.commands["l"]["ok"]
-    assert "no lvm" in evidence.commands["l"]["detail"]
+    probe = evidence.commands["p"].probe
+    assert probe is not None
+    assert probe.reachable and probe.full_size_ok and probe.path_mtu == 1450
+    assert probe.arp_mac == "fa:16:3e:00:00:01" == probe.expected_mac
+    assert not evidence.commands["l"].ok
+    assert "no lvm" in evidence.commands["l"].detail
     acked = [o for o in evidence.history if o.outcome == "ok"]
     stored = evidence.stored["vol1"]
     assert acked and all(stored[o.seq].checksum == o.checksum for o in acked)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stackdrill.backends.base import PowerState
+from stackdrill.api import PowerState
 from stackdrill.backends.sim.cluster import ClusterSim
 from stackdrill.backends.sim.cluster_dlm import LockConflict
 from stackdrill.backends.sim.hosts import SimHost
@@ -66,10 +66,10 @@ def test_three_nodes_partition_majority_keeps_quorum_minority_loses_it() -> None
     underlay.partition((("a", "b"), ("c",)), None)
     kernel.run_until(5)
     status = cluster.status()
-    assert status["a"]["quorate"] and status["b"]["quorate"]
-    assert not status["c"]["quorate"]
-    assert status["c"]["members"] == ["c"] and status["c"]["quorum"] == 2
-    assert status["a"]["votes"] == 2 and status["a"]["expected_votes"] == 3
+    assert status["a"].quorate and status["b"].quorate
+    assert not status["c"].quorate
+    assert status["c"].members == ("c",) and status["c"].quorum == 2
+    assert status["a"].votes == 2 and status["a"].expected_votes == 3
 
 
 def test_without_two_node_losing_one_of_two_nodes_loses_quorum() -> None:
@@ -89,7 +89,7 @@ def test_two_node_keeps_quorum_with_one_of_two_votes() -> None:
     kernel.run_until(5)
     assert cluster.members("a") == frozenset({"a"})
     assert cluster.quorate("a")
-    assert cluster.status()["a"]["quorum"] == 1
+    assert cluster.status()["a"].quorum == 1
 
 
 def test_two_node_implies_wait_for_all_at_start() -> None:
@@ -97,7 +97,7 @@ def test_two_node_implies_wait_for_all_at_start() -> None:
     only after all nodes were visible at least once."""
     kernel, hosts, _u, cluster = build(two_node=True, off=("b",), fencing=ClusterFencing.NONE)
     assert not cluster.quorate("a")
-    assert cluster.status()["a"]["wait_for_all"]
+    assert cluster.status()["a"].wait_for_all
     hosts["b"].power_on()
     kernel.run_until(12)  # boot 10 s + join
     assert cluster.quorate("a") and cluster.quorate("b")
@@ -140,7 +140,7 @@ def test_power_fencing_blocks_the_dlm_until_the_victim_is_off() -> None:
     kernel.run_until(10)
     assert hosts["c"].power is PowerState.OFF
     assert req.triggered and req.ok
-    assert cluster.status()["a"]["fencing_pending"] == []
+    assert cluster.status()["a"].fencing_pending == ()
 
 
 def test_manual_fencing_waits_for_fence_ack_manual() -> None:
@@ -167,9 +167,9 @@ def test_two_node_partition_fence_race_has_exactly_one_deterministic_winner() ->
         kernel, hosts, underlay, cluster = build(two_node=True, seed=seed)
         underlay.set_link("a", NET, False)
         kernel.run_until(60)
-        outcomes.append((hosts["a"].power, hosts["b"].power, kernel.trace_sha256()))
+        outcomes.append((hosts["a"].power, hosts["b"].power, kernel.tracer.sha256()))
         assert cluster.quorate("a")
-        assert not cluster.status()["a"]["fencing_pending"]
+        assert not cluster.status()["a"].fencing_pending
     assert all(o[:2] == (PowerState.ON, PowerState.OFF) for o in outcomes)
     assert len({o[2] for o in outcomes}) == 1, "same events whatever the seed"
 
@@ -234,6 +234,6 @@ def test_same_seed_same_trace(seed: int) -> None:
         underlay.partition((("a",), ("b", "c")), None)
         hosts["b"].hang()
         kernel.run_until(100)
-        return kernel.trace_sha256()
+        return kernel.tracer.sha256()
 
     assert run() == run()

@@ -23,11 +23,11 @@ def test_link_loss_detected_after_timeout() -> None:
     lab = Lab(res_kw={"timeout_s": 6.0})
     _cut(lab, 1.0)
     lab.run(6.9)
-    assert lab.st("n1")["connection"] == "Connected"
+    assert lab.st("n1").connection == "Connected"
     lab.run(7.1)
     st = lab.st("n1")
-    assert st["connection"] == "WFConnection" and st["peer_disk"] == "DUnknown"
-    assert st["peer_role"] == "Unknown" and st["disk"] == "UpToDate"
+    assert st.connection == "WFConnection" and st.peer_disk == "DUnknown"
+    assert st.peer_role == "Unknown" and st.disk == "UpToDate"
 
 
 def test_primary_starts_new_generation_when_it_loses_the_peer() -> None:
@@ -39,10 +39,10 @@ def test_primary_starts_new_generation_when_it_loses_the_peer() -> None:
     _cut(lab, 1.0)
     lab.run(10.0)
     after = lab.res.status()
-    assert after["n1"]["uuids"]["current"] != before["n1"]["uuids"]["current"]
-    assert int(after["n1"]["uuids"]["bitmap"], 16) == int(before["n1"]["uuids"]["current"],
+    assert after["n1"].uuids.current != before["n1"].uuids.current
+    assert int(after["n1"].uuids.bitmap, 16) == int(before["n1"].uuids.current,
                                                           16)
-    assert after["n2"]["uuids"] == before["n2"]["uuids"]
+    assert after["n2"].uuids == before["n2"].uuids
 
 
 def test_writes_while_disconnected_are_tracked_out_of_sync() -> None:
@@ -54,7 +54,7 @@ def test_writes_while_disconnected_are_tracked_out_of_sync() -> None:
     for i in range(30):
         lab.write("n1", i % 20, f"d{i}")
     lab.run(11.0)
-    assert lab.st("n1")["out_of_sync_kb"] == 20 * 4
+    assert lab.st("n1").out_of_sync_kb == 20 * 4
     assert not lab.errors
 
 
@@ -68,7 +68,7 @@ def test_protocol_c_write_waiting_for_peer_completes_when_loss_is_declared() -> 
     assert not ev.triggered  # stalled: TCP keeps retrying until the peer is declared dead
     lab.run(6.5)
     assert ev.processed and ev.ok
-    assert lab.st("n1")["out_of_sync_kb"] == 4
+    assert lab.st("n1").out_of_sync_kb == 4
 
 
 def test_short_link_flap_does_not_disconnect() -> None:
@@ -82,7 +82,7 @@ def test_short_link_flap_does_not_disconnect() -> None:
     assert len(lab.acked["n1"]) == 100
     assert lab.lost_on("n2", "n1") == []
     st = lab.st("n1")
-    assert st["connection"] == "Connected" and st["out_of_sync_kb"] == 0
+    assert st.connection == "Connected" and st.out_of_sync_kb == 0
 
 
 def test_reconnect_after_connect_int_then_bitmap_resync() -> None:
@@ -98,21 +98,21 @@ def test_reconnect_after_connect_int_then_bitmap_resync() -> None:
     lab.run(11.0)
     _heal(lab, 12.0)  # lost at 7.0; DRBD retries every connect-int: next try at 17.0
     lab.run(16.9)
-    assert lab.st("n1")["connection"] == "WFConnection"
+    assert lab.st("n1").connection == "WFConnection"
     lab.run(17.05)
     s1, s2 = lab.st("n1"), lab.st("n2")
-    assert s1["connection"] == "SyncSource" and s2["connection"] == "SyncTarget"
-    assert s2["disk"] == "Inconsistent" and s1["peer_disk"] == "Inconsistent"
+    assert s1.connection == "SyncSource" and s2.connection == "SyncTarget"
+    assert s2.disk == "Inconsistent" and s1.peer_disk == "Inconsistent"
     duration = 50 * 4 * 1024 * 8 / 1e6  # 200 KiB at 1 Mbit/s
     lab.run(17.0 + duration * 0.5)
-    assert 0 < lab.st("n2")["out_of_sync_kb"] < 200
+    assert 0 < lab.st("n2").out_of_sync_kb < 200
     lab.run(17.1 + duration)
     s1, s2 = lab.st("n1"), lab.st("n2")
-    assert s1["connection"] == s2["connection"] == "Connected"
-    assert s1["disk"] == s2["disk"] == "UpToDate" and s1["out_of_sync_kb"] == 0
+    assert s1.connection == s2.connection == "Connected"
+    assert s1.disk == s2.disk == "UpToDate" and s1.out_of_sync_kb == 0
     assert lab.lost_on("n2", "n1") == []
-    assert s1["uuids"]["bitmap"] == "0000000000000000"
-    assert int(s1["uuids"]["current"], 16) & ~1 == int(s2["uuids"]["current"], 16) & ~1
+    assert s1.uuids.bitmap == "0000000000000000"
+    assert int(s1.uuids.current, 16) & ~1 == int(s2.uuids.current, 16) & ~1
 
 
 def test_interrupted_resync_resumes_where_it_stopped() -> None:
@@ -125,17 +125,17 @@ def test_interrupted_resync_resumes_where_it_stopped() -> None:
         lab.write("n1", i, f"v{i}")
     _heal(lab, 9.0)
     lab.run(11.5)
-    assert lab.st("n2")["connection"] == "SyncTarget"
+    assert lab.st("n2").connection == "SyncTarget"
     _cut(lab, 12.0)
     lab.run(19.0)
     st2 = lab.st("n2")
-    assert st2["disk"] == "Inconsistent" and st2["connection"] == "WFConnection"
-    assert 0 < lab.st("n1")["out_of_sync_kb"] < 400
+    assert st2.disk == "Inconsistent" and st2.connection == "WFConnection"
+    assert 0 < lab.st("n1").out_of_sync_kb < 400
     promote = lab.promote("n2")
     assert not promote.ok and "UpToDate" in str(promote.value)
     _heal(lab, 20.0)
     lab.run(40.0)
-    assert lab.st("n2")["disk"] == "UpToDate"
+    assert lab.st("n2").disk == "UpToDate"
     assert lab.lost_on("n2", "n1") == []
 
 
@@ -147,11 +147,11 @@ def test_secondary_hang_is_a_lost_peer_then_resync_on_thaw() -> None:
     lab.k.call_later(30.0, lab.hosts["n2"].thaw)
     lab.workload("n1", 200, 0.05)
     lab.run(8.0)
-    assert lab.st("n1")["connection"] == "WFConnection"
+    assert lab.st("n1").connection == "WFConnection"
     lab.run(60.0)
-    assert lab.st("n1")["connection"] == "Connected" and lab.st("n2")["disk"] == "UpToDate"
+    assert lab.st("n1").connection == "Connected" and lab.st("n2").disk == "UpToDate"
     assert lab.lost_on("n2", "n1") == []
-    assert any(e["event"] == "resync-finished" for e in lab.res.events())
+    assert any(e.kind == "resync-finished" for e in lab.res.events())
 
 
 def test_secondary_crash_and_return_resyncs() -> None:
@@ -161,14 +161,14 @@ def test_secondary_crash_and_return_resyncs() -> None:
     lab.k.call_later(1.0, lab.hosts["n2"].crash)
     lab.workload("n1", 100, 0.1)
     lab.run(20.0)
-    assert lab.st("n2")["connection"] == "Unconfigured" and not lab.st("n2")["running"]
+    assert lab.st("n2").connection == "Unconfigured" and not lab.st("n2").running
     lab.hosts["n2"].power_on()
     lab.run(49.0)
-    assert lab.st("n2")["running"] is False  # still booting (boot_s = 30)
+    assert lab.st("n2").running is False  # still booting (boot_s = 30)
     lab.run(60.0)
     st2 = lab.st("n2")
-    assert st2["role"] == "Secondary" and st2["connection"] == "Connected"
-    assert st2["disk"] == "UpToDate"
+    assert st2.role == "Secondary" and st2.connection == "Connected"
+    assert st2.disk == "UpToDate"
     assert lab.lost_on("n2", "n1") == []
 
 
@@ -179,13 +179,13 @@ def test_admin_disconnect_and_connect(cmd: str) -> None:
     lab = Lab()
     lab.res.disconnect(cmd)
     other = "n2" if cmd == "n1" else "n1"
-    assert lab.st(cmd)["connection"] == "StandAlone"
-    assert lab.st(other)["connection"] == "WFConnection"
+    assert lab.st(cmd).connection == "StandAlone"
+    assert lab.st(other).connection == "WFConnection"
     lab.write("n1", 1, "x")
     lab.run(1.0)
     lab.res.connect(cmd)
     lab.run(1.5)
-    assert lab.st(cmd)["connection"] in ("Connected", "SyncSource", "SyncTarget")
+    assert lab.st(cmd).connection in ("Connected", "SyncSource", "SyncTarget")
     lab.run(5.0)
     assert lab.res.device("n2").peek(1) == "x"
     with pytest.raises(Exception, match="net-config"):

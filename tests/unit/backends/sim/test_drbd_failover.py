@@ -26,17 +26,17 @@ def test_crashed_primary_rejoins_and_its_unreplicated_writes_are_discarded() -> 
     blocks in its activity log that never reached the peer are overwritten."""
     lab = _fail_over(Protocol.A)
     lab.run(38.005)  # booted at 38.0, handshake ~15 ms later
-    assert lab.st("n1")["crashed_primary"] and lab.st("n1")["role"] == "Secondary"
+    assert lab.st("n1").crashed_primary and lab.st("n1").role == "Secondary"
     lab.run(80.0)
     s1 = lab.st("n1")
-    assert s1["connection"] == "Connected" and s1["disk"] == "UpToDate"
-    assert not s1["crashed_primary"]
+    assert s1.connection == "Connected" and s1.disk == "UpToDate"
+    assert not s1.crashed_primary
     discarded = lab.res.discarded_blocks("n1")
     assert discarded and set(discarded) == {d.addr for d in lab.res.dropped_writes(False)}
     for addr in range(300):
         assert lab.res.device("n1").peek(addr) == lab.res.device("n2").peek(addr)
     assert lab.res.device("n1").peek(5000) == "after-failover"
-    assert lab.events("resync-started")[-1]["discarded_blocks"] == len(discarded)
+    assert lab.events("resync-started")[-1].get("discarded_blocks") == len(discarded)
 
 
 def test_protocol_c_failover_loses_no_acked_write() -> None:
@@ -58,7 +58,7 @@ def test_crashed_primary_without_failover_becomes_sync_source() -> None:
     lab.run(1.0)
     lab.hosts["n1"].power_on()
     lab.run(60.0)
-    assert lab.events("resync-started")[-1]["source"] == "n1"
+    assert lab.events("resync-started")[-1].get("source") == "n1"
     assert lab.lost_on("n2", "n1") == []
 
 
@@ -70,7 +70,7 @@ def test_two_primaries_refused_unless_allowed() -> None:
     assert not ev.ok and "Multiple primaries not allowed by config" in str(ev.value)
     dual = Lab(allow_two_primaries=True)
     assert dual.promote("n2").ok
-    assert dual.st("n1")["peer_role"] == "Primary" and dual.st("n2")["role"] == "Primary"
+    assert dual.st("n1").peer_role == "Primary" and dual.st("n2").role == "Primary"
     assert dual.settle(dual.write("n2", 1, "x")).ok
     assert dual.res.device("n1").peek(1) == "x"
 
@@ -81,11 +81,11 @@ def test_promotion_needs_uptodate_data_unless_forced() -> None:
     lab = Lab(fencing="resource-only", outdate_peer=lambda peer, req: True)
     lab.net.set_link("n2", "repl", False)
     lab.run(7.0)
-    assert lab.st("n2")["disk"] == "Outdated"
+    assert lab.st("n2").disk == "Outdated"
     ev = lab.promote("n2")
     assert not ev.ok and "Need access to UpToDate data" in str(ev.value)
     assert lab.promote("n2", force=True).ok
-    assert lab.st("n2")["disk"] == "UpToDate"
+    assert lab.st("n2").disk == "UpToDate"
 
 
 def test_resource_only_fencing_outdates_the_peer() -> None:
@@ -102,7 +102,7 @@ def test_resource_only_fencing_outdates_the_peer() -> None:
     lab.net.set_link("n2", "repl", False)
     lab.run(7.0)
     assert calls == [("n2", "n1")]
-    assert lab.st("n1")["peer_disk"] == "Outdated"
+    assert lab.st("n1").peer_disk == "Outdated"
     failing = Lab(fencing="resource-only", outdate_peer=lambda p, r: False)
     failing.net.set_link("n2", "repl", False)
     failing.run(7.0)
@@ -123,7 +123,7 @@ def test_resource_and_stonith_freezes_io_until_peer_is_shot() -> None:
     lab_holder.append(lab)
     lab.net.set_link("n2", "repl", False)
     lab.run(6.5)
-    assert lab.st("n1")["suspended"]
+    assert lab.st("n1").suspended
     ev = lab.write("n1", 1, "x")
     lab.run(20.0)
     assert not ev.triggered  # frozen: the fence-peer handler did not succeed
@@ -131,8 +131,8 @@ def test_resource_and_stonith_freezes_io_until_peer_is_shot() -> None:
     ok.net.set_link("n2", "repl", False)
     ok.run(6.5)
     ev2 = ok.write("n1", 1, "x")
-    assert ok.settle(ev2).ok and not ok.st("n1")["suspended"]
-    assert ok.events("fence-peer")[0]["result"] == "fenced"
+    assert ok.settle(ev2).ok and not ok.st("n1").suspended
+    assert ok.events("fence-peer")[0].get("result") == "fenced"
 
 
 def test_dual_primary_with_stonith_never_splits_brain() -> None:
@@ -160,7 +160,7 @@ def test_dual_primary_with_stonith_never_splits_brain() -> None:
     lab.hosts["n2"].power_on()
     lab.run(120.0)
     assert not lab.events("split-brain")
-    assert lab.st("n2")["connection"] == "Connected" and lab.st("n2")["disk"] == "UpToDate"
+    assert lab.st("n2").connection == "Connected" and lab.st("n2").disk == "UpToDate"
     assert lab.lost_on("n1", "n2") == []  # every write n2 acked before it died survived
 
 
@@ -185,15 +185,15 @@ def test_on_io_error_detach_keeps_serving_from_the_peer() -> None:
     r = lab.settle(lab.read("n1", 1))
     assert r.ok and r.value == "before"
     st = lab.st("n1")
-    assert st["disk"] == "Diskless" and st["role"] == "Primary" and not lab.errors
+    assert st.disk == "Diskless" and st.role == "Primary" and not lab.errors
     assert lab.res.device("n2").peek(2) == "during"
     lab.disks["n1"].replace()
     lab.res.attach("n1")
-    assert lab.st("n1")["disk"] == "Inconsistent"
+    assert lab.st("n1").disk == "Inconsistent"
     lab.run(60.0)
-    assert lab.st("n1")["disk"] == "UpToDate"
+    assert lab.st("n1").disk == "UpToDate"
     assert lab.disks["n1"].peek(1) == "before" and lab.disks["n1"].peek(2) == "during"
-    assert lab.events("resync-started")[-1]["mode"] == "full"
+    assert lab.events("resync-started")[-1].get("mode") == "full"
 
 
 def test_on_io_error_pass_on() -> None:
@@ -204,11 +204,11 @@ def test_on_io_error_pass_on() -> None:
     lab.res.disconnect("n1")
     lab.disks["n1"].fail()
     ev = lab.settle(lab.write("n1", 1, "x"))
-    assert not ev.ok and lab.st("n1")["disk"] == "Inconsistent"
+    assert not ev.ok and lab.st("n1").disk == "Inconsistent"
     connected = Lab(on_io_error="pass_on")
     connected.disks["n1"].fail()
     assert connected.settle(connected.write("n1", 1, "x")).ok
-    assert connected.st("n1")["disk"] == "Inconsistent"
+    assert connected.st("n1").disk == "Inconsistent"
 
 
 def test_on_io_error_call_local_io_error_runs_the_handler() -> None:
@@ -217,8 +217,8 @@ def test_on_io_error_call_local_io_error_runs_the_handler() -> None:
     lab = Lab(on_io_error="call-local-io-error")
     lab.disks["n1"].fail()
     assert lab.settle(lab.write("n1", 1, "x")).ok
-    assert lab.events("handler")[0]["handler"] == "local-io-error"
-    assert lab.st("n1")["disk"] == "Diskless"
+    assert lab.events("handler")[0].get("handler") == "local-io-error"
+    assert lab.st("n1").disk == "Diskless"
 
 
 def test_secondary_disk_failure_tracks_out_of_sync_on_primary() -> None:
@@ -228,8 +228,8 @@ def test_secondary_disk_failure_tracks_out_of_sync_on_primary() -> None:
     lab.disks["n2"].fail()
     lab.settle(lab.write("n1", 1, "x"))
     lab.settle(lab.write("n1", 2, "y"))
-    assert lab.st("n2")["disk"] == "Diskless" and lab.st("n1")["peer_disk"] == "Diskless"
-    assert lab.st("n1")["out_of_sync_kb"] >= 4
+    assert lab.st("n2").disk == "Diskless" and lab.st("n1").peer_disk == "Diskless"
+    assert lab.st("n1").out_of_sync_kb >= 4
     assert not lab.errors
 
 
@@ -240,15 +240,15 @@ def test_hung_primary_thaws_into_split_brain() -> None:
     lab = Lab(allow_two_primaries=False, res_kw={"connect_int_s": 2.0})
     lab.k.call_later(1.0, lab.hosts["n1"].hang)
     lab.run(8.0)
-    assert lab.st("n2")["connection"] == "WFConnection"
+    assert lab.st("n2").connection == "WFConnection"
     assert lab.promote("n2").ok
     lab.write("n2", 7, "new")
     lab.run(9.0)
     lab.hosts["n1"].thaw()
     lab.write("n1", 8, "zombie")
     lab.run(30.0)
-    assert lab.st("n1")["split_brain"] and lab.st("n2")["split_brain"]
-    assert lab.st("n1")["connection"] == "StandAlone"
+    assert lab.st("n1").split_brain and lab.st("n2").split_brain
+    assert lab.st("n1").connection == "StandAlone"
 
 
 def test_rebooted_node_with_fencing_comes_up_consistent() -> None:
@@ -262,7 +262,7 @@ def test_rebooted_node_with_fencing_comes_up_consistent() -> None:
     lab.hosts["n2"].power_on()
     lab.net.set_link("n1", "repl", False)
     lab.run(40.0)
-    assert lab.st("n2")["disk"] == "Consistent"
+    assert lab.st("n2").disk == "Consistent"
     ev = lab.promote("n2")
     assert not ev.ok and "UpToDate" in str(ev.value)
-    assert lab.promote("n2").ok and lab.st("n2")["disk"] == "UpToDate"
+    assert lab.promote("n2").ok and lab.st("n2").disk == "UpToDate"

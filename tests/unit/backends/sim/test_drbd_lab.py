@@ -104,7 +104,7 @@ class Lab:
         return [a for a, d in self.acked[writer].items() if dev.peek(a) != d]
 
     def events(self, name: str) -> list[dict[str, Any]]:
-        return [e for e in self.res.events() if e["event"] == name]
+        return [e for e in self.res.events() if e.kind == name]
 
 
 def test_initial_state_connected_uptodate() -> None:
@@ -112,14 +112,14 @@ def test_initial_state_connected_uptodate() -> None:
     starts Connected with UpToDate/UpToDate disks and the configured Primary."""
     lab = Lab()
     st = lab.res.status()
-    assert st["n1"]["role"] == "Primary" and st["n2"]["role"] == "Secondary"
+    assert st["n1"].role == "Primary" and st["n2"].role == "Secondary"
     for n in ("n1", "n2"):
-        assert st[n]["connection"] == "Connected"
-        assert st[n]["disk"] == "UpToDate" and st[n]["peer_disk"] == "UpToDate"
-        assert st[n]["out_of_sync_kb"] == 0 and not st[n]["split_brain"]
-    assert st["n1"]["peer_role"] == "Secondary"
+        assert st[n].connection == "Connected"
+        assert st[n].disk == "UpToDate" and st[n].peer_disk == "UpToDate"
+        assert st[n].out_of_sync_kb == 0 and not st[n].split_brain
+    assert st["n1"].peer_role == "Secondary"
     # same data generation; the low bit only records the role
-    c1, c2 = (int(st[n]["uuids"]["current"], 16) for n in ("n1", "n2"))
+    c1, c2 = (int(st[n].uuids.current, 16) for n in ("n1", "n2"))
     assert c1 & ~1 == c2 & ~1 and c1 & 1 == 1 and c2 & 1 == 0
 
 
@@ -151,7 +151,7 @@ def test_every_state_change_is_in_the_trace_and_runs_replay() -> None:
         lab.k.call_later(0.2, lambda: lab.net.set_link("n2", "repl", False))
         lab.k.call_later(20.0, lambda: lab.net.set_link("n2", "repl", True))
         lab.run(60.0)
-        return lab.k.trace_sha256(), lab.k.trace()
+        return lab.k.tracer.sha256(), lab.k.tracer.lines()
     (sha1, trace), (sha2, _) = run(), run()
     assert sha1 == sha2
     assert any("drbd/r0 connection-lost" in line for line in trace)

@@ -53,7 +53,7 @@ def test_protocol_a_primary_crash_loses_acked_writes_in_flight() -> None:
     dropped = {d.addr for d in lab.res.dropped_writes()}
     assert lost, "protocol A must lose acknowledged in-flight writes here"
     assert set(lost) == dropped  # the model reports exactly the writes the peer lacks
-    assert lab.st("n2")["connection"] == "WFConnection"
+    assert lab.st("n2").connection == "WFConnection"
 
 
 @pytest.mark.parametrize("protocol", [Protocol.B, Protocol.C])
@@ -75,7 +75,7 @@ def test_lost_packets_are_retransmitted_not_lost() -> None:
     lab.run(30.0)
     assert len(lab.acked["n1"]) == 100
     assert lab.lost_on("n2", "n1") == []
-    assert lab.st("n1")["connection"] == "Connected"
+    assert lab.st("n1").connection == "Connected"
 
 
 def test_bandwidth_limits_replication_throughput() -> None:

@@ -36,9 +36,9 @@ def test_split_brain_detected_and_disconnected_by_default() -> None:
     lab = _split(3, 4)
     for n in ("n1", "n2"):
         st = lab.st(n)
-        assert st["connection"] == "StandAlone" and st["split_brain"]
-    assert lab.events("split-brain")[0]["resolved"] is False
-    assert any("Split-Brain detected but unresolved" in line for line in lab.k.trace())
+        assert st.connection == "StandAlone" and st.split_brain
+    assert lab.events("split-brain")[0].get("resolved") is False
+    assert any("Split-Brain detected but unresolved" in line for line in lab.k.tracer.lines())
 
 
 def test_manual_recovery_discards_the_victims_changes() -> None:
@@ -51,11 +51,11 @@ def test_manual_recovery_discards_the_victims_changes() -> None:
     lab.res.connect("n1")
     lab.run(60.0)
     s1, s2 = lab.st("n1"), lab.st("n2")
-    assert s1["connection"] == s2["connection"] == "Connected"
-    assert s2["disk"] == "UpToDate" and not s2["split_brain"]
+    assert s1.connection == s2.connection == "Connected"
+    assert s2.disk == "UpToDate" and not s2.split_brain
     assert lab.res.discarded_blocks("n2") == [200, 201, 202, 203]
     assert lab.res.device("n2").peek(200) is None and lab.res.device("n2").peek(100) == "a0"
-    assert lab.events("split-brain")[-1]["policy"] == "discard-my-data"
+    assert lab.events("split-brain")[-1].get("policy") == "discard-my-data"
 
 
 def test_discard_my_data_on_a_primary_is_refused() -> None:
@@ -65,29 +65,29 @@ def test_discard_my_data_on_a_primary_is_refused() -> None:
     lab.res.connect("n2", discard_my_data=True)
     lab.res.connect("n1")
     lab.run(60.0)
-    assert lab.st("n2")["connection"] == "StandAlone"
-    assert any("I shall become SyncTarget, but I am primary" in x for x in lab.k.trace())
+    assert lab.st("n2").connection == "StandAlone"
+    assert any("I shall become SyncTarget, but I am primary" in x for x in lab.k.tracer.lines())
 
 
 def test_after_sb_0pri_discard_zero_changes() -> None:
     """drbd.conf(5) after-sb-0pri discard-zero-changes: if only one node wrote, sync from
     it to the node without changes."""
     lab = _split(0, 5, demote=("n1", "n2"), after_sb_0pri="discard-zero-changes")
-    assert lab.st("n1")["connection"] == "Connected"
+    assert lab.st("n1").connection == "Connected"
     assert lab.res.device("n1").peek(200) == "b0"
-    assert lab.events("split-brain")[0]["survivor"] == "n2"
+    assert lab.events("split-brain")[0].get("survivor") == "n2"
 
 
 def test_after_sb_0pri_discard_zero_changes_both_changed_disconnects() -> None:
     """drbd.conf(5): with discard-zero-changes, if both wrote, DRBD disconnects."""
     lab = _split(2, 5, demote=("n1", "n2"), after_sb_0pri="discard-zero-changes")
-    assert lab.st("n1")["connection"] == "StandAlone" and lab.st("n1")["split_brain"]
+    assert lab.st("n1").connection == "StandAlone" and lab.st("n1").split_brain
 
 
 def test_after_sb_0pri_discard_least_changes() -> None:
     """drbd.conf(5) discard-least-changes: sync from the node with more changed blocks."""
     lab = _split(6, 2, demote=("n1", "n2"), after_sb_0pri="discard-least-changes")
-    assert lab.events("split-brain")[0]["survivor"] == "n1"
+    assert lab.events("split-brain")[0].get("survivor") == "n1"
     assert lab.res.discarded_blocks("n2") == [200, 201]
     assert lab.res.device("n2").peek(105) == "a5"
 
@@ -98,16 +98,16 @@ def test_after_sb_0pri_younger_older_primary(policy: str, survivor: str) -> None
     """drbd.conf(5): discard-younger-primary syncs from the node that was Primary before
     the split (n1); discard-older-primary from the one that became Primary later (n2)."""
     lab = _split(1, 1, demote=("n1", "n2"), after_sb_0pri=policy)
-    assert lab.events("split-brain")[0]["survivor"] == survivor
-    assert lab.st("n1")["connection"] == "Connected"
+    assert lab.events("split-brain")[0].get("survivor") == survivor
+    assert lab.st("n1").connection == "Connected"
 
 
 def test_after_sb_1pri_discard_secondary() -> None:
     """drbd.conf(5) after-sb-1pri discard-secondary: the Secondary's changes are discarded
     and the Primary stays as it is."""
     lab = _split(1, 3, demote=("n2",), after_sb_1pri="discard-secondary")
-    assert lab.events("split-brain")[0]["survivor"] == "n1"
-    assert lab.st("n1")["role"] == "Primary" and lab.st("n2")["disk"] == "UpToDate"
+    assert lab.events("split-brain")[0].get("survivor") == "n1"
+    assert lab.st("n1").role == "Primary" and lab.st("n2").disk == "UpToDate"
     assert lab.res.discarded_blocks("n2") == [200, 201, 202]
 
 
@@ -117,7 +117,7 @@ def test_after_sb_1pri_consensus(n1w: int, connected: bool) -> None:
     algorithm would also destroy the Secondary's data; otherwise disconnect."""
     lab = _split(n1w, 3, demote=("n2",), after_sb_0pri="discard-least-changes",
                  after_sb_1pri="consensus")
-    assert (lab.st("n1")["connection"] == "Connected") is connected
+    assert (lab.st("n1").connection == "Connected") is connected
 
 
 @pytest.mark.parametrize(("rr", "connected"), [("disconnect", False), ("violently", True)])
@@ -136,7 +136,7 @@ def test_after_sb_2pri_violently_as0p_meets_rr_conflict(rr: str, connected: bool
     lab.run(8.0)
     lab.net.set_link("n2", "repl", True)
     lab.run(30.0)
-    assert (lab.st("n1")["connection"] == "Connected") is connected
+    assert (lab.st("n1").connection == "Connected") is connected
     if connected:
         assert lab.res.device("n1").peek(10) == "b"
 

@@ -59,7 +59,7 @@ def test_command_reads_then_writes_seqno_plus_one_after_parameterised_delays() -
     kernel, _h, lvm, _vg, _d = build(timings=t)
     start = kernel.now
     finish(kernel, lvm["a"].lvcreate("vg", "data", 5))
-    trace = kernel.trace()
+    trace = kernel.tracer.lines()
     read = next(line for line in trace if " lvm/a vg-read " in line)
     commit = next(line for line in trace if " lvm/a vg-commit " in line)
     assert "seqno=1" in read and "seqno=2" in commit
@@ -224,6 +224,6 @@ def test_same_seed_same_lvm_trace() -> None:
         a, b = lvm["a"].lvcreate("vg", "x", 3), lvm["b"].lvcreate("vg", "y", 3)
         finish(kernel, a)
         finish(kernel, b)
-        return kernel.trace_sha256()
+        return kernel.tracer.sha256()
 
     assert run() == run()

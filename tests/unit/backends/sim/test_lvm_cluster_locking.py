@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import simpy
 
-from stackdrill.backends.base import PowerState
+from stackdrill.api import PowerState
 from stackdrill.backends.sim.cluster import ClusterSim
 from stackdrill.backends.sim.disks import SimDisk
 from stackdrill.backends.sim.hosts import SimHost
@@ -83,7 +83,8 @@ def test_cluster_locking_serialises_metadata_changes_across_hosts(locking: Locki
     view = lab.lvm["b"].view("vg")
     assert view.metadata_seqno == 3 and view.clustered
     assert not pes(view.metadata_lvs["lv-a"]) & pes(view.metadata_lvs["lv-b"])
-    assert any(" lvm/b vg-read " in line and "seqno=2" in line for line in lab.kernel.trace())
+    lines = lab.kernel.tracer.lines()
+    assert any(" lvm/b vg-read " in line and "seqno=2" in line for line in lines)
 
 
 def test_clvmd_lvcreate_activates_on_every_node_and_extend_reloads_them_all() -> None:

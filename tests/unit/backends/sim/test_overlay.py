@@ -218,7 +218,7 @@ def test_same_seed_same_trace_under_random_loss() -> None:
         r = rig(seed=seed)
         r.underlay.set_loss("b", NET, 0.3)
         oks = [r.ping("p1", "p2").ok for _ in range(20)]
-        return oks, r.kernel.trace()
+        return oks, r.kernel.tracer.lines()
 
     first, second = drill(11), drill(11)
     assert first == second
@@ -378,7 +378,7 @@ def test_every_change_is_in_the_kernel_trace() -> None:
     r = rig()
     r.ov.stale_fdb("c", True)
     r.ov.tunnel_endpoint("a", False)
-    lines = [line for line in r.kernel.trace() if " overlay/ov " in line]
+    lines = [line for line in r.kernel.tracer.lines() if " overlay/ov " in line]
     assert any(" plug " in line and "port=p3" in line for line in lines)
     assert any(" fdb " in line and "host=a" in line for line in lines)
     assert any(" garp " in line for line in lines)

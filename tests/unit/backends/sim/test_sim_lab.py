@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stackdrill.backends.base import LabOptions, PowerState
+from stackdrill.api import LabOptions, PowerState
 from stackdrill.backends.sim import SimBackend
-from stackdrill.backends.sim.lab import SimLab
+from stackdrill.backends.sim.lab import HEARTBEAT_S, SimLab
 from stackdrill.faults import HostCrash, HostHang, LinkDown, Partition
+from stackdrill.recovery.detect import replication_lost
 from stackdrill.topology import load_topology
 
 TOPOLOGIES = Path(__file__).resolve().parents[4] / "lab" / "topologies"
@@ -41,7 +42,7 @@ def test_management_partition_stops_heartbeats_but_not_other_links() -> None:
     lab.clock.sleep(60)
     health = lab.drivers.compute.health("cmp2")
     assert health.last_heartbeat is not None and lab.clock.now() - health.last_heartbeat > 40
-    assert health.replication_links_up
+    assert not replication_lost(health, lab.clock.now(), HEARTBEAT_S)  # its peers see it
     assert health.power is PowerState.ON
 
 
@@ -53,8 +54,11 @@ def test_crashed_host_is_off_for_the_power_controller_and_its_guests_stop() -> N
     assert lab.drivers.power.state("cmp1") is PowerState.OFF
     running = lab.observe().running
     assert running["web1"] == [] and running["web2"] == ["cmp2"]
+    health = lab.drivers.compute.health("cmp1")
+    assert not any(w.sees_host for w in health.witnesses)  # no peer reaches it
+    assert not replication_lost(health, lab.clock.now(), HEARTBEAT_S)  # nobody reported yet
     lab.clock.sleep(20)  # its peers report (heartbeat) after it fell silent: now they count
-    assert not lab.drivers.compute.health("cmp1").replication_links_up
+    assert replication_lost(lab.drivers.compute.health("cmp1"), lab.clock.now(), HEARTBEAT_S)
 
 
 def test_iscsi_io_stalls_then_fails_after_the_replacement_timeout() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stackdrill.backends.base import Lab, PowerState
+from stackdrill.api import Lab, PowerState
 from stackdrill.backends.sim import SimBackend
 from stackdrill.backends.sim.drivers import IPMI_TIMEOUT_S, DriverError
 from stackdrill.faults import FAULT_KINDS, FaultAdapter, HostHang, PowerControllerDown

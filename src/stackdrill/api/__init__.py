@@ -1,0 +1,111 @@
+"""The lab API: what every backend offers and everything else uses.
+
+The recovery engine, the drill runner and the checks use only these names, never a
+backend's own, so the same engine and checks run against the simulator, network
+namespaces and real VMs. Nothing here imports a backend.
+"""
+
+from __future__ import annotations
+
+from stackdrill.api.clock import Clock
+from stackdrill.api.drivers import (
+    AttachMode,
+    BootHook,
+    ComputeDriver,
+    DriverError,
+    Drivers,
+    GuestInfo,
+    HostHealth,
+    NetworkDriver,
+    PowerDriver,
+    PowerState,
+    Replica,
+    StorageDriver,
+    TransientDriverError,
+    VolumePath,
+    Witness,
+)
+from stackdrill.api.events import (
+    ActionFailed,
+    ActionRan,
+    CommandFinished,
+    CommandIssued,
+    DrbdConnected,
+    DrbdConnectionLost,
+    DrbdNotice,
+    DrbdStateChanged,
+    FaultHealed,
+    FaultInjected,
+    GuestStarted,
+    GuestStopped,
+    LabEvent,
+    Note,
+    PowerChanged,
+    Traced,
+    TraceWriter,
+)
+from stackdrill.api.evidence import (
+    UNCONFIGURED,
+    CommandResult,
+    DrbdNodeStatus,
+    DrbdUuids,
+    LvmView,
+    Observation,
+    OverlayProbe,
+    QuorumStatus,
+    StoredRecord,
+    WriteOp,
+)
+from stackdrill.api.lab import Backend, Lab, LabOptions
+from stackdrill.api.limits import FEATURES, Capabilities
+
+__all__ = [
+    "FEATURES",
+    "UNCONFIGURED",
+    "ActionFailed",
+    "ActionRan",
+    "AttachMode",
+    "Backend",
+    "BootHook",
+    "Capabilities",
+    "Clock",
+    "CommandFinished",
+    "CommandIssued",
+    "CommandResult",
+    "ComputeDriver",
+    "DrbdConnected",
+    "DrbdConnectionLost",
+    "DrbdNodeStatus",
+    "DrbdNotice",
+    "DrbdStateChanged",
+    "DrbdUuids",
+    "DriverError",
+    "Drivers",
+    "FaultHealed",
+    "FaultInjected",
+    "GuestInfo",
+    "GuestStarted",
+    "GuestStopped",
+    "HostHealth",
+    "Lab",
+    "LabEvent",
+    "LabOptions",
+    "LvmView",
+    "NetworkDriver",
+    "Note",
+    "Observation",
+    "OverlayProbe",
+    "PowerChanged",
+    "PowerDriver",
+    "PowerState",
+    "QuorumStatus",
+    "Replica",
+    "StorageDriver",
+    "StoredRecord",
+    "TraceWriter",
+    "Traced",
+    "TransientDriverError",
+    "VolumePath",
+    "Witness",
+    "WriteOp",
+]
