@@ -226,7 +226,8 @@ class ReplicationCore:
             done.fail(BlockIOError(f"{self._dev(node)}: I/O error writing block {addr}"
                                    " (no UpToDate data reachable)"))
             return
-        op = WriteRequest(node, addr, data, done, local=None, remote=None, boot=node.host.boot_count)
+        op = WriteRequest(node, addr, data, done, local=None, remote=None,
+                          boot=node.host.boot_count)
         if not node.attached:
             op.local = False
         if self._can_replicate(node):
