@@ -83,7 +83,7 @@ def test_every_reference_is_checked_in_drill_order(tmp_path: Path) -> None:
         "workload: {instances: [web1, web9]}\n"
         "schedule:\n"
         "  - {at: 1, id: a, inject: {kind: link_down, host: cmp1, network: wan}}\n"
-        "  - {at: 2, id: a, inject: {kind: disk_failure, host: sto1, disk: sdz}}\n"
+        "  - {at: 120, id: a, inject: {kind: disk_failure, host: sto1, disk: sdz}}\n"
         "  - {at: 3, inject: {kind: partition, groups: [[cmp1], [cmp2, cmp7]]}}\n"
         "  - {at: 4, inject: {kind: tunnel_endpoint_down, host: cmp9, overlay: nope}}\n"
         "  - {at: 150, heal: b}\n"
@@ -106,6 +106,7 @@ def test_every_reference_is_checked_in_drill_order(tmp_path: Path) -> None:
     assert found == [
         "schedule[0].inject.network: unknown network 'wan'",
         "schedule[1].id: duplicate id 'a'",
+        "schedule[1].at: 120.0 s is after the drill ends (100.0 s)",
         "schedule[1].inject.disk: host 'sto1' has no disk 'sdz'",
         "schedule[2].inject.groups[1][1]: unknown host 'cmp7'",
         "schedule[3].inject.host: unknown host 'cmp9'",
