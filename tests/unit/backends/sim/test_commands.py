@@ -10,7 +10,7 @@ import pytest
 
 from stackdrill.api import LabOptions
 from stackdrill.backends.sim import SimBackend
-from stackdrill.operations import CommandAdapter
+from stackdrill.drill.model import Step
 from stackdrill.topology import load_topology
 
 TOPOLOGIES = Path(__file__).resolve().parents[4] / "lab" / "topologies"
@@ -53,7 +53,9 @@ def test_each_command_answers_as_its_tool_and_takes_its_time() -> None:
     lab = SimBackend().create(load_topology(TOPOLOGIES / "nova-drbd.yaml"), lab_name="t",
                               seed=3, options=LabOptions(write_interval_s=2.0))
     for n, (command, *_said) in enumerate(RUNS):
-        lab.execute(CommandAdapter.validate_python(command), f"c{n}")
+        run = Step.model_validate({"at": 0, "run": command}).run  # as a drill step has it
+        assert run is not None
+        lab.execute(run, f"c{n}")
         lab.clock.sleep(30)
     results = lab.command_results()
     for n, (command, ok, detail, took) in enumerate(RUNS):
