@@ -17,6 +17,7 @@ own expected damage, not something a blanket invariant can judge):
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -49,7 +50,6 @@ KIND_WEIGHTS: dict[str, int] = {
     "host_crash": 5, "host_hang": 2, "host_reboot": 2, "disk_failure": 2, "slow_disk": 1,
     "link_down": 3, "partition": 3, "packet_loss": 1, "rate_limit": 1,
 }
-HOST_KINDS = ("host_crash", "host_hang", "host_reboot")
 
 
 def topology_dir() -> Path:
@@ -80,7 +80,13 @@ class RandomDrill:
 
 
 class _Draw:
-    """Draws one schedule; remembers what is already broken to keep faults apart."""
+    """Draws one schedule; remembers what is already broken to keep faults apart.
+
+    Each fault kind has its generator in `_GENERATORS`: it picks a free target (and
+    marks it used), draws the fault's parameters and says whether healing it means
+    anything, or returns None when nothing fits. The draws happen in a fixed order:
+    a seed always gives the same schedule.
+    """
 
     def __init__(self, rng: random.Random, targets: Targets) -> None:
         self.rng = rng
@@ -93,57 +99,116 @@ class _Draw:
 
     def fault(self, kind: str) -> tuple[Fault, bool] | None:
         """A fault of `kind` and whether healing it means anything, or None if none fits."""
-        rng, t = self.rng, self.t
-        if kind in HOST_KINDS:
-            pool = [h for h in t.hosts if self._free(("host", h))
-                    and not (h in t.storage and self.storage_hit)]
-            if not pool:
-                return None
-            host = rng.choice(pool)
-            self.used.add(("host", host))
-            if host in t.storage:
-                self.storage_hit = True
-            if kind == "host_crash":
-                back = rng.random() < 0.5
-                return HostCrash(host=host, power_back=back), back
-            if kind == "host_hang":
-                return HostHang(host=host), True
-            return HostReboot(host=host), False
-        if kind in ("disk_failure", "slow_disk"):
-            disks = [d for d in t.disks if self._free(("disk", *d)) and self._free(("host", d[0]))]
-            if kind == "disk_failure" and self.storage_hit:
-                return None
-            if not disks:
-                return None
-            host, disk = rng.choice(disks)
-            self.used.add(("disk", host, disk))
-            if kind == "disk_failure":
-                self.storage_hit = True
-                return DiskFailure(host=host, disk=disk), True
-            return SlowDisk(host=host, disk=disk, latency_ms=rng.choice([5.0, 50.0, 500.0])), True
-        if kind in ("link_down", "packet_loss", "rate_limit"):
-            links = [lk for lk in t.links if self._free(("link", *lk))]
-            if not links:
-                return None
-            host, net = rng.choice(links)
-            self.used.add(("link", host, net))
-            if kind == "link_down":
-                return LinkDown(host=host, network=net), True
-            if kind == "packet_loss":
-                p = rng.choice([0.01, 0.1, 0.5])
-                return PacketLoss(host=host, network=net, probability=p), True
-            return RateLimit(host=host, network=net, mbit=rng.choice([1.0, 10.0, 100.0])), True
-        if kind == "partition":
-            network: str | None = rng.choice([None, *t.networks])
-            members = list(t.hosts if network is None else t.hosts_on(network))
-            if len(members) < 2 or not self._free(("partition", network or "*")):
-                return None
-            rng.shuffle(members)
-            cut = rng.randint(1, len(members) - 1)
-            groups = (tuple(sorted(members[:cut])), tuple(sorted(members[cut:])))
-            self.used.add(("partition", network or "*"))
-            return Partition(groups=tuple(sorted(groups)), network=network), True
-        raise ValueError(f"unknown fault kind {kind!r}")
+        try:
+            generator = _GENERATORS[kind]
+        except KeyError:
+            raise ValueError(f"unknown fault kind {kind!r}") from None
+        return generator(self)
+
+    # ------------------------------------------------------------ targets
+
+    def _host(self) -> str | None:
+        """A host no other host-level fault holds; at most one storage node goes down."""
+        pool = [h for h in self.t.hosts if self._free(("host", h))
+                and not (h in self.t.storage and self.storage_hit)]
+        if not pool:
+            return None
+        host = self.rng.choice(pool)
+        self.used.add(("host", host))
+        if host in self.t.storage:
+            self.storage_hit = True
+        return host
+
+    def _disk(self) -> tuple[str, str] | None:
+        """A replica's (host, disk) with no disk fault and no host-level fault on it."""
+        disks = [d for d in self.t.disks if self._free(("disk", *d)) and self._free(("host", d[0]))]
+        if not disks:
+            return None
+        host, disk = self.rng.choice(disks)
+        self.used.add(("disk", host, disk))
+        return host, disk
+
+    def _link(self) -> tuple[str, str] | None:
+        """A (host, network) attachment no other link fault holds."""
+        links = [lk for lk in self.t.links if self._free(("link", *lk))]
+        if not links:
+            return None
+        host, net = self.rng.choice(links)
+        self.used.add(("link", host, net))
+        return host, net
+
+    # ------------------------------------------------------------ one per fault kind
+
+    def host_crash(self) -> tuple[Fault, bool] | None:
+        host = self._host()
+        if host is None:
+            return None
+        back = self.rng.random() < 0.5
+        return HostCrash(host=host, power_back=back), back
+
+    def host_hang(self) -> tuple[Fault, bool] | None:
+        host = self._host()
+        return None if host is None else (HostHang(host=host), True)
+
+    def host_reboot(self) -> tuple[Fault, bool] | None:
+        host = self._host()
+        return None if host is None else (HostReboot(host=host), False)
+
+    def disk_failure(self) -> tuple[Fault, bool] | None:
+        """A failed disk destroys a replica: never once a storage node is already hit."""
+        if self.storage_hit:
+            return None
+        picked = self._disk()
+        if picked is None:
+            return None
+        self.storage_hit = True
+        return DiskFailure(host=picked[0], disk=picked[1]), True
+
+    def slow_disk(self) -> tuple[Fault, bool] | None:
+        picked = self._disk()
+        if picked is None:
+            return None
+        latency = self.rng.choice([5.0, 50.0, 500.0])
+        return SlowDisk(host=picked[0], disk=picked[1], latency_ms=latency), True
+
+    def link_down(self) -> tuple[Fault, bool] | None:
+        picked = self._link()
+        return None if picked is None else (LinkDown(host=picked[0], network=picked[1]), True)
+
+    def packet_loss(self) -> tuple[Fault, bool] | None:
+        picked = self._link()
+        if picked is None:
+            return None
+        p = self.rng.choice([0.01, 0.1, 0.5])
+        return PacketLoss(host=picked[0], network=picked[1], probability=p), True
+
+    def rate_limit(self) -> tuple[Fault, bool] | None:
+        picked = self._link()
+        if picked is None:
+            return None
+        mbit = self.rng.choice([1.0, 10.0, 100.0])
+        return RateLimit(host=picked[0], network=picked[1], mbit=mbit), True
+
+    def partition(self) -> tuple[Fault, bool] | None:
+        """Two random groups of the hosts on one network (or on all, network None)."""
+        network: str | None = self.rng.choice([None, *self.t.networks])
+        members = list(self.t.hosts if network is None else self.t.hosts_on(network))
+        if len(members) < 2 or not self._free(("partition", network or "*")):
+            return None
+        self.rng.shuffle(members)
+        cut = self.rng.randint(1, len(members) - 1)
+        groups = (tuple(sorted(members[:cut])), tuple(sorted(members[cut:])))
+        self.used.add(("partition", network or "*"))
+        return Partition(groups=tuple(sorted(groups)), network=network), True
+
+
+_GENERATORS: dict[str, Callable[[_Draw], tuple[Fault, bool] | None]] = {
+    "host_crash": _Draw.host_crash, "host_hang": _Draw.host_hang,
+    "host_reboot": _Draw.host_reboot, "disk_failure": _Draw.disk_failure,
+    "slow_disk": _Draw.slow_disk, "link_down": _Draw.link_down,
+    "partition": _Draw.partition, "packet_loss": _Draw.packet_loss,
+    "rate_limit": _Draw.rate_limit,
+}
 
 
 def _schedule(rng: random.Random, targets: Targets) -> list[Step]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from stackdrill.errors import Problem
-from stackdrill.topology.model import Role, Topology
+from stackdrill.topology.model import DrbdResource, Host, Instance, Network, Overlay, Role, Topology
 
 VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8 (the inner Ethernet header)
 
@@ -97,46 +97,61 @@ def _overlays(topo: Topology) -> list[Problem]:
 
 
 def _drbd(topo: Topology) -> list[Problem]:
+    """Each resource's nodes, its replication network and its roles, in that order."""
     out: list[Problem] = []
     hosts = {h.name: h for h in topo.hosts}
     nets = {n.name: n for n in topo.networks}
     for i, res in enumerate(topo.drbd):
         base = f"drbd[{i}]"
-        if len(res.nodes) != 2:
-            out.append(Problem(f"{base}.nodes", "a DRBD 8.4 resource needs exactly two nodes, "
-                               f"got {len(res.nodes)}"))
-        if len(set(res.nodes)) != len(res.nodes):
-            out.append(Problem(f"{base}.nodes", "a node is listed twice"))
-        for j, node in enumerate(res.nodes):
-            host = hosts.get(node)
-            if host is None:
-                out.append(Problem(f"{base}.nodes[{j}]", f"unknown host {node!r}"))
-                continue
-            disk = next((d for d in host.disks if d.name == res.disk), None)
-            if disk is None:
-                out.append(Problem(f"{base}.disk", f"host {node!r} has no disk {res.disk!r}"))
-            elif disk.size_gb < res.size_gb:
-                out.append(Problem(f"{base}.size_gb", f"{res.size_gb} GB does not fit on "
-                                   f"{node}:{res.disk} ({disk.size_gb} GB)"))
-        net = nets.get(res.network)
-        if net is None:
-            out.append(Problem(f"{base}.network", f"unknown network {res.network!r}"))
-        else:
-            for node in res.nodes:
-                if node in hosts and node not in net.addresses:
-                    out.append(Problem(f"{base}.network",
-                                       f"host {node!r} has no address on {res.network!r}"))
-        for j, node in enumerate(res.primary):
-            if node not in res.nodes:
-                out.append(Problem(f"{base}.primary[{j}]", f"{node!r} is not a node of {res.name}"))
-        if len(res.primary) > 1 and not res.allow_two_primaries:
-            out.append(Problem(f"{base}.primary",
-                               "two primaries need allow_two_primaries: true (DRBD refuses)"))
-        if res.allow_two_primaries and res.protocol != "C":
-            out.append(Problem(f"{base}.protocol",
-                               "dual-primary needs protocol C (DRBD refuses allow-two-primaries "
-                               f"with protocol {res.protocol})"))
+        out += _drbd_nodes(base, res, hosts)
+        out += _drbd_network(base, res, hosts, nets)
+        out += _drbd_roles(base, res)
     return out
+
+
+def _drbd_nodes(base: str, res: DrbdResource, hosts: dict[str, Host]) -> Iterator[Problem]:
+    """Two distinct known hosts, each with the backing disk, large enough."""
+    if len(res.nodes) != 2:
+        yield Problem(f"{base}.nodes", "a DRBD 8.4 resource needs exactly two nodes, "
+                      f"got {len(res.nodes)}")
+    if len(set(res.nodes)) != len(res.nodes):
+        yield Problem(f"{base}.nodes", "a node is listed twice")
+    for j, node in enumerate(res.nodes):
+        host = hosts.get(node)
+        if host is None:
+            yield Problem(f"{base}.nodes[{j}]", f"unknown host {node!r}")
+            continue
+        disk = next((d for d in host.disks if d.name == res.disk), None)
+        if disk is None:
+            yield Problem(f"{base}.disk", f"host {node!r} has no disk {res.disk!r}")
+        elif disk.size_gb < res.size_gb:
+            yield Problem(f"{base}.size_gb", f"{res.size_gb} GB does not fit on "
+                          f"{node}:{res.disk} ({disk.size_gb} GB)")
+
+
+def _drbd_network(base: str, res: DrbdResource, hosts: dict[str, Host],
+                  nets: dict[str, Network]) -> Iterator[Problem]:
+    """A known network on which every (known) node has an address."""
+    net = nets.get(res.network)
+    if net is None:
+        yield Problem(f"{base}.network", f"unknown network {res.network!r}")
+        return
+    for node in res.nodes:
+        if node in hosts and node not in net.addresses:
+            yield Problem(f"{base}.network", f"host {node!r} has no address on {res.network!r}")
+
+
+def _drbd_roles(base: str, res: DrbdResource) -> Iterator[Problem]:
+    """Primaries among the nodes; what DRBD refuses about two of them."""
+    for j, node in enumerate(res.primary):
+        if node not in res.nodes:
+            yield Problem(f"{base}.primary[{j}]", f"{node!r} is not a node of {res.name}")
+    if len(res.primary) > 1 and not res.allow_two_primaries:
+        yield Problem(f"{base}.primary",
+                      "two primaries need allow_two_primaries: true (DRBD refuses)")
+    if res.allow_two_primaries and res.protocol != "C":
+        yield Problem(f"{base}.protocol", "dual-primary needs protocol C (DRBD refuses "
+                      f"allow-two-primaries with protocol {res.protocol})")
 
 
 def _volume_groups(topo: Topology) -> list[Problem]:
@@ -229,14 +244,7 @@ def _instances(topo: Topology) -> list[Problem]:
             if vol not in volumes:
                 out.append(Problem(f"{base}.volumes[{j}]", f"unknown volume {vol!r}"))
         if inst.overlay is not None:
-            ov = overlays.get(inst.overlay)
-            if ov is None:
-                out.append(Problem(f"{base}.overlay", f"unknown overlay {inst.overlay!r}"))
-            elif inst.ip is None or inst.mac is None:
-                out.append(Problem(f"{base}", "an instance on an overlay needs mac and ip"))
-            elif ipaddress.ip_address(inst.ip) not in ipaddress.ip_network(ov.cidr):
-                out.append(Problem(f"{base}.ip", f"{inst.ip} is not in overlay {ov.name!r} "
-                                   f"({ov.cidr})"))
+            out += _instance_overlay(base, inst, overlays)
             if inst.ip is not None:
                 overlay_ips.append((f"{base}.ip", f"{inst.overlay}/{inst.ip}"))
     out += [Problem(p.path, p.message.replace("/", " ", 1)) for p in _dupes(overlay_ips, "IP")]
@@ -251,6 +259,18 @@ def _instances(topo: Topology) -> list[Problem]:
                                f"{inst.host!r}"))
         groups[key] = inst.name
     return out
+
+
+def _instance_overlay(base: str, inst: Instance,
+                      overlays: dict[str, Overlay]) -> Iterator[Problem]:
+    """A known overlay, a MAC and an IP, the IP inside the overlay's subnet."""
+    ov = overlays.get(inst.overlay or "")
+    if ov is None:
+        yield Problem(f"{base}.overlay", f"unknown overlay {inst.overlay!r}")
+    elif inst.ip is None or inst.mac is None:
+        yield Problem(f"{base}", "an instance on an overlay needs mac and ip")
+    elif ipaddress.ip_address(inst.ip) not in ipaddress.ip_network(ov.cidr):
+        yield Problem(f"{base}.ip", f"{inst.ip} is not in overlay {ov.name!r} ({ov.cidr})")
 
 
 def _capacity(topo: Topology) -> list[Problem]:

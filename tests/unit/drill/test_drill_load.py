@@ -72,3 +72,60 @@ def test_step_needs_exactly_one_action(tmp_path: Path) -> None:
         "schedule: [{at: 1}]\nexpect: [{check: exactly_once}]\n")
     with pytest.raises(DrillError, match=r"schedule\[0\]: .*exactly one of inject, heal"):
         load_drill(drill)
+
+
+def test_every_reference_is_checked_in_drill_order(tmp_path: Path) -> None:
+    """Each kind of step, expectation and the workload names what it refers to wrongly,
+    in the order a reader meets them in the file."""
+    drill = tmp_path / "d.yaml"
+    drill.write_text(
+        f"name: d\ntopology: {ROOT / 'lab/topologies/nova-drbd.yaml'}\nduration_s: 100\n"
+        "workload: {instances: [web1, web9]}\n"
+        "schedule:\n"
+        "  - {at: 1, id: a, inject: {kind: link_down, host: cmp1, network: wan}}\n"
+        "  - {at: 120, id: a, inject: {kind: disk_failure, host: sto1, disk: sdz}}\n"
+        "  - {at: 3, inject: {kind: partition, groups: [[cmp1], [cmp2, cmp7]]}}\n"
+        "  - {at: 4, inject: {kind: tunnel_endpoint_down, host: cmp9, overlay: nope}}\n"
+        "  - {at: 150, heal: b}\n"
+        "  - {at: 6, run: {tool: lvm, host: sto3, op: refresh, vg: vg9}}\n"
+        "  - {at: 7, run: {tool: probe, src: web1, dst: web7, label: seen}}\n"
+        "  - {at: 8, run: {tool: drbdadm, host: sto1, op: primary, resource: r5}}\n"
+        "  - {at: 9, run: {tool: cluster, op: fence_ack_manual, cluster: c9, victim: sto9}}\n"
+        "  - {at: 10, recover: {mode: maintenance, host: cmp8, reserved_hosts: [cmp2, x]}}\n"
+        "  - {at: 11, heal: a}\n"
+        "expect:\n"
+        "  - {check: lvm_consistent, vg: vg1}\n"
+        "  - {check: quorum, cluster: c1, quorate: {}}\n"
+        "  - {check: returning_host_clean, host: h1}\n"
+        "  - {check: overlay, probes: [seen, unseen]}\n"
+        "  - {check: recovered, instances: [web2, ghost]}\n"
+        "  - {check: unrecoverable, instances: [spook]}\n")
+    with pytest.raises(DrillError) as info:
+        load_drill(drill)
+    found = [line.removeprefix(f"{drill}: ") for line in info.value.render().splitlines()]
+    assert found == [
+        "schedule[0].inject.network: unknown network 'wan'",
+        "schedule[1].id: duplicate id 'a'",
+        "schedule[1].at: 120.0 s is after the drill ends (100.0 s)",
+        "schedule[1].inject.disk: host 'sto1' has no disk 'sdz'",
+        "schedule[2].inject.groups[1][1]: unknown host 'cmp7'",
+        "schedule[3].inject.host: unknown host 'cmp9'",
+        "schedule[3].inject.overlay: unknown overlay 'nope'",
+        "schedule[4].at: 150.0 s is after the drill ends (100.0 s)",
+        "schedule[4].heal: no earlier step with id 'b'",
+        "schedule[5].run.host: unknown host 'sto3'",
+        "schedule[5].run.vg: unknown vg 'vg9'",
+        "schedule[6].run.dst: unknown dst 'web7'",
+        "schedule[7].run.resource: unknown resource 'r5'",
+        "schedule[8].run.cluster: unknown cluster 'c9'",
+        "schedule[8].run.victim: unknown victim 'sto9'",
+        "schedule[9].recover.reserved_hosts[1]: unknown host 'x'",
+        "schedule[9].recover.host: unknown host 'cmp8'",
+        "expect[0].vg: unknown vg 'vg1'",
+        "expect[1].cluster: unknown cluster 'c1'",
+        "expect[2].host: unknown host 'h1'",
+        "expect[3].probes[1]: no probe step labelled 'unseen'",
+        "expect[4].instances[1]: unknown instance 'ghost'",
+        "expect[5].instances[0]: unknown instance 'spook'",
+        "workload.instances[1]: unknown instance 'web9'",
+    ]

@@ -132,6 +132,34 @@ def test_dual_primary_needs_allow_two_primaries() -> None:
     assert any("allow_two_primaries" in p for p in problems(data))
 
 
+def test_every_drbd_problem_is_named_in_file_order() -> None:
+    """Nodes (count, repeats, hosts, disks, sizes), the replication network, primaries and
+    the protocol of each resource, in the order they are written."""
+    data = _base()
+    data["hosts"].append(  # type: ignore[attr-defined]
+        {"name": "c", "roles": ["storage"], "vcpus": 2, "ram_mb": 4096})
+    data["drbd"] = [
+        {"name": "r0", "minor": 0, "nodes": ["a", "a", "c", "z"], "disk": "sdb",
+         "size_gb": 12, "network": "net", "primary": ["a", "q"]},
+        {"name": "r1", "minor": 1, "nodes": ["a", "b"], "disk": "sdb", "size_gb": 1,
+         "network": "wan", "protocol": "A", "allow_two_primaries": True},
+    ]
+    assert [p for p in problems(data) if p.startswith("drbd[") and ".minor" not in p] == [
+        "drbd[0].nodes: a DRBD 8.4 resource needs exactly two nodes, got 4",
+        "drbd[0].nodes: a node is listed twice",
+        "drbd[0].size_gb: 12 GB does not fit on a:sdb (10 GB)",
+        "drbd[0].size_gb: 12 GB does not fit on a:sdb (10 GB)",
+        "drbd[0].disk: host 'c' has no disk 'sdb'",
+        "drbd[0].nodes[3]: unknown host 'z'",
+        "drbd[0].network: host 'c' has no address on 'net'",
+        "drbd[0].primary[1]: 'q' is not a node of r0",
+        "drbd[0].primary: two primaries need allow_two_primaries: true (DRBD refuses)",
+        "drbd[1].network: unknown network 'wan'",
+        "drbd[1].protocol: dual-primary needs protocol C (DRBD refuses allow-two-primaries "
+        "with protocol A)",
+    ]
+
+
 def test_topology_is_immutable() -> None:
     topology = parse_topology(_base(), "t.yaml")
     with pytest.raises(Exception, match="frozen"):

@@ -6,7 +6,7 @@ would print) is recorded under the step's label for expectations and reports.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +14,8 @@ import simpy
 
 from stackdrill.api import CommandFinished, CommandIssued, CommandResult, OverlayProbe
 from stackdrill.backends.sim.disks import BlockIOError
-from stackdrill.backends.sim.drbd import DrbdError
+from stackdrill.backends.sim.drbd import DrbdError, DrbdResourceSim
+from stackdrill.backends.sim.lvm import LvmHost
 from stackdrill.backends.sim.lvm_meta import LvmError
 from stackdrill.operations import (
     ClusterCommand,
@@ -46,40 +47,40 @@ def execute(lab: SimLab, command: Command, label: str) -> None:
     env.process(run())
 
 
+# lvm: every operation takes the time the host's LVM takes (locks, metadata writes)
+_LVM_OPS: dict[str, Callable[[LvmHost, LvmCommand], simpy.Event]] = {
+    "lvcreate": lambda lvm, c: lvm.lvcreate(c.vg, c.lv or "", c.extents or 1),
+    "lvextend": lambda lvm, c: lvm.lvextend(c.vg, c.lv or "", c.extents or 1),
+    "lvremove": lambda lvm, c: lvm.lvremove(c.vg, c.lv or ""),
+    "activate": lambda lvm, c: lvm.activate(c.vg, c.lv or "", c.mode),
+    "deactivate": lambda lvm, c: lvm.deactivate(c.vg, c.lv or ""),
+    "refresh": lambda lvm, c: lvm.refresh(c.vg),
+}
+
+# drbdadm: a role change is an event to wait for; the others take effect at once
+_DRBD_OPS: dict[str, Callable[[DrbdResourceSim, DrbdCommand], simpy.Event | None]] = {
+    "primary": lambda res, c: res.promote(c.host, force=c.force),
+    "secondary": lambda res, c: res.demote(c.host),
+    "connect": lambda res, c: res.connect(c.host),
+    "discard-my-data": lambda res, c: res.connect(c.host, discard_my_data=True),
+    "disconnect": lambda res, c: res.disconnect(c.host),
+    "attach": lambda res, c: res.attach(c.host),
+    "detach": lambda res, c: res.detach(c.host),
+}
+
+
 def _dispatch(lab: SimLab, command: Command) -> Generator[simpy.Event, Any, CommandResult]:
     match command:
-        case LvmCommand(host=host, op=op, vg=vg, lv=lv, extents=extents, mode=mode):
-            lvm = lab.lvm_hosts[host]
-            if op == "lvcreate":
-                yield lvm.lvcreate(vg, lv or "", extents or 1)
-            elif op == "lvextend":
-                yield lvm.lvextend(vg, lv or "", extents or 1)
-            elif op == "lvremove":
-                yield lvm.lvremove(vg, lv or "")
-            elif op == "activate":
-                yield lvm.activate(vg, lv or "", mode)
-            elif op == "deactivate":
-                yield lvm.deactivate(vg, lv or "")
-            else:
-                yield lvm.refresh(vg)
-            return CommandResult(ok=True, detail=f"{op} {vg}/{lv or ''} on {host}")
-        case DrbdCommand(host=host, op=op, resource=name, force=force):
-            res = lab.drbd[name]
-            if op == "primary":
-                yield res.promote(host, force=force)
-            elif op == "secondary":
-                yield res.demote(host)
-            elif op == "connect":
-                res.connect(host)
-            elif op == "discard-my-data":
-                res.connect(host, discard_my_data=True)
-            elif op == "disconnect":
-                res.disconnect(host)
-            elif op == "attach":
-                res.attach(host)
-            else:
-                res.detach(host)
-            return CommandResult(ok=True, detail=f"drbdadm {op} {name} on {host}")
+        case LvmCommand():
+            yield _LVM_OPS[command.op](lab.lvm_hosts[command.host], command)
+            return CommandResult(ok=True, detail=f"{command.op} {command.vg}/{command.lv or ''}"
+                                                 f" on {command.host}")
+        case DrbdCommand():
+            done = _DRBD_OPS[command.op](lab.drbd[command.resource], command)
+            if done is not None:
+                yield done
+            return CommandResult(ok=True, detail=f"drbdadm {command.op} {command.resource}"
+                                                 f" on {command.host}")
         case DiskCommand(host=host, disk=disk):
             lab.disks[(host, disk)].replace()
             return CommandResult(ok=True)

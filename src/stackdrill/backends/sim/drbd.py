@@ -37,6 +37,14 @@ class DrbdError(Exception):
     """A drbdadm command refused by DRBD (the message reads like drbdadm's)."""
 
 
+class _Refused(Exception):
+    """A state change is_valid_state refuses: the SS_ code and drbd_strings.c's text."""
+
+    def __init__(self, code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.code, self.msg = code, msg
+
+
 class DrbdDevice:
     """/dev/drbdN on one host: the BlockDevice the layers above (LVM, guests) use."""
 
@@ -172,7 +180,17 @@ class DrbdResourceSim(ConnectionCore):
         ev.fail(DrbdError(f"{self.spec.name}: State change failed: ({code}) {msg}"))
 
     def promote(self, host: str, force: bool = False) -> simpy.Event:
-        """drbdadm primary [--force] (drbd_nl.c drbd_set_role + drbd_state.c is_valid_state)."""
+        """drbdadm primary [--force]: drbd_nl.c drbd_adm_set_role -> drbd_set_role.
+
+        The checks run in DRBD's order. drbd_adm_prepare refuses a minor that is not
+        configured; _drbd_request_state answers SS_NOTHING_TO_DO for a Primary; then
+        is_valid_state (drbd_state.c) decides, with drbd_set_role's retries: on
+        SS_NO_UP_TO_DATE_DISK it fences the peer (a Consistent disk becomes UpToDate) or
+        `--force`s, on SS_PRIMARY_NOP it fences the peer or, forced, goes on into split
+        brain. The connected and the disconnected node have their own rules
+        (`_may_promote_connected`, `_may_promote_alone`); `_become_primary` is what
+        drbd_set_role does once the state change succeeded.
+        """
         node, ev = self._node(host), self.kernel.env.event()
         if not (node.running and node.host.up):
             ev.fail(DrbdError(f"{self.spec.name}: {host}: no DRBD running (Unconfigured)"))
@@ -182,35 +200,71 @@ class DrbdResourceSim(ConnectionCore):
             return ev
         self.flush()
         connected = self.established and node.conn.connected
-        if connected and node.peer_role is Role.PRIMARY and not self.spec.allow_two_primaries:
-            self._refuse(ev, node, "primary", -1, "Multiple primaries not allowed by config")
+        try:
+            forced = (self._may_promote_connected(node, force) if connected
+                      else self._may_promote_alone(node, force))
+        except _Refused as refused:
+            self._refuse(ev, node, "primary", refused.code, refused.msg)
             return ev
-        forced = False
-        if not connected:
-            if node.dstate < Disk.UP_TO_DATE:
-                if node.dstate is Disk.CONSISTENT and self.try_outdate_peer(node):
-                    node.set_disk(Disk.UP_TO_DATE)
-                elif force and node.dstate >= Disk.INCONSISTENT:
-                    forced = True
-                else:
-                    self._refuse(ev, node, "primary", -2, "Need access to UpToDate data")
-                    return ev
-            if (self.spec.fencing != "dont-care" and node.peer_disk > Disk.OUTDATED
-                    and not self.try_outdate_peer(node)):
-                if not force:
-                    self._refuse(ev, node, "primary", -7,
-                                 "Refusing to be Primary while peer is not outdated")
-                    return ev
-                self.note("forced-split-brain", node=node.name,
-                          msg="Forced into split brain situation!")
-            if not node.running:
-                self._refuse(ev, node, "primary", -2, "Need access to UpToDate data")
-                return ev
-        elif node.dstate < Disk.UP_TO_DATE and node.peer_disk < Disk.UP_TO_DATE:
+        self._become_primary(node, connected, forced, force)
+        ev.succeed()
+        return ev
+
+    def _may_promote_connected(self, node: Node, force: bool) -> bool:
+        """is_valid_state for a connected node; True when only `--force` allows it.
+
+        SS_TWO_PRIMARIES: the peer is Primary and two primaries are not allowed.
+        SS_NO_UP_TO_DATE_DISK: neither side has UpToDate data; drbd_set_role's retry
+        with `--force` takes a disk that is at least Inconsistent as UpToDate."""
+        if node.peer_role is Role.PRIMARY and not self.spec.allow_two_primaries:
+            raise _Refused(-1, "Multiple primaries not allowed by config")
+        if node.dstate < Disk.UP_TO_DATE and node.peer_disk < Disk.UP_TO_DATE:
             if not (force and node.dstate >= Disk.INCONSISTENT):
-                self._refuse(ev, node, "primary", -2, "Need access to UpToDate data")
-                return ev
-            forced = True
+                raise _Refused(-2, "Need access to UpToDate data")
+            return True
+        return False
+
+    def _may_promote_alone(self, node: Node, force: bool) -> bool:
+        """is_valid_state for a node without a connection, in its order: the local disk
+        (SS_NO_UP_TO_DATE_DISK), then the peer's (SS_PRIMARY_NOP under a fencing policy);
+        True when only `--force` allows it."""
+        forced = self._own_data_for_primary(node, force)
+        self._peer_outdated_for_primary(node, force)
+        if not node.running:  # the fence-peer handler took this node down
+            raise _Refused(-2, "Need access to UpToDate data")
+        return forced
+
+    def _own_data_for_primary(self, node: Node, force: bool) -> bool:
+        """SS_NO_UP_TO_DATE_DISK, as drbd_set_role retries it: a Consistent disk becomes
+        UpToDate once the fence-peer handler outdated the peer; otherwise `--force` takes
+        an Inconsistent or better disk as UpToDate (True), or the promotion is refused.
+
+        DRBD tries `--force` before the handler; this model has always run the handler
+        first, and keeps doing so (a forced Consistent node fences its peer)."""
+        if node.dstate >= Disk.UP_TO_DATE:
+            return False
+        if node.dstate is Disk.CONSISTENT and self.try_outdate_peer(node):
+            node.set_disk(Disk.UP_TO_DATE)
+            return False
+        if force and node.dstate >= Disk.INCONSISTENT:
+            return True
+        raise _Refused(-2, "Need access to UpToDate data")
+
+    def _peer_outdated_for_primary(self, node: Node, force: bool) -> None:
+        """SS_PRIMARY_NOP: with a fencing policy, a peer that may hold UpToDate data must
+        be outdated by the fence-peer handler first; `--force` goes on into split brain."""
+        if self.spec.fencing == "dont-care" or node.peer_disk <= Disk.OUTDATED:
+            return
+        if self.try_outdate_peer(node):
+            return
+        if not force:
+            raise _Refused(-7, "Refusing to be Primary while peer is not outdated")
+        self.note("forced-split-brain", node=node.name, msg="Forced into split brain situation!")
+
+    def _become_primary(self, node: Node, connected: bool, forced: bool, force: bool) -> None:
+        """drbd_set_role after the state change: a forced disk is UpToDate, discard-my-data
+        is cleared, a node alone (or forced) starts a new data generation
+        (drbd_uuid_new_current), and the peer learns the role (drbd_send_current_state)."""
         if forced:
             node.set_disk(Disk.UP_TO_DATE)
             self.log("forced-uptodate", node=node.name,
@@ -228,8 +282,6 @@ class DrbdResourceSim(ConnectionCore):
             if not node.attached:
                 self._lost_peer_data(peer, peer_was_primary=True)
         self.state(node, role="Primary", force=force)
-        ev.succeed()
-        return ev
 
     def demote(self, host: str) -> simpy.Event:
         """drbdadm secondary."""

@@ -56,7 +56,10 @@ def _m(value: int) -> int:
     return value & ~1
 
 
-def uuid_compare(a: Side, b: Side) -> tuple[int, int]:
+# One table on purpose: drbd_receiver.c drbd_uuid_compare() is a ladder of numbered
+# rules (10..100) tried in order, the first match wins; kept as that ladder, rule by rule,
+# so it can be read against the kernel source. Split up, the order would be hidden.
+def uuid_compare(a: Side, b: Side) -> tuple[int, int]:  # noqa: C901, PLR0912
     """drbd_uuid_compare(), without the protocol-version and lost-sync-UUID corrections."""
     self_c, peer_c = _m(a.uuids.current), _m(b.uuids.current)
     if self_c == UUID_JUST_CREATED and peer_c == UUID_JUST_CREATED:
@@ -153,7 +156,10 @@ def recover_2p(a: Side, b: Side, pol: Policies, log: list[str]) -> int:
     return -100
 
 
-def decide(a: Side, b: Side, pol: Policies) -> Decision:
+# One table on purpose: drbd_receiver.c drbd_sync_handshake() runs its steps in this
+# order (uuid_compare, the disk-state override, split-brain auto recovery, discard-my-data,
+# the SyncSource/SyncTarget refusals); kept as one function so it reads against the kernel.
+def decide(a: Side, b: Side, pol: Policies) -> Decision:  # noqa: C901, PLR0912
     """drbd_sync_handshake() seen from `a` (the kernel runs it on both sides, symmetrically)."""
     hg, rule = uuid_compare(a, b)
     d = Decision(hg=hg, rule=rule)

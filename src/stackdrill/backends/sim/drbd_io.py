@@ -39,8 +39,8 @@ MAX_RETRANSMITS = 8
 
 
 @dataclass(slots=True, eq=False)
-class WriteOp:
-    """One write request on one node (drbd_request)."""
+class WriteRequest:
+    """One write request on one node (DRBD's struct drbd_request)."""
 
     node: Node
     addr: int
@@ -61,7 +61,7 @@ class Packet:
     addr: int
     data: Any
     src: str
-    op: WriteOp | None
+    op: WriteRequest | None
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,8 @@ class ReplicationCore:
         self._busy: dict[tuple[str, str], float] = {}
         self._unsent: dict[tuple[str, str], int] = {}  # bytes queued while the link is down
         self._queues: dict[tuple[str, str], deque[Packet]] = {}
-        self._awaiting: dict[str, dict[int, WriteOp]] = {}
-        self._stalled: list[WriteOp] = []
+        self._awaiting: dict[str, dict[int, WriteRequest]] = {}
+        self._stalled: list[WriteRequest] = []
         self._ids = itertools.count()
         self.dropped: list[DroppedWrite] = []
         self.resync_set: set[int] | None = None  # blocks still to copy by the running resync
@@ -226,7 +226,8 @@ class ReplicationCore:
             done.fail(BlockIOError(f"{self._dev(node)}: I/O error writing block {addr}"
                                    " (no UpToDate data reachable)"))
             return
-        op = WriteOp(node, addr, data, done, local=None, remote=None, boot=node.host.boot_count)
+        op = WriteRequest(node, addr, data, done, local=None, remote=None,
+                          boot=node.host.boot_count)
         if not node.attached:
             op.local = False
         if self._can_replicate(node):
@@ -238,7 +239,7 @@ class ReplicationCore:
             node.disk.write(addr, data).callbacks.append(lambda ev: self._local_done(op, ev))
         self._maybe_complete(op)
 
-    def _replicate(self, op: WriteOp) -> None:
+    def _replicate(self, op: WriteRequest) -> None:
         node, peer = op.node, self.peer_of(op.node)
         arrive = self._transmit(node.name, peer.name, BLOCK_BYTES + HEADER_BYTES)
         key = (node.name, peer.name)
@@ -260,20 +261,20 @@ class ReplicationCore:
         self._awaiting.setdefault(node.name, {})[op.op_id] = op
         self._arm_ack(op, at)
 
-    def _ack_time(self, op: WriteOp) -> float:
+    def _ack_time(self, op: WriteRequest) -> float:
         """B: peer received + ack back; C: also the peer's disk write."""
         peer = self.peer_of(op.node)
         back = self.underlay.delay(peer.name, op.node.name, self.spec.network, HEADER_BYTES)
         disk = peer.disk.latency if self.spec.protocol is Protocol.C else 0.0
         return op.arrive + back + disk
 
-    def _arm_ack(self, op: WriteOp, at: float) -> None:
+    def _arm_ack(self, op: WriteRequest, at: float) -> None:
         if math.isinf(at):
             self._stalled.append(op)
         else:
             self.kernel.call_later(at - self.kernel.now, lambda: self._remote_ack(op))
 
-    def _remote_ack(self, op: WriteOp) -> None:
+    def _remote_ack(self, op: WriteRequest) -> None:
         waiting = self._awaiting.get(op.node.name, {})
         if op.op_id not in waiting or op.epoch != self.epoch:
             return  # already settled by a connection loss
@@ -317,7 +318,7 @@ class ReplicationCore:
         self._stalled = [op for op in self._stalled if op.node is not node]
         node.frozen.clear()
 
-    def _local_done(self, op: WriteOp, ev: simpy.Event) -> None:
+    def _local_done(self, op: WriteRequest, ev: simpy.Event) -> None:
         if ev.ok:
             op.local = True
         else:
@@ -327,7 +328,7 @@ class ReplicationCore:
             self.local_io_error(op.node, f"write block {op.addr}")
         self._maybe_complete(op)
 
-    def _maybe_complete(self, op: WriteOp) -> None:
+    def _maybe_complete(self, op: WriteRequest) -> None:
         if op.acked or op.done.triggered or op.local is None or op.remote is None:
             return
         if not op.node.running or op.boot != op.node.host.boot_count:

@@ -1,0 +1,64 @@
+"""Operator commands on the simulated lab: every lvm, drbdadm, disk, cluster and probe
+operation answers as its tool would and takes the simulated time the tool takes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stackdrill.api import LabOptions
+from stackdrill.backends.sim import SimBackend
+from stackdrill.drill.model import Step
+from stackdrill.topology import load_topology
+
+TOPOLOGIES = Path(__file__).resolve().parents[4] / "lab" / "topologies"
+VG = {"tool": "lvm", "host": "sto1", "vg": "cinder-volumes"}
+R0 = {"tool": "drbdadm", "resource": "r0"}
+
+# (command, ok, what the tool said, seconds it took)
+RUNS: list[tuple[dict[str, Any], bool, str, float]] = [
+    ({**VG, "op": "lvcreate", "lv": "x", "extents": 2}, True,
+     "lvcreate cinder-volumes/x on sto1", 0.303),
+    ({**VG, "op": "lvextend", "lv": "x", "extents": 3}, True,
+     "lvextend cinder-volumes/x on sto1", 0.303),
+    ({**VG, "op": "deactivate", "lv": "x"}, True, "deactivate cinder-volumes/x on sto1", 0.05),
+    ({**VG, "op": "activate", "lv": "x", "mode": "ex"}, True,
+     "activate cinder-volumes/x on sto1", 0.101),
+    ({**VG, "op": "lvremove", "lv": "x"}, True, "lvremove cinder-volumes/x on sto1", 0.253),
+    ({**VG, "op": "refresh"}, True, "refresh cinder-volumes/ on sto1", 0.101),
+    ({**R0, "host": "sto2", "op": "disconnect"}, True, "drbdadm disconnect r0 on sto2", 0),
+    ({**R0, "host": "sto2", "op": "discard-my-data"}, True,
+     "drbdadm discard-my-data r0 on sto2", 0),
+    ({**R0, "host": "sto2", "op": "connect"}, False,
+     "DrbdError: r0: Failure: (125) Device has a net-config (use disconnect first)", 0),
+    ({**R0, "host": "sto2", "op": "detach"}, True, "drbdadm detach r0 on sto2", 0),
+    ({**R0, "host": "sto2", "op": "attach"}, True, "drbdadm attach r0 on sto2", 0),
+    ({**R0, "host": "sto2", "op": "primary"}, False,
+     "DrbdError: r0: State change failed: (-1) Multiple primaries not allowed by config", 0),
+    ({**R0, "host": "sto1", "op": "secondary"}, True, "drbdadm secondary r0 on sto1", 0),
+    ({**R0, "host": "sto2", "op": "primary"}, True, "drbdadm primary r0 on sto2", 0),
+    ({**R0, "host": "sto9", "op": "attach"}, False, "DrbdError: r0: not defined on host 'sto9'",
+     0),
+    ({"tool": "disk", "host": "sto2", "op": "replace", "disk": "sdb"}, True, "", 0),
+    ({"tool": "cluster", "op": "fence_ack_manual", "cluster": "storage", "victim": "sto2"},
+     True, "", 0),
+    ({"tool": "probe", "src": "web1", "dst": "web2", "label": "p"}, True,
+     "ping reply; 1422-byte DF ping reply; pmtu 1450; arp fa:16:3e:00:00:02", 0.002),
+]
+
+
+def test_each_command_answers_as_its_tool_and_takes_its_time() -> None:
+    lab = SimBackend().create(load_topology(TOPOLOGIES / "nova-drbd.yaml"), lab_name="t",
+                              seed=3, options=LabOptions(write_interval_s=2.0))
+    for n, (command, *_said) in enumerate(RUNS):
+        run = Step.model_validate({"at": 0, "run": command}).run  # as a drill step has it
+        assert run is not None
+        lab.execute(run, f"c{n}")
+        lab.clock.sleep(30)
+    results = lab.command_results()
+    for n, (command, ok, detail, took) in enumerate(RUNS):
+        result = results[f"c{n}"]
+        assert (result.ok, result.detail) == (ok, detail), command
+        assert result.finished - result.started == pytest.approx(took, abs=1e-3), command
