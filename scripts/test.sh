@@ -23,6 +23,12 @@ run_pytest() {
     [ "$status" = 0 ] || exit "$status"
 }
 
+if [ "$(id -u)" = 0 ] && [ "${STACKDRILL_SKIP_NETNS:-0}" != 1 ]; then
+    # as root the netns backend must be usable: its unit tests and its part of the backend
+    # contract suite (tests/contract) would otherwise skip, and the run pass without them
+    python -c 'import sys; from stackdrill.backends.netns import NetnsBackend as B
+reason = B.available(); reason and sys.exit(f"test: netns backend unavailable: {reason}")'
+fi
 run_pytest tests scenarios -n auto -p no:cacheprovider --alluredir reports/allure-results "$@"
 if [ "$(id -u)" = 0 ] && [ "${STACKDRILL_SKIP_NETNS:-0}" != 1 ]; then
     echo "== pytest scenarios on the netns backend (real namespaces, VXLAN, nftables)"

@@ -65,8 +65,7 @@ class LibvirtPowerDriver(PowerDriver):
             if not dom.isActive():
                 dom.create()
                 self.lab.power_event(host, PowerState.BOOTING, "power-on")
-                if not self.lab.is_test(self.lab.nodes[host].uri):
-                    self.lab.after_boot(host)
+                self.lab.after_boot(host)
             elif dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
                 dom.resume()
                 self.lab.power_event(host, PowerState.ON, "power-on")

@@ -108,6 +108,7 @@ class LibvirtLab(Lab):
         self._clock = self.runtime.clock
         self._results: dict[str, CommandResult] = {}  # operator commands, by step label
         self._lock = threading.Lock()
+        self._power_seen: dict[str, PowerState] = {}  # last traced power state per host
         self.nodes = {h.name: self._plan_node(h.name, h.libvirt_uri or default_uri)
                       for h in topology.hosts}
         self.boot_seconds: dict[str, float] = {}
@@ -180,7 +181,11 @@ class LibvirtLab(Lab):
             self.epoch0 = time.time()
 
     def after_boot(self, host: str) -> None:
-        """The host's boot sequence after it powers on again (see realize.after_boot)."""
+        """The host's boot sequence after it powers on again (see realize.after_boot). A
+        test-driver domain has no guest to boot: it is up as soon as it runs."""
+        if self.is_test(self.nodes[host].uri):
+            self.power_event(host, PowerState.ON, "booted")
+            return
         realize.after_boot(self, host)
 
     def configure_network(self, host: str) -> None:
@@ -235,8 +240,12 @@ class LibvirtLab(Lab):
 
     def power_event(self, host: str, state: PowerState, why: str) -> None:
         """The host's power really changed (libvirt did it): ground truth for fencing, and
-        news for the other guests' DRBD fence-peer handlers (see drbd.fence_peer_script)."""
-        self.tracer.emit(PowerChanged(host, state, None, why))
+        news for the other guests' DRBD fence-peer handlers (see drbd.fence_peer_script).
+        Traced with the state before, as every backend traces it (hosts are on once up)."""
+        with self._lock:
+            was = self._power_seen.get(host, PowerState.ON)
+            self._power_seen[host] = state
+        self.tracer.emit(PowerChanged(host, state, was, why))
         if state in (PowerState.OFF, PowerState.ON):
             for other in self.nodes:
                 if other != host:

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from stackdrill.api import FaultHealed, FaultInjected
 from stackdrill.backends.netns import nsops
 from stackdrill.errors import UnsupportedError
 from stackdrill.faults import Fault, fault_kinds
@@ -30,6 +31,7 @@ from stackdrill.faults.catalogue import (
     RateLimit,
     TunnelEndpointDown,
     UnderlayMtu,
+    describe,
 )
 
 if TYPE_CHECKING:
@@ -52,11 +54,13 @@ class FaultEngine:
         self._serial = 0
 
     def inject(self, fault: Fault) -> None:
+        """Traced only once the fault is known to be realisable here, as on every backend."""
         handler = HANDLERS.get(type(fault))
         if handler is None:
             raise UnsupportedError(f"the netns backend cannot realise {fault.kind}")
         if fault in self.active:
             raise ValueError(f"fault already in force: {fault}")
+        self.lab.tracer.emit(FaultInjected(describe(fault)))
         undo: list[Undo] = []
         try:
             handler(self, fault, undo)
@@ -69,6 +73,7 @@ class FaultEngine:
         undo = self.active.pop(fault, None)
         if undo is None:
             raise ValueError(f"fault not in force: {fault}")
+        self.lab.tracer.emit(FaultHealed(describe(fault)))
         _run_undo(undo)
 
     def heal_all(self) -> None:

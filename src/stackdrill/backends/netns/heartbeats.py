@@ -75,9 +75,10 @@ class Heartbeats:
             proc.wait(timeout=5)
 
     def rebase(self, shift: float) -> None:
-        """The lab's time 0 moved `shift` seconds later."""
+        """The lab's time 0 moved `shift` seconds later: beats during the build count from
+        time 0, as every lab time does (never negative)."""
         for host, at in list(self._last.items()):
-            self._last[host] = at - shift
+            self._last[host] = max(0.0, at - shift)
 
     def last(self, host: str) -> float | None:
         return self._last.get(host)

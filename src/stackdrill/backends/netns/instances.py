@@ -133,9 +133,15 @@ class Instances:
         self.announce(instance)
 
     def unplug(self, instance: str, host: str) -> None:
+        """Remove the port, then the instance's namespace. The host's end of the veth is
+        deleted first and at once: a namespace's interfaces go only when the kernel gets
+        to it, and a port still there refuses the next plug on the same host."""
         if self.plugged.get(instance) != host:
             return
         spec = self.topology.instance(instance)
+        hipr = self.sock(self.names.host_ns(host))
+        for index in hipr.link_lookup(ifname=self.names.instance_port(self.index[instance])):
+            hipr.link("del", index=index)
         self.drop_sock(self.names.instance_ns(instance))
         nsops.remove_namespace(self.names.instance_ns(instance))
         del self.plugged[instance]

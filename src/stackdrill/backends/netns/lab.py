@@ -23,8 +23,6 @@ from stackdrill.api import (
     CommandResult,
     DriverError,
     Drivers,
-    FaultHealed,
-    FaultInjected,
     Lab,
     LabOptions,
     Observation,
@@ -54,7 +52,6 @@ from stackdrill.backends.realtime import RealTime, WallClock
 from stackdrill.backends.realtime.runtime import LAB_ERRORS
 from stackdrill.errors import UnsupportedError
 from stackdrill.faults import Fault
-from stackdrill.faults.catalogue import describe
 from stackdrill.operations import Command, ProbeCommand
 from stackdrill.overlay.probes import probe
 from stackdrill.topology import Topology
@@ -290,11 +287,9 @@ class NetnsLab(Lab):
         return self.runtime.submit(fn, *args)
 
     def inject(self, fault: Fault) -> None:
-        self.tracer.emit(FaultInjected(describe(fault)))
         self.faults.inject(fault)
 
     def heal(self, fault: Fault) -> None:
-        self.tracer.emit(FaultHealed(describe(fault)))
         self.faults.heal(fault)
 
     def call_at(self, time_s: float, action: Callable[[], None], label: str) -> None:

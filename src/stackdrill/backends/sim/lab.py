@@ -12,6 +12,7 @@ from typing import Any
 
 from stackdrill.api import (
     UNCONFIGURED,
+    ActionFailed,
     ActionRan,
     Clock,
     CommandResult,
@@ -251,9 +252,16 @@ class SimLab(Lab):
         heal(self, fault)
 
     def call_at(self, time: float, action: Callable[[], None], label: str) -> None:
+        """A failing action is traced, as on the real-time backends, and raised out of the
+        run loop where the caller waits on the clock."""
+
         def fire() -> None:
             self.kernel.emit(ActionRan(label))
-            action()
+            try:
+                action()
+            except Exception as exc:
+                self.kernel.emit(ActionFailed(label, f"{type(exc).__name__}: {exc}"))
+                raise
 
         self.kernel.call_later(time - self.kernel.now, fire)
 
