@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from stackdrill.api import Lab
+from stackdrill.api.commands import CommandAdapter
 from stackdrill.backends import backend_class
 from stackdrill.faults import FaultAdapter
 from stackdrill.labstore import LabAction, LabRecord
-from stackdrill.operations import CommandAdapter
 from stackdrill.recovery import RecoveryConfig, RecoveryEngine, RecoveryEvent, RecoveryResult
 from stackdrill.topology import Topology, load_topology
 

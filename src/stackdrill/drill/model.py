@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from stackdrill.api.commands import Command
 from stackdrill.faults import Fault
-from stackdrill.operations import Command
 from stackdrill.topology import Topology
 from stackdrill.yamlio import register_union_tags
 

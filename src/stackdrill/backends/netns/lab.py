@@ -33,6 +33,7 @@ from stackdrill.api import (
     StoredRecord,
     WriteOp,
 )
+from stackdrill.api.commands import Command, ProbeCommand
 from stackdrill.backends import lifetime
 from stackdrill.backends.netns import cleanup, nsops
 from stackdrill.backends.netns.drivers import (
@@ -55,7 +56,6 @@ from stackdrill.backends.realtime.runtime import LAB_ERRORS
 from stackdrill.errors import UnsupportedError
 from stackdrill.faults import Fault
 from stackdrill.faults.catalogue import describe
-from stackdrill.operations import Command, ProbeCommand
 from stackdrill.overlay.probes import probe
 from stackdrill.topology import Topology
 from stackdrill.topology.model import Locking, NetworkPurpose, Role
