@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from stackdrill.api import LabOptions
 from stackdrill.api.commands import Command
 from stackdrill.faults import Fault
 from stackdrill.recovery import Mode, Profile, RecoveryConfig, RecoveryMethod
@@ -23,7 +24,8 @@ class Frozen(BaseModel):
 class Workload(Frozen):
     """Each instance writes numbered, checksummed records to its first volume."""
 
-    write_interval_s: float = Field(default=2.0, gt=0, description="one record per interval")
+    write_interval_s: float = Field(default=LabOptions.write_interval_s, gt=0,
+                                    description="one record per interval")
     instances: Literal["all"] | tuple[str, ...] = "all"
 
 
@@ -67,7 +69,8 @@ class RecoverSpec(Frozen):
 
 
 class Step(Frozen):
-    """One line of the schedule: exactly one of inject, heal, recover, run."""
+    """One line of a schedule, a drill's or a named lab's (one per CLI command): exactly
+    one of inject, heal, recover, run."""
 
     at: float = Field(ge=0, description="lab seconds after start")
     id: str | None = Field(default=None, description="name to heal this fault by")
