@@ -19,8 +19,8 @@ from stackdrill.api import (
     StoredRecord,
     WriteOp,
 )
+from stackdrill.api.commands import ProbeCommand
 from stackdrill.errors import StackdrillError
-from stackdrill.operations import ProbeCommand
 
 
 def test_observe_shows_every_hosts_power_typed_maps_and_where_instances_run(

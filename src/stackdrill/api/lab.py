@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from stackdrill.api.clock import Clock
+from stackdrill.api.commands import Command
 from stackdrill.api.drivers import Drivers
 from stackdrill.api.events import Traced, TraceWriter, render_lines, trace_sha256
 from stackdrill.api.evidence import CommandResult, Observation, StoredRecord, WriteOp
 from stackdrill.api.limits import Capabilities
 from stackdrill.errors import LabStateError, UnsupportedError
 from stackdrill.faults import Fault
-from stackdrill.operations import Command
 from stackdrill.topology import Topology
 
 

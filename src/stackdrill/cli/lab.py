@@ -1,5 +1,8 @@
 """`stackdrill up|status|inject|heal|wait|recover|verify|down`: a lab that stays up between
-commands, for an engineer reproducing a failure by hand."""
+commands, for an engineer reproducing a failure by hand.
+
+Each command gives the lab one schedule step (the `Step` a drill's schedule holds) and
+the session plays it through the drill player; `wait` only moves the lab's time."""
 
 from __future__ import annotations
 
@@ -14,23 +17,24 @@ import click
 from pydantic import ValidationError
 from rich.table import Table
 
-from stackdrill import labstore
 from stackdrill.backends import REGISTRY, backend_class
 from stackdrill.checks import exactly_once, lvm_consistency, tally_writes
+from stackdrill.cli import labstore
+from stackdrill.cli.labstore import LabRecord
 from stackdrill.cli.render import console
+from stackdrill.cli.session import LabSession
+from stackdrill.cli.session import open_session as _open_session
+from stackdrill.drill.model import RecoverSpec, Step
 from stackdrill.errors import InputError, LabStateError, Problem, StackdrillError
-from stackdrill.faults import FAULT_KINDS, FaultAdapter, describe
-from stackdrill.labstore import LabAction, LabRecord
-from stackdrill.recovery import RecoveryEvent
-from stackdrill.session import LabSession
-from stackdrill.session import open_session as _open_session
+from stackdrill.faults import FAULT_KINDS, Fault, FaultAdapter, describe
+from stackdrill.recovery import Profile, RecoveryConfig, RecoveryEvent
 from stackdrill.topology import load_topology
 from stackdrill.yamlio import problems_from_validation
 
 
 @contextmanager
 def _quiet(logger: str) -> Iterator[None]:
-    """Mute a logger while earlier actions are replayed: a past recovery's warnings (fencing,
+    """Mute a logger while earlier steps are replayed: a past recovery's warnings (fencing,
     --assume-fenced) belong to the command that ran it, not to every later command."""
     log = logging.getLogger(logger)
     old = log.level
@@ -109,12 +113,11 @@ def status(lab_name: str) -> None:
             out.print(table)
         faults = record.faults_in_force()
         out.print("faults in force: " + (", ".join(
-            f"{fid}: {describe(FaultAdapter.validate_python(f))}" for fid, f in faults.items())
-            or "none"))
+            f"{fid}: {describe(fault)}" for fid, fault in faults.items()) or "none"))
 
 
-def parse_fault(kind: str, params: tuple[str, ...]) -> dict[str, Any]:
-    """host_crash host=cmp1 -> {"kind": "host_crash", "host": "cmp1"}; groups=a,b|c."""
+def parse_fault(kind: str, params: tuple[str, ...]) -> Fault:
+    """host_crash host=cmp1 -> HostCrash(host="cmp1"); groups=a,b|c."""
     fault: dict[str, Any] = {"kind": kind}
     for param in params:
         key, sep, value = param.partition("=")
@@ -125,10 +128,9 @@ def parse_fault(kind: str, params: tuple[str, ...]) -> dict[str, Any]:
         else:
             fault[key] = value
     try:
-        FaultAdapter.validate_python(fault)
+        return FaultAdapter.validate_python(fault)
     except ValidationError as exc:
         raise InputError(f"fault {kind}", problems_from_validation(exc)) from None
-    return fault
 
 
 @click.command(epilog="""\b
@@ -143,13 +145,12 @@ def inject(kind: str, params: tuple[str, ...], lab_name: str) -> None:
     """Inject a fault of KIND with key=value PARAMS now; prints its id for `heal`."""
     fault = parse_fault(kind, params)
     record = labstore.load(lab_name)
-    fault_id = f"f{sum(a.op == 'inject' for a in record.actions) + 1}"
+    fault_id = record.next_fault_id()
     session, tmp = open_session(record)
     with tmp:
-        action = LabAction(at=session.lab.clock.now(), op="inject", id=fault_id, fault=fault)
-        labstore.save(session.apply(action))
-    console().print(f"{fault_id}: {describe(FaultAdapter.validate_python(fault))} "
-                    f"at {action.at:.1f}s")
+        step = Step(at=session.lab.clock.now(), id=fault_id, inject=fault)
+        labstore.save(session.apply(step))
+    console().print(f"{fault_id}: {describe(fault)} at {step.at:.1f}s")
 
 
 @click.command(epilog="Examples:\n  stackdrill heal f1 --lab demo\n  stackdrill heal all")
@@ -167,9 +168,8 @@ def heal(fault_id: str, lab_name: str) -> None:
     session, tmp = open_session(record)
     with tmp:
         for fid in ids:
-            action = LabAction(at=session.lab.clock.now(), op="heal", id=fid, fault=active[fid])
-            labstore.save(session.apply(action))
-            console().print(f"healed {fid}: {describe(FaultAdapter.validate_python(active[fid]))}")
+            labstore.save(session.apply(Step(at=session.lab.clock.now(), heal=fid)))
+            console().print(f"healed {fid}: {describe(active[fid])}")
 
 
 @click.command(epilog="Example:\n  stackdrill wait 60 --lab demo")
@@ -180,10 +180,12 @@ def wait(seconds: float, lab_name: str) -> None:
     record = labstore.load(lab_name)
     session, tmp = open_session(record)
     with tmp:
-        action = LabAction(at=session.lab.clock.now(), op="advance",
-                           options={"seconds": seconds})
-        labstore.save(session.apply(action))
+        labstore.save(session.wait(seconds))
         console().print(f"lab time is now {session.lab.clock.now():.1f}s")
+
+
+PARALLEL_HELP = (f"Instances recovered at once  [default: the profile's: "
+                 f"{RecoveryConfig().parallel}, masakari {RecoveryConfig.masakari().parallel}]")
 
 
 @click.command(epilog="""\b
@@ -193,25 +195,25 @@ Examples:
   stackdrill recover --lab demo --assume-fenced   # you pulled the plug yourself""")
 @LAB_OPTION
 @click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
-@click.option("--parallel", type=click.IntRange(1, 256), default=4, show_default=True,
-              help="Instances recovered at once.")
+@click.option("--parallel", type=click.IntRange(1, 256), default=None, help=PARALLEL_HELP)
 @click.option("--assume-fenced", is_flag=True,
               help="Trust that failed hosts are off without the power driver's word. Dangerous.")
-@click.option("--profile", type=click.Choice(["stackdrill", "masakari"]), default="stackdrill",
-              show_default=True)
-def recover(lab_name: str, dry_run: bool, parallel: int, assume_fenced: bool,
+@click.option("--profile", type=click.Choice([p.value for p in Profile]),
+              default=RecoveryConfig.profile.value, show_default=True)
+def recover(lab_name: str, dry_run: bool, parallel: int | None, assume_fenced: bool,
             profile: str) -> None:
     """Run the recovery engine: detect failed hosts, fence them, plan, evacuate, verify."""
     from stackdrill.cli.recovery_view import nothing_to_recover, print_plan, print_result
 
+    spec = RecoverSpec(parallel=parallel, assume_fenced=assume_fenced, profile=Profile(profile))
     record = labstore.load(lab_name)
     session, tmp = open_session(record)
     out = console()
     with tmp:
         if dry_run:
-            print_plan(session, parallel=parallel, assume_fenced=assume_fenced)
+            print_plan(session, spec)
             return
-        if nothing_to_recover(session):
+        if nothing_to_recover(session, spec):
             out.print(f"[green]nothing to recover at {session.lab.clock.now():.1f}s: every "
                       "compute host heartbeats and every instance runs[/green]")
             return
@@ -219,10 +221,8 @@ def recover(lab_name: str, dry_run: bool, parallel: int, assume_fenced: bool,
         def progress(event: RecoveryEvent) -> None:
             out.print(f"[dim][{event.time:8.1f}s][/dim] {event.message}", highlight=False)
 
-        action = LabAction(at=session.lab.clock.now(), op="recover",
-                           options={"parallel": parallel, "assume_fenced": assume_fenced,
-                                    "profile": profile})
-        labstore.save(session.apply(action, progress=progress))
+        step = Step(at=session.lab.clock.now(), recover=spec)
+        labstore.save(session.apply(step, progress=progress))
         if session.last_recovery is not None:
             print_result(session.last_recovery)
             if not session.last_recovery.ok:
@@ -267,13 +267,14 @@ def verify(lab_name: str) -> None:
               help="Remove every stackdrill lab and the leftovers of crashed ones "
                    "(only resources stackdrill created).")
 def down(lab_name: str, everything: bool) -> None:
-    """Tear a lab down and forget it."""
+    """Tear a lab down and forget it (also one whose record this version cannot read)."""
     names = labstore.names() if everything else [lab_name]
     if not everything and not labstore.exists(lab_name):
         raise LabStateError(f"no lab named {lab_name!r}")
     for name in names:
-        record = labstore.load(name)
-        backend_class(record.backend).teardown(name)
+        backend = labstore.backend_of(name)
+        if backend is not None:
+            backend_class(backend).teardown(name)
         labstore.remove(name)
         console().print(f"lab {name} is down")
     if everything:

@@ -1,8 +1,10 @@
 """Terminal views of the recovery engine: the plan before acting, the result table after.
 
-The dry run judges hosts with the engine's own detector (`recovery.detect.assess`),
-so it never shows a plan for a host the engine would leave alone (a management
-partition is only suspect) and says why for each host it skips.
+The dry run judges hosts with the engine's own detector (`recovery.detect.assess`) and
+the engine's own settings (built from the same recover step `recover` would run, so
+`--profile masakari` judges with Masakari's 60 s grace), so it never shows a plan for a
+host the engine would leave alone (a management partition is only suspect) and says why
+for each host it skips.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from rich.table import Table
 
 from stackdrill.api import PowerState
 from stackdrill.cli.render import console
+from stackdrill.cli.session import LabSession
+from stackdrill.drill.model import RecoverSpec
 from stackdrill.recovery import RecoveryConfig, RecoveryEngine, RecoveryResult
 from stackdrill.recovery.detect import Assessment, Verdict, assess
-from stackdrill.session import LabSession
 from stackdrill.topology.model import Role
 
 
@@ -26,12 +29,12 @@ def assess_hosts(session: LabSession, config: RecoveryConfig) -> list[Assessment
             for h in sorted(session.topology.hosts_with(Role.COMPUTE), key=lambda h: h.name)]
 
 
-def nothing_to_recover(session: LabSession) -> bool:
+def nothing_to_recover(session: LabSession, spec: RecoverSpec) -> bool:
     """Every compute host is on and heartbeating and every instance runs somewhere.
 
     Without this, `recover` on a healthy lab would watch it for its whole budget waiting
     for a failure (the engine, as a monitor, waits for one)."""
-    config = RecoveryConfig()
+    config = spec.config(stop_when_idle=True)
     lab = session.lab
     now = lab.clock.now()
     for host in session.topology.hosts_with(Role.COMPUTE):
@@ -43,10 +46,10 @@ def nothing_to_recover(session: LabSession) -> bool:
     return all(running.get(i.name) for i in session.topology.instances)
 
 
-def print_plan(session: LabSession, *, parallel: int, assume_fenced: bool) -> None:
+def print_plan(session: LabSession, spec: RecoverSpec) -> None:
     """What the engine would do now for the hosts it judges down (no action taken)."""
     lab = session.lab
-    config = RecoveryConfig(parallel=parallel, assume_fenced=assume_fenced)
+    config = spec.config(stop_when_idle=True)
     url = f"sqlite:///{session.workdir / 'plan.sqlite'}"
     engine = RecoveryEngine(session.topology, lab.drivers, lab.clock, url, config)
     engine.seed_inventory()
@@ -63,12 +66,12 @@ def print_plan(session: LabSession, *, parallel: int, assume_fenced: bool) -> No
     for a in verdicts:
         if a.verdict is Verdict.DOWN:
             power = lab.drivers.power.state(a.host)
-            fence = ("fencing ASSUMED (--assume-fenced)" if assume_fenced
+            fence = ("fencing ASSUMED (--assume-fenced)" if config.assume_fenced
                      else f"will be fenced first (power controller reports {power.value})")
             out.print(f"[red]{a.host} is down[/red]: {a.reason}; {fence}")
     plan = engine.plan(failed)
     table = Table(title=f"plan at {now:.1f}s for {', '.join(failed)} (dry run, "
-                        f"--parallel {parallel})", title_justify="left")
+                        f"--parallel {config.parallel})", title_justify="left")
     for col in ("instance", "from", "to", "attach"):
         table.add_column(col)
     for p in plan.placements:

@@ -9,8 +9,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from stackdrill.api import LabOptions
+from stackdrill.api.commands import Command
 from stackdrill.faults import Fault
-from stackdrill.operations import Command
+from stackdrill.recovery import Mode, Profile, RecoveryConfig, RecoveryMethod
 from stackdrill.topology import Topology
 from stackdrill.yamlio import register_union_tags
 
@@ -22,31 +24,53 @@ class Frozen(BaseModel):
 class Workload(Frozen):
     """Each instance writes numbered, checksummed records to its first volume."""
 
-    write_interval_s: float = Field(default=2.0, gt=0, description="one record per interval")
+    write_interval_s: float = Field(default=LabOptions.write_interval_s, gt=0,
+                                    description="one record per interval")
     instances: Literal["all"] | tuple[str, ...] = "all"
 
 
 class RecoverSpec(Frozen):
-    """Start the recovery engine at this time; it monitors, detects, fences and evacuates."""
+    """Start the recovery engine at this time; it monitors, detects, fences and evacuates.
 
-    parallel: int = Field(default=4, ge=1, le=256)
-    profile: Literal["stackdrill", "masakari"] = "stackdrill"
-    mode: Literal["evacuate", "maintenance"] = "evacuate"
+    Every default is the engine's own (`RecoveryConfig`, or the profile's where the
+    profile sets one), so a drill, a named lab and `stackdrill recover` never disagree."""
+
+    parallel: int | None = Field(
+        default=None, ge=1, le=256,
+        description=f"instances recovered at once; default: the profile's "
+        f"(stackdrill {RecoveryConfig().parallel}, masakari {RecoveryConfig.masakari().parallel})")
+    profile: Profile = RecoveryConfig.profile
+    mode: Mode = RecoveryConfig.mode
     host: str | None = Field(default=None, description="maintenance: the host to drain")
-    reserved_hosts: tuple[str, ...] = ()
-    recovery_method: Literal["auto", "reserved_host", "auto_priority", "rh_priority"] = Field(
-        default="auto_priority",
+    reserved_hosts: tuple[str, ...] = RecoveryConfig.reserved_hosts
+    recovery_method: RecoveryMethod = Field(
+        default=RecoveryConfig.recovery_method,
         description="Masakari's segment recovery method: where evacuated instances may go",
     )
-    assume_fenced: bool = False
+    assume_fenced: bool = RecoveryConfig.assume_fenced
     fence_on_isolation: bool = Field(
-        default=False,
+        default=RecoveryConfig.fence_on_isolation,
         description="a host that only lost its management link is fenced and evacuated",
     )
+    budget_s: float = Field(
+        default=900.0, gt=0,
+        description="named labs (`stackdrill recover`): the longest the engine watches "
+        "before it returns; a drill's engine runs to the drill's end")
+
+    def config(self, *, stop_when_idle: bool) -> RecoveryConfig:
+        """The engine's settings for this step: a drill's engine watches to the drill's
+        end, a named lab's returns once every failure it saw is handled."""
+        chosen = {} if self.parallel is None else {"parallel": self.parallel}
+        return RecoveryConfig.for_profile(
+            self.profile, assume_fenced=self.assume_fenced, reserved_hosts=self.reserved_hosts,
+            recovery_method=self.recovery_method, mode=self.mode,
+            fence_on_isolation=self.fence_on_isolation, stop_when_idle=stop_when_idle,
+            **chosen)
 
 
 class Step(Frozen):
-    """One line of the schedule: exactly one of inject, heal, recover, run."""
+    """One line of a schedule, a drill's or a named lab's (one per CLI command): exactly
+    one of inject, heal, recover, run."""
 
     at: float = Field(ge=0, description="lab seconds after start")
     id: str | None = Field(default=None, description="name to heal this fault by")

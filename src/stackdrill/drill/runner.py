@@ -24,11 +24,11 @@ from stackdrill.api import (
 )
 from stackdrill.api.events import trace_sha256
 from stackdrill.backends import backend_class, lifetime
-from stackdrill.drill.model import Drill, RecoverSpec, Step
+from stackdrill.drill.model import Drill
+from stackdrill.drill.player import FaultSpan, Player
 from stackdrill.drill.support import ensure_supported
 from stackdrill.errors import BackendUnavailableError, StackdrillError
-from stackdrill.faults import Fault, describe
-from stackdrill.recovery import RecoveryConfig, RecoveryEngine, RecoveryEvent, RecoveryResult
+from stackdrill.recovery import RecoveryEvent, RecoveryResult
 from stackdrill.report.state import state_summary
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class DrillRun:
     backend: str
     seed: int
     lab: Lab
-    fault_log: list[tuple[float, Fault, float | None]] = field(default_factory=list)
+    fault_log: list[FaultSpan] = field(default_factory=list)
     recoveries: list[RecoveryResult] = field(default_factory=list)
     events: list[RecoveryEvent] = field(default_factory=list)
     state_before: dict[str, Any] = field(default_factory=dict)
@@ -95,67 +95,6 @@ class DrillRun:
 
 
 Progress = Callable[[str], None]
-
-
-def _fault_actions(run: DrillRun, step: Step, index: int) -> None:
-    lab, fault = run.lab, step.inject
-    assert fault is not None
-
-    def inject() -> None:
-        lab.inject(fault)
-        run.fault_log.append((lab.clock.now(), fault, None))
-
-    lab.call_at(step.at, inject, f"schedule[{index}] inject {describe(fault)}")
-
-
-def _heal_action(run: DrillRun, step: Step, index: int, fault: Fault) -> None:
-    lab = run.lab
-
-    def heal() -> None:
-        lab.heal(fault)
-        for i, (at, logged, healed) in enumerate(run.fault_log):
-            if logged == fault and healed is None:
-                run.fault_log[i] = (at, logged, lab.clock.now())
-                break
-
-    lab.call_at(step.at, heal, f"schedule[{index}] heal {describe(fault)}")
-
-
-def _command_action(run: DrillRun, step: Step, index: int) -> None:
-    command = step.run
-    assert command is not None
-    label = getattr(command, "label", None) or f"step-{index}"
-    run.lab.call_at(step.at, lambda: run.lab.execute(command, label),
-                    f"schedule[{index}] run {command.tool} {command.op}")
-
-
-def recovery_config(spec: RecoverSpec) -> RecoveryConfig:
-    return RecoveryConfig.for_profile(
-        spec.profile, parallel=spec.parallel, assume_fenced=spec.assume_fenced,
-        reserved_hosts=spec.reserved_hosts, recovery_method=spec.recovery_method,
-        mode=spec.mode,
-        fence_on_isolation=spec.fence_on_isolation, stop_when_idle=False,
-    )
-
-
-def _recover(run: DrillRun, spec: RecoverSpec, workdir: Path, progress: Progress) -> None:
-    lab = run.lab
-    db_url = f"sqlite:///{workdir / f'inventory-{len(run.recoveries)}.sqlite'}"
-
-    def on_event(event: RecoveryEvent) -> None:
-        run.events.append(event)
-        progress(f"[{event.time:8.1f}s] {event.message}")
-
-    engine = RecoveryEngine(run.drill.topology, lab.drivers, lab.clock, db_url,
-                            recovery_config(spec), events=on_event)
-    engine.seed_inventory()
-    lab.drivers.compute.set_boot_hook(engine.boot_check)
-    end = run.drill.spec.duration_s
-    if spec.mode == "maintenance" and spec.host is not None:
-        result = engine.drain(spec.host, until=end)
-    else:
-        result = engine.run(until=end)
-    run.recoveries.append(result)
 
 
 def execute(drill: Drill, *, backend: str = "sim", seed: int | None = None,
@@ -198,24 +137,14 @@ def execute(drill: Drill, *, backend: str = "sim", seed: int | None = None,
 
 
 def _play(run: DrillRun, workdir: Path, progress: Progress) -> None:
-    lab, spec = run.lab, run.drill.spec
-    by_id: dict[str, Fault] = {}
-    recoveries: list[Step] = []
-    for index, step in enumerate(spec.schedule):
-        if step.inject is not None:
-            if step.id is not None:
-                by_id[step.id] = step.inject
-            _fault_actions(run, step, index)
-        elif step.heal is not None:
-            _heal_action(run, step, index, by_id[step.heal])
-        elif step.run is not None:
-            _command_action(run, step, index)
-        elif step.recover is not None:
-            recoveries.append(step)
-    for step in sorted(recoveries, key=lambda s: s.at):
-        lab.clock.sleep(max(0.0, step.at - lab.clock.now()))
-        assert step.recover is not None
-        progress(f"[{lab.clock.now():8.1f}s] recovery engine starts")
-        _recover(run, step.recover, workdir, progress)
-    lab.clock.sleep(max(0.0, spec.duration_s - lab.clock.now()))
-    progress(f"[{lab.clock.now():8.1f}s] drill ends")
+    """The drill's schedule through the one player; its fault log and recoveries are the
+    run's."""
+
+    def on_event(event: RecoveryEvent) -> None:
+        run.events.append(event)
+        progress(f"[{event.time:8.1f}s] {event.message}")
+
+    player = Player(run.lab, run.drill.topology, workdir, on_event=on_event, progress=progress)
+    run.fault_log, run.recoveries = player.fault_log, player.recoveries
+    player.play(run.drill.spec.schedule, end=run.drill.spec.duration_s)
+    progress(f"[{run.lab.clock.now():8.1f}s] drill ends")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from stackdrill.api import Capabilities
+from stackdrill.api.commands import ClusterCommand, DiskCommand, DrbdCommand, LvmCommand
 from stackdrill.drill.model import Drill
 from stackdrill.errors import UnsupportedError
-from stackdrill.operations import ClusterCommand, DiskCommand, DrbdCommand, LvmCommand
 from stackdrill.topology import Topology
 
 

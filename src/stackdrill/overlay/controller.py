@@ -17,8 +17,8 @@ import ipaddress
 import logging
 from dataclasses import dataclass, field
 
+from stackdrill.overlay.model import ZERO_MAC
 from stackdrill.overlay.plane import Entry, FdbPlane, VtepSpec
-from stackdrill.overlay_model import ZERO_MAC
 from stackdrill.topology import Topology
 from stackdrill.topology.model import Overlay
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from stackdrill.errors import StackdrillError
-from stackdrill.overlay_model import ZERO_MAC
+from stackdrill.overlay.model import ZERO_MAC
 
 Entry = tuple[str, str]  # (mac, underlay dst): one static FDB entry on a VXLAN device
 Verb = Literal["add", "append", "del"]

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from stackdrill.api import CommandResult, OverlayProbe
-from stackdrill.overlay_model import ICMP_ECHO_OVERHEAD
+from stackdrill.overlay.model import ICMP_ECHO_OVERHEAD
 from stackdrill.topology import Topology
 
 InstanceRunner = Callable[[Sequence[str], float], tuple[int, str]]  # argv, timeout -> rc, out

@@ -84,3 +84,27 @@ def test_assume_fenced_recovers_a_host_whose_bmc_is_down(lab: str) -> None:
     assert "ASSUMED" in out
     code, out = sd("verify", "--lab", lab)
     assert code == 0, out
+
+
+def test_dry_run_judges_hosts_with_the_profiles_grace(lab: str) -> None:
+    """A host silent for 45 s is down under the bundled engine's 30 s grace but not yet
+    under Masakari's 60 s (Nova's service_down_time); the dry run must say what the
+    engine of that profile would do, not what the default engine would."""
+    sd("inject", "host_crash", "host=cmp1", "power_back=false", "--lab", lab)
+    sd("wait", "45", "--lab", lab)
+    code, out = sd("recover", "--lab", lab, "--dry-run")
+    assert code == 0, out
+    assert "cmp1 is down" in out and "grace 30 s" in out
+    code, out = sd("recover", "--lab", lab, "--dry-run", "--profile", "masakari")
+    assert code == 0, out
+    assert "cmp1 is down" not in out and "nothing to recover" in out
+    sd("wait", "30", "--lab", lab)
+    code, out = sd("recover", "--lab", lab, "--dry-run", "--profile", "masakari")
+    assert "cmp1 is down" in out and "grace 60 s" in out
+    assert "--parallel 3" in out  # Masakari's host_failure_recovery_threads
+
+
+def test_parallel_defaults_to_the_engines(lab: str) -> None:
+    code, out = sd("recover", "--help")
+    assert code == 0
+    assert "the profile's: 4, masakari 3" in " ".join(out.split())

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from stackdrill.overlay import FdbPlane, OverlayController, PlaneError, VtepDevices, VtepSpec
+from stackdrill.overlay.model import ZERO_MAC
 from stackdrill.overlay.plane import Entry, Tolerated, Verb
-from stackdrill.overlay_model import ZERO_MAC
 from stackdrill.topology import Topology, parse_topology
 
 EP = {"a": "10.0.0.1", "b": "10.0.0.2", "c": "10.0.0.3"}

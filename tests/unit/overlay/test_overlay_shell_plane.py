@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from stackdrill.overlay import OverlayController, PlaneError, ShellPlane, VtepDevices
+from stackdrill.overlay.model import ZERO_MAC
 from stackdrill.overlay.shell_plane import parse_fdb
-from stackdrill.overlay_model import ZERO_MAC
 from stackdrill.topology import Topology, parse_topology
 
 PREFIX = f"sdtestov-{os.getpid()}-"

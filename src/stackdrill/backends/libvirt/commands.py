@@ -16,16 +16,16 @@ import shlex
 from typing import TYPE_CHECKING
 
 from stackdrill.api import CommandResult, PowerState
-from stackdrill.backends.libvirt import cluster
-from stackdrill.backends.libvirt.agent import GuestCommandError
-from stackdrill.errors import UnsupportedError
-from stackdrill.operations import (
+from stackdrill.api.commands import (
     ClusterCommand,
     Command,
     DrbdCommand,
     LvmCommand,
     ProbeCommand,
 )
+from stackdrill.backends.libvirt import cluster
+from stackdrill.backends.libvirt.agent import GuestCommandError
+from stackdrill.errors import UnsupportedError
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab

@@ -33,6 +33,7 @@ from stackdrill.api import (
     StoredRecord,
     WriteOp,
 )
+from stackdrill.api.commands import Command
 from stackdrill.backends import lifetime
 from stackdrill.backends.libvirt import drbd, netfaults, observe, realize
 from stackdrill.backends.libvirt.agent import GuestAgent, GuestCommandError, ShellResult
@@ -45,7 +46,6 @@ from stackdrill.backends.realtime import RealTime
 from stackdrill.backends.realtime.runtime import LAB_ERRORS
 from stackdrill.errors import StackdrillError, UnsupportedError
 from stackdrill.faults import Fault
-from stackdrill.operations import Command
 from stackdrill.topology import Topology
 
 log = logging.getLogger(__name__)

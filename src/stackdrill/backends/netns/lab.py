@@ -31,6 +31,7 @@ from stackdrill.api import (
     StoredRecord,
     WriteOp,
 )
+from stackdrill.api.commands import Command, ProbeCommand
 from stackdrill.backends import lifetime
 from stackdrill.backends.netns import cleanup, nsops
 from stackdrill.backends.netns.drivers import (
@@ -52,7 +53,6 @@ from stackdrill.backends.realtime import RealTime, WallClock
 from stackdrill.backends.realtime.runtime import LAB_ERRORS
 from stackdrill.errors import UnsupportedError
 from stackdrill.faults import Fault
-from stackdrill.operations import Command, ProbeCommand
 from stackdrill.overlay.probes import probe
 from stackdrill.topology import Topology
 from stackdrill.topology.model import Locking, NetworkPurpose, Role

@@ -13,11 +13,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from stackdrill.api import CommandFinished, CommandIssued, CommandResult, OverlayProbe
-from stackdrill.backends.sim.disks import BlockIOError
-from stackdrill.backends.sim.drbd import DrbdError, DrbdResourceSim
-from stackdrill.backends.sim.lvm import LvmHost
-from stackdrill.backends.sim.lvm_meta import LvmError
-from stackdrill.operations import (
+from stackdrill.api.commands import (
     ClusterCommand,
     Command,
     DiskCommand,
@@ -25,6 +21,10 @@ from stackdrill.operations import (
     LvmCommand,
     ProbeCommand,
 )
+from stackdrill.backends.sim.disks import BlockIOError
+from stackdrill.backends.sim.drbd import DrbdError, DrbdResourceSim
+from stackdrill.backends.sim.lvm import LvmHost
+from stackdrill.backends.sim.lvm_meta import LvmError
 
 if TYPE_CHECKING:
     from stackdrill.backends.sim.lab import SimLab

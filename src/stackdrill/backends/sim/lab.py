@@ -27,6 +27,7 @@ from stackdrill.api import (
     StoredRecord,
     WriteOp,
 )
+from stackdrill.api.commands import Command
 from stackdrill.api.events import FactValue
 from stackdrill.backends.sim.cluster import ClusterSim
 from stackdrill.backends.sim.disks import BlockDevice, SimDisk
@@ -38,7 +39,6 @@ from stackdrill.backends.sim.lvm import LvmHost, VolumeGroupSim
 from stackdrill.backends.sim.network import Underlay
 from stackdrill.backends.sim.overlay import OverlaySim
 from stackdrill.faults import Fault
-from stackdrill.operations import Command
 from stackdrill.topology import Locking, NetworkPurpose, Role, Topology
 
 log = logging.getLogger(__name__)

@@ -45,7 +45,7 @@ from stackdrill.backends.sim.overlay_plane import (
     R,
     Vtep,
 )
-from stackdrill.overlay_model import (
+from stackdrill.overlay.model import (
     ARP_PACKET,
     BROADCAST_MAC,
     ICMP_ECHO_OVERHEAD,

@@ -17,7 +17,7 @@ import simpy
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
 from stackdrill.backends.sim.network import Underlay
-from stackdrill.overlay_model import (
+from stackdrill.overlay.model import (
     BROADCAST_MAC,
     ICMP_ECHO_OVERHEAD,
     VXLAN_OVERHEAD,

@@ -18,10 +18,10 @@ from stackdrill.api import (
     PowerChanged,
     PowerState,
 )
+from stackdrill.api.commands import LvmCommand, ProbeCommand
 from stackdrill.backends.netns.lab import NetnsLab
 from stackdrill.checks import fencing_order
 from stackdrill.drill.runner import Evidence
-from stackdrill.operations import LvmCommand, ProbeCommand
 
 
 @needs_root

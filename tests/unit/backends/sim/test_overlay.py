@@ -17,7 +17,7 @@ from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
 from stackdrill.backends.sim.network import Underlay
 from stackdrill.backends.sim.overlay import OverlaySim
-from stackdrill.overlay_model import (
+from stackdrill.overlay.model import (
     ARP_PACKET,
     ICMP_ECHO_OVERHEAD,
     VXLAN_OVERHEAD,

@@ -1,6 +1,7 @@
 """Operator commands a drill can run on a lab: lvm, drbdadm, a disk swap, a fence
 acknowledgement, overlay probes. Values, like faults, so backends can execute them
-without knowing about drills."""
+without knowing about drills; they live in the lab API because `Lab.execute` is what
+runs them (a drill schedules them, a backend carries them out)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,37 @@
+"""Reopening a sim lab replays its record through the drill player and ends where the
+commands that wrote it left the lab, even when a heal comes the instant a recovery ends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stackdrill.cli.labstore import LabRecord
+from stackdrill.cli.session import open_session
+from stackdrill.drill.model import RecoverSpec, Step
+from stackdrill.faults.catalogue import HostCrash
+
+TOPOLOGY = Path(__file__).resolve().parents[3] / "lab" / "topologies" / "nova-drbd.yaml"
+
+
+def test_a_reopened_lab_is_the_lab_the_commands_left(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    monkeypatch.setenv("STACKDRILL_HOME", str(tmp_path))
+    record = LabRecord(name="s1", backend="sim", topology=str(TOPOLOGY), seed=1)
+    live, tmp = open_session(record)
+    with tmp:
+        live.apply(Step(at=0, id="f1", inject=HostCrash(host="cmp1")))
+        live.wait(60)
+        record = live.apply(Step(at=live.lab.clock.now(), recover=RecoverSpec()))
+        assert live.last_recovery is not None and live.last_recovery.ok
+        ended = live.lab.clock.now()
+        record = live.apply(Step(at=ended, heal="f1"))  # right as the engine returned
+        record = live.wait(15)
+        trace, observed = live.lab.trace(), live.lab.observe()
+    assert [s.at for s in record.steps] == [0, 60, ended] and record.now == ended + 15
+    replayed, tmp = open_session(record)
+    with tmp:
+        assert replayed.lab.trace() == trace
+        assert replayed.lab.observe() == observed
+        assert replayed.last_recovery is None  # only a step applied now reports one
