@@ -15,7 +15,7 @@ from typing import Any
 from stackdrill import checks
 from stackdrill.api import CommandResult, DrbdNotice, Observation, StoredRecord, Traced, WriteOp
 from stackdrill.checks import Checklist, CheckResult, DrbdExpectation
-from stackdrill.drill.model import (
+from stackdrill.checks.expectations import (
     ExpectAckedWrites,
     Expectation,
     ExpectBlocked,
@@ -31,6 +31,7 @@ from stackdrill.drill.model import (
     ExpectRecovered,
     ExpectSingleWriter,
     ExpectUnrecoverable,
+    check_names,
 )
 from stackdrill.drill.runner import DrillRun
 from stackdrill.recovery import InstanceState
@@ -351,19 +352,6 @@ def _plain(result: CommandResult) -> dict[str, Any]:
 
 def _target(fault: Any) -> str:
     return ",".join(fault.targets())
-
-
-def check_names(expectations: tuple[Expectation, ...]) -> list[str]:
-    """Readable, unique check names: 'drbd[r0]', 'quorum[pair]', 'overlay#2'."""
-    names: list[str] = []
-    for exp in expectations:
-        detail = getattr(exp, "vg", None) or getattr(exp, "resource", None) or \
-            getattr(exp, "cluster", None) or getattr(exp, "host", None)
-        name = f"{exp.check}[{detail}]" if detail else exp.check
-        if name in names:
-            name = f"{name}#{sum(n.split('#')[0] == name for n in names) + 1}"
-        names.append(name)
-    return names
 
 
 def _expect_detection(result: CheckResult, expected: bool, what: str,
