@@ -13,7 +13,7 @@ from stackdrill.checks.checklist import Checklist
 from stackdrill.checks.context import CheckContext, FaultLog
 from stackdrill.checks.drbd import DrbdExpectation, drbd_state, split_brain_detected
 from stackdrill.checks.evidence import Evidence
-from stackdrill.checks.expectations import Expectation, check_names
+from stackdrill.checks.expectations import Expectation, check_names, verify_now
 from stackdrill.checks.fencing import fencing_order, not_evacuated
 from stackdrill.checks.lvm import lvm_consistency
 from stackdrill.checks.overlay import (
@@ -74,4 +74,5 @@ __all__ = [
     "split_brain_detected",
     "tally_writes",
     "unrecoverable",
+    "verify_now",
 ]

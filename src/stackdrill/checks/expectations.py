@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stackdrill.topology import Topology
 from stackdrill.yamlio import register_union_tags
 
 
@@ -148,3 +149,10 @@ def check_names(expectations: tuple[Expectation, ...]) -> list[str]:
         names.append(name)
     return names
 
+
+def verify_now(topology: Topology, *, observes_lvm: bool) -> tuple[Expectation, ...]:
+    """What an operator's "verify the lab now" means: every instance runs exactly once, no
+    acknowledged write is lost, and each volume group of the lab is consistent on every
+    host that sees it — when the backend observes LVM at all (`lvm` in its features)."""
+    lvm = tuple(ExpectLvm(vg=vg.name) for vg in topology.volume_groups) if observes_lvm else ()
+    return (ExpectExactlyOnce(), ExpectAckedWrites(), *lvm)
