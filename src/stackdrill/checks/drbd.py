@@ -59,6 +59,40 @@ def _allowed(value: str | tuple[str, ...]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+def _unseen(observation: Observation, exps: list[DrbdExpectation]) -> list[str]:
+    """'r0' or 'r0@host' for each resource or node an expectation names that was not seen."""
+    return sorted({
+        f"{e.resource}@{e.host}" if e.host else e.resource
+        for e in exps
+        if e.resource not in observation.drbd
+        or (e.host is not None and e.host not in observation.drbd[e.resource])
+    })
+
+
+def _field_problems(exp: DrbdExpectation, host: str, status: DrbdNodeStatus) -> list[str]:
+    problems = []
+    for key, want in sorted(exp.fields.items()):
+        got = status.value_of(key)
+        if got not in _allowed(want):
+            problems.append(f"{exp.resource}@{host}: {key} is {got}, expected "
+                            f"{'|'.join(_allowed(want))}")
+    return problems
+
+
+def _split_brain_problems(exp: DrbdExpectation, nodes: Mapping[str, DrbdNodeStatus],
+                          seen_sb: set[str]) -> list[str]:
+    """Whether a split brain was detected (in the final status or during the drill) as
+    `exp.split_brain` demands."""
+    if exp.split_brain is None:
+        return []
+    sb = sorted(set(split_brain_detected(nodes)) | seen_sb)
+    if exp.split_brain and not sb:
+        return [f"{exp.resource}: no split brain detected, expected one"]
+    if not exp.split_brain and sb:
+        return [f"{exp.resource}: split brain detected on {', '.join(sb)}"]
+    return []
+
+
 def drbd_state(
     observation: Observation,
     expectations: Iterable[DrbdExpectation],
@@ -77,34 +111,17 @@ def drbd_state(
     exps = list(expectations)
     if not exps:
         return CheckResult.not_run(name, "no DRBD expectation was declared")
-    unseen = sorted(
-        {
-            f"{e.resource}@{e.host}" if e.host else e.resource
-            for e in exps
-            if e.resource not in observation.drbd
-            or (e.host is not None and e.host not in observation.drbd[e.resource])
-        }
-    )
+    unseen = _unseen(observation, exps)
     if unseen:
         return CheckResult.not_run(name, "backend did not observe DRBD " + ", ".join(unseen))
     problems: list[str] = []
     seen: dict[str, dict[str, dict[str, str]]] = {}
     for exp in exps:
         nodes = observation.drbd[exp.resource]
-        hosts = [exp.host] if exp.host else sorted(nodes)
-        for host in hosts:
+        for host in [exp.host] if exp.host else sorted(nodes):
             status = nodes[host]
             seen.setdefault(exp.resource, {})[host] = {
                 f: status.value_of(f) for f in DrbdNodeStatus.FIELDS}
-            for key, want in sorted(exp.fields.items()):
-                got = status.value_of(key)
-                if got not in _allowed(want):
-                    wanted = "|".join(_allowed(want))
-                    problems.append(f"{exp.resource}@{host}: {key} is {got}, expected {wanted}")
-        if exp.split_brain is not None:
-            sb = sorted(set(split_brain_detected(nodes)) | seen_sb.get(exp.resource, set()))
-            if exp.split_brain and not sb:
-                problems.append(f"{exp.resource}: no split brain detected, expected one")
-            if not exp.split_brain and sb:
-                problems.append(f"{exp.resource}: split brain detected on {', '.join(sb)}")
+            problems += _field_problems(exp, host, status)
+        problems += _split_brain_problems(exp, nodes, seen_sb.get(exp.resource, set()))
     return CheckResult.of(name, problems, f"{len(exps)} DRBD expectation(s) hold", observed=seen)

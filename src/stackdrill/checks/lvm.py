@@ -62,62 +62,73 @@ def _collisions(uses: list[_Use]) -> list[str]:
     return [found[k] for k in sorted(found)]
 
 
-def _check_vg(vg: str, views: list[LvmView]) -> tuple[list[str], dict[str, object]]:
+def _disagreement(vg: str, what: str, values: dict[str, str]) -> list[str]:
+    """One problem when hosts see different values of `what` (host -> value as shown)."""
+    if len(set(values.values())) <= 1:
+        return []
+    shown = ", ".join(f"{h}={v}" for h, v in sorted(values.items()))
+    return [f"vg {vg}: hosts disagree on {what} ({shown})"]
+
+
+def _metadata_uses(view: LvmView, source: str) -> list[_Use]:
+    return [_Use(lv, _extents(s), source) for lv, s in sorted(view.metadata_lvs.items())]
+
+
+def _collision_problems(vg: str, views: list[LvmView], newest: LvmView | None) -> list[str]:
+    """Two LVs on the same extents: within any host's metadata, then in what is really
+    mapped on every host together with the newest metadata."""
     problems: list[str] = []
-    readable = [v for v in views if v.metadata_seqno is not None]
-    seqnos = {v.host: v.metadata_seqno for v in readable}
-    if len(set(seqnos.values())) > 1:
-        problems.append(
-            f"vg {vg}: hosts disagree on metadata seqno ("
-            + ", ".join(f"{h}={s}" for h, s in sorted(seqnos.items()))
-            + ")"
-        )
-    newest = max(readable, key=lambda v: (v.metadata_seqno or 0, v.host), default=None)
-
-    # The metadata itself must not give two LVs the same extents.
-    for view in readable:
-        src = f"metadata@{view.host} seqno {view.metadata_seqno}"
-        uses = [_Use(lv, _extents(s), src) for lv, s in sorted(view.metadata_lvs.items())]
-        problems += [f"vg {vg}: {c}" for c in _collisions(uses)]
-
-    # What is really mapped, on every host together, and against the newest metadata.
+    for view in views:
+        if view.metadata_seqno is not None:
+            uses = _metadata_uses(view, f"metadata@{view.host} seqno {view.metadata_seqno}")
+            problems += [f"vg {vg}: {c}" for c in _collisions(uses)]
     mapped = [
         _Use(lv, _extents(s), f"dm@{v.host}")
         for v in sorted(views, key=lambda v: v.host)
         for lv, s in sorted(v.active_lvs.items())
     ]
-    reference: list[_Use] = []
+    reference = []
     if newest is not None:
-        src = f"metadata seqno {newest.metadata_seqno}"
-        reference = [_Use(lv, _extents(s), src) for lv, s in sorted(newest.metadata_lvs.items())]
-    problems += [f"vg {vg}: {c}" for c in _collisions(mapped + reference)]
+        reference = _metadata_uses(newest, f"metadata seqno {newest.metadata_seqno}")
+    return problems + [f"vg {vg}: {c}" for c in _collisions(mapped + reference)]
 
+
+def _mapping_problems(vg: str, views: list[LvmView], newest: LvmView
+                      ) -> tuple[list[str], list[str], list[str]]:
+    """(problems, orphans, stale): LVs mapped on a host that the newest metadata no longer
+    has (orphans) or maps over other extents (stale), as 'lv@host'."""
+    problems: list[str] = []
+    orphans: list[str] = []
+    stale: list[str] = []
+    seqno = newest.metadata_seqno
+    for view in sorted(views, key=lambda v: v.host):
+        for lv, segs in sorted(view.active_lvs.items()):
+            meta = newest.metadata_lvs.get(lv)
+            mapped = _ranges(_extents(segs))
+            if meta is None:
+                orphans.append(f"{lv}@{view.host}")
+                problems.append(f"vg {vg}: {lv} active on {view.host} over PE {mapped}"
+                                f" but absent from the metadata (seqno {seqno})")
+            elif _extents(meta) != _extents(segs):
+                stale.append(f"{lv}@{view.host}")
+                problems.append(f"vg {vg}: {lv} on {view.host} maps PE {mapped},"
+                                f" metadata (seqno {seqno}) says {_ranges(_extents(meta))}")
+    return problems, orphans, stale
+
+
+def _check_vg(vg: str, views: list[LvmView]) -> tuple[list[str], dict[str, object]]:
+    readable = [v for v in views if v.metadata_seqno is not None]
+    seqnos = {v.host: v.metadata_seqno for v in readable}
+    problems = _disagreement(vg, "metadata seqno", {h: str(s) for h, s in seqnos.items()})
+    newest = max(readable, key=lambda v: (v.metadata_seqno or 0, v.host), default=None)
+    problems += _collision_problems(vg, views, newest)
     orphans: list[str] = []
     stale: list[str] = []
     if newest is not None:
-        for view in sorted(views, key=lambda v: v.host):
-            for lv, segs in sorted(view.active_lvs.items()):
-                meta = newest.metadata_lvs.get(lv)
-                if meta is None:
-                    orphans.append(f"{lv}@{view.host}")
-                    problems.append(
-                        f"vg {vg}: {lv} active on {view.host} over PE {_ranges(_extents(segs))}"
-                        f" but absent from the metadata (seqno {newest.metadata_seqno})"
-                    )
-                elif _extents(meta) != _extents(segs):
-                    stale.append(f"{lv}@{view.host}")
-                    problems.append(
-                        f"vg {vg}: {lv} on {view.host} maps PE {_ranges(_extents(segs))},"
-                        f" metadata (seqno {newest.metadata_seqno}) says"
-                        f" {_ranges(_extents(meta))}"
-                    )
-    clustered = {v.host: v.clustered for v in views}
-    if len(set(clustered.values())) > 1:
-        problems.append(
-            f"vg {vg}: hosts disagree on the clustered flag ("
-            + ", ".join(f"{h}={'c' if c else '-'}" for h, c in sorted(clustered.items()))
-            + ")"
-        )
+        mapping, orphans, stale = _mapping_problems(vg, views, newest)
+        problems += mapping
+    problems += _disagreement(vg, "the clustered flag",
+                              {v.host: "c" if v.clustered else "-" for v in views})
     return problems, {"seqnos": seqnos, "orphans": orphans, "stale_mappings": stale}
 
 

@@ -11,9 +11,9 @@ vanish: a path-MTU blackhole, which these checks name as such.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from stackdrill.api import OverlayProbe
+from stackdrill.api import CommandResult, OverlayProbe
 from stackdrill.checks.result import CheckResult
 
 VXLAN_OVERHEAD = 50
@@ -118,3 +118,26 @@ def overlay_checks(
     """Reachability, MTU and ARP over one set of probes."""
     ps = list(probes)
     return [overlay_reachability(ps), overlay_mtu(ps, expected=expected_mtu), overlay_arp(ps)]
+
+
+def overlay_probes(
+    commands: Mapping[str, CommandResult],
+    labels: Iterable[str],
+    *,
+    expected_mtu: int = EXPECTED_MTU,
+    name: str = "overlay",
+) -> CheckResult:
+    """Reachability, MTU and ARP over the probe commands with these labels, as one result.
+    A probe that never ran, or that the backend could not run (it says why), makes the
+    whole check not run: a path nobody probed is not a path that works."""
+    probes = []
+    for label in labels:
+        res = commands.get(label)
+        if res is None:
+            return CheckResult.not_run(name, f"probe {label!r} never ran")
+        if res.probe is None:
+            return CheckResult.not_run(name, f"probe {label!r} could not run: {res.detail or '?'}")
+        probes.append(res.probe)
+    parts = overlay_checks(probes, expected_mtu=expected_mtu)
+    return CheckResult.of(name, [f"{p.name}: {p.detail}" for p in parts if not p.ok],
+                          "; ".join(p.detail for p in parts))

@@ -11,8 +11,32 @@ from collections.abc import Iterable, Mapping
 
 from stackdrill.api import Observation, PowerState
 from stackdrill.checks.result import CheckResult
+from stackdrill.recovery import InstanceOutcome
 
 NAME = "exactly_once"
+
+
+def _listed(what: str, items: Mapping[str, list[str]]) -> list[str]:
+    """'<what>: vm1 on cmp1+cmp2, vm2 on cmp3', or nothing when there are no items."""
+    if not items:
+        return []
+    return [f"{what}: " + ", ".join(f"{i} on {'+'.join(h)}" for i, h in items.items())]
+
+
+def _misplaced(running: Mapping[str, list[str]],
+               expected_hosts: Mapping[str, str]) -> dict[str, str]:
+    """instance -> the host it should run on, for each running somewhere else."""
+    return {inst: want for inst, want in sorted(expected_hosts.items())
+            if running.get(inst) and want not in running[inst]}
+
+
+def _on_powered_off(observation: Observation,
+                    running: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """instance -> the hosts reported running it whose power is off."""
+    on_dead = {inst: [h for h in hosts
+                      if observation.power.get(h, PowerState.ON) is PowerState.OFF]
+               for inst, hosts in sorted(running.items())}
+    return {inst: hosts for inst, hosts in on_dead.items() if hosts}
 
 
 def exactly_once(
@@ -32,42 +56,18 @@ def exactly_once(
     duplicates = {inst: hosts for inst, hosts in sorted(running.items()) if len(hosts) > 1}
     missing = [inst for inst in expected if inst not in running]
     unexpected = sorted(inst for inst in running if inst not in set(expected))
-    misplaced: dict[str, str] = {}  # instance -> the host it should run on
-    for inst, want in sorted((expected_hosts or {}).items()):
-        hosts = running.get(inst)
-        if hosts and want not in hosts:
-            misplaced[inst] = want
-    on_dead = {
-        inst: [h for h in hosts if observation.power.get(h, PowerState.ON) is PowerState.OFF]
-        for inst, hosts in running.items()
-    }
-    on_dead = {inst: hosts for inst, hosts in sorted(on_dead.items()) if hosts}
+    misplaced = _misplaced(running, expected_hosts or {})
+    on_dead = _on_powered_off(observation, running)
 
-    problems: list[str] = []
-    if duplicates:
-        problems.append(
-            "running more than once: "
-            + ", ".join(f"{i} on {'+'.join(h)}" for i, h in duplicates.items())
-        )
+    problems = _listed("running more than once", duplicates)
     if missing:
         problems.append("not running anywhere: " + ", ".join(missing))
-    if unexpected and not allow_unexpected:
-        problems.append(
-            "running but not expected: "
-            + ", ".join(f"{i} on {'+'.join(running[i])}" for i in unexpected)
-        )
+    if not allow_unexpected:
+        problems += _listed("running but not expected", {i: running[i] for i in unexpected})
     if misplaced:
-        problems.append(
-            "on the wrong host: "
-            + ", ".join(
-                f"{i} on {'+'.join(running[i])} (expected {want})" for i, want in misplaced.items()
-            )
-        )
-    if on_dead:
-        problems.append(
-            "reported running on a powered-off host: "
-            + ", ".join(f"{i} on {'+'.join(h)}" for i, h in on_dead.items())
-        )
+        problems.append("on the wrong host: " + ", ".join(
+            f"{i} on {'+'.join(running[i])} (expected {want})" for i, want in misplaced.items()))
+    problems += _listed("reported running on a powered-off host", on_dead)
     return CheckResult.of(
         name,
         problems,
@@ -78,3 +78,18 @@ def exactly_once(
         misplaced=misplaced,
         on_powered_off=on_dead,
     )
+
+
+def returning_host_clean(observation: Observation, outcomes: Iterable[InstanceOutcome],
+                         host: str, *, name: str = "returning_host_clean") -> CheckResult:
+    """A failed host that came back runs none of the instances evacuated off it: neither a
+    second copy of one running elsewhere too, nor one restarted there after it moved."""
+    stale = sorted(inst for inst, hosts in observation.running.items()
+                   if host in hosts and len(hosts) > 1)
+    moved_back = sorted(o.name for o in outcomes
+                        if o.host_before == host and o.host_after not in (host, None)
+                        and host in observation.running.get(o.name, []))
+    problems = [f"{inst} runs on {host} and elsewhere" for inst in stale]
+    problems += [f"{inst} was evacuated but runs on {host} again" for inst in moved_back
+                 if inst not in stale]
+    return CheckResult.of(name, problems, f"{host} runs none of its evacuated instances")

@@ -50,3 +50,18 @@ class CheckResult(BaseModel):
         if problems:
             return cls.failed(name, "; ".join(problems), **data)
         return cls.passed(name, ok_detail, **data)
+
+
+def detected(result: CheckResult, what: str, must_name: str | None = None) -> CheckResult:
+    """For a drill that demonstrates damage: pass when the check caught it (and its detail
+    names `must_name`), fail when it found none. A check that never ran stays so."""
+    if not result.ran:
+        return result
+    if result.ok:
+        return CheckResult.failed(result.name, f"expected {what} to be detected, but the check "
+                                  f"found none: {result.detail}")
+    if must_name is not None and must_name.lower() not in result.detail.lower():
+        return CheckResult.failed(result.name, f"the check failed without naming "
+                                  f"{must_name!r}: {result.detail}")
+    return CheckResult.passed(result.name, f"detected as expected: {result.detail}",
+                              **result.data)

@@ -104,6 +104,32 @@ def _seqs(seqs: Mapping[str, list[int]], limit: int = 8) -> str:
     return " ".join(parts)
 
 
+def _instance_problems(tallies: Mapping[str, WriteTally], *, lost_fails: bool) -> list[str]:
+    """Per instance: volumes never read back, lost writes (when they fail the check) and
+    corrupt ones."""
+    problems: list[str] = []
+    for inst, t in tallies.items():
+        if t.unread_volumes:
+            problems.append(f"{inst}: volume(s) never read back: {', '.join(t.unread_volumes)}")
+        if t.lost and lost_fails:
+            problems.append(
+                f"{inst}: {t.lost} of {t.acked} acked writes lost ({_seqs(t.lost_seqs)})"
+            )
+        if t.corrupt:
+            problems.append(f"{inst}: {t.corrupt} acked writes corrupt ({_seqs(t.corrupt_seqs)})")
+    return problems
+
+
+def _stalled(ops: list[WriteOp], resumed_after: float) -> list[str]:
+    """'instance/volume' for each pair in the history without an acked write invoked at or
+    after `resumed_after`."""
+    pairs = sorted({(op.instance, op.volume) for op in ops})
+    progressed = {
+        (op.instance, op.volume) for op in ops if op.outcome == "ok" and op.invoked >= resumed_after
+    }
+    return [f"{i}/{v}" for i, v in pairs if (i, v) not in progressed]
+
+
 def acked_writes(
     history: Iterable[WriteOp],
     stored: Mapping[str, Mapping[int, StoredRecord]],
@@ -126,31 +152,14 @@ def acked_writes(
     tallies = tally_writes(ops, stored)
     foreign = foreign_records(ops, stored)
     lost = sum(t.lost for t in tallies.values())
-    problems: list[str] = []
-    for inst, t in tallies.items():
-        if t.unread_volumes:
-            problems.append(f"{inst}: volume(s) never read back: {', '.join(t.unread_volumes)}")
-        if t.lost and (expected_lost is None and lost > max_lost):
-            problems.append(
-                f"{inst}: {t.lost} of {t.acked} acked writes lost ({_seqs(t.lost_seqs)})"
-            )
-        if t.corrupt:
-            problems.append(f"{inst}: {t.corrupt} acked writes corrupt ({_seqs(t.corrupt_seqs)})")
+    problems = _instance_problems(tallies, lost_fails=expected_lost is None and lost > max_lost)
     if expected_lost is not None and lost != expected_lost:
         problems.append(f"{lost} acked writes lost, expected exactly {expected_lost}")
     if foreign and not allow_foreign:
         problems.append(f"records no write explains: {_seqs(foreign)}")
-    stalled: list[str] = []
-    if resumed_after is not None:
-        pairs = sorted({(op.instance, op.volume) for op in ops})
-        progressed = {
-            (op.instance, op.volume)
-            for op in ops
-            if op.outcome == "ok" and op.invoked >= resumed_after
-        }
-        stalled = [f"{i}/{v}" for i, v in pairs if (i, v) not in progressed]
-        if stalled:
-            problems.append(f"no acked write after t={resumed_after:g}s on: {', '.join(stalled)}")
+    stalled = _stalled(ops, resumed_after) if resumed_after is not None else []
+    if stalled:
+        problems.append(f"no acked write after t={resumed_after:g}s on: {', '.join(stalled)}")
     acked = sum(t.acked for t in tallies.values())
     ok_detail = f"{acked} acked writes on {len(stored)} volumes, {lost} lost"
     if max_lost or expected_lost is not None:
@@ -165,6 +174,17 @@ def acked_writes(
         foreign=foreign,
         stalled=stalled,
     )
+
+
+def no_io_errors(history: Iterable[WriteOp], *, name: str = "no_io_errors") -> CheckResult:
+    """No write saw an I/O error: the guest's disk never failed under it (a failover that
+    suspends I/O long enough, or a lost path, shows as failed writes)."""
+    ops = list(history)
+    errors = [op for op in ops if op.outcome == "fail"]
+    detail = ", ".join(f"{op.instance}#{op.seq}@{op.completed:.1f}s" for op in errors[:8])
+    return CheckResult.of(name, [f"{len(errors)} write(s) saw an I/O error: {detail}"]
+                          if errors else [],
+                          f"{len(ops)} writes, none saw an I/O error", io_errors=len(errors))
 
 
 def single_writer(history: Iterable[WriteOp], *, name: str = "single_writer") -> CheckResult:

@@ -15,10 +15,11 @@ from typing import Any
 
 import click
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 
 from stackdrill.backends import REGISTRY, backend_class
-from stackdrill.checks import exactly_once, lvm_consistency, tally_writes
+from stackdrill.checks import CheckContext, Evidence, run_checks, tally_writes, verify_now
 from stackdrill.cli import labstore
 from stackdrill.cli.labstore import LabRecord
 from stackdrill.cli.render import console
@@ -232,31 +233,32 @@ def recover(lab_name: str, dry_run: bool, parallel: int | None, assume_fenced: b
 @click.command(epilog="Example:\n  stackdrill verify --lab demo")
 @LAB_OPTION
 def verify(lab_name: str) -> None:
-    """Check the lab now: every instance runs exactly once, no acknowledged write is lost,
-    every host's LVM view is consistent. Exit 1 when a check fails."""
+    """Check the lab now with the drill judge's checkers: every instance runs exactly once,
+    no acknowledged write is lost, every volume group is consistent on the hosts that see
+    it (where the backend observes LVM). Exit 1 when a check fails or cannot run."""
     record = labstore.load(lab_name)
     session, tmp = open_session(record)
     with tmp:
-        lab = session.lab
-        obs = lab.observe()
-        history = lab.history()
-        stored = {v: lab.stored_records(v) for v in sorted({op.volume for op in history})}
-        from stackdrill.checks import acked_writes
-
-        results = [exactly_once(obs, [i.name for i in session.topology.instances]),
-                   acked_writes(history, stored)]
-        if obs.lvm:
-            results.append(lvm_consistency(obs.lvm))
-        table = Table(title=f"verify {lab_name} at {obs.time:.1f}s", title_justify="left")
+        observes_lvm = "lvm" in backend_class(record.backend).capabilities.features
+        context = CheckContext(evidence=Evidence.collect(session.lab),
+                               topology=session.topology, backend=record.backend)
+        results = run_checks(verify_now(session.topology, observes_lvm=observes_lvm), context)
+        evidence = context.evidence
+        table = Table(title=f"verify {lab_name} at {evidence.observation.time:.1f}s",
+                      title_justify="left")
         table.add_column("check")
         table.add_column("result")
         table.add_column("detail", overflow="fold")
         for r in results:
-            table.add_row(r.name, "[green]ok[/green]" if r.ok else "[red]FAIL[/red]", r.detail)
-        console().print(table)
-        tallies = tally_writes(history, stored)
+            mark = "[green]ok[/green]" if r.ok else "[red]FAIL[/red]"
+            table.add_row(escape(r.name), mark, escape(r.detail))  # 'lvm_consistent[vg]'
+        out = console()
+        out.print(table)
+        if not observes_lvm and session.topology.volume_groups:
+            out.print(f"LVM not checked: backend {record.backend!r} cannot observe it")
+        tallies = tally_writes(evidence.history, evidence.stored)
         lost = sum(t.lost for t in tallies.values())
-        console().print(f"{len(history)} writes, {lost} acknowledged write(s) lost")
+        out.print(f"{len(evidence.history)} writes, {lost} acknowledged write(s) lost")
         if not all(r.ok for r in results):
             raise SystemExit(1)
 

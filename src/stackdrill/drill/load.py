@@ -10,7 +10,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from stackdrill.api.commands import ProbeCommand
-from stackdrill.drill.model import Drill, DrillSpec, Expectation, Step
+from stackdrill.checks.expectations import Expectation
+from stackdrill.drill.model import Drill, DrillSpec, Step
 from stackdrill.errors import DrillError, Problem, TopologyError
 from stackdrill.topology import Topology, parse_topology
 from stackdrill.yamlio import problems_from_validation, read_mapping

@@ -5,16 +5,16 @@ Drills are YAML under `lab/drills/`; `stackdrill schema` prints their JSON Schem
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stackdrill.api import LabOptions
 from stackdrill.api.commands import Command
+from stackdrill.checks.expectations import Expectation
 from stackdrill.faults import Fault
 from stackdrill.recovery import Mode, Profile, RecoveryConfig, RecoveryMethod
 from stackdrill.topology import Topology
-from stackdrill.yamlio import register_union_tags
 
 
 class Frozen(BaseModel):
@@ -86,118 +86,6 @@ class Step(Frozen):
             raise ValueError("give exactly one of inject, heal, recover, run"
                              + (f" (got {', '.join(chosen)})" if chosen else ""))
         return self
-
-
-# ---------------------------------------------------------------- expectations
-
-
-class ExpectExactlyOnce(Frozen):
-    check: Literal["exactly_once"] = "exactly_once"
-
-
-class ExpectAckedWrites(Frozen):
-    check: Literal["acked_writes"] = "acked_writes"
-    max_lost: int | None = Field(default=0, ge=0, description="None: count only, never fail")
-    predicted_lost: bool = Field(
-        default=False, description="lost count must equal the DRBD model's prediction"
-    )
-
-
-class ExpectRecovered(Frozen):
-    check: Literal["recovered"] = "recovered"
-    instances: Literal["all"] | tuple[str, ...] = "all"
-    attach_mode: Literal["local", "remote"] | None = None
-    hosts_after: tuple[str, ...] = Field(
-        default=(), description="recovered instances must have landed on one of these hosts")
-
-
-class ExpectUnrecoverable(Frozen):
-    """These instances cannot be recovered and the engine must say so, with a reason."""
-
-    check: Literal["unrecoverable"] = "unrecoverable"
-    instances: tuple[str, ...] = Field(min_length=1)
-    reason_contains: str = ""
-
-
-class ExpectBlocked(Frozen):
-    """These hosts could not be fenced: the engine must refuse to recover their instances
-    (none may start elsewhere) and say why, with this text in the reason."""
-
-    check: Literal["blocked"] = "blocked"
-    hosts: tuple[str, ...] = Field(min_length=1)
-    reason_contains: str = ""
-
-
-class ExpectNotEvacuated(Frozen):
-    check: Literal["not_evacuated"] = "not_evacuated"
-    hosts: tuple[str, ...]
-
-
-class ExpectLvm(Frozen):
-    check: Literal["lvm_consistent"] = "lvm_consistent"
-    vg: str
-    damage_expected: bool = Field(
-        default=False, description="the drill demonstrates corruption and passes if detected"
-    )
-
-
-class ExpectDrbd(Frozen):
-    check: Literal["drbd"] = "drbd"
-    resource: str
-    split_brain: bool | None = None
-    nodes: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="host -> {role, disk, connection} expected at the end"
-    )
-
-
-class ExpectQuorum(Frozen):
-    check: Literal["quorum"] = "quorum"
-    cluster: str
-    quorate: dict[str, bool]
-
-
-class ExpectOverlay(Frozen):
-    """Reachability, ARP and path MTU over the probes with these labels."""
-
-    check: Literal["overlay"] = "overlay"
-    probes: tuple[str, ...] = Field(min_length=1, description="labels of probe steps")
-    mtu: int = Field(default=1450, description="the path MTU every pair must show")
-    detects: str | None = Field(
-        default=None, description="the drill injects this failure: pass only when the overlay "
-        "check fails and its detail names it (e.g. 'blackhole')")
-
-
-class ExpectFencingOrder(Frozen):
-    check: Literal["fencing_order"] = "fencing_order"
-
-
-class ExpectSingleWriter(Frozen):
-    """No volume ever had two writers (a returning or thawed host's zombie guest)."""
-
-    check: Literal["single_writer"] = "single_writer"
-
-
-class ExpectNoIoErrors(Frozen):
-    check: Literal["no_io_errors"] = "no_io_errors"
-
-
-class ExpectCleanedReturningHost(Frozen):
-    check: Literal["returning_host_clean"] = "returning_host_clean"
-    host: str
-
-
-Expectation = Annotated[
-    ExpectExactlyOnce | ExpectAckedWrites | ExpectRecovered | ExpectUnrecoverable
-    | ExpectBlocked | ExpectNotEvacuated | ExpectLvm
-    | ExpectDrbd | ExpectQuorum | ExpectOverlay | ExpectFencingOrder | ExpectNoIoErrors
-    | ExpectSingleWriter
-    | ExpectCleanedReturningHost,
-    Field(discriminator="check"),
-]
-register_union_tags({"exactly_once", "acked_writes", "recovered", "unrecoverable",
-                     "blocked", "not_evacuated",
-                     "lvm_consistent", "drbd", "quorum", "overlay", "fencing_order",
-                     "no_io_errors", "returning_host_clean", "single_writer"})
 
 
 class DrillSpec(Frozen):

@@ -13,61 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackdrill.api import (
-    CommandResult,
-    Lab,
-    LabOptions,
-    Observation,
-    StoredRecord,
-    Traced,
-    WriteOp,
-)
-from stackdrill.api.events import trace_sha256
+from stackdrill.api import Lab, LabOptions
 from stackdrill.backends import backend_class, lifetime
+from stackdrill.checks.evidence import Evidence
 from stackdrill.drill.model import Drill
 from stackdrill.drill.player import FaultSpan, Player
 from stackdrill.drill.support import ensure_supported
-from stackdrill.errors import BackendUnavailableError, StackdrillError
+from stackdrill.errors import BackendUnavailableError
 from stackdrill.recovery import RecoveryEvent, RecoveryResult
 from stackdrill.report.state import state_summary
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What the lab showed when the drill ended, read before teardown: a real lab's guests
-    and consoles are gone once it is destroyed, so the judge reads this, never the lab."""
-
-    observation: Observation
-    history: tuple[WriteOp, ...]
-    stored: dict[str, dict[int, StoredRecord]]  # volume -> seq -> record, as its primary has it
-    events: tuple[Traced, ...]  # the lab's typed events: power, guests, DRBD, commands
-    commands: dict[str, CommandResult]
-    predicted_lost_writes: int | None  # only where the backend can predict (the simulator)
-
-    @classmethod
-    def collect(cls, lab: Lab) -> Evidence:
-        """History before volumes: every write acknowledged in it is on the volume already."""
-        observation = lab.observe()
-        history = tuple(lab.history())
-        stored = {v: _stored(lab, v) for v in sorted({op.volume for op in history})}
-        return cls(observation, history, stored, tuple(lab.events()), lab.command_results(),
-                   lab.predicted_lost_writes())
-
-    @property
-    def trace_sha256(self) -> str:
-        return trace_sha256(self.events)
-
-
-def _stored(lab: Lab, volume: str) -> dict[int, StoredRecord]:
-    """A volume no replica can serve holds nothing anyone can read: every write acknowledged
-    on it counts as lost, which is what its owner would find."""
-    try:
-        return lab.stored_records(volume)
-    except StackdrillError as exc:
-        log.warning("%s: cannot read back: %s", volume, exc)
-        return {}
 
 
 @dataclass

@@ -12,15 +12,14 @@ import logging
 from dataclasses import dataclass, field
 
 from stackdrill.checks import CheckResult
-from stackdrill.drill.judge import judge
-from stackdrill.drill.model import (
-    Drill,
+from stackdrill.checks.expectations import (
     ExpectAckedWrites,
     Expectation,
     ExpectFencingOrder,
     ExpectSingleWriter,
-    Step,
 )
+from stackdrill.drill.judge import judge
+from stackdrill.drill.model import Drill, Step
 from stackdrill.drill.runner import execute
 from stackdrill.faults import describe
 from stackdrill.fuzz.invariants import (

@@ -20,7 +20,7 @@ from stackdrill.topology.model import Topology
 log = logging.getLogger(__name__)
 
 
-class StepFailed(AssertionError):
+class _MarkStepFailed(AssertionError):
     """Raised inside a step only to mark it failed in Allure; caught right away."""
 
 
@@ -41,8 +41,8 @@ def _step(title: str, failed: bool, body: Callable[[], None] | None = None) -> N
             if body is not None:
                 body()
             if failed:
-                raise StepFailed(title)
-    except StepFailed:
+                raise _MarkStepFailed(title)
+    except _MarkStepFailed:
         pass
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from stackdrill.report.model import Report, TimelineEvent, order_lanes
@@ -125,6 +126,39 @@ def _clusters(
     return groups
 
 
+def _label_text(group: list[TimelineEvent]) -> str:
+    """A lone event's label; a cluster's labels in order, each once, failures marked ✗."""
+    if len(group) == 1:
+        return group[0].label
+    names = dict.fromkeys(("✗ " if e.ok is False else "") + e.label for e in group)
+    return " › ".join(names)
+
+
+SLOTS = (0.0, -0.3, 0.3, -0.15, 0.15)  # vertical offsets tried for a label, in order
+
+
+def _free_slot(
+    lane: str,
+    candidates: Callable[[float], tuple[float, float]],
+    bars: list[tuple[float, float]],
+    placed: dict[tuple[str, float], list[tuple[float, float]]],
+    *,
+    avoid_bars: bool,
+) -> tuple[float, tuple[float, float]]:
+    """The first vertical slot whose box (from `candidates(dy)`) overlaps no label placed
+    there before (nor, on the bar's own line when `avoid_bars`, another bar); the last
+    slot when none is free."""
+    dy, box = SLOTS[0], candidates(SLOTS[0])
+    for dy in SLOTS:
+        box = candidates(dy)
+        taken = placed.get((lane, dy), [])
+        if dy == 0.0 and avoid_bars:
+            taken = taken + bars
+        if all(box[1] <= a or box[0] >= b for a, b in taken):
+            break
+    return dy, box
+
+
 def _label(
     ax: Any,
     group: list[TimelineEvent],
@@ -137,13 +171,8 @@ def _label(
     """One label per cluster: inside its bar when it fits, else beside or above/below it,
     in the first vertical slot where it overlaps no other label (nor, on the bar's own
     line, another bar). A cluster's label lists its events in order, failures marked ✗."""
-    first, lane = group[0], group[0].lane
-    failed = any(e.ok is False for e in group)
-    if len(group) == 1:
-        text = first.label
-    else:
-        names = list(dict.fromkeys(("✗ " if e.ok is False else "") + e.label for e in group))
-        text = " › ".join(names)
+    first = group[0]
+    text = _label_text(group)
     text_w = len(text) * per_char
     start = first.at
     end = max((e.end or e.at) for e in group)
@@ -152,17 +181,15 @@ def _label(
     x_line = start + per_char if inside else end + 1.5 * per_char
     if not inside and x_line + text_w > x_max:  # no room on the right: end left of it
         x_line = start - 1.5 * per_char - text_w
-    dy, box = 0.0, (x_line, x_line + text_w)
-    for dy in (0.0, -0.3, 0.3, -0.15, 0.15):
+
+    def box_at(dy: float) -> tuple[float, float]:
         x = x_line if dy == 0.0 or not is_span or inside else start + 0.5 * per_char
-        box = (x, x + text_w)
-        taken = placed.get((lane, dy), [])
-        if dy == 0.0 and not inside:
-            taken = taken + bars
-        if all(box[1] <= a or box[0] >= b for a, b in taken):
-            break
-    placed.setdefault((lane, dy), []).append(box)
+        return (x, x + text_w)
+
+    dy, box = _free_slot(first.lane, box_at, bars, placed, avoid_bars=not inside)
+    placed.setdefault((first.lane, dy), []).append(box)
     white = inside and dy == 0.0  # bold white text on its own bar
+    failed = any(e.ok is False for e in group)
     ax.text(
         box[0],
         y + dy,

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stackdrill.checks.expectations import ExpectBlocked, ExpectRecovered
 from stackdrill.drill import load_drill
 from stackdrill.drill.judge import judge
-from stackdrill.drill.model import ExpectBlocked, ExpectRecovered
 from stackdrill.drill.runner import execute
 from stackdrill.report.model import Report
 

@@ -1,0 +1,158 @@
+"""What a drill may expect of its end state: one model per check, as written in YAML.
+
+The `check` field names the checker (`checks.table` maps each model to it); a drill's
+`expect:` list is a tuple of `Expectation`. They live here, below the drill package, so
+the drill runner, the named-lab `verify` command and the fuzzer all declare the same
+checks in the same words.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stackdrill.topology import Topology
+from stackdrill.yamlio import register_union_tags
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ExpectExactlyOnce(_Frozen):
+    check: Literal["exactly_once"] = "exactly_once"
+
+
+class ExpectAckedWrites(_Frozen):
+    check: Literal["acked_writes"] = "acked_writes"
+    max_lost: int | None = Field(default=0, ge=0, description="None: count only, never fail")
+    predicted_lost: bool = Field(
+        default=False, description="lost count must equal the DRBD model's prediction"
+    )
+
+
+class ExpectRecovered(_Frozen):
+    check: Literal["recovered"] = "recovered"
+    instances: Literal["all"] | tuple[str, ...] = "all"
+    attach_mode: Literal["local", "remote"] | None = None
+    hosts_after: tuple[str, ...] = Field(
+        default=(), description="recovered instances must have landed on one of these hosts")
+
+
+class ExpectUnrecoverable(_Frozen):
+    """These instances cannot be recovered and the engine must say so, with a reason."""
+
+    check: Literal["unrecoverable"] = "unrecoverable"
+    instances: tuple[str, ...] = Field(min_length=1)
+    reason_contains: str = ""
+
+
+class ExpectBlocked(_Frozen):
+    """These hosts could not be fenced: the engine must refuse to recover their instances
+    (none may start elsewhere) and say why, with this text in the reason."""
+
+    check: Literal["blocked"] = "blocked"
+    hosts: tuple[str, ...] = Field(min_length=1)
+    reason_contains: str = ""
+
+
+class ExpectNotEvacuated(_Frozen):
+    check: Literal["not_evacuated"] = "not_evacuated"
+    hosts: tuple[str, ...]
+
+
+class ExpectLvm(_Frozen):
+    check: Literal["lvm_consistent"] = "lvm_consistent"
+    vg: str
+    damage_expected: bool = Field(
+        default=False, description="the drill demonstrates corruption and passes if detected"
+    )
+
+
+class ExpectDrbd(_Frozen):
+    check: Literal["drbd"] = "drbd"
+    resource: str
+    split_brain: bool | None = None
+    nodes: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="host -> {role, disk, connection} expected at the end"
+    )
+
+
+class ExpectQuorum(_Frozen):
+    check: Literal["quorum"] = "quorum"
+    cluster: str
+    quorate: dict[str, bool]
+
+
+class ExpectOverlay(_Frozen):
+    """Reachability, ARP and path MTU over the probes with these labels."""
+
+    check: Literal["overlay"] = "overlay"
+    probes: tuple[str, ...] = Field(min_length=1, description="labels of probe steps")
+    mtu: int = Field(default=1450, description="the path MTU every pair must show")
+    detects: str | None = Field(
+        default=None, description="the drill injects this failure: pass only when the overlay "
+        "check fails and its detail names it (e.g. 'blackhole')")
+
+
+class ExpectFencingOrder(_Frozen):
+    check: Literal["fencing_order"] = "fencing_order"
+
+
+class ExpectSingleWriter(_Frozen):
+    """No volume ever had two writers (a returning or thawed host's zombie guest)."""
+
+    check: Literal["single_writer"] = "single_writer"
+
+
+class ExpectNoIoErrors(_Frozen):
+    check: Literal["no_io_errors"] = "no_io_errors"
+
+
+class ExpectCleanedReturningHost(_Frozen):
+    check: Literal["returning_host_clean"] = "returning_host_clean"
+    host: str
+
+
+Expectation = Annotated[
+    ExpectExactlyOnce | ExpectAckedWrites | ExpectRecovered | ExpectUnrecoverable
+    | ExpectBlocked | ExpectNotEvacuated | ExpectLvm
+    | ExpectDrbd | ExpectQuorum | ExpectOverlay | ExpectFencingOrder | ExpectNoIoErrors
+    | ExpectSingleWriter
+    | ExpectCleanedReturningHost,
+    Field(discriminator="check"),
+]
+register_union_tags({"exactly_once", "acked_writes", "recovered", "unrecoverable",
+                     "blocked", "not_evacuated",
+                     "lvm_consistent", "drbd", "quorum", "overlay", "fencing_order",
+                     "no_io_errors", "returning_host_clean", "single_writer"})
+
+
+def _subject(exp: BaseModel) -> str | None:
+    """What one expectation is about, when a drill may declare several of its kind."""
+    for field in ("vg", "resource", "cluster", "host"):
+        value = getattr(exp, field, None)
+        if value:
+            return str(value)
+    return None
+
+
+def check_names(expectations: tuple[Expectation, ...]) -> list[str]:
+    """Readable, unique check names: 'drbd[r0]', 'quorum[pair]', 'overlay#2'."""
+    names: list[str] = []
+    for exp in expectations:
+        subject = _subject(exp)
+        name = f"{exp.check}[{subject}]" if subject else exp.check
+        if name in names:
+            name = f"{name}#{sum(n.split('#')[0] == name for n in names) + 1}"
+        names.append(name)
+    return names
+
+
+def verify_now(topology: Topology, *, observes_lvm: bool) -> tuple[Expectation, ...]:
+    """What an operator's "verify the lab now" means: every instance runs exactly once, no
+    acknowledged write is lost, and each volume group of the lab is consistent on every
+    host that sees it — when the backend observes LVM at all (`lvm` in its features)."""
+    lvm = tuple(ExpectLvm(vg=vg.name) for vg in topology.volume_groups) if observes_lvm else ()
+    return (ExpectExactlyOnce(), ExpectAckedWrites(), *lvm)

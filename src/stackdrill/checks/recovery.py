@@ -1,0 +1,107 @@
+"""The recovery engine's answers, checked against what a drill expects of them.
+
+Other checks look at the lab's ground truth; these look at the engine's report, because
+what it *says* is part of the job: an instance it could not recover must be reported
+unrecoverable with a reason, a host it could not fence must be named with why, and an
+instance it recovered must be where the drill allows. Each fails "never ran" when the
+engine never ran: a drill that expected recovery and got none did not pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal
+
+from stackdrill.checks.result import CheckResult
+from stackdrill.recovery import InstanceOutcome, InstanceState, RecoveryResult
+
+OK_STATES = frozenset({InstanceState.RECOVERED, InstanceState.RESUMED, InstanceState.RUNNING})
+NEVER_RAN = "the recovery engine never ran"
+
+
+def _outcomes(recoveries: Iterable[RecoveryResult]) -> dict[str, InstanceOutcome]:
+    return {o.name: o for r in recoveries for o in r.instances}
+
+
+def _not_fine(inst: str, outcome: InstanceOutcome | None, attach_mode: str | None,
+              hosts_after: tuple[str, ...]) -> str | None:
+    """Why one instance is not recovered as expected, or None when it is."""
+    if outcome is None:
+        return f"{inst}: not handled by the recovery engine"
+    if outcome.state not in OK_STATES:
+        return f"{inst}: {outcome.state.value} ({outcome.reason})"
+    if attach_mode is not None and outcome.attach_mode not in (attach_mode, None):
+        return f"{inst}: attached {outcome.attach_mode}, expected {attach_mode}"
+    if hosts_after and outcome.state is InstanceState.RECOVERED \
+            and outcome.host_after not in hosts_after:
+        return f"{inst}: recovered on {outcome.host_after}, expected on {', '.join(hosts_after)}"
+    return None
+
+
+def recovered(recoveries: Sequence[RecoveryResult],
+              instances: Literal["all"] | tuple[str, ...] = "all", *,
+              attach_mode: str | None = None, hosts_after: tuple[str, ...] = (),
+              name: str = "recovered") -> CheckResult:
+    """Each instance (every one the engine handled, for "all") ends recovered, resumed or
+    running, attached as `attach_mode` and on one of `hosts_after` when given; "all" also
+    demands that something needed the engine at all."""
+    if not recoveries:
+        return CheckResult.not_run(name, NEVER_RAN)
+    outcomes = _outcomes(recoveries)
+    names = list(outcomes) if instances == "all" else list(instances)
+    problems = [p for inst in names
+                if (p := _not_fine(inst, outcomes.get(inst), attach_mode, hosts_after))]
+    moved = [o for o in outcomes.values() if o.state is InstanceState.RECOVERED]
+    resumed = [o for o in outcomes.values() if o.state is InstanceState.RESUMED]
+    if instances == "all" and not moved and not resumed:
+        problems.append("no instance was recovered or resumed: the failure the drill "
+                        "expected recovery from never needed the engine")
+    elsewhere = sum(o.host_after != o.host_before for o in moved)
+    detail = (f"{len(names)} instance(s) fine: {elsewhere} recovered on another host, "
+              f"{len(moved) - elsewhere} restarted in place on a new volume path, "
+              f"{len(resumed)} resumed")
+    return CheckResult.of(name, problems, detail, instances=names)
+
+
+def unrecoverable(recoveries: Sequence[RecoveryResult], instances: tuple[str, ...],
+                  reason_contains: str = "", *, name: str = "unrecoverable") -> CheckResult:
+    """Each instance is reported unrecoverable, its reason saying `reason_contains`."""
+    if not recoveries:
+        return CheckResult.not_run(name, NEVER_RAN)
+    outcomes = _outcomes(recoveries)
+    problems = []
+    for inst in instances:
+        outcome = outcomes.get(inst)
+        if outcome is None or outcome.state is not InstanceState.UNRECOVERABLE:
+            state = outcome.state.value if outcome else "not handled"
+            problems.append(f"{inst}: {state}, expected to be reported unrecoverable")
+        elif not outcome.reason or reason_contains.lower() not in outcome.reason.lower():
+            problems.append(f"{inst}: reason {outcome.reason!r} does not say "
+                            f"{reason_contains!r}")
+    reasons = "; ".join(f"{i}: {outcomes[i].reason}" for i in instances if i in outcomes)
+    return CheckResult.of(name, problems, f"reported with reasons: {reasons}")
+
+
+def blocked(recoveries: Sequence[RecoveryResult], hosts: tuple[str, ...],
+            placement: Mapping[str, str], reason_contains: str = "", *,
+            name: str = "blocked") -> CheckResult:
+    """Each host is reported as blocking recovery, with `reason_contains` in why, and every
+    instance `placement` (instance -> host at the start) puts on one is left blocked."""
+    if not recoveries:
+        return CheckResult.not_run(name, NEVER_RAN)
+    why_blocked = {h: why for r in recoveries for h, why in r.blocked_hosts.items()}
+    problems = []
+    for host in hosts:
+        why = why_blocked.get(host)
+        if why is None:
+            problems.append(f"{host}: not reported as blocking recovery")
+        elif reason_contains.lower() not in why.lower():
+            problems.append(f"{host}: reason {why!r} does not say {reason_contains!r}")
+    outcomes = _outcomes(recoveries)
+    for inst, host in placement.items():
+        outcome = outcomes.get(inst)
+        if host in hosts and (outcome is None or outcome.state is not InstanceState.BLOCKED):
+            state = outcome.state.value if outcome else "not handled"
+            problems.append(f"{inst}: {state}, expected blocked on {host}")
+    reasons = "; ".join(f"{h}: {why_blocked[h]}" for h in hosts if h in why_blocked)
+    return CheckResult.of(name, problems, f"recovery blocked: {reasons}")

@@ -1,0 +1,150 @@
+"""Which checker answers which expectation, and running a drill's expectations.
+
+`CHECKERS` maps each expectation model to a checker of one `CheckContext`; `run_checks`
+runs a list of expectations through a `Checklist`, so a declared check that crashed or
+returned nothing still fails with the reason. The drill judge and `stackdrill verify`
+both judge this way: one meaning of every check name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from stackdrill.checks.checklist import Checklist
+from stackdrill.checks.context import CheckContext
+from stackdrill.checks.drbd import DrbdExpectation, drbd_state
+from stackdrill.checks.expectations import (
+    ExpectAckedWrites,
+    Expectation,
+    ExpectBlocked,
+    ExpectCleanedReturningHost,
+    ExpectDrbd,
+    ExpectExactlyOnce,
+    ExpectFencingOrder,
+    ExpectLvm,
+    ExpectNoIoErrors,
+    ExpectNotEvacuated,
+    ExpectOverlay,
+    ExpectQuorum,
+    ExpectRecovered,
+    ExpectSingleWriter,
+    ExpectUnrecoverable,
+    check_names,
+)
+from stackdrill.checks.fencing import fencing_order, not_evacuated
+from stackdrill.checks.lvm import lvm_consistency
+from stackdrill.checks.overlay import overlay_probes
+from stackdrill.checks.placement import exactly_once, returning_host_clean
+from stackdrill.checks.quorum import quorum_state
+from stackdrill.checks.recovery import blocked, recovered, unrecoverable
+from stackdrill.checks.result import CheckResult, detected
+from stackdrill.checks.writes import acked_writes, no_io_errors, single_writer
+
+Checker = Callable[[Any, CheckContext], CheckResult]  # (its expectation, the context)
+NO_LIMIT = 10**9  # `max_lost: null`: count lost writes, never fail on them
+
+
+def _exactly_once(_exp: ExpectExactlyOnce, ctx: CheckContext) -> CheckResult:
+    return exactly_once(ctx.evidence.observation, [i.name for i in ctx.topology.instances])
+
+
+def _acked_writes(exp: ExpectAckedWrites, ctx: CheckContext) -> CheckResult:
+    expected = None
+    if exp.predicted_lost:
+        expected = ctx.evidence.predicted_lost_writes
+        if expected is None:
+            return CheckResult.not_run(exp.check, f"backend {ctx.backend!r} cannot predict "
+                                       "lost writes")
+    return acked_writes(ctx.evidence.history, ctx.evidence.stored,
+                        max_lost=exp.max_lost if exp.max_lost is not None else NO_LIMIT,
+                        expected_lost=expected)
+
+
+def _recovered(exp: ExpectRecovered, ctx: CheckContext) -> CheckResult:
+    return recovered(ctx.recoveries, exp.instances, attach_mode=exp.attach_mode,
+                     hosts_after=exp.hosts_after)
+
+
+def _unrecoverable(exp: ExpectUnrecoverable, ctx: CheckContext) -> CheckResult:
+    return unrecoverable(ctx.recoveries, exp.instances, exp.reason_contains)
+
+
+def _blocked(exp: ExpectBlocked, ctx: CheckContext) -> CheckResult:
+    placement = {i.name: i.host for i in ctx.topology.instances}
+    return blocked(ctx.recoveries, exp.hosts, placement, exp.reason_contains)
+
+
+def _not_evacuated(exp: ExpectNotEvacuated, ctx: CheckContext) -> CheckResult:
+    return not_evacuated(ctx.evidence.events, exp.hosts)
+
+
+def _lvm(exp: ExpectLvm, ctx: CheckContext) -> CheckResult:
+    result = lvm_consistency([v for v in ctx.evidence.observation.lvm if v.vg == exp.vg])
+    return detected(result, "LVM damage") if exp.damage_expected else result
+
+
+def _drbd(exp: ExpectDrbd, ctx: CheckContext) -> CheckResult:
+    wanted = [DrbdExpectation(resource=exp.resource, split_brain=exp.split_brain)] \
+        if exp.split_brain is not None else []
+    wanted += [DrbdExpectation(resource=exp.resource, host=h, fields=dict(f))
+               for h, f in exp.nodes.items()]
+    return drbd_state(ctx.evidence.observation, wanted)
+
+
+def _quorum(exp: ExpectQuorum, ctx: CheckContext) -> CheckResult:
+    return quorum_state(ctx.evidence.observation, exp.cluster, exp.quorate)
+
+
+def _overlay(exp: ExpectOverlay, ctx: CheckContext) -> CheckResult:
+    result = overlay_probes(ctx.evidence.commands, exp.probes, expected_mtu=exp.mtu)
+    return result if exp.detects is None else detected(result, exp.detects, exp.detects)
+
+
+def _fencing_order(_exp: ExpectFencingOrder, ctx: CheckContext) -> CheckResult:
+    return fencing_order(ctx.evidence.events)
+
+
+def _no_io_errors(_exp: ExpectNoIoErrors, ctx: CheckContext) -> CheckResult:
+    return no_io_errors(ctx.evidence.history)
+
+
+def _single_writer(_exp: ExpectSingleWriter, ctx: CheckContext) -> CheckResult:
+    return single_writer(ctx.evidence.history)
+
+
+def _returning_host(exp: ExpectCleanedReturningHost, ctx: CheckContext) -> CheckResult:
+    return returning_host_clean(ctx.evidence.observation, ctx.outcomes.values(), exp.host)
+
+
+CHECKERS: Mapping[type[Any], Checker] = {
+    ExpectExactlyOnce: _exactly_once,
+    ExpectAckedWrites: _acked_writes,
+    ExpectRecovered: _recovered,
+    ExpectUnrecoverable: _unrecoverable,
+    ExpectBlocked: _blocked,
+    ExpectNotEvacuated: _not_evacuated,
+    ExpectLvm: _lvm,
+    ExpectDrbd: _drbd,
+    ExpectQuorum: _quorum,
+    ExpectOverlay: _overlay,
+    ExpectFencingOrder: _fencing_order,
+    ExpectNoIoErrors: _no_io_errors,
+    ExpectSingleWriter: _single_writer,
+    ExpectCleanedReturningHost: _returning_host,
+}
+
+
+def check(expectation: Expectation, context: CheckContext) -> CheckResult:
+    """One expectation's result (named by its checker; the checklist renames it)."""
+    return CHECKERS[type(expectation)](expectation, context)
+
+
+def run_checks(expectations: Sequence[Expectation], context: CheckContext) -> list[CheckResult]:
+    """Every expectation's result under its unique name, then a failed "never ran" result
+    for each that produced none."""
+    names = check_names(tuple(expectations))
+    checklist = Checklist(names)
+    for expectation, name in zip(expectations, names, strict=True):
+        checklist.run(name, check, expectation, context)
+    return checklist.finish()
