@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from stackdrill.api import Capabilities
@@ -47,7 +48,7 @@ def print_report(report: Report, *, quiet: bool = False) -> None:
         for check in report.checks:
             mark = "[green]ok[/green]" if check.ok else (
                 "[red]FAIL[/red]" if check.ran else "[red]NOT RUN[/red]")
-            checks.add_row(check.name, mark, check.detail)
+            checks.add_row(escape(check.name), mark, escape(check.detail))  # drbd[r0]
         out.print(checks)
     colour = "green" if report.passed else "red"
     out.print(f"[bold {colour}]{report.verdict.upper()}[/bold {colour}] {report.drill} "

@@ -15,6 +15,7 @@ from stackdrill.api import (
     AttachMode,
     ComputeDriver,
     DriverError,
+    Drivers,
     GuestInfo,
     HostHealth,
     NetworkDriver,
@@ -184,3 +185,7 @@ class NetnsNetwork(NetworkDriver):
                     return True
             return not probes
         return self.lab.submit(run)
+
+
+def make_drivers(lab: NetnsLab) -> Drivers:
+    return Drivers(NetnsPower(lab), NetnsCompute(lab), NetnsStorage(lab), NetnsNetwork(lab))

@@ -34,12 +34,7 @@ from stackdrill.api import (
 from stackdrill.api.commands import Command, ProbeCommand
 from stackdrill.backends import lifetime
 from stackdrill.backends.netns import cleanup, nsops
-from stackdrill.backends.netns.drivers import (
-    NetnsCompute,
-    NetnsNetwork,
-    NetnsPower,
-    NetnsStorage,
-)
+from stackdrill.backends.netns.drivers import make_drivers
 from stackdrill.backends.netns.faults import FaultEngine
 from stackdrill.backends.netns.heartbeats import Heartbeats
 from stackdrill.backends.netns.instances import Instances
@@ -111,8 +106,7 @@ class NetnsLab(Lab):
         except BaseException:
             self.destroy()
             raise
-        self._drivers = Drivers(NetnsPower(self), NetnsCompute(self), NetnsStorage(self),
-                                NetnsNetwork(self))
+        self._drivers = make_drivers(self)
         self.faults = FaultEngine(self)
         self._start_clock()
         self.tracer.note("lab", "up", hosts=len(topology.hosts), id=self.names.lab_id,

@@ -366,5 +366,5 @@ def _drbd_resource(event: LabEvent) -> str | None:
     return component.removeprefix("drbd/") if component.startswith("drbd/") else None
 
 
-def build_drivers(lab: SimLab) -> Drivers:
+def make_drivers(lab: SimLab) -> Drivers:
     return Drivers(SimPower(lab), SimCompute(lab), SimStorage(lab), SimNetwork(lab))

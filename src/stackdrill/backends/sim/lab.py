@@ -85,9 +85,9 @@ class SimLab(Lab):
         self._controller = self._pick_controller()
         self._start_instances()
         self._start_heartbeats()
-        from stackdrill.backends.sim.drivers import build_drivers
+        from stackdrill.backends.sim.drivers import make_drivers
 
-        self._drivers = build_drivers(self)
+        self._drivers = make_drivers(self)
 
     # ------------------------------------------------------------ building
 

@@ -20,8 +20,7 @@ from stackdrill.api import (
 )
 from stackdrill.api.commands import LvmCommand, ProbeCommand
 from stackdrill.backends.netns.lab import NetnsLab
-from stackdrill.checks import fencing_order
-from stackdrill.drill.runner import Evidence
+from stackdrill.checks import Evidence, fencing_order
 
 
 @needs_root
