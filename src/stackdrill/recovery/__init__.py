@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from stackdrill.recovery.config import Mode, Profile, RecoveryConfig, RecoveryMethod
 from stackdrill.recovery.engine import RecoveryEngine
-from stackdrill.recovery.journal import EngineKilled, Step
+from stackdrill.recovery.journal import EngineKilled, JournalStep
 from stackdrill.recovery.plan import Placement, Plan, Unplaceable
 from stackdrill.recovery.result import (
     InstanceOutcome,
@@ -24,6 +24,7 @@ __all__ = [
     "InstanceOutcome",
     "InstanceState",
     "JournalRecord",
+    "JournalStep",
     "Mode",
     "Phase",
     "PhaseTiming",
@@ -35,6 +36,5 @@ __all__ = [
     "RecoveryEvent",
     "RecoveryMethod",
     "RecoveryResult",
-    "Step",
     "Unplaceable",
 ]

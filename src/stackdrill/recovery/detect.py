@@ -80,3 +80,11 @@ def assess(health: HostHealth, now: float, grace_s: float, since: float = 0.0,
         "peers still see it: management path partitioned? not evacuating"
     )
     return Assessment(health.host, Verdict.SUSPECT, age, reason, last)
+
+
+def alive(health: HostHealth, now: float, after: float, grace_s: float) -> bool:
+    """The host is back: powered on, with a heartbeat newer than `after` (the record of
+    what happened to it) and within the grace period."""
+    beat = health.last_heartbeat
+    return (health.power is PowerState.ON and beat is not None and beat > after
+            and now - beat <= grace_s)

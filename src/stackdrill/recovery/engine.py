@@ -11,83 +11,101 @@ instance starts on a new host while its old host is not confirmed fenced (or
 cleaned after it returned). Everything is journaled first, so a killed engine
 that is started again converges to the same end state.
 
-This module holds the public API and the main loop; the parts live in base (shared
-state), monitor, flows, scheduling, maintenance and returning.
+`RecoveryEngine` holds the public API and the loop, and composes the parts: one
+`EngineState` (state.py) and the journal are shared by the monitor (its per-status
+handlers live in fencer, returning and maintenance), the scheduler and flow starter,
+the flow runner and the pump that drives their generators. It is also the `Runtime`
+the tasks see.
 """
 
 from __future__ import annotations
 
-import logging
-from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
-from typing import Any
 
-from sqlalchemy import update
-
-from stackdrill.api import Clock, Drivers, HostHealth, PowerState
-from stackdrill.recovery import fence
-from stackdrill.recovery.base import InstInfo, Proc
+from stackdrill.api import Clock, Drivers, PowerState
+from stackdrill.recovery.clearance import Clearance
 from stackdrill.recovery.config import RecoveryConfig
 from stackdrill.recovery.db import open_inventory, seed_inventory
-from stackdrill.recovery.hoststate import AFTER, HostStatus
-from stackdrill.recovery.inventory import Service, VmState
-from stackdrill.recovery.journal import Journal, Step
+from stackdrill.recovery.fencer import Fencer
+from stackdrill.recovery.flowend import FlowCloser
+from stackdrill.recovery.flows import FlowRunner
+from stackdrill.recovery.hoststate import HostStates, HostStatus
+from stackdrill.recovery.inventory import VmState
+from stackdrill.recovery.journal import Journal
+from stackdrill.recovery.maintenance import Maintenance
 from stackdrill.recovery.monitor import HostMonitor
 from stackdrill.recovery.outcome import build_result
-from stackdrill.recovery.plan import Plan, place
-from stackdrill.recovery.result import RecoveryEvent, RecoveryResult
-from stackdrill.recovery.tasks import FlowKind, Sleep
+from stackdrill.recovery.placer import Placer
+from stackdrill.recovery.plan import Plan
+from stackdrill.recovery.procs import ProcPump
+from stackdrill.recovery.result import JournalRecord, RecoveryEvent, RecoveryResult
+from stackdrill.recovery.returning import Returning
+from stackdrill.recovery.scheduling import Queued, Scheduler
+from stackdrill.recovery.shared import Emitter, Shared
+from stackdrill.recovery.starter import FlowStarter
+from stackdrill.recovery.state import EngineState
+from stackdrill.recovery.steps import JournalStep
+from stackdrill.recovery.taskbase import FlowContext
 from stackdrill.topology import Topology
 from stackdrill.topology.model import Role
 
-log = logging.getLogger(__name__)
+# Host statuses in which the engine still has work to do for the host.
+_BUSY = frozenset({HostStatus.DOWN, HostStatus.FENCING, HostStatus.FENCED, HostStatus.RETURNING,
+                   HostStatus.BOOTED})
 
 
-class RecoveryEngine(HostMonitor):
+class RecoveryEngine:
     """Monitor a lab and recover what fails; see the module docstring for the rules."""
 
     def __init__(self, topology: Topology, drivers: Drivers, clock: Clock, db_url: str,
                  config: RecoveryConfig | None = None,
                  events: Callable[[RecoveryEvent], None] | None = None) -> None:
-        self.topology = topology
-        self.drivers = drivers
-        self.clock = clock
+        self.topology, self.drivers, self.clock = topology, drivers, clock
         self.config = config or RecoveryConfig()
-        self._listener = events
-        self.events: list[RecoveryEvent] = []
         self.sessions = open_inventory(db_url)
-        self.hosts = sorted(h.name for h in topology.hosts_with(Role.COMPUTE))
-        self.storage_hosts = _storage_servers(topology, self.hosts)
-        self._status: dict[str, HostStatus] = {}
-        self._where: dict[str, tuple[str, str]] = {}  # instance -> (DB host, vm_state)
-        self._hosted: dict[str, set[str]] = {}
-        self._inactive: set[str] = set()
-        self._grouped: list[str] = []
+        hosts = sorted(h.name for h in topology.hosts_with(Role.COMPUTE))
+        storage_hosts = _storage_servers(topology, hosts)
+        machine = HostStates([*hosts, *storage_hosts])
         self.journal = Journal(self.sessions, clock.now, self.config.stop_after_steps,
-                               on_record=self._on_record)
-        for host in [*self.hosts, *self.storage_hosts]:
-            self._status[host] = HostStatus.UP
-            for record in self.journal.for_host(host):
-                self._status[host] = AFTER.get(record.step, self._status[host])
-        self._info: dict[str, InstInfo] = {}
-        self._health: dict[str, HostHealth] = {}
-        self._fences: dict[str, fence.FenceAttempt] = {}
-        self._flows: dict[str, Proc] = {}
-        self._procs: dict[str, Proc] = {}  # host -> returning-host cleanup
-        self._suspects: set[str] = set()
-        self._held: set[str] = set()
-        self._withheld: deque[tuple[str, str]] = deque()  # (guest, host) not resumed at boot
-        self._since = clock.now()
-        self._started_at = clock.now()
+                               on_record=self._on_record, hosts=machine)
+        self.state = EngineState(hosts, storage_hosts, machine.status, since=clock.now(),
+                                 started_at=clock.now())
+        self._emit = Emitter(clock, events)
+        self.events = self._emit.events
+        shared = Shared(topology, drivers, clock, self.config, self.sessions, self.journal,
+                        self.state, self._emit)
+        self._placer = Placer(shared)
+        self._clearance = Clearance(shared)
+        self._flows = FlowRunner(shared, self, FlowCloser(shared))
+        self._scheduler = Scheduler(shared, self._placer)
+        self._starter = FlowStarter(shared, self._placer, self._flows)
+        self._returning = Returning(shared, self._placer)
+        self._maintenance = Maintenance(shared)
+        self._monitor = HostMonitor(shared, Fencer(shared, self._returning), self._returning,
+                                    self._maintenance)
+        self._pump = ProcPump(shared)
         self._seeded = False
+
+    # ------------------------------------------------------------ the tasks' Runtime
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def failed_hosts(self) -> set[str]:
+        return self.state.failed_hosts()
+
+    def start_clearance(self, ctx: FlowContext) -> str | None:
+        """None when the instance may start on its target; else why it must wait."""
+        return self._clearance(ctx)
+
+    # ------------------------------------------------------------ public API
 
     def seed_inventory(self) -> None:
         """Fill the inventory from the topology (idempotent: existing rows are kept)."""
         with self.sessions() as s, s.begin():
             seed_inventory(s, self.topology, self.config.cpu_allocation_ratio,
                            self.config.ram_allocation_ratio, self.config.reserved_hosts)
-        self._load_instances()
+        self.state.load_instances(self.sessions)
         self._seeded = True
 
     def plan(self, failed_hosts: Iterable[str]) -> Plan:
@@ -95,12 +113,11 @@ class RecoveryEngine(HostMonitor):
         if not self._seeded:
             self.seed_inventory()
         failed = set(failed_hosts)
-        for host in self.hosts:
-            self._health[host] = self.drivers.compute.health(host)
-        needs = [self._need(name, src) for name, (src, _) in sorted(self._where.items())
-                 if src in failed]
-        return place(needs, self._candidates(exclude=failed), self._replicas(needs),
-                     failed | self.failed_hosts(), self.config.recovery_method)
+        for host in self.state.hosts:
+            self.state.health[host] = self.drivers.compute.health(host)
+        needs = [self._placer.need(name, src)
+                 for name, (src, _) in sorted(self.state.where.items()) if src in failed]
+        return self._placer.plan(needs, exclude=failed)
 
     def run(self, until: float) -> RecoveryResult:
         """Monitor and recover until lab time `until`, or until every failure seen is handled."""
@@ -110,33 +127,46 @@ class RecoveryEngine(HostMonitor):
         """Planned maintenance: move what can move, stop the rest, resume it after the reboot."""
         if not self._seeded:
             self.seed_inventory()
-        if self._status.get(host) is HostStatus.UP:
-            with self.journal.step(Step.SERVICE_DISABLED, host=host, began=self.now()) as s:
-                s.execute(update(Service).where(Service.host == host)
-                          .values(disabled=True, disabled_reason="maintenance"))
-            self._emit("maintenance", f"{host}: compute service disabled for maintenance", host)
+        self._maintenance.request(host)
         return self._loop(until)
 
+    def boot_check(self, host: str, guests: list[str]) -> list[str]:
+        """Which guests a booting host must not resume (see `Returning.boot_check`)."""
+        return self._returning.boot_check(host, guests)
+
     def result(self) -> RecoveryResult:
-        return build_result(self.journal.records, self._where, self._initial_hosts(),
-                            self._status, self._flows.keys(), self.events, self._started_at,
-                            self.now(), self.config.wait_after_service_update_s)
+        initial = {i.name: i.host for i in self.topology.instances}
+        return build_result(self.journal.records, self.state.where, initial,
+                            self.state.status, self.state.flows.keys(), self.events,
+                            self.state.started_at, self.now(),
+                            self.config.wait_after_service_update_s)
+
+    # ------------------------------------------------------------ the loop
+
+    def _on_record(self, record: JournalRecord) -> None:
+        name = record.instance
+        if record.step == JournalStep.DONE.value and name in self.state.where:
+            at = record.detail["at"]
+            self._emit("instance-recovered", f"{name} verified running on {at}", at, name)
+        self.state.apply(record)
 
     def _loop(self, until: float) -> RecoveryResult:
+        """One tick: look at every host, record withheld guests, abandon flows whose target
+        failed, queue and start flows, drive them; then wait on the lab's clock."""
         if not self._seeded:
             self.seed_inventory()
         self.drivers.compute.set_boot_hook(self.boot_check)
-        self._resume_flows()
+        self._flows.resume()
         idle_since: float | None = None
         settle = self.config.grace_s + self.config.heartbeat_interval_s
         while True:
             now = self.now()
-            self._observe_hosts(now)
-            self._park_withheld()
-            self._abandon_dead_targets()
-            queued = self._queue(now)
-            self._start_flows(queued)
-            self._pump()
+            self._monitor.observe(now)
+            self._returning.park_withheld()
+            self._flows.abandon_dead_targets()
+            queued = self._scheduler.queue(now)
+            self._starter.start(queued)
+            self._pump.pump()
             if self.config.stop_when_idle and self._idle(queued):
                 idle_since = now if idle_since is None else idle_since
                 if now - idle_since >= settle:
@@ -145,41 +175,27 @@ class RecoveryEngine(HostMonitor):
                 idle_since = None
             if now >= until:
                 break
-            self._wait(now, until)
-            self._pump()
+            self._pump.wait(now, until)
+            self._pump.pump()
         return self.result()
 
-    def _wait(self, now: float, until: float) -> None:
-        wake = min(until, now + self.config.poll_s)
-        futures: list[Future[Any]] = []
-        for proc in [*self._flows.values(), *self._procs.values()]:
-            if isinstance(proc.waiting, Sleep):
-                wake = min(wake, proc.since + proc.waiting.seconds)
-            elif proc.waiting is not None:
-                futures.append(proc.waiting)
-        futures.extend(a.future for a in self._fences.values())
-        if futures:
-            self.clock.wait(futures, timeout=max(0.0, wake - now))
-        else:
-            self.clock.sleep(max(0.0, wake - now))
-
-    def _idle(self, queued: list[tuple[FlowKind, str, str]]) -> bool:
-        if self._flows or self._procs or queued or self._suspects or not self.journal.records:
+    def _idle(self, queued: list[Queued]) -> bool:
+        state = self.state
+        if state.flows or state.procs or queued or state.suspects or not self.journal.records:
             return False
-        busy = {HostStatus.DOWN, HostStatus.FENCING, HostStatus.FENCED, HostStatus.RETURNING,
-                HostStatus.BOOTED}
-        stopped = {self._where[n][0] for n in self._inactive
-                   if self._where[n][1] == VmState.STOPPED.value}
-        for host, st in self._status.items():
-            if st in busy:
-                return False
-            if st in (HostStatus.MAINTENANCE, HostStatus.REBOOTING) and host in stopped:
-                return False
-            if st is HostStatus.EVACUATING and (
-                    self.now() < self._evacuate_from(host)
-                    or self._health[host].power in (PowerState.ON, PowerState.BOOTING)):
-                return False  # still waiting to evacuate, or the host is coming back
-        return True
+        stopped = {state.where[n][0] for n in state.inactive
+                   if state.where[n][1] == VmState.STOPPED.value}
+        return not any(self._host_busy(host, st, stopped) for host, st in state.status.items())
+
+    def _host_busy(self, host: str, st: HostStatus, stopped: set[str]) -> bool:
+        if st in _BUSY:
+            return True
+        if st in (HostStatus.MAINTENANCE, HostStatus.REBOOTING):
+            return host in stopped
+        if st is HostStatus.EVACUATING:  # still waiting to evacuate, or the host is coming back
+            return (self.now() < self._scheduler.evacuate_from(host)
+                    or self.state.health[host].power in (PowerState.ON, PowerState.BOOTING))
+        return False
 
 
 def _storage_servers(topology: Topology, compute: list[str]) -> list[str]:

@@ -2,8 +2,11 @@
 it stands for, before the engine acts on it.
 
 An engine that dies after any row and is started again reads the journal back
-and knows, per host and per instance flow, exactly how far it got. The
-`stop_after` hook raises `EngineKilled` right after the N-th commit, which is how
+and knows, per host and per instance flow, exactly how far it got. Host steps move
+the host through `hoststate.TRANSITIONS`: a step that may not follow the host's
+status raises `IllegalTransition` before anything is written, and reading back
+replays the same table, so a restarted engine sees the statuses the live one had.
+The `stop_after` hook raises `EngineKilled` right after the N-th commit, which is how
 the tests kill the engine "after each step".
 """
 
@@ -12,14 +15,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from stackdrill.recovery.hoststate import HostStates
 from stackdrill.recovery.inventory import JournalRow
 from stackdrill.recovery.result import JournalRecord
+from stackdrill.recovery.steps import FLOW_END, JournalStep
+
+__all__ = ["FLOW_END", "EngineKilled", "Journal", "JournalStep"]
 
 log = logging.getLogger(__name__)
 _INSERT = insert(cast(Table, JournalRow.__table__))
@@ -29,49 +35,17 @@ class EngineKilled(RuntimeError):
     """Raised by the kill hook: the engine stops as if its process died here."""
 
 
-class Step(StrEnum):
-    # host level, in the order Nova requires
-    HOST_DOWN = "host-down"  # heartbeats lost over the grace period, and corroborated
-    FENCE_REQUESTED = "fence-requested"
-    FENCE_CONFIRMED = "fence-confirmed"  # power controller reports OFF
-    FENCE_ASSUMED = "fence-assumed"  # operator said --assume-fenced
-    FENCE_FAILED = "fence-failed"
-    SERVICE_FORCED_DOWN = "service-forced-down"
-    PLANNED = "planned"  # placements computed for a failed host's instances
-    HOST_RETURNED = "host-returned"  # a fenced host heartbeats again
-    GUEST_CLEANED = "guest-cleaned"  # an evacuated guest destroyed on its returning old host
-    HOST_REJOINED = "host-rejoined"
-    REJOIN_REFUSED = "rejoin-refused"  # cleanup not confirmed: fenced again
-    SERVICE_DISABLED = "service-disabled"  # maintenance
-    HOST_REBOOTING = "host-rebooting"  # maintenance: the drained host went down
-    HOST_REBOOTED = "host-rebooted"  # maintenance: the drained host went down and came back
-    SERVICE_ENABLED = "service-enabled"
-    # instance flow
-    RESERVED = "reserved"
-    SOURCE_STOPPED = "source-stopped"  # maintenance: clean stop on the drained host
-    DB_UPDATED = "db-updated"
-    STORAGE_READY = "storage-ready"
-    START_REQUESTED = "start-requested"
-    STARTED = "started"
-    ATTACHED = "attached"
-    NETWORK_PLUGGED = "network-plugged"
-    VERIFIED = "verified"
-    DONE = "done"
-    GUEST_STOPPED = "guest-stopped"  # maintenance: no target; waits for its host's boot
-    FLOW_ABORTED = "flow-aborted"  # target failed or a step failed; a new attempt may follow
-    FLOW_FAILED = "flow-failed"  # given up for good
-    UNRECOVERABLE = "unrecoverable"
-
-
-FLOW_END = frozenset({Step.DONE, Step.FLOW_ABORTED, Step.FLOW_FAILED, Step.GUEST_STOPPED})
-
-
 class Journal:
-    """Append-only; the in-memory copy mirrors the table so reads cost nothing."""
+    """Append-only; the in-memory copy mirrors the table so reads cost nothing.
+
+    `hosts` is the host state machine the journal moves (the engine shares it with its
+    state); by default a fresh one in which every host starts up."""
 
     def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], float],
                  stop_after: int | None = None,
-                 on_record: Callable[[JournalRecord], None] | None = None) -> None:
+                 on_record: Callable[[JournalRecord], None] | None = None,
+                 hosts: HostStates | None = None) -> None:
+        self.hosts = hosts if hosts is not None else HostStates()
         self._sessions = sessions
         self._clock = clock
         self._stop_after = stop_after
@@ -92,11 +66,17 @@ class Journal:
             self._by_instance.setdefault(record.instance, []).append(record)
         elif record.host is not None:
             self._by_host.setdefault(record.host, []).append(record)
+            self.hosts.apply(record.host, record.step)
 
     @contextmanager
-    def step(self, step: Step, *, host: str | None = None, instance: str | None = None,
+    def step(self, step: JournalStep, *, host: str | None = None, instance: str | None = None,
              attempt: int = 0, **detail: Any) -> Iterator[Session]:
-        """Yield a session; its changes and the journal row commit together, or not at all."""
+        """Yield a session; its changes and the journal row commit together, or not at all.
+
+        A host step is checked against the host's status first: an illegal one raises
+        `IllegalTransition` before the caller changes anything."""
+        if instance is None and host is not None:
+            self.hosts.check(host, step)
         session = self._session
         with session.begin():  # one long-lived session: it holds no connection between steps
             yield session
@@ -118,7 +98,7 @@ class Journal:
         if self._stop_after is not None and self.written >= self._stop_after:
             raise EngineKilled(f"engine killed after journal step {self.written} ({step})")
 
-    def append(self, step: Step, *, host: str | None = None, instance: str | None = None,
+    def append(self, step: JournalStep, *, host: str | None = None, instance: str | None = None,
                attempt: int = 0, **detail: Any) -> None:
         with self.step(step, host=host, instance=instance, attempt=attempt, **detail):
             pass

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping
 
 from stackdrill.recovery.hoststate import FAILED_STATES, HostStatus
 from stackdrill.recovery.inventory import VmState
-from stackdrill.recovery.journal import Step
 from stackdrill.recovery.result import (
     InstanceOutcome,
     InstanceState,
@@ -21,21 +20,22 @@ from stackdrill.recovery.result import (
     RecoveryEvent,
     RecoveryResult,
 )
+from stackdrill.recovery.steps import JournalStep
 
 INSTANCE_PHASES = {
-    Step.STORAGE_READY.value: Phase.STORAGE,
-    Step.STARTED.value: Phase.START,
-    Step.ATTACHED.value: Phase.ATTACH,
-    Step.NETWORK_PLUGGED.value: Phase.NETWORK,
-    Step.VERIFIED.value: Phase.VERIFY,
-    Step.SOURCE_STOPPED.value: Phase.SHUTDOWN,
+    JournalStep.STORAGE_READY.value: Phase.STORAGE,
+    JournalStep.STARTED.value: Phase.START,
+    JournalStep.ATTACHED.value: Phase.ATTACH,
+    JournalStep.NETWORK_PLUGGED.value: Phase.NETWORK,
+    JournalStep.VERIFIED.value: Phase.VERIFY,
+    JournalStep.SOURCE_STOPPED.value: Phase.SHUTDOWN,
 }
 HOST_PHASES = {
-    Step.HOST_DOWN.value: Phase.DETECTION,
-    Step.FENCE_CONFIRMED.value: Phase.FENCING,
-    Step.FENCE_ASSUMED.value: Phase.FENCING,
-    Step.PLANNED.value: Phase.PLANNING,
-    Step.HOST_REJOINED.value: Phase.CLEANUP,
+    JournalStep.HOST_DOWN.value: Phase.DETECTION,
+    JournalStep.FENCE_CONFIRMED.value: Phase.FENCING,
+    JournalStep.FENCE_ASSUMED.value: Phase.FENCING,
+    JournalStep.PLANNED.value: Phase.PLANNING,
+    JournalStep.HOST_REJOINED.value: Phase.CLEANUP,
 }
 
 
@@ -48,7 +48,7 @@ def phases(records: Iterable[JournalRecord], wait_s: float) -> list[PhaseTiming]
             if phase is not None and began is not None:
                 out.append(PhaseTiming(phase, float(began), r.time, None, r.instance))
             continue
-        if r.step == Step.SERVICE_FORCED_DOWN.value and wait_s > 0:
+        if r.step == JournalStep.SERVICE_FORCED_DOWN.value and wait_s > 0:
             out.append(PhaseTiming(Phase.WAIT, r.time, r.time + wait_s, r.host))
         host_phase = HOST_PHASES.get(r.step)
         if host_phase is not None and began is not None:
@@ -68,53 +68,72 @@ def _attach_mode(storage: JournalRecord | None) -> str | None:
 def outcome(name: str, records: list[JournalRecord], host: str, vm_state: str,
             initial_host: str, status: Mapping[str, HostStatus], active: bool,
             host_records: Mapping[str, list[JournalRecord]]) -> InstanceOutcome:
-    before = next((str(r.detail["source"]) for r in records if r.step == Step.RESERVED.value),
-                  initial_host)
-    done = [r for r in records if r.step == Step.DONE.value]
+    before = next((str(r.detail["source"]) for r in records
+                   if r.step == JournalStep.RESERVED.value), initial_host)
+    done = [r for r in records if r.step == JournalStep.DONE.value]
     final_attempt = done[-1].attempt if done else None
     steps = {r.step: r for r in records if r.attempt == final_attempt} if done else {}
-    ends = [r for r in records if r.step in (Step.UNRECOVERABLE.value, Step.FLOW_FAILED.value,
-                                             Step.DONE.value)]
+    ends = [r for r in records if r.step in _ENDS]
     last_end = ends[-1] if ends else None
-    reason = str(last_end.detail.get("reason", "")) if last_end else ""
-    st = status.get(host, HostStatus.UP)
-    host_after: str | None = None
     if active:
-        state, reason = InstanceState.IN_PROGRESS, "recovery under way"
-    elif st in FAILED_STATES:
-        down = [r for r in host_records.get(host, []) if r.step == Step.HOST_DOWN.value]
-        floor = down[-1].seq if down else 0
-        if last_end is not None and last_end.seq > floor and last_end.step != Step.DONE.value:
-            state = (InstanceState.UNRECOVERABLE if last_end.step == Step.UNRECOVERABLE.value
-                     else InstanceState.FAILED)
-        elif st is HostStatus.UNFENCEABLE:
-            fails = [r for r in host_records.get(host, []) if r.step == Step.FENCE_FAILED.value]
-            state = InstanceState.BLOCKED
-            reason = str(fails[-1].detail.get("reason")) if fails else f"{host} not fenced"
-        else:
-            state, reason = InstanceState.PENDING, f"its host {host} is {st.value}"
-    elif vm_state == VmState.STOPPED.value:
-        state, host_after = InstanceState.STOPPED, host
-        reason = f"stopped; resumes when {host} boots"
-    elif vm_state == VmState.ERROR.value:
-        state = (InstanceState.UNRECOVERABLE if last_end is not None
-                 and last_end.step == Step.UNRECOVERABLE.value else InstanceState.FAILED)
+        state, reason, host_after = InstanceState.IN_PROGRESS, "recovery under way", None
     else:
-        host_after = host
-        if done:
-            kind = next((r.detail.get("kind") for r in records
-                         if r.attempt == final_attempt and r.step == Step.RESERVED.value), None)
-            state = InstanceState.RESUMED if kind == "resume" else InstanceState.RECOVERED
-            reason = ""
-        else:
-            state, reason = InstanceState.RUNNING, ""
-    started = steps.get(Step.STARTED.value)
-    verified = steps.get(Step.VERIFIED.value)
+        state, reason, host_after = _settled(records, host, vm_state, status, host_records,
+                                             final_attempt, last_end)
+    started = steps.get(JournalStep.STARTED.value)
+    verified = steps.get(JournalStep.VERIFIED.value)
     return InstanceOutcome(
         name=name, host_before=before, host_after=host_after, state=state, reason=reason,
-        attach_mode=_attach_mode(steps.get(Step.STORAGE_READY.value)),
+        attach_mode=_attach_mode(steps.get(JournalStep.STORAGE_READY.value)),
         started_at=started.time if started and host_after else None,
         verified_at=verified.time if verified and host_after else None)
+
+
+_ENDS = (JournalStep.UNRECOVERABLE.value, JournalStep.FLOW_FAILED.value, JournalStep.DONE.value)
+
+
+def _settled(records: list[JournalRecord], host: str, vm_state: str,
+             status: Mapping[str, HostStatus], host_records: Mapping[str, list[JournalRecord]],
+             final_attempt: int | None,
+             last_end: JournalRecord | None) -> tuple[InstanceState, str, str | None]:
+    """(state, reason, host after) of an instance no flow is working on."""
+    reason = str(last_end.detail.get("reason", "")) if last_end else ""
+    st = status.get(host, HostStatus.UP)
+    if st in FAILED_STATES:
+        state, reason = _on_failed_host(host, st, last_end, reason, host_records)
+        return state, reason, None
+    if vm_state == VmState.STOPPED.value:
+        return InstanceState.STOPPED, f"stopped; resumes when {host} boots", host
+    if vm_state == VmState.ERROR.value:
+        return _given_up(last_end), reason, None
+    if final_attempt is None:
+        return InstanceState.RUNNING, "", host
+    kind = next((r.detail.get("kind") for r in records
+                 if r.attempt == final_attempt and r.step == JournalStep.RESERVED.value), None)
+    return (InstanceState.RESUMED if kind == "resume" else InstanceState.RECOVERED), "", host
+
+
+def _on_failed_host(host: str, st: HostStatus, last_end: JournalRecord | None, reason: str,
+                    host_records: Mapping[str, list[JournalRecord]]
+                    ) -> tuple[InstanceState, str]:
+    """Its host failed: given up in this incident, blocked by fencing, or still pending."""
+    records = host_records.get(host, [])
+    down = [r for r in records if r.step == JournalStep.HOST_DOWN.value]
+    floor = down[-1].seq if down else 0
+    if last_end is not None and last_end.seq > floor and \
+            last_end.step != JournalStep.DONE.value:
+        return _given_up(last_end), reason
+    if st is HostStatus.UNFENCEABLE:
+        fails = [r for r in records if r.step == JournalStep.FENCE_FAILED.value]
+        return InstanceState.BLOCKED, (str(fails[-1].detail.get("reason")) if fails
+                                       else f"{host} not fenced")
+    return InstanceState.PENDING, f"its host {host} is {st.value}"
+
+
+def _given_up(last_end: JournalRecord | None) -> InstanceState:
+    if last_end is not None and last_end.step == JournalStep.UNRECOVERABLE.value:
+        return InstanceState.UNRECOVERABLE
+    return InstanceState.FAILED
 
 
 def build_result(records: list[JournalRecord], where: Mapping[str, tuple[str, str]],
@@ -132,11 +151,11 @@ def build_result(records: list[JournalRecord], where: Mapping[str, tuple[str, st
     instances = [outcome(name, by_instance.get(name, []), host, vm, initial_hosts.get(name, host),
                          status, name in running, by_host)
                  for name, (host, vm) in sorted(where.items())]
-    failed = sorted({r.host for r in records if r.step == Step.HOST_DOWN.value and r.host})
+    failed = sorted({r.host for r in records if r.step == JournalStep.HOST_DOWN.value and r.host})
     blocked = {}
     for host, st in sorted(status.items()):
         if st is HostStatus.UNFENCEABLE:
-            fails = [r for r in by_host.get(host, []) if r.step == Step.FENCE_FAILED.value]
+            fails = [r for r in by_host.get(host, []) if r.step == JournalStep.FENCE_FAILED.value]
             blocked[host] = str(fails[-1].detail.get("reason")) if fails else "not fenced"
     return RecoveryResult(instances=instances, phases=phases(records, wait_s),
                           journal=list(records), events=list(events), failed_hosts=failed,

@@ -19,6 +19,7 @@ from stackdrill.recovery.inventory import (
     ComputeNode,
     Instance,
     Migration,
+    MigrationStatus,
     Service,
     Volume,
 )
@@ -60,6 +61,12 @@ BDM_ATTACHED = (update(_bdms).where(_bdms.c.id == bindparam("p_id"))
                         connection_info=bindparam("p_info")))
 VOLUME_ATTACHED = (update(_volumes).where(_volumes.c.id == bindparam("p_id"))
                    .values(status="in-use", attach_status="attached"))
+
+MIGRATED_AWAY = (select(_instances.c.display_name)
+                 .join(_migrations, _migrations.c.instance_uuid == _instances.c.uuid)
+                 .where(_migrations.c.source_compute == bindparam("p_host"),
+                        _migrations.c.status.in_([MigrationStatus.ACCEPTED.value,
+                                                  MigrationStatus.DONE.value])))
 
 NODES = select(_nodes).order_by(_nodes.c.host)
 SERVICES = select(_services)
@@ -128,3 +135,11 @@ def compute_nodes(s: Session) -> list[Row[Any]]:
 
 def services(s: Session) -> dict[str, Row[Any]]:
     return {row.host: row for row in s.connection().execute(SERVICES).all()}
+
+
+def migrated_away(s: Session, host: str) -> set[str]:
+    """Instances evacuated or moved away from `host` whose source was not cleaned yet:
+    what the host must destroy, not resume, when it comes back (the question Nova's
+    compute asks at start in `_destroy_evacuated_instances`)."""
+    rows = s.connection().execute(MIGRATED_AWAY, {"p_host": host}).all()
+    return {str(r[0]) for r in rows}

@@ -7,17 +7,16 @@ done, so one thread drives many flows deterministically. A task finishes by
 writing its journal step in the same transaction as its DB change, which is
 what lets a restarted engine skip exactly the tasks already done. `revert`
 undoes a task's effect on the lab when a later task fails.
+
+`Runtime` is all a task sees of the engine (drivers, journal, config, the clock, the
+failed hosts and the start clearance), so a task cannot reach into the engine's state.
+What a task is (its context, base class, statuses) lives in taskbase.
 """
 
 from __future__ import annotations
 
 import logging
-from abc import ABC
-from collections.abc import Generator
-from concurrent.futures import Future
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -29,39 +28,19 @@ from stackdrill.recovery.inventory import (
     TaskState,
     VmState,
 )
-from stackdrill.recovery.journal import Journal, Step
+from stackdrill.recovery.journal import Journal, JournalStep
 from stackdrill.recovery.result import Phase
+from stackdrill.recovery.taskbase import (
+    FlowContext,
+    FlowKind,
+    Sleep,
+    StepFailed,
+    Task,
+    TaskGen,
+    gather,
+)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Sleep:
-    seconds: float
-
-
-Yieldable = Future[Any] | Sleep
-TaskGen = Generator[Yieldable, Any, None]
-
-
-class TaskStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCESS = "success"
-    FAILURE = "failure"
-    REVERTED = "reverted"
-
-
-class FlowKind(StrEnum):
-    EVACUATE = "evacuate"  # source fenced; rebuild on target
-    MOVE = "move"  # maintenance: clean stop on source, start on target
-    STOP = "stop"  # maintenance without a target: clean stop, resumed after boot
-    RESUME = "resume"  # start again on its own host (resume_guests_state_on_host_boot)
-    REATTACH = "reattach"  # its storage server was fenced: new volume path, restart in place
-
-
-class StepFailed(RuntimeError):
-    """A task could not complete; the flow reverts and says why."""
 
 
 class Runtime(Protocol):
@@ -77,81 +56,13 @@ class Runtime(Protocol):
         """None when the instance may start on its target; else why it must wait."""
 
 
-@dataclass
-class FlowContext:
-    kind: FlowKind
-    instance: str
-    uuid: str
-    attempt: int
-    source: str
-    target: str
-    volumes: tuple[str, ...]
-    has_port: bool
-    rt: Runtime
-    values: dict[str, Any] = field(default_factory=dict)
-
-    def commit(self, step: Step, **detail: Any) -> Session:
-        """Context manager: DB changes + this flow's journal row in one transaction."""
-        return self.rt.journal.step(step, instance=self.instance,  # type: ignore[return-value]
-                                    attempt=self.attempt, **detail)
-
-    def done(self, step: Step) -> bool:
-        return step.value in self.rt.journal.attempt_steps(self.instance, self.attempt)
-
-
-class Task(ABC):
-    step: ClassVar[Step]
-    phase: ClassVar[Phase | None] = None
-    requires: ClassVar[tuple[str, ...]] = ()
-    provides: ClassVar[tuple[str, ...]] = ()
-    revert_on_failure: ClassVar[bool] = False  # a failure may have left effects behind
-
-    def __init__(self) -> None:
-        self.status = TaskStatus.PENDING
-
-    def execute(self, ctx: FlowContext) -> TaskGen:
-        with ctx.commit(self.step):
-            pass
-        yield from ()
-
-    def revert(self, ctx: FlowContext) -> TaskGen:
-        yield from ()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.status.value})"
-
-
-def gather(futures: list[Future[Any]]) -> Future[list[Any]]:
-    """One future for many; fails with the first failure (in list order)."""
-    out: Future[list[Any]] = Future()
-    out.set_running_or_notify_cancel()
-    if not futures:
-        out.set_result([])
-        return out
-    remaining = [len(futures)]
-
-    def one_done(_f: Future[Any]) -> None:
-        remaining[0] -= 1
-        if remaining[0] == 0:
-            for fut in futures:
-                exc = fut.exception()
-                if exc is not None:
-                    out.set_exception(exc)
-                    return
-            out.set_result([f.result() for f in futures])
-
-    for fut in futures:
-        fut.add_done_callback(one_done)
-    return out
-
-
 # ---------------------------------------------------------------- the tasks
 
 
 class ReserveTarget(Task):
     """Claim capacity on the target and record the evacuation (Nova's migration row)."""
 
-    step = Step.RESERVED
+    step = JournalStep.RESERVED
     requires = ("target", "served_by", "attach")
     provides = ("target",)
 
@@ -172,7 +83,7 @@ class ReserveTarget(Task):
 class StopOnSource(Task):
     """Maintenance: a clean stop on the drained host, and its volumes released there."""
 
-    step = Step.SOURCE_STOPPED
+    step = JournalStep.SOURCE_STOPPED
     phase = Phase.SHUTDOWN
 
     def execute(self, ctx: FlowContext) -> TaskGen:
@@ -190,7 +101,7 @@ class StopInPlace(Task):
     anyway), keeping its port and host, so that it starts again on the new volume path.
     Nova's equivalent is a hard reboot after the volume's connection info changed."""
 
-    step = Step.SOURCE_STOPPED
+    step = JournalStep.SOURCE_STOPPED
     phase = Phase.SHUTDOWN
 
     def execute(self, ctx: FlowContext) -> TaskGen:
@@ -203,7 +114,7 @@ class StopInPlace(Task):
 class ParkStopped(Task):
     """Maintenance without a target: leave the instance stopped for its host's boot."""
 
-    step = Step.GUEST_STOPPED
+    step = JournalStep.GUEST_STOPPED
 
     def execute(self, ctx: FlowContext) -> TaskGen:
         with ctx.commit(self.step, at=ctx.source) as s:
@@ -214,7 +125,7 @@ class ParkStopped(Task):
 class UpdateInstanceHost(Task):
     """Nova's rebuild-on-evacuate: the instance belongs to the target from here on."""
 
-    step = Step.DB_UPDATED
+    step = JournalStep.DB_UPDATED
     requires = ("target",)
 
     def execute(self, ctx: FlowContext) -> TaskGen:
@@ -229,7 +140,7 @@ class UpdateInstanceHost(Task):
 class PrepareStorage(Task):
     """Make every volume usable on the target: promote a local replica or connect remotely."""
 
-    step = Step.STORAGE_READY
+    step = JournalStep.STORAGE_READY
     phase = Phase.STORAGE
     requires = ("target",)
     provides = ("paths",)
@@ -255,7 +166,7 @@ class StartGuest(Task):
     until the guest shows up, and re-sends only after the operation timeout.
     """
 
-    step = Step.STARTED
+    step = JournalStep.STARTED
     phase = Phase.START
     requires = ("paths",)
     revert_on_failure = True
@@ -266,7 +177,7 @@ class StartGuest(Task):
             yield Sleep(ctx.rt.config.poll_s)
         compute = ctx.rt.drivers.compute
         steps = ctx.rt.journal.attempt_steps(ctx.instance, ctx.attempt)
-        requested = steps.get(Step.START_REQUESTED.value)
+        requested = steps.get(JournalStep.START_REQUESTED.value)
         adopted = False
         if requested is not None:
             deadline = requested.time + ctx.rt.config.op_timeout_s
@@ -283,7 +194,7 @@ class StartGuest(Task):
                 yield Sleep(ctx.rt.config.poll_s)
             began = requested.time
         else:
-            with ctx.commit(Step.START_REQUESTED, target=ctx.target):
+            with ctx.commit(JournalStep.START_REQUESTED, target=ctx.target):
                 pass
             began = ctx.rt.now()
         if not adopted:
@@ -299,7 +210,7 @@ class StartGuest(Task):
 class AttachVolumes(Task):
     """Record each volume's new connection (Cinder attachment + Nova BDM) on the target."""
 
-    step = Step.ATTACHED
+    step = JournalStep.ATTACHED
     phase = Phase.ATTACH
     requires = ("paths",)
 
@@ -318,7 +229,7 @@ class AttachVolumes(Task):
 class PlugNetwork(Task):
     """Same MAC and IP on the target; the overlay controller updates every host's FDB."""
 
-    step = Step.NETWORK_PLUGGED
+    step = JournalStep.NETWORK_PLUGGED
     phase = Phase.NETWORK
 
     def execute(self, ctx: FlowContext) -> TaskGen:
@@ -336,7 +247,7 @@ class PlugNetwork(Task):
 class VerifyGuest(Task):
     """The guest runs, writes to its volumes, and another host reaches it on the overlay."""
 
-    step = Step.VERIFIED
+    step = JournalStep.VERIFIED
     phase = Phase.VERIFY
 
     def execute(self, ctx: FlowContext) -> TaskGen:
@@ -360,7 +271,7 @@ class VerifyGuest(Task):
 class FinishFlow(Task):
     """vm_state active, task_state cleared, migration done: the instance is recovered."""
 
-    step = Step.DONE
+    step = JournalStep.DONE
 
     def execute(self, ctx: FlowContext) -> TaskGen:
         with ctx.commit(self.step, at=ctx.target) as s:

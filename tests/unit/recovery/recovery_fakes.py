@@ -98,6 +98,7 @@ class FakeLab:
         self.violations: list[str] = []  # two running copies, starts on unfenced hosts, ...
         self.boot_hook: Callable[[str, list[str]], list[str]] | None = None
         self.fail_prepare: set[str] = set()  # volumes whose prepare fails
+        self.buggy_start: set[str] = set()  # instances whose start hits a bug in the driver
         for inst in topology.instances:
             self.hosts[inst.host].guests[inst.name] = True
         for host in (*topology.hosts_with(Role.COMPUTE), *topology.hosts_with(Role.STORAGE)):
@@ -213,6 +214,8 @@ class FakeCompute(ComputeDriver):
 
     def start(self, instance: str, host: str, volumes: dict[str, str]) -> Future[None]:
         def go() -> None:
+            if instance in self.lab.buggy_start:
+                raise KeyError(f"driver bug: no such domain table entry {instance}")
             self._up(host)
             self.lab.starts[instance] = self.lab.starts.get(instance, 0) + 1
             self.lab._run(instance, host)

@@ -13,10 +13,10 @@ from stackdrill.api import PowerState
 from stackdrill.recovery import (
     EngineKilled,
     InstanceState,
+    JournalStep,
     RecoveryConfig,
     RecoveryEngine,
     RecoveryMethod,
-    Step,
 )
 from stackdrill.topology import Topology, load_topology
 
@@ -37,7 +37,7 @@ def crash_at(lab: FakeLab, host: str, t: float) -> None:
     lab.clock.at(t, lambda: lab.crash(host))
 
 
-def steps(result_journal: list, step: Step, host: str | None = None) -> list:  # type: ignore[type-arg]
+def steps(result_journal: list, step: JournalStep, host: str | None = None) -> list:  # type: ignore[type-arg]
     return [r for r in result_journal if r.step == step.value and (host is None or r.host == host)]
 
 
@@ -57,9 +57,9 @@ def test_host_failure_recovers_every_instance_exactly_once(nova: Topology, tmp_p
         assert out.verified_at is not None and out.verified_at > 60
     assert all(len(hosts) == 1 for hosts in running.values())
     assert lab.violations == []
-    fenced = steps(result.journal, Step.FENCE_CONFIRMED, "cmp1")[0].seq
-    forced = steps(result.journal, Step.SERVICE_FORCED_DOWN, "cmp1")[0].seq
-    first_start = min(r.seq for r in steps(result.journal, Step.START_REQUESTED))
+    fenced = steps(result.journal, JournalStep.FENCE_CONFIRMED, "cmp1")[0].seq
+    forced = steps(result.journal, JournalStep.SERVICE_FORCED_DOWN, "cmp1")[0].seq
+    first_start = min(r.seq for r in steps(result.journal, JournalStep.START_REQUESTED))
     assert fenced < forced < first_start
     # anti-affinity: web1 cannot join web2 on cmp2, db1 cannot join db2 on cmp3
     assert result.instance("web1").host_after != "cmp2"
@@ -120,8 +120,8 @@ def test_assume_fenced_recovers_an_unfenceable_host(nova: Topology, tmp_path: Pa
     lab.hosts["cmp1"].fenceable = False
     crash_at(lab, "cmp1", 60)
     result = engine(lab, nova, tmp_path / "inv.sqlite", assume_fenced=True).run(until=400)
-    assert steps(result.journal, Step.FENCE_ASSUMED, "cmp1")
-    assert not steps(result.journal, Step.FENCE_CONFIRMED)
+    assert steps(result.journal, JournalStep.FENCE_ASSUMED, "cmp1")
+    assert not steps(result.journal, JournalStep.FENCE_CONFIRMED)
     assert result.instance("app1").state is InstanceState.RECOVERED
 
 
@@ -135,7 +135,7 @@ def test_management_partition_alone_is_not_a_dead_host(nova: Topology, tmp_path:
 
     lab.clock.at(60, isolate)
     result = engine(lab, nova, tmp_path / "inv.sqlite").run(until=300)
-    assert not steps(result.journal, Step.HOST_DOWN)
+    assert not steps(result.journal, JournalStep.HOST_DOWN)
     assert not lab.starts
     assert any(e.kind == "host-suspect" and e.host == "cmp2" for e in result.events)
     assert result.instance("web2").state is InstanceState.RUNNING
@@ -162,7 +162,7 @@ def test_returning_host_mid_recovery_runs_none_of_its_evacuated(nova: Topology,
     assert lab.violations == []
     running = lab.running()
     assert all(len(h) == 1 for h in running.values()), running
-    assert steps(result.journal, Step.HOST_REJOINED, "cmp1")
+    assert steps(result.journal, JournalStep.HOST_REJOINED, "cmp1")
     for name in ("web1", "db1", "app1"):
         assert result.instance(name).host_after is not None
     evacuated = {o.name for o in result.instances if o.state is InstanceState.RECOVERED}
@@ -238,9 +238,9 @@ def test_maintenance_drain_moves_reboots_and_resumes(nova: Topology, tmp_path: P
     for name in ("web1", "db1", "app1"):
         assert running[name] == ["cmp1"]
         assert result.instance(name).state is InstanceState.RESUMED
-    assert steps(result.journal, Step.SERVICE_ENABLED, "cmp1")
+    assert steps(result.journal, JournalStep.SERVICE_ENABLED, "cmp1")
     assert lab.violations == []
-    assert not steps(result.journal, Step.HOST_DOWN)
+    assert not steps(result.journal, JournalStep.HOST_DOWN)
 
 
 def test_maintenance_drain_moves_guests_away(nova: Topology, tmp_path: Path) -> None:
@@ -252,8 +252,8 @@ def test_maintenance_drain_moves_guests_away(nova: Topology, tmp_path: Path) -> 
         out = result.instance(name)
         assert out.state is InstanceState.RECOVERED and out.host_after != "cmp1"
     assert lab.violations == []
-    stopped = {r.instance: r.seq for r in steps(result.journal, Step.SOURCE_STOPPED)}
-    for r in steps(result.journal, Step.START_REQUESTED):
+    stopped = {r.instance: r.seq for r in steps(result.journal, JournalStep.SOURCE_STOPPED)}
+    for r in steps(result.journal, JournalStep.START_REQUESTED):
         assert stopped[r.instance] < r.seq
 
 

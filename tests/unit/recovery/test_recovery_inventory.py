@@ -13,7 +13,7 @@ from sqlalchemy import select
 from stackdrill.recovery.db import connect, current_revision, migrate, open_inventory
 from stackdrill.recovery.db import seed_inventory as seed
 from stackdrill.recovery.inventory import Base, BlockDeviceMapping, Instance, Service
-from stackdrill.recovery.journal import EngineKilled, Journal, Step
+from stackdrill.recovery.journal import EngineKilled, Journal, JournalStep
 from stackdrill.topology import load_topology
 
 TOPOLOGIES = Path(__file__).resolve().parents[3] / "lab" / "topologies"
@@ -58,13 +58,13 @@ def test_journal_row_and_db_change_are_atomic_and_the_kill_hook_fires(tmp_path: 
     with sessions() as s, s.begin():
         seed(s, topo, 16.0, 1.5, ())
     journal = Journal(sessions, lambda: 5.0, stop_after=2)
-    with pytest.raises(RuntimeError), journal.step(Step.HOST_DOWN, host="cmp1") as s:
+    with pytest.raises(RuntimeError), journal.step(JournalStep.HOST_DOWN, host="cmp1") as s:
         s.get(Service, 1).forced_down = True  # type: ignore[union-attr]
         raise RuntimeError("crash mid-step")
     assert journal.records == []
-    journal.append(Step.HOST_DOWN, host="cmp1", reason="test")
+    journal.append(JournalStep.HOST_DOWN, host="cmp1", reason="test")
     with pytest.raises(EngineKilled):
-        journal.append(Step.FENCE_REQUESTED, host="cmp1")
+        journal.append(JournalStep.FENCE_REQUESTED, host="cmp1")
     again = Journal(sessions, lambda: 6.0)
     assert [r.step for r in again.records] == ["host-down", "fence-requested"]
     assert again.for_host("cmp1")[0].detail == {"reason": "test"}

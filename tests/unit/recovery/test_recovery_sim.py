@@ -9,7 +9,13 @@ import pytest
 
 from stackdrill.backends.sim import SimBackend
 from stackdrill.faults.catalogue import HostCrash, Partition
-from stackdrill.recovery import EngineKilled, InstanceState, RecoveryConfig, RecoveryEngine, Step
+from stackdrill.recovery import (
+    EngineKilled,
+    InstanceState,
+    JournalStep,
+    RecoveryConfig,
+    RecoveryEngine,
+)
 from stackdrill.topology import Topology, load_topology
 
 TOPOLOGIES = Path(__file__).resolve().parents[3] / "lab" / "topologies"
@@ -91,7 +97,7 @@ def test_management_partition_is_not_evacuated(nova: Topology, tmp_path: Path) -
                     network="mgmt")
     lab.call_at(60, lambda: lab.inject(cut), "isolate cmp2")
     result = run(lab, nova, tmp_path / "inv.sqlite", until=300)
-    assert not [r for r in result.journal if r.step == Step.HOST_DOWN.value]
+    assert not [r for r in result.journal if r.step == JournalStep.HOST_DOWN.value]
     assert lab.observe().running["web2"] == ["cmp2"]
     assert not starts(lab)
 
@@ -107,4 +113,4 @@ def test_returning_host_runs_none_of_its_evacuated_instances(nova: Topology,
     moved = [o.name for o in result.instances if o.state is InstanceState.RECOVERED]
     assert moved
     assert not [n for n in moved if "cmp1" in running[n]]
-    assert [r for r in result.journal if r.step == Step.HOST_REJOINED.value]
+    assert [r for r in result.journal if r.step == JournalStep.HOST_REJOINED.value]

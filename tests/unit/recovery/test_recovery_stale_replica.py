@@ -20,7 +20,7 @@ import pytest
 from stackdrill.api import Replica
 from stackdrill.backends.sim import SimBackend
 from stackdrill.faults.catalogue import HostCrash, LinkDown, Partition
-from stackdrill.recovery import RecoveryConfig, RecoveryEngine, Step
+from stackdrill.recovery import JournalStep, RecoveryConfig, RecoveryEngine
 from stackdrill.recovery.detect import replication_lost
 from stackdrill.recovery.plan import Candidate, Need, place, usable_replicas
 from stackdrill.topology import Topology, load_topology
@@ -49,7 +49,7 @@ def run(lab: Any, topo: Topology, db: Path, until: float = 400) -> Any:
 
 
 def fenced_hosts(result: Any) -> set[str]:
-    return {r.host for r in result.journal if r.step == Step.FENCE_REQUESTED.value}
+    return {r.host for r in result.journal if r.step == JournalStep.FENCE_REQUESTED.value}
 
 
 def test_secondary_cut_off_while_primary_writes_is_reported_behind(

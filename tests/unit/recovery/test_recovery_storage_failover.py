@@ -11,7 +11,13 @@ import pytest
 
 from stackdrill.backends.sim import SimBackend
 from stackdrill.faults.catalogue import HostCrash, HostReboot, Partition
-from stackdrill.recovery import EngineKilled, InstanceState, RecoveryConfig, RecoveryEngine, Step
+from stackdrill.recovery import (
+    EngineKilled,
+    InstanceState,
+    JournalStep,
+    RecoveryConfig,
+    RecoveryEngine,
+)
 from stackdrill.topology import Topology, load_topology
 
 TOPOLOGIES = Path(__file__).resolve().parents[3] / "lab" / "topologies"
@@ -56,9 +62,9 @@ def test_lost_storage_primary_is_fenced_then_every_guest_writes_through_sto2(
     lab = crash_sto1(nova)
     result = run(lab, nova, tmp_path / "inv.sqlite")
     journal = result.journal
-    fenced = next(r for r in journal if r.step == Step.FENCE_CONFIRMED.value
+    fenced = next(r for r in journal if r.step == JournalStep.FENCE_CONFIRMED.value
                   and r.host == "sto1")
-    first_storage = min(r.seq for r in journal if r.step == Step.STORAGE_READY.value)
+    first_storage = min(r.seq for r in journal if r.step == JournalStep.STORAGE_READY.value)
     assert fenced.seq < first_storage, "promoted sto2 before sto1 was confirmed off"
     names = [i.name for i in nova.instances]
     assert restarts(lab) == dict.fromkeys(names, 1)
@@ -100,7 +106,7 @@ def test_last_replica_is_not_fenced_and_its_guests_reattach_after_its_reboot(
     lab.call_at(60, lambda: lab.inject(cut), "isolate sto2")
     lab.call_at(90, lambda: lab.inject(HostReboot(host="sto1")), "reboot sto1")
     result = run(lab, nova, tmp_path / "inv.sqlite", until=450)
-    fenced = {r.host for r in result.journal if r.step == Step.FENCE_REQUESTED.value}
+    fenced = {r.host for r in result.journal if r.step == JournalStep.FENCE_REQUESTED.value}
     assert "sto1" not in fenced
     assert any(e.kind == "fence-held" and e.host == "sto1" for e in result.events)
     assert writes_after(lab, 350) == {i.name for i in nova.instances}

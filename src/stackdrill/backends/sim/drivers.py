@@ -35,7 +35,10 @@ from stackdrill.api import (
     VolumePath,
     Witness,
 )
+from stackdrill.backends.sim.disks import BlockIOError
+from stackdrill.backends.sim.drbd import DrbdError
 from stackdrill.backends.sim.instances import GUEST_BOOT_S
+from stackdrill.backends.sim.lvm_meta import LvmError
 from stackdrill.topology import NetworkPurpose
 
 if TYPE_CHECKING:
@@ -50,13 +53,27 @@ PLUG_S = 1.0
 VERIFY_TIMEOUT_S = 60.0
 
 
+# What the simulated DRBD, LVM and disks say when they refuse (as drbdadm, lvm and the
+# kernel do): the lab said no, which the driver API reports as DriverError. Anything else
+# raised by an operation is a bug in the simulator and reaches the engine as itself.
+_LAB_REFUSALS = (DrbdError, LvmError, BlockIOError)
+
+
+def _refusals_as_driver_errors(
+        gen: Generator[simpy.Event, Any, Any]) -> Generator[simpy.Event, Any, Any]:
+    try:
+        return (yield from gen)
+    except _LAB_REFUSALS as exc:
+        raise DriverError(str(exc)) from exc
+
+
 class _SimDriver:
     def __init__(self, lab: SimLab) -> None:
         self.lab = lab
         self.env: simpy.Environment = lab.kernel.env
 
     def _run(self, gen: Generator[simpy.Event, Any, Any]) -> Future[Any]:
-        return self.lab.kernel.future(self.env.process(gen))
+        return self.lab.kernel.future(self.env.process(_refusals_as_driver_errors(gen)))
 
     def _reachable(self, host: str) -> bool:
         """The controller reaches `host` on the management network."""
