@@ -64,12 +64,11 @@ class Witness:
 
 @dataclass(frozen=True)
 class HostHealth:
-    """What the control plane sees of one host right now."""
+    """What the control plane sees of one host right now (cheap: asked every tick)."""
 
     host: str
     last_heartbeat: float | None  # lab time of the last compute-service heartbeat received
     power: PowerState
-    witnesses: tuple[Witness, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,6 +88,11 @@ class ComputeDriver(ABC):
     @abstractmethod
     def health(self, host: str) -> HostHealth:
         """Heartbeat and corroborating signals for `host` (never blocks)."""
+
+    @abstractmethod
+    def witnesses(self, host: str) -> tuple[Witness, ...]:
+        """Who can tell whether `host`'s storage/replication links still reach it (never
+        blocks). Asked only once the host's heartbeats stopped: it may cost more."""
 
     @abstractmethod
     def guests(self, host: str) -> Future[list[GuestInfo]]:

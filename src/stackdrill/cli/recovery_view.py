@@ -9,6 +9,8 @@ for each host it skips.
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.table import Table
 
 from stackdrill.api import PowerState
@@ -24,8 +26,9 @@ def assess_hosts(session: LabSession, config: RecoveryConfig) -> list[Assessment
     """The engine's verdict on every compute host right now (monitoring began at 0 s)."""
     lab = session.lab
     now = lab.clock.now()
-    return [assess(lab.drivers.compute.health(h.name), now, config.grace_s, 0.0,
-                   config.fence_on_isolation, config.heartbeat_interval_s)
+    compute = lab.drivers.compute
+    return [assess(compute.health(h.name), partial(compute.witnesses, h.name), now,
+                   config.grace_s, 0.0, config.fence_on_isolation, config.heartbeat_interval_s)
             for h in sorted(session.topology.hosts_with(Role.COMPUTE), key=lambda h: h.name)]
 
 

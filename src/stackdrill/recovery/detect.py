@@ -11,6 +11,7 @@ replication peers still see it is treated as partitioned, not dead.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -43,18 +44,20 @@ def reporting(witness: Witness, host_beat: float | None, now: float,
         (host_beat is None or beat >= host_beat + interval_s)
 
 
-def replication_lost(health: HostHealth, now: float, interval_s: float) -> bool:
+def replication_lost(witnesses: Iterable[Witness], host_beat: float | None, now: float,
+                     interval_s: float) -> bool:
     """Every witness that still reports says it lost the host; with none that reports,
     the links count as up (silence is no evidence)."""
-    heard = [w for w in health.witnesses
-             if reporting(w, health.last_heartbeat, now, interval_s)]
+    heard = [w for w in witnesses if reporting(w, host_beat, now, interval_s)]
     return bool(heard) and not any(w.sees_host for w in heard)
 
 
-def assess(health: HostHealth, now: float, grace_s: float, since: float = 0.0,
-           fence_on_isolation: bool = False, interval_s: float = 10.0) -> Assessment:
-    """Judge one host. `since` is when monitoring began (the age of a host never heard from);
-    `interval_s` the heartbeat interval the witness rule measures freshness by.
+def assess(health: HostHealth, witnesses: Callable[[], Iterable[Witness]], now: float,
+           grace_s: float, since: float = 0.0, fence_on_isolation: bool = False,
+           interval_s: float = 10.0) -> Assessment:
+    """Judge one host. `witnesses` is asked only once its heartbeats stopped; `since` is
+    when monitoring began (the age of a host never heard from); `interval_s` the heartbeat
+    interval the witness rule measures freshness by.
 
     `fence_on_isolation` is the policy some operators choose instead: a host that
     lost only its management link is declared down too (and will be fenced first).
@@ -66,7 +69,7 @@ def assess(health: HostHealth, now: float, grace_s: float, since: float = 0.0,
     signals = []
     if health.power in (PowerState.OFF, PowerState.HUNG):
         signals.append(f"power controller reports {health.power.value}")
-    if replication_lost(health, now, interval_s):
+    if replication_lost(witnesses(), last, now, interval_s):
         signals.append("replication peers lost it")
     if signals:
         reason = f"no heartbeat for {age:.1f} s (grace {grace_s:.0f} s); " + " and ".join(signals)

@@ -9,6 +9,7 @@ returning hosts, maintenance.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from stackdrill.api import HostHealth
 from stackdrill.recovery.detect import Assessment, Verdict, assess
@@ -61,7 +62,8 @@ class HostMonitor:
             if now - (beat if beat is not None else state.since) <= self.config.grace_s:
                 return  # heartbeating: what assess() would say, without the cost
         cfg = self.config
-        verdict = assess(health, now, cfg.grace_s, state.since, cfg.fence_on_isolation,
+        verdict = assess(health, partial(self.drivers.compute.witnesses, host), now,
+                         cfg.grace_s, state.since, cfg.fence_on_isolation,
                          cfg.heartbeat_interval_s)
         sole = None
         if verdict.verdict is Verdict.DOWN and health.power in POWERED and not storage:

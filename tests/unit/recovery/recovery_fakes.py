@@ -196,9 +196,12 @@ class FakeCompute(ComputeDriver):
         self.lab.boot_hook = hook
 
     def health(self, host: str) -> HostHealth:
+        return HostHealth(host, self.lab.hosts[host].last_heartbeat,
+                          FakePower(self.lab).state(host))
+
+    def witnesses(self, host: str) -> tuple[Witness, ...]:
         h = self.lab.hosts[host]
-        peer = Witness("peer", h.repl and h.power is PowerState.ON, self.lab.clock.now())
-        return HostHealth(host, h.last_heartbeat, FakePower(self.lab).state(host), (peer,))
+        return (Witness("peer", h.repl and h.power is PowerState.ON, self.lab.clock.now()),)
 
     def _up(self, host: str) -> None:
         h = self.lab.hosts[host]

@@ -2,46 +2,47 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from stackdrill.api import HostHealth, PowerState, Witness
-from stackdrill.recovery.detect import Verdict, assess, reporting
+from stackdrill.recovery.detect import Assessment, Verdict, assess, reporting
 
 LOST = (Witness("peer", sees_host=False, last_report=99.0),)  # reports, lost the host
 SEES = (Witness("peer", sees_host=True, last_report=99.0),)  # reports, still sees it
 
 
-def health(beat: float | None, power: PowerState, witnesses: tuple[Witness, ...] = SEES
-           ) -> HostHealth:
-    return HostHealth("h", beat, power, witnesses)
+def judge(beat: float | None, power: PowerState, now: float,
+          witnesses: tuple[Witness, ...] = SEES, **options: Any) -> Assessment:
+    return assess(HostHealth("h", beat, power), lambda: witnesses, now, 30.0, **options)
 
 
 def test_within_grace_a_late_heartbeat_is_not_a_failure() -> None:
     """One lost heartbeat (age below the grace period) says nothing."""
-    assert assess(health(80.0, PowerState.OFF, LOST), 100.0, 30.0).verdict is Verdict.UP
+    assert judge(80.0, PowerState.OFF, 100.0, LOST).verdict is Verdict.UP
 
 
 def test_power_off_or_lost_replication_corroborates() -> None:
     """Power controller off/hung, or replication peers lost it: the host is down."""
-    off = assess(health(10.0, PowerState.OFF), 100.0, 30.0)
-    hung = assess(health(10.0, PowerState.HUNG), 100.0, 30.0)
-    repl = assess(health(10.0, PowerState.ON, LOST), 100.0, 30.0)
+    off = judge(10.0, PowerState.OFF, 100.0)
+    hung = judge(10.0, PowerState.HUNG, 100.0)
+    repl = judge(10.0, PowerState.ON, 100.0, LOST)
     assert off.verdict is hung.verdict is repl.verdict is Verdict.DOWN
     assert "replication peers lost it" in repl.reason
 
 
 def test_management_partition_alone_is_only_suspect() -> None:
     """Power on (or unknown) and replication up: partitioned management path, not dead."""
-    on = assess(health(10.0, PowerState.ON), 100.0, 30.0)
-    unknown = assess(health(10.0, PowerState.UNKNOWN), 100.0, 30.0)
+    on = judge(10.0, PowerState.ON, 100.0)
+    unknown = judge(10.0, PowerState.UNKNOWN, 100.0)
     assert on.verdict is unknown.verdict is Verdict.SUSPECT
     assert "not evacuating" in on.reason
-    policy = assess(health(10.0, PowerState.ON), 100.0, 30.0, fence_on_isolation=True)
+    policy = judge(10.0, PowerState.ON, 100.0, fence_on_isolation=True)
     assert policy.verdict is Verdict.DOWN
 
 
 def test_never_heard_from_counts_from_monitoring_start() -> None:
-    never = health(None, PowerState.OFF, LOST)
-    assert assess(never, 20.0, 30.0, since=0.0).verdict is Verdict.UP
-    assert assess(never, 40.0, 30.0, since=0.0).verdict is Verdict.DOWN
+    assert judge(None, PowerState.OFF, 20.0, LOST, since=0.0).verdict is Verdict.UP
+    assert judge(None, PowerState.OFF, 40.0, LOST, since=0.0).verdict is Verdict.DOWN
 
 
 def test_a_witness_that_kept_reporting_after_the_host_fell_silent_counts() -> None:
@@ -58,7 +59,7 @@ def test_everyone_quiet_at_once_leaves_no_witness() -> None:
     assert not reporting(same, host_beat=30.0, now=60.0, interval_s=10.0)
     almost = Witness("peer", sees_host=False, last_report=39.9)
     assert not reporting(almost, host_beat=30.0, now=45.0, interval_s=10.0)
-    quiet = assess(health(30.0, PowerState.ON, (same,)), 70.0, 30.0)
+    quiet = judge(30.0, PowerState.ON, 70.0, (same,))
     assert quiet.verdict is Verdict.SUSPECT
 
 
@@ -74,3 +75,18 @@ def test_freshness_follows_the_heartbeat_interval() -> None:
     peer = Witness("peer", sees_host=False, last_report=59.0)
     assert reporting(peer, host_beat=45.0, now=60.0, interval_s=10.0)
     assert not reporting(peer, host_beat=45.0, now=60.0, interval_s=0.2)
+
+
+def test_witnesses_are_asked_only_once_the_heartbeats_stopped() -> None:
+    """Asking the witnesses costs a backend more than a heartbeat read (the simulator
+    checks every peer's path): a heartbeating host is judged without them."""
+    asked: list[bool] = []
+
+    def witnesses() -> tuple[Witness, ...]:
+        asked.append(True)
+        return LOST
+
+    beating = assess(HostHealth("h", 95.0, PowerState.ON), witnesses, 100.0, 30.0)
+    assert beating.verdict is Verdict.UP and not asked
+    silent = assess(HostHealth("h", 10.0, PowerState.ON), witnesses, 100.0, 30.0)
+    assert silent.verdict is Verdict.DOWN and asked

@@ -118,7 +118,9 @@ def test_primary_crashing_after_the_cut_leaves_its_instances_unrecoverable(
 
 def links_up(lab: Any, host: str) -> bool:
     """What detection concludes from the host's witnesses (the engine's default interval)."""
-    return not replication_lost(lab.drivers.compute.health(host), lab.clock.now(), 10.0)
+    compute = lab.drivers.compute
+    return not replication_lost(compute.witnesses(host), compute.health(host).last_heartbeat,
+                                lab.clock.now(), 10.0)
 
 
 def test_a_cut_link_counts_when_the_peers_that_lost_it_are_alive(mirrored: Topology) -> None:

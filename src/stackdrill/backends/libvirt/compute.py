@@ -115,8 +115,11 @@ class LibvirtCompute(ComputeDriver):
         self.boot_hook: Callable[[str, list[str]], list[str]] | None = None
 
     def health(self, host: str) -> HostHealth:
-        return HostHealth(host, self.heartbeats.last.get(host), self.power.state(host),
-                          self.heartbeats.witnesses.get(host, ()))
+        return HostHealth(host, self.heartbeats.last.get(host), self.power.state(host))
+
+    def witnesses(self, host: str) -> tuple[Witness, ...]:
+        """The host's DRBD peers, as the heartbeat monitor last read them."""
+        return self.heartbeats.witnesses.get(host, ())
 
     def guests(self, host: str) -> Future[list[GuestInfo]]:
         def op() -> list[GuestInfo]:

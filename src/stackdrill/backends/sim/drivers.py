@@ -139,18 +139,21 @@ class SimPower(_SimDriver, PowerDriver):
 
 class SimCompute(_SimDriver, ComputeDriver):
     def health(self, host: str) -> HostHealth:
-        """The witnesses are the host's peers on its storage and replication networks: each
-        says whether it still reaches the host, and reports with its own heartbeat (a peer
-        that is down reports nothing)."""
+        lab = self.lab
+        return HostHealth(host, lab.last_heartbeat.get(host), lab.drivers.power.state(host))
+
+    def witnesses(self, host: str) -> tuple[Witness, ...]:
+        """The host's peers on its storage and replication networks: each says whether it
+        still reaches the host, and reports with its own heartbeat (a peer that is down
+        reports nothing)."""
         lab = self.lab
         beats = lab.last_heartbeat
         others = [n for n in lab.topology.networks
                   if NetworkPurpose.MANAGEMENT not in n.purposes and host in n.addresses]
-        witnesses = tuple(
+        return tuple(
             Witness(f"{peer}@{n.name}", lab.underlay.connected(host, peer, n.name),
                     beats.get(peer) if lab.hosts[peer].up else None)
             for n in others for peer in n.addresses if peer != host)
-        return HostHealth(host, beats.get(host), lab.drivers.power.state(host), witnesses)
 
     def guests(self, host: str) -> Future[list[GuestInfo]]:
         def op() -> Generator[simpy.Event, Any, list[GuestInfo]]:

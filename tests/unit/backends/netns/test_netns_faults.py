@@ -146,7 +146,7 @@ def test_host_crash_kills_processes_and_links_and_power_back_boots_it(lab: Netns
 
     assert nsops.ns_pids(ns(lab, "cmp1")) == []
     assert not ping(ns(lab, "ctl"), "10.0.0.11")
-    switch = lab.drivers.compute.health("cmp1").witnesses
+    switch = lab.drivers.compute.witnesses("cmp1")
     assert [w.name for w in switch] == ["switch"] and not switch[0].sees_host
     lab.heal(fault)
     assert lab.drivers.power.state("cmp1").value == "on"

@@ -42,7 +42,9 @@ def test_management_partition_stops_heartbeats_but_not_other_links() -> None:
     lab.clock.sleep(60)
     health = lab.drivers.compute.health("cmp2")
     assert health.last_heartbeat is not None and lab.clock.now() - health.last_heartbeat > 40
-    assert not replication_lost(health, lab.clock.now(), HEARTBEAT_S)  # its peers see it
+    witnesses = lab.drivers.compute.witnesses("cmp2")
+    assert not replication_lost(witnesses, health.last_heartbeat, lab.clock.now(),
+                                HEARTBEAT_S)  # its peers see it
     assert health.power is PowerState.ON
 
 
@@ -54,11 +56,13 @@ def test_crashed_host_is_off_for_the_power_controller_and_its_guests_stop() -> N
     assert lab.drivers.power.state("cmp1") is PowerState.OFF
     running = lab.observe().running
     assert running["web1"] == [] and running["web2"] == ["cmp2"]
-    health = lab.drivers.compute.health("cmp1")
-    assert not any(w.sees_host for w in health.witnesses)  # no peer reaches it
-    assert not replication_lost(health, lab.clock.now(), HEARTBEAT_S)  # nobody reported yet
+    compute = lab.drivers.compute
+    beat = compute.health("cmp1").last_heartbeat
+    assert not any(w.sees_host for w in compute.witnesses("cmp1"))  # no peer reaches it
+    # nobody reported since: no evidence yet
+    assert not replication_lost(compute.witnesses("cmp1"), beat, lab.clock.now(), HEARTBEAT_S)
     lab.clock.sleep(20)  # its peers report (heartbeat) after it fell silent: now they count
-    assert replication_lost(lab.drivers.compute.health("cmp1"), lab.clock.now(), HEARTBEAT_S)
+    assert replication_lost(compute.witnesses("cmp1"), beat, lab.clock.now(), HEARTBEAT_S)
 
 
 def test_iscsi_io_stalls_then_fails_after_the_replacement_timeout() -> None:
