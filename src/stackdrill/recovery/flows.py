@@ -19,13 +19,14 @@ from stackdrill.recovery.taskbase import (
     STEP_ERRORS,
     FlowContext,
     FlowKind,
+    Runtime,
     StepFailed,
     Task,
     TaskGen,
     TaskStatus,
     Yieldable,
 )
-from stackdrill.recovery.tasks import Runtime, build_flow
+from stackdrill.recovery.tasks import build_flow
 
 log = logging.getLogger(__name__)
 # A failure in these tasks is the target's fault: the next attempt avoids that host.
@@ -34,7 +35,7 @@ TARGET_TASKS = frozenset({"StartGuest", "AttachVolumes", "PlugNetwork", "VerifyG
 
 class FlowRunner:
     """Start, resume and drive the journaled per-instance flows. `runtime` is what the
-    tasks see of the engine (`tasks.Runtime`)."""
+    tasks see of the engine (`taskbase.Runtime`)."""
 
     def __init__(self, shared: Shared, runtime: Runtime, closer: FlowCloser) -> None:
         self.clock, self.journal, self.state = shared.clock, shared.journal, shared.state

@@ -12,16 +12,15 @@ from collections.abc import Generator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy.orm import Session
 
-from stackdrill.api import DriverError
+from stackdrill.api import DriverError, Drivers
+from stackdrill.recovery.config import RecoveryConfig
+from stackdrill.recovery.journal import Journal
 from stackdrill.recovery.result import Phase
 from stackdrill.recovery.steps import JournalStep
-
-if TYPE_CHECKING:
-    from stackdrill.recovery.tasks import Runtime
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,19 @@ class StepFailed(RuntimeError):
 # else raised inside a flow is a bug (in the engine or a driver) and stops the engine,
 # rather than being reverted and retried as if the lab had said no.
 STEP_ERRORS: tuple[type[Exception], ...] = (DriverError, TimeoutError, StepFailed)
+
+
+class Runtime(Protocol):
+    """What tasks may use of the engine."""
+
+    drivers: Drivers
+    journal: Journal
+    config: RecoveryConfig
+
+    def now(self) -> float: ...
+    def failed_hosts(self) -> set[str]: ...
+    def start_clearance(self, ctx: FlowContext) -> str | None:
+        """None when the instance may start on its target; else why it must wait."""
 
 
 @dataclass

@@ -16,19 +16,17 @@ What a task is (its context, base class, statuses) lives in taskbase.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from stackdrill.api import Drivers, VolumePath
+from stackdrill.api import VolumePath
 from stackdrill.recovery import sql
-from stackdrill.recovery.config import RecoveryConfig
 from stackdrill.recovery.inventory import (
     MigrationStatus,
     TaskState,
     VmState,
 )
-from stackdrill.recovery.journal import Journal, JournalStep
+from stackdrill.recovery.journal import JournalStep
 from stackdrill.recovery.result import Phase
 from stackdrill.recovery.taskbase import (
     FlowContext,
@@ -41,19 +39,6 @@ from stackdrill.recovery.taskbase import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class Runtime(Protocol):
-    """What tasks may use of the engine."""
-
-    drivers: Drivers
-    journal: Journal
-    config: RecoveryConfig
-
-    def now(self) -> float: ...
-    def failed_hosts(self) -> set[str]: ...
-    def start_clearance(self, ctx: FlowContext) -> str | None:
-        """None when the instance may start on its target; else why it must wait."""
 
 
 # ---------------------------------------------------------------- the tasks
