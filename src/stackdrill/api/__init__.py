@@ -56,7 +56,7 @@ from stackdrill.api.evidence import (
     StoredRecord,
     WriteOp,
 )
-from stackdrill.api.lab import Backend, Lab, LabOptions
+from stackdrill.api.lab import Backend, Lab, LabOptions, ScheduledActionFailed
 from stackdrill.api.limits import FEATURES, Capabilities
 
 __all__ = [
@@ -100,6 +100,7 @@ __all__ = [
     "PowerState",
     "QuorumStatus",
     "Replica",
+    "ScheduledActionFailed",
     "StorageDriver",
     "StoredRecord",
     "TraceWriter",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field
 
 from stackdrill.yamlio import register_union_tags
 
@@ -66,4 +66,3 @@ Command = Annotated[
     Field(discriminator="tool"),
 ]
 register_union_tags({"lvm", "drbdadm", "disk", "cluster", "probe"})
-CommandAdapter: TypeAdapter[Command] = TypeAdapter(Command)

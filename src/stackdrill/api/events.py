@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from stackdrill.api.drivers import PowerState
@@ -348,12 +348,10 @@ class TraceWriter:
     timer and driver threads). Listeners run in the emitting thread, after the event is
     kept."""
 
-    NO_LISTENERS: ClassVar[tuple[Listener, ...]] = ()
-
     def __init__(self, now: Callable[[], float]) -> None:
         self._now = now
         self._events: list[Traced] = []
-        self._listeners: tuple[Listener, ...] = self.NO_LISTENERS
+        self._listeners: tuple[Listener, ...] = ()
         self._lock = threading.Lock()
 
     def emit(self, event: LabEvent) -> Traced:

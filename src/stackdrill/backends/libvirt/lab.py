@@ -113,7 +113,6 @@ class LibvirtLab(Lab):
                       for h in topology.hosts}
         self.boot_seconds: dict[str, float] = {}
         self.timings: dict[str, float] = {}  # provisioning stages, for bench results
-        self._destroyed = False
         from stackdrill.backends.libvirt.compute import LibvirtCompute
         from stackdrill.backends.libvirt.drivers import make_drivers
         from stackdrill.backends.libvirt.overlay import GuestOverlay
@@ -327,7 +326,6 @@ class LibvirtLab(Lab):
             problems.extend(report.problems)
             for line in report.removed:
                 self.log("teardown", uri=uri, removed=line)
-        self._destroyed = True
         lifetime.unregister(self)
         if problems:
             raise StackdrillError("teardown incomplete: " + "; ".join(problems))

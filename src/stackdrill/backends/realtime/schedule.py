@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from stackdrill.api import ActionFailed, ActionRan, TraceWriter
+from stackdrill.api import ActionFailed, ActionRan, ScheduledActionFailed, TraceWriter
 from stackdrill.backends.realtime.clock import WallClock
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,9 @@ class Schedule:
         except Exception as exc:  # any failure: the drill did not do what it said
             self.tracer.emit(ActionFailed(label, f"{type(exc).__name__}: {exc}"))
             log.exception("scheduled action %s failed", label)
-            self.clock.alarm(RuntimeError(f"scheduled action {label!r} failed: {exc}"))
+            failed = ScheduledActionFailed(f"scheduled action {label!r} failed: {exc}")
+            failed.__cause__ = exc
+            self.clock.alarm(failed)
         finally:
             with self._cv:
                 self._unfinished.pop(key, None)

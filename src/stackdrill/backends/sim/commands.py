@@ -21,13 +21,16 @@ from stackdrill.api.commands import (
     LvmCommand,
     ProbeCommand,
 )
-from stackdrill.backends.sim.disks import BlockIOError
-from stackdrill.backends.sim.drbd import DrbdError, DrbdResourceSim
+from stackdrill.backends.sim.drbd import DrbdResourceSim
+from stackdrill.backends.sim.drivers import TOOL_REFUSALS
 from stackdrill.backends.sim.lvm import LvmHost
-from stackdrill.backends.sim.lvm_meta import LvmError
 
 if TYPE_CHECKING:
     from stackdrill.backends.sim.lab import SimLab
+
+
+# an operator command also refuses a name it does not know, or a value out of range
+COMMAND_REFUSALS: tuple[type[Exception], ...] = (*TOOL_REFUSALS, KeyError, ValueError)
 
 
 def execute(lab: SimLab, command: Command, label: str) -> None:
@@ -38,7 +41,7 @@ def execute(lab: SimLab, command: Command, label: str) -> None:
         started = env.now
         try:
             outcome = yield from _dispatch(lab, command)
-        except (DrbdError, LvmError, BlockIOError, KeyError, ValueError) as exc:  # as the tool says
+        except COMMAND_REFUSALS as exc:  # as the tool says
             outcome = CommandResult(ok=False, detail=f"{type(exc).__name__}: {exc}")
         result = replace(outcome, started=started, finished=env.now)
         lab.results[label] = result

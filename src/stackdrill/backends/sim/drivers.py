@@ -56,14 +56,16 @@ VERIFY_TIMEOUT_S = 60.0
 # What the simulated DRBD, LVM and disks say when they refuse (as drbdadm, lvm and the
 # kernel do): the lab said no, which the driver API reports as DriverError. Anything else
 # raised by an operation is a bug in the simulator and reaches the engine as itself.
-_LAB_REFUSALS = (DrbdError, LvmError, BlockIOError)
+# What the simulated tools refuse with (drbdadm, lvm, a failed disk): a driver operation
+# that meets one failed, which the engine handles; anything else is a bug.
+TOOL_REFUSALS: tuple[type[Exception], ...] = (DrbdError, LvmError, BlockIOError)
 
 
 def _refusals_as_driver_errors(
         gen: Generator[simpy.Event, Any, Any]) -> Generator[simpy.Event, Any, Any]:
     try:
         return (yield from gen)
-    except _LAB_REFUSALS as exc:
+    except TOOL_REFUSALS as exc:
         raise DriverError(str(exc)) from exc
 
 

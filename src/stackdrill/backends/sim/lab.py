@@ -24,6 +24,7 @@ from stackdrill.api import (
     LvmView,
     Observation,
     PowerState,
+    ScheduledActionFailed,
     StoredRecord,
     WriteOp,
 )
@@ -261,7 +262,8 @@ class SimLab(Lab):
                 action()
             except Exception as exc:
                 self.kernel.emit(ActionFailed(label, f"{type(exc).__name__}: {exc}"))
-                raise
+                raise ScheduledActionFailed(f"scheduled action {label!r} failed: {exc}") \
+                    from exc
 
         self.kernel.call_later(time - self.kernel.now, fire)
 

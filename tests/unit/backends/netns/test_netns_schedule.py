@@ -17,6 +17,7 @@ from stackdrill.api import (
     LabOptions,
     PowerChanged,
     PowerState,
+    ScheduledActionFailed,
 )
 from stackdrill.api.commands import LvmCommand, ProbeCommand
 from stackdrill.backends.netns.lab import NetnsLab
@@ -31,7 +32,7 @@ def test_call_at_runs_on_time_and_never_after_destroy() -> None:
     try:
         lab.call_at(lab.clock.now() + 0.3, lambda: fired.append(lab.clock.now()), "soon")
         lab.call_at(lab.clock.now() + 0.1, lambda: 1 / 0, "broken")
-        with pytest.raises(RuntimeError, match="broken"):
+        with pytest.raises(ScheduledActionFailed, match="broken"):
             lab.clock.sleep(1.0)
         lab.clock.sleep(0.5)
         assert len(fired) == 1 and fired[0] >= 0.3

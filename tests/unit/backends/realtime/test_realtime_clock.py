@@ -21,7 +21,7 @@ def test_wall_clock_wait_returns_only_the_callers_futures() -> None:
     assert clock.wait([done, pending], timeout=1.0) == {done}
     t0 = time.monotonic()
     assert clock.wait([pending], timeout=0.2) == set()
-    assert 0.15 <= time.monotonic() - t0 < 1.0
+    assert 0.15 <= time.monotonic() - t0 < 5.0
 
 
 def test_a_failing_scheduled_action_is_raised_where_the_engine_waits() -> None:
@@ -32,7 +32,7 @@ def test_a_failing_scheduled_action_is_raised_where_the_engine_waits() -> None:
     t0 = time.monotonic()
     with pytest.raises(RuntimeError, match="nft failed"):
         clock.sleep(5.0)
-    assert time.monotonic() - t0 < 2.0  # woken, not slept through
+    assert time.monotonic() - t0 < 4.5  # woken, not slept through its 5 s
     clock.sleep(0.01)  # raised once only
     pending: Future[None] = Future()
     clock.alarm(RuntimeError("heal failed"))
@@ -42,7 +42,7 @@ def test_a_failing_scheduled_action_is_raised_where_the_engine_waits() -> None:
 
 def test_rebase_makes_now_zero_and_says_how_far_time_moved() -> None:
     clock = WallClock()
-    time.sleep(0.05)
+    time.sleep(1.0)
     shift = clock.rebase()
-    assert shift >= 0.05
-    assert clock.now() < 0.05
+    assert shift >= 1.0
+    assert clock.now() < 0.9  # measured from the rebase, not from the clock's creation

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from stackdrill.api import ActionFailed, ActionRan
+from stackdrill.api import ActionFailed, ActionRan, ScheduledActionFailed
 from stackdrill.backends.realtime import RealTime
 
 
@@ -29,7 +29,7 @@ def test_a_failing_action_fails_the_wait_and_names_itself() -> None:
     rt = RealTime("t")
     try:
         rt.call_at(0.1, lambda: 1 / 0, "broken")
-        with pytest.raises(RuntimeError, match="scheduled action 'broken' failed"):
+        with pytest.raises(ScheduledActionFailed, match="scheduled action 'broken' failed"):
             rt.clock.sleep(2.0)
     finally:
         rt.stop(5)
@@ -77,7 +77,7 @@ def test_settle_waits_for_due_actions_only() -> None:
         time.sleep(0.05)
         t0 = time.monotonic()
         assert rt.schedule.settle(5.0) == 0
-        assert done == ["due"] and time.monotonic() - t0 < 2.0
+        assert done == ["due"] and time.monotonic() - t0 < 30.0  # not the one at 60 s
     finally:
         rt.stop(5)
 
