@@ -1,4 +1,12 @@
-"""Errors as types: the CLI turns each into one line and an exit code, never a traceback."""
+"""Errors as types: the CLI turns each into one line and an exit code, never a traceback.
+
+Exit codes, on every command: 0 every expectation held (or the command did what it
+said), 1 a check failed (the recovery under test did not do its job), 2 bad input or
+usage (a file, an argument, a backend that cannot realise the drill), 3 an
+infrastructure error (the lab could not be brought up, driven or observed: no verdict
+about the recovery), 4 an output could not be written (the verdict was printed first),
+130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -62,3 +70,25 @@ class LabStateError(StackdrillError):
     """A named lab is missing, already exists, or its saved state is unusable."""
 
     exit_code = 2
+
+
+class InfrastructureError(StackdrillError):
+    """The lab could not be brought up, driven or observed, so the run says nothing about
+    the recovery under test: never a FAIL verdict, its own exit code and report state."""
+
+    exit_code = 3
+
+
+class LabNotReadyError(InfrastructureError):
+    """A lab never became ready (a guest that did not boot, an agent that never answered)
+    or stopped being observable; the message says which part and what it was waiting for."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"lab not ready: {message}")
+
+
+class OutputError(StackdrillError):
+    """A report or other output file could not be written (disk full, permission, a
+    symlink at the target); the verdict has already been printed."""
+
+    exit_code = 4

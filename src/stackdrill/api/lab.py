@@ -18,12 +18,12 @@ from stackdrill.api.drivers import Drivers
 from stackdrill.api.events import Traced, TraceWriter, render_lines, trace_sha256
 from stackdrill.api.evidence import CommandResult, Observation, StoredRecord, WriteOp
 from stackdrill.api.limits import Capabilities
-from stackdrill.errors import LabStateError, StackdrillError, UnsupportedError
+from stackdrill.errors import InfrastructureError, LabStateError, UnsupportedError
 from stackdrill.faults import Fault
 from stackdrill.topology import Topology
 
 
-class ScheduledActionFailed(StackdrillError):
+class ScheduledActionFailed(InfrastructureError):
     """A scheduled action (a fault, a heal, a command) raised: the drill did not do what its
     schedule says, so the lab cannot speak for the recovery under test. Raised where the
     caller next waits on the lab's clock, on every backend."""
