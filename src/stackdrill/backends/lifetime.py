@@ -1,22 +1,36 @@
-"""Labs die with their process: every live lab is destroyed at interpreter exit and on
-SIGTERM/SIGHUP (Ctrl-C already unwinds through the runner's `except BaseException`).
+"""What a stackdrill process leaves behind dies with it: every live lab is destroyed at
+interpreter exit and on SIGTERM/SIGHUP (Ctrl-C already unwinds through the runner's
+`except BaseException`), and every scratch directory (a run's or a CLI command's engine
+inventory) is removed on the way out.
 
 A signal becomes SystemExit, so the code running at that moment unwinds (the drill
-runner destroys its lab on the way out) and atexit then destroys whatever is left. Used
-by every backend whose labs hold real resources: namespaces, domains, bridges.
+runner destroys its lab and removes its scratch directory on the way out) and atexit
+then destroys whatever is left. What SIGKILL leaves, `stackdrill down --all` removes:
+each scratch directory carries a marker naming its owner process, and only directories
+with that marker whose owner is gone are removed.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import os
+import shutil
 import signal
+import stat
+import tempfile
 import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
+
+SCRATCH_PREFIX = "stackdrill-"
+OWNER_MARKER = ".stackdrill-owner"  # "PID START" of the process that made the directory
 
 
 class Destroyable(Protocol):
@@ -24,7 +38,7 @@ class Destroyable(Protocol):
 
 
 _live: weakref.WeakSet[Any] = weakref.WeakSet()
-_state = {"installed": False}
+_state = {"atexit": False, "signals": False}
 _lock = threading.Lock()
 
 
@@ -32,19 +46,30 @@ def register(lab: Destroyable) -> None:
     """Destroy `lab` at interpreter exit and on SIGTERM/SIGHUP unless unregistered."""
     with _lock:
         _live.add(lab)
-        if _state["installed"]:
-            return
-        _state["installed"] = True
-    atexit.register(_destroy_live)
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            if signal.getsignal(sig) in (signal.SIG_DFL, None):
-                signal.signal(sig, _on_signal)
+        first = not _state["atexit"]
+        _state["atexit"] = True
+    if first:
+        atexit.register(_destroy_live)
+    handle_signals()
 
 
 def unregister(lab: Destroyable) -> None:
     with _lock:
         _live.discard(lab)
+
+
+def handle_signals() -> None:
+    """Turn SIGTERM and SIGHUP into SystemExit(128 + signal) so `with`/`finally` blocks
+    run; only from the main thread and only where nobody else handles them already."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    with _lock:
+        if _state["signals"]:
+            return
+        _state["signals"] = True
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) in (signal.SIG_DFL, None):
+            signal.signal(sig, _on_signal)
 
 
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -57,3 +82,61 @@ def _destroy_live() -> None:
             lab.destroy()
         except Exception:
             log.exception("teardown at exit failed")
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat),
+    which tells a live owner from a later process that reused its pid; None: no such
+    process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rpartition(")")[2].split()  # the command name may hold spaces
+    return fields[19] if len(fields) > 19 else None
+
+
+@contextmanager
+def scratch_dir(purpose: str) -> Iterator[Path]:
+    """A private temporary directory marked with this process as its owner; removed when
+    the block ends, however it ends (SIGTERM/SIGHUP too once `handle_signals` ran: the
+    CLI installs it; under pytest a signal keeps pytest's own meaning)."""
+    path = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{purpose}-"))
+    try:
+        pid = os.getpid()
+        (path / OWNER_MARKER).write_text(f"{pid} {_start_time(pid) or '?'}\n")
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _dead_owner(path: Path) -> bool:
+    """True only for a directory stackdrill made (our marker, a plain file, our uid) whose
+    owner process is gone."""
+    try:
+        info = path.lstat()
+        marker = (path / OWNER_MARKER).lstat()
+        if not stat.S_ISDIR(info.st_mode) or not stat.S_ISREG(marker.st_mode) \
+                or info.st_uid != os.geteuid() or marker.st_size > 64:
+            return False
+        pid_text, _, started = (path / OWNER_MARKER).read_text().strip().partition(" ")
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    now_started = _start_time(pid)
+    return now_started is None or (started not in ("", "?") and now_started != started)
+
+
+def remove_dead_scratch(root: Path | None = None) -> list[str]:
+    """`stackdrill down --all`: remove the scratch directories of stackdrill processes
+    that are gone (a SIGKILL, a power cut); never one without our marker, never one whose
+    owner still runs. The names of what was removed."""
+    folder = Path(root or tempfile.gettempdir())
+    removed = []
+    for path in sorted(folder.glob(f"{SCRATCH_PREFIX}*")):
+        if _dead_owner(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(str(path))
+    return removed

@@ -1,7 +1,9 @@
 """The command line: the same operations as the pytest plugin, for a person at a terminal.
 
-Errors become one line and an exit code (2 for bad input, 1 for a failed drill,
-130 for Ctrl-C); tracebacks only with --debug.
+Errors become one line and an exit code (see stackdrill.errors: 1 a failed check, 2 bad
+input, 3 an infrastructure error, 4 an output not written, 130 Ctrl-C); tracebacks only
+with --debug. SIGTERM and SIGHUP unwind like Ctrl-C (exit 128 + the signal), so labs and
+scratch directories are removed on the way out.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from typing import Any
 import click
 
 from stackdrill import __version__
+from stackdrill.backends import lifetime
 from stackdrill.cli.compare import compare_cmd
-from stackdrill.cli.lab import down, heal, inject, recover, status, up, verify, wait
+from stackdrill.cli.inspect import status, verify
+from stackdrill.cli.lab import down, heal, inject, recover, up, wait
 from stackdrill.cli.run import backends, run, schema, validate
 from stackdrill.errors import StackdrillError
 
@@ -60,6 +64,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    lifetime.handle_signals()
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
 

@@ -4,6 +4,10 @@ The simulator keeps no process alive between commands: a sim lab is the schedule
 steps given to it (the same `Step` values a drill's schedule holds, each at the lab
 time it was given) and the lab time it has reached; reopening it replays them
 deterministically. Backends with real resources reattach instead.
+
+Every command on a lab holds its lock from reading the record to writing it back
+(`locked`), and a record is replaced atomically (a temporary file, then a rename), so
+concurrent commands queue and a crash never leaves half a record.
 """
 
 from __future__ import annotations
@@ -11,15 +15,29 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from stackdrill.cli import lablock
 from stackdrill.drill.model import Step
 from stackdrill.errors import LabStateError
 from stackdrill.faults import Fault
 
-LAB_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+LAB_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")  # always fullmatch: `$` accepts "name\n"
+
+
+class KeptRun(BaseModel):
+    """Where a lab left standing by `stackdrill run --keep` came from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    drill: str  # absolute path of the drill file
+    drill_name: str
+    seed: int
 
 
 class LabRecord(BaseModel):
@@ -31,8 +49,12 @@ class LabRecord(BaseModel):
     backend: str
     topology: str  # absolute path of the topology file
     seed: int
-    now: float = 0.0  # the lab time reached: a `wait` moves only this
+    now: float = Field(default=0.0, ge=0, allow_inf_nan=False)  # a `wait` moves only this
     steps: tuple[Step, ...] = ()
+    kept_from: KeptRun | None = None  # set when `run --keep` left the lab standing
+    # What the backend needs to reattach the lab and to tell a person how to reach it
+    # (e.g. netns namespace names); written by the backend, shown by `status`.
+    backend_data: dict[str, str] = Field(default_factory=dict)
 
     def with_step(self, step: Step, now: float) -> LabRecord:
         return self.model_copy(update={"steps": (*self.steps, step), "now": now})
@@ -59,18 +81,43 @@ def home() -> Path:
     return Path(os.environ.get("STACKDRILL_HOME", ".stackdrill"))
 
 
+def check_name(name: str) -> str:
+    """The name itself when it is a valid lab name, else a LabStateError (exit 2)."""
+    if not LAB_NAME.fullmatch(name):
+        raise LabStateError(f"invalid lab name {name[:40]!r}: a lower-case letter, then up "
+                            "to 30 lower-case letters, digits and '-'")
+    return name
+
+
 def _path(name: str) -> Path:
-    if not LAB_NAME.match(name):
-        raise LabStateError(f"invalid lab name {name!r}: lower-case letters, digits and '-'")
-    return home() / "labs" / f"{name}.json"
+    return home() / "labs" / f"{check_name(name)}.json"
+
+
+def _lock_path(name: str) -> Path:
+    return home() / "labs" / f"{check_name(name)}.lock"
+
+
+@contextmanager
+def locked(name: str) -> Iterator[None]:
+    """Hold the lab's lock for a whole command: read, act, write back, nobody in between."""
+    with lablock.hold(_lock_path(name), name):
+        yield
 
 
 def save(record: LabRecord) -> None:
+    """Replace the record atomically: a crash or a full disk leaves the old one whole."""
     path = _path(record.name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(record.model_dump_json(indent=2))
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{record.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(record.model_dump_json(indent=2))
+            out.flush()
+            os.fsync(out.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load(name: str) -> LabRecord:
@@ -110,9 +157,14 @@ def exists(name: str) -> bool:
 
 
 def remove(name: str) -> None:
+    """Forget the lab (under its lock: the lock file goes too, and a command waiting on
+    it starts over on a fresh one and finds no lab)."""
     _path(name).unlink(missing_ok=True)
+    _lock_path(name).unlink(missing_ok=True)
 
 
 def names() -> list[str]:
     folder = home() / "labs"
-    return sorted(p.stem for p in folder.glob("*.json")) if folder.exists() else []
+    if not folder.exists():
+        return []
+    return sorted(p.stem for p in folder.glob("*.json") if LAB_NAME.fullmatch(p.stem))

@@ -7,12 +7,12 @@ step goes through the same player. A lab with real resources is reattached inste
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from stackdrill.api import Lab
-from stackdrill.backends import backend_class
+from stackdrill.backends import backend_class, lifetime
 from stackdrill.cli.labstore import LabRecord
 from stackdrill.drill.model import Step
 from stackdrill.drill.player import Player
@@ -22,13 +22,23 @@ from stackdrill.topology import Topology, load_topology
 Progress = Callable[[RecoveryEvent], None]
 
 
+def topology_of(record: LabRecord) -> Topology:
+    """The lab's topology: its file, or for a lab kept by `run --keep` its drill's (which
+    may be inline or changed by topology_overrides)."""
+    if record.kept_from is not None:
+        from stackdrill.drill import load_drill
+
+        return load_drill(record.kept_from.drill).topology
+    return load_topology(record.topology)
+
+
 class LabSession:
     """A lab reopened from its record; `apply` carries out one more step and records it."""
 
     def __init__(self, record: LabRecord, workdir: Path) -> None:
         self.record = record
         self.workdir = workdir
-        self.topology: Topology = load_topology(record.topology)
+        self.topology: Topology = topology_of(record)
         self.last_recovery: RecoveryResult | None = None
         self._progress: Progress | None = None
         cls = backend_class(record.backend)
@@ -66,6 +76,9 @@ class LabSession:
         return self.record
 
 
-def open_session(record: LabRecord) -> tuple[LabSession, tempfile.TemporaryDirectory[str]]:
-    tmp = tempfile.TemporaryDirectory(prefix="stackdrill-lab-")
-    return LabSession(record, Path(tmp.name)), tmp
+@contextmanager
+def open_session(record: LabRecord) -> Iterator[LabSession]:
+    """The lab reopened for one command, with a scratch directory (the engine's inventory)
+    that is removed when the command ends, however it ends."""
+    with lifetime.scratch_dir("lab") as workdir:
+        yield LabSession(record, workdir)

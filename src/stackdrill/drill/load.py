@@ -13,6 +13,7 @@ from stackdrill.api.commands import ProbeCommand
 from stackdrill.checks.expectations import Expectation
 from stackdrill.drill.model import Drill, DrillSpec, Step
 from stackdrill.errors import DrillError, Problem, TopologyError
+from stackdrill.faults import Fault
 from stackdrill.topology import Topology, parse_topology
 from stackdrill.yamlio import problems_from_validation, read_mapping
 
@@ -201,3 +202,10 @@ def reference_problems(spec: DrillSpec, topo: Topology) -> list[Problem]:
         out += _expected(f"expect[{i}]", expectation, known)
     out += _unknown_instances("workload.instances", spec.workload.instances, known)
     return out
+
+
+def fault_problems(fault: Fault, topo: Topology) -> list[Problem]:
+    """A fault given outside a drill (the CLI's `inject`), checked against the topology by
+    the same checks as a schedule's fault; paths read `inject.host`, `inject.disk`."""
+    found = _injected("", Step(at=0, inject=fault), _Scope(topo, 0.0))
+    return [Problem(p.path.lstrip("."), p.message) for p in found]

@@ -7,7 +7,6 @@ user presses Ctrl-C.
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,8 +74,8 @@ def execute(drill: Drill, *, backend: str = "sim", seed: int | None = None,
     run = DrillRun(drill, backend, seed, lab)
     try:
         run.state_before = state_summary(lab.observe())
-        with tempfile.TemporaryDirectory(prefix="stackdrill-") as tmp:
-            _play(run, Path(tmp), progress)
+        with lifetime.scratch_dir("run") as workdir:
+            _play(run, workdir, progress)
         lab.quiesce()
         run.ended_at = lab.clock.now()
         run.evidence = Evidence.collect(lab)

@@ -19,8 +19,7 @@ def test_a_reopened_lab_is_the_lab_the_commands_left(monkeypatch: pytest.MonkeyP
                                                      tmp_path: Path) -> None:
     monkeypatch.setenv("STACKDRILL_HOME", str(tmp_path))
     record = LabRecord(name="s1", backend="sim", topology=str(TOPOLOGY), seed=1)
-    live, tmp = open_session(record)
-    with tmp:
+    with open_session(record) as live:
         live.apply(Step(at=0, id="f1", inject=HostCrash(host="cmp1")))
         live.wait(60)
         record = live.apply(Step(at=live.lab.clock.now(), recover=RecoverSpec()))
@@ -30,8 +29,7 @@ def test_a_reopened_lab_is_the_lab_the_commands_left(monkeypatch: pytest.MonkeyP
         record = live.wait(15)
         trace, observed = live.lab.trace(), live.lab.observe()
     assert [s.at for s in record.steps] == [0, 60, ended] and record.now == ended + 15
-    replayed, tmp = open_session(record)
-    with tmp:
+    with open_session(record) as replayed:
         assert replayed.lab.trace() == trace
         assert replayed.lab.observe() == observed
         assert replayed.last_recovery is None  # only a step applied now reports one

@@ -1,0 +1,69 @@
+"""What a person types at a named lab is checked before it reaches the lab: a fault naming
+a host, disk, network or overlay the topology lacks, and a number that is not finite or
+out of bounds, are exit 2 with a clear line, nothing recorded, no traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from stackdrill.cli import cli
+
+ROOT = Path(__file__).resolve().parents[3]
+TOPOLOGY = str(ROOT / "lab" / "topologies" / "nova-drbd.yaml")
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("STACKDRILL_HOME", str(tmp_path))
+    assert invoke("up", TOPOLOGY, "--lab", "t1")[0] == 0
+    return tmp_path
+
+
+def recorded(home: Path) -> dict[str, object]:
+    data: dict[str, object] = json.loads((home / "labs" / "t1.json").read_text())
+    return data
+
+
+@pytest.mark.parametrize(("params", "problem"), [
+    (["host_crash", "host=cmp9"], "inject.host: unknown host 'cmp9'"),
+    (["disk_failure", "host=cmp1", "disk=sdz"], "inject.disk: host 'cmp1' has no disk 'sdz'"),
+    (["partition", "groups=cmp1|cmp2", "network=nope"], "inject.network: unknown network"),
+    (["partition", "groups=cmp1|ghost"], "inject.groups[1][0]: unknown host 'ghost'"),
+    (["tunnel_endpoint_down", "host=cmp1", "overlay=nope"], "inject.overlay: unknown overlay"),
+    (["rate_limit", "host=cmp1", "network=storage", "mbit=inf"], "mbit: 'inf' is not a finite"),
+    (["packet_loss", "host=cmp1", "network=storage", "probability=nan"], "not a finite"),
+])
+def test_a_fault_the_lab_cannot_have_is_refused(home: Path, params: list[str],
+                                                problem: str) -> None:
+    code, _out, err = invoke("inject", *params, "--lab", "t1")
+    assert code == 2, err
+    assert problem in err and "Traceback" not in err
+    assert recorded(home)["steps"] == []  # nothing recorded as in force
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "-inf", "-1", "86401", "1e400", "five"])
+def test_wait_takes_a_finite_number_of_seconds_in_bounds(home: Path, seconds: str) -> None:
+    code, _out, err = invoke("wait", seconds, "--lab", "t1")
+    assert code == 2, err
+    assert "SECONDS" in err and "Traceback" not in err
+    assert recorded(home)["now"] == 0.0
+    code, out, _err = invoke("wait", "5", "--lab", "t1")  # the lab still works
+    assert code == 0 and "lab time is now 5.0s" in out
+
+
+@pytest.mark.parametrize("name", ["demo\n", "Demo", "-x", "a" * 32, "a/b", "a.json"])
+def test_a_lab_name_must_match_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     name: str) -> None:
+    monkeypatch.setenv("STACKDRILL_HOME", str(tmp_path))
+    code, _out, err = invoke("up", TOPOLOGY, "--lab", name)
+    assert code == 2 and "invalid lab name" in err
+    assert not (tmp_path / "labs").exists() or list((tmp_path / "labs").iterdir()) == []
