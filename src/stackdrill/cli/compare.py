@@ -13,12 +13,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from stackdrill.backends import backend_class
+from stackdrill.cli.output import check_report_path, write_report
 from stackdrill.cli.render import console
 from stackdrill.drill import Drill, load_drill
 from stackdrill.drill.judge import judge
 from stackdrill.drill.runner import execute
 from stackdrill.drill.support import ensure_supported
-from stackdrill.errors import BackendUnavailableError, InputError, Problem
+from stackdrill.errors import BackendUnavailableError, InfrastructureError, InputError, Problem
 from stackdrill.report.differential import SECTIONS, Differential, compare
 from stackdrill.report.differential_html import format_value, side
 from stackdrill.report.model import Report
@@ -55,6 +56,8 @@ def compare_cmd(drill: Path | None, backend_pair: str | None, seed: int | None,
     Out-of-sync is compared as zero versus non-zero (disk sizes differ between
     backends); times, seqnos, extents and trace hashes are not compared."""
     out = console()
+    if out_path is not None:
+        check_report_path(out_path)
     if report_paths is not None:
         if drill is not None or backend_pair is not None or seed is not None:
             raise click.UsageError("--reports compares saved reports: no DRILL, --backends "
@@ -69,9 +72,9 @@ def compare_cmd(drill: Path | None, backend_pair: str | None, seed: int | None,
         diff = compare(left, right)
     except ValueError as exc:
         raise InputError("--reports", [Problem("", str(exc))]) from None
+    print_differential(diff, out, quiet=quiet)  # the outcome first, then the file
     if out_path is not None:
         _write(diff, out_path)
-    print_differential(diff, out, quiet=quiet)
     if out_path is not None and not quiet:
         out.print(f"comparison written to {out_path}")
     raise SystemExit(0 if diff.agrees else 1)
@@ -115,22 +118,27 @@ def _run_both(loaded: Drill, backends: tuple[str, str], seed: int | None, quiet:
 
 
 def _read_report(path: Path) -> Report:
+    """A saved report; one whose run ended in an infrastructure error has no verdict to
+    compare, so the comparison ends the same way (exit 3)."""
     try:
-        return Report.model_validate_json(path.read_bytes())
+        report = Report.model_validate_json(path.read_bytes())
     except OSError as exc:
         raise InputError(str(path), [Problem("", exc.strerror or str(exc))]) from None
     except ValidationError as exc:
         raise InputError(str(path), problems_from_validation(exc)) from None
+    if report.errored:
+        raise InfrastructureError(f"{path}: the {report.backend} run ended in an "
+                                  f"infrastructure error, nothing to compare: {report.error}")
+    return report
 
 
 def _write(diff: Differential, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".html":
         from stackdrill.report.differential_html import render_differential_html
 
-        path.write_text(render_differential_html(diff))
+        write_report(path, render_differential_html(diff))
     else:
-        path.write_text(diff.to_json())
+        write_report(path, diff.to_json())
 
 
 def differential_table(diff: Differential) -> Table:

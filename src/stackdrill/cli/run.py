@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from stackdrill.backends import REGISTRY, backend_class
+from stackdrill.cli.kept import keeping
+from stackdrill.cli.output import check_report_path, write_report
 from stackdrill.cli.render import console, print_report
-from stackdrill.drill import DrillSpec, load_drill
+from stackdrill.drill import Drill, DrillSpec, load_drill
 from stackdrill.drill.judge import judge
 from stackdrill.drill.runner import execute
-from stackdrill.errors import InputError
+from stackdrill.errors import InfrastructureError, InputError, OutputError
 from stackdrill.faults import FAULT_KINDS
+from stackdrill.report.model import Report
 from stackdrill.topology import Topology, load_topology
 from stackdrill.yamlio import read_mapping
 
@@ -22,50 +27,81 @@ from stackdrill.yamlio import read_mapping
 Examples:
   stackdrill run lab/drills/nova-host-failure.yaml
   stackdrill run lab/drills/nova-host-failure.yaml --seed 7 --report out/report.html
-  stackdrill run lab/drills/overlay.yaml --backend netns --keep""")
+  stackdrill run lab/drills/overlay.yaml --backend netns --keep --lab ov1""")
 @click.argument("drill", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--backend", default="sim", show_default=True,
               help=f"Where the lab runs: {', '.join(sorted(REGISTRY))}.")
 @click.option("--seed", type=int, default=None, help="Seed of the run (default: the drill's).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report: .json for JSON, .html for a self-contained page.")
-@click.option("--keep", is_flag=True, help="Leave the lab standing after the drill.")
+              help="Write the report: .json for JSON, .html for a self-contained page "
+                   "(written after the verdict is printed, atomically; never through a "
+                   "symbolic link; only its own directory is created).")
+@click.option("--keep", is_flag=True,
+              help="Leave the lab standing after the drill, recorded as a named lab "
+                   "(`status --all` lists it, `down --lab NAME` removes it).")
+@click.option("--lab", "lab_name", default=None,
+              help="Name of the kept lab  [default: DRILL-SEED]")
 @click.option("--quiet", "-q", is_flag=True, help="Only the verdict line.")
 def run(drill: Path, backend: str, seed: int | None, report_path: Path | None, keep: bool,
-        quiet: bool) -> None:
+        lab_name: str | None, quiet: bool) -> None:
     """Run one DRILL and print its report; exit 0 when every expectation held, 1 when one
-    failed, 2 on bad input or a backend that cannot realise the drill."""
+    failed, 2 on bad input or a backend that cannot realise the drill, 3 when the lab
+    could not be brought up, driven or observed (no verdict), 4 when the report could not
+    be written (the verdict was printed first)."""
+    if report_path is not None:
+        check_report_path(report_path)
     loaded = load_drill(drill)
+    effective_seed = loaded.spec.seed if seed is None else seed
     out = console()
 
     def progress(message: str) -> None:
         if not quiet:
             out.print(f"[dim]{message}[/dim]", highlight=False)
 
-    with out.status(f"running {loaded.name} on {backend}", spinner="dots") if not quiet \
-            else _nullcontext():
-        finished = execute(loaded, backend=backend, seed=seed, keep=keep, progress=progress)
-    report = judge(finished)
-    if report_path is not None:
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        if report_path.suffix == ".html":
-            from stackdrill.report.html import render_html
-
-            report_path.write_text(render_html(report, loaded.topology))
-        else:
-            report_path.write_text(report.to_json())
-    print_report(report, quiet=quiet)
-    if report_path is not None and not quiet:
-        out.print(f"report written to {report_path}")
+    with keeping(keep, loaded, drill, backend, effective_seed, lab_name, out) as name:
+        try:
+            with out.status(f"running {loaded.name} on {backend}", spinner="dots") \
+                    if not quiet else nullcontext():
+                finished = execute(loaded, backend=backend, seed=seed, keep=keep,
+                                   lab_name=name, progress=progress)
+        except InfrastructureError as exc:
+            _no_verdict(exc, loaded, backend, effective_seed, report_path)
+        report = judge(finished)
+        print_report(report, quiet=quiet)
+        if report_path is not None:
+            write_report(report_path, _render(report, loaded, report_path))
+            if not quiet:
+                out.print(f"report written to {report_path}")
     raise SystemExit(0 if report.passed else 1)
 
 
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
+def _render(report: Report, loaded: Drill, path: Path) -> str:
+    if path.suffix == ".html":
+        from stackdrill.report.html import render_html
 
-    def __exit__(self, *exc: object) -> None:
-        return None
+        return render_html(report, loaded.topology)
+    return report.to_json()
+
+
+def _no_verdict(exc: InfrastructureError, loaded: Drill, backend: str, seed: int,
+                report_path: Path | None) -> NoReturn:
+    """An infrastructure error: say so, write the report in its `error` state, exit 3
+    (also when that report cannot be written: the run's own outcome comes first)."""
+    reason = str(exc)
+    for line in reason.splitlines() or ["(no message)"]:
+        click.echo(f"stackdrill: error: {line}", err=True)
+    click.echo("stackdrill: no verdict: the lab could not be brought up, driven or "
+               "observed; this run says nothing about the recovery under test", err=True)
+    if report_path is not None:
+        report = Report.infrastructure_error(drill=loaded.name, backend=backend, seed=seed,
+                                             topology=loaded.topology.name, reason=reason)
+        try:
+            write_report(report_path, _render(report, loaded, report_path))
+        except OutputError as output:
+            click.echo(f"stackdrill: error: {output}", err=True)
+        else:
+            click.echo(f"report written to {report_path}", err=True)
+    raise SystemExit(exc.exit_code)
 
 
 @click.command(epilog="""\b

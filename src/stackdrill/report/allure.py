@@ -120,6 +120,10 @@ def attach_report(report: Report, topology: Topology | None = None) -> bool:
     Allure is not recording."""
     if not allure_active():
         return False
+    if report.errored:  # no verdict: the reason, not an empty list of checks
+        _step(f"infrastructure error (no verdict): {report.error}", True)
+        _attach_json("report.json", report.to_json())
+        return True
     from stackdrill.report.pictures import timeline_png, topology_png
 
     _phase_steps(report)

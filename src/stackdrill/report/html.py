@@ -198,8 +198,47 @@ def _summary(report: Report) -> str:
     return f'<h2>Why it failed</h2><ul class="summary">{items}</ul>'
 
 
+_ERROR_PAGE = Template("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>ERROR $drill (seed $seed)</title>
+<style>
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0;
+       color: #1c2833; background: #fbfcfc; }
+.banner { padding: 18px 24px; color: white; background: #7d6608; }
+.banner h1 { margin: 0; font-size: 28px; } .banner p { margin: 4px 0 0; opacity: .92; }
+main { max-width: 1300px; margin: 0 auto; padding: 0 24px 48px; }
+pre { background: #f4f6f7; padding: 10px; white-space: pre-wrap; font-size: 14px; }
+</style>
+</head>
+<body>
+<div class="banner error">
+<h1>ERROR — $drill</h1>
+<p>backend <b>$backend</b> · seed <b>$seed</b> · topology <b>$topology</b></p>
+</div>
+<main>
+<h2>Infrastructure error: no verdict</h2>
+<p>The lab could not be brought up, driven or observed, so this run says nothing about
+the recovery under test: no check was run, nothing passed and nothing failed.</p>
+<pre class="reason">$reason</pre>
+</main>
+</body>
+</html>
+""")
+
+
+def _error_html(report: Report, topology: Topology) -> str:
+    """An infrastructure error: the state and the reason, no checks, no pictures."""
+    return _ERROR_PAGE.substitute(
+        drill=escape(report.drill), backend=escape(report.backend), seed=report.seed,
+        topology=escape(report.topology or topology.name), reason=escape(report.error))
+
+
 def render_html(report: Report, topology: Topology) -> str:
     """The whole report as one HTML document (str)."""
+    if report.errored:
+        return _error_html(report, topology)
     template = Template(
         resources.files("stackdrill.report").joinpath("template.html").read_text("utf-8")
     )

@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from stackdrill.checks.result import CheckResult
 from stackdrill.faults import Fault, describe
 
-Verdict = Literal["pass", "fail"]
+# "error": an infrastructure error (the lab could not be brought up, driven or observed):
+# no verdict about the recovery under test; `error` says why.
+Verdict = Literal["pass", "fail", "error"]
 LANES = ("fault", "detection", "fencing", "planning", "check")  # plus "instance:<name>"
 SCHEMA_VERSION = 1
 
@@ -116,17 +118,35 @@ class Report(_Frozen):
     state_before: dict[str, Any] = Field(default_factory=dict, description="drbd/lvm/quorum")
     state_after: dict[str, Any] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)
+    error: str = Field(default="", description="verdict 'error': the infrastructure error")
 
     @model_validator(mode="after")
     def _verdict_matches_checks(self) -> Report:
         if self.verdict == "pass" and verdict_for(self.checks) == "fail":
             failed = [c.name for c in self.checks if not c.ok] or ["(no check ran)"]
             raise ValueError(f"verdict 'pass' but checks failed: {', '.join(failed)}")
+        if (self.verdict == "error") != bool(self.error):
+            raise ValueError("an 'error' report needs its reason, and only it has one")
+        if self.verdict == "error" and self.checks:
+            raise ValueError("an 'error' report has no checks: nothing was judged")
         return self
+
+    @classmethod
+    def infrastructure_error(cls, *, drill: str, backend: str, seed: int, topology: str,
+                             reason: str) -> Report:
+        """The report of a run that ended in an infrastructure error: no checks, no
+        verdict about the recovery, the reason."""
+        return cls(drill=drill, backend=backend, seed=seed, topology=topology,
+                   verdict="error", error=reason)
 
     @property
     def passed(self) -> bool:
         return self.verdict == "pass"
+
+    @property
+    def errored(self) -> bool:
+        """True when the run ended in an infrastructure error (no verdict)."""
+        return self.verdict == "error"
 
     @property
     def failed_checks(self) -> list[CheckResult]:

@@ -134,3 +134,18 @@ def test_every_checker_result_fits_in_a_json_report() -> None:
     assert back == r
     (view,) = back.state_before["lvm"]
     assert (view["vg"], view["host"], view["active_lvs"]["b"]) == ("vg0", "n1", [[2, 2]])
+
+
+def test_an_error_report_carries_its_reason_and_no_checks() -> None:
+    """The `error` state: an infrastructure error, no verdict about the recovery."""
+    from stackdrill.report.model import Report
+
+    report = Report.infrastructure_error(drill="d", backend="libvirt", seed=3, topology="t",
+                                         reason="lab not ready: guest cmp1 silent")
+    again = Report.from_json(report.to_json())
+    assert again == report and again.errored and not again.passed
+    assert again.error == "lab not ready: guest cmp1 silent" and again.checks == ()
+    with pytest.raises(ValueError, match="needs its reason"):
+        Report(drill="d", backend="sim", seed=1, verdict="error")
+    with pytest.raises(ValueError, match="only it has one"):
+        Report(drill="d", backend="sim", seed=1, verdict="fail", error="x")
