@@ -47,7 +47,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
+    _check_backend_name(config)
     _register_testinfra_backends()
+
+
+def _check_backend_name(config: pytest.Config) -> None:
+    """An unknown --lab-backend (a typo: `netsn`) is a usage error (pytest exits 4), never
+    a session of skips that exits 0 having run nothing; a known backend this machine
+    cannot run still skips each test with its reason."""
+    from stackdrill.backends import REGISTRY
+
+    name = _option(config, "backend") or "sim"
+    if name not in REGISTRY:
+        raise pytest.UsageError(f"--lab-backend: unknown backend {str(name)[:40]!r} "
+                                f"(known: {', '.join(sorted(REGISTRY))})")
 
 
 def _register_testinfra_backends() -> None:

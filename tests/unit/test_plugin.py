@@ -120,3 +120,30 @@ def test_allure_results_have_a_step_per_phase_and_the_pictures(
         assert attachments[name]["type"] == kind, attachments.keys()
         data = (out / attachments[name]["source"]).read_bytes()
         assert data.startswith(b"\x89PNG") if kind == "image/png" else json.loads(data)
+
+
+def test_an_unknown_backend_is_a_usage_error_not_a_session_of_skips(
+        pytester: pytest.Pytester) -> None:
+    """A typo in --lab-backend stops pytest with a usage error (exit 4) that lists the
+    known backends; CI must never go green having run nothing."""
+    pytester.makepyfile(test_any="""
+        def test_runs(run_drill):
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--lab-backend", "netsn")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--lab-backend: unknown backend 'netsn' (known: libvirt, "
+                                 "netns, sim, vagrant)*"])
+    pytester.makeini("[pytest]\nlab_backend = simm\n")
+    assert pytester.runpytest_subprocess("-p", "no:cacheprovider").ret == 4
+
+
+def test_a_known_backend_unavailable_here_still_skips_with_its_reason(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_vm=f"""
+        def test_on_vagrant(run_drill):
+            run_drill({str(DRILL)!r})
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rs", "--lab-backend", "vagrant")
+    result.assert_outcomes(skipped=1)
+    assert result.ret == pytest.ExitCode.OK
