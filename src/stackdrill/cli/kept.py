@@ -39,17 +39,34 @@ def kept_name(loaded: Drill, seed: int, lab_name: str | None) -> str:
         raise
 
 
+class Keeping:
+    """What the run is told: the lab name to use (None: the runner's own) and, for a kept
+    lab, where to add what its backend needs to reattach it (the lock is held by this
+    process already: never take it again here, flock would wait on itself)."""
+
+    def __init__(self, name: str | None, record: LabRecord | None = None) -> None:
+        self.name = name
+        self.record = record
+
+    def set_backend_data(self, data: dict[str, str]) -> None:
+        """Record backend-specific reattach data (e.g. netns namespace names) in the kept
+        lab's record; `status` shows it. Nothing happens for a lab that is not kept."""
+        if self.record is not None:
+            self.record = self.record.model_copy(update={"backend_data": dict(data)})
+            labstore.save(self.record)
+
+
 @contextmanager
 def keeping(keep: bool, loaded: Drill, drill: Path, backend: str, seed: int,
-            lab_name: str | None, out: Console) -> Iterator[str | None]:
-    """Around a drill run: yields the lab name the run must use (None: the runner's)."""
+            lab_name: str | None, out: Console) -> Iterator[Keeping]:
+    """Around a drill run: records a kept lab under its lock, held until the block ends."""
     if lab_name is not None:
         labstore.check_name(lab_name)
     if not keep or backend_class(backend).capabilities.in_process:
         if keep:
             out.print(f"--keep: a {backend} lab lives in this process only and ends with "
                       "it; `stackdrill up` keeps a lab between commands")
-        yield lab_name
+        yield Keeping(lab_name)
         return
     name = kept_name(loaded, seed, lab_name)
     with labstore.locked(name):
@@ -61,7 +78,7 @@ def keeping(keep: bool, loaded: Drill, drill: Path, backend: str, seed: int,
                            kept_from=KeptRun(drill=source, drill_name=loaded.name, seed=seed))
         labstore.save(record)
         try:
-            yield name
+            yield Keeping(name, record)
         except NOTHING_STANDS:
             labstore.remove(name)
             raise

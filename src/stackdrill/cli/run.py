@@ -58,12 +58,12 @@ def run(drill: Path, backend: str, seed: int | None, report_path: Path | None, k
         if not quiet:
             out.print(f"[dim]{message}[/dim]", highlight=False)
 
-    with keeping(keep, loaded, drill, backend, effective_seed, lab_name, out) as name:
+    with keeping(keep, loaded, drill, backend, effective_seed, lab_name, out) as kept:
         try:
             with out.status(f"running {loaded.name} on {backend}", spinner="dots") \
                     if not quiet else nullcontext():
                 finished = execute(loaded, backend=backend, seed=seed, keep=keep,
-                                   lab_name=name, progress=progress)
+                                   lab_name=kept.name, progress=progress)
         except InfrastructureError as exc:
             _no_verdict(exc, loaded, backend, effective_seed, report_path)
         report = judge(finished)
