@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 FILE = "kept.json"
 FROZEN = ("frozen: the heartbeats and workloads stopped when the run exited (their "
-          "history is in the run's report); the volume servers keep serving; links, "
-          "overlay and faults in force stand as the run left them")
+          "history is in the run's report){servers}; links, overlay and faults in force "
+          "stand as the run left them")
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,8 @@ class KeptLab:
         lines = [f"kept netns lab {self.lab_name!r} (slot {self.lab_id}, topology "
                  f"{self.topology}, kept {self.kept_at}); remove it with "
                  f"`stackdrill down --lab {self.lab_name}`",
-                 f"  {FROZEN}",
+                 "  " + FROZEN.format(servers="; the volume servers keep serving"
+                                      if self.volumes else ""),
                  "  hosts (`ip netns exec NAMESPACE CMD`, testinfra `netns://NAMESPACE`):"]
         for h in self.hosts:
             addrs = ", ".join(f"{net} {addr}" for net, addr in sorted(h.addresses.items()))
