@@ -185,20 +185,22 @@ def read_slots() -> list[SlotRecord]:
     for path in sorted(REGISTRY_DIR.glob("*.json")):
         try:
             data = json.loads(path.read_text())
-            pid = data["pid"]
+            kept = bool(data.get("kept"))
             out.append(SlotRecord(str(data["lab_id"]), str(data["lab_name"]),
-                                  None if pid is None else int(pid), bool(data.get("kept"))))
+                                  None if kept else int(data["pid"]), kept))
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return out
 
 
 def _write_slot(record: SlotRecord) -> None:
-    """Atomically (a half-written slot file would read as a free slot)."""
+    """Atomically (a half-written slot file would read as a free slot). A kept slot's
+    pid is written as 0: an older stackdrill on the same machine, which knows no `kept`,
+    then takes it for live (kill(0, 0) succeeds) and leaves it alone."""
     path = REGISTRY_DIR / f"{record.lab_id}.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"lab_id": record.lab_id, "lab_name": record.lab_name,
-                               "pid": record.pid, "kept": record.kept}))
+                               "pid": record.pid or 0, "kept": record.kept}))
     tmp.replace(path)
 
 

@@ -61,6 +61,21 @@ def _nbdkit(exp: Export) -> list[str]:
             "file", f"file={exp.path}"]
 
 
+def _read_pidfile(path: Path) -> int | None:
+    """The pid a daemonized nbdkit writes after its fork, so maybe a moment after its
+    parent returned; None when none came within START_TIMEOUT_S (it still serves, and
+    `down` still finds it in the namespace)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            return int(path.read_text())
+        except (OSError, ValueError):
+            if time.monotonic() > deadline:
+                log.warning("nbdkit wrote no pid to %s", path)
+                return None
+        time.sleep(0.02)
+
+
 class Volumes:
     """Exports every topology volume from its storage host with nbdkit."""
 
@@ -134,7 +149,10 @@ class Volumes:
             argv[argv.index("--foreground")] = f"--pidfile={pidfile}"
             # nbdkit forks once its socket listens, so it serves when this returns
             nsops.run(self.names.host_ns(exp.host), argv, timeout=START_TIMEOUT_S)
-            pids[exp.volume] = self.detached[exp.volume] = int(pidfile.read_text())
+            pid = _read_pidfile(pidfile)
+            if pid is not None:
+                self.detached[exp.volume] = pid
+            pids[exp.volume] = pid
         return pids
 
     def serving(self, volume: str) -> bool:
