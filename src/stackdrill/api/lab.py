@@ -104,6 +104,13 @@ class Lab(ABC):
     def destroy(self) -> None:
         """Tear everything down; safe to call twice."""
 
+    def keep(self) -> None:
+        """Leave the lab standing after this process exits, on purpose (`run --keep`): a
+        backend whose labs outlive their owner only by record (netns slots) marks it kept,
+        so no other run reclaims it and only `down --lab NAME` removes it. Nothing to do
+        where the lab's resources outlive the process anyway (libvirt domains)."""
+        return None
+
     def __enter__(self) -> Lab:
         return self
 
@@ -153,3 +160,16 @@ class Backend(ABC):
         """`stackdrill down --all`: remove every leftover of this backend's labs whose
         owning process is gone, never anything it did not create."""
         return []
+
+    @classmethod
+    def kept_labs(cls) -> list[str]:
+        """Names of this backend's labs kept on purpose on this machine (`Lab.keep`),
+        whichever checkout or process kept them: for `status` and `down --all
+        --include-kept`."""
+        return []
+
+    @classmethod
+    def describe_kept(cls, lab_name: str) -> str | None:
+        """For `status`: how to reach the kept lab(s) called `lab_name` and what still runs
+        in them (several lines of text); None when no such lab is kept here."""
+        return None

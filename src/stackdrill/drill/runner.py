@@ -85,6 +85,7 @@ def execute(drill: Drill, *, backend: str = "sim", seed: int | None = None,
             lab.destroy()
         raise
     if keep:
+        lab.keep()  # recorded as kept: no other run reclaims it
         lifetime.unregister(lab)  # kept on purpose: it outlives this process too
     else:
         lab.destroy()

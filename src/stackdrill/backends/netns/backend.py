@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from stackdrill.api import Backend, Capabilities, Lab, LabOptions
 from stackdrill.backends.netns.faults import FAULT_KINDS
+from stackdrill.errors import LabStateError
 from stackdrill.topology import Topology
 
 # Plain volume groups are realised as sparse files served over NBD (no device-mapper
@@ -46,19 +47,63 @@ class NetnsBackend(Backend):
     @classmethod
     def cleanup_all(cls) -> list[str]:
         """`stackdrill down --all`: remove leftovers of netns labs whose owning process is
-        gone (namespaces, stray interfaces, state directories); never anything else."""
+        gone (namespaces, stray interfaces, state directories); never anything else, and
+        never a lab kept on purpose: `down --all` is what CI and scripts run to clear
+        crashed runs, while a kept lab is someone's, kept for inspection (maybe from
+        another checkout: slots are machine-wide). It goes by name (`teardown`)."""
         from stackdrill.backends.netns.cleanup import down_all
 
-        report = down_all(include_live=False)
+        report = down_all(include_live=False, include_kept=False)
         return report.namespaces + report.interfaces + report.state_dirs
 
     @classmethod
     def teardown(cls, lab_name: str) -> list[str]:
-        """`stackdrill down --lab NAME`: remove what is left of netns labs called NAME
-        whose owning process is gone (a live lab tears itself down when it exits)."""
+        """`stackdrill down --lab NAME`: remove the netns labs called NAME that no running
+        process owns: kept ones and crashed ones (a live lab tears itself down when it
+        exits), with everything running in their namespaces."""
         from stackdrill.backends.netns.cleanup import remove_named
 
         return remove_named(lab_name)
+
+    @classmethod
+    def kept_labs(cls) -> list[str]:
+        from stackdrill.backends.netns.names import kept_slots
+
+        return sorted({r.lab_name for r in kept_slots()})
+
+    @classmethod
+    def describe_kept(cls, lab_name: str) -> str | None:
+        """Namespaces (for `ip netns exec` and testinfra's `netns://`), addresses, volumes
+        and what still runs, of every lab kept under that name (`clab inspect`)."""
+        from stackdrill.backends.netns import cleanup, kept, names
+
+        texts = []
+        for rec in names.kept_slots():
+            if rec.lab_name != lab_name:
+                continue
+            found = kept.KeptLab.read(cleanup.state_dir(names.LabNames(rec.lab_id)))
+            texts.append(found.render() if found is not None else
+                         f"kept netns lab {lab_name!r} (slot {rec.lab_id}): its description "
+                         f"is missing; namespaces sd-{rec.lab_id}-* (`ip netns list`)")
+        return "\n".join(texts) or None
+
+    def attach(self, topology: Topology, *, lab_name: str) -> Lab:
+        """Not possible on netns: the lab's heartbeat receiver, its workloads' history
+        readers, its overlay controller and its fault bookkeeping live in the process
+        that built it and end with it, so another command could drive the kernel state
+        but not observe or recover the lab truthfully."""
+        from stackdrill.backends.netns.names import kept_slots
+
+        if any(r.lab_name == lab_name for r in kept_slots()):
+            raise LabStateError(
+                f"lab {lab_name!r} is a kept netns lab: it can be inspected (`stackdrill "
+                f"status --lab {lab_name}` shows its namespaces) and removed (`stackdrill "
+                f"down --lab {lab_name}`), not driven by further commands")
+        raise LabStateError(
+            f"the netns backend cannot keep lab {lab_name!r} between commands: its "
+            "heartbeats, write histories and faults live in the process that builds it. "
+            "Run a whole drill (`stackdrill run DRILL --backend netns`, with --keep to "
+            "inspect the lab afterwards), or use up/inject/recover on the sim backend")
 
     def create(self, topology: Topology, *, lab_name: str, seed: int,
                options: LabOptions | None = None) -> Lab:

@@ -3,7 +3,8 @@
 Build order: namespaces (one fork) -> underlay (switch bridges, veths) -> overlay (VXLAN,
 bridges, FDB from the controller) -> volume exports (nbdkit) -> heartbeats -> instance
 ports and workloads. Any error or Ctrl-C during the build or later tears everything
-down; `destroy()` is idempotent and also runs at interpreter exit.
+down; `destroy()` is idempotent and also runs at interpreter exit, unless the lab was
+kept on purpose (`keep()`, see kept.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
+from enum import Enum
 from typing import Any, TypeVar
 
 from stackdrill.api import (
@@ -33,12 +35,12 @@ from stackdrill.api import (
 )
 from stackdrill.api.commands import Command, ProbeCommand
 from stackdrill.backends import lifetime
-from stackdrill.backends.netns import cleanup, nsops
+from stackdrill.backends.netns import cleanup, kept, nsops
 from stackdrill.backends.netns.drivers import make_drivers
 from stackdrill.backends.netns.faults import FaultEngine
 from stackdrill.backends.netns.heartbeats import Heartbeats
 from stackdrill.backends.netns.instances import Instances
-from stackdrill.backends.netns.names import allocate, release
+from stackdrill.backends.netns.names import allocate, mark_kept, release
 from stackdrill.backends.netns.nbd import NbdError
 from stackdrill.backends.netns.overlay import lab_controller
 from stackdrill.backends.netns.underlay import CONTROLLER, HostLink, Underlay, management_network
@@ -70,6 +72,12 @@ def unsupported(topology: Topology) -> list[str]:
     return out
 
 
+class LabState(Enum):
+    UP = "up"
+    KEPT = "kept"  # outlives this process on purpose; `destroy()` still removes it
+    DOWN = "down"
+
+
 class NetnsLab(Lab):
     backend = "netns"
 
@@ -91,6 +99,7 @@ class NetnsLab(Lab):
         self.tracer = self.runtime.tracer
         self._clock = self.runtime.clock
         self._lock = threading.RLock()
+        self.state = LabState.UP
         self._socks: dict[str, Any] = {}
         self._results: dict[str, CommandResult] = {}
         self._tie = tie_to_parent
@@ -339,22 +348,48 @@ class NetnsLab(Lab):
         return Observation(time=self._clock.now(), running=self.instances.running(),
                            power=dict(self.power), drbd={}, lvm=[], quorum={})
 
+    def keep(self) -> None:
+        """Leave the lab standing after this process exits (`run --keep`): its slot is
+        marked kept, so no other run reclaims it and `down --all` leaves it; the volume
+        servers restart detached; heartbeats and workloads, whose other ends live in
+        this process, stop, and the lab's description says so (kept.py)."""
+        with self._lock:
+            if self.state is not LabState.UP:
+                return
+            self.state = LabState.KEPT
+        self.runtime.stop(DESTROY_WAIT_S)
+        self.instances.shutdown()
+        if self.heartbeats is not None:
+            self.heartbeats.shutdown()
+        server_pids = self.volumes.detach(self.state_dir)
+        self._close_sockets()
+        kept.describe(self, server_pids).write(self.state_dir)
+        mark_kept(self.names, self.name)
+        lifetime.unregister(self)
+        self.tracer.note("lab", "kept", id=self.names.lab_id)
+
+    def _close_sockets(self) -> None:
+        with self._lock:
+            socks = list(self._socks.values())
+            self._socks.clear()
+        for sock in socks:
+            sock.close()
+
     def destroy(self) -> None:
         """Tear down: no new action starts, those in flight and driver operations end
         (bounded), then every process and namespace of the lab goes."""
-        if not self.runtime.stop(DESTROY_WAIT_S):
-            return
+        with self._lock:
+            if self.state is LabState.DOWN:
+                return
+            self.state = LabState.DOWN
+        self.runtime.stop(DESTROY_WAIT_S)
         for part in ("instances", "volumes"):
             comp = getattr(self, part, None)
             if comp is not None:
                 comp.shutdown()
         if self.heartbeats is not None:
             self.heartbeats.shutdown()
-        with self._lock:
-            socks = list(self._socks.values())
-            self._socks.clear()
-        for sock in socks:
-            sock.close()
+        self._close_sockets()
         cleanup.remove_lab_leftovers(self.names.lab_id)
         release(self.names)
         lifetime.unregister(self)

@@ -159,36 +159,63 @@ def _alive(pid: int) -> bool:
 
 @dataclass(frozen=True)
 class SlotRecord:
+    """Who holds a slot: a running process (`pid`), or nobody because the lab was kept on
+    purpose (`kept`; then `pid` is None and only `down --lab NAME` frees it)."""
+
     lab_id: str
     lab_name: str
-    pid: int
+    pid: int | None
+    kept: bool = False
+
+    @property
+    def owner_alive(self) -> bool:
+        return self.pid is not None and _alive(self.pid)
+
+    @property
+    def in_use(self) -> bool:
+        """Not to be reclaimed: its owner runs, or it was kept."""
+        return self.kept or self.owner_alive
 
 
 def read_slots() -> list[SlotRecord]:
-    """Every slot file, live or stale."""
+    """Every slot file, live, kept or stale."""
     out: list[SlotRecord] = []
     if not REGISTRY_DIR.is_dir():
         return out
     for path in sorted(REGISTRY_DIR.glob("*.json")):
         try:
             data = json.loads(path.read_text())
-            out.append(SlotRecord(str(data["lab_id"]), str(data["lab_name"]), int(data["pid"])))
-        except (OSError, ValueError, KeyError):
+            kept = bool(data.get("kept"))
+            out.append(SlotRecord(str(data["lab_id"]), str(data["lab_name"]),
+                                  None if kept else int(data["pid"]), kept))
+        except (OSError, ValueError, KeyError, TypeError):
             continue
     return out
+
+
+def _write_slot(record: SlotRecord) -> None:
+    """Atomically (a half-written slot file would read as a free slot). A kept slot's
+    pid is written as 0: an older stackdrill on the same machine, which knows no `kept`,
+    then takes it for live (kill(0, 0) succeeds) and leaves it alone."""
+    path = REGISTRY_DIR / f"{record.lab_id}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"lab_id": record.lab_id, "lab_name": record.lab_name,
+                               "pid": record.pid or 0, "kept": record.kept}))
+    tmp.replace(path)
 
 
 def allocate(lab_name: str, reclaim: bool = True,
              clean: Callable[[str], object] | None = None) -> tuple[LabNames, list[str]]:
     """Take the lowest free slot for `lab_name` (owned by this process).
 
-    Returns the names and the ids of stale slots (dead owner) that were reclaimed. Their
-    leftovers must be gone before anyone reuses the id: `clean(lab_id)` removes them
-    while the registry lock is held (afterwards, another lab may already own the id).
+    Returns the names and the ids of stale slots (dead owner, not kept) that were
+    reclaimed. Their leftovers must be gone before anyone reuses the id: `clean(lab_id)`
+    removes them while the registry lock is held (afterwards, another lab may already own
+    the id). A kept lab's slot is never reclaimed: it has no owner to die.
     """
     with _registry_lock():
         taken: dict[str, SlotRecord] = {r.lab_id: r for r in read_slots()}
-        stale = [i for i, r in taken.items() if not _alive(r.pid)] if reclaim else []
+        stale = [i for i, r in taken.items() if not r.in_use] if reclaim else []
         for lab_id in stale:
             if clean is not None:
                 clean(lab_id)
@@ -197,10 +224,19 @@ def allocate(lab_name: str, reclaim: bool = True,
         for slot in range(1, MAX_SLOTS):
             lab_id = f"{slot:04x}"
             if lab_id not in taken:
-                record = {"lab_id": lab_id, "lab_name": lab_name, "pid": os.getpid()}
-                (REGISTRY_DIR / f"{lab_id}.json").write_text(json.dumps(record))
+                _write_slot(SlotRecord(lab_id, lab_name, os.getpid()))
                 return LabNames(lab_id), stale
     raise RuntimeError(f"all {MAX_SLOTS} netns lab slots are taken")
+
+
+def mark_kept(names: LabNames, lab_name: str) -> None:
+    """The lab outlives its owner on purpose: no run reclaims its slot from now on."""
+    with _registry_lock():
+        _write_slot(SlotRecord(names.lab_id, lab_name, None, kept=True))
+
+
+def kept_slots() -> list[SlotRecord]:
+    return [r for r in read_slots() if r.kept]
 
 
 def release(names: LabNames) -> None:

@@ -56,6 +56,26 @@ def storage_address(topology: Topology, underlay: Underlay, host: str) -> str:
     raise UnsupportedError(f"storage host {host!r} has no network to serve volumes on")
 
 
+def _nbdkit(exp: Export) -> list[str]:
+    return ["nbdkit", "--foreground", "--newstyle", "-i", exp.address, "-p", str(exp.port),
+            "file", f"file={exp.path}"]
+
+
+def _read_pidfile(path: Path) -> int | None:
+    """The pid a daemonized nbdkit writes after its fork, so maybe a moment after its
+    parent returned; None when none came within START_TIMEOUT_S (it still serves, and
+    `down` still finds it in the namespace)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            return int(path.read_text())
+        except (OSError, ValueError):
+            if time.monotonic() > deadline:
+                log.warning("nbdkit wrote no pid to %s", path)
+                return None
+        time.sleep(0.02)
+
+
 class Volumes:
     """Exports every topology volume from its storage host with nbdkit."""
 
@@ -65,6 +85,7 @@ class Volumes:
         self.tie_to_parent = tie_to_parent
         self.exports: dict[str, Export] = {}
         self.servers: dict[str, subprocess.Popen[bytes]] = {}
+        self.detached: dict[str, int] = {}  # volume -> pid of its daemon (a kept lab)
         for v_idx, vol in enumerate(topology.volumes):
             pv = topology.volume_group(vol.vg).pv
             if pv.drbd is not None or pv.host is None:
@@ -87,9 +108,7 @@ class Volumes:
         for exp in started:
             if exp.volume in self.servers and self.servers[exp.volume].poll() is None:
                 continue
-            argv = ["nbdkit", "--foreground", "--newstyle", "-i", exp.address,
-                    "-p", str(exp.port), "file", f"file={exp.path}"]
-            self.servers[exp.volume] = nsops.spawn(self.names.host_ns(host), argv,
+            self.servers[exp.volume] = nsops.spawn(self.names.host_ns(host), _nbdkit(exp),
                                                    tie_to_parent=self.tie_to_parent)
         for exp in started:
             self._wait_listening(exp)
@@ -113,6 +132,29 @@ class Volumes:
                 proc.kill()
                 proc.wait(timeout=5)
 
+    def detach(self, pid_dir: Path) -> dict[str, int | None]:
+        """Restart every running export as a daemon of its own (the lab is kept and
+        outlives this process; nbdkit in the foreground exits with its parent); volume ->
+        pid of its new server, None where none was running."""
+        pids: dict[str, int | None] = {}
+        for exp in self.exports.values():
+            old = self.servers.pop(exp.volume, None)
+            if old is None or old.poll() is not None:
+                pids[exp.volume] = None
+                continue
+            old.kill()
+            old.wait(timeout=5)
+            pidfile = pid_dir / f"nbdkit-{exp.volume}.pid"
+            argv = _nbdkit(exp)
+            argv[argv.index("--foreground")] = f"--pidfile={pidfile}"
+            # nbdkit forks once its socket listens, so it serves when this returns
+            nsops.run(self.names.host_ns(exp.host), argv, timeout=START_TIMEOUT_S)
+            pid = _read_pidfile(pidfile)
+            if pid is not None:
+                self.detached[exp.volume] = pid
+            pids[exp.volume] = pid
+        return pids
+
     def serving(self, volume: str) -> bool:
         proc = self.servers.get(volume)
         return proc is not None and proc.poll() is None
@@ -132,6 +174,8 @@ class Volumes:
             return False
 
     def shutdown(self) -> None:
+        nsops.kill_pids(list(self.detached.values()))
+        self.detached.clear()
         for proc in self.servers.values():
             if proc.poll() is None:
                 proc.kill()

@@ -29,6 +29,11 @@ needs_root = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() 
 def small_topology(name: str = "small", with_volume: bool = True) -> Topology:
     """ctl (controller + storage), cmp1 and cmp2 (compute); one network; one overlay.
     Hosts boot in 0.3 s (the backend waits each host's boot_s on power-on)."""
+    return parse_topology(small_topology_data(name, with_volume), name)
+
+
+def small_topology_data(name: str = "small", with_volume: bool = True) -> dict[str, Any]:
+    """small_topology as the mapping a topology file holds."""
     data: dict[str, Any] = {
         "name": name,
         "hosts": [
@@ -50,7 +55,7 @@ def small_topology(name: str = "small", with_volume: bool = True) -> Topology:
     if with_volume:
         data["volume_groups"] = [{"name": "vg1", "pv": {"host": "ctl", "disk": "sdb"}}]
         data["volumes"] = [{"name": "vol1", "vg": "vg1", "size_gb": 1}]
-    return parse_topology(data, name)
+    return data
 
 
 def ping(ns: str, address: str, *extra: str, count: int = 1, wait: float = 0.5) -> bool:

@@ -79,3 +79,31 @@ def test_a_slot_of_a_dead_process_is_reclaimed_and_reported(registry: Path) -> N
     assert names.lab_id == dead_id
     assert naming.read_slots()[0].pid == os.getpid()
     release(names)
+
+
+def _in_another_process(registry: Path, code: str) -> str:
+    """Run `code` (with `n` the names module on `registry`) in a process that then exits."""
+    prelude = ("import sys; sys.path.insert(0, sys.argv[1]);"
+               "from stackdrill.backends.netns import names as n; from pathlib import Path;"
+               "n.REGISTRY_DIR = Path(sys.argv[2]);")
+    src = str(Path(naming.__file__).parents[3])
+    out = subprocess.run([sys.executable, "-c", prelude + code, src, str(registry)],
+                         capture_output=True, text=True, check=True, timeout=60)
+    return out.stdout.strip()
+
+
+def test_a_kept_slot_and_a_live_owners_slot_are_never_reclaimed(registry: Path) -> None:
+    """Only a slot whose owner died without keeping it is reclaimed: a kept lab has no
+    owner to die, and a running lab is someone's."""
+    kept_id = _in_another_process(
+        registry, "names = n.allocate('kept')[0]; n.mark_kept(names, 'kept'); "
+                  "print(names.lab_id)")
+    dead_id = _in_another_process(registry, "print(n.allocate('dead')[0].lab_id)")
+    live, stale = allocate("live")
+    assert stale == [dead_id] and live.lab_id == dead_id
+    _, stale = allocate("next")
+    assert stale == []
+    slots = {r.lab_id: r for r in naming.read_slots()}
+    assert slots[kept_id].kept and slots[kept_id].pid is None
+    assert slots[live.lab_id].pid == os.getpid()
+    assert [r.lab_name for r in naming.kept_slots()] == ["kept"]

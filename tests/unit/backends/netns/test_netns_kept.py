@@ -1,0 +1,140 @@
+"""A lab kept with `run --keep --backend netns` is recorded and stands: no other run
+reclaims it, `down --all` leaves it, `status` can say how to reach it, `down --lab NAME`
+removes it to the last namespace; a named lab that netns cannot reopen is refused clearly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from netns_helpers import needs_root, small_topology, small_topology_data
+
+from stackdrill.backends.netns import NetnsBackend, nsops
+from stackdrill.backends.netns.cleanup import STATE_ROOT
+from stackdrill.backends.netns.lab import NetnsLab
+from stackdrill.backends.netns.names import REGISTRY_DIR, read_slots
+from stackdrill.backends.netns.nbd import NbdClient
+
+pytestmark = [needs_root, pytest.mark.netns]
+
+SRC = str(Path(__file__).parents[4] / "src")
+DRILL = """\
+name: {name}
+topology: topo.yaml
+duration_s: 2
+workload: {{write_interval_s: 0.2}}
+schedule:
+  - {{at: 1, id: cut, inject: {{kind: partition, groups: [[cmp1], [cmp2]], network: mgmt}}}}
+expect:
+  - {{check: exactly_once}}
+"""
+
+
+def _stackdrill(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": SRC, "STACKDRILL_HOME": str(cwd / "home")}
+    return subprocess.run([sys.executable, "-m", "stackdrill", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=180, check=False)
+
+
+def _keep_a_lab(tmp_path: Path, drill: str) -> str:
+    """`stackdrill run --backend netns --keep` in its own process, which then exits; the
+    kept lab's slot id."""
+    (tmp_path / "topo.yaml").write_text(yaml.safe_dump(small_topology_data("kept")))
+    (tmp_path / "drill.yaml").write_text(DRILL.format(name=drill))
+    done = _stackdrill(tmp_path, "run", "drill.yaml", "--backend", "netns", "--keep", "-q")
+    assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr
+    kept = [r for r in read_slots() if r.lab_name == f"{drill}-1"]
+    assert len(kept) == 1 and kept[0].kept and kept[0].pid is None, kept
+    return kept[0].lab_id
+
+
+def _ours(lab_id: str) -> list[str]:
+    return [n for n in nsops.list_namespaces() if n.startswith(f"sd-{lab_id}-")]
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in state  # a zombie nobody reaped has stopped serving
+
+
+class TestKeptLab:
+    def test_survives_another_runs_reclaim_and_down_all_and_is_reachable(
+            self, tmp_path: Path) -> None:
+        lab_id = _keep_a_lab(tmp_path, "kept-survives")
+        name = "kept-survives-1"
+        try:
+            spaces = set(_ours(lab_id))
+            assert f"sd-{lab_id}-h-cmp1" in spaces and f"sd-{lab_id}-i-web1" in spaces
+            # a second netns lab reclaims every stale slot while it allocates its own
+            with NetnsLab(small_topology("second"), "second-run", start_workloads=False):
+                assert set(_ours(lab_id)) == spaces
+            removed = NetnsBackend.cleanup_all()
+            assert set(_ours(lab_id)) == spaces
+            assert not [r for r in removed if f"{lab_id}" in r]
+            assert name in NetnsBackend.kept_labs()
+            # reachable: the volume is still served over NBD, the fault still in force
+            sock = nsops.socket_in(f"sd-{lab_id}-h-cmp1")
+            sock.settimeout(5)
+            sock.connect(("10.0.0.1", 10809))
+            NbdClient(sock, "vol1").close()
+            tables = subprocess.run(["ip", "netns", "exec", f"sd-{lab_id}-h-cmp1", "nft",
+                                     "list", "tables"], capture_output=True, text=True,
+                                    timeout=30, check=True).stdout
+            assert f"sd_{lab_id}_" in tables
+            text = NetnsBackend.describe_kept(name)
+            assert text is not None
+            for ns in spaces:
+                assert ns in text
+            assert "frozen" in text and "partition" in text and "served by nbdkit" in text
+        finally:
+            NetnsBackend.teardown(name)
+
+    def test_down_lab_removes_it_and_leaves_nothing(self, tmp_path: Path) -> None:
+        lab_id = _keep_a_lab(tmp_path, "kept-down")
+        server = int((STATE_ROOT / lab_id / "nbdkit-vol1.pid").read_text())
+        assert _running(server)
+        removed = NetnsBackend.teardown("kept-down-1")
+        assert removed and all(n.startswith(f"sd-{lab_id}-") for n in removed)
+        assert not _running(server)
+        assert NetnsBackend.describe_kept("kept-down-1") is None
+        assert "kept-down-1" not in NetnsBackend.kept_labs()
+        # the id may already belong to a parallel test's new lab: then it is not ours
+        if not [r for r in read_slots() if r.lab_id == lab_id]:
+            assert not _ours(lab_id)
+            assert not (STATE_ROOT / lab_id).exists()
+            assert not (REGISTRY_DIR / f"{lab_id}.json").exists()
+            links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
+                                   timeout=30, check=True).stdout
+            assert f" sd{lab_id}" not in links
+
+
+class TestNamedLabs:
+    def test_up_on_netns_is_refused_with_the_reason_and_what_to_do(
+            self, tmp_path: Path) -> None:
+        (tmp_path / "topo.yaml").write_text(yaml.safe_dump(small_topology_data("named")))
+        before = set(nsops.list_namespaces())
+        done = _stackdrill(tmp_path, "up", "topo.yaml", "--lab", "named-x", "--backend",
+                           "netns")
+        assert done.returncode == 2
+        assert "Traceback" not in done.stderr
+        assert "cannot keep lab 'named-x' between commands" in done.stderr
+        assert "stackdrill run DRILL --backend netns" in done.stderr
+        assert not [n for n in set(nsops.list_namespaces()) - before if "named" in n]
+
+    def test_a_kept_lab_is_not_driven_by_further_commands(self, tmp_path: Path) -> None:
+        _keep_a_lab(tmp_path, "kept-named")
+        try:
+            from stackdrill.errors import LabStateError
+
+            with pytest.raises(LabStateError, match="is a kept netns lab") as err:
+                NetnsBackend().attach(small_topology("kept"), lab_name="kept-named-1")
+            assert err.value.exit_code == 2
+        finally:
+            NetnsBackend.teardown("kept-named-1")
