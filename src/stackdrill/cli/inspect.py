@@ -10,6 +10,7 @@ from rich.table import Table
 from stackdrill.backends import backend_class
 from stackdrill.checks import CheckContext, Evidence, run_checks, tally_writes, verify_now
 from stackdrill.cli import labstore
+from stackdrill.cli.kept import kept_elsewhere
 from stackdrill.cli.lab import LAB_OPTION, open_session
 from stackdrill.cli.labstore import LabRecord
 from stackdrill.cli.render import console
@@ -33,7 +34,31 @@ def _all_labs() -> None:
         table.add_row(name, record.backend, str(record.seed), f"{record.now:.1f}",
                       ", ".join(record.faults_in_force()) or "—",
                       escape(f"run {kept.drill_name} (seed {kept.seed})") if kept else "—")
+    recorded = set(labstore.names())
+    for backend, name in kept_elsewhere():
+        if name not in recorded:
+            table.add_row(name, backend, "", "", "", "kept (recorded by another checkout)")
     console().print(table)
+
+
+def _show_kept(name: str, record: LabRecord | None) -> bool:
+    """Describe a kept lab from what its backend knows (a kept lab is not reopened: its
+    owner process is gone); False when no backend kept a lab of that name."""
+    backends = {b for b, n in kept_elsewhere() if n == name}
+    if record is not None:
+        backends.add(record.backend)
+    out = console()
+    if record is not None and record.kept_from is not None:
+        out.print(escape(f"lab {name} backend={record.backend} seed={record.seed}, kept by "
+                         f"`stackdrill run --keep {record.kept_from.drill}`"))
+    texts = [t for b in sorted(backends) if (t := backend_class(b).describe_kept(name))]
+    for text in texts:
+        out.print(escape(text))
+    if record is not None and not texts:
+        out.print(f"backend {record.backend!r} cannot describe a kept lab")
+    if texts or record is not None:
+        out.print(escape(f"remove it with `stackdrill down --lab {name}`"))
+    return bool(texts) or record is not None
 
 
 def _show(record: LabRecord, session: LabSession) -> None:
@@ -41,12 +66,6 @@ def _show(record: LabRecord, session: LabSession) -> None:
     out = console()
     out.print(f"lab [bold]{record.name}[/bold] backend={record.backend} seed={record.seed} "
               f"time={obs.time:.1f}s")
-    if record.kept_from is not None:
-        out.print(escape(f"kept by `stackdrill run --keep {record.kept_from.drill}` "
-                         f"(seed {record.kept_from.seed}); remove it with `stackdrill down "
-                         f"--lab {record.name}`"))
-    for key, value in sorted(record.backend_data.items()):
-        out.print(escape(f"{key}: {value}"))
     hosts = Table(title="hosts", title_justify="left")
     for col in ("host", "power", "instances running"):
         hosts.add_column(col)
@@ -79,7 +98,12 @@ def status(lab_name: str, everything: bool) -> None:
         _all_labs()
         return
     with labstore.locked(lab_name):
-        record = labstore.load(lab_name)
+        record = labstore.load(lab_name) if labstore.exists(lab_name) else None
+        if record is None or record.kept_from is not None:
+            if _show_kept(lab_name, record):
+                return
+            labstore.load(lab_name)  # says: no lab of that name
+        assert record is not None
         with open_session(record) as session:
             _show(record, session)
 

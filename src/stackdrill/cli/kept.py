@@ -13,16 +13,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
-from stackdrill.backends import backend_class
+from stackdrill.backends import REGISTRY, backend_class
 from stackdrill.cli import labstore
 from stackdrill.cli.labstore import KeptRun, LabRecord
 from stackdrill.drill import Drill
-from stackdrill.errors import BackendUnavailableError, LabStateError, UnsupportedError
+from stackdrill.errors import (
+    BackendUnavailableError,
+    LabStateError,
+    StackdrillError,
+    UnsupportedError,
+)
 
 # Raised before a lab is brought up: nothing stands, so nothing stays recorded.
 NOTHING_STANDS = (BackendUnavailableError, UnsupportedError)
@@ -39,21 +45,13 @@ def kept_name(loaded: Drill, seed: int, lab_name: str | None) -> str:
         raise
 
 
+@dataclass(frozen=True)
 class Keeping:
-    """What the run is told: the lab name to use (None: the runner's own) and, for a kept
-    lab, where to add what its backend needs to reattach it (the lock is held by this
-    process already: never take it again here, flock would wait on itself)."""
+    """What the run is told: the lab name to use (None: the runner's own). How to reach a
+    kept lab is its backend's to say (`Backend.describe_kept`), not copied into the record;
+    the lock is held by this process already: never take it again here."""
 
-    def __init__(self, name: str | None, record: LabRecord | None = None) -> None:
-        self.name = name
-        self.record = record
-
-    def set_backend_data(self, data: dict[str, str]) -> None:
-        """Record backend-specific reattach data (e.g. netns namespace names) in the kept
-        lab's record; `status` shows it. Nothing happens for a lab that is not kept."""
-        if self.record is not None:
-            self.record = self.record.model_copy(update={"backend_data": dict(data)})
-            labstore.save(self.record)
+    name: str | None
 
 
 @contextmanager
@@ -78,7 +76,7 @@ def keeping(keep: bool, loaded: Drill, drill: Path, backend: str, seed: int,
                            kept_from=KeptRun(drill=source, drill_name=loaded.name, seed=seed))
         labstore.save(record)
         try:
-            yield Keeping(name, record)
+            yield Keeping(name)
         except NOTHING_STANDS:
             labstore.remove(name)
             raise
@@ -86,3 +84,15 @@ def keeping(keep: bool, loaded: Drill, drill: Path, backend: str, seed: int,
             if labstore.exists(name):
                 out.print(escape(f"lab {name} kept: `stackdrill status --lab {name}` shows "
                                  f"it, `stackdrill down --lab {name}` removes it"))
+
+
+def kept_elsewhere() -> list[tuple[str, str]]:
+    """(backend, lab name) of every lab kept on purpose on this machine, whichever checkout
+    kept it: the lab store is per directory, kept resources are machine-wide."""
+    found = []
+    for backend in sorted(REGISTRY):
+        try:
+            found += [(backend, name) for name in backend_class(backend).kept_labs()]
+        except (ImportError, OSError, StackdrillError):
+            continue  # a backend that cannot run here has kept nothing here
+    return found

@@ -18,6 +18,7 @@ import click
 from stackdrill.backends import REGISTRY, backend_class, lifetime
 from stackdrill.cli import labstore
 from stackdrill.cli.args import LAB_SECONDS, check_fault, parse_fault
+from stackdrill.cli.kept import kept_elsewhere
 from stackdrill.cli.labstore import LabRecord
 from stackdrill.cli.render import console
 from stackdrill.cli.session import LabSession, topology_of
@@ -182,11 +183,16 @@ def recover(lab_name: str, dry_run: bool, parallel: int | None, assume_fenced: b
 
 
 def _down_one(name: str, *, must_exist: bool = False) -> None:
+    """Tear down the lab called `name`: the one recorded here and any kept on this machine
+    by `run --keep` from elsewhere (slots are machine-wide, records per directory)."""
     with labstore.locked(name):
-        if must_exist and not labstore.exists(name):
+        backends = {b for b, n in kept_elsewhere() if n == name}
+        recorded = labstore.backend_of(name)
+        if recorded is not None:
+            backends.add(recorded)
+        if must_exist and not backends and not labstore.exists(name):
             raise LabStateError(f"no lab named {name!r}")
-        backend = labstore.backend_of(name)
-        if backend is not None:
+        for backend in sorted(backends):
             backend_class(backend).teardown(name)
         labstore.remove(name)
     console().print(f"lab {name} is down")
@@ -212,13 +218,30 @@ def _leftovers() -> None:
 @LAB_OPTION
 @click.option("--all", "everything", is_flag=True,
               help="Remove every stackdrill lab and the leftovers of crashed ones "
-                   "(only resources stackdrill created).")
-def down(lab_name: str, everything: bool) -> None:
+                   "(only resources stackdrill created), except labs kept by `run --keep`.")
+@click.option("--include-kept", is_flag=True,
+              help="With --all: also the labs kept on purpose by `run --keep`.")
+def down(lab_name: str, everything: bool, include_kept: bool) -> None:
     """Tear a lab down and forget it (also one whose record this version cannot read, and
-    one kept by `run --keep`)."""
+    one kept by `run --keep`). `--all` is the cleanup after crashes that CI and scripts
+    run: it leaves kept labs, which someone left standing on purpose."""
     if not everything:
+        if include_kept:
+            raise click.UsageError("--include-kept goes with --all")
         _down_one(lab_name, must_exist=True)
         return
+    kept = {n for _b, n in kept_elsewhere()}
     for name in labstore.names():
-        _down_one(name)
+        if include_kept or not (name in kept or _kept_record(name)):
+            _down_one(name)
+    if include_kept:
+        for name in sorted(kept - set(labstore.names())):
+            _down_one(name)
     _leftovers()
+
+
+def _kept_record(name: str) -> bool:
+    try:
+        return labstore.load(name).kept_from is not None
+    except LabStateError:
+        return False  # an unreadable record is a leftover

@@ -52,9 +52,6 @@ class LabRecord(BaseModel):
     now: float = Field(default=0.0, ge=0, allow_inf_nan=False)  # a `wait` moves only this
     steps: tuple[Step, ...] = ()
     kept_from: KeptRun | None = None  # set when `run --keep` left the lab standing
-    # What the backend needs to reattach the lab and to tell a person how to reach it
-    # (e.g. netns namespace names); written by the backend, shown by `status`.
-    backend_data: dict[str, str] = Field(default_factory=dict)
 
     def with_step(self, step: Step, now: float) -> LabRecord:
         return self.model_copy(update={"steps": (*self.steps, step), "now": now})

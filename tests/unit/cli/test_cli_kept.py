@@ -80,14 +80,3 @@ def test_a_sim_lab_cannot_be_kept_and_says_so(home: Path) -> None:
     code, out, _err = invoke("run", str(DRILL), "--keep")
     assert code == 0 and "lives in this process only" in out
     assert not (home / "labs").exists() or not list((home / "labs").glob("*.json"))
-
-
-def test_backend_data_lands_in_the_kept_record_and_status_can_show_it(home: Path) -> None:
-    from stackdrill.cli import labstore
-    from stackdrill.cli.kept import keeping
-    from stackdrill.cli.render import console
-    from stackdrill.drill import load_drill
-
-    with keeping(True, load_drill(DRILL), DRILL, "outliving", 1, "k2", console()) as kept:
-        kept.set_backend_data({"namespaces": "sd-0001-h-alice sd-0001-h-bob"})
-    assert labstore.load("k2").backend_data == {"namespaces": "sd-0001-h-alice sd-0001-h-bob"}

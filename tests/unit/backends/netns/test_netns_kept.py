@@ -96,6 +96,29 @@ class TestKeptLab:
         finally:
             NetnsBackend.teardown(name)
 
+    def test_the_cli_shows_it_keeps_it_through_down_all_and_removes_it_by_name(
+            self, tmp_path: Path) -> None:
+        lab_id = _keep_a_lab(tmp_path, "kept-cli")
+        name = "kept-cli-1"
+        elsewhere = tmp_path / "elsewhere"  # another checkout: no record of this lab
+        elsewhere.mkdir()
+        try:
+            shown = _stackdrill(tmp_path, "status", "--lab", name)
+            assert shown.returncode == 0, shown.stderr
+            assert f"sd-{lab_id}-h-cmp1" in shown.stdout and "frozen" in shown.stdout
+            assert f"stackdrill down --lab {name}" in shown.stdout
+            listed = _stackdrill(elsewhere, "status", "--all")
+            assert name in listed.stdout
+            assert _stackdrill(elsewhere, "down", "--all").returncode == 0
+            assert f"sd-{lab_id}-h-cmp1" in _ours(lab_id)
+            down = _stackdrill(elsewhere, "down", "--lab", name)
+            assert down.returncode == 0, down.stderr
+            assert name not in NetnsBackend.kept_labs()
+            assert _stackdrill(tmp_path, "down", "--lab", name).returncode == 0  # its record
+            assert not (tmp_path / "home" / "labs" / f"{name}.json").exists()
+        finally:
+            NetnsBackend.teardown(name)
+
     def test_down_lab_removes_it_and_leaves_nothing(self, tmp_path: Path) -> None:
         lab_id = _keep_a_lab(tmp_path, "kept-down")
         server = int((STATE_ROOT / lab_id / "nbdkit-vol1.pid").read_text())
