@@ -70,7 +70,7 @@ def _remove_dead(report: DownReport, live: set[str], include_live: bool) -> None
     """down_all's work, with the registry lock held by the caller."""
     ids: set[str] = set()
     for ns in nsops.list_namespaces():
-        match = naming.NS_RE.match(ns)
+        match = naming.NS_RE.fullmatch(ns)
         if not match:
             continue
         if match.group(1) in live and not include_live:
@@ -87,7 +87,7 @@ def _remove_dead(report: DownReport, live: set[str], include_live: bool) -> None
                 report.interfaces.append(name)
     if STATE_ROOT.is_dir():
         for path in sorted(STATE_ROOT.iterdir()):
-            if naming.ID_RE.match(path.name) and (path.name not in live or include_live):
+            if naming.ID_RE.fullmatch(path.name) and (path.name not in live or include_live):
                 shutil.rmtree(path, ignore_errors=True)
                 report.state_dirs.append(str(path))
     for rec in naming.read_slots():
