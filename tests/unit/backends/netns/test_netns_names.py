@@ -79,3 +79,12 @@ def test_a_slot_of_a_dead_process_is_reclaimed_and_reported(registry: Path) -> N
     assert names.lab_id == dead_id
     assert naming.read_slots()[0].pid == os.getpid()
     release(names)
+
+
+def test_a_trailing_newline_is_not_part_of_a_name() -> None:
+    """`$` with re.match accepts "x\\n": such a lab id or namespace name must not pass as
+    ours (cleanup would then act on a name stackdrill never made)."""
+    with pytest.raises(ValueError, match="four hex digits"):
+        LabNames("0abc\n")
+    assert not is_stackdrill_ns("sd-0abc-h-cmp1\n")
+    assert is_stackdrill_ns("sd-0abc-h-cmp1")
