@@ -7,6 +7,7 @@ import copy
 
 import pytest
 
+import stackdrill.drill  # noqa: F401  (every union registers its tags, as in a CLI process)
 from stackdrill.errors import TopologyError
 from stackdrill.topology import parse_topology
 from stackdrill.topology.libvirt_uri import ALLOW_PARAMS_ENV
