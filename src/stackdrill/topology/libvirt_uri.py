@@ -18,7 +18,7 @@ import os
 import re
 from urllib.parse import parse_qsl, urlsplit
 
-from stackdrill.echo import shown
+from stackdrill.echo import key_text, shown
 
 ALLOW_PARAMS_ENV = "STACKDRILL_ALLOW_LIBVIRT_URI_PARAMS"
 MAX_URI = 256
@@ -75,7 +75,7 @@ def _query_problem(query: str, scheme: str) -> str | None:
     keys = [key for key, _ in parse_qsl(query, keep_blank_values=True)]
     remote = [key for key in keys if key.lower() in REMOTE_PARAMS]
     if remote or scheme != "test" or not keys:
-        named = ", ".join(f"{shown(k, 20)}=" for k in (remote or keys)[:3]) or shown(query)
+        named = ", ".join(f"{key_text(k)}=" for k in (remote or keys)[:3]) or shown(query)
         return (f"query parameters ({named}) are not allowed in a topology: they change "
                 f"how libvirt connects; set {ALLOW_PARAMS_ENV}=1 to allow them")
     return None
