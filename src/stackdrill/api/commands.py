@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stackdrill.topology.lvm_names import LvName, VgName
 from stackdrill.yamlio import register_union_tags
 
 
@@ -20,8 +21,8 @@ class LvmCommand(Frozen):
     tool: Literal["lvm"] = "lvm"
     host: str
     op: Literal["lvcreate", "lvextend", "lvremove", "activate", "deactivate", "refresh"]
-    vg: str
-    lv: str | None = None
+    vg: VgName
+    lv: LvName | None = None
     extents: int | None = Field(default=None, gt=0)
     mode: Literal["ex", "sh", "local"] = "local"
 

@@ -147,7 +147,8 @@ def acked_writes(
     prediction for a seed). Corruption, unread volumes and foreign records always fail
     (foreign ones unless `allow_foreign`). With `resumed_after`, every (instance, volume)
     in the history must have an acknowledged write invoked after that lab time — a
-    volume the recovery forgot to attach stops making progress."""
+    volume the recovery forgot to attach stops making progress. With no acknowledged
+    write at all there is nothing to check, and the check fails saying so."""
     ops = list(history)
     tallies = tally_writes(ops, stored)
     foreign = foreign_records(ops, stored)
@@ -161,6 +162,11 @@ def acked_writes(
     if stalled:
         problems.append(f"no acked write after t={resumed_after:g}s on: {', '.join(stalled)}")
     acked = sum(t.acked for t in tallies.values())
+    if acked == 0:
+        # nothing to check is not a pass: no instance's workload got a write acknowledged
+        # (no workload, an interval longer than the run, every write failed)
+        problems.insert(0, f"no acknowledged write to check ({len(ops)} writes invoked, "
+                        f"none acknowledged)")
     ok_detail = f"{acked} acked writes on {len(stored)} volumes, {lost} lost"
     if max_lost or expected_lost is not None:
         ok_detail += f" (allowed: {expected_lost if expected_lost is not None else max_lost})"

@@ -61,7 +61,7 @@ def parse_fault(kind: str, params: tuple[str, ...]) -> Fault:
     try:
         return FaultAdapter.validate_python(fault)
     except ValidationError as exc:
-        raise InputError(f"fault {kind}", problems_from_validation(exc)) from None
+        raise InputError(f"fault {kind}", problems_from_validation(exc, fault)) from None
 
 
 def check_fault(fault: Fault, topology: Topology) -> None:

@@ -15,12 +15,12 @@ from stackdrill.cli.output import check_report_path, write_report
 from stackdrill.cli.render import console, print_report
 from stackdrill.drill import Drill, DrillSpec, load_drill
 from stackdrill.drill.judge import judge
+from stackdrill.drill.load import load_any
 from stackdrill.drill.runner import execute
 from stackdrill.errors import InfrastructureError, InputError, OutputError
 from stackdrill.faults import FAULT_KINDS
 from stackdrill.report.model import Report
-from stackdrill.topology import Topology, load_topology
-from stackdrill.yamlio import read_mapping
+from stackdrill.topology import Topology
 
 
 @click.command(epilog="""\b
@@ -117,13 +117,7 @@ def validate(files: tuple[Path, ...]) -> None:
     out = console()
     for path in files:
         try:
-            data = read_mapping(path, InputError)
-            if "hosts" in data:
-                load_topology(path)
-                kind = "topology"
-            else:
-                load_drill(path)
-                kind = "drill"
+            kind = "topology" if isinstance(load_any(path), Topology) else "drill"
             out.print(f"[green]ok[/green]   {path} ({kind})", highlight=False)
         except InputError as exc:
             bad += 1

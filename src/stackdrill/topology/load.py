@@ -19,12 +19,26 @@ def load_topology(path: str | Path) -> Topology:
     return parse_topology(read_mapping(path, TopologyError), str(path))
 
 
+def not_a_topology(data: dict[Any, Any]) -> str | None:
+    """Why this mapping cannot be a topology at all (a drill; a password file that YAML
+    happens to read as a mapping), said without echoing any of it."""
+    if "topology" in data and "hosts" not in data:
+        return "this is a drill, not a topology: run it, or name a topology file"
+    if not any(key in Topology.model_fields for key in data):
+        return ("not a topology: none of its keys is a topology's "
+                f"({', '.join(list(Topology.model_fields)[:4])}, ...)")
+    return None
+
+
 def parse_topology(data: dict[str, Any], source: str, prefix: str = "") -> Topology:
     """Validate an already parsed mapping; `prefix` is its path inside an enclosing file."""
+    refused = not_a_topology(data)
+    if refused:
+        raise TopologyError(source, [Problem(prefix, refused)])
     try:
         topology = Topology.model_validate(data)
     except ValidationError as exc:
-        problems = problems_from_validation(exc)
+        problems = problems_from_validation(exc, data)
         problems = [_prefixed(p.path, p.message, prefix) for p in problems]
         raise TopologyError(source, problems) from None
     problems = semantic_problems(topology)

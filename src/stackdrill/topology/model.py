@@ -14,10 +14,14 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from stackdrill.echo import shown
+from stackdrill.topology.libvirt_uri import uri_problem
+from stackdrill.topology.lvm_names import lv_name_problem, lvm_rule, vg_name_problem
+
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 T = TypeVar("T", bound=BaseModel)
-MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+MAC_RE = re.compile(r"([0-9a-f]{2}:){5}[0-9a-f]{2}")  # used with fullmatch: no "\n" after it
 
 
 class Frozen(BaseModel):
@@ -52,6 +56,14 @@ class Host(Frozen):
     libvirt_uri: str | None = Field(
         default=None, description="Hypervisor of this host on the VM backend (default: local)."
     )
+
+    @field_validator("libvirt_uri")
+    @classmethod
+    def _libvirt_uri(cls, value: str | None) -> str | None:
+        problem = uri_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
     def has_role(self, role: Role) -> bool:
         return role in self.roles
@@ -167,7 +179,7 @@ class PhysicalVolume(Frozen):
 
 
 class VolumeGroup(Frozen):
-    name: Name
+    name: Annotated[Name, lvm_rule(vg_name_problem)]
     pv: PhysicalVolume
     locking: Locking = Locking.LOCAL
     lock_manager: Literal["dlm", "sanlock"] = "dlm"
@@ -177,7 +189,7 @@ class VolumeGroup(Frozen):
 class Volume(Frozen):
     """A block volume (a Cinder volume): an LV in a VG, reached locally or over iSCSI."""
 
-    name: Name
+    name: Annotated[Name, lvm_rule(lv_name_problem)]
     vg: Name
     size_gb: int = Field(gt=0)
 
@@ -204,8 +216,9 @@ class Instance(Frozen):
     @field_validator("mac")
     @classmethod
     def _mac(cls, value: str | None) -> str | None:
-        if value is not None and not MAC_RE.match(value):
-            raise ValueError(f"not a lower-case MAC address like fa:16:3e:00:00:01: {value!r}")
+        if value is not None and not MAC_RE.fullmatch(value):
+            raise ValueError(f"not a lower-case MAC address like fa:16:3e:00:00:01: "
+                             f"{shown(value)}")
         return value
 
     @field_validator("ip")
@@ -215,7 +228,7 @@ class Instance(Frozen):
             try:
                 ipaddress.ip_address(value)
             except ValueError:
-                raise ValueError(f"not an IP address: {value!r}") from None
+                raise ValueError(f"not an IP address: {shown(value)}") from None
         return value
 
 

@@ -97,3 +97,13 @@ def test_foreign_records_fail() -> None:
     r = acked_writes(h, stored)
     assert not r.ok and r.data["foreign"] == {"v1": [9]}
     assert acked_writes(h, stored, allow_foreign=True).ok
+
+
+def test_nothing_acknowledged_is_nothing_checked_and_fails() -> None:
+    """A workload that never wrote (an interval longer than the run) or whose every
+    write failed gives the check nothing to hold: it must not pass."""
+    assert not acked_writes([], {}).ok
+    failed = [op(1, "fail"), op(2, "info")]
+    r = acked_writes(failed, store())
+    assert not r.ok and "no acknowledged write to check" in r.detail
+    assert acked_writes([op(1)], store(op(1))).ok

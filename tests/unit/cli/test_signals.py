@@ -24,7 +24,7 @@ TOPOLOGY = ROOT / "lab" / "topologies" / "two-node-clvm.yaml"
 LONG_DRILL = f"""name: long-run
 topology: {TOPOLOGY}
 duration_s: 86400
-workload: {{write_interval_s: 0.2}}
+workload: {{write_interval_s: 1.0}}
 schedule:
   - {{at: 30, id: bob-dies, inject: {{kind: host_crash, host: bob, power_back: false}}}}
 expect:

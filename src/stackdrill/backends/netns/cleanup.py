@@ -73,7 +73,7 @@ def _remove_dead(report: DownReport, live: set[str]) -> None:
     except what belongs to the ids in `live`."""
     ids: set[str] = set()
     for ns in nsops.list_namespaces():
-        match = naming.NS_RE.match(ns)
+        match = naming.NS_RE.fullmatch(ns)
         if not match:
             continue
         if match.group(1) in live:
@@ -90,7 +90,7 @@ def _remove_dead(report: DownReport, live: set[str]) -> None:
                 report.interfaces.append(name)
     if STATE_ROOT.is_dir():
         for path in sorted(STATE_ROOT.iterdir()):
-            if naming.ID_RE.match(path.name) and path.name not in live:
+            if naming.ID_RE.fullmatch(path.name) and path.name not in live:
                 shutil.rmtree(path, ignore_errors=True)
                 report.state_dirs.append(str(path))
     for rec in naming.read_slots():

@@ -28,8 +28,9 @@ IF_PREFIX = "sd"  # interfaces (IFNAMSIZ 15): sd<id>...
 NFT_PREFIX = "sd_"  # nftables tables: sd_<id>_...
 REGISTRY_DIR = Path(os.environ.get("STACKDRILL_NETNS_RUN", "/run/stackdrill/netns"))
 MAX_SLOTS = 4096
-ID_RE = re.compile(r"^[0-9a-f]{4}$")
-NS_RE = re.compile(r"^sd-([0-9a-f]{4})-[a-z0-9-]+$")
+# whole names only (fullmatch): `$` with .match would accept a trailing newline
+ID_RE = re.compile(r"[0-9a-f]{4}")
+NS_RE = re.compile(r"sd-([0-9a-f]{4})-[a-z0-9-]+")
 SLOT_RANGE = ipaddress.ip_network("100.64.0.0/10")  # shared address space, never routed here
 
 
@@ -40,7 +41,7 @@ class LabNames:
     lab_id: str  # four hex digits
 
     def __post_init__(self) -> None:
-        if not ID_RE.match(self.lab_id):
+        if not ID_RE.fullmatch(self.lab_id):
             raise ValueError(f"lab id must be four hex digits, got {self.lab_id!r}")
 
     @property
@@ -130,7 +131,7 @@ def _mac(kind: int, slot: int, a: int, b: int) -> str:
 
 def is_stackdrill_ns(name: str) -> bool:
     """True only for namespace names of the shape stackdrill gives them."""
-    return bool(NS_RE.match(name))
+    return bool(NS_RE.fullmatch(name))
 
 
 # ------------------------------------------------------------------ the slot registry

@@ -107,3 +107,12 @@ def test_a_kept_slot_and_a_live_owners_slot_are_never_reclaimed(registry: Path) 
     assert slots[kept_id].kept and slots[kept_id].pid is None
     assert slots[live.lab_id].pid == os.getpid()
     assert [r.lab_name for r in naming.kept_slots()] == ["kept"]
+
+
+def test_a_trailing_newline_is_not_part_of_a_name() -> None:
+    """`$` with re.match accepts "x\\n": such a lab id or namespace name must not pass as
+    ours (cleanup would then act on a name stackdrill never made)."""
+    with pytest.raises(ValueError, match="four hex digits"):
+        LabNames("0abc\n")
+    assert not is_stackdrill_ns("sd-0abc-h-cmp1\n")
+    assert is_stackdrill_ns("sd-0abc-h-cmp1")
