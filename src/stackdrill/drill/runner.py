@@ -80,16 +80,19 @@ def execute(drill: Drill, *, backend: str = "sim", seed: int | None = None,
         run.ended_at = lab.clock.now()
         run.evidence = Evidence.collect(lab)
         run.trace_sha256 = run.evidence.trace_sha256
-    except BaseException:
-        if not keep:
-            lab.destroy()
-        raise
+    finally:
+        _leave(lab, keep)
+    return run
+
+
+def _leave(lab: Lab, keep: bool) -> None:
+    """Destroy the lab, or keep it on purpose however the run ended (a failed check, an
+    error, Ctrl-C): a lab the user asked to keep is the one to look at after a failure."""
     if keep:
         lab.keep()  # recorded as kept: no other run reclaims it
         lifetime.unregister(lab)  # kept on purpose: it outlives this process too
     else:
         lab.destroy()
-    return run
 
 
 def _play(run: DrillRun, workdir: Path, progress: Progress) -> None:
