@@ -14,7 +14,7 @@ from stackdrill.yamlio import register_union_tags
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class LvmCommand(Frozen):

@@ -17,7 +17,7 @@ from stackdrill.yamlio import register_union_tags
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class ExpectExactlyOnce(_Frozen):

@@ -18,7 +18,7 @@ from stackdrill.topology import Topology
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 # Below this a guest's shell loop (libvirt) or a netns writer process spends its time

@@ -15,7 +15,8 @@ from stackdrill.yamlio import register_union_tags
 
 
 class _Fault(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # no inf/nan anywhere: a fault is a finite thing the backends turn into tc/nft numbers
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     def targets(self) -> tuple[str, ...]:
         """Hosts this fault touches (for reports and for checks against the topology)."""
@@ -67,7 +68,7 @@ class SlowDisk(_Fault):
     kind: Literal["slow_disk"] = "slow_disk"
     host: str
     disk: str
-    latency_ms: float = Field(gt=0)
+    latency_ms: float = Field(gt=0, le=60_000, description="added per I/O, at most a minute")
 
 
 class LinkDown(_Fault):
@@ -104,7 +105,7 @@ class RateLimit(_Fault):
     kind: Literal["rate_limit"] = "rate_limit"
     host: str
     network: str
-    mbit: float = Field(gt=0)
+    mbit: float = Field(gt=0, le=100_000, description="at most 100 Gbit/s")
 
 
 class UnderlayMtu(_Fault):

@@ -27,7 +27,8 @@ MAC_RE = re.compile(r"([0-9a-f]{2}:){5}[0-9a-f]{2}")  # used with fullmatch: no 
 class Frozen(BaseModel):
     """Base of every topology model: immutable, unknown keys rejected."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False,
+                              allow_inf_nan=False)
 
 
 class Role(StrEnum):
