@@ -245,6 +245,8 @@ class LibvirtLab(Lab):
             was = self._power_seen.get(host, PowerState.ON)
             self._power_seen[host] = state
         self.tracer.emit(PowerChanged(host, state, was, why))
+        if state is PowerState.OFF:
+            self.compute.host_off(host)
         if state in (PowerState.OFF, PowerState.ON):
             for other in self.nodes:
                 if other != host:
