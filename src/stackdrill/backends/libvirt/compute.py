@@ -17,6 +17,7 @@ gone.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -35,15 +36,21 @@ from stackdrill.api import (
 )
 from stackdrill.backends.libvirt import drbd, workload
 from stackdrill.backends.libvirt.agent import GuestCommandError
+from stackdrill.backends.libvirt.readiness import agent_budget
 from stackdrill.backends.realtime import WaitTimeout, wait_until
-from stackdrill.errors import StackdrillError
+from stackdrill.errors import InfrastructureError, StackdrillError
 from stackdrill.topology import NetworkPurpose, Role
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.drivers import LibvirtPowerDriver
     from stackdrill.backends.libvirt.lab import LibvirtLab
 
+log = logging.getLogger(__name__)
 HEARTBEAT_S = 2.0
+BEAT_TIMEOUT_S = 5.0  # one heartbeat's agent call
+# the heartbeat interval the engine assumes (RecoveryConfig.heartbeat_interval_s): a
+# monitor cycle slower than this makes healthy hosts look silent
+ENGINE_HEARTBEAT_INTERVAL_S = 10.0
 VERIFY_TIMEOUT_S = 60.0
 
 
@@ -81,9 +88,19 @@ class Heartbeats:
     def _beat(self, host: str) -> bool:
         cmd = f"ping -c 1 -W 1 {self._target} >/dev/null" if self._target else "true"
         try:
-            return self.lab.run(host, cmd, timeout=5).rc == 0
+            return self.lab.run(host, cmd, timeout=BEAT_TIMEOUT_S).rc == 0
         except (GuestCommandError, StackdrillError):
             return False
+
+    def calls_per_cycle(self) -> int:
+        """Agent calls one monitor cycle makes: a beat per compute host, a DRBD status per
+        replica."""
+        return len(self.last) + sum(len(res.nodes) for res in self.lab.topology.drbd)
+
+    def budget(self) -> float:
+        """The slowest agent round trip this monitor keeps up with (readiness)."""
+        return agent_budget(self.calls_per_cycle(), ENGINE_HEARTBEAT_INTERVAL_S,
+                            BEAT_TIMEOUT_S)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -93,7 +110,10 @@ class Heartbeats:
                     return
                 if self._beat(host):
                     self.last[host] = self.lab.clock.now()
-            self._refresh_links()
+            try:
+                self._refresh_links()
+            except InfrastructureError as exc:  # read again next beat; the run sees it too
+                log.warning("%s: witnesses not refreshed: %s", self.lab.name, exc)
             self._stop.wait(max(0.0, HEARTBEAT_S - (time.monotonic() - started)))
 
     def _refresh_links(self) -> None:
