@@ -339,6 +339,7 @@ class LibvirtLab(Lab):
         """Let the schedule's last actions finish, then freeze (or thaw) every workload for
         a consistent final read (see observe.py)."""
         if not resume:
+            self._still_there()
             unfinished = self.runtime.schedule.settle(SCHEDULED_GRACE_S)
             if unfinished:
                 self.log("schedule-unfinished", actions=unfinished, grace_s=SCHEDULED_GRACE_S)
@@ -349,6 +350,16 @@ class LibvirtLab(Lab):
                 raise LabNotReadyError(f"{booting} host(s) still booting at the drill's end")
             self.runtime.clock.sleep(0)  # a boot that gave up: its error, not a verdict
         observe.quiesce(self, resume)
+
+    def _still_there(self) -> None:
+        """Every domain of the lab still exists: one removed from outside this run (another
+        process's cleanup) leaves nothing to observe, which is no verdict."""
+        for host, node in self.nodes.items():
+            try:
+                self.domain(host)
+            except libvirt.libvirtError as exc:
+                raise LabNotReadyError(f"{host}: domain {node.domain} is gone from libvirt "
+                                       f"(removed outside this run?): {exc}") from exc
 
     def history(self) -> list[WriteOp]:
         return observe.history(self)

@@ -123,5 +123,9 @@ def _pool_path(pool: libvirt.virStoragePool) -> Path | None:
 
 
 def _bridge(net: libvirt.virNetwork) -> str | None:
-    elem = ET.fromstring(net.XMLDesc(0)).find("bridge")
+    try:
+        text = net.XMLDesc(0)
+    except libvirt.libvirtError:  # removed meanwhile (another teardown): nothing to do
+        return None
+    elem = ET.fromstring(text).find("bridge")
     return None if elem is None else elem.get("name")
