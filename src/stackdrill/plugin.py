@@ -3,12 +3,16 @@ fixtures. Registered through the `pytest11` entry point, so `pytest scenarios/` 
 
 Labs are always torn down (kept with --lab-keep), even when a test fails; their
 names carry the xdist worker id so `-n auto` never collides.
+
+A test whose lab could not be brought up, driven or observed (an InfrastructureError, e.g.
+"lab not ready: ...") says nothing about the recovery: it is reported as INFRA-ERROR, not
+FAILED, and a session whose only non-passing tests are such errors exits 3, like the CLI.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +20,10 @@ import pytest
 
 from stackdrill.api import Lab
 from stackdrill.backends import backend_class
-from stackdrill.errors import BackendUnavailableError, UnsupportedError
+from stackdrill.errors import BackendUnavailableError, InfrastructureError, UnsupportedError
 from stackdrill.faults import Fault, FaultAdapter
+
+INFRASTRUCTURE_EXIT = InfrastructureError.exit_code  # 3, as on every stackdrill command
 
 MARKERS = (
     "sim: runs on the simulated backend",
@@ -45,6 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(InfrastructureTally(), "stackdrill-infrastructure-tally")
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
     _check_backend_name(config)
@@ -61,6 +68,70 @@ def _check_backend_name(config: pytest.Config) -> None:
     if name not in REGISTRY:
         raise pytest.UsageError(f"--lab-backend: unknown backend {str(name)[:40]!r} "
                                 f"(known: {', '.join(sorted(REGISTRY))})")
+
+
+INFRA_PROPERTY = "stackdrill_infrastructure_error"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A test that failed because its lab was not ready is marked as such (a user property,
+    which reaches the xdist controller and the JUnit XML), its reason first in the report."""
+    report = yield
+    if report.failed and call.excinfo is not None and call.excinfo.errisinstance(
+            InfrastructureError):
+        reason = str(call.excinfo.value)
+        report.user_properties.append((INFRA_PROPERTY, reason))
+        item.user_properties.append((INFRA_PROPERTY, reason))  # JUnit XML writes these
+        report.longrepr = (f"{reason}\n(infrastructure error: the lab could not be brought up, "
+                           f"driven or observed; no verdict about the recovery)\n\n"
+                           f"{report.longrepr}")
+    return report
+
+
+def infrastructure_error(report: pytest.TestReport) -> str | None:
+    """The reason when `report` is a test whose lab was not ready, else None."""
+    return next((str(v) for k, v in report.user_properties if k == INFRA_PROPERTY), None)
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config
+                             ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    if report.failed and infrastructure_error(report) is not None:
+        return "infrastructure error", "I", ("INFRA-ERROR", {"yellow": True})
+    return None
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config
+                            ) -> None:
+    infra = list(terminalreporter.stats.get("infrastructure error", ()))
+    if not infra:
+        return
+    terminalreporter.section("lab not ready (infrastructure errors: no verdict)", yellow=True)
+    for report in infra:
+        terminalreporter.line(f"INFRA-ERROR {report.nodeid} - {infrastructure_error(report)}")
+
+
+class InfrastructureTally:
+    """Counts the session's failures and how many were labs that were not ready (on the
+    xdist controller too: the reports carry the mark), and sets the exit status."""
+
+    def __init__(self) -> None:
+        self.failed = 0
+        self.infrastructure = 0
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            self.failed += 1
+            self.infrastructure += infrastructure_error(report) is not None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Exit 3 (stackdrill's infrastructure error) when every failure was a lab that
+        was not ready: CI can tell a busy runner from a failed recovery."""
+        if (self.infrastructure and self.failed == self.infrastructure
+                and session.exitstatus == pytest.ExitCode.TESTS_FAILED):
+            session.exitstatus = INFRASTRUCTURE_EXIT
 
 
 def _register_testinfra_backends() -> None:

@@ -147,3 +147,42 @@ def test_a_known_backend_unavailable_here_still_skips_with_its_reason(
     result = pytester.runpytest("-p", "no:cacheprovider", "-rs", "--lab-backend", "vagrant")
     result.assert_outcomes(skipped=1)
     assert result.ret == pytest.ExitCode.OK
+
+
+INFRA_SCENARIOS = """
+    import pytest
+    from stackdrill.errors import LabNotReadyError
+
+    def test_lab_never_booted():
+        raise LabNotReadyError("cmp1 booting (guest agent silent): no progress for 90 s")
+
+    def test_recovery_ok():
+        pass
+"""
+
+
+def test_a_lab_that_was_not_ready_is_an_infrastructure_error_and_exits_3(
+        pytester: pytest.Pytester) -> None:
+    """A scenario whose lab raised an InfrastructureError is not a FAIL: it is reported as
+    INFRA-ERROR with the "lab not ready: ..." reason, and a session with no other failure
+    exits 3 (stackdrill's infrastructure-error code), also under xdist."""
+    pytester.makepyfile(test_infra=INFRA_SCENARIOS)
+    for extra in ([], ["-n", "2"]):
+        result = pytester.runpytest("-p", "no:cacheprovider", "-rA", *extra)
+        assert result.ret == 3, result.stdout.str()
+        result.stdout.fnmatch_lines([
+            "*INFRA-ERROR*test_lab_never_booted*lab not ready: cmp1 booting*",
+            "*1 passed*1 infrastructure error*"])
+        assert "FAILED" not in result.stdout.str()
+
+
+def test_a_real_failure_beside_an_infrastructure_error_still_exits_1(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_infra=INFRA_SCENARIOS + """
+    def test_recovery_broken():
+        assert False, "inst-a runs twice"
+""")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--junitxml", "out.xml")
+    assert result.ret == 1
+    xml = (pytester.path / "out.xml").read_text()
+    assert 'name="stackdrill_infrastructure_error" value="lab not ready: cmp1' in xml

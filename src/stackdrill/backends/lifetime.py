@@ -96,6 +96,31 @@ def _start_time(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None
 
 
+KEPT = "kept"  # the owner of a lab kept on purpose: nobody, and never reclaimed
+
+
+def owner_token() -> str:
+    """This process as the owner of something it made ("PID STARTTIME"): written on a lab's
+    resources and scratch directories so a later cleanup can tell a live owner from a
+    dead one (and from a later process that reused the pid)."""
+    pid = os.getpid()
+    return f"{pid} {_start_time(pid) or '?'}"
+
+
+def owner_gone(token: str) -> bool:
+    """True only when `token` names an owner process that no longer runs; a kept lab's
+    token, a malformed one and a live owner are never gone (when unsure, keep)."""
+    pid_text, _, started = token.strip().partition(" ")
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if pid <= 0:
+        return False
+    now_started = _start_time(pid)
+    return now_started is None or (started not in ("", "?") and now_started != started)
+
+
 @contextmanager
 def scratch_dir(purpose: str) -> Iterator[Path]:
     """A private temporary directory marked with this process as its owner; removed when
@@ -103,8 +128,7 @@ def scratch_dir(purpose: str) -> Iterator[Path]:
     CLI installs it; under pytest a signal keeps pytest's own meaning)."""
     path = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{purpose}-"))
     try:
-        pid = os.getpid()
-        (path / OWNER_MARKER).write_text(f"{pid} {_start_time(pid) or '?'}\n")
+        (path / OWNER_MARKER).write_text(owner_token() + "\n")
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
@@ -119,14 +143,9 @@ def _dead_owner(path: Path) -> bool:
         if not stat.S_ISDIR(info.st_mode) or not stat.S_ISREG(marker.st_mode) \
                 or info.st_uid != os.geteuid() or marker.st_size > 64:
             return False
-        pid_text, _, started = (path / OWNER_MARKER).read_text().strip().partition(" ")
-        pid = int(pid_text)
-    except (OSError, ValueError):
+        return owner_gone((path / OWNER_MARKER).read_text())
+    except OSError:
         return False
-    if pid <= 0:
-        return False
-    now_started = _start_time(pid)
-    return now_started is None or (started not in ("", "?") and now_started != started)
 
 
 def remove_dead_scratch(root: Path | None = None) -> list[str]:

@@ -17,15 +17,20 @@ from typing import Any
 import libvirt
 import libvirt_qemu  # type: ignore[import-untyped]
 
-from stackdrill.errors import StackdrillError
+from stackdrill.backends.libvirt.readiness import ProgressDeadline
+from stackdrill.errors import LabNotReadyError, StackdrillError
 
 
 class GuestCommandError(StackdrillError):
     """A guest command could not be run, or did not finish in time."""
 
-    def __init__(self, message: str, transient: bool = False) -> None:
+    def __init__(self, message: str, transient: bool = False,
+                 agent_unavailable: bool = False) -> None:
         super().__init__(message)
         self.transient = transient  # the agent was slow or busy, the guest still runs
+        # libvirt could not reach the agent at all (not connected, no reply): whether that
+        # is the drill's doing (a host cut off or hung) or the lab's is for the lab to say
+        self.agent_unavailable = agent_unavailable
 
 
 # libvirt's answers when the agent is slow to reply or another call holds the domain's
@@ -60,9 +65,9 @@ class GuestAgent:
         try:
             reply = libvirt_qemu.qemuAgentCommand(self.domain, json.dumps(payload), timeout, 0)
         except libvirt.libvirtError as exc:
-            transient = exc.get_error_code() in _TRANSIENT and self._active()
+            unavailable = exc.get_error_code() in _TRANSIENT
             raise GuestCommandError(f"{self.domain.name()}: agent {command}: {exc}",
-                                    transient) from exc
+                                    unavailable and self._active(), unavailable) from exc
         return json.loads(reply)["return"]
 
     def _active(self) -> bool:
@@ -78,20 +83,39 @@ class GuestAgent:
             return False
         return True
 
-    def wait_ready(self, timeout: float) -> float:
-        """Poll guest-ping until the agent answers; returns the seconds it took."""
-        start = time.monotonic()
-        while time.monotonic() - start < timeout:
+    def wait_ready(self, deadline: ProgressDeadline) -> float:
+        """Poll guest-ping until the agent answers, for as long as `deadline` sees the guest
+        progress; returns the seconds it took. LabNotReadyError when it gives up or the
+        domain stopped running meanwhile."""
+        while True:
             if self.ping():
-                return time.monotonic() - start
+                return deadline.elapsed()
+            if not self._active():
+                raise LabNotReadyError(f"{self.domain.name()}: stopped running while booting "
+                                       f"(after {deadline.elapsed():.0f} s)")
+            deadline.check()
             time.sleep(0.5)
-        raise GuestCommandError(f"{self.domain.name()}: guest agent silent after {timeout:.0f} s")
 
-    def run(self, command: str, timeout: float = 60.0, stdin: str | None = None) -> ShellResult:
+    def _exec(self, args: dict[str, Any], reconnect_s: float) -> int:
+        """guest-exec, waiting up to `reconnect_s` for an agent that is not connected (it
+        restarts, or a starved guest has not reopened its channel): the command cannot
+        have reached it then, so sending it again runs it once."""
+        deadline = time.monotonic() + reconnect_s
+        while True:
+            try:
+                return int(self._call("guest-exec", args, 10)["pid"])
+            except GuestCommandError as exc:
+                absent = exc.transient and "not connected" in str(exc)
+                if not absent or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.5)
+
+    def run(self, command: str, timeout: float = 60.0, stdin: str | None = None,
+            reconnect_s: float = 0.0) -> ShellResult:
         args: dict[str, Any] = {"path": "/bin/sh", "arg": ["-c", command], "capture-output": True}
         if stdin is not None:
             args["input-data"] = base64.b64encode(stdin.encode()).decode()
-        pid = self._call("guest-exec", args, 10)["pid"]
+        pid = self._exec(args, min(reconnect_s, timeout))
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stackdrill.api import Backend, Capabilities, LabOptions
+from stackdrill.backends import lifetime
 from stackdrill.backends.libvirt.faults import FAULT_KINDS
+from stackdrill.backends.libvirt.naming import LabNames
 from stackdrill.errors import BackendUnavailableError
 from stackdrill.topology import Topology
 
@@ -110,25 +112,51 @@ class LibvirtBackend(Backend):
     @classmethod
     def cleanup_all(cls) -> list[str]:
         """`stackdrill down --all`: every lab whose domains carry stackdrill's mark on the
-        default URI (kept with --keep, or left by a killed run); nothing unmarked."""
+        default URI and whose owner process is gone (left by a killed run); never a lab
+        another process still runs, never one kept by `run --keep`, nothing unmarked."""
+        owners = cls._lab_owners()
+        return [line for lab, found in sorted(owners.items())
+                if all(lifetime.owner_gone(o) or not o for o in found)
+                for line in cls.teardown(lab, (cls().default_uri,))]
+
+    @classmethod
+    def kept_labs(cls) -> list[str]:
+        return sorted(lab for lab, found in cls._lab_owners().items() if lifetime.KEPT in found)
+
+    @classmethod
+    def describe_kept(cls, lab_name: str) -> str | None:
+        """Its domains, and how to reach them (`virsh console`, the guest agent)."""
+        if lab_name not in cls.kept_labs():
+            return None
+        uri = cls().default_uri
+        domains = LabNames(lab_name).prefix + "*"
+        return (f"kept libvirt lab {lab_name!r} on {uri}: domains {domains} keep running "
+                f"(`virsh -c {uri} list`, `virsh -c {uri} console DOMAIN`); the heartbeat "
+                "monitor and the workloads' readers stopped with the run (frozen)")
+
+    @classmethod
+    def _lab_owners(cls) -> dict[str, set[str]]:
+        """Lab name -> the owners marked on its domains on the default URI."""
         try:
             import libvirt
         except ImportError:
-            return []
-        from stackdrill.backends.libvirt.teardown import domain_mark
+            return {}
+        from stackdrill.backends.libvirt.teardown import domain_mark, domain_owner
 
-        uri = cls().default_uri
         _silence_libvirt()
         try:
-            conn = libvirt.open(uri)
+            conn = libvirt.open(cls().default_uri)
         except libvirt.libvirtError:
-            return []  # no daemon: nothing of ours can be running
+            return {}  # no daemon: nothing of ours can be running
+        owners: dict[str, set[str]] = {}
         try:
-            labs = sorted({mark[0] for dom in conn.listAllDomains()
-                           if (mark := domain_mark(dom)) is not None})
+            for dom in conn.listAllDomains():
+                mark = domain_mark(dom)
+                if mark is not None:
+                    owners.setdefault(mark[0], set()).add(domain_owner(dom))
         finally:
             conn.close()
-        return [line for lab in labs for line in cls.teardown(lab, (uri,))]
+        return owners
 
     def create(self, topology: Topology, *, lab_name: str, seed: int,
                options: LabOptions | None = None) -> LibvirtLab:

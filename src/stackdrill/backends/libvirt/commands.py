@@ -40,8 +40,9 @@ DRBD_OPS = {
 
 def run_command(lab: LibvirtLab, command: Command) -> CommandResult:
     """One operator command, run in its host's guest; an overlay probe's result carries
-    what the probe found (see overlay/probes.py). A guest that cannot run it (agent gone
-    with a power cut, or too slow) is a failed command."""
+    what the probe found (see overlay/probes.py). A guest that cannot run it because the
+    drill took it away (powered off, hung, still booting) is a failed command; one that
+    runs but whose agent is gone raises LabNotReadyError from `lab.run` (no verdict)."""
     if isinstance(command, ProbeCommand):
         try:
             return lab.overlay.probe(command.src, command.dst)

@@ -6,10 +6,18 @@ service on a host reaches the controller over the management network. A monitor 
 each compute guest every HEARTBEAT_S to ping the controller's management address (or, with no
 controller in the topology, just to answer its agent), so a management-network partition stops
 heartbeats exactly as it would in production. `health` only reads the monitor's cache.
+
+Guest events are stamped on the safe side of the operation for the fencing checks: a start
+when it is requested (the new copy may run from then on, however long a starved agent takes
+to answer), a stop when it is confirmed, and every workload a host ran is reported stopped
+with it when its power is cut (`host_off`), as the simulator and netns do: a fence stops
+being proof once the host is powered again, and only these stops then say the old copy is
+gone.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -28,15 +36,21 @@ from stackdrill.api import (
 )
 from stackdrill.backends.libvirt import drbd, workload
 from stackdrill.backends.libvirt.agent import GuestCommandError
+from stackdrill.backends.libvirt.readiness import agent_budget
 from stackdrill.backends.realtime import WaitTimeout, wait_until
-from stackdrill.errors import StackdrillError
+from stackdrill.errors import InfrastructureError, StackdrillError
 from stackdrill.topology import NetworkPurpose, Role
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.drivers import LibvirtPowerDriver
     from stackdrill.backends.libvirt.lab import LibvirtLab
 
+log = logging.getLogger(__name__)
 HEARTBEAT_S = 2.0
+BEAT_TIMEOUT_S = 5.0  # one heartbeat's agent call
+# the heartbeat interval the engine assumes (RecoveryConfig.heartbeat_interval_s): a
+# monitor cycle slower than this makes healthy hosts look silent
+ENGINE_HEARTBEAT_INTERVAL_S = 10.0
 VERIFY_TIMEOUT_S = 60.0
 
 
@@ -74,9 +88,19 @@ class Heartbeats:
     def _beat(self, host: str) -> bool:
         cmd = f"ping -c 1 -W 1 {self._target} >/dev/null" if self._target else "true"
         try:
-            return self.lab.run(host, cmd, timeout=5).rc == 0
+            return self.lab.run(host, cmd, timeout=BEAT_TIMEOUT_S).rc == 0
         except (GuestCommandError, StackdrillError):
             return False
+
+    def calls_per_cycle(self) -> int:
+        """Agent calls one monitor cycle makes: a beat per compute host, a DRBD status per
+        replica."""
+        return len(self.last) + sum(len(res.nodes) for res in self.lab.topology.drbd)
+
+    def budget(self) -> float:
+        """The slowest agent round trip this monitor keeps up with (readiness)."""
+        return agent_budget(self.calls_per_cycle(), ENGINE_HEARTBEAT_INTERVAL_S,
+                            BEAT_TIMEOUT_S)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -86,7 +110,10 @@ class Heartbeats:
                     return
                 if self._beat(host):
                     self.last[host] = self.lab.clock.now()
-            self._refresh_links()
+            try:
+                self._refresh_links()
+            except InfrastructureError as exc:  # read again next beat; the run sees it too
+                log.warning("%s: witnesses not refreshed: %s", self.lab.name, exc)
             self._stop.wait(max(0.0, HEARTBEAT_S - (time.monotonic() - started)))
 
     def _refresh_links(self) -> None:
@@ -108,6 +135,8 @@ class LibvirtCompute(ComputeDriver):
         self.power = power
         self.heartbeats = Heartbeats(lab)
         self.incarnations: dict[str, int] = {}
+        # host -> {instance: incarnation} started there and not yet seen to stop
+        self.running: dict[str, dict[str, int]] = {h: {} for h in lab.nodes}
         # what each host's hypervisor has defined, as libvirt keeps a domain's definition
         # across a power cut: a returning host learns from it what it used to run
         self.defined: dict[str, dict[str, dict[str, str]]] = {h: {} for h in lab.nodes}
@@ -138,25 +167,40 @@ class LibvirtCompute(ComputeDriver):
         return self.lab.submit(op)
 
     def start_now(self, instance: str, host: str, volumes: dict[str, str]) -> None:
-        incarnation = self.incarnations.get(instance, 0) + 1
-        self.incarnations[instance] = incarnation
+        """Start the instance's workloads in `host`'s guest. Traced as started before the
+        first command is sent: from then on a copy may run there (a start that fails
+        midway is undone by a destroy, which is traced when confirmed)."""
+        remote = [p for p in volumes.values() if ":" in p]
+        if remote:
+            raise ComputeError(f"{instance}: remote volume {remote[0]} is not supported here")
+        with self._lock:
+            incarnation = self.incarnations.get(instance, 0) + 1
+            self.incarnations[instance] = incarnation
+            self.running[host][instance] = incarnation
+        self.lab.tracer.emit(GuestStarted(host, instance, incarnation))
         for volume, path in sorted(volumes.items()):
-            if ":" in path:
-                raise ComputeError(f"{instance}: remote volume {path} is not supported here")
             self._check(host, workload.start_command(
                 instance, incarnation, volume, path, self.lab.options.write_interval_s))
         with self._lock:
             self.defined[host][instance] = dict(volumes)
-        self.lab.tracer.emit(GuestStarted(host, instance, incarnation))
 
     def destroy(self, instance: str, host: str) -> Future[None]:
         def op() -> None:
             self._check(host, workload.stop_command(instance))
             with self._lock:
                 self.defined[host].pop(instance, None)
-            self.lab.tracer.emit(GuestStopped(host, instance, why="destroyed"))
+                incarnation = self.running[host].pop(instance, None)
+            self.lab.tracer.emit(GuestStopped(host, instance, incarnation, why="destroyed"))
 
         return self.lab.submit(op)
+
+    def host_off(self, host: str) -> None:
+        """`host` lost power (a crash, a fence, a reset): every workload in its guest died
+        with it. Called by the lab right after it traced the power change."""
+        with self._lock:
+            gone, self.running[host] = self.running[host], {}
+        for instance, incarnation in sorted(gone.items()):
+            self.lab.tracer.emit(GuestStopped(host, instance, incarnation, why="host-off"))
 
     def boot(self, host: str) -> None:
         """The compute service starting on a host that lost power: its guests died with

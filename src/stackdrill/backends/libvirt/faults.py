@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from concurrent import futures
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stackdrill.api import FaultHealed, FaultInjected, PowerState
 from stackdrill.backends.libvirt import netfaults, xmlgen
-from stackdrill.errors import StackdrillError, UnsupportedError
+from stackdrill.errors import InfrastructureError, StackdrillError, UnsupportedError
 from stackdrill.faults import (
     DiskFailure,
     Fault,
@@ -53,6 +55,7 @@ class LibvirtFaults:
         self.handlers = handlers
         self.rulesets: dict[str, str] = {}  # fault description -> nft script in force
         self.mtus: dict[tuple[str, str], int] = {}  # test driver only: MTUs set in guests
+        self.boots: list[Future[None]] = []  # background boots after a power-on
 
     def _pair(self, fault: Fault) -> tuple[Action, Action]:
         pair = self.handlers.get(type(fault))
@@ -156,19 +159,30 @@ class LibvirtFaults:
 
     def _boot_in_background(self, host: str) -> None:
         """A host that powers on runs its boot sequence (realize.after_boot) while the drill
-        goes on, as a real one would; the test driver has no guest to boot (up at once)."""
+        goes on, as a real one would; the test driver has no guest to boot (up at once).
+        The drill's final read waits for the boots still running (`settle_boots`)."""
         if self.lab.is_test(self.lab.nodes[host].uri):
             self.lab.after_boot(host)
         else:
-            self.lab.submit(self._boot, host)
+            self.boots.append(self.lab.submit(self._boot, host))
 
     def _boot(self, host: str) -> None:
-        """Nobody waits on a background boot: a failure goes to the trace (the checks then
-        see a host that never came back), an engine's power_on would see it raised."""
+        """Nobody waits on a background boot: a guest that never came up is the lab's
+        failure, raised where the engine or the runner next waits (no verdict); any other
+        failure goes to the trace (the checks then see a host that did not rejoin)."""
         try:
             self.lab.after_boot(host)
+        except InfrastructureError as exc:
+            self.lab.log("boot-failed", host=host, error=exc)
+            self.lab.runtime.clock.alarm(exc)
         except StackdrillError as exc:
             self.lab.log("boot-failed", host=host, error=exc)
+
+    def settle_boots(self, timeout: float) -> int:
+        """Wait (bounded) for the background boots; how many still run. Each is bounded
+        by its own progress deadline (readiness)."""
+        _done, running = futures.wait(self.boots, timeout=timeout)
+        return len(running)
 
     # -------------------------------------------------------------- devices
 

@@ -39,12 +39,19 @@ from stackdrill.backends.libvirt import drbd, netfaults, observe, realize
 from stackdrill.backends.libvirt.agent import GuestAgent, GuestCommandError, ShellResult
 from stackdrill.backends.libvirt.faults import HANDLERS, Action, LibvirtFaults
 from stackdrill.backends.libvirt.image import GuestImage
-from stackdrill.backends.libvirt.naming import METADATA_NS, LabNames, metadata_xml
+from stackdrill.backends.libvirt.naming import METADATA_NS, LabNames, metadata_xml, set_mark
+from stackdrill.backends.libvirt.readiness import (
+    AGENT_RECONNECT_S,
+    BOOT_HARD_S,
+    BOOT_QUIET_S,
+    ProgressDeadline,
+    console_size,
+)
 from stackdrill.backends.libvirt.teardown import teardown_lab
 from stackdrill.backends.libvirt.xmlgen import DiskSpec, DomainSpec, NicSpec
 from stackdrill.backends.realtime import RealTime
 from stackdrill.backends.realtime.runtime import LAB_ERRORS
-from stackdrill.errors import StackdrillError, UnsupportedError
+from stackdrill.errors import LabNotReadyError, StackdrillError, UnsupportedError
 from stackdrill.faults import Fault
 from stackdrill.topology import Topology
 
@@ -73,7 +80,8 @@ class LabSettings:
     disk_cap_mb: int = 256  # data disks are sparse, but DRBD syncs them whole under TCG
     memory_cap_mb: int = 512
     vcpus_cap: int = 1
-    boot_timeout: float = 120.0
+    boot_quiet_s: float = BOOT_QUIET_S  # a booting guest silent this long is not coming up
+    boot_hard_s: float = BOOT_HARD_S  # nor one still booting after this long
     wait_ready: bool = True
     provision: bool = True  # DRBD, cluster stack, VGs and LVs from the topology
 
@@ -155,7 +163,7 @@ class LibvirtLab(Lab):
             root=DiskSpec(name="root", target="vda", path=str(self.workdir / f"{host}-root.qcow2")),
             disks=tuple(node.disks.values()),
             nics=tuple(node.nics.values()),
-            metadata=metadata_xml(self.name, host),
+            metadata=metadata_xml(self.name, host, lifetime.owner_token()),
             console_log=None if self.is_test(node.uri) else str(self.workdir / f"{host}.console"),
         )
 
@@ -212,14 +220,43 @@ class LibvirtLab(Lab):
         return all(self.is_test(u) for u in self.conns)
 
     def run(self, host: str, command: str, timeout: float = 60.0) -> ShellResult:
-        """Run a shell command in the guest through its agent."""
+        """Run a shell command in the guest through its agent.
+
+        A guest that is off, hung or booting has no agent to answer, which is the drill's
+        doing: GuestCommandError, and the caller decides what that means. A guest that runs
+        and has booted must answer (its agent gets AGENT_RECONNECT_S to reconnect): when it
+        cannot, the lab can no longer be driven or observed, LabNotReadyError."""
         if self.is_test(self.nodes[host].uri):
             raise UnsupportedError("libvirt's test driver has no guest agent")
         try:
             dom = self.domain(host)
         except libvirt.libvirtError as exc:
             raise GuestCommandError(f"{host}: no domain: {exc}") from exc
-        return GuestAgent(dom).run(command, timeout=timeout)
+        expected = self.should_answer(host)
+        try:
+            return GuestAgent(dom).run(command, timeout=timeout,
+                                       reconnect_s=AGENT_RECONNECT_S if expected else 0.0)
+        except GuestCommandError as exc:
+            if exc.agent_unavailable and expected and self.should_answer(host):
+                raise LabNotReadyError(f"{host} runs but its guest agent does not answer: "
+                                       f"{exc}") from exc
+            raise
+
+    def should_answer(self, host: str) -> bool:
+        """The host is up as far as the lab knows (powered, booted, not hung) and libvirt
+        says its domain runs: its guest agent must answer."""
+        with self._lock:
+            seen = self._power_seen.get(host, PowerState.ON)
+        return seen is PowerState.ON and self.drivers.power.state(host) is PowerState.ON
+
+    def boot_deadline(self, host: str) -> ProgressDeadline:
+        """How long to wait for `host` to boot: as long as its console grows (see
+        readiness), bounded."""
+        console = self.workdir / f"{host}.console"
+        return ProgressDeadline(f"{host} booting (guest agent silent)",
+                                lambda: console_size(console),
+                                quiet_s=self.settings.boot_quiet_s,
+                                hard_s=self.settings.boot_hard_s)
 
     def progress(self, message: str) -> None:
         """A bring-up stage for the person waiting (minutes under TCG), and the trace."""
@@ -245,6 +282,8 @@ class LibvirtLab(Lab):
             was = self._power_seen.get(host, PowerState.ON)
             self._power_seen[host] = state
         self.tracer.emit(PowerChanged(host, state, was, why))
+        if state is PowerState.OFF:
+            self.compute.host_off(host)
         if state in (PowerState.OFF, PowerState.ON):
             for other in self.nodes:
                 if other != host:
@@ -300,10 +339,27 @@ class LibvirtLab(Lab):
         """Let the schedule's last actions finish, then freeze (or thaw) every workload for
         a consistent final read (see observe.py)."""
         if not resume:
+            self._still_there()
             unfinished = self.runtime.schedule.settle(SCHEDULED_GRACE_S)
             if unfinished:
                 self.log("schedule-unfinished", actions=unfinished, grace_s=SCHEDULED_GRACE_S)
+            # a host powered on late in the drill is still booting: its rejoin belongs in
+            # the final read, however slow the runner (its boot has its own deadline)
+            booting = self._faults.settle_boots(self.settings.boot_hard_s)
+            if booting:
+                raise LabNotReadyError(f"{booting} host(s) still booting at the drill's end")
+            self.runtime.clock.sleep(0)  # a boot that gave up: its error, not a verdict
         observe.quiesce(self, resume)
+
+    def _still_there(self) -> None:
+        """Every domain of the lab still exists: one removed from outside this run (another
+        process's cleanup) leaves nothing to observe, which is no verdict."""
+        for host, node in self.nodes.items():
+            try:
+                self.domain(host)
+            except libvirt.libvirtError as exc:
+                raise LabNotReadyError(f"{host}: domain {node.domain} is gone from libvirt "
+                                       f"(removed outside this run?): {exc}") from exc
 
     def history(self) -> list[WriteOp]:
         return observe.history(self)
@@ -313,6 +369,13 @@ class LibvirtLab(Lab):
 
     def observe(self) -> Observation:
         return observe.observe(self)
+
+    def keep(self) -> None:
+        """Mark every domain kept (its owner is this process until now): `down --all` and
+        other runs leave it; `down --lab NAME` removes it. Its guests keep running; the
+        heartbeat monitor and the scheduler stop with this process."""
+        for host in self.nodes:
+            set_mark(self.domain(host), self.name, host, lifetime.KEPT)
 
     def destroy(self) -> None:
         """Remove this lab's domains, networks, volumes and pool on every URI; safe twice."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from typing import Any
 
 METADATA_NS = "https://stackdrill.dev/xmlns/libvirt/1"
 METADATA_KEY = "stackdrill"
@@ -65,12 +66,37 @@ class LabNames:
         return None
 
 
-def metadata_xml(lab: str, host: str) -> str:
-    """The element stored under METADATA_NS in each domain this lab defines."""
+def metadata_xml(lab: str, host: str, owner: str) -> str:
+    """The element stored under METADATA_NS in each domain this lab defines; `owner` is
+    the process that runs the lab (`lifetime.owner_token`) or `lifetime.KEPT`."""
     elem = ET.Element(f"{METADATA_KEY}:lab", {f"xmlns:{METADATA_KEY}": METADATA_NS})
     elem.set("name", lab)
     elem.set("host", host)
+    elem.set("owner", owner)
     return ET.tostring(elem, encoding="unicode")
+
+
+def set_mark(dom: Any, lab: str, host: str, owner: str) -> None:
+    """Rewrite a domain's mark, in its definition and, while it runs, live (libvirt adds
+    the namespace itself here: the element must come without one)."""
+    import libvirt
+
+    flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+    if dom.isActive():
+        flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+    bare = ET.tostring(ET.Element("lab", {"name": lab, "host": host, "owner": owner}),
+                       encoding="unicode")
+    dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, bare, METADATA_KEY, METADATA_NS,
+                    flags)
+
+
+def parse_owner(metadata: str) -> str:
+    """The owner written in a domain's mark; "" for a mark without one (an older version's:
+    its owner is unknown, as for any leftover)."""
+    try:
+        return ET.fromstring(metadata).get("owner", "")
+    except ET.ParseError:
+        return ""
 
 
 def parse_mark(metadata: str) -> tuple[str, str] | None:

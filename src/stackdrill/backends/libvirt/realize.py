@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 
 import libvirt
 
-from stackdrill.api import PowerState
-from stackdrill.backends.libvirt.agent import GuestAgent
+from stackdrill.api import DriverError, PowerState
+from stackdrill.backends.libvirt.agent import GuestAgent, GuestCommandError
+from stackdrill.backends.libvirt.compute import ENGINE_HEARTBEAT_INTERVAL_S
+from stackdrill.backends.libvirt.readiness import check_latency
 from stackdrill.backends.libvirt.xmlgen import domain_xml, network_xml, pool_xml, volume_xml
-from stackdrill.errors import StackdrillError
+from stackdrill.errors import LabNotReadyError, StackdrillError
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
@@ -44,6 +46,7 @@ def up(lab: LibvirtLab) -> None:
         if lab.settings.wait_ready and not lab.all_test():
             wait_ready(lab, started)
             lab.progress(f"guests ready (slowest {max(lab.boot_seconds.values()):.0f} s)")
+            measure_agent(lab)
             if lab.settings.provision:
                 from stackdrill.backends.libvirt.provision import provision
 
@@ -53,6 +56,10 @@ def up(lab: LibvirtLab) -> None:
                 lab.overlay.build()
                 start_instances(lab)
                 lab.progress("workloads writing; the drill starts")
+    except (GuestCommandError, DriverError, libvirt.libvirtError) as exc:
+        # no drill has started: whatever went wrong, the lab never was ready
+        lab.destroy()
+        raise LabNotReadyError(f"bringing up {lab.name}: {exc}") from exc
     except BaseException:
         lab.destroy()
         raise
@@ -98,13 +105,33 @@ def up_storage(lab: LibvirtLab, uri: str, conn: libvirt.virConnect) -> None:
 
 def wait_ready(lab: LibvirtLab, started: dict[str, float]) -> None:
     def ready(host: str) -> None:
-        GuestAgent(lab.domain(host)).wait_ready(lab.settings.boot_timeout)
+        GuestAgent(lab.domain(host)).wait_ready(lab.boot_deadline(host))
         lab.boot_seconds[host] = time.monotonic() - started[host]
         lab.log("guest-ready", host=host, boot_s=round(lab.boot_seconds[host], 1))
         lab.configure_network(host)
 
     for future in [lab.submit(ready, h) for h in lab.nodes]:
         future.result()
+
+
+def measure_agent(lab: LibvirtLab, rounds: int = 3) -> None:
+    """The guest agents' round trip (the slowest guest's median of `rounds` no-op commands),
+    against what the lab's heartbeat monitor needs: a runner too slow for it is said so
+    before any drill runs (MachineTooSlowError), instead of producing a verdict."""
+    worst = 0.0
+    for host in lab.nodes:
+        times = []
+        for _ in range(rounds):
+            began = time.monotonic()
+            lab.run(host, "true", timeout=30).check()
+            times.append(time.monotonic() - began)
+        worst = max(worst, sorted(times)[len(times) // 2])
+    budget = lab.compute.heartbeats.budget()
+    lab.progress(f"guest agent round trip {worst:.2f} s (budget {budget:.2f} s)")
+    lab.log("agent-latency", rtt_s=round(worst, 3), budget_s=round(budget, 3))
+    check_latency(worst, budget, f"{lab.compute.heartbeats.calls_per_cycle()} agent calls "
+                  f"per heartbeat cycle within the engine's {ENGINE_HEARTBEAT_INTERVAL_S:g} s "
+                  "heartbeat interval")
 
 
 def start_instances(lab: LibvirtLab) -> None:
@@ -123,7 +150,7 @@ def start_instances(lab: LibvirtLab) -> None:
         started.append(inst)
     for inst in started:
         if not lab.compute.verify(inst.name, inst.host).result():
-            raise StackdrillError(f"{inst.name} on {inst.host}: no write acknowledged within "
+            raise LabNotReadyError(f"{inst.name} on {inst.host}: no write acknowledged within "
                                   "a minute of its start")
 
 
@@ -132,7 +159,7 @@ def after_boot(lab: LibvirtLab, host: str) -> None:
     for the guest, address its NICs, bring its DRBD resources up (Secondary; DRBD then
     reconnects and resyncs as its own rules decide), then start the compute service,
     which asks the control plane which of its guests to resume (Nova's init_host)."""
-    GuestAgent(lab.domain(host)).wait_ready(lab.settings.boot_timeout)
+    GuestAgent(lab.domain(host)).wait_ready(lab.boot_deadline(host))
     lab.configure_network(host)
     lab.mirror_power(host, {h: lab.drivers.power.state(h).value for h in lab.nodes
                             if h != host})

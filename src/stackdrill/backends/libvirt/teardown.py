@@ -16,7 +16,7 @@ from pathlib import Path
 
 import libvirt
 
-from stackdrill.backends.libvirt.naming import METADATA_NS, LabNames, parse_mark
+from stackdrill.backends.libvirt.naming import METADATA_NS, LabNames, parse_mark, parse_owner
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,14 @@ def domain_mark(dom: libvirt.virDomain) -> tuple[str, str] | None:
         return parse_mark(dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, METADATA_NS))
     except libvirt.libvirtError:
         return None
+
+
+def domain_owner(dom: libvirt.virDomain) -> str:
+    """Who runs the lab this domain belongs to (see `naming.metadata_xml`)."""
+    try:
+        return parse_owner(dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, METADATA_NS))
+    except libvirt.libvirtError:
+        return ""
 
 
 def lab_domains(conn: libvirt.virConnect, lab: str) -> list[libvirt.virDomain]:
@@ -123,5 +131,9 @@ def _pool_path(pool: libvirt.virStoragePool) -> Path | None:
 
 
 def _bridge(net: libvirt.virNetwork) -> str | None:
-    elem = ET.fromstring(net.XMLDesc(0)).find("bridge")
+    try:
+        text = net.XMLDesc(0)
+    except libvirt.libvirtError:  # removed meanwhile (another teardown): nothing to do
+        return None
+    elem = ET.fromstring(text).find("bridge")
     return None if elem is None else elem.get("name")

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from stackdrill.api import DriverError, TraceWriter
 from stackdrill.backends.realtime.clock import WallClock
 from stackdrill.backends.realtime.schedule import Schedule
-from stackdrill.errors import StackdrillError
+from stackdrill.errors import InfrastructureError, StackdrillError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -27,7 +27,9 @@ class RealTime:
     """Clock, trace writer, schedule and driver pool of one lab that runs in real time.
 
     `submit` runs a driver operation on the pool; what the lab refuses it with (see
-    `lab_errors`) reaches the engine as a DriverError with the same message."""
+    `lab_errors`) reaches the engine as a DriverError with the same message. An
+    InfrastructureError (the lab could not be driven) stays one and also ends the run
+    where the engine or the runner next waits on the clock."""
 
     def __init__(self, name: str, *, workers: int = 4,
                  lab_errors: tuple[type[BaseException], ...] = LAB_ERRORS) -> None:
@@ -56,6 +58,11 @@ class RealTime:
         try:
             return fn(*args)
         except DriverError:
+            raise
+        except InfrastructureError as exc:
+            # the lab itself failed (an agent gone from a running guest): not a refusal the
+            # engine could retry around but the end of the run, wherever it waits next
+            self.clock.alarm(exc)
             raise
         except self.lab_errors as exc:
             raise DriverError(str(exc) or type(exc).__name__) from exc

@@ -307,28 +307,35 @@ import libvirt
 sys.path.insert(0, sys.argv[1])
 from libvirt_support import two_node
 from stackdrill.backends.libvirt import LibvirtBackend
-for name in ("kept1", "kept2"):
-    LibvirtBackend("test:///default", lab_root=Path("/x")).create(two_node(), lab_name=name,
-                                                                  seed=1)
+from stackdrill.backends.libvirt.naming import set_mark
+labs = {name: LibvirtBackend("test:///default", lab_root=Path("/x")).create(
+            two_node(), lab_name=name, seed=1) for name in ("dead1", "live1", "kept1")}
+labs["kept1"].keep()
 conn = libvirt.open("test:///default")
+for host in ("alice", "bob"):  # the owner of dead1 was killed: its pid runs no more
+    set_mark(conn.lookupByName(f"sd_dead1_{host}"), "dead1", host, "999999999 1")
 conn.defineXML("<domain type='test'><name>sd_kept9_x</name><memory>65536</memory>"
                "<os><type>hvm</type></os></domain>")
 removed = LibvirtBackend.cleanup_all()
-print(json.dumps({"removed": removed, "left": sorted(d.name() for d in conn.listAllDomains())}))
+print(json.dumps({"removed": removed, "kept": LibvirtBackend.kept_labs(),
+                  "left": sorted(d.name() for d in conn.listAllDomains())}))
 """
 
 
-def test_down_all_removes_every_marked_lab_and_nothing_else() -> None:
-    """`stackdrill down --all` after `run --keep`: every lab carrying stackdrill's mark goes,
-    a domain that merely looks like one (same prefix, no mark) stays. In a process of its
-    own: test:///default is one per process, and other tests' labs live in this one."""
+def test_down_all_removes_dead_runs_labs_only() -> None:
+    """`stackdrill down --all` removes the labs of runs that are gone; never a lab another
+    process still runs (it once destroyed a running vm scenario's guests mid-drill), never
+    one kept by `run --keep`, never a domain that merely looks like ours (no mark). In a
+    process of its own: test:///default is one per process."""
     env = {**os.environ, "STACKDRILL_LIBVIRT_URI": TEST_URI}
     out = subprocess.run([sys.executable, "-c", DOWN_ALL, str(Path(__file__).parent)],
                          capture_output=True, text=True, env=env, timeout=120, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    for name in ("kept1", "kept2"):
-        assert f"{TEST_URI}: domain sd_{name}_alice" in result["removed"]
-    assert not any(n.startswith(("sd_kept1_", "sd_kept2_")) for n in result["left"])
+    assert f"{TEST_URI}: domain sd_dead1_alice" in result["removed"]
+    assert not any(n.startswith("sd_dead1_") for n in result["left"])
+    for name in ("live1", "kept1"):
+        assert f"sd_{name}_alice" in result["left"] and f"sd_{name}_bob" in result["left"]
+    assert result["kept"] == ["kept1"]
     assert "sd_kept9_x" in result["left"]
 
 

@@ -28,7 +28,7 @@ def spec() -> DomainSpec:
         root=DiskSpec(name="root", path="/labs/lab/alice-root.qcow2", target="vda"),
         disks=(DiskSpec(name="sdb", path="/labs/lab/alice-sdb.qcow2", target="vdb"),),
         nics=(NicSpec(network="sd_lab_repl", mac="52:54:00:aa:bb:cc", mtu=9000),),
-        metadata=metadata_xml("lab", "alice"),
+        metadata=metadata_xml("lab", "alice", "1 2"),
     )
 
 
@@ -101,7 +101,7 @@ def test_names_never_collide_across_labs_and_fit_linux_limits() -> None:
 
 
 def test_metadata_mark_round_trips_and_rejects_foreign_elements() -> None:
-    assert parse_mark(metadata_xml("lab", "alice")) == ("lab", "alice")
+    assert parse_mark(metadata_xml("lab", "alice", "1 2")) == ("lab", "alice")
     assert parse_mark("<other name='lab' host='alice'/>") is None
     assert parse_mark("not xml") is None
 

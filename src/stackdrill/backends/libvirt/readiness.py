@@ -1,0 +1,89 @@
+"""When a guest counts as not ready: a deadline that follows its progress, not the clock.
+
+Under TCG on a busy runner a guest boots in 30 s or in 3 minutes; a fixed wall time either
+fails slow machines or waits forever on a dead guest. A guest that keeps printing to its
+serial console is still booting, so its deadline moves with every new byte there; one that
+is silent for `quiet_s` (no console output, no agent answer) is stuck, and nothing waits
+past `hard_s`. Giving up is `LabNotReadyError` (exit 3): the lab was never ready, which says
+nothing about the recovery under test.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stackdrill.errors import InfrastructureError, LabNotReadyError
+
+BOOT_QUIET_S = 90.0  # a booting guest silent (console and agent) this long is stuck
+BOOT_HARD_S = 900.0  # no boot is waited for longer, however chatty its console
+AGENT_RECONNECT_S = 30.0  # a running guest's agent may reconnect (restart, starved) this long
+
+
+def console_size(path: Path) -> int:
+    """Bytes the guest wrote to its serial console so far (0 before the file exists)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+@dataclass
+class ProgressDeadline:
+    """Expires `quiet_s` after the last progress seen (a change in `progress()`), or at
+    `hard_s` after it was made, whichever comes first."""
+
+    what: str
+    progress: Callable[[], object]
+    quiet_s: float = BOOT_QUIET_S
+    hard_s: float = BOOT_HARD_S
+    now: Callable[[], float] = time.monotonic
+    started: float = field(init=False)
+    _last_seen: object = field(init=False)
+    _last_change: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self._last_change = self.now()
+        self._last_seen = self.progress()
+
+    def check(self) -> None:
+        """Raise LabNotReadyError when the deadline has passed; otherwise note progress."""
+        now = self.now()
+        seen = self.progress()
+        if seen != self._last_seen:
+            self._last_seen, self._last_change = seen, now
+        waited = now - self.started
+        if waited >= self.hard_s:
+            raise LabNotReadyError(f"{self.what}: not within the hard limit of "
+                                   f"{self.hard_s:.0f} s, although it was still progressing")
+        quiet = now - self._last_change
+        if quiet >= self.quiet_s:
+            raise LabNotReadyError(f"{self.what}: no progress for {quiet:.0f} s (after "
+                                   f"{waited:.0f} s; the console stopped growing)")
+
+    def elapsed(self) -> float:
+        return self.now() - self.started
+
+
+class MachineTooSlowError(InfrastructureError):
+    """The runner is too slow for the drills' own timing assumptions (measured at bring-up):
+    whatever verdict followed would be about the machine, so there is none."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"machine too slow: {message}")
+
+
+def agent_budget(calls_per_cycle: int, interval_s: float, beat_timeout_s: float) -> float:
+    """The slowest guest-agent round trip the drills tolerate: the lab's monitor makes
+    `calls_per_cycle` agent calls (a heartbeat per compute host, a DRBD status per replica)
+    one after another, and all of them must fit in the heartbeat interval the engine
+    assumes, each also within a heartbeat's own timeout."""
+    return min(beat_timeout_s, interval_s / max(1, calls_per_cycle))
+
+
+def check_latency(rtt_s: float, budget_s: float, detail: str) -> None:
+    if rtt_s > budget_s:
+        raise MachineTooSlowError(f"guest agent round trip {rtt_s:.1f} s > budget "
+                                  f"{budget_s:.1f} s ({detail})")
