@@ -5,7 +5,9 @@ writes, a single writer per volume); the checks here need the declared damage:
 
 - `exactly_once_or_declared`: every instance runs on exactly one host, or it
   is one the schedule may legitimately cost (see `oracle`) *and* the engine
-  reported it unrecoverable with a reason; never more than the declared number.
+  gave it up with a reason (unrecoverable: nowhere to go; or failed: a last
+  attempt, e.g. a resume on its returned host, failed for good); never more
+  than the declared number.
 - `divergence_bounded`: on a dual-primary resource, acked writes may be lost
   only if invoked after the first fault that could cut replication.
 - `writes_progress`: every instance running at the end still gets writes
@@ -23,6 +25,10 @@ from stackdrill.drill.runner import DrillRun
 from stackdrill.fuzz.oracle import Damage
 from stackdrill.recovery import InstanceState
 
+# What the engine says when it stops trying, with its reason: an excuse only for an
+# instance the schedule may cost (it is never one for the others).
+GIVEN_UP = frozenset({InstanceState.UNRECOVERABLE, InstanceState.FAILED})
+
 
 def exactly_once_or_declared(run: DrillRun, damage: Damage,
                              name: str = "exactly_once_or_declared") -> CheckResult:
@@ -37,7 +43,7 @@ def exactly_once_or_declared(run: DrillRun, damage: Damage,
     for inst in sorted(missing):
         outcome = outcomes.get(inst)
         state = outcome.state.value if outcome else "not handled by the engine"
-        if outcome is not None and outcome.state is InstanceState.UNRECOVERABLE \
+        if outcome is not None and outcome.state in GIVEN_UP \
                 and inst in damage.may_be_unrecoverable and outcome.reason:
             excused.append(f"{inst} ({outcome.reason})")
         else:
