@@ -281,6 +281,20 @@ class SimStorage(_SimDriver, StorageDriver):
                     and op.completed > since for op in self.lab.hypervisors.history)
         return since if wrote else None
 
+    def _serves(self, volume: str, replica: Replica) -> bool:
+        """The replica's device can serve the volume's I/O: UpToDate (or a plain disk), a
+        Diskless node reading through its peer, or a Primary whose replaced disk is still
+        SyncTarget of an UpToDate peer (drbd_req.c may_do_writes: `disk == D_UP_TO_DATE ||
+        pdsk == D_UP_TO_DATE`; reads of unsynced blocks go to the peer). Passing over that
+        Primary to promote its Secondary is refused: "Multiple primaries not allowed"."""
+        if replica.disk_state in ("UpToDate", "(local)", "Diskless"):
+            return True
+        pv = self.lab.topology.volume_group(self.lab.topology.volume(volume).vg).pv
+        if pv.drbd is None or replica.role != "Primary":
+            return False
+        st = self.lab.drbd[pv.drbd].status()[replica.host]
+        return st.connection == "SyncTarget" and st.peer_disk == "UpToDate"
+
     def prepare(self, volume: str, host: str, failed: Iterable[str] = ()) -> Future[VolumePath]:
         failed = set(failed)
 
@@ -288,8 +302,7 @@ class SimStorage(_SimDriver, StorageDriver):
             lab = self.lab
             vg_name = lab.topology.volume(volume).vg
             candidates = [r for r in self.replicas(volume)
-                          if r.reachable and r.host not in failed
-                          and r.disk_state in ("UpToDate", "(local)", "Diskless")]
+                          if r.reachable and r.host not in failed and self._serves(volume, r)]
             current = [r for r in candidates if r.behind_since is None]
             candidates = current or candidates  # a left-behind copy only if nothing else
             if not candidates:
