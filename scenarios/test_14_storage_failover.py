@@ -46,3 +46,14 @@ def test_a_flow_whose_volume_server_is_fenced_gives_its_slot_to_the_failover(run
     for inst in report.instances:
         assert inst.state == "recovered", f"{inst.name}: {inst.state} {inst.reason}"
     assert drbd_after(report, "r0", "sto2")[:2] == ("Primary", "UpToDate")
+
+
+@pytest.mark.backends("sim")
+def test_a_reattach_on_a_returned_host_plugs_the_guests_port_again(run_drill):
+    """cmp1 returned and was cleaned of its evacuated guests; the storage failover restarts
+    them there on a path to sto2. Like Nova's hard reboot it plugs their VIFs again: they
+    are reachable on the overlay, verified, and write until the end."""
+    report = run_drill(drill("reattach-returned-host"))
+    assert_passed(report)
+    for inst in report.instances:
+        assert inst.state == "recovered", f"{inst.name}: {inst.state} {inst.reason}"
