@@ -273,11 +273,31 @@ def declared_damage(drill: Drill) -> Damage:
     most = len(displaced) - fit if may else 0
     lone_from, lone = lone_copies(drill)
     stranded = _on_resources(topology, lone) - may
+    cut_off = _on_resources(topology, _cut_for_good(drill)) & frozenset(displaced)
+    most = min(len(may | stranded | cut_off), most + len(stranded - cut_off) + len(cut_off))
+    stranded |= cut_off
     protocol_a = any(r.protocol.value == "A" for r in topology.drbd)
     diverge = _diverge_from(drill)
-    return Damage(unsure, frozenset(displaced), may | stranded, most + len(stranded),
+    return Damage(unsure, frozenset(displaced), may | stranded, most,
                   diverge is not None, diverge, protocol_a,
                   _storage_path_stays_cut(drill) or bool(lone), lone_from)
+
+
+def _cut_for_good(drill: Drill) -> frozenset[str]:
+    """DRBD resources a never-healed link fault may cut off from the compute hosts at one
+    of their nodes: while that node stays Primary (alive, so nobody fences it) no other
+    path to the data exists — DRBD refuses a second Primary — so an instance that must
+    move may find no usable volume path (iscsiadm cannot log in) and is given up."""
+    paths = {n.name for n in drill.topology.networks_for(NetworkPurpose.STORAGE)}
+    healed = {s.heal for s in drill.spec.schedule if s.heal is not None}
+    cut: set[str] = set()
+    for step, fault in drill.faults():
+        net = getattr(fault, "network", None)
+        if step.id in healed or not isinstance(fault, LINK_FAULTS) \
+                or not (net is None or net in paths):
+            continue
+        cut |= {r.name for r in drill.topology.drbd if set(r.nodes) & set(fault.targets())}
+    return frozenset(cut)
 
 
 def _storage_path_stays_cut(drill: Drill) -> bool:

@@ -104,3 +104,16 @@ def test_protocol_a_with_a_lone_copy_is_judged_by_when_writes_were_invoked() -> 
     outcome = run_drill(2200, drill)
     assert outcome.ok, outcome.summary()
     assert _lost(outcome) > 0
+
+
+def test_a_storage_server_cut_off_for_good_may_cost_every_instance_that_must_move() -> None:
+    """sto1 (Primary, alive: nobody fences it) loses its storage link for good at 92.2 s,
+    then cmp1 crashes (random seed 777): no path to cmp1's guests' data exists (DRBD allows
+    one Primary), so each may be given up — declared before the run, with the count."""
+    drill = build(777, "nova-drbd", [
+        RECOVER,
+        Step(at=92.2, id="cut", inject=LinkDown(host="sto1", network="storage")),
+        Step(at=126.6, id="crash", inject=HostCrash(host="cmp1", power_back=False))])
+    damage = declared_damage(drill)
+    assert {"app1", "db1", "web1"} <= damage.may_be_unrecoverable
+    assert damage.max_unrecoverable >= 3

@@ -49,6 +49,7 @@ IPMI_TIMEOUT_S = 10.0  # ipmitool lanplus: retries then "Unable to establish ...
 PROMOTE_S = 1.0
 ACTIVATE_S = 0.5
 ISCSI_LOGIN_S = 2.0
+ISCSI_LOGIN_TIMEOUT_S = 15.0
 PLUG_S = 1.0
 VERIFY_TIMEOUT_S = 60.0
 
@@ -326,6 +327,14 @@ class SimStorage(_SimDriver, StorageDriver):
             if server.host == host:
                 return VolumePath(volume, host, AttachMode.LOCAL, host,
                                   f"/dev/{vg_name}/{volume}")
+            net = lab.storage_network(host, server.host)
+            if not lab.underlay.connected(host, server.host, net):
+                # open-iscsi: the login to an unreachable portal times out (iscsid.conf
+                # node.conn[0].timeo.login_timeout = 15) and iscsiadm fails; a flow must not
+                # go on to start a guest on a volume path that does not exist
+                yield self.env.timeout(ISCSI_LOGIN_TIMEOUT_S)
+                raise DriverError(f"iscsiadm: could not log in to {server.host} for {volume} "
+                                  f"from {host}: connection timed out ({net} unreachable)")
             yield self.env.timeout(ISCSI_LOGIN_S)
             lab.exports[(volume, host)] = server.host
             return VolumePath(volume, host, AttachMode.REMOTE, server.host,

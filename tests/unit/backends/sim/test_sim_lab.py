@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stackdrill.api import LabOptions, PowerState
+from stackdrill.api import DriverError, LabOptions, PowerState
 from stackdrill.backends.sim import SimBackend
 from stackdrill.backends.sim.lab import HEARTBEAT_S, SimLab
 from stackdrill.faults import DiskFailure, HostCrash, HostHang, LinkDown, Partition
@@ -141,3 +141,17 @@ def test_a_primary_resyncing_a_replaced_disk_still_serves_its_volumes() -> None:
     lab.clock.wait([future], timeout=30)
     path = future.result()
     assert path.served_by == "sto1"
+
+
+def test_a_volume_path_to_a_server_cut_off_the_storage_network_is_refused() -> None:
+    """open-iscsi cannot log in to a portal it cannot reach (login_timeout, then iscsiadm
+    fails): `prepare` must fail, not hand a flow a path that does not exist — the flow then
+    started a guest that could never write and held its slot until the end (random seeds
+    777, 700, 2379, 2917, 3302, 3450)."""
+    lab = nova()
+    lab.clock.sleep(10)
+    lab.inject(LinkDown(host="sto1", network="storage"))
+    future = lab.drivers.storage.prepare("vol-web1", "cmp3", failed=["cmp1"])
+    lab.clock.wait([future], timeout=60)
+    error = future.exception()
+    assert isinstance(error, DriverError) and "iscsiadm: could not log in to sto1" in str(error)
