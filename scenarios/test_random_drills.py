@@ -12,8 +12,9 @@ Besides seeds BASE..BASE+COUNT-1, a window of STACKDRILL_RANDOM_WINDOW seeds (de
 0 for none) moves with each commit: it starts at a point of 500..SWEPT_END derived from
 the commit hash (STACKDRILL_RANDOM_COMMIT, else $GITHUB_SHA / $CI_COMMIT_SHA, else `git
 rev-parse HEAD`), so every commit also runs seeds no earlier commit ran. It stays inside
-the range the last full sweep covered (`python -m stackdrill.fuzz --sweep 0:10000`),
-where every failing seed is listed below: a red window is a regression, not old news.
+the range the last full sweep covered (`python -m stackdrill.fuzz --sweep 0:2300`; raise
+SWEPT_END with the next full sweep), where every failing seed is listed below: a red
+window is a regression, not old news.
 Seeds that fail because of a known, reported bug are xfail(strict=True) below: CI stays
 green, the bug stays visible, and a fix turns them into XPASS failures until the list
 is updated.
@@ -40,13 +41,24 @@ from stackdrill.fuzz.__main__ import shrink_outcome
 COUNT = int(os.environ.get("STACKDRILL_RANDOM_DRILLS", "500"))
 BASE = int(os.environ.get("STACKDRILL_RANDOM_SEED_BASE", "0"))
 WINDOW = int(os.environ.get("STACKDRILL_RANDOM_WINDOW", "200"))
-SWEPT_END = 10000  # seeds 0..SWEPT_END-1 were swept; their failures are all listed below
+SWEPT_END = 2300  # seeds 0..SWEPT_END-1 were swept on this code; every failure is below
 SHRINK_RUNS = 16
 REPORT = Path(__file__).resolve().parent.parent / "reports" / "random-drills.json"
 
 # bug id -> (reason, seeds that fail because of it). Found by these drills; see the
 # lead's issue tracker for the analysis. Each seed was checked to fail for that reason.
 KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
+    # 897: a partition puts cmp1, cmp2, sto1, sto2 on one side and cmp3 with the controller
+    # on the other; the engine fences sto1 (sto2 is held as the last replica) and cmp3's
+    # guest has no volume path until sto2 returns after the heal, past the window.
+    "writes-stop-after-storage-loss": (
+        "a storage node is fenced or cut off (a wide partition, its management link) and "
+        "some guests do not write again within the progress window",
+        frozenset({728, 897, 1424, 1648, 1815, 1917})),
+    "early-acked-write-lost": (
+        "an acked write invoked before any cut of replication is lost (partition of the "
+        "storage pair, then the primary hangs): not analysed yet",
+        frozenset({1928})),
 }
 
 KNOWN: dict[int, str] = {s: f"{bug}: {why}" for bug, (why, seeds) in KNOWN_BUGS.items()
