@@ -55,10 +55,6 @@ KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
         "a storage node is fenced or cut off (a wide partition, its management link) and "
         "some guests do not write again within the progress window",
         frozenset({728, 897, 1424, 1648, 1815, 1917})),
-    "early-acked-write-lost": (
-        "an acked write invoked before any cut of replication is lost (partition of the "
-        "storage pair, then the primary hangs): not analysed yet",
-        frozenset({1928})),
 }
 
 KNOWN: dict[int, str] = {s: f"{bug}: {why}" for bug, (why, seeds) in KNOWN_BUGS.items()

@@ -88,7 +88,7 @@ def schedule_lines(steps: tuple[Step, ...] | list[Step]) -> list[str]:
 
 def expectations(damage: Damage) -> tuple[Expectation, ...]:
     """What the judge checks. Where the schedule declares losses (divergence, a lone copy),
-    divergence_bounded judges them by when they were invoked, on protocol A too: the
+    divergence_bounded judges them by when they were acknowledged, on protocol A too: the
     model's prediction counts the writes a dead link took, not the ones a failed disk
     took later, so it cannot be the count there."""
     if damage.losses_from is not None:

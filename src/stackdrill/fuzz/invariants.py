@@ -9,7 +9,7 @@ writes, a single writer per volume); the checks here need the declared damage:
   attempt, e.g. a resume on its returned host, failed for good); never more
   than the declared number.
 - `divergence_bounded`: on a dual-primary resource, acked writes may be lost
-  only if invoked after the first fault that could cut replication.
+  only if acknowledged after the first fault that could cut replication.
 - `writes_progress`: every instance running at the end still gets writes
   acknowledged in the drill's last minute (liveness: a guest "running" on a
   volume nobody serves any more is not recovered).
@@ -60,21 +60,24 @@ def exactly_once_or_declared(run: DrillRun, damage: Damage,
 
 def divergence_bounded(history: list[WriteOp], lost_seqs: dict[str, dict[str, list[int]]],
                        damage: Damage, name: str = "divergence_bounded") -> CheckResult:
-    """Lost acked writes are excused only when invoked after the first fault that could
-    cut replication where the schedule declares losses (dual-primary divergence, a lone
-    copy whose disk then failed); everywhere else this passes (acked_writes with
-    max_lost 0 decides)."""
+    """Lost acked writes are excused only when acknowledged after the first fault that
+    could cut replication where the schedule declares losses (dual-primary divergence, a
+    lone copy then lost); everywhere else this passes (acked_writes with max_lost 0
+    decides). The acknowledgement, not the invocation, is what counts: a write invoked
+    before the cut may reach DRBD only after it (an iSCSI session retrying through a
+    storage-network outage: seed 1928), and then it was on the lone copy only; one acked
+    before the cut was on both disks (protocol C) and must survive."""
     lost = [(inst, vol, seq) for inst, by_vol in sorted(lost_seqs.items())
             for vol, seqs in sorted(by_vol.items()) for seq in seqs]
     since = damage.losses_from
     if since is None or not lost:
         return CheckResult.passed(name, f"{len(lost)} acked writes lost, none to excuse")
-    invoked = {(op.instance, op.volume, op.seq): op.invoked for op in history
-               if op.outcome == "ok"}
-    early = [f"{i}/{v}#{s}@{invoked.get((i, v, s), -1.0):.1f}s" for i, v, s in lost
-             if invoked.get((i, v, s), -1.0) < since]
+    acked = {(op.instance, op.volume, op.seq): op.completed if op.completed is not None
+             else op.invoked for op in history if op.outcome == "ok"}
+    early = [f"{i}/{v}#{s}@{acked.get((i, v, s), -1.0):.1f}s" for i, v, s in lost
+             if acked.get((i, v, s), -1.0) < since]
     if early:
-        return CheckResult.failed(name, f"{len(early)} acked writes lost that were invoked "
+        return CheckResult.failed(name, f"{len(early)} acked writes lost that were acked "
                                   f"before replication could be cut (t={since:g}s):"
                                   f" {', '.join(early[:8])}")
     return CheckResult.passed(name, f"{len(lost)} acked writes lost, all after "

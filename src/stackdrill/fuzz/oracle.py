@@ -16,7 +16,7 @@ here from the schedule alone (never from the run), so a run cannot excuse itself
   shipped topology), any fault that may cut the replication path while both
   sides write lets the two copies diverge, by design (the seed's own warning):
   a split brain on reconnect, or a peer's writes missing from the copy that
-  survives. Lost acknowledged writes are then accepted, but only those invoked
+  survives. Lost acknowledged writes are then accepted, but only those acknowledged
   after the first such fault: everything acknowledged before it was on both
   disks (protocol C) and must survive.
 - **A lone copy, then it goes.** Any DRBD resource: when a fault may cut a node from
@@ -29,7 +29,7 @@ here from the schedule alone (never from the run), so a run cannot excuse itself
   `lone_copies`). Everything acknowledged before the first such cut must survive.
 - **Protocol A.** The DRBD model predicts the acknowledged writes still on the
   wire when a primary died; the lost count must equal that prediction (unless a lone
-  copy or divergence declares losses: those are judged by when they were invoked).
+  copy or divergence declares losses: those are judged by when they were acknowledged).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class Damage:
 
     @property
     def losses_from(self) -> float | None:
-        """Acked writes invoked after this may be lost (divergence or a lone copy)."""
+        """Writes acknowledged after this may be lost (divergence or a lone copy)."""
         times = [t for t in (self.diverge_from, self.lone_copy_from) if t is not None]
         return min(times) if times else None
 

@@ -117,3 +117,22 @@ def test_a_storage_server_cut_off_for_good_may_cost_every_instance_that_must_mov
     damage = declared_damage(drill)
     assert {"app1", "db1", "web1"} <= damage.may_be_unrecoverable
     assert damage.max_unrecoverable >= 3
+
+
+def test_a_write_acknowledged_after_the_cut_is_excused_even_if_invoked_before() -> None:
+    """Random seed 1928: write #20 was invoked at 38 s, waited in an iSCSI session through a
+    storage-network outage, reached sto1 at 108 s — after replication was cut at 73.5 s —
+    and lived on that lone copy only. What counts is when a write was acknowledged: one
+    acknowledged before the cut was on both disks and its loss still fails the check."""
+    from stackdrill.api import WriteOp
+    from stackdrill.fuzz.invariants import divergence_bounded
+    from stackdrill.fuzz.oracle import Damage
+
+    damage = Damage(frozenset(), frozenset(), frozenset(), 0, False, None, False,
+                    lone_copy_from=73.5)
+    late = WriteOp("app1", "vol-app1", 1, 20, "c20", 38.0, 108.0, "ok", "cmp1")
+    early = WriteOp("app1", "vol-app1", 1, 19, "c19", 36.0, 36.001, "ok", "cmp1")
+    history = [early, late]
+    assert divergence_bounded(history, {"app1": {"vol-app1": [20]}}, damage).ok
+    bad = divergence_bounded(history, {"app1": {"vol-app1": [19, 20]}}, damage)
+    assert not bad.ok and "vol-app1#19@36.0s" in bad.detail and "#20" not in bad.detail
