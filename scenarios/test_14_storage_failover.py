@@ -34,3 +34,26 @@ def test_a_reattach_that_failed_verification_is_tried_again(run_drill):
     assert (db2.state, db2.host_after, db2.lost_writes) == ("recovered", "cmp3", 0)
     attempts = [e for e in report.timeline if e.lane == "instance:db2" and e.label == "storage"]
     assert len(attempts) >= 2, "the drill no longer makes the first reattach fail"
+
+
+@pytest.mark.backends("sim")
+def test_a_flow_whose_volume_server_is_fenced_gives_its_slot_to_the_failover(run_drill):
+    """One flow slot: app2's evacuation is verifying against sto1 when sto1 is fenced. The
+    flow is undone and retried on sto2 instead of waiting minutes for I/O that never comes,
+    so the failover runs and every guest writes again before the end."""
+    report = run_drill(drill("storage-lost-mid-flow"))
+    assert_passed(report)
+    for inst in report.instances:
+        assert inst.state == "recovered", f"{inst.name}: {inst.state} {inst.reason}"
+    assert drbd_after(report, "r0", "sto2")[:2] == ("Primary", "UpToDate")
+
+
+@pytest.mark.backends("sim")
+def test_a_reattach_on_a_returned_host_plugs_the_guests_port_again(run_drill):
+    """cmp1 returned and was cleaned of its evacuated guests; the storage failover restarts
+    them there on a path to sto2. Like Nova's hard reboot it plugs their VIFs again: they
+    are reachable on the overlay, verified, and write until the end."""
+    report = run_drill(drill("reattach-returned-host"))
+    assert_passed(report)
+    for inst in report.instances:
+        assert inst.state == "recovered", f"{inst.name}: {inst.state} {inst.reason}"

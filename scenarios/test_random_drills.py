@@ -8,6 +8,13 @@ are the same serially and with `-n auto`. A JSON summary (count, seeds, failures
 time) goes to reports/random-drills.json, merged across workers.
 
 Knobs: STACKDRILL_RANDOM_DRILLS (default 500), STACKDRILL_RANDOM_SEED_BASE (default 0).
+Besides seeds BASE..BASE+COUNT-1, a window of STACKDRILL_RANDOM_WINDOW seeds (default 200,
+0 for none) moves with each commit: it starts at a point of 500..SWEPT_END derived from
+the commit hash (STACKDRILL_RANDOM_COMMIT, else $GITHUB_SHA / $CI_COMMIT_SHA, else `git
+rev-parse HEAD`), so every commit also runs seeds no earlier commit ran. It stays inside
+the range the last full sweep covered (`python -m stackdrill.fuzz --sweep 0:2300`; raise
+SWEPT_END with the next full sweep), where every failing seed is listed below: a red
+window is a regression, not old news.
 Seeds that fail because of a known, reported bug are xfail(strict=True) below: CI stays
 green, the bug stays visible, and a fix turns them into XPASS failures until the list
 is updated.
@@ -20,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,32 +40,53 @@ from stackdrill.fuzz.__main__ import shrink_outcome
 
 COUNT = int(os.environ.get("STACKDRILL_RANDOM_DRILLS", "500"))
 BASE = int(os.environ.get("STACKDRILL_RANDOM_SEED_BASE", "0"))
+WINDOW = int(os.environ.get("STACKDRILL_RANDOM_WINDOW", "200"))
+SWEPT_END = 2300  # seeds 0..SWEPT_END-1 were swept on this code; every failure is below
 SHRINK_RUNS = 16
 REPORT = Path(__file__).resolve().parent.parent / "reports" / "random-drills.json"
 
 # bug id -> (reason, seeds that fail because of it). Found by these drills; see the
 # lead's issue tracker for the analysis. Each seed was checked to fail for that reason.
 KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
-    # seed 180 (recover --parallel 1): sto1 is fenced while db1's evacuation to cmp2 holds
-    # the only flow slot, its path still on sto1; the verify retries run until t=266 s and
-    # only then do the storage failover's reattach flows start, after the window in which
-    # writes_progress expects every guest writing again. Earlier layers of this seed are
-    # fixed: sto1 no longer outdates sto2 on its way out, and db1, handed back to a
-    # rejoined cmp1, is resumed there instead of reported running with nothing running it.
-    "reattach-behind-evacuation": (
-        "with one flow slot, a storage failover's reattach flows wait behind an evacuation "
-        "that keeps failing verification on a path to the fenced storage host; the guests "
-        "write again only after the progress window",
-        frozenset({180})),
+    # 897: a partition puts cmp1, cmp2, sto1, sto2 on one side and cmp3 with the controller
+    # on the other; the engine fences sto1 (sto2 is held as the last replica) and cmp3's
+    # guest has no volume path until sto2 returns after the heal, past the window.
+    "writes-stop-after-storage-loss": (
+        "a storage node is fenced or cut off (a wide partition, its management link) and "
+        "some guests do not write again within the progress window",
+        frozenset({728, 897, 1424, 1648, 1815, 1917})),
 }
 
 KNOWN: dict[int, str] = {s: f"{bug}: {why}" for bug, (why, seeds) in KNOWN_BUGS.items()
                          for s in seeds}
 
 
+def _commit() -> str:
+    """The commit under test: named by the environment, else asked of git; "" if neither."""
+    for var in ("STACKDRILL_RANDOM_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def window_seeds(commit: str, size: int = WINDOW) -> range:
+    """`size` consecutive seeds in 500..SWEPT_END, starting where the commit's hash says."""
+    if size <= 0 or not commit:
+        return range(0)
+    span = SWEPT_END - 500 - size
+    start = 500 + int(hashlib.sha256(commit.encode()).hexdigest()[:12], 16) % max(1, span)
+    return range(start, start + size)
+
+
 def _params() -> list[Any]:
     out = []
-    for seed in range(BASE, BASE + COUNT):
+    seeds = sorted({*range(BASE, BASE + COUNT), *window_seeds(_commit())})
+    for seed in seeds:
         marks = [pytest.mark.xfail(strict=True, reason=KNOWN[seed])] if seed in KNOWN else []
         out.append(pytest.param(seed, id=f"seed_{seed}", marks=marks))
     return out

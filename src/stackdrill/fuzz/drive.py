@@ -87,10 +87,14 @@ def schedule_lines(steps: tuple[Step, ...] | list[Step]) -> list[str]:
 
 
 def expectations(damage: Damage) -> tuple[Expectation, ...]:
-    if damage.protocol_a:
-        writes = ExpectAckedWrites(max_lost=None, predicted_lost=True)
-    elif damage.losses_from is not None:
+    """What the judge checks. Where the schedule declares losses (divergence, a lone copy),
+    divergence_bounded judges them by when they were acknowledged, on protocol A too: the
+    model's prediction counts the writes a dead link took, not the ones a failed disk
+    took later, so it cannot be the count there."""
+    if damage.losses_from is not None:
         writes = ExpectAckedWrites(max_lost=None)  # divergence_bounded judges the losses
+    elif damage.protocol_a:
+        writes = ExpectAckedWrites(max_lost=None, predicted_lost=True)
     else:
         writes = ExpectAckedWrites(max_lost=0)
     return (ExpectFencingOrder(), writes, ExpectSingleWriter())

@@ -5,9 +5,11 @@ writes, a single writer per volume); the checks here need the declared damage:
 
 - `exactly_once_or_declared`: every instance runs on exactly one host, or it
   is one the schedule may legitimately cost (see `oracle`) *and* the engine
-  reported it unrecoverable with a reason; never more than the declared number.
+  gave it up with a reason (unrecoverable: nowhere to go; or failed: a last
+  attempt, e.g. a resume on its returned host, failed for good); never more
+  than the declared number.
 - `divergence_bounded`: on a dual-primary resource, acked writes may be lost
-  only if invoked after the first fault that could cut replication.
+  only if acknowledged after the first fault that could cut replication.
 - `writes_progress`: every instance running at the end still gets writes
   acknowledged in the drill's last minute (liveness: a guest "running" on a
   volume nobody serves any more is not recovered).
@@ -23,6 +25,10 @@ from stackdrill.drill.runner import DrillRun
 from stackdrill.fuzz.oracle import Damage
 from stackdrill.recovery import InstanceState
 
+# What the engine says when it stops trying, with its reason: an excuse only for an
+# instance the schedule may cost (it is never one for the others).
+GIVEN_UP = frozenset({InstanceState.UNRECOVERABLE, InstanceState.FAILED})
+
 
 def exactly_once_or_declared(run: DrillRun, damage: Damage,
                              name: str = "exactly_once_or_declared") -> CheckResult:
@@ -37,7 +43,7 @@ def exactly_once_or_declared(run: DrillRun, damage: Damage,
     for inst in sorted(missing):
         outcome = outcomes.get(inst)
         state = outcome.state.value if outcome else "not handled by the engine"
-        if outcome is not None and outcome.state is InstanceState.UNRECOVERABLE \
+        if outcome is not None and outcome.state in GIVEN_UP \
                 and inst in damage.may_be_unrecoverable and outcome.reason:
             excused.append(f"{inst} ({outcome.reason})")
         else:
@@ -54,21 +60,24 @@ def exactly_once_or_declared(run: DrillRun, damage: Damage,
 
 def divergence_bounded(history: list[WriteOp], lost_seqs: dict[str, dict[str, list[int]]],
                        damage: Damage, name: str = "divergence_bounded") -> CheckResult:
-    """Lost acked writes are excused only when invoked after the first fault that could
-    cut replication where the schedule declares losses (dual-primary divergence, a lone
-    copy whose disk then failed); everywhere else this passes (acked_writes with
-    max_lost 0 decides)."""
+    """Lost acked writes are excused only when acknowledged after the first fault that
+    could cut replication where the schedule declares losses (dual-primary divergence, a
+    lone copy then lost); everywhere else this passes (acked_writes with max_lost 0
+    decides). The acknowledgement, not the invocation, is what counts: a write invoked
+    before the cut may reach DRBD only after it (an iSCSI session retrying through a
+    storage-network outage: seed 1928), and then it was on the lone copy only; one acked
+    before the cut was on both disks (protocol C) and must survive."""
     lost = [(inst, vol, seq) for inst, by_vol in sorted(lost_seqs.items())
             for vol, seqs in sorted(by_vol.items()) for seq in seqs]
     since = damage.losses_from
     if since is None or not lost:
         return CheckResult.passed(name, f"{len(lost)} acked writes lost, none to excuse")
-    invoked = {(op.instance, op.volume, op.seq): op.invoked for op in history
-               if op.outcome == "ok"}
-    early = [f"{i}/{v}#{s}@{invoked.get((i, v, s), -1.0):.1f}s" for i, v, s in lost
-             if invoked.get((i, v, s), -1.0) < since]
+    acked = {(op.instance, op.volume, op.seq): op.completed if op.completed is not None
+             else op.invoked for op in history if op.outcome == "ok"}
+    early = [f"{i}/{v}#{s}@{acked.get((i, v, s), -1.0):.1f}s" for i, v, s in lost
+             if acked.get((i, v, s), -1.0) < since]
     if early:
-        return CheckResult.failed(name, f"{len(early)} acked writes lost that were invoked "
+        return CheckResult.failed(name, f"{len(early)} acked writes lost that were acked "
                                   f"before replication could be cut (t={since:g}s):"
                                   f" {', '.join(early[:8])}")
     return CheckResult.passed(name, f"{len(lost)} acked writes lost, all after "

@@ -16,18 +16,20 @@ here from the schedule alone (never from the run), so a run cannot excuse itself
   shipped topology), any fault that may cut the replication path while both
   sides write lets the two copies diverge, by design (the seed's own warning):
   a split brain on reconnect, or a peer's writes missing from the copy that
-  survives. Lost acknowledged writes are then accepted, but only those invoked
+  survives. Lost acknowledged writes are then accepted, but only those acknowledged
   after the first such fault: everything acknowledged before it was on both
   disks (protocol C) and must survive.
-- **A lone copy, then its disk.** Any DRBD resource: when a fault may cut a node from
+- **A lone copy, then it goes.** Any DRBD resource: when a fault may cut a node from
   its peer (a link fault on the replication path of either, or the peer itself down)
-  and later a disk of that resource fails, the writes acknowledged in between may
-  have existed on the failed disk alone (resource-level fencing lets a primary go on
-  writing without its peer). They may be lost, the resource may have no up-to-date
-  replica left (its instances may be unrecoverable), and writes may stop. Everything
-  acknowledged before the first such cut must survive.
+  and later a disk of that resource fails or one of its nodes goes down, the writes
+  acknowledged in between may have existed on that copy alone (resource-level fencing
+  lets a primary go on writing without its peer). They may be lost, the resource may
+  have no up-to-date replica left (its instances may be unrecoverable), and writes may
+  stop. The same for a replaced disk whose resync source is cut off (see
+  `lone_copies`). Everything acknowledged before the first such cut must survive.
 - **Protocol A.** The DRBD model predicts the acknowledged writes still on the
-  wire when a primary died; the lost count must equal that prediction.
+  wire when a primary died; the lost count must equal that prediction (unless a lone
+  copy or divergence declares losses: those are judged by when they were acknowledged).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from stackdrill.faults import (
 )
 from stackdrill.fuzz.targets import Targets
 from stackdrill.recovery.config import RecoveryConfig
-from stackdrill.topology import NetworkPurpose, Topology
+from stackdrill.topology import DrbdResource, NetworkPurpose, Topology
 
 HOST_FAULTS = (HostCrash, HostHang, HostReboot)
 LINK_FAULTS = (LinkDown, PacketLoss, Partition, RateLimit)
@@ -67,11 +69,11 @@ class Damage:
     diverge_from: float | None  # dual-primary: writes after this may diverge (no fencing)
     protocol_a: bool  # lost acked writes must equal the model's prediction
     may_stall: bool = False  # a storage path stays broken to the end: writes may stop
-    lone_copy_from: float | None = None  # a node cut off, then a disk failed: writes after
+    lone_copy_from: float | None = None  # a copy written alone, then lost: writes after
 
     @property
     def losses_from(self) -> float | None:
-        """Acked writes invoked after this may be lost (divergence or a lone copy)."""
+        """Writes acknowledged after this may be lost (divergence or a lone copy)."""
         times = [t for t in (self.diverge_from, self.lone_copy_from) if t is not None]
         return min(times) if times else None
 
@@ -84,10 +86,11 @@ class Damage:
             parts.append(f"dual-primary divergence from t={self.diverge_from:g}s "
                          "(acked writes after it may be lost)")
         if self.lone_copy_from is not None:
-            parts.append(f"a node cut off at t={self.lone_copy_from:g}s, then a disk of "
-                         "its resource fails (acked writes after it may be lost)")
+            parts.append(f"a copy written alone from t={self.lone_copy_from:g}s, then lost "
+                         "(acked writes after it may be lost)")
         if self.protocol_a:
-            parts.append("protocol A (lost writes = model prediction)")
+            parts.append("protocol A" if self.losses_from is not None
+                         else "protocol A (lost writes = model prediction)")
         if self.may_stall:
             parts.append("a storage path stays cut: writes may stop")
         return "; ".join(parts) or "none: every instance recovered, no acked write lost"
@@ -203,26 +206,53 @@ def _cut_off(fault: Fault, node: str, peer: str, network: str) -> bool:
         _touches(fault, node, {network}) or _touches(fault, peer, {network}))
 
 
+def _destroys(fault: Fault, res: DrbdResource) -> bool:
+    """The fault may take a node's copy of `res` away for the rest of the drill: its disk
+    fails, or its host goes down (a storage node the engine or the cluster fenced stays
+    off: nothing powers a fenced host on again)."""
+    if isinstance(fault, DiskFailure):
+        return fault.host in res.nodes and fault.disk == res.disk
+    return isinstance(fault, HOST_FAULTS) and bool(set(res.nodes) & set(fault.targets()))
+
+
+def _cuts(fault: Fault, res: DrbdResource) -> bool:
+    a, b = res.nodes[0], res.nodes[-1]
+    return _cut_off(fault, a, b, res.network) or _cut_off(fault, b, a, res.network)
+
+
 def lone_copies(drill: Drill) -> tuple[float | None, frozenset[str]]:
-    """(first cut that a later disk failure of the same resource follows, the resources
-    it may leave without an up-to-date replica)."""
+    """(when acknowledged writes of a DRBD resource may first have existed on one copy that
+    a later fault took away, the resources that may be left without an up-to-date replica).
+
+    Two double faults do that, and DRBD 8.4 gives the writes up in both:
+    - *a cut, then the lone copy goes*: after the replication path is cut, the Primary goes
+      on writing alone (resource-only fencing: the fence-peer handler failing does not
+      suspend I/O, drbd_state.c only freezes for resource-and-stonith); if its disk fails
+      or its host goes down later, those writes are on no surviving disk.
+    - *a replaced disk, then its resync source is cut off*: a healed disk failure is a new
+      disk that attaches Inconsistent and becomes SyncTarget of a full sync (drbd_nl.c
+      drbd_adm_attach, drbd_receiver.c drbd_sync_handshake). A write pending on the peer
+      when the connection is lost completes on the local disk alone (drbd_req.c:
+      CONNECTION_LOST_WHILE_PENDING clears RQ_NET_OK, `ok = LOCAL_OK || NET_OK`) and is
+      marked out of sync, so the resumed resync overwrites it with the peer's older block.
+    Everything acknowledged before the cut was on both disks and must survive."""
     steps = drill.faults()
-    first: float | None = None
+    healed = {s.heal: s.at for s in drill.spec.schedule if s.heal is not None}
+    times: list[float] = []
     hit: set[str] = set()
     for res in drill.topology.drbd:
-        for later, failure in steps:
-            if not (isinstance(failure, DiskFailure) and failure.host in res.nodes
-                    and failure.disk == res.disk):
+        for later, fault in steps:
+            if not _destroys(fault, res):
                 continue
-            node = failure.host
-            peer = next(n for n in res.nodes if n != node)
-            cuts = [step.at for step, f in steps if step.at < later.at
-                    and (_cut_off(f, node, peer, res.network)
-                         or _cut_off(f, peer, node, res.network))]
-            if cuts:
-                first = min(cuts) if first is None else min(first, *cuts)
-                hit.add(res.name)
-    return first, frozenset(hit)
+            before = [s.at for s, f in steps if s.at < later.at and _cuts(f, res)]
+            after: list[tuple[float, Fault]] = []
+            if isinstance(fault, DiskFailure) and later.id in healed:
+                after = [(s.at, f) for s, f in steps
+                         if s.at > healed[later.id] and _cuts(f, res)]
+            times += before + [t for t, _f in after]
+            if before or any(isinstance(f, HOST_FAULTS) for _t, f in after):
+                hit.add(res.name)  # the copy left may never come back: no replica at all
+    return (min(times) if times else None), frozenset(hit)
 
 
 def _on_resources(topology: Topology, resources: frozenset[str]) -> frozenset[str]:
@@ -243,11 +273,31 @@ def declared_damage(drill: Drill) -> Damage:
     most = len(displaced) - fit if may else 0
     lone_from, lone = lone_copies(drill)
     stranded = _on_resources(topology, lone) - may
+    cut_off = _on_resources(topology, _cut_for_good(drill)) & frozenset(displaced)
+    most = min(len(may | stranded | cut_off), most + len(stranded - cut_off) + len(cut_off))
+    stranded |= cut_off
     protocol_a = any(r.protocol.value == "A" for r in topology.drbd)
     diverge = _diverge_from(drill)
-    return Damage(unsure, frozenset(displaced), may | stranded, most + len(stranded),
+    return Damage(unsure, frozenset(displaced), may | stranded, most,
                   diverge is not None, diverge, protocol_a,
                   _storage_path_stays_cut(drill) or bool(lone), lone_from)
+
+
+def _cut_for_good(drill: Drill) -> frozenset[str]:
+    """DRBD resources a never-healed link fault may cut off from the compute hosts at one
+    of their nodes: while that node stays Primary (alive, so nobody fences it) no other
+    path to the data exists — DRBD refuses a second Primary — so an instance that must
+    move may find no usable volume path (iscsiadm cannot log in) and is given up."""
+    paths = {n.name for n in drill.topology.networks_for(NetworkPurpose.STORAGE)}
+    healed = {s.heal for s in drill.spec.schedule if s.heal is not None}
+    cut: set[str] = set()
+    for step, fault in drill.faults():
+        net = getattr(fault, "network", None)
+        if step.id in healed or not isinstance(fault, LINK_FAULTS) \
+                or not (net is None or net in paths):
+            continue
+        cut |= {r.name for r in drill.topology.drbd if set(r.nodes) & set(fault.targets())}
+    return frozenset(cut)
 
 
 def _storage_path_stays_cut(drill: Drill) -> bool:

@@ -164,6 +164,7 @@ class RecoveryEngine:
             self._monitor.observe(now)
             self._returning.park_withheld()
             self._flows.abandon_dead_targets()
+            self._flows.abandon_lost_storage()
             queued = self._scheduler.queue(now)
             self._starter.start(queued)
             self._pump.pump()

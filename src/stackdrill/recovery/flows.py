@@ -11,7 +11,7 @@ from collections.abc import Generator
 from typing import Any
 
 from stackdrill.recovery.flowend import FlowCloser
-from stackdrill.recovery.hoststate import FAILED_STATES
+from stackdrill.recovery.hoststate import FAILED_STATES, FENCED_STATES
 from stackdrill.recovery.shared import Shared
 from stackdrill.recovery.state import Proc
 from stackdrill.recovery.steps import FLOW_END, JournalStep
@@ -21,6 +21,7 @@ from stackdrill.recovery.taskbase import (
     FlowKind,
     Runtime,
     StepFailed,
+    StorageLost,
     Task,
     TaskGen,
     TaskStatus,
@@ -42,6 +43,7 @@ class FlowRunner:
         self.emit = shared.emit
         self.runtime = runtime
         self.closer = closer
+        self._abandoning: set[str] = set()  # flows undoing themselves after StorageLost
 
     def start(self, kind: FlowKind, name: str, source: str, target: str,
               served_by: dict[str, str], attach: dict[str, str]) -> None:
@@ -55,6 +57,7 @@ class FlowRunner:
                   target=target, attempt=attempt)
 
     def _launch(self, ctx: FlowContext) -> None:
+        self._abandoning.discard(ctx.instance)
         tasks = build_flow(ctx.kind)
         self.state.flows[ctx.instance] = Proc(self._run(ctx, tasks), ctx, tasks,
                                               since=self.clock.now())
@@ -115,8 +118,32 @@ class FlowRunner:
             if current.revert_on_failure and ctx.done(JournalStep.START_REQUESTED):
                 completed.append(current)  # the start may have happened: undo it too
         undone, why = yield from _revert(ctx, completed)
-        self.closer.end(ctx, reason + why, undone=undone, cascade=False,
-                        blame_target=name in TARGET_TASKS)
+        lost = isinstance(exc, StorageLost)
+        self.closer.end(ctx, reason + why, undone=undone, cascade=lost,
+                        blame_target=not lost and name in TARGET_TASKS)
+
+    def abandon_lost_storage(self) -> None:
+        """A flow whose prepared volume server was fenced meanwhile waits on I/O that never
+        comes back (its guest's verification times out only after minutes), holding a flow
+        slot the storage failover of that very server needs (seed 2044: one slot, an
+        evacuation verifying against the dead sto1, every reattachment queued behind it).
+        It is undone now and tried again at once, on a live replica."""
+        now = self.clock.now()
+        for name, proc in sorted(self.state.flows.items()):
+            ctx = proc.ctx
+            if ctx is None or name in self._abandoning:
+                continue
+            dead = sorted(h for h in _servers(ctx)
+                          if self.state.status.get(h) in FENCED_STATES)
+            if not dead:
+                continue
+            self._abandoning.add(name)
+            lost = StorageLost(f"volume server {', '.join(dead)} was fenced during recovery")
+            try:
+                proc.waiting = proc.gen.throw(lost)
+                proc.since = now
+            except StopIteration:
+                proc.finished = True
 
     def abandon_dead_targets(self) -> None:
         """Cascade: a flow whose target just failed is abandoned; a new attempt follows."""
@@ -129,6 +156,12 @@ class FlowRunner:
             del flows[name]
             self.closer.end(ctx, f"target {ctx.target} failed during recovery", undone=False,
                             cascade=True)
+
+
+def _servers(ctx: FlowContext) -> set[str]:
+    """The hosts serving the volumes this flow prepared (none before PrepareStorage)."""
+    paths: dict[str, dict[str, str]] = ctx.values.get("paths") or {}
+    return {str(p["served_by"]) for p in paths.values() if p.get("served_by")}
 
 
 def _revert(ctx: FlowContext,

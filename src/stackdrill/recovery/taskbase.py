@@ -52,6 +52,11 @@ class StepFailed(RuntimeError):
     """A task could not complete; the flow reverts and says why."""
 
 
+class StorageLost(StepFailed):
+    """The server of a volume the flow prepared was fenced meanwhile: neither the
+    instance's nor the target's fault. The flow reverts and is tried again at once."""
+
+
 # What a failed recovery step looks like: the lab refused a driver operation, it gave no
 # answer within the operation timeout, or a task found it could not complete. Anything
 # else raised inside a flow is a bug (in the engine or a driver) and stops the engine,

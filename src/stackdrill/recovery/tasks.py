@@ -277,8 +277,10 @@ def build_flow(kind: FlowKind) -> list[Task]:
     if kind is FlowKind.STOP:
         return [ReserveTarget(), StopOnSource(), ParkStopped()]
     if kind is FlowKind.REATTACH:  # storage first: the guest is down only for its reboot
+        # Nova's hard reboot plugs the VIFs again (libvirt _hard_reboot ->
+        # _create_domain_and_network): a guest cleaned off its returned host has no port
         return [ReserveTarget(), PrepareStorage(), StopInPlace(), StartGuest(), AttachVolumes(),
-                VerifyGuest(), FinishFlow()]
+                PlugNetwork(), VerifyGuest(), FinishFlow()]
     return [ReserveTarget(), *tail]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stackdrill.drill.model import RecoverSpec, Step
-from stackdrill.faults import DiskFailure, LinkDown, RateLimit
+from stackdrill.faults import DiskFailure, HostCrash, LinkDown, RateLimit
 from stackdrill.fuzz import build, run_drill
 from stackdrill.fuzz.oracle import declared_damage
 
@@ -36,3 +36,103 @@ def test_a_disk_failure_without_a_cut_or_after_a_mere_rate_limit_excuses_nothing
                  Step(at=73, id="disk", inject=DiskFailure(host="cmp1", disk="sdb"))]
         damage = declared_damage(build(7, "mirrored-compute", steps))
         assert damage.lone_copy_from is None and damage.losses_from is None
+
+
+def _lost(outcome: object) -> int:
+    bounded = next(c for c in outcome.checks if c.name == "divergence_bounded")  # type: ignore[attr-defined]
+    return int(bounded.data.get("lost", 0))
+
+
+def test_a_cut_then_the_lone_writers_host_goes_declares_the_writes_since_the_cut() -> None:
+    """sto1 (Primary) loses its replication link at 48.8 s and writes on alone; then its
+    host crashes for good at 78.4 s (random seed 986). Its writes since the cut were on
+    sto1's disk only, and sto2 is stale: a double fault, declared before the run — losses
+    after 48.8 s, every instance on the resource may be unrecoverable, writes may stop."""
+    drill = build(986, "nova-drbd", [
+        RECOVER,
+        Step(at=48.8, id="cut", inject=LinkDown(host="sto2", network="repl")),
+        Step(at=78.4, id="crash", inject=HostCrash(host="sto1", power_back=False))])
+    damage = declared_damage(drill)
+    assert damage.lone_copy_from == 48.8 and damage.may_stall
+    assert {"web1", "db2"} <= damage.may_be_unrecoverable
+    outcome = run_drill(986, drill)
+    assert outcome.ok, outcome.summary()
+    assert _lost(outcome) > 0, "the double fault lost nothing: nothing to excuse"
+
+
+def test_a_replaced_disk_whose_resync_source_is_cut_off_declares_the_pending_writes() -> None:
+    """cmp1's disk fails at 77.2 s and is replaced at 111.4 s (full resync from cmp2); cmp2
+    loses its link at 118.9 s (random seed 2292). The write pending at the cut completes
+    on cmp1's Inconsistent disk alone and the resumed resync overwrites it (DRBD 8.4:
+    CONNECTION_LOST_WHILE_PENDING, then SyncTarget again): declared from the cut on."""
+    drill = build(2292, "mirrored-compute", [
+        RECOVER,
+        Step(at=77.2, id="disk", inject=DiskFailure(host="cmp1", disk="sdb")),
+        Step(at=111.4, heal="disk"),
+        Step(at=118.9, id="cut", inject=LinkDown(host="cmp2", network="storage"))])
+    damage = declared_damage(drill)
+    assert damage.lone_copy_from == 118.9
+    outcome = run_drill(2292, drill)
+    assert outcome.ok, outcome.summary()
+    assert _lost(outcome) > 0
+
+
+def test_a_disk_failure_healed_before_any_cut_declares_nothing() -> None:
+    """The resync after a replaced disk, with no cut while it runs: nothing may be lost."""
+    drill = build(7, "mirrored-compute", [
+        RECOVER,
+        Step(at=40, id="cut", inject=LinkDown(host="cmp2", network="storage")),
+        Step(at=60, heal="cut"),
+        Step(at=77.2, id="disk", inject=DiskFailure(host="cmp1", disk="sdb")),
+        Step(at=111.4, heal="disk")])
+    assert declared_damage(drill).lone_copy_from == 40  # the cut came first: lone copy
+    quiet = build(7, "mirrored-compute", [
+        RECOVER,
+        Step(at=77.2, id="disk", inject=DiskFailure(host="cmp1", disk="sdb")),
+        Step(at=111.4, heal="disk")])
+    assert declared_damage(quiet).losses_from is None
+
+
+def test_protocol_a_with_a_lone_copy_is_judged_by_when_writes_were_invoked() -> None:
+    """Protocol A, cmp2 cut off at 23.4 s, then cmp1's disk fails at 47.5 s (random seed
+    2200): the model predicts what the link lost (nothing), not what the disk took later;
+    demanding lost == prediction failed a declared double fault."""
+    drill = build(2200, "mirrored-compute", [
+        RECOVER,
+        Step(at=23.4, id="cut", inject=LinkDown(host="cmp2", network="storage")),
+        Step(at=47.5, id="disk", inject=DiskFailure(host="cmp1", disk="sdb"))], protocol="A")
+    outcome = run_drill(2200, drill)
+    assert outcome.ok, outcome.summary()
+    assert _lost(outcome) > 0
+
+
+def test_a_storage_server_cut_off_for_good_may_cost_every_instance_that_must_move() -> None:
+    """sto1 (Primary, alive: nobody fences it) loses its storage link for good at 92.2 s,
+    then cmp1 crashes (random seed 777): no path to cmp1's guests' data exists (DRBD allows
+    one Primary), so each may be given up — declared before the run, with the count."""
+    drill = build(777, "nova-drbd", [
+        RECOVER,
+        Step(at=92.2, id="cut", inject=LinkDown(host="sto1", network="storage")),
+        Step(at=126.6, id="crash", inject=HostCrash(host="cmp1", power_back=False))])
+    damage = declared_damage(drill)
+    assert {"app1", "db1", "web1"} <= damage.may_be_unrecoverable
+    assert damage.max_unrecoverable >= 3
+
+
+def test_a_write_acknowledged_after_the_cut_is_excused_even_if_invoked_before() -> None:
+    """Random seed 1928: write #20 was invoked at 38 s, waited in an iSCSI session through a
+    storage-network outage, reached sto1 at 108 s — after replication was cut at 73.5 s —
+    and lived on that lone copy only. What counts is when a write was acknowledged: one
+    acknowledged before the cut was on both disks and its loss still fails the check."""
+    from stackdrill.api import WriteOp
+    from stackdrill.fuzz.invariants import divergence_bounded
+    from stackdrill.fuzz.oracle import Damage
+
+    damage = Damage(frozenset(), frozenset(), frozenset(), 0, False, None, False,
+                    lone_copy_from=73.5)
+    late = WriteOp("app1", "vol-app1", 1, 20, "c20", 38.0, 108.0, "ok", "cmp1")
+    early = WriteOp("app1", "vol-app1", 1, 19, "c19", 36.0, 36.001, "ok", "cmp1")
+    history = [early, late]
+    assert divergence_bounded(history, {"app1": {"vol-app1": [20]}}, damage).ok
+    bad = divergence_bounded(history, {"app1": {"vol-app1": [19, 20]}}, damage)
+    assert not bad.ok and "vol-app1#19@36.0s" in bad.detail and "#20" not in bad.detail

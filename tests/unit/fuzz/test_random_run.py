@@ -61,3 +61,15 @@ def test_skipped_fencing_is_caught_by_the_invariants() -> None:
     assert {"fencing_order", "single_writer"} <= set(broken.failed), broken.summary()
     sound = run_drill(5, build(5, "nova-drbd", [Step(at=0, recover=RecoverSpec()), *hang]))
     assert sound.ok, sound.summary()
+
+
+def test_a_declared_instance_the_engine_gave_up_on_with_a_reason_is_excused() -> None:
+    """Random seed 2202: web2 has nowhere to go (anti-affinity, cmp3 hung) and is declared
+    unrecoverable; when cmp2 returns the engine resumes web2 there, cannot reach it on the
+    overlay (cmp2's tunnel stays partitioned) and gives up: `failed`, with the reason. That
+    is the engine giving the instance up with a reason, as the declaration asks; a failed
+    instance the schedule does not declare still fails (the check's other tests)."""
+    outcome = run_seed(2202)
+    assert outcome.ok, outcome.summary()
+    check = next(c for c in outcome.checks if c.name == "exactly_once_or_declared")
+    assert "declared unrecoverable:" in check.detail and "web2 (VerifyGuest failed" in check.detail

@@ -69,10 +69,18 @@ class DrbdDevice:
 
     def peek(self, addr: int) -> Any:
         """What a read would return now: this node's backing data with every packet that
-        has arrived applied, or the peer's when this node is Diskless (DRBD reads remotely)."""
-        self.resource.flush()
-        if not self.node.attached:
-            return self.resource.peer_of(self.node).disk.peek(addr)
+        has arrived applied, or the peer's where DRBD reads remotely: when this node is
+        Diskless, or Inconsistent with a block the resync has not copied yet while its peer
+        is UpToDate (drbd_req.c drbd_may_do_local_read: an Inconsistent disk serves a read
+        only where the bitmap says the block is in sync; the request path, `_start_read`,
+        does the same). A guest replaying its volume on a SyncTarget must see its records."""
+        res = self.resource
+        res.flush()
+        if not self.node.attached or not res.local_read_ok(self.node, addr):
+            peer = res.peer_of(self.node)
+            if not self.node.attached or (res.connected_to_up_to_date(self.node)
+                                          and peer.attached):
+                return peer.disk.peek(addr)
         return self.node.disk.peek(addr)
 
 

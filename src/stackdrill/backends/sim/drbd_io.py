@@ -355,12 +355,19 @@ class ReplicationCore:
         self._start_read(node, addr, done)
         return done
 
-    def _start_read(self, node: Node, addr: int, done: simpy.Event) -> None:
-        self.flush()
-        local_ok = node.dstate is Disk.UP_TO_DATE or (
+    def local_read_ok(self, node: Node, addr: int) -> bool:
+        """drbd_req.c drbd_may_do_local_read: UpToDate, or a SyncTarget's block the resync
+        already copied (or that was written since)."""
+        return node.dstate is Disk.UP_TO_DATE or (
             node.conn is Conn.SYNC_TARGET and self.resync_set is not None
             and addr not in self.resync_set)
-        if local_ok:
+
+    def connected_to_up_to_date(self, node: Node) -> bool:
+        return self._can_replicate(node) and node.peer_disk is Disk.UP_TO_DATE
+
+    def _start_read(self, node: Node, addr: int, done: simpy.Event) -> None:
+        self.flush()
+        if self.local_read_ok(node, addr):
             def finish(ev: simpy.Event) -> None:
                 if ev.ok:
                     done.succeed(ev.value)

@@ -49,6 +49,7 @@ IPMI_TIMEOUT_S = 10.0  # ipmitool lanplus: retries then "Unable to establish ...
 PROMOTE_S = 1.0
 ACTIVATE_S = 0.5
 ISCSI_LOGIN_S = 2.0
+ISCSI_LOGIN_TIMEOUT_S = 15.0
 PLUG_S = 1.0
 VERIFY_TIMEOUT_S = 60.0
 
@@ -281,6 +282,20 @@ class SimStorage(_SimDriver, StorageDriver):
                     and op.completed > since for op in self.lab.hypervisors.history)
         return since if wrote else None
 
+    def _serves(self, volume: str, replica: Replica) -> bool:
+        """The replica's device can serve the volume's I/O: UpToDate (or a plain disk), a
+        Diskless node reading through its peer, or a Primary whose replaced disk is still
+        SyncTarget of an UpToDate peer (drbd_req.c may_do_writes: `disk == D_UP_TO_DATE ||
+        pdsk == D_UP_TO_DATE`; reads of unsynced blocks go to the peer). Passing over that
+        Primary to promote its Secondary is refused: "Multiple primaries not allowed"."""
+        if replica.disk_state in ("UpToDate", "(local)", "Diskless"):
+            return True
+        pv = self.lab.topology.volume_group(self.lab.topology.volume(volume).vg).pv
+        if pv.drbd is None or replica.role != "Primary":
+            return False
+        st = self.lab.drbd[pv.drbd].status()[replica.host]
+        return st.connection == "SyncTarget" and st.peer_disk == "UpToDate"
+
     def prepare(self, volume: str, host: str, failed: Iterable[str] = ()) -> Future[VolumePath]:
         failed = set(failed)
 
@@ -288,8 +303,7 @@ class SimStorage(_SimDriver, StorageDriver):
             lab = self.lab
             vg_name = lab.topology.volume(volume).vg
             candidates = [r for r in self.replicas(volume)
-                          if r.reachable and r.host not in failed
-                          and r.disk_state in ("UpToDate", "(local)", "Diskless")]
+                          if r.reachable and r.host not in failed and self._serves(volume, r)]
             current = [r for r in candidates if r.behind_since is None]
             candidates = current or candidates  # a left-behind copy only if nothing else
             if not candidates:
@@ -313,6 +327,14 @@ class SimStorage(_SimDriver, StorageDriver):
             if server.host == host:
                 return VolumePath(volume, host, AttachMode.LOCAL, host,
                                   f"/dev/{vg_name}/{volume}")
+            net = lab.storage_network(host, server.host)
+            if not lab.underlay.connected(host, server.host, net):
+                # open-iscsi: the login to an unreachable portal times out (iscsid.conf
+                # node.conn[0].timeo.login_timeout = 15) and iscsiadm fails; a flow must not
+                # go on to start a guest on a volume path that does not exist
+                yield self.env.timeout(ISCSI_LOGIN_TIMEOUT_S)
+                raise DriverError(f"iscsiadm: could not log in to {server.host} for {volume} "
+                                  f"from {host}: connection timed out ({net} unreachable)")
             yield self.env.timeout(ISCSI_LOGIN_S)
             lab.exports[(volume, host)] = server.host
             return VolumePath(volume, host, AttachMode.REMOTE, server.host,

@@ -100,3 +100,23 @@ def test_protocol_a_diskless_primary_loses_what_was_on_the_wire() -> None:
     assert [(d.addr, d.local) for d in dropped] == [(2, False)]
     assert lab.st("n1").role == "Primary"
     assert lab.disks["n2"].peek(1) == "diskless" and lab.disks["n2"].peek(2) != "on-the-wire"
+
+
+def test_syncing_primary_reads_unsynced_blocks_from_its_peer() -> None:
+    """drbd_req.c drbd_may_do_local_read (8.4): an Inconsistent disk serves a read only
+    where the bitmap says the block is in sync; every other block is read from the
+    UpToDate peer. A guest that replays its volume on a Primary whose replaced disk is
+    still SyncTarget of the full sync must find its records (random seed 524: evacuated
+    guests replayed an empty volume and rewrote it from record 1, losing every acked
+    write). Blocks written since the attach are local again."""
+    lab = Lab(bandwidth_mbit=10.0)
+    assert lab.settle(lab.write("n1", 1, "before")).ok
+    lab.disks["n1"].fail()
+    assert lab.settle(lab.write("n1", 2, "diskless")).ok
+    lab.disks["n1"].replace()
+    lab.res.attach("n1")
+    assert lab.st("n1").connection == "SyncTarget" and lab.st("n1").disk == "Inconsistent"
+    device = lab.res.device("n1")
+    assert device.peek(1) == "before" and device.peek(2) == "diskless"
+    assert lab.settle(lab.write("n1", 3, "syncing")).ok
+    assert device.peek(3) == "syncing"

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stackdrill.api import LabOptions, PowerState
+from stackdrill.api import DriverError, LabOptions, PowerState
 from stackdrill.backends.sim import SimBackend
 from stackdrill.backends.sim.lab import HEARTBEAT_S, SimLab
-from stackdrill.faults import HostCrash, HostHang, LinkDown, Partition
+from stackdrill.faults import DiskFailure, HostCrash, HostHang, LinkDown, Partition
 from stackdrill.recovery.detect import replication_lost
 from stackdrill.topology import load_topology
 
@@ -119,3 +119,39 @@ def test_same_seed_same_trace() -> None:
         lab.inject(HostCrash(host="cmp2"))
         lab.clock.sleep(120)
     assert a.trace_sha256() == b.trace_sha256()
+
+
+def test_a_primary_resyncing_a_replaced_disk_still_serves_its_volumes() -> None:
+    """sto1 (Primary) loses its disk, gets a new one and is SyncTarget of the full sync:
+    its device serves every write and read through the UpToDate peer (drbd_req.c
+    may_do_writes: `pdsk == D_UP_TO_DATE`). A guest evacuated meanwhile is served by sto1;
+    the storage agent must not try to promote the Secondary sto2, which DRBD refuses
+    ("Multiple primaries not allowed by config"; random seeds 991, 1516, 1902)."""
+    lab = nova()
+    lab.clock.sleep(10)
+    failure = DiskFailure(host="sto1", disk="sdb")
+    lab.inject(failure)
+    lab.clock.sleep(20)
+    lab.heal(failure)
+    lab.clock.sleep(1)
+    status = lab.drbd["r0"].status()["sto1"]
+    assert (status.role, status.disk, status.connection) == \
+        ("Primary", "Inconsistent", "SyncTarget")
+    future = lab.drivers.storage.prepare("vol-web1", "cmp3", failed=["cmp1"])
+    lab.clock.wait([future], timeout=30)
+    path = future.result()
+    assert path.served_by == "sto1"
+
+
+def test_a_volume_path_to_a_server_cut_off_the_storage_network_is_refused() -> None:
+    """open-iscsi cannot log in to a portal it cannot reach (login_timeout, then iscsiadm
+    fails): `prepare` must fail, not hand a flow a path that does not exist — the flow then
+    started a guest that could never write and held its slot until the end (random seeds
+    777, 700, 2379, 2917, 3302, 3450)."""
+    lab = nova()
+    lab.clock.sleep(10)
+    lab.inject(LinkDown(host="sto1", network="storage"))
+    future = lab.drivers.storage.prepare("vol-web1", "cmp3", failed=["cmp1"])
+    lab.clock.wait([future], timeout=60)
+    error = future.exception()
+    assert isinstance(error, DriverError) and "iscsiadm: could not log in to sto1" in str(error)
