@@ -26,7 +26,9 @@ here from the schedule alone (never from the run), so a run cannot excuse itself
   lets a primary go on writing without its peer). They may be lost, the resource may
   have no up-to-date replica left (its instances may be unrecoverable), and writes may
   stop. The same for a replaced disk whose resync source is cut off (see
-  `lone_copies`). Everything acknowledged before the first such cut must survive.
+  `lone_copies`), and for a link fault on a power-fencing cluster's network that splits
+  the resource's nodes: the fence race powers one of them off for good (a cut, and the
+  loss of that copy, at once). Everything acknowledged before the first such cut must survive.
 - **Protocol A.** The DRBD model predicts the acknowledged writes still on the
   wire when a primary died; the lost count must equal that prediction (unless a lone
   copy or divergence declares losses: those are judged by when they were acknowledged).
@@ -51,7 +53,7 @@ from stackdrill.faults import (
 )
 from stackdrill.fuzz.targets import Targets
 from stackdrill.recovery.config import RecoveryConfig
-from stackdrill.topology import DrbdResource, NetworkPurpose, Topology
+from stackdrill.topology import ClusterFencing, DrbdResource, NetworkPurpose, Topology
 
 HOST_FAULTS = (HostCrash, HostHang, HostReboot)
 LINK_FAULTS = (LinkDown, PacketLoss, Partition, RateLimit)
@@ -206,18 +208,34 @@ def _cut_off(fault: Fault, node: str, peer: str, network: str) -> bool:
         _touches(fault, node, {network}) or _touches(fault, peer, {network}))
 
 
-def _destroys(fault: Fault, res: DrbdResource) -> bool:
+def _destroys(fault: Fault, res: DrbdResource, topology: Topology) -> bool:
     """The fault may take a node's copy of `res` away for the rest of the drill: its disk
     fails, or its host goes down (a storage node the engine or the cluster fenced stays
-    off: nothing powers a fenced host on again)."""
+    off: nothing powers a fenced host on again), or the cluster fences it."""
     if isinstance(fault, DiskFailure):
         return fault.host in res.nodes and fault.disk == res.disk
+    if isinstance(fault, LINK_FAULTS):
+        return _cluster_fences(fault, res, topology)
     return isinstance(fault, HOST_FAULTS) and bool(set(res.nodes) & set(fault.targets()))
 
 
-def _cuts(fault: Fault, res: DrbdResource) -> bool:
+def _cluster_fences(fault: Fault, res: DrbdResource, topology: Topology) -> bool:
+    """A link fault splitting the nodes of `res` on the network of a power-fencing cluster
+    they both belong to: the partition's fence race powers one of them off (the lower node
+    id wins, whichever holds the data), and a fenced node stays off. DRBD's own path may be
+    intact: the copy goes with its host, as in a crash."""
     a, b = res.nodes[0], res.nodes[-1]
-    return _cut_off(fault, a, b, res.network) or _cut_off(fault, b, a, res.network)
+    return any(c.fencing is ClusterFencing.POWER and {a, b} <= set(c.nodes)
+               and (_cut_off(fault, a, b, c.network) or _cut_off(fault, b, a, c.network))
+               for c in topology.clusters)
+
+
+def _cuts(fault: Fault, res: DrbdResource, topology: Topology) -> bool:
+    """The fault may leave one node of `res` writing alone: its replication path is cut,
+    or the cluster fences its peer."""
+    a, b = res.nodes[0], res.nodes[-1]
+    return _cut_off(fault, a, b, res.network) or _cut_off(fault, b, a, res.network) \
+        or (isinstance(fault, LINK_FAULTS) and _cluster_fences(fault, res, topology))
 
 
 def lone_copies(drill: Drill) -> tuple[float | None, frozenset[str]]:
@@ -242,13 +260,13 @@ def lone_copies(drill: Drill) -> tuple[float | None, frozenset[str]]:
     hit: set[str] = set()
     for res in drill.topology.drbd:
         for later, fault in steps:
-            if not _destroys(fault, res):
+            if not _destroys(fault, res, drill.topology):
                 continue
-            before = [s.at for s, f in steps if s.at < later.at and _cuts(f, res)]
+            before = [s.at for s, f in steps if s.at < later.at and _cuts(f, res, drill.topology)]
             after: list[tuple[float, Fault]] = []
             if isinstance(fault, DiskFailure) and later.id in healed:
                 after = [(s.at, f) for s, f in steps
-                         if s.at > healed[later.id] and _cuts(f, res)]
+                         if s.at > healed[later.id] and _cuts(f, res, drill.topology)]
             times += before + [t for t, _f in after]
             if before or any(isinstance(f, HOST_FAULTS) for _t, f in after):
                 hit.add(res.name)  # the copy left may never come back: no replica at all

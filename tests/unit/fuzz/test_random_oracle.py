@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stackdrill.drill.model import RecoverSpec, Step
-from stackdrill.faults import DiskFailure, HostCrash, LinkDown, RateLimit
+from stackdrill.faults import DiskFailure, HostCrash, LinkDown, Partition, RateLimit
 from stackdrill.fuzz import build, run_drill
 from stackdrill.fuzz.oracle import declared_damage
 
@@ -136,3 +136,33 @@ def test_a_write_acknowledged_after_the_cut_is_excused_even_if_invoked_before() 
     assert divergence_bounded(history, {"app1": {"vol-app1": [20]}}, damage).ok
     bad = divergence_bounded(history, {"app1": {"vol-app1": [19, 20]}}, damage)
     assert not bad.ok and "vol-app1#19@36.0s" in bad.detail and "#20" not in bad.detail
+
+
+def test_the_storage_clusters_fence_race_then_the_survivor_goes_declares_a_lone_copy() -> None:
+    """sto1 loses its management link (the storage cluster's network) at 62.7 s: the two_node
+    cluster's fence race powers sto2 off (it stays off) and sto1 writes on alone; sto1 then
+    crashes for good at 79.1 s (random seed 728). No copy is left that has the writes since
+    62.7 s — DRBD will not promote sto2's Outdated disk — so writes may stop, declared."""
+    drill = build(728, "nova-drbd", [
+        RECOVER,
+        Step(at=62.7, id="mgmt", inject=LinkDown(host="sto1", network="mgmt")),
+        Step(at=79.1, id="crash", inject=HostCrash(host="sto1", power_back=False))])
+    damage = declared_damage(drill)
+    assert damage.lone_copy_from == 62.7 and damage.may_stall
+    outcome = run_drill(728, drill)
+    assert outcome.ok, outcome.summary()
+
+
+def test_a_disk_failure_then_the_cluster_fences_the_disk_holder_declares_a_lone_copy() -> None:
+    """sto1's disk fails at 105.6 s (sto2 holds the only copy), then a management partition
+    isolates sto1 at 119.2 s: the cluster's fence race (lower node id first) powers sto2 off
+    and the replaced disk cannot attach to a diskless Primary (random seed 1648)."""
+    drill = build(1648, "nova-drbd", [
+        RECOVER,
+        Step(at=105.6, id="disk", inject=DiskFailure(host="sto1", disk="sdb")),
+        Step(at=119.2, id="split", inject=Partition(
+            groups=(("cmp1", "cmp2", "cmp3", "ctl1", "sto2"), ("sto1",)), network="mgmt"))])
+    damage = declared_damage(drill)
+    assert damage.lone_copy_from == 105.6 and damage.may_stall
+    outcome = run_drill(1648, drill)
+    assert outcome.ok, outcome.summary()
