@@ -57,3 +57,29 @@ def test_a_reattach_on_a_returned_host_plugs_the_guests_port_again(run_drill):
     assert_passed(report)
     for inst in report.instances:
         assert inst.state == "recovered", f"{inst.name}: {inst.state} {inst.reason}"
+
+
+@pytest.mark.backends("sim")
+def test_guests_reattach_to_the_held_replica_when_it_returns(run_drill):
+    """A wide partition: the engine fences sto1 and holds sto2 (the last replica); db2's
+    reattachment fails while sto2 is away. When sto2 rejoins, db2 is reattached to it and
+    writes again, instead of running on a dead path to the end."""
+    report = run_drill(drill("held-replica-returns"))
+    assert_passed(report)
+    db2 = next(i for i in report.instances if i.name == "db2")
+    assert (db2.state, db2.host_after, db2.lost_writes) == ("recovered", "cmp3", 0)
+    assert drbd_after(report, "r0", "sto2")[:2] == ("Primary", "UpToDate")
+
+
+@pytest.mark.backends("sim")
+def test_a_host_booting_behind_a_fenced_storage_server_does_not_resume_on_the_dead_path(
+        run_drill):
+    """cmp3 boots while sto1, db2's volume server, is being fenced: db2 is withheld at boot
+    and resumed by the engine on a path to sto2, and writes until the end — not left
+    running on its dead iSCSI session (one write hung from t=194 s on)."""
+    report = run_drill(drill("boot-behind-fenced-storage"))
+    assert_passed(report)
+    db2 = next(i for i in report.instances if i.name == "db2")
+    assert (db2.host_after, db2.lost_writes) == ("cmp3", 0)
+    # 39 writes before cmp3 crashed at 76 s; resumed at ~205 s it writes about 45 more
+    assert db2.acked_writes > 39 + 30, f"db2 stopped writing ({db2.acked_writes} acked)"

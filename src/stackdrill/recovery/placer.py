@@ -124,3 +124,14 @@ class Placer:
         """Every host serving some active instance's volume."""
         return {h for name, (_, vm) in self.state.where.items() if vm == VmState.ACTIVE.value
                 for h in self.served_by(name)}
+
+    def waits_for(self, name: str, sto: str) -> bool:
+        """`sto` serves the instance's volumes, or holds a replica of them while every host
+        serving them has failed: a storage host held as the last replica is where the guest
+        must reattach once it is back (its reattachments to it failed while it was away)."""
+        served = self.served_by(name)
+        if sto in served:
+            return True
+        failed = self.state.failed_hosts()
+        return bool(served) and served <= failed and any(
+            sto in self.topology.replica_hosts(vol) for vol in self.state.info[name].volumes)

@@ -42,7 +42,7 @@ class Returning:
             moved = sql.migrated_away(s, host)
         elsewhere = {n for n, (h, _) in self.state.where.items() if h != host}
         out = sorted(g for g in guests if g in moved or g in elsewhere
-                     or self._not_primary_here(g, host))
+                     or self._not_primary_here(g, host) or self._in_error(g))
         if out:
             log.warning("%s boots: not resuming %s", host, ", ".join(out))
         # the hypervisor may ask from its own thread: the engine's loop records them
@@ -75,6 +75,13 @@ class Returning:
             if here is not None and here.role not in ("Primary", "(local)"):
                 return True
         return False
+
+    def _in_error(self, name: str) -> bool:
+        """Nova's init_host leaves an instance in ERROR alone (`_init_instance` returns
+        early for vm_state ERROR): the engine gave up on it or its last flow failed, e.g.
+        its volume server was fenced, and resumed as it was it would write into a dead
+        iSCSI session for good. A flow that prepares its storage first resumes it."""
+        return name in self.state.where and self.state.where[name][1] == VmState.ERROR.value
 
     # ------------------------------------------------------------ the monitor's handlers
 
@@ -163,8 +170,12 @@ class Returning:
                          if any(r.host == host and r.role != "Primary"
                                 for r in storage.replicas(v.name)))
         # Not fenced, it held the last replica but rebooted (DRBD comes back Secondary):
-        # its guests' sessions are dead and they must reattach once it is promoted.
-        reattach = bool(demoted) and host in self.placer.served_now()
+        # its guests' sessions are dead and they must reattach once it is promoted. So must
+        # the guests of a fenced peer that could not reattach to it while it was away.
+        waiting = (VmState.ACTIVE.value, VmState.ERROR.value)
+        reattach = bool(demoted) and any(self.placer.waits_for(name, host)
+                                         for name, (_, vm) in self.state.where.items()
+                                         if vm in waiting)
         self.journal.append(JournalStep.HOST_REJOINED, host=host, began=began, resume=[],
                             reattach=reattach)
         self.emit("host-rejoined", f"{host} rejoined"

@@ -109,8 +109,12 @@ class Scheduler:
             floor = self._reattach_floor(sto)
             if floor is None:
                 continue
+            # back from being held: a guest whose reattachment failed meanwhile is in error
+            states = {VmState.ACTIVE.value}
+            if self.state.status[sto] is HostStatus.UP:
+                states.add(VmState.ERROR.value)
             for name in sorted(self.state.where):
-                if name not in queued and self._needs_reattach(name, sto, floor, now):
+                if name not in queued and self._needs_reattach(name, sto, floor, now, states):
                     queued.add(name)
                     out.append((FlowKind.REATTACH, name, self.state.where[name][0]))
         return out
@@ -127,11 +131,12 @@ class Scheduler:
                 return back.seq
         return None
 
-    def _needs_reattach(self, name: str, sto: str, floor: int, now: float) -> bool:
+    def _needs_reattach(self, name: str, sto: str, floor: int, now: float,
+                        states: set[str]) -> bool:
         host, vm = self.state.where[name]
-        return not (vm != VmState.ACTIVE.value or name in self.state.flows
+        return not (vm not in states or name in self.state.flows
                     or self.state.status.get(host) not in (HostStatus.UP, HostStatus.BOOTED)
-                    or sto not in self.placer.served_by(name) or self.given_up(name, floor)
+                    or not self.placer.waits_for(name, sto) or self.given_up(name, floor)
                     or self._done_since(name, floor) or self.backing_off(name, now))
 
     def _may_resume(self, name: str) -> bool:
