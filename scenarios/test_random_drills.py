@@ -48,13 +48,15 @@ REPORT = Path(__file__).resolve().parent.parent / "reports" / "random-drills.jso
 # bug id -> (reason, seeds that fail because of it). Found by these drills; see the
 # lead's issue tracker for the analysis. Each seed was checked to fail for that reason.
 KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
-    # 897: a partition puts cmp1, cmp2, sto1, sto2 on one side and cmp3 with the controller
-    # on the other; the engine fences sto1 (sto2 is held as the last replica) and cmp3's
-    # guest has no volume path until sto2 returns after the heal, past the window.
+    # 1815: one flow slot. A wide partition cuts cmp3, sto1 and sto2 off the controller
+    # until 200 s; the engine fences sto1 and holds sto2. When sto2 rejoins (206 s) five
+    # guests need a hard reboot onto a path to it, one at a time, ~20 s each: the last
+    # starts at 292 s and has not written by the end. Recovery is right but slower than
+    # the progress window assumes with `parallel: 1`.
     "writes-stop-after-storage-loss": (
-        "a storage node is fenced or cut off (a wide partition, its management link) and "
-        "some guests do not write again within the progress window",
-        frozenset({1815, 1917})),
+        "a storage node is fenced or cut off by a wide partition; with one flow slot the "
+        "guests' reattachments after it returns do not all finish within the window",
+        frozenset({1815})),
 }
 
 KNOWN: dict[int, str] = {s: f"{bug}: {why}" for bug, (why, seeds) in KNOWN_BUGS.items()

@@ -95,7 +95,7 @@ def writes_progress(history: list[WriteOp], running: Mapping[str, list[str]], si
     stalled = [f"{i}/{v}" for i, v in pairs if (i, v) not in moving]
     if stalled and damage.may_stall:
         return CheckResult.passed(name, f"no acked write after t={since:g}s on "
-                                  f"{', '.join(stalled)} (declared: a storage path stays cut)",
+                                  f"{', '.join(stalled)} (declared: {damage.stall_reason})",
                                   stalled=stalled)
     return CheckResult.of(name, [f"running but no acked write after t={since:g}s on: "
                                  f"{', '.join(stalled)}"] if stalled else [],

@@ -28,7 +28,12 @@ here from the schedule alone (never from the run), so a run cannot excuse itself
   stop. The same for a replaced disk whose resync source is cut off (see
   `lone_copies`), and for a link fault on a power-fencing cluster's network that splits
   the resource's nodes: the fence race powers one of them off for good (a cut, and the
-  loss of that copy, at once). Everything acknowledged before the first such cut must survive.
+  loss of that copy, at once). Everything acknowledged before the first such cut must
+  survive.
+- **A blind control plane.** The controller collects every heartbeat. Lost for good
+  while a storage host may be down, the engine never sees the storage host it holds (the
+  last replica: never fenced) heartbeat again, so that failover cannot finish and writes
+  may stop (`_blind_to_storage_for_good`).
 - **Protocol A.** The DRBD model predicts the acknowledged writes still on the
   wire when a primary died; the lost count must equal that prediction (unless a lone
   copy or divergence declares losses: those are judged by when they were acknowledged).
@@ -57,6 +62,8 @@ from stackdrill.topology import ClusterFencing, DrbdResource, NetworkPurpose, To
 
 HOST_FAULTS = (HostCrash, HostHang, HostReboot)
 LINK_FAULTS = (LinkDown, PacketLoss, Partition, RateLimit)
+PATH_CUT = "a storage path stays cut"
+BLIND = "the controller is lost for good while a storage host may be down"
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ class Damage:
     protocol_a: bool  # lost acked writes must equal the model's prediction
     may_stall: bool = False  # a storage path stays broken to the end: writes may stop
     lone_copy_from: float | None = None  # a copy written alone, then lost: writes after
+    stall_reason: str = "a storage path stays cut"  # PATH_CUT or BLIND
 
     @property
     def losses_from(self) -> float | None:
@@ -94,7 +102,7 @@ class Damage:
             parts.append("protocol A" if self.losses_from is not None
                          else "protocol A (lost writes = model prediction)")
         if self.may_stall:
-            parts.append("a storage path stays cut: writes may stop")
+            parts.append(f"{self.stall_reason}: writes may stop")
         return "; ".join(parts) or "none: every instance recovered, no acked write lost"
 
 
@@ -296,9 +304,11 @@ def declared_damage(drill: Drill) -> Damage:
     stranded |= cut_off
     protocol_a = any(r.protocol.value == "A" for r in topology.drbd)
     diverge = _diverge_from(drill)
+    path_cut = _storage_path_stays_cut(drill) or bool(lone)
+    blind = not path_cut and _blind_to_storage_for_good(drill)
     return Damage(unsure, frozenset(displaced), may | stranded, most,
-                  diverge is not None, diverge, protocol_a,
-                  _storage_path_stays_cut(drill) or bool(lone), lone_from)
+                  diverge is not None, diverge, protocol_a, path_cut or blind, lone_from,
+                  stall_reason=BLIND if blind else PATH_CUT)
 
 
 def _cut_for_good(drill: Drill) -> frozenset[str]:
@@ -334,3 +344,21 @@ def _storage_path_stays_cut(drill: Drill) -> bool:
         if net is None or net in paths:
             return True
     return False
+
+
+def _blind_to_storage_for_good(drill: Drill) -> bool:
+    """The controller, where every heartbeat goes, is lost for good (crashed without power
+    coming back, or hung or crashed and never healed) and a fault may take a storage host
+    down or off the management path. The engine holds a storage host that has the last
+    replica instead of fencing it, and waits to see it heartbeat again; with the
+    controller gone it never does, so its guests' storage failover cannot finish."""
+    targets = Targets.of(drill.topology)
+    healed = {s.heal for s in drill.spec.schedule if s.heal is not None}
+    mgmt = set(targets.management)
+    lost = any(isinstance(f, (HostCrash, HostHang)) and set(f.targets()) & set(targets.controller)
+               and (step.id not in healed or (isinstance(f, HostCrash) and not f.power_back))
+               for step, f in drill.faults())
+    return lost and any(
+        (isinstance(f, HOST_FAULTS) and set(f.targets()) & set(targets.storage))
+        or (isinstance(f, LINK_FAULTS) and any(_touches(f, h, mgmt) for h in targets.storage))
+        for _step, f in drill.faults())

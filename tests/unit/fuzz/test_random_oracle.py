@@ -166,3 +166,32 @@ def test_a_disk_failure_then_the_cluster_fences_the_disk_holder_declares_a_lone_
     assert damage.lone_copy_from == 105.6 and damage.may_stall
     outcome = run_drill(1648, drill)
     assert outcome.ok, outcome.summary()
+
+
+def test_a_controller_lost_for_good_while_storage_is_cut_off_may_stop_writes() -> None:
+    """A partition cuts cmp2, sto1 and sto2 off the controller at 36.1 s; the controller
+    crashes for good at 59.8 s (random seed 1917). The engine fences sto1 and holds sto2
+    (the last replica), which it can never see heartbeat again: declared, with its reason."""
+    drill = build(1917, "nova-drbd", [
+        RECOVER,
+        Step(at=36.1, id="split", inject=Partition(
+            groups=(("cmp1", "cmp3", "ctl1"), ("cmp2", "sto1", "sto2")))),
+        Step(at=59.8, id="ctl", inject=HostCrash(host="ctl1", power_back=False)),
+        Step(at=78.4, heal="split")], protocol="A")
+    damage = declared_damage(drill)
+    assert damage.may_stall and "controller is lost for good" in damage.stall_reason
+    outcome = run_drill(1917, drill)
+    assert outcome.ok, outcome.summary()
+    assert "controller is lost for good" in next(
+        c.detail for c in outcome.checks if c.name == "writes_progress")
+
+
+def test_a_controller_that_comes_back_declares_no_stall() -> None:
+    """The same partition with a controller that reboots: nothing is excused."""
+    drill = build(1917, "nova-drbd", [
+        RECOVER,
+        Step(at=36.1, id="split", inject=Partition(
+            groups=(("cmp1", "cmp3", "ctl1"), ("cmp2", "sto1", "sto2")))),
+        Step(at=59.8, id="ctl", inject=HostCrash(host="ctl1", power_back=True)),
+        Step(at=78.4, heal="split"), Step(at=90.0, heal="ctl")], protocol="A")
+    assert not declared_damage(drill).may_stall
