@@ -28,8 +28,9 @@ here from the schedule alone (never from the run), so a run cannot excuse itself
   stop. The same for a replaced disk whose resync source is cut off (see
   `lone_copies`), and for a link fault on a power-fencing cluster's network that splits
   the resource's nodes: the fence race powers one of them off for good (a cut, and the
-  loss of that copy, at once). Everything acknowledged before the first such cut must
-  survive.
+  loss of that copy, at once); and for a link fault that cuts a node off the controller:
+  the engine may fence it, leaving its peer the only copy. Everything acknowledged before
+  the first such cut must survive.
 - **A blind control plane.** The controller collects every heartbeat. Lost for good
   while a storage host may be down, the engine never sees the storage host it holds (the
   last replica: never fenced) heartbeat again, so that failover cannot finish and writes
@@ -238,12 +239,46 @@ def _cluster_fences(fault: Fault, res: DrbdResource, topology: Topology) -> bool
                for c in topology.clusters)
 
 
-def _cuts(fault: Fault, res: DrbdResource, topology: Topology) -> bool:
+def _engine_fences(fault: Fault, res: DrbdResource, topology: Topology) -> set[str]:
+    """Nodes of `res` a link fault may cut off the controller on the management network:
+    the engine, corroborated by guests that lost their path to it, may declare such a node
+    down and fence it (it holds back only the last replica), and a fenced node stays off:
+    its peer is then the only copy."""
+    targets = Targets.of(topology)
+    mgmt = set(targets.management)
+    out: set[str] = set()
+    for node in res.nodes:
+        if isinstance(fault, Partition):
+            if (fault.network is None or fault.network in mgmt) and any(
+                    _cut_off(fault, node, ctl, fault.network or "") for ctl in targets.controller):
+                out.add(node)
+        elif isinstance(fault, (LinkDown, PacketLoss)) and _touches(fault, node, mgmt):
+            out.add(node)
+    return out
+
+
+def _cuts(fault: Fault, res: DrbdResource, topology: Topology,
+          lost: frozenset[str] | None = None) -> bool:
     """The fault may leave one node of `res` writing alone: its replication path is cut,
-    or the cluster fences its peer."""
+    or the cluster or the engine fences its peer — for the engine, a peer other than the
+    node whose copy is `lost` later (fencing the node that is lost anyway loses nothing)."""
     a, b = res.nodes[0], res.nodes[-1]
-    return _cut_off(fault, a, b, res.network) or _cut_off(fault, b, a, res.network) \
-        or (isinstance(fault, LINK_FAULTS) and _cluster_fences(fault, res, topology))
+    if _cut_off(fault, a, b, res.network) or _cut_off(fault, b, a, res.network):
+        return True
+    if not isinstance(fault, LINK_FAULTS):
+        return False
+    nodes = set(res.nodes) if lost is None else set(lost)
+    return _cluster_fences(fault, res, topology) or any(
+        nodes - {fenced} for fenced in _engine_fences(fault, res, topology))
+
+
+def _lost_nodes(fault: Fault, res: DrbdResource) -> frozenset[str]:
+    """The nodes of `res` whose copy a destroying fault takes (a cluster's fence race: either)."""
+    if isinstance(fault, DiskFailure):
+        return frozenset({fault.host})
+    if isinstance(fault, HOST_FAULTS):
+        return frozenset(set(res.nodes) & set(fault.targets()))
+    return frozenset(res.nodes)
 
 
 def lone_copies(drill: Drill) -> tuple[float | None, frozenset[str]]:
@@ -270,7 +305,9 @@ def lone_copies(drill: Drill) -> tuple[float | None, frozenset[str]]:
         for later, fault in steps:
             if not _destroys(fault, res, drill.topology):
                 continue
-            before = [s.at for s, f in steps if s.at < later.at and _cuts(f, res, drill.topology)]
+            lost = _lost_nodes(fault, res)
+            before = [s.at for s, f in steps
+                      if s.at < later.at and _cuts(f, res, drill.topology, lost)]
             after: list[tuple[float, Fault]] = []
             if isinstance(fault, DiskFailure) and later.id in healed:
                 after = [(s.at, f) for s, f in steps

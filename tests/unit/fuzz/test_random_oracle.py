@@ -195,3 +195,19 @@ def test_a_controller_that_comes_back_declares_no_stall() -> None:
         Step(at=59.8, id="ctl", inject=HostCrash(host="ctl1", power_back=True)),
         Step(at=78.4, heal="split"), Step(at=90.0, heal="ctl")], protocol="A")
     assert not declared_damage(drill).may_stall
+
+
+def test_the_engine_fences_one_storage_node_then_the_other_is_lost_declares_a_lone_copy() -> None:
+    """cmp1, sto1 and sto2 are cut off the controller at 66.5 s (DRBD and the storage
+    cluster stay connected); the engine fences sto1 and holds sto2, which crashes at 128.2 s
+    and never powers on (random seed 7831). Both copies are off for good: declared."""
+    drill = build(7831, "nova-drbd", [
+        RECOVER,
+        Step(at=66.5, id="split", inject=Partition(
+            groups=(("cmp1", "sto1", "sto2"), ("cmp2", "cmp3", "ctl1")))),
+        Step(at=128.2, id="crash", inject=HostCrash(host="sto2", power_back=True)),
+        Step(at=168.8, heal="split")])
+    damage = declared_damage(drill)
+    assert damage.lone_copy_from == 66.5 and damage.may_stall
+    outcome = run_drill(7831, drill)
+    assert outcome.ok, outcome.summary()
