@@ -77,6 +77,9 @@ class ConnectionCore(ReplicationCore):
                 self._down_token += 1
                 self.log("peer-reachable")
                 self.resume_stalled()
+                if self.negotiation_done():
+                    self.handshake()
+                    return
                 if self.resync is not None:  # the resync stream stalled too
                     self.resync.start += outage
                     self._arm_resync()
@@ -113,6 +116,8 @@ class ConnectionCore(ReplicationCore):
     def _lose_peer(self, node: Node, graceful: bool) -> None:
         old_pdsk = node.peer_disk
         node.pending_loss = False
+        if node.negotiating:
+            self.negotiation_lost(node)
         if node.conn.connected:
             node.conn = Conn.WF_CONNECTION
         node.peer_role, node.peer_disk = Role.UNKNOWN, Disk.DUNKNOWN
@@ -133,6 +138,12 @@ class ConnectionCore(ReplicationCore):
             self._fence_async(node)
 
     def exposed_uuid(self, node: Node) -> int:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def negotiation_done(self) -> bool:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def negotiation_lost(self, node: Node) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
     def _lost_peer_data(self, node: Node, peer_was_primary: bool) -> None:
