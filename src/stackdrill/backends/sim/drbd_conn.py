@@ -173,8 +173,19 @@ class ConnectionCore(ReplicationCore):
         self.try_outdate_peer(node)
 
     def try_outdate_peer(self, node: Node) -> bool:
-        """conn_try_outdate_peer: run the fence-peer handler; True when the peer is fenced."""
+        """conn_try_outdate_peer: run the fence-peer handler; True when the peer is fenced.
+        highest_fencing_policy counts only a disk at least Consistent (get_ldev_if_state
+        D_CONSISTENT): a node without one has no fencing policy (FP_NOT_AVAIL, "Not fencing
+        peer, I'm not even Consistent myself"), runs no handler and unfreezes its I/O. A
+        Diskless Primary must never outdate the peer that holds the only data."""
         peer = self.peer_of(node)
+        if node.dstate < Disk.CONSISTENT:
+            self.note("fence-peer-skipped", node=node.name, peer=peer.name,
+                      msg="Not fencing peer, I'm not even Consistent myself.")
+            if node.susp_fen:
+                self.resume_io(node, "no fencing policy without a Consistent disk",
+                               rotate=False)
+            return False
         stonith = self.spec.fencing == "resource-and-stonith"
         handler = self.stonith if stonith else self.outdate_peer
         ok = bool(handler(peer.name, node.name)) if handler is not None else False

@@ -48,6 +48,29 @@ def test_diskless_primary_cannot_attach_a_fresh_disk_while_cut_off() -> None:
     assert lab.lost_on("n1", "n1") == [] and lab.lost_on("n2", "n1") == []
 
 
+def test_diskless_primary_cut_off_does_not_outdate_its_peer() -> None:
+    """drbd_nl.c highest_fencing_policy counts only disks at least Consistent: a Diskless
+    Primary that loses its peer has no fencing policy (FP_NOT_AVAIL, "Not fencing peer,
+    I'm not even Consistent myself") and runs no fence-peer handler. Before, it outdated
+    the peer that holds the only data, leaving no UpToDate copy to fail over to (random
+    seed 3014)."""
+    asked: list[str] = []
+
+    def handler(peer: str, requester: str) -> bool:
+        asked.append(f"{requester}->{peer}")
+        return True
+
+    lab = Lab(fencing="resource-only", outdate_peer=handler, res_kw={"connect_int_s": 2.0})
+    assert lab.settle(lab.write("n1", 1, "before")).ok
+    lab.disks["n1"].fail()
+    assert lab.settle(lab.write("n1", 2, "diskless")).ok
+    lab.net.set_link("n1", "repl", up=False)
+    lab.run(lab.now + 10.0)
+    assert lab.st("n1").connection == "WFConnection"
+    assert asked == []
+    assert lab.st("n2").disk == "UpToDate"
+
+
 def _diskless_primary_attaching_on_a_dead_link() -> Lab:
     """n1 Primary is Diskless (on-io-error detach); its link dies and, before the ping
     timeout has noticed, a replaced disk is attached."""
