@@ -51,7 +51,7 @@ from stackdrill.faults import (
 )
 from stackdrill.fuzz.targets import Targets
 from stackdrill.recovery.config import RecoveryConfig
-from stackdrill.topology import DrbdResource, NetworkPurpose, Topology
+from stackdrill.topology import ClusterFencing, DrbdResource, NetworkPurpose, Topology
 
 HOST_FAULTS = (HostCrash, HostHang, HostReboot)
 LINK_FAULTS = (LinkDown, PacketLoss, Partition, RateLimit)
@@ -206,18 +206,31 @@ def _cut_off(fault: Fault, node: str, peer: str, network: str) -> bool:
         _touches(fault, node, {network}) or _touches(fault, peer, {network}))
 
 
-def _destroys(fault: Fault, res: DrbdResource) -> bool:
+def _destroys(fault: Fault, res: DrbdResource, topology: Topology) -> bool:
     """The fault may take a node's copy of `res` away for the rest of the drill: its disk
     fails, or its host goes down (a storage node the engine or the cluster fenced stays
-    off: nothing powers a fenced host on again)."""
+    off: nothing powers a fenced host on again) — also when the cluster powers it off."""
     if isinstance(fault, DiskFailure):
         return fault.host in res.nodes and fault.disk == res.disk
-    return isinstance(fault, HOST_FAULTS) and bool(set(res.nodes) & set(fault.targets()))
+    return (isinstance(fault, HOST_FAULTS) and bool(set(res.nodes) & set(fault.targets()))) \
+        or _cluster_fences(fault, res, topology)
 
 
-def _cuts(fault: Fault, res: DrbdResource) -> bool:
+def _cuts(fault: Fault, res: DrbdResource, topology: Topology) -> bool:
     a, b = res.nodes[0], res.nodes[-1]
-    return _cut_off(fault, a, b, res.network) or _cut_off(fault, b, a, res.network)
+    return _cut_off(fault, a, b, res.network) or _cut_off(fault, b, a, res.network) \
+        or _cluster_fences(fault, res, topology)
+
+
+def _cluster_fences(fault: Fault, res: DrbdResource, topology: Topology) -> bool:
+    """The fault may split a power-fencing cluster between the resource's two nodes: the
+    partition's fence race (dlm_controld fences a lost member; in a two_node cluster both
+    halves stay quorate and race) powers one of them off for good, whichever holds the
+    data — the race knows membership, not disks. That is a node of `res` going down."""
+    a, b = res.nodes[0], res.nodes[-1]
+    return any(c.fencing is ClusterFencing.POWER and {a, b} <= set(c.nodes)
+               and _cut_off(fault, a, b, c.network) and not isinstance(fault, HOST_FAULTS)
+               for c in topology.clusters)
 
 
 def lone_copies(drill: Drill) -> tuple[float | None, frozenset[str]]:
@@ -242,13 +255,13 @@ def lone_copies(drill: Drill) -> tuple[float | None, frozenset[str]]:
     hit: set[str] = set()
     for res in drill.topology.drbd:
         for later, fault in steps:
-            if not _destroys(fault, res):
+            if not _destroys(fault, res, drill.topology):
                 continue
-            before = [s.at for s, f in steps if s.at < later.at and _cuts(f, res)]
+            before = [s.at for s, f in steps if s.at < later.at and _cuts(f, res, drill.topology)]
             after: list[tuple[float, Fault]] = []
             if isinstance(fault, DiskFailure) and later.id in healed:
                 after = [(s.at, f) for s, f in steps
-                         if s.at > healed[later.id] and _cuts(f, res)]
+                         if s.at > healed[later.id] and _cuts(f, res, drill.topology)]
             times += before + [t for t, _f in after]
             if before or any(isinstance(f, HOST_FAULTS) for _t, f in after):
                 hit.add(res.name)  # the copy left may never come back: no replica at all
@@ -272,10 +285,13 @@ def declared_damage(drill: Drill) -> Damage:
     may = frozenset(displaced) if fit < len(displaced) else frozenset()
     most = len(displaced) - fit if may else 0
     lone_from, lone = lone_copies(drill)
-    stranded = _on_resources(topology, lone) - may
+    on_lost = _on_resources(topology, lone)
     cut_off = _on_resources(topology, _cut_for_good(drill)) & frozenset(displaced)
-    most = min(len(may | stranded | cut_off), most + len(stranded - cut_off) + len(cut_off))
-    stranded |= cut_off
+    # every instance whose data may be gone may be unrecoverable, wherever it could fit;
+    # of the other displaced ones at most those that do not fit
+    stuck = on_lost | cut_off
+    most = min(len(may | stuck), len(stuck) + min(most, len(may - stuck)))
+    stranded = stuck - may
     protocol_a = any(r.protocol.value == "A" for r in topology.drbd)
     diverge = _diverge_from(drill)
     return Damage(unsure, frozenset(displaced), may | stranded, most,
