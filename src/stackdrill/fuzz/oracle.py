@@ -226,11 +226,13 @@ def _cluster_fences(fault: Fault, res: DrbdResource, topology: Topology) -> bool
     """The fault may split a power-fencing cluster between the resource's two nodes: the
     partition's fence race (dlm_controld fences a lost member; in a two_node cluster both
     halves stay quorate and race) powers one of them off for good, whichever holds the
-    data — the race knows membership, not disks. That is a node of `res` going down."""
+    data — the race knows membership, not disks. That is a node of `res` going down. Only
+    a link that is down or partitioned splits the membership (packet loss is retransmitted
+    within the token timeout; the simulator's corosync ignores it too)."""
     a, b = res.nodes[0], res.nodes[-1]
-    return any(c.fencing is ClusterFencing.POWER and {a, b} <= set(c.nodes)
-               and _cut_off(fault, a, b, c.network) and not isinstance(fault, HOST_FAULTS)
-               for c in topology.clusters)
+    return isinstance(fault, (LinkDown, Partition)) and any(
+        c.fencing is ClusterFencing.POWER and {a, b} <= set(c.nodes)
+        and _cut_off(fault, a, b, c.network) for c in topology.clusters)
 
 
 def lone_copies(drill: Drill) -> tuple[float | None, frozenset[str]]:
