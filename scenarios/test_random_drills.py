@@ -54,7 +54,7 @@ KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
     "writes-stop-after-storage-loss": (
         "a storage node is fenced or cut off (a wide partition, its management link) and "
         "some guests do not write again within the progress window",
-        frozenset({728, 897, 1424, 1648, 1815, 1917})),
+        frozenset({897, 1424, 1815, 1917})),
 }
 
 KNOWN: dict[int, str] = {s: f"{bug}: {why}" for bug, (why, seeds) in KNOWN_BUGS.items()
