@@ -230,13 +230,17 @@ def _destroys(fault: Fault, res: DrbdResource, topology: Topology) -> bool:
 
 def _cluster_fences(fault: Fault, res: DrbdResource, topology: Topology) -> bool:
     """A link fault splitting the nodes of `res` on the network of a power-fencing cluster
-    they both belong to: the partition's fence race powers one of them off (the lower node
-    id wins, whichever holds the data), and a fenced node stays off. DRBD's own path may be
-    intact: the copy goes with its host, as in a crash."""
+    they both belong to: the partition's fence race (dlm_controld fences a lost member; in
+    a two_node cluster both halves stay quorate and race) powers one of them off for good,
+    whichever holds the data — the race knows membership, not disks. DRBD's own path may
+    be intact: the copy goes with its host, as in a crash. Only a link that is down or
+    partitioned splits the membership (packet loss is retransmitted within the token
+    timeout; the simulator's corosync ignores it too)."""
     a, b = res.nodes[0], res.nodes[-1]
-    return any(c.fencing is ClusterFencing.POWER and {a, b} <= set(c.nodes)
-               and (_cut_off(fault, a, b, c.network) or _cut_off(fault, b, a, c.network))
-               for c in topology.clusters)
+    return isinstance(fault, (LinkDown, Partition)) and any(
+        c.fencing is ClusterFencing.POWER and {a, b} <= set(c.nodes)
+        and (_cut_off(fault, a, b, c.network) or _cut_off(fault, b, a, c.network))
+        for c in topology.clusters)
 
 
 def _engine_fences(fault: Fault, res: DrbdResource, topology: Topology) -> set[str]:
@@ -335,10 +339,13 @@ def declared_damage(drill: Drill) -> Damage:
     may = frozenset(displaced) if fit < len(displaced) else frozenset()
     most = len(displaced) - fit if may else 0
     lone_from, lone = lone_copies(drill)
-    stranded = _on_resources(topology, lone) - may
+    on_lost = _on_resources(topology, lone)
     cut_off = _on_resources(topology, _cut_for_good(drill)) & frozenset(displaced)
-    most = min(len(may | stranded | cut_off), most + len(stranded - cut_off) + len(cut_off))
-    stranded |= cut_off
+    # every instance whose data may be gone may be unrecoverable, wherever it could fit;
+    # of the other displaced ones at most those that do not fit
+    stuck = on_lost | cut_off
+    most = min(len(may | stuck), len(stuck) + min(most, len(may - stuck)))
+    stranded = stuck - may
     protocol_a = any(r.protocol.value == "A" for r in topology.drbd)
     diverge = _diverge_from(drill)
     path_cut = _storage_path_stays_cut(drill) or bool(lone)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stackdrill.drill.model import RecoverSpec, Step
-from stackdrill.faults import DiskFailure, HostCrash, LinkDown, Partition, RateLimit
+from stackdrill.faults import DiskFailure, HostCrash, HostHang, LinkDown, Partition, RateLimit
 from stackdrill.fuzz import build, run_drill
 from stackdrill.fuzz.oracle import declared_damage
 
@@ -211,3 +211,34 @@ def test_the_engine_fences_one_storage_node_then_the_other_is_lost_declares_a_lo
     assert damage.lone_copy_from == 66.5 and damage.may_stall
     outcome = run_drill(7831, drill)
     assert outcome.ok, outcome.summary()
+
+
+def test_a_storage_cluster_split_then_the_survivors_copy_goes_may_cost_every_instance() -> None:
+    """nova-drbd's storage pair is a two_node cluster with power fencing on the management
+    network. sto1's disk fails (it serves through sto2), then sto2's management link goes
+    down: the cluster's fence race powers sto2 off — the race knows membership, not disks
+    — and no copy is left for cmp2's guests to move with (random seeds 4036, 3862, and
+    with a hang of sto1: 3244). Declared before the run: every instance on the resource
+    may be unrecoverable, writes may stop, losses only after the first cut."""
+    drill = build(4036, "nova-drbd", [
+        Step(at=0, recover=RecoverSpec(parallel=4)),
+        Step(at=50.7, id="disk", inject=DiskFailure(host="sto1", disk="sdb")),
+        Step(at=77.6, id="mgmt", inject=LinkDown(host="sto2", network="mgmt")),
+        Step(at=105.6, id="hang", inject=HostHang(host="cmp2"))])
+    damage = declared_damage(drill)
+    everyone = {"app1", "app2", "db1", "db2", "web1", "web2"}
+    assert damage.may_be_unrecoverable == everyone and damage.max_unrecoverable == 6
+    assert damage.may_stall and damage.lone_copy_from == 50.7
+    outcome = run_drill(4036, drill)
+    assert outcome.ok, outcome.summary()
+    excused = next(c for c in outcome.checks if c.name == "exactly_once_or_declared")
+    assert len(excused.data.get("excused", [])) == 2, "nothing was lost: nothing to excuse"
+
+
+def test_a_storage_cluster_split_alone_declares_nothing() -> None:
+    """The fence race alone leaves the other node with the data: nothing is excused."""
+    drill = build(4036, "nova-drbd", [
+        Step(at=0, recover=RecoverSpec(parallel=4)),
+        Step(at=77.6, id="mgmt", inject=LinkDown(host="sto2", network="mgmt"))])
+    damage = declared_damage(drill)
+    assert damage.lone_copy_from is None and damage.max_unrecoverable == 0

@@ -13,7 +13,12 @@ What is encoded, and where it comes from:
   every lock request waits until it is fenced (dlm_controld(8) enable_fencing,
   lvmlockd(8) "dlm/corosync failure"); only a quorate partition fences
   (enable_quorum_fencing). `power` calls the fence agent, `manual` waits for
-  fence_ack_manual, `none` does not wait at all.
+  fence_ack_manual, `none` does not wait at all. An acknowledgement clears only a
+  wait that exists (dlm_controld's receive_fence_result ignores a node without
+  need_fencing), and a node that leaves the membership later needs fencing again
+  (confchg_cb_daemon): a hung node that thawed, rejoined and was then powered off
+  is lost a second time. The operator who confirmed it off acknowledges that wait
+  too, for as long as it stays off (`_confirmed_off`).
 - fence races (two_node partitions, both quorate): each partition's lowest node
   id fences, after fence_s + (node id - 1) * fence_delay_s — a static delay per
   node as pcmk_delay_base gives in practice. So the LOWER node id always wins,
@@ -62,6 +67,7 @@ class ClusterSim:
         self._quorate = dict.fromkeys(spec.nodes, False)
         self._pending: dict[str, set[str]] = {n: set() for n in spec.nodes}
         self._in_flight: dict[str, simpy.Event] = {}  # victim -> outcome of the fence
+        self._confirmed_off: set[str] = set()  # acked off by the operator, off since
         self.dlm = LockTable(kernel, f"{self.component}/dlm", self.dlm_usable,
                              lambda h: self._members.get(h, frozenset()))
         underlay.subscribe(self._on_network_change)
@@ -133,6 +139,8 @@ class ClusterSim:
         self.kernel.call_later(self.token_s, lambda: self._evaluate(joins_only=False))
 
     def _on_power(self, host: SimHost, _old: PowerState, new: PowerState) -> None:
+        if new is not PowerState.OFF:
+            self._confirmed_off.discard(host.name)  # the operator's word was about it off
         if new is PowerState.HUNG or new is PowerState.ON:
             return  # a frozen node keeps its stale view; a booted one joins via the network
         n = host.name  # off or booting: corosync and the DLM on it are gone
@@ -163,6 +171,8 @@ class ClusterSim:
         if lost and self.spec.fencing is not ClusterFencing.NONE:
             self._pending[n].update(lost)
             self.kernel.log(self.component, "fence-wait", host=n, victims=lost)
+            for victim in sorted(self._confirmed_off.intersection(lost)):
+                self.ack_manual_fence(victim)  # the operator has seen it off: acks again
         self._recalculate(n)
 
     def _quorum(self, n: str, total: int) -> int:
@@ -251,6 +261,8 @@ class ClusterSim:
     def ack_manual_fence(self, victim: str) -> None:
         """fence_ack_manual: the operator swears `victim` is off; recovery may proceed."""
         self.kernel.log(self.component, "fence-ack-manual", victim=victim)
+        if self.hosts[victim].power is PowerState.OFF:
+            self._confirmed_off.add(victim)
         self._fenced(victim, "operator")
 
     def _fenced(self, victim: str, by: str) -> None:

@@ -363,9 +363,40 @@ class DrbdResourceSim(ConnectionCore):
         else:
             node.set_disk(self._md_disk_at_attach(node))
         node.io_error_detached = False
+        if self.established and node.conn.connected and self.link_down_at is not None:
+            self._negotiate_later(node)
+            return
         self.log("attach", node=node.name, disk=node.dstate.label)
         if self.established and node.conn.connected:
             self.handshake()
+
+    def _negotiate_later(self, node: Node) -> None:
+        """drbd_adm_attach while Connected: the disk is D_NEGOTIATING (no local I/O) until
+        the peer answers the P_SIZES/P_UUIDS/P_STATE sent at attach. On a link that is
+        already dead no answer comes: the link returns first (the handshake runs then) or
+        the ping timeout ends the connection (`negotiation_lost`)."""
+        node.negotiating = True
+        node.dstate = Disk.DISKLESS  # md_disk keeps the state the negotiation would settle
+        self.log("attach", node=node.name, disk="Negotiating")
+
+    def negotiation_done(self) -> bool:
+        """The link came back: the packets sent at attach arrive and the handshake runs."""
+        waiting = [n for n in self.nodes.values() if n.negotiating]
+        for node in waiting:
+            node.negotiating = False
+            node.dstate = node.md_disk
+        return bool(waiting)
+
+    def negotiation_lost(self, node: Node) -> None:
+        """sanitize_state, "Connection breaks down before we finished Negotiating": the new
+        disk stays only if it holds the data the device exposes (ed_uuid == its current
+        UUID), else the node goes back to Diskless (CONNECTION_LOST_NEGOTIATING)."""
+        node.negotiating = False
+        if (node.ed_uuid & ~1) == (node.uuids.current & ~1):
+            node.dstate = node.md_disk
+            self.state(node, disk=node.dstate.label, why="negotiation cut short")
+        else:
+            self.note("connection-lost-negotiating", node=node.name)
 
     def _quick_connect_s(self) -> float:
         """First connect attempt: a TCP handshake plus the P_UUIDS/P_STATE exchange."""
@@ -460,6 +491,7 @@ class DrbdResourceSim(ConnectionCore):
         node.role, node.conn = Role.SECONDARY, Conn.UNCONFIGURED
         node.peer_role, node.peer_disk = Role.UNKNOWN, Disk.DUNKNOWN
         node.susp_fen = node.new_cur_uuid = node.discard_my_data = node.pending_loss = False
+        node.negotiating = False
         node.ed_uuid = 0
         self.log("down", node=node.name, crashed_primary=node.primary_ind)
 

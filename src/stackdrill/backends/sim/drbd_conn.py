@@ -77,6 +77,9 @@ class ConnectionCore(ReplicationCore):
                 self._down_token += 1
                 self.log("peer-reachable")
                 self.resume_stalled()
+                if self.negotiation_done():
+                    self.handshake()
+                    return
                 if self.resync is not None:  # the resync stream stalled too
                     self.resync.start += outage
                     self._arm_resync()
@@ -113,6 +116,8 @@ class ConnectionCore(ReplicationCore):
     def _lose_peer(self, node: Node, graceful: bool) -> None:
         old_pdsk = node.peer_disk
         node.pending_loss = False
+        if node.negotiating:
+            self.negotiation_lost(node)
         if node.conn.connected:
             node.conn = Conn.WF_CONNECTION
         node.peer_role, node.peer_disk = Role.UNKNOWN, Disk.DUNKNOWN
@@ -133,6 +138,12 @@ class ConnectionCore(ReplicationCore):
             self._fence_async(node)
 
     def exposed_uuid(self, node: Node) -> int:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def negotiation_done(self) -> bool:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def negotiation_lost(self, node: Node) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
     def _lost_peer_data(self, node: Node, peer_was_primary: bool) -> None:
@@ -162,8 +173,19 @@ class ConnectionCore(ReplicationCore):
         self.try_outdate_peer(node)
 
     def try_outdate_peer(self, node: Node) -> bool:
-        """conn_try_outdate_peer: run the fence-peer handler; True when the peer is fenced."""
+        """conn_try_outdate_peer: run the fence-peer handler; True when the peer is fenced.
+        highest_fencing_policy counts only a disk at least Consistent (get_ldev_if_state
+        D_CONSISTENT): a node without one has no fencing policy (FP_NOT_AVAIL, "Not fencing
+        peer, I'm not even Consistent myself"), runs no handler and unfreezes its I/O. A
+        Diskless Primary must never outdate the peer that holds the only data."""
         peer = self.peer_of(node)
+        if node.dstate < Disk.CONSISTENT:
+            self.note("fence-peer-skipped", node=node.name, peer=peer.name,
+                      msg="Not fencing peer, I'm not even Consistent myself.")
+            if node.susp_fen:
+                self.resume_io(node, "no fencing policy without a Consistent disk",
+                               rotate=False)
+            return False
         stonith = self.spec.fencing == "resource-and-stonith"
         handler = self.stonith if stonith else self.outdate_peer
         ok = bool(handler(peer.name, node.name)) if handler is not None else False

@@ -118,6 +118,7 @@ class Node:
     discard_my_data: bool = False
     split_brain: bool = False
     pending_loss: bool = False  # hung while the peer declared the link dead
+    negotiating: bool = False  # D_NEGOTIATING: attached on a link already dead, md loaded
     io_error_detached: bool = False
     frozen: list[Any] = field(default_factory=list)  # I/O submitted while suspended
     ed_uuid: int = 0  # exposed data UUID remembered while neither a disk nor a peer serves it

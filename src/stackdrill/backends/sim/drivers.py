@@ -39,7 +39,7 @@ from stackdrill.backends.sim.disks import BlockIOError
 from stackdrill.backends.sim.drbd import DrbdError
 from stackdrill.backends.sim.instances import GUEST_BOOT_S
 from stackdrill.backends.sim.lvm_meta import LvmError
-from stackdrill.topology import NetworkPurpose
+from stackdrill.topology import Locking, NetworkPurpose
 
 if TYPE_CHECKING:
     from stackdrill.backends.sim.lab import SimLab
@@ -296,6 +296,24 @@ class SimStorage(_SimDriver, StorageDriver):
         st = self.lab.drbd[pv.drbd].status()[replica.host]
         return st.connection == "SyncTarget" and st.peer_disk == "UpToDate"
 
+    def _deactivate_unused_elsewhere(self, vg: str, volume: str,
+                                     host: str) -> Generator[simpy.Event, Any, None]:
+        """clvmd/lvmlockd grant an exclusive activation only while no other node holds the
+        LV ("Volume is busy on another node"). An LV still active on a live peer — shared,
+        as a dual-primary lab is built — where no guest has it open is deactivated there
+        first (`lvchange -an`, which LVM refuses only for an open LV); one a running guest
+        uses stays, and the exclusive activation is refused as before."""
+        if self.lab.topology.volume_group(vg).locking not in (Locking.CLUSTERED,
+                                                                Locking.LVMLOCKD):
+            return
+        for other, lvm in sorted(self.lab.lvm_hosts.items()):
+            if other == host or not self.lab.hosts[other].up or lvm.table(vg, volume) is None:
+                continue
+            guests = self.lab.hypervisors.guests.get(other, {}).values()
+            if any(g.running and volume in g.volumes for g in guests):
+                continue
+            yield lvm.deactivate(vg, volume)
+
     def prepare(self, volume: str, host: str, failed: Iterable[str] = ()) -> Future[VolumePath]:
         failed = set(failed)
 
@@ -323,6 +341,7 @@ class SimStorage(_SimDriver, StorageDriver):
                     yield self.env.timeout(PROMOTE_S)
                     yield res.promote(server.host)
             yield self.env.timeout(ACTIVATE_S)
+            yield from self._deactivate_unused_elsewhere(vg_name, volume, server.host)
             yield lab.lvm_hosts[server.host].activate(vg_name, volume, "ex")
             if server.host == host:
                 return VolumePath(volume, host, AttachMode.LOCAL, host,

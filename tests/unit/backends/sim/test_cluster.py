@@ -158,6 +158,46 @@ def test_manual_fencing_waits_for_fence_ack_manual() -> None:
     assert req.triggered and req.ok
 
 
+def test_an_ack_for_a_node_powered_off_covers_its_later_loss_too() -> None:
+    """A hung node thaws and rejoins (a stateful merge), then is powered off and acked.
+    dlm_controld clears the wait it had, and when the membership then loses the node it
+    needs fencing again (confchg_cb_daemon): the operator who saw it off acks that wait
+    too, so the DLM does not block for good (random seeds 2343, 2456, 3724)."""
+    kernel, hosts, _u, cluster = build(two_node=True, fencing=ClusterFencing.MANUAL)
+    hosts["b"].hang()
+    kernel.run_until(30)
+    assert cluster.fencing_pending("a") == frozenset({"b"})
+    hosts["b"].thaw()
+    kernel.run_until(32)
+    assert cluster.members("a") == frozenset({"a", "b"})
+    hosts["b"].power_off()
+    cluster.ack_manual_fence("b")  # the power driver confirmed it off
+    kernel.run_until(40)
+    assert cluster.members("a") == frozenset({"a"})
+    req = cluster.dlm_lock("a", "V_vg", "ex")
+    kernel.run_until(41)
+    assert cluster.fencing_pending("a") == frozenset()
+    assert req.triggered and req.ok
+
+
+def test_an_ack_stops_counting_once_the_node_is_powered_on() -> None:
+    """The operator's word was about the node being off: once it boots and rejoins, a
+    later loss waits for a new acknowledgement."""
+    kernel, hosts, _u, cluster = build(two_node=True, fencing=ClusterFencing.MANUAL)
+    hosts["b"].power_off()
+    cluster.ack_manual_fence("b")
+    kernel.run_until(10)
+    hosts["b"].power_on()
+    kernel.run_until(30)
+    assert cluster.members("a") == frozenset({"a", "b"})
+    hosts["b"].hang()
+    kernel.run_until(60)
+    req = cluster.dlm_lock("a", "V_vg", "ex")
+    kernel.run_until(90)
+    assert cluster.fencing_pending("a") == frozenset({"b"})
+    assert not req.triggered
+
+
 def test_two_node_partition_fence_race_has_exactly_one_deterministic_winner() -> None:
     """votequorum.c: with two_node 'Only one of the two should live past fencing (as both
     nodes try to fence each other in split-brain)'. The model gives each node a static

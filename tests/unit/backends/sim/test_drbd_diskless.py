@@ -48,6 +48,74 @@ def test_diskless_primary_cannot_attach_a_fresh_disk_while_cut_off() -> None:
     assert lab.lost_on("n1", "n1") == [] and lab.lost_on("n2", "n1") == []
 
 
+def test_diskless_primary_cut_off_does_not_outdate_its_peer() -> None:
+    """drbd_nl.c highest_fencing_policy counts only disks at least Consistent: a Diskless
+    Primary that loses its peer has no fencing policy (FP_NOT_AVAIL, "Not fencing peer,
+    I'm not even Consistent myself") and runs no fence-peer handler. Before, it outdated
+    the peer that holds the only data, leaving no UpToDate copy to fail over to (random
+    seed 3014)."""
+    asked: list[str] = []
+
+    def handler(peer: str, requester: str) -> bool:
+        asked.append(f"{requester}->{peer}")
+        return True
+
+    lab = Lab(fencing="resource-only", outdate_peer=handler, res_kw={"connect_int_s": 2.0})
+    assert lab.settle(lab.write("n1", 1, "before")).ok
+    lab.disks["n1"].fail()
+    assert lab.settle(lab.write("n1", 2, "diskless")).ok
+    lab.net.set_link("n1", "repl", up=False)
+    lab.run(lab.now + 10.0)
+    assert lab.st("n1").connection == "WFConnection"
+    assert asked == []
+    assert lab.st("n2").disk == "UpToDate"
+
+
+def _diskless_primary_attaching_on_a_dead_link() -> Lab:
+    """n1 Primary is Diskless (on-io-error detach); its link dies and, before the ping
+    timeout has noticed, a replaced disk is attached."""
+    lab = Lab(res_kw={"connect_int_s": 2.0})
+    assert lab.settle(lab.write("n1", 1, "before")).ok
+    lab.disks["n1"].fail()
+    assert lab.settle(lab.write("n1", 2, "diskless")).ok
+    lab.net.set_link("n1", "repl", up=False)
+    lab.run(lab.now + 1.0)
+    assert lab.st("n1").connection == "Connected"  # the ping timeout has not run out yet
+    lab.disks["n1"].replace()
+    lab.res.attach("n1")
+    return lab
+
+
+def test_attach_on_a_dead_link_negotiates_until_the_connection_is_lost() -> None:
+    """drbd_adm_attach while C_CONNECTED: the disk is D_NEGOTIATING until the peer answers
+    the P_SIZES/P_UUIDS/P_STATE sent at attach. No answer comes over a dead link, so no
+    handshake and no resync start; the ping timeout still ends the connection, and
+    sanitize_state ("Connection breaks down before we finished Negotiating") leaves the
+    node Diskless, because the fresh disk does not hold the data it exposed
+    (CONNECTION_LOST_NEGOTIATING). Before, the attach ran a handshake over the dead link,
+    cancelled the ping timeout and left both nodes Connected with I/O stalled for good
+    (random seeds 3949, 7216, 7587)."""
+    lab = _diskless_primary_attaching_on_a_dead_link()
+    assert lab.events("resync-started") == []
+    lab.run(lab.now + 10.0)
+    assert lab.st("n1").connection == "WFConnection" and lab.st("n1").disk == "Diskless"
+    assert lab.st("n2").connection == "WFConnection"
+    assert not lab.settle(lab.write("n1", 3, "no-data")).ok  # neither disk nor peer
+    lab.net.set_link("n1", "repl", up=True)
+    lab.run(lab.now + 10.0)
+    assert lab.st("n1").connection == "Connected"
+
+
+def test_attach_on_a_link_that_returns_in_time_negotiates_then() -> None:
+    """The link comes back before the ping timeout: the packets sent at attach arrive, the
+    handshake runs and the fresh disk becomes SyncTarget of a full sync."""
+    lab = _diskless_primary_attaching_on_a_dead_link()
+    lab.net.set_link("n1", "repl", up=True)
+    lab.run(lab.now + 1.0)
+    assert lab.st("n1").connection == "SyncTarget"
+    assert lab.events("resync-started")[-1].get("mode") == "full"
+
+
 def test_disconnected_primary_may_reattach_its_own_disk() -> None:
     """drbd_adm_attach only refuses data that is not current: a Primary that detached its
     own (healthy) disk while disconnected gets that same disk back (same current UUID)."""

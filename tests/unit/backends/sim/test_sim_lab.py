@@ -155,3 +155,30 @@ def test_a_volume_path_to_a_server_cut_off_the_storage_network_is_refused() -> N
     lab.clock.wait([future], timeout=60)
     error = future.exception()
     assert isinstance(error, DriverError) and "iscsiadm: could not log in to sto1" in str(error)
+
+
+def test_exclusive_activation_deactivates_an_unused_shared_lv_on_the_peer() -> None:
+    """two-node-clvm is built with every LV active (shared, clvmd CR) on both nodes. bob
+    crashes and boots again; resuming vm2 there needs lv-vm2 exclusive, which clvmd
+    refuses while alice still holds it ("Volume is busy on another node"). alice has no
+    guest with it open, so the storage driver deactivates it there first, as `lvchange
+    -an` does (random seeds 5549, 8736: vm2 was given up after three refusals)."""
+    lab = SimBackend().create(load_topology(TOPOLOGIES / "two-node-clvm.yaml"), lab_name="t",
+                              seed=5549, options=LabOptions(write_interval_s=2.0))
+    assert isinstance(lab, SimLab)
+    crash = HostCrash(host="bob", power_back=True)
+    lab.clock.sleep(10)
+    lab.inject(crash)
+    lab.clock.sleep(30)
+    fenced = lab.drivers.power.power_off("bob")  # fenced, as the engine does
+    lab.clock.wait([fenced], timeout=30)
+    assert fenced.done()
+    lab.heal(crash)
+    lab.clock.sleep(60)
+    assert lab.hosts["bob"].up
+    assert lab.lvm_hosts["alice"].table("vg-shared", "lv-vm2") is not None
+    prepared = lab.drivers.storage.prepare("lv-vm2", "bob")
+    lab.clock.wait([prepared], timeout=60)
+    assert prepared.result().served_by == "bob"
+    assert lab.lvm_hosts["alice"].table("vg-shared", "lv-vm2") is None
+    assert lab.lvm_hosts["alice"].table("vg-shared", "lv-vm1") is not None  # vm1 uses it
