@@ -101,6 +101,26 @@ def test_a_write_queued_on_a_crashed_initiator_never_lands_after_it_boots() -> N
     assert stored is None or stored.checksum != stalled[0].checksum
 
 
+def test_a_swapped_disk_that_drbd_never_saw_fail_is_not_served_as_up_to_date() -> None:
+    """A disk that failed while no I/O reached it (its node cut off the storage network)
+    is replaced: DRBD must not take the blank new disk for its UpToDate backing disk (the
+    guide's procedure detaches first, then create-md and attach: a full sync from the
+    peer). Random seed 8978 served every volume from the blank disk: all writes lost."""
+    lab = nova()
+    lab.clock.sleep(10)
+    lab.inject(LinkDown(host="sto1", network="storage"))
+    lab.inject(DiskFailure(host="sto1", disk="sdb"))
+    lab.clock.sleep(5)
+    lab.heal(DiskFailure(host="sto1", disk="sdb"))
+    lab.heal(LinkDown(host="sto1", network="storage"))
+    lab.clock.sleep(60)
+    acked = [op for op in lab.history() if op.outcome == "ok"]
+    assert acked and any(op.invoked > 20 for op in acked)
+    for op in acked:
+        stored = lab.stored_records(op.volume).get(op.seq)
+        assert stored is not None and stored.checksum == op.checksum, op
+
+
 def test_hung_host_pauses_and_its_guests_write_again_when_it_thaws() -> None:
     """A frozen kernel does no I/O; when it thaws its guests carry on — the zombie that
     fencing exists to prevent."""
