@@ -26,7 +26,9 @@ here from the schedule alone (never from the run), so a run cannot excuse itself
   lets a primary go on writing without its peer). They may be lost, the resource may
   have no up-to-date replica left (its instances may be unrecoverable), and writes may
   stop. The same for a replaced disk whose resync source is cut off (see
-  `lone_copies`). Everything acknowledged before the first such cut must survive.
+  `lone_copies`). A cut on a storage cluster's own network counts as its fence race's
+  loser going down (see `fencerace`). Everything acknowledged before the first such cut
+  must survive.
 - **Protocol A.** The DRBD model predicts the acknowledged writes still on the
   wire when a primary died; the lost count must equal that prediction (unless a lone
   copy or divergence declares losses: those are judged by when they were acknowledged).
@@ -49,6 +51,7 @@ from stackdrill.faults import (
     Partition,
     RateLimit,
 )
+from stackdrill.fuzz.fencerace import fence_victims
 from stackdrill.fuzz.targets import Targets
 from stackdrill.recovery.config import RecoveryConfig
 from stackdrill.topology import DrbdResource, NetworkPurpose, Topology
@@ -194,8 +197,11 @@ def _diverge_from(drill: Drill) -> float | None:
     return min(times) if times else None
 
 
-def _cut_off(fault: Fault, node: str, peer: str, network: str) -> bool:
-    """The fault may separate `node` from `peer` on the replication path."""
+def _cut_off(fault: Fault, node: str, peer: str, network: str, down: frozenset[str]) -> bool:
+    """The fault may separate `node` from `peer` on the replication path (`down`: hosts
+    it may power off, the cluster's fence race included)."""
+    if peer in down:
+        return True
     if isinstance(fault, (*HOST_FAULTS, DiskFailure)):
         return peer in fault.targets()
     if isinstance(fault, Partition):
@@ -206,18 +212,24 @@ def _cut_off(fault: Fault, node: str, peer: str, network: str) -> bool:
         _touches(fault, node, {network}) or _touches(fault, peer, {network}))
 
 
-def _destroys(fault: Fault, res: DrbdResource) -> bool:
+def _destroys(fault: Fault, res: DrbdResource, down: frozenset[str]) -> bool:
     """The fault may take a node's copy of `res` away for the rest of the drill: its disk
     fails, or its host goes down (a storage node the engine or the cluster fenced stays
     off: nothing powers a fenced host on again)."""
     if isinstance(fault, DiskFailure):
         return fault.host in res.nodes and fault.disk == res.disk
-    return isinstance(fault, HOST_FAULTS) and bool(set(res.nodes) & set(fault.targets()))
+    return bool(set(res.nodes) & down)
 
 
-def _cuts(fault: Fault, res: DrbdResource) -> bool:
+def _down(fault: Fault, topology: Topology) -> frozenset[str]:
+    """Hosts the fault may power off: its own targets, or a cluster's fence race loser."""
+    own = frozenset(fault.targets()) if isinstance(fault, HOST_FAULTS) else frozenset()
+    return own | fence_victims(fault, topology)
+
+
+def _cuts(fault: Fault, res: DrbdResource, down: frozenset[str]) -> bool:
     a, b = res.nodes[0], res.nodes[-1]
-    return _cut_off(fault, a, b, res.network) or _cut_off(fault, b, a, res.network)
+    return _cut_off(fault, a, b, res.network, down) or _cut_off(fault, b, a, res.network, down)
 
 
 def lone_copies(drill: Drill) -> tuple[float | None, frozenset[str]]:
@@ -237,20 +249,22 @@ def lone_copies(drill: Drill) -> tuple[float | None, frozenset[str]]:
       marked out of sync, so the resumed resync overwrites it with the peer's older block.
     Everything acknowledged before the cut was on both disks and must survive."""
     steps = drill.faults()
+    down = [_down(f, drill.topology) for _s, f in steps]
     healed = {s.heal: s.at for s in drill.spec.schedule if s.heal is not None}
     times: list[float] = []
     hit: set[str] = set()
     for res in drill.topology.drbd:
-        for later, fault in steps:
-            if not _destroys(fault, res):
+        cuts = [(s.at, f, gone) for (s, f), gone in zip(steps, down, strict=True)
+                if _cuts(f, res, gone)]
+        for (later, fault), gone in zip(steps, down, strict=True):
+            if not _destroys(fault, res, gone):
                 continue
-            before = [s.at for s, f in steps if s.at < later.at and _cuts(f, res)]
-            after: list[tuple[float, Fault]] = []
+            before = [t for t, _f, _g in cuts if t < later.at]
+            after: list[tuple[float, frozenset[str]]] = []
             if isinstance(fault, DiskFailure) and later.id in healed:
-                after = [(s.at, f) for s, f in steps
-                         if s.at > healed[later.id] and _cuts(f, res)]
-            times += before + [t for t, _f in after]
-            if before or any(isinstance(f, HOST_FAULTS) for _t, f in after):
+                after = [(t, g) for t, _f, g in cuts if t > healed[later.id]]
+            times += before + [t for t, _g in after]
+            if before or any(set(res.nodes) & g for _t, g in after):
                 hit.add(res.name)  # the copy left may never come back: no replica at all
     return (min(times) if times else None), frozenset(hit)
 

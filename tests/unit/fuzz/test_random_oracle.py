@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stackdrill.drill.model import RecoverSpec, Step
-from stackdrill.faults import DiskFailure, HostCrash, LinkDown, RateLimit
+from stackdrill.faults import DiskFailure, HostCrash, LinkDown, Partition, RateLimit
 from stackdrill.fuzz import build, run_drill
 from stackdrill.fuzz.oracle import declared_damage
 
@@ -136,3 +136,29 @@ def test_a_write_acknowledged_after_the_cut_is_excused_even_if_invoked_before() 
     assert divergence_bounded(history, {"app1": {"vol-app1": [20]}}, damage).ok
     bad = divergence_bounded(history, {"app1": {"vol-app1": [19, 20]}}, damage)
     assert not bad.ok and "vol-app1#19@36.0s" in bad.detail and "#20" not in bad.detail
+
+
+def test_a_cluster_cut_that_fences_the_peer_then_a_disk_failure_declares_the_writes() -> None:
+    """A management (= cluster) partition splits the two-node storage cluster at 32.5 s;
+    the fence race powers sto2 off (the lower node id wins, even across the partition) and
+    sto1 writes alone; its disk fails at 57.2 s (random seed 8932, shrunk). No fault touched
+    the replication network, yet the copy was lone: a double fault, declared up front."""
+    drill = build(8932, "nova-drbd", [
+        RECOVER,
+        Step(at=32.5, id="f1", inject=Partition(
+            groups=(("cmp1", "cmp3", "sto1"), ("cmp2", "ctl1", "sto2")), network="mgmt")),
+        Step(at=57.2, id="f3", inject=DiskFailure(host="sto1", disk="sdb"))])
+    damage = declared_damage(drill)
+    assert damage.lone_copy_from == 32.5
+    outcome = run_drill(8932, drill)
+    assert outcome.ok, outcome.summary()
+    assert _lost(outcome) > 0, "the double fault lost nothing: nothing to excuse"
+
+
+def test_a_cut_off_the_cluster_network_alone_declares_nothing() -> None:
+    """A management partition with no later loss of a copy costs no acked write."""
+    drill = build(8932, "nova-drbd", [
+        RECOVER,
+        Step(at=32.5, id="f1", inject=Partition(
+            groups=(("cmp1", "cmp3", "sto1"), ("cmp2", "ctl1", "sto2")), network="mgmt"))])
+    assert declared_damage(drill).lone_copy_from is None
