@@ -51,7 +51,7 @@ from stackdrill.faults import (
     Partition,
     RateLimit,
 )
-from stackdrill.fuzz.fencerace import fence_victims
+from stackdrill.fuzz.fencerace import fence_victims, thawed_while_fenced
 from stackdrill.fuzz.targets import Targets
 from stackdrill.recovery.config import RecoveryConfig
 from stackdrill.topology import DrbdResource, NetworkPurpose, Topology
@@ -266,7 +266,9 @@ def lone_copies(drill: Drill) -> tuple[float | None, frozenset[str]]:
             times += before + [t for t, _g in after]
             if before or any(set(res.nodes) & g for _t, g in after):
                 hit.add(res.name)  # the copy left may never come back: no replica at all
-    return (min(times) if times else None), frozenset(hit)
+    race_from, raced = thawed_while_fenced(drill)
+    times += [race_from] if race_from is not None else []
+    return (min(times) if times else None), frozenset(hit | raced)
 
 
 def _on_resources(topology: Topology, resources: frozenset[str]) -> frozenset[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stackdrill.drill.model import RecoverSpec, Step
-from stackdrill.faults import DiskFailure, HostCrash, LinkDown, Partition, RateLimit
+from stackdrill.faults import DiskFailure, HostCrash, HostHang, LinkDown, Partition, RateLimit
 from stackdrill.fuzz import build, run_drill
 from stackdrill.fuzz.oracle import declared_damage
 
@@ -162,3 +162,32 @@ def test_a_cut_off_the_cluster_network_alone_declares_nothing() -> None:
         Step(at=32.5, id="f1", inject=Partition(
             groups=(("cmp1", "cmp3", "sto1"), ("cmp2", "ctl1", "sto2")), network="mgmt"))])
     assert declared_damage(drill).lone_copy_from is None
+
+
+def test_a_hung_primary_that_thaws_while_being_fenced_declares_its_lone_writes() -> None:
+    """cmp1 (Primary of the mirror) hangs at 70 s; the engine declares it down at 91 s and
+    powers it off; it thaws at 92.2 s, before the power-off lands, and its guests' writes
+    are acknowledged on its disk alone (resource-only fencing freezes nothing). Then it is
+    off: cmp2 is stale, the engine refuses it (random seed 5540). Declared up front."""
+    drill = build(5540, "mirrored-compute", [
+        RECOVER,
+        Step(at=70.0, id="f1", inject=HostHang(host="cmp1")),
+        Step(at=92.2, heal="f1")], protocol="A")
+    damage = declared_damage(drill)
+    assert damage.lone_copy_from == 70.0
+    assert damage.may_be_unrecoverable == {"inst-a", "inst-b"}
+    outcome = run_drill(5540, drill)
+    assert outcome.ok, outcome.summary()
+    assert _lost(outcome) > 0, "the race lost nothing: nothing to excuse"
+
+
+def test_a_hang_healed_before_detection_or_after_the_power_off_declares_nothing() -> None:
+    for thaw in (80.0, 130.0):
+        drill = build(5540, "mirrored-compute", [
+            RECOVER,
+            Step(at=70.0, id="f1", inject=HostHang(host="cmp1")),
+            Step(at=thaw, heal="f1")], protocol="A")
+        damage = declared_damage(drill)
+        assert damage.lone_copy_from is None and not damage.may_be_unrecoverable
+        outcome = run_drill(5540, drill)
+        assert outcome.ok, outcome.summary()
