@@ -126,3 +126,20 @@ def test_a_guest_that_fails_verification_after_its_reattach_moves_to_another_hos
     running = lab.observe().running
     assert running["db2"] == ["cmp2"], (running["db2"], db2)
     assert db2.host_after == "cmp2" and db2.state is InstanceState.RECOVERED
+
+
+def test_an_instance_whose_attempt_was_undone_is_not_reported_running(
+        nova: Topology, tmp_path: Path) -> None:
+    """The same failed reattach, with the run ending during the back-off before the next
+    attempt: the guest runs nowhere, so the engine must not say 'running' (it did, from
+    the inventory's vm_state: seeds 5576, 7436 'db2 not running anywhere: running')."""
+    lab = SimBackend().create(nova, lab_name="reattach-undone-test", seed=7436)
+    lab.call_at(60, lambda: lab.inject(HostCrash(host="sto1", power_back=False)), "crash")
+    lab.call_at(62, lambda: lab.inject(LinkDown(host="cmp3", network="tunnel")), "cut")
+    eng = RecoveryEngine(nova, lab.drivers, lab.clock, f"sqlite:///{tmp_path / 'db.sqlite'}",
+                         RecoveryConfig(parallel=1))
+    result = eng.run(until=195)  # the first attempt was undone at 188.4 s
+    db2 = next(o for o in result.instances if o.name == "db2")
+    assert lab.observe().running["db2"] == []
+    assert db2.state is InstanceState.IN_PROGRESS and db2.host_after is None
+    assert "not reachable on the overlay" in db2.reason
