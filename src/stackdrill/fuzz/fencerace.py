@@ -60,9 +60,10 @@ def thawed_while_fenced(drill: Drill, config: RecoveryConfig | None = None
     power-off landed: the engine declares a host down once its heartbeat is older than the
     grace (its last beat came up to one interval before the hang) and powers it off a few
     seconds later; a hang healed in that window thaws a host whose peer dropped the link long
-    ago. With resource-only fencing nothing freezes its I/O (drbd_state.c suspends only for
-    resource-and-stonith), so its guests' writes are acknowledged on its disk alone — then
-    the power-off takes that disk away. Its peer is stale (the engine refuses to start from
+    ago. With resource-only fencing nothing freezes its I/O (drbd-8.4 drbd_state.c
+    sanitize_state: `if (fp == FP_STONITH && …) ns.susp_fen = 1`, stonith only), so its
+    guests' writes are acknowledged on its disk alone — then the power-off takes that disk
+    away. Its peer is stale (the engine refuses to start from
     it: the instances may be unrecoverable) and the writes acked after the hang are lost.
     A hang healed earlier rejoins unfenced; one healed later thaws a host already off."""
     cfg = config or RecoveryConfig()
