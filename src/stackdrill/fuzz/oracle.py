@@ -29,8 +29,9 @@ here from the schedule alone (never from the run), so a run cannot excuse itself
   `lone_copies`), and for a link fault on a power-fencing cluster's network that splits
   the resource's nodes: the fence race powers one of them off for good (a cut, and the
   loss of that copy, at once); and for a link fault that cuts a node off the controller:
-  the engine may fence it, leaving its peer the only copy. Everything acknowledged before
-  the first such cut must survive.
+  the engine may fence it, leaving its peer the only copy; and for a hung Primary that
+  thaws just before the engine's power-off lands (`fencerace.thawed_while_fenced`).
+  Everything acknowledged before the first such cut must survive.
 - **A blind control plane.** The controller collects every heartbeat. Lost for good
   while a storage host may be down, the engine never sees the storage host it holds (the
   last replica: never fenced) heartbeat again, so that failover cannot finish and writes
@@ -57,6 +58,7 @@ from stackdrill.faults import (
     Partition,
     RateLimit,
 )
+from stackdrill.fuzz.fencerace import thawed_while_fenced
 from stackdrill.fuzz.targets import Targets
 from stackdrill.recovery.config import RecoveryConfig
 from stackdrill.topology import ClusterFencing, DrbdResource, NetworkPurpose, Topology
@@ -319,7 +321,9 @@ def lone_copies(drill: Drill) -> tuple[float | None, frozenset[str]]:
             times += before + [t for t, _f in after]
             if before or any(isinstance(f, HOST_FAULTS) for _t, f in after):
                 hit.add(res.name)  # the copy left may never come back: no replica at all
-    return (min(times) if times else None), frozenset(hit)
+    race_from, raced = thawed_while_fenced(drill)
+    times += [race_from] if race_from is not None else []
+    return (min(times) if times else None), frozenset(hit | raced)
 
 
 def _on_resources(topology: Topology, resources: frozenset[str]) -> frozenset[str]:

@@ -116,8 +116,17 @@ class Scheduler:
             for name in sorted(self.state.where):
                 if name not in queued and self._needs_reattach(name, sto, floor, now, states):
                     queued.add(name)
-                    out.append((FlowKind.REATTACH, name, self.state.where[name][0]))
+                    host = self.state.where[name][0]
+                    out.append((self._in_place_or_away(name, host), name, host))
         return out
+
+    def _in_place_or_away(self, name: str, host: str) -> FlowKind:
+        """Reattach in place, unless an attempt there already failed on the host itself
+        (e.g. the guest restarted but its host's tunnel is down: the overlay cannot reach
+        it, and the revert left it running nowhere — seeds 5576, 7436): then it moves to
+        another host, as an evacuee would after such a failure."""
+        return FlowKind.MOVE if host in self.placer.need(name, host).exclude \
+            else FlowKind.REATTACH
 
     def _reattach_floor(self, sto: str) -> int | None:
         """The journal position after which a guest of `sto` must (again) be reattached,

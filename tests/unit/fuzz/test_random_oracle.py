@@ -242,3 +242,58 @@ def test_a_storage_cluster_split_alone_declares_nothing() -> None:
         Step(at=77.6, id="mgmt", inject=LinkDown(host="sto2", network="mgmt"))])
     damage = declared_damage(drill)
     assert damage.lone_copy_from is None and damage.max_unrecoverable == 0
+
+
+def test_a_cluster_cut_that_fences_the_peer_then_a_disk_failure_declares_the_writes() -> None:
+    """A management (= cluster) partition splits the two-node storage cluster at 32.5 s;
+    the fence race powers sto2 off (the lower node id wins, even across the partition) and
+    sto1 writes alone; its disk fails at 57.2 s (random seed 8932, shrunk). No fault touched
+    the replication network, yet the copy was lone: a double fault, declared up front."""
+    drill = build(8932, "nova-drbd", [
+        RECOVER,
+        Step(at=32.5, id="f1", inject=Partition(
+            groups=(("cmp1", "cmp3", "sto1"), ("cmp2", "ctl1", "sto2")), network="mgmt")),
+        Step(at=57.2, id="f3", inject=DiskFailure(host="sto1", disk="sdb"))])
+    damage = declared_damage(drill)
+    assert damage.lone_copy_from == 32.5
+    outcome = run_drill(8932, drill)
+    assert outcome.ok, outcome.summary()
+    assert _lost(outcome) > 0, "the double fault lost nothing: nothing to excuse"
+
+
+def test_a_cut_off_the_cluster_network_alone_declares_nothing() -> None:
+    """A management partition with no later loss of a copy costs no acked write."""
+    drill = build(8932, "nova-drbd", [
+        RECOVER,
+        Step(at=32.5, id="f1", inject=Partition(
+            groups=(("cmp1", "cmp3", "sto1"), ("cmp2", "ctl1", "sto2")), network="mgmt"))])
+    assert declared_damage(drill).lone_copy_from is None
+
+
+def test_a_hung_primary_that_thaws_while_being_fenced_declares_its_lone_writes() -> None:
+    """cmp1 (Primary of the mirror) hangs at 70 s; the engine declares it down at 91 s and
+    powers it off; it thaws at 92.2 s, before the power-off lands, and its guests' writes
+    are acknowledged on its disk alone (resource-only fencing freezes nothing). Then it is
+    off: cmp2 is stale, the engine refuses it (random seed 5540). Declared up front."""
+    drill = build(5540, "mirrored-compute", [
+        RECOVER,
+        Step(at=70.0, id="f1", inject=HostHang(host="cmp1")),
+        Step(at=92.2, heal="f1")], protocol="A")
+    damage = declared_damage(drill)
+    assert damage.lone_copy_from == 70.0
+    assert damage.may_be_unrecoverable == {"inst-a", "inst-b"}
+    outcome = run_drill(5540, drill)
+    assert outcome.ok, outcome.summary()
+    assert _lost(outcome) > 0, "the race lost nothing: nothing to excuse"
+
+
+def test_a_hang_healed_before_detection_or_after_the_power_off_declares_nothing() -> None:
+    for thaw in (80.0, 130.0):
+        drill = build(5540, "mirrored-compute", [
+            RECOVER,
+            Step(at=70.0, id="f1", inject=HostHang(host="cmp1")),
+            Step(at=thaw, heal="f1")], protocol="A")
+        damage = declared_damage(drill)
+        assert damage.lone_copy_from is None and not damage.may_be_unrecoverable
+        outcome = run_drill(5540, drill)
+        assert outcome.ok, outcome.summary()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stackdrill.backends.sim import SimBackend
-from stackdrill.faults.catalogue import HostCrash, HostReboot, Partition
+from stackdrill.faults.catalogue import HostCrash, HostReboot, LinkDown, Partition
 from stackdrill.recovery import (
     EngineKilled,
     InstanceState,
@@ -110,3 +110,36 @@ def test_last_replica_is_not_fenced_and_its_guests_reattach_after_its_reboot(
     assert "sto1" not in fenced
     assert any(e.kind == "fence-held" and e.host == "sto1" for e in result.events)
     assert writes_after(lab, 350) == {i.name for i in nova.instances}
+
+
+def test_a_guest_that_fails_verification_after_its_reattach_moves_to_another_host(
+        nova: Topology, tmp_path: Path) -> None:
+    """cmp3's tunnel link is down for good when sto1 dies: db2's reattach in place restarts
+    it, the overlay cannot reach it, the failed flow is undone (the guest destroyed). Trying
+    in place again fails the same way; it must move to a host whose overlay works instead
+    of ending up running nowhere while the engine reports it running (seeds 5576, 7436)."""
+    lab = SimBackend().create(nova, lab_name="reattach-away-test", seed=7436)
+    lab.call_at(60, lambda: lab.inject(HostCrash(host="sto1", power_back=False)), "crash")
+    lab.call_at(62, lambda: lab.inject(LinkDown(host="cmp3", network="tunnel")), "cut")
+    result = run(lab, nova, tmp_path / "db.sqlite", until=400, parallel=1)
+    db2 = next(o for o in result.instances if o.name == "db2")
+    running = lab.observe().running
+    assert running["db2"] == ["cmp2"], (running["db2"], db2)
+    assert db2.host_after == "cmp2" and db2.state is InstanceState.RECOVERED
+
+
+def test_an_instance_whose_attempt_was_undone_is_not_reported_running(
+        nova: Topology, tmp_path: Path) -> None:
+    """The same failed reattach, with the run ending during the back-off before the next
+    attempt: the guest runs nowhere, so the engine must not say 'running' (it did, from
+    the inventory's vm_state: seeds 5576, 7436 'db2 not running anywhere: running')."""
+    lab = SimBackend().create(nova, lab_name="reattach-undone-test", seed=7436)
+    lab.call_at(60, lambda: lab.inject(HostCrash(host="sto1", power_back=False)), "crash")
+    lab.call_at(62, lambda: lab.inject(LinkDown(host="cmp3", network="tunnel")), "cut")
+    eng = RecoveryEngine(nova, lab.drivers, lab.clock, f"sqlite:///{tmp_path / 'db.sqlite'}",
+                         RecoveryConfig(parallel=1))
+    result = eng.run(until=195)  # the first attempt was undone at 188.4 s
+    db2 = next(o for o in result.instances if o.name == "db2")
+    assert lab.observe().running["db2"] == []
+    assert db2.state is InstanceState.IN_PROGRESS and db2.host_after is None
+    assert "not reachable on the overlay" in db2.reason

@@ -89,10 +89,17 @@ def _disk_fail(lab: SimLab, fault: DiskFailure) -> None:
 
 
 def _disk_heal(lab: SimLab, fault: DiskFailure) -> None:
+    """The disk swap as the DRBD 8.4 user's guide does it (replacing a failed disk with
+    internal meta data): `drbdadm detach` first when DRBD still holds the failed disk (no
+    I/O reached it, so it never detached itself: the new disk is another device, never
+    DRBD's UpToDate backing disk with nothing on it), swap, then create-md and attach."""
+    swapped = [res for res in lab.drbd.values()
+               if res.spec.disk == fault.disk and fault.host in res.spec.nodes]
+    for res in swapped:
+        res.detach(fault.host)
     lab.disks[(fault.host, fault.disk)].replace()
-    for res in lab.drbd.values():
-        if res.spec.disk == fault.disk and fault.host in res.spec.nodes:
-            reattach(lab, res, fault.host)
+    for res in swapped:
+        reattach(lab, res, fault.host)
 
 
 def _slow(lab: SimLab, fault: SlowDisk) -> None:

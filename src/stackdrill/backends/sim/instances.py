@@ -53,9 +53,16 @@ class IscsiSession:
     def _round_trip(self, addr: int, op: Callable[[], simpy.Event]) -> simpy.Event:
         env = self.kernel.env
         done = env.event()
+        client = self.underlay.hosts[self.client]
+        boot = client.boot_count
 
         def attempt(deadline: float) -> Generator[simpy.Event, Any, None]:
             while True:
+                if not client.powered or client.boot_count != boot:
+                    # the initiator's queue was in the client's memory: a power cut or a
+                    # reboot ends the request (its guest died with it), it is never resent
+                    done.fail(BlockIOError(f"{self.name}: {self.client} lost power"))
+                    return
                 out = self.underlay.stream(self.client, self.server, self.network, BLOCK_BYTES)
                 if out is not None:
                     yield env.timeout(out)

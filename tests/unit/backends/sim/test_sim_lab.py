@@ -80,6 +80,47 @@ def test_iscsi_io_stalls_then_fails_after_the_replacement_timeout() -> None:
     assert failed and failed[0].completed is not None and failed[0].completed >= 130
 
 
+def test_a_write_queued_on_a_crashed_initiator_never_lands_after_it_boots() -> None:
+    """open-iscsi's queue lives in the client's memory: a power cut ends it. A write that
+    was waiting out a storage outage when its host crashed must not reach the target when
+    the host boots again (random seed 5766: it overwrote the evacuated guest's newer,
+    acknowledged record of the same block)."""
+    lab = nova(interval=1.0)
+    lab.clock.sleep(10)
+    lab.inject(LinkDown(host="cmp3", network="storage"))
+    lab.clock.sleep(10)
+    stalled = [op for op in lab.history() if op.instance == "db2" and op.outcome == "info"]
+    assert len(stalled) == 1
+    lab.inject(HostCrash(host="cmp3", power_back=True))
+    lab.clock.sleep(5)
+    lab.heal(LinkDown(host="cmp3", network="storage"))
+    lab.heal(HostCrash(host="cmp3", power_back=True))
+    lab.clock.sleep(120)
+    assert lab.hosts["cmp3"].up
+    stored = lab.stored_records("vol-db2").get(stalled[0].seq)
+    assert stored is None or stored.checksum != stalled[0].checksum
+
+
+def test_a_swapped_disk_that_drbd_never_saw_fail_is_not_served_as_up_to_date() -> None:
+    """A disk that failed while no I/O reached it (its node cut off the storage network)
+    is replaced: DRBD must not take the blank new disk for its UpToDate backing disk (the
+    guide's procedure detaches first, then create-md and attach: a full sync from the
+    peer). Random seed 8978 served every volume from the blank disk: all writes lost."""
+    lab = nova()
+    lab.clock.sleep(10)
+    lab.inject(LinkDown(host="sto1", network="storage"))
+    lab.inject(DiskFailure(host="sto1", disk="sdb"))
+    lab.clock.sleep(5)
+    lab.heal(DiskFailure(host="sto1", disk="sdb"))
+    lab.heal(LinkDown(host="sto1", network="storage"))
+    lab.clock.sleep(60)
+    acked = [op for op in lab.history() if op.outcome == "ok"]
+    assert acked and any(op.invoked > 20 for op in acked)
+    for op in acked:
+        stored = lab.stored_records(op.volume).get(op.seq)
+        assert stored is not None and stored.checksum == op.checksum, op
+
+
 def test_hung_host_pauses_and_its_guests_write_again_when_it_thaws() -> None:
     """A frozen kernel does no I/O; when it thaws its guests carry on — the zombie that
     fencing exists to prevent."""
