@@ -349,7 +349,19 @@ class LibvirtLab(Lab):
             if booting:
                 raise LabNotReadyError(f"{booting} host(s) still booting at the drill's end")
             self.runtime.clock.sleep(0)  # a boot that gave up: its error, not a verdict
+            self._kept_time()
         observe.quiesce(self, resume)
+
+    def _kept_time(self) -> None:
+        """The drill is over: had the guests' agents been too slow for the engine's timing
+        for long enough to matter (see readiness.LatencyWatch), the verdict would be the
+        machine's, a PASS as much as a FAIL."""
+        watch = self.compute.heartbeats.close()
+        if watch is None:
+            return
+        self.log("agent-latency-drill", budget_s=round(watch.budget_s, 3), **watch.summary())
+        if watch.problem is not None:
+            raise watch.problem
 
     def _still_there(self) -> None:
         """Every domain of the lab still exists: one removed from outside this run (another
