@@ -156,3 +156,17 @@ class LatencyWatch:
         """Per host, for the trace: calls, calls over budget, slowest, longest slow run."""
         return {host: f"{s.calls}calls/{s.over}over/max{s.max_s:.2f}s/run{s.longest_s:.0f}s"
                 for host, s in sorted(self.hosts.items())}
+
+
+def overtaken(label: str, started: float, lost: dict[str, float]) -> MachineTooSlowError | None:
+    """A drill step that failed while a host lost power after it had started (`lost`: lab
+    time of each host's latest power loss): the drill put the step before that fault, and
+    on a machine that kept its schedule it would have finished first (the simulator runs
+    it in no time). Its failure says how slow the runner was, not how the recovery did."""
+    during = {host: t for host, t in lost.items() if t > started}
+    if not during:
+        return None
+    host, when = min(during.items(), key=lambda item: item[1])
+    return MachineTooSlowError(
+        f"{label!r}, started at {started:.1f} s, was still running when {host} lost power "
+        f"at {when:.1f} s: the drill has it done before that fault")

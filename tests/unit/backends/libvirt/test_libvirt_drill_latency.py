@@ -20,6 +20,7 @@ libvirt = pytest.importorskip("libvirt")
 
 from libvirt_support import TEST_URI, failover_pair, unique_lab  # noqa: E402
 
+from stackdrill.api.commands import LvmCommand  # noqa: E402
 from stackdrill.backends.libvirt import LibvirtBackend  # noqa: E402
 from stackdrill.backends.libvirt.agent import GuestCommandError, ShellResult  # noqa: E402
 from stackdrill.backends.libvirt.image import GuestImage  # noqa: E402
@@ -109,3 +110,59 @@ def test_beats_the_drill_made_fail_are_not_the_machines_slowness(lab: SlowAgentL
     lab.agent_s, lab.rc = 0.4, 1
     drill_for(lab, 4)
     lab.quiesce()
+
+
+class DyingAgentLab(SlowAgentLab):
+    """A command's agent reports the domain gone when it died while the command ran."""
+
+    def run(self, host: str, command: str, timeout: float = 60.0) -> ShellResult:
+        result = super().run(host, command, timeout)
+        if not self.domain(host).isActive():
+            raise GuestCommandError(f"{host}: agent guest-exec-status: domain is not running",
+                                    agent_unavailable=True)
+        return result
+
+
+@pytest.fixture
+def dying_lab() -> Iterator[DyingAgentLab]:
+    LibvirtBackend(TEST_URI)
+    conn = libvirt.open(TEST_URI)
+    created = DyingAgentLab(failover_pair(), name=unique_lab("late"), conns={TEST_URI: conn},
+                            default_uri=TEST_URI, image=GuestImage.placeholder(),
+                            workdir=Path("/stackdrill-test"), settings=LabSettings())
+    created.up()
+    try:
+        yield created
+    finally:
+        created.destroy()
+        conn.close()
+
+
+REFRESH = LvmCommand(host="alice", op="refresh", vg="vg0")
+
+
+def test_a_step_overtaken_by_the_drills_next_fault_is_no_verdict(
+        dying_lab: DyingAgentLab) -> None:
+    """vm-overlay under stress-ng: the probe scheduled at 5 s took 27 s and was cut off by
+    the crash scheduled at 30 s, and the overlay check FAILed ("probe 'before-2' could not
+    run: ... domain is not running"). The drill has the probe done before the crash; a
+    machine that could not keep that order decides nothing."""
+    lab, now = dying_lab, dying_lab.clock.now()
+    lab.agent_s = 1.0
+    lab.call_at(now, lambda: lab.execute(REFRESH, "before"), "before")
+    lab.call_at(now + 0.3, lambda: lab.inject(HostCrash(host="alice")), "alice-dies")
+    with pytest.raises(InfrastructureError, match=r"machine too slow: 'before', started at "
+                                                  r".* was still running when alice lost "
+                                                  r"power") as caught:
+        lab.clock.sleep(10)
+    assert caught.value.exit_code == 3
+
+
+def test_a_step_after_the_fault_fails_as_the_drill_says(dying_lab: DyingAgentLab) -> None:
+    """A command sent to a host the drill already crashed fails: that is the drill's doing
+    and a result the checks judge."""
+    lab = dying_lab
+    lab.inject(HostCrash(host="alice"))
+    lab.agent_s = 0.3
+    lab.execute(REFRESH, "after")
+    assert not lab.command_results()["after"].ok
