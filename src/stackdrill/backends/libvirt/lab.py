@@ -119,6 +119,7 @@ class LibvirtLab(Lab):
         self._lock = threading.Lock()
         self._power_seen: dict[str, PowerState] = {}  # last traced power state per host
         self._power_lost: dict[str, float] = {}  # lab time of each host's latest power loss
+        #                                          by a fault of the drill (see execute)
         self.nodes = {h.name: self._plan_node(h.name, h.libvirt_uri or default_uri)
                       for h in topology.hosts}
         self.boot_seconds: dict[str, float] = {}
@@ -283,8 +284,8 @@ class LibvirtLab(Lab):
         with self._lock:
             was = self._power_seen.get(host, PowerState.ON)
             self._power_seen[host] = state
-            if state in (PowerState.OFF, PowerState.HUNG):
-                self._power_lost[host] = self._clock.now()
+            if why == "fault" and state in (PowerState.OFF, PowerState.HUNG):
+                self._power_lost[host] = self._clock.now()  # the drill's doing, not a fence
         self.tracer.emit(PowerChanged(host, state, was, why))
         if state is PowerState.OFF:
             self.compute.host_off(host)

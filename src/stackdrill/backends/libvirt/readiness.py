@@ -160,7 +160,8 @@ class LatencyWatch:
 
 def overtaken(label: str, started: float, lost: dict[str, float]) -> MachineTooSlowError | None:
     """A drill step that failed while a host lost power after it had started (`lost`: lab
-    time of each host's latest power loss): the drill put the step before that fault, and
+    time of each host's latest power loss by a fault of the drill; an engine's fence is
+    the recovery under test and is judged): the drill put the step before that fault, and
     on a machine that kept its schedule it would have finished first (the simulator runs
     it in no time). Its failure says how slow the runner was, not how the recovery did."""
     during = {host: t for host, t in lost.items() if t > started}
@@ -169,4 +170,4 @@ def overtaken(label: str, started: float, lost: dict[str, float]) -> MachineTooS
     host, when = min(during.items(), key=lambda item: item[1])
     return MachineTooSlowError(
         f"{label!r}, started at {started:.1f} s, was still running when {host} lost power "
-        f"at {when:.1f} s: the drill has it done before that fault")
+        f"to the drill's fault at {when:.1f} s: the drill has it done before that fault")

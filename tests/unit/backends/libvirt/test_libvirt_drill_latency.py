@@ -166,3 +166,15 @@ def test_a_step_after_the_fault_fails_as_the_drill_says(dying_lab: DyingAgentLab
     lab.agent_s = 0.3
     lab.execute(REFRESH, "after")
     assert not lab.command_results()["after"].ok
+
+
+def test_a_step_cut_off_by_the_engines_fence_is_judged(dying_lab: DyingAgentLab) -> None:
+    """A fence is the recovery under test, not the drill's schedule: what it cuts off is a
+    result (a wrong fence must still show up as a FAIL)."""
+    lab, now = dying_lab, dying_lab.clock.now()
+    lab.agent_s = 1.0
+    lab.call_at(now, lambda: lab.execute(REFRESH, "before"), "before")
+    time.sleep(0.3)
+    lab.drivers.power.power_off("alice").result(timeout=10)
+    lab.clock.sleep(2)
+    assert not lab.command_results()["before"].ok
