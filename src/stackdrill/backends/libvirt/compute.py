@@ -36,7 +36,12 @@ from stackdrill.api import (
 )
 from stackdrill.backends.libvirt import drbd, workload
 from stackdrill.backends.libvirt.agent import GuestCommandError
-from stackdrill.backends.libvirt.readiness import agent_budget
+from stackdrill.backends.libvirt.readiness import (
+    EngineTiming,
+    LatencyWatch,
+    MachineTooSlowError,
+    agent_budget,
+)
 from stackdrill.backends.realtime import WaitTimeout, wait_until
 from stackdrill.errors import InfrastructureError, StackdrillError
 from stackdrill.topology import NetworkPurpose, Role
@@ -48,9 +53,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 2.0
 BEAT_TIMEOUT_S = 5.0  # one heartbeat's agent call
-# the heartbeat interval the engine assumes (RecoveryConfig.heartbeat_interval_s): a
-# monitor cycle slower than this makes healthy hosts look silent
-ENGINE_HEARTBEAT_INTERVAL_S = 10.0
+# the heartbeat timing the engine assumes (RecoveryConfig.heartbeat_interval_s, grace_s):
+# a monitor cycle slower than the interval makes healthy hosts look silent
+ENGINE_TIMING = EngineTiming(interval_s=10.0, grace_s=30.0)
+ENGINE_HEARTBEAT_INTERVAL_S = ENGINE_TIMING.interval_s
 VERIFY_TIMEOUT_S = 60.0
 
 
@@ -59,10 +65,13 @@ class ComputeError(DriverError):
 
 
 class Heartbeats:
-    """Background monitor: last heartbeat per compute host, replication links per host."""
+    """Background monitor: last heartbeat per compute host, replication links per host; and
+    how long each beat's agent round trip took (`watch`, see readiness.LatencyWatch)."""
 
-    def __init__(self, lab: LibvirtLab) -> None:
+    def __init__(self, lab: LibvirtLab, timing: EngineTiming = ENGINE_TIMING) -> None:
         self.lab = lab
+        self.timing = timing
+        self.watch: LatencyWatch | None = None  # from start() until close()
         self.last: dict[str, float | None] = {h.name: None for h in lab.topology.hosts_with(
             Role.COMPUTE)}
         # host -> its DRBD peers as witnesses (does each still see it, when it last beat)
@@ -80,17 +89,48 @@ class Heartbeats:
         return None
 
     def start(self) -> None:
+        self.watch = LatencyWatch(self.budget(), self.timing)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait_s: float = 0.0) -> None:
+        """Stop after the current call; wait up to `wait_s` for the monitor to end."""
         self._stop.set()
+        if wait_s > 0 and self._thread.is_alive():
+            self._thread.join(wait_s)
+
+    def close(self) -> LatencyWatch | None:
+        """The drill is over: stop judging round trips (the final read may be slow) and
+        return what was seen."""
+        watch, self.watch = self.watch, None
+        return watch
 
     def _beat(self, host: str) -> bool:
         cmd = f"ping -c 1 -W 1 {self._target} >/dev/null" if self._target else "true"
+        answering = self.lab.should_answer(host)
+        began = time.monotonic()
         try:
-            return self.lab.run(host, cmd, timeout=BEAT_TIMEOUT_S).rc == 0
+            ok = self.lab.run(host, cmd, timeout=BEAT_TIMEOUT_S).rc == 0
+            failed = False
         except (GuestCommandError, StackdrillError):
-            return False
+            ok, failed = False, True
+        # a ping that found no route is the drill's doing (a partition makes it wait for
+        # its -W 1): only answered beats and calls that failed on a guest that should
+        # answer (a timeout, a lost agent) say how fast the agent is
+        if answering and (ok or failed) and self.lab.should_answer(host):
+            self._record(host, began, time.monotonic())
+        return ok
+
+    def _record(self, host: str, began: float, ended: float) -> None:
+        watch = self.watch
+        breach = watch.record(host, began, ended) if watch is not None else None
+        if breach is not None:
+            self._too_slow(breach)
+
+    def _too_slow(self, breach: MachineTooSlowError) -> None:
+        """End the drill where it next waits on the clock, rather than let the machine
+        decide its verdict; quiesce raises it too (see LibvirtLab.quiesce)."""
+        self.lab.log("machine-too-slow", error=breach)
+        self.lab.runtime.clock.alarm(breach)
 
     def calls_per_cycle(self) -> int:
         """Agent calls one monitor cycle makes: a beat per compute host, a DRBD status per
@@ -99,8 +139,7 @@ class Heartbeats:
 
     def budget(self) -> float:
         """The slowest agent round trip this monitor keeps up with (readiness)."""
-        return agent_budget(self.calls_per_cycle(), ENGINE_HEARTBEAT_INTERVAL_S,
-                            BEAT_TIMEOUT_S)
+        return agent_budget(self.calls_per_cycle(), self.timing.interval_s, BEAT_TIMEOUT_S)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -46,6 +46,7 @@ from stackdrill.backends.libvirt.readiness import (
     BOOT_QUIET_S,
     ProgressDeadline,
     console_size,
+    overtaken,
 )
 from stackdrill.backends.libvirt.teardown import teardown_lab
 from stackdrill.backends.libvirt.xmlgen import DiskSpec, DomainSpec, NicSpec
@@ -117,6 +118,8 @@ class LibvirtLab(Lab):
         self._results: dict[str, CommandResult] = {}  # operator commands, by step label
         self._lock = threading.Lock()
         self._power_seen: dict[str, PowerState] = {}  # last traced power state per host
+        self._power_lost: dict[str, float] = {}  # lab time of each host's latest power loss
+        #                                          by a fault of the drill (see execute)
         self.nodes = {h.name: self._plan_node(h.name, h.libvirt_uri or default_uri)
                       for h in topology.hosts}
         self.boot_seconds: dict[str, float] = {}
@@ -281,6 +284,8 @@ class LibvirtLab(Lab):
         with self._lock:
             was = self._power_seen.get(host, PowerState.ON)
             self._power_seen[host] = state
+            if why == "fault" and state in (PowerState.OFF, PowerState.HUNG):
+                self._power_lost[host] = self._clock.now()  # the drill's doing, not a fence
         self.tracer.emit(PowerChanged(host, state, was, why))
         if state is PowerState.OFF:
             self.compute.host_off(host)
@@ -320,7 +325,9 @@ class LibvirtLab(Lab):
         self.runtime.call_at(time, action, label)
 
     def execute(self, command: Command, label: str) -> None:
-        """An operator command from the drill, run in its guest (see commands.py)."""
+        """An operator command from the drill, run in its guest (see commands.py). One that
+        failed because a later fault of the drill overtook it is no result (see
+        readiness.overtaken): MachineTooSlowError."""
         from stackdrill.backends.libvirt.commands import run_command
 
         self.tracer.emit(CommandIssued(label))
@@ -329,7 +336,10 @@ class LibvirtLab(Lab):
                          finished=self._clock.now())
         with self._lock:
             self._results[label] = result
+            late = None if result.ok else overtaken(label, started, self._power_lost)
         self.tracer.emit(CommandFinished(label, result.ok))
+        if late is not None:
+            raise late
 
     def command_results(self) -> dict[str, CommandResult]:
         with self._lock:
@@ -349,7 +359,19 @@ class LibvirtLab(Lab):
             if booting:
                 raise LabNotReadyError(f"{booting} host(s) still booting at the drill's end")
             self.runtime.clock.sleep(0)  # a boot that gave up: its error, not a verdict
+            self._kept_time()
         observe.quiesce(self, resume)
+
+    def _kept_time(self) -> None:
+        """The drill is over: had the guests' agents been too slow for the engine's timing
+        for long enough to matter (see readiness.LatencyWatch), the verdict would be the
+        machine's, a PASS as much as a FAIL."""
+        watch = self.compute.heartbeats.close()
+        if watch is None:
+            return
+        self.log("agent-latency-drill", budget_s=round(watch.budget_s, 3), **watch.summary())
+        if watch.problem is not None:
+            raise watch.problem
 
     def _still_there(self) -> None:
         """Every domain of the lab still exists: one removed from outside this run (another
