@@ -20,13 +20,13 @@ from stackdrill.backends.lifetime import OWNER_MARKER
 from stackdrill.cli import cli
 
 ROOT = Path(__file__).resolve().parents[3]
-TOPOLOGY = ROOT / "lab" / "topologies" / "two-node-clvm.yaml"
+TOPOLOGY = ROOT / "lab" / "topologies" / "nova-drbd.yaml"  # six writers: ~12 s of sim work
 LONG_DRILL = f"""name: long-run
 topology: {TOPOLOGY}
 duration_s: 86400
 workload: {{write_interval_s: 1.0}}
 schedule:
-  - {{at: 30, id: bob-dies, inject: {{kind: host_crash, host: bob, power_back: false}}}}
+  - {{at: 30, id: cmp1-dies, inject: {{kind: host_crash, host: cmp1, power_back: false}}}}
 expect:
   - {{check: exactly_once}}
 """
