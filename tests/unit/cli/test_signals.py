@@ -36,6 +36,15 @@ def scratch(tmpdir: Path) -> list[Path]:
     return sorted(tmpdir.glob("stackdrill-*"))
 
 
+# Runs the rest of its arguments as a new python whose SIGINT, SIGTERM and SIGHUP have
+# their default meaning even when this test run inherited them ignored (a CI started under
+# nohup or as a background job ignores SIGINT and SIGHUP): the same pid, after exec.
+DEFAULT_SIGNALS = (
+    "import os, signal, sys\n"
+    "for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP): signal.signal(s, signal.SIG_DFL)\n"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
+
+
 def start_run(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
     """A long sim run with its own TMPDIR; returns once its scratch directory exists."""
     drill = tmp_path / "long.yaml"
@@ -44,7 +53,8 @@ def start_run(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
     tmpdir.mkdir()
     env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": str(ROOT / "src"),
            "STACKDRILL_HOME": str(tmp_path / "home")}
-    proc = subprocess.Popen([sys.executable, "-m", "stackdrill", "run", str(drill), "-q"],
+    proc = subprocess.Popen([sys.executable, "-c", DEFAULT_SIGNALS, "-m", "stackdrill", "run",
+                             str(drill), "-q"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     deadline = time.monotonic() + 60

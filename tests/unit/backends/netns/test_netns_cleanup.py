@@ -30,9 +30,18 @@ with NetnsLab(small_topology("sig"), sys.argv[1]) as lab:
 """
 
 
+# Runs the rest of its arguments as a new python whose SIGINT, SIGTERM and SIGHUP have
+# their default meaning even when this test run inherited them ignored (a CI started under
+# nohup or as a background job ignores SIGINT and SIGHUP): the same pid, after exec.
+DEFAULT_SIGNALS = (
+    "import os, signal, sys\n"
+    "for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP): signal.signal(s, signal.SIG_DFL)\n"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
+
+
 def _start_lab_process(name: str = "sig") -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, name], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen([sys.executable, "-c", DEFAULT_SIGNALS, "-c", SCRIPT, name],
+                            stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     lab_id = proc.stdout.readline().strip()
     assert lab_id, "the lab did not come up"
