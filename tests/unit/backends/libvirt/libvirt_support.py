@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -99,3 +101,32 @@ def failover_pair() -> Topology:
     data["instances"] = [{"name": "vm1", "flavor": "m1.small", "host": "alice",
                           "volumes": ["vol1"]}]
     return parse_topology(data, "<test>")
+
+
+if TYPE_CHECKING:
+    from stackdrill.backends.libvirt.lab import LibvirtLab
+
+L = TypeVar("L", bound="LibvirtLab")
+
+
+@contextmanager
+def failover_lab(cls: type[L], stem: str) -> Iterator[L]:
+    """A `failover_pair` lab of `cls` (a LibvirtLab whose guest agent is a stand-in: the
+    test driver has none) up on test:///default; destroyed afterwards."""
+    import libvirt
+
+    from stackdrill.backends.libvirt import LibvirtBackend
+    from stackdrill.backends.libvirt.image import GuestImage
+    from stackdrill.backends.libvirt.lab import LabSettings
+
+    LibvirtBackend(TEST_URI)  # the backend's error handler: libvirt errors are exceptions
+    conn = libvirt.open(TEST_URI)
+    created = cls(failover_pair(), name=unique_lab(stem), conns={TEST_URI: conn},
+                  default_uri=TEST_URI, image=GuestImage.placeholder(),
+                  workdir=Path("/stackdrill-test"), settings=LabSettings())
+    created.up()
+    try:
+        yield created
+    finally:
+        created.destroy()
+        conn.close()

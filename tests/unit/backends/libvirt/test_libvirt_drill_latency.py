@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 libvirt = pytest.importorskip("libvirt")
 
-from libvirt_support import TEST_URI, failover_pair, unique_lab  # noqa: E402
+from libvirt_support import failover_lab  # noqa: E402
 
 from stackdrill.api.commands import LvmCommand  # noqa: E402
-from stackdrill.backends.libvirt import LibvirtBackend  # noqa: E402
 from stackdrill.backends.libvirt.agent import GuestCommandError, ShellResult  # noqa: E402
-from stackdrill.backends.libvirt.image import GuestImage  # noqa: E402
-from stackdrill.backends.libvirt.lab import LabSettings, LibvirtLab  # noqa: E402
+from stackdrill.backends.libvirt.lab import LibvirtLab  # noqa: E402
 from stackdrill.backends.libvirt.readiness import EngineTiming  # noqa: E402
 from stackdrill.errors import InfrastructureError  # noqa: E402
 from stackdrill.faults import HostCrash  # noqa: E402
@@ -52,19 +49,12 @@ class SlowAgentLab(LibvirtLab):
 
 @pytest.fixture
 def lab() -> Iterator[SlowAgentLab]:
-    LibvirtBackend(TEST_URI)  # the backend's error handler: libvirt errors are exceptions
-    conn = libvirt.open(TEST_URI)
-    created = SlowAgentLab(failover_pair(), name=unique_lab("slow"), conns={TEST_URI: conn},
-                           default_uri=TEST_URI, image=GuestImage.placeholder(),
-                           workdir=Path("/stackdrill-test"), settings=LabSettings())
-    created.up()
-    created.compute.heartbeats.timing = FAST_ENGINE
-    try:
-        yield created
-    finally:
-        created.compute.heartbeats.stop(wait_s=10)
-        created.destroy()
-        conn.close()
+    with failover_lab(SlowAgentLab, "slow") as created:
+        created.compute.heartbeats.timing = FAST_ENGINE
+        try:
+            yield created
+        finally:
+            created.compute.heartbeats.stop(wait_s=10)
 
 
 def drill_for(lab: SlowAgentLab, seconds: float) -> None:
@@ -125,17 +115,8 @@ class DyingAgentLab(SlowAgentLab):
 
 @pytest.fixture
 def dying_lab() -> Iterator[DyingAgentLab]:
-    LibvirtBackend(TEST_URI)
-    conn = libvirt.open(TEST_URI)
-    created = DyingAgentLab(failover_pair(), name=unique_lab("late"), conns={TEST_URI: conn},
-                            default_uri=TEST_URI, image=GuestImage.placeholder(),
-                            workdir=Path("/stackdrill-test"), settings=LabSettings())
-    created.up()
-    try:
+    with failover_lab(DyingAgentLab, "late") as created:
         yield created
-    finally:
-        created.destroy()
-        conn.close()
 
 
 REFRESH = LvmCommand(host="alice", op="refresh", vg="vg0")

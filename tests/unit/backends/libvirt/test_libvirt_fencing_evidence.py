@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 libvirt = pytest.importorskip("libvirt")
 
-from libvirt_support import TEST_URI, failover_pair, unique_lab  # noqa: E402
+from libvirt_support import failover_lab  # noqa: E402
 
-from stackdrill.backends.libvirt import LibvirtBackend  # noqa: E402
 from stackdrill.backends.libvirt.agent import ShellResult  # noqa: E402
-from stackdrill.backends.libvirt.image import GuestImage  # noqa: E402
-from stackdrill.backends.libvirt.lab import LabSettings, LibvirtLab  # noqa: E402
+from stackdrill.backends.libvirt.lab import LibvirtLab  # noqa: E402
 from stackdrill.checks import fencing_order  # noqa: E402
 from stackdrill.faults import HostCrash  # noqa: E402
 
@@ -42,17 +39,8 @@ class SlowAgentLab(LibvirtLab):
 
 @pytest.fixture
 def lab() -> Iterator[SlowAgentLab]:
-    LibvirtBackend(TEST_URI)  # the backend's error handler: libvirt errors are exceptions
-    conn = libvirt.open(TEST_URI)
-    created = SlowAgentLab(failover_pair(), name=unique_lab("fence"), conns={TEST_URI: conn},
-                           default_uri=TEST_URI, image=GuestImage.placeholder(),
-                           workdir=Path("/stackdrill-test"), settings=LabSettings())
-    created.up()
-    try:
+    with failover_lab(SlowAgentLab, "fence") as created:
         yield created
-    finally:
-        created.destroy()
-        conn.close()
 
 
 def test_a_returning_host_does_not_void_the_proof_that_its_old_copy_died(
