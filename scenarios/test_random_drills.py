@@ -67,11 +67,6 @@ KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
         "the evacuation of a failed host stays pending to the end: the engine waits for a "
         "host it cannot see again, or for a storage failover nothing starts",
         frozenset({2628, 3014})),
-    # 5529: found by the sweep of 0..9999 on the code of issue 12, not yet analysed.
-    "stopped-awaiting-boot": (
-        "an instance is left stopped, to be resumed when its host boots, and the host "
-        "never boots within the drill (not yet analysed)",
-        frozenset({5529})),
 }
 
 KNOWN: dict[int, str] = {s: f"{bug}: {why}" for bug, (why, seeds) in KNOWN_BUGS.items()

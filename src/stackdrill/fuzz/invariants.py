@@ -6,8 +6,9 @@ writes, a single writer per volume); the checks here need the declared damage:
 - `exactly_once_or_declared`: every instance runs on exactly one host, or it
   is one the schedule may legitimately cost (see `oracle`) *and* the engine
   gave it up with a reason (unrecoverable: nowhere to go; or failed: a last
-  attempt, e.g. a resume on its returned host, failed for good); never more
-  than the declared number.
+  attempt, e.g. a resume on its returned host, failed for good); or its data
+  may be gone or out of reach to the end and the engine is still retrying it,
+  with the last failure as its reason; never more than the declared number.
 - `divergence_bounded`: on a dual-primary resource, acked writes may be lost
   only if acknowledged after the first fault that could cut replication.
 - `writes_progress`: every instance running at the end still gets writes
@@ -43,8 +44,10 @@ def exactly_once_or_declared(run: DrillRun, damage: Damage,
     for inst in sorted(missing):
         outcome = outcomes.get(inst)
         state = outcome.state.value if outcome else "not handled by the engine"
-        if outcome is not None and outcome.state in GIVEN_UP \
-                and inst in damage.may_be_unrecoverable and outcome.reason:
+        if outcome is not None and outcome.reason and (
+                (outcome.state in GIVEN_UP and inst in damage.may_be_unrecoverable)
+                or (outcome.state is InstanceState.IN_PROGRESS
+                    and inst in damage.out_of_reach)):
             excused.append(f"{inst} ({outcome.reason})")
         else:
             why = f" ({outcome.reason})" if outcome is not None and outcome.reason else ""

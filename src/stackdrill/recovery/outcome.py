@@ -102,16 +102,21 @@ def _settled(records: list[JournalRecord], host: str, vm_state: str,
     if st in FAILED_STATES:
         state, reason = _on_failed_host(host, st, last_end, reason, host_records)
         return state, reason, None
-    if vm_state == VmState.STOPPED.value:
+    booted = st in (HostStatus.UP, HostStatus.BOOTED)
+    if vm_state == VmState.STOPPED.value and not booted:
         return InstanceState.STOPPED, f"stopped; resumes when {host} boots", host
     if vm_state == VmState.ERROR.value:
         return _given_up(last_end), reason, None
     aborted = [r for r in records if r.step == JournalStep.FLOW_ABORTED.value]
     if aborted and (last_end is None or aborted[-1].seq > last_end.seq):
         # its last attempt was undone (the guest stopped) and the next one is still to
-        # come: not running, whatever the inventory's vm_state says (seeds 5576, 7436)
+        # come: not running, whatever the inventory's vm_state says (seeds 5576, 7436);
+        # also a resume on a booted host that failed and backs off (seed 5529)
         why = str(aborted[-1].detail.get("reason", ""))
         return InstanceState.IN_PROGRESS, f"another attempt follows: {why}", None
+    if vm_state == VmState.STOPPED.value:
+        return InstanceState.STOPPED, f"stopped on {host}, which is {st.value}; " \
+            "its resume has not started", host
     if final_attempt is None:
         return InstanceState.RUNNING, "", host
     kind = next((r.detail.get("kind") for r in records

@@ -297,3 +297,38 @@ def test_a_hang_healed_before_detection_or_after_the_power_off_declares_nothing(
         assert damage.lone_copy_from is None and not damage.may_be_unrecoverable
         outcome = run_drill(5540, drill)
         assert outcome.ok, outcome.summary()
+
+
+def _compute_crash(storage_lost: bool) -> list[Step]:
+    """Random seed 5529, shrunk: sto2 loses its storage link at 93.4 s and sto1 dies for
+    good at 115.1 s (no copy is reachable any more); cmp1 crashes at 139.9 s, is fenced,
+    and is powered on again at 200 s."""
+    lost = [Step(at=93.4, id="f1", inject=LinkDown(host="sto2", network="storage")),
+            Step(at=115.1, id="f2", inject=HostCrash(host="sto1", power_back=False)),
+            Step(at=115.5, id="f3", inject=Partition(
+                groups=(("cmp1", "cmp2", "ctl1", "sto2"), ("cmp3", "sto1"))))]
+    return [Step(at=0, recover=RecoverSpec(parallel=4)), *(lost if storage_lost else []),
+            Step(at=139.9, id="f4", inject=HostCrash(host="cmp1", power_back=True)),
+            Step(at=200.0, heal="f4")]
+
+
+def test_a_guest_still_retried_against_storage_gone_for_good_is_declared() -> None:
+    """With no copy reachable to the end, cmp1's web1 (nowhere else to go) is resumed on
+    cmp1 once it boots at ~251 s; every attempt fails to log in to the storage, and the
+    drill ends during the back-off before its third. The engine is still retrying, and
+    says why: the report must say so (not "resumes when cmp1 boots": cmp1 is up), and
+    the oracle, which knows the data is out of reach, excuses it."""
+    drill = build(5529, "nova-drbd", _compute_crash(storage_lost=True))
+    assert "web1" in declared_damage(drill).out_of_reach
+    outcome = run_drill(5529, drill)
+    assert outcome.ok, outcome.summary()
+    check = next(c for c in outcome.checks if c.name == "exactly_once_or_declared")
+    assert "web1 (another attempt follows: PrepareStorage failed" in check.detail
+
+
+def test_a_compute_crash_alone_leaves_nothing_out_of_reach() -> None:
+    """The same crash with the storage intact: an instance of cmp1 still being retried at
+    the end would be an engine that did not finish, not excused."""
+    drill = build(5529, "nova-drbd", _compute_crash(storage_lost=False))
+    damage = declared_damage(drill)
+    assert "web1" in damage.displaced and not damage.out_of_reach
