@@ -60,13 +60,11 @@ KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
     # 2628: DRBD rightly refuses to promote cmp2 while cmp1, powered on again, boots (the
     # fence-peer handler cannot prove it outdated); the engine waits for cmp1, which boots
     # just before a management partition that never heals blinds the controller to every
-    # compute host. 3014: a storage Primary that lost its disk and then its peer serves
-    # nothing; nothing fails it over to its UpToDate peer and the one flow slot waits out
-    # verification on a dead volume.
+    # compute host.
     "evacuation-never-starts": (
         "the evacuation of a failed host stays pending to the end: the engine waits for a "
-        "host it cannot see again, or for a storage failover nothing starts",
-        frozenset({2628, 3014})),
+        "host it cannot see again",
+        frozenset({2628})),
 }
 
 KNOWN: dict[int, str] = {s: f"{bug}: {why}" for bug, (why, seeds) in KNOWN_BUGS.items()

@@ -7,8 +7,8 @@ writes, a single writer per volume); the checks here need the declared damage:
   is one the schedule may legitimately cost (see `oracle`) *and* the engine
   gave it up with a reason (unrecoverable: nowhere to go; or failed: a last
   attempt, e.g. a resume on its returned host, failed for good); or its data
-  may be gone or out of reach to the end and the engine is still retrying it,
-  with the last failure as its reason; never more than the declared number.
+  may be gone or out of reach to the end and the engine is still retrying it
+  or has it queued, with a reason; never more than the declared number.
 - `divergence_bounded`: on a dual-primary resource, acked writes may be lost
   only if acknowledged after the first fault that could cut replication.
 - `writes_progress`: every instance running at the end still gets writes
@@ -29,6 +29,9 @@ from stackdrill.recovery import InstanceState
 # What the engine says when it stops trying, with its reason: an excuse only for an
 # instance the schedule may cost (it is never one for the others).
 GIVEN_UP = frozenset({InstanceState.UNRECOVERABLE, InstanceState.FAILED})
+# Still being worked on, or queued behind an attempt that is: an excuse only for an
+# instance whose data the schedule puts out of reach to the end (no attempt can succeed).
+STILL_TRYING = frozenset({InstanceState.IN_PROGRESS, InstanceState.PENDING})
 
 
 def exactly_once_or_declared(run: DrillRun, damage: Damage,
@@ -46,8 +49,7 @@ def exactly_once_or_declared(run: DrillRun, damage: Damage,
         state = outcome.state.value if outcome else "not handled by the engine"
         if outcome is not None and outcome.reason and (
                 (outcome.state in GIVEN_UP and inst in damage.may_be_unrecoverable)
-                or (outcome.state is InstanceState.IN_PROGRESS
-                    and inst in damage.out_of_reach)):
+                or (outcome.state in STILL_TRYING and inst in damage.out_of_reach)):
             excused.append(f"{inst} ({outcome.reason})")
         else:
             why = f" ({outcome.reason})" if outcome is not None and outcome.reason else ""

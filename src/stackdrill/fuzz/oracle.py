@@ -366,16 +366,29 @@ def _cut_for_good(drill: Drill) -> frozenset[str]:
     """DRBD resources a never-healed link fault may cut off from the compute hosts at one
     of their nodes: while that node stays Primary (alive, so nobody fences it) no other
     path to the data exists — DRBD refuses a second Primary — so an instance that must
-    move may find no usable volume path (iscsiadm cannot log in) and is given up."""
+    move may find no usable volume path (iscsiadm cannot log in) and is given up.
+
+    The same holds for a replication cut that is never healed after a disk of the
+    resource failed: a Primary that lost its disk stays Primary, Diskless, serving
+    through its peer (on-io-error detach); once the peer is cut off it has neither local
+    nor remote data and fails every request (drbd_req.c, "IO ERROR: neither local nor
+    remote data"). Its returning disk cannot attach, the peer having moved on (drbd_nl.c
+    drbd_adm_attach: "Can only attach to the data we lost last"), and nothing fences a
+    Primary that is alive, so the UpToDate peer is never promoted (random seed 3014)."""
     paths = {n.name for n in drill.topology.networks_for(NetworkPurpose.STORAGE)}
     healed = {s.heal for s in drill.spec.schedule if s.heal is not None}
     cut: set[str] = set()
+    disk_lost: set[str] = set()
     for step, fault in drill.faults():
+        if isinstance(fault, DiskFailure):
+            disk_lost |= {r.name for r in drill.topology.drbd if fault.host in r.nodes}
         net = getattr(fault, "network", None)
-        if step.id in healed or not isinstance(fault, LINK_FAULTS) \
-                or not (net is None or net in paths):
+        if step.id in healed or not isinstance(fault, LINK_FAULTS):
             continue
-        cut |= {r.name for r in drill.topology.drbd if set(r.nodes) & set(fault.targets())}
+        cut |= {r.name for r in drill.topology.drbd
+                if set(r.nodes) & set(fault.targets())
+                and (net is None or net in paths
+                     or (net == r.network and r.name in disk_lost))}
     return frozenset(cut)
 
 

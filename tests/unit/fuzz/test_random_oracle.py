@@ -332,3 +332,35 @@ def test_a_compute_crash_alone_leaves_nothing_out_of_reach() -> None:
     drill = build(5529, "nova-drbd", _compute_crash(storage_lost=False))
     damage = declared_damage(drill)
     assert "web1" in damage.displaced and not damage.out_of_reach
+
+
+def _diskless_primary_cut(heal_cut: bool) -> list[Step]:
+    """Random seed 3014, shrunk: cmp1 dies at 72.2 s; sto1's disk (the Primary of r0)
+    fails at 88.2 s, so it serves through sto2; at 113.1 s the replication link between
+    them is cut, for good unless `heal_cut`."""
+    return [RECOVER,
+            Step(at=72.2, id="f2", inject=HostCrash(host="cmp1", power_back=False)),
+            Step(at=88.2, id="f3", inject=DiskFailure(host="sto1", disk="sdb")),
+            Step(at=113.1, id="f4", inject=Partition(groups=(("sto1",), ("sto2",)),
+                                                       network="repl")),
+            *([Step(at=150.0, heal="f4")] if heal_cut else [])]
+
+
+def test_a_diskless_primary_cut_from_its_peer_for_good_puts_its_data_out_of_reach() -> None:
+    """sto1 stays Primary without a disk or a peer: every request fails, nothing promotes
+    the UpToDate sto2 (sto1 is alive), and its returning disk could not attach. cmp1's
+    evacuees queue behind an attempt on a dead volume (one flow slot); the oracle
+    declares them out of reach, and the run passes with them still pending."""
+    drill = build(3014, "nova-drbd", _diskless_primary_cut(heal_cut=False))
+    assert {"app1", "web1"} <= declared_damage(drill).out_of_reach
+    outcome = run_drill(3014, drill)
+    assert outcome.ok, outcome.summary()
+    check = next(c for c in outcome.checks if c.name == "exactly_once_or_declared")
+    assert "app1 (its host cmp1 is evacuating)" in check.detail
+
+
+def test_a_replication_cut_that_heals_leaves_the_diskless_primary_reachable() -> None:
+    """The same faults with the replication link back at 150 s: sto1 serves through sto2
+    again, and an evacuee still pending at the end is the engine's to answer for."""
+    drill = build(3014, "nova-drbd", _diskless_primary_cut(heal_cut=True))
+    assert not declared_damage(drill).out_of_reach
