@@ -6,9 +6,10 @@ writes, a single writer per volume); the checks here need the declared damage:
 - `exactly_once_or_declared`: every instance runs on exactly one host, or it
   is one the schedule may legitimately cost (see `oracle`) *and* the engine
   gave it up with a reason (unrecoverable: nowhere to go; or failed: a last
-  attempt, e.g. a resume on its returned host, failed for good); or its data
-  may be gone or out of reach to the end and the engine is still retrying it
-  or has it queued, with a reason; never more than the declared number.
+  attempt, e.g. a resume on its returned host, failed for good); or a fault
+  that is never healed keeps its storage out of reach to the end and the engine
+  is still retrying it or has it queued, with a reason; never more than the
+  declared number.
 - `divergence_bounded`: on a dual-primary resource, acked writes may be lost
   only if acknowledged after the first fault that could cut replication.
 - `writes_progress`: every instance running at the end still gets writes
@@ -30,7 +31,8 @@ from stackdrill.recovery import InstanceState
 # instance the schedule may cost (it is never one for the others).
 GIVEN_UP = frozenset({InstanceState.UNRECOVERABLE, InstanceState.FAILED})
 # Still being worked on, or queued behind an attempt that is: an excuse only for an
-# instance whose data the schedule puts out of reach to the end (no attempt can succeed).
+# instance whose storage the schedule keeps out of reach to the end (no attempt can
+# succeed), never for one whose data may merely be gone for a while.
 STILL_TRYING = frozenset({InstanceState.IN_PROGRESS, InstanceState.PENDING})
 
 

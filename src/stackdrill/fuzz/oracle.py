@@ -83,8 +83,10 @@ class Damage:
     may_stall: bool = False  # a storage path stays broken to the end: writes may stop
     lone_copy_from: float | None = None  # a copy written alone, then lost: writes after
     stall_reason: str = "a storage path stays cut"  # PATH_CUT or BLIND
-    # instances whose data may be gone or out of reach to the end: the engine may still
-    # be retrying them (with the last failure as its reason) when the drill ends
+    # displaced instances whose storage a fault that is never healed may keep out of
+    # reach to the end: the engine may still be retrying them, or have them queued behind
+    # an attempt that is, when the drill ends. (Not a lone copy whose holder may come
+    # back: then the engine must finish, and a pending instance is its failure.)
     out_of_reach: frozenset[str] = frozenset()
 
     @property
@@ -359,7 +361,7 @@ def declared_damage(drill: Drill) -> Damage:
     blind = not path_cut and _blind_to_storage_for_good(drill)
     return Damage(unsure, frozenset(displaced), may | stranded, most,
                   diverge is not None, diverge, protocol_a, path_cut or blind, lone_from,
-                  stall_reason=BLIND if blind else PATH_CUT, out_of_reach=stuck)
+                  stall_reason=BLIND if blind else PATH_CUT, out_of_reach=cut_off)
 
 
 def _cut_for_good(drill: Drill) -> frozenset[str]:
