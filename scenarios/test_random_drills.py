@@ -57,14 +57,6 @@ KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
         "a storage node is fenced or cut off by a wide partition; with one flow slot the "
         "guests' reattachments after it returns do not all finish within the window",
         frozenset({1815})),
-    # 2628: DRBD rightly refuses to promote cmp2 while cmp1, powered on again, boots (the
-    # fence-peer handler cannot prove it outdated); the engine waits for cmp1, which boots
-    # just before a management partition that never heals blinds the controller to every
-    # compute host.
-    "evacuation-never-starts": (
-        "the evacuation of a failed host stays pending to the end: the engine waits for a "
-        "host it cannot see again",
-        frozenset({2628})),
 }
 
 KNOWN: dict[int, str] = {s: f"{bug}: {why}" for bug, (why, seeds) in KNOWN_BUGS.items()

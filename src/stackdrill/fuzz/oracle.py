@@ -111,6 +111,9 @@ class Damage:
                          else "protocol A (lost writes = model prediction)")
         if self.may_stall:
             parts.append(f"{self.stall_reason}: writes may stop")
+        if self.out_of_reach:
+            parts.append(f"{', '.join(sorted(self.out_of_reach))} may still be pending or "
+                         "retried at the end (storage or controller out of reach for good)")
         return "; ".join(parts) or "none: every instance recovered, no acked write lost"
 
 
@@ -352,6 +355,8 @@ def declared_damage(drill: Drill) -> Damage:
     cut_off = _on_resources(topology, _cut_for_good(drill)) & frozenset(displaced)
     # every instance whose data may be gone may be unrecoverable, wherever it could fit;
     # of the other displaced ones at most those that do not fit
+    if controller_isolated_for_good(drill):
+        cut_off = frozenset(displaced)  # no flow can start once it is cut off
     stuck = on_lost | cut_off
     most = min(len(may | stuck), len(stuck) + min(most, len(may - stuck)))
     stranded = stuck - may
@@ -419,12 +424,41 @@ def _blind_to_storage_for_good(drill: Drill) -> bool:
     replica instead of fencing it, and waits to see it heartbeat again; with the
     controller gone it never does, so its guests' storage failover cannot finish."""
     targets = Targets.of(drill.topology)
-    healed = {s.heal for s in drill.spec.schedule if s.heal is not None}
     mgmt = set(targets.management)
-    lost = any(isinstance(f, (HostCrash, HostHang)) and set(f.targets()) & set(targets.controller)
-               and (step.id not in healed or (isinstance(f, HostCrash) and not f.power_back))
-               for step, f in drill.faults())
-    return lost and any(
+    return _controller_lost_for_good(drill) and any(
         (isinstance(f, HOST_FAULTS) and set(f.targets()) & set(targets.storage))
         or (isinstance(f, LINK_FAULTS) and any(_touches(f, h, mgmt) for h in targets.storage))
         for _step, f in drill.faults())
+
+
+def _controller_lost_for_good(drill: Drill) -> bool:
+    """A controller crashed without power coming back, or hung or crashed and never healed."""
+    controllers = set(Targets.of(drill.topology).controller)
+    healed = {s.heal for s in drill.spec.schedule if s.heal is not None}
+    return any(isinstance(f, (HostCrash, HostHang)) and set(f.targets()) & controllers
+               and (step.id not in healed or (isinstance(f, HostCrash) and not f.power_back))
+               for step, f in drill.faults())
+
+
+def controller_isolated_for_good(drill: Drill) -> bool:
+    """The controller, which receives every heartbeat and drives every flow, never reaches
+    a compute host again: it is lost for good, or a fault that is never healed cuts it off
+    every compute host on the management network. From then on the engine can neither see
+    a host return nor start a flow, so whatever it had not recovered stays as it was: a
+    failed host's instances stay pending (random seed 2628: cmp1, holding the only
+    up-to-date copy, boots at 121 s and the controller is cut off at 127 s)."""
+    if _controller_lost_for_good(drill):
+        return True
+    targets = Targets.of(drill.topology)
+    mgmt = set(targets.management)
+    healed = {s.heal for s in drill.spec.schedule if s.heal is not None}
+    for step, fault in drill.faults():
+        if step.id in healed:
+            continue
+        for ctl in targets.controller:
+            if isinstance(fault, LinkDown) and _touches(fault, ctl, mgmt):
+                return True
+            if isinstance(fault, Partition) and (fault.network is None or fault.network in mgmt) \
+                    and all(_cut_off(fault, ctl, h, fault.network or "") for h in targets.compute):
+                return True
+    return False

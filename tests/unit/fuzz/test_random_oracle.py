@@ -364,3 +364,39 @@ def test_a_replication_cut_that_heals_leaves_the_diskless_primary_reachable() ->
     again, and an evacuee still pending at the end is the engine's to answer for."""
     drill = build(3014, "nova-drbd", _diskless_primary_cut(heal_cut=True))
     assert not declared_damage(drill).out_of_reach
+
+
+def _blinded_after_return(heal_blind: bool) -> list[Step]:
+    """Random seed 2628, shrunk: cmp2 (the replica) loses its management and replication
+    link at 39.4 s, cmp1 (the Primary, writing alone) crashes at 46.1 s and is powered on
+    again at 76.4 s; at 127 s the controller is cut off from every compute host."""
+    return [RECOVER,
+            Step(at=39.4, id="f1", inject=LinkDown(host="cmp2", network="mgmt")),
+            Step(at=46.1, id="f2", inject=HostCrash(host="cmp1", power_back=True)),
+            Step(at=76.4, heal="f2"),
+            Step(at=127.0, id="f4", inject=Partition(groups=(("cmp1", "cmp2", "cmp3"),
+                                                             ("ctl1",)), network="mgmt")),
+            Step(at=140.3, heal="f1"),
+            *([Step(at=150.0, heal="f4")] if heal_blind else [])]
+
+
+def test_a_controller_cut_off_every_compute_host_for_good_declares_pending_instances() -> None:
+    """DRBD refuses to promote cmp2 (its fence-peer handler cannot reach the cluster) and
+    the engine waits for cmp1, which holds the only up-to-date copy; cmp1 boots at 121 s,
+    6 s before the controller loses every compute host for good. No flow can run after
+    that: the evacuees stay pending, and the oracle says so before the run."""
+    drill = build(2628, "mirrored-compute", _blinded_after_return(heal_blind=False))
+    damage = declared_damage(drill)
+    assert damage.out_of_reach == {"inst-a", "inst-b"}
+    assert "may still be pending" in damage.describe()
+    outcome = run_drill(2628, drill)
+    assert outcome.ok, outcome.summary()
+
+
+def test_a_controller_cut_off_that_heals_leaves_the_engine_to_finish() -> None:
+    """The same with the controller's partition healed at 150 s: nothing is out of reach,
+    the engine must recover both instances, and it does."""
+    drill = build(2628, "mirrored-compute", _blinded_after_return(heal_blind=True))
+    assert not declared_damage(drill).out_of_reach
+    outcome = run_drill(2628, drill)
+    assert outcome.ok, outcome.summary()
