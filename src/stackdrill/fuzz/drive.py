@@ -25,6 +25,7 @@ from stackdrill.faults import describe
 from stackdrill.fuzz.invariants import (
     divergence_bounded,
     exactly_once_or_declared,
+    recovering_since,
     writes_progress,
 )
 from stackdrill.fuzz.oracle import Damage, declared_damage
@@ -118,10 +119,11 @@ def run_drill(seed: int, drill: Drill, lab_name: str | None = None) -> Outcome:
     lost = {inst: t.get("lost_seqs", {}) for inst, t in tallies.items()}
     history = list(run.final.history)
     running = run.final.observation.running
+    since = drill.spec.duration_s - PROGRESS_WINDOW_S
     checks += [exactly_once_or_declared(run, damage),
                divergence_bounded(history, lost, damage),
-               writes_progress(history, running, drill.spec.duration_s - PROGRESS_WINDOW_S,
-                               damage)]
+               writes_progress(history, running, since, damage,
+                               recovering=recovering_since(run, since))]
     return Outcome(seed, drill, damage, checks, run.trace_sha256)
 
 
