@@ -10,6 +10,9 @@ about the recovery), 4 an output could not be written (the verdict was printed f
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -92,3 +95,20 @@ class OutputError(StackdrillError):
     symlink at the target); the verdict has already been printed."""
 
     exit_code = 4
+
+
+CLOSED_PIPE_EXIT = 141  # 128 + SIGPIPE, what a shell reports for `cmd | head`
+
+
+def until_stdout_closes(command: Callable[[], int | None]) -> int:
+    """Run `command`; when its reader went away (`stackdrill … | head`), stop quietly with
+    the shell's code for SIGPIPE instead of a BrokenPipeError traceback. stdout is pointed
+    at /dev/null first, so the interpreter's own flush at exit does not raise again."""
+    try:
+        code = command()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return CLOSED_PIPE_EXIT
+    return code or 0

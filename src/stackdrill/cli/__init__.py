@@ -9,6 +9,7 @@ scratch directories are removed on the way out.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import click
@@ -19,7 +20,7 @@ from stackdrill.cli.compare import compare_cmd
 from stackdrill.cli.inspect import status, verify
 from stackdrill.cli.lab import down, heal, inject, recover, up, wait
 from stackdrill.cli.run import backends, run, schema, validate
-from stackdrill.errors import StackdrillError
+from stackdrill.errors import StackdrillError, until_stdout_closes
 
 EPILOG = """\b
 Examples:
@@ -75,7 +76,7 @@ for command in (run, compare_cmd, validate, schema, backends, up, status, inject
 
 
 def main() -> None:
-    cli(prog_name="stackdrill")
+    sys.exit(until_stdout_closes(lambda: cli(prog_name="stackdrill")))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 
+from stackdrill.errors import until_stdout_closes
 from stackdrill.fuzz.drive import run_drill, run_seed, schedule_lines
 from stackdrill.fuzz.shrink import shrink
 
@@ -62,4 +63,4 @@ def shrink_outcome(seed: int, failed: list[str], max_runs: int = 40) -> list[str
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(until_stdout_closes(main))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -71,9 +72,13 @@ def test_ctrl_c_or_sigterm_tears_the_lab_down(sig: signal.Signals) -> None:
 def test_down_all_removes_a_killed_labs_leftovers_and_nothing_else() -> None:
     """SIGKILL leaves namespaces (its processes die with it); down_all removes them, skips a
     namespace of another shape, and leaves a live lab's namespaces alone."""
-    foreign = "stackdrill-test-not-ours"
+    foreign = f"stackdrill-test-not-ours-{os.getpid()}"  # a leak never breaks the next run
     nsops.create_namespaces([foreign])
-    live, live_id = _start_lab_process()
+    try:
+        live, live_id = _start_lab_process()
+    except BaseException:
+        nsops.remove_namespace(foreign)
+        raise
     try:
         proc, lab_id = _start_lab_process()
         proc.kill()
