@@ -87,12 +87,15 @@ def _destroy_live() -> None:
 def _start_time(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat),
     which tells a live owner from a later process that reused its pid; None: no such
-    process."""
+    process, or a zombie (it has exited and only waits to be reaped — in a container whose
+    PID 1 does not reap, that can be forever: proc(5), state "Z")."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     fields = text.rpartition(")")[2].split()  # the command name may hold spaces
+    if not fields or fields[0] in ("Z", "X"):
+        return None
     return fields[19] if len(fields) > 19 else None
 
 

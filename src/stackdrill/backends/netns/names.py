@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from stackdrill.backends import lifetime
+
 NS_PREFIX = "sd-"  # network namespaces: sd-<id>-...
 IF_PREFIX = "sd"  # interfaces (IFNAMSIZ 15): sd<id>...
 NFT_PREFIX = "sd_"  # nftables tables: sd_<id>_...
@@ -148,29 +150,25 @@ def _registry_lock() -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @dataclass(frozen=True)
 class SlotRecord:
-    """Who holds a slot: a running process (`pid`), or nobody because the lab was kept on
-    purpose (`kept`; then `pid` is None and only `down --lab NAME` frees it)."""
+    """Who holds a slot: a running process (`pid`, and `owner`, its pid and start time as
+    `lifetime.owner_token` gives them, so a later process reusing the pid or a zombie is no
+    owner), or nobody because the lab was kept on purpose (`kept`; then `pid` is None and
+    only `down --lab NAME` frees it)."""
 
     lab_id: str
     lab_name: str
     pid: int | None
     kept: bool = False
+    owner: str = ""
 
     @property
     def owner_alive(self) -> bool:
-        return self.pid is not None and _alive(self.pid)
+        """A slot written by an older stackdrill has a pid only: judged by the pid alone."""
+        if self.pid is None:
+            return False
+        return not lifetime.owner_gone(self.owner or str(self.pid))
 
     @property
     def in_use(self) -> bool:
@@ -188,7 +186,8 @@ def read_slots() -> list[SlotRecord]:
             data = json.loads(path.read_text())
             kept = bool(data.get("kept"))
             out.append(SlotRecord(str(data["lab_id"]), str(data["lab_name"]),
-                                  None if kept else int(data["pid"]), kept))
+                                  None if kept else int(data["pid"]), kept,
+                                  str(data.get("owner", ""))))
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return out
@@ -201,7 +200,8 @@ def _write_slot(record: SlotRecord) -> None:
     path = REGISTRY_DIR / f"{record.lab_id}.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"lab_id": record.lab_id, "lab_name": record.lab_name,
-                               "pid": record.pid or 0, "kept": record.kept}))
+                               "pid": record.pid or 0, "kept": record.kept,
+                               "owner": record.owner}))
     tmp.replace(path)
 
 
@@ -225,7 +225,8 @@ def allocate(lab_name: str, reclaim: bool = True,
         for slot in range(1, MAX_SLOTS):
             lab_id = f"{slot:04x}"
             if lab_id not in taken:
-                _write_slot(SlotRecord(lab_id, lab_name, os.getpid()))
+                _write_slot(SlotRecord(lab_id, lab_name, os.getpid(),
+                                       owner=lifetime.owner_token()))
                 return LabNames(lab_id), stale
     raise RuntimeError(f"all {MAX_SLOTS} netns lab slots are taken")
 

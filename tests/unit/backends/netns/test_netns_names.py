@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from stackdrill.backends import lifetime
 from stackdrill.backends.netns import names as naming
 from stackdrill.backends.netns.names import LabNames, allocate, is_stackdrill_ns, release
 
@@ -116,3 +118,22 @@ def test_a_trailing_newline_is_not_part_of_a_name() -> None:
         LabNames("0abc\n")
     assert not is_stackdrill_ns("sd-0abc-h-cmp1\n")
     assert is_stackdrill_ns("sd-0abc-h-cmp1")
+
+
+def test_a_slot_whose_owner_is_a_zombie_or_a_reused_pid_is_reclaimed(registry: Path) -> None:
+    """Liveness is the owner's pid *and* start time, as for scratch directories and libvirt
+    marks: a zombie (exited, never reaped — this container's PID 1 reaps nothing) and a
+    later process that got the same pid are not the owner."""
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])  # not waited for: a zombie
+    try:
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{zombie.pid}/stat").read_text().rpartition(")")[2].split()[0] \
+                != "Z" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        reused = f"{os.getpid()} 1"  # this pid, but not this process's start time
+        records = [naming.SlotRecord("0001", "z", zombie.pid, owner=f"{zombie.pid} ?"),
+                   naming.SlotRecord("0002", "r", os.getpid(), owner=reused),
+                   naming.SlotRecord("0003", "me", os.getpid(), owner=lifetime.owner_token())]
+        assert [r.in_use for r in records] == [False, False, True]
+    finally:
+        zombie.wait(timeout=10)
