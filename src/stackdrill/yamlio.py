@@ -113,8 +113,9 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def read_text(path: Path, error: type[InputError]) -> str:
-    """The file's text: a regular file of at most `MAX_FILE_BYTES`, read once, bounded
+def read_text(path: Path, error: type[InputError], limit: int = MAX_FILE_BYTES,
+              usual: str = "a topology or drill is a few KiB") -> str:
+    """The file's text: a regular file of at most `limit` bytes, read once, bounded
     (a FIFO, a device or /dev/zero is refused, never read to its end)."""
     name = str(path)
     try:
@@ -122,16 +123,16 @@ def read_text(path: Path, error: type[InputError]) -> str:
         with os.fdopen(fd, "rb") as handle:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise error(name, [Problem("", "not a regular file")])
-            data = handle.read(MAX_FILE_BYTES + 1)
+            data = handle.read(limit + 1)
     except FileNotFoundError:
         raise error(name, [Problem("", "no such file")]) from None
     except IsADirectoryError:
         raise error(name, [Problem("", "is a directory, not a file")]) from None
     except OSError as exc:
         raise error(name, [Problem("", f"cannot read: {exc.strerror or exc}")]) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise error(name, [Problem("", f"larger than {MAX_FILE_BYTES // 1024} KiB: refused "
-                                   "(a topology or drill is a few KiB)")])
+    if len(data) > limit:
+        raise error(name, [Problem("", f"larger than {limit // 1024} KiB: refused "
+                                   f"({usual})")])
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -23,9 +23,10 @@ from stackdrill.errors import BackendUnavailableError, InfrastructureError, Inpu
 from stackdrill.report.differential import SECTIONS, Differential, compare
 from stackdrill.report.differential_html import format_value, side
 from stackdrill.report.model import Report
-from stackdrill.yamlio import problems_from_validation
+from stackdrill.yamlio import problems_from_validation, read_text
 
 DEFAULT_BACKENDS = "sim,libvirt"
+MAX_REPORT_BYTES = 64 << 20  # read at most this much of a saved report (bounded memory)
 
 
 @click.command("compare", epilog="""\b
@@ -120,10 +121,10 @@ def _run_both(loaded: Drill, backends: tuple[str, str], seed: int | None, quiet:
 def _read_report(path: Path) -> Report:
     """A saved report; one whose run ended in an infrastructure error has no verdict to
     compare, so the comparison ends the same way (exit 3)."""
+    text = read_text(path, InputError, MAX_REPORT_BYTES,
+                     "a report stackdrill writes is far smaller")
     try:
-        report = Report.model_validate_json(path.read_bytes())
-    except OSError as exc:
-        raise InputError(str(path), [Problem("", exc.strerror or str(exc))]) from None
+        report = Report.model_validate_json(text)
     except ValidationError as exc:
         raise InputError(str(path), problems_from_validation(exc)) from None
     if report.errored:

@@ -125,3 +125,25 @@ def test_reports_of_different_drills_exit_two(saved_report: Path, tmp_path: Path
     code, _out, err = invoke("compare", "--reports", str(saved_report), str(other))
     assert code == 2
     assert "different drills" in err
+
+
+@pytest.mark.parametrize("make", ["huge", "fifo", "zero"])
+def test_a_report_that_is_huge_or_not_a_file_is_refused_unread(
+        saved_report: Path, tmp_path: Path, make: str) -> None:
+    """A report path given to compare is read bounded: a 65 MiB file, a FIFO nobody writes
+    to and /dev/zero are each refused with exit 2 and one line, without being read to
+    their end (before, compare read the whole file, or waited on the FIFO for ever)."""
+    import os
+
+    if make == "huge":
+        path = tmp_path / "huge.json"
+        with path.open("wb") as fh:
+            fh.truncate((64 << 20) + 1024)
+    elif make == "fifo":
+        path = tmp_path / "pipe.json"
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/zero")
+    code, _out, err = invoke("compare", "--reports", str(saved_report), str(path))
+    assert code == 2, err
+    assert err.startswith(f"stackdrill: error: {path}:") and "Traceback" not in err
