@@ -147,3 +147,4 @@ def test_a_report_that_is_huge_or_not_a_file_is_refused_unread(
     code, _out, err = invoke("compare", "--reports", str(saved_report), str(path))
     assert code == 2, err
     assert err.startswith(f"stackdrill: error: {path}:") and "Traceback" not in err
+    assert ("larger than 65536 KiB" if make == "huge" else "not a regular file") in err
