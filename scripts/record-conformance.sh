@@ -14,7 +14,7 @@
 # Review the diff of the recordings (values and software versions) before committing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
+if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY="$(command -v python || command -v python3)"; fi
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 backend=netns
 args=()
