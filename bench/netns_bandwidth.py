@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stackdrill.backends.netns import nsops
+from stackdrill.backends.netns import nsops, throughput
 from stackdrill.backends.netns.lab import NetnsLab
 from stackdrill.faults.catalogue import RateLimit
 from stackdrill.topology import Topology, parse_topology
@@ -68,22 +68,7 @@ def start_openvpn(lab: NetnsLab) -> tuple[list[subprocess.Popen[bytes]], str]:
 
 def iperf(lab: NetnsLab, target: str, seconds: float) -> float:
     """Mbit/s received by b from a over one TCP stream."""
-    server = nsops.spawn(lab.names.host_ns("b"), ["iperf3", "-s", "-1", "-B", target])
-    try:
-        for _ in range(100):
-            out = nsops.run(lab.names.host_ns("a"),
-                            ["iperf3", "-c", target, "-t", str(seconds), "-J"],
-                            timeout=seconds + 30, check=False)
-            try:
-                data = json.loads(out.stdout)
-                return float(data["end"]["sum_received"]["bits_per_second"]) / 1e6
-            except (ValueError, KeyError):
-                pass
-            time.sleep(0.05)  # the server was not listening yet
-        raise RuntimeError(f"iperf3 to {target} failed: {out.stdout[-300:]}")
-    finally:
-        server.kill()
-        server.wait(timeout=5)
+    return throughput.iperf(lab.names.host_ns("a"), lab.names.host_ns("b"), target, seconds)
 
 
 def run(reps: int, seconds: float) -> dict[str, Any]:

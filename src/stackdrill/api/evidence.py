@@ -109,6 +109,9 @@ class OverlayProbe:
     reachable: bool  # small ping answered (ARP resolved, ICMP echo came back)
     full_size_ok: bool | None = None  # DF ping of expected-MTU size answered; None: not run
     path_mtu: int | None = None  # tracepath's pmtu; None: not measured / no answer
+    # the MTU an ICMP 'frag needed' (or, once cached, 'message too long') answer to the
+    # DF ping named: a sending side too small for the frame says so; None: no such answer
+    frag_needed_mtu: int | None = None
     arp_mac: str | None = None  # MAC the ARP reply carried; None: no reply
     expected_mac: str | None = None  # the instance's port MAC from the topology
     at: float = 0.0  # lab time of the probe

@@ -3,10 +3,18 @@
 A probe is what an operator runs from one host (or instance) towards an instance on
 the overlay: `arping` (which MAC answers), a small `ping`, a `ping -M do -s 1422`
 (a full 1450-byte frame with Don't Fragment), and `tracepath` (the path MTU). VXLAN
-costs 50 bytes, so a 1500-byte underlay gives a 1450 path MTU. When the underlay MTU
-drops below what the encapsulated frames need, the tunnel drops them silently — no
-ICMP "fragmentation needed" comes back — so small packets pass and full-size ones
-vanish: a path-MTU blackhole, which these checks name as such.
+costs 50 bytes, so a 1500-byte underlay gives a 1450 path MTU. Where the MTU that is
+too small sits decides what the probe sees (recorded on the kernel in
+tests/conformance/recordings/vxlan-mtu-*.json):
+
+* on the sending host's own underlay interface, the VXLAN device refuses the frame
+  and synthesises an ICMP "fragmentation needed" back to the inner sender (Linux
+  drivers/net/vxlan/vxlan_core.c, vxlan_xmit_one -> skb_tunnel_check_pmtu): ping
+  prints "Frag needed and DF set (mtu = N)" and tracepath settles on N. Nothing is
+  silent: the check names the refusal and the MTU.
+* anywhere after it (the switch, the receiving host's interface), the frame is
+  dropped without any ICMP: small packets pass and full-size ones vanish, a path-MTU
+  blackhole, which the check names as such.
 """
 
 from __future__ import annotations
@@ -40,7 +48,8 @@ def overlay_mtu(
     probes: Iterable[OverlayProbe], *, expected: int = EXPECTED_MTU, name: str = "overlay_mtu"
 ) -> CheckResult:
     """Full-size frames pass and the path MTU equals `expected` on every reachable pair.
-    Small packets passing while full-size ones are dropped is named a path-MTU blackhole."""
+    Full-size frames refused with a 'frag needed' answer are named as such; small packets
+    passing while full-size ones vanish without one is named a path-MTU blackhole."""
     ps = [p for p in probes if p.reachable]
     measured = [p for p in ps if p.full_size_ok is not None or p.path_mtu is not None]
     if not measured:
@@ -48,7 +57,13 @@ def overlay_mtu(
     problems: list[str] = []
     blackholes: list[str] = []
     for p in measured:
-        if p.full_size_ok is False and (p.path_mtu is None or p.path_mtu >= expected):
+        if p.full_size_ok is False and p.frag_needed_mtu is not None:
+            problems.append(
+                f"{expected}-byte frames {p.pair} are refused, not lost: the sending side "
+                f"answered ICMP 'frag needed' (mtu {p.frag_needed_mtu}), so its underlay MTU "
+                f"is below what the overlay needs (tracepath: {p.path_mtu or 'no answer'})"
+            )
+        elif p.full_size_ok is False and (p.path_mtu is None or p.path_mtu >= expected):
             blackholes.append(p.pair)
             problems.append(
                 f"path-MTU blackhole {p.pair}: small packets pass, {expected}-byte frames are"

@@ -17,6 +17,7 @@ import click
 from stackdrill import __version__
 from stackdrill.backends import lifetime
 from stackdrill.cli.compare import compare_cmd
+from stackdrill.cli.conformance import conformance_cmd
 from stackdrill.cli.inspect import status, verify
 from stackdrill.cli.lab import down, heal, inject, recover, up, wait
 from stackdrill.cli.run import backends, run, schema, validate
@@ -30,6 +31,7 @@ Examples:
   stackdrill inject host_crash host=cmp1 --lab demo
   stackdrill recover --lab demo --dry-run
   stackdrill compare lab/drills/split-brain.yaml --backends sim,libvirt
+  stackdrill conformance
 """
 
 
@@ -70,8 +72,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (run, compare_cmd, validate, schema, backends, up, status, inject, heal, wait,
-                recover, verify, down):
+for command in (run, compare_cmd, conformance_cmd, validate, schema, backends, up, status,
+                inject, heal, wait, recover, verify, down):
     cli.add_command(command)
 
 

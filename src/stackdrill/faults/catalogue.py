@@ -109,7 +109,10 @@ class RateLimit(_Fault):
 
 
 class UnderlayMtu(_Fault):
-    """The host's underlay MTU is lowered: full-size encapsulated frames are dropped silently."""
+    """The host's underlay MTU is lowered. Full-size encapsulated frames toward the host
+    vanish without an ICMP (a path-MTU blackhole); those the host sends are refused by its
+    own VXLAN device with ICMP 'frag needed' where the MTU is lowered on the host's
+    interface (sim, libvirt) and vanish where it is lowered at the switch port (netns)."""
 
     kind: Literal["underlay_mtu"] = "underlay_mtu"
     host: str

@@ -44,6 +44,7 @@ class PingResult:
     ok: bool
     reason: str
     rtt_s: float | None = None
+    frag_mtu: int | None = None  # the MTU a 'frag needed' / 'message too long' answer named
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ InstanceRunner = Callable[[Sequence[str], float], tuple[int, str]]  # argv, time
 
 _MAC = re.compile(r"([0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5})")
 _PMTU = re.compile(r"pmtu (\d+)")
+# iputils ping: 'Frag needed and DF set (mtu = 1350)' for the ICMP the sending VTEP
+# synthesises, then 'local error: message too long, mtu=1350' once the PMTU is cached
+_FRAG_NEEDED = re.compile(r"(?:Frag needed and DF set \(mtu = |message too long, mtu=)(\d+)")
 
 
 def arping(run: InstanceRunner, ifname: str, ip: str) -> str | None:
@@ -33,9 +36,18 @@ def arping(run: InstanceRunner, ifname: str, ip: str) -> str | None:
 
 def ping(run: InstanceRunner, ip: str, size: int = 56, df: bool = False,
          count: int = 3) -> bool:
-    argv = ["ping", "-n", "-q", "-c", str(count), "-i", "0.2", "-W", "1", "-s", str(size)]
+    return ping_answer(run, ip, size, df, count)[0]
+
+
+def ping_answer(run: InstanceRunner, ip: str, size: int = 56, df: bool = False,
+                count: int = 3) -> tuple[bool, int | None]:
+    """(answered, the MTU a 'frag needed' answer named, if one came). Not `-q`: quiet
+    ping prints neither the ICMP error nor its local error, only '+N errors'."""
+    argv = ["ping", "-n", "-c", str(count), "-i", "0.2", "-W", "1", "-s", str(size)]
     argv += ["-M", "do"] if df else []
-    return run([*argv, ip], 15)[0] == 0
+    rc, out = run([*argv, ip], 15)
+    found = _FRAG_NEEDED.search(out)
+    return rc == 0, int(found.group(1)) if found else None
 
 
 def tracepath(run: InstanceRunner, ip: str) -> tuple[bool, int | None]:
@@ -55,11 +67,12 @@ def probe(run: InstanceRunner, ifname: str, topology: Topology, src: str, dst: s
     full = overlay.mtu - ICMP_ECHO_OVERHEAD  # ICMP payload filling the overlay MTU
     mac = arping(run, ifname, ip)
     small = ping(run, ip)
-    big = ping(run, ip, size=full, df=True)
+    big, frag_mtu = ping_answer(run, ip, size=full, df=True)
     reached, pmtu = tracepath(run, ip)
     path_mtu = pmtu if reached else None
     found = OverlayProbe(src=src, dst=dst, reachable=small, full_size_ok=big,
-                         path_mtu=path_mtu, arp_mac=mac, expected_mac=target.mac, at=now())
+                         path_mtu=path_mtu, arp_mac=mac, expected_mac=target.mac, at=now(),
+                         frag_needed_mtu=frag_mtu)
     return CommandResult(
         ok=small, probe=found,
         detail=f"ping {'ok' if small else 'no answer'}; {full}-byte DF ping "

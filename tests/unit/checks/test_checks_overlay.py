@@ -64,3 +64,15 @@ def test_reachability_returns_within_bound() -> None:
     assert not late.ok and "3s after" in late.detail
     flap = reachable_within([*ps, probe(at=105, reachable=False)], since=100, bound_s=5)
     assert not flap.ok
+
+
+def test_a_frag_needed_answer_is_named_a_refusal_not_a_silent_blackhole() -> None:
+    """A sending side too small for the frame answers ICMP 'frag needed' (recorded on the
+    kernel: tests/conformance/recordings/vxlan-mtu-sender-low.json); the check says so."""
+    refused = OverlayProbe(src="va", dst="vb", reachable=True, full_size_ok=False,
+                           path_mtu=None, frag_needed_mtu=1350)
+    result = overlay_mtu([refused])
+    assert not result.ok
+    assert "frag needed' (mtu 1350)" in result.detail
+    assert "silently" not in result.detail and "blackhole" not in result.detail
+    assert result.data["blackholes"] == []

@@ -398,4 +398,4 @@ class NetnsLab(Lab):
 
 def _in_namespace(ns: str, argv: Sequence[str], timeout: float) -> tuple[int, str]:
     result = nsops.run(ns, argv, timeout=timeout, check=False)
-    return result.returncode, result.stdout
+    return result.returncode, result.stdout + result.stderr  # ping's local errors: stderr

@@ -107,7 +107,8 @@ def _probe(lab: SimLab, src: str, dst: str) -> Generator[simpy.Event, Any, Comma
     trace = yield overlay.tracepath(src, ip)
     pmtu = trace.pmtu if trace.reached else None
     found = OverlayProbe(src=src, dst=dst, reachable=bool(small.ok), full_size_ok=bool(big.ok),
-                         path_mtu=pmtu, arp_mac=mac, expected_mac=target.mac, at=lab.kernel.now)
+                         path_mtu=pmtu, arp_mac=mac, expected_mac=target.mac, at=lab.kernel.now,
+                         frag_needed_mtu=big.frag_mtu)
     return CommandResult(
         ok=bool(small.ok), probe=found,
         detail=f"ping {small.reason or 'ok'}; {full}-byte DF ping {big.reason or 'ok'}; "

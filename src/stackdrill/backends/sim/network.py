@@ -3,8 +3,11 @@
 Each topology network is one L2 segment (a switch). A packet from host a to
 host b on network n gets through when both hosts are up, both links have
 carrier, no partition separates them, it is not larger than either link's MTU,
-and the seeded loss draw lets it pass. Time on the wire is latency plus size
-over the slowest link's rate.
+and the seeded loss draw of the SENDER's link lets it pass: a `packet_loss`
+fault drops what leaves its host, as the netns backend's nftables rule does
+(an `output` hook matching `oifname`), never what arrives (recorded in
+tests/conformance/recordings/underlay-loss-*.json). Time on the wire is
+latency plus size over the slowest link's rate.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from stackdrill.backends.sim.kernel import Kernel
 from stackdrill.topology import Network, Topology
 
 TCP_RTO_S = 0.2  # Linux's minimum retransmission timeout
+ETHERNET_HEADER = 14  # counted by tbf: an egress skb's length includes its MAC header
+TCP_IP_HEADERS = 52  # IPv4 20 + TCP 20 + the timestamp option 12 (on by default in Linux)
 
 
 @dataclass
@@ -95,13 +100,32 @@ class Underlay:
                 rate = min(rate, limit)
         return net.latency_ms / 1000.0 + nbytes * 8 / (rate * 1e6)
 
+    def goodput_mbit(self, a: str, b: str, network: str, ip_mtu: int | None = None,
+                     encap_bytes: int = 0) -> float:
+        """What `iperf3` reports for one long TCP stream a -> b, in Mbit/s of payload.
+
+        The bottleneck (the network's bandwidth or a tbf limit on either link) carries
+        full-size frames back to back; tbf charges each its whole length
+        (net/sched/sch_tbf.c, tbf_dequeue: psched_l2t_ns(&q->rate, qdisc_pkt_len(skb))),
+        MAC header included, while iperf counts only the TCP payload. `ip_mtu` is the IP
+        packet size the stream uses (default: the path MTU); a tunnel adds `encap_bytes`
+        per frame (VXLAN: 50, the inner Ethernet header included)."""
+        net = self.networks[network]
+        rate = net.bandwidth_mbit
+        for h in (a, b):
+            limit = self.links[(h, network)].rate_mbit
+            if limit is not None:
+                rate = min(rate, limit)
+        mtu = self.path_mtu(a, b, network) if ip_mtu is None else ip_mtu
+        return rate * (mtu - TCP_IP_HEADERS) / (mtu + encap_bytes + ETHERNET_HEADER)
+
     def send(self, a: str, b: str, network: str, nbytes: int) -> float | None:
         """Delay of one packet a -> b, or None when it is lost or cannot pass."""
         if not self.connected(a, b, network):
             return None
         if nbytes > self.path_mtu(a, b, network):
             return None
-        loss = 1 - (1 - self.links[(a, network)].loss) * (1 - self.links[(b, network)].loss)
+        loss = self.links[(a, network)].loss  # leaving a; b's loss drops only what b sends
         if loss > 0 and self.kernel.rng.random() < loss:
             return None
         return self.delay(a, b, network, nbytes)
@@ -110,12 +134,13 @@ class Underlay:
         """Time for a TCP stream to carry `nbytes` a -> b, or None when no path exists.
 
         TCP cuts the data into MTU-sized segments and retransmits lost ones (one RTO of
-        200 ms per loss, drawn once per transfer), so loss costs time, not data.
+        200 ms per loss, drawn once per transfer), so loss costs time, not data. Only the
+        data's direction counts: a lost ACK is covered by the next, cumulative one.
         """
         if not self.connected(a, b, network):
             return None
         delay = self.delay(a, b, network, nbytes)
-        loss = 1 - (1 - self.links[(a, network)].loss) * (1 - self.links[(b, network)].loss)
+        loss = self.links[(a, network)].loss
         while loss > 0 and self.kernel.rng.random() < loss:
             delay += TCP_RTO_S
             if delay > 60:

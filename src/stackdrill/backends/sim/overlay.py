@@ -205,6 +205,14 @@ class OverlaySim:
                     for a in names for b in names if a != b), default=0.0)
         return self.push_delay_s + trip
 
+    def goodput_mbit(self, src_host: str, dst_host: str) -> float:
+        """`iperf3` across the overlay between two hosts' VTEPs: frames of the overlay MTU,
+        each carried with VXLAN's 50 bytes on the underlay (see Underlay.goodput_mbit)."""
+        for host in (src_host, dst_host):
+            self._vtep(host)  # both must be VTEPs of this overlay
+        return self.underlay.goodput_mbit(src_host, dst_host, self.spec.network,
+                                          self.spec.mtu, VXLAN_OVERHEAD)
+
     # ------------------------------------------------------------ faults
 
     def stale_fdb(self, host: str, on: bool) -> None:
@@ -261,7 +269,7 @@ class OverlaySim:
         if dst_ip == src.ip and self.plane.alive(src):  # answered by the guest's own stack
             return self._done("ping", src, dst_ip, PingResult(True, "reply", 0.0))
         if df and ip_bytes > self.spec.mtu:
-            too_long = PingResult(False, message_too_long(self.spec.mtu))
+            too_long = PingResult(False, message_too_long(self.spec.mtu), frag_mtu=self.spec.mtu)
             return self._done("ping", src, dst_ip, too_long)
         ip_bytes = min(ip_bytes, self.spec.mtu)  # without DF the guest fragments at its own MTU
         mac, why = yield from self._resolve(src, dst_ip)
@@ -271,7 +279,7 @@ class OverlaySim:
         target = self._answering(request, dst_ip, mac)
         result: PingResult
         if request.frag_needed is not None:
-            result = PingResult(False, request.frag_needed)
+            result = PingResult(False, request.frag_needed, frag_mtu=request.frag_mtu)
         elif target is None:
             result = PingResult(False, "no reply: " + self.plane.explain(request, mac))
         else:
