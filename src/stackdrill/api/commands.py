@@ -31,7 +31,7 @@ class DrbdCommand(Frozen):
     tool: Literal["drbdadm"] = "drbdadm"
     host: str
     op: Literal["primary", "secondary", "connect", "disconnect", "attach", "detach",
-                "discard-my-data"]
+                "discard-my-data", "outdate"]
     resource: str
     force: bool = False
 

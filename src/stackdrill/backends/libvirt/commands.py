@@ -34,7 +34,7 @@ ACTIVATE = {"ex": "-aey", "sh": "-asy", "local": "-ay"}
 DRBD_OPS = {
     "primary": "primary", "secondary": "secondary", "connect": "connect",
     "disconnect": "disconnect", "attach": "attach", "detach": "detach",
-    "discard-my-data": "-- --discard-my-data connect",
+    "discard-my-data": "-- --discard-my-data connect", "outdate": "outdate",
 }
 
 
@@ -82,7 +82,7 @@ def command_line(lab: LibvirtLab, command: Command) -> tuple[str, str, str]:
             }
             return host, lines[op], note
         case DrbdCommand(host=host, op=op, resource=res, force=force):
-            flag = " --force" if force and op == "primary" else ""
+            flag = " --force" if force and op in ("primary", "detach", "disconnect") else ""
             return host, f"drbdadm {DRBD_OPS[op]}{flag} {shlex.quote(res)}", ""
         case ClusterCommand(cluster=name, victim=victim):
             spec = next(c for c in lab.topology.clusters if c.name == name)

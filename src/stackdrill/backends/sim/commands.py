@@ -66,9 +66,10 @@ _DRBD_OPS: dict[str, Callable[[DrbdResourceSim, DrbdCommand], simpy.Event | None
     "secondary": lambda res, c: res.demote(c.host),
     "connect": lambda res, c: res.connect(c.host),
     "discard-my-data": lambda res, c: res.connect(c.host, discard_my_data=True),
-    "disconnect": lambda res, c: res.disconnect(c.host),
+    "disconnect": lambda res, c: res.disconnect(c.host, force=c.force),
     "attach": lambda res, c: res.attach(c.host),
-    "detach": lambda res, c: res.detach(c.host),
+    "detach": lambda res, c: res.detach(c.host, force=c.force),
+    "outdate": lambda res, c: res.outdate(c.host),
 }
 
 

@@ -18,10 +18,11 @@ import simpy
 
 from stackdrill.api import DrbdNodeStatus, DrbdNotice, DrbdUuids, PowerState
 from stackdrill.backends.sim.disks import BLOCK_BYTES, BlockIOError, SimDisk
-from stackdrill.backends.sim.drbd_conn import ConnectionCore
+from stackdrill.backends.sim.drbd_admin import DrbdError
 from stackdrill.backends.sim.drbd_handshake import Policies
 from stackdrill.backends.sim.drbd_io import DroppedWrite
 from stackdrill.backends.sim.drbd_model import UUID_JUST_CREATED, Conn, Disk, Node, Role, Uuids
+from stackdrill.backends.sim.drbd_promote import PromoteCore
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
 from stackdrill.backends.sim.network import Underlay
@@ -31,18 +32,6 @@ from stackdrill.topology.model import Protocol
 logger = logging.getLogger(__name__)
 
 __all__ = ["DrbdDevice", "DrbdError", "DrbdResourceSim", "DroppedWrite"]
-
-
-class DrbdError(Exception):
-    """A drbdadm command refused by DRBD (the message reads like drbdadm's)."""
-
-
-class _Refused(Exception):
-    """A state change is_valid_state refuses: the SS_ code and drbd_strings.c's text."""
-
-    def __init__(self, code: int, msg: str) -> None:
-        super().__init__(msg)
-        self.code, self.msg = code, msg
 
 
 class DrbdDevice:
@@ -84,7 +73,7 @@ class DrbdDevice:
         return self.node.disk.peek(addr)
 
 
-class DrbdResourceSim(ConnectionCore):
+class DrbdResourceSim(PromoteCore):
     def __init__(self, kernel: Kernel, spec: DrbdResource, hosts: dict[str, SimHost],
                  disks: dict[str, SimDisk], underlay: Underlay,
                  stonith: Callable[[str, str], bool] | None = None,
@@ -138,12 +127,6 @@ class DrbdResourceSim(ConnectionCore):
     def device(self, host: str) -> DrbdDevice:
         return DrbdDevice(self, self._node(host))
 
-    def _node(self, host: str) -> Node:
-        try:
-            return self.nodes[host]
-        except KeyError:
-            raise DrbdError(f"{self.spec.name}: not defined on host {host!r}") from None
-
     def status(self) -> dict[str, DrbdNodeStatus]:
         """Per node what `drbdadm status` / /proc/drbd shows, plus the meta data."""
         self.flush()
@@ -183,139 +166,6 @@ class DrbdResourceSim(ConnectionCore):
 
     # ------------------------------------------------------------ drbdadm
 
-    def _refuse(self, ev: simpy.Event, node: Node, cmd: str, code: int, msg: str) -> None:
-        self.log("refused", node=node.name, cmd=cmd, code=code, msg=msg)
-        ev.fail(DrbdError(f"{self.spec.name}: State change failed: ({code}) {msg}"))
-
-    def promote(self, host: str, force: bool = False) -> simpy.Event:
-        """drbdadm primary [--force]: drbd_nl.c drbd_adm_set_role -> drbd_set_role.
-
-        The checks run in DRBD's order. drbd_adm_prepare refuses a minor that is not
-        configured; _drbd_request_state answers SS_NOTHING_TO_DO for a Primary; then
-        is_valid_state (drbd_state.c) decides, with drbd_set_role's retries: on
-        SS_NO_UP_TO_DATE_DISK it fences the peer (a Consistent disk becomes UpToDate) or
-        `--force`s, on SS_PRIMARY_NOP it fences the peer or, forced, goes on into split
-        brain. The connected and the disconnected node have their own rules
-        (`_may_promote_connected`, `_may_promote_alone`); `_become_primary` is what
-        drbd_set_role does once the state change succeeded.
-        """
-        node, ev = self._node(host), self.kernel.env.event()
-        if not (node.running and node.host.up):
-            ev.fail(DrbdError(f"{self.spec.name}: {host}: no DRBD running (Unconfigured)"))
-            return ev
-        if node.role is Role.PRIMARY:
-            ev.succeed()
-            return ev
-        self.flush()
-        connected = self.established and node.conn.connected
-        try:
-            forced = (self._may_promote_connected(node, force) if connected
-                      else self._may_promote_alone(node, force))
-        except _Refused as refused:
-            self._refuse(ev, node, "primary", refused.code, refused.msg)
-            return ev
-        self._become_primary(node, connected, forced, force)
-        ev.succeed()
-        return ev
-
-    def _may_promote_connected(self, node: Node, force: bool) -> bool:
-        """is_valid_state for a connected node; True when only `--force` allows it.
-
-        SS_TWO_PRIMARIES: the peer is Primary and two primaries are not allowed.
-        SS_NO_UP_TO_DATE_DISK: neither side has UpToDate data; drbd_set_role's retry
-        with `--force` takes a disk that is at least Inconsistent as UpToDate."""
-        if node.peer_role is Role.PRIMARY and not self.spec.allow_two_primaries:
-            raise _Refused(-1, "Multiple primaries not allowed by config")
-        if node.dstate < Disk.UP_TO_DATE and node.peer_disk < Disk.UP_TO_DATE:
-            if not (force and node.dstate >= Disk.INCONSISTENT):
-                raise _Refused(-2, "Need access to UpToDate data")
-            return True
-        return False
-
-    def _may_promote_alone(self, node: Node, force: bool) -> bool:
-        """is_valid_state for a node without a connection, in its order: the local disk
-        (SS_NO_UP_TO_DATE_DISK), then the peer's (SS_PRIMARY_NOP under a fencing policy);
-        True when only `--force` allows it."""
-        forced = self._own_data_for_primary(node, force)
-        self._peer_outdated_for_primary(node, force)
-        if not node.running:  # the fence-peer handler took this node down
-            raise _Refused(-2, "Need access to UpToDate data")
-        return forced
-
-    def _own_data_for_primary(self, node: Node, force: bool) -> bool:
-        """SS_NO_UP_TO_DATE_DISK, as drbd_set_role retries it: a Consistent disk becomes
-        UpToDate once the fence-peer handler outdated the peer; otherwise `--force` takes
-        an Inconsistent or better disk as UpToDate (True), or the promotion is refused.
-
-        DRBD tries `--force` before the handler; this model has always run the handler
-        first, and keeps doing so (a forced Consistent node fences its peer)."""
-        if node.dstate >= Disk.UP_TO_DATE:
-            return False
-        if node.dstate is Disk.CONSISTENT and self.try_outdate_peer(node):
-            node.set_disk(Disk.UP_TO_DATE)
-            return False
-        if force and node.dstate >= Disk.INCONSISTENT:
-            return True
-        raise _Refused(-2, "Need access to UpToDate data")
-
-    def _peer_outdated_for_primary(self, node: Node, force: bool) -> None:
-        """SS_PRIMARY_NOP: with a fencing policy, a peer that may hold UpToDate data must
-        be outdated by the fence-peer handler first; `--force` goes on into split brain."""
-        if self.spec.fencing == "dont-care" or node.peer_disk <= Disk.OUTDATED:
-            return
-        if self.try_outdate_peer(node):
-            return
-        if not force:
-            raise _Refused(-7, "Refusing to be Primary while peer is not outdated")
-        self.note("forced-split-brain", node=node.name, msg="Forced into split brain situation!")
-
-    def _become_primary(self, node: Node, connected: bool, forced: bool, force: bool) -> None:
-        """drbd_set_role after the state change: a forced disk is UpToDate, discard-my-data
-        is cleared, a node alone (or forced) starts a new data generation
-        (drbd_uuid_new_current), and the peer learns the role (drbd_send_current_state)."""
-        if forced:
-            node.set_disk(Disk.UP_TO_DATE)
-            self.log("forced-uptodate", node=node.name,
-                     msg="Forced to consider local data as UpToDate!")
-        node.discard_my_data = False
-        node.role, node.primary_ind = Role.PRIMARY, True
-        peer = self.peer_of(node)
-        if node.attached:
-            alone = not connected or node.peer_disk is Disk.DISKLESS
-            if (alone and node.uuids.bitmap == 0) or forced:
-                self.new_current_uuid(node)
-            node.set_current(node.uuids.current)
-        if connected:
-            peer.peer_role = Role.PRIMARY
-            if not node.attached:
-                self._lost_peer_data(peer, peer_was_primary=True)
-        self.state(node, role="Primary", force=force)
-
-    def demote(self, host: str) -> simpy.Event:
-        """drbdadm secondary."""
-        node, ev = self._node(host), self.kernel.env.event()
-        if node.running and node.role is Role.PRIMARY:
-            self.flush()
-            node.role, node.primary_ind = Role.SECONDARY, False
-            node.set_current(node.uuids.current)
-            if self.established and node.conn.connected:
-                self.peer_of(node).peer_role = Role.SECONDARY
-            self.state(node, role="Secondary")
-        ev.succeed()
-        return ev
-
-    def disconnect(self, host: str) -> None:
-        """drbdadm disconnect: this node StandAlone, the peer WFConnection."""
-        node = self._node(host)
-        if not node.running or node.conn is Conn.STANDALONE:
-            return
-        if self.established:
-            node.conn = Conn.STANDALONE
-            self.log("disconnect", node=node.name)
-            self._end_connection(self.kernel.now, graceful=True)
-        node.conn = Conn.STANDALONE
-        self.state(node, conn="StandAlone")
-
     def connect(self, host: str, discard_my_data: bool = False) -> None:
         """drbdadm [-- --discard-my-data] connect."""
         node = self._node(host)
@@ -328,18 +178,13 @@ class DrbdResourceSim(ConnectionCore):
         self.state(node, conn="WFConnection", discard_my_data=discard_my_data)
         self._schedule_connect(self._quick_connect_s())
 
-    def detach(self, host: str) -> None:
-        """drbdadm detach: go Diskless, keep serving through the peer."""
-        node = self._node(host)
-        if node.running and node.attached:
-            self._go_diskless(node, "detach")
-
     def attach(self, host: str) -> None:
         """drbdadm attach (after create-md on a replaced disk: Inconsistent, full sync).
 
         drbd_nl.c drbd_adm_attach refuses (ERR_DATA_NOT_CURRENT) to give a disconnected
         Primary a disk whose current UUID is not the data it exposes: a Diskless Primary
-        that lost its peer cannot resume on a fresh or stale disk; it keeps failing I/O."""
+        that lost its peer cannot resume on a fresh or stale disk; it keeps failing I/O.
+        While Connected the new disk is D_NEGOTIATING through the sync handshake."""
         node = self._node(host)
         if not node.running:
             raise DrbdError(f"{self.spec.name}: {host}: no DRBD running (Unconfigured)")
@@ -367,7 +212,8 @@ class DrbdResourceSim(ConnectionCore):
             self._negotiate_later(node)
             return
         self.log("attach", node=node.name, disk=node.dstate.label)
-        if self.established and node.conn.connected:
+        if self.established and node.conn.connected:  # D_NEGOTIATING until the handshake
+            node.ed_uuid, node.negotiating = exposed, True
             self.handshake()
 
     def _negotiate_later(self, node: Node) -> None:
@@ -380,10 +226,10 @@ class DrbdResourceSim(ConnectionCore):
         self.log("attach", node=node.name, disk="Negotiating")
 
     def negotiation_done(self) -> bool:
-        """The link came back: the packets sent at attach arrive and the handshake runs."""
+        """The link came back: the packets sent at attach arrive and the handshake runs
+        (the disk stays D_NEGOTIATING through it)."""
         waiting = [n for n in self.nodes.values() if n.negotiating]
         for node in waiting:
-            node.negotiating = False
             node.dstate = node.md_disk
         return bool(waiting)
 
@@ -431,7 +277,7 @@ class DrbdResourceSim(ConnectionCore):
             return peer.uuids.current
         return node.ed_uuid
 
-    def _go_diskless(self, node: Node, why: str) -> None:
+    def go_diskless(self, node: Node, why: str) -> None:
         self.flush()
         node.ed_uuid = node.uuids.current
         if self.resync is not None and node in (self.resync.source, self.resync.target):
@@ -463,7 +309,7 @@ class DrbdResourceSim(ConnectionCore):
         if policy == "call-local-io-error":
             self.note("handler", node=node.name, handler="local-io-error")
         node.io_error_detached = True
-        self._go_diskless(node, "local I/O error")
+        self.go_diskless(node, "local I/O error")
 
     # ------------------------------------------------------------ host power
 

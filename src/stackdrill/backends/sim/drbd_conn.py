@@ -243,8 +243,9 @@ class ConnectionCore(ReplicationCore):
         self.handshake()
 
     def _side(self, node: Node, tie: bool) -> Side:
+        state_disk = Disk.NEGOTIATING if node.negotiating else node.dstate
         return Side(node.name, node.uuids.copy(), node.role, node.dstate, node.crashed_primary,
-                    len(node.bitmap), node.discard_my_data, tie)
+                    len(node.bitmap), node.discard_my_data, tie, state_disk)
 
     def handshake(self) -> None:
         """P_UUIDS/P_STATE exchange and drbd_sync_handshake; connects or drops to StandAlone."""
@@ -263,6 +264,9 @@ class ConnectionCore(ReplicationCore):
                     self.state(n, conn="StandAlone")
                 self.note("split-brain" if d.split_brain else "handshake-refused",
                           resolved=False, nodes=[a.name, b.name], reason=d.messages[-1])
+                for n in (x for x in (a, b) if x.negotiating):  # sanitize_state: lost
+                    n.dstate = Disk.DISKLESS  # while Negotiating
+                    self.negotiation_lost(n)
                 return
             hg = d.hg
             if d.split_brain:
@@ -274,6 +278,7 @@ class ConnectionCore(ReplicationCore):
         self.established = True
         self.link_down_at = None
         for n in (a, b):
+            n.negotiating = False
             other = self.peer_of(n)
             n.conn, n.peer_role, n.peer_disk = Conn.CONNECTED, other.role, other.dstate
             n.discard_my_data = n.split_brain = n.pending_loss = False

@@ -32,6 +32,7 @@ class Side:
     changes: int = 0  # bits set in its bitmap since the split (comm_bm_set)
     discard_my_data: bool = False
     resolve_conflicts: bool = False  # connection tie-breaker (RESOLVE_CONFLICTS)
+    state_disk: Disk | None = None  # device->state.disk where it is not `disk` (Negotiating)
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,9 @@ def decide(a: Side, b: Side, pol: Policies) -> Decision:  # noqa: C901, PLR0912
         d.messages.append(f"{source.name}: I shall become SyncSource, but I am inconsistent!")
         d.drop = True
         return d
-    if hg != 0 and target.role is Role.PRIMARY and target.disk >= Disk.CONSISTENT:
+    # "by intention we do not use mydisk here": a disk being attached is D_NEGOTIATING
+    state_disk = target.disk if target.state_disk is None else target.state_disk
+    if hg != 0 and target.role is Role.PRIMARY and state_disk >= Disk.CONSISTENT:
         if pol.rr_conflict != "violently":
             d.messages.append(f"{target.name}: I shall become SyncTarget, but I am primary!")
             d.drop = True

@@ -32,6 +32,9 @@ class Disk(IntEnum):
     """Disk states in DRBD's own order (enum drbd_disk_state)."""
 
     DISKLESS = 0
+    ATTACHING = 1  # in drbd_adm_attach, reading the meta data
+    FAILED = 2  # on the way to Diskless (detach, I/O error)
+    NEGOTIATING = 3  # attached while Connected: waiting for the peer's UUIDs
     INCONSISTENT = 4
     OUTDATED = 5
     DUNKNOWN = 6
@@ -45,6 +48,9 @@ class Disk(IntEnum):
 
 _DISK_LABELS = {
     Disk.DISKLESS: "Diskless",
+    Disk.ATTACHING: "Attaching",
+    Disk.FAILED: "Failed",
+    Disk.NEGOTIATING: "Negotiating",
     Disk.INCONSISTENT: "Inconsistent",
     Disk.OUTDATED: "Outdated",
     Disk.DUNKNOWN: "DUnknown",

@@ -92,11 +92,13 @@ def _disk_heal(lab: SimLab, fault: DiskFailure) -> None:
     """The disk swap as the DRBD 8.4 user's guide does it (replacing a failed disk with
     internal meta data): `drbdadm detach` first when DRBD still holds the failed disk (no
     I/O reached it, so it never detached itself: the new disk is another device, never
-    DRBD's UpToDate backing disk with nothing on it), swap, then create-md and attach."""
+    DRBD's UpToDate backing disk with nothing on it), swap, then create-md and attach.
+    The detach is `--force`d: the disk is gone, which DRBD takes as a fact (CS_HARD, as
+    its own I/O-error path does), not as a request its state rules may refuse."""
     swapped = [res for res in lab.drbd.values()
                if res.spec.disk == fault.disk and fault.host in res.spec.nodes]
     for res in swapped:
-        res.detach(fault.host)
+        res.detach(fault.host, force=True)
     lab.disks[(fault.host, fault.disk)].replace()
     for res in swapped:
         reattach(lab, res, fault.host)

@@ -111,12 +111,26 @@ class SimLab(Lab):
     def _build_drbd(self, name: str) -> DrbdResourceSim:
         spec = self.topology.drbd_resource(name)
         cluster = self._cluster_of(spec.nodes)
-        return DrbdResourceSim(
+        res = DrbdResourceSim(
             self.kernel, spec, {n: self.hosts[n] for n in spec.nodes},
             {n: self.disks[(n, spec.disk)] for n in spec.nodes}, self.underlay,
             stonith=cluster.stonith if cluster else None,
             outdate_peer=self._outdate_peer(spec.name),
         )
+        res.held_open = self._drbd_held_open(spec.name)
+        return res
+
+    def _drbd_held_open(self, resource: str) -> Callable[[str], bool]:
+        """drbd_main.c drbd_open counts the openers of /dev/drbdN (open_cnt): device-mapper
+        holds it open while an LV of a VG on it is active on that host, which every guest
+        and iSCSI export using the LV there needs."""
+        vgs = [vg.name for vg in self.topology.volume_groups if vg.pv.drbd == resource]
+
+        def held(host: str) -> bool:
+            lvm = getattr(self, "lvm_hosts", {}).get(host)
+            return lvm is not None and any(lvm.holds(vg) for vg in vgs)
+
+        return held
 
     def _outdate_peer(self, resource: str) -> Callable[[str, str], bool]:
         """The fence-peer handler: succeeds when the peer is known to be powered off (a

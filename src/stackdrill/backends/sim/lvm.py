@@ -153,6 +153,10 @@ class LvmHost:
             clustered=(md.clustered or md.lock_type is not None) if md
             else vgs.locking in (Locking.CLUSTERED, Locking.LVMLOCKD))
 
+    def holds(self, vg: str) -> bool:
+        """A dm table of an LV of `vg` is loaded here: it holds the PV's device open."""
+        return any(name == vg for name, _lv in self._tables)
+
     def table(self, vg: str, lv: str) -> DmTable | None:
         return self._tables.get((vg, lv))
 

@@ -118,11 +118,13 @@ def test_attach_on_a_link_that_returns_in_time_negotiates_then() -> None:
 
 def test_disconnected_primary_may_reattach_its_own_disk() -> None:
     """drbd_adm_attach only refuses data that is not current: a Primary that detached its
-    own (healthy) disk while disconnected gets that same disk back (same current UUID)."""
+    own (healthy) disk while disconnected gets that same disk back (same current UUID).
+    The detach needs `--force`: asked politely, a Primary alone may not give up its only
+    UpToDate data (is_valid_state: SS_NO_UP_TO_DATE_DISK)."""
     lab = Lab()
     lab.res.disconnect("n1")
     assert lab.settle(lab.write("n1", 1, "alone")).ok
-    lab.res.detach("n1")
+    lab.res.detach("n1", force=True)
     lab.res.attach("n1")
     assert lab.st("n1").disk != "Diskless"
     assert lab.res.device("n1").peek(1) == "alone"

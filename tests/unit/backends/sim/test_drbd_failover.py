@@ -254,8 +254,10 @@ def test_hung_primary_thaws_into_split_brain() -> None:
 def test_rebooted_node_with_fencing_comes_up_consistent() -> None:
     """drbd_nl.c drbd_adm_attach: with a fencing policy a node attaches Consistent (not
     UpToDate) unless it knows its peer is Outdated; promoting it alone first calls the
-    fence-peer handler, and succeeds only when the handler outdates the peer."""
-    answers = [False, True]
+    fence-peer handler, and succeeds only when the handler outdates the peer. drbd_set_role
+    asks the handler again on each of its four tries (SS_NO_UP_TO_DATE_DISK with a
+    Consistent disk), so one `drbdadm primary` outlives a handler that fails once."""
+    answers: list[bool] = []
     lab = Lab(fencing="resource-only", outdate_peer=lambda p, r: answers.pop(0),
               primary=())
     lab.hosts["n2"].crash()
@@ -263,6 +265,10 @@ def test_rebooted_node_with_fencing_comes_up_consistent() -> None:
     lab.net.set_link("n1", "repl", False)
     lab.run(40.0)
     assert lab.st("n2").disk == "Consistent"
+    answers[:] = [False] * 4
     ev = lab.promote("n2")
-    assert not ev.ok and "UpToDate" in str(ev.value)
+    assert not ev.ok and "(-2) Need access to UpToDate data" in str(ev.value)
+    assert answers == [] and lab.st("n2").role == "Secondary"
+    answers[:] = [False, True]
     assert lab.promote("n2").ok and lab.st("n2").disk == "UpToDate"
+    assert answers == [] and lab.st("n2").peer_disk == "Outdated"
