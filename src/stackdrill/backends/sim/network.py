@@ -92,13 +92,17 @@ class Underlay:
 
     def delay(self, a: str, b: str, network: str, nbytes: int) -> float:
         """One-way time on the wire for `nbytes`."""
-        net = self.networks[network]
-        rate = net.bandwidth_mbit
+        rate = self.bottleneck_mbit(a, b, network)
+        return self.networks[network].latency_ms / 1000.0 + nbytes * 8 / (rate * 1e6)
+
+    def bottleneck_mbit(self, a: str, b: str, network: str) -> float:
+        """The slowest of the network's bandwidth and a rate limit on either host's link."""
+        rate = self.networks[network].bandwidth_mbit
         for h in (a, b):
             limit = self.links[(h, network)].rate_mbit
             if limit is not None:
                 rate = min(rate, limit)
-        return net.latency_ms / 1000.0 + nbytes * 8 / (rate * 1e6)
+        return rate
 
     def goodput_mbit(self, a: str, b: str, network: str, ip_mtu: int | None = None,
                      encap_bytes: int = 0) -> float:
@@ -110,12 +114,7 @@ class Underlay:
         MAC header included, while iperf counts only the TCP payload. `ip_mtu` is the IP
         packet size the stream uses (default: the path MTU); a tunnel adds `encap_bytes`
         per frame (VXLAN: 50, the inner Ethernet header included)."""
-        net = self.networks[network]
-        rate = net.bandwidth_mbit
-        for h in (a, b):
-            limit = self.links[(h, network)].rate_mbit
-            if limit is not None:
-                rate = min(rate, limit)
+        rate = self.bottleneck_mbit(a, b, network)
         mtu = self.path_mtu(a, b, network) if ip_mtu is None else ip_mtu
         return rate * (mtu - TCP_IP_HEADERS) / (mtu + encap_bytes + ETHERNET_HEADER)
 
