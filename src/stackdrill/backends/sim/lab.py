@@ -314,11 +314,28 @@ class SimLab(Lab):
                 serving = status.get(server, UNCONFIGURED)
                 if serving.role == "Primary" and serving.disk in ("UpToDate", "Diskless"):
                     return server
-        for wanted in ("Primary", "Secondary"):
-            for node, st in sorted(status.items()):
-                if st.role == wanted and st.disk == "UpToDate":
-                    return node
+        for node, st in sorted(status.items()):
+            if st.role == "Primary" and st.disk == "UpToDate":
+                return node
+        # no Primary: two UpToDate Secondaries may hold two truths (a split brain nobody
+        # resolved yet); the volume's own truth is where its last acknowledged write went
+        writer = self._last_write_replica(volume)
+        if writer is not None and status.get(writer, UNCONFIGURED).disk == "UpToDate":
+            return writer
+        for node, st in sorted(status.items()):
+            if st.role == "Secondary" and st.disk == "UpToDate":
+                return node
         return None
+
+    def _last_write_replica(self, volume: str) -> str | None:
+        """The replica that stored the volume's last acknowledged write (its writer's host
+        itself, or the storage server it was exported from)."""
+        acked = [op for op in self.hypervisors.history if op.volume == volume
+                 and op.outcome == "ok"]
+        if not acked:
+            return None
+        host = max(acked, key=lambda op: op.completed or op.invoked).host
+        return self.exports.get((volume, host), host)
 
     def _vgs_answers(self, vg_name: str, host: str,
                      drbd: dict[str, dict[str, DrbdNodeStatus]]) -> bool:

@@ -223,3 +223,28 @@ def test_exclusive_activation_deactivates_an_unused_shared_lv_on_the_peer() -> N
     assert prepared.result().served_by == "bob"
     assert lab.lvm_hosts["alice"].table("vg-shared", "lv-vm2") is None
     assert lab.lvm_hosts["alice"].table("vg-shared", "lv-vm1") is not None  # vm1 uses it
+
+
+def test_an_unresolved_split_brain_is_read_where_each_volume_was_written() -> None:
+    """Dual-primary alice and bob lose their link and each writes alone (vm1 on alice, vm2
+    on bob); both are then rebooted and come back Secondary, still cut off: two UpToDate
+    replicas with two truths. Each volume is read where its writer wrote — before, every
+    volume was read on alice (the first sorted), so vm2's acknowledged writes on bob
+    counted as lost although bob holds them."""
+    from stackdrill.faults import HostReboot
+
+    lab = SimBackend().create(load_topology(TOPOLOGIES / "two-node-clvm.yaml"), lab_name="t",
+                              seed=3, options=LabOptions(write_interval_s=1.0))
+    assert isinstance(lab, SimLab)
+    lab.clock.sleep(20)
+    lab.inject(Partition(groups=(("alice",), ("bob",)), network="eth1"))
+    lab.clock.sleep(30)
+    lab.inject(HostReboot(host="alice"))
+    lab.inject(HostReboot(host="bob"))
+    lab.clock.sleep(120)
+    status = lab.drbd["r0"].status()
+    assert {n: (s.role, s.disk) for n, s in status.items()} == {
+        "alice": ("Secondary", "UpToDate"), "bob": ("Secondary", "UpToDate")}
+    for volume in ("lv-vm1", "lv-vm2"):
+        acked = [op for op in lab.history() if op.volume == volume and op.outcome == "ok"]
+        assert acked and all(op.seq in lab.stored_records(volume) for op in acked), volume
