@@ -335,8 +335,10 @@ class ConnectionCore(ReplicationCore):
         tgt.full_sync = full
         src.bitmap, tgt.bitmap = set(blocks), set(blocks)
         kb = self.size_kb if full else len(blocks) * BLOCK_KB
+        # the resync crosses the replication link: a rate limit on either end (tbf) caps it
+        # as the network's own bandwidth does (set when the resync starts)
         rate = min(self.spec.resync_rate_mbit,
-                   self.underlay.networks[self.spec.network].bandwidth_mbit)
+                   self.underlay.bottleneck_mbit(src.name, tgt.name, self.spec.network))
         duration = kb * 1024 * 8 / (rate * 1e6)
         self.resync = Resync(src, tgt, blocks, full, self.kernel.now, duration, kb, 0)
         self.resync_set = blocks

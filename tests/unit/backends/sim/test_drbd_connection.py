@@ -115,6 +115,28 @@ def test_reconnect_after_connect_int_then_bitmap_resync() -> None:
     assert int(s1.uuids.current, 16) & ~1 == int(s2.uuids.current, 16) & ~1
 
 
+def test_resync_is_capped_by_a_rate_limit_on_the_replication_link() -> None:
+    """The resync travels the replication link: with the resync rate at 100 Mbit/s but the
+    link shaped to 1 Mbit/s (tbf on one end), 200 KiB take ~1.6 s, not 16 ms. Before, only
+    the network's nominal bandwidth capped it (issue 13: a 9.6 MB resync over a 1 Mbit/s
+    link took 0.1 s)."""
+    lab = Lab(resync_rate_mbit=100.0, res_kw={"connect_int_s": 10.0})
+    _cut(lab, 1.0)
+    lab.run(10.0)
+    for i in range(50):
+        lab.write("n1", i, f"v{i}")
+    lab.run(11.0)
+    lab.net.set_rate("n2", "repl", 1.0)
+    _heal(lab, 12.0)
+    lab.run(17.05)
+    assert lab.st("n2").connection == "SyncTarget"
+    duration = 50 * 4 * 1024 * 8 / 1e6  # 200 KiB at 1 Mbit/s
+    lab.run(17.0 + duration * 0.5)
+    assert lab.st("n2").connection == "SyncTarget" and lab.st("n2").out_of_sync_kb > 0
+    lab.run(17.1 + duration)
+    assert lab.st("n2").connection == "Connected" and lab.st("n2").disk == "UpToDate"
+
+
 def test_interrupted_resync_resumes_where_it_stopped() -> None:
     """UG 2.5: a resync interrupted by another link failure continues from the bitmap on
     the next connect; the target stays Inconsistent (and cannot be promoted) meanwhile."""
