@@ -190,3 +190,25 @@ def test_syncing_primary_reads_unsynced_blocks_from_its_peer() -> None:
     assert device.peek(1) == "before" and device.peek(2) == "diskless"
     assert lab.settle(lab.write("n1", 3, "syncing")).ok
     assert device.peek(3) == "syncing"
+
+
+def test_a_write_at_the_instant_a_diskless_primary_reattaches_reaches_both_disks() -> None:
+    """n1 (Primary) detaches, writes through n2, re-attaches its own disk and writes at the
+    same instant. The attaching disk is Negotiating (no local I/O: drbd_req.c takes a
+    local disk only from D_INCONSISTENT), so the write goes to n2, which marks it out of
+    sync while its peer has no usable disk (drbd_receiver.c receive_Data: pdsk <
+    D_INCONSISTENT); the handshake makes n1 SyncTarget and the resync brings both blocks.
+    Both end UpToDate with the same data (issue 13: they ended UpToDate and differing)."""
+    lab = Lab(res_kw={"connect_int_s": 2.0})
+    assert lab.settle(lab.write("n1", 1, "before")).ok
+    lab.res.detach("n1")
+    assert lab.settle(lab.write("n1", 2, "diskless")).ok
+    lab.run(lab.now + 5)
+    lab.res.attach("n1")
+    assert lab.settle(lab.write("n1", 3, "at-attach")).ok
+    lab.run(lab.now + 60)
+    for node in ("n1", "n2"):
+        st = lab.st(node)
+        assert (st.disk, st.connection) == ("UpToDate", "Connected"), node
+    assert [lab.disks[n].peek(b) for n in ("n1", "n2") for b in (2, 3)] == \
+        ["diskless", "at-attach", "diskless", "at-attach"]
