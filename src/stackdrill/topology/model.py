@@ -40,6 +40,11 @@ class Role(StrEnum):
 class Disk(Frozen):
     name: Name = Field(description="Device name of a data disk on the host, e.g. 'sdb'.")
     size_gb: int = Field(gt=0, le=65536)
+    latency_ms: float = Field(
+        default=0.5, gt=0, le=10000,
+        description="Service time of one local I/O on the simulator (an SSD answers in "
+                    "~0.1-0.5 ms, a disk in ~5-10 ms); it sets how long a write is on the "
+                    "wire alone under protocol A. Real backends measure their own disks.")
 
 
 class Host(Frozen):

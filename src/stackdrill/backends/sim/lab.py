@@ -63,7 +63,8 @@ class SimLab(Lab):
         k = self.kernel
         k.log("lab", "create", name=lab_name, topology=topology.name, seed=seed)
         self.hosts = {h.name: SimHost(k, h) for h in topology.hosts}
-        self.disks = {(h.name, d.name): SimDisk(k, h.name, d.name, d.size_gb)
+        self.disks = {(h.name, d.name): SimDisk(k, h.name, d.name, d.size_gb,
+                                                 latency_s=d.latency_ms / 1000.0)
                       for h in topology.hosts for d in h.disks}
         for host in self.hosts.values():
             host.subscribe(self._power_disks)

@@ -248,3 +248,24 @@ def test_an_unresolved_split_brain_is_read_where_each_volume_was_written() -> No
     for volume in ("lv-vm1", "lv-vm2"):
         acked = [op for op in lab.history() if op.volume == volume and op.outcome == "ok"]
         assert acked and all(op.seq in lab.stored_records(volume) for op in acked), volume
+
+
+def test_a_disks_latency_is_the_topologys(tmp_path: Path) -> None:
+    """`hosts[].disks[].latency_ms` sets the simulated disk's service time: the same pair on
+    5 ms disks acknowledges each protocol C write no sooner than 5 ms after it was issued,
+    and on the default 0.5 ms disks sooner than that (it was a constant, issue 13)."""
+    import yaml
+
+    data = yaml.safe_load((TOPOLOGIES / "two-node-clvm.yaml").read_text())
+    for host in data["hosts"]:
+        host["disks"][0]["latency_ms"] = 5.0
+    slow_path = tmp_path / "slow-disks.yaml"
+    slow_path.write_text(yaml.safe_dump(data))
+    spent = {}
+    for name, path in (("slow", slow_path), ("default", TOPOLOGIES / "two-node-clvm.yaml")):
+        lab = SimBackend().create(load_topology(path), lab_name="t", seed=3,
+                                  options=LabOptions(write_interval_s=1.0))
+        lab.clock.sleep(10)
+        spent[name] = min(op.completed - op.invoked for op in lab.history()
+                          if op.outcome == "ok" and op.completed is not None)
+    assert spent["slow"] >= 0.005 > spent["default"]
