@@ -11,6 +11,7 @@ exactly what the acknowledged-writes checker must catch.
 from __future__ import annotations
 
 import hashlib
+import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -200,6 +201,7 @@ class Hypervisors:
         seq = self._replay(device)
         if guest.incarnation > 1:
             yield env.timeout(REPLAY_S)
+        yield env.timeout(self._phase(guest))
         while self._alive(guest):
             if not self.hosts[guest.host].up:  # hung: no progress, resumes on thaw
                 yield env.timeout(self.write_interval_s)
@@ -228,6 +230,14 @@ class Hypervisors:
                 self.kernel.log(f"hv/{guest.host}", "io-error", instance=guest.instance, seq=seq)
                 seq -= 1  # the application retries the same record
             yield env.timeout(max(0.0, started + self.write_interval_s - env.now))
+
+    def _phase(self, guest: Guest) -> float:
+        """When in its first period this incarnation's writer starts: guests finish booting
+        at different instants, so their writers are not phase-locked (with one shared
+        phase, protocol A lost writes came in multiples of the writer count). Drawn from
+        the lab's seed and the guest alone, so no other random draw moves."""
+        rng = random.Random(f"{self.kernel.seed}:{guest.instance}:{guest.incarnation}")
+        return rng.uniform(0.0, self.write_interval_s)
 
     def _alive(self, guest: Guest) -> bool:
         return guest.running and self.guests[guest.host].get(guest.instance) is guest

@@ -269,3 +269,22 @@ def test_a_disks_latency_is_the_topologys(tmp_path: Path) -> None:
         spent[name] = min(op.completed - op.invoked for op in lab.history()
                           if op.outcome == "ok" and op.completed is not None)
     assert spent["slow"] >= 0.005 > spent["default"]
+
+
+def test_writers_are_not_phase_locked_and_their_phases_follow_the_seed() -> None:
+    """Guests finish booting at different instants, so their writers do not all write at
+    the same moment of each period (they did: protocol A losses came in multiples of the
+    writer count). Each writer's phase comes from the lab's seed and the guest alone: the
+    same seed gives the same history, another seed other phases."""
+    def phases(seed: int) -> list[float]:
+        lab = SimBackend().create(load_topology(TOPOLOGIES / "nova-drbd.yaml"), lab_name="t",
+                                  seed=seed, options=LabOptions(write_interval_s=2.0))
+        lab.clock.sleep(30)
+        first = {}
+        for op in lab.history():
+            first.setdefault(op.instance, op.invoked % 2.0)
+        return [round(first[i], 6) for i in sorted(first)]
+
+    a = phases(3)
+    assert len(set(a)) == len(a) == 6
+    assert phases(3) == a and phases(4) != a
