@@ -11,10 +11,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from stackdrill.cli.output import check_report_path, write_report
 from stackdrill.cli.render import console
 from stackdrill.conformance import DEFAULT_DIR, Comparison, compare_all, read_all, to_json
 from stackdrill.conformance.situations import SITUATIONS
 from stackdrill.errors import InputError, Problem
+from stackdrill.report.conformance_html import render_conformance_html
 
 
 @click.command("conformance", epilog="""\b
@@ -22,15 +24,21 @@ Examples:
   stackdrill conformance
   stackdrill conformance packet-loss-whole vxlan-mtu-sender-low
   stackdrill conformance --json > conformance.json
+  stackdrill conformance --report conformance.html
 Re-record the corpus (root, slow): scripts/record-conformance.sh""")
 @click.argument("situations", nargs=-1)
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_DIR, show_default=True, help="Where the recordings are.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-def conformance_cmd(situations: tuple[str, ...], directory: Path, as_json: bool) -> None:
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the comparison as a page (.html) or as JSON (.json).")
+def conformance_cmd(situations: tuple[str, ...], directory: Path, as_json: bool,
+                    report: Path | None) -> None:
     """Run every recorded situation (or the SITUATIONS named) on the simulator and compare
     it with its recording, field by field within the declared tolerances; exit 0 when all
     agree, 1 when any field differs, 2 on a malformed recording or an unknown name."""
+    if report is not None:
+        check_report_path(report)
     recordings = read_all(directory, SITUATIONS)
     recorded = {r.situation for r in recordings}
     missing = [name for name in situations if name not in recorded]
@@ -46,6 +54,9 @@ def conformance_cmd(situations: tuple[str, ...], directory: Path, as_json: bool)
         click.echo(json.dumps(to_json(comparisons), indent=2, sort_keys=True))
     else:
         print_comparisons(comparisons, console())
+    if report is not None:
+        write_report(report, render_conformance_html(comparisons) if report.suffix == ".html"
+                     else json.dumps(to_json(comparisons), indent=2, sort_keys=True))
     raise SystemExit(0 if all(c.agrees for c in comparisons) else 1)
 
 

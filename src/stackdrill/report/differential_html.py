@@ -50,7 +50,8 @@ def side(backend: str, seed: int) -> str:
     return f"{backend} (seed {seed})"
 
 
-def _style() -> str:
+def page_style() -> str:
+    """The drill report's stylesheet (one copy of the CSS for every page)."""
     page = resources.files("stackdrill.report").joinpath("template.html").read_text("utf-8")
     found = re.search(r"<style>.*?</style>", page, re.DOTALL)
     return found.group(0) if found else ""
@@ -93,7 +94,7 @@ def render_differential_html(diff: Differential) -> str:
                + ("" if diff.agrees else f", {bad} disagree"))
     return _PAGE.substitute(
         title=escape(f"{word} {diff.drill}: {left} vs {right}"),
-        style=_style(),
+        style=page_style(),
         banner_class="pass" if diff.agrees else "fail",
         word=word,
         drill=escape(diff.drill),

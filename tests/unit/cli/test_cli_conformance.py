@@ -77,3 +77,20 @@ def test_an_unknown_situation_name_is_bad_input() -> None:
     code, _out, err = invoke("--dir", str(CORPUS), "no-such-situation")
     assert code == 2
     assert "no-such-situation: no recording of this situation" in err
+
+
+def test_report_writes_the_comparison_as_a_page_or_as_json(tmp_path: Path) -> None:
+    """`--report PATH.html` writes one self-contained page (the verdict, every situation's
+    fields recorded vs simulated, the versions it was recorded with); `.json` the same as
+    `--json`; any other extension is refused before anything runs (exit 2)."""
+    page = tmp_path / "conformance.html"
+    code, _out, _err = invoke("tbf-overlay-ratio", "--report", str(page))
+    html = page.read_text()
+    assert code == 0 and "AGREE — simulator vs recordings of the real software" in html
+    assert 'id="tbf-overlay-ratio"' in html and "kernel " in html
+    assert "<link" not in html and "<script src" not in html  # nothing to fetch
+    data = tmp_path / "conformance.json"
+    code, _out, _err = invoke("tbf-overlay-ratio", "--report", str(data))
+    assert code == 0 and json.loads(data.read_text())["agrees"] is True
+    code, _out, err = invoke("--report", str(tmp_path / "c.txt"))
+    assert code == 2 and "extension must be .json or .html" in err
