@@ -14,9 +14,9 @@ from rich.table import Table
 from stackdrill.cli.output import check_report_path, write_report
 from stackdrill.cli.render import console
 from stackdrill.conformance import DEFAULT_DIR, Comparison, compare_all, read_all, to_json
+from stackdrill.conformance.html import render_conformance_html
 from stackdrill.conformance.situations import SITUATIONS
 from stackdrill.errors import InputError, Problem
-from stackdrill.report.conformance_html import render_conformance_html
 
 
 @click.command("conformance", epilog="""\b

@@ -11,7 +11,7 @@ from __future__ import annotations
 from html import escape
 from string import Template
 
-from stackdrill.conformance import Comparison
+from stackdrill.conformance.model import Comparison
 from stackdrill.report.differential_html import page_style
 
 _PAGE = Template("""<!DOCTYPE html>
