@@ -81,6 +81,8 @@ class SimLab(Lab):
                      else (i.name for i in topology.instances))
         self.hypervisors = Hypervisors(k, self.hosts, options.write_interval_s, wanted)
         self.exports: dict[tuple[str, str], str] = {}  # (volume, client host) -> serving host
+        for name, lvm in self.lvm_hosts.items():
+            lvm.opened = self._lv_opened(name)
         self.partitions: dict[Fault, int] = {}
         self.results: dict[str, CommandResult] = {}
         self.last_heartbeat: dict[str, float | None] = {}
@@ -132,6 +134,17 @@ class SimLab(Lab):
             return lvm is not None and any(lvm.holds(vg) for vg in vgs)
 
         return held
+
+    def _lv_opened(self, host: str) -> Callable[[str, str], bool]:
+        """An LV is open on `host` while a running guest uses it there, or through an
+        iSCSI export served from there (the target holds the device open)."""
+        def opened(_vg: str, lv: str) -> bool:
+            return any(guest.running and lv in guest.volumes
+                       and self.exports.get((lv, guest.host), guest.host) == host
+                       for guests in self.hypervisors.guests.values()
+                       for guest in guests.values())
+
+        return opened
 
     def _outdate_peer(self, resource: str) -> Callable[[str, str], bool]:
         """The fence-peer handler: succeeds when the peer is known to be powered off (a

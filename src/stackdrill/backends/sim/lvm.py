@@ -81,6 +81,9 @@ class LvmHost:
         self._flocks: dict[str, simpy.Resource] = {}
         self._devices: dict[tuple[str, str], LvDevice] = {}
         self._power_changed = kernel.env.event()
+        # whether something on this host holds an LV open (a guest, an iSCSI target); the
+        # lab that knows its guests answers it
+        self.opened: Callable[[str, str], bool] = lambda _vg, _lv: False
         host.subscribe(self._on_power)
 
     def attach(self, vg: VolumeGroupSim) -> None:
@@ -307,10 +310,14 @@ class LvmHost:
             release()
 
     def _deactivate(self, vg: str, lv: str, boot: int) -> Gen:
+        """lvm2 lib/activate/activate.c lv_deactivate: a visible LV whose device is open
+        (dm open_count) is refused, "LV vg/lv in use: not deactivating"."""
         vgs = self._vg(vg)
         release = yield from self._lock_vg(vgs, boot)
         try:
             yield from self._sleep(self.t.activate_s, boot)
+            if (vg, lv) in self._tables and self.opened(vg, lv):
+                raise LvmError(f"LV {vg}/{lv} in use: not deactivating")
             self.unload(vgs, lv, "deactivate")
         finally:
             release()

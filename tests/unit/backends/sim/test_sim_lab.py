@@ -288,3 +288,24 @@ def test_writers_are_not_phase_locked_and_their_phases_follow_the_seed() -> None
     a = phases(3)
     assert len(set(a)) == len(a) == 6
     assert phases(3) == a and phases(4) != a
+
+
+def test_an_lv_a_running_guest_uses_is_not_deactivated_under_it() -> None:
+    """lvm2 activate.c lv_deactivate refuses an open LV ("LV vg/lv in use: not
+    deactivating"): vm1 runs on alice over lv-vm1, so `lvchange -an` there fails and vm1
+    keeps writing; on bob, where nothing holds lv-vm1 open, it is deactivated. Before,
+    the simulator pulled the device from under the running guest."""
+    lab = SimBackend().create(load_topology(TOPOLOGIES / "two-node-clvm.yaml"), lab_name="t",
+                              seed=3, options=LabOptions(write_interval_s=1.0))
+    assert isinstance(lab, SimLab)
+    lab.clock.sleep(20)
+    on_alice = lab.lvm_hosts["alice"].deactivate("vg-shared", "lv-vm1")
+    on_bob = lab.lvm_hosts["bob"].deactivate("vg-shared", "lv-vm1")
+    lab.clock.sleep(10)
+    assert on_alice.triggered and not on_alice.ok
+    assert "LV vg-shared/lv-vm1 in use: not deactivating" in str(on_alice.value)
+    assert on_bob.triggered and on_bob.ok
+    assert lab.lvm_hosts["alice"].table("vg-shared", "lv-vm1") is not None
+    assert lab.lvm_hosts["bob"].table("vg-shared", "lv-vm1") is None
+    late = [op for op in lab.history() if op.instance == "vm1" and op.invoked > 25]
+    assert late and all(op.outcome == "ok" for op in late if op.completed is not None)
