@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from stackdrill.api.commands import ProbeCommand
+from stackdrill.api.commands import ClusterCommand, ProbeCommand
 from stackdrill.checks.expectations import Expectation
 from stackdrill.drill.model import DrillSpec, Step
 from stackdrill.echo import key_text, shown
@@ -121,6 +121,17 @@ def _ran(at: str, step: Step, known: _Scope) -> Iterator[Problem]:
     yield from _unknown(f"{at}.run", step.run, known.step_fields)
     if isinstance(step.run, ProbeCommand):
         known.probe_labels.add(step.run.label)
+    if isinstance(step.run, ClusterCommand):
+        yield from _cluster_node(f"{at}.run", step.run, known)
+
+
+def _cluster_node(at: str, command: ClusterCommand, known: _Scope) -> Iterator[Problem]:
+    """A cluster command's host (or victim) is a node of that cluster."""
+    spec = next((c for c in known.topo.clusters if c.name == command.cluster), None)
+    key = "host" if command.host is not None else "victim"
+    if spec is not None and command.node in known.hosts and command.node not in spec.nodes:
+        yield Problem(f"{at}.{key}", f"{shown(command.node)} is not a node of cluster "
+                                     f"{shown(command.cluster)}")
 
 
 def _recovering(at: str, step: Step, known: _Scope) -> Iterator[Problem]:
