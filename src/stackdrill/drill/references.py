@@ -29,6 +29,7 @@ class _Scope:
     def __init__(self, topo: Topology, duration_s: float, schedule: tuple[Step, ...]) -> None:
         self.topo = topo
         self.duration_s = duration_s
+        self.schedule = schedule
         self.hosts = {h.name for h in topo.hosts}
         self.instances = {i.name for i in topo.instances}
         resources = {r.name for r in topo.drbd}
@@ -162,6 +163,18 @@ def _expected(at: str, expectation: Expectation, known: _Scope) -> Iterator[Prob
     yield from _unknown_in(f"{at}.instances", getattr(expectation, "instances", None),
                            known.instances, "instance")
     yield from _members(at, expectation, known)
+    yield from _command_steps(at, expectation, known)
+
+
+def _command_steps(at: str, expectation: Expectation, known: _Scope) -> Iterator[Problem]:
+    """`commands` names schedule indexes of run steps (probes are the overlay check's)."""
+    for field in ("succeeded", "failed"):
+        for j, index in enumerate(getattr(expectation, field, ())):
+            step = known.schedule[index] if index < len(known.schedule) else None
+            if step is None or step.run is None or isinstance(step.run, ProbeCommand):
+                yield Problem(f"{at}.{field}[{j}]",
+                              f"schedule[{index}] is not a command step (lvm, drbdadm, "
+                              "disk or cluster)")
 
 
 def _members(at: str, expectation: Expectation, known: _Scope) -> Iterator[Problem]:
