@@ -37,7 +37,7 @@ import simpy
 
 from stackdrill.api import PowerState, QuorumStatus
 from stackdrill.backends.sim.cluster_dlm import LockTable
-from stackdrill.backends.sim.cluster_stack import StackRefused, Stacks
+from stackdrill.backends.sim.cluster_stack import Service, StackRefused, Stacks
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
 from stackdrill.backends.sim.network import Underlay
@@ -203,8 +203,10 @@ class ClusterSim:
         boot = self.hosts[host].boot_count
 
         def joined() -> None:
-            if not self.hosts[host].up or self.hosts[host].boot_count != boot:
-                done.fail(StackRefused(f"{host}: went down while the stack started"))
+            if not self.hosts[host].up or self.hosts[host].boot_count != boot \
+                    or self.stacks.state(host) is not Service.STARTING:
+                done.fail(StackRefused(f"{host}: stopped or went down while the stack "
+                                       "started"))
                 return
             self.stacks.started(host)
             self._evaluate(joins_only=True)

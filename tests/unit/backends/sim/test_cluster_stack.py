@@ -165,3 +165,16 @@ def test_the_stack_cannot_start_on_a_host_that_is_off() -> None:
     kernel.run_until(1)
     assert started.triggered and not started.ok
     assert isinstance(started.value, StackRefused)
+
+
+def test_a_stack_stopped_while_it_starts_stays_stopped() -> None:
+    kernel, _hosts, cluster = build()
+    cluster.stop_stack("b")
+    kernel.run_until(2)
+    started = cluster.start_stack("b")
+    kernel.run_until(2.5)
+    cluster.stop_stack("b")
+    kernel.run_until(5)
+    assert started.triggered and not started.ok
+    assert cluster.members("a") == frozenset({"a"}) and cluster.members("b") == frozenset()
+    assert cluster.fencing_pending("a") == frozenset()
