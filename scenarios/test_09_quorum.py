@@ -24,3 +24,15 @@ def test_without_two_node_the_survivor_loses_quorum(run_drill):
     alice = report.state_after["quorum"]["drbd-pair"]["alice"]
     assert alice["quorate"] is False
     assert alice["votes"] < alice["quorum"], alice
+
+
+@pytest.mark.backends("sim")
+def test_a_clean_leave_is_not_fenced_and_the_node_rejoins(run_drill):
+    """dlm_controld fences only nodes lost with CPG NODEDOWN/PROCDOWN (daemon_cpg.c
+    confchg_cb_daemon): bob stops its stack cleanly, alice keeps quorum and her VG lock
+    under manual fencing with nobody acknowledging a fence; bob rejoins and changes the VG.
+    (Its libvirt form runs the real commands but has not been run on guests yet.)"""
+    report = run_drill(drill("cluster-clean-leave"))
+    assert_passed(report)
+    alice = report.state_after["quorum"]["drbd-pair"]["alice"]
+    assert alice["members"] == ["alice", "bob"] and alice["fencing_pending"] == []

@@ -44,14 +44,25 @@ def user_loc(loc: Sequence[str | int], data: Any, *, missing: bool = False
         return tuple(p for p in loc if not _is_union_tag(p))
     out: list[str | int] = []
     node = data
+    tag_seen = False  # pydantic names the chosen tag once, right after the union's key
     for i, part in enumerate(loc):
-        if _holds(node, part):
+        if not tag_seen and _chosen_tag(node, part):
+            tag_seen = True  # `{tool: cluster, cluster: c1}`: the first 'cluster' is the tag
+        elif _holds(node, part):
             out.append(part)
             node = node[part]
+            tag_seen = False
         elif missing and i == len(loc) - 1:
             out.append(part)
         # anything else is pydantic's own: a union tag or member, a validator's name
     return tuple(out)
+
+
+def _chosen_tag(node: Any, part: str | int) -> bool:
+    """`part` is the tag this mapping chose in a discriminated union (its tool, kind or
+    check), even where the mapping also has a key of that name."""
+    return isinstance(node, dict) and part in _TAGS and any(
+        node.get(key) == part for key in ("tool", "kind", "check"))
 
 
 def _holds(node: Any, part: str | int) -> bool:

@@ -1,5 +1,6 @@
-"""Operator commands a drill can run on a lab: lvm, drbdadm, a disk swap, a fence
-acknowledgement, overlay probes. Values, like faults, so backends can execute them
+"""Operator commands a drill can run on a lab: lvm (incl. lvmlockd's lockspace start and
+stop), drbdadm, a disk swap, the cluster stack (start, stop, a fence acknowledgement),
+overlay probes. Values, like faults, so backends can execute them
 without knowing about drills; they live in the lab API because `Lab.execute` is what
 runs them (a drill schedules them, a backend carries them out)."""
 
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stackdrill.topology.lvm_names import LvName, VgName
 from stackdrill.yamlio import register_union_tags
@@ -17,14 +18,27 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
+VG_OPS = ("refresh", "lock-start", "lock-stop")  # lvm operations on a whole VG
+
+
 class LvmCommand(Frozen):
+    """An lvm command on one host. `lock-start`/`lock-stop` are `vgchange --lock-start`/
+    `--lock-stop VG`: join or leave the VG's lvmlockd lockspace on that host."""
+
     tool: Literal["lvm"] = "lvm"
     host: str
-    op: Literal["lvcreate", "lvextend", "lvremove", "activate", "deactivate", "refresh"]
+    op: Literal["lvcreate", "lvextend", "lvremove", "activate", "deactivate", "refresh",
+                "lock-start", "lock-stop"]
     vg: VgName
     lv: LvName | None = None
     extents: int | None = Field(default=None, gt=0)
     mode: Literal["ex", "sh", "local"] = "local"
+
+    @model_validator(mode="after")
+    def _whole_vg_ops_name_no_lv(self) -> LvmCommand:
+        if self.op in VG_OPS and (self.lv is not None or self.extents is not None):
+            raise ValueError(f"{self.op} acts on the whole VG: give no lv or extents")
+        return self
 
 
 class DrbdCommand(Frozen):
@@ -44,10 +58,28 @@ class DiskCommand(Frozen):
 
 
 class ClusterCommand(Frozen):
+    """The cluster stack, as an operator drives it. `start`/`stop` on `host`: corosync and
+    dlm_controld start (the node joins the membership) or stop cleanly (it leaves, and
+    is not fenced for it); `fence_ack_manual`: the operator swears `victim` is off."""
+
     tool: Literal["cluster"] = "cluster"
-    op: Literal["fence_ack_manual"]
+    op: Literal["fence_ack_manual", "start", "stop"]
     cluster: str
-    victim: str
+    victim: str | None = Field(default=None, description="fence_ack_manual: the fenced node")
+    host: str | None = Field(default=None, description="start, stop: the node")
+
+    @model_validator(mode="after")
+    def _names_its_node(self) -> ClusterCommand:
+        if self.op == "fence_ack_manual" and (self.victim is None or self.host is not None):
+            raise ValueError("fence_ack_manual names the fenced node as victim (and no host)")
+        if self.op != "fence_ack_manual" and (self.host is None or self.victim is not None):
+            raise ValueError(f"{self.op} names the node as host (and no victim)")
+        return self
+
+    @property
+    def node(self) -> str:
+        """The node the command is about."""
+        return self.host or self.victim or ""
 
 
 class ProbeCommand(Frozen):

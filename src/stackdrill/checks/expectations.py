@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stackdrill.topology import Topology
 from stackdrill.yamlio import register_union_tags
@@ -85,6 +85,23 @@ class ExpectQuorum(_Frozen):
     quorate: dict[str, bool]
 
 
+class ExpectCommands(_Frozen):
+    """Operator commands, named by their index in the schedule, that must succeed and that
+    the tool must refuse (a command still waiting when the drill ends did neither)."""
+
+    check: Literal["commands"] = "commands"
+    succeeded: tuple[Annotated[int, Field(ge=0)], ...] = ()
+    failed: tuple[Annotated[int, Field(ge=0)], ...] = ()
+
+    @model_validator(mode="after")
+    def _names_some(self) -> ExpectCommands:
+        if not self.succeeded and not self.failed:
+            raise ValueError("name at least one schedule index in succeeded or failed")
+        if set(self.succeeded) & set(self.failed):
+            raise ValueError("a command cannot be expected to succeed and to fail")
+        return self
+
+
 class ExpectOverlay(_Frozen):
     """Reachability, ARP and path MTU over the probes with these labels."""
 
@@ -118,14 +135,14 @@ class ExpectCleanedReturningHost(_Frozen):
 Expectation = Annotated[
     ExpectExactlyOnce | ExpectAckedWrites | ExpectRecovered | ExpectUnrecoverable
     | ExpectBlocked | ExpectNotEvacuated | ExpectLvm
-    | ExpectDrbd | ExpectQuorum | ExpectOverlay | ExpectFencingOrder | ExpectNoIoErrors
-    | ExpectSingleWriter
+    | ExpectDrbd | ExpectQuorum | ExpectCommands | ExpectOverlay | ExpectFencingOrder
+    | ExpectNoIoErrors | ExpectSingleWriter
     | ExpectCleanedReturningHost,
     Field(discriminator="check"),
 ]
 register_union_tags({"exactly_once", "acked_writes", "recovered", "unrecoverable",
                      "blocked", "not_evacuated",
-                     "lvm_consistent", "drbd", "quorum", "overlay", "fencing_order",
+                     "lvm_consistent", "drbd", "quorum", "commands", "overlay", "fencing_order",
                      "no_io_errors", "returning_host_clean", "single_writer"})
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from stackdrill.checks.checklist import Checklist
+from stackdrill.checks.commands import command_outcomes
 from stackdrill.checks.context import CheckContext
 from stackdrill.checks.drbd import DrbdExpectation, drbd_state
 from stackdrill.checks.expectations import (
@@ -19,6 +20,7 @@ from stackdrill.checks.expectations import (
     Expectation,
     ExpectBlocked,
     ExpectCleanedReturningHost,
+    ExpectCommands,
     ExpectDrbd,
     ExpectExactlyOnce,
     ExpectFencingOrder,
@@ -96,6 +98,10 @@ def _quorum(exp: ExpectQuorum, ctx: CheckContext) -> CheckResult:
     return quorum_state(ctx.evidence.observation, exp.cluster, exp.quorate)
 
 
+def _commands(exp: ExpectCommands, ctx: CheckContext) -> CheckResult:
+    return command_outcomes(ctx.evidence.commands, exp.succeeded, exp.failed)
+
+
 def _overlay(exp: ExpectOverlay, ctx: CheckContext) -> CheckResult:
     result = overlay_probes(ctx.evidence.commands, exp.probes, expected_mtu=exp.mtu)
     return result if exp.detects is None else detected(result, exp.detects, exp.detects)
@@ -127,6 +133,7 @@ CHECKERS: Mapping[type[Any], Checker] = {
     ExpectLvm: _lvm,
     ExpectDrbd: _drbd,
     ExpectQuorum: _quorum,
+    ExpectCommands: _commands,
     ExpectOverlay: _overlay,
     ExpectFencingOrder: _fencing_order,
     ExpectNoIoErrors: _no_io_errors,

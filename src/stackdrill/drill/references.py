@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from stackdrill.api.commands import ProbeCommand
+from stackdrill.api.commands import ClusterCommand, ProbeCommand
 from stackdrill.checks.expectations import Expectation
 from stackdrill.drill.model import DrillSpec, Step
 from stackdrill.echo import key_text, shown
@@ -29,6 +29,7 @@ class _Scope:
     def __init__(self, topo: Topology, duration_s: float, schedule: tuple[Step, ...]) -> None:
         self.topo = topo
         self.duration_s = duration_s
+        self.schedule = schedule
         self.hosts = {h.name for h in topo.hosts}
         self.instances = {i.name for i in topo.instances}
         resources = {r.name for r in topo.drbd}
@@ -121,6 +122,17 @@ def _ran(at: str, step: Step, known: _Scope) -> Iterator[Problem]:
     yield from _unknown(f"{at}.run", step.run, known.step_fields)
     if isinstance(step.run, ProbeCommand):
         known.probe_labels.add(step.run.label)
+    if isinstance(step.run, ClusterCommand):
+        yield from _cluster_node(f"{at}.run", step.run, known)
+
+
+def _cluster_node(at: str, command: ClusterCommand, known: _Scope) -> Iterator[Problem]:
+    """A cluster command's host (or victim) is a node of that cluster."""
+    spec = next((c for c in known.topo.clusters if c.name == command.cluster), None)
+    key = "host" if command.host is not None else "victim"
+    if spec is not None and command.node in known.hosts and command.node not in spec.nodes:
+        yield Problem(f"{at}.{key}", f"{shown(command.node)} is not a node of cluster "
+                                     f"{shown(command.cluster)}")
 
 
 def _recovering(at: str, step: Step, known: _Scope) -> Iterator[Problem]:
@@ -151,6 +163,18 @@ def _expected(at: str, expectation: Expectation, known: _Scope) -> Iterator[Prob
     yield from _unknown_in(f"{at}.instances", getattr(expectation, "instances", None),
                            known.instances, "instance")
     yield from _members(at, expectation, known)
+    yield from _command_steps(at, expectation, known)
+
+
+def _command_steps(at: str, expectation: Expectation, known: _Scope) -> Iterator[Problem]:
+    """`commands` names schedule indexes of run steps (probes are the overlay check's)."""
+    for field in ("succeeded", "failed"):
+        for j, index in enumerate(getattr(expectation, field, ())):
+            step = known.schedule[index] if index < len(known.schedule) else None
+            if step is None or step.run is None or isinstance(step.run, ProbeCommand):
+                yield Problem(f"{at}.{field}[{j}]",
+                              f"schedule[{index}] is not a command step (lvm, drbdadm, "
+                              "disk or cluster)")
 
 
 def _members(at: str, expectation: Expectation, known: _Scope) -> Iterator[Problem]:

@@ -171,3 +171,54 @@ def test_error_paths_drop_only_pydantics_parts(tmp_path: Path) -> None:
     paths = [line.split(": ", 1)[0] for line in errors(path)]
     assert paths == ["workload.instances", "workload.instances",
                      "schedule[0].inject.host", "expect[0].split_brain"]
+
+
+# --- the cluster stack and lvmlockd lockspaces, driven from a drill -------------------------
+
+@pytest.mark.parametrize(("run", "where", "says"), [
+    ("{tool: cluster, op: stop, cluster: drbd-pair}", "schedule[0].run",
+     "stop names the node as host (and no victim)"),
+    ("{tool: cluster, op: start, cluster: drbd-pair, victim: bob}", "schedule[0].run",
+     "start names the node as host (and no victim)"),
+    ("{tool: cluster, op: fence_ack_manual, cluster: drbd-pair, host: bob}", "schedule[0].run",
+     "fence_ack_manual names the fenced node as victim (and no host)"),
+    ("{tool: cluster, op: restart, cluster: drbd-pair, host: bob}", "schedule[0].run.op",
+     "'fence_ack_manual', 'start' or 'stop'"),
+    ("{tool: lvm, host: bob, op: lock-stop, vg: vg-shared, lv: lv-vm1}", "schedule[0].run",
+     "lock-stop acts on the whole VG: give no lv or extents"),
+])
+def test_stack_and_lockspace_commands_say_what_is_wrong(tmp_path: Path, run: str, where: str,
+                                                        says: str) -> None:
+    path = drill_file(tmp_path, f"schedule: [{{at: 1, run: {run}}}]\n"
+                      "expect: [{check: exactly_once}]\n", topology=CLVM)
+    (found,) = errors(path)
+    assert found.startswith(f"{where}: ") and says in found, found
+
+
+def test_a_stack_command_names_a_node_of_its_cluster(tmp_path: Path) -> None:
+    path = drill_file(tmp_path, "schedule: [{at: 1, run: {tool: cluster, op: stop, "
+                      "cluster: storage, host: cmp1}}]\nexpect: [{check: exactly_once}]\n")
+    assert errors(path) == ["schedule[0].run.host: 'cmp1' is not a node of cluster 'storage'"]
+
+
+def test_commands_expectations_name_command_steps(tmp_path: Path) -> None:
+    path = drill_file(tmp_path, "schedule:\n"
+                      "  - {at: 1, run: {tool: cluster, op: stop, cluster: drbd-pair, host: bob}}\n"
+                      "  - {at: 2, inject: {kind: host_crash, host: alice}}\n"
+                      "expect: [{check: commands, succeeded: [0, 1], failed: [7]}]\n",
+                      topology=CLVM)
+    assert errors(path) == [
+        "expect[0].succeeded[1]: schedule[1] is not a command step (lvm, drbdadm, disk or "
+        "cluster)",
+        "expect[0].failed[0]: schedule[7] is not a command step (lvm, drbdadm, disk or "
+        "cluster)"]
+
+
+def test_a_bad_stack_command_exits_2_with_file_path_problem(tmp_path: Path) -> None:
+    path = drill_file(tmp_path, "schedule: [{at: 1, run: {tool: cluster, op: stop, "
+                      "cluster: drbd-pair}}]\nexpect: [{check: exactly_once}]\n", topology=CLVM)
+    done = subprocess.run([sys.executable, "-m", "stackdrill", "run", str(path)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert f"{path}: schedule[0].run: " in done.stderr
+    assert "Traceback" not in done.stderr

@@ -63,6 +63,34 @@ def fence_ack_command(cluster: ClusterSpec, victim: str) -> str:
     return f"dlm_tool fence_ack {cluster.nodes.index(victim) + 1}"
 
 
+# A drill's `cluster start` on one node: the daemons the lab build started (lvmlockd keeps
+# running across a stack stop), each only if it is not running, then a bounded wait until
+# dlm_controld answers (systemd's Type=notify readiness, which `systemctl start` waits for).
+START_NODE = ("(pgrep -x corosync >/dev/null || corosync) && "
+              "(pgrep -x dlm_controld >/dev/null || {dlm}) && "
+              "(pgrep -x lvmlockd >/dev/null || lvmlockd -g dlm) && "
+              "for i in $(seq 120); do dlm_tool status >/dev/null 2>&1 && exit 0; sleep 0.5; "
+              "done; echo 'dlm_controld did not become ready' >&2; exit 1")
+# `cluster stop`: dlm_controld first (SIGTERM; it leaves its CPG with cpg_leave, so the
+# others do not fence it, and ignores the signal while it has lockspaces: main.c "shutdown
+# ignored, active lockspaces"), then corosync (`-H`: a leave message, totemsrp_finalize).
+STOP_NODE = ("pkill -TERM -x dlm_controld; "
+             "for i in $(seq 50); do pgrep -x dlm_controld >/dev/null || break; sleep 0.2; done; "
+             "if pgrep -x dlm_controld >/dev/null; then "
+             "echo 'dlm_controld: shutdown ignored, active lockspaces' >&2; exit 1; fi; "
+             "pgrep -x corosync >/dev/null || exit 0; corosync-cfgtool -H --force")
+
+
+def stack_command(cluster: ClusterSpec, op: str) -> str:
+    """The shell line that starts or stops the cluster stack on one node (no systemd in
+    the guests: what `systemctl start corosync dlm` / `stop dlm corosync` would run)."""
+    if op == "start":
+        return START_NODE.format(dlm=dlm_controld_command(cluster))
+    if op == "stop":
+        return STOP_NODE
+    raise ValueError(f"no stack operation {op!r}")
+
+
 def start_stack(lab: LibvirtLab, cluster: ClusterSpec) -> None:
     """corosync, then dlm_controld, then lvmlockd (dlm), on every node."""
     conf = corosync_conf(lab.topology, cluster)

@@ -6,8 +6,10 @@ Each becomes the command line an operator would type (`lvcreate -l N -n LV VG`,
 Sizes shrink with the lab's capped disks as provisioning shrinks them: a drill asks for
 extents of the topology's VG, and the guest's VG is smaller by the same factor, so the
 count is scaled and the result says so. A manual fence acknowledgement is
-`dlm_tool fence_ack` on a running member. Disk swaps have no real counterpart here yet;
-they are recorded as failed commands, never as passes.
+`dlm_tool fence_ack` on a running member; the cluster stack starts and stops on its node
+(cluster.stack_command); lvmlockd lockspaces are `vgchange --lock-start/--lock-stop`.
+Disk swaps have no real counterpart here yet; they are recorded as failed commands, never
+as passes.
 """
 
 from __future__ import annotations
@@ -79,12 +81,17 @@ def command_line(lab: LibvirtLab, command: Command) -> tuple[str, str, str]:
                 "activate": f"lvchange {ACTIVATE[mode]} {target}",
                 "deactivate": f"lvchange -an {target}",
                 "refresh": f"vgchange --refresh {shlex.quote(vg)}",
+                "lock-start": f"vgchange --lock-start {shlex.quote(vg)}",
+                "lock-stop": f"vgchange --lock-stop {shlex.quote(vg)}",
             }
             return host, lines[op], note
         case DrbdCommand(host=host, op=op, resource=res, force=force):
             flag = " --force" if force and op in ("primary", "detach", "disconnect") else ""
             return host, f"drbdadm {DRBD_OPS[op]}{flag} {shlex.quote(res)}", ""
-        case ClusterCommand(cluster=name, victim=victim):
+        case ClusterCommand(cluster=name, op="start" | "stop" as op, host=str(node)):
+            spec = next(c for c in lab.topology.clusters if c.name == name)
+            return node, cluster.stack_command(spec, op), ""
+        case ClusterCommand(cluster=name, victim=str(victim)):
             spec = next(c for c in lab.topology.clusters if c.name == name)
             survivors = [h for h in spec.nodes if h != victim
                          and lab.drivers.power.state(h) is PowerState.ON]

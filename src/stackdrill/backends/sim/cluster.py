@@ -23,6 +23,9 @@ What is encoded, and where it comes from:
   id fences, after fence_s + (node id - 1) * fence_delay_s — a static delay per
   node as pcmk_delay_base gives in practice. So the LOWER node id always wins,
   deterministically; the loser is powered off before its own agent fires.
+- a clean leave (the stack stopped, or a clean reboot) is not a loss for fencing: see
+  cluster_stack for the CPG reasons; the survivors drop the node after `join_s`.
+- start-up: a node whose stack starts joins the others after `join_s`, as at boot.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import simpy
 
 from stackdrill.api import PowerState, QuorumStatus
 from stackdrill.backends.sim.cluster_dlm import LockTable
+from stackdrill.backends.sim.cluster_stack import Service, StackRefused, Stacks
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
 from stackdrill.backends.sim.network import Underlay
@@ -68,6 +72,7 @@ class ClusterSim:
         self._pending: dict[str, set[str]] = {n: set() for n in spec.nodes}
         self._in_flight: dict[str, simpy.Event] = {}  # victim -> outcome of the fence
         self._confirmed_off: set[str] = set()  # acked off by the operator, off since
+        self.stacks = Stacks(kernel, self.component, spec.nodes)
         self.dlm = LockTable(kernel, f"{self.component}/dlm", self.dlm_usable,
                              lambda h: self._members.get(h, frozenset()))
         underlay.subscribe(self._on_network_change)
@@ -88,8 +93,9 @@ class ClusterSim:
 
     def dlm_usable(self, host: str) -> bool:
         """The DLM grants this host's requests: member, quorate, recovery (fencing) done."""
-        return (host in self.node_ids and self.hosts[host].up and host in self._members[host]
-                and self._quorate[host] and not self._pending[host])
+        return (host in self.node_ids and self.hosts[host].up and self.stacks.running(host)
+                and host in self._members[host] and self._quorate[host]
+                and not self._pending[host])
 
     def status(self) -> dict[str, QuorumStatus]:
         out: dict[str, QuorumStatus] = {}
@@ -124,7 +130,7 @@ class ClusterSim:
         """Partitions now: greedy by node id, a node joins the first group it fully reaches."""
         groups: list[set[str]] = []
         for n in self.spec.nodes:
-            if not self.hosts[n].up:
+            if not self.hosts[n].up or not self.stacks.running(n):
                 continue
             for g in groups:
                 if all(self.underlay.connected(n, m, self.spec.network) for m in g):
@@ -138,19 +144,76 @@ class ClusterSim:
         self.kernel.call_later(self.join_s, lambda: self._evaluate(joins_only=True))
         self.kernel.call_later(self.token_s, lambda: self._evaluate(joins_only=False))
 
-    def _on_power(self, host: SimHost, _old: PowerState, new: PowerState) -> None:
+    def _on_power(self, host: SimHost, old: PowerState, new: PowerState) -> None:
         if new is not PowerState.OFF:
             self._confirmed_off.discard(host.name)  # the operator's word was about it off
+        if new is PowerState.ON and old is PowerState.BOOTING:
+            self.stacks.booted(host.name)  # it joins via the network, after join_s
         if new is PowerState.HUNG or new is PowerState.ON:
             return  # a frozen node keeps its stale view; a booted one joins via the network
-        n = host.name  # off or booting: corosync and the DLM on it are gone
+        if new is PowerState.OFF and host.why == "reboot":
+            self._stop_here(host.name, (), "reboot")  # systemd stops the stack cleanly
+            return
+        self.stacks.powered_off(host.name)
+        self._forget(host.name, new.value, "stopped")
+
+    def _forget(self, n: str, why: str, locks_why: str) -> None:
+        """Corosync and the DLM on `n` are gone: its own view starts again from nothing."""
         self._members[n] = frozenset()
         self._quorate[n] = False
         self._pending[n] = set()
         self._expected[n] = self.configured_expected
         self._wfa[n] = self.wait_for_all
-        self.kernel.log(self.component, "node-stopped", host=n, why=new.value)
-        self.dlm.drop_host(n, "stopped")
+        self.kernel.log(self.component, "node-stopped", host=n, why=why)
+        self.dlm.drop_host(n, locks_why)
+
+    # ------------------------------------------------------------ stack start / stop
+
+    def stop_stack(self, host: str, lockspaces: tuple[str, ...] = ()) -> None:
+        """`systemctl stop dlm corosync` on a running host: it leaves the cluster cleanly
+        (not fenced); refused while `lockspaces` are in use (StackRefused)."""
+        if not self.hosts[host].up:
+            raise StackRefused(f"{host}: host is not running")
+        self._stop_here(host, lockspaces, "stop")
+
+    def _stop_here(self, n: str, lockspaces: tuple[str, ...], why: str) -> None:
+        if not self.stacks.stop(n, lockspaces, why):
+            return
+        self._forget(n, why, "left")
+        self.kernel.call_later(self.join_s, lambda: self._leave(n))
+
+    def _leave(self, leaver: str) -> None:
+        """The leave message reached the members: each drops `leaver` from its ring."""
+        for n in self.spec.nodes:
+            if (n != leaver and leaver in self._members[n] and self.hosts[n].up
+                    and self.stacks.running(n) and self.stacks.left_cleanly(leaver)):
+                self._apply(n, self._members[n] - {leaver})
+        self._fence_round()
+        self.dlm.kick()
+
+    def start_stack(self, host: str) -> simpy.Event:
+        """`systemctl start corosync dlm`: succeeds once the node is in a ring (after
+        join_s), or at once when it already runs; fails when the host is not running."""
+        done = self.kernel.env.event()
+        done.defused = True
+        if not self.hosts[host].up:
+            return done.fail(StackRefused(f"{host}: host is not running"))
+        if not self.stacks.begin_start(host):
+            return done.succeed(self.stacks.state(host).value)
+        boot = self.hosts[host].boot_count
+
+        def joined() -> None:
+            if not self.hosts[host].up or self.hosts[host].boot_count != boot \
+                    or self.stacks.state(host) is not Service.STARTING:
+                done.fail(StackRefused(f"{host}: stopped or went down while the stack "
+                                       "started"))
+                return
+            self.stacks.started(host)
+            self._evaluate(joins_only=True)
+            done.succeed("running")
+
+        self.kernel.call_later(self.join_s, joined)
+        return done
 
     def _evaluate(self, joins_only: bool) -> None:
         for group in self._groups():
@@ -164,10 +227,13 @@ class ClusterSim:
 
     def _apply(self, n: str, group: frozenset[str]) -> None:
         old = self._members[n]
-        lost = sorted(old - group - {n})
+        self.stacks.rejoined(n)
+        left = sorted(m for m in old - group - {n} if self.stacks.left_cleanly(m))
+        lost = sorted(old - group - {n} - set(left))
         self._members[n] = group
         self.kernel.log(self.component, "membership", host=n, members=sorted(group),
-                        joined=sorted(group - old - {n}) if old else [], lost=lost)
+                        joined=sorted(group - old - {n}) if old else [], lost=lost,
+                        **({"left": left} if left else {}))
         if lost and self.spec.fencing is not ClusterFencing.NONE:
             self._pending[n].update(lost)
             self.kernel.log(self.component, "fence-wait", host=n, victims=lost)

@@ -1,4 +1,5 @@
-"""Operator commands a drill runs on the simulated lab: lvm, drbdadm, disk swaps, probes.
+"""Operator commands a drill runs on the simulated lab: lvm (incl. lvmlockd lockspaces),
+drbdadm, disk swaps, the cluster stack (start, stop, fence acknowledgement), probes.
 
 Each command takes simulated time; its outcome (success, or the error the real tool
 would print) is recorded under the step's label for expectations and reports.
@@ -21,6 +22,7 @@ from stackdrill.api.commands import (
     LvmCommand,
     ProbeCommand,
 )
+from stackdrill.backends.sim.cluster_stack import StackRefused
 from stackdrill.backends.sim.drbd import DrbdResourceSim
 from stackdrill.backends.sim.drivers import TOOL_REFUSALS
 from stackdrill.backends.sim.lvm import LvmHost
@@ -30,7 +32,8 @@ if TYPE_CHECKING:
 
 
 # an operator command also refuses a name it does not know, or a value out of range
-COMMAND_REFUSALS: tuple[type[Exception], ...] = (*TOOL_REFUSALS, KeyError, ValueError)
+COMMAND_REFUSALS: tuple[type[Exception], ...] = (*TOOL_REFUSALS, StackRefused, KeyError,
+                                                ValueError)
 
 
 def execute(lab: SimLab, command: Command, label: str) -> None:
@@ -58,6 +61,8 @@ _LVM_OPS: dict[str, Callable[[LvmHost, LvmCommand], simpy.Event]] = {
     "activate": lambda lvm, c: lvm.activate(c.vg, c.lv or "", c.mode),
     "deactivate": lambda lvm, c: lvm.deactivate(c.vg, c.lv or ""),
     "refresh": lambda lvm, c: lvm.refresh(c.vg),
+    "lock-start": lambda lvm, c: lvm.lock_start(c.vg),
+    "lock-stop": lambda lvm, c: lvm.lock_stop(c.vg),
 }
 
 # drbdadm: a role change is an event to wait for; the others take effect at once
@@ -88,12 +93,28 @@ def _dispatch(lab: SimLab, command: Command) -> Generator[simpy.Event, Any, Comm
         case DiskCommand(host=host, disk=disk):
             lab.disks[(host, disk)].replace()
             return CommandResult(ok=True)
-        case ClusterCommand(cluster=cluster, victim=victim):
-            lab.clusters[cluster].ack_manual_fence(victim)
-            return CommandResult(ok=True)
+        case ClusterCommand():
+            return (yield from _cluster(lab, command))
         case ProbeCommand(src=src, dst=dst):
             return (yield from _probe(lab, src, dst))
     raise ValueError(f"unknown command {command!r}")
+
+
+def _cluster(lab: SimLab, command: ClusterCommand
+             ) -> Generator[simpy.Event, Any, CommandResult]:
+    """fence_ack_manual; `systemctl stop dlm corosync` (refused while lvmlockd or clvmd
+    hold lockspaces on the node); `systemctl start corosync dlm` (done once joined)."""
+    cluster = lab.clusters[command.cluster]
+    node = command.node
+    if command.op == "fence_ack_manual":
+        cluster.ack_manual_fence(node)
+        return CommandResult(ok=True)
+    if command.op == "stop":
+        cluster.stop_stack(node, lab.lvm_hosts[node].lockspaces() if node in lab.lvm_hosts
+                           else ())
+    else:
+        yield cluster.start_stack(node)
+    return CommandResult(ok=True, detail=f"cluster stack {command.op} on {node}")
 
 
 def _probe(lab: SimLab, src: str, dst: str) -> Generator[simpy.Event, Any, CommandResult]:

@@ -25,6 +25,7 @@ class SimHost:
         self.boot_count = 1
         self._listeners: list[Listener] = []
         self._boot_event: object | None = None
+        self.why = "built"  # why the power last changed: a listener tells a reboot from a cut
 
     @property
     def up(self) -> bool:
@@ -44,6 +45,7 @@ class SimHost:
         if old is state:
             return
         self.power = state
+        self.why = why
         self.kernel.emit(PowerChanged(self.name, state, old, why))
         for listener in list(self._listeners):
             listener(self, old, state)

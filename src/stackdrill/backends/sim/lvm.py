@@ -138,6 +138,18 @@ class LvmHost:
         """vgchange --lockstart (lvmlockd); immediate success for other locking modes."""
         return self._command("vgchange --lockstart", vg, lambda b: self._lock_start(vg, b))
 
+    def lock_stop(self, vg: str) -> simpy.Event:
+        """vgchange --lockstop (lvmlockd); immediate success for other locking modes."""
+        return self._command("vgchange --lockstop", vg, lambda b: self._lock_stop(vg, b))
+
+    def lockspaces(self) -> tuple[str, ...]:
+        """Lockspaces this host's lvmlockd holds in the DLM (starting or started), and
+        clvmd's while it holds LV locks: what keeps dlm_controld from stopping."""
+        names = [f"lvm_{vg}" for vg in sorted(self._lockspaces)]
+        if any(self.vgs[vg].locking is Locking.CLUSTERED for vg, _lv in self._lv_locks):
+            names.append("clvmd")
+        return tuple(names)
+
     def lv_device(self, vg: str, lv: str) -> BlockDevice:
         key = (vg, lv)
         if key not in self._devices:
@@ -352,13 +364,33 @@ class LvmHost:
         self._lockspaces[vg] = "starting"
         self.kernel.log(self.component, "lockspace", vg=vg, state="starting")
         table = vgs.lock_table()
-        if table is None:
+        if table is None or not self._lock_manager_runs(vgs):
+            del self._lockspaces[vg]  # lvmlockd's lm_prepare_lockspace_dlm: -EMANAGER
             raise LvmError(f"VG {vg} start failed: lock manager dlm is not running")
         lkid = yield from self._wait_lock(table.request(self.name, f"lvm_{vg}:start", "nl"), boot)
         table.release(lkid)
         yield from self._sleep(self.t.lockstart_s, boot)
+        if self._lockspaces.get(vg) != "starting":
+            raise LvmError(f"VG {vg} start failed: lockspace stopped while starting")
         self._lockspaces[vg] = "started"
         self.kernel.log(self.component, "lockspace", vg=vg, state="started")
+
+    def _lock_manager_runs(self, vgs: VolumeGroupSim) -> bool:
+        """The VG's lock manager runs here: always for sanlock, the stack for the DLM."""
+        return vgs.cluster is None or vgs.lock_table() is not vgs.cluster.dlm \
+            or vgs.cluster.stacks.running(self.name)
+
+    def _lock_stop(self, vg: str, boot: int) -> Gen:
+        """lvmlockd rem_lockspace: no lockspace is no error (-ENOLS); LV locks held here
+        refuse it (-EBUSY, lockd_stop_vg: "LVs must first be deactivated")."""
+        vgs = self._vg(vg)
+        yield from self._sleep(self.t.scan_s, boot)
+        if vgs.locking is not Locking.LVMLOCKD or vg not in self._lockspaces:
+            return
+        if any(name == vg for name, _lv in self._lv_locks):
+            raise LvmError(f"VG {vg} stop failed: LVs must first be deactivated")
+        del self._lockspaces[vg]
+        self.kernel.log(self.component, "lockspace", vg=vg, state="stopped")
 
     # ------------------------------------------------------------ locks
 
@@ -388,8 +420,9 @@ class LvmHost:
 
             return release
         table = vgs.lock_table()
-        if table is None or (vgs.cluster is not None and self.name not in vgs.cluster.node_ids
-                             and table is vgs.cluster.dlm):
+        if table is None or (vgs.cluster is not None and table is vgs.cluster.dlm and (
+                self.name not in vgs.cluster.node_ids
+                or (locking is Locking.CLUSTERED and not self._lock_manager_runs(vgs)))):
             raise LvmError("connect() failed on local socket: No such file or directory\n"
                            "Internal cluster locking initialisation failed.")
         resource = vg_resource(locking, vg)

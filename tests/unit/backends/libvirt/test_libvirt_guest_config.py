@@ -7,6 +7,8 @@ machine; the parsers must read them the way an operator reads the same screens.
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 pytest.importorskip("libvirt", reason="libvirt-python is not installed")
@@ -18,6 +20,7 @@ from stackdrill.backends.libvirt.cluster import (
     dlm_controld_command,
     fence_ack_command,
     parse_quorumtool,
+    stack_command,
 )
 from stackdrill.backends.libvirt.drbd import (
     FENCE_PEER,
@@ -214,3 +217,20 @@ def test_manual_fencing_makes_the_dlm_wait_for_an_acknowledgement() -> None:
     # node ids are positions in the node list, as corosync.conf numbers them
     assert fence_ack_command(manual, "bob") == "dlm_tool fence_ack 2"
     assert "nodeid: 2" in corosync_conf(topo, manual).split("name: bob")[1]
+
+
+def test_the_stack_starts_and_stops_on_one_node_as_an_operator_would() -> None:
+    """No systemd in the guests: `cluster start` runs what `systemctl start corosync dlm`
+    would (each daemon once, dlm_controld with the cluster's fencing, then a bounded wait
+    for it to answer); `cluster stop` stops dlm_controld first (it leaves its CPG cleanly,
+    and refuses while lockspaces exist), then corosync with a leave message."""
+    manual = clvm_pair().clusters[0].model_copy(update={"fencing": ClusterFencing.MANUAL})
+    start, stop = stack_command(manual, "start"), stack_command(manual, "stop")
+    assert "(pgrep -x dlm_controld >/dev/null || dlm_controld) &&" in start
+    assert "seq 120" in start  # bounded: at most a minute
+    assert stop.index("pkill -TERM -x dlm_controld") < stop.index("corosync-cfgtool -H")
+    assert "shutdown ignored, active lockspaces" in stop
+    for line in (start, stop):  # valid shell, checked without running it
+        assert subprocess.run(["bash", "-n", "-c", line], check=False).returncode == 0
+    with pytest.raises(ValueError, match="no stack operation"):
+        stack_command(manual, "restart")
