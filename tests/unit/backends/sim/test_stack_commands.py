@@ -15,7 +15,7 @@ from typing import Any
 from stackdrill.api import LabOptions
 from stackdrill.backends.sim import SimBackend
 from stackdrill.drill.model import Step
-from stackdrill.topology import Locking, load_topology
+from stackdrill.topology import Locking, Topology, load_topology
 
 TOPOLOGIES = Path(__file__).resolve().parents[4] / "lab" / "topologies"
 BOB = {"tool": "lvm", "host": "bob", "vg": "vg-shared"}
@@ -46,8 +46,17 @@ RUNS: list[tuple[dict[str, Any], bool, str]] = [
 ]
 
 
-def test_a_node_leaves_cleanly_and_rejoins_while_the_other_keeps_changing_the_vg() -> None:
+def _pair_with_bob_idle() -> Topology:
+    """The seed's pair with both guests on alice: a node leaving cleanly first moves or
+    stops its guests, since an LV a running guest holds open is not deactivated (lvm2
+    activate.c lv_deactivate: "LV vg/lv in use: not deactivating")."""
     topo = load_topology(TOPOLOGIES / "two-node-clvm.yaml")
+    guests = tuple(i.model_copy(update={"host": "alice"}) for i in topo.instances)
+    return topo.model_copy(update={"instances": guests})
+
+
+def test_a_node_leaves_cleanly_and_rejoins_while_the_other_keeps_changing_the_vg() -> None:
+    topo = _pair_with_bob_idle()
     vg = topo.volume_groups[0].model_copy(update={"locking": Locking.LVMLOCKD})
     topo = topo.model_copy(update={"volume_groups": (vg,)})
     lab = SimBackend().create(topo, lab_name="t", seed=3,
@@ -67,7 +76,7 @@ def test_a_node_leaves_cleanly_and_rejoins_while_the_other_keeps_changing_the_vg
 
 def test_under_clvmd_the_stack_stops_once_the_node_holds_no_lv_locks_and_starts_in_the_join_time(
         ) -> None:
-    topo = load_topology(TOPOLOGIES / "two-node-clvm.yaml")
+    topo = _pair_with_bob_idle()
     lab = SimBackend().create(topo, lab_name="t", seed=3,
                               options=LabOptions(write_interval_s=2.0))
     steps = [("refused", {**STACK, "op": "stop"}),
