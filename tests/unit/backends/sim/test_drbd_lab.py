@@ -17,7 +17,7 @@ from stackdrill.backends.sim.drbd import DrbdResourceSim
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
 from stackdrill.backends.sim.network import Underlay
-from stackdrill.topology import DrbdResource, Host, Network, Topology
+from stackdrill.topology import DrbdNetOptions, DrbdResource, Host, Network, Topology
 from stackdrill.topology.model import NetworkPurpose, Role
 
 
@@ -34,6 +34,9 @@ class Lab:
                       addresses={"n1": "10.0.0.1", "n2": "10.0.0.2"},
                       bandwidth_mbit=bandwidth_mbit, latency_ms=latency_ms)
         spec_kw.setdefault("primary", ("n1",))
+        res_kw = dict(res_kw or {})
+        if "connect_int_s" in res_kw:  # the resource's net option (drbd_timing)
+            spec_kw["net"] = DrbdNetOptions(connect_int=int(res_kw.pop("connect_int_s")))
         self.spec = DrbdResource(name="r0", nodes=("n1", "n2"), disk="sdb", size_gb=1,
                                  network="repl", **spec_kw)
         topo = Topology(name="lab", hosts=hosts, networks=(net,), drbd=(self.spec,))
