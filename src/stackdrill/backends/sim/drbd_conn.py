@@ -278,6 +278,8 @@ class ConnectionCore(PeerLossCore):
         self.established = True
         self.link_down_at = None
         self.connected_at = self.kernel.now
+        self.rx_meta.clear()
+        self.rx_data.clear()
         self.lost_sides.clear()
         self.link_back()
         for n in (a, b):

@@ -129,7 +129,7 @@ class PeerLossCore(ReplicationCore):
         return min(paths)
 
     def _clock(self, name: str, cut: float) -> SideClock:
-        meta = min(self.rx_meta.get(name, self.connected_at), cut)
+        meta = min(self.rx_meta.get(name, -math.inf), cut)
         data = min(self.rx_data.get(name, -math.inf), cut)
         resync = getattr(self, "resync", None)
         if resync is not None:  # the resync stream: data to the target, acks to the source
@@ -137,7 +137,7 @@ class PeerLossCore(ReplicationCore):
                 data = cut
             if resync.source.name == name:
                 meta = cut
-        return SideClock(max(meta, self.connected_at), data)
+        return SideClock(max(meta, self.connected_at) if math.isfinite(meta) else meta, data)
 
     def _oldest_request(self, node: Node) -> float | None:
         """pre_send of the oldest request still waiting for the peer (req_ack_pending, or

@@ -7,9 +7,9 @@ the handler and, forced, goes on into split brain; on SS_TWO_PRIMARIES it waits
 (ping-timeout + 0.1 s) and tries once more. Before all that it requests a ping ("Detect
 dead peers as soon as possible"): a peer that died but is not yet declared lost does not
 answer within the resource's ping-timeout, this side's connection ends, and a
-cluster-wide promotion that was waiting for the peer's answer goes on as a local one. Four tries in all: the
-promotion can end refused although the handler has just fenced the peer (a second
-`drbdadm primary` then succeeds).
+cluster-wide promotion that was waiting for the peer's answer goes on as a local one. Four
+tries in all: the promotion can end refused although the handler has just fenced the peer
+(a second `drbdadm primary` then succeeds).
 """
 
 from __future__ import annotations

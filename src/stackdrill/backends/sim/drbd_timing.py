@@ -83,7 +83,8 @@ def shared_anchor(anchor: float, clocks: list[SideClock], cut: float,
     ping restarted the other side's receive too: the idle phase moves there."""
     period = float(opts.ping_int)
     for clock in clocks:
-        if clock.data_rx <= clock.meta_rx and clock.meta_rx + period <= cut:
+        if anchor <= clock.meta_rx and clock.data_rx <= clock.meta_rx and (
+                clock.meta_rx + period <= cut):
             quiet = clock.meta_rx + math.floor((cut - clock.meta_rx) / period) * period
             anchor = max(anchor, quiet)
     return anchor
