@@ -27,9 +27,10 @@ class Lab:
     def __init__(self, seed: int = 7, bandwidth_mbit: float = 1000.0, latency_ms: float = 0.5,
                  stonith: Callable[[str, str], bool] | None = None,
                  outdate_peer: Callable[[str, str], bool] | None = None,
-                 res_kw: dict[str, Any] | None = None, **spec_kw: Any) -> None:
+                 res_kw: dict[str, Any] | None = None, boot_s: float = 30.0,
+                 **spec_kw: Any) -> None:
         self.k = Kernel(seed)
-        hosts = tuple(Host(name=n, roles=(Role.STORAGE,), boot_s=30.0) for n in ("n1", "n2"))
+        hosts = tuple(Host(name=n, roles=(Role.STORAGE,), boot_s=boot_s) for n in ("n1", "n2"))
         net = Network(name="repl", purposes=(NetworkPurpose.REPLICATION,), cidr="10.0.0.0/24",
                       addresses={"n1": "10.0.0.1", "n2": "10.0.0.2"},
                       bandwidth_mbit=bandwidth_mbit, latency_ms=latency_ms)

@@ -138,3 +138,20 @@ def test_promotion_ping_waits_the_resources_ping_timeout() -> None:
     assert lab.promote("n2").ok
     assert lab.now - started == pytest.approx(2.1, abs=1e-3)
     assert lab.st("n2").connection == "WFConnection"
+
+
+def test_a_peer_that_reboots_before_it_is_noticed_resets_the_stale_connection() -> None:
+    """A power-cut Secondary that is back before the Primary's clock runs out: the
+    Primary's next segment reaches a fresh kernel, which answers RST; the stale connection
+    ends then (not a ping-int later) and the returning node connects and resyncs."""
+    lab = Lab(protocol=Protocol.C, boot_s=5.0, net=DrbdNetOptions(ping_int=60))
+    lab.workload("n1", 10_000, 0.05)
+    lab.k.call_later(10.0, lab.hosts["n2"].crash)
+    lab.k.call_later(10.0, lab.hosts["n2"].power_on)
+    lab.run(14.9)
+    assert lab.st("n1").connection == "Connected"  # its clock: ~70 s after the last ack
+    lab.run(17.0)
+    assert lab.st("n1").connection in ("Connected", "SyncSource")
+    assert lab.st("n2").running and lab.st("n2").connection in ("Connected", "SyncTarget")
+    lost = [line for line in lab.k.tracer.lines() if "connection-lost" in line]
+    assert len(lost) == 1 and "connection reset by peer" in lost[0]
