@@ -145,6 +145,33 @@ FencingPolicy = Literal["dont-care", "resource-only", "resource-and-stonith"]
 OnIoError = Literal["detach", "pass_on", "call-local-io-error"]
 
 
+class DrbdNetOptions(Frozen):
+    """DRBD 8.4 net options that decide when a peer is declared lost and how often a
+    connection is retried, in drbd.conf's own units (ping-timeout and timeout in tenths of
+    a second). Bounds and defaults: drbd-8.4 drbd/linux/drbd_limits.h (DRBD_PING_INT_*,
+    DRBD_PING_TIMEO_*, DRBD_TIMEOUT_*, DRBD_KO_COUNT_*, DRBD_CONNECT_INT_*); the kernel
+    (drbd_nl.c _check_net_options) checks nothing across them."""
+
+    ping_int: int = Field(default=10, ge=1, le=120, description="ping-int, seconds")
+    ping_timeout: int = Field(default=5, ge=1, le=300, description="ping-timeout, 0.1 s")
+    timeout: int = Field(default=60, ge=1, le=600, description="timeout, 0.1 s")
+    ko_count: int = Field(default=7, ge=0, le=200, description="ko-count (0: off)")
+    connect_int: int = Field(default=10, ge=1, le=120, description="connect-int, seconds")
+
+    @property
+    def ping_timeout_s(self) -> float:
+        return self.ping_timeout / 10
+
+    @property
+    def timeout_s(self) -> float:
+        return self.timeout / 10
+
+    @property
+    def effective_timeout_s(self) -> float:
+        """drbd_req.c request_timer_fn: ent = timeout * ko_count (0 when ko-count is 0)."""
+        return self.timeout_s * self.ko_count
+
+
 class DrbdResource(Frozen):
     """A DRBD 8.4 resource replicating one backing disk between two hosts."""
 
@@ -165,6 +192,8 @@ class DrbdResource(Frozen):
         default=(), description="Hosts Primary at start (two only with allow_two_primaries)."
     )
     resync_rate_mbit: float = Field(default=800.0, gt=0)
+    net: DrbdNetOptions = Field(default_factory=DrbdNetOptions,
+                                description="Peer-loss and reconnect timing (net section).")
 
 
 class Locking(StrEnum):

@@ -94,6 +94,22 @@ def test_drbd_resource_needs_two_nodes() -> None:
                for p in problems(data))
 
 
+def test_drbd_net_options_default_to_84_and_are_bounded_as_drbd_limits() -> None:
+    """drbd_limits.h: ping-int 10 s (1..120), ping-timeout 5 tenths (1..300), timeout 60
+    tenths (1..600), ko-count 7 (0..200), connect-int 10 s (1..120)."""
+    net = parse_topology(_base(), "t.yaml").drbd[0].net
+    assert (net.ping_int, net.ping_timeout, net.timeout, net.ko_count, net.connect_int) == (
+        10, 5, 60, 7, 10)
+    assert (net.ping_timeout_s, net.timeout_s, net.effective_timeout_s) == (0.5, 6.0, 42.0)
+    data = _base()
+    data["drbd"][0]["net"] = {"ping_int": 121, "ping_timeout": 0,  # type: ignore[index]
+                              "ko_count": 0, "timeout": 601, "connect_int": 0}
+    found = problems(data)
+    for field in ("ping_int", "ping_timeout", "timeout", "connect_int"):
+        assert any(p.startswith(f"drbd[0].net.{field}:") for p in found), (field, found)
+    assert not any(p.startswith("drbd[0].net.ko_count:") for p in found)  # 0 = off
+
+
 def test_vg_on_missing_device() -> None:
     data = _base()
     data["volume_groups"][0]["pv"] = {"drbd": "r9"}  # type: ignore[index]

@@ -44,6 +44,11 @@ def resource_config(topology: Topology, res: DrbdResource, devices: dict[str, st
         f"    after-sb-0pri {res.after_sb_0pri};",
         f"    after-sb-1pri {res.after_sb_1pri};",
         f"    after-sb-2pri {res.after_sb_2pri};",
+        f"    ping-int {res.net.ping_int};",
+        f"    ping-timeout {res.net.ping_timeout};",
+        f"    timeout {res.net.timeout};",
+        f"    ko-count {res.net.ko_count};",
+        f"    connect-int {res.net.connect_int};",
     ]
     if res.allow_two_primaries:
         lines.append("    allow-two-primaries yes;")

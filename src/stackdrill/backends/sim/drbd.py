@@ -78,7 +78,6 @@ class DrbdResourceSim(PromoteCore):
                  disks: dict[str, SimDisk], underlay: Underlay,
                  stonith: Callable[[str, str], bool] | None = None,
                  outdate_peer: Callable[[str, str], bool] | None = None,
-                 timeout_s: float = 6.0, connect_int_s: float = 10.0,
                  rr_conflict: str = "disconnect", sndbuf_bytes: int = 4 << 20) -> None:
         super().__init__(kernel, spec, underlay, sndbuf_bytes)
         if len(spec.nodes) != 2:
@@ -90,7 +89,6 @@ class DrbdResourceSim(PromoteCore):
             raise DrbdError(f"{spec.name}: Failure: (155) Fencing policy resource-and-stonith"
                             " only with prot B or C allowed")
         self.stonith, self.outdate_peer = stonith, outdate_peer
-        self.timeout_s, self.connect_int_s = timeout_s, connect_int_s
         self.policies = Policies(spec.after_sb_0pri, spec.after_sb_1pri, spec.after_sb_2pri,
                                  rr_conflict)
         self.resync = None
@@ -175,6 +173,7 @@ class DrbdResourceSim(PromoteCore):
             raise DrbdError(f"{self.spec.name}: Failure: (125) Device has a net-config"
                             " (use disconnect first)")
         node.conn, node.discard_my_data = Conn.WF_CONNECTION, discard_my_data
+        self.waiting_since[node.name] = self.kernel.now
         self.state(node, conn="WFConnection", discard_my_data=discard_my_data)
         self._schedule_connect(self._quick_connect_s())
 
@@ -323,7 +322,13 @@ class DrbdResourceSim(PromoteCore):
             self.log("thaw", node=node.name)
             if node.pending_loss:
                 self._lose_peer(node, graceful=False)
+                self.waiting_since[node.name] = self.kernel.now
             self._net_changed()
+            if self.established and self.link_down_at is not None:
+                # a receive that timed out while frozen sends its ping now (drbd_timing)
+                at, why = self.detection_time(node)
+                self.rearm_detection(
+                    node, max(at, self.kernel.now + self.spec.net.ping_timeout_s), why)
 
     def _host_down(self, node: Node) -> None:
         """Power cut: runtime state is gone; meta data (UUIDs, bitmap, AL, flags) stays."""
@@ -352,6 +357,7 @@ class DrbdResourceSim(PromoteCore):
             node.dstate = self._md_disk_at_attach(node)
             node.set_current(node.uuids.current)
         node.conn = Conn.WF_CONNECTION
+        self.waiting_since[node.name] = self.kernel.now
         self.state(node, role="Secondary", disk=node.dstate.label, conn="WFConnection",
                    crashed_primary=node.crashed_primary)
         self._schedule_connect(self._quick_connect_s())

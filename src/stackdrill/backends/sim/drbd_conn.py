@@ -14,10 +14,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from stackdrill.api import DrbdConnected, DrbdConnectionLost
+from stackdrill.api import DrbdConnected
 from stackdrill.api.events import facts
+from stackdrill.backends.sim.drbd_detect import PeerLossCore
 from stackdrill.backends.sim.drbd_handshake import Policies, Side, decide
-from stackdrill.backends.sim.drbd_io import ReplicationCore
 from stackdrill.backends.sim.drbd_model import (
     BLOCK_KB,
     MASK64,
@@ -41,13 +41,12 @@ class Resync:
     token: int
 
 
-class ConnectionCore(ReplicationCore):
-    """Connection state machine shared by both nodes of one resource."""
+class ConnectionCore(PeerLossCore):
+    """Connection state machine shared by both nodes of one resource; when each side
+    notices a dead peer is `drbd_detect`'s."""
 
     stonith: Callable[[str, str], bool] | None
     outdate_peer: Callable[[str, str], bool] | None
-    timeout_s: float
-    connect_int_s: float
     policies: Policies
     resync: Resync | None
     discarded: dict[str, list[int]]
@@ -68,13 +67,15 @@ class ConnectionCore(ReplicationCore):
                 self.flush()
                 self.link_down_at = self.kernel.now
                 self._down_token += 1
-                token = self._down_token
-                self.log("peer-unreachable", timeout=self.timeout_s)
-                self.kernel.call_later(self.timeout_s, lambda: self._declare_lost(token))
+                self.link_died()
             elif reach and self.link_down_at is not None:
+                if self.lost_sides or not all(n.running for n in self.nodes.values()):
+                    self.peer_reset(self.link_down_at)  # a closed socket, or a reboot
+                    return
                 outage = self.kernel.now - self.link_down_at
                 self.link_down_at = None
                 self._down_token += 1
+                self.link_back()
                 self.log("peer-reachable")
                 self.resume_stalled()
                 if self.negotiation_done():
@@ -84,20 +85,15 @@ class ConnectionCore(ReplicationCore):
                     self.resync.start += outage
                     self._arm_resync()
         elif reach:
-            self._schedule_connect(self.connect_int_s)
-
-    def _declare_lost(self, token: int) -> None:
-        if token != self._down_token or self.link_down_at is None:
-            return
-        cut = self.link_down_at
-        self.kernel.emit(DrbdConnectionLost(self.spec.name, cut, "ping timeout"))
-        self._end_connection(cut, graceful=False)
+            self.schedule_reconnect()
 
     def _end_connection(self, cut: float, graceful: bool) -> None:
         if graceful:
             self.flush(until=math.inf)
         self.drop_in_flight(cut)
         self.link_down_at = None
+        self._down_token += 1
+        self.link_back()
         if self.resync is not None:
             self._interrupt_resync(cut)
         for node in self.nodes.values():  # a Diskless node keeps exposing the peer's data
@@ -105,13 +101,15 @@ class ConnectionCore(ReplicationCore):
         self.established = False
         self.epoch += 1
         for node in self.nodes.values():
-            if not node.running:
+            if not node.running or node.name in self.lost_sides:
                 continue
             if node.host.up:
                 self._lose_peer(node, graceful)
+                self.waiting_since[node.name] = self.kernel.now
             else:
                 node.pending_loss = True  # hung: it notices when it thaws
-        self._schedule_connect(self.connect_int_s)
+        self.lost_sides.clear()
+        self.schedule_reconnect()
 
     def _lose_peer(self, node: Node, graceful: bool) -> None:
         old_pdsk = node.peer_disk
@@ -164,11 +162,13 @@ class ConnectionCore(ReplicationCore):
     # ------------------------------------------------------------ fencing
 
     def _fence_async(self, node: Node) -> None:
-        epoch = self.epoch
-        self.kernel.call_later(0.0, lambda: self._fence(node, epoch))
+        since = self.connected_at
+        self.kernel.call_later(0.0, lambda: self._fence(node, since))
 
-    def _fence(self, node: Node, epoch: int) -> None:
-        if epoch != self.epoch or not node.running or self.established:
+    def _fence(self, node: Node, since: float) -> None:
+        """The handler runs unless the connection came back meanwhile (even when only
+        this side has given up on the peer so far)."""
+        if since != self.connected_at or not node.running or node.conn.connected:
             return
         self.try_outdate_peer(node)
 
@@ -277,6 +277,11 @@ class ConnectionCore(ReplicationCore):
             hg = 0
         self.established = True
         self.link_down_at = None
+        self.connected_at = self.kernel.now
+        self.rx_meta.clear()
+        self.rx_data.clear()
+        self.lost_sides.clear()
+        self.link_back()
         for n in (a, b):
             n.negotiating = False
             other = self.peer_of(n)

@@ -53,6 +53,7 @@ class WriteRequest:
     arrive: float = 0.0  # when its packet reaches the peer (inf: link down, not yet sent)
     epoch: int = -1
     acked: bool = False  # told the upper layer it completed
+    sent: float = 0.0  # pre_send: when it was handed to the network
 
 
 @dataclass(slots=True)
@@ -99,6 +100,8 @@ class ReplicationCore:
         self.dropped: list[DroppedWrite] = []
         self.resync_set: set[int] | None = None  # blocks still to copy by the running resync
         self._notices: list[DrbdNotice] = []
+        self.rx_data: dict[str, float] = {}  # node -> last packet on its data socket
+        self.rx_meta: dict[str, float] = {}  # node -> last ack on its meta socket
 
     # ------------------------------------------------------------ helpers
 
@@ -166,6 +169,7 @@ class ReplicationCore:
         if not dst.running:
             self._lost(pkt, src, self.kernel.now)
             return
+        self._note_arrival(pkt, src, dst)
         src.al_done(pkt.addr)
         if not dst.attached:
             src.bitmap.add(pkt.addr)  # a diskless peer only forwards
@@ -180,6 +184,15 @@ class ReplicationCore:
             dst.bitmap.add(pkt.addr)  # written by a diskless Primary: its own disk lacks it
         if self.resync_set is not None:
             self.resync_set.discard(pkt.addr)
+
+    def _note_arrival(self, pkt: Packet, src: Node, dst: Node) -> None:
+        """What each side's ack receiver last heard (drbd_timing): the data arrived at the
+        receiver; its ack (P_WRITE_ACK/P_RECV_ACK, or for protocol A the epoch's
+        P_BARRIER_ACK) reaches the sender a return trip later."""
+        self.rx_data[dst.name] = max(self.rx_data.get(dst.name, pkt.arrive), pkt.arrive)
+        back = pkt.arrive + self.underlay.delay(dst.name, src.name, self.spec.network,
+                                                HEADER_BYTES)
+        self.rx_meta[src.name] = max(self.rx_meta.get(src.name, back), back)
 
     def _lost(self, pkt: Packet, src: Node, when: float) -> None:
         src.al_done(pkt.addr)
@@ -246,12 +259,16 @@ class ReplicationCore:
         self._queues.setdefault(key, deque()).append(Packet(arrive, op.addr, op.data,
                                                             node.name, op))
         node.al_add(op.addr)
-        op.epoch, op.arrive = self.epoch, arrive
+        op.epoch, op.arrive, op.sent = self.epoch, arrive, self.kernel.now
         if self.spec.protocol is Protocol.A:
             at = self._sndbuf_time(node.name, peer.name)
             if math.isinf(arrive):
                 self._unsent[key] = self._unsent.get(key, 0) + BLOCK_BYTES + HEADER_BYTES
                 at = math.inf if self._unsent[key] > self.sndbuf_bytes else self.kernel.now
+                if math.isinf(at):
+                    self.send_blocked(node)
+                else:
+                    self.peer_waiting(node)
             if at <= self.kernel.now:
                 op.remote = True
                 return
@@ -271,6 +288,7 @@ class ReplicationCore:
     def _arm_ack(self, op: WriteRequest, at: float) -> None:
         if math.isinf(at):
             self._stalled.append(op)
+            self.peer_waiting(op.node)
         else:
             self.kernel.call_later(at - self.kernel.now, lambda: self._remote_ack(op))
 
@@ -280,6 +298,7 @@ class ReplicationCore:
             return  # already settled by a connection loss
         if self.link_down_at is not None:
             self._stalled.append(op)  # TCP keeps retrying until the peer is declared dead
+            self.peer_waiting(op.node)
             return
         del waiting[op.op_id]
         self.flush()
@@ -406,3 +425,9 @@ class ReplicationCore:
 
     def local_io_error(self, node: Node, where: str) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def peer_waiting(self, node: Node) -> None:
+        """A request of `node` waits for a peer it cannot reach (peer-loss timing hook)."""
+
+    def send_blocked(self, node: Node) -> None:
+        """`node`'s send buffer is full on a dead link (peer-loss timing hook)."""

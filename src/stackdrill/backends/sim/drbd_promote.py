@@ -4,12 +4,12 @@ The promotion asks the rule table (`drbd_rules`) and retries the way drbd_set_ro
 on SS_NO_UP_TO_DATE_DISK with `--force` it takes an Inconsistent-or-better disk as
 UpToDate, with a Consistent disk it runs the fence-peer handler; on SS_PRIMARY_NOP it runs
 the handler and, forced, goes on into split brain; on SS_TWO_PRIMARIES it waits
-(ping-timeout + 0.1 s) and tries once more. Before all that it requests a ping
-("Detect dead peers as soon as possible"): a peer that died but is not yet declared lost
-does not answer within ping-timeout, the connection ends, and a cluster-wide promotion
-that was waiting for the peer's answer goes on as a local one. Four tries in all: the
-promotion can end refused although the handler has just fenced the peer (a second
-`drbdadm primary` then succeeds).
+(ping-timeout + 0.1 s) and tries once more. Before all that it requests a ping ("Detect
+dead peers as soon as possible"): a peer that died but is not yet declared lost does not
+answer within the resource's ping-timeout, this side's connection ends, and a
+cluster-wide promotion that was waiting for the peer's answer goes on as a local one. Four
+tries in all: the promotion can end refused although the handler has just fenced the peer
+(a second `drbdadm primary` then succeeds).
 """
 
 from __future__ import annotations
@@ -19,15 +19,13 @@ from dataclasses import replace
 
 import simpy
 
-from stackdrill.api import DrbdConnectionLost
 from stackdrill.backends.sim.drbd_admin import AdminCore, DrbdError
+from stackdrill.backends.sim.drbd_detect import PING_LOST
 from stackdrill.backends.sim.drbd_model import Disk, Node, Role
 from stackdrill.backends.sim.drbd_rules import STATE_RULES, DState, Rule
 from stackdrill.backends.sim.drbd_statechange import Change, Outcome, request
 
-PING_TIMEOUT_S = 0.5  # drbd_limits.h DRBD_PING_TIMEO_DEF: 5 tenths of a second
 SET_ROLE_TRIES = 4  # drbd_set_role max_tries
-TWO_PRIMARIES_WAIT_S = PING_TIMEOUT_S + 0.1  # (ping_timeo + 1) * HZ / 10
 _NO_DATA = STATE_RULES[2]  # SS_NO_UP_TO_DATE_DISK
 
 Steps = Generator[float, None, Rule | None]  # yields seconds to wait; returns the refusal
@@ -48,7 +46,7 @@ class PromoteCore(AdminCore):
             ev.succeed()
             return ev
         self.flush()
-        self.request_ping()
+        self.request_ping(node)
         self._drive(self._set_role(node, force), ev, node)
         return ev
 
@@ -114,7 +112,7 @@ class PromoteCore(AdminCore):
             elif code == -1:  # maybe the peer is found dead soon: one more try
                 if tries < SET_ROLE_TRIES:
                     tries = SET_ROLE_TRIES - 1
-                    yield TWO_PRIMARIES_WAIT_S
+                    yield self.spec.net.ping_timeout_s + 0.1  # (ping_timeo + 1) * HZ / 10
             else:
                 break
         if out.refused is not None:
@@ -126,22 +124,21 @@ class PromoteCore(AdminCore):
         """conn_try_outdate_peer: FP_DONT_CARE needs no handler."""
         return self.spec.fencing == "dont-care" or self.try_outdate_peer(node)
 
-    def request_ping(self) -> None:
+    def request_ping(self, node: Node) -> None:
         """drbd_set_role "Detect dead peers as soon as possible": a ping the peer does not
-        answer within ping-timeout ends the connection ("PingAck did not arrive in time")."""
+        answer within the resource's ping-timeout ends this side's connection ("PingAck
+        did not arrive in time"); the other side keeps its own clock (drbd_detect)."""
         if not self.established or self.link_down_at is None or self._ping_lost_at is not None:
             return
-        token, self._ping_lost_at = self._down_token, self.kernel.now + PING_TIMEOUT_S
+        if node.name in self.lost_sides:
+            return
+        at = self.kernel.now + self.spec.net.ping_timeout_s
+        self._ping_lost_at = at
+        self.rearm_detection(node, at, PING_LOST)
 
-        def unanswered() -> None:
+        def done() -> None:
             self._ping_lost_at = None
-            if token != self._down_token or self.link_down_at is None or not self.established:
-                return
-            cut = self.link_down_at
-            self.kernel.emit(DrbdConnectionLost(self.spec.name, cut,
-                                                "PingAck did not arrive in time"))
-            self._end_connection(cut, graceful=False)
-        self.kernel.call_later(PING_TIMEOUT_S, unanswered)
+        self.kernel.call_later(at - self.kernel.now, done)
 
     def _become_primary(self, node: Node, ns: DState, forced: bool, force: bool) -> None:
         """drbd_set_role after the state change: a forced disk is UpToDate, discard-my-data

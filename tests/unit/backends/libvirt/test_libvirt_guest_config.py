@@ -146,6 +146,9 @@ def test_resource_file_uses_84_syntax_and_topology_values() -> None:
     assert "disk /dev/vdb;" in text and "meta-disk internal;" in text
     assert "on-io-error detach;" in text
     assert "allow-two-primaries" not in text
+    for option in ("ping-int 10;", "ping-timeout 5;", "timeout 60;", "ko-count 7;",
+                   "connect-int 10;"):  # the sim's peer-loss timing, same numbers
+        assert option in text
     dual = clvm_pair()
     text = resource_config(dual, dual.drbd_resource("r0"), {"alice": "/dev/vdb", "bob": "/dev/vdb"})
     assert "allow-two-primaries yes;" in text

@@ -17,14 +17,15 @@ def _heal(lab: Lab, at: float) -> None:
 
 
 def test_link_loss_detected_after_timeout() -> None:
-    """drbd.conf(5) net `timeout`/ping: a dead peer is declared after the timeout; the
+    """drbd_ack_receiver: an idle dead peer is declared by the next unanswered ping, no
+    sooner than ping-timeout and no later than ping-int + ping-timeout after the cut; the
     survivor then shows WFConnection and the peer's disk as DUnknown (UG 2.x, /proc/drbd
     `cs:WFConnection ro:Primary/Unknown ds:UpToDate/DUnknown`)."""
-    lab = Lab(res_kw={"timeout_s": 6.0})
+    lab = Lab()
     _cut(lab, 1.0)
-    lab.run(6.9)
+    lab.run(1.45)
     assert lab.st("n1").connection == "Connected"
-    lab.run(7.1)
+    lab.run(11.55)
     st = lab.st("n1")
     assert st.connection == "WFConnection" and st.peer_disk == "DUnknown"
     assert st.peer_role == "Unknown" and st.disk == "UpToDate"
@@ -61,12 +62,12 @@ def test_writes_while_disconnected_are_tracked_out_of_sync() -> None:
 def test_protocol_c_write_waiting_for_peer_completes_when_loss_is_declared() -> None:
     """drbd_req.c: a request waiting for the peer's ack is completed locally when the
     connection is lost (CONNECTION_LOST_WHILE_PENDING); the block is marked out of sync."""
-    lab = Lab(protocol=Protocol.C, res_kw={"timeout_s": 6.0})
+    lab = Lab(protocol=Protocol.C)
     lab.net.set_link("n2", "repl", False)
     ev = lab.write("n1", 3, "x")
-    lab.run(5.0)
+    lab.run(0.45)
     assert not ev.triggered  # stalled: TCP keeps retrying until the peer is declared dead
-    lab.run(6.5)
+    lab.run(20.6)
     assert ev.processed and ev.ok
     assert lab.st("n1").out_of_sync_kb == 4
 
@@ -74,7 +75,7 @@ def test_protocol_c_write_waiting_for_peer_completes_when_loss_is_declared() -> 
 def test_short_link_flap_does_not_disconnect() -> None:
     """A link outage shorter than the net timeout is absorbed by TCP: no state change,
     delayed writes complete and reach the peer, nothing is out of sync."""
-    lab = Lab(protocol=Protocol.C, res_kw={"timeout_s": 6.0})
+    lab = Lab(protocol=Protocol.C)  # busy: neither side gives up within 10.5 s
     _cut(lab, 1.0)
     _heal(lab, 3.0)
     lab.workload("n1", 100, 0.02, tag="f")
@@ -92,21 +93,28 @@ def test_reconnect_after_connect_int_then_bitmap_resync() -> None:
     Inconsistent meanwhile; afterwards both are Connected/UpToDate."""
     lab = Lab(resync_rate_mbit=1.0, res_kw={"connect_int_s": 10.0})
     _cut(lab, 1.0)
-    lab.run(10.0)
+    lab.run(25.0)  # both sides gave up (idle: within 11.5)
     for i in range(50):
         lab.write("n1", i, f"v{i}")
-    lab.run(11.0)
-    _heal(lab, 12.0)  # lost at 7.0; DRBD retries every connect-int: next try at 17.0
-    lab.run(16.9)
+    lab.run(26.0)
+    # conn_connect: SYNs at each side's loss + 0, 1, 3, 7 s, then a listen of 10 +- 10/7 s
+    # (drbd_timing.connect_syns); the heal at 40 falls between them
+    _heal(lab, 40.0)
+    lab.run(40.5)
     assert lab.st("n1").connection == "WFConnection"
-    lab.run(17.05)
+    t = 40.5
+    while lab.st("n1").connection == "WFConnection" and t < 70.0:
+        t += 0.01
+        lab.run(t)
+    assert lab.st("n1").connection == "SyncSource"
+    start = t
     s1, s2 = lab.st("n1"), lab.st("n2")
     assert s1.connection == "SyncSource" and s2.connection == "SyncTarget"
     assert s2.disk == "Inconsistent" and s1.peer_disk == "Inconsistent"
     duration = 50 * 4 * 1024 * 8 / 1e6  # 200 KiB at 1 Mbit/s
-    lab.run(17.0 + duration * 0.5)
+    lab.run(start + duration * 0.5)
     assert 0 < lab.st("n2").out_of_sync_kb < 200
-    lab.run(17.1 + duration)
+    lab.run(start + 0.1 + duration)
     s1, s2 = lab.st("n1"), lab.st("n2")
     assert s1.connection == s2.connection == "Connected"
     assert s1.disk == s2.disk == "UpToDate" and s1.out_of_sync_kb == 0
@@ -142,21 +150,21 @@ def test_interrupted_resync_resumes_where_it_stopped() -> None:
     the next connect; the target stays Inconsistent (and cannot be promoted) meanwhile."""
     lab = Lab(resync_rate_mbit=1.0, res_kw={"connect_int_s": 2.0})
     _cut(lab, 1.0)
-    lab.run(8.0)
+    lab.run(25.0)
     for i in range(100):
         lab.write("n1", i, f"v{i}")
-    _heal(lab, 9.0)
-    lab.run(11.5)
+    _heal(lab, 26.0)
+    lab.run(28.5)
     assert lab.st("n2").connection == "SyncTarget"
-    _cut(lab, 12.0)
-    lab.run(19.0)
+    _cut(lab, 29.0)
+    lab.run(51.0)  # the resync stream: the target waits one more ping-int (<= 20.5 s)
     st2 = lab.st("n2")
     assert st2.disk == "Inconsistent" and st2.connection == "WFConnection"
     assert 0 < lab.st("n1").out_of_sync_kb < 400
     promote = lab.promote("n2")
     assert not promote.ok and "UpToDate" in str(promote.value)
-    _heal(lab, 20.0)
-    lab.run(40.0)
+    _heal(lab, 52.0)
+    lab.run(70.0)
     assert lab.st("n2").disk == "UpToDate"
     assert lab.lost_on("n2", "n1") == []
 
@@ -168,7 +176,7 @@ def test_secondary_hang_is_a_lost_peer_then_resync_on_thaw() -> None:
     lab.k.call_later(1.0, lab.hosts["n2"].hang)
     lab.k.call_later(30.0, lab.hosts["n2"].thaw)
     lab.workload("n1", 200, 0.05)
-    lab.run(8.0)
+    lab.run(12.0)  # busy Primary: one ping-int after its last ack plus ping-timeout
     assert lab.st("n1").connection == "WFConnection"
     lab.run(60.0)
     assert lab.st("n1").connection == "Connected" and lab.st("n2").disk == "UpToDate"

@@ -97,7 +97,7 @@ def test_attach_on_a_dead_link_negotiates_until_the_connection_is_lost() -> None
     (random seeds 3949, 7216, 7587)."""
     lab = _diskless_primary_attaching_on_a_dead_link()
     assert lab.events("resync-started") == []
-    lab.run(lab.now + 10.0)
+    lab.run(lab.now + 21.0)  # each side's ping path: within 2 ping-ints + ping-timeout
     assert lab.st("n1").connection == "WFConnection" and lab.st("n1").disk == "Diskless"
     assert lab.st("n2").connection == "WFConnection"
     assert not lab.settle(lab.write("n1", 3, "no-data")).ok  # neither disk nor peer
@@ -144,7 +144,7 @@ def test_inconsistent_primary_without_uptodate_peer_fails_writes() -> None:
     assert lab.st("n1").connection == "SyncTarget" and lab.st("n1").disk == "Inconsistent"
     assert lab.settle(lab.write("n1", 2, "syncing")).ok  # peer UpToDate: allowed
     lab.net.set_link("n1", "repl", up=False)
-    lab.run(lab.now + 10.0)
+    lab.run(lab.now + 21.0)  # the resync stream's target pings one ping-int later
     assert lab.st("n1").connection == "WFConnection" and lab.st("n1").disk == "Inconsistent"
     ev = lab.settle(lab.write("n1", 3, "orphan"))
     assert not ev.ok and 3 not in lab.acked["n1"]

@@ -80,7 +80,7 @@ def test_promotion_needs_uptodate_data_unless_forced() -> None:
     node with an Outdated (or Inconsistent) disk cannot be promoted; `--force` can."""
     lab = Lab(fencing="resource-only", outdate_peer=lambda peer, req: True)
     lab.net.set_link("n2", "repl", False)
-    lab.run(7.0)
+    lab.run(12.0)  # idle: within ping-int + ping-timeout
     assert lab.st("n2").disk == "Outdated"
     ev = lab.promote("n2")
     assert not ev.ok and "Need access to UpToDate data" in str(ev.value)
@@ -100,12 +100,12 @@ def test_resource_only_fencing_outdates_the_peer() -> None:
         return True
     lab = Lab(fencing="resource-only", outdate_peer=outdate)
     lab.net.set_link("n2", "repl", False)
-    lab.run(7.0)
+    lab.run(12.0)  # idle: within ping-int + ping-timeout
     assert calls == [("n2", "n1")]
     assert lab.st("n1").peer_disk == "Outdated"
     failing = Lab(fencing="resource-only", outdate_peer=lambda p, r: False)
     failing.net.set_link("n2", "repl", False)
-    failing.run(7.0)
+    failing.run(12.0)
     ev = failing.promote("n2")
     assert not ev.ok and "peer is not outdated" in str(ev.value)
 
@@ -122,14 +122,14 @@ def test_resource_and_stonith_freezes_io_until_peer_is_shot() -> None:
     lab = Lab(fencing="resource-and-stonith", stonith=stonith)
     lab_holder.append(lab)
     lab.net.set_link("n2", "repl", False)
-    lab.run(6.5)
+    lab.run(11.0)
     assert lab.st("n1").suspended
     ev = lab.write("n1", 1, "x")
     lab.run(20.0)
     assert not ev.triggered  # frozen: the fence-peer handler did not succeed
     ok = Lab(fencing="resource-and-stonith", stonith=lambda v, r: True)
     ok.net.set_link("n2", "repl", False)
-    ok.run(6.5)
+    ok.run(11.0)
     ev2 = ok.write("n1", 1, "x")
     assert ok.settle(ev2).ok and not ok.st("n1").suspended
     assert ok.events("fence-peer")[0].get("result") == "fenced"
@@ -239,14 +239,14 @@ def test_hung_primary_thaws_into_split_brain() -> None:
     data generation, so the handshake finds split brain (2 primaries -> disconnect)."""
     lab = Lab(allow_two_primaries=False, res_kw={"connect_int_s": 2.0})
     lab.k.call_later(1.0, lab.hosts["n1"].hang)
-    lab.run(8.0)
+    lab.run(12.0)
     assert lab.st("n2").connection == "WFConnection"
     assert lab.promote("n2").ok
     lab.write("n2", 7, "new")
-    lab.run(9.0)
+    lab.run(13.0)
     lab.hosts["n1"].thaw()
     lab.write("n1", 8, "zombie")
-    lab.run(30.0)
+    lab.run(40.0)
     assert lab.st("n1").split_brain and lab.st("n2").split_brain
     assert lab.st("n1").connection == "StandAlone"
 

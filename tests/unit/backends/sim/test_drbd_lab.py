@@ -17,7 +17,7 @@ from stackdrill.backends.sim.drbd import DrbdResourceSim
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
 from stackdrill.backends.sim.network import Underlay
-from stackdrill.topology import DrbdResource, Host, Network, Topology
+from stackdrill.topology import DrbdNetOptions, DrbdResource, Host, Network, Topology
 from stackdrill.topology.model import NetworkPurpose, Role
 
 
@@ -27,13 +27,17 @@ class Lab:
     def __init__(self, seed: int = 7, bandwidth_mbit: float = 1000.0, latency_ms: float = 0.5,
                  stonith: Callable[[str, str], bool] | None = None,
                  outdate_peer: Callable[[str, str], bool] | None = None,
-                 res_kw: dict[str, Any] | None = None, **spec_kw: Any) -> None:
+                 res_kw: dict[str, Any] | None = None, boot_s: float = 30.0,
+                 **spec_kw: Any) -> None:
         self.k = Kernel(seed)
-        hosts = tuple(Host(name=n, roles=(Role.STORAGE,), boot_s=30.0) for n in ("n1", "n2"))
+        hosts = tuple(Host(name=n, roles=(Role.STORAGE,), boot_s=boot_s) for n in ("n1", "n2"))
         net = Network(name="repl", purposes=(NetworkPurpose.REPLICATION,), cidr="10.0.0.0/24",
                       addresses={"n1": "10.0.0.1", "n2": "10.0.0.2"},
                       bandwidth_mbit=bandwidth_mbit, latency_ms=latency_ms)
         spec_kw.setdefault("primary", ("n1",))
+        res_kw = dict(res_kw or {})
+        if "connect_int_s" in res_kw:  # the resource's net option (drbd_timing)
+            spec_kw["net"] = DrbdNetOptions(connect_int=int(res_kw.pop("connect_int_s")))
         self.spec = DrbdResource(name="r0", nodes=("n1", "n2"), disk="sdb", size_gb=1,
                                  network="repl", **spec_kw)
         topo = Topology(name="lab", hosts=hosts, networks=(net,), drbd=(self.spec,))

@@ -15,17 +15,17 @@ def _split(n1_writes: int, n2_writes: int, demote: tuple[str, ...] = (), **spec:
     """Partition, promote n2 too, write on both, optionally demote, heal."""
     lab = Lab(res_kw={"connect_int_s": 2.0}, **spec)
     lab.net.set_link("n2", "repl", False)
-    lab.run(7.0)
+    lab.run(25.0)  # both sides gave up (idle: within ping-int + ping-timeout)
     assert lab.promote("n2").ok
     for i in range(n1_writes):
         lab.write("n1", 100 + i, f"a{i}")
     for i in range(n2_writes):
         lab.write("n2", 200 + i, f"b{i}")
-    lab.run(8.0)
+    lab.run(26.0)
     for host in demote:
         assert lab.settle(lab.res.demote(host)).ok
     lab.net.set_link("n2", "repl", True)
-    lab.run(30.0)
+    lab.run(45.0)
     return lab
 
 
