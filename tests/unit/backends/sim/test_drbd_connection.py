@@ -130,18 +130,21 @@ def test_resync_is_capped_by_a_rate_limit_on_the_replication_link() -> None:
     link took 0.1 s)."""
     lab = Lab(resync_rate_mbit=100.0, res_kw={"connect_int_s": 10.0})
     _cut(lab, 1.0)
-    lab.run(10.0)
+    lab.run(25.0)  # both sides gave up
     for i in range(50):
         lab.write("n1", i, f"v{i}")
-    lab.run(11.0)
+    lab.run(26.0)
     lab.net.set_rate("n2", "repl", 1.0)
-    _heal(lab, 12.0)
-    lab.run(17.05)
+    _heal(lab, 40.0)
+    t = 40.0
+    while lab.st("n2").connection != "SyncTarget" and t < 70.0:
+        t += 0.01
+        lab.run(t)
     assert lab.st("n2").connection == "SyncTarget"
     duration = 50 * 4 * 1024 * 8 / 1e6  # 200 KiB at 1 Mbit/s
-    lab.run(17.0 + duration * 0.5)
+    lab.run(t + duration * 0.5)
     assert lab.st("n2").connection == "SyncTarget" and lab.st("n2").out_of_sync_kb > 0
-    lab.run(17.1 + duration)
+    lab.run(t + 0.1 + duration)
     assert lab.st("n2").connection == "Connected" and lab.st("n2").disk == "UpToDate"
 
 
