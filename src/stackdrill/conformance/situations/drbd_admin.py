@@ -15,11 +15,10 @@ Codes, messages and states are compared exactly: they are what a user reads.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from stackdrill.api import DrbdConnected, DrbdNotice, DrbdStateChanged, Note, Traced
 from stackdrill.conformance import labs
 from stackdrill.conformance.drbd_lab import (
     FREE_OFFSET_MIB,
@@ -46,6 +45,9 @@ from stackdrill.conformance.situations.drbd_common import (
     state_names,
     vm_states,
 )
+
+if TYPE_CHECKING:
+    from stackdrill.backends.sim.lab import SimLab
 
 SETTLE_S = 5.0  # a graceful disconnect reaches the peer well within this
 
@@ -172,48 +174,59 @@ DISCONNECT_ON_SECONDARY = _disconnect_situation(SECONDARY, "secondary")
 
 # ---------------------------------------------------------------- diskless primary re-attach
 
-WRITE_WHILE_DISKLESS = (f"dd if=/dev/urandom of=/dev/drbd0 bs=4k count=256 "
+WRITTEN_BLOCKS = 256  # 4 KiB each: 1 MiB written while Diskless
+WRITE_WHILE_DISKLESS = (f"dd if=/dev/urandom of=/dev/drbd0 bs=4k count={WRITTEN_BLOCKS} "
                         f"seek={FREE_OFFSET_MIB * 256} oflag=direct")
+MAX_STEPS = 1_000_000  # simulated events observed one by one after the attach
 
 
 def _sim_reattach() -> Fields:
     lab = sim_lab()
     res = lab.drbd[RES]
     out = sim_answer("detach", sim_call(res.detach, PRIMARY))
-    labs.sim_run(lab, sim_wait(res.device(PRIMARY).write(1, "while-diskless")))
-    start = len(lab.tracer.events())
+    device = res.device(PRIMARY)
+    labs.sim_run(lab, _sim_writes(device, WRITTEN_BLOCKS))
+    before = _seen(lab)  # events2 prints changes only: the state before is not one
     out |= sim_answer("attach", sim_call(res.attach, PRIMARY))
-    lab.advance(lab.kernel.now + 60.0)
-    out |= _transitions(_sim_changes(lab.tracer.events()[start:]))
+    out |= _transitions([before, *_observe(lab, lab.kernel.now + 60.0)], since_first=True)
     out |= sim_states("final", lab, PRIMARY)
     return out
 
 
-def _sim_changes(traced: list[Traced]) -> list[tuple[str, str | None, str | None]]:
-    """The simulator's state changes of the Primary, from its trace: DrbdStateChanged, and
-    the events the model emits where a state changes without one (the `attach` note: the
-    disk; DrbdConnected: the replication states; resync-finished: UpToDate, Connected)."""
-    changes: list[tuple[str, str | None, str | None]] = []
-    for t in traced:
-        ev = t.event
-        if isinstance(ev, DrbdStateChanged):
-            changes.append((ev.node, ev.disk, ev.connection))
-        elif isinstance(ev, DrbdConnected):
-            changes += [(node, None, str(cs)) for node, cs in ev.states]
-        elif isinstance(ev, DrbdNotice) and ev.kind == "resync-finished":
-            changes.append((str(dict(ev.details).get("target")), "UpToDate", "Connected"))
-        elif isinstance(ev, Note) and ev.source == f"drbd/{RES}" and ev.what == "attach":
-            facts = dict(ev.details)
-            changes.append((str(facts.get("node")), str(facts.get("disk")), None))
-    return changes
+def _sim_writes(device: Any, count: int) -> Generator[simpy.Event, Any, None]:
+    for block in range(count):
+        yield from sim_wait(device.write(block, "while-diskless"))
 
 
-def _transitions(changes: list[tuple[str, str | None, str | None]]) -> Fields:
-    """The Primary's disk states and connection states after the attach, in order."""
-    disks = [d for node, d, _c in changes if node == PRIMARY and d]
-    conns = [c for node, _d, c in changes if node == PRIMARY and c]
-    return {"disk_states": Observed(value=" > ".join(_dedup(disks)) or None),
-            "connection_states": Observed(value=" > ".join(_dedup(conns)) or None)}
+def _seen(lab: SimLab) -> tuple[str, str | None, str | None]:
+    st = lab.drbd[RES].status()[PRIMARY]
+    return PRIMARY, st.disk, st.connection
+
+
+def _observe(lab: SimLab, until: float) -> list[tuple[str, str | None, str | None]]:
+    """The Primary's disk and connection state after every simulated event up to `until`
+    (what events2 would print, short of changes made and undone within one event)."""
+    env, seen = lab.kernel.env, [_seen(lab)]
+    for _ in range(MAX_STEPS):
+        if env.peek() > until:
+            break
+        env.step()
+        now = _seen(lab)
+        if now != seen[-1]:
+            seen.append(now)
+    lab.advance(until)
+    return seen
+
+
+def _transitions(changes: list[tuple[str, str | None, str | None]],
+                 since_first: bool = False) -> Fields:
+    """The Primary's disk states and connection states after the attach, in order
+    (`since_first`: the first entry is the state before, left out)."""
+    skip = 1 if since_first else 0
+    disks = _dedup([d for node, d, _c in changes if node == PRIMARY and d])[skip:]
+    conns = _dedup([c for node, _d, c in changes if node == PRIMARY and c])[skip:]
+    return {"disk_states": Observed(value=" > ".join(disks) or None),
+            "connection_states": Observed(value=" > ".join(conns) or None)}
 
 
 def _dedup(items: list[str]) -> list[str]:
