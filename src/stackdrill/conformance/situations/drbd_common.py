@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 STATE_CHANGE_FAILED_EXIT = 11  # drbdsetup: "State change failed: (code) ..."
 FAILURE_EXIT = 10  # drbdsetup: "Failure: (code) ..."
 STATE_CHANGE_EXITS = {-2: 17, -16: 5, -4: 16}  # print_config_error's special cases
-_CODE = re.compile(r"\((-?\d+)\) ([^\n]+?)\s*$", re.M)
+_CODE = re.compile(r"\((-?\d+)\) ([^\n]*\S)")  # "(code) message", to the line's last word
 STATE_KEYS = ("role", "connection", "disk", "peer_disk")
 
 

@@ -128,7 +128,7 @@ def _simulate_detection() -> Fields:
 
 # ---------------------------------------------------------------- real guests
 
-_STAMP = re.compile(r"^\[\s*(\d+\.\d+)\]\s*(.*)$")
+_STAMP = re.compile(r"\[\s*(\d+\.\d+)\]\s*(.*)")  # a dmesg line: [printk time] text
 
 
 def _kmsg_offset(lab: LibvirtLab, host: str, tag: str) -> float:
