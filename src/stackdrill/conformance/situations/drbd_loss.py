@@ -268,7 +268,9 @@ def _sim_promote() -> Fields:
     refusal = labs.sim_run(lab, _timed(lab, res.promote(SECONDARY)))
     out = sim_answer("primary", refusal[0])
     out["primary_took_s"] = Observed(value=round(refusal[1] - started, 3), unit="s")
-    return out | sim_states("after", lab, SECONDARY)
+    out |= sim_states("after", lab, SECONDARY)
+    out |= sim_answer("primary_again", labs.sim_run(lab, sim_wait(res.promote(SECONDARY))))
+    return out | sim_states("after_again", lab, SECONDARY)
 
 
 def _timed(lab: SimLab, event: simpy.Event
@@ -289,6 +291,9 @@ def _record_promote() -> Fields:
     out["primary_took_s"] = Observed(value=int(took.group(1)) / 1000 if took else None,
                                      unit="s")
     out |= vm_states("after", lab, SECONDARY)
+    out |= answer("primary_again", *run(lab, SECONDARY, f"drbdadm primary {RES}", timeout=120))
+    out |= vm_states("after_again", lab, SECONDARY)
+    run(lab, SECONDARY, f"drbdadm secondary {RES}")
     power_on(lab, PRIMARY)
     return out
 
@@ -296,11 +301,14 @@ def _record_promote() -> Fields:
 PROMOTE = Situation(
     name="drbd-promote-during-undeclared-loss",
     exercises="the Primary's power cut, drbdadm primary on the Secondary at once (before "
-              "the idle connection is declared lost): exit, message, duration, states",
+              "the idle connection is declared lost): exit, message, duration, states; "
+              "then drbdadm primary once more",
     # the duration is ping-timeout + (ping-timeout + 0.1 s) of waits plus the fence-peer
     # handler (a shell script, ~0.1-0.3 s under TCG): 0.5 s covers the handler and timers
     tolerances={"primary_exit": EXACT, "primary_message": EXACT,
-                "primary_took_s": within(0.5), **dict.fromkeys(state_names("after"), EXACT)},
+                "primary_took_s": within(0.5), **dict.fromkeys(state_names("after"), EXACT),
+                "primary_again_exit": EXACT, "primary_again_message": EXACT,
+                **dict.fromkeys(state_names("after_again"), EXACT)},
     simulate=_sim_promote, recorders={"libvirt": _record_promote})
 
 SITUATIONS = (DETECTION, PROMOTE)
