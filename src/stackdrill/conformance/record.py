@@ -3,13 +3,15 @@ its recording (`python -m stackdrill.conformance.record`, as root for netns; wra
 scripts/record-conformance.sh). Slow and privileged, so never part of a CI run.
 
 Each recording states the software it was observed on: the kernel release and the
-user-space tools the situation drives (iproute2, nftables, iperf3, iputils), so a
+user-space tools the situation drives (iproute2, nftables, iperf3, iputils; for real
+guests libvirt, qemu and, from the guest, its kernel, DRBD module and drbd-utils), so a
 re-recording on other software shows as a version change next to any value change.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import logging
 import platform
@@ -19,6 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from stackdrill.conformance import drbd_lab
 from stackdrill.conformance.corpus import DEFAULT_DIR, write
 from stackdrill.conformance.model import Recording, RecordingBackend, Situation
 from stackdrill.conformance.situations import SITUATIONS
@@ -57,9 +60,11 @@ def versions(backend: RecordingBackend) -> dict[str, str]:
 def record(situation: Situation, backend: RecordingBackend, directory: Path,
            today: Callable[[], datetime.date] = datetime.date.today) -> Path:
     fields = situation.recorders[backend]()
+    found = versions(backend)
+    if backend == "libvirt":  # the software in the guests is what the situation observed
+        found |= drbd_lab.guest_versions_seen()
     recording = Recording(situation=situation.name, backend=backend,
-                          recorded_on=today().isoformat(), versions=versions(backend),
-                          fields=fields)
+                          recorded_on=today().isoformat(), versions=found, fields=fields)
     return write(directory, recording)
 
 
@@ -80,17 +85,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not chosen:
         print(f"no situation to record on {args.backend}", file=sys.stderr)
         return 2
+    # real guests boot once for every situation of the run, and are destroyed at its end
+    with drbd_lab.session() if args.backend == "libvirt" else contextlib.nullcontext():
+        failed = _record_all(chosen, args.backend, args.dir)
+    return 1 if failed else 0
+
+
+def _record_all(chosen: Sequence[Situation], backend: RecordingBackend, directory: Path) -> int:
     failed = 0
     for situation in chosen:
-        print(f"recording {situation.name} on {args.backend} ...", flush=True)
+        print(f"recording {situation.name} on {backend} ...", flush=True)
         try:
-            path = record(situation, args.backend, args.dir)
+            path = record(situation, backend, directory)
         except Exception:  # one situation that cannot run does not stop the others
             log.exception("recording %s failed", situation.name)
             failed += 1
             continue
         print(f"  -> {path}", flush=True)
-    return 1 if failed else 0
+    return failed
 
 
 if __name__ == "__main__":
