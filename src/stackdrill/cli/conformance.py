@@ -71,7 +71,9 @@ def comparison_table(comparison: Comparison) -> Table:
         cells = (escape(row.name), escape(row.recorded.show()),
                  escape(row.simulated.show() if row.simulated else "(none)"),
                  row.tolerance.show())
-        if row.agrees:
+        if row.not_modelled:
+            table.add_row(*cells, f"[yellow]not modelled[/yellow]: {escape(row.not_modelled)}")
+        elif row.agrees:
             table.add_row(*cells, "[green]agree[/green]")
         else:
             table.add_row(*cells, "[bold red]DIFFER[/bold red]", style="red")
@@ -87,3 +89,6 @@ def print_comparisons(comparisons: list[Comparison], out: Console) -> None:
                   f"situation(s): {escape(', '.join(differ))}")
     else:
         out.print(f"[bold green]AGREE[/bold green] all {len(comparisons)} situation(s)")
+    uncovered = sum(len(c.uncovered) for c in comparisons)
+    if uncovered:
+        out.print(f"{uncovered} recorded field(s) not modelled, each with its reason above")

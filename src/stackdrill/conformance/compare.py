@@ -17,7 +17,8 @@ def compare(situation: Situation, recording: Recording) -> Comparison:
         recorded = recording.fields[name]
         sim = simulated.get(name)
         agrees = sim is not None and tolerance.agrees(recorded.value, sim.value)
-        rows.append(FieldComparison(name, recorded, sim, tolerance, agrees))
+        rows.append(FieldComparison(name, recorded, sim, tolerance, agrees,
+                                    situation.not_modelled.get(name, "")))
     return Comparison(situation.name, situation.exercises, recording.backend,
                       dict(recording.versions), recording.recorded_on, tuple(rows))
 
@@ -31,7 +32,7 @@ def table(comparison: Comparison) -> str:
     """A plain-text per-field table (for a failing test; the CLI draws its own)."""
     head = ("field", f"recorded ({comparison.backend})", "simulated", "tolerance", "")
     body = [(row.name, row.recorded.show(), row.simulated.show() if row.simulated else "(none)",
-             row.tolerance.show(), "agree" if row.agrees else "DIFFER")
+             row.tolerance.show(), row.verdict)
             for row in comparison.rows]
     widths = [max(len(r[i]) for r in (head, *body)) for i in range(len(head))]
     lines = [f"{comparison.situation}: {comparison.exercises}"]
@@ -59,6 +60,7 @@ def to_json(comparisons: Iterable[Comparison]) -> dict[str, Any]:
                 "unit": row.recorded.unit,
                 "tolerance": row.tolerance.show(),
                 "agrees": row.agrees,
+                "not_modelled": row.not_modelled or None,
             } for row in c.rows],
         } for c in items],
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from html import escape
 from string import Template
 
-from stackdrill.conformance.model import Comparison
+from stackdrill.conformance.model import Comparison, FieldComparison
 from stackdrill.report.differential_html import page_style
 
 _PAGE = Template("""<!DOCTYPE html>
@@ -39,17 +39,24 @@ def _versions(comparison: Comparison) -> str:
     return ", ".join(f"{name} {version}" for name, version in sorted(comparison.versions.items()))
 
 
+def _verdict_cell(row: FieldComparison) -> str:
+    if row.not_modelled:
+        return f"<td>not modelled: {escape(row.not_modelled)}</td>"
+    return ('<td><span class="ok">yes</span></td>' if row.agrees else
+            '<td><span class="fail">NO</span></td>')
+
+
 def _situation(comparison: Comparison) -> str:
     head = "".join(f"<th>{h}</th>" for h in
                    ("field", f"recorded ({escape(comparison.backend)})", "simulated",
                     "tolerance", "agree"))
     body = "".join(
-        f'<tr class="{"" if row.agrees else "bad"}"><td>{escape(row.name)}</td>'
+        f'<tr class="{"" if row.agrees or row.not_modelled else "bad"}">'
+        f"<td>{escape(row.name)}</td>"
         f"<td>{escape(row.recorded.show())}</td>"
         f"<td>{escape(row.simulated.show() if row.simulated else '(none)')}</td>"
         f"<td>{escape(row.tolerance.show())}</td>"
-        + ('<td><span class="ok">yes</span></td>' if row.agrees else
-           '<td><span class="fail">NO</span></td>') + "</tr>"
+        + _verdict_cell(row) + "</tr>"
         for row in comparison.rows)
     return (f'<h2 id="{escape(comparison.situation)}">{escape(comparison.situation)}</h2>'
             f"<p>{escape(comparison.exercises)}</p>"

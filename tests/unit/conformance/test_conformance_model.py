@@ -59,3 +59,23 @@ def test_a_recording_with_a_field_of_the_wrong_kind_names_its_path(tmp_path: Pat
     text = err.value.render()
     assert f"{path}: recorded_on:" in text
     assert f"{path}: fields.sent_per_direction.value" in text
+
+
+def test_a_field_the_model_does_not_cover_is_shown_with_why_and_never_counts_as_agreement(
+        ) -> None:
+    """A situation may declare fields the simulator deliberately does not reproduce, each
+    with its reason: such a field neither makes the situation differ nor agree; a situation
+    with nothing else covered does not agree."""
+    from stackdrill.conformance.model import Comparison, FieldComparison
+
+    def row(name: str, agrees: bool, why: str = "") -> FieldComparison:
+        return FieldComparison(name, Observed(value=1), Observed(value=2), EXACT, agrees, why)
+
+    def comparison(*rows: FieldComparison) -> Comparison:
+        return Comparison("s", "what", "libvirt", {}, "2026-12-05", rows)
+
+    covered_and_not = comparison(row("state", True), row("took_s", False, "handler run time"))
+    assert covered_and_not.agrees and covered_and_not.differing == ()
+    assert [r.verdict for r in covered_and_not.rows] == ["agree", "not modelled"]
+    assert not comparison(row("took_s", False, "handler run time")).agrees
+    assert not comparison(row("state", False), row("took_s", True, "why")).agrees

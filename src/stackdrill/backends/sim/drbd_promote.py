@@ -42,11 +42,11 @@ class PromoteCore(AdminCore):
         if not (node.running and node.host.up):
             ev.fail(DrbdError(f"{self.spec.name}: {host}: no DRBD running (Unconfigured)"))
             return ev
+        self.request_ping(node)  # drbd_set_role pings first, even for a Primary
         if node.role is Role.PRIMARY:  # SS_NOTHING_TO_DO
             ev.succeed()
             return ev
         self.flush()
-        self.request_ping(node)
         self._drive(self._set_role(node, force), ev, node)
         return ev
 
@@ -127,8 +127,15 @@ class PromoteCore(AdminCore):
     def request_ping(self, node: Node) -> None:
         """drbd_set_role "Detect dead peers as soon as possible": a ping the peer does not
         answer within the resource's ping-timeout ends this side's connection ("PingAck
-        did not arrive in time"); the other side keeps its own clock (drbd_detect)."""
-        if not self.established or self.link_down_at is None or self._ping_lost_at is not None:
+        did not arrive in time"); the other side keeps its own clock (drbd_detect). On a
+        live link the ping and its ack are meta packets both sides receive: each side's
+        ack receiver restarts its ping-int wait from now (drbd_ack_receiver)."""
+        if self.established and self.link_down_at is None:
+            for side in (node, self.peer_of(node)):
+                self.rx_meta[side.name] = max(self.rx_meta.get(side.name, 0.0),
+                                              self.kernel.now)
+            return
+        if not self.established or self._ping_lost_at is not None:
             return
         if node.name in self.lost_sides:
             return

@@ -65,11 +65,13 @@ def ping_detection(clock: SideClock, anchor: float, cut: float, opts: DrbdNetOpt
     """drbd_ack_receiver: when this side gives up on a peer that went silent at `cut`.
 
     The meta receive (re)started last at `start`: the shared idle phase (`anchor` plus
-    whole ping-ints) or the last meta packet, whichever is later. It times out a ping-int
+    or minus whole ping-ints, at or before the cut) or the last meta packet, whichever is
+    later (an anchor drawn after the cut once hid the acks of a busy side). It times out a ping-int
     later; if data arrived during that receive it only restarts, so the ping goes out one
     ping-int later still; the PingAck is then awaited for ping-timeout."""
     period = float(opts.ping_int)
-    since = max(anchor, clock.meta_rx)
+    idle = anchor + math.floor((cut - anchor) / period) * period  # the last idle start <= cut
+    since = max(idle, clock.meta_rx)
     start = since + math.floor((cut - since) / period) * period
     ping_at = start + period
     if clock.data_rx > start:

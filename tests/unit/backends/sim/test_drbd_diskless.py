@@ -17,7 +17,7 @@ def _diskless_primary_cut_off(protocol: Protocol = Protocol.C) -> Lab:
     assert lab.settle(lab.write("n1", 2, "diskless")).ok
     assert lab.st("n1").disk == "Diskless" and lab.res.device("n2").peek(2) == "diskless"
     lab.net.set_link("n1", "repl", up=False)
-    lab.run(lab.now + 10.0)  # past the ping timeout: connection lost
+    lab.run(lab.now + 12.0)  # one ping-int after its last ack, plus ping-timeout: lost
     assert lab.st("n1").connection == "WFConnection"
     return lab
 
@@ -65,7 +65,7 @@ def test_diskless_primary_cut_off_does_not_outdate_its_peer() -> None:
     lab.disks["n1"].fail()
     assert lab.settle(lab.write("n1", 2, "diskless")).ok
     lab.net.set_link("n1", "repl", up=False)
-    lab.run(lab.now + 10.0)
+    lab.run(lab.now + 12.0)  # one ping-int after its last ack, plus ping-timeout
     assert lab.st("n1").connection == "WFConnection"
     assert asked == []
     assert lab.st("n2").disk == "UpToDate"

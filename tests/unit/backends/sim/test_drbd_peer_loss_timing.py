@@ -155,3 +155,19 @@ def test_a_peer_that_reboots_before_it_is_noticed_resets_the_stale_connection() 
     assert lab.st("n2").running and lab.st("n2").connection in ("Connected", "SyncTarget")
     lost = [line for line in lab.k.tracer.lines() if "connection-lost" in line]
     assert len(lost) == 1 and "connection reset by peer" in lost[0]
+
+
+def test_a_busy_sides_acks_restart_its_ping_wait_whatever_the_idle_phase() -> None:
+    """drbd_ack_receiver: every meta packet restarts the ping-int receive. A side that got
+    an ack 0.01 s before the cut pings ping-int after that ack and gives up ping-timeout
+    later (10.49 s), even when the seeded idle phase falls after the cut; before, an idle
+    anchor drawn after the cut hid the acks and the busy side gave up at 7.98 s (the
+    real guests: 10.70 s, tests/conformance/recordings/drbd-peer-loss-detection.json)."""
+    from stackdrill.backends.sim.drbd_timing import SideClock, ping_detection
+
+    opts = DrbdNetOptions()
+    busy = SideClock(meta_rx=0.99, data_rx=float("-inf"))
+    for anchor in (0.5, 3.0, 7.48, 9.9):
+        assert ping_detection(busy, anchor, 1.0, opts) == pytest.approx(0.99 + 10.5)
+    idle = SideClock(meta_rx=float("-inf"), data_rx=float("-inf"))
+    assert 1.0 < ping_detection(idle, 7.48, 1.0, opts) <= 1.0 + 10.5
