@@ -84,3 +84,15 @@ def test_a_host_booting_behind_a_fenced_storage_server_does_not_resume_on_the_de
     assert (db2.host_after, db2.lost_writes) == ("cmp3", 0)
     # 39 writes before cmp3 crashed at 76 s; resumed at ~205 s it writes about 45 more
     assert db2.acked_writes > 39 + 30, f"db2 stopped writing ({db2.acked_writes} acked)"
+
+
+@pytest.mark.backends("sim")
+def test_a_storage_primary_that_rebooted_unseen_gets_its_guests_back(run_drill):
+    """The controller is down while sto1, the storage Primary, reboots cleanly; sto1 comes
+    back Secondary and nobody promotes. Once the controller sees sto1 heartbeat again, the
+    guests reattach to it (promoted) and write again, instead of running on dead sessions
+    to the end (random seed 7556)."""
+    report = run_drill(drill("storage-reboot-unseen"))
+    assert_passed(report)
+    assert drbd_after(report, "r0", "sto1")[:2] == ("Primary", "UpToDate")
+    assert all(i.state == "recovered" and i.lost_writes == 0 for i in report.instances)

@@ -39,7 +39,10 @@ _S, _H = JournalStep, HostStatus
 # status -> {step that may be journaled for the host now: the status it leads to}
 # (keyed by str: a JournalStep is one, and records read back carry the plain value)
 TRANSITIONS: Mapping[HostStatus, Mapping[str, HostStatus]] = {
-    _H.UP: {_S.HOST_DOWN: _H.DOWN, _S.SERVICE_DISABLED: _H.MAINTENANCE},
+    # HOST_REJOINED from UP: a storage host that rebooted while the controller could not
+    # see it (its replicas came back Secondary) has its guests reattached to it
+    _H.UP: {_S.HOST_DOWN: _H.DOWN, _S.SERVICE_DISABLED: _H.MAINTENANCE,
+            _S.HOST_REJOINED: _H.UP},
     _H.DOWN: {_S.FENCE_REQUESTED: _H.FENCING, _S.FENCE_ASSUMED: _H.FENCED,
               _S.HOST_RETURNED: _H.RETURNING},  # held (last replica), then back
     _H.FENCING: {_S.FENCE_CONFIRMED: _H.FENCED, _S.FENCE_FAILED: _H.UNFENCEABLE},

@@ -32,6 +32,7 @@ class HostMonitor:
                  maintenance: Maintenance) -> None:
         self.topology, self.drivers, self.config = shared.topology, shared.drivers, shared.config
         self.journal, self.state, self.emit = shared.journal, shared.state, shared.emit
+        self.returning = returning
         self.handlers: dict[HostStatus, Handler] = {
             HostStatus.UP: self._detect,
             HostStatus.DOWN: fencer.on_down,
@@ -79,6 +80,8 @@ class HostMonitor:
         elif host in state.suspects:
             state.suspects.discard(host)
             self.emit("host-ok", f"{host} heartbeats again", host)
+            if storage:
+                self.returning.rejoin_unseen(host, now)
 
     def _suspect(self, host: str, why: str) -> None:
         if host not in self.state.suspects:

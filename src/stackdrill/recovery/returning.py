@@ -164,6 +164,25 @@ class Returning:
                       .values(status=MigrationStatus.COMPLETED.value))
         self.emit("host-rejoined", f"{host} cleaned and rejoined", host)
 
+    def rejoin_unseen(self, host: str, now: float) -> None:
+        """A suspected storage host heartbeats again, and its replicas came back Secondary
+        while no other replica took over: it rebooted while the controller could not see
+        it (the controller itself was down: random seed 7556). Nobody promotes after a
+        reboot, so its guests' sessions stay dead unless they reattach to it, as after a
+        held host's return; a host whose replicas stayed Primary needs nothing."""
+        if self._needs_reattach_to(host):
+            self._rejoin_storage(host, now)
+
+    def _needs_reattach_to(self, host: str) -> bool:
+        storage = self.drivers.storage
+        demoted = [v.name for v in self.topology.volumes
+                   if any(r.host == host and r.role != "Primary"
+                          for r in storage.replicas(v.name))
+                   and not any(r.role == "Primary" for r in storage.replicas(v.name))]
+        return bool(demoted) and any(
+            self.placer.waits_for(name, host) for name, (_, vm) in self.state.where.items()
+            if vm == VmState.ACTIVE.value)
+
     def _rejoin_storage(self, host: str, began: float) -> None:
         storage = self.drivers.storage
         demoted = sorted(v.name for v in self.topology.volumes
