@@ -44,9 +44,10 @@ here from the schedule alone (never from the run), so a run cannot excuse itself
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
-from stackdrill.drill.model import Drill
+from stackdrill.drill.model import Drill, Step
 from stackdrill.faults import (
     DiskFailure,
     Fault,
@@ -286,6 +287,27 @@ def _cuts(fault: Fault, res: DrbdResource, topology: Topology,
         nodes - {fenced} for fenced in _engine_fences(fault, res, topology))
 
 
+def _cut_while_off_the_controller(drill: Drill, res: DrbdResource, step: Step,
+                                  fault: Fault) -> list[float]:
+    """*A node off the controller, then cut from its peer*: `fault` cuts a node of `res`
+    off the management network. The engine does not fence it for that alone (its peers
+    still see it), but once a later cut stops its replication too, the controller has its
+    corroboration and fences it — after the node, still Primary, has acknowledged writes
+    alone for as long as DRBD took to declare the peer lost (resource-only fencing, its
+    fence-peer handler unable to reach the cluster). Those writes go with it (random seed
+    7828: the mgmt link down at 53.5 s, the replication cut at 94.7 s). The times of such
+    cuts while `fault` is in force."""
+    if not isinstance(fault, LINK_FAULTS) or not _engine_fences(fault, res, drill.topology):
+        return []
+    until = next((s.at for s in drill.spec.schedule if s.heal is not None
+                  and s.heal == step.id), math.inf)
+    cut_off = _engine_fences(fault, res, drill.topology)
+    return [s.at for s, f in drill.faults()
+            if step.at <= s.at < until and any(
+                _cut_off(f, node, peer, res.network)
+                for node in cut_off for peer in res.nodes if peer != node)]
+
+
 def _lost_nodes(fault: Fault, res: DrbdResource) -> frozenset[str]:
     """The nodes of `res` whose copy a destroying fault takes (a cluster's fence race: either)."""
     if isinstance(fault, DiskFailure):
@@ -329,6 +351,12 @@ def lone_copies(drill: Drill) -> tuple[float | None, frozenset[str]]:
             times += before + [t for t, _f in after]
             if before or any(isinstance(f, HOST_FAULTS) for _t, f in after):
                 hit.add(res.name)  # the copy left may never come back: no replica at all
+    for res in drill.topology.drbd:
+        for step, fault in steps:
+            cuts = _cut_while_off_the_controller(drill, res, step, fault)
+            times += cuts
+            if cuts:
+                hit.add(res.name)  # the fenced writer had the newest data
     race_from, raced = thawed_while_fenced(drill)
     times += [race_from] if race_from is not None else []
     return (min(times) if times else None), frozenset(hit | raced)

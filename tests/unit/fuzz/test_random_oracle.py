@@ -404,3 +404,34 @@ def test_a_controller_cut_off_that_heals_leaves_the_engine_to_finish() -> None:
     assert not declared_damage(drill).out_of_reach
     outcome = run_drill(2628, drill)
     assert outcome.ok, outcome.summary()
+
+
+def _off_the_controller_then_cut(heal_mgmt_at: float | None) -> list[Step]:
+    """Random seed 7828, shrunk: the controller crashes at 27 s and is back at 50.2 s;
+    cmp1 (the Primary) loses its management link at 53.5 s; at 94.7 s the storage
+    (replication) network is split between cmp1 and cmp2."""
+    return [Step(at=0, recover=RecoverSpec(parallel=4)),
+            Step(at=27.0, id="f1", inject=HostCrash(host="ctl1", power_back=True)),
+            Step(at=50.2, heal="f1"),
+            Step(at=53.5, id="f2", inject=LinkDown(host="cmp1", network="mgmt")),
+            *([Step(at=heal_mgmt_at, heal="f2")] if heal_mgmt_at is not None else []),
+            Step(at=94.7, id="f3", inject=Partition(groups=(("cmp1", "cmp3"), ("cmp2",)),
+                                                    network="storage"))]
+
+
+def test_a_node_off_the_controller_then_cut_from_its_peer_declares_its_lone_writes() -> None:
+    """cmp1 keeps writing alone once DRBD declares cmp2 lost (resource-only fencing, its
+    handler cannot reach the cluster); the cut also gives the controller, which has not
+    heard cmp1 since 53.5 s, its corroboration: it fences cmp1 and promotes cmp2, which
+    lacks those writes. Declared before the run: losses from the cut on."""
+    drill = build(7828, "mirrored-compute", _off_the_controller_then_cut(None))
+    assert declared_damage(drill).lone_copy_from == 94.7
+    outcome = run_drill(7828, drill)
+    assert outcome.ok, outcome.summary()
+
+
+def test_a_management_link_back_before_the_cut_declares_nothing() -> None:
+    """The same cut after cmp1's management link came back: the controller hears cmp1, so
+    nobody fences the writer and nothing may be lost."""
+    drill = build(7828, "mirrored-compute", _off_the_controller_then_cut(80.0))
+    assert declared_damage(drill).lone_copy_from is None
