@@ -9,30 +9,9 @@ was recorded with, so a reader can tell which kernel or DRBD a number belongs to
 from __future__ import annotations
 
 from html import escape
-from string import Template
 
 from stackdrill.conformance.model import Comparison, FieldComparison
-from stackdrill.report.differential_html import page_style
-
-_PAGE = Template("""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>$title</title>
-$style
-</head>
-<body>
-<div class="banner $banner_class">
-<h1>$word — simulator vs recordings of the real software</h1>
-<p>$summary</p>
-</div>
-<main>
-$differing
-$situations
-</main>
-</body>
-</html>
-""")
+from stackdrill.report.differential_html import page
 
 
 def _versions(comparison: Comparison) -> str:
@@ -85,12 +64,6 @@ def render_conformance_html(comparisons: list[Comparison]) -> str:
     word = "AGREE" if agrees else "DIFFER"
     summary = f"{len(comparisons)} situation(s) compared" + (
         "" if agrees else f", {differ} differ")
-    return _PAGE.substitute(
-        title=escape(f"{word}: simulator vs recordings"),
-        style=page_style(),
-        banner_class="pass" if agrees else "fail",
-        word=word,
-        summary=escape(summary),
-        differing=_differing(comparisons),
-        situations="".join(_situation(c) for c in comparisons),
-    )
+    return page(f"{word}: simulator vs recordings", agrees,
+                f"{word} — simulator vs recordings of the real software", summary,
+                _differing(comparisons) + "".join(_situation(c) for c in comparisons))

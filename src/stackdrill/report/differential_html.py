@@ -23,16 +23,23 @@ $style
 </head>
 <body>
 <div class="banner $banner_class">
-<h1>$word — $drill</h1>
-<p>$left vs $right · $summary</p>
+<h1>$heading</h1>
+<p>$summary</p>
 </div>
 <main>
-$disagreements
-$sections
+$body
 </main>
 </body>
 </html>
 """)
+
+
+def page(title: str, ok: bool, heading: str, summary: str, body: str) -> str:
+    """One self-contained page in the drill report's style: a green or red banner with a
+    heading and a summary line, then `body` (HTML). Text arguments are escaped here."""
+    return _PAGE.substitute(title=escape(title), style=page_style(),
+                            banner_class="pass" if ok else "fail", heading=escape(heading),
+                            summary=escape(summary), body=body)
 
 
 def format_value(value: Value) -> str:
@@ -92,15 +99,7 @@ def render_differential_html(diff: Differential) -> str:
     bad = len(diff.disagreements)
     summary = (f"{len(diff.rows)} rows compared"
                + ("" if diff.agrees else f", {bad} disagree"))
-    return _PAGE.substitute(
-        title=escape(f"{word} {diff.drill}: {left} vs {right}"),
-        style=page_style(),
-        banner_class="pass" if diff.agrees else "fail",
-        word=word,
-        drill=escape(diff.drill),
-        left=escape(left),
-        right=escape(right),
-        summary=escape(summary),
-        disagreements=_disagreements(diff),
-        sections="".join(_section(diff, name, left, right) for name in SECTIONS),
-    )
+    return page(f"{word} {diff.drill}: {left} vs {right}", diff.agrees,
+                f"{word} — {diff.drill}", f"{left} vs {right} · {summary}",
+                _disagreements(diff)
+                + "".join(_section(diff, name, left, right) for name in SECTIONS))
