@@ -47,8 +47,21 @@ REPORT = Path(__file__).resolve().parent.parent / "reports" / "random-drills.jso
 
 # bug id -> (reason, seeds that fail because of it). Found by these drills; see the
 # lead's issue tracker for the analysis. Each seed was checked to fail for that reason.
-# Empty: the last sweep of 0..SWEPT_END-1 left no failing seed (README, "Random drills").
-KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {}
+# The last sweep of 0..SWEPT_END-1 left one failing seed (README, "Known failures").
+KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
+    # 1716: cmp1 reboots unseen and is fenced; while its guests are evacuated, sto1 (the
+    # storage Primary) reboots cleanly. The cluster stack leaves cleanly, so nobody fences
+    # sto1, but to the simulator's DRBD the reboot is still a crash: sto2's fence-peer
+    # handler cannot outdate a booting peer and every promotion is refused (-7). The
+    # evacuation's three attempts (~25 s) run out before the engine declares sto1 down (30 s
+    # grace) and fails the storage over; cmp1's guests are left failed. Needs a clean DRBD
+    # shutdown (demote, then a graceful disconnect) and a retry that outlasts a storage
+    # failover: found after issue 13 made a clean reboot a clean cluster leave.
+    "evacuation-gives-up-during-storage-reboot": (
+        "a storage Primary reboots cleanly mid-evacuation: its peer cannot be promoted until "
+        "the engine fences it, and the evacuation's attempts run out first",
+        frozenset({1716})),
+}
 
 KNOWN: dict[int, str] = {s: f"{bug}: {why}" for bug, (why, seeds) in KNOWN_BUGS.items()
                          for s in seeds}
