@@ -10,20 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from test_cluster import build as build_cluster
 
 from stackdrill.backends.sim.cluster import ClusterSim
 from stackdrill.backends.sim.cluster_stack import StackRefused
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
-from stackdrill.backends.sim.network import Underlay
 from stackdrill.topology.model import (
     ClusterFencing,
-    ClusterSpec,
-    Host,
-    Network,
-    NetworkPurpose,
-    Role,
-    Topology,
 )
 
 NET = "ring"
@@ -32,15 +26,9 @@ JOIN_S = 1.0  # the sim's join round (ClusterSim join_s default)
 
 def build(nodes: tuple[str, ...] = ("a", "b"), **spec: Any
           ) -> tuple[Kernel, dict[str, SimHost], ClusterSim]:
-    kernel = Kernel(1)
-    hosts_spec = tuple(Host(name=n, roles=(Role.COMPUTE,), boot_s=10.0) for n in nodes)
-    net = Network(name=NET, purposes=(NetworkPurpose.CLUSTER,), cidr="10.0.0.0/24",
-                  addresses={n: f"10.0.0.{i + 1}" for i, n in enumerate(nodes)})
-    hosts = {h.name: SimHost(kernel, h) for h in hosts_spec}
-    underlay = Underlay(kernel, Topology(name="t", hosts=hosts_spec, networks=(net,)), hosts)
+    """test_cluster's lab, under manual fencing (two_node for a pair) unless told otherwise."""
     spec = {"two_node": len(nodes) == 2, "fencing": ClusterFencing.MANUAL, **spec}
-    cluster = ClusterSim(kernel, ClusterSpec(name="c", nodes=nodes, network=NET, **spec),
-                         hosts, underlay, power_off=None)
+    kernel, hosts, _underlay, cluster = build_cluster(nodes, **spec)
     return kernel, hosts, cluster
 
 
