@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,16 @@ DISK_CAP_MB = 64  # the guests' disks: a full resync takes seconds under TCG
 FREE_OFFSET_MIB = 40  # raw writes to /dev/drbd0 go past the PV label and the LV
 
 
-def topology() -> Topology:
+def topology(resource: Mapping[str, Any] | None = None,
+             replication: Mapping[str, Any] | None = None) -> Topology:
+    """The lab; `resource` and `replication` override fields of r0 and of the replication
+    network (e.g. {"protocol": "A"}, {"after_sb_0pri": "discard-younger-primary"},
+    {"delay_ms": 5}) for a situation that runs on a variant."""
+    repl = {"name": "repl", "purposes": ["replication"], "cidr": "10.62.0.0/30",
+            "addresses": {"a": "10.62.0.1", "b": "10.62.0.2"}, **(replication or {})}
+    drbd = {"name": RES, "nodes": list(HOSTS), "disk": "sdb", "size_gb": 90,
+            "network": "repl", "primary": [PRIMARY], "fencing": "resource-only",
+            **(resource or {})}
     return parse_topology({
         "name": "conformance-drbd",
         "hosts": [{"name": h, "roles": ["storage"], "vcpus": 2, "ram_mb": 2048,
@@ -41,18 +50,17 @@ def topology() -> Topology:
         "networks": [
             {"name": "mgmt", "purposes": ["management"], "cidr": "10.52.0.0/24",
              "addresses": {"a": "10.52.0.1", "b": "10.52.0.2"}},
-            {"name": "repl", "purposes": ["replication"], "cidr": "10.62.0.0/30",
-             "addresses": {"a": "10.62.0.1", "b": "10.62.0.2"}},
+            repl,
         ],
-        "drbd": [{"name": RES, "nodes": list(HOSTS), "disk": "sdb", "size_gb": 90,
-                  "network": "repl", "primary": [PRIMARY], "fencing": "resource-only"}],
+        "drbd": [drbd],
         "volume_groups": [{"name": VG, "pv": {"drbd": RES}}],
         "volumes": [{"name": LV, "vg": VG, "size_gb": 10}],
     }, "conformance-drbd")
 
 
-def sim_lab() -> SimLab:
-    return SimLab(topology(), lab_name="conformance-drbd", seed=SIM_SEED,
+def sim_lab(topo: Topology | None = None) -> SimLab:
+    """The simulated lab (of `topo`, a `topology(...)` variant, when given)."""
+    return SimLab(topo or topology(), lab_name="conformance-drbd", seed=SIM_SEED,
                   options=LabOptions(writers=frozenset()))
 
 
