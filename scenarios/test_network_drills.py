@@ -84,10 +84,19 @@ def _partition(report: Report) -> None:
     assert check(report, "acked_writes").data["lost"] == 0
 
 
+def _throughput(report: Report) -> None:
+    """iperf3 measured the 10 Mbit/s limit (TCP payload of full frames: ~9.6 Mbit/s) and the
+    overlay's share of it, VXLAN's 50 bytes per frame (0.966)."""
+    found = command(report, "web2-to-web1")["throughput"]
+    assert 9.0 < found["underlay_mbit"] < 10.0, found
+    assert (found["src_host"], found["dst_host"]) == ("cmp2", "cmp1")
+
+
 DRILLS: dict[str, Callable[[Report], None]] = {
     "net-host-failure": _host_failure,  # scenario 1
     "net-maintenance-reboot": _maintenance,  # 3
     "net-overlay": _overlay,  # 8
+    "net-overlay-throughput": _throughput,  # 8, the seed's iperf measurement
     "net-returning-host": _returning,  # 11, during recovery
     "net-returning-host-late": _returning,  # 11, after recovery
     "net-mtu-blackhole": _blackhole,  # 12a

@@ -54,6 +54,7 @@ from stackdrill.api.evidence import (
     OverlayProbe,
     QuorumStatus,
     StoredRecord,
+    ThroughputProbe,
     WriteOp,
 )
 from stackdrill.api.lab import Backend, Lab, LabOptions, ScheduledActionFailed
@@ -103,6 +104,7 @@ __all__ = [
     "ScheduledActionFailed",
     "StorageDriver",
     "StoredRecord",
+    "ThroughputProbe",
     "TraceWriter",
     "Traced",
     "TransientDriverError",

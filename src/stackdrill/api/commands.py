@@ -1,6 +1,6 @@
 """Operator commands a drill can run on a lab: lvm (incl. lvmlockd's lockspace start and
 stop), drbdadm, a disk swap, the cluster stack (start, stop, a fence acknowledgement),
-overlay probes. Values, like faults, so backends can execute them
+overlay probes, an iperf3 throughput probe. Values, like faults, so backends can execute them
 without knowing about drills; they live in the lab API because `Lab.execute` is what
 runs them (a drill schedules them, a backend carries them out)."""
 
@@ -94,8 +94,24 @@ class ProbeCommand(Frozen):
     label: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
 
 
+class ThroughputCommand(Frozen):
+    """iperf3 (one TCP stream, `seconds` long) from instance `src` to instance `dst`
+    across their overlay, then between the hosts they run on over the overlay's underlay
+    network: what the overlay carries against what its underlay does (the seed measured
+    ~0.91 with iperf on ~10 Mbit/s cloud links). The result feeds the throughput
+    expectation."""
+
+    tool: Literal["iperf3"] = "iperf3"
+    op: Literal["throughput"] = "throughput"
+    src: str = Field(description="instance the iperf3 client runs in")
+    dst: str = Field(description="instance whose overlay IP the client sends to")
+    label: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    seconds: float = Field(default=3.0, ge=1.0, le=30.0, description="each of the two runs")
+
+
 Command = Annotated[
-    LvmCommand | DrbdCommand | DiskCommand | ClusterCommand | ProbeCommand,
+    LvmCommand | DrbdCommand | DiskCommand | ClusterCommand | ProbeCommand
+    | ThroughputCommand,
     Field(discriminator="tool"),
 ]
-register_union_tags({"lvm", "drbdadm", "disk", "cluster", "probe"})
+register_union_tags({"lvm", "drbdadm", "disk", "cluster", "probe", "iperf3"})

@@ -122,9 +122,33 @@ class OverlayProbe:
 
 
 @dataclass(frozen=True)
+class ThroughputProbe:
+    """What iperf3 measured, in Mbit/s of TCP payload: from instance `src` to instance
+    `dst` over the overlay, and between the hosts they ran on over the underlay network
+    that carries the overlay. 0.0: the stream could not be opened or carried nothing."""
+
+    src: str
+    dst: str
+    src_host: str
+    dst_host: str
+    overlay_mbit: float
+    underlay_mbit: float
+    at: float = 0.0  # lab time the probe started
+
+    @property
+    def pair(self) -> str:
+        return f"{self.src}->{self.dst}"
+
+    @property
+    def ratio(self) -> float | None:
+        """overlay / underlay; None when the underlay carried nothing to compare with."""
+        return self.overlay_mbit / self.underlay_mbit if self.underlay_mbit > 0 else None
+
+
+@dataclass(frozen=True)
 class CommandResult:
     """An operator command's outcome: `ok`, what the tool said, when it ran; a probe's
-    findings when it was an overlay probe that could run."""
+    findings when it was an overlay probe that could run, or a throughput probe's."""
 
     ok: bool
     detail: str = ""
@@ -132,6 +156,7 @@ class CommandResult:
     finished: float = 0.0
     command: str = ""  # the command line, where a real tool ran
     probe: OverlayProbe | None = None
+    throughput: ThroughputProbe | None = None
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,22 @@ class ExpectOverlay(_Frozen):
         "check fails and its detail names it (e.g. 'blackhole')")
 
 
+class ExpectThroughput(_Frozen):
+    """The overlay/underlay throughput ratio of the iperf3 probes with these labels."""
+
+    check: Literal["throughput"] = "throughput"
+    probes: tuple[str, ...] = Field(min_length=1, description="labels of iperf3 steps")
+    min_ratio: float = Field(default=0.9, gt=0, description="overlay/underlay, at least")
+    max_ratio: float = Field(default=1.0, gt=0, description="overlay/underlay, at most")
+
+    @model_validator(mode="after")
+    def _a_range(self) -> ExpectThroughput:
+        if self.min_ratio > self.max_ratio:
+            raise ValueError(f"min_ratio {self.min_ratio:g} is above max_ratio "
+                             f"{self.max_ratio:g}")
+        return self
+
+
 class ExpectFencingOrder(_Frozen):
     check: Literal["fencing_order"] = "fencing_order"
 
@@ -135,14 +151,16 @@ class ExpectCleanedReturningHost(_Frozen):
 Expectation = Annotated[
     ExpectExactlyOnce | ExpectAckedWrites | ExpectRecovered | ExpectUnrecoverable
     | ExpectBlocked | ExpectNotEvacuated | ExpectLvm
-    | ExpectDrbd | ExpectQuorum | ExpectCommands | ExpectOverlay | ExpectFencingOrder
+    | ExpectDrbd | ExpectQuorum | ExpectCommands | ExpectOverlay | ExpectThroughput
+    | ExpectFencingOrder
     | ExpectNoIoErrors | ExpectSingleWriter
     | ExpectCleanedReturningHost,
     Field(discriminator="check"),
 ]
 register_union_tags({"exactly_once", "acked_writes", "recovered", "unrecoverable",
                      "blocked", "not_evacuated",
-                     "lvm_consistent", "drbd", "quorum", "commands", "overlay", "fencing_order",
+                     "lvm_consistent", "drbd", "quorum", "commands", "overlay", "throughput",
+                     "fencing_order",
                      "no_io_errors", "returning_host_clean", "single_writer"})
 
 

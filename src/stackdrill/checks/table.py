@@ -31,6 +31,7 @@ from stackdrill.checks.expectations import (
     ExpectQuorum,
     ExpectRecovered,
     ExpectSingleWriter,
+    ExpectThroughput,
     ExpectUnrecoverable,
     check_names,
 )
@@ -41,6 +42,7 @@ from stackdrill.checks.placement import exactly_once, returning_host_clean
 from stackdrill.checks.quorum import quorum_state
 from stackdrill.checks.recovery import blocked, recovered, unrecoverable
 from stackdrill.checks.result import CheckResult, detected
+from stackdrill.checks.throughput import overlay_throughput
 from stackdrill.checks.writes import acked_writes, no_io_errors, single_writer
 
 Checker = Callable[[Any, CheckContext], CheckResult]  # (its expectation, the context)
@@ -107,6 +109,11 @@ def _overlay(exp: ExpectOverlay, ctx: CheckContext) -> CheckResult:
     return result if exp.detects is None else detected(result, exp.detects, exp.detects)
 
 
+def _throughput(exp: ExpectThroughput, ctx: CheckContext) -> CheckResult:
+    return overlay_throughput(ctx.evidence.commands, exp.probes, min_ratio=exp.min_ratio,
+                              max_ratio=exp.max_ratio)
+
+
 def _fencing_order(_exp: ExpectFencingOrder, ctx: CheckContext) -> CheckResult:
     return fencing_order(ctx.evidence.events)
 
@@ -135,6 +142,7 @@ CHECKERS: Mapping[type[Any], Checker] = {
     ExpectQuorum: _quorum,
     ExpectCommands: _commands,
     ExpectOverlay: _overlay,
+    ExpectThroughput: _throughput,
     ExpectFencingOrder: _fencing_order,
     ExpectNoIoErrors: _no_io_errors,
     ExpectSingleWriter: _single_writer,

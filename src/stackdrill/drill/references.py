@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from stackdrill.api.commands import ClusterCommand, ProbeCommand
+from stackdrill.api.commands import ClusterCommand, ProbeCommand, ThroughputCommand
 from stackdrill.checks.expectations import Expectation
 from stackdrill.drill.model import DrillSpec, Step
 from stackdrill.echo import key_text, shown
@@ -52,7 +52,7 @@ class _Scope:
             if step.id is not None and step.inject is not None:
                 self.injected_at.setdefault(step.id, step.at)
         self.healed: dict[str, int] = {}  # fault id -> index of the step that heals it
-        self.probe_labels: set[str] = set()
+        self.probe_labels: dict[str, str] = {}  # label of a probe step -> its tool
         self.step_index = 0  # the schedule step being checked
 
 
@@ -120,8 +120,8 @@ def _ran(at: str, step: Step, known: _Scope) -> Iterator[Problem]:
     if step.run is None:
         return
     yield from _unknown(f"{at}.run", step.run, known.step_fields)
-    if isinstance(step.run, ProbeCommand):
-        known.probe_labels.add(step.run.label)
+    if isinstance(step.run, ProbeCommand | ThroughputCommand):
+        known.probe_labels[step.run.label] = step.run.tool
     if isinstance(step.run, ClusterCommand):
         yield from _cluster_node(f"{at}.run", step.run, known)
 
@@ -157,21 +157,37 @@ def _expected(at: str, expectation: Expectation, known: _Scope) -> Iterator[Prob
     for field in known.expect_host_lists:
         yield from _unknown_in(f"{at}.{field}", getattr(expectation, field, None),
                                known.hosts, "host")
-    for j, probe in enumerate(getattr(expectation, "probes", ())):
-        if probe not in known.probe_labels:
-            yield Problem(f"{at}.probes[{j}]", f"no probe step labelled {shown(probe)}")
+    yield from _probes(at, expectation, known)
     yield from _unknown_in(f"{at}.instances", getattr(expectation, "instances", None),
                            known.instances, "instance")
     yield from _members(at, expectation, known)
     yield from _command_steps(at, expectation, known)
 
 
+# an expectation reading probes -> the tool of the steps it reads
+_PROBE_TOOL = {"overlay": "probe", "throughput": "iperf3"}
+
+
+def _probes(at: str, expectation: Expectation, known: _Scope) -> Iterator[Problem]:
+    """An overlay check names overlay probe steps, a throughput check iperf3 steps."""
+    wanted = _PROBE_TOOL.get(expectation.check, "probe")
+    for j, label in enumerate(getattr(expectation, "probes", ())):
+        tool = known.probe_labels.get(label)
+        if tool is None:
+            yield Problem(f"{at}.probes[{j}]", f"no {wanted} step labelled {shown(label)}")
+        elif tool != wanted:
+            yield Problem(f"{at}.probes[{j}]", f"the {expectation.check} check reads "
+                          f"{wanted} steps; {shown(label)} labels a step of tool {tool}")
+
+
 def _command_steps(at: str, expectation: Expectation, known: _Scope) -> Iterator[Problem]:
-    """`commands` names schedule indexes of run steps (probes are the overlay check's)."""
+    """`commands` names schedule indexes of run steps (probes are the overlay and
+    throughput checks')."""
     for field in ("succeeded", "failed"):
         for j, index in enumerate(getattr(expectation, field, ())):
             step = known.schedule[index] if index < len(known.schedule) else None
-            if step is None or step.run is None or isinstance(step.run, ProbeCommand):
+            if step is None or step.run is None \
+                    or isinstance(step.run, ProbeCommand | ThroughputCommand):
                 yield Problem(f"{at}.{field}[{j}]",
                               f"schedule[{index}] is not a command step (lvm, drbdadm, "
                               "disk or cluster)")

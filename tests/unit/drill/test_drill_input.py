@@ -222,3 +222,27 @@ def test_a_bad_stack_command_exits_2_with_file_path_problem(tmp_path: Path) -> N
     assert done.returncode == 2
     assert f"{path}: schedule[0].run: " in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_throughput_check_reads_iperf3_steps_and_an_overlay_check_probe_steps(
+        tmp_path: Path) -> None:
+    path = drill_file(tmp_path, "schedule:\n"
+                      "  - {at: 1, run: {tool: probe, src: web1, dst: web2, label: p}}\n"
+                      "  - {at: 2, run: {tool: iperf3, src: web1, dst: web2, label: t}}\n"
+                      "expect:\n"
+                      "  - {check: throughput, probes: [p, t, x]}\n"
+                      "  - {check: overlay, probes: [t]}\n")
+    assert errors(path) == [
+        "expect[0].probes[0]: the throughput check reads iperf3 steps; 'p' labels a step of "
+        "tool probe",
+        "expect[0].probes[2]: no iperf3 step labelled 'x'",
+        "expect[1].probes[0]: the overlay check reads probe steps; 't' labels a step of tool "
+        "iperf3"]
+
+
+def test_a_throughput_range_must_be_a_range(tmp_path: Path) -> None:
+    path = drill_file(tmp_path, "schedule:\n"
+                      "  - {at: 2, run: {tool: iperf3, src: web1, dst: web2, label: t}}\n"
+                      "expect: [{check: throughput, probes: [t], min_ratio: 0.99, "
+                      "max_ratio: 0.9}]\n")
+    assert errors(path) == ["expect[0]: min_ratio 0.99 is above max_ratio 0.9"]

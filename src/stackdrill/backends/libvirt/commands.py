@@ -24,6 +24,7 @@ from stackdrill.api.commands import (
     DrbdCommand,
     LvmCommand,
     ProbeCommand,
+    ThroughputCommand,
 )
 from stackdrill.backends.libvirt import cluster
 from stackdrill.backends.libvirt.agent import GuestCommandError
@@ -45,8 +46,10 @@ def run_command(lab: LibvirtLab, command: Command) -> CommandResult:
     what the probe found (see overlay/probes.py). A guest that cannot run it because the
     drill took it away (powered off, hung, still booting) is a failed command; one that
     runs but whose agent is gone raises LabNotReadyError from `lab.run` (no verdict)."""
-    if isinstance(command, ProbeCommand):
+    if isinstance(command, ProbeCommand | ThroughputCommand):
         try:
+            if isinstance(command, ThroughputCommand):
+                return lab.overlay.throughput(command.src, command.dst, command.seconds)
             return lab.overlay.probe(command.src, command.dst)
         except GuestCommandError as exc:
             return CommandResult(ok=False, detail=f"GuestCommandError: {exc}")

@@ -25,6 +25,7 @@ from stackdrill.backends.libvirt.agent import GuestCommandError
 from stackdrill.overlay import OverlayController, ShellPlane, VtepDevices
 from stackdrill.overlay.probes import probe
 from stackdrill.overlay.shell_plane import ShellResult
+from stackdrill.overlay.throughput import Endpoints, measure
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
@@ -171,6 +172,18 @@ class GuestOverlay:
         return probe(_InstanceRunner(self.lab, where, src), INSTANCE_IF, self.lab.topology,
                      src, dst, self.lab.clock.now)
 
+    def throughput(self, src: str, dst: str, seconds: float) -> CommandResult:
+        """iperf3 inside `src` toward `dst`, then between their guests (shared probe)."""
+        ends = []
+        for instance in (src, dst):
+            where = self.plugged.get(instance)
+            if where is None:
+                return CommandResult(ok=False, detail=f"{instance} has no port on the overlay")
+            ends.append(Endpoints(_InstanceRunner(self.lab, where, instance),
+                                  _GuestRunner(self.lab, where), where))
+        return measure(self.lab.topology, src, dst, (ends[0], ends[1]), seconds,
+                       self.lab.clock.now)
+
 
 @dataclass(frozen=True)
 class _InstanceRunner:
@@ -183,4 +196,16 @@ class _InstanceRunner:
     def __call__(self, argv: Sequence[str], timeout: float) -> tuple[int, str]:
         result = self.lab.run(self.host, f"ip netns exec {self.instance} {shlex.join(argv)}",
                               timeout=timeout + 10)
+        return result.rc, result.stdout
+
+
+@dataclass(frozen=True)
+class _GuestRunner:
+    """Runs argv in a guest's own (host) namespace, for the throughput probe's underlay run."""
+
+    lab: LibvirtLab
+    host: str
+
+    def __call__(self, argv: Sequence[str], timeout: float) -> tuple[int, str]:
+        result = self.lab.run(self.host, shlex.join(argv), timeout=timeout + 10)
         return result.rc, result.stdout

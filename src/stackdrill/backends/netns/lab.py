@@ -10,10 +10,9 @@ kept on purpose (`keep()`, see kept.py).
 from __future__ import annotations
 
 import logging
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
 from enum import Enum
@@ -33,9 +32,10 @@ from stackdrill.api import (
     StoredRecord,
     WriteOp,
 )
-from stackdrill.api.commands import Command, ProbeCommand
+from stackdrill.api.commands import Command
 from stackdrill.backends import lifetime
 from stackdrill.backends.netns import cleanup, kept, nsops
+from stackdrill.backends.netns.commands import run_command
 from stackdrill.backends.netns.drivers import make_drivers
 from stackdrill.backends.netns.faults import FaultEngine
 from stackdrill.backends.netns.heartbeats import Heartbeats
@@ -50,7 +50,6 @@ from stackdrill.backends.realtime import RealTime, WallClock
 from stackdrill.backends.realtime.runtime import LAB_ERRORS
 from stackdrill.errors import UnsupportedError
 from stackdrill.faults import Fault
-from stackdrill.overlay.probes import probe
 from stackdrill.topology import Topology
 from stackdrill.topology.model import Locking, NetworkPurpose, Role
 
@@ -306,23 +305,11 @@ class NetnsLab(Lab):
         self.runtime.call_at(time_s, action, label)
 
     def execute(self, command: Command, label: str) -> None:
-        """Overlay probes run for real inside the instance; other tools do not exist here
-        (recorded as a failed command, so an expectation on them fails, never passes)."""
+        """Overlay and throughput probes run for real inside the lab's namespaces; other
+        tools do not exist here (see netns/commands.py)."""
         self.tracer.emit(CommandIssued(label))
         started = self._clock.now()
-        result: CommandResult
-        if isinstance(command, ProbeCommand):
-            try:
-                ns = self.names.instance_ns(command.src)
-                result = probe(lambda argv, timeout: _in_namespace(ns, argv, timeout),
-                               self.names.instance_if(), self.topology, command.src,
-                               command.dst, self._clock.now)
-            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-                result = CommandResult(ok=False, detail=f"{type(exc).__name__}: {exc}")
-        else:
-            result = CommandResult(ok=False, detail=(
-                f"UnsupportedError: the netns backend has no {command.tool} (volumes are "
-                "plain files served over NBD; no DRBD, LVM or cluster tools)"))
+        result = run_command(self, command, self._clock.now)
         result = replace(result, started=started, finished=self._clock.now())
         with self._lock:
             self._results[label] = result
@@ -395,7 +382,3 @@ class NetnsLab(Lab):
         lifetime.unregister(self)
         self.tracer.note("lab", "down", id=self.names.lab_id)
 
-
-def _in_namespace(ns: str, argv: Sequence[str], timeout: float) -> tuple[int, str]:
-    result = nsops.run(ns, argv, timeout=timeout, check=False)
-    return result.returncode, result.stdout + result.stderr  # ping's local errors: stderr

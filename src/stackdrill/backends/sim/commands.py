@@ -1,5 +1,6 @@
 """Operator commands a drill runs on the simulated lab: lvm (incl. lvmlockd lockspaces),
-drbdadm, disk swaps, the cluster stack (start, stop, fence acknowledgement), probes.
+drbdadm, disk swaps, the cluster stack (start, stop, fence acknowledgement), overlay and
+throughput probes.
 
 Each command takes simulated time; its outcome (success, or the error the real tool
 would print) is recorded under the step's label for expectations and reports.
@@ -21,11 +22,13 @@ from stackdrill.api.commands import (
     DrbdCommand,
     LvmCommand,
     ProbeCommand,
+    ThroughputCommand,
 )
 from stackdrill.backends.sim.cluster_stack import StackRefused
 from stackdrill.backends.sim.drbd import DrbdResourceSim
 from stackdrill.backends.sim.drivers import TOOL_REFUSALS
 from stackdrill.backends.sim.lvm import LvmHost
+from stackdrill.backends.sim.throughput import throughput
 
 if TYPE_CHECKING:
     from stackdrill.backends.sim.lab import SimLab
@@ -97,6 +100,8 @@ def _dispatch(lab: SimLab, command: Command) -> Generator[simpy.Event, Any, Comm
             return (yield from _cluster(lab, command))
         case ProbeCommand(src=src, dst=dst):
             return (yield from _probe(lab, src, dst))
+        case ThroughputCommand():
+            return (yield from throughput(lab, command))
     raise ValueError(f"unknown command {command!r}")
 
 
