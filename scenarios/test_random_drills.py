@@ -51,12 +51,15 @@ REPORT = Path(__file__).resolve().parent.parent / "reports" / "random-drills.jso
 KNOWN_BUGS: dict[str, tuple[str, frozenset[int]]] = {
     # 1716: cmp1 reboots unseen and is fenced; while its guests are evacuated, sto1 (the
     # storage Primary) reboots cleanly. The cluster stack leaves cleanly, so nobody fences
-    # sto1, but to the simulator's DRBD the reboot is still a crash: sto2's fence-peer
-    # handler cannot outdate a booting peer and every promotion is refused (-7). The
-    # evacuation's three attempts (~25 s) run out before the engine declares sto1 down (30 s
-    # grace) and fails the storage over; cmp1's guests are left failed. Needs a clean DRBD
-    # shutdown (demote, then a graceful disconnect) and a retry that outlasts a storage
-    # failover: found after issue 13 made a clean reboot a clean cluster leave.
+    # sto1. sto2 cannot be promoted: with sto1 gone its peer disk is DUnknown, so DRBD runs
+    # the fence-peer handler (drbd_set_role on SS_PRIMARY_NOP), and the lab's STONITH-style
+    # handler confirms only a peer that is powered off; a rebooting sto1 is not (exit 1:
+    # "(-7) Refusing to be Primary while peer is not outdated"). A clean DRBD shutdown
+    # would not change that (both Secondary after the demotion, the peer disk still
+    # unknown), and real guests with this handler refuse it the same way. The evacuation's
+    # three attempts (~25 s) run out before the engine declares sto1 down (30 s grace) and
+    # fails the storage over; cmp1's guests are left failed. Needs an engine that does not
+    # count an attempt refused by storage whose server it has not judged yet.
     "evacuation-gives-up-during-storage-reboot": (
         "a storage Primary reboots cleanly mid-evacuation: its peer cannot be promoted until "
         "the engine fences it, and the evacuation's attempts run out first",
