@@ -31,12 +31,12 @@ import simpy
 from stackdrill.api import PowerState
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
+from stackdrill.backends.sim.neighbour import NeighTable
 from stackdrill.backends.sim.network import Underlay
 from stackdrill.backends.sim.overlay_plane import (
     ARP_RETRANS_S,
     ARP_TRIES,
     ICMP_ERROR_BYTES,
-    NEIGH_REACHABLE_S,
     TRACEPATH_MAX_HOPS,
     DataPlane,
     Delivery,
@@ -90,6 +90,7 @@ class OverlaySim:
             raise ValueError(f"overlay {spec.name!r}: MTU {spec.mtu} + {VXLAN_OVERHEAD} exceeds "
                              f"underlay {net.name!r} MTU {net.mtu} (the kernel refuses: EINVAL)")
         self.ports: dict[str, Port] = {}
+        self.tables: dict[str, NeighTable] = {}  # port -> its instance's ARP cache
         self._pending: set[str] = set()
         vteps = {h: Vtep(h, addr) for h, addr in sorted(net.addresses.items()) if h in hosts}
         self.plane = DataPlane(kernel, underlay, spec.network, hosts, vteps, self.ports,
@@ -110,8 +111,7 @@ class OverlaySim:
         old = self.ports.get(port)
         if old is not None and old.host != host:
             self.plane.remove_tap(self.vteps[old.host], port, why="moved")
-        arp = old.arp if old is not None else {}
-        self.ports[port] = Port(port, mac, ip, host, arp)
+        self.ports[port] = Port(port, mac, ip, host)  # its ARP cache moves with it
         running = self.hosts[host].up
         if running:
             vtep.taps.add(port)
@@ -186,9 +186,8 @@ class OverlaySim:
         def run() -> Generator[simpy.Event, Any, None]:
             delivery = yield from self.plane.transmit(p, frame)
             for name in delivery.ports:
-                other = self.ports.get(name)
-                if other is not None and p.ip in other.arp:  # arp_accept=0: update, never create
-                    other.arp[p.ip] = (p.mac, self.kernel.now)
+                if name in self.ports:  # arp_accept=0: update, never create
+                    self.neighbours(name).heard(p.ip, p.mac, create=False)
 
         self.kernel.env.process(run())
 
@@ -296,30 +295,56 @@ class OverlaySim:
         return self._done("ping", src, dst_ip, result)
 
     def _resolve(self, src: Port, ip: str) -> Generator[simpy.Event, Any, tuple[str | None, str]]:
-        """The kernel's neighbour lookup: the cache, else up to 3 broadcasts 1 s apart."""
-        cached = src.arp.get(ip)
-        if cached is not None and self.kernel.now - cached[1] < NEIGH_REACHABLE_S:
-            return cached[0], "cached"
+        """The kernel's neighbour lookup: a valid cache entry (REACHABLE, STALE, DELAY or
+        PROBE: the kernel sends with it), else up to 3 broadcasts 1 s apart."""
+        table = self.neighbours(src.name)
+        cached = table.mac(ip)
+        if cached is not None:
+            table.output(ip, lambda _mac: None)  # counts as a use: STALE starts DELAY
+            return cached, "cached"
         why = "no ARP reply"
         for _ in range(ARP_TRIES):
             started = self.kernel.now
             mac, why = yield from self._arp_once(src, ip)
             if mac is not None:
-                src.arp[ip] = (mac, self.kernel.now)
+                table.reply(ip, mac)
                 return mac, "resolved"
             wait = started + ARP_RETRANS_S - self.kernel.now
             if wait > 0:
                 yield self.kernel.env.timeout(wait)
         return None, why
 
-    def _arp_once(self, src: Port, ip: str) -> Generator[simpy.Event, Any, tuple[str | None, str]]:
-        request = yield from self.plane.transmit(src, Frame(src.mac, BROADCAST_MAC, ARP_PACKET,
-                                                            False, "arp-request"))
+    def neighbours(self, port: str) -> NeighTable:
+        """The ARP cache of the instance behind `port` (created on first use)."""
+        table = self.tables.get(port)
+        if table is None:
+            table = self.tables[port] = NeighTable(
+                self.kernel, f"{self.spec.name}/{port}",
+                lambda ip, unicast: self._solicit(port, ip, unicast))
+        return table
+
+    def _solicit(self, port: str, ip: str, unicast: str | None) -> None:
+        """One ARP request of the neighbour state machine; a reply updates the cache."""
+        src = self.ports.get(port)
+        if src is None:
+            return
+
+        def run() -> Generator[simpy.Event, Any, None]:
+            mac, _why = yield from self._arp_once(src, ip, unicast)
+            if mac is not None:
+                self.neighbours(port).reply(ip, mac)
+
+        self.kernel.env.process(run())
+
+    def _arp_once(self, src: Port, ip: str, unicast: str | None = None,
+                  ) -> Generator[simpy.Event, Any, tuple[str | None, str]]:
+        request = yield from self.plane.transmit(src, Frame(
+            src.mac, unicast or BROADCAST_MAC, ARP_PACKET, False, "arp-request"))
         owner = self._answering(request, ip, None)
         if owner is None:
             owner_mac = next((p.mac for p in self.ports.values() if p.ip == ip), BROADCAST_MAC)
             return None, "no ARP reply: " + self.plane.explain(request, owner_mac)
-        owner.arp[src.ip] = (src.mac, self.kernel.now)  # the target learns the asker
+        self.neighbours(owner.name).heard(src.ip, src.mac, create=True)  # learns the asker
         reply = yield from self.plane.transmit(owner, Frame(owner.mac, src.mac, ARP_PACKET,
                                                             False, "arp-reply"))
         if src.name not in reply.ports:

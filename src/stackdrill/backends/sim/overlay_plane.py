@@ -33,7 +33,6 @@ R = TypeVar("R", PingResult, TracepathResult)
 
 ARP_TRIES = 3  # net.ipv4.neigh.*.mcast_solicit
 ARP_RETRANS_S = 1.0  # net.ipv4.neigh.*.retrans_time_ms = 1000
-NEIGH_REACHABLE_S = 30.0  # base_reachable_time; after it the sim re-resolves by broadcast
 TRACEPATH_MAX_HOPS = 30
 ICMP_ERROR_BYTES = 56 + ICMP_ECHO_OVERHEAD  # tracepath's 'port unreachable' answer, small
 
@@ -45,13 +44,13 @@ VXLAN_AGEING_S = 300.0  # vxlan FDB_AGE_DEFAULT for learned (non-static) entries
 
 @dataclass
 class Port:
-    """An instance's port: MAC, IP, the host whose bridge holds its tap, and its ARP cache."""
+    """An instance's port: MAC, IP and the host whose bridge holds its tap (its ARP cache is
+    the overlay's NeighTable of the same name)."""
 
     name: str
     mac: str
     ip: str
     host: str
-    arp: dict[str, tuple[str, float]] = field(default_factory=dict)  # ip -> (mac, learned at)
 
 
 @dataclass
