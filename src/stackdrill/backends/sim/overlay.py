@@ -223,15 +223,34 @@ class OverlaySim:
             self._schedule_push(host)
 
     def tunnel_endpoint(self, host: str, up: bool) -> None:
-        """`vxlan0` on `host` is deleted (its FDB with it) or re-created and re-programmed."""
+        """The `tunnel_endpoint_down` fault: `vxlan0` on `host` set down; when it heals, set
+        up and re-synced by the controller (as the netns backend's undo does)."""
+        self.set_device(host, up)
+        if up:
+            self.resync(host)
+
+    def set_device(self, host: str, up: bool) -> None:
+        """`ip link set vxlan0 down|up`. The device keeps its FDB's permanent entries (the
+        controller's): vxlan_stop flushes only the others (drivers/net/vxlan/vxlan_core.c,
+        vxlan_stop -> vxlan_flush without do_all), and the bridge forgets what it learned
+        on the port (net/bridge/br_stp_if.c, br_stp_disable_port -> br_fdb_delete_by_port)."""
         vtep = self._vtep(host)
         vtep.fault_down = not up
-        if up:
-            self.kernel.log(self.component, "vxlan0", host=host, up=True)
-            self._schedule_push(host)
-        else:
-            self.plane.drop_device(vtep)
-            self.kernel.log(self.component, "vxlan0", host=host, up=False)
+        self.plane.drop_device(vtep, keep_static=True)
+        self.kernel.log(self.component, "vxlan0", host=host, up=up)
+
+    def recreate_device(self, host: str) -> None:
+        """`ip link del vxlan0` and `ip link add` with the same VNI, back on the bridge and
+        up: a new device, so an empty FDB (no flood list either) until the controller
+        programs it again (`resync`)."""
+        vtep = self._vtep(host)
+        vtep.fault_down = False
+        self.plane.drop_device(vtep)
+        self.kernel.log(self.component, "vxlan0", host=host, recreated=True)
+
+    def resync(self, host: str) -> None:
+        """The controller writes the host's whole FDB again (after `push_delay_s`)."""
+        self._schedule_push(host)
 
     def _power_changed(self, host: SimHost, old: PowerState, new: PowerState) -> None:
         vtep = self.vteps[host.name]

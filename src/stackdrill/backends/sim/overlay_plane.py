@@ -307,9 +307,12 @@ class DataPlane:
             del vtep.bridge[mac]
         self.kernel.log(self.component, "tap-removed", host=vtep.host, port=port, why=why)
 
-    def drop_device(self, vtep: Vtep) -> None:
-        """vxlan0 is gone: its FDB goes with it and the bridge forgets what it learned on it."""
-        vtep.flood, vtep.static, vtep.learned = [], {}, {}
+    def drop_device(self, vtep: Vtep, *, keep_static: bool = False) -> None:
+        """vxlan0 is gone (or down: `keep_static`, its permanent entries stay): its FDB goes
+        with it and the bridge forgets what it learned on it."""
+        if not keep_static:
+            vtep.flood, vtep.static = [], {}
+        vtep.learned = {}
         for mac in [m for m, (p, _) in vtep.bridge.items() if p == VXLAN_DEV]:
             del vtep.bridge[mac]
 

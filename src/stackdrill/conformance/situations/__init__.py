@@ -14,6 +14,7 @@ SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     mtu.SENDER,
     mtu.RECEIVER,
     *overlay.VTEP_LOSS,
+    *overlay.DEVICE,
     *drbd_admin.SITUATIONS,
     *drbd_loss.SITUATIONS,
 )}

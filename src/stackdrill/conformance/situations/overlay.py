@@ -186,3 +186,103 @@ VTEP_LOSS = (
     _vtep_loss(5.0, EXACT, long=False),
     _vtep_loss(60.0, within(30.0), long=True),
 )
+
+
+# ================================================================ a recreated device
+
+DEVICE_DOC = """\
+a's VXLAN device set down and up, or deleted and added again with the same VNI (back on
+the bridge, up), while the controller does nothing: does its FDB still hold the
+controller's entries (the all-zero flood entry to b, vb's MAC behind b), does va reach vb;
+then the controller re-syncs a's FDB and va pings again. `ip link set down` keeps the
+permanent entries (vxlan_stop flushes only the others); a new device starts empty."""
+
+PEER_MAC = "fa:16:3e:00:00:02"  # vb's, from labs.topology()
+
+
+def _device_fields(entries: set[tuple[str, str]], ping_ok: bool, resync_ok: bool) -> Fields:
+    from stackdrill.overlay.model import ZERO_MAC
+
+    b = labs.ADDRESS["b"]
+    return {
+        "flood_entry_kept": Observed(value=(ZERO_MAC, b) in entries),
+        "peer_mac_entry_kept": Observed(value=(PEER_MAC, b) in entries),
+        "ping_ok": Observed(value=ping_ok),
+        "ping_after_resync_ok": Observed(value=resync_ok),
+    }
+
+
+def record_device(recreate: bool) -> Fields:
+    from stackdrill.backends.netns import nsops
+
+    def ping() -> bool:
+        return nsops.run(va, ["ping", "-n", "-q", "-c", "1", "-W", "2", peer], timeout=10,
+                         check=False).returncode == 0
+
+    with labs.netns_lab() as lab:
+        va, ha = lab.names.instance_ns("va"), lab.names.host_ns("a")
+        peer = labs.INSTANCE_IP["vb"]
+        if not ping():
+            raise RuntimeError("va does not reach vb before the device is touched")
+        dev = lab.overlay.plane.devices("a", labs.OVERLAY)
+        if recreate:
+            spec = lab.topology.overlays[0]
+            nsops.run(ha, ["ip", "link", "del", dev.vxlan])
+            nsops.run(ha, ["ip", "link", "add", dev.vxlan, "type", "vxlan", "id", str(spec.vni),
+                           "local", labs.ADDRESS["a"], "dev", dev.underlay, "dstport",
+                           str(spec.port), "nolearning"])
+            nsops.run(ha, ["ip", "link", "set", dev.vxlan, "mtu", str(spec.mtu), "master",
+                           dev.bridge, "up"])
+        else:
+            nsops.run(ha, ["ip", "link", "set", dev.vxlan, "down"])
+            nsops.run(ha, ["ip", "link", "set", dev.vxlan, "up"])
+        entries = lab.overlay.programmed(labs.OVERLAY, "a")
+        ping_ok = ping()
+        lab.overlay.sync(labs.OVERLAY, "a", force=True)
+        return _device_fields(entries, ping_ok, ping())
+
+
+def simulate_device(recreate: bool) -> Fields:
+    from stackdrill.overlay.model import ZERO_MAC
+
+    lab = labs.sim_lab()
+    overlay = lab.overlays[labs.OVERLAY]
+    peer = labs.INSTANCE_IP["vb"]
+
+    def run() -> Generator[simpy.Event, Any, Fields]:
+        yield lab.kernel.env.timeout(1.0)  # the controller's first pushes: the lab is built
+        before = yield overlay.ping("va", peer)
+        if not before.ok:
+            raise RuntimeError("va does not reach vb before the device is touched")
+        if recreate:
+            overlay.recreate_device("a")
+        else:
+            overlay.set_device("a", False)
+            overlay.set_device("a", True)
+        entries = {(ZERO_MAC, addr) for addr in overlay.flood("a")}
+        entries |= set(overlay.fdb("a").items())
+        after = yield overlay.ping("va", peer)
+        overlay.resync("a")
+        yield lab.kernel.env.timeout(overlay.push_delay_s)
+        resynced = yield overlay.ping("va", peer)
+        return _device_fields(entries, after.ok, resynced.ok)
+
+    return labs.sim_run(lab, run())
+
+
+def _device(name: str, recreate: bool) -> Situation:
+    return Situation(
+        name=name,
+        exercises=("a's vxlan device deleted and re-added (same VNI)" if recreate
+                   else "a's vxlan device set down and up") + ", no controller push: "
+                  "its FDB, va -> vb; then a controller re-sync",
+        tolerances=dict.fromkeys(("flood_entry_kept", "peer_mac_entry_kept", "ping_ok",
+                                  "ping_after_resync_ok"), EXACT),
+        simulate=lambda: simulate_device(recreate),
+        recorders={"netns": lambda: record_device(recreate)})
+
+
+DEVICE = (
+    _device("vxlan-device-down-up", recreate=False),
+    _device("vxlan-device-recreated", recreate=True),
+)
