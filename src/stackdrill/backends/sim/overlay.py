@@ -72,6 +72,7 @@ class OverlaySim:
         announce_count: int = 1,
         announce_interval_s: float = 0.1,
         learning: bool = True,
+        guest_ipv6: bool = True,
         ping_timeout_s: float = 1.0,
     ) -> None:
         self.kernel = kernel
@@ -83,6 +84,7 @@ class OverlaySim:
         self.announce_count = announce_count
         self.announce_interval_s = announce_interval_s
         self.ping_timeout_s = ping_timeout_s
+        self.guest_ipv6 = guest_ipv6  # a plugged guest's interface speaks as it comes up
         self.component = f"overlay/{spec.name}"
         net = underlay.networks[spec.network]
         if spec.mtu + VXLAN_OVERHEAD > net.mtu:
@@ -115,6 +117,8 @@ class OverlaySim:
         running = self.hosts[host].up
         if running:
             vtep.taps.add(port)
+            if self.guest_ipv6:
+                self.plane.link_up(vtep, port, mac)
         self.kernel.log(self.component, "plug", port=port, mac=mac, ip=ip, host=host,
                         moved_from=old.host if old is not None and old.host != host else "-",
                         tap="up" if running else "host-down")

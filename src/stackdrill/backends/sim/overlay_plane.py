@@ -298,6 +298,15 @@ class DataPlane:
             return None
         return entry[0]
 
+    def link_up(self, vtep: Vtep, port: str, mac: str) -> None:
+        """A guest's interface comes up on the bridge and its own stack sends at once (IPv6:
+        the MLD reports and DAD of its link-local address, net/ipv6/addrconf.c), with or
+        without a gratuitous ARP: its bridge learns the MAC on the tap. Recorded on netns
+        (vxlan-move-*-observer-on-new-host): the destination bridge had the MAC on the tap
+        by the time the plug returned, with announcements off. Whether those multicast
+        frames also re-teach remote bridges (multicast snooping) is not modelled."""
+        self._learn(vtep, mac, port)
+
     def remove_tap(self, vtep: Vtep, port: str, why: str) -> None:
         """A tap leaves the bridge; the bridge flushes what it learned on it."""
         if port not in vtep.taps:

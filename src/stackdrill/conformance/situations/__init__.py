@@ -5,7 +5,15 @@ added here with a `libvirt` recorder, and `scripts/record-conformance.sh` picks 
 from __future__ import annotations
 
 from stackdrill.conformance.model import Situation
-from stackdrill.conformance.situations import drbd_admin, drbd_loss, loss, mtu, overlay, tbf
+from stackdrill.conformance.situations import (
+    drbd_admin,
+    drbd_loss,
+    loss,
+    mtu,
+    overlay,
+    overlay_move,
+    tbf,
+)
 
 SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     tbf.SITUATION,
@@ -15,6 +23,7 @@ SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     mtu.RECEIVER,
     *overlay.VTEP_LOSS,
     *overlay.DEVICE,
+    *overlay_move.MOVE,
     *drbd_admin.SITUATIONS,
     *drbd_loss.SITUATIONS,
 )}
