@@ -30,7 +30,7 @@ import simpy
 
 from stackdrill.conformance import labs
 from stackdrill.conformance.model import EXACT, Fields, Observed, Situation, Tolerance, within
-from stackdrill.faults import TunnelEndpointDown
+from stackdrill.faults import Fault, LinkDown, TunnelEndpointDown
 
 if TYPE_CHECKING:
     from stackdrill.backends.sim.lab import SimLab
@@ -41,6 +41,7 @@ LEAD_S = 1.0  # pinging before the outage
 TAIL_S = 6.0  # pinging after it: a fresh resolution (3 broadcasts 1 s apart) fits
 NEIGH_POLL_S = 0.1
 FAULT = TunnelEndpointDown(host="a", overlay=labs.OVERLAY)
+UNDERLAY_DOWN = LinkDown(host="a", network=labs.NETWORK)  # the vxlan device stays up
 FAILED_STATES = ("FAILED", "INCOMPLETE")
 
 
@@ -87,7 +88,7 @@ def _parse_ping(text: str, t0: float) -> PingTrain:
     return PingTrain(int(sent.group(1)), int(sent.group(2)), replies)
 
 
-def record_vtep_loss(outage_s: float) -> Fields:
+def record_vtep_loss(outage_s: float, fault: Fault = FAULT) -> Fields:
     from stackdrill.backends.netns import nsops
 
     with labs.netns_lab() as lab:
@@ -99,7 +100,7 @@ def record_vtep_loss(outage_s: float) -> Fields:
         try:
             time.sleep(LEAD_S)
             t0 = time.time()
-            lab.inject(FAULT)
+            lab.inject(fault)
             failed_after: float | None = None
             state = "NONE"
             for _ in range(int(outage_s / NEIGH_POLL_S) + 2):  # bounded by the outage
@@ -110,7 +111,7 @@ def record_vtep_loss(outage_s: float) -> Fields:
                     failed_after = time.time() - t0
                 time.sleep(max(0.0, min(NEIGH_POLL_S, t0 + outage_s - time.time())))
             state = _neigh_state(va, peer)
-            lab.heal(FAULT)
+            lab.heal(fault)
             healed = time.time() - t0
             time.sleep(TAIL_S)
         finally:
@@ -121,7 +122,7 @@ def record_vtep_loss(outage_s: float) -> Fields:
 
 # ---------------------------------------------------------------- simulator
 
-def simulate_vtep_loss(outage_s: float) -> Fields:
+def simulate_vtep_loss(outage_s: float, fault: Fault = FAULT) -> Fields:
     from stackdrill.backends.sim.overlay_pingtrain import watch_neighbour
 
     lab = labs.sim_lab()
@@ -129,8 +130,8 @@ def simulate_vtep_loss(outage_s: float) -> Fields:
     peer = labs.INSTANCE_IP["vb"]
     # half an interval off the probes' times: no tie between a probe and the fault
     start = lab.kernel.now + LEAD_S + PING_INTERVAL_S / 2
-    lab.kernel.call_later(start - lab.kernel.now, lambda: lab.inject(FAULT))
-    lab.kernel.call_later(start + outage_s - lab.kernel.now, lambda: lab.heal(FAULT))
+    lab.kernel.call_later(start - lab.kernel.now, lambda: lab.inject(fault))
+    lab.kernel.call_later(start + outage_s - lab.kernel.now, lambda: lab.heal(fault))
     watch = watch_neighbour(overlay, "va", peer, start, start + outage_s, NEIGH_POLL_S)
     result = labs.sim_run(lab, _resolved_train(lab, peer, LEAD_S + outage_s + TAIL_S))
     train = PingTrain(result.transmitted, result.received,
@@ -151,13 +152,19 @@ def _resolved_train(lab: SimLab, peer: str, duration_s: float,
 
 # ---------------------------------------------------------------- situations
 
-def _vtep_loss(outage_s: float, failed_tolerance: Tolerance, *, long: bool) -> Situation:
+def _vtep_loss(outage_s: float, failed_tolerance: Tolerance, *, long: bool,
+               fault: Fault = FAULT) -> Situation:
+    underlay = isinstance(fault, LinkDown)
+    what = "a's underlay link" if underlay else "a's vxlan device"
     return Situation(
-        name=f"vxlan-vtep-loss-{outage_s:g}s",
-        exercises=f"va pings vb every {PING_INTERVAL_S:g} s; a's vxlan device down for "
+        name=f"vxlan-vtep-loss-{'underlay-' if underlay else ''}{outage_s:g}s",
+        exercises=f"va pings vb every {PING_INTERVAL_S:g} s; "
+                  f"{what} down for "
                   f"{outage_s:g} s, then up: probes lost, va's ARP entry for vb",
         tolerances={
-            "probes_sent": within(2),
+            # ping starts inside `ip netns exec` 0.2-0.4 s into the window: 58-59 of
+            # the 60 probes a 12 s window holds were recorded
+            "probes_sent": within(3),
             "probes_lost": within(1),  # the outage's phase against the probes: +-1
             # a valid entry: the next probe (0..0.2 s); an unresolved one: the next
             # broadcast (0..1 s)
@@ -165,8 +172,8 @@ def _vtep_loss(outage_s: float, failed_tolerance: Tolerance, *, long: bool) -> S
             "neigh_failed_after_s": failed_tolerance,
             "neigh_resolved_at_restore": EXACT,
         },
-        simulate=lambda: simulate_vtep_loss(outage_s),
-        recorders={"netns": lambda: record_vtep_loss(outage_s)},
+        simulate=lambda: simulate_vtep_loss(outage_s, fault),
+        recorders={"netns": lambda: record_vtep_loss(outage_s, fault)},
         not_modelled=dict.fromkeys(("probes_sent", "probes_lost"), PING_BLOCKS)
         if long else {})
 
@@ -185,6 +192,7 @@ VTEP_LOSS = (
     _vtep_loss(1.0, EXACT, long=False),
     _vtep_loss(5.0, EXACT, long=False),
     _vtep_loss(60.0, within(30.0), long=True),
+    _vtep_loss(5.0, EXACT, long=False, fault=UNDERLAY_DOWN),
 )
 
 
