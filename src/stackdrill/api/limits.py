@@ -12,6 +12,7 @@ FEATURES = (
     "sanlock",  # lvmlockd with sanlock leases on the shared storage, not the DLM
     "cluster",  # corosync membership and quorum
     "overlay",  # VXLAN overlays
+    "overlay-switches",  # an overlay's `announce` or `guest_ipv6` turned off
     "instances",  # instances with workloads
     "network-volumes",  # volumes reached over the network (iSCSI/NBD)
 )

@@ -51,9 +51,10 @@ def topology() -> Topology:
     }, "conformance")
 
 
-def sim_lab() -> SimLab:
-    """The lab on the simulator, with one fixed seed: a situation's result is a constant."""
-    return SimLab(topology(), lab_name="conformance", seed=SIM_SEED,
+def sim_lab(topo: Topology | None = None) -> SimLab:
+    """The lab on the simulator (default topology: `topology()`), with one fixed seed: a
+    situation's result is a constant."""
+    return SimLab(topo or topology(), lab_name="conformance", seed=SIM_SEED,
                   options=LabOptions(writers=frozenset()))
 
 
@@ -67,11 +68,11 @@ def sim_run(lab: SimLab, process: Generator[simpy.Event, Any, T]) -> T:
 
 
 @contextmanager
-def netns_lab() -> Iterator[NetnsLab]:
+def netns_lab(topo: Topology | None = None) -> Iterator[NetnsLab]:
     """The lab in network namespaces (root); destroyed however the block ends."""
     from stackdrill.backends.netns.lab import NetnsLab
 
-    lab = NetnsLab(topology(), "conformance", heartbeats=False, start_workloads=False)
+    lab = NetnsLab(topo or topology(), "conformance", heartbeats=False, start_workloads=False)
     try:
         yield lab
     finally:

@@ -28,6 +28,12 @@ def features_needed(topology: Topology) -> dict[str, str]:
         needed["cluster"] = f"clusters[0] ({topology.clusters[0].name})"
     if topology.overlays:
         needed["overlay"] = f"overlays[0] ({topology.overlays[0].name})"
+    for i, ov in enumerate(topology.overlays):
+        off = [name for name, on in (("announce", ov.announce), ("guest_ipv6", ov.guest_ipv6))
+               if not on]
+        if off:
+            needed["overlay-switches"] = f"overlays[{i}].{off[0]} ({ov.name}: false)"
+            break
     if topology.instances:
         needed["instances"] = "instances"
     for i, inst in enumerate(topology.instances):

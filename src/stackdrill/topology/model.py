@@ -113,6 +113,17 @@ class Overlay(Frozen):
     mtu: int = Field(default=1450, ge=576, le=9000)
     cidr: str
     port: int = Field(default=4789, ge=1, le=65535)
+    announce: bool = Field(
+        default=True,
+        description="An instance plugged on a host (started or moved) sends a gratuitous "
+                    "ARP, which re-teaches every bridge where its MAC is; off: it stays "
+                    "silent until it sends something itself (sim and netns).")
+    guest_ipv6: bool = Field(
+        default=True,
+        description="Instances run IPv6 on their overlay interface: as it comes up they "
+                    "send at once (MLD reports, DAD), which re-teaches their host's bridge "
+                    "even without an announcement; off: silent until they send (sim and "
+                    "netns; MACHINE-FACTS: test with and without it).")
 
     @field_validator("cidr")
     @classmethod

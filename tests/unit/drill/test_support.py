@@ -47,3 +47,23 @@ def test_libvirt_refuses_sanlock_locking_it_would_otherwise_run_on_the_dlm(
     problems = unsupported(loaded, "libvirt", backend_class("libvirt").capabilities)
     assert problems == ["topology volume_groups[0].lock_manager (sanlock): backend "
                         "'libvirt' cannot realise sanlock"]
+
+
+def test_libvirt_refuses_an_overlay_without_announcements_it_cannot_switch_off(
+        tmp_path: Path) -> None:
+    """The guests announce themselves as their own stacks do; `announce: false` (or
+    `guest_ipv6: false`) runs on sim and netns and is refused on libvirt, not ignored."""
+    topo = (DRILLS.parent / "topologies" / "nova-drbd.yaml").read_text()
+    line = "cidr: 192.168.87.0/24}"
+    assert line in topo
+    (tmp_path / "topo.yaml").write_text(topo.replace(line, line[:-1] + ", announce: false}"))
+    drill = (DRILLS / "overlay.yaml").read_text()
+    assert "../topologies/nova-drbd.yaml" in drill
+    (tmp_path / "drill.yaml").write_text(
+        drill.replace("../topologies/nova-drbd.yaml", "topo.yaml"))
+    loaded = load_drill(tmp_path / "drill.yaml")
+    assert unsupported(loaded, "sim", backend_class("sim").capabilities) == []
+    assert "overlay-switches" in backend_class("netns").capabilities.features
+    problems = unsupported(loaded, "libvirt", backend_class("libvirt").capabilities)
+    assert ("topology overlays[0].announce (tenant: false): backend 'libvirt' cannot "
+            "realise overlay-switches") in problems

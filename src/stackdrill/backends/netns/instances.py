@@ -109,6 +109,10 @@ class Instances:
             self.unplug(instance, self.plugged[instance])
         ns = self.names.instance_ns(instance)
         nsops.create_namespaces([ns])
+        if spec.overlay is not None and not self.overlay.overlays[spec.overlay].spec.guest_ipv6:
+            # before the interface exists: it inherits `default` and never speaks IPv6
+            nsops.run(ns, ["sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1",
+                           "net.ipv6.conf.all.disable_ipv6=1"])
         self.plugged[instance] = host
         ipr = self.sock(ns)
         lo = ipr.link_lookup(ifname="lo")[0]
@@ -130,7 +134,8 @@ class Instances:
         ipr.addr("add", index=eidx, address=spec.ip, prefixlen=plen)
         ipr.link("set", index=eidx, state="up")
         self.overlay.locate(spec.overlay, spec.mac, host)
-        self.announce(instance)
+        if state.spec.announce:
+            self.announce(instance)
 
     def unplug(self, instance: str, host: str) -> None:
         """Remove the port, then the instance's namespace. The host's end of the veth is

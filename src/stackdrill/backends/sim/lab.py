@@ -76,7 +76,8 @@ class SimLab(Lab):
         self.drbd = {r.name: self._build_drbd(r.name) for r in topology.drbd}
         self.lvm_hosts = {h: LvmHost(k, h, self.hosts[h]) for h in self.hosts}
         self.vgs = {vg.name: self._build_vg(vg.name) for vg in topology.volume_groups}
-        self.overlays = {o.name: OverlaySim(k, o, self.underlay, self.hosts)
+        self.overlays = {o.name: OverlaySim(k, o, self.underlay, self.hosts,
+                                            announce=o.announce, guest_ipv6=o.guest_ipv6)
                          for o in topology.overlays}
         wanted = set(options.writers if options.writers is not None
                      else (i.name for i in topology.instances))

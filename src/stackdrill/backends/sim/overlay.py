@@ -31,12 +31,12 @@ import simpy
 from stackdrill.api import PowerState
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
+from stackdrill.backends.sim.neighbour import NeighTable
 from stackdrill.backends.sim.network import Underlay
 from stackdrill.backends.sim.overlay_plane import (
     ARP_RETRANS_S,
     ARP_TRIES,
     ICMP_ERROR_BYTES,
-    NEIGH_REACHABLE_S,
     TRACEPATH_MAX_HOPS,
     DataPlane,
     Delivery,
@@ -72,6 +72,7 @@ class OverlaySim:
         announce_count: int = 1,
         announce_interval_s: float = 0.1,
         learning: bool = True,
+        guest_ipv6: bool = True,
         ping_timeout_s: float = 1.0,
     ) -> None:
         self.kernel = kernel
@@ -83,6 +84,7 @@ class OverlaySim:
         self.announce_count = announce_count
         self.announce_interval_s = announce_interval_s
         self.ping_timeout_s = ping_timeout_s
+        self.guest_ipv6 = guest_ipv6  # a plugged guest's interface speaks as it comes up
         self.component = f"overlay/{spec.name}"
         net = underlay.networks[spec.network]
         if spec.mtu + VXLAN_OVERHEAD > net.mtu:
@@ -90,6 +92,7 @@ class OverlaySim:
             raise ValueError(f"overlay {spec.name!r}: MTU {spec.mtu} + {VXLAN_OVERHEAD} exceeds "
                              f"underlay {net.name!r} MTU {net.mtu} (the kernel refuses: EINVAL)")
         self.ports: dict[str, Port] = {}
+        self.tables: dict[str, NeighTable] = {}  # port -> its instance's ARP cache
         self._pending: set[str] = set()
         vteps = {h: Vtep(h, addr) for h, addr in sorted(net.addresses.items()) if h in hosts}
         self.plane = DataPlane(kernel, underlay, spec.network, hosts, vteps, self.ports,
@@ -110,11 +113,12 @@ class OverlaySim:
         old = self.ports.get(port)
         if old is not None and old.host != host:
             self.plane.remove_tap(self.vteps[old.host], port, why="moved")
-        arp = old.arp if old is not None else {}
-        self.ports[port] = Port(port, mac, ip, host, arp)
+        self.ports[port] = Port(port, mac, ip, host)  # its ARP cache moves with it
         running = self.hosts[host].up
         if running:
             vtep.taps.add(port)
+            if self.guest_ipv6:
+                self.plane.link_up(vtep, port, mac)
         self.kernel.log(self.component, "plug", port=port, mac=mac, ip=ip, host=host,
                         moved_from=old.host if old is not None and old.host != host else "-",
                         tap="up" if running else "host-down")
@@ -186,9 +190,8 @@ class OverlaySim:
         def run() -> Generator[simpy.Event, Any, None]:
             delivery = yield from self.plane.transmit(p, frame)
             for name in delivery.ports:
-                other = self.ports.get(name)
-                if other is not None and p.ip in other.arp:  # arp_accept=0: update, never create
-                    other.arp[p.ip] = (p.mac, self.kernel.now)
+                if name in self.ports:  # arp_accept=0: update, never create
+                    self.neighbours(name).heard(p.ip, p.mac, create=False)
 
         self.kernel.env.process(run())
 
@@ -224,15 +227,34 @@ class OverlaySim:
             self._schedule_push(host)
 
     def tunnel_endpoint(self, host: str, up: bool) -> None:
-        """`vxlan0` on `host` is deleted (its FDB with it) or re-created and re-programmed."""
+        """The `tunnel_endpoint_down` fault: `vxlan0` on `host` set down; when it heals, set
+        up and re-synced by the controller (as the netns backend's undo does)."""
+        self.set_device(host, up)
+        if up:
+            self.resync(host)
+
+    def set_device(self, host: str, up: bool) -> None:
+        """`ip link set vxlan0 down|up`. The device keeps its FDB's permanent entries (the
+        controller's): vxlan_stop flushes only the others (drivers/net/vxlan/vxlan_core.c,
+        vxlan_stop -> vxlan_flush without do_all), and the bridge forgets what it learned
+        on the port (net/bridge/br_stp_if.c, br_stp_disable_port -> br_fdb_delete_by_port)."""
         vtep = self._vtep(host)
         vtep.fault_down = not up
-        if up:
-            self.kernel.log(self.component, "vxlan0", host=host, up=True)
-            self._schedule_push(host)
-        else:
-            self.plane.drop_device(vtep)
-            self.kernel.log(self.component, "vxlan0", host=host, up=False)
+        self.plane.drop_device(vtep, keep_static=True)
+        self.kernel.log(self.component, "vxlan0", host=host, up=up)
+
+    def recreate_device(self, host: str) -> None:
+        """`ip link del vxlan0` and `ip link add` with the same VNI, back on the bridge and
+        up: a new device, so an empty FDB (no flood list either) until the controller
+        programs it again (`resync`)."""
+        vtep = self._vtep(host)
+        vtep.fault_down = False
+        self.plane.drop_device(vtep)
+        self.kernel.log(self.component, "vxlan0", host=host, recreated=True)
+
+    def resync(self, host: str) -> None:
+        """The controller writes the host's whole FDB again (after `push_delay_s`)."""
+        self._schedule_push(host)
 
     def _power_changed(self, host: SimHost, old: PowerState, new: PowerState) -> None:
         vtep = self.vteps[host.name]
@@ -296,30 +318,56 @@ class OverlaySim:
         return self._done("ping", src, dst_ip, result)
 
     def _resolve(self, src: Port, ip: str) -> Generator[simpy.Event, Any, tuple[str | None, str]]:
-        """The kernel's neighbour lookup: the cache, else up to 3 broadcasts 1 s apart."""
-        cached = src.arp.get(ip)
-        if cached is not None and self.kernel.now - cached[1] < NEIGH_REACHABLE_S:
-            return cached[0], "cached"
+        """The kernel's neighbour lookup: a valid cache entry (REACHABLE, STALE, DELAY or
+        PROBE: the kernel sends with it), else up to 3 broadcasts 1 s apart."""
+        table = self.neighbours(src.name)
+        cached = table.mac(ip)
+        if cached is not None:
+            table.output(ip, lambda _mac: None)  # counts as a use: STALE starts DELAY
+            return cached, "cached"
         why = "no ARP reply"
         for _ in range(ARP_TRIES):
             started = self.kernel.now
             mac, why = yield from self._arp_once(src, ip)
             if mac is not None:
-                src.arp[ip] = (mac, self.kernel.now)
+                table.reply(ip, mac)
                 return mac, "resolved"
             wait = started + ARP_RETRANS_S - self.kernel.now
             if wait > 0:
                 yield self.kernel.env.timeout(wait)
         return None, why
 
-    def _arp_once(self, src: Port, ip: str) -> Generator[simpy.Event, Any, tuple[str | None, str]]:
-        request = yield from self.plane.transmit(src, Frame(src.mac, BROADCAST_MAC, ARP_PACKET,
-                                                            False, "arp-request"))
+    def neighbours(self, port: str) -> NeighTable:
+        """The ARP cache of the instance behind `port` (created on first use)."""
+        table = self.tables.get(port)
+        if table is None:
+            table = self.tables[port] = NeighTable(
+                self.kernel, f"{self.spec.name}/{port}",
+                lambda ip, unicast: self._solicit(port, ip, unicast))
+        return table
+
+    def _solicit(self, port: str, ip: str, unicast: str | None) -> None:
+        """One ARP request of the neighbour state machine; a reply updates the cache."""
+        src = self.ports.get(port)
+        if src is None:
+            return
+
+        def run() -> Generator[simpy.Event, Any, None]:
+            mac, _why = yield from self._arp_once(src, ip, unicast)
+            if mac is not None:
+                self.neighbours(port).reply(ip, mac)
+
+        self.kernel.env.process(run())
+
+    def _arp_once(self, src: Port, ip: str, unicast: str | None = None,
+                  ) -> Generator[simpy.Event, Any, tuple[str | None, str]]:
+        request = yield from self.plane.transmit(src, Frame(
+            src.mac, unicast or BROADCAST_MAC, ARP_PACKET, False, "arp-request"))
         owner = self._answering(request, ip, None)
         if owner is None:
             owner_mac = next((p.mac for p in self.ports.values() if p.ip == ip), BROADCAST_MAC)
             return None, "no ARP reply: " + self.plane.explain(request, owner_mac)
-        owner.arp[src.ip] = (src.mac, self.kernel.now)  # the target learns the asker
+        self.neighbours(owner.name).heard(src.ip, src.mac, create=True)  # learns the asker
         reply = yield from self.plane.transmit(owner, Frame(owner.mac, src.mac, ARP_PACKET,
                                                             False, "arp-reply"))
         if src.name not in reply.ports:

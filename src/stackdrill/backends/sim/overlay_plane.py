@@ -33,7 +33,6 @@ R = TypeVar("R", PingResult, TracepathResult)
 
 ARP_TRIES = 3  # net.ipv4.neigh.*.mcast_solicit
 ARP_RETRANS_S = 1.0  # net.ipv4.neigh.*.retrans_time_ms = 1000
-NEIGH_REACHABLE_S = 30.0  # base_reachable_time; after it the sim re-resolves by broadcast
 TRACEPATH_MAX_HOPS = 30
 ICMP_ERROR_BYTES = 56 + ICMP_ECHO_OVERHEAD  # tracepath's 'port unreachable' answer, small
 
@@ -45,13 +44,13 @@ VXLAN_AGEING_S = 300.0  # vxlan FDB_AGE_DEFAULT for learned (non-static) entries
 
 @dataclass
 class Port:
-    """An instance's port: MAC, IP, the host whose bridge holds its tap, and its ARP cache."""
+    """An instance's port: MAC, IP and the host whose bridge holds its tap (its ARP cache is
+    the overlay's NeighTable of the same name)."""
 
     name: str
     mac: str
     ip: str
     host: str
-    arp: dict[str, tuple[str, float]] = field(default_factory=dict)  # ip -> (mac, learned at)
 
 
 @dataclass
@@ -299,6 +298,15 @@ class DataPlane:
             return None
         return entry[0]
 
+    def link_up(self, vtep: Vtep, port: str, mac: str) -> None:
+        """A guest's interface comes up on the bridge and its own stack sends at once (IPv6:
+        the MLD reports and DAD of its link-local address, net/ipv6/addrconf.c), with or
+        without a gratuitous ARP: its bridge learns the MAC on the tap. Recorded on netns
+        (vxlan-move-*-observer-on-new-host): the destination bridge had the MAC on the tap
+        by the time the plug returned, with announcements off. Whether those multicast
+        frames also re-teach remote bridges (multicast snooping) is not modelled."""
+        self._learn(vtep, mac, port)
+
     def remove_tap(self, vtep: Vtep, port: str, why: str) -> None:
         """A tap leaves the bridge; the bridge flushes what it learned on it."""
         if port not in vtep.taps:
@@ -308,9 +316,12 @@ class DataPlane:
             del vtep.bridge[mac]
         self.kernel.log(self.component, "tap-removed", host=vtep.host, port=port, why=why)
 
-    def drop_device(self, vtep: Vtep) -> None:
-        """vxlan0 is gone: its FDB goes with it and the bridge forgets what it learned on it."""
-        vtep.flood, vtep.static, vtep.learned = [], {}, {}
+    def drop_device(self, vtep: Vtep, *, keep_static: bool = False) -> None:
+        """vxlan0 is gone (or down: `keep_static`, its permanent entries stay): its FDB goes
+        with it and the bridge forgets what it learned on it."""
+        if not keep_static:
+            vtep.flood, vtep.static = [], {}
+        vtep.learned = {}
         for mac in [m for m, (p, _) in vtep.bridge.items() if p == VXLAN_DEV]:
             del vtep.bridge[mac]
 

@@ -5,7 +5,15 @@ added here with a `libvirt` recorder, and `scripts/record-conformance.sh` picks 
 from __future__ import annotations
 
 from stackdrill.conformance.model import Situation
-from stackdrill.conformance.situations import drbd_admin, drbd_loss, loss, mtu, tbf
+from stackdrill.conformance.situations import (
+    drbd_admin,
+    drbd_loss,
+    loss,
+    mtu,
+    overlay,
+    overlay_move,
+    tbf,
+)
 
 SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     tbf.SITUATION,
@@ -13,6 +21,9 @@ SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     loss.PARTIAL,
     mtu.SENDER,
     mtu.RECEIVER,
+    *overlay.VTEP_LOSS,
+    *overlay.DEVICE,
+    *overlay_move.MOVE,
     *drbd_admin.SITUATIONS,
     *drbd_loss.SITUATIONS,
 )}
