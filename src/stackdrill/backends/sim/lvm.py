@@ -106,7 +106,7 @@ class LvmHost:
             return md.with_lv(lv, _merge(md.segments(lv) + md.allocate(extents)))
 
         return self._command("lvextend", vg, lambda b: self._modify(
-            vg, lv, change, b, before=self._refuse_if_locked_elsewhere, after=self._after_extend))
+            vg, lv, change, b, before=self._refuse_resize, after=self._after_extend))
 
     def lvremove(self, vg: str, lv: str) -> simpy.Event:
         """lvremove -f: deactivate (here, or on every node under clvmd), then drop it."""
@@ -261,6 +261,26 @@ class LvmHost:
             raise LvmError(lv_busy_message(vgs.locking, self.name, vgs.name, lv))
         yield from ()
 
+    def _refuse_resize(self, vgs: VolumeGroupSim, lv: str, md: VgMetadata, boot: int) -> Gen:
+        """lvmlockd: the resize's ex LV lock is a transient request, which lvmlockd answers
+        from this host's own persistent lock before asking the lock manager: granted on ex,
+        refused on sh (lvmlockd-core.c res_process: -EEXIST, LD_AF_SH_EXISTS; lvmlockd.c
+        lockd_lv: "LV is already locked with incompatible mode"); without one, another
+        host's lock refuses it."""
+        if vgs.locking is Locking.LVMLOCKD and (vgs.name, lv) in self._lv_locks:
+            if LV_MODES[vgs.locking]["ex"] != self._lv_lock_mode(vgs, lv):
+                raise LvmError(f"LV is already locked with incompatible mode: {vgs.name}/{lv}")
+            return
+        yield from self._refuse_if_locked_elsewhere(vgs, lv, md, boot)
+
+    def _lv_lock_mode(self, vgs: VolumeGroupSim, lv: str) -> str | None:
+        table = vgs.lock_table()
+        lkid = self._lv_locks.get((vgs.name, lv))
+        if table is None or lkid is None:
+            return None
+        held = table.holders(lv_resource(vgs.locking, vgs.name, lv)).get(lkid)
+        return held[1] if held else None
+
     def _after_create(self, vgs: VolumeGroupSim, lv: str, md: VgMetadata, boot: int) -> Gen:
         """lvcreate activates the new LV: here, or on every node under clvmd (the seed)."""
         yield from self._sleep(self.t.activate_s, boot)
@@ -308,9 +328,11 @@ class LvmHost:
             self.unlock_lv(vgs, lv)
             try:
                 yield from self.lock_lv(vgs, lv, mode, boot)
-            except LvmError:
+            except LvmError as exc:
                 if current is not None:  # a refused conversion keeps the lock it had
                     yield from self.lock_lv(vgs, lv, current.mode, boot)
+                if vgs.locking is Locking.LVMLOCKD:  # lib/metadata/lv.c lv_active_change
+                    raise LvmError(f"{exc}\nFailed to lock logical volume {vg}/{lv}.") from exc
                 raise
             yield from self._sleep(self.t.activate_s, boot)
             if current is None:
@@ -366,7 +388,7 @@ class LvmHost:
         table = vgs.lock_table()
         if table is None or not self._lock_manager_runs(vgs):
             del self._lockspaces[vg]  # lvmlockd's lm_prepare_lockspace_dlm: -EMANAGER
-            raise LvmError(f"VG {vg} start failed: lock manager dlm is not running")
+            raise LvmError(_NO_LOCK_MANAGER.format(vg=vg))
         lkid = yield from self._wait_lock(table.request(self.name, f"lvm_{vg}:start", "nl"), boot)
         table.release(lkid)
         yield from self._sleep(self.t.lockstart_s, boot)
@@ -519,6 +541,12 @@ class LvmHost:
 
 
 Hook = Callable[[VolumeGroupSim, str, VgMetadata, int], Gen]
+# vgchange --lock-start with no lock manager running: the command's sh global lock finds
+# none (lvmlockd.c lockd_global: LD_RF_NO_LM, then -ENOLS with no lockspace: a warning and
+# on without it), then lockd_start_vg fails
+_NO_LOCK_MANAGER = ("Start a lock manager, lvmlockd did not find one running.\n"
+                    "Skipping global lock: lockspace not found or started\n"
+                    "VG {vg} start failed: lock manager dlm is not running")
 _MODE_FLAG = {"ex": "e", "sh": "s", "local": "l"}
 
 

@@ -38,7 +38,9 @@ RUNS: list[tuple[dict[str, Any], bool, str]] = [
     ({**BOB, "op": "lvcreate", "lv": "data-b", "extents": 8}, False,
      "LvmError: Cannot access VG vg-shared due to failed lock."),
     ({**BOB, "op": "lock-start"}, False,
-     "LvmError: VG vg-shared start failed: lock manager dlm is not running"),
+     "LvmError: Start a lock manager, lvmlockd did not find one running.\n"
+     "Skipping global lock: lockspace not found or started\n"
+     "VG vg-shared start failed: lock manager dlm is not running"),
     ({**STACK, "op": "start"}, True, "cluster stack start on bob"),
     ({**BOB, "op": "lock-start"}, True, "lock-start vg-shared/ on bob"),
     ({**BOB, "op": "lvcreate", "lv": "data-b", "extents": 8}, True,
