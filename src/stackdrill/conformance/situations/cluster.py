@@ -40,8 +40,8 @@ from stackdrill.conformance.clvm_lab import (
     sim_lab,
     vm_lab,
 )
-from stackdrill.conformance.drbd_lab import run
-from stackdrill.conformance.model import EXACT, Fields, Observed, Situation, Tolerance
+from stackdrill.conformance.drbd_lab import run, wait
+from stackdrill.conformance.model import EXACT, Fields, Observed, Situation, Tolerance, within
 from stackdrill.conformance.situations.lvm_common import (
     answer,
     names,
@@ -60,6 +60,9 @@ BLOCK_S = 20  # `timeout 20 lvchange ...`
 LEAVE_SETTLE_S = 5.0  # a leave message is handled at once; this is ample
 CRASH_SETTLE_S = 8.0  # token (1 s) + consensus + dlm's fence request, with TCG slack
 ACK_SETTLE_S = 2.0
+DLM_NAME = "/sys/kernel/config/dlm/cluster/cluster_name"  # lvmlockd's "dlm is running"
+STACK_READY_MARGIN_S = 3.0  # provisional: set from the recordings' spread
+LOCKSTART_MARGIN_S = 1.5  # provisional: set from the recordings' spread
 
 
 def _exact(*fields: str) -> dict[str, Tolerance]:
@@ -191,4 +194,114 @@ CRASH = Situation(
                       *_survivor_names("a_after_ack"), "a_activate_after_ack_exit"),
     simulate=_sim_crash, recorders={"libvirt": _vm_crash})
 
-SITUATIONS = (CLEAN_LEAVE, CRASH)
+
+
+# ---------------------------------------------------------------- without two_node
+
+def _sim_no_two_node() -> Fields:
+    lab = sim_lab("lvmlockd", two_node=False)
+    cluster = lab.clusters[CLUSTER]
+    a, b = lab.lvm_hosts[A], lab.lvm_hosts[B]
+
+    def steps() -> Gen:
+        for host in (a, b):
+            yield from sim_wait(host.deactivate(VG, LV))
+        yield from sim_wait(b.lock_stop(VG))
+        cluster.stop_stack(B, b.lockspaces())
+        yield lab.kernel.env.timeout(LEAVE_SETTLE_S)
+        out = _sim_survivor(lab, "a_after_leave")
+        out |= yield from _sim_bounded_activate(lab, "a_activate_after_leave_exit")
+        return out
+    return labs.sim_run(lab, steps())
+
+
+def _vm_no_two_node() -> Fields:
+    lab = vm_lab("lvmlockd", two_node=False)
+    deactivate_all(lab)
+    run(lab, B, f"vgchange --lock-stop {VG}")
+    run(lab, B, stack_command(lab.topology.clusters[0], "stop"), timeout=60)
+    time.sleep(LEAVE_SETTLE_S)
+    out = _vm_survivor(lab, "a_after_leave")
+    out |= _vm_bounded_activate(lab, "a_activate_after_leave_exit")
+    deactivate_all(lab)
+    restart_stack(lab, B)
+    return out
+
+
+NO_TWO_NODE = Situation(
+    name="cluster-clean-leave-without-two-node",
+    exercises="lvmlockd, corosync without two_node (expected votes 2): b stops its "
+              "lockspace and stack cleanly; a's quorum, fencing and a lock request",
+    tolerances=_exact(*_survivor_names("a_after_leave"), "a_activate_after_leave_exit"),
+    simulate=_sim_no_two_node, recorders={"libvirt": _vm_no_two_node})
+
+
+
+# ---------------------------------------------------------------- start-up order
+
+def _sim_startup() -> Fields:
+    lab = sim_lab("lvmlockd")
+    cluster = lab.clusters[CLUSTER]
+    env = lab.kernel.env
+
+    def steps() -> Gen:
+        for host in (A, B):
+            yield from sim_wait(lab.lvm_hosts[host].deactivate(VG, LV))
+            yield from sim_wait(lab.lvm_hosts[host].lock_stop(VG))
+            cluster.stop_stack(host, lab.lvm_hosts[host].lockspaces())
+        yield env.timeout(LEAVE_SETTLE_S)
+        start = env.now
+        started = [cluster.start_stack(h) for h in (A, B)]
+        out = sim_answer("lockstart_starting",
+                         (yield from sim_wait(lab.lvm_hosts[A].lock_start(VG))))
+        yield env.all_of(started)
+        out["stack_ready_s"] = Observed(value=round(env.now - start, 3), unit="s")
+        begun = env.now
+        out |= sim_answer("lockstart_a", (yield from sim_wait(lab.lvm_hosts[A].lock_start(VG))))
+        out["lockstart_s"] = Observed(value=round(env.now - begun, 3), unit="s")
+        out |= sim_answer("lockstart_b", (yield from sim_wait(lab.lvm_hosts[B].lock_start(VG))))
+        return out
+    return labs.sim_run(lab, steps())
+
+
+def _vm_stack_ready(lab: LibvirtLab) -> bool:
+    return all(quorum_of(lab, h) == (True, 2) and run(lab, h, f"test -s {DLM_NAME}")[0] == 0
+               for h in (A, B))
+
+
+def _vm_startup() -> Fields:
+    lab = vm_lab("lvmlockd")
+    deactivate_all(lab)
+    spec = lab.topology.clusters[0]
+    for host in (B, A):
+        run(lab, host, f"vgchange --lock-stop {VG}")
+        run(lab, host, stack_command(spec, "stop"), timeout=60)
+    time.sleep(LEAVE_SETTLE_S)
+    start = time.monotonic()
+    for host in (A, B):
+        run(lab, host, "corosync")
+    out = answer("lockstart_starting", *run(lab, A, f"vgchange --lock-start {VG}"))
+    for host in (A, B):
+        run(lab, host, "dlm_controld")
+    wait("corosync quorate and dlm configured on both", lambda: _vm_stack_ready(lab), 120)
+    out["stack_ready_s"] = Observed(value=round(time.monotonic() - start, 3), unit="s")
+    begun = time.monotonic()
+    out |= answer("lockstart_a", *run(lab, A, f"vgchange --lock-start {VG}", timeout=120))
+    out["lockstart_s"] = Observed(value=round(time.monotonic() - begun, 3), unit="s")
+    out |= answer("lockstart_b", *run(lab, B, f"vgchange --lock-start {VG}", timeout=120))
+    wait("lockspace started on both", lambda: all(
+        f"lvm_{VG}" in run(lab, h, "dlm_tool ls")[1] for h in (A, B)), 60)
+    return out
+
+
+STARTUP = Situation(
+    name="cluster-stack-startup",
+    exercises="lvmlockd: the whole stack stopped on both; corosync and dlm_controld started "
+              "on both, lock-start while they start, the time until both are ready, then "
+              "lock-start on both (how long it takes)",
+    tolerances={**_exact(*names("lockstart_starting", "lockstart_a", "lockstart_b")),
+                "stack_ready_s": within(STACK_READY_MARGIN_S),
+                "lockstart_s": within(LOCKSTART_MARGIN_S)},
+    simulate=_sim_startup, recorders={"libvirt": _vm_startup})
+
+SITUATIONS = (CLEAN_LEAVE, CRASH, NO_TWO_NODE, STARTUP)
