@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +48,7 @@ from stackdrill.backends.sim.lvm_meta import (
 from stackdrill.backends.sim.lvm_vg import VolumeGroupSim
 from stackdrill.topology.model import Locking
 
-__all__ = ["LvmError", "LvmHost", "LvmTimings", "VolumeGroupSim"]
+__all__ = ["LAB_START_JITTER_S", "LvmError", "LvmHost", "LvmTimings", "VolumeGroupSim"]
 
 log = logging.getLogger(__name__)
 Gen = Generator[simpy.Event, Any, Any]
@@ -56,12 +57,22 @@ Gen = Generator[simpy.Event, Any, Any]
 @dataclass(frozen=True)
 class LvmTimings:
     scan_s: float = 0.05  # command start-up and label scan, before the metadata read
+    # a metadata-changing command's start-up varies by up to this much (seeded, per host);
+    # 0 here, the lab sets LAB_START_JITTER_S
+    start_jitter_s: float = 0.0
     write_delay_s: float = 0.2  # metadata read -> commit (allocation, archive, backup)
     activate_s: float = 0.05  # load or remove a dm table (suspend/reload/resume)
     lockstart_s: float = 1.0  # vgchange --lockstart: join the lockspace
     lock_retry_s: float = 1.0  # lvmlockd: sleep between VG lock retries
     lock_retries: int = 3  # global/lvmlockd_lock_retries
     sanlock_expiry_s: float = 80.0  # a dead host's sanlock leases time out
+
+
+# Two commands started "at once" on two hosts read the VG apart by up to this much. From
+# the recording lvm-concurrent-lvcreate-local (lvm2 2.03.16 guests): 4 of 8 truly
+# concurrent rounds kept both LVs, so the reads were further apart than read -> commit
+# (write_delay_s) about half the time: (1 - 0.2/0.7)^2 ~ 0.5.
+LAB_START_JITTER_S = 0.7
 
 
 class LvmHost:
@@ -81,6 +92,8 @@ class LvmHost:
         self._flocks: dict[str, simpy.Resource] = {}
         self._devices: dict[tuple[str, str], LvDevice] = {}
         self._power_changed = kernel.env.event()
+        # its own stream, so that the draws do not shift the kernel's shared one
+        self._jitter = random.Random(f"{kernel.seed}/lvm/{name}")
         # whether something on this host holds an LV open (a guest, an iSCSI target); the
         # lab that knows its guests answers it
         self.opened: Callable[[str, str], bool] = lambda _vg, _lv: False
@@ -235,6 +248,7 @@ class LvmHost:
     def _modify(self, vg: str, lv: str, change: Callable[[VgMetadata], VgMetadata], boot: int,
                 before: Hook | None = None, after: Hook | None = None) -> Gen:
         vgs = self._vg(vg)
+        yield from self._sleep(self._jitter.uniform(0.0, self.t.start_jitter_s), boot)
         release = yield from self._lock_vg(vgs, boot)
         try:
             md = yield from self._read(vgs, boot)

@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 
 Gen = Generator[simpy.Event, Any, Any]
 ROUNDS = 8
+# Which rounds keep both LVs varies on the real software (the two commands' start-up):
+# lvm2 2.03.16 kept both in 4 of 8. As a binomial draw at that rate, a re-recording lands
+# within 4 +- 3 of 8 rounds 95% of the time; so does the seeded simulator, or it is wrong.
+ROUND_SPREAD = 3
 RECREATE = f"lvcreate -y -an -Zn -l 2 -n {LV} {VG}"
 
 
@@ -253,7 +257,7 @@ CONCURRENT_LOCAL = Situation(
     exercises=f"local locking: lvcreate of a new LV on both Primaries at the same instant, "
               f"{ROUNDS} rounds; which LVs the metadata keeps",
     tolerances={**_exact(*_CONCURRENT_FIELDS),
-                "rounds_both_kept": within(2), "rounds_one_lost": within(2)},
+                "rounds_both_kept": within(ROUND_SPREAD), "rounds_one_lost": within(ROUND_SPREAD)},
     simulate=_sim_concurrent("local"), recorders={"libvirt": _vm_concurrent("local")})
 
 CONCURRENT_LVMLOCKD = Situation(
