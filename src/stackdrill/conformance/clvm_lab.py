@@ -179,8 +179,17 @@ def restart_stack(lab: LibvirtLab, host: str) -> None:
     # lvmlockd finds dlm through the cluster name dlm_controld writes to configfs
     # (lvmlockd-dlm.c lm_is_running_dlm), a little after `dlm_tool status` answers: until
     # then lock-start says "lock manager dlm is not running"
-    wait("lock-start", lambda: run(lab, host, f"vgchange --lock-start {VG}",
-                                   timeout=120)[0] == 0, 60)
+    said: list[str] = []
+
+    def started() -> bool:
+        rc, out = run(lab, host, f"vgchange --lock-start {VG}", timeout=120)
+        said[:] = [out]
+        return rc == 0
+    try:
+        wait("lock-start", started, 60)
+    except RuntimeError as exc:
+        seen = run(lab, host, "dlm_tool status; dlm_tool ls; corosync-quorumtool -s")[1]
+        raise RuntimeError(f"{exc}: {said[-1] if said else ''}\n{seen}") from exc
 
 
 def recover_crashed(lab: LibvirtLab, host: str) -> None:
