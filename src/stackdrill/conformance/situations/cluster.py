@@ -61,8 +61,9 @@ LEAVE_SETTLE_S = 5.0  # a leave message is handled at once; this is ample
 CRASH_SETTLE_S = 8.0  # token (1 s) + consensus + dlm's fence request, with TCG slack
 ACK_SETTLE_S = 2.0
 DLM_NAME = "/sys/kernel/config/dlm/cluster/cluster_name"  # lvmlockd's "dlm is running"
-STACK_READY_MARGIN_S = 3.0  # provisional: set from the recordings' spread
-LOCKSTART_MARGIN_S = 1.5  # provisional: set from the recordings' spread
+# two recordings of the start-up on the shared 2-core TCG host: lock-start 2.97 s and
+# 4.47 s, stack ready 7.7 s and 22.8 s (the second while other labs and tests ran)
+LOCKSTART_MARGIN_S = 1.5
 
 
 def _exact(*fields: str) -> dict[str, Tolerance]:
@@ -300,8 +301,10 @@ STARTUP = Situation(
               "on both, lock-start while they start, the time until both are ready, then "
               "lock-start on both (how long it takes)",
     tolerances={**_exact(*names("lockstart_starting", "lockstart_a", "lockstart_b")),
-                "stack_ready_s": within(STACK_READY_MARGIN_S),
-                "lockstart_s": within(LOCKSTART_MARGIN_S)},
-    simulate=_sim_startup, recorders={"libvirt": _vm_startup})
+                "stack_ready_s": EXACT, "lockstart_s": within(LOCKSTART_MARGIN_S)},
+    simulate=_sim_startup, recorders={"libvirt": _vm_startup},
+    not_modelled={"stack_ready_s": "emulation speed, not the protocol: 7.7 s and 22.8 s in "
+                                   "two recordings on the shared TCG host; the simulator's "
+                                   "stack joins in one corosync join round (1 s)"})
 
 SITUATIONS = (CLEAN_LEAVE, CRASH, NO_TWO_NODE, STARTUP)

@@ -265,3 +265,16 @@ def test_lvmlockd_lock_start_without_a_lock_manager_says_so_three_times() -> Non
         "Start a lock manager, lvmlockd did not find one running.",
         "Skipping global lock: lockspace not found or started",
         "VG vg start failed: lock manager dlm is not running"]
+
+
+def test_lvmlockd_first_dlm_lock_start_also_joins_the_global_lockspace() -> None:
+    """With dlm, lvmlockd starts lvm_global before the first VG's lockspace
+    (lvmlockd-core.c add_lockspace -> add_dlm_global_lockspace): two joins. Recorded in
+    cluster-stack-startup: 2.97 s (and 4.47 s under load) on lvm2 2.03.16 TCG guests."""
+    lab = Lab(Locking.LVMLOCKD, fencing=ClusterFencing.MANUAL, active_on={"base": ()})
+    lab.finish(lab.lvm["b"].lock_stop("vg"))
+    begun = lab.kernel.now
+    lab.finish(lab.lvm["b"].lock_start("vg"))
+    took = lab.kernel.now - begun
+    assert took == pytest.approx(2 * LvmTimings().lockstart_s, abs=0.1)
+    assert 2.5 < took < 4.5
