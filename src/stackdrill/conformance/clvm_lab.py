@@ -149,8 +149,12 @@ def dlm_fence_pending(lab: LibvirtLab, host: str) -> str:
     """Nodes `host`'s dlm_controld waits to see fenced, by name, comma-separated ("" for
     none): the `fence <nodeid> ...` lines of `dlm_tool status` (nodeid = 1-based position
     in the cluster's node list, as corosync.conf is written)."""
-    out = run(lab, host, "dlm_tool status")[1]
-    ids = sorted(int(m) for m in re.findall(r"^fence (\d+) ", out, re.M))
+    return fence_pending(run(lab, host, "dlm_tool status")[1])
+
+
+def fence_pending(dlm_tool_status: str) -> str:
+    """The nodes named by `fence <nodeid> ...` lines of `dlm_tool status` output."""
+    ids = sorted(int(m) for m in re.findall(r"^fence (\d+) ", dlm_tool_status, re.M))
     return ",".join(HOSTS[i - 1] for i in ids if 0 < i <= len(HOSTS))
 
 
