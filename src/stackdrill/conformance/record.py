@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from stackdrill.conformance import drbd_lab
+from stackdrill.conformance import clvm_lab, drbd_lab
 from stackdrill.conformance.corpus import DEFAULT_DIR, write
 from stackdrill.conformance.model import Recording, RecordingBackend, Situation
 from stackdrill.conformance.situations import SITUATIONS
@@ -62,7 +62,7 @@ def record(situation: Situation, backend: RecordingBackend, directory: Path,
     fields = situation.recorders[backend]()
     found = versions(backend)
     if backend == "libvirt":  # the software in the guests is what the situation observed
-        found |= drbd_lab.guest_versions_seen()
+        found |= drbd_lab.guest_versions_seen() | clvm_lab.guest_versions_seen()
     recording = Recording(situation=situation.name, backend=backend,
                           recorded_on=today().isoformat(), versions=found, fields=fields)
     return write(directory, recording)
@@ -85,8 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not chosen:
         print(f"no situation to record on {args.backend}", file=sys.stderr)
         return 2
-    # real guests boot once for every situation of the run, and are destroyed at its end
-    with drbd_lab.session() if args.backend == "libvirt" else contextlib.nullcontext():
+    # real guests boot once for every situation of the run, and are destroyed at its end;
+    # each lab boots only when a situation uses it
+    with contextlib.ExitStack() as labs:
+        if args.backend == "libvirt":
+            labs.enter_context(drbd_lab.session())
+            labs.enter_context(clvm_lab.session())
         failed = _record_all(chosen, args.backend, args.dir)
     return 1 if failed else 0
 

@@ -69,6 +69,10 @@ class ClusterSim:
         self._expected = dict.fromkeys(spec.nodes, self.configured_expected)
         self._wfa = dict.fromkeys(spec.nodes, self.wait_for_all)
         self._quorate = dict.fromkeys(spec.nodes, False)
+        # a lockspace change (a join, or a member lost) waits for quorum; a change done while
+        # quorate is not undone by a later quorum loss (dlm cpg.c wait_conditions_done,
+        # enable_quorum_lockspace): True until the node has been quorate since its last one
+        self._change_needs_quorum = dict.fromkeys(spec.nodes, True)
         self._pending: dict[str, set[str]] = {n: set() for n in spec.nodes}
         self._in_flight: dict[str, simpy.Event] = {}  # victim -> outcome of the fence
         self._confirmed_off: set[str] = set()  # acked off by the operator, off since
@@ -92,9 +96,11 @@ class ClusterSim:
         return frozenset(self._pending.get(host, set()))
 
     def dlm_usable(self, host: str) -> bool:
-        """The DLM grants this host's requests: member, quorate, recovery (fencing) done."""
+        """The DLM grants this host's requests: member, recovery (fencing) done, and quorate
+        unless every lockspace change since it was last quorate is done (a clean leave)."""
         return (host in self.node_ids and self.hosts[host].up and self.stacks.running(host)
-                and host in self._members[host] and self._quorate[host]
+                and host in self._members[host]
+                and (self._quorate[host] or not self._change_needs_quorum[host])
                 and not self._pending[host])
 
     def status(self) -> dict[str, QuorumStatus]:
@@ -161,6 +167,7 @@ class ClusterSim:
         """Corosync and the DLM on `n` are gone: its own view starts again from nothing."""
         self._members[n] = frozenset()
         self._quorate[n] = False
+        self._change_needs_quorum[n] = True
         self._pending[n] = set()
         self._expected[n] = self.configured_expected
         self._wfa[n] = self.wait_for_all
@@ -234,6 +241,8 @@ class ClusterSim:
         self.kernel.log(self.component, "membership", host=n, members=sorted(group),
                         joined=sorted(group - old - {n}) if old else [], lost=lost,
                         **({"left": left} if left else {}))
+        if lost:  # the lockspaces' recovery for a lost member waits for quorum again
+            self._change_needs_quorum[n] = True
         if lost and self.spec.fencing is not ClusterFencing.NONE:
             self._pending[n].update(lost)
             self.kernel.log(self.component, "fence-wait", host=n, victims=lost)
@@ -253,6 +262,8 @@ class ClusterSim:
             self._wfa[n] = False
             self.kernel.log(self.component, "wait-for-all-done", host=n)
         quorate = not self._wfa[n] and total >= self._quorum(n, total)
+        if quorate:
+            self._change_needs_quorum[n] = False
         if quorate != self._quorate[n]:
             self._quorate[n] = quorate
             self.kernel.log(self.component, "quorum", host=n, quorate=quorate, votes=total,

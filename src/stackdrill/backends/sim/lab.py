@@ -37,7 +37,7 @@ from stackdrill.backends.sim.drbd import DrbdResourceSim
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.instances import Hypervisors, IscsiSession
 from stackdrill.backends.sim.kernel import Kernel, SimClock
-from stackdrill.backends.sim.lvm import LvmHost, VolumeGroupSim
+from stackdrill.backends.sim.lvm import LAB_START_JITTER_S, LvmHost, LvmTimings, VolumeGroupSim
 from stackdrill.backends.sim.network import Underlay
 from stackdrill.backends.sim.overlay import OverlaySim
 from stackdrill.faults import Fault
@@ -74,7 +74,8 @@ class SimLab(Lab):
                                             power_off=self._fence_power_off)
                          for c in topology.clusters}
         self.drbd = {r.name: self._build_drbd(r.name) for r in topology.drbd}
-        self.lvm_hosts = {h: LvmHost(k, h, self.hosts[h]) for h in self.hosts}
+        lvm_timings = LvmTimings(start_jitter_s=LAB_START_JITTER_S)
+        self.lvm_hosts = {h: LvmHost(k, h, self.hosts[h], lvm_timings) for h in self.hosts}
         self.vgs = {vg.name: self._build_vg(vg.name) for vg in topology.volume_groups}
         self.overlays = {o.name: OverlaySim(k, o, self.underlay, self.hosts,
                                             announce=o.announce, guest_ipv6=o.guest_ipv6)
@@ -182,8 +183,22 @@ class SimLab(Lab):
                             {h: self.lvm_hosts[h] for h in devices})
         lvs = {v.name: v.size_gb * 1024 // spec.extent_mb
                for v in self.topology.volumes if v.vg == name}
-        vg.initialise(lvs, active_on=self._initial_active_hosts(name))
+        vg.initialise(lvs, active_on=self._initial_activation(name))
         return vg
+
+    def _initial_activation(self, vg_name: str) -> tuple[str, ...] | dict[str, tuple[str, ...]]:
+        """Where the lab build leaves each LV active. A shared VG under lvmlockd is built as
+        on real guests: `lvcreate -an`, then `lvchange -aey` where an instance uses the LV
+        (libvirt provision and storage driver), so an LV holds an ex lock on its guest's host
+        and no lock elsewhere; other locking modes: active on the VG's primaries."""
+        if self.topology.volume_group(vg_name).locking is not Locking.LVMLOCKD:
+            return self._initial_active_hosts(vg_name)
+        used: dict[str, set[str]] = {}
+        for inst in self.topology.instances:
+            for vol in inst.volumes:
+                used.setdefault(vol, set()).add(self.initial_server(vol, inst.host))
+        return {v.name: tuple(sorted(used.get(v.name, ())))
+                for v in self.topology.volumes if v.vg == vg_name}
 
     def _initial_active_hosts(self, vg_name: str) -> tuple[str, ...]:
         vg = self.topology.volume_group(vg_name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +48,7 @@ from stackdrill.backends.sim.lvm_meta import (
 from stackdrill.backends.sim.lvm_vg import VolumeGroupSim
 from stackdrill.topology.model import Locking
 
-__all__ = ["LvmError", "LvmHost", "LvmTimings", "VolumeGroupSim"]
+__all__ = ["LAB_START_JITTER_S", "LvmError", "LvmHost", "LvmTimings", "VolumeGroupSim"]
 
 log = logging.getLogger(__name__)
 Gen = Generator[simpy.Event, Any, Any]
@@ -56,12 +57,24 @@ Gen = Generator[simpy.Event, Any, Any]
 @dataclass(frozen=True)
 class LvmTimings:
     scan_s: float = 0.05  # command start-up and label scan, before the metadata read
+    # a metadata-changing command's start-up varies by up to this much (seeded, per host);
+    # 0 here, the lab sets LAB_START_JITTER_S
+    start_jitter_s: float = 0.0
     write_delay_s: float = 0.2  # metadata read -> commit (allocation, archive, backup)
     activate_s: float = 0.05  # load or remove a dm table (suspend/reload/resume)
-    lockstart_s: float = 1.0  # vgchange --lockstart: join the lockspace
+    # vgchange --lockstart: one lockspace join. Recorded (cluster-stack-startup, TCG guests):
+    # 2.97 s and 4.47 s for a first VG (two joins, lvm_global too), 2.8 s while exploring
+    lockstart_s: float = 1.45
     lock_retry_s: float = 1.0  # lvmlockd: sleep between VG lock retries
     lock_retries: int = 3  # global/lvmlockd_lock_retries
     sanlock_expiry_s: float = 80.0  # a dead host's sanlock leases time out
+
+
+# Two commands started "at once" on two hosts read the VG apart by up to this much. From
+# the recording lvm-concurrent-lvcreate-local (lvm2 2.03.16 guests): 4 of 8 truly
+# concurrent rounds kept both LVs, so the reads were further apart than read -> commit
+# (write_delay_s) about half the time: (1 - 0.2/0.7)^2 ~ 0.5.
+LAB_START_JITTER_S = 0.7
 
 
 class LvmHost:
@@ -81,6 +94,8 @@ class LvmHost:
         self._flocks: dict[str, simpy.Resource] = {}
         self._devices: dict[tuple[str, str], LvDevice] = {}
         self._power_changed = kernel.env.event()
+        # its own stream, so that the draws do not shift the kernel's shared one
+        self._jitter = random.Random(f"{kernel.seed}/lvm/{name}")
         # whether something on this host holds an LV open (a guest, an iSCSI target); the
         # lab that knows its guests answers it
         self.opened: Callable[[str, str], bool] = lambda _vg, _lv: False
@@ -106,7 +121,7 @@ class LvmHost:
             return md.with_lv(lv, _merge(md.segments(lv) + md.allocate(extents)))
 
         return self._command("lvextend", vg, lambda b: self._modify(
-            vg, lv, change, b, before=self._refuse_if_locked_elsewhere, after=self._after_extend))
+            vg, lv, change, b, before=self._refuse_resize, after=self._after_extend))
 
     def lvremove(self, vg: str, lv: str) -> simpy.Event:
         """lvremove -f: deactivate (here, or on every node under clvmd), then drop it."""
@@ -235,6 +250,7 @@ class LvmHost:
     def _modify(self, vg: str, lv: str, change: Callable[[VgMetadata], VgMetadata], boot: int,
                 before: Hook | None = None, after: Hook | None = None) -> Gen:
         vgs = self._vg(vg)
+        yield from self._sleep(self._jitter.uniform(0.0, self.t.start_jitter_s), boot)
         release = yield from self._lock_vg(vgs, boot)
         try:
             md = yield from self._read(vgs, boot)
@@ -260,6 +276,26 @@ class LvmHost:
                 table, vgs.locking, self.name, vgs.name, lv):
             raise LvmError(lv_busy_message(vgs.locking, self.name, vgs.name, lv))
         yield from ()
+
+    def _refuse_resize(self, vgs: VolumeGroupSim, lv: str, md: VgMetadata, boot: int) -> Gen:
+        """lvmlockd: the resize's ex LV lock is a transient request, which lvmlockd answers
+        from this host's own persistent lock before asking the lock manager: granted on ex,
+        refused on sh (lvmlockd-core.c res_process: -EEXIST, LD_AF_SH_EXISTS; lvmlockd.c
+        lockd_lv: "LV is already locked with incompatible mode"); without one, another
+        host's lock refuses it."""
+        if vgs.locking is Locking.LVMLOCKD and (vgs.name, lv) in self._lv_locks:
+            if LV_MODES[vgs.locking]["ex"] != self._lv_lock_mode(vgs, lv):
+                raise LvmError(f"LV is already locked with incompatible mode: {vgs.name}/{lv}")
+            return
+        yield from self._refuse_if_locked_elsewhere(vgs, lv, md, boot)
+
+    def _lv_lock_mode(self, vgs: VolumeGroupSim, lv: str) -> str | None:
+        table = vgs.lock_table()
+        lkid = self._lv_locks.get((vgs.name, lv))
+        if table is None or lkid is None:
+            return None
+        held = table.holders(lv_resource(vgs.locking, vgs.name, lv)).get(lkid)
+        return held[1] if held else None
 
     def _after_create(self, vgs: VolumeGroupSim, lv: str, md: VgMetadata, boot: int) -> Gen:
         """lvcreate activates the new LV: here, or on every node under clvmd (the seed)."""
@@ -308,9 +344,11 @@ class LvmHost:
             self.unlock_lv(vgs, lv)
             try:
                 yield from self.lock_lv(vgs, lv, mode, boot)
-            except LvmError:
+            except LvmError as exc:
                 if current is not None:  # a refused conversion keeps the lock it had
                     yield from self.lock_lv(vgs, lv, current.mode, boot)
+                if vgs.locking is Locking.LVMLOCKD:  # lib/metadata/lv.c lv_active_change
+                    raise LvmError(f"{exc}\nFailed to lock logical volume {vg}/{lv}.") from exc
                 raise
             yield from self._sleep(self.t.activate_s, boot)
             if current is None:
@@ -366,10 +404,15 @@ class LvmHost:
         table = vgs.lock_table()
         if table is None or not self._lock_manager_runs(vgs):
             del self._lockspaces[vg]  # lvmlockd's lm_prepare_lockspace_dlm: -EMANAGER
-            raise LvmError(f"VG {vg} start failed: lock manager dlm is not running")
+            raise LvmError(_NO_LOCK_MANAGER.format(vg=vg))
+        # with dlm, the first VG started on a host also joins lvm_global, where lvmlockd keeps
+        # the global lock (lvmlockd-core.c add_lockspace -> add_dlm_global_lockspace)
+        first_dlm = vgs.sanlock is None and not any(
+            state == "started" for name, state in self._lockspaces.items()
+            if name != vg and self.vgs[name].sanlock is None)
         lkid = yield from self._wait_lock(table.request(self.name, f"lvm_{vg}:start", "nl"), boot)
         table.release(lkid)
-        yield from self._sleep(self.t.lockstart_s, boot)
+        yield from self._sleep(self.t.lockstart_s * (2 if first_dlm else 1), boot)
         if self._lockspaces.get(vg) != "starting":
             raise LvmError(f"VG {vg} start failed: lockspace stopped while starting")
         self._lockspaces[vg] = "started"
@@ -519,6 +562,12 @@ class LvmHost:
 
 
 Hook = Callable[[VolumeGroupSim, str, VgMetadata, int], Gen]
+# vgchange --lock-start with no lock manager running: the command's sh global lock finds
+# none (lvmlockd.c lockd_global: LD_RF_NO_LM, then -ENOLS with no lockspace: a warning and
+# on without it), then lockd_start_vg fails
+_NO_LOCK_MANAGER = ("Start a lock manager, lvmlockd did not find one running.\n"
+                    "Skipping global lock: lockspace not found or started\n"
+                    "VG {vg} start failed: lock manager dlm is not running")
 _MODE_FLAG = {"ex": "e", "sh": "s", "local": "l"}
 
 

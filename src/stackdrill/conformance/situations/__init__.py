@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from stackdrill.conformance.model import Situation
 from stackdrill.conformance.situations import (
+    cluster,
     drbd_admin,
     drbd_loss,
     loss,
+    lvm,
     mtu,
     overlay,
     overlay_move,
@@ -26,6 +28,8 @@ SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     *overlay_move.MOVE,
     *drbd_admin.SITUATIONS,
     *drbd_loss.SITUATIONS,
+    *lvm.SITUATIONS,
+    *cluster.SITUATIONS,
 )}
 
 __all__ = ["SITUATIONS"]

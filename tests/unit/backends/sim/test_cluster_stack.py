@@ -166,3 +166,21 @@ def test_a_stack_stopped_while_it_starts_stays_stopped() -> None:
     assert started.triggered and not started.ok
     assert cluster.members("a") == frozenset({"a"}) and cluster.members("b") == frozenset()
     assert cluster.fencing_pending("a") == frozenset()
+
+
+def test_quorum_lost_by_a_clean_leave_does_not_stop_the_survivors_lockspaces() -> None:
+    """dlm_controld waits for quorum only to process a lockspace change (cpg.c
+    wait_conditions_done, enable_quorum_lockspace): the leaver stopped its lockspaces
+    while the cluster was quorate, so the survivor, now inquorate without two_node, keeps
+    granting locks (recorded: cluster-clean-leave-without-two-node, lvchange -aey exit 0).
+    A member lost by a crash is a change, and it waits for quorum."""
+    kernel, _hosts, cluster = build(two_node=False, fencing=ClusterFencing.NONE)
+    cluster.stop_stack("b")
+    kernel.run_until(5)
+    assert not cluster.quorate("a")
+    assert granted_within(kernel, cluster, "a", 0.1)
+    kernel, hosts, cluster = build(two_node=False, fencing=ClusterFencing.NONE)
+    hosts["b"].crash()
+    kernel.run_until(10)
+    assert not cluster.quorate("a")
+    assert not granted_within(kernel, cluster, "a", 30)

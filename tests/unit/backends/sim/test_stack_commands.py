@@ -24,11 +24,15 @@ STACK = {"tool": "cluster", "cluster": "drbd-pair", "host": "bob"}
 
 # (command, ok, what the tool said)
 RUNS: list[tuple[dict[str, Any], bool, str]] = [
+    # built as on real guests, bob holds no LV lock (its guests are on alice); an LV it
+    # creates is active there (ex) until deactivated
+    ({**BOB, "op": "lvcreate", "lv": "scratch", "extents": 8}, True,
+     "lvcreate vg-shared/scratch on bob"),
     ({**BOB, "op": "lock-stop"}, False,
      "LvmError: VG vg-shared stop failed: LVs must first be deactivated"),
     ({**STACK, "op": "stop"}, False, "StackRefused: bob: dlm_controld: shutdown ignored, "
                                      "active lockspaces (lvm_vg-shared)"),
-    ({**BOB, "op": "deactivate", "lv": "lv-vm1"}, True, "deactivate vg-shared/lv-vm1 on bob"),
+    ({**BOB, "op": "deactivate", "lv": "scratch"}, True, "deactivate vg-shared/scratch on bob"),
     ({**BOB, "op": "deactivate", "lv": "lv-vm2"}, True, "deactivate vg-shared/lv-vm2 on bob"),
     ({**BOB, "op": "lock-stop"}, True, "lock-stop vg-shared/ on bob"),
     ({**STACK, "op": "stop"}, True, "cluster stack stop on bob"),
@@ -38,7 +42,9 @@ RUNS: list[tuple[dict[str, Any], bool, str]] = [
     ({**BOB, "op": "lvcreate", "lv": "data-b", "extents": 8}, False,
      "LvmError: Cannot access VG vg-shared due to failed lock."),
     ({**BOB, "op": "lock-start"}, False,
-     "LvmError: VG vg-shared start failed: lock manager dlm is not running"),
+     "LvmError: Start a lock manager, lvmlockd did not find one running.\n"
+     "Skipping global lock: lockspace not found or started\n"
+     "VG vg-shared start failed: lock manager dlm is not running"),
     ({**STACK, "op": "start"}, True, "cluster stack start on bob"),
     ({**BOB, "op": "lock-start"}, True, "lock-start vg-shared/ on bob"),
     ({**BOB, "op": "lvcreate", "lv": "data-b", "extents": 8}, True,
