@@ -63,8 +63,8 @@ def resource_config(topology: Topology, res: DrbdResource, devices: dict[str, st
         f"    on-io-error {res.on_io_error};",
         f"    fencing {res.fencing};",
         "    c-plan-ahead 0;",
-        f"    resync-rate {resync_rate_kib(res)}k;",
-        f"    c-max-rate {resync_rate_kib(res)}k;",
+        f"    resync-rate {res.resync_rate_kib}k;",
+        f"    c-max-rate {res.resync_rate_kib}k;",
         "  }",
     ]
     for host in res.nodes:
@@ -78,11 +78,6 @@ def resource_config(topology: Topology, res: DrbdResource, devices: dict[str, st
         ]
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-def resync_rate_kib(res: DrbdResource) -> int:
-    """The topology's resync rate (Mbit/s, 10^6 bit) as drbd.conf's KiB/s (at least 1)."""
-    return max(1, round(res.resync_rate_mbit * 1e6 / 8 / 1024))
 
 
 def parse_proc_drbd(text: str, minor: int) -> DrbdNodeStatus | None:
