@@ -5,7 +5,16 @@ added here with a `libvirt` recorder, and `scripts/record-conformance.sh` picks 
 from __future__ import annotations
 
 from stackdrill.conformance.model import Situation
-from stackdrill.conformance.situations import drbd_admin, drbd_loss, loss, mtu, tbf
+from stackdrill.conformance.situations import (
+    drbd_admin,
+    drbd_data,
+    drbd_data_power,
+    drbd_data_roles,
+    drbd_loss,
+    loss,
+    mtu,
+    tbf,
+)
 
 SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     tbf.SITUATION,
@@ -15,6 +24,9 @@ SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     mtu.RECEIVER,
     *drbd_admin.SITUATIONS,
     *drbd_loss.SITUATIONS,
+    *drbd_data.SITUATIONS,
+    *drbd_data_roles.SITUATIONS,
+    *drbd_data_power.SITUATIONS,
 )}
 
 __all__ = ["SITUATIONS"]
