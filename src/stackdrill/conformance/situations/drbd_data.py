@@ -227,7 +227,7 @@ RATE_CASES: dict[str, Topology] = {
     "resync_rate": topology(resource={"resync_rate_mbit": RATE_MBIT}),
     "link_tbf": topology(replication={"bandwidth_mbit": RATE_MBIT}),
 }
-_REPL_NIC = "$(ip -o -4 addr show | awk '/ 10\\.62\\.0\\.1\\//{print $2}')"
+REPL_NIC_OF_A = "$(ip -o -4 addr show | awk '/ 10\\.62\\.0\\.1\\//{print $2}')"
 
 
 def _sim_rate_case(case: str) -> Fields:
@@ -256,7 +256,7 @@ def _vm_rate_case(lab: LibvirtLab, case: str) -> Fields:
     if case == "resync_rate":
         write_config(lab, RATE_CASES[case])
     else:  # the SyncSource's egress on the replication network, as the sim's link
-        must(lab, PRIMARY, f"tc qdisc replace dev {_REPL_NIC} root tbf rate "
+        must(lab, PRIMARY, f"tc qdisc replace dev {REPL_NIC_OF_A} root tbf rate "
                            f"{RATE_MBIT:g}mbit burst 32kb latency 400ms")
     try:
         must(lab, SECONDARY, f"drbdadm disconnect {RES}")
@@ -274,7 +274,7 @@ def _vm_rate_case(lab: LibvirtLab, case: str) -> Fields:
         if case == "resync_rate":
             write_config(lab, topology())
         else:
-            run(lab, PRIMARY, f"tc qdisc del dev {_REPL_NIC} root")
+            run(lab, PRIMARY, f"tc qdisc del dev {REPL_NIC_OF_A} root")
     return {f"{case}_{k}": v for k, v in out.items()}
 
 
@@ -289,9 +289,9 @@ def _rate_tolerances() -> dict[str, Any]:
         out |= {f"{case}_{k}": EXACT for k in (
             "oos_before_kb", "resync_source", "resync_kb", "oos_after_kb", "on_both",
             *state_names("a"), *state_names("b"))}
-        # beyond the data at the rate, each resync on the TCG guests costs ~0.1-0.25 s
-        # (the unthrottled 4 MiB resyncs: 0.13-0.27 s where the rate allows 0.04 s), and
-        # TCP through the tbf's shallow queue ~0.3 s more: 0.2-0.5 s over ~4.3 s
+        # beyond the data at DRBD's rate (4.27 s), the guests took 4.47 s and 4.69 s: each
+        # resync on the TCG guests costs ~0.1-0.4 s more (the unthrottled 4 MiB resyncs:
+        # 0.13-0.27 s where the rate allows 0.04 s)
         out[f"{case}_resync_s"] = relative(0.15)
     return out
 
@@ -302,7 +302,12 @@ RESYNC_RATE = Situation(
               "resync-rate 16 Mbit/s (c-plan-ahead 0), then under a 16 Mbit/s tbf on the "
               "replication link: out-of-sync KiB, resync direction, KiB and duration, states",
     tolerances=_rate_tolerances(), simulate=_simulate_rate,
-    recorders={"libvirt": _record_rate})
+    recorders={"libvirt": _record_rate},
+    not_modelled={"link_tbf_resync_s": (
+        "TCP through a tbf inside TCG guests on a shared host: the same 8 MiB took 4.89 s "
+        "and 6.89 s in two recordings, the guest's timers and CPU share, not DRBD; the "
+        "model runs the resync at the link's TCP goodput (4.39 s), which tbf-overlay-ratio "
+        "checks on a real kernel")})
 
 
 # ---------------------------------------------------------------- detach/attach round trip
