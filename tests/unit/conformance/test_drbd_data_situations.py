@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 
-from stackdrill.conformance.situations.drbd_data import disk_states, vm_resync
+from stackdrill.conformance.situations.drbd_data_common import disk_states, vm_resync
 
 LOG = """\
 [   25.472737] drbd r0: conn( WFConnection -> WFReportParams )
-[   25.504842] block drbd0: peer( Unknown -> Secondary ) conn( WFReportParams -> WFBitMapS ) pdsk( Outdated -> Consistent )
+[   25.504842] block drbd0: conn( WFReportParams -> WFBitMapS ) pdsk( Outdated -> Consistent )
 [   25.884635] block drbd0: conn( WFBitMapS -> SyncSource ) pdsk( Consistent -> Inconsistent )
 [   25.884739] block drbd0: Began resync as SyncSource (will sync 2048 KB [512 bits set]).
 [   26.925615] block drbd0: Resync done (total 1 sec; paused 0 sec; 2048 K/sec)

@@ -46,24 +46,24 @@ from stackdrill.conformance.situations.drbd_common import (
     state_names,
     vm_states,
 )
-from stackdrill.conformance.situations.drbd_data import (
+from stackdrill.conformance.situations.drbd_data import UNTHROTTLED_RESYNC_S
+from stackdrill.conformance.situations.drbd_data_common import (
     BLOCKS_PER_MIB,
     LOSS_WAIT_S,
-    UNTHROTTLED_RESYNC_S,
-    _backing,
-    _cut_link,
-    _dd,
-    _log_since,
-    _mark,
-    _region_sum,
-    _sim_on_both,
-    _sim_resync,
-    _sim_settle,
-    _sim_write,
-    _vm_on_both,
+    backing,
+    cut_link,
+    dd_write,
     disk_states,
+    log_since,
+    mark,
+    region_sum,
     rejoin_discarding,
     sim_disk_changes,
+    sim_on_both,
+    sim_resync,
+    sim_settle,
+    sim_write,
+    vm_on_both,
     vm_resync,
 )
 from stackdrill.faults import DiskFailure, HostCrash, LinkDown
@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
 
 
-def _exact(*names: str) -> dict[str, Any]:
+def exact(*names: str) -> dict[str, Any]:
     return dict.fromkeys(names, EXACT)
 
 
@@ -91,7 +91,7 @@ def _sim_outdate() -> Fields:
     lab = sim_lab()
     res = lab.drbd[RES]
     lab.inject(LinkDown(host=SECONDARY, network="repl"))
-    _sim_settle(lab, LOSS_WAIT_S)
+    sim_settle(lab, LOSS_WAIT_S)
     out = sim_outdate_answer("outdate_secondary", sim_call(res.outdate, SECONDARY))
     out["secondary_disk"] = Observed(value=res.status()[SECONDARY].disk)
     out |= sim_outdate_answer("outdate_primary", sim_call(res.outdate, PRIMARY))
@@ -106,7 +106,7 @@ def _sim_outdate() -> Fields:
 def _record_outdate() -> Fields:
     lab = vm_lab()
     reset_connected(lab)
-    fault = _cut_link(lab)
+    fault = cut_link(lab)
     try:
         out = answer("outdate_secondary", *run(lab, SECONDARY, f"drbdadm outdate {RES}"))
         out["secondary_disk"] = Observed(value=proc_drbd(lab, SECONDARY).get("disk"))
@@ -128,7 +128,7 @@ OUTDATE = Situation(
     name="drbd-outdate-disconnected",
     exercises="the replication link cut: drbdadm outdate on the Secondary, then on the "
               "Primary; drbdadm primary on the Outdated Secondary, then primary --force",
-    tolerances=_exact("outdate_secondary_exit", "outdate_secondary_message",
+    tolerances=exact("outdate_secondary_exit", "outdate_secondary_message",
                       "secondary_disk", "outdate_primary_exit", "outdate_primary_message",
                       "primary_disk", "promote_exit", "promote_message", "promote_role",
                       "promote_force_exit", "promote_force_message",
@@ -145,15 +145,15 @@ def _sim_rejoin() -> Fields:
     lab = sim_lab()
     res = lab.drbd[RES]
     lab.inject(HostCrash(host=PRIMARY, power_back=False))
-    _sim_settle(lab, LOSS_WAIT_S)  # the loss declared, as an operator would wait
+    sim_settle(lab, LOSS_WAIT_S)  # the loss declared, as an operator would wait
     out = sim_answer("promote", labs.sim_run(lab, sim_wait(res.promote(SECONDARY))))
-    _sim_write(lab, SECONDARY, REJOIN_MIB, "rejoin")
+    sim_write(lab, SECONDARY, REJOIN_MIB, "rejoin")
     since = len(lab.tracer.events())
     lab.hosts[PRIMARY].power_on()
-    _sim_settle(lab, 120.0)
-    out |= _sim_resync(lab, since)
+    sim_settle(lab, 120.0)
+    out |= sim_resync(lab, since)
     out |= sim_states("old", lab, PRIMARY) | sim_states("new", lab, SECONDARY)
-    out["on_both"] = Observed(value=_sim_on_both(lab, REJOIN_MIB, "rejoin"))
+    out["on_both"] = Observed(value=sim_on_both(lab, REJOIN_MIB, "rejoin"))
     return out
 
 
@@ -164,15 +164,15 @@ def _record_rejoin() -> Fields:
     wait("b declares the peer lost", lambda: proc_drbd(lab, SECONDARY).get("connection")
          not in (None, "Connected"), LOSS_WAIT_S)
     out = answer("promote", *run(lab, SECONDARY, f"drbdadm primary {RES}", timeout=120))
-    must(lab, SECONDARY, _dd(REJOIN_MIB), timeout=120)
-    written = must(lab, SECONDARY, _region_sum(REJOIN_MIB, "/dev/drbd0"))
+    must(lab, SECONDARY, dd_write(REJOIN_MIB), timeout=120)
+    written = must(lab, SECONDARY, region_sum(REJOIN_MIB, "/dev/drbd0"))
     power_on(lab, PRIMARY)
     run(lab, PRIMARY, f"grep -q ' 0: cs:' /proc/drbd 2>/dev/null || drbdadm up {RES}",
         timeout=60)
     wait("the old Primary resyncs", lambda: in_sync(lab), 180)
-    out |= vm_resync(_log_since(lab, PRIMARY, None), PRIMARY)  # booted: its whole log
+    out |= vm_resync(log_since(lab, PRIMARY, None), PRIMARY)  # booted: its whole log
     out |= vm_states("old", lab, PRIMARY) | vm_states("new", lab, SECONDARY)
-    out["on_both"] = Observed(value=_vm_on_both(lab, REJOIN_MIB, written))
+    out["on_both"] = Observed(value=vm_on_both(lab, REJOIN_MIB, written))
     run(lab, SECONDARY, f"drbdadm secondary {RES}")
     must(lab, PRIMARY, f"drbdadm primary {RES}")
     return out
@@ -184,7 +184,7 @@ REJOIN = Situation(
               "4 MiB written there, "
               "the old Primary booted: the resync's direction and KiB, final states, "
               "whether the new Primary's writes are on both disks",
-    tolerances={**_exact("promote_exit", "promote_message", "resync_source", "resync_kb",
+    tolerances={**exact("promote_exit", "promote_message", "resync_source", "resync_kb",
                          *state_names("old"), *state_names("new"), "on_both"),
                 "resync_s": within(0.1)},
     simulate=_sim_rejoin, recorders={"libvirt": _record_rejoin},
@@ -213,7 +213,7 @@ def _sim_io_error() -> Fields:
         return 0
     since = len(lab.tracer.events())
     out: Fields = {"write_exit": Observed(value=labs.sim_run(lab, writes()))}
-    _sim_settle(lab, 5.0)
+    sim_settle(lab, 5.0)
     out["disk_states"] = Observed(value=sim_disk_changes(lab, PRIMARY, since))
     out |= sim_states("a", lab, PRIMARY) | sim_states("b", lab, SECONDARY)
     out["read_back_ok"] = Observed(value=all(
@@ -227,7 +227,7 @@ def _sim_io_error() -> Fields:
 def _vm_under_dm(lab: LibvirtLab) -> None:
     """Re-attach a's DRBD disk through a dm linear target over its backing disk (drbdadm's
     own attach command with the device replaced)."""
-    dev = _backing(lab, PRIMARY)
+    dev = backing(lab, PRIMARY)
     must(lab, PRIMARY, f"drbdadm detach {RES}", timeout=60)
     must(lab, PRIMARY, f'dmsetup create {DM} --table "0 $(blockdev --getsz {dev}) linear '
                        f'{dev} 0" && dmsetup mknodes {DM} && for i in $(seq 20); do '
@@ -255,18 +255,18 @@ def _record_io_error() -> Fields:
     reset_connected(lab)
     _vm_under_dm(lab)
     try:
-        _mark(lab, PRIMARY, "ioerr")
+        mark(lab, PRIMARY, "ioerr")
         _vm_error_table(lab)
-        rc, _text = run(lab, PRIMARY, _dd(ERROR_MIB), timeout=120)
+        rc, _text = run(lab, PRIMARY, dd_write(ERROR_MIB), timeout=120)
         out: Fields = {"write_exit": Observed(value=0 if rc == 0 else 1)}
         wait("a's disk is gone", lambda: proc_drbd(lab, PRIMARY).get("disk") == "Diskless",
              30)
-        out["disk_states"] = Observed(value=disk_states(_log_since(lab, PRIMARY, "ioerr")))
+        out["disk_states"] = Observed(value=disk_states(log_since(lab, PRIMARY, "ioerr")))
         out |= vm_states("a", lab, PRIMARY) | vm_states("b", lab, SECONDARY)
-        written = must(lab, PRIMARY, _region_sum(ERROR_MIB, "/dev/drbd0"))
+        written = must(lab, PRIMARY, region_sum(ERROR_MIB, "/dev/drbd0"))
         out["read_back_ok"] = Observed(value=rc == 0 and len(written) == 32)
         out["on_peer"] = Observed(value=must(
-            lab, SECONDARY, _region_sum(ERROR_MIB, _backing(lab, SECONDARY))) == written)
+            lab, SECONDARY, region_sum(ERROR_MIB, backing(lab, SECONDARY))) == written)
     finally:
         _vm_off_dm(lab)
     return out
@@ -277,7 +277,7 @@ IO_ERROR = Situation(
     exercises="every I/O of the Primary's backing disk fails (on-io-error detach), then "
               "1 MiB written on the Primary: the write's outcome, the disk states it goes "
               "through, states on both, the data read back and on the peer",
-    tolerances=_exact("write_exit", "disk_states", *state_names("a"), *state_names("b"),
+    tolerances=exact("write_exit", "disk_states", *state_names("a"), *state_names("b"),
                       "read_back_ok", "on_peer"),
     simulate=_sim_io_error, recorders={"libvirt": _record_io_error})
 
