@@ -44,7 +44,7 @@ from stackdrill.conformance.drbd_lab import (
     vm_lab,
     wait,
 )
-from stackdrill.conformance.model import EXACT, Fields, Observed, Situation, within
+from stackdrill.conformance.model import EXACT, Fields, Observed, Situation
 from stackdrill.conformance.situations.drbd_common import (
     answer,
     sim_answer,
@@ -118,7 +118,12 @@ def _sim_writer(lab: SimLab, acked: list[int]) -> Generator[simpy.Event, Any, No
 
 def _counts(acked: list[int], present: set[int]) -> Fields:
     lost = [n for n in acked if n not in present]
+    # the lost writes as the span of writing they stand for (lost x the writer's mean
+    # period over the WRITE_S run): independent of how fast the writer happened to be
+    window = round(len(lost) * WRITE_S * 1000 / len(acked), 1) if acked else None
     return {"acked_lost": Observed(value=len(lost), unit="blocks"),
+            "acked_lost_any": Observed(value=bool(lost)),
+            "lost_window_ms": Observed(value=window, unit="ms"),
             "acked_any": Observed(value=bool(acked)),
             "acked_count": Observed(value=len(acked), unit="blocks")}
 
@@ -198,11 +203,13 @@ def _record() -> Fields:
 
 def _tolerances() -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, case in CASES.items():
+    for name in CASES:
         out |= {f"{name}_{k}": EXACT for k in (
             "promote_exit", "promote_message", "acked_any", *state_names("after"))}
-        out[f"{name}_acked_lost"] = EXACT if case.protocol == "C" else within(2)
+        out[f"{name}_acked_lost"] = EXACT  # none lost without a delay; shown with one
+        out[f"{name}_acked_lost_any"] = EXACT
         out[f"{name}_acked_count"] = EXACT  # shown, not modelled
+        out[f"{name}_lost_window_ms"] = EXACT  # 0 without a delay; shown with one
     return out
 
 
@@ -213,8 +220,17 @@ POWER_CUT = Situation(
               "missing there, under protocol C, protocol A, and protocol A with 50 ms "
               "added to the replication link's way out of the Primary",
     tolerances=_tolerances(), simulate=_simulate, recorders={"libvirt": _record},
-    not_modelled={f"{name}_acked_count": "how many writes the guest's writer completed in "
-                  "4 s, a matter of the TCG guest's speed; the simulated writer's period is "
-                  "set to the recorded rate" for name in CASES})
+    not_modelled={**{f"{name}_acked_count": (
+        "how many writes the guest's writer completed in 4 s, a matter of the TCG guest's "
+        "speed and of the host's load (681-1299 under protocol A, 119 in a loaded run)")
+        for name in CASES},
+        "A_delay_acked_lost": (
+            "how many blocks the 50 ms window holds depends on the guest writer's speed "
+            "(12, 1 and 2 lost in three recordings, of 1299, 119 and 474 acks)"),
+        "A_delay_lost_window_ms": (
+            "the lost writes as a span of writing: 37, 34 and 17 ms in three recordings "
+            "for the 50 ms added, the simulator 49 ms: an ack still in the guest's serial "
+            "path at the cut counts as not acked, and those are the last, lost ones; "
+            "whether any acked write is lost (acked_lost_any) is compared")})
 
 SITUATIONS = (POWER_CUT,)
