@@ -207,6 +207,12 @@ class DrbdResource(Frozen):
                                 description="Peer-loss and reconnect timing (net section).")
 
 
+    @property
+    def resync_rate_kib(self) -> int:
+        """resync_rate_mbit (10^6 bit/s) in drbd.conf's unit for resync-rate, KiB/s."""
+        return max(1, round(self.resync_rate_mbit * 1e6 / 8 / 1024))
+
+
 class Locking(StrEnum):
     """LVM metadata locking; `clustered` is the seed's clvmd `locking_type = 3`."""
 

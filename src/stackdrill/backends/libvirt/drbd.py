@@ -6,8 +6,11 @@ status comes from /proc/drbd, which 8.4 keeps as its stable report. Field names 
 `checks.drbd` (role, disk, connection, peer_role, peer_disk), so the simulator's and the
 guests' observations compare field by field.
 
-Resync settings: a fixed rate (`c-plan-ahead 0; resync-rate 100M`) instead of the dynamic
-controller; measured in TCG guests, 64 MiB syncs in ~3 s instead of ~16 s.
+Resync settings: a fixed rate (`c-plan-ahead 0`) instead of the dynamic controller, the
+topology's `resync_rate_mbit` (default 800 Mbit/s, ~100 MiB/s; measured in TCG guests, 64 MiB
+syncs in ~3 s instead of ~16 s). drbd-8.4 counts resync-rate in KiB/s (drbd_worker.c
+drbd_rs_number_requests: rate / 4 KiB requests per 100 ms), so the field is converted to KiB/s
+here and means the same on the guests as in the simulator.
 """
 
 from __future__ import annotations
@@ -60,8 +63,8 @@ def resource_config(topology: Topology, res: DrbdResource, devices: dict[str, st
         f"    on-io-error {res.on_io_error};",
         f"    fencing {res.fencing};",
         "    c-plan-ahead 0;",
-        "    resync-rate 100M;",
-        "    c-max-rate 100M;",
+        f"    resync-rate {res.resync_rate_kib}k;",
+        f"    c-max-rate {res.resync_rate_kib}k;",
         "  }",
     ]
     for host in res.nodes:

@@ -277,7 +277,13 @@ class DrbdResourceSim(PromoteCore):
         return node.ed_uuid
 
     def go_diskless(self, node: Node, why: str) -> None:
+        """A detach or a local I/O error: drbd_state.c after_state_ch, "first half of local
+        IO error, failure to attach, or administrative detach": the disk goes D_FAILED
+        (reported to the peer), and to D_DISKLESS only after the last local reference is
+        put. The simulator holds no reference across events, so both happen now; the
+        Failed transition is still reported, as the kernel logs it."""
         self.flush()
+        self.state(node, disk="Failed", why=why)
         node.ed_uuid = node.uuids.current
         if self.resync is not None and node in (self.resync.source, self.resync.target):
             self._interrupt_resync(self.kernel.now)

@@ -27,6 +27,7 @@ from stackdrill.backends.sim.drbd_model import (
     Node,
     Role,
 )
+from stackdrill.backends.sim.drbd_timing import resync_kib_per_s
 
 
 @dataclass
@@ -340,11 +341,11 @@ class ConnectionCore(PeerLossCore):
         tgt.full_sync = full
         src.bitmap, tgt.bitmap = set(blocks), set(blocks)
         kb = self.size_kb if full else len(blocks) * BLOCK_KB
-        # the resync crosses the replication link: a rate limit on either end (tbf) caps it
-        # as the network's own bandwidth does (set when the resync starts)
-        rate = min(self.spec.resync_rate_mbit,
-                   self.underlay.bottleneck_mbit(src.name, tgt.name, self.spec.network))
-        duration = kb * 1024 * 8 / (rate * 1e6)
+        # DRBD's resync-rate, in 4 KiB requests per 100 ms tick, capped by the replication
+        # link's TCP goodput (a tbf on either end counts; set when the resync starts)
+        rate_kib = resync_kib_per_s(self.spec.resync_rate_kib, self.underlay.goodput_mbit(
+            src.name, tgt.name, self.spec.network))
+        duration = kb / rate_kib
         self.resync = Resync(src, tgt, blocks, full, self.kernel.now, duration, kb, 0)
         self.resync_set = blocks
         self.note("resync-started", source=src.name, target=tgt.name,

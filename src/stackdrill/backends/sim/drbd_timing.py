@@ -44,6 +44,8 @@ from dataclasses import dataclass
 
 from stackdrill.topology.model import DrbdNetOptions
 
+RS_TICK_S = 0.1  # drbd_worker.c SLEEP_TIME (HZ / 10): the SyncTarget's resync request tick
+RS_REQUEST_KIB = 4  # BM_BLOCK_SIZE: drbd_rs_number_requests counts 4 KiB requests
 SYN_RETRIES_S = (1.0, 3.0, 7.0, 15.0, 31.0, 63.0)  # TCP_TIMEOUT_INIT 1 s, doubled per retry
 MAX_CYCLES = 100_000  # conn_connect rounds looked ahead (at least 1 s each)
 
@@ -126,3 +128,14 @@ def connect_syns(waiting_since: float, rng: random.Random, opts: DrbdNetOptions,
         listen = cint + (cint / 7 if rng.random() < 0.5 else -cint / 7)
         start += cint + listen  # the attempt blocked connect-int, then the listen
     return math.inf
+
+
+def resync_kib_per_s(resync_rate_kib: int, goodput_mbit: float) -> float:
+    """How fast a bitmap resync moves data under `c-plan-ahead 0` (drbd_worker.c
+    drbd_rs_number_requests: each 100 ms tick the SyncTarget requests
+    SLEEP_TIME * resync_rate / (BM_BLOCK_SIZE/1024 * HZ) blocks, an integer: 1953 KiB/s
+    gives 48 requests, 1920 KiB/s), capped by what one TCP stream carries over the
+    replication link (its goodput: a tbf charges every frame's headers)."""
+    per_tick = max(1, math.floor(resync_rate_kib * RS_TICK_S / RS_REQUEST_KIB))
+    drbd = per_tick * RS_REQUEST_KIB / RS_TICK_S
+    return min(drbd, goodput_mbit * 1e6 / 8 / 1024)

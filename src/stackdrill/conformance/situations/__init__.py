@@ -8,6 +8,9 @@ from stackdrill.conformance.model import Situation
 from stackdrill.conformance.situations import (
     cluster,
     drbd_admin,
+    drbd_data,
+    drbd_data_power,
+    drbd_data_roles,
     drbd_loss,
     loss,
     lvm,
@@ -28,6 +31,9 @@ SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     *overlay_move.MOVE,
     *drbd_admin.SITUATIONS,
     *drbd_loss.SITUATIONS,
+    *drbd_data.SITUATIONS,
+    *drbd_data_roles.SITUATIONS,
+    *drbd_data_power.SITUATIONS,
     *lvm.SITUATIONS,
     *cluster.SITUATIONS,
 )}

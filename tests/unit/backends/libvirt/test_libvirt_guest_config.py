@@ -156,6 +156,19 @@ def test_resource_file_uses_84_syntax_and_topology_values() -> None:
     assert text.count("{") == text.count("}")
 
 
+def test_resource_file_carries_the_topologys_resync_rate_in_kib() -> None:
+    """resync_rate_mbit is the simulator's resync speed; the guests must resync at the same
+    rate, in drbd.conf's unit (KiB/s): 16 Mbit/s is 1953 KiB/s, the default 800 Mbit/s
+    97656 KiB/s (the file once said 100M whatever the topology)."""
+    topo = two_node()
+    res = topo.drbd_resource("r0").model_copy(update={"resync_rate_mbit": 16.0})
+    text = resource_config(topo, res, {"alice": "/dev/vdb", "bob": "/dev/vdb"})
+    assert "resync-rate 1953k;" in text and "c-plan-ahead 0;" in text
+    default = resource_config(topo, topo.drbd_resource("r0"), {"alice": "/dev/vdb",
+                                                               "bob": "/dev/vdb"})
+    assert "resync-rate 97656k;" in default
+
+
 def test_quorumtool_two_members_and_one_left() -> None:
     """two_node: a lone survivor keeps quorum (votequorum's 2Node flag), which is why a
     two-node cluster needs fencing against split brain."""
