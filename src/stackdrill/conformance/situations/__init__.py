@@ -5,7 +5,14 @@ added here with a `libvirt` recorder, and `scripts/record-conformance.sh` picks 
 from __future__ import annotations
 
 from stackdrill.conformance.model import Situation
-from stackdrill.conformance.situations import drbd_admin, drbd_loss, loss, mtu, tbf
+from stackdrill.conformance.situations import (
+    drbd_admin,
+    drbd_loss,
+    drbd_split,
+    loss,
+    mtu,
+    tbf,
+)
 
 SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     tbf.SITUATION,
@@ -15,6 +22,7 @@ SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     mtu.RECEIVER,
     *drbd_admin.SITUATIONS,
     *drbd_loss.SITUATIONS,
+    *drbd_split.SITUATIONS,
 )}
 
 __all__ = ["SITUATIONS"]
