@@ -1,6 +1,7 @@
 """The split-brain situations of `drbd_split` on real guests: the policy variant applied to
 the running resource (its config file rewritten from the variant topology, then
-`drbdadm net-options` / `disk-options`), the split made with drbdadm and dd, and what each
+`drbdadm adjust`: drbd-utils 9.22's `drbdadm net-options`/`disk-options` for 8.4 pass no
+options at all), the split made with drbdadm and dd, and what each
 guest's kernel printed (dmesg) and holds (its backing disk, read with O_DIRECT: a Secondary
 refuses to open /dev/drbd0, drbd_main.c drbd_open). The lab is healed and put back to the
 default configuration at the end, however the situation ends.
@@ -133,7 +134,7 @@ def record(plan: Split) -> Fields:
     try:
         apply_config(lab, topology(resource=plan.resource))
         for host in HOSTS:
-            must(lab, host, f"drbdadm net-options {RES} && drbdadm disk-options {RES}")
+            must(lab, host, f"drbdadm adjust {RES}", timeout=60)
         _split(lab, plan)
         mark = _log_mark(lab)
         _connect_and_settle(lab, dict.fromkeys(HOSTS, f"drbdadm connect {RES}"))
@@ -167,5 +168,6 @@ def heal(lab: LibvirtLab) -> None:
         must(lab, SECONDARY, f"drbdadm connect --discard-my-data {RES}", timeout=60)
         must(lab, PRIMARY, f"drbdadm connect {RES}", timeout=60)
         wait("healed", lambda: in_sync(lab), 180)
-    for host in HOSTS:
-        must(lab, host, f"drbdadm net-options {RES} && drbdadm disk-options {RES}")
+    for host in HOSTS:  # the default net and disk options (fencing resource-only) again
+        must(lab, host, f"drbdadm adjust {RES}", timeout=60)
+    wait("healed", lambda: in_sync(lab), 180)
