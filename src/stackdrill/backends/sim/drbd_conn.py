@@ -272,8 +272,10 @@ class ConnectionCore(PeerLossCore):
             hg = d.hg
             if d.split_brain:
                 survivor = a if hg > 0 else b
+                primaries = sum(n.role is Role.PRIMARY for n in (a, b))
                 self.note("split-brain", resolved=True, policy=d.resolved_by or "",
-                          survivor=survivor.name, victim=self.peer_of(survivor).name)
+                          primaries=primaries, survivor=survivor.name,
+                          victim=self.peer_of(survivor).name)
         else:
             hg = 0
         self.established = True

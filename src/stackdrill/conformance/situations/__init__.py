@@ -12,6 +12,7 @@ from stackdrill.conformance.situations import (
     drbd_data_power,
     drbd_data_roles,
     drbd_loss,
+    drbd_split,
     loss,
     lvm,
     mtu,
@@ -34,6 +35,7 @@ SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     *drbd_data.SITUATIONS,
     *drbd_data_roles.SITUATIONS,
     *drbd_data_power.SITUATIONS,
+    *drbd_split.SITUATIONS,
     *lvm.SITUATIONS,
     *cluster.SITUATIONS,
 )}

@@ -175,3 +175,14 @@ def test_inconsistent_side_never_becomes_source() -> None:
     ("Becoming sync target due to disk states")."""
     d = decide(_side(0x20, bm=0x10, disk=Disk.INCONSISTENT), _side(0x10), Policies())
     assert d.hg < 0 and not d.drop
+
+
+def test_resolved_split_brain_says_how_many_primaries() -> None:
+    """drbd_sync_handshake logs "Split-Brain detected, %d primaries, automatically solved"
+    (pcount: the Primaries at the handshake); the notice carries that count, so the kernel
+    line a user reads can be told from the simulator's (1pri discard-secondary: n1 still
+    Primary, n2 demoted)."""
+    lab = _split(1, 2, demote=("n2",), after_sb_1pri="discard-secondary")
+    notice = lab.events("split-brain")[0]
+    assert notice.get("resolved") is True and notice.get("survivor") == "n1"
+    assert notice.get("primaries") == 1
