@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stackdrill.api import DrbdNodeStatus, Observation, QuorumStatus, StoredRecord, WriteOp
-from stackdrill.backends.libvirt import cluster, drbd, lvm, workload
+from stackdrill.backends.libvirt import cluster, drbd, lvm, lvread, workload
 from stackdrill.backends.libvirt.agent import GuestCommandError
 from stackdrill.errors import StackdrillError
 
@@ -40,21 +40,49 @@ def history(lab: LibvirtLab) -> list[WriteOp]:
 
 
 def stored_records(lab: LibvirtLab, volume: str) -> dict[int, StoredRecord]:
-    """The records on the volume, read where it is active on a Primary replica."""
+    """The records on the volume, read where it is active on a Primary replica, or else
+    from an UpToDate replica's backing disk (lvread: both Secondary after a drill); in
+    an unresolved split brain, from the replica its last writer wrote to, as the
+    simulator reads it."""
     vg = lab.topology.volume(volume).vg
     device = f"/dev/{vg}/{volume}"
-    last = max((op.seq for op in history(lab) if op.volume == volume), default=0)
-    for replica in lab.drivers.storage.replicas(volume):
-        if not replica.reachable or replica.role not in ("Primary", "(local)"):
-            continue
-        try:
-            read = workload.read_command(device, last + 2)
-            out = lab.run(replica.host, f"test -b {device} && {read}", timeout=120)
-        except GuestCommandError:
-            continue
-        if out.rc == 0:
-            return workload.parse_records(out.stdout)
-    raise StackdrillError(f"{volume} is not active on any reachable Primary replica")
+    ops = [op for op in history(lab) if op.volume == volume]
+    blocks = max((op.seq for op in ops), default=0) + 2
+    replicas = [r for r in lab.drivers.storage.replicas(volume) if r.reachable]
+    for replica in replicas:
+        if replica.role in ("Primary", "(local)"):
+            out = _run(lab, replica.host,
+                       f"test -b {device} && {workload.read_command(device, blocks)}")
+            if out is not None:
+                return workload.parse_records(out)
+    last_writer = max(ops, key=lambda op: op.invoked).host if ops else ""
+    for replica in sorted(replicas, key=lambda r: r.host != last_writer):
+        disk = _backing_disk(lab, volume, replica.host)
+        if replica.disk_state == "UpToDate" and disk is not None:
+            out = _run(lab, replica.host,
+                       lvread.backing_read_script(disk, vg, volume, blocks))
+            if out is not None:
+                return workload.parse_records(out)
+    raise StackdrillError(f"{volume} is active on no reachable Primary and no UpToDate "
+                          "replica's backing disk could be read")
+
+
+def _run(lab: LibvirtLab, host: str, script: str) -> str | None:
+    """stdout of a read that worked, None when the guest could not do it."""
+    try:
+        out = lab.run(host, script, timeout=120)
+    except GuestCommandError:
+        return None
+    return out.stdout if out.rc == 0 else None
+
+
+def _backing_disk(lab: LibvirtLab, volume: str, host: str) -> str | None:
+    """The guest's path of the DRBD backing disk under the volume's VG (None: not DRBD)."""
+    pv = lab.topology.volume_group(lab.topology.volume(volume).vg).pv
+    if pv.drbd is None:
+        return None
+    res = lab.topology.drbd_resource(pv.drbd)
+    return "/dev/" + lab.nodes[host].disks[res.disk].target
 
 
 def observe(lab: LibvirtLab) -> Observation:

@@ -127,7 +127,11 @@ def parse_records(text: str) -> dict[int, StoredRecord]:
             for seq, inc, csum in _RECORD.findall(text)}
 
 
+# turns a volume's bytes into its SDREC lines
+RECORDS_FILTER = "tr '\\0' '\\n' | grep -a '^SDREC '"
+
+
 def read_command(device: str, blocks: int) -> str:
     """Read the first `blocks` blocks back (record n lives in block n): reading the whole
     LV under TCG takes minutes, and no writer goes past the last seq it invoked."""
-    return (f"head -c {blocks * BLOCK} {device} | tr '\\0' '\\n' | grep -a '^SDREC '")
+    return f"head -c {blocks * BLOCK} {device} | {RECORDS_FILTER}"
