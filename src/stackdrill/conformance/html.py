@@ -2,8 +2,9 @@
 software did and what the simulator does, field by field.
 
 Styled with the drill report's stylesheet (as the differential page is); the situations
-that differ come first in a list at the top, and each recording names the software it
-was recorded with, so a reader can tell which kernel or DRBD a number belongs to.
+that differ come first in a list at the top, then an index of every situation, and each
+recording names the software it was recorded with, so a reader can tell which kernel or
+DRBD a number belongs to.
 """
 
 from __future__ import annotations
@@ -57,6 +58,23 @@ def _differing(comparisons: list[Comparison]) -> str:
     return f'<h2>Where the simulator differs</h2><ul class="summary">{items}</ul>'
 
 
+def _index(comparisons: list[Comparison]) -> str:
+    """One line per situation, linked to its table: a corpus of dozens needs a map."""
+    rows = "".join(
+        f'<tr class="{"" if c.agrees else "bad"}">'
+        f'<td><a href="#{escape(c.situation)}">{escape(c.situation)}</a></td>'
+        f"<td>{escape(c.backend)}</td>"
+        f"<td>{sum(r.agrees for r in c.rows if not r.not_modelled)} of "
+        f"{sum(not r.not_modelled for r in c.rows)}</td><td>{len(c.uncovered)}</td>"
+        + ('<td><span class="ok">yes</span></td>' if c.agrees else
+           '<td><span class="fail">NO</span></td>') + "</tr>"
+        for c in comparisons)
+    head = "".join(f"<th>{h}</th>" for h in ("situation", "recorded on", "fields agreeing",
+                                              "not modelled", "agree"))
+    return (f"<h2>Situations</h2><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+
 def render_conformance_html(comparisons: list[Comparison]) -> str:
     """The whole comparison as one HTML document (str)."""
     agrees = all(c.agrees for c in comparisons)
@@ -66,4 +84,5 @@ def render_conformance_html(comparisons: list[Comparison]) -> str:
         "" if agrees else f", {differ} differ")
     return page(f"{word}: simulator vs recordings", agrees,
                 f"{word} — simulator vs recordings of the real software", summary,
-                _differing(comparisons) + "".join(_situation(c) for c in comparisons))
+                _differing(comparisons) + _index(comparisons)
+                + "".join(_situation(c) for c in comparisons))
