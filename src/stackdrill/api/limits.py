@@ -11,6 +11,7 @@ FEATURES = (
     "clustered-lvm",  # clvmd / lvmlockd locking (needs a cluster stack)
     "sanlock",  # lvmlockd with sanlock leases on the shared storage, not the DLM
     "cluster",  # corosync membership and quorum
+    "cluster-power-fencing",  # a cluster whose fence agent powers nodes off (fencing: power)
     "overlay",  # VXLAN overlays
     "overlay-switches",  # an overlay's `announce` or `guest_ipv6` turned off
     "instances",  # instances with workloads

@@ -26,6 +26,10 @@ def features_needed(topology: Topology) -> dict[str, str]:
             break
     if topology.clusters:
         needed["cluster"] = f"clusters[0] ({topology.clusters[0].name})"
+    for i, cluster in enumerate(topology.clusters):
+        if cluster.fencing.value == "power":
+            needed["cluster-power-fencing"] = f"clusters[{i}].fencing (power)"
+            break
     if topology.overlays:
         needed["overlay"] = f"overlays[0] ({topology.overlays[0].name})"
     for i, ov in enumerate(topology.overlays):

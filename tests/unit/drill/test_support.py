@@ -67,3 +67,17 @@ def test_libvirt_refuses_an_overlay_without_announcements_it_cannot_switch_off(
     problems = unsupported(loaded, "libvirt", backend_class("libvirt").capabilities)
     assert ("topology overlays[0].announce (tenant: false): backend 'libvirt' cannot "
             "realise overlay-switches") in problems
+
+
+def test_libvirt_refuses_a_cluster_that_fences_by_power_it_has_no_fence_agent_for() -> None:
+    """The guests' DLM has no fence agent through the lab's power controller yet: a cluster
+    with `fencing: power` (split-brain-stonith: the cluster shoots one primary) is refused
+    on libvirt rather than run with nobody shot (both primaries then froze until the
+    partition healed, and the drill passed without the fence it is about)."""
+    drill = load_drill(DRILLS / "split-brain-stonith.yaml")
+    assert unsupported(drill, "sim", backend_class("sim").capabilities) == []
+    problems = unsupported(drill, "libvirt", backend_class("libvirt").capabilities)
+    assert problems == ["topology clusters[0].fencing (power): backend 'libvirt' cannot "
+                        "realise cluster-power-fencing"]
+    manual = load_drill(DRILLS / "split-brain.yaml")
+    assert unsupported(manual, "libvirt", backend_class("libvirt").capabilities) == []
