@@ -135,20 +135,16 @@ def measure_agent(lab: LibvirtLab, rounds: int = 3) -> None:
 
 
 def start_instances(lab: LibvirtLab) -> None:
-    """The topology's instances on their hosts, volumes prepared there first. The lab is
-    ready once every workload has had a write acknowledged: a drill's first observation
-    must not race a writer still starting (under TCG that takes seconds)."""
-    writers = lab.options.writers
-    started = []
+    """Every instance of the topology on its host, volumes prepared there first: the ones
+    without a writer in the drill run idle, as the simulator starts them (the topology says
+    they run). The lab is ready once every writer has had a write acknowledged: a drill's
+    first observation must not race a writer still starting (under TCG that takes seconds)."""
     for inst in lab.topology.instances:
-        if writers is not None and inst.name not in writers:
-            continue
         paths = {v: lab.drivers.storage.prepare(v, inst.host).result().path
                  for v in inst.volumes}
         lab.compute.start_now(inst.name, inst.host, paths)
         lab.overlay.plug(inst.name, inst.host)
-        started.append(inst)
-    for inst in started:
+    for inst in (i for i in lab.topology.instances if lab.compute.writes(i.name)):
         if not lab.compute.verify(inst.name, inst.host).result():
             raise LabNotReadyError(f"{inst.name} on {inst.host}: no write acknowledged within "
                                   "a minute of its start")
