@@ -73,6 +73,7 @@ def provision(lab: LibvirtLab, sync_timeout: float = 300.0) -> dict[str, float]:
             for host in spec.nodes:
                 wait_until(partial(quorate, lab, host), timeout=60, interval=0.5,
                            what=f"quorum on {host}")
+            cluster.wait_usable(lab, spec)
         took["cluster_s"] = time.monotonic() - start
     start = time.monotonic()
     for host in lab.nodes:
