@@ -109,6 +109,29 @@ def stack_command(cluster: ClusterSpec, op: str) -> str:
     raise ValueError(f"no stack operation {op!r}")
 
 
+def stack_needed(topology: Topology) -> bool:
+    """The lab runs the cluster stack when a volume group needs cluster locking."""
+    return any(vg.locking in (Locking.CLUSTERED, Locking.LVMLOCKD)
+               for vg in topology.volume_groups)
+
+
+def boot_command(topology: Topology, host: str) -> str | None:
+    """What `host`'s init starts of the cluster stack when it powers on, or None: the units
+    an operator's node has enabled (corosync, dlm, lvmlockd) start whatever was done
+    before, as the simulator's ClusterStacks.booted; the configuration is the lab
+    build's, written again (a power cut may lose what the guest had not flushed). The VG
+    lockspaces are not started: the DRBD device comes up Secondary, so lvmlocks' boot-time
+    `vgchange --lock-start` finds no shared VG; the storage driver starts one where it
+    promotes and activates."""
+    specs = [c for c in topology.clusters if host in c.nodes]
+    if not specs or not stack_needed(topology):
+        return None
+    cluster = specs[0]  # corosync runs one ring per node
+    return (f"mkdir -p /etc/corosync /var/log /run/dlm && "
+            f"cat > /etc/corosync/corosync.conf <<'EOF'\n{corosync_conf(topology, cluster)}EOF\n"
+            f"{ENABLE_LVMLOCKD} && {stack_command(cluster, 'start')}")
+
+
 def start_stack(lab: LibvirtLab, cluster: ClusterSpec) -> None:
     """corosync, then dlm_controld, then lvmlockd (dlm), on every node."""
     conf = corosync_conf(lab.topology, cluster)

@@ -64,8 +64,7 @@ def provision(lab: LibvirtLab, sync_timeout: float = 300.0) -> dict[str, float]:
                    what=f"DRBD {res.name} initial sync")
         drbd.promote_other_primaries(lab, res)
     took["drbd_s"] = time.monotonic() - start
-    needs_cluster = any(vg.locking in CLUSTERED for vg in lab.topology.volume_groups)
-    if needs_cluster:
+    if cluster.stack_needed(lab.topology):
         start = time.monotonic()
         for spec in lab.topology.clusters:
             cluster.start_stack(lab, spec)

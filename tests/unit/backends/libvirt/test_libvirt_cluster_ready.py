@@ -51,3 +51,21 @@ def test_start_gives_up_within_its_bound_when_the_name_never_comes(tmp_path: Pat
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "did not become ready" in done.stderr
+
+
+def test_a_returning_node_starts_its_enabled_cluster_stack_but_no_lockspace() -> None:
+    """A guest that powers on again runs what its boot would (the simulator's
+    ClusterStacks.booted): corosync with the lab's configuration, dlm_controld, lvmlockd,
+    and waits until LVM can use them; no VG lockspace (its DRBD device is Secondary)."""
+    from stackdrill.backends.libvirt.cluster import boot_command, corosync_conf
+
+    topo = load_topology(ROOT / "lab/topologies/two-node-clvm.yaml")
+    spec = topo.clusters[0]
+    command = boot_command(topo, "bob")
+    assert command is not None
+    assert corosync_conf(topo, spec) in command
+    assert command.endswith(stack_command(spec, "start"))
+    assert "use_lvmlockd = 1" in command
+    assert "--lock-start" not in command
+    local = load_topology(ROOT / "lab/topologies/drbd-pair.yaml")
+    assert boot_command(local, local.hosts[0].name) is None
