@@ -109,6 +109,10 @@ def stack_command(cluster: ClusterSpec, op: str) -> str:
     raise ValueError(f"no stack operation {op!r}")
 
 
+BOOT_STACK_SCRIPT = "/run/stackdrill/stack-start.sh"
+BOOT_STACK_LOG = "/var/log/stackdrill-stack-start.log"
+
+
 def stack_needed(topology: Topology) -> bool:
     """The lab runs the cluster stack when a volume group needs cluster locking."""
     return any(vg.locking in (Locking.CLUSTERED, Locking.LVMLOCKD)
@@ -122,14 +126,18 @@ def boot_command(topology: Topology, host: str) -> str | None:
     build's, written again (a power cut may lose what the guest had not flushed). The VG
     lockspaces are not started: the DRBD device comes up Secondary, so lvmlocks' boot-time
     `vgchange --lock-start` finds no shared VG; the storage driver starts one where it
-    promotes and activates."""
+    promotes and activates. The start runs detached, as systemd starts these units beside
+    the others: the compute service's start does not wait for them (its log says why it
+    failed, if it does: BOOT_STACK_LOG)."""
     specs = [c for c in topology.clusters if host in c.nodes]
     if not specs or not stack_needed(topology):
         return None
     cluster = specs[0]  # corosync runs one ring per node
-    return (f"mkdir -p /etc/corosync /var/log /run/dlm && "
+    return (f"mkdir -p /etc/corosync /var/log /run/dlm /run/stackdrill && "
             f"cat > /etc/corosync/corosync.conf <<'EOF'\n{corosync_conf(topology, cluster)}EOF\n"
-            f"{ENABLE_LVMLOCKD} && {stack_command(cluster, 'start')}")
+            f"{ENABLE_LVMLOCKD} && cat > {BOOT_STACK_SCRIPT} <<'EOF'\n"
+            f"{stack_command(cluster, 'start')}\nEOF\n"
+            f"setsid sh {BOOT_STACK_SCRIPT} >{BOOT_STACK_LOG} 2>&1 </dev/null &")
 
 
 def start_stack(lab: LibvirtLab, cluster: ClusterSpec) -> None:

@@ -169,7 +169,7 @@ def after_boot(lab: LibvirtLab, host: str) -> None:
                         error=up.stderr.strip())
     stack = cluster.boot_command(lab.topology, host)
     if stack is not None:
-        started = lab.run(host, stack, timeout=cluster.READY_TRIES * 0.5 + 30)
+        started = lab.run(host, stack, timeout=60)
         if started.rc != 0:
             lab.log("cluster-start-failed", host=host, error=started.stderr.strip())
     lab.power_event(host, PowerState.ON, "booted")
