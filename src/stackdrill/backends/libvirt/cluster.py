@@ -63,14 +63,32 @@ def fence_ack_command(cluster: ClusterSpec, victim: str) -> str:
     return f"dlm_tool fence_ack {cluster.nodes.index(victim) + 1}"
 
 
+# Where dlm_controld writes the cluster's name once it has joined corosync; lvmlockd reads it
+# to decide whether the lock manager runs at all (lvm2 daemons/lvmlockd/lvmlockd-dlm.c,
+# read_cluster_name / lm_is_running_dlm): until it is there, `vgchange --lock-start` says
+# "lock manager dlm is not running" and `vgcreate --shared` cannot start the global
+# lockspace ("Global lock failed: check that global lockspace is started"), although
+# `dlm_tool status` already answers.
+DLM_CLUSTER_NAME_PATH = "/sys/kernel/config/dlm/cluster/cluster_name"
+READY_TRIES = 120  # x 0.5 s: the bound on waiting for the stack to be usable
+
+
+def ready_wait(cluster_name_path: str = DLM_CLUSTER_NAME_PATH) -> str:
+    """A bounded wait until the node's stack is usable by LVM, not only started:
+    dlm_controld answers (systemd's Type=notify readiness, which `systemctl start` waits
+    for), it has written the cluster name lvmlockd checks, and lvmlockd answers."""
+    return (f"for i in $(seq {READY_TRIES}); do dlm_tool status >/dev/null 2>&1 && "
+            f"[ -s {cluster_name_path} ] && lvmlockctl --info >/dev/null 2>&1 && exit 0; "
+            "sleep 0.5; done; echo 'the cluster stack did not become ready for lvmlockd "
+            f"(dlm_tool status, {cluster_name_path}, lvmlockctl --info)' >&2; exit 1")
+
+
 # A drill's `cluster start` on one node: the daemons the lab build started (lvmlockd keeps
-# running across a stack stop), each only if it is not running, then a bounded wait until
-# dlm_controld answers (systemd's Type=notify readiness, which `systemctl start` waits for).
+# running across a stack stop), each only if it is not running, then `ready_wait`.
 START_NODE = ("(pgrep -x corosync >/dev/null || corosync) && "
               "(pgrep -x dlm_controld >/dev/null || {dlm}) && "
-              "(pgrep -x lvmlockd >/dev/null || lvmlockd -g dlm) && "
-              "for i in $(seq 120); do dlm_tool status >/dev/null 2>&1 && exit 0; sleep 0.5; "
-              "done; echo 'dlm_controld did not become ready' >&2; exit 1")
+              "(pgrep -x lvmlockd >/dev/null || lvmlockd -g dlm) && " + ready_wait()
+              .replace("{", "{{").replace("}", "}}"))
 # `cluster stop`: dlm_controld first (SIGTERM; it leaves its CPG with cpg_leave, so the
 # others do not fence it, and ignores the signal while it has lockspaces: main.c "shutdown
 # ignored, active lockspaces"), then corosync (`-H`: a leave message, totemsrp_finalize).
@@ -91,6 +109,37 @@ def stack_command(cluster: ClusterSpec, op: str) -> str:
     raise ValueError(f"no stack operation {op!r}")
 
 
+BOOT_STACK_SCRIPT = "/run/stackdrill/stack-start.sh"
+BOOT_STACK_LOG = "/var/log/stackdrill-stack-start.log"
+
+
+def stack_needed(topology: Topology) -> bool:
+    """The lab runs the cluster stack when a volume group needs cluster locking."""
+    return any(vg.locking in (Locking.CLUSTERED, Locking.LVMLOCKD)
+               for vg in topology.volume_groups)
+
+
+def boot_command(topology: Topology, host: str) -> str | None:
+    """What `host`'s init starts of the cluster stack when it powers on, or None: the units
+    an operator's node has enabled (corosync, dlm, lvmlockd) start whatever was done
+    before, as the simulator's ClusterStacks.booted; the configuration is the lab
+    build's, written again (a power cut may lose what the guest had not flushed). The VG
+    lockspaces are not started: the DRBD device comes up Secondary, so lvmlocks' boot-time
+    `vgchange --lock-start` finds no shared VG; the storage driver starts one where it
+    promotes and activates. The start runs detached, as systemd starts these units beside
+    the others: the compute service's start does not wait for them (its log says why it
+    failed, if it does: BOOT_STACK_LOG)."""
+    specs = [c for c in topology.clusters if host in c.nodes]
+    if not specs or not stack_needed(topology):
+        return None
+    cluster = specs[0]  # corosync runs one ring per node
+    return (f"mkdir -p /etc/corosync /var/log /run/dlm /run/stackdrill && "
+            f"cat > /etc/corosync/corosync.conf <<'EOF'\n{corosync_conf(topology, cluster)}EOF\n"
+            f"{ENABLE_LVMLOCKD} && cat > {BOOT_STACK_SCRIPT} <<'EOF'\n"
+            f"{stack_command(cluster, 'start')}\nEOF\n"
+            f"setsid sh {BOOT_STACK_SCRIPT} >{BOOT_STACK_LOG} 2>&1 </dev/null &")
+
+
 def start_stack(lab: LibvirtLab, cluster: ClusterSpec) -> None:
     """corosync, then dlm_controld, then lvmlockd (dlm), on every node."""
     conf = corosync_conf(lab.topology, cluster)
@@ -103,6 +152,12 @@ def start_stack(lab: LibvirtLab, cluster: ClusterSpec) -> None:
         lab.run(host, ENABLE_LVMLOCKD).check()
         lab.run(host, f"{dlm_controld_command(cluster)} && lvmlockd -g dlm").check()
         lab.log("dlm-lvmlockd-start", cluster=cluster.name, host=host)
+
+
+def wait_usable(lab: LibvirtLab, cluster: ClusterSpec) -> None:
+    """Every node's stack usable by LVM (`ready_wait`), before a shared VG is created."""
+    for host in cluster.nodes:
+        lab.run(host, ready_wait(), timeout=READY_TRIES * 0.5 + 30).check()
 
 
 def parse_quorumtool(text: str) -> QuorumStatus:

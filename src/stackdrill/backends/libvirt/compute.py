@@ -219,9 +219,16 @@ class LibvirtCompute(ComputeDriver):
         self.lab.tracer.emit(GuestStarted(host, instance, incarnation))
         for volume, path in sorted(volumes.items()):
             self._check(host, workload.start_command(
-                instance, incarnation, volume, path, self.lab.options.write_interval_s))
+                instance, incarnation, volume, path, self.lab.options.write_interval_s,
+                writes=self.writes(instance)))
         with self._lock:
             self.defined[host][instance] = dict(volumes)
+
+    def writes(self, instance: str) -> bool:
+        """Whether the instance's workload writes (the drill's `workload.instances`); the
+        others run idle wherever they start, as on the simulator (Hypervisors.writers)."""
+        writers = self.lab.options.writers
+        return writers is None or instance in writers
 
     def destroy(self, instance: str, host: str) -> Future[None]:
         def op() -> None:

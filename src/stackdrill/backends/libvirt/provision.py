@@ -53,6 +53,15 @@ def local_filter(lab: LibvirtLab, host: str) -> None:
             "|", "\\|") + ",#' /etc/lvm/lvm.conf").check()
 
 
+def activated_elsewhere(vg: VolumeGroup, nodes: tuple[str, ...]) -> tuple[str, ...]:
+    """The hosts besides the creating one where a VG under local locking is activated:
+    every other host that may open its PV (each Primary of a dual-primary resource), as
+    each such node's boot activates the VGs it sees (lvm2's autoactivation,
+    `vgchange -aay`) and as the simulator builds the lab (SimLab._initial_active_hosts).
+    `lvcreate` activates only where it runs. Shared VGs are activated where used."""
+    return () if vg.locking in CLUSTERED else nodes[1:]
+
+
 def provision(lab: LibvirtLab, sync_timeout: float = 300.0) -> dict[str, float]:
     """Provision everything; returns the seconds each stage took (for bench results)."""
     took: dict[str, float] = {}
@@ -64,8 +73,7 @@ def provision(lab: LibvirtLab, sync_timeout: float = 300.0) -> dict[str, float]:
                    what=f"DRBD {res.name} initial sync")
         drbd.promote_other_primaries(lab, res)
     took["drbd_s"] = time.monotonic() - start
-    needs_cluster = any(vg.locking in CLUSTERED for vg in lab.topology.volume_groups)
-    if needs_cluster:
+    if cluster.stack_needed(lab.topology):
         start = time.monotonic()
         for spec in lab.topology.clusters:
             cluster.start_stack(lab, spec)
@@ -73,6 +81,7 @@ def provision(lab: LibvirtLab, sync_timeout: float = 300.0) -> dict[str, float]:
             for host in spec.nodes:
                 wait_until(partial(quorate, lab, host), timeout=60, interval=0.5,
                            what=f"quorum on {host}")
+            cluster.wait_usable(lab, spec)
         took["cluster_s"] = time.monotonic() - start
     start = time.monotonic()
     for host in lab.nodes:
@@ -90,6 +99,8 @@ def provision(lab: LibvirtLab, sync_timeout: float = 300.0) -> dict[str, float]:
         for vol in volumes:
             lab.run(nodes[0], f"lvcreate -y {inactive}-l {share}%VG -n {vol.name} {vg.name}",
                     timeout=120).check()
+        for host in activated_elsewhere(vg, nodes):
+            lab.run(host, f"vgchange -ay {vg.name}", timeout=120).check()
         lab.log("vg-up", vg=vg.name, pv=pv, volumes=len(volumes))
     took["lvm_s"] = time.monotonic() - start
     return took

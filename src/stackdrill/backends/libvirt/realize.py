@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import libvirt
 
 from stackdrill.api import DriverError, PowerState
+from stackdrill.backends.libvirt import cluster
 from stackdrill.backends.libvirt.agent import GuestAgent, GuestCommandError
 from stackdrill.backends.libvirt.compute import ENGINE_HEARTBEAT_INTERVAL_S
 from stackdrill.backends.libvirt.readiness import check_latency
@@ -135,20 +136,16 @@ def measure_agent(lab: LibvirtLab, rounds: int = 3) -> None:
 
 
 def start_instances(lab: LibvirtLab) -> None:
-    """The topology's instances on their hosts, volumes prepared there first. The lab is
-    ready once every workload has had a write acknowledged: a drill's first observation
-    must not race a writer still starting (under TCG that takes seconds)."""
-    writers = lab.options.writers
-    started = []
+    """Every instance of the topology on its host, volumes prepared there first: the ones
+    without a writer in the drill run idle, as the simulator starts them (the topology says
+    they run). The lab is ready once every writer has had a write acknowledged: a drill's
+    first observation must not race a writer still starting (under TCG that takes seconds)."""
     for inst in lab.topology.instances:
-        if writers is not None and inst.name not in writers:
-            continue
         paths = {v: lab.drivers.storage.prepare(v, inst.host).result().path
                  for v in inst.volumes}
         lab.compute.start_now(inst.name, inst.host, paths)
         lab.overlay.plug(inst.name, inst.host)
-        started.append(inst)
-    for inst in started:
+    for inst in (i for i in lab.topology.instances if lab.compute.writes(i.name)):
         if not lab.compute.verify(inst.name, inst.host).result():
             raise LabNotReadyError(f"{inst.name} on {inst.host}: no write acknowledged within "
                                   "a minute of its start")
@@ -157,8 +154,9 @@ def start_instances(lab: LibvirtLab) -> None:
 def after_boot(lab: LibvirtLab, host: str) -> None:
     """What the host's init does when it powers on again, in a real node's order: wait
     for the guest, address its NICs, bring its DRBD resources up (Secondary; DRBD then
-    reconnects and resyncs as its own rules decide), then start the compute service,
-    which asks the control plane which of its guests to resume (Nova's init_host)."""
+    reconnects and resyncs as its own rules decide), start its cluster stack where the
+    lab runs one (cluster.boot_command), then start the compute service, which asks the
+    control plane which of its guests to resume (Nova's init_host)."""
     GuestAgent(lab.domain(host)).wait_ready(lab.boot_deadline(host))
     lab.configure_network(host)
     lab.mirror_power(host, {h: lab.drivers.power.state(h).value for h in lab.nodes
@@ -169,6 +167,11 @@ def after_boot(lab: LibvirtLab, host: str) -> None:
             if up.rc != 0:
                 lab.log("drbd-up-failed", host=host, resource=res.name,
                         error=up.stderr.strip())
+    stack = cluster.boot_command(lab.topology, host)
+    if stack is not None:
+        started = lab.run(host, stack, timeout=60)
+        if started.rc != 0:
+            lab.log("cluster-start-failed", host=host, error=started.stderr.strip())
     lab.power_event(host, PowerState.ON, "booted")
     lab.overlay.rebuild(host)
     lab.compute.boot(host)

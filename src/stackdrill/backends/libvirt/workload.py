@@ -46,6 +46,17 @@ while :; do
     sleep "$interval"
 done
 """
+# An instance the drill gives no writer (LabOptions.writers) still runs, as on the simulator
+# and netns: a process that holds its volume open (qemu opens its disks at start, so the
+# LV is busy and `lvchange -an` refuses it) and writes nothing.
+IDLE = r"""#!/bin/sh
+# idle INSTANCE INCARNATION VOLUME DEVICE INTERVAL
+inst=$1 vol=$3 dev=$4
+state=${SDW_STATE:-/run/stackdrill/instances}/$inst
+mkdir -p "$state"
+echo $$ > "$state/$vol.pid"
+exec sleep infinity 3<"$dev"
+"""
 _LINE = re.compile(
     r"SDW\|(?P<inst>[^|]+)\|(?P<vol>[^|]+)\|(?P<inc>\d+)\|(?P<seq>\d+)\|(?P<sum>[0-9a-f]+)\|"
     r"(?P<what>invoke|ok|fail)\|(?P<t>[0-9.]+)\|(?P<host>[a-z0-9-]+)")
@@ -58,13 +69,15 @@ def checksum(volume: str, instance: str, incarnation: int, seq: int) -> str:
 
 
 def start_command(instance: str, incarnation: int, volume: str, device: str,
-                  interval: float) -> str:
-    """Install the writer and start it detached in the instance's own network namespace."""
+                  interval: float, writes: bool = True) -> str:
+    """Install the writer (or, for an instance without one, the idle holder) and start it
+    detached in the instance's own network namespace."""
+    script, text = ("writer", WRITER) if writes else ("idle", IDLE)
     return (
-        f"mkdir -p {STATE}/{instance} && cat > /run/stackdrill/writer.sh <<'EOF'\n{WRITER}EOF\n"
+        f"mkdir -p {STATE}/{instance} && cat > /run/stackdrill/{script}.sh <<'EOF'\n{text}EOF\n"
         f"ip netns add {instance} 2>/dev/null; ip -n {instance} link set lo up; "
-        f"setsid ip netns exec {instance} sh /run/stackdrill/writer.sh {instance} {incarnation} "
-        f"{volume} {device} {interval} </dev/null >/dev/null 2>&1 &"
+        f"setsid ip netns exec {instance} sh /run/stackdrill/{script}.sh {instance} "
+        f"{incarnation} {volume} {device} {interval} </dev/null >/dev/null 2>&1 &"
     )
 
 

@@ -22,7 +22,7 @@ libvirt = pytest.importorskip("libvirt")
 
 from libvirt_support import ROOT, TEST_URI, two_node, unique_lab  # noqa: E402
 
-from stackdrill.api import DriverError, PowerState  # noqa: E402
+from stackdrill.api import AttachMode, DriverError, PowerState, VolumePath  # noqa: E402
 from stackdrill.backends.libvirt import LibvirtBackend  # noqa: E402
 from stackdrill.backends.libvirt.lab import LibvirtLab  # noqa: E402
 from stackdrill.backends.libvirt.naming import LabNames  # noqa: E402
@@ -399,3 +399,27 @@ def test_overlay_faults_freeze_the_controller_and_heal_resumes_it() -> None:
         lab.heal(stale)
         assert state.frozen == set()
         assert any("overlay-endpoint" in line and "state=up" in line for line in lab.trace())
+
+
+def test_instances_outside_the_drills_writers_start_idle_not_skipped() -> None:
+    """The topology says every instance runs; the drill's `workload.instances` only says
+    which ones write. The lab starts the others idle (the simulator's Hypervisors.writers),
+    and a restart (recovery, a host's return) keeps each one's kind."""
+    from stackdrill.api import LabOptions
+    from stackdrill.backends.libvirt import realize
+
+    backend = LibvirtBackend(TEST_URI, lab_root=Path("/stackdrill-test"))
+    topo = load_topology(ROOT / "lab/topologies/two-node-clvm.yaml")
+    writer = topo.instances[0].name
+    options = LabOptions(writers=frozenset({writer}))
+    with backend.create(topo, lab_name=unique_lab("idle"), seed=1, options=options) as lab:
+        assert [lab.compute.writes(i.name) for i in topo.instances] == [
+            i.name == writer for i in topo.instances]
+        started: list[tuple[str, str]] = []
+        lab.compute.start_now = lambda inst, host, vols: started.append((inst, host))  # type: ignore[method-assign]
+        lab.compute.verify = lambda inst, host: lab.submit(lambda: True)  # type: ignore[method-assign]
+        lab.drivers.storage.prepare = lambda v, h, failed=(): lab.submit(  # type: ignore[method-assign]
+            lambda: VolumePath(v, h, AttachMode.LOCAL, h, f"/dev/vg/{v}"))
+        lab.overlay.plug = lambda inst, host: None  # type: ignore[method-assign]
+        realize.start_instances(lab)
+        assert started == [(i.name, i.host) for i in topo.instances]

@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 from stackdrill.backends.libvirt.workload import (
+    IDLE,
     WRITER,
     checksum,
+    list_command,
     parse_history,
     parse_records,
     start_command,
@@ -91,3 +93,38 @@ def test_the_writer_script_itself_on_a_file_backed_volume(tmp_path: Path) -> Non
                                                                    op.incarnation, op.seq)
     first = max(op.seq for op in acked if op.incarnation == 1)
     assert min(op.seq for op in history if op.incarnation == 2) > first
+
+
+def test_an_instance_without_a_writer_runs_idle_holding_its_volume(tmp_path: Path) -> None:
+    """An instance the drill gives no writer still runs (the simulator starts it idle): the
+    guest lists it alive, its volume is held open (as qemu holds its disk, so the LV is
+    busy), and nothing is written to the volume or the console."""
+    cmd = start_command("vm2", 1, "vol2", "/dev/vg0/vol2", 0.5, writes=False)
+    assert "sh /run/stackdrill/idle.sh vm2 1 vol2 /dev/vg0/vol2" in cmd
+    assert "writer.sh" not in cmd
+    volume = tmp_path / "vol"
+    volume.write_bytes(b"\0" * 512 * 8)
+    script = tmp_path / "idle.sh"
+    script.write_text(IDLE)
+    state = tmp_path / "state"
+    console = tmp_path / "console"
+    env = {**os.environ, "SDW_CONSOLE": str(console), "SDW_STATE": str(state)}
+    proc = subprocess.Popen(["sh", str(script), "vm2", "1", "vol2", str(volume), "0.05"],
+                            env=env, start_new_session=True)
+    try:
+        pid_file = state / "vm2" / "vol2.pid"
+        for _ in range(50):
+            if pid_file.exists() and Path(f"/proc/{proc.pid}/fd/3").readlink() == volume:
+                break
+            time.sleep(0.05)
+        assert int(pid_file.read_text()) == proc.pid
+        assert Path(f"/proc/{proc.pid}/fd/3").readlink() == volume
+        listed = subprocess.run(["sh", "-c", list_command().replace(
+            "/run/stackdrill/instances", str(state))], capture_output=True, text=True,
+            check=True)
+        assert listed.stdout.split() == ["vm2", "yes"]
+        time.sleep(0.3)
+        assert volume.read_bytes() == b"\0" * 512 * 8 and not console.exists()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
