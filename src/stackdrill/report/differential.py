@@ -82,8 +82,9 @@ def compare(left: Report, right: Report) -> Differential:
     (their rows would all be noise)."""
     if left.drill != right.drill:
         raise ValueError(f"reports of different drills: {left.drill!r} and {right.drill!r}")
+    damaged = _damaged_vgs(left) & _damaged_vgs(right)
     rows = [*_outcome(left, right),
-            *_state("state after", left.state_after, right.state_after),
+            *_state("state after", left.state_after, right.state_after, damaged),
             *_state("state before", left.state_before, right.state_before)]
     return Differential(drill=left.drill, left_backend=left.backend,
                        right_backend=right.backend, left_seed=left.seed,
@@ -110,17 +111,34 @@ def _checks(report: Report) -> dict[str, bool]:
     return out
 
 
-def _state(section: Section, left: Mapping[str, Any], right: Mapping[str, Any]
-           ) -> Iterator[Difference]:
+def _damaged_vgs(report: Report) -> set[str]:
+    """VGs whose LVM check found damage (LVs active that the metadata lacks or maps
+    elsewhere): which concurrent change a VG lost is the outcome of a race, on real lvm2
+    as in the simulator's seeded timing, so the LVs it kept are no state to compare."""
+    damaged: set[str] = set()
+    for check in report.checks:
+        if not check.name.startswith("lvm_consistent"):
+            continue
+        for vg, found in _map(check.data.get("vgs")).items():
+            view = _map(found)
+            if view.get("orphans") or view.get("stale_mappings"):
+                damaged.add(vg)
+    return damaged
+
+
+def _state(section: Section, left: Mapping[str, Any], right: Mapping[str, Any],
+           damaged: set[str] | frozenset[str] = frozenset()) -> Iterator[Difference]:
     """DRBD per resource and host, LVM per (vg, host), power per host, running per
-    instance; a key present on one side only still gets a row."""
+    instance; a key present on one side only still gets a row. A VG both sides found
+    damaged is compared as damaged, not by the LVs it happened to keep."""
     lpower, rpower = _map(left.get("power")), _map(right.get("power"))
     # a host that is off on both sides has no DRBD or LVM anyone could read (an operator's
     # drbdadm cannot reach it; the simulator still knows it): compare only its power
     dark = {h for h in _keys(lpower, rpower)
             if lpower.get(h) == rpower.get(h) and _str(lpower.get(h)) not in ("on", None)}
     yield from _drbd(section, _map(left.get("drbd")), _map(right.get("drbd")), dark)
-    yield from _lvm(section, _lvm_views(left.get("lvm")), _lvm_views(right.get("lvm")), dark)
+    yield from _lvm(section, _lvm_views(left.get("lvm")), _lvm_views(right.get("lvm")), dark,
+                    damaged)
     for host in _keys(lpower, rpower):
         yield Difference.of(section, f"power {host}", _str(lpower.get(host)),
                             _str(rpower.get(host)))
@@ -145,11 +163,15 @@ def _drbd(section: Section, left: dict[str, Any], right: dict[str, Any], dark: s
 
 
 def _lvm(section: Section, left: dict[tuple[str, str], dict[str, Any]],
-         right: dict[tuple[str, str], dict[str, Any]], dark: set[str]) -> Iterator[Difference]:
+         right: dict[tuple[str, str], dict[str, Any]], dark: set[str],
+         damaged: set[str] | frozenset[str]) -> Iterator[Difference]:
     for vg, host in sorted(k for k in set(left) | set(right) if k[1] not in dark):
         lview, rview = left.get((vg, host), {}), right.get((vg, host), {})
-        yield Difference.of(section, f"lvm {vg} {host} lvs", _names(lview.get("lvs")),
-                            _names(rview.get("lvs")))
+        if vg in damaged:
+            yield Difference.of(section, f"lvm {vg} {host} lvs", "damaged", "damaged")
+        else:
+            yield Difference.of(section, f"lvm {vg} {host} lvs", _names(lview.get("lvs")),
+                                _names(rview.get("lvs")))
         yield Difference.of(section, f"lvm {vg} {host} clustered",
                             _bool(lview.get("clustered")), _bool(rview.get("clustered")))
 

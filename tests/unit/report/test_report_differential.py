@@ -210,3 +210,21 @@ def test_html_page_is_self_contained_and_marks_the_disagreeing_row(
     assert parser.tags.count("table") == 3  # outcome, state after, state before
     agreeing = render_differential_html(compare(*runs))
     assert 'class="banner pass"' in agreeing and 'class="bad"' not in agreeing
+
+
+def test_a_vg_damaged_on_both_sides_is_compared_as_damaged_not_by_the_lvs_it_kept() -> None:
+    """lvm-local-race: which of two concurrent lvcreates a round loses is a race (real lvm2
+    and the simulator's seeded timing alike), so two runs keep different LVs. Both found
+    the VG damaged: that agrees. A side whose check found no damage still disagrees."""
+    drill = load_drill(DRILL.parent / "lvm-local-race.yaml")
+    left, right = (judge(execute(drill, backend="sim", seed=s)) for s in (1, 2))
+    lists = [{v["host"]: v["lvs"] for v in r.state_after["lvm"]} for r in (left, right)]
+    assert lists[0] != lists[1], "the two seeds kept the same LVs: nothing to show"
+    diff = compare(left, right)
+    assert diff.agrees, diff.disagreements
+    assert row(diff, "lvm vg-shared alice lvs").left == "damaged"
+    [check] = [c for c in right.checks if c.name.startswith("lvm_consistent")]
+    clean = check.model_copy(update={"data": {"vgs": {"vg-shared": {"orphans": [],
+                                                                    "stale_mappings": []}}}})
+    undamaged = right.model_copy(update={"checks": (clean,)})
+    assert not row(compare(left, undamaged), "lvm vg-shared alice lvs").agree
