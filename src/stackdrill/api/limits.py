@@ -16,6 +16,7 @@ FEATURES = (
     "overlay-switches",  # an overlay's `announce` or `guest_ipv6` turned off
     "instances",  # instances with workloads
     "network-volumes",  # volumes reached over the network (iSCSI/NBD)
+    "throughput-under-loss",  # iperf3 in a drill that loses or refuses frames (real TCP)
 )
 
 

@@ -49,9 +49,30 @@ def features_needed(topology: Topology) -> dict[str, str]:
     return needed
 
 
+# faults under which TCP's throughput is set by its loss recovery or MSS, not the link rate
+LOSSY_FAULTS = ("packet_loss", "underlay_mtu")
+
+
+def _throughput_under_loss(drill: Drill) -> str | None:
+    """Where a drill measures throughput while it also loses or refuses frames: what TCP
+    then carries (retransmits, a lowered MSS) is real-backend only."""
+    steps = drill.spec.schedule
+    lossy = next((i for i, s in enumerate(steps)
+                  if s.inject is not None and s.inject.kind in LOSSY_FAULTS), None)
+    probe = next((i for i, s in enumerate(steps)
+                  if s.run is not None and s.run.tool == "iperf3"), None)
+    if lossy is None or probe is None:
+        return None
+    return f"schedule[{probe}].run (iperf3) with schedule[{lossy}].inject"
+
+
 def unsupported(drill: Drill, backend: str, caps: Capabilities) -> list[str]:
     """Everything in the drill the backend declared it cannot do, one line each."""
     problems = []
+    lossy = _throughput_under_loss(drill)
+    if lossy is not None and "throughput-under-loss" not in caps.features:
+        problems.append(f"{lossy}: backend {backend!r} does not model TCP throughput while "
+                        "frames are lost or refused")
     for step_index, step in enumerate(drill.spec.schedule):
         if step.inject is not None and not caps.supports_fault(step.inject.kind):
             problems.append(f"schedule[{step_index}].inject: backend {backend!r} cannot "

@@ -81,3 +81,22 @@ def test_libvirt_refuses_a_cluster_that_fences_by_power_it_has_no_fence_agent_fo
                         "realise cluster-power-fencing"]
     manual = load_drill(DRILLS / "split-brain.yaml")
     assert unsupported(manual, "libvirt", backend_class("libvirt").capabilities) == []
+
+
+def test_sim_refuses_a_throughput_probe_in_a_drill_that_loses_frames(tmp_path: Path) -> None:
+    """The simulator's iperf3 is the link arithmetic of an intact path (recorded:
+    tbf-overlay-ratio); what TCP carries under loss or a lowered MTU is not modelled, so
+    such a drill is refused on sim, named, and runs on the real kernel."""
+    drill = (DRILLS / "net-overlay-throughput.yaml").read_text()
+    lossy = drill.replace(
+        "  - {at: 2, run:",
+        "  - {at: 1.5, inject: {kind: packet_loss, host: cmp2, network: tunnel, "
+        "probability: 0.05}}\n  - {at: 2, run:")
+    assert lossy != drill
+    (tmp_path / "d.yaml").write_text(lossy.replace("../topologies/", f"{DRILLS.parent}/"
+                                                   "topologies/"))
+    loaded = load_drill(tmp_path / "d.yaml")
+    assert unsupported(loaded, "sim", backend_class("sim").capabilities) == [
+        "schedule[2].run (iperf3) with schedule[1].inject: backend 'sim' does not model TCP "
+        "throughput while frames are lost or refused"]
+    assert unsupported(loaded, "netns", backend_class("netns").capabilities) == []

@@ -42,7 +42,8 @@ class LibvirtBackend(Backend):
     name = "libvirt"
     capabilities = Capabilities(
         faults=FAULT_KINDS,
-        features=frozenset({"drbd", "lvm", "clustered-lvm", "cluster", "instances", "overlay"}),
+        features=frozenset({"drbd", "lvm", "clustered-lvm", "cluster", "instances", "overlay",
+                            "throughput-under-loss"}),
         needs="root, libvirt + qemu-system-x86 (KVM or TCG), guest image (lab/images/build.py)",
     )
 

@@ -18,7 +18,8 @@ from stackdrill.topology import Topology
 
 # Plain volume groups are realised as sparse files served over NBD (no device-mapper
 # here): enough for volumes, not for LVM commands or checks, so "lvm" is not declared.
-FEATURES = frozenset({"overlay", "overlay-switches", "instances", "network-volumes"})
+FEATURES = frozenset({"overlay", "overlay-switches", "instances", "network-volumes",
+                      "throughput-under-loss"})
 COMMANDS = ("ip", "nft", "tc", "ethtool", "nbdkit", "bash", "ping")
 
 

@@ -15,7 +15,7 @@ class SimBackend(Backend):
     name = "sim"
     capabilities: ClassVar[Capabilities] = Capabilities(
         faults=FAULT_KINDS,
-        features=frozenset(FEATURES),
+        features=frozenset(FEATURES) - {"throughput-under-loss"},
         needs="nothing (pure Python)",
         in_process=True,
     )

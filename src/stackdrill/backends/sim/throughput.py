@@ -6,9 +6,10 @@ recorded on the kernel in tests/conformance/recordings/tbf-overlay-ratio.json).
 iperf3 needs a working TCP path: a SYN (a small packet) and full-size segments. Where the
 small ping gets no answer, the stream cannot open and carries nothing. Where small
 packets pass but full-size frames are refused or lost (a frag-needed answer, a path-MTU
-blackhole), what TCP then does (retransmits, a lowered MSS) is not modelled: the probe
-says so and gives no figure, so a throughput check over it does not run rather than pass
-or fail on a guess.
+blackhole), what TCP then does (retransmits, a lowered MSS) is not modelled: a drill that
+measures throughput while it loses or refuses frames is refused on the simulator up front
+(drill/support.py), and a probe that meets such a path anyway gives no figure, so a
+throughput check over it does not run rather than pass or fail on a guess.
 """
 
 from __future__ import annotations
