@@ -157,6 +157,10 @@ LOSS = (
         "packet-loss-50pct",
         "packet_loss 0.5 on a's link: one-way UDP a->b and b->a on the underlay",
         0.5, 500, overlay=False, lossy=_binomial_margin(0.5, 500)),
+    loss._situation(
+        "packet-loss-30pct-on-b",
+        "packet_loss 0.3 on b's link: one-way UDP a->b and b->a, underlay and overlay",
+        0.3, 500, overlay=True, lossy=_binomial_margin(0.3, 500), host="b"),
 )
 
 # ================================================================ MTU on both sides
