@@ -62,12 +62,14 @@ def _record_tbf(limit: RateLimit, topo: Topology) -> Fields:
 
 
 # A limit on the RECEIVING host shapes its ingress through an ifb, where tbf drops what
-# exceeds its queue (sch_tbf.c, tbf_enqueue -> qdisc_drop) with no back-pressure to the
-# sender's socket (on the sender's egress, TCP small queues hold the stream back instead:
-# no drops). Each drop costs the stream a congestion-window cut, so it runs below the rate
-# by a varying amount: five recordings gave 9.30-9.59 Mbit/s underlay, 9.01-9.25 overlay,
-# ratio 0.942-0.979 (tc showed 68-274 drops per 4 s run). The model gives the ceiling
-# (9.56 / 9.23 / 0.966); TCP's loss recovery is not modelled, its spread is declared.
+# its child fifo (rate x latency + burst) cannot hold (sch_tbf.c, tbf_enqueue:
+# qdisc_enqueue fails, qdisc_qstats_drop) with no back-pressure to the sender's socket (on
+# the sender's egress, TCP small queues hold the stream back instead: no drops). Each drop
+# costs the stream a congestion-window cut, so it runs below the rate by a varying
+# amount: five recordings gave 9.30-9.56 Mbit/s underlay, 9.01-9.25 overlay, ratio
+# 0.942-0.979 (`tc -s` on the ifb in one more run: 68 and 274 drops in 4 s). The model
+# gives the ceiling (9.56 / 9.23 / 0.966); TCP's loss recovery is not modelled, its
+# spread is declared.
 RECEIVER_SPREAD = {"underlay_mbit_s": relative(0.035), "overlay_mbit_s": relative(0.035),
                    "overlay_to_underlay": within(0.025)}
 
