@@ -33,13 +33,14 @@ SIM_SEED = 0
 SIM_LIMIT_S = 600.0  # no simulated situation runs longer
 
 
-def topology() -> Topology:
+def topology(underlay_mtu: int = 1500, overlay_mtu: int = 1450) -> Topology:
+    """The lab's topology; a situation may vary the underlay's and the overlay's MTU."""
     return parse_topology({
         "name": "conformance",
         "hosts": [{"name": "a", "roles": ["compute"]}, {"name": "b", "roles": ["compute"]}],
         "networks": [{"name": NETWORK, "purposes": ["tunnel"], "cidr": "10.0.0.0/24",
-                      "mtu": 1500, "addresses": ADDRESS}],
-        "overlays": [{"name": OVERLAY, "vni": 100, "network": NETWORK, "mtu": 1450,
+                      "mtu": underlay_mtu, "addresses": ADDRESS}],
+        "overlays": [{"name": OVERLAY, "vni": 100, "network": NETWORK, "mtu": overlay_mtu,
                       "cidr": "10.100.0.0/24"}],
         "flavors": {"tiny": {"vcpus": 1, "ram_mb": 256}},
         "instances": [

@@ -13,6 +13,7 @@ from stackdrill.conformance.situations import (
     drbd_data_roles,
     drbd_loss,
     drbd_split,
+    kernel_variants,
     loss,
     lvm,
     mtu,
@@ -38,6 +39,7 @@ SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     *drbd_split.SITUATIONS,
     *lvm.SITUATIONS,
     *cluster.SITUATIONS,
+    *kernel_variants.SITUATIONS,
 )}
 
 __all__ = ["SITUATIONS"]

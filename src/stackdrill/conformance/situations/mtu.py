@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from stackdrill.api import OverlayProbe
 from stackdrill.api.commands import ProbeCommand
-from stackdrill.checks.overlay import overlay_mtu
+from stackdrill.checks.overlay import EXPECTED_MTU, overlay_mtu
 from stackdrill.conformance import labs
 from stackdrill.conformance.model import EXACT, Fields, Observed, Situation
 
@@ -22,10 +22,10 @@ LOW_MTU = 1400
 PROBE = ProbeCommand(src="va", dst="vb", label="mtu")
 
 
-def finding(probe: OverlayProbe) -> str:
+def finding(probe: OverlayProbe, expected: int = EXPECTED_MTU) -> str:
     """What the overlay MTU check tells the operator: ok, blackhole (vanished without an
     ICMP), frag-needed (refused with one) or path-mtu (a smaller path MTU, no more)."""
-    result = overlay_mtu([probe])
+    result = overlay_mtu([probe], expected=expected)
     if result.ok:
         return "ok"
     if probe.pair in result.data.get("blackholes", []):
@@ -33,7 +33,7 @@ def finding(probe: OverlayProbe) -> str:
     return "frag-needed" if "frag needed" in result.detail else "path-mtu"
 
 
-def _fields(probe: OverlayProbe | None) -> Fields:
+def _fields(probe: OverlayProbe | None, expected: int = EXPECTED_MTU) -> Fields:
     if probe is None:
         raise RuntimeError("the overlay probe could not run")
     return {
@@ -41,35 +41,38 @@ def _fields(probe: OverlayProbe | None) -> Fields:
         "full_size_df_ping_ok": Observed(value=probe.full_size_ok),
         "frag_needed_mtu": Observed(value=probe.frag_needed_mtu, unit="bytes"),
         "tracepath_pmtu": Observed(value=probe.path_mtu, unit="bytes"),
-        "mtu_check_finding": Observed(value=finding(probe)),
+        "mtu_check_finding": Observed(value=finding(probe, expected)),
     }
 
 
-def _simulate(low_host: str) -> Fields:
+def _simulate(low_hosts: tuple[str, ...]) -> Fields:
     lab = labs.sim_lab()
-    lab.underlay.set_mtu(low_host, labs.NETWORK, LOW_MTU)  # the host's own interface
+    for host in low_hosts:
+        lab.underlay.set_mtu(host, labs.NETWORK, LOW_MTU)  # the host's own interface
     lab.execute(PROBE, PROBE.label)
     lab.advance(lab.kernel.now + labs.SIM_LIMIT_S)
     return _fields(lab.command_results()[PROBE.label].probe)
 
 
-def _record(low_host: str) -> Fields:
+def _record(low_hosts: tuple[str, ...]) -> Fields:
     with labs.netns_lab() as lab:
-        link = lab.underlay.link(low_host, labs.NETWORK)
-        lab.underlay.set_mtu(lab.sock(link.ns), link.ifname, LOW_MTU)
+        for host in low_hosts:
+            link = lab.underlay.link(host, labs.NETWORK)
+            lab.underlay.set_mtu(lab.sock(link.ns), link.ifname, LOW_MTU)
         lab.execute(PROBE, PROBE.label)
         return _fields(lab.command_results()[PROBE.label].probe)
 
 
-def _situation(name: str, low_host: str, side: str) -> Situation:
+def _situation(name: str, low_host: str, side: str, *, both: bool = False) -> Situation:
+    low_hosts = ("a", "b") if both else (low_host,)
+    where = "both hosts" if both else f"the {side} host ({low_host})"
     return Situation(
         name=name,
-        exercises=f"underlay interface MTU {LOW_MTU} on the {side} host ({low_host}): "
-                  "overlay probe va->vb",
+        exercises=f"underlay interface MTU {LOW_MTU} on {where}: overlay probe va->vb",
         tolerances=dict.fromkeys(("small_ping_ok", "full_size_df_ping_ok", "frag_needed_mtu",
                                   "tracepath_pmtu", "mtu_check_finding"), EXACT),
-        simulate=lambda: _simulate(low_host),
-        recorders={"netns": lambda: _record(low_host)})
+        simulate=lambda: _simulate(low_hosts),
+        recorders={"netns": lambda: _record(low_hosts)})
 
 
 SENDER = _situation("vxlan-mtu-sender-low", "a", "sending")
