@@ -55,7 +55,10 @@ inst=$1 vol=$3 dev=$4
 state=${SDW_STATE:-/run/stackdrill/instances}/$inst
 mkdir -p "$state"
 echo $$ > "$state/$vol.pid"
-exec sleep infinity 3<"$dev"
+# its volume not there (a host back Secondary, the LV not active): it runs all the same,
+# as the writer does with every write failing and as the simulator's guest does
+[ -e "$dev" ] && exec sleep infinity 3<"$dev"
+exec sleep infinity
 """
 _LINE = re.compile(
     r"SDW\|(?P<inst>[^|]+)\|(?P<vol>[^|]+)\|(?P<inc>\d+)\|(?P<seq>\d+)\|(?P<sum>[0-9a-f]+)\|"

@@ -128,3 +128,25 @@ def test_an_instance_without_a_writer_runs_idle_holding_its_volume(tmp_path: Pat
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
+
+
+def test_an_idle_instance_whose_volume_is_not_there_runs_all_the_same(tmp_path: Path) -> None:
+    """Resumed on a host that came back Secondary (split-brain-0pri's bob), its LV is not
+    active: the idle holder runs anyway, as the writer does (every write failing) and as
+    the simulator's guest does; it used to exit, and compare disagreed on `running vm2`."""
+    script = tmp_path / "idle.sh"
+    script.write_text(IDLE)
+    state = tmp_path / "state"
+    env = {**os.environ, "SDW_STATE": str(state)}
+    proc = subprocess.Popen(["sh", str(script), "vm2", "1", "vol2", str(tmp_path / "gone"),
+                             "0.05"], env=env, start_new_session=True)
+    try:
+        time.sleep(0.5)
+        assert proc.poll() is None, "the idle instance exited"
+        listed = subprocess.run(["sh", "-c", list_command().replace(
+            "/run/stackdrill/instances", str(state))], capture_output=True, text=True,
+            check=True)
+        assert listed.stdout.split() == ["vm2", "yes"]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
