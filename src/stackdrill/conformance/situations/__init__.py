@@ -13,6 +13,7 @@ from stackdrill.conformance.situations import (
     drbd_data_roles,
     drbd_loss,
     drbd_split,
+    drbd_variants,
     loss,
     lvm,
     mtu,
@@ -36,6 +37,7 @@ SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     *drbd_data_roles.SITUATIONS,
     *drbd_data_power.SITUATIONS,
     *drbd_split.SITUATIONS,
+    *drbd_variants.SITUATIONS,
     *lvm.SITUATIONS,
     *cluster.SITUATIONS,
 )}
