@@ -36,6 +36,7 @@ from stackdrill.conformance.drbd_lab import (
     wait,
 )
 from stackdrill.conformance.model import EXACT, Fields, Observed, Situation, relative, within
+from stackdrill.conformance.situations import drbd_data_power as power
 from stackdrill.conformance.situations import drbd_loss
 from stackdrill.conformance.situations.drbd_common import (
     sim_call,
@@ -144,7 +145,8 @@ def first_loss(lines: list[str]) -> tuple[float | None, str | None]:
 
 def _vm_detection(lab: LibvirtLab, case: str) -> Fields:
     reset_connected(lab)
-    offsets = {h: drbd_loss._kmsg_offset(lab, h, case) for h in HOSTS}
+    tag = f"{case}-{time.time_ns()}"  # unique: the kernel log holds the earlier situations'
+    offsets = {h: drbd_loss._kmsg_offset(lab, h, tag) for h in HOSTS}
     if CUTS[case]:
         must(lab, PRIMARY, f"{drbd_loss.WRITER} & echo $! > /run/sd-writer.pid; sleep 1")
     else:
@@ -155,7 +157,7 @@ def _vm_detection(lab: LibvirtLab, case: str) -> Fields:
     time.sleep(WATCH_S)
     out: Fields = {}
     for host in HOSTS:
-        at, reason = first_loss(must(lab, host, f"dmesg | sed -n '/sd-mark-{case}-2/,$p'")
+        at, reason = first_loss(must(lab, host, f"dmesg | sed -n '/sd-mark-{tag}-2/,$p'")
                                 .splitlines())
         after = None if at is None else round(at - (cut + offsets[host]), 3)
         out[f"{case}_{host}_lost_after_s"] = Observed(value=after, unit="s")
@@ -261,14 +263,15 @@ def _record_reconnect() -> Fields:
         fault = _cut()
         lab.inject(fault)
         time.sleep(DOWN_S)
-        offsets = {h: drbd_loss._kmsg_offset(lab, h, "reconnect") for h in HOSTS}
+        tag = f"reconnect-{time.time_ns()}"  # unique within the kernel log
+        offsets = {h: drbd_loss._kmsg_offset(lab, h, tag) for h in HOSTS}
         for host in HOSTS:
-            mark(lab, host, "reconnect")
+            mark(lab, host, tag)
         healed = time.monotonic()
         lab.heal(fault)
         wait("r0 reconnects", lambda: in_sync(lab), 60)
         for host in HOSTS:
-            at = _connected_in_kmsg(lab, host, "reconnect")
+            at = _connected_in_kmsg(lab, host, tag)
             out[f"{host}_connected_after_s"] = Observed(
                 value=None if at is None else round(at - (healed + offsets[host]), 3),
                 unit="s")
@@ -320,10 +323,11 @@ def _record_rate() -> Fields:
         must(lab, PRIMARY, dd_write(RATE_MIB), timeout=120)
         written = must(lab, PRIMARY, region_sum(RATE_MIB, "/dev/drbd0"))
         out: Fields = {"oos_before_kb": vm_oos(lab, PRIMARY)}
-        mark(lab, SECONDARY, "rate8")
+        tag = f"rate8-{time.time_ns()}"
+        mark(lab, SECONDARY, tag)
         must(lab, SECONDARY, f"drbdadm connect {RES}")
         wait("the resync ends", lambda: in_sync(lab), 120)
-        out |= vm_resync(log_since(lab, SECONDARY, "rate8"), SECONDARY)
+        out |= vm_resync(log_since(lab, SECONDARY, tag), SECONDARY)
         out["oos_after_kb"] = vm_oos(lab, PRIMARY)
         out["on_both"] = Observed(value=vm_on_both(lab, RATE_MIB, written))
         return out | vm_states("a", lab, PRIMARY) | vm_states("b", lab, SECONDARY)
@@ -343,4 +347,52 @@ RESYNC_8MBIT = Situation(
                 "resync_s": relative(0.15)},
     simulate=_sim_rate, recorders={"libvirt": _record_rate})
 
-SITUATIONS = (FAST_PING, KO_COUNT, RECONNECT, RESYNC_8MBIT)
+
+
+# ---------------------------------------------------------------- protocol B power cut
+
+B_CASES = {"B": power.Case("B"), "B_delay": power.Case("B", delay_ms=50)}
+
+
+def _sim_power_b() -> Fields:
+    out: Fields = {}
+    for name, case in B_CASES.items():
+        out |= power.sim_case(name, case)
+    return out
+
+
+def _record_power_b() -> Fields:
+    lab = vm_lab()
+    out: Fields = {}
+    try:
+        for name, case in B_CASES.items():
+            out |= power.vm_case(lab, name, case, f"{name.replace('_', '')}{int(time.time())}")
+    finally:
+        write_config(lab, topology(), adjust=False)
+        reset_connected(lab)
+    return out
+
+
+def _power_b_tolerances() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in B_CASES:  # protocol B acks once the peer received the block (P_RECV_ACK,
+        # drbd_receiver.c receive_Data): the peer kept its power, so none may be lost
+        out |= dict.fromkeys((f"{name}_{k}" for k in (
+            "promote_exit", "promote_message", "acked_any", "acked_lost", "acked_lost_any",
+            "lost_window_ms", "acked_count", *state_names("after"))), EXACT)
+    return out
+
+
+POWER_CUT_B = Situation(
+    name="drbd-variant-power-cut-protocol-b",
+    exercises="protocol B: one writer of numbered 4 KiB O_DIRECT blocks on the Primary, "
+              "its power cut after 4 s, the Secondary promoted once it declared the loss: "
+              "acked blocks missing there, without and with 50 ms added to the replication "
+              "link's way out of the Primary",
+    tolerances=_power_b_tolerances(), simulate=_sim_power_b,
+    recorders={"libvirt": _record_power_b},
+    not_modelled={f"{name}_acked_count": (
+        "how many writes the guest's writer completed in 4 s: the TCG guest's speed and "
+        "the host's load (as in drbd-power-cut-acked-writes)") for name in B_CASES})
+
+SITUATIONS = (FAST_PING, KO_COUNT, RECONNECT, RESYNC_8MBIT, POWER_CUT_B)
