@@ -21,7 +21,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from stackdrill.api import DrbdConnected, DrbdConnectionLost, DrbdStateChanged
+from stackdrill.api import DrbdConnected, DrbdStateChanged
 from stackdrill.conformance.drbd_lab import (
     PRIMARY,
     RES,
@@ -102,15 +102,14 @@ def _sim_detection(topo: Topology, case: str) -> Fields:
     lab.advance(cut + WATCH_S)
     traced = lab.tracer.events()[start:]
     out: Fields = {}
-    reason = next((t.event.reason for t in traced if isinstance(t.event, DrbdConnectionLost)),
-                  None)
-    for host in HOSTS:
-        lost = next((t.at for t in traced if isinstance(t.event, DrbdStateChanged)
+    for host in HOSTS:  # each side's own loss and its own reason (the state change's why)
+        lost = next(((t.at, t.event) for t in traced if isinstance(t.event, DrbdStateChanged)
                      and t.event.node == host and t.event.connection not in (None, "Connected")),
                     None)
+        why = None if lost is None else dict(lost[1].details).get("why")
         out[f"{case}_{host}_lost_after_s"] = Observed(
-            value=None if lost is None else round(lost - cut, 3), unit="s")
-        out[f"{case}_{host}_reason"] = Observed(value=reason if lost is not None else None)
+            value=None if lost is None else round(lost[0] - cut, 3), unit="s")
+        out[f"{case}_{host}_reason"] = Observed(value=None if why is None else str(why))
     return out
 
 
