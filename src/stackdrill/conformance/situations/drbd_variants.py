@@ -209,6 +209,12 @@ def _restore(lab: LibvirtLab) -> None:
     wait("r0 back in sync", lambda: in_sync(lab), 180)
 
 
+# Recorded twice each (the host loaded by other labs and drills; TCG timers fire late):
+# fast ping idle 4.08-4.34 s, writing a 4.22-4.38 s, writing b 5.21-5.92 s (model 4.0,
+# 3.99, 5.54); ko-count writing a 6.36 and 6.97 s (model 6.0: request_timer_fn fires at
+# pre_send + ko-count * timeout, plus the timer wheel's rounding, up to 256 ms at HZ 250,
+# and the guest's lateness; the 6.97 s run shared the 2 cores with the unit suite),
+# writing b 14.3-15.3 s, idle 10.45-10.72 s.
 FAST_PING = _detection(
     "drbd-variant-peer-loss-fast-ping", {"ping_int": 3, "ping_timeout": 10},
     "ping-int 3, ping-timeout 10 (1 s): b's replication link cut, idle after a ping and "
