@@ -127,7 +127,9 @@ class ConnectionCore(PeerLossCore):
                 and node.peer_disk > Disk.OUTDATED):
             node.susp_fen = True
             self.note("suspended", node=node.name, why="fencing resource-and-stonith")
-        self.state(node, conn=node.conn.value, pdsk=node.peer_disk.label)
+        why = self.loss_reasons.pop(node.name, None)  # this side's own reason, if lost
+        self.state(node, conn=node.conn.value, pdsk=node.peer_disk.label,
+                   **({"why": why} if why else {}))
         if old_pdsk in (Disk.INCONSISTENT, Disk.CONSISTENT, Disk.UP_TO_DATE):
             self._lost_peer_data(node, peer_was_primary=False)
         if not node.susp_fen:

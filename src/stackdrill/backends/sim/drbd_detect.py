@@ -42,6 +42,9 @@ class PeerLossCore(ReplicationCore):
         super().__init__(*args, **kwargs)
         self.connected_at = 0.0
         self.lost_sides: set[str] = set()  # gave up on the peer; the other side has not
+        # why each side ended its connection: each logs its own (the ping, the request
+        # timer, the send timeout, a RST), not one reason for the connection
+        self.loss_reasons: dict[str, str] = {}
         self.waiting_since: dict[str, float] = {}  # in conn_connect since
         self._detect: dict[str, tuple[float, int]] = {}  # node -> (when, token)
         self._send_blocked_at: dict[str, float] = {}
@@ -70,6 +73,7 @@ class PeerLossCore(ReplicationCore):
     def link_died(self) -> None:
         """The link went silent now: every side with a running clock arms its timer."""
         self.lost_sides.clear()
+        self.loss_reasons.clear()
         self._detect.clear()
         self._send_blocked_at.clear()
         self._outage_reported = False
@@ -159,6 +163,7 @@ class PeerLossCore(ReplicationCore):
             return
         cut = self.link_down_at
         self._report_outage(cut, reason)
+        self.loss_reasons[node.name] = reason
         clocks_left = [n for n in self.nodes.values() if n is not node and n.running
                        and n.host.up and n.name not in self.lost_sides]
         if clocks_left:
@@ -188,6 +193,9 @@ class PeerLossCore(ReplicationCore):
         """Packets flow again but one side closed its socket, or rebooted: the other's next
         segment meets a RST and its connection ends now."""
         self._report_outage(cut, RESET)
+        for name in self.nodes:
+            if name not in self.lost_sides:
+                self.loss_reasons[name] = RESET
         self._end_connection(cut, graceful=False)
 
     # ------------------------------------------------------------ reconnect

@@ -90,8 +90,8 @@ _BLOCK = re.compile(r"SDBLK (\d+)")
 
 # ---------------------------------------------------------------- simulator
 
-def _sim_case(name: str) -> Fields:
-    lab = sim_lab(CASES[name].topology())
+def sim_case(name: str, case: Case) -> Fields:
+    lab = sim_lab(case.topology())
     res = lab.drbd[RES]
     acked: list[int] = []
     lab.kernel.env.process(_sim_writer(lab, acked))
@@ -130,8 +130,8 @@ def _counts(acked: list[int], present: set[int]) -> Fields:
 
 def _simulate() -> Fields:
     out: Fields = {}
-    for name in CASES:
-        out |= _sim_case(name)
+    for name, case in CASES.items():
+        out |= sim_case(name, case)
     return out
 
 
@@ -166,8 +166,7 @@ def _present(lab: LibvirtLab) -> set[int]:
     return {int(n) for n in _BLOCK.findall(text)}
 
 
-def _vm_case(lab: LibvirtLab, name: str, tag: str) -> Fields:
-    case = CASES[name]
+def vm_case(lab: LibvirtLab, name: str, case: Case, tag: str) -> Fields:
     write_config(lab, topology(resource={"protocol": case.protocol}), adjust=False)
     reset_connected(lab)  # down/up: 8.4 refuses a protocol change while connected
     must(lab, PRIMARY, f"dd if=/dev/zero of=/dev/drbd0 bs=1M count={MAX_BLOCKS // 256} "
@@ -193,8 +192,8 @@ def _record() -> Fields:
     lab = vm_lab()
     out: Fields = {}
     try:
-        for name in CASES:
-            out |= _vm_case(lab, name, f"{name.replace('_', '')}{int(time.time())}")
+        for name, case in CASES.items():
+            out |= vm_case(lab, name, case, f"{name.replace('_', '')}{int(time.time())}")
     finally:
         write_config(lab, topology(), adjust=False)
         reset_connected(lab)

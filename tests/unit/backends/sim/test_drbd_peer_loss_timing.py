@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from test_drbd_lab import Lab
 
+from stackdrill.api import DrbdStateChanged
+from stackdrill.backends.sim.drbd_detect import PING_LOST, REQUEST_LOST
 from stackdrill.topology import DrbdNetOptions
 from stackdrill.topology.model import Protocol
 
@@ -171,3 +173,27 @@ def test_a_busy_sides_acks_restart_its_ping_wait_whatever_the_idle_phase() -> No
         assert ping_detection(busy, anchor, 1.0, opts) == pytest.approx(0.99 + 10.5)
     idle = SideClock(meta_rx=float("-inf"), data_rx=float("-inf"))
     assert 1.0 < ping_detection(idle, 7.48, 1.0, opts) <= 1.0 + 10.5
+
+
+def _loss_reasons(lab: Lab) -> dict[str, str | None]:
+    """Each node's reason for its first connection loss (its state change's `why`)."""
+    out: dict[str, str | None] = {}
+    for traced in lab.k.tracer.events():
+        ev = traced.event
+        if (isinstance(ev, DrbdStateChanged) and ev.connection == "WFConnection"
+                and ev.node not in out):
+            out[ev.node] = dict(ev.details).get("why")  # type: ignore[assignment]
+    return out
+
+
+def test_each_side_reports_its_own_reason_for_the_loss() -> None:
+    """timeout 3 s x ko-count 2: the writing Primary's request timer ends its side first
+    (drbd_req.c net_timeout_reached, "Remote failed to finish a request ..."); the
+    Secondary has no request of its own and ends its side by its ping (drbd_receiver.c
+    drbd_asender, "PingAck did not arrive in time"), as the guests log each (recorded
+    situation drbd-variant-peer-loss-ko-count)."""
+    lab = Lab(protocol=Protocol.C, net=DrbdNetOptions(timeout=30, ko_count=2))
+    lab.workload("n1", 10_000, 0.01)
+    _cut(lab, 30.0)
+    lab.run(60.0)
+    assert _loss_reasons(lab) == {"n1": REQUEST_LOST, "n2": PING_LOST}
