@@ -144,8 +144,9 @@ def _state(section: Section, left: Mapping[str, Any], right: Mapping[str, Any],
                             _str(rpower.get(host)))
     lrun, rrun = _map(left.get("running")), _map(right.get("running"))
     for inst in _keys(lrun, rrun):
-        yield Difference.of(section, f"running {inst}", _names(lrun.get(inst)),
-                            _names(rrun.get(inst)))
+        # an instance a backend lists nowhere runs nowhere: the same as an empty list
+        yield Difference.of(section, f"running {inst}", _names(lrun.get(inst, [])),
+                            _names(rrun.get(inst, [])))
 
 
 def _drbd(section: Section, left: dict[str, Any], right: dict[str, Any], dark: set[str]

@@ -228,3 +228,18 @@ def test_a_vg_damaged_on_both_sides_is_compared_as_damaged_not_by_the_lvs_it_kep
                                                                     "stale_mappings": []}}}})
     undamaged = right.model_copy(update={"checks": (clean,)})
     assert not row(compare(left, undamaged), "lvm vg-shared alice lvs").agree
+
+
+def test_an_instance_listed_nowhere_agrees_with_one_running_on_no_host(
+        runs: tuple[Report, Report]) -> None:
+    """The simulator lists a stopped instance with no host; libvirt leaves it out of its
+    list. Both say it runs nowhere (quorum-two-node's vm2 differed on that alone)."""
+    def stopped(state: dict[str, Any]) -> None:
+        state["running"]["vm2"] = []
+
+    def unlisted(state: dict[str, Any]) -> None:
+        del state["running"]["vm2"]
+
+    left, right = with_state(runs[0], stopped), with_state(runs[1], unlisted)
+    assert row(compare(left, right), "running vm2").agree
+    assert not row(compare(runs[0], right), "running vm2").agree  # running vs nowhere
