@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from stackdrill.api import DrbdConnectionLost, DrbdStateChanged
+from stackdrill.api import DrbdStateChanged
 from stackdrill.conformance import labs
 from stackdrill.conformance.drbd_lab import (
     FREE_OFFSET_MIB,
@@ -76,7 +76,14 @@ CASES: dict[str, tuple[Callable[[], Fault], bool, tuple[str, ...]]] = {
 
 def _sim_detection(case: str) -> Fields:
     make_fault, writes, hosts = CASES[case]
-    lab = sim_lab()
+    return sim_detection(sim_lab(), case, make_fault(), writes, hosts)
+
+
+def sim_detection(lab: SimLab, case: str, fault: Fault, writes: bool,
+                  hosts: tuple[str, ...]) -> Fields:
+    """`fault` at a moment like the guests' (after a write, or after `drbdadm primary`'s
+    ping exchange when idle): when each of `hosts` declared the peer lost, and its own
+    reason (the `why` of its connection-loss state change; the two sides can differ)."""
     res = lab.drbd[RES]
     if writes:
         lab.kernel.env.process(_sim_writer(lab))
@@ -86,19 +93,18 @@ def _sim_detection(case: str) -> Fields:
         res.promote(PRIMARY)
     cut = lab.kernel.now
     start = len(lab.tracer.events())
-    lab.inject(make_fault())
+    lab.inject(fault)
     lab.advance(cut + WATCH_S)
-    out: Fields = {}
     traced = lab.tracer.events()[start:]
-    reason = next((t.event.reason for t in traced if isinstance(t.event, DrbdConnectionLost)),
-                  None)
+    out: Fields = {}
     for host in hosts:
-        lost = next((t.at for t in traced if isinstance(t.event, DrbdStateChanged)
+        lost = next(((t.at, t.event) for t in traced if isinstance(t.event, DrbdStateChanged)
                      and t.event.node == host and t.event.connection not in (None, "Connected")),
                     None)
+        why = None if lost is None else dict(lost[1].details).get("why")
         out[f"{case}_{host}_lost_after_s"] = Observed(
-            value=None if lost is None else round(lost - cut, 3), unit="s")
-        out[f"{case}_{host}_reason"] = Observed(value=reason if lost is not None else None)
+            value=None if lost is None else round(lost[0] - cut, 3), unit="s")
+        out[f"{case}_{host}_reason"] = Observed(value=None if why is None else str(why))
     return out
 
 

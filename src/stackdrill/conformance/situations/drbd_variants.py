@@ -21,7 +21,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from stackdrill.api import DrbdConnected, DrbdStateChanged
+from stackdrill.api import DrbdConnected
 from stackdrill.conformance.drbd_lab import (
     PRIMARY,
     RES,
@@ -88,29 +88,7 @@ def _sim_options(topo: Topology) -> Fields:
 
 
 def _sim_detection(topo: Topology, case: str) -> Fields:
-    lab = sim_lab(topo)
-    res = lab.drbd[RES]
-    if CUTS[case]:
-        lab.kernel.env.process(drbd_loss._sim_writer(lab))
-        lab.advance(lab.kernel.now + 1.0)
-    else:  # as on the guests: `drbdadm primary` on the Primary, a ping exchange
-        lab.advance(lab.kernel.now + 1.0)
-        res.promote(PRIMARY)
-    cut = lab.kernel.now
-    start = len(lab.tracer.events())
-    lab.inject(_cut())
-    lab.advance(cut + WATCH_S)
-    traced = lab.tracer.events()[start:]
-    out: Fields = {}
-    for host in HOSTS:  # each side's own loss and its own reason (the state change's why)
-        lost = next(((t.at, t.event) for t in traced if isinstance(t.event, DrbdStateChanged)
-                     and t.event.node == host and t.event.connection not in (None, "Connected")),
-                    None)
-        why = None if lost is None else dict(lost[1].details).get("why")
-        out[f"{case}_{host}_lost_after_s"] = Observed(
-            value=None if lost is None else round(lost[0] - cut, 3), unit="s")
-        out[f"{case}_{host}_reason"] = Observed(value=None if why is None else str(why))
-    return out
+    return drbd_loss.sim_detection(sim_lab(topo), case, _cut(), CUTS[case], HOSTS)
 
 
 _STAMP = re.compile(r"\[\s*(\d+\.\d+)\]\s*(.*)")
