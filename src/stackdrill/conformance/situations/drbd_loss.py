@@ -139,7 +139,7 @@ def _simulate_detection() -> Fields:
 _STAMP = re.compile(r"\[\s*(\d+\.\d+)\]\s*(.*)")  # a dmesg line: [printk time] text
 
 
-def _kmsg_offset(lab: LibvirtLab, host: str, tag: str) -> float:
+def kmsg_offset(lab: LibvirtLab, host: str, tag: str) -> float:
     """guest printk time minus host monotonic time (best of three round trips)."""
     best: tuple[float, float] | None = None
     for n in range(3):
@@ -181,7 +181,7 @@ def first_loss(lines: list[str]) -> tuple[float | None, str | None]:
 def _vm_detection(lab: LibvirtLab, case: str) -> Fields:
     make_fault, writes, hosts = CASES[case]
     reset_connected(lab)
-    offsets = {h: _kmsg_offset(lab, h, case) for h in hosts}
+    offsets = {h: kmsg_offset(lab, h, case) for h in hosts}
     if writes:
         must(lab, PRIMARY, f"{WRITER} & echo $! > /run/sd-writer.pid; sleep 1")
     else:
@@ -205,7 +205,7 @@ def _vm_detection(lab: LibvirtLab, case: str) -> Fields:
     return out
 
 
-def _vm_options(lab: LibvirtLab) -> Fields:
+def vm_options(lab: LibvirtLab) -> Fields:
     shown = must(lab, PRIMARY, f"drbdsetup show --show-defaults {RES}")
 
     def option(name: str) -> float | None:
@@ -227,7 +227,7 @@ def _vm_options(lab: LibvirtLab) -> Fields:
 
 def _record_detection() -> Fields:
     lab = vm_lab()
-    out = _vm_options(lab)
+    out = vm_options(lab)
     for case in CASES:
         out |= _vm_detection(lab, case)
     return out

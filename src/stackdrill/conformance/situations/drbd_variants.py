@@ -123,7 +123,7 @@ def first_loss(lines: list[str]) -> tuple[float | None, str | None]:
 def _vm_detection(lab: LibvirtLab, case: str) -> Fields:
     reset_connected(lab)
     tag = f"{case}-{time.time_ns()}"  # unique: the kernel log holds the earlier situations'
-    offsets = {h: drbd_loss._kmsg_offset(lab, h, tag) for h in HOSTS}
+    offsets = {h: drbd_loss.kmsg_offset(lab, h, tag) for h in HOSTS}
     if CUTS[case]:
         must(lab, PRIMARY, f"{drbd_loss.WRITER} & echo $! > /run/sd-writer.pid; sleep 1")
     else:
@@ -159,7 +159,7 @@ def _detection(name: str, net: dict[str, int], exercises: str) -> Situation:
         reset_connected(lab)
         try:
             write_config(lab, topo)
-            out = drbd_loss._vm_options(lab)
+            out = drbd_loss.vm_options(lab)
             for case in CUTS:
                 out |= _vm_detection(lab, case)
             return out
@@ -241,9 +241,9 @@ def _record_reconnect() -> Fields:
     reset_connected(lab)
     try:
         write_config(lab, CONNECT_TOPO)
-        out = drbd_loss._vm_options(lab)
+        out = drbd_loss.vm_options(lab)
         tag = f"reconnect-{time.time_ns()}"  # unique within the kernel log
-        offsets = {h: drbd_loss._kmsg_offset(lab, h, tag) for h in HOSTS}
+        offsets = {h: drbd_loss.kmsg_offset(lab, h, tag) for h in HOSTS}
         for host in HOSTS:
             mark(lab, host, tag)
         must(lab, PRIMARY, f"drbdadm primary {RES}")  # a ping exchange: the loss's phase
