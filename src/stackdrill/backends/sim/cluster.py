@@ -25,6 +25,15 @@ What is encoded, and where it comes from:
   deterministically; the loser is powered off before its own agent fires.
 - a clean leave (the stack stopped, or a clean reboot) is not a loss for fencing: see
   cluster_stack for the CPG reasons; the survivors drop the node after `join_s`.
+- a member awaiting fencing that rejoins with a dlm_controld that never ran a lockspace
+  (its stack restarted since: a reboot, a power cycle) is a "clean daemon member": each
+  survivor drops its wait for it without a fence or an acknowledgement (dlm daemon_cpg.c
+  daemon_fence_work, "fence request N skip for is_clean_daemon_member"). One that kept its
+  lockspaces through a partition merges "stateful" (receive_protocol, PV_STATEFUL, set
+  once a lockspace started: cpg.c apply_changes -> set_protocol_stateful) and is still
+  fenced; the sim counts a daemon stateful from its first DLM grant. A fence already
+  under way is not called off (dlm_controld kills its agent; the power fencing here
+  stands for Pacemaker's, which fences an unclean node anyway).
 - start-up: a node whose stack starts joins the others after `join_s`, as at boot.
 """
 
@@ -76,9 +85,11 @@ class ClusterSim:
         self._pending: dict[str, set[str]] = {n: set() for n in spec.nodes}
         self._in_flight: dict[str, simpy.Event] = {}  # victim -> outcome of the fence
         self._confirmed_off: set[str] = set()  # acked off by the operator, off since
+        self._stateful: set[str] = set()  # dlm_controld has run a lockspace since it started
         self.stacks = Stacks(kernel, self.component, spec.nodes)
         self.dlm = LockTable(kernel, f"{self.component}/dlm", self.dlm_usable,
-                             lambda h: self._members.get(h, frozenset()))
+                             lambda h: self._members.get(h, frozenset()),
+                             on_grant=self._stateful.add)
         underlay.subscribe(self._on_network_change)
         for name in spec.nodes:
             hosts[name].subscribe(self._on_power)
@@ -169,6 +180,7 @@ class ClusterSim:
         self._quorate[n] = False
         self._change_needs_quorum[n] = True
         self._pending[n] = set()
+        self._stateful.discard(n)
         self._expected[n] = self.configured_expected
         self._wfa[n] = self.wait_for_all
         self.kernel.log(self.component, "node-stopped", host=n, why=why)
@@ -241,6 +253,7 @@ class ClusterSim:
         self.kernel.log(self.component, "membership", host=n, members=sorted(group),
                         joined=sorted(group - old - {n}) if old else [], lost=lost,
                         **({"left": left} if left else {}))
+        self._skip_clean_rejoins(n, group - old - {n})
         if lost:  # the lockspaces' recovery for a lost member waits for quorum again
             self._change_needs_quorum[n] = True
         if lost and self.spec.fencing is not ClusterFencing.NONE:
@@ -249,6 +262,14 @@ class ClusterSim:
             for victim in sorted(self._confirmed_off.intersection(lost)):
                 self.ack_manual_fence(victim)  # the operator has seen it off: acks again
         self._recalculate(n)
+
+    def _skip_clean_rejoins(self, n: str, joined: frozenset[str]) -> None:
+        """`n` stops waiting to fence a joined node whose dlm_controld is new (no lockspace
+        since its restart): it cannot hold locks from before, so recovery may go on."""
+        for m in sorted(joined & self._pending[n] - self._stateful):
+            self._pending[n].discard(m)
+            self.kernel.log(self.component, "fence-skip", host=n, victim=m,
+                            why="rejoined with a restarted dlm_controld")
 
     def _quorum(self, n: str, total: int) -> int:
         if self.spec.two_node and len(self._members[n]) <= 2:

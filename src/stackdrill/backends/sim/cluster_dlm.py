@@ -61,11 +61,13 @@ class LockTable:
     """Granted and waiting locks on named resources."""
 
     def __init__(self, kernel: Kernel, component: str, usable: Callable[[str], bool],
-                 scope: Callable[[str], Collection[str] | None]) -> None:
+                 scope: Callable[[str], Collection[str] | None],
+                 on_grant: Callable[[str], None] | None = None) -> None:
         self.kernel = kernel
         self.component = component
         self._usable = usable  # may this host's requests be granted at all right now?
         self._scope = scope  # hosts whose locks this host's lock space knows (None: all)
+        self._on_grant = on_grant  # told the host of every grant (its lock space is in use)
         self._locks: dict[int, _Lock] = {}
         self._next = 1
 
@@ -92,7 +94,12 @@ class LockTable:
         lock.event.succeed(lock.lkid)
         self.kernel.log(self.component, "lock-granted", host=host, resource=resource,
                         mode=lock.mode, lkid=lock.lkid)
+        self._granted(host)
         return lock.lkid
+
+    def _granted(self, host: str) -> None:
+        if self._on_grant is not None:
+            self._on_grant(host)
 
     def release(self, lkid: int) -> None:
         lock = self._locks.pop(lkid, None)
@@ -157,4 +164,5 @@ class LockTable:
             lock.granted = True
             self.kernel.log(self.component, "lock-granted", host=lock.host,
                             resource=lock.resource, mode=lock.mode, lkid=lock.lkid)
+            self._granted(lock.host)
             lock.event.succeed(lock.lkid)
