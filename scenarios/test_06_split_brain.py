@@ -47,12 +47,14 @@ def test_after_sb_1pri_discard_secondary_throws_away_the_secondarys_writes(run_d
 def test_after_sb_2pri_violently_as0p_is_refused_for_a_primary_sync_target(run_drill):
     """after-sb-2pri violently-as0p picks bob (no changes) as the victim, but bob is still
     Primary and rr-conflict (default disconnect) refuses to make a Primary SyncTarget:
-    the connection drops, both StandAlone, no data overwritten under a running guest."""
+    bob drops the connection (StandAlone), alice keeps trying (WFConnection), no data
+    overwritten under a running guest."""
     report = run_drill(drill("split-brain-2pri"))
     assert_passed(report)
-    for host in ("alice", "bob"):
-        assert drbd_after(report, "r0", host) == ("Primary", "UpToDate", "StandAlone")
+    assert drbd_after(report, "r0", "alice") == ("Primary", "UpToDate", "WFConnection")
+    assert drbd_after(report, "r0", "bob") == ("Primary", "UpToDate", "StandAlone")
     assert check(report, "acked_writes").data["lost"] == 0
+    assert_sim_agrees(report, run_drill)
 
 
 def test_resource_and_stonith_fencing_prevents_the_split_brain(run_drill):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from stackdrill.api import DrbdConnected
 from stackdrill.api.events import facts
 from stackdrill.backends.sim.drbd_detect import PeerLossCore
-from stackdrill.backends.sim.drbd_handshake import Policies, Side, decide
+from stackdrill.backends.sim.drbd_handshake import Decision, Policies, Side, decide
 from stackdrill.backends.sim.drbd_model import (
     BLOCK_KB,
     MASK64,
@@ -259,25 +259,16 @@ class ConnectionCore(PeerLossCore):
             d = decide(self._side(a, tie), self._side(b, not tie), self.policies)
             for msg in d.messages:
                 self.log("handshake", node=a.name, msg=msg.replace("\n", " "))
-            if d.drop:
-                self.established = False
-                for n in (a, b):
-                    n.conn, n.peer_role, n.peer_disk = Conn.STANDALONE, Role.UNKNOWN, Disk.DUNKNOWN
-                    n.split_brain = d.split_brain
-                    self.state(n, conn="StandAlone")
-                self.note("split-brain" if d.split_brain else "handshake-refused",
-                          resolved=False, nodes=[a.name, b.name], reason=d.messages[-1])
-                for n in (x for x in (a, b) if x.negotiating):  # sanitize_state: lost
-                    n.dstate = Disk.DISKLESS  # while Negotiating
-                    self.negotiation_lost(n)
-                return
             hg = d.hg
-            if d.split_brain:
+            if d.split_brain and abs(hg) < 100:  # solved (even if a side then refuses)
                 survivor = a if hg > 0 else b
                 primaries = sum(n.role is Role.PRIMARY for n in (a, b))
                 self.note("split-brain", resolved=True, policy=d.resolved_by or "",
                           primaries=primaries, survivor=survivor.name,
                           victim=self.peer_of(survivor).name)
+            if d.drop:
+                self._refused(a, b, d)
+                return
         else:
             hg = 0
         self.established = True
@@ -299,6 +290,25 @@ class ConnectionCore(PeerLossCore):
             self.start_resync(src, tgt, full=abs(hg) == 2)
         self.kernel.emit(DrbdConnected(self.spec.name,
                                        facts(**{n.name: n.conn.value for n in (a, b)})))
+
+    def _refused(self, a: Node, b: Node, d: Decision) -> None:
+        """drbd_sync_handshake returned C_MASK on `d.refused_by`: each goes StandAlone
+        (C_DISCONNECTING); a peer that did not refuse only loses the connection and keeps
+        trying (WFConnection)."""
+        self.established = False
+        for n in (a, b):
+            refused = n.name in d.refused_by
+            n.conn = Conn.STANDALONE if refused else Conn.WF_CONNECTION
+            n.peer_role, n.peer_disk = Role.UNKNOWN, Disk.DUNKNOWN
+            n.split_brain = d.split_brain
+            self.state(n, conn=n.conn.value)
+        unresolved = d.split_brain and abs(d.hg) >= 100
+        self.note("split-brain" if unresolved else "handshake-refused", resolved=False,
+                  nodes=list(d.refused_by) if not unresolved else [a.name, b.name],
+                  reason=d.messages[-1])
+        for n in (x for x in (a, b) if x.negotiating):  # sanitize_state: lost
+            n.dstate = Disk.DISKLESS  # while Negotiating
+            self.negotiation_lost(n)
 
     def _settle_in_sync(self, a: Node, b: Node) -> None:
         """Same data generation: nothing to sync except requests that never got through."""

@@ -3,7 +3,8 @@
 Follows drbd_receiver.c: `drbd_uuid_compare` (rules 10..100 over current,
 bitmap and history UUIDs), `drbd_asb_recover_0p/1p/2p` (the after-sb-*
 policies), and `drbd_sync_handshake` (disk-state override, discard-my-data,
-"I shall become SyncSource/SyncTarget" refusals). Kept free of simulation
+"I shall become SyncSource/SyncTarget" refusals, which only the side that would
+sync refuses: the kernel checks `hg` against its own role and disk). Kept free of simulation
 state so every rule can be tested on its own.
 
 Result convention (as in the kernel, from side `a`'s point of view):
@@ -47,10 +48,17 @@ class Policies:
 class Decision:
     hg: int  # from a's point of view, see module docstring
     rule: int
-    drop: bool = False  # connection refused: both go StandAlone
+    # the sides whose drbd_sync_handshake returns C_MASK: each goes StandAlone, a peer that
+    # did not refuse only loses the connection and keeps trying (WFConnection)
+    refused_by: tuple[str, ...] = ()
     split_brain: bool = False  # split brain was detected (resolved or not)
     resolved_by: str | None = None  # policy name or "discard-my-data"
     messages: list[str] = field(default_factory=list)
+
+    @property
+    def drop(self) -> bool:
+        """The connection is not established."""
+        return bool(self.refused_by)
 
 
 def _m(value: int) -> int:
@@ -167,7 +175,7 @@ def decide(a: Side, b: Side, pol: Policies) -> Decision:  # noqa: C901, PLR0912
     d.messages.append(f"uuid_compare()={hg} by rule {rule}")
     if hg == -1000:
         d.messages.append("Unrelated data, aborting!")
-        d.drop = True
+        d.refused_by = (a.name, b.name)
         return d
     if (a.disk is Disk.INCONSISTENT and b.disk > Disk.INCONSISTENT) or (
         b.disk is Disk.INCONSISTENT and a.disk > Disk.INCONSISTENT
@@ -202,19 +210,19 @@ def decide(a: Side, b: Side, pol: Policies) -> Decision:  # noqa: C901, PLR0912
     d.hg = hg
     if hg == -100:
         d.messages.append("Split-Brain detected but unresolved, dropping connection!")
-        d.drop = True
+        d.refused_by = (a.name, b.name)
         return d
     source, target = (a, b) if hg > 0 else (b, a)
     if hg != 0 and source.disk <= Disk.INCONSISTENT:
         d.messages.append(f"{source.name}: I shall become SyncSource, but I am inconsistent!")
-        d.drop = True
+        d.refused_by = (source.name,)
         return d
     # "by intention we do not use mydisk here": a disk being attached is D_NEGOTIATING
     state_disk = target.disk if target.state_disk is None else target.state_disk
     if hg != 0 and target.role is Role.PRIMARY and state_disk >= Disk.CONSISTENT:
         if pol.rr_conflict != "violently":
             d.messages.append(f"{target.name}: I shall become SyncTarget, but I am primary!")
-            d.drop = True
+            d.refused_by = (target.name,)
             return d
         d.messages.append(f"{target.name}: Becoming SyncTarget, violating the stable-data"
                           " assumption")

@@ -66,6 +66,7 @@ def test_discard_my_data_on_a_primary_is_refused() -> None:
     lab.res.connect("n1")
     lab.run(60.0)
     assert lab.st("n2").connection == "StandAlone"
+    assert lab.st("n1").connection == "WFConnection"  # only the refusing side gives up
     assert any("I shall become SyncTarget, but I am primary" in x for x in lab.k.tracer.lines())
 
 
@@ -139,6 +140,9 @@ def test_after_sb_2pri_violently_as0p_meets_rr_conflict(rr: str, connected: bool
     assert (lab.st("n1").connection == "Connected") is connected
     if connected:
         assert lab.res.device("n1").peek(10) == "b"
+    else:  # n1 (no changes) would be SyncTarget and refuses; n2 keeps trying to connect
+        assert (lab.st("n1").connection, lab.st("n2").connection) == (
+            "StandAlone", "WFConnection")
 
 
 # --------------------------------------------------------------- pure UUID rules
@@ -175,6 +179,20 @@ def test_inconsistent_side_never_becomes_source() -> None:
     ("Becoming sync target due to disk states")."""
     d = decide(_side(0x20, bm=0x10, disk=Disk.INCONSISTENT), _side(0x10), Policies())
     assert d.hg < 0 and not d.drop
+
+
+def test_only_the_side_that_would_sync_refuses() -> None:
+    """drbd_sync_handshake checks `hg` against the local role and disk: "I shall become
+    SyncTarget, but I am primary!" is the target's refusal alone, "Split-Brain detected but
+    unresolved" and "Unrelated data" are computed by both sides."""
+    source = Side("s", Uuids(0x20, 0x10, [0, 0]), Role.PRIMARY, Disk.UP_TO_DATE)
+    target = Side("t", Uuids(0x10, 0, [0, 0]), Role.PRIMARY, Disk.UP_TO_DATE)
+    assert decide(source, target, Policies()).refused_by == ("t",)
+    assert decide(target, source, Policies()).refused_by == ("t",)
+    assert decide(source, target, Policies(rr_conflict="violently")).refused_by == ()
+    a = Side("a", Uuids(0x20, 0, [0x50, 0]), Role.PRIMARY, Disk.UP_TO_DATE)
+    b = Side("b", Uuids(0x30, 0, [0x50, 0]), Role.SECONDARY, Disk.UP_TO_DATE)
+    assert set(decide(a, b, Policies()).refused_by) == {"a", "b"}
 
 
 def test_resolved_split_brain_says_how_many_primaries() -> None:
