@@ -172,6 +172,10 @@ def print_differential(diff: Differential, out: Console, *, quiet: bool = False)
     for row in diff.disagreements:
         out.print(f"[red]differs[/red] {row.section}: {escape(row.what)}: "
                   f"{escape(format_value(row.left))} vs {escape(format_value(row.right))}")
+        for backend, detail in ((diff.left_backend, row.left_detail),
+                                (diff.right_backend, row.right_detail)):
+            if detail:
+                out.print(f"  {escape(backend)}: {escape(detail)}", highlight=False)
     pair = escape(f"{diff.drill} {side(diff.left_backend, diff.left_seed)} vs "
                   f"{side(diff.right_backend, diff.right_seed)}")
     if diff.agrees:

@@ -39,6 +39,10 @@ class Difference(_Frozen):
     left: Value
     right: Value
     agree: bool
+    # why each side's check said what it said, kept where a check's outcome differs: the
+    # first thing a user asks of such a row (not compared: wording differs by backend)
+    left_detail: str | None = None
+    right_detail: str | None = None
 
     @model_validator(mode="after")
     def _agree_is_true(self) -> Difference:
@@ -97,17 +101,21 @@ def _outcome(left: Report, right: Report) -> Iterator[Difference]:
     yield Difference.of("outcome", "verdict", left.verdict, right.verdict)
     lefts, rights = _checks(left), _checks(right)
     for name in [*lefts, *(n for n in rights if n not in lefts)]:
-        yield Difference.of("outcome", f"check {name} ok", lefts.get(name), rights.get(name))
+        lok, ldetail = lefts.get(name, (None, None))
+        rok, rdetail = rights.get(name, (None, None))
+        row = Difference.of("outcome", f"check {name} ok", lok, rok)
+        yield row if row.agree else row.model_copy(
+            update={"left_detail": ldetail, "right_detail": rdetail})
 
 
-def _checks(report: Report) -> dict[str, bool]:
-    """name -> ok; a repeated name gets ' #2', ' #3' so no check hides another."""
+def _checks(report: Report) -> dict[str, tuple[bool, str]]:
+    """name -> (ok, detail); a repeated name gets ' #2', ' #3' so no check hides another."""
     seen: Counter[str] = Counter()
-    out: dict[str, bool] = {}
+    out: dict[str, tuple[bool, str]] = {}
     for check in report.checks:
         seen[check.name] += 1
         key = check.name if seen[check.name] == 1 else f"{check.name} #{seen[check.name]}"
-        out[key] = check.ok
+        out[key] = (check.ok, check.detail)
     return out
 
 

@@ -85,7 +85,11 @@ def _disagreements(diff: Differential) -> str:
         return ""
     items = "".join(
         f"<li><b>{escape(row.section)}: {escape(row.what)}</b>: "
-        f"{escape(format_value(row.left))} vs {escape(format_value(row.right))}</li>"
+        f"{escape(format_value(row.left))} vs {escape(format_value(row.right))}"
+        + "".join(f"<br>{escape(backend)}: {escape(detail)}"
+                  for backend, detail in ((diff.left_backend, row.left_detail),
+                                          (diff.right_backend, row.right_detail)) if detail)
+        + "</li>"
         for row in diff.disagreements
     )
     return f'<h2>Where the backends disagree</h2><ul class="summary">{items}</ul>'

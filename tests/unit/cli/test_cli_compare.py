@@ -36,6 +36,19 @@ def tampered(report: Path, tmp_path: Path) -> Path:
     return path
 
 
+def test_a_differing_check_is_printed_with_each_sides_detail(saved_report: Path,
+                                                              tmp_path: Path) -> None:
+    data = json.loads(saved_report.read_text())
+    check = data["checks"][0]
+    check.update(ok=False, detail="the other side's reason")
+    data["verdict"] = "fail"
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(data))
+    code, out, err = invoke("compare", "--reports", str(saved_report), str(other), "-q")
+    assert code == 1, out + err
+    assert "  sim: the other side's reason" in out
+
+
 def test_same_drill_on_sim_twice_agrees_and_prints_the_table() -> None:
     code, out, err = invoke("compare", str(SPLIT_BRAIN), "--backends", "sim,sim")
     assert code == 0, out + err

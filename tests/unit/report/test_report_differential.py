@@ -170,6 +170,21 @@ def test_verdict_and_checks_by_name(runs: tuple[Report, Report]) -> None:
         ("check quorum ok", None, True)]
 
 
+def test_a_check_that_differs_keeps_why_each_side_said_so(runs: tuple[Report, Report]
+                                                          ) -> None:
+    """A user reading "check X ok: yes vs no" asks why: the row carries both details, and
+    only where the outcome differs."""
+    left = runs[0]
+    kept = left.checks[0]
+    failed = CheckResult.failed(kept.name, "no damage found: the race lost nothing")
+    right = left.model_copy(update={"checks": (failed, *left.checks[1:])})
+    row = next(r for r in compare(left, right).disagreements if r.what.startswith("check"))
+    assert (row.left_detail, row.right_detail) == (kept.detail, failed.detail)
+    assert all(r.left_detail is None for r in compare(left, left).rows)
+    page = render_differential_html(compare(left, right))
+    assert "sim: no damage found: the race lost nothing" in page
+
+
 def test_reports_of_different_drills_are_refused(runs: tuple[Report, Report]) -> None:
     with pytest.raises(ValueError, match="different drills"):
         compare(runs[0], runs[1].model_copy(update={"drill": "other"}))
