@@ -28,6 +28,7 @@ from stackdrill.api.commands import (
 )
 from stackdrill.backends.libvirt import cluster
 from stackdrill.backends.libvirt.agent import GuestCommandError
+from stackdrill.backends.libvirt.lvm import scaled_extents
 from stackdrill.errors import UnsupportedError
 
 if TYPE_CHECKING:
@@ -103,15 +104,3 @@ def command_line(lab: LibvirtLab, command: Command) -> tuple[str, str, str]:
             return survivors[0], cluster.fence_ack_command(spec, victim), ""
     raise UnsupportedError(f"the libvirt backend has no real form of {command.tool} "
                            f"{command.op} yet")
-
-
-def scaled_extents(lab: LibvirtLab, host: str, vg: str, extents: int) -> int:
-    """`extents` of the topology's VG as the same share of the guest's (smaller) VG."""
-    spec = lab.topology.volume_group(vg)
-    topology_extents = max(1, ((lab.topology.vg_size_gb(vg) or 0) << 10) // spec.extent_mb)
-    out = lab.run(host, f"vgs --noheadings -o vg_extent_count {shlex.quote(vg)}", timeout=60)
-    try:
-        real = int(out.stdout.split()[0])
-    except (IndexError, ValueError):
-        return extents
-    return max(1, round(extents * real / topology_extents))

@@ -4,12 +4,16 @@ The seed's clustered-LVM story is about the two disagreeing: without cluster loc
 keeps an old mapping after another host changed the metadata, and two LVs end up on the same
 extents. So the view keeps both: `metadata_lvs` from `lvs seg_pe_ranges` and `active_lvs`
 from `dmsetup table`, converted from sectors to physical extents with the PV's pe_start and the
-VG's extent size (both read in sectors).
+VG's extent size (both read in sectors). A mapped LV the metadata no longer names (the change
+that created it was overwritten by the other host's) is found by its device-mapper name,
+which LVM builds as VG-LV with each '-' inside a name doubled (libdm's dm_split_lvm_name
+reads it back the same way); hidden layers (VG-LV-real, -cow, -tpool...) are not LVs.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 from typing import TYPE_CHECKING
 
 from stackdrill.api import LvmView
@@ -34,6 +38,24 @@ COMMAND = (
     " dmsetup table 2>/dev/null"
 )
 _RANGE = re.compile(r"(\S+?):(\d+)-(\d+)")
+
+
+def split_dm_name(name: str) -> tuple[str, str] | None:
+    """(vg, lv) of an LVM device-mapper name, or None for a layer or a non-LVM name."""
+    parts: list[str] = [""]
+    i = 0
+    while i < len(name):
+        if name[i] != "-":
+            parts[-1] += name[i]
+        elif name[i + 1:i + 2] == "-":
+            parts[-1] += "-"
+            i += 1
+        else:
+            parts.append("")
+        i += 1
+    if len(parts) != 2 or not all(parts):
+        return None
+    return parts[0], parts[1]
 
 
 def parse(host: str, text: str) -> list[LvmView]:
@@ -64,9 +86,10 @@ def parse(host: str, text: str) -> list[LvmView]:
     for line in dm_out.splitlines():
         name, _, table = line.partition(":")
         f = table.split()
-        if name not in dm_name_to_lv or len(f) < 5 or f[2] != "linear":
+        found = dm_name_to_lv.get(name) or split_dm_name(name)
+        if found is None or found[0] not in vgs or len(f) < 5 or f[2] != "linear":
             continue
-        vg, lv = dm_name_to_lv[name]
+        vg, lv = found
         extent = vgs[vg][2]
         first = (int(f[4]) - any_pe_start) // extent
         active[vg].setdefault(lv, []).append((first, int(f[1]) // extent))
@@ -79,3 +102,20 @@ def parse(host: str, text: str) -> list[LvmView]:
 
 def observe(lab: LibvirtLab, host: str) -> list[LvmView]:
     return parse(host, lab.run(host, COMMAND, timeout=60).stdout)
+
+
+def scaled_extents(lab: LibvirtLab, host: str, vg: str, extents: int) -> int:
+    """`extents` of the topology's VG as the same share of the guest's (smaller) VG."""
+    spec = lab.topology.volume_group(vg)
+    topology_extents = max(1, ((lab.topology.vg_size_gb(vg) or 0) << 10) // spec.extent_mb)
+    out = lab.run(host, f"vgs --noheadings -o vg_extent_count {shlex.quote(vg)}", timeout=60)
+    try:
+        real = int(out.stdout.split()[0])
+    except (IndexError, ValueError):
+        return extents
+    return share_of(extents, topology_extents, real)
+
+
+def share_of(extents: int, topology_extents: int, guest_extents: int) -> int:
+    """The same share of the guest's VG, at least one extent (lvcreate's minimum)."""
+    return max(1, round(extents * guest_extents / topology_extents))

@@ -13,6 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from stackdrill.backends.libvirt import cluster, drbd
+from stackdrill.backends.libvirt.lvm import scaled_extents
 from stackdrill.backends.realtime import wait_until
 from stackdrill.topology import Locking, VolumeGroup
 
@@ -62,6 +63,19 @@ def activated_elsewhere(vg: VolumeGroup, nodes: tuple[str, ...]) -> tuple[str, .
     return () if vg.locking in CLUSTERED else nodes[1:]
 
 
+def volume_sizes(lab: LibvirtLab, vg: VolumeGroup, host: str) -> list[tuple[str, str]]:
+    """(volume, `lvcreate -l` size) for the VG's volumes: the topology's share of its VG,
+    in the guest's smaller VG (as drill commands are scaled), so the extents a drill
+    allocates later are free on the guest as in the topology; an equal share of the VG
+    each when the topology does not say how big the VG is."""
+    volumes = [v for v in lab.topology.volumes if v.vg == vg.name]
+    if not lab.topology.vg_size_gb(vg.name):
+        share = max(1, 100 // (len(volumes) + 1))
+        return [(v.name, f"{share}%VG") for v in volumes]
+    return [(v.name, str(scaled_extents(lab, host, vg.name, (v.size_gb << 10) // vg.extent_mb)))
+            for v in volumes]
+
+
 def provision(lab: LibvirtLab, sync_timeout: float = 300.0) -> dict[str, float]:
     """Provision everything; returns the seconds each stage took (for bench results)."""
     took: dict[str, float] = {}
@@ -93,14 +107,13 @@ def provision(lab: LibvirtLab, sync_timeout: float = 300.0) -> dict[str, float]:
         else:
             lab.run(nodes[0], f"pvcreate -ff -y {pv} && vgcreate -s {vg.extent_mb}M {vg.name} {pv}",
                     timeout=120).check()
-        volumes = [v for v in lab.topology.volumes if v.vg == vg.name]
-        share = max(1, 100 // (len(volumes) + 1))
         inactive = "-an -Zn " if vg.locking in CLUSTERED else ""  # activated where used
-        for vol in volumes:
-            lab.run(nodes[0], f"lvcreate -y {inactive}-l {share}%VG -n {vol.name} {vg.name}",
+        sizes = volume_sizes(lab, vg, nodes[0])
+        for vol, size in sizes:
+            lab.run(nodes[0], f"lvcreate -y {inactive}-l {size} -n {vol} {vg.name}",
                     timeout=120).check()
         for host in activated_elsewhere(vg, nodes):
             lab.run(host, f"vgchange -ay {vg.name}", timeout=120).check()
-        lab.log("vg-up", vg=vg.name, pv=pv, volumes=len(volumes))
+        lab.log("vg-up", vg=vg.name, pv=pv, volumes=len(sizes))
     took["lvm_s"] = time.monotonic() - start
     return took
