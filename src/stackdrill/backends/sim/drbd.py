@@ -90,7 +90,7 @@ class DrbdResourceSim(PromoteCore):
                             " only with prot B or C allowed")
         self.stonith, self.outdate_peer = stonith, outdate_peer
         self.policies = Policies(spec.after_sb_0pri, spec.after_sb_1pri, spec.after_sb_2pri,
-                                 rr_conflict)
+                                 rr_conflict, two_primaries=spec.allow_two_primaries)
         self.resync = None
         self.discarded = {}
         self._down_token = 0

@@ -42,6 +42,7 @@ class Policies:
     after_sb_1pri: str = "disconnect"
     after_sb_2pri: str = "disconnect"
     rr_conflict: str = "disconnect"
+    two_primaries: bool = False  # net allow-two-primaries
 
 
 @dataclass
@@ -168,8 +169,14 @@ def recover_2p(a: Side, b: Side, pol: Policies, log: list[str]) -> int:
 # One table on purpose: drbd_receiver.c drbd_sync_handshake() runs its steps in this
 # order (uuid_compare, the disk-state override, split-brain auto recovery, discard-my-data,
 # the SyncSource/SyncTarget refusals); kept as one function so it reads against the kernel.
-def decide(a: Side, b: Side, pol: Policies) -> Decision:  # noqa: C901, PLR0912
-    """drbd_sync_handshake() seen from `a` (the kernel runs it on both sides, symmetrically)."""
+def decide(a: Side, b: Side, pol: Policies) -> Decision:
+    """The handshake seen from `a` (the kernel runs it on both sides, symmetrically), and
+    the state change that follows it."""
+    return _two_primaries(a, b, pol, _sync_handshake(a, b, pol))
+
+
+def _sync_handshake(a: Side, b: Side, pol: Policies) -> Decision:  # noqa: C901, PLR0912
+    """drbd_sync_handshake() seen from `a`."""
     hg, rule = uuid_compare(a, b)
     d = Decision(hg=hg, rule=rule)
     d.messages.append(f"uuid_compare()={hg} by rule {rule}")
@@ -226,4 +233,18 @@ def decide(a: Side, b: Side, pol: Policies) -> Decision:  # noqa: C901, PLR0912
             return d
         d.messages.append(f"{target.name}: Becoming SyncTarget, violating the stable-data"
                           " assumption")
+    return d
+
+
+def _two_primaries(a: Side, b: Side, pol: Policies, d: Decision) -> Decision:
+    """After the handshake, receive_state applies the new state (peer role included) with
+    _drbd_set_state: is_valid_state refuses Primary/Primary without allow-two-primaries
+    (SS_TWO_PRIMARIES), so each side still in the handshake disconnects too."""
+    if pol.two_primaries or a.role is not Role.PRIMARY or b.role is not Role.PRIMARY:
+        return d
+    for side in (a, b):
+        if side.name not in d.refused_by:
+            d.messages.append(f"{side.name}: State change failed: Multiple primaries not "
+                              "allowed by config")
+            d.refused_by = (*d.refused_by, side.name)
     return d

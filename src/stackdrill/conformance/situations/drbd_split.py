@@ -236,5 +236,12 @@ PLANS = (
           "after-sb-2pri disconnect, both Primary at the reconnect (b promoted while "
           "disconnected): the reconnect, then manual resolution (b demoted, discarded)",
           {}, 1, 1, a_primary=True, b_primary=True, manual=True),
+    Split("drbd-split-brain-2pri-violently-as0p-rr-conflict",
+          "after-sb-2pri violently-as0p over after-sb-0pri discard-zero-changes, both "
+          "Primary at the reconnect, a wrote two blocks, b none: 0pri discards b, but "
+          "rr-conflict disconnect refuses to make the Primary b SyncTarget (only b gives "
+          "up); then manual resolution (b demoted, discarded)",
+          {"after_sb_2pri": "violently-as0p", _0P: "discard-zero-changes"}, 2, 0,
+          a_primary=True, b_primary=True, manual=True),
 )
 SITUATIONS = tuple(situation(plan) for plan in PLANS)

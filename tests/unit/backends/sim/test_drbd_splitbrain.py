@@ -66,8 +66,11 @@ def test_discard_my_data_on_a_primary_is_refused() -> None:
     lab.res.connect("n1")
     lab.run(60.0)
     assert lab.st("n2").connection == "StandAlone"
-    assert lab.st("n1").connection == "WFConnection"  # only the refusing side gives up
     assert any("I shall become SyncTarget, but I am primary" in x for x in lab.k.tracer.lines())
+    # n1 passed the handshake, but Primary/Primary without allow-two-primaries is no
+    # valid state: it gives up too (recorded: drbd-split-brain-2pri-violently-as0p-...)
+    assert lab.st("n1").connection == "StandAlone"
+    assert any("Multiple primaries not allowed by config" in x for x in lab.k.tracer.lines())
 
 
 def test_after_sb_0pri_discard_zero_changes() -> None:
@@ -187,9 +190,13 @@ def test_only_the_side_that_would_sync_refuses() -> None:
     unresolved" and "Unrelated data" are computed by both sides."""
     source = Side("s", Uuids(0x20, 0x10, [0, 0]), Role.PRIMARY, Disk.UP_TO_DATE)
     target = Side("t", Uuids(0x10, 0, [0, 0]), Role.PRIMARY, Disk.UP_TO_DATE)
-    assert decide(source, target, Policies()).refused_by == ("t",)
-    assert decide(target, source, Policies()).refused_by == ("t",)
-    assert decide(source, target, Policies(rr_conflict="violently")).refused_by == ()
+    dual = Policies(two_primaries=True)
+    assert decide(source, target, dual).refused_by == ("t",)
+    assert decide(target, source, dual).refused_by == ("t",)
+    assert decide(source, target, Policies(rr_conflict="violently",
+                                           two_primaries=True)).refused_by == ()
+    # without allow-two-primaries the source fails its state change to Primary/Primary
+    assert decide(source, target, Policies()).refused_by == ("t", "s")
     a = Side("a", Uuids(0x20, 0, [0x50, 0]), Role.PRIMARY, Disk.UP_TO_DATE)
     b = Side("b", Uuids(0x30, 0, [0x50, 0]), Role.SECONDARY, Disk.UP_TO_DATE)
     assert set(decide(a, b, Policies()).refused_by) == {"a", "b"}
