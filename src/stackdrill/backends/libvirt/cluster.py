@@ -83,9 +83,16 @@ def ready_wait(cluster_name_path: str = DLM_CLUSTER_NAME_PATH) -> str:
             f"(dlm_tool status, {cluster_name_path}, lvmlockctl --info)' >&2; exit 1")
 
 
+# `corosync` returns once it has forked, before its IPC answers; a dlm_controld started then
+# exits at once ("corosync cfg init error 2", seen on a guest booting under load), so wait
+# as systemd does for corosync.service (Type=notify) before starting dlm.service.
+COROSYNC_READY = ("(for i in $(seq 60); do corosync-cfgtool -s >/dev/null 2>&1 && exit 0; "
+                  "sleep 0.5; done; echo 'corosync did not answer corosync-cfgtool -s' >&2; "
+                  "exit 1)")
+
 # A drill's `cluster start` on one node: the daemons the lab build started (lvmlockd keeps
 # running across a stack stop), each only if it is not running, then `ready_wait`.
-START_NODE = ("(pgrep -x corosync >/dev/null || corosync) && "
+START_NODE = ("(pgrep -x corosync >/dev/null || corosync) && " + COROSYNC_READY + " && "
               "(pgrep -x dlm_controld >/dev/null || {dlm}) && "
               "(pgrep -x lvmlockd >/dev/null || lvmlockd -g dlm) && " + ready_wait()
               .replace("{", "{{").replace("}", "}}"))
@@ -150,7 +157,8 @@ def start_stack(lab: LibvirtLab, cluster: ClusterSpec) -> None:
         lab.log("corosync-start", cluster=cluster.name, host=host)
     for host in cluster.nodes:
         lab.run(host, ENABLE_LVMLOCKD).check()
-        lab.run(host, f"{dlm_controld_command(cluster)} && lvmlockd -g dlm").check()
+        lab.run(host, f"{COROSYNC_READY} && {dlm_controld_command(cluster)} && "
+                      "lvmlockd -g dlm", timeout=60).check()
         lab.log("dlm-lvmlockd-start", cluster=cluster.name, host=host)
 
 

@@ -20,8 +20,9 @@ def _stubs(bin_dir: Path) -> dict[str, str]:
     """The daemons and tools as this machine cannot run them: every daemon starts, none
     is running yet, and dlm_tool and lvmlockctl answer at once."""
     bin_dir.mkdir()
-    for name, rc in (("pgrep", 1), ("corosync", 0), ("dlm_controld", 0), ("lvmlockd", 0),
-                     ("dlm_tool", 0), ("lvmlockctl", 0)):
+    for name, rc in (("pgrep", 1), ("corosync", 0), ("corosync-cfgtool", 0),
+                     ("dlm_controld", 0), ("lvmlockd", 0), ("dlm_tool", 0),
+                     ("lvmlockctl", 0)):
         stub = bin_dir / name
         stub.write_text(f"#!/bin/sh\nexit {rc}\n")
         stub.chmod(0o755)
@@ -41,6 +42,26 @@ def test_start_waits_for_the_cluster_name_lvmlockd_reads(tmp_path: Path) -> None
     writer.wait(timeout=5)
     assert done.returncode == 0, done.stderr
     assert waited >= 1.4  # not before dlm_controld wrote the name
+
+
+def test_dlm_controld_starts_only_once_corosync_answers(tmp_path: Path) -> None:
+    """`corosync` returns when it has forked; a dlm_controld started before corosync's IPC
+    answers exits ("corosync cfg init error 2", seen on a guest booting under load)."""
+    spec = load_topology(ROOT / "lab/topologies/two-node-clvm.yaml").clusters[0]
+    name_file = tmp_path / "cluster_name"
+    name_file.write_text("drbd-pair\n")
+    command = stack_command(spec, "start").replace(CONFIGFS_NAME, str(name_file))
+    env = _stubs(tmp_path / "bin")
+    ready, seen = tmp_path / "corosync-ready", tmp_path / "dlm-saw"
+    (tmp_path / "bin/corosync-cfgtool").write_text(f"#!/bin/sh\ntest -e {ready}\n")
+    (tmp_path / "bin/dlm_controld").write_text(
+        f"#!/bin/sh\ntest -e {ready} && echo ready > {seen} || echo early > {seen}\n")
+    marker = subprocess.Popen(["sh", "-c", f"sleep 1.2; touch {ready}"])
+    done = subprocess.run(["sh", "-c", command], check=False, env=env, capture_output=True,
+                          text=True, timeout=60)
+    marker.wait(timeout=5)
+    assert done.returncode == 0, done.stderr
+    assert seen.read_text().strip() == "ready"
 
 
 def test_start_gives_up_within_its_bound_when_the_name_never_comes(tmp_path: Path) -> None:
