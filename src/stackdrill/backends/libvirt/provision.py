@@ -116,4 +116,14 @@ def provision(lab: LibvirtLab, sync_timeout: float = 300.0) -> dict[str, float]:
             lab.run(host, f"vgchange -ay {vg.name}", timeout=120).check()
         lab.log("vg-up", vg=vg.name, pv=pv, volumes=len(sizes))
     took["lvm_s"] = time.monotonic() - start
+    for host in lab.nodes:  # see durable()
+        durable(lab, host)
     return took
+
+
+def durable(lab: LibvirtLab, host: str) -> None:
+    """Flush what the build wrote to the guest's disk (/etc/drbd.d, lvm.conf, corosync.conf).
+    A real node's configuration was written long before a drill cuts its power; the lab's
+    was written seconds before, and a power cut then lost it (a returning guest whose
+    `drbdadm up` found no r0, seen on a conformance recording)."""
+    lab.run(host, "sync", timeout=120).check()
