@@ -196,11 +196,18 @@ def restart_stack(lab: LibvirtLab, host: str) -> None:
         raise RuntimeError(f"{exc}: {said[-1] if said else ''}\n{seen}") from exc
 
 
-def recover_crashed(lab: LibvirtLab, host: str) -> None:
-    """Power `host` on, let r0 resync and promote it again (dual-primary), then its stack."""
+def recover_crashed(lab: LibvirtLab, host: str, *, powered: bool = False) -> None:
+    """Power `host` on (unless `powered`: it booted already), let r0 resync and promote it
+    again (dual-primary), then its stack and lockspace."""
     from stackdrill.conformance.drbd_lab import in_sync, power_on, wait
 
-    power_on(lab, host)
-    wait("r0 connects and syncs", lambda: in_sync(lab), 180)
+    if not powered:
+        power_on(lab, host)
+    try:
+        wait("r0 connects and syncs", lambda: in_sync(lab), 180)
+    except RuntimeError as exc:
+        look = "cat /proc/drbd; ls -l /etc/drbd.d; dmesg | grep -i drbd | tail -15"
+        seen = {h: run(lab, h, look)[1] for h in HOSTS}
+        raise RuntimeError(f"{exc}: {seen}") from exc
     must(lab, host, f"drbdadm primary {RES}")
     restart_stack(lab, host)

@@ -43,5 +43,5 @@ def test_fence_pending_is_read_from_the_fence_lines_only() -> None:
 
 def test_the_lvm_and_cluster_situations_are_listed_and_recorded_on_libvirt() -> None:
     names = [n for n in SITUATIONS if n.startswith(("lvm-", "cluster-"))]
-    assert len(names) == 8
+    assert len(names) == 9  # lvm 4, cluster 5
     assert all(SITUATIONS[n].backends == ("libvirt",) for n in names)
