@@ -7,6 +7,7 @@ from __future__ import annotations
 from stackdrill.conformance.model import Situation
 from stackdrill.conformance.situations import (
     cluster,
+    cluster_crash,
     drbd_admin,
     drbd_data,
     drbd_data_power,
@@ -41,6 +42,7 @@ SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     *drbd_variants.SITUATIONS,
     *lvm.SITUATIONS,
     *cluster.SITUATIONS,
+    *cluster_crash.SITUATIONS,
     *kernel_variants.SITUATIONS,
 )}
 
