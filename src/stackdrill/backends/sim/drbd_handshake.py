@@ -166,15 +166,15 @@ def recover_2p(a: Side, b: Side, pol: Policies, log: list[str]) -> int:
     return -100
 
 
-# One table on purpose: drbd_receiver.c drbd_sync_handshake() runs its steps in this
-# order (uuid_compare, the disk-state override, split-brain auto recovery, discard-my-data,
-# the SyncSource/SyncTarget refusals); kept as one function so it reads against the kernel.
 def decide(a: Side, b: Side, pol: Policies) -> Decision:
     """The handshake seen from `a` (the kernel runs it on both sides, symmetrically), and
     the state change that follows it."""
     return _two_primaries(a, b, pol, _sync_handshake(a, b, pol))
 
 
+# One table on purpose: drbd_receiver.c drbd_sync_handshake() runs its steps in this
+# order (uuid_compare, the disk-state override, split-brain auto recovery, discard-my-data,
+# the SyncSource/SyncTarget refusals); kept as one function so it reads against the kernel.
 def _sync_handshake(a: Side, b: Side, pol: Policies) -> Decision:  # noqa: C901, PLR0912
     """drbd_sync_handshake() seen from `a`."""
     hg, rule = uuid_compare(a, b)
