@@ -188,11 +188,12 @@ def vm_case(lab: LibvirtLab, name: str, case: Case, tag: str) -> Fields:
     return {f"{name}_{k}": v for k, v in out.items()}
 
 
-def _record() -> Fields:
+def record_cases(cases: dict[str, Case]) -> Fields:
+    """Record each case on the guests, then put the resource back to its defaults."""
     lab = vm_lab()
     out: Fields = {}
     try:
-        for name, case in CASES.items():
+        for name, case in cases.items():
             out |= vm_case(lab, name, case, f"{name.replace('_', '')}{int(time.time())}")
     finally:
         write_config(lab, topology(), adjust=False)
@@ -218,7 +219,8 @@ POWER_CUT = Situation(
               "after 4 s, the Secondary promoted once it declared the loss: acked blocks "
               "missing there, under protocol C, protocol A, and protocol A with 50 ms "
               "added to the replication link's way out of the Primary",
-    tolerances=_tolerances(), simulate=_simulate, recorders={"libvirt": _record},
+    tolerances=_tolerances(), simulate=_simulate,
+    recorders={"libvirt": lambda: record_cases(CASES)},
     not_modelled={**{f"{name}_acked_count": (
         "how many writes the guest's writer completed in 4 s, a matter of the TCG guest's "
         "speed and of the host's load (681-1299 under protocol A, 119 in a loaded run)")

@@ -53,6 +53,7 @@ from stackdrill.faults import Fault, HostCrash, LinkDown
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
     from stackdrill.backends.sim.lab import SimLab
+    from stackdrill.topology import Topology
 
 WATCH_S = 45.0  # longer than ko-count * timeout (7 * 6 s): every side has decided by then
 WRITER_PERIOD_S = 0.01  # the simulated writer: one 4 KiB write every 10 ms
@@ -116,9 +117,10 @@ def _sim_writer(lab: SimLab) -> Generator[simpy.Event, Any, None]:
         yield lab.kernel.env.timeout(WRITER_PERIOD_S)
 
 
-def _sim_options() -> Fields:
-    """The net options the simulated resource runs with (the topology's, 8.4's defaults)."""
-    net = sim_lab().topology.drbd_resource(RES).net
+def sim_options(topo: Topology) -> Fields:
+    """The net options a simulated resource of `topo` runs with (8.4's defaults unless the
+    topology sets them)."""
+    net = topo.drbd_resource(RES).net
     found: dict[str, float] = {"ping_int_s": float(net.ping_int),
                                "ping_timeout_s": net.ping_timeout_s,
                                "timeout_s": net.timeout_s, "ko_count": net.ko_count,
@@ -128,7 +130,7 @@ def _sim_options() -> Fields:
 
 
 def _simulate_detection() -> Fields:
-    out = _sim_options()
+    out = sim_options(sim_lab().topology)
     for case in CASES:
         out |= _sim_detection(case)
     return out

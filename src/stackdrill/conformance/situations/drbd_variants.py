@@ -77,16 +77,6 @@ def _cut() -> LinkDown:
 
 # ---------------------------------------------------------------- peer-loss detection
 
-def _sim_options(topo: Topology) -> Fields:
-    net = topo.drbd_resource(RES).net
-    found: dict[str, float] = {"ping_int_s": float(net.ping_int),
-                               "ping_timeout_s": net.ping_timeout_s,
-                               "timeout_s": net.timeout_s, "ko_count": net.ko_count,
-                               "connect_int_s": float(net.connect_int)}
-    return {k: Observed(value=v, unit=None if k == "ko_count" else "s")
-            for k, v in found.items()}
-
-
 def _sim_detection(topo: Topology, case: str) -> Fields:
     return drbd_loss.sim_detection(sim_lab(topo), case, _cut(), CUTS[case], HOSTS)
 
@@ -149,7 +139,7 @@ def _detection(name: str, net: dict[str, int], exercises: str) -> Situation:
     topo = topology(resource={"net": net})
 
     def simulate() -> Fields:
-        out = _sim_options(topo)
+        out = drbd_loss.sim_options(topo)
         for case in CUTS:
             out |= _sim_detection(topo, case)
         return out
@@ -220,7 +210,7 @@ def _sim_reconnect() -> Fields:
     start = len(lab.tracer.events())
     lab.heal(fault)
     lab.advance(healed + 60.0)
-    out: Fields = _sim_options(CONNECT_TOPO)
+    out: Fields = drbd_loss.sim_options(CONNECT_TOPO)
     back = next((t.at for t in lab.tracer.events()[start:]
                  if isinstance(t.event, DrbdConnected)), None)
     for host in HOSTS:  # the handshake ends on both sides together in the model
@@ -352,15 +342,7 @@ def _sim_power_b() -> Fields:
 
 
 def _record_power_b() -> Fields:
-    lab = vm_lab()
-    out: Fields = {}
-    try:
-        for name, case in B_CASES.items():
-            out |= power.vm_case(lab, name, case, f"{name.replace('_', '')}{int(time.time())}")
-    finally:
-        write_config(lab, topology(), adjust=False)
-        reset_connected(lab)
-    return out
+    return power.record_cases(B_CASES)
 
 
 def _power_b_tolerances() -> dict[str, Any]:
