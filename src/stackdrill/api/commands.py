@@ -115,3 +115,19 @@ Command = Annotated[
     Field(discriminator="tool"),
 ]
 register_union_tags({"lvm", "drbdadm", "disk", "cluster", "probe", "iperf3"})
+
+
+def command_label(index: int, command: Command) -> str:
+    """The label a schedule's command runs under, and its result is found by: a probe's
+    own label, `step-INDEX` for every other tool."""
+    if isinstance(command, ProbeCommand | ThroughputCommand):
+        return command.label
+    return f"step-{index}"
+
+
+def command_summary(command: Command) -> str:
+    """One line naming a command for a person: 'lvm lvcreate on alice'."""
+    where = getattr(command, "host", None) or getattr(command, "src", None) \
+        or getattr(command, "cluster", "")
+    return f"{command.tool} {command.op} on {where}"
+

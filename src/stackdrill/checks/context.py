@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from stackdrill.checks.commands import ScheduledCommand
 from stackdrill.checks.evidence import Evidence
 from stackdrill.faults import Fault
 from stackdrill.recovery import InstanceOutcome, RecoveryResult
@@ -29,6 +30,7 @@ class CheckContext:
     backend: str  # named in a reason when the backend cannot give what a check needs
     recoveries: tuple[RecoveryResult, ...] = ()
     fault_log: FaultLog = ()
+    scheduled: tuple[ScheduledCommand, ...] = ()  # every command step must finish
 
     @property
     def outcomes(self) -> Mapping[str, InstanceOutcome]:

@@ -86,19 +86,35 @@ class ExpectQuorum(_Frozen):
 
 
 class ExpectCommands(_Frozen):
-    """Operator commands, named by their index in the schedule, that must succeed and that
-    the tool must refuse (a command still waiting when the drill ends did neither)."""
+    """Operator commands, named by their index in the schedule: those that must succeed,
+    those the tool must refuse, those still waiting when the drill ends (an lvcreate held
+    on a lock the DLM keeps while it waits for a fence), and what a finished one printed.
+
+    Every other command of the schedule must have finished by the drill's end: the
+    implicit `commands_finished` check fails the drill for one that did not."""
 
     check: Literal["commands"] = "commands"
     succeeded: tuple[Annotated[int, Field(ge=0)], ...] = ()
     failed: tuple[Annotated[int, Field(ge=0)], ...] = ()
+    pending: tuple[Annotated[int, Field(ge=0)], ...] = Field(
+        default=(), description="still waiting when the drill ends, as the real tool would be")
+    says: dict[Annotated[int, Field(ge=0)], Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=dict,
+        description="index -> text the tool printed (case-insensitive), e.g. a refusal's "
+        "'Multiple primaries not allowed'; each index is in succeeded or failed")
 
     @model_validator(mode="after")
     def _names_some(self) -> ExpectCommands:
-        if not self.succeeded and not self.failed:
-            raise ValueError("name at least one schedule index in succeeded or failed")
-        if set(self.succeeded) & set(self.failed):
-            raise ValueError("a command cannot be expected to succeed and to fail")
+        groups = (self.succeeded, self.failed, self.pending)
+        if not any(groups):
+            raise ValueError("name at least one schedule index in succeeded, failed or pending")
+        named = [i for g in groups for i in g]
+        if len(named) != len(set(named)):
+            raise ValueError("a command is in one of succeeded, failed and pending only")
+        unfinished = sorted(set(self.says) - set(self.succeeded) - set(self.failed))
+        if unfinished:
+            raise ValueError(f"says names {unfinished}: only a command in succeeded or "
+                             "failed prints something to compare")
         return self
 
 

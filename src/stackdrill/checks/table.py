@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from stackdrill.checks.checklist import Checklist
-from stackdrill.checks.commands import command_outcomes
+from stackdrill.checks.commands import FINISHED, command_outcomes, commands_finished
 from stackdrill.checks.context import CheckContext
 from stackdrill.checks.drbd import DrbdExpectation, drbd_state
 from stackdrill.checks.expectations import (
@@ -101,7 +101,8 @@ def _quorum(exp: ExpectQuorum, ctx: CheckContext) -> CheckResult:
 
 
 def _commands(exp: ExpectCommands, ctx: CheckContext) -> CheckResult:
-    return command_outcomes(ctx.evidence.commands, exp.succeeded, exp.failed)
+    return command_outcomes(ctx.evidence.commands, exp.succeeded, exp.failed,
+                            pending=exp.pending, says=exp.says)
 
 
 def _overlay(exp: ExpectOverlay, ctx: CheckContext) -> CheckResult:
@@ -156,10 +157,14 @@ def check(expectation: Expectation, context: CheckContext) -> CheckResult:
 
 
 def run_checks(expectations: Sequence[Expectation], context: CheckContext) -> list[CheckResult]:
-    """Every expectation's result under its unique name, then a failed "never ran" result
-    for each that produced none."""
+    """Every expectation's result under its unique name, `commands_finished` when the
+    schedule ran commands, then a failed "never ran" result for each that produced none."""
     names = check_names(tuple(expectations))
     checklist = Checklist(names)
     for expectation, name in zip(expectations, names, strict=True):
         checklist.run(name, check, expectation, context)
+    if context.scheduled:  # implicit: nothing the schedule asked for was left hanging
+        pending = [i for e in expectations if isinstance(e, ExpectCommands) for i in e.pending]
+        checklist.run(FINISHED, commands_finished, context.evidence.commands,
+                      context.scheduled, pending)
     return checklist.finish()

@@ -10,6 +10,7 @@ and the results into the report.
 from __future__ import annotations
 
 from stackdrill.checks import CheckContext, run_checks
+from stackdrill.checks.commands import ScheduledCommand
 from stackdrill.drill.runner import DrillRun
 from stackdrill.report.build import DrillRecord, build_report
 from stackdrill.report.model import Report
@@ -17,8 +18,11 @@ from stackdrill.report.model import Report
 
 def check_context(run: DrillRun) -> CheckContext:
     """What the checkers of a finished run may read."""
+    scheduled = tuple(ScheduledCommand.of(i, step.run)
+                      for i, step in enumerate(run.drill.spec.schedule) if step.run is not None)
     return CheckContext(evidence=run.final, topology=run.drill.topology, backend=run.backend,
-                        recoveries=tuple(run.recoveries), fault_log=tuple(run.fault_log))
+                        recoveries=tuple(run.recoveries), fault_log=tuple(run.fault_log),
+                        scheduled=scheduled)
 
 
 def judge(run: DrillRun) -> Report:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from stackdrill.api import Lab
-from stackdrill.api.commands import ProbeCommand, ThroughputCommand
+from stackdrill.api.commands import command_label
 from stackdrill.drill.model import RecoverSpec, Step
 from stackdrill.errors import LabStateError
 from stackdrill.faults import Fault, describe
@@ -116,8 +116,7 @@ class Player:
             return self._heal(fault, step.heal), f"schedule[{index}] heal {describe(fault)}"
         command = step.run
         assert command is not None, "a recover step is not an action"
-        label = (command.label if isinstance(command, ProbeCommand | ThroughputCommand)
-                 else f"step-{index}")
+        label = command_label(index, command)
         return (lambda: self.lab.execute(command, label)), \
             f"schedule[{index}] run {command.tool} {command.op}"
 

@@ -183,7 +183,7 @@ def _probes(at: str, expectation: Expectation, known: _Scope) -> Iterator[Proble
 def _command_steps(at: str, expectation: Expectation, known: _Scope) -> Iterator[Problem]:
     """`commands` names schedule indexes of run steps (probes are the overlay and
     throughput checks')."""
-    for field in ("succeeded", "failed"):
+    for field in ("succeeded", "failed", "pending"):
         for j, index in enumerate(getattr(expectation, field, ())):
             step = known.schedule[index] if index < len(known.schedule) else None
             if step is None or step.run is None \

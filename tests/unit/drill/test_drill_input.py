@@ -214,6 +214,23 @@ def test_commands_expectations_name_command_steps(tmp_path: Path) -> None:
         "cluster)"]
 
 
+def test_pending_names_command_steps_and_says_only_finished_ones(tmp_path: Path) -> None:
+    path = drill_file(tmp_path, "schedule:\n"
+                      "  - {at: 1, run: {tool: cluster, op: stop, cluster: drbd-pair, host: bob}}\n"
+                      "  - {at: 2, inject: {kind: host_crash, host: alice}}\n"
+                      "expect: [{check: commands, pending: [1]}]\n", topology=CLVM)
+    assert errors(path) == [
+        "expect[0].pending[0]: schedule[1] is not a command step (lvm, drbdadm, disk or "
+        "cluster)"]
+    path = drill_file(tmp_path, "schedule:\n"
+                      "  - {at: 1, run: {tool: cluster, op: stop, cluster: drbd-pair, host: bob}}\n"
+                      "expect: [{check: commands, pending: [0], says: {0: stopped}}]\n",
+                      topology=CLVM)
+    (found,) = errors(path)
+    assert found.startswith("expect[0]: ") and "says names [0]: only a command in succeeded " \
+        "or failed prints something" in found, found
+
+
 def test_a_bad_stack_command_exits_2_with_file_path_problem(tmp_path: Path) -> None:
     path = drill_file(tmp_path, "schedule: [{at: 1, run: {tool: cluster, op: stop, "
                       "cluster: drbd-pair}}]\nexpect: [{check: exactly_once}]\n", topology=CLVM)

@@ -32,3 +32,38 @@ def test_a_probe_missing_from_the_evidence_never_ran() -> None:
     overlay = next(c for c in judge(run).checks if c.name == "overlay")
     assert (overlay.ok, overlay.ran) == (False, False)
     assert "probe 'after' never ran" in overlay.detail
+
+
+HELD_LVCREATE = """\
+name: held-lvcreate
+topology: {topology}
+duration_s: 120
+schedule:
+  - {{at: 20, inject: {{kind: host_crash, host: bob, power_back: false}}}}
+  - {{at: 40, run: {{tool: lvm, host: alice, op: lvcreate, vg: vg-shared, lv: new, extents: 8}}}}
+expect:
+  - {{check: exactly_once}}
+{extra}"""
+
+
+def _held_lvcreate(tmp_path: Path, extra: str = "") -> list[tuple[str, bool, str]]:
+    """bob's power cut leaves the DLM waiting for a manual fence acknowledgement; alice's
+    lvcreate waits for its VG lock to the drill's end."""
+    path = tmp_path / "held.yaml"
+    topology = DRILLS.parent / "topologies" / "two-node-clvm.yaml"
+    path.write_text(HELD_LVCREATE.format(topology=topology, extra=extra))
+    report = judge(execute(load_drill(path)))
+    return [(c.name, c.ok, c.detail) for c in report.checks]
+
+
+def test_a_command_that_never_finished_fails_the_drill(tmp_path: Path) -> None:
+    checks = _held_lvcreate(tmp_path)
+    assert ("commands_finished", False,
+            "schedule[1] (lvm lvcreate on alice) never finished") in checks
+
+
+def test_a_command_the_drill_expects_still_waiting_passes(tmp_path: Path) -> None:
+    checks = _held_lvcreate(tmp_path, "  - {check: commands, pending: [1]}\n")
+    assert ("commands", True, "0 succeeded, 0 refused, 1 still waiting as expected") in checks
+    assert ("commands_finished", True, "0 command(s) finished, 1 still waiting as expected") \
+        in checks
