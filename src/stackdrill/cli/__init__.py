@@ -18,6 +18,7 @@ from stackdrill import __version__
 from stackdrill.backends import lifetime
 from stackdrill.cli.compare import compare_cmd
 from stackdrill.cli.conformance import conformance_cmd
+from stackdrill.cli.coverage import coverage_cmd
 from stackdrill.cli.inspect import status, verify
 from stackdrill.cli.lab import down, heal, inject, recover, up, wait
 from stackdrill.cli.run import backends, run, schema, validate
@@ -32,6 +33,7 @@ Examples:
   stackdrill recover --lab demo --dry-run
   stackdrill compare lab/drills/split-brain.yaml --backends sim,libvirt
   stackdrill conformance
+  stackdrill coverage
 """
 
 
@@ -72,8 +74,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (run, compare_cmd, conformance_cmd, validate, schema, backends, up, status,
-                inject, heal, wait, recover, verify, down):
+for command in (run, compare_cmd, conformance_cmd, coverage_cmd, validate, schema, backends, up,
+                status, inject, heal, wait, recover, verify, down):
     cli.add_command(command)
 
 

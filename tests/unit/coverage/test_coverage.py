@@ -1,0 +1,134 @@
+"""The coverage table says only what the project does: every covered situation's drills
+run on sim, its scenario exists and runs those drills, the real backends it claims are
+ones the drills can run on and whose CI set selects the scenario, and the README shows
+the table as `stackdrill coverage --markdown` prints it."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from stackdrill.coverage import Status, coverage_rows, load_catalogue, markdown_table
+from stackdrill.coverage.model import Catalogue
+from stackdrill.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[3]
+CATALOGUE = ROOT / "lab" / "coverage.yaml"
+SCENARIOS = ROOT / "scenarios"
+# the CI sets of scripts/test.sh: (backend, pytest selection)
+CI_SETS = {"libvirt": ["-m", "vm"], "netns": ["-m", "not vm", "-k", "network"]}
+
+
+@pytest.fixture(scope="module")
+def rows():  # type: ignore[no-untyped-def]
+    return coverage_rows(load_catalogue(CATALOGUE), CATALOGUE.parent / "drills")
+
+
+class _Collected:
+    """Node ids pytest selects for one backend's CI set, and whether each is skipped."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, bool] = {}
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        for item in session.items:
+            skipped = item.get_closest_marker("skip") is not None
+            self.items[item.nodeid.split("scenarios/")[-1]] = skipped
+
+
+def _selected(backend: str) -> dict[str, bool]:
+    collected = _Collected()
+    args = ["--collect-only", "-q", "-p", "no:cacheprovider", "--lab-backend", backend,
+            *CI_SETS.get(backend, []), str(SCENARIOS)]
+    pytest.main(args, plugins=[collected])
+    return collected.items
+
+
+def test_ci_sets_here_are_the_ones_ci_runs() -> None:
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    assert "pytest scenarios -m vm --lab-backend libvirt" in script
+    assert "run_pytest scenarios -m 'not vm' --lab-backend netns -k network" in script
+
+
+def test_every_covered_situation_runs_on_sim_and_where_it_claims(rows) -> None:  # type: ignore[no-untyped-def]
+    covered = [r for r in rows if r.status is Status.COVERED]
+    assert covered
+    for row in covered:
+        assert row.on_sim, f"{row.situation.key}: its drills cannot run on sim"
+        for backend in row.situation.real:
+            assert backend in row.runs_on, \
+                f"{row.situation.key}: claims {backend}, its drills cannot run there"
+
+
+def _drills_in(scenario: str) -> set[str]:
+    """Drill names a scenario test runs: drill("name") calls in its body, or the id of its
+    parametrized case."""
+    file, _, test = scenario.partition("::")
+    name, _, param = test.partition("[")
+    tree = ast.parse((SCENARIOS / file).read_text())
+    func = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+    called = {c.args[0].value for c in ast.walk(func) if isinstance(c, ast.Call)
+              and getattr(c.func, "id", "") == "drill" and c.args
+              and isinstance(c.args[0], ast.Constant)}
+    case = param.rstrip("]")  # 'vm-disk-failure-cmp1-cmp2': the drill, then other params
+    return called | {case} | {case[:i] for i in range(len(case)) if case[i] == "-"}
+
+
+def test_every_scenario_exists_and_runs_the_drills_named(rows) -> None:  # type: ignore[no-untyped-def]
+    on_sim = _selected("sim")
+    for row in rows:
+        ran: set[str] = set()
+        for scenario in row.situation.scenarios:
+            assert scenario in on_sim, f"{row.situation.key}: no scenario {scenario}"
+            assert not on_sim[scenario], f"{row.situation.key}: {scenario} is skipped on sim"
+            ran |= _drills_in(scenario)
+        assert set(row.situation.drills) <= ran, \
+            f"{row.situation.key}: {row.situation.scenarios} do not run {row.situation.drills}"
+
+
+@pytest.mark.parametrize("backend", sorted(CI_SETS))
+def test_claimed_real_backends_select_the_scenario_in_ci(rows, backend: str) -> None:  # type: ignore[no-untyped-def]
+    selected = _selected(backend)
+    claimed = [r.situation for r in rows if backend in r.situation.real]
+    assert claimed, f"no situation claims {backend}: nothing to check"
+    for situation in claimed:
+        for scenario in situation.scenarios:
+            assert scenario in selected, \
+                f"{situation.key}: CI's {backend} set does not select {scenario}"
+            assert not selected[scenario], f"{situation.key}: {scenario} is skipped on {backend}"
+
+
+def test_the_readme_shows_the_table_as_generated(rows) -> None:  # type: ignore[no-untyped-def]
+    readme = (ROOT / "README.md").read_text()
+    shown = re.search(r"<!-- coverage:start -->\n(.*?)<!-- coverage:end -->", readme, re.S)
+    assert shown, "README has no coverage table between its markers"
+    assert shown.group(1) == markdown_table(rows), \
+        "README's coverage table is stale: paste `stackdrill coverage --markdown`"
+
+
+@pytest.mark.parametrize(("entry", "says"), [
+    ("{suite: jepsen, test: t, rehearses: r, asserts: a, drills: [x], missing: m}",
+     "give drills and scenarios, or missing, or out_of_scope"),
+    ("{suite: jepsen, test: t, rehearses: r, asserts: a, drills: [x]}",
+     "a covered situation names its drills and its scenarios"),
+    ("{suite: jepsen, test: t, rehearses: r, asserts: a, missing: m, real: [netns]}",
+     "real names backends of a covered situation"),
+    ("{suite: cts, test: t, rehearses: r, asserts: a, missing: m}", "suite"),
+])
+def test_a_malformed_entry_is_named_by_file_and_path(tmp_path: Path, entry: str,
+                                                     says: str) -> None:
+    path = tmp_path / "coverage.yaml"
+    path.write_text(f"situations:\n  - {entry}\n")
+    with pytest.raises(InputError) as err:
+        load_catalogue(path)
+    assert err.value.file == str(path)
+    assert says in err.value.render(), err.value.render()
+
+
+def test_a_situation_listed_twice_is_refused() -> None:
+    entry = {"suite": "jepsen", "test": "t", "rehearses": "r", "asserts": "a", "missing": "m"}
+    with pytest.raises(ValueError, match="listed twice: jepsen:t"):
+        Catalogue.model_validate({"situations": [entry, entry]})
