@@ -9,8 +9,9 @@ itself: a drill's lab is gone when it is judged.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from stackdrill.api import Observation
 from stackdrill.checks.commands import ScheduledCommand
 from stackdrill.checks.evidence import Evidence
 from stackdrill.faults import Fault
@@ -31,6 +32,12 @@ class CheckContext:
     recoveries: tuple[RecoveryResult, ...] = ()
     fault_log: FaultLog = ()
     scheduled: tuple[ScheduledCommand, ...] = ()  # every command step must finish
+    checkpoints: Mapping[str, Observation] = field(default_factory=dict)  # observe steps
+
+    def observation(self, at: str | None) -> Observation | None:
+        """The lab's state at the end (`at` None) or at the observe step labelled `at`;
+        None when that step never ran."""
+        return self.evidence.observation if at is None else self.checkpoints.get(at)
 
     @property
     def outcomes(self) -> Mapping[str, InstanceOutcome]:

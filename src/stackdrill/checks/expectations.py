@@ -20,6 +20,10 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
+AT = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,62}$",
+           description="the label of an observe step: the state then, not at the end")
+
+
 class ExpectExactlyOnce(_Frozen):
     check: Literal["exactly_once"] = "exactly_once"
 
@@ -65,6 +69,7 @@ class ExpectNotEvacuated(_Frozen):
 class ExpectLvm(_Frozen):
     check: Literal["lvm_consistent"] = "lvm_consistent"
     vg: str
+    at: str | None = AT
     damage_expected: bool = Field(
         default=False, description="the drill demonstrates corruption and passes if detected"
     )
@@ -73,16 +78,26 @@ class ExpectLvm(_Frozen):
 class ExpectDrbd(_Frozen):
     check: Literal["drbd"] = "drbd"
     resource: str
+    at: str | None = AT
     split_brain: bool | None = None
     nodes: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="host -> {role, disk, connection} expected at the end"
+        default_factory=dict, description="host -> {role, disk, connection, peer_role, "
+        "peer_disk} expected at the end (or at `at`)"
     )
 
 
 class ExpectQuorum(_Frozen):
     check: Literal["quorum"] = "quorum"
     cluster: str
+    at: str | None = AT
     quorate: dict[str, bool]
+
+
+class ExpectViewsAgree(_Frozen):
+    """Pacemaker CTS's audits: at every observe step and at the end, the nodes' views agree
+    (DRBD peers see each other's role and disk; cluster members see the same membership)."""
+
+    check: Literal["views_agree"] = "views_agree"
 
 
 class ExpectCommands(_Frozen):
@@ -170,14 +185,14 @@ Expectation = Annotated[
     | ExpectDrbd | ExpectQuorum | ExpectCommands | ExpectOverlay | ExpectThroughput
     | ExpectFencingOrder
     | ExpectNoIoErrors | ExpectSingleWriter
-    | ExpectCleanedReturningHost,
+    | ExpectCleanedReturningHost | ExpectViewsAgree,
     Field(discriminator="check"),
 ]
 register_union_tags({"exactly_once", "acked_writes", "recovered", "unrecoverable",
                      "blocked", "not_evacuated",
                      "lvm_consistent", "drbd", "quorum", "commands", "overlay", "throughput",
                      "fencing_order",
-                     "no_io_errors", "returning_host_clean", "single_writer"})
+                     "no_io_errors", "returning_host_clean", "single_writer", "views_agree"})
 
 
 def _subject(exp: BaseModel) -> str | None:
@@ -195,6 +210,8 @@ def check_names(expectations: tuple[Expectation, ...]) -> list[str]:
     for exp in expectations:
         subject = _subject(exp)
         name = f"{exp.check}[{subject}]" if subject else exp.check
+        at = getattr(exp, "at", None)
+        name += f"@{at}" if at else ""
         if name in names:
             name = f"{name}#{sum(n.split('#')[0] == name for n in names) + 1}"
         names.append(name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from stackdrill.checks.audit import views_agree
 from stackdrill.checks.checklist import Checklist
 from stackdrill.checks.commands import FINISHED, command_outcomes, commands_finished
 from stackdrill.checks.context import CheckContext
@@ -33,6 +34,7 @@ from stackdrill.checks.expectations import (
     ExpectSingleWriter,
     ExpectThroughput,
     ExpectUnrecoverable,
+    ExpectViewsAgree,
     check_names,
 )
 from stackdrill.checks.fencing import fencing_order, not_evacuated
@@ -83,21 +85,38 @@ def _not_evacuated(exp: ExpectNotEvacuated, ctx: CheckContext) -> CheckResult:
     return not_evacuated(ctx.evidence.events, exp.hosts)
 
 
+def _never_observed(exp: ExpectLvm | ExpectDrbd | ExpectQuorum) -> CheckResult:
+    return CheckResult.not_run(exp.check, f"the observe step {exp.at!r} never ran")
+
+
 def _lvm(exp: ExpectLvm, ctx: CheckContext) -> CheckResult:
-    result = lvm_consistency([v for v in ctx.evidence.observation.lvm if v.vg == exp.vg])
+    observation = ctx.observation(exp.at)
+    if observation is None:
+        return _never_observed(exp)
+    result = lvm_consistency([v for v in observation.lvm if v.vg == exp.vg])
     return detected(result, "LVM damage") if exp.damage_expected else result
 
 
 def _drbd(exp: ExpectDrbd, ctx: CheckContext) -> CheckResult:
+    observation = ctx.observation(exp.at)
+    if observation is None:
+        return _never_observed(exp)
     wanted = [DrbdExpectation(resource=exp.resource, split_brain=exp.split_brain)] \
         if exp.split_brain is not None else []
     wanted += [DrbdExpectation(resource=exp.resource, host=h, fields=dict(f))
                for h, f in exp.nodes.items()]
-    return drbd_state(ctx.evidence.observation, wanted)
+    return drbd_state(observation, wanted)
 
 
 def _quorum(exp: ExpectQuorum, ctx: CheckContext) -> CheckResult:
-    return quorum_state(ctx.evidence.observation, exp.cluster, exp.quorate)
+    observation = ctx.observation(exp.at)
+    if observation is None:
+        return _never_observed(exp)
+    return quorum_state(observation, exp.cluster, exp.quorate)
+
+
+def _views_agree(_exp: ExpectViewsAgree, ctx: CheckContext) -> CheckResult:
+    return views_agree([*ctx.checkpoints.items(), ("end", ctx.evidence.observation)])
 
 
 def _commands(exp: ExpectCommands, ctx: CheckContext) -> CheckResult:
@@ -148,6 +167,7 @@ CHECKERS: Mapping[type[Any], Checker] = {
     ExpectNoIoErrors: _no_io_errors,
     ExpectSingleWriter: _single_writer,
     ExpectCleanedReturningHost: _returning_host,
+    ExpectViewsAgree: _views_agree,
 }
 
 

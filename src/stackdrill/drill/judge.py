@@ -22,7 +22,7 @@ def check_context(run: DrillRun) -> CheckContext:
                       for i, step in enumerate(run.drill.spec.schedule) if step.run is not None)
     return CheckContext(evidence=run.final, topology=run.drill.topology, backend=run.backend,
                         recoveries=tuple(run.recoveries), fault_log=tuple(run.fault_log),
-                        scheduled=scheduled)
+                        scheduled=scheduled, checkpoints=dict(run.checkpoints))
 
 
 def judge(run: DrillRun) -> Report:

@@ -75,9 +75,12 @@ class RecoverSpec(Frozen):
             **chosen)
 
 
+LABEL = r"^[a-z][a-z0-9-]{0,62}$"
+
+
 class Step(Frozen):
     """One line of a schedule, a drill's or a named lab's (one per CLI command): exactly
-    one of inject, heal, recover, run."""
+    one of inject, heal, recover, run, observe."""
 
     at: float = Field(ge=0, description="lab seconds after start")
     id: str | None = Field(default=None, description="name to heal this fault by")
@@ -85,12 +88,17 @@ class Step(Frozen):
     heal: str | None = Field(default=None, description="id of an injected fault")
     recover: RecoverSpec | None = None
     run: Command | None = None
+    observe: str | None = Field(
+        default=None, pattern=LABEL,
+        description="a checkpoint: every node's view (DRBD, quorum, LVM) at this moment, "
+        "for expectations that name it with `at`")
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
-        chosen = [k for k in ("inject", "heal", "recover", "run") if getattr(self, k) is not None]
+        chosen = [k for k in ("inject", "heal", "recover", "run", "observe")
+                  if getattr(self, k) is not None]
         if len(chosen) != 1:
-            raise ValueError("give exactly one of inject, heal, recover, run"
+            raise ValueError("give exactly one of inject, heal, recover, run, observe"
                              + (f" (got {', '.join(chosen)})" if chosen else ""))
         return self
 

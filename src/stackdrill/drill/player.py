@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from stackdrill.api import Lab
+from stackdrill.api import Lab, Observation
 from stackdrill.api.commands import command_label
 from stackdrill.drill.model import RecoverSpec, Step
 from stackdrill.errors import LabStateError
@@ -38,6 +38,7 @@ class Player:
         self.progress = progress or (lambda _msg: None)
         self.fault_log: list[FaultSpan] = []
         self.recoveries: list[RecoveryResult] = []
+        self.checkpoints: dict[str, Observation] = {}  # observe step label -> what it saw
         self._faults: dict[str, Fault] = {}  # inject id -> its fault, for heals
         self._open: dict[str, int] = {}  # inject id -> its unhealed entry in fault_log
         self._steps = 0  # steps handled so far: names unlabelled commands
@@ -114,11 +115,19 @@ class Player:
             if fault is None:
                 raise LabStateError(f"heal {step.heal!r}: no fault was injected with that id")
             return self._heal(fault, step.heal), f"schedule[{index}] heal {describe(fault)}"
+        if step.observe is not None:
+            return self._observe(step.observe), f"schedule[{index}] observe {step.observe}"
         command = step.run
         assert command is not None, "a recover step is not an action"
         label = command_label(index, command)
         return (lambda: self.lab.execute(command, label)), \
             f"schedule[{index}] run {command.tool} {command.op}"
+
+    def _observe(self, label: str) -> Action:
+        def observe() -> None:
+            self.checkpoints[label] = self.lab.observe()
+
+        return observe
 
     def _inject(self, fault: Fault, fault_id: str | None) -> Action:
         def inject() -> None:

@@ -53,6 +53,7 @@ class _Scope:
                 self.injected_at.setdefault(step.id, step.at)
         self.healed: dict[str, int] = {}  # fault id -> index of the step that heals it
         self.probe_labels: dict[str, str] = {}  # label of a probe step -> its tool
+        self.observe_labels: set[str] = set()  # labels of observe steps (checkpoints)
         self.step_index = 0  # the schedule step being checked
 
 
@@ -135,6 +136,15 @@ def _cluster_node(at: str, command: ClusterCommand, known: _Scope) -> Iterator[P
                                      f"{shown(command.cluster)}")
 
 
+def _observed(at: str, step: Step, known: _Scope) -> Iterator[Problem]:
+    """An observe step's label names one checkpoint."""
+    if step.observe is None:
+        return
+    if step.observe in known.observe_labels:
+        yield Problem(f"{at}.observe", f"duplicate observe label {shown(step.observe)}")
+    known.observe_labels.add(step.observe)
+
+
 def _recovering(at: str, step: Step, known: _Scope) -> Iterator[Problem]:
     recover = step.recover
     if recover is None:
@@ -146,10 +156,10 @@ def _recovering(at: str, step: Step, known: _Scope) -> Iterator[Problem]:
 
 
 # What every schedule step is checked for, in this order (an id is known to the heals of
-# later steps; a probe's label to the expectations). A step has one of inject, heal, run,
-# recover: the checks of the other three find nothing to say.
+# later steps; a probe's or observe step's label to the expectations). A step has one of
+# inject, heal, run, observe, recover: the checks of the others find nothing to say.
 _STEP_CHECKS: tuple[Callable[[str, Step, _Scope], Iterator[Problem]], ...] = (
-    _step_id, _step_time, _injected, _healed, _ran, _recovering)
+    _step_id, _step_time, _injected, _healed, _ran, _observed, _recovering)
 
 
 def _expected(at: str, expectation: Expectation, known: _Scope) -> Iterator[Problem]:
@@ -162,6 +172,9 @@ def _expected(at: str, expectation: Expectation, known: _Scope) -> Iterator[Prob
                            known.instances, "instance")
     yield from _members(at, expectation, known)
     yield from _command_steps(at, expectation, known)
+    checkpoint = getattr(expectation, "at", None)
+    if checkpoint is not None and checkpoint not in known.observe_labels:
+        yield Problem(f"{at}.at", f"no observe step labelled {shown(checkpoint)}")
 
 
 # an expectation reading probes -> the tool of the steps it reads

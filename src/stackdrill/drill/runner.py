@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackdrill.api import Lab, LabOptions
+from stackdrill.api import Lab, LabOptions, Observation
 from stackdrill.backends import backend_class, lifetime
 from stackdrill.checks.evidence import Evidence
 from stackdrill.drill.model import Drill
@@ -35,6 +35,7 @@ class DrillRun:
     lab: Lab
     fault_log: list[FaultSpan] = field(default_factory=list)
     recoveries: list[RecoveryResult] = field(default_factory=list)
+    checkpoints: dict[str, Observation] = field(default_factory=dict)  # observe steps
     events: list[RecoveryEvent] = field(default_factory=list)
     state_before: dict[str, Any] = field(default_factory=dict)
     ended_at: float = 0.0
@@ -105,5 +106,6 @@ def _play(run: DrillRun, workdir: Path, progress: Progress) -> None:
 
     player = Player(run.lab, run.drill.topology, workdir, on_event=on_event, progress=progress)
     run.fault_log, run.recoveries = player.fault_log, player.recoveries
+    run.checkpoints = player.checkpoints
     player.play(run.drill.spec.schedule, end=run.drill.spec.duration_s)
     progress(f"[{run.lab.clock.now():8.1f}s] drill ends")
