@@ -6,7 +6,7 @@ Each scenario asserts what the peer test asserts, not only that the drill ran.""
 
 from __future__ import annotations
 
-from scenario_helpers import assert_passed, check, drill, from_host
+from scenario_helpers import assert_passed, check, command, drill, from_host
 
 
 def test_a_paused_host_that_cannot_be_fenced_keeps_its_instances_and_nothing_runs_twice(
@@ -21,3 +21,41 @@ def test_a_paused_host_that_cannot_be_fenced_keeps_its_instances_and_nothing_run
     assert all(i.host_after in ("cmp1", None) for i in stuck), \
         [(i.name, i.host_after) for i in stuck]
     assert "cannot be fenced" in check(report, "blocked").detail
+
+
+def test_the_primary_role_switches_and_back_and_the_peer_sees_each_switch(run_drill):
+    """drbd9-tests' switch-primaries: demote one node, promote the other, and back; after
+    each switch both nodes report the same roles (the peer's role as the peer reports
+    its own). A promotion while the other node is Primary is refused with drbdadm's
+    'Multiple primaries not allowed by config'."""
+    report = run_drill(drill("switch-primaries"))
+    assert_passed(report)
+    for moment in ("start", "on-cmp2", "back-on-cmp1"):
+        assert check(report, f"drbd[r0]@{moment}").ok
+    assert "Multiple primaries not allowed" in command(report, "step-4")["detail"]
+    assert check(report, "views_agree").data["moments"] == [
+        "start", "on-cmp2", "back-on-cmp1", "end"]
+
+
+def test_the_cluster_stack_stops_and_starts_one_node_at_a_time(run_drill):
+    """CTS's StopOnebyOne / StartOnebyOne on the clustered pair: bob leaves and alice stays
+    quorate (two_node); both stop; alice starts alone and waits for all (not quorate)
+    until bob joins; then both are quorate, see the same membership, and each changes
+    the VG once its lockspace is started."""
+    report = run_drill(drill("cluster-one-by-one"))
+    assert_passed(report)
+    assert check(report, "quorum[drbd-pair]@alice-alone").detail == "alice quorate=False"
+    assert check(report, "views_agree").ok
+    assert check(report, "commands").data["succeeded"][-2:] == [12, 13]  # both lvcreates
+
+
+def test_an_lv_held_exclusively_is_refused_to_the_other_node_until_released(run_drill):
+    """lvm2's multi-host lvmlockd tests: while alice holds the LV exclusively, bob's
+    exclusive and shared activation and his lvextend are refused with lvmlockd's 'LV
+    locked by other host'; released, both nodes hold it shared; holding it shared,
+    alice cannot extend it ('LV is already locked with incompatible mode')."""
+    report = run_drill(drill("lvm-exclusive-activation"))
+    assert_passed(report)
+    for refused in ("step-3", "step-4", "step-5"):
+        assert "LV locked by other host: vg-shared/data" in command(report, refused)["detail"]
+    assert command(report, "step-7")["ok"] and command(report, "step-8")["ok"]

@@ -45,7 +45,7 @@ class DrbdCommand(Frozen):
     tool: Literal["drbdadm"] = "drbdadm"
     host: str
     op: Literal["primary", "secondary", "connect", "disconnect", "attach", "detach",
-                "discard-my-data", "outdate"]
+                "discard-my-data", "outdate", "verify", "invalidate", "invalidate-remote"]
     resource: str
     force: bool = False
 

@@ -72,7 +72,8 @@ class DrbdNodeStatus:
     crashed_primary: bool = False
     uuids: DrbdUuids | None = None  # where the backend reads them
 
-    FIELDS = ("role", "disk", "connection", "peer_role", "peer_disk")  # what a drill expects
+    # what a drill may expect (out_of_sync_kb: /proc/drbd's oos, what verify marked)
+    FIELDS = ("role", "disk", "connection", "peer_role", "peer_disk", "out_of_sync_kb")
 
     def value_of(self, name: str) -> str:
         """One of FIELDS by name (a drill's expectation names them)."""

@@ -103,7 +103,8 @@ def _drbd(exp: ExpectDrbd, ctx: CheckContext) -> CheckResult:
         return _never_observed(exp)
     wanted = [DrbdExpectation(resource=exp.resource, split_brain=exp.split_brain)] \
         if exp.split_brain is not None else []
-    wanted += [DrbdExpectation(resource=exp.resource, host=h, fields=dict(f))
+    wanted += [DrbdExpectation(resource=exp.resource, host=h,
+                               fields={k: str(v) for k, v in f.items()})
                for h, f in exp.nodes.items()]
     return drbd_state(observation, wanted)
 

@@ -13,7 +13,7 @@ from stackdrill.checks.expectations import Expectation
 from stackdrill.drill.model import DrillSpec, Step
 from stackdrill.echo import key_text, shown
 from stackdrill.errors import Problem
-from stackdrill.faults import Fault
+from stackdrill.faults import UNHEALABLE, Fault
 from stackdrill.topology import Topology
 
 # A workload keeps every write it made (the history the checks read): bounded per instance.
@@ -48,9 +48,11 @@ class _Scope:
         self.expect_host_lists = ("hosts", "hosts_after")
         self.fault_ids: set[str] = set()
         self.injected_at: dict[str, float] = {}  # fault id -> when its (first) inject happens
+        self.kinds: dict[str, str] = {}  # fault id -> its kind
         for step in schedule:
             if step.id is not None and step.inject is not None:
                 self.injected_at.setdefault(step.id, step.at)
+                self.kinds.setdefault(step.id, step.inject.kind)
         self.healed: dict[str, int] = {}  # fault id -> index of the step that heals it
         self.probe_labels: dict[str, str] = {}  # label of a probe step -> its tool
         self.observe_labels: set[str] = set()  # labels of observe steps (checkpoints)
@@ -109,6 +111,11 @@ def _healed(at: str, step: Step, known: _Scope) -> Iterator[Problem]:
     if injected is None:
         yield Problem(f"{at}.heal", f"no earlier step with id {shown(step.heal)}")
         return
+    kind = known.kinds.get(step.heal)
+    if kind in UNHEALABLE:
+        yield Problem(f"{at}.heal", f"{kind} cannot be healed: only a resync from a good "
+                      "replica repairs the blocks (drbdadm invalidate, or verify and "
+                      "reconnect)")
     if step.at < injected:
         yield Problem(f"{at}.at", f"the heal of {step.heal!r} at {step.at} s comes before "
                       f"its inject at {injected} s: it would heal nothing")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from stackdrill.faults.catalogue import (
     FAULT_KINDS,
+    UNHEALABLE,
+    CorruptBlocks,
     DiskFailure,
     Fault,
     FaultAdapter,
@@ -25,6 +27,8 @@ from stackdrill.faults.catalogue import (
 
 __all__ = [
     "FAULT_KINDS",
+    "UNHEALABLE",
+    "CorruptBlocks",
     "DiskFailure",
     "Fault",
     "FaultAdapter",

@@ -71,6 +71,35 @@ class SlowDisk(_Fault):
     latency_ms: float = Field(gt=0, le=60_000, description="added per I/O, at most a minute")
 
 
+# the first MiB of a device holds a PV's label and LVM metadata: corruption of "data"
+# starts past it (a damaged VG label is another situation)
+FIRST_DATA_BLOCK = 256
+BLOCK_BYTES = 4096
+
+
+class CorruptBlocks(_Fault):
+    """Silent corruption: `blocks` 4 KiB blocks of the disk are overwritten behind every
+    layer's back, with no I/O error and nothing logged (a failing disk's firmware, a stray
+    `dd` onto a DRBD backing disk, Jepsen's bitflip). They are spread evenly over the data
+    the disk holds (a DRBD resource's data area, past its first MiB). Nothing heals it:
+    only a resync from a good replica does (drbdadm verify finds them, invalidate or a
+    reconnect copies them)."""
+
+    kind: Literal["corrupt_blocks"] = "corrupt_blocks"
+    host: str
+    disk: str
+    blocks: int = Field(default=8, ge=1, le=4096)
+
+    def addresses(self, data_blocks: int) -> list[int]:
+        """The 4 KiB block addresses it overwrites on a device of `data_blocks` blocks:
+        evenly spread past the first MiB, the same on every backend for the same size."""
+        span = data_blocks - FIRST_DATA_BLOCK
+        if span < self.blocks:
+            raise ValueError(f"a {data_blocks}-block device has no {self.blocks} data blocks")
+        step = span // self.blocks
+        return [FIRST_DATA_BLOCK + i * step + step // 2 for i in range(self.blocks)]
+
+
 class LinkDown(_Fault):
     """The host's link to one underlay network loses carrier."""
 
@@ -137,7 +166,8 @@ class TunnelEndpointDown(_Fault):
 
 
 Fault = Annotated[
-    HostCrash | HostHang | HostReboot | DiskFailure | SlowDisk | LinkDown | Partition
+    HostCrash | HostHang | HostReboot | DiskFailure | SlowDisk | CorruptBlocks | LinkDown
+    | Partition
     | PacketLoss | RateLimit | UnderlayMtu | OverlayFdbStale | TunnelEndpointDown
     | PowerControllerDown,
     Field(discriminator="kind"),
@@ -145,11 +175,15 @@ Fault = Annotated[
 FaultAdapter: TypeAdapter[Fault] = TypeAdapter(Fault)
 
 FAULT_KINDS: tuple[str, ...] = (
-    "host_crash", "host_hang", "host_reboot", "disk_failure", "slow_disk", "link_down",
+    "host_crash", "host_hang", "host_reboot", "disk_failure", "slow_disk", "corrupt_blocks",
+    "link_down",
     "partition", "packet_loss", "rate_limit", "underlay_mtu", "overlay_fdb_stale",
     "tunnel_endpoint_down", "power_controller_down",
 )
 register_union_tags(set(FAULT_KINDS))
+
+
+UNHEALABLE = frozenset({"corrupt_blocks"})  # nothing undoes them: a resync repairs the data
 
 
 def fault_kinds(table: Iterable[type[BaseModel]]) -> frozenset[str]:

@@ -203,6 +203,9 @@ class DrbdResource(Frozen):
         default=(), description="Hosts Primary at start (two only with allow_two_primaries)."
     )
     resync_rate_mbit: float = Field(default=800.0, gt=0)
+    verify_alg: Literal["md5", "sha1", "sha256", "crc32c"] | None = Field(
+        default=None, description="net verify-alg: the digest drbdadm verify compares "
+        "(online verify is refused without one)")
     net: DrbdNetOptions = Field(default_factory=DrbdNetOptions,
                                 description="Peer-loss and reconnect timing (net section).")
 

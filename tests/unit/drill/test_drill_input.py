@@ -231,6 +231,19 @@ def test_pending_names_command_steps_and_says_only_finished_ones(tmp_path: Path)
         "or failed prints something" in found, found
 
 
+def test_an_expectation_at_a_checkpoint_names_an_observe_step(tmp_path: Path) -> None:
+    path = drill_file(tmp_path, "schedule:\n"
+                      "  - {at: 1, observe: mid}\n"
+                      "  - {at: 2, observe: mid}\n"
+                      "expect:\n"
+                      "  - {check: quorum, cluster: drbd-pair, at: mid, quorate: {alice: true}}\n"
+                      "  - {check: drbd, resource: r0, at: later, "
+                      "nodes: {alice: {role: Primary}}}\n",
+                      topology=CLVM)
+    assert errors(path) == ["schedule[1].observe: duplicate observe label 'mid'",
+                            "expect[1].at: no observe step labelled 'later'"]
+
+
 def test_a_bad_stack_command_exits_2_with_file_path_problem(tmp_path: Path) -> None:
     path = drill_file(tmp_path, "schedule: [{at: 1, run: {tool: cluster, op: stop, "
                       "cluster: drbd-pair}}]\nexpect: [{check: exactly_once}]\n", topology=CLVM)

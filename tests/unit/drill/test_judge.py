@@ -67,3 +67,13 @@ def test_a_command_the_drill_expects_still_waiting_passes(tmp_path: Path) -> Non
     assert ("commands", True, "0 succeeded, 0 refused, 1 still waiting as expected") in checks
     assert ("commands_finished", True, "0 command(s) finished, 1 still waiting as expected") \
         in checks
+
+
+def test_an_expectation_at_a_checkpoint_that_never_ran_fails_as_not_run() -> None:
+    run = execute(load_drill(DRILLS / "switch-primaries.yaml"))
+    run.checkpoints.pop("on-cmp2")
+    checks = {c.name: c for c in judge(run).checks}
+    missed = checks["drbd[r0]@on-cmp2"]
+    assert (missed.ok, missed.ran) == (False, False)
+    assert missed.detail == "never ran: the observe step 'on-cmp2' never ran"
+    assert checks["drbd[r0]@back-on-cmp1"].ok

@@ -39,6 +39,7 @@ DRBD_OPS = {
     "primary": "primary", "secondary": "secondary", "connect": "connect",
     "disconnect": "disconnect", "attach": "attach", "detach": "detach",
     "discard-my-data": "-- --discard-my-data connect", "outdate": "outdate",
+    "verify": "verify", "invalidate": "invalidate", "invalidate-remote": "invalidate-remote",
 }
 
 

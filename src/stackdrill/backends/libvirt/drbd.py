@@ -55,6 +55,8 @@ def resource_config(topology: Topology, res: DrbdResource, devices: dict[str, st
     ]
     if res.allow_two_primaries:
         lines.append("    allow-two-primaries yes;")
+    if res.verify_alg is not None:
+        lines.append(f"    verify-alg {res.verify_alg};")
     lines += ["  }"]
     if res.fencing != "dont-care":
         lines += ["  handlers {", f'    fence-peer "{FENCE_PEER}";', "  }"]

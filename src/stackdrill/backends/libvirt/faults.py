@@ -23,6 +23,7 @@ from stackdrill.api import FaultHealed, FaultInjected, PowerState
 from stackdrill.backends.libvirt import netfaults, xmlgen
 from stackdrill.errors import InfrastructureError, StackdrillError, UnsupportedError
 from stackdrill.faults import (
+    CorruptBlocks,
     DiskFailure,
     Fault,
     HostCrash,
@@ -38,6 +39,7 @@ from stackdrill.faults import (
     describe,
     fault_kinds,
 )
+from stackdrill.faults.catalogue import BLOCK_BYTES
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
@@ -110,7 +112,7 @@ class LibvirtFaults:
         self._boot_in_background(fault.host)
 
     def _nothing(self, fault: Fault) -> None:
-        """A reboot heals by itself."""
+        """A reboot heals by itself; nothing undoes a corruption."""
 
     # -------------------------------------------------------------- disks and links
 
@@ -121,6 +123,20 @@ class LibvirtFaults:
         self._replace_volume(fault.host, fault.disk)
         self._disk(fault.host, fault.disk, present=True)
         self._reattach(fault.host, fault.disk)
+
+    def _corrupt(self, fault: CorruptBlocks) -> None:
+        """Random bytes over the fault's blocks of the backing disk, with O_DIRECT (DRBD
+        reads its backing device past the page cache). The data area is the DRBD device's
+        size where the disk backs a resource on this host, else the whole disk."""
+        device = "/dev/" + self.lab.nodes[fault.host].disks[fault.disk].target
+        backed = [r for r in self.lab.topology.drbd
+                  if r.disk == fault.disk and fault.host in r.nodes]
+        sized = f"/dev/drbd{backed[0].minor}" if backed else device
+        size = self.lab.run(fault.host, f"blockdev --getsize64 {sized}").check().stdout
+        blocks = " ".join(str(b) for b in fault.addresses(int(size.strip()) // BLOCK_BYTES))
+        self.lab.run(fault.host, f"for b in {blocks}; do dd if=/dev/urandom of={device} "
+                     f"bs={BLOCK_BYTES} seek=$b count=1 oflag=direct conv=notrunc status=none"
+                     " || exit 1; done", timeout=120).check()
 
     def _link_down(self, fault: LinkDown) -> None:
         self._link(fault.host, fault.network, up=False)
@@ -267,6 +283,7 @@ HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
     HostHang: (LibvirtFaults._hang, LibvirtFaults._hang_heal),
     HostReboot: (LibvirtFaults._reboot, LibvirtFaults._nothing),
     DiskFailure: (LibvirtFaults._disk_fail, LibvirtFaults._disk_heal),
+    CorruptBlocks: (LibvirtFaults._corrupt, LibvirtFaults._nothing),
     LinkDown: (LibvirtFaults._link_down, LibvirtFaults._link_up),
     Partition: (LibvirtFaults._bridge_rules, LibvirtFaults._bridge_rules_heal),
     PacketLoss: (LibvirtFaults._bridge_rules, LibvirtFaults._bridge_rules_heal),

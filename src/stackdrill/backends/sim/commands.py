@@ -78,6 +78,9 @@ _DRBD_OPS: dict[str, Callable[[DrbdResourceSim, DrbdCommand], simpy.Event | None
     "attach": lambda res, c: res.attach(c.host),
     "detach": lambda res, c: res.detach(c.host, force=c.force),
     "outdate": lambda res, c: res.outdate(c.host),
+    "verify": lambda res, c: res.verify(c.host),
+    "invalidate": lambda res, c: res.invalidate(c.host),
+    "invalidate-remote": lambda res, c: res.invalidate_remote(c.host),
 }
 
 

@@ -7,6 +7,7 @@ and reads are SimPy events that succeed after the device latency or fail with
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import simpy
@@ -28,6 +29,14 @@ class BlockDevice(Protocol):
     def read(self, addr: int) -> simpy.Event: ...
 
     def peek(self, addr: int) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Garbage:
+    """What a silently corrupted block holds: equal to nothing else, no record in it."""
+
+    disk: str
+    addr: int
 
 
 class SimDisk:
@@ -52,6 +61,12 @@ class SimDisk:
     def fail(self) -> None:
         self.failed = True
         self.kernel.log(f"disk/{self.name}", "failed")
+
+    def corrupt(self, addresses: list[int]) -> None:
+        """Overwrite these blocks with garbage, silently (no error, as firmware does)."""
+        for addr in addresses:
+            self.blocks[addr] = Garbage(self.name, addr)
+        self.kernel.log(f"disk/{self.name}", "corrupted", blocks=len(addresses))
 
     def replace(self) -> None:
         """A new, empty disk in the same slot."""

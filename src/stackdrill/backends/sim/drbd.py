@@ -22,7 +22,7 @@ from stackdrill.backends.sim.drbd_admin import DrbdError
 from stackdrill.backends.sim.drbd_handshake import Policies
 from stackdrill.backends.sim.drbd_io import DroppedWrite
 from stackdrill.backends.sim.drbd_model import UUID_JUST_CREATED, Conn, Disk, Node, Role, Uuids
-from stackdrill.backends.sim.drbd_promote import PromoteCore
+from stackdrill.backends.sim.drbd_verify import VerifyCore
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
 from stackdrill.backends.sim.network import Underlay
@@ -73,7 +73,7 @@ class DrbdDevice:
         return self.node.disk.peek(addr)
 
 
-class DrbdResourceSim(PromoteCore):
+class DrbdResourceSim(VerifyCore):
     def __init__(self, kernel: Kernel, spec: DrbdResource, hosts: dict[str, SimHost],
                  disks: dict[str, SimDisk], underlay: Underlay,
                  stonith: Callable[[str, str], bool] | None = None,

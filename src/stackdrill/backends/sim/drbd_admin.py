@@ -47,7 +47,8 @@ class AdminCore(ConnectionCore):
 
     def options(self, node: Node) -> Options:
         return Options(self.spec.fencing, self.spec.allow_two_primaries,
-                       has_net_conf=node.conn is not Conn.STANDALONE)
+                       has_net_conf=node.conn is not Conn.STANDALONE,
+                       verify_alg=self.spec.verify_alg is not None)
 
     def peer_answer(self, node: Node) -> DState | None:
         """The peer's state when it can answer a cluster-wide request (None: link dead)."""

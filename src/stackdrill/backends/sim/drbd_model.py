@@ -66,10 +66,13 @@ class Conn(StrEnum):
     CONNECTED = "Connected"
     SYNC_SOURCE = "SyncSource"
     SYNC_TARGET = "SyncTarget"
+    VERIFY_S = "VerifyS"  # online verify: this node requests, the peer answers digests
+    VERIFY_T = "VerifyT"
 
     @property
     def connected(self) -> bool:
-        return self in (Conn.CONNECTED, Conn.SYNC_SOURCE, Conn.SYNC_TARGET)
+        return self in (Conn.CONNECTED, Conn.SYNC_SOURCE, Conn.SYNC_TARGET, Conn.VERIFY_S,
+                        Conn.VERIFY_T)
 
 
 @dataclass

@@ -9,8 +9,8 @@ drbd.h's `enum drbd_state_rv` and drbd_strings.c's `drbd_state_sw_errors`, what 
 prints as "State change failed: (code) message". How a request walks these tables
 (`_drbd_set_state`, `drbd_req_state`) is `drbd_statechange`.
 
-Left out, because the simulator has no such state: online verify (SS_NO_VERIFY_ALG,
-SS_NOT_SUPPORTED), more than one volume (SS_O_VOL_PEER_PRI), the handshake's STATE_SENT
+Left out, because the simulator has no such state: a peer too old for online verify
+(SS_NOT_SUPPORTED), more than one volume (SS_O_VOL_PEER_PRI), the handshake's STATE_SENT
 window, sync pauses (the *_isp bits) and on-no-data-accessible (susp_nod).
 """
 
@@ -54,7 +54,8 @@ class CS(IntEnum):
 
 CS_OF = {Conn.STANDALONE: CS.STANDALONE, Conn.WF_CONNECTION: CS.WF_CONNECTION,
          Conn.CONNECTED: CS.CONNECTED, Conn.SYNC_SOURCE: CS.SYNC_SOURCE,
-         Conn.SYNC_TARGET: CS.SYNC_TARGET, Conn.UNCONFIGURED: CS.STANDALONE}
+         Conn.SYNC_TARGET: CS.SYNC_TARGET, Conn.VERIFY_S: CS.VERIFY_S,
+         Conn.VERIFY_T: CS.VERIFY_T, Conn.UNCONFIGURED: CS.STANDALONE}
 
 SS_SUCCESS, SS_NOTHING_TO_DO = 1, 2
 
@@ -71,6 +72,7 @@ MESSAGES = {  # drbd_strings.c drbd_state_sw_errors
     -11: "Device is diskless, the requested operation requires a disk",
     -12: "Device is held open by someone",
     -13: "Have no net/connection configuration",
+    -14: "Need a verify algorithm to start online verify",
     -15: "Need a connection to start verify or resync",
     -16: "Disk state is lower than outdated",
     -18: "In transient state, retry after next state change",
@@ -98,6 +100,7 @@ class Options:
     fencing: str = "dont-care"
     two_primaries: bool = False
     has_net_conf: bool = True  # a connection is configured (not after `disconnect`)
+    verify_alg: bool = False  # net-options verify-alg is set
 
 
 Check = Callable[[DState, DState, Options], bool]
@@ -131,6 +134,7 @@ def _primary(ns: DState) -> bool:
 
 
 _IVS = "drbd_state.c is_valid_state"
+_VERIFY = (CS.VERIFY_S, CS.VERIFY_T)
 STATE_RULES: tuple[Rule, ...] = (
     Rule(-1, "SS_TWO_PRIMARIES", lambda os, ns, o: o.has_net_conf and not o.two_primaries
          and _primary(ns) and ns.peer is Role.PRIMARY, f"{_IVS}: !nc->two_primaries"),
@@ -154,6 +158,8 @@ STATE_RULES: tuple[Rule, ...] = (
     Rule(-6, "SS_CONNECTED_OUTDATES", lambda os, ns, o: ns.conn in (
          CS.CONNECTED, CS.WF_BITMAP_S, CS.SYNC_SOURCE, CS.PAUSED_SYNC_S)
          and ns.disk is Disk.OUTDATED, f"{_IVS}: Connected/SyncSource and disk == Outdated"),
+    Rule(-14, "SS_NO_VERIFY_ALG", lambda os, ns, o: ns.conn in _VERIFY and not o.verify_alg,
+         f"{_IVS}: VerifyS/VerifyT and verify_alg[0] == 0"),
     Rule(-2, "SS_NO_UP_TO_DATE_DISK", lambda os, ns, o: _primary(ns)
          and ns.disk < Disk.UP_TO_DATE and ns.pdsk < Disk.UP_TO_DATE,
          f"{_IVS}: R_PRIMARY, disk and pdsk < UpToDate"),
@@ -185,6 +191,10 @@ SOFT_RULES: tuple[Rule, ...] = (  # in source order; the last one that refuses d
          and ns.disk not in (Disk.UP_TO_DATE, Disk.DISKLESS)
          and (ns.conn <= CS.WF_SYNC_UUID or ns.conn != os.conn),
          f"{_SOFT}: no promotion during the resync handshake of a forced primary"),
+    Rule(-15, "SS_NEED_CONNECTION", lambda os, ns, o: ns.conn in _VERIFY
+         and os.conn < CS.CONNECTED, f"{_SOFT}: Verify without a connection"),
+    Rule(-8, "SS_RESYNC_RUNNING", lambda os, ns, o: ns.conn in _VERIFY and ns.conn != os.conn
+         and os.conn > CS.CONNECTED, f"{_SOFT}: Verify while syncing or verifying"),
     Rule(-15, "SS_NEED_CONNECTION", lambda os, ns, o: ns.conn in _STARTING
          and os.conn < CS.CONNECTED, f"{_SOFT}: StartingSync without a connection"),
     Rule(-15, "SS_NEED_CONNECTION", lambda os, ns, o: ns.conn in (CS.SYNC_TARGET, CS.SYNC_SOURCE)

@@ -78,8 +78,11 @@ def cluster_wide(os: DState, ns: DState) -> bool:
     both = os.conn >= CS.CONNECTED and ns.conn >= CS.CONNECTED
     promote = os.role is not Role.PRIMARY and ns.role is Role.PRIMARY
     fail = os.disk is not Disk.FAILED and ns.disk is Disk.FAILED
-    return (both and (promote or fail)) or (os.conn >= CS.CONNECTED
-                                            and ns.conn is CS.DISCONNECTING)
+    sync = any(os.conn is not cs and ns.conn is cs
+               for cs in (CS.STARTING_SYNC_S, CS.STARTING_SYNC_T))
+    return ((both and (promote or fail or sync))
+            or (os.conn >= CS.CONNECTED and ns.conn is CS.DISCONNECTING)
+            or (os.conn is CS.CONNECTED and ns.conn is CS.VERIFY_S))
 
 
 def set_state(os: DState, ns: DState, opts: Options, hard: bool = False) -> Outcome:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from stackdrill.api import UNCONFIGURED, FaultHealed, FaultInjected
 from stackdrill.errors import UnsupportedError
 from stackdrill.faults import (
+    CorruptBlocks,
     DiskFailure,
     Fault,
     HostCrash,
@@ -81,7 +82,7 @@ def _reboot(lab: SimLab, fault: HostReboot) -> None:
 
 
 def _nothing(_lab: SimLab, _fault: Fault) -> None:
-    """A reboot heals by itself after the boot time."""
+    """A reboot heals by itself after the boot time; nothing undoes a corruption."""
 
 
 def _disk_fail(lab: SimLab, fault: DiskFailure) -> None:
@@ -102,6 +103,16 @@ def _disk_heal(lab: SimLab, fault: DiskFailure) -> None:
     lab.disks[(fault.host, fault.disk)].replace()
     for res in swapped:
         reattach(lab, res, fault.host)
+
+
+def _corrupt(lab: SimLab, fault: CorruptBlocks) -> None:
+    """The fault's blocks of the disk's data: a DRBD resource's data area where the disk
+    backs one on this host, else the whole disk."""
+    disk = lab.disks[(fault.host, fault.disk)]
+    backed = [res for res in lab.drbd.values()
+              if res.spec.disk == fault.disk and fault.host in res.spec.nodes]
+    data_blocks = backed[0].size_kb // 4 if backed else disk.blocks_total
+    disk.corrupt(fault.addresses(data_blocks))
 
 
 def _slow(lab: SimLab, fault: SlowDisk) -> None:
@@ -183,6 +194,7 @@ HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
     HostReboot: (_reboot, _nothing),
     DiskFailure: (_disk_fail, _disk_heal),
     SlowDisk: (_slow, _fast),
+    CorruptBlocks: (_corrupt, _nothing),
     LinkDown: (_link(False), _link(True)),
     Partition: (_partition, _partition_heal),
     PacketLoss: (_loss, _no_loss),
