@@ -59,3 +59,26 @@ def test_an_lv_held_exclusively_is_refused_to_the_other_node_until_released(run_
     for refused in ("step-3", "step-4", "step-5"):
         assert "LV locked by other host: vg-shared/data" in command(report, refused)["detail"]
     assert command(report, "step-7")["ok"] and command(report, "step-8")["ok"]
+
+
+def test_verify_finds_exactly_the_corrupted_blocks_and_a_reconnect_repairs_them(run_drill):
+    """drbd9-tests' verify and Jepsen's bitflip: 4 blocks of the Secondary's disk are
+    overwritten behind DRBD's back. verify marks exactly those out of sync on both nodes
+    (16 KiB) and repairs nothing; a reconnect resyncs them from the Primary; a second
+    verify finds the replicas equal. The guests' acknowledged writes are all intact."""
+    report = run_drill(drill("drbd-verify"))
+    assert_passed(report)
+    assert check(report, "drbd[r0]@verified").ok
+    assert check(report, "drbd[r0]@verified-again").ok
+    assert check(report, "acked_writes").data["lost"] == 0
+
+
+def test_invalidate_and_invalidate_remote_each_repair_a_corrupted_replica(run_drill):
+    """drbd9-tests' invalidate (its 8.4 variants): invalidate on the corrupted Secondary,
+    and later invalidate-remote from the Primary, each resync it fully, as a verify then
+    shows (no block out of sync); invalidate with no peer to resync from is refused."""
+    report = run_drill(drill("drbd-invalidate"))
+    assert_passed(report)
+    for moment in ("invalidated", "pushed", "verified"):
+        assert check(report, f"drbd[r0]@{moment}").ok
+    assert "Need a connection to start verify or resync" in command(report, "step-9")["detail"]

@@ -244,6 +244,17 @@ def test_an_expectation_at_a_checkpoint_names_an_observe_step(tmp_path: Path) ->
                             "expect[1].at: no observe step labelled 'later'"]
 
 
+def test_a_corruption_cannot_be_healed(tmp_path: Path) -> None:
+    path = drill_file(tmp_path, "schedule:\n"
+                      "  - {at: 1, id: rot, inject: {kind: corrupt_blocks, host: alice, "
+                      "disk: sdb}}\n"
+                      "  - {at: 2, heal: rot}\n"
+                      "expect: [{check: exactly_once}]\n", topology=CLVM)
+    (found,) = errors(path)
+    assert found.startswith("schedule[1].heal: corrupt_blocks cannot be healed: only a "
+                            "resync from a good replica repairs the blocks"), found
+
+
 def test_a_bad_stack_command_exits_2_with_file_path_problem(tmp_path: Path) -> None:
     path = drill_file(tmp_path, "schedule: [{at: 1, run: {tool: cluster, op: stop, "
                       "cluster: drbd-pair}}]\nexpect: [{check: exactly_once}]\n", topology=CLVM)

@@ -128,12 +128,15 @@ class LibvirtFaults:
         """Random bytes over the fault's blocks of the backing disk, with O_DIRECT (DRBD
         reads its backing device past the page cache). The data area is the DRBD device's
         size where the disk backs a resource on this host, else the whole disk."""
-        device = "/dev/" + self.lab.nodes[fault.host].disks[fault.disk].target
+        target = self.lab.nodes[fault.host].disks[fault.disk].target
         backed = [r for r in self.lab.topology.drbd
                   if r.disk == fault.disk and fault.host in r.nodes]
-        sized = f"/dev/drbd{backed[0].minor}" if backed else device
-        size = self.lab.run(fault.host, f"blockdev --getsize64 {sized}").check().stdout
-        blocks = " ".join(str(b) for b in fault.addresses(int(size.strip()) // BLOCK_BYTES))
+        # sysfs, not blockdev: 8.4 refuses to open a Secondary's /dev/drbdN (EMEDIUMTYPE)
+        sized = f"drbd{backed[0].minor}" if backed else target
+        sectors = self.lab.run(fault.host, f"cat /sys/class/block/{sized}/size").check().stdout
+        data_blocks = int(sectors.strip()) * 512 // BLOCK_BYTES
+        device = f"/dev/{target}"
+        blocks = " ".join(str(b) for b in fault.addresses(data_blocks))
         self.lab.run(fault.host, f"for b in {blocks}; do dd if=/dev/urandom of={device} "
                      f"bs={BLOCK_BYTES} seek=$b count=1 oflag=direct conv=notrunc status=none"
                      " || exit 1; done", timeout=120).check()

@@ -46,6 +46,8 @@ class VerifyCore(PromoteCore):
         out = self.ask(node, Change(conn=CS.VERIFY_S))
         if out.refused is not None:
             raise self.refusal("verify", node, out.refused)
+        if out.nothing_to_do:  # already verifying: SS_NOTHING_TO_DO, drbdadm succeeds
+            return
         peer = self.peer_of(node)
         node.conn, peer.conn = Conn.VERIFY_S, Conn.VERIFY_T
         self.state(node, conn="VerifyS")
