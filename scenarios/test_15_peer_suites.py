@@ -1,5 +1,5 @@
 """Situations the field's own suites rehearse (drbd9-tests, lvm2's test suite, Pacemaker's
-CTS, Jepsen's nemeses), as drills; `lab/coverage.yaml` maps each peer test to the
+CTS, Jepsen's nemeses), as drills; `peer-suites.yaml` maps each peer test to the
 scenario here or elsewhere that says it, and `stackdrill coverage` prints the table.
 
 Each scenario asserts what the peer test asserts, not only that the drill ran."""

@@ -1,4 +1,5 @@
-"""Regenerate the README's backend x fault table from the backends' own declarations.
+"""Regenerate the README's generated tables: backend x fault from the backends' own
+declarations, and the peer suites' coverage from peer-suites.yaml and the drills.
 
 Run: .venv/bin/python scripts/update_readme.py   (tests/unit/test_readme.py checks it is current)
 """
@@ -12,21 +13,29 @@ from click.testing import CliRunner
 
 from stackdrill.cli import cli
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-START, END = "<!-- backends-table:start -->", "<!-- backends-table:end -->"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+TABLES = {  # marker name -> the command whose output goes between its markers
+    "backends-table": ["backends", "--markdown"],
+    "coverage": ["coverage", "--markdown", "--catalogue", str(ROOT / "peer-suites.yaml"),
+                 "--drills", str(ROOT / "lab" / "drills")],
+}
 
 
-def table() -> str:
-    result = CliRunner().invoke(cli, ["backends", "--markdown"])
+def table(args: list[str]) -> str:
+    result = CliRunner().invoke(cli, args)
     if result.exit_code != 0:
         raise SystemExit(result.output)
     return result.output.strip()
 
 
 def updated(text: str) -> str:
-    head, _, rest = text.partition(START)
-    _, _, tail = rest.partition(END)
-    return f"{head}{START}\n{table()}\n{END}{tail}"
+    for name, args in TABLES.items():
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        head, _, rest = text.partition(start)
+        _, _, tail = rest.partition(end)
+        text = f"{head}{start}\n{table(args)}\n{end}{tail}"
+    return text
 
 
 if __name__ == "__main__":

@@ -90,12 +90,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     return report
 
 
-def infrastructure_error(report: pytest.TestReport) -> str | None:
-    """The reason when `report` is a test whose lab was not ready, else None."""
-    return next((str(v) for k, v in report.user_properties if k == INFRA_PROPERTY), None)
+def infrastructure_error(report: pytest.TestReport | pytest.CollectReport) -> str | None:
+    """The reason when `report` is a test whose lab was not ready, else None (a
+    collection error has no user properties: it is never an infrastructure error)."""
+    properties = getattr(report, "user_properties", ())
+    return next((str(v) for k, v in properties if k == INFRA_PROPERTY), None)
 
 
-def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config
+def pytest_report_teststatus(report: pytest.TestReport | pytest.CollectReport,
+                             config: pytest.Config
                              ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
     if report.failed and infrastructure_error(report) is not None:
         return "infrastructure error", "I", ("INFRA-ERROR", {"yellow": True})

@@ -22,6 +22,7 @@ from stackdrill.api import Lab, LabOptions, Traced
 from stackdrill.backends import backend_class
 from stackdrill.faults import (
     FAULT_KINDS,
+    CorruptBlocks,
     DiskFailure,
     Fault,
     HostCrash,
@@ -86,6 +87,7 @@ FAULTS: dict[str, Fault] = {
     "host_reboot": HostReboot(host="cmp2"),
     "disk_failure": DiskFailure(host="stor", disk="sdb"),
     "slow_disk": SlowDisk(host="stor", disk="sdb", latency_ms=20),
+    "corrupt_blocks": CorruptBlocks(host="stor", disk="sdb", blocks=4),
     "link_down": LinkDown(host="cmp2", network="storage"),
     "partition": Partition(groups=(("cmp1",), ("cmp2", "stor")), network="mgmt"),
     "packet_loss": PacketLoss(host="cmp2", network="storage", probability=0.5),

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from stackdrill.cli.render import console
 from stackdrill.coverage import Status, coverage_rows, load_catalogue, markdown_table, summary
-from stackdrill.coverage.model import DEFAULT_CATALOGUE
+from stackdrill.coverage.model import DEFAULT_CATALOGUE, DEFAULT_DRILLS
 
 STYLE = {Status.COVERED: "green", Status.MISSING: "yellow", Status.OUT_OF_SCOPE: "dim"}
 
@@ -24,14 +24,16 @@ Examples:
   stackdrill coverage --markdown""")
 @click.option("--catalogue", type=click.Path(dir_okay=False, path_type=Path),
               default=DEFAULT_CATALOGUE, show_default=True,
-              help="The catalogue; its drills are read from drills/ beside it.")
+              help="The peer suites' situations and the drills that rehearse them.")
+@click.option("--drills", "drills_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=DEFAULT_DRILLS, show_default=True, help="Where the drills are.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 @click.option("--markdown", is_flag=True, help="The README's table on stdout.")
-def coverage_cmd(catalogue: Path, as_json: bool, markdown: bool) -> None:
+def coverage_cmd(catalogue: Path, drills_dir: Path, as_json: bool, markdown: bool) -> None:
     """Each situation of the peer suites: the drills that rehearse it and the backends
     they run on (derived from the backends' declared limits), or what the lab still
     cannot say, or why it does not fit a two-node DRBD 8.4 lab."""
-    rows = coverage_rows(load_catalogue(catalogue), catalogue.parent / "drills")
+    rows = coverage_rows(load_catalogue(catalogue), drills_dir)
     if markdown:
         click.echo(markdown_table(rows), nl=False)
     elif as_json:

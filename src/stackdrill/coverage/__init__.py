@@ -1,6 +1,6 @@
 """What the field's own test suites rehearse, held against what this lab can say.
 
-`lab/coverage.yaml` lists the situations of LINBIT's drbd9-tests, the lvm2 test suite,
+`peer-suites.yaml` lists the situations of LINBIT's drbd9-tests, the lvm2 test suite,
 Pacemaker's CTS and Jepsen's nemeses that fit a two-node DRBD 8.4 + LVM + overlay lab
 (and, as out of scope, those that do not). Each is covered by shipped drills and the
 scenario that runs them, or names the vocabulary the lab still lacks. The backends a

@@ -12,7 +12,8 @@ from stackdrill.errors import InputError
 from stackdrill.validation import problems_from_validation
 from stackdrill.yamlio import read_mapping
 
-DEFAULT_CATALOGUE = Path("lab/coverage.yaml")  # beside lab/drills, like every lab file
+DEFAULT_CATALOGUE = Path("peer-suites.yaml")  # not under lab/: it is neither topology nor drill
+DEFAULT_DRILLS = Path("lab/drills")
 REAL_BACKENDS = ("netns", "libvirt")
 
 

@@ -6,17 +6,16 @@ the table as `stackdrill coverage --markdown` prints it."""
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 import pytest
 
-from stackdrill.coverage import Status, coverage_rows, load_catalogue, markdown_table
+from stackdrill.coverage import Status, coverage_rows, load_catalogue
 from stackdrill.coverage.model import Catalogue
 from stackdrill.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[3]
-CATALOGUE = ROOT / "lab" / "coverage.yaml"
+CATALOGUE = ROOT / "peer-suites.yaml"
 SCENARIOS = ROOT / "scenarios"
 # the CI sets of scripts/test.sh: (backend, pytest selection)
 CI_SETS = {"libvirt": ["-m", "vm"], "netns": ["-m", "not vm", "-k", "network"]}
@@ -24,7 +23,7 @@ CI_SETS = {"libvirt": ["-m", "vm"], "netns": ["-m", "not vm", "-k", "network"]}
 
 @pytest.fixture(scope="module")
 def rows():  # type: ignore[no-untyped-def]
-    return coverage_rows(load_catalogue(CATALOGUE), CATALOGUE.parent / "drills")
+    return coverage_rows(load_catalogue(CATALOGUE), ROOT / "lab" / "drills")
 
 
 class _Collected:
@@ -99,14 +98,6 @@ def test_claimed_real_backends_select_the_scenario_in_ci(rows, backend: str) -> 
             assert scenario in selected, \
                 f"{situation.key}: CI's {backend} set does not select {scenario}"
             assert not selected[scenario], f"{situation.key}: {scenario} is skipped on {backend}"
-
-
-def test_the_readme_shows_the_table_as_generated(rows) -> None:  # type: ignore[no-untyped-def]
-    readme = (ROOT / "README.md").read_text()
-    shown = re.search(r"<!-- coverage:start -->\n(.*?)<!-- coverage:end -->", readme, re.S)
-    assert shown, "README has no coverage table between its markers"
-    assert shown.group(1) == markdown_table(rows), \
-        "README's coverage table is stale: paste `stackdrill coverage --markdown`"
 
 
 @pytest.mark.parametrize(("entry", "says"), [

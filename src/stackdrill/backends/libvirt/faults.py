@@ -57,6 +57,7 @@ class LibvirtFaults:
         self.handlers = handlers
         self.rulesets: dict[str, str] = {}  # fault description -> nft script in force
         self.mtus: dict[tuple[str, str], int] = {}  # test driver only: MTUs set in guests
+        self.corrupted: list[CorruptBlocks] = []  # test driver only: no disk to overwrite
         self.boots: list[Future[None]] = []  # background boots after a power-on
 
     def _pair(self, fault: Fault) -> tuple[Action, Action]:
@@ -128,6 +129,9 @@ class LibvirtFaults:
         """Random bytes over the fault's blocks of the backing disk, with O_DIRECT (DRBD
         reads its backing device past the page cache). The data area is the DRBD device's
         size where the disk backs a resource on this host, else the whole disk."""
+        if self.lab.is_test(self.lab.nodes[fault.host].uri):
+            self.corrupted.append(fault)
+            return
         target = self.lab.nodes[fault.host].disks[fault.disk].target
         backed = [r for r in self.lab.topology.drbd
                   if r.disk == fault.disk and fault.host in r.nodes]

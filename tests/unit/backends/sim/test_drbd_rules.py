@@ -56,6 +56,8 @@ CASES: list[tuple[str, Options, DState, Change, Change]] = [
      Change(conn=CS.UNCONNECTED)),
     ("SS_IN_TRANSIENT_STATE", DONT_CARE, replace(ALONE, conn=CS.DISCONNECTING),
      Change(conn=CS.WF_CONNECTION), Change(conn=CS.STANDALONE)),
+    ("SS_NO_VERIFY_ALG", DONT_CARE, CONNECTED, Change(conn=CS.VERIFY_S),
+     Change(conn=CS.STARTING_SYNC_S)),
 ]
 
 
@@ -78,6 +80,25 @@ def test_every_rule_of_the_table_is_walked_and_cites_the_source() -> None:
     rules: tuple[Rule, ...] = STATE_RULES + SOFT_RULES + TRANSITION_RULES
     assert {r.name for r in rules} <= walked | unreachable
     assert all(r.source.startswith("drbd_state.c ") and r.code in MESSAGES for r in rules)
+
+
+def test_verify_is_refused_by_the_soft_rules_without_a_connection_or_during_a_resync() -> None:
+    """is_valid_soft_transition: VerifyS from below Connected is SS_NEED_CONNECTION, from a
+    resync SS_RESYNC_RUNNING; with a verify-alg from Connected it is accepted."""
+    alg = Options(verify_alg=True)
+    out = set_state(ALONE, Change(conn=CS.VERIFY_S).apply(ALONE), alg)
+    assert out.refused is not None and out.refused.name == "SS_NEED_CONNECTION"
+    syncing = replace(CONNECTED, conn=CS.SYNC_SOURCE, pdsk=Disk.INCONSISTENT)
+    out = set_state(syncing, Change(conn=CS.VERIFY_S).apply(syncing), alg)
+    assert out.refused is not None and out.refused.name == "SS_RESYNC_RUNNING"
+    assert set_state(CONNECTED, Change(conn=CS.VERIFY_S).apply(CONNECTED), alg).refused is None
+
+
+def test_starting_a_resync_or_a_verify_is_a_cluster_wide_change() -> None:
+    """cl_wide_st_chg: the peer must agree to StartingSyncS/T and to VerifyS."""
+    for conn in (CS.STARTING_SYNC_S, CS.STARTING_SYNC_T, CS.VERIFY_S):
+        assert cluster_wide(CONNECTED, replace(CONNECTED, conn=conn))
+    assert not cluster_wide(CONNECTED, replace(CONNECTED, conn=CS.SYNC_SOURCE))
 
 
 def test_old_state_broken_the_same_way_does_not_stop_a_change() -> None:
