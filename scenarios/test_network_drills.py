@@ -72,11 +72,18 @@ def _vtep(report: Report) -> None:
     assert not probe(report, "vtep-down")["reachable"] and probe(report, "vtep-back")["reachable"]
 
 
-def _mgmt(report: Report) -> None:
-    """cmp2 was never fenced and kept its instances (its heartbeats did stop)."""
-    assert report.state_after["power"]["cmp2"] == "on"
-    for inst in from_host(report, "cmp2"):
-        assert inst.host_after == "cmp2", f"{inst.name} moved to {inst.host_after}"
+def _unseen_but_kept(*hosts: str) -> Callable[[Report], None]:
+    """The controller lost these hosts' heartbeats (the cut did something) and evacuated
+    none of them: each kept its instances and stayed powered on."""
+    def check_it(report: Report) -> None:
+        detected = [e.label for e in report.timeline if e.lane == "detection"]
+        for host in hosts:
+            assert any(label.startswith(f"{host}: no heartbeat") for label in detected), \
+                f"the controller never missed {host}'s heartbeats: {detected}"
+            assert report.state_after["power"][host] == "on"
+            for inst in from_host(report, host):
+                assert inst.host_after == host, f"{inst.name} moved to {inst.host_after}"
+    return check_it
 
 
 def _partition(report: Report) -> None:
@@ -102,7 +109,9 @@ DRILLS: dict[str, Callable[[Report], None]] = {
     "net-mtu-blackhole": _blackhole,  # 12a
     "net-stale-fdb": _stale,  # 12b
     "net-tunnel-endpoint-down": _vtep,  # 12c
-    "net-mgmt-partition": _mgmt,  # 13
+    "net-mgmt-partition": _unseen_but_kept("cmp2"),  # 13
+    "net-one-way-heartbeat": _unseen_but_kept("cmp2"),  # Jepsen's one-way partition
+    "net-majorities-ring": _unseen_but_kept("cmp2", "cmp3"),  # Jepsen's majorities ring
     "net-partition": _partition,  # 6, the network half
 }
 

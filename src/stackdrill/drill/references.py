@@ -89,13 +89,19 @@ def _step_time(at: str, step: Step, known: _Scope) -> Iterator[Problem]:
 
 
 def _injected(at: str, step: Step, known: _Scope) -> Iterator[Problem]:
-    """The fault's named fields, the hosts of a partition's groups, a failing disk."""
+    """The fault's named fields, the hosts of a partition's groups or a cut's pairs, a
+    failing disk."""
     fault = step.inject
     if fault is None:
         return
     yield from _unknown(f"{at}.inject", fault, known.step_fields)
     for g, group in enumerate(getattr(fault, "groups", ()) or ()):
         yield from _unknown_in(f"{at}.inject.groups[{g}]", group, known.hosts, "host")
+    for p, pair in enumerate(getattr(fault, "pairs", ()) or ()):
+        yield from _unknown_in(f"{at}.inject.pairs[{p}]", pair, known.hosts, "host")
+        if pair[0] == pair[1]:
+            yield Problem(f"{at}.inject.pairs[{p}]", f"a host cannot be cut from itself "
+                          f"({shown(pair[0])})")
     disk = getattr(fault, "disk", None)
     if disk is not None and fault.targets()[0] in known.hosts:
         host = known.topo.host(fault.targets()[0])

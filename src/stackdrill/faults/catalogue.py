@@ -119,6 +119,27 @@ class Partition(_Fault):
         return tuple(h for g in self.groups for h in g)
 
 
+class Cut(_Fault):
+    """Traffic between chosen pairs of hosts is dropped while every other pair still talks:
+    a partition that is not a split into groups (Jepsen's bridge and majorities ring). With
+    `one_way`, only what the first host of a pair sends to the second is dropped (Jepsen's
+    grudge): datagrams the second sends still arrive, but no conversation between the two
+    survives (a TCP handshake or a ping needs both ways)."""
+
+    kind: Literal["cut"] = "cut"
+    pairs: tuple[tuple[str, str], ...] = Field(min_length=1)
+    network: str | None = Field(default=None, description="one network, or all when omitted")
+    one_way: bool = False
+
+    def targets(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(h for pair in self.pairs for h in pair))
+
+    def directed(self) -> tuple[tuple[str, str], ...]:
+        """(sender, receiver) of every dropped direction."""
+        back = () if self.one_way else tuple((b, a) for a, b in self.pairs)
+        return tuple(dict.fromkeys((*self.pairs, *back)))
+
+
 class PacketLoss(_Fault):
     """Random loss of packets leaving the host on a network, each with this probability."""
 
@@ -167,7 +188,7 @@ class TunnelEndpointDown(_Fault):
 
 Fault = Annotated[
     HostCrash | HostHang | HostReboot | DiskFailure | SlowDisk | CorruptBlocks | LinkDown
-    | Partition
+    | Partition | Cut
     | PacketLoss | RateLimit | UnderlayMtu | OverlayFdbStale | TunnelEndpointDown
     | PowerControllerDown,
     Field(discriminator="kind"),
@@ -176,9 +197,8 @@ FaultAdapter: TypeAdapter[Fault] = TypeAdapter(Fault)
 
 FAULT_KINDS: tuple[str, ...] = (
     "host_crash", "host_hang", "host_reboot", "disk_failure", "slow_disk", "corrupt_blocks",
-    "link_down",
-    "partition", "packet_loss", "rate_limit", "underlay_mtu", "overlay_fdb_stale",
-    "tunnel_endpoint_down", "power_controller_down",
+    "link_down", "partition", "cut", "packet_loss", "rate_limit", "underlay_mtu",
+    "overlay_fdb_stale", "tunnel_endpoint_down", "power_controller_down",
 )
 register_union_tags(set(FAULT_KINDS))
 

@@ -24,6 +24,7 @@ from stackdrill.backends.libvirt import netfaults, xmlgen
 from stackdrill.errors import InfrastructureError, StackdrillError, UnsupportedError
 from stackdrill.faults import (
     CorruptBlocks,
+    Cut,
     DiskFailure,
     Fault,
     HostCrash,
@@ -293,6 +294,7 @@ HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
     CorruptBlocks: (LibvirtFaults._corrupt, LibvirtFaults._nothing),
     LinkDown: (LibvirtFaults._link_down, LibvirtFaults._link_up),
     Partition: (LibvirtFaults._bridge_rules, LibvirtFaults._bridge_rules_heal),
+    Cut: (LibvirtFaults._bridge_rules, LibvirtFaults._bridge_rules_heal),
     PacketLoss: (LibvirtFaults._bridge_rules, LibvirtFaults._bridge_rules_heal),
     RateLimit: (LibvirtFaults._bridge_rules, LibvirtFaults._bridge_rules_heal),
     UnderlayMtu: (LibvirtFaults._mtu_low, LibvirtFaults._mtu_back),

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from stackdrill.errors import UnsupportedError
-from stackdrill.faults import Fault, PacketLoss, Partition, RateLimit, describe
+from stackdrill.faults import Cut, Fault, PacketLoss, Partition, RateLimit, describe
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
@@ -49,6 +49,15 @@ def rules(lab: LibvirtLab, fault: Fault) -> list[str]:
                             if ta and tb:
                                 out.append(f'iifname "{ta}" oifname "{tb}" drop')
                                 out.append(f'iifname "{tb}" oifname "{ta}" drop')
+        return out
+    if isinstance(fault, Cut):
+        nets = [fault.network] if fault.network else [n.name for n in lab.topology.networks]
+        out = []
+        for net in nets:
+            for sender, receiver in fault.directed():
+                ta, tb = _tap(lab, sender, net), _tap(lab, receiver, net)
+                if ta and tb:
+                    out.append(f'iifname "{ta}" oifname "{tb}" drop')
         return out
     if isinstance(fault, PacketLoss):
         tap = _require_tap(lab, fault.host, fault.network)

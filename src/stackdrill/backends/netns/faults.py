@@ -22,6 +22,7 @@ from stackdrill.backends.netns import nsops
 from stackdrill.errors import UnsupportedError
 from stackdrill.faults import Fault, fault_kinds
 from stackdrill.faults.catalogue import (
+    Cut,
     HostCrash,
     HostReboot,
     LinkDown,
@@ -124,6 +125,22 @@ class FaultEngine:
                          f"ip daddr {{ {elements} }} drop; }}\n}}\n")
                 self._nft_add(self.lab.names.host_ns(host), table, rules, undo)
 
+    def _inject_cut(self, fault: Cut, undo: list[Undo]) -> None:
+        """Each dropped direction is one rule on its sender's output hook: what the sender
+        sends to the receiver's addresses (VXLAN frames included) is dropped; what the
+        receiver sends back still arrives."""
+        nets = [fault.network] if fault.network else [n.name for n in self.lab.topology.networks]
+        for sender, receiver in fault.directed():
+            addrs = sorted({lk.address for (h, n), lk in self.lab.underlay.links.items()
+                            if h == receiver and n in nets})
+            if not addrs:
+                continue
+            table = self._next("cut")
+            rules = (f"table ip {table} {{\n"
+                     f"  chain outbound {{ type filter hook output priority -10; "
+                     f"ip daddr {{ {', '.join(addrs)} }} drop; }}\n}}\n")
+            self._nft_add(self.lab.names.host_ns(sender), table, rules, undo)
+
     def _inject_packet_loss(self, fault: PacketLoss, undo: list[Undo]) -> None:
         lk = self.lab.underlay.link(fault.host, fault.network)
         per_10k = max(1, min(10000, round(fault.probability * 10000)))
@@ -223,6 +240,7 @@ HANDLERS: dict[type[Fault], Handler] = {
     HostReboot: FaultEngine._inject_host_reboot,
     LinkDown: FaultEngine._inject_link_down,
     Partition: FaultEngine._inject_partition,
+    Cut: FaultEngine._inject_cut,
     PacketLoss: FaultEngine._inject_packet_loss,
     RateLimit: FaultEngine._inject_rate_limit,
     UnderlayMtu: FaultEngine._inject_underlay_mtu,

@@ -82,7 +82,7 @@ class _SimDriver:
         """The controller reaches `host` on the management network."""
         return self.lab.hosts[host].up and self.lab.last_heartbeat.get(host) is not None and \
             self.lab._reaches_controller(host, [n.name for n in self.lab.topology.networks_for(
-                NetworkPurpose.MANAGEMENT)])
+                NetworkPurpose.MANAGEMENT)], conversation=True)
 
 
 class SimPower(_SimDriver, PowerDriver):

@@ -9,6 +9,7 @@ from stackdrill.api import UNCONFIGURED, FaultHealed, FaultInjected
 from stackdrill.errors import UnsupportedError
 from stackdrill.faults import (
     CorruptBlocks,
+    Cut,
     DiskFailure,
     Fault,
     HostCrash,
@@ -140,6 +141,10 @@ def _partition_heal(lab: SimLab, fault: Partition) -> None:
         lab.underlay.unpartition(pid)
 
 
+def _cut(lab: SimLab, fault: Cut) -> None:
+    lab.partitions[fault] = lab.underlay.cut(fault.directed(), fault.network)
+
+
 def _loss(lab: SimLab, fault: PacketLoss) -> None:
     lab.underlay.set_loss(fault.host, fault.network, fault.probability)
 
@@ -197,6 +202,7 @@ HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
     CorruptBlocks: (_corrupt, _nothing),
     LinkDown: (_link(False), _link(True)),
     Partition: (_partition, _partition_heal),
+    Cut: (_cut, _partition_heal),
     PacketLoss: (_loss, _no_loss),
     RateLimit: (_rate, _no_rate),
     UnderlayMtu: (_mtu, _mtu_back),

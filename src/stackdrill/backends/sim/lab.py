@@ -266,14 +266,21 @@ class SimLab(Lab):
                 self.last_heartbeat[host] = env.now
             yield env.timeout(HEARTBEAT_S)
 
-    def _reaches_controller(self, host: str, networks: list[str]) -> bool:
+    def _reaches_controller(self, host: str, networks: list[str],
+                            conversation: bool = False) -> bool:
+        """A heartbeat (a datagram) from `host` arrives at the controller; with
+        `conversation`, the controller's requests to the host are answered too (both ways
+        pass: a one-way cut that lets heartbeats through still fails a request)."""
         if self._controller is None:
             return True
         if host == self._controller:
             return self.hosts[host].up
         for net in networks:
-            if self.underlay.attached(host, net) and \
-                    self.underlay.send(host, self._controller, net, 200) is not None:
+            if not self.underlay.attached(host, net):
+                continue
+            if conversation and not self.underlay.connected(self._controller, host, net):
+                continue
+            if self.underlay.send(host, self._controller, net, 200) is not None:
                 return True
         return False
 

@@ -42,6 +42,8 @@ class Underlay:
         }
         # partitions: (id, network or None for all, groups)
         self.partitions: dict[int, tuple[str | None, tuple[frozenset[str], ...]]] = {}
+        # cuts: (network or None for all, the (sender, receiver) directions dropped)
+        self.cuts: dict[int, tuple[str | None, frozenset[tuple[str, str]]]] = {}
         self._next_partition = 0
         self._listeners: list[Callable[[], None]] = []
         for host in hosts.values():
@@ -70,7 +72,16 @@ class Underlay:
         return link.mtu if link.mtu is not None else self.networks[network].mtu
 
     def connected(self, a: str, b: str, network: str) -> bool:
-        """Can a packet flow between a and b on `network` right now (ignoring loss)?"""
+        """Can a and b converse on `network` right now (ignoring loss): packets pass both
+        ways, as a TCP connection, a ping or a cluster ring needs?"""
+        return self.passes(a, b, network) and (a == b or self.passes(b, a, network))
+
+    def passes(self, a: str, b: str, network: str) -> bool:
+        """Can a packet a sends reach b on `network` right now (ignoring loss)? Differs from
+        `connected` only under a one-way cut."""
+        if any((a, b) in dropped for net, dropped in self.cuts.values()
+               if net is None or net == network):
+            return False
         if a == b:
             return self.hosts[a].up
         la, lb = self.links.get((a, network)), self.links.get((b, network))
@@ -120,7 +131,7 @@ class Underlay:
 
     def send(self, a: str, b: str, network: str, nbytes: int) -> float | None:
         """Delay of one packet a -> b, or None when it is lost or cannot pass."""
-        if not self.connected(a, b, network):
+        if not self.passes(a, b, network):
             return None
         if nbytes > self.path_mtu(a, b, network):
             return None
@@ -178,6 +189,16 @@ class Underlay:
         return pid
 
     def unpartition(self, pid: int) -> None:
-        if self.partitions.pop(pid, None) is not None:
+        if self.partitions.pop(pid, None) is not None or self.cuts.pop(pid, None) is not None:
             self.kernel.log("net", "unpartition", id=pid)
             self._changed()
+
+    def cut(self, directed: tuple[tuple[str, str], ...], network: str | None) -> int:
+        """Drop what each (sender, receiver) sends; undone by `unpartition(id)`."""
+        pid = self._next_partition
+        self._next_partition += 1
+        self.cuts[pid] = (network, frozenset(directed))
+        self.kernel.log("net", "cut", id=pid, network=network or "*",
+                        directions=[f"{a}>{b}" for a, b in directed])
+        self._changed()
+        return pid

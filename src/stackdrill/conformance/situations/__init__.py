@@ -8,6 +8,7 @@ from stackdrill.conformance.model import Situation
 from stackdrill.conformance.situations import (
     cluster,
     cluster_crash,
+    cut,
     drbd_admin,
     drbd_data,
     drbd_data_power,
@@ -29,6 +30,7 @@ SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     tbf.SITUATION,
     loss.WHOLE,
     loss.PARTIAL,
+    cut.ONE_WAY,
     mtu.SENDER,
     mtu.RECEIVER,
     *overlay.VTEP_LOSS,

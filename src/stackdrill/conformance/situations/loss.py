@@ -80,11 +80,11 @@ def _record(probability: float, count: int, overlay: bool, host: str = "a") -> F
         lab.inject(PacketLoss(host=host, network=labs.NETWORK, probability=probability))
         counts: dict[str, int] = {}
         for src, dst in DIRECTIONS:
-            counts[f"underlay_{src}_to_{dst}"] = _datagrams(
+            counts[f"underlay_{src}_to_{dst}"] = datagrams(
                 lab.names.host_ns(src), lab.names.host_ns(dst), labs.ADDRESS[dst], count)
             if overlay:
                 isrc, idst = labs.INSTANCE[src], labs.INSTANCE[dst]
-                counts[f"overlay_{src}_to_{dst}"] = _datagrams(
+                counts[f"overlay_{src}_to_{dst}"] = datagrams(
                     lab.names.instance_ns(isrc), lab.names.instance_ns(idst),
                     labs.INSTANCE_IP[idst], count)
     return _observed(counts, count)
@@ -97,7 +97,7 @@ def _resolve(lab: NetnsLab, src: str, dst: str) -> None:
               ["ping", "-n", "-q", "-c", "1", "-W", "2", labs.INSTANCE_IP[dst]], timeout=10)
 
 
-def _datagrams(src_ns: str, dst_ns: str, dst_ip: str, count: int) -> int:
+def datagrams(src_ns: str, dst_ns: str, dst_ip: str, count: int) -> int:
     """Send `count` datagrams src -> dst in batches; how many arrived."""
     from stackdrill.backends.netns import nsops
 
