@@ -28,7 +28,8 @@ INFRASTRUCTURE_EXIT = InfrastructureError.exit_code  # 3, as on every stackdrill
 MARKERS = (
     "sim: runs on the simulated backend",
     "netns: needs root and real kernel network namespaces",
-    "vm: boots real guests (slow)",
+    "vm: boots real guests (slow); in every CI run (scripts/test.sh)",
+    "vm_peer: boots real guests for a peer suite's situation; run by scripts/test-vm-peer.sh",
     "slow: takes more than a few seconds",
     "backends(*names): the backends this scenario can run on; skipped with a reason on others",
     "topology(path): the topology the `lab` fixture brings up",

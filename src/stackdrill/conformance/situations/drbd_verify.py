@@ -8,12 +8,17 @@ after blocks of the Secondary's backing disk were overwritten behind DRBD's back
 - invalidate on the Connected Secondary, invalidate-remote from the Primary, invalidate
   on the Primary while the peer is away, and on the StandAlone Secondary.
 
-The guests' resource has no verify-alg: it is set at run time with `drbdadm net-options
---verify-alg=md5` (as an operator would), the simulator's lab carries it in its topology.
+The guests' resource has no verify-alg: each situation writes `verify-alg md5;` into both
+nodes' resource file and runs `drbdadm adjust`, and takes it out again at the end (set
+with `drbdadm net-options` only, the next `drbdadm connect` re-applies the file and the
+handshake fails: "Different verify-alg settings", both StandAlone). The simulator's lab
+carries it in its topology.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from stackdrill.backends.libvirt.drbd import parse_proc_drbd
@@ -136,9 +141,22 @@ def _vm_settle(lab: LibvirtLab) -> None:
         for h in HOSTS), VM_SETTLE_S)
 
 
-def _vm_verify_alg(lab: LibvirtLab) -> None:
+RES_FILE = f"/etc/drbd.d/{RES}.res"
+
+
+@contextmanager
+def _vm_verify_alg(lab: LibvirtLab) -> Iterator[None]:
+    """verify-alg md5 in both nodes' resource file (and in force) while the block runs."""
     for host in HOSTS:
-        must(lab, host, f"drbdadm net-options --verify-alg=md5 {RES}")
+        must(lab, host, f"sed -i 's/^  net {{$/  net {{\\n    verify-alg md5;/' {RES_FILE}")
+    for host in HOSTS:
+        must(lab, host, f"drbdadm adjust {RES}", timeout=60)
+    try:
+        yield
+    finally:
+        for host in HOSTS:
+            run(lab, host, f"sed -i '/verify-alg md5;/d' {RES_FILE}; drbdadm adjust {RES}",
+                timeout=60)
 
 
 def _vm_reconnect(lab: LibvirtLab) -> None:
@@ -150,9 +168,13 @@ def _vm_verify() -> Fields:
     lab = vm_lab()
     reset_connected(lab)
     out = answer("verify_no_alg", *run(lab, PRIMARY, f"drbdadm verify {RES}"))
-    _vm_verify_alg(lab)
+    with _vm_verify_alg(lab):
+        return out | _vm_verify_repair(lab)
+
+
+def _vm_verify_repair(lab: LibvirtLab) -> Fields:
     lab.inject(CORRUPTED)
-    out |= answer("verify", *run(lab, PRIMARY, f"drbdadm verify {RES}"))
+    out = answer("verify", *run(lab, PRIMARY, f"drbdadm verify {RES}"))
     _vm_settle(lab)
     out |= _oos("verified", _vm_oos(lab))
     must(lab, SECONDARY, f"drbdadm disconnect {RES}")
@@ -166,7 +188,11 @@ def _vm_verify() -> Fields:
 def _vm_invalidate() -> Fields:
     lab = vm_lab()
     reset_connected(lab)
-    _vm_verify_alg(lab)
+    with _vm_verify_alg(lab):
+        return _vm_invalidate_steps(lab)
+
+
+def _vm_invalidate_steps(lab: LibvirtLab) -> Fields:
     lab.inject(CORRUPTED)
     out = answer("invalidate", *run(lab, SECONDARY, f"drbdadm invalidate {RES}"))
     wait("r0 syncs", lambda: in_sync(lab), VM_SETTLE_S)

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The peer suites' situations on real guests (the `vm_peer` scenarios): drbd9-tests'
+# verify, invalidate and switch-primaries, lvm2's lvmlockd activation, CTS's one-by-one
+# stops and starts, on DRBD 8.4, lvmlockd and corosync in Debian guests. Not part of the
+# every-commit run (scripts/test.sh, CI's 30 minutes): run it nightly or before a
+# release, as root. Budget: README "VM set budget".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+if [ "$(id -u)" != 0 ]; then
+    echo "test-vm-peer: needs root (libvirt's system connection, the lab bridges)" >&2
+    exit 2
+fi
+exec bash scripts/vm-set.sh vm_peer
