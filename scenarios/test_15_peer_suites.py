@@ -2,11 +2,17 @@
 CTS, Jepsen's nemeses), as drills; `peer-suites.yaml` maps each peer test to the
 scenario here or elsewhere that says it, and `stackdrill coverage` prints the table.
 
-Each scenario asserts what the peer test asserts, not only that the drill ran."""
+Each scenario asserts what the peer test asserts, not only that the drill ran. Those that
+fit real guests carry the `vm_peer` marker: scripts/test-vm-peer.sh runs them on libvirt
+(README "VM set budget")."""
 
 from __future__ import annotations
 
+import pytest
 from scenario_helpers import assert_passed, check, command, drill, from_host
+
+# the drills that run on real guests too: in the vm_peer set (scripts/test-vm-peer.sh)
+ON_GUESTS = pytest.mark.backends("sim", "libvirt")
 
 
 def test_a_paused_host_that_cannot_be_fenced_keeps_its_instances_and_nothing_runs_twice(
@@ -23,6 +29,8 @@ def test_a_paused_host_that_cannot_be_fenced_keeps_its_instances_and_nothing_run
     assert "cannot be fenced" in check(report, "blocked").detail
 
 
+@ON_GUESTS
+@pytest.mark.vm_peer
 def test_the_primary_role_switches_and_back_and_the_peer_sees_each_switch(run_drill):
     """drbd9-tests' switch-primaries: demote one node, promote the other, and back; after
     each switch both nodes report the same roles (the peer's role as the peer reports
@@ -37,6 +45,8 @@ def test_the_primary_role_switches_and_back_and_the_peer_sees_each_switch(run_dr
         "start", "on-cmp2", "back-on-cmp1", "end"]
 
 
+@ON_GUESTS
+@pytest.mark.vm_peer
 def test_the_cluster_stack_stops_and_starts_one_node_at_a_time(run_drill):
     """CTS's StopOnebyOne / StartOnebyOne on the clustered pair: bob leaves and alice stays
     quorate (two_node); both stop; alice starts alone and waits for all (not quorate)
@@ -61,6 +71,8 @@ def test_an_lv_held_exclusively_is_refused_to_the_other_node_until_released(run_
     assert command(report, "step-7")["ok"] and command(report, "step-8")["ok"]
 
 
+@ON_GUESTS
+@pytest.mark.vm_peer
 def test_verify_finds_exactly_the_corrupted_blocks_and_a_reconnect_repairs_them(run_drill):
     """drbd9-tests' verify and Jepsen's bitflip: 4 blocks of the Secondary's disk are
     overwritten behind DRBD's back. verify marks exactly those out of sync on both nodes
