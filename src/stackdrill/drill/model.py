@@ -13,7 +13,7 @@ from stackdrill.api import LabOptions
 from stackdrill.api.commands import Command
 from stackdrill.checks.expectations import Expectation
 from stackdrill.faults import Fault
-from stackdrill.recovery import Mode, Profile, RecoveryConfig, RecoveryMethod
+from stackdrill.recovery import FenceAction, Mode, Profile, RecoveryConfig, RecoveryMethod
 from stackdrill.topology import Topology
 
 
@@ -59,6 +59,10 @@ class RecoverSpec(Frozen):
         default=RecoveryConfig.fence_on_isolation,
         description="a host that only lost its management link is fenced and evacuated",
     )
+    fence_action: FenceAction = Field(
+        default=RecoveryConfig.fence_action,
+        description="a fenced host once nothing is left to evacuate: off (Masakari's) or "
+        "reboot (Pacemaker's): powered on, it rejoins as a returning host")
     budget_s: float = Field(
         default=900.0, gt=0,
         description="named labs (`stackdrill recover`): the longest the engine watches "
@@ -71,7 +75,8 @@ class RecoverSpec(Frozen):
         return RecoveryConfig.for_profile(
             self.profile, assume_fenced=self.assume_fenced, reserved_hosts=self.reserved_hosts,
             recovery_method=self.recovery_method, mode=self.mode,
-            fence_on_isolation=self.fence_on_isolation, stop_when_idle=stop_when_idle,
+            fence_on_isolation=self.fence_on_isolation, fence_action=self.fence_action,
+            stop_when_idle=stop_when_idle,
             **chosen)
 
 

@@ -5,7 +5,7 @@ It talks to a lab only through `stackdrill.api` (drivers and clock).
 
 from __future__ import annotations
 
-from stackdrill.recovery.config import Mode, Profile, RecoveryConfig, RecoveryMethod
+from stackdrill.recovery.config import FenceAction, Mode, Profile, RecoveryConfig, RecoveryMethod
 from stackdrill.recovery.engine import RecoveryEngine
 from stackdrill.recovery.journal import EngineKilled, JournalStep
 from stackdrill.recovery.plan import Placement, Plan, Unplaceable
@@ -21,6 +21,7 @@ from stackdrill.recovery.result import (
 
 __all__ = [
     "EngineKilled",
+    "FenceAction",
     "InstanceOutcome",
     "InstanceState",
     "JournalRecord",

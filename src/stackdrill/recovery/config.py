@@ -24,6 +24,17 @@ class Mode(StrEnum):
     MAINTENANCE = "maintenance"
 
 
+class FenceAction(StrEnum):
+    """What becomes of a fenced host once nothing is left to evacuate from it. `off` (the
+    default, Masakari's): it stays off for the operator, since a host that failed may fail
+    again and its disks may be what failed. `reboot` (Pacemaker's stonith-action default):
+    powered on again, it rejoins through the returning-host path (stale guests cleaned,
+    its DRBD replica back as Secondary and resynced), so a pair is not left degraded."""
+
+    OFF = "off"
+    REBOOT = "reboot"
+
+
 class RecoveryMethod(StrEnum):
     """Masakari's failover-segment recovery methods (where evacuated instances may go)."""
 
@@ -59,6 +70,7 @@ class RecoveryConfig:
     maintenance_reboot: bool = True  # drain reboots the drained host through the power driver
     fence_on_isolation: bool = False  # policy: a host that only lost its management link is
     #                                   fenced and evacuated (default: left alone)
+    fence_action: FenceAction = FenceAction.OFF  # a fenced host, once evacuated
     stop_after_steps: int | None = None  # test hook: raise EngineKilled after N journal steps
 
     def __post_init__(self) -> None:
@@ -66,6 +78,7 @@ class RecoveryConfig:
         object.__setattr__(self, "profile", Profile(self.profile))
         object.__setattr__(self, "mode", Mode(self.mode))
         object.__setattr__(self, "recovery_method", RecoveryMethod(self.recovery_method))
+        object.__setattr__(self, "fence_action", FenceAction(self.fence_action))
         object.__setattr__(self, "reserved_hosts", tuple(self.reserved_hosts))
         if self.parallel < 1:
             raise ValueError(f"parallel must be at least 1, got {self.parallel}")

@@ -13,8 +13,14 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from stackdrill.api import PowerDriver, PowerState
+from stackdrill.recovery.taskbase import STEP_ERRORS, TaskGen
+
+if TYPE_CHECKING:
+    from stackdrill.recovery.shared import Emitter
+
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,15 @@ class FenceOutcome:
     host: str
     confirmed: bool
     reason: str
+
+
+def power_on(power: PowerDriver, emit: Emitter, host: str, after: str) -> TaskGen:
+    """Power a host on through its controller (after a maintenance reboot's power-off, or
+    after fencing with fence action reboot); a failure is an event, never an exception."""
+    try:
+        yield power.power_on(host)
+    except STEP_ERRORS as exc:
+        emit("reboot-failed", f"{host}: power-on after {after} failed: {exc}", host)
 
 
 def begin(power: PowerDriver, host: str, now: float) -> FenceAttempt:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from stackdrill.api import HostHealth, PowerState
+from stackdrill.recovery import fence
 from stackdrill.recovery.detect import alive
 from stackdrill.recovery.hoststate import HostStatus, last
 from stackdrill.recovery.inventory import Service, VmState
@@ -84,8 +85,4 @@ class Maintenance:
         yield from self._power_on(host)
 
     def _power_on(self, host: str) -> TaskGen:
-        try:
-            yield self.drivers.power.power_on(host)
-        except STEP_ERRORS as exc:
-            self.emit("reboot-failed", f"{host}: power-on after maintenance failed: {exc}",
-                      host)
+        return fence.power_on(self.drivers.power, self.emit, host, "maintenance")

@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import update
 
-from stackdrill.api import HostHealth
-from stackdrill.recovery import sql
+from stackdrill.api import HostHealth, PowerState
+from stackdrill.recovery import fence, sql
+from stackdrill.recovery.config import FenceAction
 from stackdrill.recovery.detect import alive
 from stackdrill.recovery.hoststate import last
 from stackdrill.recovery.inventory import Instance, Migration, MigrationStatus, Service, VmState
@@ -90,6 +91,20 @@ class Returning:
                       JournalStep.FENCE_ASSUMED)
         if alive(health, now, fenced.time if fenced else 0.0, self.config.grace_s):
             self.returned(host, "powered on again after it was fenced")
+        elif self._reboot_due(host, health):
+            self.emit("fence-reboot", f"{host}: nothing left to evacuate; powering it on "
+                      "again (fence action reboot)", host)
+            self.state.procs[host] = Proc(
+                fence.power_on(self.drivers.power, self.emit, host, "fencing"), since=now)
+
+    def _reboot_due(self, host: str, health: HostHealth) -> bool:
+        """Fence action reboot, a host confirmed off, none of its guests still placed there
+        nor moving away (an instance given up on keeps it off: its guest would resume)."""
+        state = self.state
+        return (self.config.fence_action is FenceAction.REBOOT and host not in state.procs
+                and health.power is PowerState.OFF and not state.hosted.get(host)
+                and not any(p.ctx is not None and p.ctx.source == host
+                            for p in state.flows.values()))
 
     def on_returning(self, host: str, health: HostHealth, now: float) -> None:
         if host not in self.state.procs:  # resumed after a restart: clean it again
