@@ -11,7 +11,6 @@ from stackdrill.drill.judge import judge
 from stackdrill.drill.model import Drill
 from stackdrill.drill.runner import execute
 from stackdrill.recovery import FenceAction
-from stackdrill.report.model import Report
 
 DRILLS = Path(__file__).resolve().parents[3] / "lab" / "drills"
 
