@@ -45,7 +45,8 @@ class DrbdCommand(Frozen):
     tool: Literal["drbdadm"] = "drbdadm"
     host: str
     op: Literal["primary", "secondary", "connect", "disconnect", "attach", "detach",
-                "discard-my-data", "outdate", "verify", "invalidate", "invalidate-remote"]
+                "discard-my-data", "outdate", "verify", "invalidate", "invalidate-remote",
+                "suspend-io", "resume-io"]
     resource: str
     force: bool = False
 

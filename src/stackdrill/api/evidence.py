@@ -72,8 +72,10 @@ class DrbdNodeStatus:
     crashed_primary: bool = False
     uuids: DrbdUuids | None = None  # where the backend reads them
 
-    # what a drill may expect (out_of_sync_kb: /proc/drbd's oos, what verify marked)
-    FIELDS = ("role", "disk", "connection", "peer_role", "peer_disk", "out_of_sync_kb")
+    # what a drill may expect (out_of_sync_kb: /proc/drbd's oos, what verify marked;
+    # suspended: 's' in its flags, I/O queued by suspend-io or a fencing freeze)
+    FIELDS = ("role", "disk", "connection", "peer_role", "peer_disk", "out_of_sync_kb",
+              "suspended")
 
     def value_of(self, name: str) -> str:
         """One of FIELDS by name (a drill's expectation names them)."""

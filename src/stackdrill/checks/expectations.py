@@ -80,9 +80,9 @@ class ExpectDrbd(_Frozen):
     resource: str
     at: str | None = AT
     split_brain: bool | None = None
-    nodes: dict[str, dict[str, str | int]] = Field(
+    nodes: dict[str, dict[str, str | bool | int]] = Field(
         default_factory=dict, description="host -> {role, disk, connection, peer_role, "
-        "peer_disk, out_of_sync_kb} expected at the end (or at `at`)"
+        "peer_disk, out_of_sync_kb, suspended} expected at the end (or at `at`)"
     )
 
 

@@ -32,7 +32,7 @@ FENCE_PEER = "/usr/local/sbin/sd-fence-peer"
 STATUS_COMMAND = "cat /proc/drbd; echo ===; dmesg | grep -c 'Split-Brain detected'"
 _LINE = re.compile(
     r"^\s*(?P<minor>\d+): cs:(?P<cs>\S+) ro:(?P<ro>\S+)/(?P<pro>\S+) "
-    r"ds:(?P<ds>\S+)/(?P<pds>\S+)(?: (?P<proto>[ABC]))?"
+    r"ds:(?P<ds>\S+)/(?P<pds>\S+)(?: (?P<proto>[ABC]))?(?:\s+(?P<susp>[rs])\S*)?"
 )
 _OOS = re.compile(r"\boos:(\d+)")
 
@@ -101,7 +101,7 @@ def parse_proc_drbd(text: str, minor: int) -> DrbdNodeStatus | None:
                 break
         return DrbdNodeStatus(role=match["ro"], peer_role=match["pro"], disk=match["ds"],
                               peer_disk=match["pds"], connection=match["cs"],
-                              out_of_sync_kb=oos)
+                              out_of_sync_kb=oos, suspended=match["susp"] == "s")
     return UNCONFIGURED
 
 

@@ -81,6 +81,8 @@ _DRBD_OPS: dict[str, Callable[[DrbdResourceSim, DrbdCommand], simpy.Event | None
     "verify": lambda res, c: res.verify(c.host),
     "invalidate": lambda res, c: res.invalidate(c.host),
     "invalidate-remote": lambda res, c: res.invalidate_remote(c.host),
+    "suspend-io": lambda res, c: res.suspend_io(c.host),
+    "resume-io": lambda res, c: res.resume_io_cmd(c.host),
 }
 
 

@@ -144,7 +144,7 @@ class DrbdResourceSim(VerifyCore):
                 connection=node.conn.value,
                 out_of_sync_kb=int(oos),
                 split_brain=node.split_brain,
-                suspended=node.susp_fen,
+                suspended=node.suspended,
                 uuids=DrbdUuids(uuids["current"], uuids["bitmap"], tuple(uuids["history"])),
                 crashed_primary=node.crashed_primary or (node.primary_ind and not run),
             )
@@ -348,6 +348,7 @@ class DrbdResourceSim(VerifyCore):
         node.role, node.conn = Role.SECONDARY, Conn.UNCONFIGURED
         node.peer_role, node.peer_disk = Role.UNKNOWN, Disk.DUNKNOWN
         node.susp_fen = node.new_cur_uuid = node.discard_my_data = node.pending_loss = False
+        node.susp_user = False
         node.negotiating = False
         node.ed_uuid = 0
         self.log("down", node=node.name, crashed_primary=node.primary_ind)

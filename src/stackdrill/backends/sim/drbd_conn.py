@@ -209,6 +209,8 @@ class ConnectionCore(PeerLossCore):
         if node.new_cur_uuid and rotate:
             self.new_current_uuid(node)
         node.new_cur_uuid = False
+        if node.susp_user:
+            return  # drbdadm suspend-io still holds it: resume-io releases the queue
         self.note("resumed", node=node.name, why=why)
         self.settle_awaiting(node)
         frozen, node.frozen = node.frozen, []

@@ -219,7 +219,7 @@ class ReplicationCore:
         if node.role is not Role.PRIMARY:
             done.fail(BlockIOError(f"{self._dev(node)}: Read-only file system (Secondary)"))
             return done
-        if node.susp_fen:
+        if node.suspended:
             node.frozen.append((addr, data, done))
             return done
         self._start_write(node, addr, data, done)
@@ -368,7 +368,7 @@ class ReplicationCore:
         if node.role is not Role.PRIMARY:
             done.fail(BlockIOError(f"{self._dev(node)}: Wrong medium type (Secondary)"))
             return done
-        if node.susp_fen:
+        if node.suspended:
             node.frozen.append((addr, None, done))
             return done
         self._start_read(node, addr, done)

@@ -123,6 +123,7 @@ class Node:
     peer_disk: Disk = Disk.UP_TO_DATE
     crashed_primary: bool = False
     susp_fen: bool = False  # I/O frozen while the fence-peer handler runs
+    susp_user: bool = False  # I/O frozen by drbdadm suspend-io, until resume-io
     new_cur_uuid: bool = False  # NEW_CUR_UUID: rotate once the freeze ends
     discard_my_data: bool = False
     split_brain: bool = False
@@ -135,6 +136,11 @@ class Node:
     def __repr__(self) -> str:
         return (f"Node({self.name} {self.role.value} {self.dstate.label} {self.conn.value}"
                 f" peer={self.peer_role.value}/{self.peer_disk.label})")
+
+    @property
+    def suspended(self) -> bool:
+        """drbd_suspended(): new I/O is queued, not started ('s' in /proc/drbd)."""
+        return self.susp_fen or self.susp_user
 
     @property
     def attached(self) -> bool:

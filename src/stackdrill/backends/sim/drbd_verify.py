@@ -106,6 +106,25 @@ class VerifyCore(PromoteCore):
         self._forced_resync(node, Change(conn=CS.STARTING_SYNC_S), "invalidate-remote")
         self.start_resync(node, self.peer_of(node), full=True)
 
+    # ------------------------------------------------------------ drbdadm suspend-io
+
+    def suspend_io(self, host: str) -> None:
+        """drbd_adm_suspend_io: NS(susp, 1); new I/O is queued until resume-io (already
+        suspended: SS_NOTHING_TO_DO, drbdadm succeeds)."""
+        node = self._running(host)
+        if not node.susp_user:
+            node.susp_user = True
+            self.note("suspended", node=node.name, why="drbdadm suspend-io")
+
+    def resume_io_cmd(self, host: str) -> None:
+        """drbd_adm_resume_io: clears susp, susp_nod and susp_fen (so it also ends a freeze
+        the fence-peer handler left), rotating the current UUID when NEW_CUR_UUID is set;
+        the queued I/O starts."""
+        node = self._running(host)
+        if node.suspended:
+            node.susp_user = False
+            self.resume_io(node, "drbdadm resume-io", rotate=True)
+
     def _needs_disk(self, node: Node, cmd: str) -> None:
         """get_ldev() failed: ERR_NO_DISK, before any state change is asked."""
         if not node.attached:
