@@ -85,6 +85,8 @@ def test_verify_finds_exactly_the_corrupted_blocks_and_a_reconnect_repairs_them(
     assert check(report, "acked_writes").data["lost"] == 0
 
 
+@ON_GUESTS
+@pytest.mark.vm_peer
 def test_invalidate_and_invalidate_remote_each_repair_a_corrupted_replica(run_drill):
     """drbd9-tests' invalidate (its 8.4 variants): invalidate on the corrupted Secondary,
     and later invalidate-remote from the Primary, each resync it fully, as a verify then
@@ -94,3 +96,13 @@ def test_invalidate_and_invalidate_remote_each_repair_a_corrupted_replica(run_dr
     for moment in ("invalidated", "pushed", "verified"):
         assert check(report, f"drbd[r0]@{moment}").ok
     assert "Need a connection to start verify or resync" in command(report, "step-9")["detail"]
+
+
+def test_suspend_io_freezes_the_primary_and_resume_io_releases_its_writes(run_drill):
+    """drbd9-tests' suspend-io: while suspended the Primary shows it ('s' in /proc/drbd)
+    and its guests' writes wait; resume-io releases them: nothing acknowledged is lost and
+    the pair stays Connected."""
+    report = run_drill(drill("drbd-suspend-io"))
+    assert_passed(report)
+    assert check(report, "drbd[r0]@frozen").ok and check(report, "drbd[r0]@resumed").ok
+    assert check(report, "acked_writes").data["lost"] == 0
