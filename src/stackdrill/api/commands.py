@@ -46,7 +46,7 @@ class DrbdCommand(Frozen):
     host: str
     op: Literal["primary", "secondary", "connect", "disconnect", "attach", "detach",
                 "discard-my-data", "outdate", "verify", "invalidate", "invalidate-remote",
-                "suspend-io", "resume-io"]
+                "suspend-io", "resume-io", "pause-sync", "resume-sync"]
     resource: str
     force: bool = False
 

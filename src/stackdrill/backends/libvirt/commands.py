@@ -40,7 +40,8 @@ DRBD_OPS = {
     "disconnect": "disconnect", "attach": "attach", "detach": "detach",
     "discard-my-data": "-- --discard-my-data connect", "outdate": "outdate",
     "verify": "verify", "invalidate": "invalidate", "invalidate-remote": "invalidate-remote",
-    "suspend-io": "suspend-io", "resume-io": "resume-io",
+    "suspend-io": "suspend-io", "resume-io": "resume-io", "pause-sync": "pause-sync",
+    "resume-sync": "resume-sync",
 }
 
 

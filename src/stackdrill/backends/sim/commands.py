@@ -83,6 +83,8 @@ _DRBD_OPS: dict[str, Callable[[DrbdResourceSim, DrbdCommand], simpy.Event | None
     "invalidate-remote": lambda res, c: res.invalidate_remote(c.host),
     "suspend-io": lambda res, c: res.suspend_io(c.host),
     "resume-io": lambda res, c: res.resume_io_cmd(c.host),
+    "pause-sync": lambda res, c: res.pause_sync(c.host),
+    "resume-sync": lambda res, c: res.resume_sync(c.host),
 }
 
 

@@ -22,7 +22,7 @@ from stackdrill.backends.sim.drbd_admin import DrbdError
 from stackdrill.backends.sim.drbd_handshake import Policies
 from stackdrill.backends.sim.drbd_io import DroppedWrite
 from stackdrill.backends.sim.drbd_model import UUID_JUST_CREATED, Conn, Disk, Node, Role, Uuids
-from stackdrill.backends.sim.drbd_verify import VerifyCore
+from stackdrill.backends.sim.drbd_operator import OperatorCore
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
 from stackdrill.backends.sim.network import Underlay
@@ -73,7 +73,7 @@ class DrbdDevice:
         return self.node.disk.peek(addr)
 
 
-class DrbdResourceSim(VerifyCore):
+class DrbdResourceSim(OperatorCore):
     def __init__(self, kernel: Kernel, spec: DrbdResource, hosts: dict[str, SimHost],
                  disks: dict[str, SimDisk], underlay: Underlay,
                  stonith: Callable[[str, str], bool] | None = None,
@@ -130,8 +130,7 @@ class DrbdResourceSim(VerifyCore):
         self.flush()
         out: dict[str, DrbdNodeStatus] = {}
         for node in self.nodes.values():
-            syncing = self.resync is not None and node.conn in (Conn.SYNC_SOURCE,
-                                                                Conn.SYNC_TARGET)
+            syncing = self.resync is not None and node.conn.syncing
             oos = self.resync_left_kb() if syncing else node.out_of_sync_kb(self.size_kb)
             run = node.running
             uuids = node.uuids.as_dict()
@@ -348,7 +347,7 @@ class DrbdResourceSim(VerifyCore):
         node.role, node.conn = Role.SECONDARY, Conn.UNCONFIGURED
         node.peer_role, node.peer_disk = Role.UNKNOWN, Disk.DUNKNOWN
         node.susp_fen = node.new_cur_uuid = node.discard_my_data = node.pending_loss = False
-        node.susp_user = False
+        node.susp_user = node.user_isp = False
         node.negotiating = False
         node.ed_uuid = 0
         self.log("down", node=node.name, crashed_primary=node.primary_ind)

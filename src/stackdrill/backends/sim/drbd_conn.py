@@ -40,6 +40,7 @@ class Resync:
     duration: float
     kb: int
     token: int
+    paused_at: float | None = None  # pause-sync: nothing is copied from then on
 
 
 class ConnectionCore(PeerLossCore):
@@ -367,6 +368,31 @@ class ConnectionCore(PeerLossCore):
         self.note("resync-started", source=src.name, target=tgt.name,
                   mode="full" if full else "bitmap", kb=kb, duration=duration,
                   discarded_blocks=len(lost))
+        if any(n.user_isp for n in self.nodes.values()):
+            self.pause_resync()  # a flag set before the resync began: it starts paused
+        else:
+            self._arm_resync()
+
+    def pause_resync(self) -> None:
+        """The running resync stops copying (PausedSyncS/T); a later unpause goes on."""
+        rs = self.resync
+        if rs is None or rs.paused_at is not None:
+            return
+        rs.paused_at = self.kernel.now
+        self._rs_token += 1  # its finish is called off
+        rs.source.conn, rs.target.conn = Conn.PAUSED_SYNC_S, Conn.PAUSED_SYNC_T
+        self.state(rs.source, conn="PausedSyncS")
+        self.state(rs.target, conn="PausedSyncT")
+
+    def unpause_resync(self) -> None:
+        rs = self.resync
+        if rs is None or rs.paused_at is None:
+            return
+        rs.start += self.kernel.now - rs.paused_at
+        rs.paused_at = None
+        rs.source.conn, rs.target.conn = Conn.SYNC_SOURCE, Conn.SYNC_TARGET
+        self.state(rs.source, conn="SyncSource")
+        self.state(rs.target, conn="SyncTarget")
         self._arm_resync()
 
     def _arm_resync(self) -> None:
@@ -383,6 +409,8 @@ class ConnectionCore(PeerLossCore):
         if rs is None:
             return 0
         now = self.kernel.now if self.link_down_at is None else self.link_down_at
+        if rs.paused_at is not None:
+            now = min(now, rs.paused_at)
         frac = 1.0 if rs.duration <= 0 else (now - rs.start) / rs.duration
         return max(0, math.ceil(rs.kb * (1.0 - min(1.0, frac))))
 
@@ -395,8 +423,9 @@ class ConnectionCore(PeerLossCore):
 
     def _finish_resync(self, token: int) -> None:
         rs = self.resync
-        if rs is None or rs.token != token or self.link_down_at is not None:
-            return  # superseded, or stalled by a link outage (re-armed when it ends)
+        if (rs is None or rs.token != token or self.link_down_at is not None
+                or rs.paused_at is not None):
+            return  # superseded, paused, or stalled by a link outage (re-armed when it ends)
         self.flush()
         src, tgt = rs.source, rs.target
         self._copy(rs, sorted(rs.blocks))
@@ -418,6 +447,8 @@ class ConnectionCore(PeerLossCore):
         rs = self.resync
         if rs is None:
             return
+        if rs.paused_at is not None:
+            cut = min(cut, rs.paused_at)
         frac = 1.0 if rs.duration <= 0 else max(0.0, min(1.0, (cut - rs.start) / rs.duration))
         if not rs.full:
             order = sorted(rs.blocks)

@@ -378,7 +378,7 @@ class ReplicationCore:
         """drbd_req.c drbd_may_do_local_read: UpToDate, or a SyncTarget's block the resync
         already copied (or that was written since)."""
         return node.dstate is Disk.UP_TO_DATE or (
-            node.conn is Conn.SYNC_TARGET and self.resync_set is not None
+            node.conn in (Conn.SYNC_TARGET, Conn.PAUSED_SYNC_T) and self.resync_set is not None
             and addr not in self.resync_set)
 
     def connected_to_up_to_date(self, node: Node) -> bool:

@@ -68,11 +68,19 @@ class Conn(StrEnum):
     SYNC_TARGET = "SyncTarget"
     VERIFY_S = "VerifyS"  # online verify: this node requests, the peer answers digests
     VERIFY_T = "VerifyT"
+    PAUSED_SYNC_S = "PausedSyncS"  # a resync paused (pause-sync on either node)
+    PAUSED_SYNC_T = "PausedSyncT"
 
     @property
     def connected(self) -> bool:
         return self in (Conn.CONNECTED, Conn.SYNC_SOURCE, Conn.SYNC_TARGET, Conn.VERIFY_S,
-                        Conn.VERIFY_T)
+                        Conn.VERIFY_T, Conn.PAUSED_SYNC_S, Conn.PAUSED_SYNC_T)
+
+    @property
+    def syncing(self) -> bool:
+        """A resync runs or is paused between the two nodes."""
+        return self in (Conn.SYNC_SOURCE, Conn.SYNC_TARGET, Conn.PAUSED_SYNC_S,
+                        Conn.PAUSED_SYNC_T)
 
 
 @dataclass
@@ -124,6 +132,7 @@ class Node:
     crashed_primary: bool = False
     susp_fen: bool = False  # I/O frozen while the fence-peer handler runs
     susp_user: bool = False  # I/O frozen by drbdadm suspend-io, until resume-io
+    user_isp: bool = False  # drbdadm pause-sync: resyncs stay paused, until resume-sync
     new_cur_uuid: bool = False  # NEW_CUR_UUID: rotate once the freeze ends
     discard_my_data: bool = False
     split_brain: bool = False

@@ -1,4 +1,5 @@
-"""drbdadm verify, invalidate and invalidate-remote on the simulated resource.
+"""drbdadm verify, invalidate, invalidate-remote, suspend-io / resume-io and pause-sync /
+resume-sync on the simulated resource.
 
 From drbd_nl.c of LINBIT's drbd-8.4: `drbd_adm_start_ov` requests C_VERIFY_S (the peer
 takes C_VERIFY_T); the rule tables refuse it without a connection (SS_NEED_CONNECTION),
@@ -12,6 +13,12 @@ without resyncing them — a later resync (a reconnect) copies them from its Syn
 whole bitmap; otherwise it requests C_STARTING_SYNC_T, a full resync from the peer.
 `drbd_adm_invalidate_peer` is the mirror: a StandAlone Primary marks the peer's disk
 Inconsistent (a full resync once connected); otherwise C_STARTING_SYNC_S.
+
+`drbd_adm_suspend_io` sets susp: new I/O is queued until `drbd_adm_resume_io`, which
+clears susp, susp_nod and susp_fen. `drbd_adm_pause_sync` sets the node's user_isp: a
+resync running or starting later stays Paused (PausedSyncS/T) and copies nothing until
+`drbd_adm_resume_sync` clears it; setting a set flag or clearing a clear one is an error
+(ERR_PAUSE_IS_SET, ERR_PAUSE_IS_CLEAR).
 """
 
 from __future__ import annotations
@@ -29,8 +36,9 @@ BLOCK_KB = 4
 FIRST_DATA_BLOCK = 256
 
 
-class VerifyCore(PromoteCore):
-    """Online verify and the full resyncs an operator forces."""
+class OperatorCore(PromoteCore):
+    """What an operator does to a running resource: online verify, forced full resyncs,
+    suspending I/O, pausing a resync."""
 
     def _running(self, host: str) -> Node:
         node = self._node(host)
@@ -124,6 +132,26 @@ class VerifyCore(PromoteCore):
         if node.suspended:
             node.susp_user = False
             self.resume_io(node, "drbdadm resume-io", rotate=True)
+
+    # ------------------------------------------------------------ drbdadm pause-sync
+
+    def pause_sync(self, host: str) -> None:
+        node = self._running(host)
+        if node.user_isp:
+            raise DrbdError(f"{self.spec.name}: Failure: (134) Sync-pause flag is already set")
+        node.user_isp = True
+        self.note("sync-paused", node=node.name)
+        self.pause_resync()
+
+    def resume_sync(self, host: str) -> None:
+        node = self._running(host)
+        if not node.user_isp:
+            raise DrbdError(f"{self.spec.name}: Failure: (135) Sync-pause flag is already "
+                            "cleared")
+        node.user_isp = False
+        self.note("sync-resumed", node=node.name)
+        if not any(n.user_isp for n in self.nodes.values()):
+            self.unpause_resync()
 
     def _needs_disk(self, node: Node, cmd: str) -> None:
         """get_ldev() failed: ERR_NO_DISK, before any state change is asked."""
