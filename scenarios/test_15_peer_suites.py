@@ -59,6 +59,8 @@ def test_the_cluster_stack_stops_and_starts_one_node_at_a_time(run_drill):
     assert check(report, "commands").data["succeeded"][-2:] == [12, 13]  # both lvcreates
 
 
+@ON_GUESTS
+@pytest.mark.vm_peer
 def test_an_lv_held_exclusively_is_refused_to_the_other_node_until_released(run_drill):
     """lvm2's multi-host lvmlockd tests: while alice holds the LV exclusively, bob's
     exclusive and shared activation and his lvextend are refused with lvmlockd's 'LV
@@ -106,3 +108,14 @@ def test_suspend_io_freezes_the_primary_and_resume_io_releases_its_writes(run_dr
     assert_passed(report)
     assert check(report, "drbd[r0]@frozen").ok and check(report, "drbd[r0]@resumed").ok
     assert check(report, "acked_writes").data["lost"] == 0
+
+
+def test_a_resync_started_while_paused_waits_for_resume_sync(run_drill):
+    """drbd9-tests' resync-write-during-pause: the Secondary reconnects after writes it
+    missed while pause-sync is set; the resync stays paused (PausedSyncS/T, the Secondary
+    Inconsistent) as the guests keep writing; resume-sync finishes it, nothing is lost.
+    Pausing twice is refused with drbdsetup's "Sync-pause flag is already set"."""
+    report = run_drill(drill("drbd-pause-sync"))
+    assert_passed(report)
+    assert check(report, "drbd[r0]@paused").ok and check(report, "drbd[r0]@synced").ok
+    assert "Sync-pause flag is already set" in command(report, "step-2")["detail"]
