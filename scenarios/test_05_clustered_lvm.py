@@ -22,6 +22,7 @@ def test_clustered_locking_keeps_the_vg_consistent_on_both_hosts(run_drill):
 
 
 @pytest.mark.backends("sim", "libvirt")
+@pytest.mark.vm_peer
 def test_local_locking_damage_is_detected_and_names_the_colliding_lvs(run_drill):
     """The seed's warning: with local locking both lvcreate calls succeed on the shared
     PV; the LVM check, comparing what each host has mapped, finds two LVs on one extent

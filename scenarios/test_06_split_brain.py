@@ -23,6 +23,7 @@ def test_after_sb_2pri_disconnect_leaves_both_standalone(run_drill):
     assert_sim_agrees(report, run_drill)
 
 
+@pytest.mark.vm_peer
 def test_after_sb_0pri_discard_zero_changes_resyncs_the_unchanged_side(run_drill):
     """after-sb-0pri discard-zero-changes: no primary at reconnect and bob wrote nothing,
     so bob is overwritten from alice and they reconnect on their own; nothing is lost."""
@@ -33,6 +34,7 @@ def test_after_sb_0pri_discard_zero_changes_resyncs_the_unchanged_side(run_drill
     assert instance(report, "vm1").lost_writes == 0 and instance(report, "vm1").acked_writes > 0
 
 
+@pytest.mark.vm_peer
 def test_after_sb_1pri_discard_secondary_throws_away_the_secondarys_writes(run_drill):
     """after-sb-1pri discard-secondary: the Secondary (bob) becomes SyncTarget, so vm2's
     acknowledged writes on bob during the split are gone and vm1's (on alice) all kept."""
@@ -44,6 +46,7 @@ def test_after_sb_1pri_discard_secondary_throws_away_the_secondarys_writes(run_d
     assert 0 < vm2.lost_writes < vm2.acked_writes, (vm2.lost_writes, vm2.acked_writes)
 
 
+@pytest.mark.vm_peer
 def test_after_sb_2pri_violently_as0p_is_refused_for_a_primary_sync_target(run_drill):
     """after-sb-2pri violently-as0p picks bob (no changes) as the victim, but bob is still
     Primary and rr-conflict (default disconnect) refuses to make a Primary SyncTarget:

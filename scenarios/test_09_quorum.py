@@ -7,6 +7,7 @@ from scenario_helpers import assert_passed, drill
 
 
 @pytest.mark.backends("sim", "libvirt")
+@pytest.mark.vm_peer
 def test_two_node_keeps_the_survivor_quorate(run_drill):
     """votequorum(5) two_node: one vote is quorum for a two-node cluster, so alice stays
     quorate once bob is fenced (manual fencing, acknowledged by the operator)."""
@@ -17,6 +18,7 @@ def test_two_node_keeps_the_survivor_quorate(run_drill):
 
 
 @pytest.mark.backends("sim", "libvirt")
+@pytest.mark.vm_peer
 def test_without_two_node_the_survivor_loses_quorum(run_drill):
     """expected_votes 2 without two_node: quorum is floor(2/2)+1 = 2 votes, alice has one."""
     report = run_drill(drill("quorum-no-two-node"))
@@ -26,12 +28,12 @@ def test_without_two_node_the_survivor_loses_quorum(run_drill):
     assert alice["votes"] < alice["quorum"], alice
 
 
-@pytest.mark.backends("sim")
+@pytest.mark.backends("sim", "libvirt")
+@pytest.mark.vm_peer
 def test_a_clean_leave_is_not_fenced_and_the_node_rejoins(run_drill):
     """dlm_controld fences only nodes lost with CPG NODEDOWN/PROCDOWN (daemon_cpg.c
     confchg_cb_daemon): bob stops its stack cleanly, alice keeps quorum and her VG lock
-    under manual fencing with nobody acknowledging a fence; bob rejoins and changes the VG.
-    (Its libvirt form runs the real commands but has not been run on guests yet.)"""
+    under manual fencing with nobody acknowledging a fence; bob rejoins and changes the VG."""
     report = run_drill(drill("cluster-clean-leave"))
     assert_passed(report)
     alice = report.state_after["quorum"]["drbd-pair"]["alice"]

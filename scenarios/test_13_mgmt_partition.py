@@ -31,7 +31,8 @@ def test_with_fence_on_isolation_the_host_is_fenced_before_evacuation(run_drill)
     assert check(report, "fencing_order").ok
 
 
-@pytest.mark.backends("sim")
+@pytest.mark.backends("sim", "libvirt")
+@pytest.mark.vm_peer
 def test_a_host_that_reboots_unseen_gets_its_guests_back_in_place(run_drill):
     """While the controller is cut off from every compute host, cmp1 reboots; its DRBD
     comes back Secondary, so it must not resume its guests itself. Nobody is fenced, and
