@@ -23,6 +23,7 @@ from stackdrill.backends import backend_class
 from stackdrill.faults import (
     FAULT_KINDS,
     CorruptBlocks,
+    Cut,
     DiskFailure,
     Fault,
     HostCrash,
@@ -90,6 +91,7 @@ FAULTS: dict[str, Fault] = {
     "corrupt_blocks": CorruptBlocks(host="stor", disk="sdb", blocks=4),
     "link_down": LinkDown(host="cmp2", network="storage"),
     "partition": Partition(groups=(("cmp1",), ("cmp2", "stor")), network="mgmt"),
+    "cut": Cut(pairs=(("cmp1", "cmp2"),), network="mgmt", one_way=True),
     "packet_loss": PacketLoss(host="cmp2", network="storage", probability=0.5),
     "rate_limit": RateLimit(host="cmp2", network="storage", mbit=10),
     "underlay_mtu": UnderlayMtu(host="cmp2", network="mgmt", mtu=1400),
