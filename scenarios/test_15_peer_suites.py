@@ -100,6 +100,8 @@ def test_invalidate_and_invalidate_remote_each_repair_a_corrupted_replica(run_dr
     assert "Need a connection to start verify or resync" in command(report, "step-9")["detail"]
 
 
+@ON_GUESTS
+@pytest.mark.vm_peer
 def test_suspend_io_freezes_the_primary_and_resume_io_releases_its_writes(run_drill):
     """drbd9-tests' suspend-io: while suspended the Primary shows it ('s' in /proc/drbd)
     and its guests' writes wait; resume-io releases them: nothing acknowledged is lost and
@@ -110,6 +112,8 @@ def test_suspend_io_freezes_the_primary_and_resume_io_releases_its_writes(run_dr
     assert check(report, "acked_writes").data["lost"] == 0
 
 
+@ON_GUESTS
+@pytest.mark.vm_peer
 def test_a_resync_started_while_paused_waits_for_resume_sync(run_drill):
     """drbd9-tests' resync-write-during-pause: the Secondary reconnects after writes it
     missed while pause-sync is set; the resync stays paused (PausedSyncS/T, the Secondary
