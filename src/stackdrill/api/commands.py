@@ -118,12 +118,17 @@ Command = Annotated[
 register_union_tags({"lvm", "drbdadm", "disk", "cluster", "probe", "iperf3"})
 
 
+def step_label(index: int) -> str:
+    """The label of schedule[index]'s command when it is not a probe."""
+    return f"step-{index}"
+
+
 def command_label(index: int, command: Command) -> str:
     """The label a schedule's command runs under, and its result is found by: a probe's
     own label, `step-INDEX` for every other tool."""
     if isinstance(command, ProbeCommand | ThroughputCommand):
         return command.label
-    return f"step-{index}"
+    return step_label(index)
 
 
 def command_summary(command: Command) -> str:

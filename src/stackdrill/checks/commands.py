@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from stackdrill.api import CommandResult
-from stackdrill.api.commands import Command, command_label, command_summary
+from stackdrill.api.commands import Command, command_label, command_summary, step_label
 from stackdrill.checks.result import CheckResult
 
 NAME = "commands"
@@ -36,11 +36,6 @@ class ScheduledCommand:
     @classmethod
     def of(cls, index: int, command: Command) -> ScheduledCommand:
         return cls(index, command_label(index, command), command_summary(command))
-
-
-def step_label(index: int) -> str:
-    """The label the drill player gives schedule[index]'s command (probes have their own)."""
-    return f"step-{index}"
 
 
 def command_outcomes(results: Mapping[str, CommandResult], succeeded: Iterable[int],
