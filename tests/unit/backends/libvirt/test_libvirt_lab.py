@@ -29,6 +29,7 @@ from stackdrill.backends.libvirt.naming import LabNames  # noqa: E402
 from stackdrill.backends.libvirt.xmlgen import read_domain  # noqa: E402
 from stackdrill.errors import StackdrillError, UnsupportedError  # noqa: E402
 from stackdrill.faults import (  # noqa: E402
+    Cut,
     DiskFailure,
     HostCrash,
     HostHang,
@@ -275,6 +276,17 @@ def test_partition_without_network_cuts_every_shared_network(lab: LibvirtLab) ->
     names = LabNames(lab.name)
     assert names.tap("alice", "mgmt") in script and names.tap("alice", "repl") in script
     assert script.count(" drop") == 4
+
+
+def test_a_one_way_cut_drops_only_what_the_first_host_sends(lab: LibvirtLab) -> None:
+    """Jepsen's grudge on the bridge: frames alice sends toward bob's port are dropped,
+    bob's toward alice pass."""
+    names = LabNames(lab.name)
+    alice, bob = names.tap("alice", "repl"), names.tap("bob", "repl")
+    lab.inject(Cut(pairs=(("alice", "bob"),), network="repl", one_way=True))
+    (script,) = lab._faults.rulesets.values()
+    assert f'iifname "{alice}" oifname "{bob}" drop' in script
+    assert f'iifname "{bob}" oifname "{alice}"' not in script
 
 
 def test_loss_and_rate_limit_match_packets_leaving_the_host(lab: LibvirtLab) -> None:
