@@ -24,16 +24,11 @@ resync running or starting later stays Paused (PausedSyncS/T) and copies nothing
 from __future__ import annotations
 
 from stackdrill.backends.sim.drbd_admin import DrbdError
-from stackdrill.backends.sim.drbd_model import Conn, Disk, Node, Role
+from stackdrill.backends.sim.drbd_model import BLOCK_KB, Conn, Disk, Node, Role
 from stackdrill.backends.sim.drbd_promote import PromoteCore
 from stackdrill.backends.sim.drbd_rules import CS
 from stackdrill.backends.sim.drbd_statechange import Change
 from stackdrill.backends.sim.drbd_timing import resync_kib_per_s
-
-BLOCK_KB = 4
-# the DRBD device's first MiB holds the LVM label and metadata of a PV on it: a fault
-# that corrupts "data" blocks leaves it alone (see faults corrupt_blocks)
-FIRST_DATA_BLOCK = 256
 
 
 class OperatorCore(PromoteCore):
