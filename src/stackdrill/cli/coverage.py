@@ -41,13 +41,13 @@ def coverage_cmd(catalogue: Path, drills_dir: Path, as_json: bool, markdown: boo
             "suite": r.situation.suite.value, "test": r.situation.test,
             "status": r.status.value, "drills": list(r.situation.drills),
             "scenarios": list(r.situation.scenarios), "runs_on": list(r.runs_on),
-            "ci_real": list(r.on_real), "partly": r.situation.partly,
+            "real": list(r.on_real), "partly": r.situation.partly,
             "missing": r.situation.missing, "out_of_scope": r.situation.out_of_scope,
         } for r in rows], indent=2))
     else:
         table = Table(title="what the field's suites rehearse, and this lab",
                       title_justify="left")
-        for column in ("suite", "test", "status", "drills", "runs on", "CI (real)", "note"):
+        for column in ("suite", "test", "status", "drills", "can run on", "runs on real", "note"):
             table.add_column(column, overflow="fold")
         for r in rows:
             s = r.situation

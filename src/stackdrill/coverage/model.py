@@ -76,10 +76,12 @@ class Situation(_Frozen):
 
 
 class Catalogue(_Frozen):
-    situations: tuple[Situation, ...] = Field(min_length=1)
+    situations: tuple[Situation, ...]
 
     @model_validator(mode="after")
     def _unique(self) -> Catalogue:
+        if not self.situations:
+            raise ValueError("list at least one situation")
         keys = [s.key for s in self.situations]
         twice = sorted({k for k in keys if keys.count(k) > 1})
         if twice:
