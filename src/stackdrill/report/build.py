@@ -119,10 +119,13 @@ def _drbd_label(notice: DrbdNotice) -> str:
 
 
 def _lab_events(ctx: CheckContext) -> Iterator[TimelineEvent]:
-    """Operator commands and notable DRBD events, as the lab recorded them."""
+    """Operator commands, the drill's observe steps (checkpoints) and notable DRBD events,
+    as the lab recorded them."""
     for label, res in sorted(ctx.evidence.commands.items()):
         yield TimelineEvent(at=res.started, end=max(res.started, res.finished),
                             lane="operator", label=label, ok=res.ok)
+    for label, seen in ctx.checkpoints.items():
+        yield TimelineEvent(at=seen.time, lane="operator", label=f"observe {label}")
     for traced in ctx.evidence.events:
         notice = traced.event
         if isinstance(notice, DrbdNotice):

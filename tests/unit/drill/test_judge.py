@@ -77,3 +77,10 @@ def test_an_expectation_at_a_checkpoint_that_never_ran_fails_as_not_run() -> Non
     assert (missed.ok, missed.ran) == (False, False)
     assert missed.detail == "never ran: the observe step 'on-cmp2' never ran"
     assert checks["drbd[r0]@back-on-cmp1"].ok
+
+
+def test_the_observe_steps_are_on_the_reports_timeline() -> None:
+    report = judge(execute(load_drill(DRILLS / "switch-primaries.yaml")))
+    seen = [(e.at, e.label) for e in report.timeline if e.label.startswith("observe ")]
+    assert seen == [(10.0, "observe start"), (30.0, "observe on-cmp2"),
+                    (60.0, "observe back-on-cmp1")]
