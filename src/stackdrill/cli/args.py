@@ -47,14 +47,14 @@ def _finite(key: str, value: str) -> None:
 
 
 def parse_fault(kind: str, params: tuple[str, ...]) -> Fault:
-    """host_crash host=cmp1 -> HostCrash(host="cmp1"); groups=a,b|c."""
+    """host_crash host=cmp1 -> HostCrash(host="cmp1"); groups=a,b|c; pairs=a,b|b,c."""
     fault: dict[str, Any] = {"kind": kind}
     for param in params:
         key, sep, value = param.partition("=")
         if not sep:
             raise InputError(WHERE, [Problem(param[:MAX_ECHO], "expected key=value")])
         _finite(key[:MAX_ECHO], value)
-        if key == "groups":
+        if key in ("groups", "pairs"):
             fault[key] = [group.split(",") for group in value.split("|")]
         else:
             fault[key] = value

@@ -38,6 +38,8 @@ def recorded(home: Path) -> dict[str, object]:
     (["disk_failure", "host=cmp1", "disk=sdz"], "inject.disk: host 'cmp1' has no disk 'sdz'"),
     (["partition", "groups=cmp1|cmp2", "network=nope"], "inject.network: unknown network"),
     (["partition", "groups=cmp1|ghost"], "inject.groups[1][0]: unknown host 'ghost'"),
+    (["cut", "pairs=cmp1,ghost"], "inject.pairs[0][1]: unknown host 'ghost'"),
+    (["cut", "pairs=cmp1,cmp1"], "inject.pairs[0]: a host cannot be cut from itself"),
     (["tunnel_endpoint_down", "host=cmp1", "overlay=nope"], "inject.overlay: unknown overlay"),
     (["rate_limit", "host=cmp1", "network=storage", "mbit=inf"], "mbit: 'inf' is not a finite"),
     (["packet_loss", "host=cmp1", "network=storage", "probability=nan"], "not a finite"),
@@ -48,6 +50,15 @@ def test_a_fault_the_lab_cannot_have_is_refused(home: Path, params: list[str],
     assert code == 2, err
     assert problem in err and "Traceback" not in err
     assert recorded(home)["steps"] == []  # nothing recorded as in force
+
+
+def test_a_one_way_cut_is_injected_from_the_command_line(home: Path) -> None:
+    code, out, err = invoke("inject", "cut", "pairs=cmp1,ctl1|cmp2,ctl1", "one_way=true",
+                            "network=mgmt", "--lab", "t1")
+    assert code == 0, err
+    (step,) = recorded(home)["steps"]  # type: ignore[misc]
+    assert step["inject"]["pairs"] == [["cmp1", "ctl1"], ["cmp2", "ctl1"]]
+    assert step["inject"]["one_way"] is True
 
 
 @pytest.mark.parametrize("seconds", ["nan", "inf", "-inf", "-1", "86401", "1e400", "five"])
