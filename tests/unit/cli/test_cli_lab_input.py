@@ -53,7 +53,7 @@ def test_a_fault_the_lab_cannot_have_is_refused(home: Path, params: list[str],
 
 
 def test_a_one_way_cut_is_injected_from_the_command_line(home: Path) -> None:
-    code, out, err = invoke("inject", "cut", "pairs=cmp1,ctl1|cmp2,ctl1", "one_way=true",
+    code, _out, err = invoke("inject", "cut", "pairs=cmp1,ctl1|cmp2,ctl1", "one_way=true",
                             "network=mgmt", "--lab", "t1")
     assert code == 0, err
     (step,) = recorded(home)["steps"]  # type: ignore[misc]
