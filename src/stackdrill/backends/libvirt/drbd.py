@@ -16,6 +16,7 @@ here and means the same on the guests as in the simulator.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -144,6 +145,31 @@ def promote_other_primaries(lab: LibvirtLab, res: DrbdResource) -> None:
     for host in res.primary[1:]:
         lab.run(host, f"drbdadm primary {res.name}").check()
         lab.log("drbd-primary", resource=res.name, host=host)
+
+
+# connection states in the middle of a handshake: a drill that ends in one was judged
+# before the real software finished what its schedule started (a slow boot, a slow runner)
+HANDSHAKING = frozenset({"WFReportParams", "WFSyncUUID", "WFBitMapS", "WFBitMapT",
+                         "StartingSyncS", "StartingSyncT"})
+SETTLE_POLL_S = 1.0
+
+
+def handshaking(lab: LibvirtLab) -> list[str]:
+    """'r0@bob WFSyncUUID' for every node of every resource caught mid-handshake now."""
+    return [f"{res.name}@{host} {st.connection}" for res in lab.topology.drbd
+            for host, st in sorted(status(lab, res).items()) if st.connection in HANDSHAKING]
+
+
+def settle_handshakes(lab: LibvirtLab, timeout_s: float) -> list[str]:
+    """Wait (bounded, on the wall clock) until no DRBD node is mid-handshake; what still is
+    when the time is up."""
+    caught = handshaking(lab)
+    for _ in range(int(timeout_s / SETTLE_POLL_S)):
+        if not caught:
+            break
+        time.sleep(SETTLE_POLL_S)
+        caught = handshaking(lab)
+    return caught
 
 
 def status(lab: LibvirtLab, res: DrbdResource) -> dict[str, DrbdNodeStatus]:

@@ -62,6 +62,7 @@ T = TypeVar("T")
 # How long a drill's end waits for scheduled actions still running (a probe under TCG
 # load, a fault's guest commands): longer than any one of them takes, bounded.
 SCHEDULED_GRACE_S = 120.0
+HANDSHAKE_GRACE_S = 60.0  # a DRBD handshake under way at the drill's end may finish
 
 
 @dataclass
@@ -358,6 +359,11 @@ class LibvirtLab(Lab):
             booting = self._faults.settle_boots(self.settings.boot_hard_s)
             if booting:
                 raise LabNotReadyError(f"{booting} host(s) still booting at the drill's end")
+            # a handshake a late boot began belongs in the final read too (its own grace)
+            caught = drbd.settle_handshakes(self, HANDSHAKE_GRACE_S)
+            if caught:
+                raise LabNotReadyError(f"DRBD still mid-handshake {HANDSHAKE_GRACE_S:.0f} s "
+                                       f"after the drill's end: {', '.join(caught)}")
             self.runtime.clock.sleep(0)  # a boot that gave up: its error, not a verdict
             self._kept_time()
         observe.quiesce(self, resume)
