@@ -52,9 +52,15 @@ class DrbdCommand(Frozen):
 
 
 class DiskCommand(Frozen):
+    """A backing disk handled behind DRBD's back. `replace`: a new, empty disk in the slot.
+    `save`: a whole copy of the disk (its data and DRBD's internal meta-data) kept aside;
+    `restore`: that copy written back over the disk, as an operator restoring a backup or a
+    snapshot would (drbd9-tests' revert-older-data). Both need the disk detached from DRBD:
+    a copy of a disk in use is fuzzy, and a restore under a running DRBD is corruption."""
+
     tool: Literal["disk"] = "disk"
     host: str
-    op: Literal["replace"]
+    op: Literal["replace", "save", "restore"]
     disk: str
 
 

@@ -8,8 +8,9 @@ extents of the topology's VG, and the guest's VG is smaller by the same factor, 
 count is scaled and the result says so. A manual fence acknowledgement is
 `dlm_tool fence_ack` on a running member; the cluster stack starts and stops on its node
 (cluster.stack_command); lvmlockd lockspaces are `vgchange --lock-start/--lock-stop`.
-Disk swaps have no real counterpart here yet; they are recorded as failed commands, never
-as passes.
+A disk's `save` and `restore` are `dd` of the whole backing disk to a file in the guest and
+back, refused while DRBD has the disk attached; a disk swap has no real counterpart here
+yet: it is recorded as a failed command, never as a pass.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from stackdrill.api import CommandResult, PowerState
 from stackdrill.api.commands import (
     ClusterCommand,
     Command,
+    DiskCommand,
     DrbdCommand,
     LvmCommand,
     ProbeCommand,
@@ -95,6 +97,8 @@ def command_line(lab: LibvirtLab, command: Command) -> tuple[str, str, str]:
         case DrbdCommand(host=host, op=op, resource=res, force=force):
             flag = " --force" if force and op in ("primary", "detach", "disconnect") else ""
             return host, f"drbdadm {DRBD_OPS[op]}{flag} {shlex.quote(res)}", ""
+        case DiskCommand(host=host, op="save" | "restore" as op, disk=disk):
+            return host, disk_copy_line(lab, host, disk, op), ""
         case ClusterCommand(cluster=name, op="start" | "stop" as op, host=str(node)):
             spec = next(c for c in lab.topology.clusters if c.name == name)
             return node, cluster.stack_command(spec, op), ""
@@ -107,3 +111,30 @@ def command_line(lab: LibvirtLab, command: Command) -> tuple[str, str, str]:
             return survivors[0], cluster.fence_ack_command(spec, victim), ""
     raise UnsupportedError(f"the libvirt backend has no real form of {command.tool} "
                            f"{command.op} yet")
+
+
+COPIES = "/var/lib/stackdrill/copies"  # in the guest: whole-disk copies (`disk save`)
+
+
+def disk_copy_line(lab: LibvirtLab, host: str, disk: str, op: str) -> str:
+    """`dd` of the whole backing disk to a sparse file in the guest (`save`) or back over
+    the disk (`restore`), O_DIRECT as DRBD reads and writes it. Refused, with the
+    simulator's words, while a DRBD resource has the disk attached (`drbdadm dstate`
+    neither Diskless nor Unconfigured): a copy of a disk in use is fuzzy, and writing one
+    back under a running DRBD is corruption."""
+    device = f"/dev/{lab.nodes[host].disks[disk].target}"
+    copy = shlex.quote(f"{COPIES}/{disk}.img")
+    guards = []
+    for res in (r.name for r in lab.topology.drbd if r.disk == disk and host in r.nodes):
+        refusal = shlex.quote(f"{res}: {host}'s backing disk is attached: detach it first")
+        guards.append(f"case $(drbdadm dstate {shlex.quote(res)} 2>/dev/null) in "
+                      f"Diskless*|Unconfigured*|'') ;; *) echo {refusal} >&2; exit 1;; esac")
+    if op == "save":
+        action = (f"mkdir -p {COPIES} && dd if={device} of={copy} bs=1M iflag=direct "
+                  "conv=sparse status=none")
+    else:
+        missing = shlex.quote(f"{host}/{disk}: no copy of this disk was saved")
+        action = (f"{{ test -f {copy} || {{ echo {missing} >&2; exit 1; }}; }} && "
+                  f"dd if={copy} of={device} bs=1M oflag=direct conv=notrunc,fsync "
+                  "status=none")
+    return "; ".join([*guards, action])

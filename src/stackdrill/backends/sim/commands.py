@@ -24,6 +24,7 @@ from stackdrill.api.commands import (
     ProbeCommand,
     ThroughputCommand,
 )
+from stackdrill.backends.sim import disk_copies
 from stackdrill.backends.sim.cluster_stack import StackRefused
 from stackdrill.backends.sim.drbd import DrbdResourceSim
 from stackdrill.backends.sim.drivers import TOOL_REFUSALS
@@ -100,6 +101,12 @@ def _dispatch(lab: SimLab, command: Command) -> Generator[simpy.Event, Any, Comm
                 yield done
             return CommandResult(ok=True, detail=f"drbdadm {command.op} {command.resource}"
                                                  f" on {command.host}")
+        case DiskCommand(host=host, disk=disk, op="save"):
+            disk_copies.save(lab, host, disk)
+            return CommandResult(ok=True, detail=f"disk save {host}/{disk}")
+        case DiskCommand(host=host, disk=disk, op="restore"):
+            disk_copies.restore(lab, host, disk)
+            return CommandResult(ok=True, detail=f"disk restore {host}/{disk}")
         case DiskCommand(host=host, disk=disk):
             lab.disks[(host, disk)].replace()
             return CommandResult(ok=True)

@@ -74,6 +74,11 @@ class SimDisk:
         self.blocks = {}
         self.kernel.log(f"disk/{self.name}", "replaced")
 
+    def overwrite(self, blocks: dict[int, Any]) -> None:
+        """Every block written at once from a copy (`dd` of a saved image)."""
+        self.blocks = blocks
+        self.kernel.log(f"disk/{self.name}", "overwritten", blocks=len(blocks))
+
     def slow(self, latency_s: float) -> None:
         self.extra_latency = latency_s
         self.kernel.log(f"disk/{self.name}", "slow", latency=latency_s)

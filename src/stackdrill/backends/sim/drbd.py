@@ -21,7 +21,15 @@ from stackdrill.backends.sim.disks import BLOCK_BYTES, BlockIOError, SimDisk
 from stackdrill.backends.sim.drbd_admin import DrbdError
 from stackdrill.backends.sim.drbd_handshake import Policies
 from stackdrill.backends.sim.drbd_io import DroppedWrite
-from stackdrill.backends.sim.drbd_model import UUID_JUST_CREATED, Conn, Disk, Node, Role, Uuids
+from stackdrill.backends.sim.drbd_model import (
+    UUID_JUST_CREATED,
+    Conn,
+    Disk,
+    MetaImage,
+    Node,
+    Role,
+    Uuids,
+)
 from stackdrill.backends.sim.drbd_operator import OperatorCore
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
@@ -256,6 +264,31 @@ class DrbdResourceSim(OperatorCore):
         node.set_disk(Disk.INCONSISTENT)
         self._md_ref[node.name] = node.disk.blocks
         self.log("create-md", node=node.name)
+
+    def meta_on(self, host: str) -> MetaImage | None:
+        """The meta data on `host`'s backing disk, for a copy of the whole disk (None: the
+        disk holds none that attach would accept: replaced, never created)."""
+        node = self._node(host)
+        self._refuse_if_attached(node)
+        if node.disk.blocks is not self._md_ref[node.name]:
+            return None
+        return node.meta_image()
+
+    def restore_meta(self, host: str, image: MetaImage | None) -> None:
+        """A copy of the disk was written back (its blocks are already on the disk): the
+        meta data in it is what the next attach reads; without any, attach creates it."""
+        node = self._node(host)
+        self._refuse_if_attached(node)
+        if image is None:
+            return
+        node.load_meta(image)
+        self._md_ref[node.name] = node.disk.blocks
+        self.log("meta-data-restored", node=node.name, current=f"{image.uuids.current:016X}")
+
+    def _refuse_if_attached(self, node: Node) -> None:
+        if node.running and node.attached:
+            raise DrbdError(f"{self.spec.name}: {node.name}'s backing disk is attached: "
+                            "detach it first")
 
     def _md_disk_at_attach(self, node: Node) -> Disk:
         """drbd_adm_attach: Consistent unless fencing is dont-care or the peer is known Outdated."""

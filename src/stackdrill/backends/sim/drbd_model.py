@@ -106,6 +106,20 @@ class Uuids:
         }
 
 
+@dataclass(frozen=True)
+class MetaImage:
+    """A copy of a node's meta data as it sits on the backing disk (internal meta-disk):
+    what `dd` of a detached disk takes along and writes back."""
+
+    uuids: Uuids
+    md_disk: Disk
+    bitmap: frozenset[int]
+    full_sync: bool
+    primary_ind: bool
+    peer_outdated: bool
+    al: tuple[tuple[int, int], ...]
+
+
 @dataclass(eq=False, repr=False)
 class Node:
     """One side of the resource: meta data (persistent) and runtime state (volatile)."""
@@ -154,6 +168,18 @@ class Node:
     @property
     def attached(self) -> bool:
         return self.dstate is not Disk.DISKLESS
+
+    def meta_image(self) -> MetaImage:
+        return MetaImage(self.uuids.copy(), self.md_disk, frozenset(self.bitmap),
+                         self.full_sync, self.primary_ind, self.peer_outdated,
+                         tuple(self.al.items()))
+
+    def load_meta(self, image: MetaImage) -> None:
+        """The meta data of `image` written over this node's (detached) disk."""
+        self.uuids, self.md_disk = image.uuids.copy(), image.md_disk
+        self.bitmap, self.full_sync = set(image.bitmap), image.full_sync
+        self.primary_ind, self.peer_outdated = image.primary_ind, image.peer_outdated
+        self.al = dict(image.al)
 
     def set_disk(self, state: Disk) -> None:
         self.dstate = state

@@ -32,6 +32,7 @@ from stackdrill.api import (
 from stackdrill.api.commands import Command
 from stackdrill.api.events import FactValue
 from stackdrill.backends.sim.cluster import ClusterSim
+from stackdrill.backends.sim.disk_copies import DiskCopy
 from stackdrill.backends.sim.disks import BlockDevice, SimDisk
 from stackdrill.backends.sim.drbd import DrbdResourceSim
 from stackdrill.backends.sim.hosts import SimHost
@@ -67,6 +68,7 @@ class SimLab(Lab):
         self.disks = {(h.name, d.name): SimDisk(k, h.name, d.name, d.size_gb,
                                                  latency_s=d.latency_ms / 1000.0)
                       for h in topology.hosts for d in h.disks}
+        self.disk_copies: dict[tuple[str, str], DiskCopy] = {}  # `disk save`, by host, disk
         for host in self.hosts.values():
             host.subscribe(self._power_disks)
         self.underlay = Underlay(k, topology, self.hosts)
