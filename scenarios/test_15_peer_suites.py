@@ -123,3 +123,31 @@ def test_a_resync_started_while_paused_waits_for_resume_sync(run_drill):
     assert_passed(report)
     assert check(report, "drbd[r0]@paused").ok and check(report, "drbd[r0]@synced").ok
     assert "Sync-pause flag is already set" in command(report, "step-2")["detail"]
+
+
+@ON_GUESTS
+@pytest.mark.vm_peer
+def test_a_disk_restored_from_an_older_copy_is_resynced_whole_from_the_primary(run_drill):
+    """drbd9-tests' revert-older-data: the Secondary's backing disk, copied while detached
+    and written back a generation later, is attached; the Primary finds the copy's data
+    generation in its history and becomes SyncSource of a full resync (the whole device out
+    of sync while pause-sync holds it), which ends UpToDate. No acknowledged write is lost,
+    and a copy of an attached disk is refused."""
+    report = run_drill(drill("drbd-revert-older-data"))
+    assert_passed(report)
+    assert check(report, "drbd[r0]@handshake").ok and check(report, "drbd[r0]@restored").ok
+    assert check(report, "acked_writes").data["lost"] == 0
+    assert "detach it first" in command(report, "step-0")["detail"]
+
+
+@ON_GUESTS
+@pytest.mark.vm_peer
+def test_a_checksum_resync_over_a_throttled_link_sends_only_the_differing_requests(run_drill):
+    """drbd9-tests' checksum-resync: with csums-alg, a full resync (invalidate) of a
+    Secondary with four corrupted blocks over a link throttled to 8 Mbit/s sends only the
+    requests whose digests differ, so it ends within a minute where the whole device
+    would take far longer; a verify then finds the replicas equal."""
+    report = run_drill(drill("drbd-checksum-resync"))
+    assert_passed(report)
+    assert check(report, "drbd[r0]@resynced").ok and check(report, "drbd[r0]@verified").ok
+    assert check(report, "acked_writes").data["lost"] == 0

@@ -71,11 +71,21 @@ class DrbdNodeStatus:
     suspended: bool = False  # I/O suspended while fencing the peer
     crashed_primary: bool = False
     uuids: DrbdUuids | None = None  # where the backend reads them
+    size_kb: int | None = None  # the device's size (None: not read, or no device)
 
     # what a drill may expect (out_of_sync_kb: /proc/drbd's oos, what verify marked;
-    # suspended: 's' in its flags, I/O queued by suspend-io or a fencing freeze)
+    # out_of_sync_pct: the same as a share of the device, which compares across backends
+    # whose disks differ in size (100 while a full resync waits); suspended: 's' in its
+    # flags, I/O queued by suspend-io or a fencing freeze)
     FIELDS = ("role", "disk", "connection", "peer_role", "peer_disk", "out_of_sync_kb",
-              "suspended")
+              "out_of_sync_pct", "suspended")
+
+    @property
+    def out_of_sync_pct(self) -> int | None:
+        """oos as a whole percentage of the device (None where its size was not read)."""
+        if not self.size_kb:
+            return None
+        return round(100 * self.out_of_sync_kb / self.size_kb)
 
     def value_of(self, name: str) -> str:
         """One of FIELDS by name (a drill's expectation names them)."""

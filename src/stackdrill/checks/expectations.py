@@ -82,7 +82,7 @@ class ExpectDrbd(_Frozen):
     split_brain: bool | None = None
     nodes: dict[str, dict[str, str | bool | int]] = Field(
         default_factory=dict, description="host -> {role, disk, connection, peer_role, "
-        "peer_disk, out_of_sync_kb, suspended} expected at the end (or at `at`)"
+        "peer_disk, out_of_sync_kb, out_of_sync_pct, suspended} expected at the end (or at `at`)"
     )
 
 

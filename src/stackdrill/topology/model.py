@@ -206,6 +206,9 @@ class DrbdResource(Frozen):
     verify_alg: Literal["md5", "sha1", "sha256", "crc32c"] | None = Field(
         default=None, description="net verify-alg: the digest drbdadm verify compares "
         "(online verify is refused without one)")
+    csums_alg: Literal["md5", "sha1", "sha256", "crc32c"] | None = Field(
+        default=None, description="net csums-alg: a resync compares digests of each request "
+        "first and sends the data only where they differ")
     net: DrbdNetOptions = Field(default_factory=DrbdNetOptions,
                                 description="Peer-loss and reconnect timing (net section).")
 

@@ -30,7 +30,11 @@ if TYPE_CHECKING:
 PORT_BASE = 7788
 POWER_DIR = "/run/stackdrill/power"  # <host> -> on|off, as the lab's power controller says
 FENCE_PEER = "/usr/local/sbin/sd-fence-peer"
-STATUS_COMMAND = "cat /proc/drbd; echo ===; dmesg | grep -c 'Split-Brain detected'"
+# /proc/drbd, split brains seen in the kernel log, and each minor's size in 512-byte sectors
+# (sysfs: 8.4 refuses to open a Secondary's /dev/drbdN, EMEDIUMTYPE)
+STATUS_COMMAND = ("cat /proc/drbd; echo ===; dmesg | grep -c 'Split-Brain detected'; "
+                  "echo ===; for d in /sys/class/block/drbd*; do [ -e \"$d/size\" ] && "
+                  "echo \"${d##*/} $(cat \"$d/size\")\"; done; true")
 _LINE = re.compile(
     r"^\s*(?P<minor>\d+): cs:(?P<cs>\S+) ro:(?P<ro>\S+)/(?P<pro>\S+) "
     r"ds:(?P<ds>\S+)/(?P<pds>\S+)(?: (?P<proto>[ABC]))?(?:\s+(?P<susp>[rs])\S*)?"
@@ -58,6 +62,8 @@ def resource_config(topology: Topology, res: DrbdResource, devices: dict[str, st
         lines.append("    allow-two-primaries yes;")
     if res.verify_alg is not None:
         lines.append(f"    verify-alg {res.verify_alg};")
+    if res.csums_alg is not None:
+        lines.append(f"    csums-alg {res.csums_alg};")
     lines += ["  }"]
     if res.fencing != "dont-care":
         lines += ["  handlers {", f'    fence-peer "{FENCE_PEER}";', "  }"]
@@ -104,6 +110,15 @@ def parse_proc_drbd(text: str, minor: int) -> DrbdNodeStatus | None:
                               peer_disk=match["pds"], connection=match["cs"],
                               out_of_sync_kb=oos, suspended=match["susp"] == "s")
     return UNCONFIGURED
+
+
+def device_kb(sizes: str, minor: int) -> int | None:
+    """drbdN's size in KiB from "drbdN SECTORS" lines (None: absent, or 0 while down)."""
+    for line in sizes.splitlines():
+        name, _, sectors = line.strip().partition(" ")
+        if name == f"drbd{minor}" and sectors.isdigit() and int(sectors) > 0:
+            return int(sectors) // 2
+    return None
 
 
 def fence_peer_script(topology: Topology, host: str) -> str:
@@ -180,8 +195,10 @@ def status(lab: LibvirtLab, res: DrbdResource) -> dict[str, DrbdNodeStatus]:
             result = lab.run(host, STATUS_COMMAND)
         except GuestCommandError:
             continue  # off, hung or booting: not observed
-        proc, _, sb = result.stdout.partition("===")
+        proc, _, rest = result.stdout.partition("===")
+        sb, _, sizes = rest.partition("===")
         state = parse_proc_drbd(proc, res.minor)
         if state is not None:
-            out[host] = replace(state, split_brain=sb.strip() not in {"", "0"})
+            out[host] = replace(state, split_brain=sb.strip() not in {"", "0"},
+                                size_kb=device_kb(sizes, res.minor))
     return out

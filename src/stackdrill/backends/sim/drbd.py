@@ -154,6 +154,7 @@ class DrbdResourceSim(OperatorCore):
                 suspended=node.suspended,
                 uuids=DrbdUuids(uuids["current"], uuids["bitmap"], tuple(uuids["history"])),
                 crashed_primary=node.crashed_primary or (node.primary_ind and not run),
+                size_kb=self.size_kb if run else None,
             )
         return out
 

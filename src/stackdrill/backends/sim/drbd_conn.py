@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from stackdrill.api import DrbdConnected
 from stackdrill.api.events import facts
+from stackdrill.backends.sim.drbd_checksums import transferred_kb
 from stackdrill.backends.sim.drbd_detect import PeerLossCore
 from stackdrill.backends.sim.drbd_handshake import Decision, Policies, Side, decide
 from stackdrill.backends.sim.drbd_model import (
@@ -27,7 +28,7 @@ from stackdrill.backends.sim.drbd_model import (
     Node,
     Role,
 )
-from stackdrill.backends.sim.drbd_timing import resync_kib_per_s
+from stackdrill.backends.sim.drbd_timing import resync_s
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Resync:
     kb: int
     token: int
     paused_at: float | None = None  # pause-sync: nothing is copied from then on
+    sent_kb: int = 0  # data that crosses the link (less than kb when digests are equal)
 
 
 class ConnectionCore(PeerLossCore):
@@ -358,12 +360,17 @@ class ConnectionCore(PeerLossCore):
         tgt.full_sync = full
         src.bitmap, tgt.bitmap = set(blocks), set(blocks)
         kb = self.size_kb if full else len(blocks) * BLOCK_KB
+        sent_kb = kb
+        if self.spec.csums_alg is not None:  # only the requests whose digests differ
+            sent_kb = transferred_kb(blocks, lambda x: src.disk.peek(x) != tgt.disk.peek(x),
+                                     full, self.size_kb // BLOCK_KB)
         # DRBD's resync-rate, in 4 KiB requests per 100 ms tick, capped by the replication
-        # link's TCP goodput (a tbf on either end counts; set when the resync starts)
-        rate_kib = resync_kib_per_s(self.spec.resync_rate_kib, self.underlay.goodput_mbit(
+        # link's TCP goodput for the data it sends (a tbf on either end counts; set when
+        # the resync starts)
+        duration = resync_s(kb, sent_kb, self.spec.resync_rate_kib, self.underlay.goodput_mbit(
             src.name, tgt.name, self.spec.network))
-        duration = kb / rate_kib
-        self.resync = Resync(src, tgt, blocks, full, self.kernel.now, duration, kb, 0)
+        self.resync = Resync(src, tgt, blocks, full, self.kernel.now, duration, kb, 0,
+                             sent_kb=sent_kb)
         self.resync_set = blocks
         self.note("resync-started", source=src.name, target=tgt.name,
                   mode="full" if full else "bitmap", kb=kb, duration=duration,
@@ -441,7 +448,10 @@ class ConnectionCore(PeerLossCore):
         src.conn = tgt.conn = Conn.CONNECTED
         self.resync, self.resync_set = None, None
         self._both_up_to_date(src, tgt)
-        self.note("resync-finished", source=src.name, target=tgt.name, kb=rs.kb)
+        stats = {}
+        if self.spec.csums_alg is not None:  # "N % had equal checksums, eliminated: ..."
+            stats = {"eliminated_kb": rs.kb - rs.sent_kb, "transferred_kb": rs.sent_kb}
+        self.note("resync-finished", source=src.name, target=tgt.name, kb=rs.kb, **stats)
 
     def _interrupt_resync(self, cut: float) -> None:
         rs = self.resync

@@ -136,6 +136,19 @@ def resync_kib_per_s(resync_rate_kib: int, goodput_mbit: float) -> float:
     SLEEP_TIME * resync_rate / (BM_BLOCK_SIZE/1024 * HZ) blocks, an integer: 1953 KiB/s
     gives 48 requests, 1920 KiB/s), capped by what one TCP stream carries over the
     replication link (its goodput: a tbf charges every frame's headers)."""
+    return min(_requested_kib_per_s(resync_rate_kib), goodput_mbit * 1e6 / 8 / 1024)
+
+
+def _requested_kib_per_s(resync_rate_kib: int) -> float:
     per_tick = max(1, math.floor(resync_rate_kib * RS_TICK_S / RS_REQUEST_KIB))
-    drbd = per_tick * RS_REQUEST_KIB / RS_TICK_S
-    return min(drbd, goodput_mbit * 1e6 / 8 / 1024)
+    return per_tick * RS_REQUEST_KIB / RS_TICK_S
+
+
+def resync_s(kb: float, sent_kb: float, resync_rate_kib: int, goodput_mbit: float) -> float:
+    """How long a resync of `kb` takes when only `sent_kb` of data cross the link (less
+    than `kb` with a csums-alg): the SyncTarget requests every bit at the resync rate,
+    and the data replies move at the link's goodput."""
+    requested = kb / _requested_kib_per_s(resync_rate_kib)
+    if sent_kb >= kb:
+        return kb / resync_kib_per_s(resync_rate_kib, goodput_mbit)
+    return max(requested, sent_kb / (goodput_mbit * 1e6 / 8 / 1024))

@@ -47,6 +47,11 @@ RUNS: list[tuple[dict[str, Any], bool, str, float]] = [
     ({**R0, "host": "sto2", "op": "outdate"}, True, "drbdadm outdate r0 on sto2", 0),
     ({**R0, "host": "sto9", "op": "attach"}, False, "DrbdError: r0: not defined on host 'sto9'",
      0),
+    # a whole-disk copy of a disk DRBD has attached is refused (fuzzy; a restore corrupts)
+    ({"tool": "disk", "host": "sto2", "op": "save", "disk": "sdb"}, False,
+     "DrbdError: r0: sto2's backing disk is attached: detach it first", 0),
+    ({"tool": "disk", "host": "sto2", "op": "restore", "disk": "sdb"}, False,
+     "NoSavedCopy: sto2/sdb: no copy of this disk was saved", 0),
     ({"tool": "disk", "host": "sto2", "op": "replace", "disk": "sdb"}, True, "", 0),
     ({"tool": "cluster", "op": "fence_ack_manual", "cluster": "storage", "victim": "sto2"},
      True, "", 0),
