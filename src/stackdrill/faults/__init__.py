@@ -5,6 +5,7 @@ from __future__ import annotations
 from stackdrill.faults.catalogue import (
     FAULT_KINDS,
     UNHEALABLE,
+    ClockSkew,
     CorruptBlocks,
     Cut,
     DiskFailure,
@@ -29,6 +30,7 @@ from stackdrill.faults.catalogue import (
 __all__ = [
     "FAULT_KINDS",
     "UNHEALABLE",
+    "ClockSkew",
     "CorruptBlocks",
     "Cut",
     "DiskFailure",

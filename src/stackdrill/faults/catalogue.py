@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from stackdrill.yamlio import register_union_tags
 
@@ -178,6 +178,24 @@ class OverlayFdbStale(_Fault):
     overlay: str
 
 
+class ClockSkew(_Fault):
+    """The host's wall clock is stepped by `seconds` (Jepsen's clock nemesis, a bump);
+    healed, it is stepped back. DRBD, corosync and the DLM time themselves with
+    monotonic clocks, and the lab times the workloads and heartbeats itself, so nothing a
+    verdict rests on may move: the drill proves it."""
+
+    kind: Literal["clock_skew"] = "clock_skew"
+    host: str
+    seconds: int = Field(ge=-86_400, le=86_400, description="the step, at most a day "
+                         "either way; not 0")
+
+    @model_validator(mode="after")
+    def _steps(self) -> ClockSkew:
+        if self.seconds == 0:
+            raise ValueError("a clock skew of 0 seconds changes nothing")
+        return self
+
+
 class TunnelEndpointDown(_Fault):
     """The host's VXLAN tunnel endpoint is gone; its underlay still works."""
 
@@ -190,7 +208,7 @@ Fault = Annotated[
     HostCrash | HostHang | HostReboot | DiskFailure | SlowDisk | CorruptBlocks | LinkDown
     | Partition | Cut
     | PacketLoss | RateLimit | UnderlayMtu | OverlayFdbStale | TunnelEndpointDown
-    | PowerControllerDown,
+    | PowerControllerDown | ClockSkew,
     Field(discriminator="kind"),
 ]
 FaultAdapter: TypeAdapter[Fault] = TypeAdapter(Fault)
@@ -198,7 +216,7 @@ FaultAdapter: TypeAdapter[Fault] = TypeAdapter(Fault)
 FAULT_KINDS: tuple[str, ...] = (
     "host_crash", "host_hang", "host_reboot", "disk_failure", "slow_disk", "corrupt_blocks",
     "link_down", "partition", "cut", "packet_loss", "rate_limit", "underlay_mtu",
-    "overlay_fdb_stale", "tunnel_endpoint_down", "power_controller_down",
+    "overlay_fdb_stale", "tunnel_endpoint_down", "power_controller_down", "clock_skew",
 )
 register_union_tags(set(FAULT_KINDS))
 

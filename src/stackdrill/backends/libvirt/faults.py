@@ -23,6 +23,7 @@ from stackdrill.api import FaultHealed, FaultInjected, PowerState
 from stackdrill.backends.libvirt import netfaults, xmlgen
 from stackdrill.errors import InfrastructureError, StackdrillError, UnsupportedError
 from stackdrill.faults import (
+    ClockSkew,
     CorruptBlocks,
     Cut,
     DiskFailure,
@@ -145,6 +146,19 @@ class LibvirtFaults:
         self.lab.run(fault.host, f"for b in {blocks}; do dd if=/dev/urandom of={device} "
                      f"bs={BLOCK_BYTES} seek=$b count=1 oflag=direct conv=notrunc status=none"
                      " || exit 1; done", timeout=120).check()
+
+    def _skew(self, fault: ClockSkew) -> None:
+        self._step_clock(fault.host, fault.seconds)
+
+    def _unskew(self, fault: ClockSkew) -> None:
+        self._step_clock(fault.host, -fault.seconds)
+
+    def _step_clock(self, host: str, seconds: int) -> None:
+        """`date -s` in the guest: its wall clock jumps (CLOCK_REALTIME), its monotonic
+        clocks do not; no time daemon in the lab's guests reaches a server to undo it."""
+        if self.lab.is_test(self.lab.nodes[host].uri):
+            return
+        self.lab.run(host, f"date -s @$(( $(date +%s) + ({seconds}) )) >/dev/null").check()
 
     def _link_down(self, fault: LinkDown) -> None:
         self._link(fault.host, fault.network, up=False)
@@ -300,6 +314,7 @@ HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
     UnderlayMtu: (LibvirtFaults._mtu_low, LibvirtFaults._mtu_back),
     OverlayFdbStale: (LibvirtFaults._fdb_stale, LibvirtFaults._fdb_fresh),
     TunnelEndpointDown: (LibvirtFaults._endpoint_down, LibvirtFaults._endpoint_up),
+    ClockSkew: (LibvirtFaults._skew, LibvirtFaults._unskew),
 }
 FAULT_KINDS = fault_kinds(HANDLERS)
 # Vagrant picks its own tap names and configures its own guests: only the domain-level

@@ -38,6 +38,7 @@ from stackdrill.backends import lifetime
 from stackdrill.backends.libvirt import drbd, netfaults, observe, realize
 from stackdrill.backends.libvirt.agent import GuestAgent, GuestCommandError, ShellResult
 from stackdrill.backends.libvirt.faults import HANDLERS, Action, LibvirtFaults
+from stackdrill.backends.libvirt.guestclock import GuestClocks
 from stackdrill.backends.libvirt.image import GuestImage
 from stackdrill.backends.libvirt.naming import METADATA_NS, LabNames, metadata_xml, set_mark
 from stackdrill.backends.libvirt.readiness import (
@@ -112,7 +113,8 @@ class LibvirtLab(Lab):
         self.workdir = workdir
         self.settings = settings
         self.options = options or LabOptions()
-        self.epoch0 = time.time()  # guests' wall clocks -> lab time (workload history)
+        self.epoch0 = time.time()  # the hypervisor's wall clock at lab time 0
+        self.clocks = GuestClocks(self)  # guests' uptime stamps -> hypervisor time
         self.runtime = RealTime(name, lab_errors=(*LAB_ERRORS, libvirt.libvirtError))
         self.tracer = self.runtime.tracer
         self._clock = self.runtime.clock
@@ -185,8 +187,8 @@ class LibvirtLab(Lab):
     def _drill_starts(self) -> None:
         """Lab time 0 is when the lab is ready, as on every backend (a drill's `at: 30`
         means 30 s into the drill, not into a minute of booting). Bring-up lines keep
-        their order in the trace at time 0; the workloads' history, stamped with the
-        guests' wall clocks, is measured from the same instant."""
+        their order in the trace at time 0; the workloads' history (guests' uptime stamps
+        mapped to the hypervisor's clock, guestclock.py) is measured from the same instant."""
         with self._lock:
             self.runtime.start_clock()
             self.epoch0 = time.time()

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stackdrill.api import DrbdNodeStatus, Observation, QuorumStatus, StoredRecord, WriteOp
+from stackdrill.api import (
+    DrbdNodeStatus,
+    Observation,
+    PowerState,
+    QuorumStatus,
+    StoredRecord,
+    WriteOp,
+)
 from stackdrill.backends.libvirt import cluster, drbd, lvm, lvread, workload
 from stackdrill.backends.libvirt.agent import GuestCommandError
 from stackdrill.errors import StackdrillError
@@ -33,10 +40,20 @@ def quiesce(lab: LibvirtLab, resume: bool = False) -> None:
 
 
 def history(lab: LibvirtLab) -> list[WriteOp]:
-    """Every write the workloads reported on their serial consoles (files on this host)."""
-    logs = [lab.workdir / f"{h}.console" for h, n in lab.nodes.items()
-            if not lab.is_test(n.uri)]
-    return workload.parse_history(workload.console_lines(logs), lab.epoch0)
+    """Every write the workloads reported on their serial consoles (files on this host),
+    timed by the hypervisor's clock: each running guest's clock is sampled once more
+    first (a sample late in the boot bounds any drift of the guest's uptime)."""
+    real = [h for h, n in lab.nodes.items() if not lab.is_test(n.uri)]
+    for host in real:
+        if lab.drivers.power.state(host) is PowerState.ON:
+            try:
+                lab.clocks.sample(host)
+            except GuestCommandError:
+                continue
+    logs = [lab.workdir / f"{h}.console" for h in real]
+    return workload.parse_history(
+        workload.console_lines(logs),
+        lambda host, boot, uptime: lab.clocks.wall_time(host, boot, uptime) - lab.epoch0)
 
 
 def stored_records(lab: LibvirtLab, volume: str) -> dict[int, StoredRecord]:

@@ -48,6 +48,8 @@ def up(lab: LibvirtLab) -> None:
             wait_ready(lab, started)
             lab.progress(f"guests ready (slowest {max(lab.boot_seconds.values()):.0f} s)")
             measure_agent(lab)
+            for host in lab.nodes:
+                lab.clocks.sample(host)
             if lab.settings.provision:
                 from stackdrill.backends.libvirt.provision import provision
 
@@ -158,6 +160,7 @@ def after_boot(lab: LibvirtLab, host: str) -> None:
     lab runs one (cluster.boot_command), then start the compute service, which asks the
     control plane which of its guests to resume (Nova's init_host)."""
     GuestAgent(lab.domain(host)).wait_ready(lab.boot_deadline(host))
+    lab.clocks.sample(host)  # a new boot: its workloads' stamps start from zero again
     lab.configure_network(host)
     lab.mirror_power(host, {h: lab.drivers.power.state(h).value for h in lab.nodes
                             if h != host})

@@ -8,14 +8,15 @@ instance runs in its own network namespace inside the guest (the compute "guest"
 The history must survive a power cut of the guest, so the writer reports every invoke and
 outcome on the serial console, which virtlogd writes to a file on the hypervisor: a write
 whose `ok` line never reached the host is "info" (unknown), as a Jepsen client would record
-it. Times are the guest's wall clock (qemu seeds the RTC from the host) minus the lab's start.
+it. Times are the guest's uptime and boot id, which the lab maps to its own clock
+(guestclock.py): a guest whose wall clock is stepped does not move its writes in time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from stackdrill.api import StoredRecord, WriteOp
@@ -32,15 +33,17 @@ echo $$ > "$state/$vol.pid"
 last=$(tr '\0' '\n' < "$dev" | grep -a '^SDREC ' | awk 'BEGIN{m=0} $2>m{m=$2} END{print m}')
 seq=$((last + 1))
 host=$(hostname)
+boot=$(cat /proc/sys/kernel/random/boot_id)
+now() { read -r up _ < /proc/uptime; echo "$up"; }
 while :; do
     sum=$(printf '%s' "$vol:$inst:$inc:$seq" | sha256sum | cut -c1-16)
-    echo "SDW|$inst|$vol|$inc|$seq|$sum|invoke|$(date +%s.%N)|$host" >> "$out"
+    echo "SDW|$inst|$vol|$inc|$seq|$sum|invoke|$(now)|$host|$boot" >> "$out"
     if printf 'SDREC %s %s %s %s\n' "$seq" "$inc" "$sum" "$inst" | \
         dd of="$dev" bs=512 seek="$seq" count=1 conv=sync oflag=direct,dsync 2>/dev/null; then
-        echo "SDW|$inst|$vol|$inc|$seq|$sum|ok|$(date +%s.%N)|$host" >> "$out"
+        echo "SDW|$inst|$vol|$inc|$seq|$sum|ok|$(now)|$host|$boot" >> "$out"
         echo "$seq" > "$state/$vol.ok"
     else
-        echo "SDW|$inst|$vol|$inc|$seq|$sum|fail|$(date +%s.%N)|$host" >> "$out"
+        echo "SDW|$inst|$vol|$inc|$seq|$sum|fail|$(now)|$host|$boot" >> "$out"
     fi
     seq=$((seq + 1))
     sleep "$interval"
@@ -62,7 +65,7 @@ exec sleep infinity
 """
 _LINE = re.compile(
     r"SDW\|(?P<inst>[^|]+)\|(?P<vol>[^|]+)\|(?P<inc>\d+)\|(?P<seq>\d+)\|(?P<sum>[0-9a-f]+)\|"
-    r"(?P<what>invoke|ok|fail)\|(?P<t>[0-9.]+)\|(?P<host>[a-z0-9-]+)")
+    r"(?P<what>invoke|ok|fail)\|(?P<t>[0-9.]+)\|(?P<host>[a-z0-9-]+)\|(?P<boot>[0-9a-f-]{36})")
 _RECORD = re.compile(r"^SDREC (\d+) (\d+) ([0-9a-f]{16})", re.M)
 
 
@@ -103,8 +106,10 @@ def list_command() -> str:
             "done; echo \"$n $a\"; done")
 
 
-def parse_history(lines: Iterable[str], epoch0: float) -> list[WriteOp]:
-    """Pair invoke lines with their outcome; an invoke without one is `info` (unknown)."""
+def parse_history(lines: Iterable[str], lab_time: Callable[[str, str, float], float]
+                  ) -> list[WriteOp]:
+    """Pair invoke lines with their outcome; an invoke without one is `info` (unknown).
+    `lab_time(host, boot_id, uptime)` is the lab time of a guest's stamp."""
     ops: dict[tuple[str, str, int, int], dict[str, object]] = {}
     for line in lines:
         m = _LINE.search(line)
@@ -112,7 +117,7 @@ def parse_history(lines: Iterable[str], epoch0: float) -> list[WriteOp]:
             continue
         key = (m["inst"], m["vol"], int(m["inc"]), int(m["seq"]))
         entry = ops.setdefault(key, {"sum": m["sum"], "host": m["host"]})
-        entry[m["what"]] = float(m["t"]) - epoch0
+        entry[m["what"]] = lab_time(m["host"], m["boot"], float(m["t"]))
     history = []
     for (inst, vol, inc, seq), e in ops.items():
         if "invoke" not in e:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from stackdrill.api import UNCONFIGURED, FaultHealed, FaultInjected
 from stackdrill.errors import UnsupportedError
 from stackdrill.faults import (
+    ClockSkew,
     CorruptBlocks,
     Cut,
     DiskFailure,
@@ -116,6 +117,12 @@ def _corrupt(lab: SimLab, fault: CorruptBlocks) -> None:
     disk.corrupt(fault.addresses(data_blocks))
 
 
+def _skew(sign: int) -> Action:
+    def act(lab: SimLab, fault: ClockSkew) -> None:
+        lab.hosts[fault.host].step_wall_clock(sign * fault.seconds)
+    return act
+
+
 def _slow(lab: SimLab, fault: SlowDisk) -> None:
     lab.disks[(fault.host, fault.disk)].slow(fault.latency_ms / 1000.0)
 
@@ -209,6 +216,7 @@ HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
     OverlayFdbStale: (_fdb_stale(True), _fdb_stale(False)),
     TunnelEndpointDown: (_endpoint(False), _endpoint(True)),
     PowerControllerDown: (_bmc(False), _bmc(True)),
+    ClockSkew: (_skew(1), _skew(-1)),
 }
 FAULT_KINDS = fault_kinds(HANDLERS)
 

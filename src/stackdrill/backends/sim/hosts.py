@@ -26,6 +26,10 @@ class SimHost:
         self._listeners: list[Listener] = []
         self._boot_event: object | None = None
         self.why = "built"  # why the power last changed: a listener tells a reboot from a cut
+        # the host's wall clock minus the lab's: nothing modelled here reads it (DRBD's
+        # jiffies, corosync's and the DLM's monotonic timers, the lab's own clock for
+        # heartbeats and the workloads' history), as on the real guests (clock-skew drill)
+        self.wall_clock_offset_s = 0.0
 
     @property
     def up(self) -> bool:
@@ -36,6 +40,12 @@ class SimHost:
     def powered(self) -> bool:
         """Drawing power (may still write to shared storage when it thaws)."""
         return self.power in (PowerState.ON, PowerState.HUNG, PowerState.BOOTING)
+
+    def step_wall_clock(self, seconds: float) -> None:
+        """`date -s` on the host: its wall clock jumps; its monotonic clock does not."""
+        self.wall_clock_offset_s += seconds
+        self.kernel.log(f"host/{self.name}", "clock-stepped", seconds=seconds,
+                        offset=self.wall_clock_offset_s)
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)

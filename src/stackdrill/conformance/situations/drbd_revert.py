@@ -186,8 +186,13 @@ def _vm_case(lab: LibvirtLab, case: Generations) -> Fields:
     out |= _whole(vm_resync(lines, PRIMARY), size_kb)
     out |= vm_states("primary", lab, PRIMARY) | vm_states("secondary", lab, SECONDARY)
     out["on_both"] = Observed(value=vm_on_both(lab, WRITE_MIB, written))
-    _fresh_meta_data_if_refused(lab)
-    return {f"{case}_{k}": v for k, v in out.items()}
+    seen = {f"{case}_{k}": v for k, v in out.items()}
+    try:
+        _fresh_meta_data_if_refused(lab)
+    except RuntimeError as exc:  # what was seen is worth reading even so
+        raise RuntimeError(f"{exc}\nseen before: {({k: v.value for k, v in seen.items()})}"
+                           ) from exc
+    return seen
 
 
 def _fresh_meta_data_if_refused(lab: LibvirtLab) -> None:
@@ -196,6 +201,11 @@ def _fresh_meta_data_if_refused(lab: LibvirtLab) -> None:
     if in_sync(lab):
         return
     run(lab, SECONDARY, f"drbdadm down {RES}")
+    # create-md refuses a disk whose first blocks hold a PV label it cannot size; the
+    # full resync that follows writes the Primary's label back
+    device = "/dev/" + lab.nodes[SECONDARY].disks["sdb"].target
+    must(lab, SECONDARY, f"dd if=/dev/zero of={device} bs=1M count=1 oflag=direct "
+                         "status=none")
     must(lab, SECONDARY, f"drbdadm -- --force create-md {RES}", timeout=60)
     run(lab, PRIMARY, f"drbdadm disconnect {RES}; drbdadm connect {RES}")
     must(lab, SECONDARY, f"drbdadm up {RES}", timeout=60)

@@ -19,26 +19,35 @@ from stackdrill.backends.libvirt.workload import (
     start_command,
 )
 
+BOOT_A = "0b1e0c2c-5a55-4b69-9a3e-2f1c1a1d0a01"
+BOOT_B = "7c0ffee0-1234-4abc-8def-000000000002"
 CONSOLE = [
     "[    0.000000] Linux version 6.1.0-56-amd64",
-    "SDW|vm1|vol1|1|1|aaaaaaaaaaaaaaaa|invoke|1000.50|alice",
-    "SDW|vm1|vol1|1|1|aaaaaaaaaaaaaaaa|ok|1000.75|alice",
+    f"SDW|vm1|vol1|1|1|aaaaaaaaaaaaaaaa|invoke|10.50|alice|{BOOT_A}",
+    f"SDW|vm1|vol1|1|1|aaaaaaaaaaaaaaaa|ok|10.75|alice|{BOOT_A}",
     "stackdrill-init: ready alice 6.03s",
-    "SDW|vm1|vol1|1|2|bbbbbbbbbbbbbbbb|invoke|1001.00|alice",  # power cut: no outcome
-    "SDW|vm1|vol1|2|2|cccccccccccccccc|invoke|1010.00|bob",
-    "SDW|vm1|vol1|2|2|cccccccccccccccc|fail|1010.10|bob",
-    "SDW|vm1|vol1|2|3|dddddddddddddddd|ok|1011.00|bob",  # outcome without invoke: torn log
+    f"SDW|vm1|vol1|1|2|bbbbbbbbbbbbbbbb|invoke|11.00|alice|{BOOT_A}",  # power cut: no outcome
+    f"SDW|vm1|vol1|2|2|cccccccccccccccc|invoke|5.00|bob|{BOOT_B}",
+    f"SDW|vm1|vol1|2|2|cccccccccccccccc|fail|5.10|bob|{BOOT_B}",
+    f"SDW|vm1|vol1|2|3|dddddddddddddddd|ok|6.00|bob|{BOOT_B}",  # outcome without invoke: torn log
 ]
+# lab time of uptime 0 of each boot (as the lab's clock samples map it)
+BOOTED_AT = {("alice", BOOT_A): -10.0, ("bob", BOOT_B): 5.0}
+
+
+def _lab_time(host: str, boot: str, uptime: float) -> float:
+    return BOOTED_AT[(host, boot)] + uptime
 
 
 def test_history_pairs_invokes_with_outcomes_and_unknowns_are_info() -> None:
     """A write whose acknowledgement never reached the host's console log is `info`: the
-    client cannot know whether it happened (Jepsen's indeterminate outcome)."""
-    ops = {(op.incarnation, op.seq): op for op in parse_history(CONSOLE, epoch0=1000.0)}
+    client cannot know whether it happened (Jepsen's indeterminate outcome). Each guest's
+    uptime stamps are placed on the lab's clock by its own boot's mapping."""
+    ops = {(op.incarnation, op.seq): op for op in parse_history(CONSOLE, _lab_time)}
     assert set(ops) == {(1, 1), (1, 2), (2, 2)}
     assert (ops[1, 1].outcome, ops[1, 1].invoked, ops[1, 1].completed) == ("ok", 0.5, 0.75)
     assert (ops[1, 2].outcome, ops[1, 2].completed) == ("info", None)
-    assert (ops[2, 2].outcome, ops[2, 2].host) == ("fail", "bob")
+    assert (ops[2, 2].outcome, ops[2, 2].host, ops[2, 2].invoked) == ("fail", "bob", 10.0)
 
 
 def test_records_read_back_from_the_volume() -> None:
@@ -65,6 +74,7 @@ def test_writer_runs_in_its_own_namespace_and_replays_before_writing() -> None:
     assert "sh /run/stackdrill/writer.sh vm1 3 vol1 /dev/vg0/vol1 0.5" in cmd
     assert WRITER.index("grep -a '^SDREC '") < WRITER.index("while :")
     assert "oflag=direct,dsync" in WRITER
+    assert "date" not in WRITER  # stamps are uptime and boot id: a stepped clock moves none
 
 
 def test_the_writer_script_itself_on_a_file_backed_volume(tmp_path: Path) -> None:
@@ -83,7 +93,7 @@ def test_the_writer_script_itself_on_a_file_backed_volume(tmp_path: Path) -> Non
         time.sleep(0.6)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
-    history = parse_history(console.read_text().splitlines(), epoch0=0.0)
+    history = parse_history(console.read_text().splitlines(), lambda h, b, up: up)
     stored = parse_records(volume.read_bytes().replace(b"\0", b"\n").decode())
     acked = [op for op in history if op.outcome == "ok"]
     assert {op.incarnation for op in acked} == {1, 2}
