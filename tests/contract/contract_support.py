@@ -22,6 +22,7 @@ from stackdrill.api import Lab, LabOptions, Traced
 from stackdrill.backends import backend_class
 from stackdrill.faults import (
     FAULT_KINDS,
+    ClockSkew,
     CorruptBlocks,
     Cut,
     DiskFailure,
@@ -98,6 +99,7 @@ FAULTS: dict[str, Fault] = {
     "overlay_fdb_stale": OverlayFdbStale(host="cmp2", overlay="ov"),
     "tunnel_endpoint_down": TunnelEndpointDown(host="cmp2", overlay="ov"),
     "power_controller_down": PowerControllerDown(host="cmp2"),
+    "clock_skew": ClockSkew(host="cmp2", seconds=-45),
 }
 assert set(FAULTS) == set(FAULT_KINDS), "every catalogue fault needs a case in FAULTS"
 

@@ -249,6 +249,7 @@ class DrbdResourceSim(OperatorCore):
             node.dstate = node.md_disk
             self.state(node, disk=node.dstate.label, why="negotiation cut short")
         else:
+            node.dstate = Disk.DISKLESS
             self.note("connection-lost-negotiating", node=node.name)
 
     def _quick_connect_s(self) -> float:

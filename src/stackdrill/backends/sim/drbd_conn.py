@@ -271,6 +271,10 @@ class ConnectionCore(PeerLossCore):
                 self.note("split-brain", resolved=True, policy=d.resolved_by or "",
                           primaries=primaries, survivor=survivor.name,
                           victim=self.peer_of(survivor).name)
+            attacher = next((n for n in (a, b) if n.negotiating), None)
+            if d.drop and self.established and attacher is not None:
+                self._attach_aborted(attacher, d)
+                return
             if d.drop:
                 self._refused(a, b, d)
                 return
@@ -295,6 +299,20 @@ class ConnectionCore(PeerLossCore):
             self.start_resync(src, tgt, full=abs(hg) == 2)
         self.kernel.emit(DrbdConnected(self.spec.name,
                                        facts(**{n.name: n.conn.value for n in (a, b)})))
+
+    def _attach_aborted(self, attacher: Node, d: Decision) -> None:
+        """drbd_receiver.c receive_state: a handshake that a disk attached on an established
+        connection started returns C_MASK on the peer, which keeps the connection and
+        takes the attaching disk as Diskless ("Disk attach process on the peer node was
+        aborted."). It sends no state back, so the attaching node never runs its own
+        handshake: its disk stays Negotiating, the peer's UpToDate in its view, until the
+        connection or the disk goes (recorded: drbd-revert-older-data, case two)."""
+        peer = self.peer_of(attacher)
+        peer.peer_disk = Disk.DISKLESS
+        self.state(peer, peer_disk="Diskless", why="attach on the peer aborted")
+        attacher.dstate = Disk.NEGOTIATING  # md_disk keeps what the meta data says
+        self.note("attach-aborted", node=attacher.name, peer=peer.name,
+                  reason=d.messages[-1] if d.messages else "")
 
     def _refused(self, a: Node, b: Node, d: Decision) -> None:
         """drbd_sync_handshake returned C_MASK on `d.refused_by`: each goes StandAlone
