@@ -25,3 +25,10 @@ def test_simulator_agrees_with_recording(path: Path) -> None:
         pytest.fail(f"the simulator differs from the {recording.backend} recording "
                     f"({recording.recorded_on}, kernel {recording.versions.get('kernel', '?')}):"
                     f"\n{table(comparison)}", pytrace=False)
+
+
+def test_every_situation_has_a_recording() -> None:
+    """A situation nobody recorded on the real software is a model nobody checked: its
+    simulator side must not ship as if it agreed."""
+    recorded = {read(path, SITUATIONS).situation for path in RECORDINGS}
+    assert sorted(set(SITUATIONS) - recorded) == []

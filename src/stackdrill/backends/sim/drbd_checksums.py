@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-MAX_REQUEST_BLOCKS = 32  # max bio size / 4 KiB: 128 KiB (drbd0's max_hw_sectors on the guests)
+# DRBD_MAX_BIO_SIZE, 1 MiB: recorded on the guests (drbd-checksum-resync), four corrupted
+# blocks, each in its own MiB, cost a full resync 4096 KiB of data
+MAX_REQUEST_BLOCKS = 256
 EXTENT_BLOCKS = 4096  # BM_BLOCKS_PER_BM_EXT: a 16 MiB resync extent
 BLOCK_KB = 4
 
