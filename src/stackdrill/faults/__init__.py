@@ -5,6 +5,7 @@ from __future__ import annotations
 from stackdrill.faults.catalogue import (
     FAULT_KINDS,
     UNHEALABLE,
+    UNHEALABLE_WHY,
     CorruptBlocks,
     Cut,
     DiskFailure,
@@ -13,6 +14,7 @@ from stackdrill.faults.catalogue import (
     HostCrash,
     HostHang,
     HostReboot,
+    InstanceCrash,
     LinkDown,
     OverlayFdbStale,
     PacketLoss,
@@ -29,6 +31,7 @@ from stackdrill.faults.catalogue import (
 __all__ = [
     "FAULT_KINDS",
     "UNHEALABLE",
+    "UNHEALABLE_WHY",
     "CorruptBlocks",
     "Cut",
     "DiskFailure",
@@ -37,6 +40,7 @@ __all__ = [
     "HostCrash",
     "HostHang",
     "HostReboot",
+    "InstanceCrash",
     "LinkDown",
     "OverlayFdbStale",
     "PacketLoss",

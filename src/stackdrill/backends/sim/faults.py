@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from stackdrill.api import UNCONFIGURED, FaultHealed, FaultInjected
-from stackdrill.errors import UnsupportedError
+from stackdrill.errors import LabStateError, UnsupportedError
 from stackdrill.faults import (
     CorruptBlocks,
     Cut,
@@ -15,6 +15,7 @@ from stackdrill.faults import (
     HostCrash,
     HostHang,
     HostReboot,
+    InstanceCrash,
     LinkDown,
     OverlayFdbStale,
     PacketLoss,
@@ -83,7 +84,8 @@ def _reboot(lab: SimLab, fault: HostReboot) -> None:
 
 
 def _nothing(_lab: SimLab, _fault: Fault) -> None:
-    """A reboot heals by itself after the boot time; nothing undoes a corruption."""
+    """A reboot heals by itself after the boot time; nothing undoes a corruption or a
+    killed process."""
 
 
 def _disk_fail(lab: SimLab, fault: DiskFailure) -> None:
@@ -114,6 +116,13 @@ def _corrupt(lab: SimLab, fault: CorruptBlocks) -> None:
               if res.spec.disk == fault.disk and fault.host in res.spec.nodes]
     data_blocks = backed[0].size_kb // 4 if backed else disk.blocks_total
     disk.corrupt(fault.addresses(data_blocks))
+
+
+def _kill_instance(lab: SimLab, fault: InstanceCrash) -> None:
+    """SIGKILL of the instance's process on the host it runs on now; nothing else moves."""
+    if not lab.hypervisors.crash(fault.instance):
+        raise LabStateError(f"{describe(fault)}: {fault.instance} runs on no host: there is "
+                            "no process to kill")
 
 
 def _slow(lab: SimLab, fault: SlowDisk) -> None:
@@ -200,6 +209,7 @@ HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
     DiskFailure: (_disk_fail, _disk_heal),
     SlowDisk: (_slow, _fast),
     CorruptBlocks: (_corrupt, _nothing),
+    InstanceCrash: (_kill_instance, _nothing),
     LinkDown: (_link(False), _link(True)),
     Partition: (_partition, _partition_heal),
     Cut: (_cut, _partition_heal),
