@@ -81,6 +81,10 @@ def test_kill_command_kills_the_writer_group_and_the_guest_lists_it_stopped(
     done = local(kill_command("vm1"), state)
     assert done.returncode == 0, done.stderr
     assert proc.wait(timeout=5) == -signal.SIGKILL
+    for _ in range(100):  # SIGKILL reaches the group's dd and sleep a moment later
+        if not live_in_group(proc.pid):
+            break
+        time.sleep(0.02)
     assert live_in_group(proc.pid) == []  # nothing of its group is left (dd, sleep)
     assert local(list_command(), state).stdout.split() == ["vm1", "no"]
     again = local(kill_command("vm1"), state)  # nothing alive: nothing was killed
