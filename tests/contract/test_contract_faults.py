@@ -6,12 +6,12 @@ UnsupportedError before anything happens."""
 from __future__ import annotations
 
 import pytest
-from contract_support import FAULTS, HOSTS, Nature, of_type, wait_for
+from contract_support import FAULTS, HOSTS, Nature, of_type, settle, wait_for
 
-from stackdrill.api import FaultHealed, FaultInjected, Lab, PowerState
+from stackdrill.api import FaultHealed, FaultInjected, GuestStopped, Lab, PowerState
 from stackdrill.backends import backend_class
-from stackdrill.errors import UnsupportedError
-from stackdrill.faults import Fault, HostCrash, LinkDown, describe
+from stackdrill.errors import LabStateError, UnsupportedError
+from stackdrill.faults import Fault, HostCrash, InstanceCrash, LinkDown, describe
 
 # What the power controller reports for the target while a host fault is in force; every
 # other fault leaves every host on. A reboot heals by itself.
@@ -26,8 +26,8 @@ POWER_DURING = {
 def test_a_declared_fault_is_injected_and_healed(lab: Lab, declared_fault: Fault) -> None:
     fault, power = declared_fault, lab.drivers.power
     lab.inject(fault)
-    target = fault.targets()[0]
-    assert power.state(target) in POWER_DURING.get(fault.kind, {PowerState.ON})
+    for target in fault.targets() or HOSTS:  # a killed instance names no host: all stay on
+        assert power.state(target) in POWER_DURING.get(fault.kind, {PowerState.ON})
     lab.clock.sleep(0.2)
     lab.heal(fault)
     wait_for(lab, lambda: all(power.state(h) is PowerState.ON for h in HOSTS),
@@ -77,3 +77,23 @@ def test_a_storage_link_down_is_seen_by_the_hosts_witnesses(lab: Lab, nature: Na
     lab.heal(fault)
     wait_for(lab, lambda: all(w.sees_host for w in compute.witnesses("cmp2")),
              "every witness sees cmp2 again")
+
+
+def test_an_instance_crash_stops_that_instance_only_and_its_host_lists_it_stopped(
+        lab: Lab, nature: Nature) -> None:
+    """The instance's process is killed where it runs (web2 on cmp2): the compute driver's
+    guests(cmp2) lists it not running, read from the real process; web1 runs on, every
+    host stays on; the lab traced the stop. The instance monitor relies on exactly this."""
+    if nature.guests is not None:
+        pytest.skip(nature.guests)
+    compute = lab.drivers.compute
+    assert {g.name: g.running for g in settle(lab, compute.guests("cmp2"))} == {"web2": True}
+    lab.inject(InstanceCrash(instance="web2"))
+    assert {g.name: g.running for g in settle(lab, compute.guests("cmp2"))} == {"web2": False}
+    assert {g.name: g.running for g in settle(lab, compute.guests("cmp1"))} == {"web1": True}
+    assert all(lab.drivers.power.state(h) is PowerState.ON for h in HOSTS)
+    assert dict(lab.observe().running) == {"web1": ["cmp1"], "web2": []}
+    stops = of_type(lab.events(), GuestStopped)
+    assert [(s.host, s.instance, s.why) for s in stops] == [("cmp2", "web2", "killed")]
+    with pytest.raises(LabStateError, match="runs on no host"):
+        lab.inject(InstanceCrash(instance="web2"))

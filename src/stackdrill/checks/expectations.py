@@ -26,6 +26,9 @@ AT = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,62}$",
 
 class ExpectExactlyOnce(_Frozen):
     check: Literal["exactly_once"] = "exactly_once"
+    placed: dict[str, str] = Field(
+        default_factory=dict, description="instance -> the host it must run on at the end "
+        "(the lab's ground truth, e.g. restarted where it died)")
 
 
 class ExpectAckedWrites(_Frozen):
@@ -42,6 +45,9 @@ class ExpectRecovered(_Frozen):
     attach_mode: Literal["local", "remote"] | None = None
     hosts_after: tuple[str, ...] = Field(
         default=(), description="recovered instances must have landed on one of these hosts")
+    state: Literal["recovered", "resumed", "restarted"] | None = Field(
+        default=None, description="each named instance must end in this state (restarted: "
+        "started again on its host after its process died), not merely fine")
 
 
 class ExpectUnrecoverable(_Frozen):
@@ -64,6 +70,14 @@ class ExpectBlocked(_Frozen):
 class ExpectNotEvacuated(_Frozen):
     check: Literal["not_evacuated"] = "not_evacuated"
     hosts: tuple[str, ...]
+
+
+class ExpectNeverStopped(_Frozen):
+    """These instances never stopped during the drill (the lab's own guest events): a
+    fault aimed at another instance, and its recovery, left them alone."""
+
+    check: Literal["never_stopped"] = "never_stopped"
+    instances: tuple[str, ...] = Field(min_length=1)
 
 
 class ExpectLvm(_Frozen):
@@ -181,7 +195,7 @@ class ExpectCleanedReturningHost(_Frozen):
 
 Expectation = Annotated[
     ExpectExactlyOnce | ExpectAckedWrites | ExpectRecovered | ExpectUnrecoverable
-    | ExpectBlocked | ExpectNotEvacuated | ExpectLvm
+    | ExpectBlocked | ExpectNotEvacuated | ExpectNeverStopped | ExpectLvm
     | ExpectDrbd | ExpectQuorum | ExpectCommands | ExpectOverlay | ExpectThroughput
     | ExpectFencingOrder
     | ExpectNoIoErrors | ExpectSingleWriter
@@ -189,7 +203,7 @@ Expectation = Annotated[
     Field(discriminator="check"),
 ]
 register_union_tags({"exactly_once", "acked_writes", "recovered", "unrecoverable",
-                     "blocked", "not_evacuated",
+                     "blocked", "not_evacuated", "never_stopped",
                      "lvm_consistent", "drbd", "quorum", "commands", "overlay", "throughput",
                      "fencing_order",
                      "no_io_errors", "returning_host_clean", "single_writer", "views_agree"})

@@ -115,3 +115,15 @@ def not_evacuated(
             problems.append(f"{fact.instance} moved off {fact.old_host} to {fact.host} at "
                             f"t={fact.at:g}s")
     return CheckResult.of(name, problems, f"{', '.join(sorted(keep))} kept their instances")
+
+
+def never_stopped(events: Iterable[Traced], instances: Iterable[str], *,
+                  name: str = "never_stopped") -> CheckResult:
+    """None of `instances` ever stopped: no copy of them was destroyed, killed or lost with
+    its host (the bystanders of a fault that must not touch them, e.g. the other guests of
+    a host where one instance died)."""
+    keep = set(instances)
+    problems = [f"{fact.instance} stopped on {fact.host} at t={fact.at:g}s"
+                for fact in sorted(_facts(events), key=lambda f: f.at)
+                if fact.kind is _Kind.STOPPED and fact.instance in keep]
+    return CheckResult.of(name, problems, f"{', '.join(sorted(keep))} never stopped")

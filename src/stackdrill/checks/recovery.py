@@ -15,7 +15,10 @@ from typing import Literal
 from stackdrill.checks.result import CheckResult
 from stackdrill.recovery import InstanceOutcome, InstanceState, RecoveryResult
 
-OK_STATES = frozenset({InstanceState.RECOVERED, InstanceState.RESUMED, InstanceState.RUNNING})
+OK_STATES = frozenset({InstanceState.RECOVERED, InstanceState.RESUMED, InstanceState.RESTARTED,
+                       InstanceState.RUNNING})
+# states in which the engine started the instance somewhere: `hosts_after` applies
+_STARTED = frozenset({InstanceState.RECOVERED, InstanceState.RESTARTED})
 NEVER_RAN = "the recovery engine never ran"
 
 
@@ -24,42 +27,49 @@ def _outcomes(recoveries: Iterable[RecoveryResult]) -> dict[str, InstanceOutcome
 
 
 def _not_fine(inst: str, outcome: InstanceOutcome | None, attach_mode: str | None,
-              hosts_after: tuple[str, ...]) -> str | None:
+              hosts_after: tuple[str, ...], state: str | None = None) -> str | None:
     """Why one instance is not recovered as expected, or None when it is."""
     if outcome is None:
         return f"{inst}: not handled by the recovery engine"
     if outcome.state not in OK_STATES:
         return f"{inst}: {outcome.state.value} ({outcome.reason})"
+    if state is not None and outcome.state.value != state:
+        return f"{inst}: {outcome.state.value}, expected {state}"
     if attach_mode is not None and outcome.attach_mode not in (attach_mode, None):
         return f"{inst}: attached {outcome.attach_mode}, expected {attach_mode}"
-    if hosts_after and outcome.state is InstanceState.RECOVERED \
-            and outcome.host_after not in hosts_after:
-        return f"{inst}: recovered on {outcome.host_after}, expected on {', '.join(hosts_after)}"
+    if hosts_after and outcome.state in _STARTED and outcome.host_after not in hosts_after:
+        return (f"{inst}: {outcome.state.value} on {outcome.host_after}, expected on "
+                f"{', '.join(hosts_after)}")
     return None
 
 
 def recovered(recoveries: Sequence[RecoveryResult],
               instances: Literal["all"] | tuple[str, ...] = "all", *,
               attach_mode: str | None = None, hosts_after: tuple[str, ...] = (),
-              name: str = "recovered") -> CheckResult:
-    """Each instance (every one the engine handled, for "all") ends recovered, resumed or
-    running, attached as `attach_mode` and on one of `hosts_after` when given; "all" also
-    demands that something needed the engine at all."""
+              state: str | None = None, name: str = "recovered") -> CheckResult:
+    """Each instance (every one the engine handled, for "all") ends recovered, resumed,
+    restarted or running, attached as `attach_mode` and (recovered or restarted) on one of
+    `hosts_after` when given, and in exactly `state` when given; "all" also demands that
+    something needed the engine at all."""
     if not recoveries:
         return CheckResult.not_run(name, NEVER_RAN)
     outcomes = _outcomes(recoveries)
     names = list(outcomes) if instances == "all" else list(instances)
     problems = [p for inst in names
-                if (p := _not_fine(inst, outcomes.get(inst), attach_mode, hosts_after))]
+                if (p := _not_fine(inst, outcomes.get(inst), attach_mode, hosts_after, state))]
     moved = [o for o in outcomes.values() if o.state is InstanceState.RECOVERED]
     resumed = [o for o in outcomes.values() if o.state is InstanceState.RESUMED]
-    if instances == "all" and not moved and not resumed:
-        problems.append("no instance was recovered or resumed: the failure the drill "
-                        "expected recovery from never needed the engine")
+    restarted = [o for o in outcomes.values() if o.state is InstanceState.RESTARTED]
+    if instances == "all" and not moved and not resumed and not restarted:
+        problems.append("no instance was recovered, resumed or restarted: the failure the "
+                        "drill expected recovery from never needed the engine")
     elsewhere = sum(o.host_after != o.host_before for o in moved)
     detail = (f"{len(names)} instance(s) fine: {elsewhere} recovered on another host, "
               f"{len(moved) - elsewhere} restarted in place on a new volume path, "
               f"{len(resumed)} resumed")
+    if restarted:
+        detail += ", " + ", ".join(f"{o.name} restarted on {o.host_after} after its process "
+                                   f"died ({o.restarts}x)" for o in restarted)
     return CheckResult.of(name, problems, detail, instances=names)
 
 

@@ -26,6 +26,7 @@ from stackdrill.checks.expectations import (
     ExpectExactlyOnce,
     ExpectFencingOrder,
     ExpectLvm,
+    ExpectNeverStopped,
     ExpectNoIoErrors,
     ExpectNotEvacuated,
     ExpectOverlay,
@@ -37,7 +38,7 @@ from stackdrill.checks.expectations import (
     ExpectViewsAgree,
     check_names,
 )
-from stackdrill.checks.fencing import fencing_order, not_evacuated
+from stackdrill.checks.fencing import fencing_order, never_stopped, not_evacuated
 from stackdrill.checks.lvm import lvm_consistency
 from stackdrill.checks.overlay import overlay_probes
 from stackdrill.checks.placement import exactly_once, returning_host_clean
@@ -51,8 +52,9 @@ Checker = Callable[[Any, CheckContext], CheckResult]  # (its expectation, the co
 NO_LIMIT = 10**9  # `max_lost: null`: count lost writes, never fail on them
 
 
-def _exactly_once(_exp: ExpectExactlyOnce, ctx: CheckContext) -> CheckResult:
-    return exactly_once(ctx.evidence.observation, [i.name for i in ctx.topology.instances])
+def _exactly_once(exp: ExpectExactlyOnce, ctx: CheckContext) -> CheckResult:
+    return exactly_once(ctx.evidence.observation, [i.name for i in ctx.topology.instances],
+                        expected_hosts=exp.placed)
 
 
 def _acked_writes(exp: ExpectAckedWrites, ctx: CheckContext) -> CheckResult:
@@ -69,7 +71,7 @@ def _acked_writes(exp: ExpectAckedWrites, ctx: CheckContext) -> CheckResult:
 
 def _recovered(exp: ExpectRecovered, ctx: CheckContext) -> CheckResult:
     return recovered(ctx.recoveries, exp.instances, attach_mode=exp.attach_mode,
-                     hosts_after=exp.hosts_after)
+                     hosts_after=exp.hosts_after, state=exp.state)
 
 
 def _unrecoverable(exp: ExpectUnrecoverable, ctx: CheckContext) -> CheckResult:
@@ -83,6 +85,10 @@ def _blocked(exp: ExpectBlocked, ctx: CheckContext) -> CheckResult:
 
 def _not_evacuated(exp: ExpectNotEvacuated, ctx: CheckContext) -> CheckResult:
     return not_evacuated(ctx.evidence.events, exp.hosts)
+
+
+def _never_stopped(exp: ExpectNeverStopped, ctx: CheckContext) -> CheckResult:
+    return never_stopped(ctx.evidence.events, exp.instances)
 
 
 def _never_observed(exp: ExpectLvm | ExpectDrbd | ExpectQuorum) -> CheckResult:
@@ -158,6 +164,7 @@ CHECKERS: Mapping[type[Any], Checker] = {
     ExpectUnrecoverable: _unrecoverable,
     ExpectBlocked: _blocked,
     ExpectNotEvacuated: _not_evacuated,
+    ExpectNeverStopped: _never_stopped,
     ExpectLvm: _lvm,
     ExpectDrbd: _drbd,
     ExpectQuorum: _quorum,

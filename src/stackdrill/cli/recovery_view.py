@@ -89,7 +89,8 @@ def print_result(result: RecoveryResult) -> None:
     for col in ("instance", "before", "after", "state", "attach", "verified at", "reason"):
         table.add_column(col)
     for o in result.instances:
-        colour = "green" if o.state.value in ("recovered", "running", "resumed") else "red"
+        colour = "green" if o.state.value in ("recovered", "running", "resumed",
+                                                          "restarted") else "red"
         seen = f"{o.verified_at:.1f}s" if o.verified_at is not None else "—"
         table.add_row(o.name, o.host_before, o.host_after or "—",
                       f"[{colour}]{o.state.value}[/{colour}]", o.attach_mode or "—", seen,

@@ -63,6 +63,12 @@ class RecoverSpec(Frozen):
         default=RecoveryConfig.fence_action,
         description="a fenced host once nothing is left to evacuate: off (Masakari's) or "
         "reboot (Pacemaker's): powered on, it rejoins as a returning host")
+    instance_monitor: bool = Field(
+        default=RecoveryConfig.instance_monitor,
+        description="restart an instance whose process died on a host that stays up "
+        f"(checked every {RecoveryConfig.instance_check_interval_s:g} s; given up after "
+        f"{RecoveryConfig.instance_max_restarts} restarts within "
+        f"{RecoveryConfig.instance_restart_window_s:g} s)")
     budget_s: float = Field(
         default=900.0, gt=0,
         description="named labs (`stackdrill recover`): the longest the engine watches "
@@ -76,7 +82,7 @@ class RecoverSpec(Frozen):
             self.profile, assume_fenced=self.assume_fenced, reserved_hosts=self.reserved_hosts,
             recovery_method=self.recovery_method, mode=self.mode,
             fence_on_isolation=self.fence_on_isolation, fence_action=self.fence_action,
-            stop_when_idle=stop_when_idle,
+            instance_monitor=self.instance_monitor, stop_when_idle=stop_when_idle,
             **chosen)
 
 

@@ -13,7 +13,7 @@ from stackdrill.checks.expectations import Expectation
 from stackdrill.drill.model import DrillSpec, Step
 from stackdrill.echo import key_text, shown
 from stackdrill.errors import Problem
-from stackdrill.faults import UNHEALABLE, Fault
+from stackdrill.faults import UNHEALABLE_WHY, Fault
 from stackdrill.topology import Topology
 
 # A workload keeps every write it made (the history the checks read): bounded per instance.
@@ -40,7 +40,7 @@ class _Scope:
             "host": self.hosts, "network": {n.name for n in topo.networks},
             "overlay": {o.name for o in topo.overlays}, "resource": resources, "vg": vgs,
             "cluster": clusters, "victim": self.hosts, "src": self.instances,
-            "dst": self.instances}
+            "dst": self.instances, "instance": self.instances}
         # expectation fields -> the names they may hold
         self.expect_fields: dict[str, set[str]] = {
             "resource": resources, "vg": vgs, "cluster": clusters, "host": self.hosts}
@@ -118,10 +118,8 @@ def _healed(at: str, step: Step, known: _Scope) -> Iterator[Problem]:
         yield Problem(f"{at}.heal", f"no earlier step with id {shown(step.heal)}")
         return
     kind = known.kinds.get(step.heal)
-    if kind in UNHEALABLE:
-        yield Problem(f"{at}.heal", f"{kind} cannot be healed: only a resync from a good "
-                      "replica repairs the blocks (drbdadm invalidate, or verify and "
-                      "reconnect)")
+    if kind in UNHEALABLE_WHY:
+        yield Problem(f"{at}.heal", f"{kind} cannot be healed: {UNHEALABLE_WHY[kind]}")
     if step.at < injected:
         yield Problem(f"{at}.at", f"the heal of {step.heal!r} at {step.at} s comes before "
                       f"its inject at {injected} s: it would heal nothing")
@@ -183,6 +181,11 @@ def _expected(at: str, expectation: Expectation, known: _Scope) -> Iterator[Prob
     yield from _probes(at, expectation, known)
     yield from _unknown_in(f"{at}.instances", getattr(expectation, "instances", None),
                            known.instances, "instance")
+    placed = getattr(expectation, "placed", None) or {}
+    yield from _unknown_in(f"{at}.placed", placed, known.instances, "instance")
+    for inst, host in placed.items():
+        if host not in known.hosts:
+            yield Problem(f"{at}.placed.{key_text(inst)}", f"unknown host {shown(host)}")
     yield from _members(at, expectation, known)
     yield from _command_steps(at, expectation, known)
     checkpoint = getattr(expectation, "at", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from stackdrill.faults.catalogue import (
     FAULT_KINDS,
     UNHEALABLE,
+    UNHEALABLE_WHY,
     ClockSkew,
     CorruptBlocks,
     Cut,
@@ -14,6 +15,7 @@ from stackdrill.faults.catalogue import (
     HostCrash,
     HostHang,
     HostReboot,
+    InstanceCrash,
     LinkDown,
     OverlayFdbStale,
     PacketLoss,
@@ -30,6 +32,7 @@ from stackdrill.faults.catalogue import (
 __all__ = [
     "FAULT_KINDS",
     "UNHEALABLE",
+    "UNHEALABLE_WHY",
     "ClockSkew",
     "CorruptBlocks",
     "Cut",
@@ -39,6 +42,7 @@ __all__ = [
     "HostCrash",
     "HostHang",
     "HostReboot",
+    "InstanceCrash",
     "LinkDown",
     "OverlayFdbStale",
     "PacketLoss",

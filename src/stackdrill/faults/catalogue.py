@@ -100,6 +100,21 @@ class CorruptBlocks(_Fault):
         return [FIRST_DATA_BLOCK + i * step + step // 2 for i in range(self.blocks)]
 
 
+class InstanceCrash(_Fault):
+    """One instance's process dies (SIGKILL of its qemu or workload process) on the host it
+    runs on at that moment; the host, its other guests and its heartbeats stay up. Pacemaker
+    CTS's ResourceRecover: only a monitor that looks at the instance itself sees it, not
+    host-level detection. Nothing heals it: a crash is not undone, the instance is started
+    again (by the recovery engine or an operator)."""
+
+    kind: Literal["instance_crash"] = "instance_crash"
+    instance: str
+
+    def targets(self) -> tuple[str, ...]:
+        """No host is named: the instance's host is wherever it runs when it dies."""
+        return ()
+
+
 class LinkDown(_Fault):
     """The host's link to one underlay network loses carrier."""
 
@@ -205,7 +220,8 @@ class TunnelEndpointDown(_Fault):
 
 
 Fault = Annotated[
-    HostCrash | HostHang | HostReboot | DiskFailure | SlowDisk | CorruptBlocks | LinkDown
+    HostCrash | HostHang | HostReboot | DiskFailure | SlowDisk | CorruptBlocks | InstanceCrash
+    | LinkDown
     | Partition | Cut
     | PacketLoss | RateLimit | UnderlayMtu | OverlayFdbStale | TunnelEndpointDown
     | PowerControllerDown | ClockSkew,
@@ -215,13 +231,22 @@ FaultAdapter: TypeAdapter[Fault] = TypeAdapter(Fault)
 
 FAULT_KINDS: tuple[str, ...] = (
     "host_crash", "host_hang", "host_reboot", "disk_failure", "slow_disk", "corrupt_blocks",
-    "link_down", "partition", "cut", "packet_loss", "rate_limit", "underlay_mtu",
-    "overlay_fdb_stale", "tunnel_endpoint_down", "power_controller_down", "clock_skew",
+    "instance_crash", "link_down", "partition", "cut", "packet_loss", "rate_limit",
+    "underlay_mtu", "overlay_fdb_stale", "tunnel_endpoint_down", "power_controller_down",
+    "clock_skew",
 )
 register_union_tags(set(FAULT_KINDS))
 
 
-UNHEALABLE = frozenset({"corrupt_blocks"})  # nothing undoes them: a resync repairs the data
+# Faults nothing undoes, and why (what a heal of one in a drill is refused with).
+UNHEALABLE_WHY: dict[str, str] = {
+    "corrupt_blocks": "only a resync from a good replica repairs the blocks (drbdadm "
+                      "invalidate, or verify and reconnect)",
+    "instance_crash": "a killed process is not brought back by undoing anything: the "
+                      "instance is started again (the recovery engine's instance monitor, "
+                      "or an operator)",
+}
+UNHEALABLE = frozenset(UNHEALABLE_WHY)
 
 
 def fault_kinds(table: Iterable[type[BaseModel]]) -> frozenset[str]:

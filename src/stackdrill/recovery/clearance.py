@@ -4,7 +4,7 @@ table from flow kind to the question it asks.
 
 Evacuation: the old host is fenced (and still off), or it returned and the engine
 destroyed this guest there. Maintenance moves: the guest was stopped cleanly on its
-source first. Resumes and reattaches restart in place: their host must be up.
+source first. Resumes, reattaches and restarts start in place: their host must be up.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class Clearance:
             FlowKind.REATTACH: self._reattach,
             FlowKind.RESUME: self._in_place,
             FlowKind.EVACUATE: self._evacuate,
+            FlowKind.RESTART: self._restart,
         }
 
     def __call__(self, ctx: FlowContext) -> str | None:
@@ -41,6 +42,14 @@ class Clearance:
 
     def _reattach(self, ctx: FlowContext) -> str | None:
         return self._in_place(ctx) if ctx.done(JournalStep.SOURCE_STOPPED) else "not stopped yet"
+
+    def _restart(self, ctx: FlowContext) -> str | None:
+        """Its dead copy destroyed, on a host that runs (a drain requested meanwhile waits
+        for this flow, so a host in maintenance still counts)."""
+        if not ctx.done(JournalStep.SOURCE_STOPPED):
+            return "its dead copy is not destroyed yet"
+        st = self.state.status[ctx.source]
+        return None if st in (*_RUNNING, HostStatus.MAINTENANCE) else f"{ctx.source} is {st}"
 
     def _in_place(self, ctx: FlowContext) -> str | None:
         st = self.state.status[ctx.source]

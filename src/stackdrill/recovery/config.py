@@ -71,6 +71,16 @@ class RecoveryConfig:
     fence_on_isolation: bool = False  # policy: a host that only lost its management link is
     #                                   fenced and evacuated (default: left alone)
     fence_action: FenceAction = FenceAction.OFF  # a fenced host, once evacuated
+    # The instance monitor (Masakari's instance monitor, Pacemaker's resource monitor): an
+    # instance that dies on a host that stays up is started again there. Masakari's
+    # monitor hears libvirt's lifecycle events at once; polling every 10 s is its
+    # introspective monitor's guest_monitoring_interval. After `instance_max_restarts`
+    # restarts within `instance_restart_window_s` it is left for the operator (Pacemaker's
+    # migration-threshold over its failure-timeout).
+    instance_monitor: bool = True
+    instance_check_interval_s: float = 10.0
+    instance_max_restarts: int = 3
+    instance_restart_window_s: float = 600.0
     stop_after_steps: int | None = None  # test hook: raise EngineKilled after N journal steps
 
     def __post_init__(self) -> None:
@@ -84,6 +94,12 @@ class RecoveryConfig:
             raise ValueError(f"parallel must be at least 1, got {self.parallel}")
         if self.grace_s <= 0 or self.poll_s <= 0 or self.heartbeat_interval_s <= 0:
             raise ValueError("grace_s, poll_s and heartbeat_interval_s must be positive")
+        if self.instance_check_interval_s <= 0 or self.instance_restart_window_s <= 0:
+            raise ValueError("instance_check_interval_s and instance_restart_window_s must "
+                             "be positive")
+        if self.instance_max_restarts < 0:
+            raise ValueError(f"instance_max_restarts must be at least 0, got "
+                             f"{self.instance_max_restarts}")
 
     @classmethod
     def masakari(cls, **overrides: object) -> RecoveryConfig:

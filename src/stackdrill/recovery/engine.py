@@ -13,7 +13,9 @@ that is started again converges to the same end state.
 
 `RecoveryEngine` holds the public API and the loop, and composes the parts: one
 `EngineState` (state.py) and the journal are shared by the monitor (its per-status
-handlers live in fencer, returning and maintenance), the scheduler and flow starter,
+handlers live in fencer, returning and maintenance), the instance monitor (instances.py:
+an instance that died on a host that stays up is restarted there), the scheduler and flow
+starter,
 the flow runner and the pump that drives their generators. It is also the `Runtime`
 the tasks see.
 """
@@ -30,6 +32,7 @@ from stackdrill.recovery.fencer import Fencer
 from stackdrill.recovery.flowend import FlowCloser
 from stackdrill.recovery.flows import FlowRunner
 from stackdrill.recovery.hoststate import HostStates, HostStatus
+from stackdrill.recovery.instances import InstanceMonitor
 from stackdrill.recovery.inventory import VmState
 from stackdrill.recovery.journal import Journal
 from stackdrill.recovery.maintenance import Maintenance
@@ -83,6 +86,7 @@ class RecoveryEngine:
         self._maintenance = Maintenance(shared)
         self._monitor = HostMonitor(shared, Fencer(shared, self._returning), self._returning,
                                     self._maintenance)
+        self._instances = InstanceMonitor(shared)
         self._pump = ProcPump(shared)
         self._seeded = False
 
@@ -151,8 +155,9 @@ class RecoveryEngine:
         self.state.apply(record)
 
     def _loop(self, until: float) -> RecoveryResult:
-        """One tick: look at every host, record withheld guests, abandon flows whose target
-        failed, queue and start flows, drive them; then wait on the lab's clock."""
+        """One tick: look at every host and (every few ticks) at the guests of the UP ones,
+        record withheld guests, abandon flows whose target failed, queue and start flows,
+        drive them; then wait on the lab's clock."""
         if not self._seeded:
             self.seed_inventory()
         self.drivers.compute.set_boot_hook(self.boot_check)
@@ -162,10 +167,12 @@ class RecoveryEngine:
         while True:
             now = self.now()
             self._monitor.observe(now)
+            self._instances.observe(now)
             self._returning.park_withheld()
             self._flows.abandon_dead_targets()
             self._flows.abandon_lost_storage()
             queued = self._scheduler.queue(now)
+            queued += self._instances.queue(now, {name for _, name, _ in queued})
             self._starter.start(queued)
             self._pump.pump()
             if self.config.stop_when_idle and self._idle(queued):

@@ -86,10 +86,21 @@ def outcome(name: str, records: list[JournalRecord], host: str, vm_state: str,
         name=name, host_before=before, host_after=host_after, state=state, reason=reason,
         attach_mode=_attach_mode(steps.get(JournalStep.STORAGE_READY.value)),
         started_at=started.time if started and host_after else None,
-        verified_at=verified.time if verified and host_after else None)
+        verified_at=verified.time if verified and host_after else None,
+        restarts=_restarts(records))
 
 
-_ENDS = (JournalStep.UNRECOVERABLE.value, JournalStep.FLOW_FAILED.value, JournalStep.DONE.value)
+def _restarts(records: list[JournalRecord]) -> int:
+    """Restarts in place that ran to the end (verified running again)."""
+    kinds = {r.attempt: r.detail.get("kind") for r in records
+             if r.step == JournalStep.RESERVED.value}
+    return sum(1 for r in records if r.step == JournalStep.DONE.value
+               and kinds.get(r.attempt) == "restart")
+
+
+_ENDS = (JournalStep.UNRECOVERABLE.value, JournalStep.FLOW_FAILED.value, JournalStep.DONE.value,
+         JournalStep.RESTARTS_EXHAUSTED.value)
+_IN_PLACE_STATES = {"resume": InstanceState.RESUMED, "restart": InstanceState.RESTARTED}
 
 
 def _settled(records: list[JournalRecord], host: str, vm_state: str,
@@ -121,7 +132,7 @@ def _settled(records: list[JournalRecord], host: str, vm_state: str,
         return InstanceState.RUNNING, "", host
     kind = next((r.detail.get("kind") for r in records
                  if r.attempt == final_attempt and r.step == JournalStep.RESERVED.value), None)
-    return (InstanceState.RESUMED if kind == "resume" else InstanceState.RECOVERED), "", host
+    return _IN_PLACE_STATES.get(str(kind), InstanceState.RECOVERED), "", host
 
 
 def _on_failed_host(host: str, st: HostStatus, last_end: JournalRecord | None, reason: str,

@@ -15,6 +15,7 @@ class InstanceState(StrEnum):
     RUNNING = "running"  # never touched: its host is fine
     RECOVERED = "recovered"  # verified running on a new host
     RESUMED = "resumed"  # stopped for maintenance, started again on its host after boot
+    RESTARTED = "restarted"  # its process died on a host that stayed up; started there again
     IN_PROGRESS = "in-progress"  # a flow is under way when `until` came
     PENDING = "pending"  # its host failed; waiting for detection/fencing/planning
     BLOCKED = "blocked"  # its old host cannot be confirmed fenced
@@ -72,6 +73,7 @@ class InstanceOutcome:
     attach_mode: str | None = None  # "local" / "remote" / "mixed"; None without volumes
     started_at: float | None = None
     verified_at: float | None = None
+    restarts: int = 0  # restarted in place after its process died (Pacemaker's failcount)
 
 
 @dataclass(frozen=True)

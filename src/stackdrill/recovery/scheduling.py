@@ -23,7 +23,8 @@ from stackdrill.recovery.taskbase import FlowKind
 Queued = tuple[FlowKind, str, str]  # (kind, instance, source)
 # (host, now, every flow slot taken, inactive instances by host) -> what it needs now
 Rule = Callable[[str, float, bool, dict[str, list[str]]], list[Queued]]
-_ENDS = (JournalStep.UNRECOVERABLE.value, JournalStep.FLOW_FAILED.value)
+_ENDS = (JournalStep.UNRECOVERABLE.value, JournalStep.FLOW_FAILED.value,
+         JournalStep.RESTARTS_EXHAUSTED.value)
 
 
 class Scheduler:

@@ -18,7 +18,7 @@ from stackdrill.recovery.steps import JournalStep
 from stackdrill.recovery.taskbase import FlowKind
 
 _MOVERS = (FlowKind.EVACUATE, FlowKind.MOVE)
-_IN_PLACE = (FlowKind.RESUME, FlowKind.REATTACH)
+_IN_PLACE = (FlowKind.RESUME, FlowKind.REATTACH, FlowKind.RESTART)
 
 
 class FlowStarter:

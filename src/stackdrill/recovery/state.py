@@ -129,6 +129,6 @@ class EngineState:
             vm = VmState.STOPPED.value
         elif step in (JournalStep.FLOW_ABORTED.value, JournalStep.FLOW_FAILED.value):
             host, vm = d["host_after"], d["vm_state"]
-        elif step == JournalStep.UNRECOVERABLE.value:
+        elif step in (JournalStep.UNRECOVERABLE.value, JournalStep.RESTARTS_EXHAUSTED.value):
             vm = VmState.ERROR.value
         self.place(name, host, vm)

@@ -42,6 +42,7 @@ class JournalStep(StrEnum):
     FLOW_ABORTED = "flow-aborted"  # target failed or a step failed; a new attempt may follow
     FLOW_FAILED = "flow-failed"  # given up for good
     UNRECOVERABLE = "unrecoverable"
+    RESTARTS_EXHAUSTED = "restarts-exhausted"  # died again too often: left to the operator
 
 
 FLOW_END = frozenset({JournalStep.DONE, JournalStep.FLOW_ABORTED, JournalStep.FLOW_FAILED,

@@ -46,6 +46,7 @@ class FlowKind(StrEnum):
     STOP = "stop"  # maintenance without a target: clean stop, resumed after boot
     RESUME = "resume"  # start again on its own host (resume_guests_state_on_host_boot)
     REATTACH = "reattach"  # its storage server was fenced: new volume path, restart in place
+    RESTART = "restart"  # its process died on a host that stays up: started again there
 
 
 class StepFailed(RuntimeError):

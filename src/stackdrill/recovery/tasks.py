@@ -84,7 +84,10 @@ class StopOnSource(Task):
 class StopInPlace(Task):
     """Storage failover: stop the guest whose volume server was fenced (its I/O fails
     anyway), keeping its port and host, so that it starts again on the new volume path.
-    Nova's equivalent is a hard reboot after the volume's connection info changed."""
+    Nova's equivalent is a hard reboot after the volume's connection info changed.
+    A restart after the guest's process died: the dead domain is destroyed first, so that
+    nothing of the old copy is left to come back beside the new one (Masakari's instance
+    failure flow stops the instance before it starts it)."""
 
     step = JournalStep.SOURCE_STOPPED
     phase = Phase.SHUTDOWN
@@ -281,6 +284,8 @@ def build_flow(kind: FlowKind) -> list[Task]:
         # _create_domain_and_network): a guest cleaned off its returned host has no port
         return [ReserveTarget(), PrepareStorage(), StopInPlace(), StartGuest(), AttachVolumes(),
                 PlugNetwork(), VerifyGuest(), FinishFlow()]
+    if kind is FlowKind.RESTART:  # the dead copy confirmed gone, then started on its host
+        return [ReserveTarget(), StopInPlace(), *tail]
     return [ReserveTarget(), *tail]
 
 

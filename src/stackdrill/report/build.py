@@ -58,10 +58,12 @@ def build_report(record: DrillRecord, results: list[CheckResult]) -> Report:
 
 def _fault_time(ctx: CheckContext, instance: str, until: float) -> float | None:
     """When the fault this instance recovered from began: the latest fault before its
-    recovery that touched its host or a host holding its volumes' data."""
+    recovery that touched its host or a host holding its volumes' data, or the instance
+    itself (its process killed)."""
     inst = ctx.topology.instance(instance)
     touched = {inst.host} | {h for v in inst.volumes for h in ctx.topology.replica_hosts(v)}
-    times = [at for at, f, _h in ctx.fault_log if touched & set(f.targets()) and at <= until]
+    times = [at for at, f, _h in ctx.fault_log if at <= until and (
+        touched & set(f.targets()) or getattr(f, "instance", None) == instance)]
     return max(times) if times else None
 
 
@@ -89,7 +91,8 @@ def instance_reports(ctx: CheckContext) -> list[InstanceReport]:
             acked_writes=tally.acked if tally else 0,
             lost_writes=(tally.lost + tally.corrupt) if tally else 0,
             rto_s=_rto(ctx, inst.name), attach_mode=outcome.attach_mode if outcome else None,
-            reason=outcome.reason if outcome else ""))
+            reason=outcome.reason if outcome else "",
+            restarts=outcome.restarts if outcome else 0))
     return out
 
 
@@ -136,8 +139,9 @@ def _lab_events(ctx: CheckContext) -> Iterator[TimelineEvent]:
 def timeline(record: DrillRecord, results: list[CheckResult]) -> list[TimelineEvent]:
     """Every lane's events in time order: faults, the engine's, the lab's, checks at the end."""
     ctx = record.context
-    events = [TimelineEvent(at=at, lane="fault", label=f.kind + " " + ",".join(f.targets()),
-                            end=healed) for at, f, healed in ctx.fault_log]
+    events = [TimelineEvent(at=at, lane="fault", label=f.kind + " " + ",".join(
+        f.targets() or (getattr(f, "instance", ""),)), end=healed)
+        for at, f, healed in ctx.fault_log]
     events += _engine_events(record)
     events += _lab_events(ctx)
     events += [TimelineEvent(at=record.ended_at, lane="check", label=c.name, ok=c.ok)

@@ -33,12 +33,15 @@ class InstanceReport(_Frozen):
     name: str
     host_before: str | None
     host_after: str | None
-    state: str = Field(description="running | recovered | lost | failed | stopped")
+    state: str = Field(description="running | recovered | restarted | resumed | lost | failed "
+                       "| stopped")
     acked_writes: int = Field(default=0, ge=0)
     lost_writes: int = Field(default=0, ge=0)
     rto_s: float | None = Field(default=None, description="fault to verified running; None: never")
     attach_mode: str | None = Field(default=None, description="local | remote volume attachment")
     reason: str = ""
+    restarts: int = Field(default=0, ge=0, description="times the engine restarted it on its "
+                          "host after its process died (Pacemaker's failcount)")
 
 
 class FaultRecord(_Frozen):

@@ -240,6 +240,23 @@ class LibvirtCompute(ComputeDriver):
 
         return self.lab.submit(op)
 
+    def crash(self, instance: str) -> list[str]:
+        """SIGKILL of the instance's workload processes in the guest it runs in now; the
+        guest stays defined there, not running, and its host untouched. The hosts it ran
+        on (none when it runs nowhere)."""
+        with self._lock:
+            hosts = sorted(h for h, started in self.running.items() if instance in started)
+        killed = []
+        for host in hosts:
+            if self.power.state(host) is not PowerState.ON:
+                continue
+            self._check(host, workload.kill_command(instance))
+            with self._lock:
+                incarnation = self.running[host].pop(instance, None)
+            self.lab.tracer.emit(GuestStopped(host, instance, incarnation, why="killed"))
+            killed.append(host)
+        return killed
+
     def host_off(self, host: str) -> None:
         """`host` lost power (a crash, a fence, a reset): every workload in its guest died
         with it. Called by the lab right after it traced the power change."""

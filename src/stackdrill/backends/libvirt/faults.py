@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from stackdrill.api import FaultHealed, FaultInjected, PowerState
 from stackdrill.backends.libvirt import netfaults, xmlgen
-from stackdrill.errors import InfrastructureError, StackdrillError, UnsupportedError
+from stackdrill.errors import (
+    InfrastructureError,
+    LabStateError,
+    StackdrillError,
+    UnsupportedError,
+)
 from stackdrill.faults import (
     ClockSkew,
     CorruptBlocks,
@@ -31,6 +36,7 @@ from stackdrill.faults import (
     HostCrash,
     HostHang,
     HostReboot,
+    InstanceCrash,
     LinkDown,
     OverlayFdbStale,
     PacketLoss,
@@ -60,6 +66,7 @@ class LibvirtFaults:
         self.rulesets: dict[str, str] = {}  # fault description -> nft script in force
         self.mtus: dict[tuple[str, str], int] = {}  # test driver only: MTUs set in guests
         self.corrupted: list[CorruptBlocks] = []  # test driver only: no disk to overwrite
+        self.crashed: list[InstanceCrash] = []  # test driver only: no workload to kill
         self.boots: list[Future[None]] = []  # background boots after a power-on
 
     def _pair(self, fault: Fault) -> tuple[Action, Action]:
@@ -115,7 +122,16 @@ class LibvirtFaults:
         self._boot_in_background(fault.host)
 
     def _nothing(self, fault: Fault) -> None:
-        """A reboot heals by itself; nothing undoes a corruption."""
+        """A reboot heals by itself; nothing undoes a corruption or a killed process."""
+
+    def _instance_crash(self, fault: InstanceCrash) -> None:
+        """SIGKILL of the instance's workload loop inside the guest it runs in now."""
+        if all(self.lab.is_test(node.uri) for node in self.lab.nodes.values()):
+            self.crashed.append(fault)
+            return
+        if not self.lab.compute.crash(fault.instance):
+            raise LabStateError(f"{describe(fault)}: {fault.instance} runs on no host: there "
+                                "is no process to kill")
 
     # -------------------------------------------------------------- disks and links
 
@@ -306,6 +322,7 @@ HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
     HostReboot: (LibvirtFaults._reboot, LibvirtFaults._nothing),
     DiskFailure: (LibvirtFaults._disk_fail, LibvirtFaults._disk_heal),
     CorruptBlocks: (LibvirtFaults._corrupt, LibvirtFaults._nothing),
+    InstanceCrash: (LibvirtFaults._instance_crash, LibvirtFaults._nothing),
     LinkDown: (LibvirtFaults._link_down, LibvirtFaults._link_up),
     Partition: (LibvirtFaults._bridge_rules, LibvirtFaults._bridge_rules_heal),
     Cut: (LibvirtFaults._bridge_rules, LibvirtFaults._bridge_rules_heal),

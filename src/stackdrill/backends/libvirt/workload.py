@@ -93,6 +93,17 @@ def stop_command(instance: str) -> str:
             "true")
 
 
+def kill_command(instance: str) -> str:
+    """SIGKILL of the instance's workload processes (its "qemu") and what they run (dd,
+    sleep): each was started by setsid, so its pid is its process group. The state
+    directory stays, so the guest still lists the instance, not running (a crashed domain
+    keeps its definition). Fails when no process of it was alive: nothing was killed."""
+    return (f"k=0; for p in {STATE}/{instance}/*.pid; do [ -f \"$p\" ] || continue; "
+            "pid=$(cat \"$p\"); kill -0 \"$pid\" 2>/dev/null || continue; "
+            "kill -9 -- -\"$pid\" 2>/dev/null || kill -9 \"$pid\"; k=1; done; "
+            "[ $k = 1 ] || { echo \"no live process of %s\" >&2; exit 1; }" % instance)
+
+
 def signal_command(sig: str) -> str:
     """Stop (STOP) or continue (CONT) every writer on a guest."""
     return (f"for p in {STATE}/*/*.pid; do [ -f \"$p\" ] && kill -{sig} $(cat \"$p\"); "

@@ -68,7 +68,8 @@ class NetnsCompute(ComputeDriver):
     def guests(self, host: str) -> Future[list[GuestInfo]]:
         def run() -> list[GuestInfo]:
             self.lab.require_on(host)
-            return [GuestInfo(g.instance, g.alive()) for g in self.lab.instances.guests_on(host)]
+            return [GuestInfo(name, running)
+                    for name, running in self.lab.instances.listed_on(host)]
         return self.lab.submit(run)
 
     def start(self, instance: str, host: str, volumes: dict[str, str]) -> Future[None]:

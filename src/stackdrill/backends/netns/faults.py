@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from stackdrill.api import FaultHealed, FaultInjected
 from stackdrill.backends.netns import nsops
-from stackdrill.errors import UnsupportedError
-from stackdrill.faults import Fault, fault_kinds
+from stackdrill.errors import LabStateError, UnsupportedError
+from stackdrill.faults import UNHEALABLE, Fault, fault_kinds
 from stackdrill.faults.catalogue import (
     Cut,
     HostCrash,
     HostReboot,
+    InstanceCrash,
     LinkDown,
     OverlayFdbStale,
     PacketLoss,
@@ -68,9 +69,13 @@ class FaultEngine:
         except BaseException:
             _run_undo(undo)
             raise
-        self.active[fault] = undo
+        if fault.kind not in UNHEALABLE:  # a one-shot (a killed process) is not in force
+            self.active[fault] = undo
 
     def heal(self, fault: Fault) -> None:
+        if fault.kind in UNHEALABLE:  # nothing to undo, as on the simulator
+            self.lab.tracer.emit(FaultHealed(describe(fault)))
+            return
         undo = self.active.pop(fault, None)
         if undo is None:
             raise ValueError(f"fault not in force: {fault}")
@@ -95,6 +100,13 @@ class FaultEngine:
     def _inject_host_reboot(self, fault: HostReboot, undo: list[Undo]) -> None:
         self.lab.power_off_host(fault.host)
         self.lab.power_on_host(fault.host)  # comes back by itself; heal has nothing left
+
+    def _inject_instance_crash(self, fault: InstanceCrash, undo: list[Undo]) -> None:
+        """SIGKILL of the workload process the lab started for the instance; a crash has no
+        undo (heal is refused by the drill's validation; here it has nothing to run)."""
+        if not self.lab.instances.crash(fault.instance):
+            raise LabStateError(f"{describe(fault)}: {fault.instance} runs on no host: "
+                                "there is no process to kill")
 
     # ---------------------------------------------------------------- links
 
@@ -238,6 +250,7 @@ Handler = Callable[[FaultEngine, Any, list[Undo]], None]
 HANDLERS: dict[type[Fault], Handler] = {
     HostCrash: FaultEngine._inject_host_crash,
     HostReboot: FaultEngine._inject_host_reboot,
+    InstanceCrash: FaultEngine._inject_instance_crash,
     LinkDown: FaultEngine._inject_link_down,
     Partition: FaultEngine._inject_partition,
     Cut: FaultEngine._inject_cut,

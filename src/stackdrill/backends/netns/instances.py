@@ -251,6 +251,28 @@ class Instances:
                 killed += 1
         return killed
 
+    def crash(self, instance: str) -> list[str]:
+        """SIGKILL of the instance's workload process (its "qemu") wherever it runs now; only
+        processes this lab started are touched. The guest stays defined on its host (a
+        crashed domain keeps its definition) and its port stays plugged. The hosts it ran
+        on; none when it runs nowhere."""
+        with self._lock:
+            victims = [g for g in self.guests if g.instance == instance and g.alive()]
+        for guest in victims:
+            guest.proc.send_signal(signal.SIGKILL)
+        for guest in victims:
+            guest.proc.wait(timeout=5)
+            self.tracer.emit(GuestStopped(guest.host, instance, guest.incarnation, "killed"))
+        return sorted({g.host for g in victims})
+
+    def listed_on(self, host: str) -> list[tuple[str, bool]]:
+        """(instance, running) of every guest defined on `host` or running there, as the
+        hypervisor lists its domains: a guest whose process died is listed, not running."""
+        with self._lock:
+            alive = {g.instance for g in self.guests if g.host == host and g.alive()}
+            defined = set(self.defined.get(host, {}))
+        return [(name, name in alive) for name in sorted(alive | defined)]
+
     def kill_host(self, host: str) -> None:
         """The host lost power: its guests' processes die with it."""
         guests = self.guests_on(host)

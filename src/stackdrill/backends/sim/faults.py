@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from stackdrill.api import UNCONFIGURED, FaultHealed, FaultInjected
-from stackdrill.errors import UnsupportedError
+from stackdrill.errors import LabStateError, UnsupportedError
 from stackdrill.faults import (
     ClockSkew,
     CorruptBlocks,
@@ -16,6 +16,7 @@ from stackdrill.faults import (
     HostCrash,
     HostHang,
     HostReboot,
+    InstanceCrash,
     LinkDown,
     OverlayFdbStale,
     PacketLoss,
@@ -84,7 +85,8 @@ def _reboot(lab: SimLab, fault: HostReboot) -> None:
 
 
 def _nothing(_lab: SimLab, _fault: Fault) -> None:
-    """A reboot heals by itself after the boot time; nothing undoes a corruption."""
+    """A reboot heals by itself after the boot time; nothing undoes a corruption or a
+    killed process."""
 
 
 def _disk_fail(lab: SimLab, fault: DiskFailure) -> None:
@@ -121,6 +123,13 @@ def _skew(sign: int) -> Action:
     def act(lab: SimLab, fault: ClockSkew) -> None:
         lab.hosts[fault.host].step_wall_clock(sign * fault.seconds)
     return act
+
+
+def _kill_instance(lab: SimLab, fault: InstanceCrash) -> None:
+    """SIGKILL of the instance's process on the host it runs on now; nothing else moves."""
+    if not lab.hypervisors.crash(fault.instance):
+        raise LabStateError(f"{describe(fault)}: {fault.instance} runs on no host: there is "
+                            "no process to kill")
 
 
 def _slow(lab: SimLab, fault: SlowDisk) -> None:
@@ -207,6 +216,7 @@ HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
     DiskFailure: (_disk_fail, _disk_heal),
     SlowDisk: (_slow, _fast),
     CorruptBlocks: (_corrupt, _nothing),
+    InstanceCrash: (_kill_instance, _nothing),
     LinkDown: (_link(False), _link(True)),
     Partition: (_partition, _partition_heal),
     Cut: (_cut, _partition_heal),

@@ -164,6 +164,19 @@ class Hypervisors:
         self._stop(guest, "destroyed")
         return True
 
+    def crash(self, instance: str) -> list[str]:
+        """The instance's process dies where it runs now (SIGKILL of its qemu): the guest
+        stays defined, not running, and its workload writes nothing more (a write in flight
+        keeps an unknown outcome). Its host and other guests are untouched. The hosts it
+        ran on; none when it runs nowhere."""
+        hosts = []
+        for host, guests in sorted(self.guests.items()):
+            guest = guests.get(instance)
+            if guest is not None and guest.running and self.hosts[host].powered:
+                self._stop(guest, "killed")
+                hosts.append(host)
+        return hosts
+
     def _stop(self, guest: Guest, why: str) -> None:
         if guest.running:
             guest.running = False
