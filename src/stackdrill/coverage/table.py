@@ -18,7 +18,7 @@ BACKENDS = ("sim", "netns", "libvirt")
 @dataclass(frozen=True)
 class CoverageRow:
     situation: Situation
-    runs_on: tuple[str, ...]  # backends every drill of the situation can run on
+    runs_on: tuple[str, ...]  # backends one of the situation's drills can run on
 
     @property
     def status(self) -> Status:
@@ -35,11 +35,13 @@ class CoverageRow:
 
 
 def _runs_on(situation: Situation, drills_dir: Path) -> tuple[str, ...]:
+    """A situation is rehearsed on a backend when one of its drills runs there (the same
+    situation may need a DRBD lab on guests and a network-volume lab on namespaces)."""
     if not situation.drills:
         return ()
     drills = [load_drill(drills_dir / f"{name}.yaml") for name in situation.drills]
     return tuple(b for b in BACKENDS
-                 if not any(unsupported(d, b, backend_class(b).capabilities) for d in drills))
+                 if any(not unsupported(d, b, backend_class(b).capabilities) for d in drills))
 
 
 def coverage_rows(catalogue: Catalogue, drills_dir: Path) -> list[CoverageRow]:

@@ -99,8 +99,9 @@ def test_every_scenario_exists_and_runs_the_drills_named(rows) -> None:  # type:
 
 @pytest.mark.parametrize("backend", ["libvirt", "netns"])
 def test_claimed_real_backends_select_the_scenario_in_a_set(rows, backend: str) -> None:  # type: ignore[no-untyped-def]
-    """Each scenario of a situation claiming `backend` is selected, and not skipped, by one
-    of that backend's sets."""
+    """A situation claiming `backend` has a scenario that one of that backend's sets
+    selects and does not skip (a situation may need one drill on guests and another on
+    namespaces)."""
     selected: dict[str, bool] = {}
     for set_backend, selection, _script in CI_SETS.values():
         if set_backend == backend:
@@ -109,10 +110,9 @@ def test_claimed_real_backends_select_the_scenario_in_a_set(rows, backend: str) 
     claimed = [r.situation for r in rows if backend in r.situation.real]
     assert claimed, f"no situation claims {backend}: nothing to check"
     for situation in claimed:
-        for scenario in situation.scenarios:
-            assert scenario in selected, \
-                f"{situation.key}: no {backend} set selects {scenario}"
-            assert not selected[scenario], f"{situation.key}: {scenario} is skipped on {backend}"
+        run = [s for s in situation.scenarios if s in selected and not selected[s]]
+        assert run, (f"{situation.key}: no {backend} set selects (and runs) any of "
+                     f"{situation.scenarios}")
 
 
 @pytest.mark.parametrize(("entry", "says"), [
