@@ -114,7 +114,11 @@ def _remove_pool(pool: libvirt.virStoragePool) -> None:
         pool.create()
     pool.refresh(0)
     for vol in pool.listAllVolumes():
-        vol.delete(0)
+        try:
+            vol.delete(0)
+        except libvirt.libvirtError as exc:  # gone since the listing: what teardown wants
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                raise
     directory = _pool_path(pool)
     pool.destroy()
     if directory is not None and directory.is_dir():
