@@ -105,6 +105,11 @@ def vm_lab(locking: Variant = "lvmlockd", two_node: bool = True) -> LibvirtLab:
     return _LAB[key]
 
 
+def discard() -> None:
+    """A situation left the lab unusable (its locks orphaned): the next one boots anew."""
+    _destroy_all()
+
+
 def guest_versions_seen() -> dict[str, str]:
     return dict(_VERSIONS)
 

@@ -211,6 +211,17 @@ class ClockSkew(_Fault):
         return self
 
 
+class DaemonKill(_Fault):
+    """SIGKILL of one daemon of the host's storage stack, the host left up (lvm2's
+    lvmlockd tests, CTS's ComponentFail); healed, the daemon is started again as its
+    service manager would restart it. What it held is the real software's business: a
+    killed lvmlockd leaves its DLM locks behind (recorded: lvmlockd-killed)."""
+
+    kind: Literal["daemon_kill"] = "daemon_kill"
+    host: str
+    daemon: Literal["lvmlockd"] = "lvmlockd"
+
+
 class TunnelEndpointDown(_Fault):
     """The host's VXLAN tunnel endpoint is gone; its underlay still works."""
 
@@ -224,7 +235,7 @@ Fault = Annotated[
     | LinkDown
     | Partition | Cut
     | PacketLoss | RateLimit | UnderlayMtu | OverlayFdbStale | TunnelEndpointDown
-    | PowerControllerDown | ClockSkew,
+    | PowerControllerDown | ClockSkew | DaemonKill,
     Field(discriminator="kind"),
 ]
 FaultAdapter: TypeAdapter[Fault] = TypeAdapter(Fault)
@@ -233,7 +244,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "host_crash", "host_hang", "host_reboot", "disk_failure", "slow_disk", "corrupt_blocks",
     "instance_crash", "link_down", "partition", "cut", "packet_loss", "rate_limit",
     "underlay_mtu", "overlay_fdb_stale", "tunnel_endpoint_down", "power_controller_down",
-    "clock_skew",
+    "clock_skew", "daemon_kill",
 )
 register_union_tags(set(FAULT_KINDS))
 

@@ -90,11 +90,12 @@ COROSYNC_READY = ("(for i in $(seq 60); do corosync-cfgtool -s >/dev/null 2>&1 &
                   "sleep 0.5; done; echo 'corosync did not answer corosync-cfgtool -s' >&2; "
                   "exit 1)")
 
+LVMLOCKD_START = "lvmlockd -g dlm"  # lvmlockd with the DLM as its lock manager
 # A drill's `cluster start` on one node: the daemons the lab build started (lvmlockd keeps
 # running across a stack stop), each only if it is not running, then `ready_wait`.
 START_NODE = ("(pgrep -x corosync >/dev/null || corosync) && " + COROSYNC_READY + " && "
               "(pgrep -x dlm_controld >/dev/null || {dlm}) && "
-              "(pgrep -x lvmlockd >/dev/null || lvmlockd -g dlm) && " + ready_wait()
+              f"(pgrep -x lvmlockd >/dev/null || {LVMLOCKD_START}) && " + ready_wait()
               .replace("{", "{{").replace("}", "}}"))
 # `cluster stop`: dlm_controld first (SIGTERM; it leaves its CPG with cpg_leave, so the
 # others do not fence it, and ignores the signal while it has lockspaces: main.c "shutdown
@@ -158,7 +159,7 @@ def start_stack(lab: LibvirtLab, cluster: ClusterSpec) -> None:
     for host in cluster.nodes:
         lab.run(host, ENABLE_LVMLOCKD).check()
         lab.run(host, f"{COROSYNC_READY} && {dlm_controld_command(cluster)} && "
-                      "lvmlockd -g dlm", timeout=60).check()
+                      f"{LVMLOCKD_START}", timeout=60).check()
         lab.log("dlm-lvmlockd-start", cluster=cluster.name, host=host)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stackdrill.api import FaultHealed, FaultInjected, PowerState
-from stackdrill.backends.libvirt import netfaults, xmlgen
+from stackdrill.backends.libvirt import cluster, netfaults, xmlgen
 from stackdrill.errors import (
     InfrastructureError,
     LabStateError,
@@ -31,6 +31,7 @@ from stackdrill.faults import (
     ClockSkew,
     CorruptBlocks,
     Cut,
+    DaemonKill,
     DiskFailure,
     Fault,
     HostCrash,
@@ -162,6 +163,19 @@ class LibvirtFaults:
         self.lab.run(fault.host, f"for b in {blocks}; do dd if=/dev/urandom of={device} "
                      f"bs={BLOCK_BYTES} seek=$b count=1 oflag=direct conv=notrunc status=none"
                      " || exit 1; done", timeout=120).check()
+
+    def _kill_daemon(self, fault: DaemonKill) -> None:
+        """SIGKILL, as the OOM killer or a crash would end it: nothing is cleaned up."""
+        if not self.lab.is_test(self.lab.nodes[fault.host].uri):
+            self.lab.run(fault.host, f"pkill -KILL -x {fault.daemon}; "
+                         f"while pgrep -x {fault.daemon} >/dev/null; do sleep 0.1; done",
+                         timeout=30).check()
+
+    def _restart_daemon(self, fault: DaemonKill) -> None:
+        """Started again the way the lab's cluster stack starts it (cluster.py)."""
+        if not self.lab.is_test(self.lab.nodes[fault.host].uri):
+            self.lab.run(fault.host, f"pgrep -x {fault.daemon} >/dev/null || "
+                         f"{cluster.LVMLOCKD_START}", timeout=60).check()
 
     def _skew(self, fault: ClockSkew) -> None:
         self._step_clock(fault.host, fault.seconds)
@@ -332,6 +346,7 @@ HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
     OverlayFdbStale: (LibvirtFaults._fdb_stale, LibvirtFaults._fdb_fresh),
     TunnelEndpointDown: (LibvirtFaults._endpoint_down, LibvirtFaults._endpoint_up),
     ClockSkew: (LibvirtFaults._skew, LibvirtFaults._unskew),
+    DaemonKill: (LibvirtFaults._kill_daemon, LibvirtFaults._restart_daemon),
 }
 FAULT_KINDS = fault_kinds(HANDLERS)
 # Vagrant picks its own tap names and configures its own guests: only the domain-level
