@@ -165,3 +165,18 @@ def test_stepped_wall_clocks_change_neither_the_recovery_nor_the_verdict(run_dri
     assert_passed(report)
     assert check(report, "single_writer").ok and check(report, "exactly_once").ok
     assert check(report, "acked_writes").data["lost"] == 0
+
+
+@ON_GUESTS
+@pytest.mark.vm_peer
+def test_a_killed_lvmlockd_leaves_its_lock_so_the_lv_is_never_active_twice(run_drill):
+    """lvm2's lvmlockd tests (kill -9 lvmlockd, start it again, lock-start), as the guests'
+    lvm2 and DLM behave: the LV lock the dead daemon held stays in the DLM, so the other
+    node is refused the LV even after the host deactivated it; the host cannot lock
+    without its daemon, and a restarted lvmlockd cannot take back its predecessor's
+    lockspace (the peer test expects lock commands to work again; here they do not)."""
+    report = run_drill(drill("lvmlockd-killed"))
+    assert_passed(report)
+    for step in ("step-4", "step-7", "step-11"):
+        assert "LV locked by other host" in command(report, step)["detail"]
+    assert "due to failed lock" in command(report, "step-10")["detail"]

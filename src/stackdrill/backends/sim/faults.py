@@ -11,6 +11,7 @@ from stackdrill.faults import (
     ClockSkew,
     CorruptBlocks,
     Cut,
+    DaemonKill,
     DiskFailure,
     Fault,
     HostCrash,
@@ -132,6 +133,14 @@ def _kill_instance(lab: SimLab, fault: InstanceCrash) -> None:
                             "no process to kill")
 
 
+def _kill_daemon(lab: SimLab, fault: DaemonKill) -> None:
+    lab.lvm_hosts[fault.host].kill_lvmlockd()
+
+
+def _start_daemon(lab: SimLab, fault: DaemonKill) -> None:
+    lab.lvm_hosts[fault.host].start_lvmlockd()
+
+
 def _slow(lab: SimLab, fault: SlowDisk) -> None:
     lab.disks[(fault.host, fault.disk)].slow(fault.latency_ms / 1000.0)
 
@@ -227,6 +236,7 @@ HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
     TunnelEndpointDown: (_endpoint(False), _endpoint(True)),
     PowerControllerDown: (_bmc(False), _bmc(True)),
     ClockSkew: (_skew(1), _skew(-1)),
+    DaemonKill: (_kill_daemon, _start_daemon),
 }
 FAULT_KINDS = fault_kinds(HANDLERS)
 

@@ -91,6 +91,11 @@ class LvmHost:
         self._tables: dict[tuple[str, str], DmTable] = {}
         self._lv_locks: dict[tuple[str, str], int] = {}
         self._lockspaces: dict[str, str] = {}  # vg -> starting / started
+        # lvmlockd killed (daemon_kill): its DLM lockspaces stay joined in the kernel and
+        # its LV locks stay granted there, orphaned, until this host leaves the cluster
+        self._lvmlockd_up = True
+        self._orphaned: set[str] = set()  # VGs whose lockspace a dead lvmlockd left
+        self._orphan_locks: dict[tuple[str, str], int] = {}
         self._flocks: dict[str, simpy.Resource] = {}
         self._devices: dict[tuple[str, str], LvDevice] = {}
         self._power_changed = kernel.env.event()
@@ -158,12 +163,32 @@ class LvmHost:
         return self._command("vgchange --lockstop", vg, lambda b: self._lock_stop(vg, b))
 
     def lockspaces(self) -> tuple[str, ...]:
-        """Lockspaces this host's lvmlockd holds in the DLM (starting or started), and
-        clvmd's while it holds LV locks: what keeps dlm_controld from stopping."""
-        names = [f"lvm_{vg}" for vg in sorted(self._lockspaces)]
+        """Lockspaces this host's lvmlockd holds in the DLM (starting or started, or left
+        behind by a killed one), and clvmd's while it holds LV locks: what keeps
+        dlm_controld from stopping."""
+        names = [f"lvm_{vg}" for vg in sorted(set(self._lockspaces) | self._orphaned)]
         if any(self.vgs[vg].locking is Locking.CLUSTERED for vg, _lv in self._lv_locks):
             names.append("clvmd")
         return tuple(names)
+
+    def kill_lvmlockd(self) -> None:
+        """SIGKILL of lvmlockd (recorded: lvmlockd-killed): its lockspaces and LV locks stay
+        in the DLM, which the process does not own; nothing on this host can lock."""
+        self._lvmlockd_up = False
+        lockd = {vg for vg in self._lockspaces if self.vgs[vg].locking is Locking.LVMLOCKD}
+        self._orphaned |= lockd
+        for vg in lockd:
+            del self._lockspaces[vg]
+        for key in [k for k in self._lv_locks if k[0] in lockd]:
+            self._orphan_locks[key] = self._lv_locks.pop(key)
+        self.kernel.log(self.component, "lvmlockd-killed", orphaned=sorted(lockd),
+                        locks=sorted(f"{vg}/{lv}" for vg, lv in self._orphan_locks))
+
+    def start_lvmlockd(self) -> None:
+        """lvmlockd started again: without the adopt file it cannot take back what the
+        dead one left (its lockspaces stay inactive here until the host leaves)."""
+        self._lvmlockd_up = True
+        self.kernel.log(self.component, "lvmlockd-started", inactive=sorted(self._orphaned))
 
     def lv_device(self, vg: str, lv: str) -> BlockDevice:
         key = (vg, lv)
@@ -363,7 +388,10 @@ class LvmHost:
         """lvm2 lib/activate/activate.c lv_deactivate: a visible LV whose device is open
         (dm open_count) is refused, "LV vg/lv in use: not deactivating"."""
         vgs = self._vg(vg)
-        release = yield from self._lock_vg(vgs, boot)
+        # lvm2 deactivates without the VG lock lvmlockd cannot give ("Reading VG without a
+        # lock"); the LV lock it cannot release stays held (recorded: lvmlockd-killed)
+        unlocked = self._lockd_unusable(vgs)
+        release = noop if unlocked else (yield from self._lock_vg(vgs, boot))
         try:
             yield from self._sleep(self.t.activate_s, boot)
             if (vg, lv) in self._tables and self.opened(vg, lv):
@@ -398,6 +426,11 @@ class LvmHost:
     def _lock_start(self, vg: str, boot: int) -> Gen:
         vgs = self._vg(vg)
         if vgs.locking is not Locking.LVMLOCKD or self._lockspaces.get(vg) == "started":
+            return
+        if not self._lvmlockd_up:
+            raise LvmError(_LOCKSTART_NO_LVMLOCKD.format(vg=vg))
+        if vg in self._orphaned:  # "starts", but the lockspace stays the dead daemon's
+            yield from self._sleep(self.t.scan_s, boot)
             return
         self._lockspaces[vg] = "starting"
         self.kernel.log(self.component, "lockspace", vg=vg, state="starting")
@@ -472,6 +505,7 @@ class LvmHost:
         if locking is Locking.CLUSTERED:  # clvmd: waits in the DLM for quorum and fencing
             lkid = yield from self._wait_lock(table.request(self.name, resource, "ex"), boot)
             return lambda: table.release(lkid)
+        self._refuse_without_lvmlockd(vg)
         state = self._lockspaces.get(vg)
         if state == "starting":
             raise LvmError(f"VG {vg} lock failed: lock start in progress")
@@ -489,6 +523,18 @@ class LvmHost:
                 continue
             return lambda: table.release(lkid)
         raise AssertionError("unreachable")
+
+    def _refuse_without_lvmlockd(self, vg: str) -> None:
+        """No lock through a killed lvmlockd, nor through one started again over the
+        lockspace its predecessor left (recorded: lvmlockd-killed)."""
+        if not self._lvmlockd_up:
+            raise LvmError(f"{_LVMLOCKD_GONE}\nCannot access VG {vg} due to failed lock.")
+        if vg in self._orphaned:
+            raise LvmError(f"Cannot access VG {vg} due to failed lock.")
+
+    def _lockd_unusable(self, vgs: VolumeGroupSim) -> bool:
+        return vgs.locking is Locking.LVMLOCKD and (not self._lvmlockd_up
+                                                     or vgs.name in self._orphaned)
 
     def lock_lv(self, vgs: VolumeGroupSim, lv: str, mode: str, boot: int | None) -> Gen:
         """Take the LV activation lock (clvmd / lvmlockd); refused at once on conflict."""
@@ -547,12 +593,17 @@ class LvmHost:
     def _on_power(self, host: SimHost, _old: PowerState, new: PowerState) -> None:
         changed, self._power_changed = self._power_changed, self.kernel.env.event()
         changed.succeed()
-        if new in (PowerState.OFF, PowerState.BOOTING) and (self._tables or self._lockspaces):
+        if new in (PowerState.OFF, PowerState.BOOTING) and (
+                self._tables or self._lockspaces or self._orphaned or not self._lvmlockd_up):
             self.kernel.log(self.component, "dm-cleared", why=new.value,
                             lvs=[f"{vg}/{lv}" for vg, lv in sorted(self._tables)])
             self._tables.clear()
             self._lockspaces.clear()
             self._flocks.clear()
+            # the DLM drops a node's locks once it left (fenced): orphans included
+            self._orphaned.clear()
+            self._orphan_locks.clear()
+            self._lvmlockd_up = True  # started at boot
             for (vg, _lv), lkid in sorted(self._lv_locks.items()):
                 vgs = self.vgs[vg]
                 if vgs.sanlock is not None:  # a dead host's leases run out; DLM drops its own
@@ -569,6 +620,10 @@ _NO_LOCK_MANAGER = ("Start a lock manager, lvmlockd did not find one running.\n"
                     "Skipping global lock: lockspace not found or started\n"
                     "VG {vg} start failed: lock manager dlm is not running")
 _MODE_FLAG = {"ex": "e", "sh": "s", "local": "l"}
+# lvm's client connecting to a killed lvmlockd (lib/locking/lvmlockd.c _lvmlockd_connect)
+_LVMLOCKD_GONE = "/run/lvm/lvmlockd.socket: connect failed: Connection refused"
+_LOCKSTART_NO_LVMLOCKD = (f"{_LVMLOCKD_GONE}\nReading without shared global lock.\n"
+                          "VG {vg} start failed: lvmlockd is not running")
 
 
 def _merge(segs: tuple[Segment, ...]) -> tuple[Segment, ...]:
