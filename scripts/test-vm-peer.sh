@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The peer suites' situations on real guests (the `vm_peer` scenarios): drbd9-tests'
-# verify, invalidate and switch-primaries, lvm2's lvmlockd activation, CTS's one-by-one
-# stops and starts, on DRBD 8.4, lvmlockd and corosync in Debian guests. Not part of the
+# The peer suites' situations on real guests (the 20 `vm_peer` scenarios): drbd9-tests'
+# verify, invalidate, switch-primaries, revert-older-data, checksum-resync, ..., lvm2's
+# lvmlockd activation and killed lvmlockd, CTS's one-by-one stops and starts and
+# ResourceRecover, Jepsen's clock bump, on DRBD 8.4, lvmlockd and corosync in Debian
+# guests. Not part of the
 # every-commit run (scripts/test.sh, CI's 30 minutes): run it nightly or before a
 # release, as root. Budget: README "VM set budget".
 set -euo pipefail
