@@ -17,6 +17,7 @@ FEATURES = (
     "instances",  # instances with workloads
     "network-volumes",  # volumes reached over the network (iSCSI/NBD)
     "throughput-under-loss",  # iperf3 in a drill that loses or refuses frames (real TCP)
+    "disk-swap",  # the `disk replace` command: a new, empty disk in a running host's slot
 )
 
 

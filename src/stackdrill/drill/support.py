@@ -66,6 +66,18 @@ def _throughput_under_loss(drill: Drill) -> str | None:
     return f"schedule[{probe}].run (iperf3) with schedule[{lossy}].inject"
 
 
+_TOOL_FEATURES: dict[type, str] = {LvmCommand: "lvm", DrbdCommand: "drbd", DiskCommand: "drbd",
+                                   ClusterCommand: "cluster"}
+
+
+def _command_feature(command: object) -> str | None:
+    """The feature a command needs: its tool's, and a disk swap its own (no real backend
+    swaps a disk in a running guest yet; save and restore are `dd` on any DRBD lab)."""
+    if isinstance(command, DiskCommand) and command.op == "replace":
+        return "disk-swap"
+    return _TOOL_FEATURES.get(type(command))
+
+
 def unsupported(drill: Drill, backend: str, caps: Capabilities) -> list[str]:
     """Everything in the drill the backend declared it cannot do, one line each."""
     problems = []
@@ -78,9 +90,7 @@ def unsupported(drill: Drill, backend: str, caps: Capabilities) -> list[str]:
             problems.append(f"schedule[{step_index}].inject: backend {backend!r} cannot "
                             f"realise fault {step.inject.kind!r}")
         command = step.run
-        tool_feature = {LvmCommand: "lvm", DrbdCommand: "drbd", DiskCommand: "drbd",
-                        ClusterCommand: "cluster"}
-        feature = tool_feature.get(type(command)) if command is not None else None
+        feature = _command_feature(command) if command is not None else None
         if feature is not None and feature not in caps.features:
             problems.append(f"schedule[{step_index}].run: backend {backend!r} has no {feature}")
     for i, expectation in enumerate(drill.spec.expect):

@@ -100,3 +100,17 @@ def test_sim_refuses_a_throughput_probe_in_a_drill_that_loses_frames(tmp_path: P
         "schedule[2].run (iperf3) with schedule[1].inject: backend 'sim' does not model TCP "
         "throughput while frames are lost or refused"]
     assert unsupported(loaded, "netns", backend_class("netns").capabilities) == []
+
+
+def test_libvirt_refuses_a_disk_swap_up_front_but_runs_a_disk_save_and_restore(
+        tmp_path: Path) -> None:
+    """No real backend swaps a disk in a running guest yet: a drill asking for `disk
+    replace` is refused before its lab boots, not run to a failed command; `save` and
+    `restore` (dd in the guest) run on libvirt."""
+    revert = DRILLS / "drbd-revert-older-data.yaml"
+    caps = backend_class("libvirt").capabilities
+    assert unsupported(load_drill(revert), "libvirt", caps) == []
+    text = revert.read_text().replace("../topologies/", f"{DRILLS.parent}/topologies/")
+    (tmp_path / "swap.yaml").write_text(text.replace("op: restore", "op: replace"))
+    assert unsupported(load_drill(tmp_path / "swap.yaml"), "libvirt", caps) == [
+        "schedule[6].run: backend 'libvirt' has no disk-swap"]
