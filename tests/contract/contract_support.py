@@ -23,6 +23,7 @@ from stackdrill.backends import backend_class
 from stackdrill.faults import (
     FAULT_KINDS,
     ClockSkew,
+    DaemonKill,
     CorruptBlocks,
     Cut,
     DiskFailure,
@@ -102,6 +103,7 @@ FAULTS: dict[str, Fault] = {
     "tunnel_endpoint_down": TunnelEndpointDown(host="cmp2", overlay="ov"),
     "power_controller_down": PowerControllerDown(host="cmp2"),
     "clock_skew": ClockSkew(host="cmp2", seconds=-45),
+    "daemon_kill": DaemonKill(host="stor"),
 }
 assert set(FAULTS) == set(FAULT_KINDS), "every catalogue fault needs a case in FAULTS"
 
