@@ -396,6 +396,8 @@ class SimLab(Lab):
         if spec.pv.drbd is not None and \
                 drbd[spec.pv.drbd].get(host, UNCONFIGURED).role != "Primary":
             return False
+        if not self.lvm_hosts[host].reads_shared(vg_name):
+            return False
         if spec.locking in (Locking.CLUSTERED, Locking.LVMLOCKD) and spec.lock_manager == "dlm":
             cluster = self._cluster_of((host,))
             return cluster is None or cluster.dlm_usable(host)

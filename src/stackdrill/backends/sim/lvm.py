@@ -532,6 +532,13 @@ class LvmHost:
         if vg in self._orphaned:
             raise LvmError(f"Cannot access VG {vg} due to failed lock.")
 
+    def reads_shared(self, vg: str) -> bool:
+        """Whether `vgs`/`lvs` here list a shared VG: without lvmlockd they read it without
+        a lock; a restarted lvmlockd over the lockspace its killed predecessor left answers
+        neither the VG's nor the global lock, and the VG is not listed (recorded on the
+        guests, lvmlockd-killed's final read)."""
+        return not (self._lvmlockd_up and vg in self._orphaned)
+
     def _lockd_unusable(self, vgs: VolumeGroupSim) -> bool:
         return vgs.locking is Locking.LVMLOCKD and (not self._lvmlockd_up
                                                      or vgs.name in self._orphaned)

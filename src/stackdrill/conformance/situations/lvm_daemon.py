@@ -34,6 +34,7 @@ from stackdrill.faults import DaemonKill
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
+    from stackdrill.backends.sim.lab import SimLab
 
 KILLED = DaemonKill(host=A, daemon="lvmlockd")
 STEPS = ("activate_a", "killed_activate_b", "killed_activate_a", "killed_lockstart_a",
@@ -55,6 +56,7 @@ def _simulate() -> Fields:
         out |= sim_answer("killed_lockstart_a", (yield from sim_wait(a.lock_start(VG))))
         out |= sim_answer("killed_deactivate_a", (yield from sim_wait(a.deactivate(VG, LV))))
         out["killed_a_dm_present"] = Observed(value=a.table(VG, LV) is not None)
+        out["killed_a_lists_vg"] = Observed(value=_sim_lists(lab))
         out |= sim_answer("orphan_activate_b", (yield from sim_wait(b.activate(VG, LV, "ex"))))
         lab.heal(KILLED)
         out |= sim_answer("restarted_lockstart_a", (yield from sim_wait(a.lock_start(VG))))
@@ -62,8 +64,19 @@ def _simulate() -> Fields:
                           (yield from sim_wait(a.activate(VG, LV, "ex"))))
         out |= sim_answer("restarted_activate_b",
                           (yield from sim_wait(b.activate(VG, LV, "ex"))))
+        out["restarted_a_lists_vg"] = Observed(value=_sim_lists(lab))
         return out
     return labs.sim_run(lab, steps())
+
+
+def _sim_lists(lab: SimLab) -> bool:
+    """`vgs` on a lists the VG (the lab's final read asks the same)."""
+    return any(view.host == A and view.vg == VG for view in lab.observe().lvm)
+
+
+def _vm_lists(lab: LibvirtLab) -> bool:
+    rc, out = run(lab, A, "timeout 10 vgs --noheadings -o vg_name 2>/dev/null", 30)
+    return rc == 0 and VG in out.split()
 
 
 def _lvchange(lab: LibvirtLab, host: str, flag: str) -> tuple[int, str]:
@@ -87,11 +100,13 @@ def _record_steps(lab: LibvirtLab) -> Fields:
     out |= answer("killed_lockstart_a", *run(lab, A, f"vgchange --lock-start {VG}", 60))
     out |= answer("killed_deactivate_a", *_lvchange(lab, A, "-an"))
     out["killed_a_dm_present"] = Observed(value=dm_sectors(lab, A) is not None)
+    out["killed_a_lists_vg"] = Observed(value=_vm_lists(lab))
     out |= answer("orphan_activate_b", *_lvchange(lab, B, "-aey"))
     lab.heal(KILLED)
     out |= answer("restarted_lockstart_a", *run(lab, A, f"vgchange --lock-start {VG}", 60))
     out |= answer("restarted_activate_a", *_lvchange(lab, A, "-aey"))
     out |= answer("restarted_activate_b", *_lvchange(lab, B, "-aey"))
+    out["restarted_a_lists_vg"] = Observed(value=_vm_lists(lab))
     return out
 
 
@@ -101,7 +116,9 @@ LVMLOCKD_KILLED = Situation(
               "activates it, a activates, starts its lockspace and deactivates it without "
               "the daemon, b again; lvmlockd started again on a: lock start, a and b "
               "activate",
-    tolerances={**dict.fromkeys(names(*STEPS), EXACT), "killed_a_dm_present": EXACT},
+    tolerances={**dict.fromkeys(names(*STEPS), EXACT),
+                **dict.fromkeys(("killed_a_dm_present", "killed_a_lists_vg",
+                                 "restarted_a_lists_vg"), EXACT)},
     simulate=_simulate, recorders={"libvirt": _record})
 
 SITUATIONS = (LVMLOCKD_KILLED,)
