@@ -23,9 +23,9 @@ from stackdrill.backends import backend_class
 from stackdrill.faults import (
     FAULT_KINDS,
     ClockSkew,
-    DaemonKill,
     CorruptBlocks,
     Cut,
+    DaemonKill,
     DiskFailure,
     Fault,
     HostCrash,

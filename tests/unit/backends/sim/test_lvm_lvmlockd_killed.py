@@ -7,7 +7,7 @@ from collections.abc import Generator
 from typing import Any
 
 from stackdrill.conformance import labs
-from stackdrill.conformance.clvm_lab import A, B, CLUSTER, LV, VG, sim_lab
+from stackdrill.conformance.clvm_lab import CLUSTER, LV, VG, A, B, sim_lab
 from stackdrill.conformance.situations.lvm_common import sim_wait
 from stackdrill.faults import DaemonKill, HostCrash
 
