@@ -63,14 +63,22 @@ def recovered(recoveries: Sequence[RecoveryResult],
     if instances == "all" and not moved and not resumed and not restarted:
         problems.append("no instance was recovered, resumed or restarted: the failure the "
                         "drill expected recovery from never needed the engine")
+    return CheckResult.of(name, problems, _fine_detail(len(names), moved, resumed, restarted),
+                          instances=names)
+
+
+def _fine_detail(count: int, moved: list[InstanceOutcome], resumed: list[InstanceOutcome],
+                 restarted: list[InstanceOutcome]) -> str:
+    """'3 instance(s) fine: 1 recovered on another host, 1 resumed', naming only the ways
+    that happened (a restart where its process died names the instance and its count)."""
     elsewhere = sum(o.host_after != o.host_before for o in moved)
-    detail = (f"{len(names)} instance(s) fine: {elsewhere} recovered on another host, "
-              f"{len(moved) - elsewhere} restarted in place on a new volume path, "
-              f"{len(resumed)} resumed")
-    if restarted:
-        detail += ", " + ", ".join(f"{o.name} restarted on {o.host_after} after its process "
-                                   f"died ({o.restarts}x)" for o in restarted)
-    return CheckResult.of(name, problems, detail, instances=names)
+    ways = [f"{elsewhere} recovered on another host" if elsewhere else "",
+            f"{len(moved) - elsewhere} restarted in place on a new volume path"
+            if len(moved) > elsewhere else "",
+            f"{len(resumed)} resumed" if resumed else "",
+            *(f"{o.name} restarted on {o.host_after} after its process died ({o.restarts}x)"
+              for o in restarted)]
+    return f"{count} instance(s) fine: " + (", ".join(w for w in ways if w) or "running")
 
 
 def unrecoverable(recoveries: Sequence[RecoveryResult], instances: tuple[str, ...],
