@@ -15,9 +15,8 @@ that is started again converges to the same end state.
 `EngineState` (state.py) and the journal are shared by the monitor (its per-status
 handlers live in fencer, returning and maintenance), the instance monitor (instances.py:
 an instance that died on a host that stays up is restarted there), the scheduler and flow
-starter,
-the flow runner and the pump that drives their generators. It is also the `Runtime`
-the tasks see.
+starter, the flow runner and the pump that drives their generators. It is also the
+`Runtime` the tasks see.
 """
 
 from __future__ import annotations
