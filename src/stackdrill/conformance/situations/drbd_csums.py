@@ -54,6 +54,7 @@ from stackdrill.conformance.situations.drbd_data_common import (
     sim_on_both,
     sim_resync,
     sim_settle,
+    sim_until_resynced,
     sim_write,
     vm_on_both,
     vm_resync,
@@ -105,16 +106,8 @@ def _sim_case(case: Case) -> Fields:
         res.connect(SECONDARY)
     else:
         res.invalidate(SECONDARY)
-    _sim_until_synced(lab)
+    sim_until_resynced(lab)
     return {f"{case}_{k}": v for k, v in _sim_fields(lab, case, since).items()}
-
-
-def _sim_until_synced(lab: SimLab) -> None:
-    """Until the resync ends (bounded: a 90 GB full resync at the lab's rate fits)."""
-    for _ in range(100):
-        sim_settle(lab)
-        if lab.drbd[RES].resync is None:
-            return
 
 
 def _sim_fields(lab: SimLab, case: Case, since: int) -> Fields:

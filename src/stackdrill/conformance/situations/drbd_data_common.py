@@ -100,6 +100,16 @@ def sim_settle(lab: SimLab, seconds: float = 60.0) -> None:
     lab.advance(lab.kernel.now + seconds)
 
 
+def sim_until_resynced(lab: SimLab, limit_s: float = 3600.0) -> None:
+    """Until no resync runs, a minute at a time (bounded: a full resync of the simulated
+    lab's 90 GB device at its default rate fits in the limit)."""
+    deadline = lab.kernel.now + limit_s
+    while lab.kernel.now < deadline:
+        sim_settle(lab)
+        if lab.drbd[RES].resync is None:
+            return
+
+
 # ---------------------------------------------------------------- real-guest helpers
 
 def mark(lab: LibvirtLab, host: str, tag: str) -> None:

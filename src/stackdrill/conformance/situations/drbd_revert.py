@@ -49,6 +49,7 @@ from stackdrill.conformance.situations.drbd_data_common import (
     region_sum,
     sim_on_both,
     sim_resync,
+    sim_until_resynced,
     sim_write,
     vm_on_both,
     vm_resync,
@@ -61,7 +62,6 @@ if TYPE_CHECKING:
 Generations = Literal["one", "two"]
 WRITE_MIB = 4
 SIM_STEP_S = 60.0  # a 64 MiB resync, a handshake and a reconnect end well within this
-SIM_SETTLE_S = 3600.0
 VM_SYNC_S = 180.0
 _COMPARE = re.compile(r"uuid_compare\(\)=(-?\d+) by rule (\d+)")
 SAVE = DiskCommand(host=SECONDARY, op="save", disk="sdb")
@@ -84,16 +84,6 @@ def _whole(resync: Fields, size_kb: int) -> Fields:
     kb = resync["resync_kb"].value
     return {"resync_source": resync["resync_source"],
             "resync_whole_device": Observed(value=None if kb is None else kb == size_kb)}
-
-
-def _sim_settle(lab: SimLab) -> None:
-    """Until no resync runs (bounded: a 90 GB full resync at the lab's rate fits)."""
-    res = lab.drbd[RES]
-    deadline = lab.kernel.now + SIM_SETTLE_S
-    while lab.kernel.now < deadline:
-        lab.advance(lab.kernel.now + SIM_STEP_S)
-        if res.resync is None:
-            return
 
 
 def _names(case: Generations) -> tuple[str, ...]:
@@ -125,7 +115,7 @@ def _sim_case(case: Generations) -> Fields:
     out["restore_ok"] = Observed(value=_sim_do(lab, RESTORE, "restore"))
     since = len(lab.tracer.events())
     _sim_do(lab, _drbdadm("attach"), "attach-old")
-    _sim_settle(lab)
+    sim_until_resynced(lab)
     notes = [t.event for t in lab.tracer.events()[since:] if isinstance(t.event, Note)]
     out |= _compare(" ".join(str(dict(n.details).get("msg")) for n in notes
                              if n.what == "handshake" and dict(n.details).get("node") == PRIMARY))
