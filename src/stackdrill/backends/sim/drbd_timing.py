@@ -148,7 +148,7 @@ def resync_s(kb: float, sent_kb: float, resync_rate_kib: int, goodput_mbit: floa
     """How long a resync of `kb` takes when only `sent_kb` of data cross the link (less
     than `kb` with a csums-alg): the SyncTarget requests every bit at the resync rate,
     and the data replies move at the link's goodput."""
-    requested = kb / _requested_kib_per_s(resync_rate_kib)
     if sent_kb >= kb:
         return kb / resync_kib_per_s(resync_rate_kib, goodput_mbit)
-    return max(requested, sent_kb / (goodput_mbit * 1e6 / 8 / 1024))
+    return max(kb / _requested_kib_per_s(resync_rate_kib),
+               sent_kb / (goodput_mbit * 1e6 / 8 / 1024))

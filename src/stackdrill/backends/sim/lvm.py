@@ -607,16 +607,17 @@ class LvmHost:
             self._tables.clear()
             self._lockspaces.clear()
             self._flocks.clear()
-            # the DLM drops a node's locks once it left (fenced): orphans included
             self._orphaned.clear()
-            self._orphan_locks.clear()
             self._lvmlockd_up = True  # started at boot
-            for (vg, _lv), lkid in sorted(self._lv_locks.items()):
+            # a dead host's leases run out; the DLM drops its own once the node left
+            # (fenced), a killed lvmlockd's orphans included
+            for (vg, _lv), lkid in sorted({**self._lv_locks, **self._orphan_locks}.items()):
                 vgs = self.vgs[vg]
-                if vgs.sanlock is not None:  # a dead host's leases run out; DLM drops its own
+                if vgs.sanlock is not None:
                     self.kernel.call_later(self.t.sanlock_expiry_s,
                                            functools.partial(vgs.sanlock.release, lkid))
             self._lv_locks.clear()
+            self._orphan_locks.clear()
 
 
 Hook = Callable[[VolumeGroupSim, str, VgMetadata, int], Gen]
