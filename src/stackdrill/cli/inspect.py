@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from stackdrill.backends import backend_class
-from stackdrill.checks import CheckContext, Evidence, run_checks, tally_writes, verify_now
+from stackdrill.checks import CheckContext, run_checks, tally_writes, verify_now
 from stackdrill.cli import labstore
 from stackdrill.cli.kept import kept_elsewhere
 from stackdrill.cli.lab import LAB_OPTION, open_session
@@ -62,10 +62,13 @@ def _show_kept(name: str, record: LabRecord | None) -> bool:
 
 
 def _show(record: LabRecord, session: LabSession) -> None:
-    obs = session.lab.observe()
+    obs = session.observe()
     out = console()
     out.print(f"lab [bold]{record.name}[/bold] backend={record.backend} seed={record.seed} "
               f"time={obs.time:.1f}s")
+    held = session.where()
+    if held is not None:
+        out.print(escape(held))
     hosts = Table(title="hosts", title_justify="left")
     for col in ("host", "power", "instances running"):
         hosts.add_column(col)
@@ -118,7 +121,7 @@ def verify(lab_name: str) -> None:
         record = labstore.load(lab_name)
         with open_session(record) as session:
             observes_lvm = "lvm" in backend_class(record.backend).capabilities.features
-            context = CheckContext(evidence=Evidence.collect(session.lab),
+            context = CheckContext(evidence=session.evidence(),
                                    topology=session.topology, backend=record.backend)
             results = run_checks(verify_now(session.topology, observes_lvm=observes_lvm),
                                  context)

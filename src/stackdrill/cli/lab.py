@@ -9,11 +9,13 @@ one lab run one after the other and none is lost."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from stackdrill.backends import REGISTRY, backend_class, lifetime
 from stackdrill.cli import labstore
@@ -75,11 +77,28 @@ def up(topology: Path, lab_name: str, backend: str, seed: int) -> None:
             raise LabStateError(f"lab {lab_name!r} already exists (stackdrill down --lab "
                                 f"{lab_name})")
         record = LabRecord(name=lab_name, backend=backend, topology=str(topology.resolve()),
-                           seed=seed)
-        with open_session(record) as session:
-            labstore.save(session.record)
+                           seed=seed, created_at=time.time())
+        if cls.capabilities.in_process:
+            with open_session(record) as session:
+                labstore.save(session.record)
+        else:
+            _start_keeper(record)
     console().print(f"lab [bold]{lab_name}[/bold] is up on {backend}: {len(topo.hosts)} "
                     f"hosts, {len(topo.instances)} instances (topology {topo.name})")
+
+
+def _start_keeper(record: LabRecord) -> None:
+    """A real lab: its keeper brings it up and holds it (the record first, so that a crash
+    of this command leaves the lab findable by `down`)."""
+    from stackdrill.cli.keeper import client
+
+    labstore.save(record)
+    out = console()
+    try:
+        client.start(record, progress=lambda line: out.print(f"[dim]{escape(line)}[/dim]"))
+    except BaseException:
+        labstore.remove(record.name)
+        raise
 
 
 @click.command(epilog="""\b
@@ -99,7 +118,7 @@ def inject(kind: str, params: tuple[str, ...], lab_name: str) -> None:
         check_fault(fault, topology_of(record))
         fault_id = record.next_fault_id()
         with open_session(record) as session:
-            step = Step(at=session.lab.clock.now(), id=fault_id, inject=fault)
+            step = Step(at=session.now(), id=fault_id, inject=fault)
             labstore.save(session.apply(step))
     console().print(f"{fault_id}: {describe(fault)} at {step.at:.1f}s")
 
@@ -119,7 +138,7 @@ def heal(fault_id: str, lab_name: str) -> None:
                                     f"(in force: {', '.join(active) or 'none'})")
         with open_session(record) as session:
             for fid in ids:
-                labstore.save(session.apply(Step(at=session.lab.clock.now(), heal=fid)))
+                labstore.save(session.apply(Step(at=session.now(), heal=fid)))
                 console().print(f"healed {fid}: {describe(active[fid])}")
 
 
@@ -133,7 +152,7 @@ def wait(seconds: float, lab_name: str) -> None:
         record = labstore.load(lab_name)
         with open_session(record) as session:
             labstore.save(session.wait(seconds))
-            console().print(f"lab time is now {session.lab.clock.now():.1f}s")
+            console().print(f"lab time is now {session.now():.1f}s")
 
 
 PARALLEL_HELP = (f"Instances recovered at once  [default: the profile's: "
@@ -155,7 +174,7 @@ Examples:
 def recover(lab_name: str, dry_run: bool, parallel: int | None, assume_fenced: bool,
             profile: str) -> None:
     """Run the recovery engine: detect failed hosts, fence them, plan, evacuate, verify."""
-    from stackdrill.cli.recovery_view import nothing_to_recover, print_plan, print_result
+    from stackdrill.cli.recovery_view import print_plan, print_result
 
     spec = RecoverSpec(parallel=parallel, assume_fenced=assume_fenced, profile=Profile(profile))
     out = console()
@@ -165,15 +184,15 @@ def recover(lab_name: str, dry_run: bool, parallel: int | None, assume_fenced: b
             if dry_run:
                 print_plan(session, spec)
                 return
-            if nothing_to_recover(session, spec):
-                out.print(f"[green]nothing to recover at {session.lab.clock.now():.1f}s: "
+            if session.idle(spec):
+                out.print(f"[green]nothing to recover at {session.now():.1f}s: "
                           "every compute host heartbeats and every instance runs[/green]")
                 return
 
             def progress(event: RecoveryEvent) -> None:
                 out.print(f"[dim][{event.time:8.1f}s][/dim] {event.message}", highlight=False)
 
-            step = Step(at=session.lab.clock.now(), recover=spec)
+            step = Step(at=session.now(), recover=spec)
             labstore.save(session.apply(step, progress=progress))
             result = session.last_recovery
     if result is not None:
@@ -185,12 +204,15 @@ def recover(lab_name: str, dry_run: bool, parallel: int | None, assume_fenced: b
 def _down_one(name: str, *, must_exist: bool = False) -> None:
     """Tear down the lab called `name`: the one recorded here and any kept on this machine
     by `run --keep` from elsewhere (slots are machine-wide, records per directory)."""
+    from stackdrill.cli.keeper import client
+
     with labstore.locked(name):
+        stopped = client.stop(name)  # a kept real lab: its keeper tears it down
         backends = {b for b, n in kept_elsewhere() if n == name}
         recorded = labstore.backend_of(name)
         if recorded is not None:
             backends.add(recorded)
-        if must_exist and not backends and not labstore.exists(name):
+        if must_exist and not stopped and not backends and not labstore.exists(name):
             raise LabStateError(f"no lab named {name!r}")
         for backend in sorted(backends):
             backend_class(backend).teardown(name)

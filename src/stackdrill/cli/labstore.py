@@ -52,6 +52,7 @@ class LabRecord(BaseModel):
     now: float = Field(default=0.0, ge=0, allow_inf_nan=False)  # a `wait` moves only this
     steps: tuple[Step, ...] = ()
     kept_from: KeptRun | None = None  # set when `run --keep` left the lab standing
+    created_at: float | None = None  # wall-clock seconds since the epoch (`list labs`)
 
     def with_step(self, step: Step, now: float) -> LabRecord:
         return self.model_copy(update={"steps": (*self.steps, step), "now": now})

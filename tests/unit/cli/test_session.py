@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stackdrill.cli.labstore import LabRecord
-from stackdrill.cli.session import open_session
+from stackdrill.cli.session import LocalSession, open_session
 from stackdrill.drill.model import RecoverSpec, Step
 from stackdrill.faults.catalogue import HostCrash
 
@@ -20,16 +20,18 @@ def test_a_reopened_lab_is_the_lab_the_commands_left(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("STACKDRILL_HOME", str(tmp_path))
     record = LabRecord(name="s1", backend="sim", topology=str(TOPOLOGY), seed=1)
     with open_session(record) as live:
+        assert isinstance(live, LocalSession)
         live.apply(Step(at=0, id="f1", inject=HostCrash(host="cmp1")))
         live.wait(60)
-        record = live.apply(Step(at=live.lab.clock.now(), recover=RecoverSpec()))
+        record = live.apply(Step(at=live.now(), recover=RecoverSpec()))
         assert live.last_recovery is not None and live.last_recovery.ok
-        ended = live.lab.clock.now()
+        ended = live.now()
         record = live.apply(Step(at=ended, heal="f1"))  # right as the engine returned
         record = live.wait(15)
-        trace, observed = live.lab.trace(), live.lab.observe()
+        trace, observed = live.core.lab.trace(), live.observe()
     assert [s.at for s in record.steps] == [0, 60, ended] and record.now == ended + 15
     with open_session(record) as replayed:
-        assert replayed.lab.trace() == trace
-        assert replayed.lab.observe() == observed
+        assert isinstance(replayed, LocalSession)
+        assert replayed.core.lab.trace() == trace
+        assert replayed.observe() == observed
         assert replayed.last_recovery is None  # only a step applied now reports one
