@@ -18,7 +18,7 @@ from stackdrill.api.drivers import Drivers
 from stackdrill.api.events import Traced, TraceWriter, render_lines, trace_sha256
 from stackdrill.api.evidence import CommandResult, Observation, StoredRecord, WriteOp
 from stackdrill.api.limits import Capabilities
-from stackdrill.errors import InfrastructureError, LabStateError, UnsupportedError
+from stackdrill.errors import InfrastructureError, UnsupportedError
 from stackdrill.faults import Fault
 from stackdrill.topology import Topology
 
@@ -143,11 +143,6 @@ class Backend(ABC):
     def create(self, topology: Topology, *, lab_name: str, seed: int,
                options: LabOptions | None = None) -> Lab:
         """Bring the lab up."""
-
-    def attach(self, topology: Topology, *, lab_name: str) -> Lab:
-        """Reopen a lab that another command brought up and left standing."""
-        raise LabStateError(f"backend {self.name!r} cannot reopen lab {lab_name!r} from "
-                            "another command")
 
     @classmethod
     def teardown(cls, lab_name: str) -> list[str]:

@@ -9,7 +9,7 @@ see it, it is the checkers' input, assembled from what the lab API offers.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from stackdrill.api import CommandResult, Lab, Observation, StoredRecord, Traced, WriteOp
 from stackdrill.api.events import trace_sha256
@@ -32,16 +32,39 @@ class Evidence:
 
     @classmethod
     def collect(cls, lab: Lab) -> Evidence:
-        """History before volumes: every write acknowledged in it is on the volume already."""
+        """Of a lab whose workloads stopped (a drill quiesces them first). History before
+        volumes: every write acknowledged in it is on the volume already."""
         observation = lab.observe()
         history = tuple(lab.history())
         stored = {v: _stored(lab, v) for v in sorted({op.volume for op in history})}
         return cls(observation, history, stored, tuple(lab.events()), lab.command_results(),
                    lab.predicted_lost_writes())
 
+    @classmethod
+    def collect_live(cls, lab: Lab) -> Evidence:
+        """Of a lab whose workloads still write (`stackdrill verify` on a lab kept between
+        commands): the history is read before and after the volumes. A write settled before
+        the read began must be as it says; one that settled or was invoked while the
+        volumes were read explains a record there, but its outcome is unknown ("info": it
+        may or may not have landed in what was read), so it can be neither lost nor foreign.
+        Where nothing writes meanwhile (the simulator) this is `collect`."""
+        observation = lab.observe()
+        before = lab.history()
+        stored = {v: _stored(lab, v) for v in sorted({op.volume for op in before})}
+        settled = {_op_key(op) for op in before if op.outcome != "info"}
+        history = tuple(op if op.outcome == "info" or _op_key(op) in settled
+                        else replace(op, outcome="info", completed=None)
+                        for op in lab.history())
+        return cls(observation, history, stored, tuple(lab.events()), lab.command_results(),
+                   lab.predicted_lost_writes())
+
     @property
     def trace_sha256(self) -> str:
         return trace_sha256(self.events)
+
+
+def _op_key(op: WriteOp) -> tuple[str, str, int, int]:
+    return op.instance, op.volume, op.incarnation, op.seq
 
 
 def _stored(lab: Lab, volume: str) -> dict[int, StoredRecord]:

@@ -20,7 +20,8 @@ from stackdrill.cli.compare import compare_cmd
 from stackdrill.cli.conformance import conformance_cmd
 from stackdrill.cli.coverage import coverage_cmd
 from stackdrill.cli.inspect import status, verify
-from stackdrill.cli.lab import down, heal, inject, recover, up, wait
+from stackdrill.cli.lab import down, exec_cmd, heal, inject, recover, up, wait
+from stackdrill.cli.listing import list_cmd
 from stackdrill.cli.run import backends, run, schema, validate
 from stackdrill.errors import StackdrillError, until_stdout_closes
 
@@ -30,6 +31,7 @@ Examples:
   stackdrill validate lab/topologies/*.yaml lab/drills/*.yaml
   stackdrill up lab/topologies/nova-drbd.yaml --lab demo
   stackdrill inject host_crash host=cmp1 --lab demo
+  stackdrill list labs
   stackdrill recover --lab demo --dry-run
   stackdrill compare lab/drills/split-brain.yaml --backends sim,libvirt
   stackdrill conformance
@@ -75,7 +77,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 for command in (run, compare_cmd, conformance_cmd, coverage_cmd, validate, schema, backends, up,
-                status, inject, heal, wait, recover, verify, down):
+                status, inject, heal, exec_cmd, wait, recover, verify, down, list_cmd):
     cli.add_command(command)
 
 

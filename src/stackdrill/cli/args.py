@@ -8,9 +8,10 @@ import math
 from typing import Any
 
 import click
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from stackdrill.drill.load import fault_problems
+from stackdrill.api.commands import Command
+from stackdrill.drill.load import command_problems, fault_problems
 from stackdrill.errors import InputError, Problem
 from stackdrill.faults import Fault, FaultAdapter
 from stackdrill.topology import Topology
@@ -46,18 +47,24 @@ def _finite(key: str, value: str) -> None:
         raise InputError(WHERE, [Problem(key, f"{value[:MAX_ECHO]!r} is not a finite number")])
 
 
-def parse_fault(kind: str, params: tuple[str, ...]) -> Fault:
-    """host_crash host=cmp1 -> HostCrash(host="cmp1"); groups=a,b|c; pairs=a,b|b,c."""
-    fault: dict[str, Any] = {"kind": kind}
+def _key_values(params: tuple[str, ...]) -> dict[str, Any]:
+    """host=cmp1 groups=a,b|c -> {"host": "cmp1", "groups": [["a", "b"], ["c"]]}."""
+    values: dict[str, Any] = {}
     for param in params:
         key, sep, value = param.partition("=")
         if not sep:
             raise InputError(WHERE, [Problem(param[:MAX_ECHO], "expected key=value")])
         _finite(key[:MAX_ECHO], value)
         if key in ("groups", "pairs"):
-            fault[key] = [group.split(",") for group in value.split("|")]
+            values[key] = [group.split(",") for group in value.split("|")]
         else:
-            fault[key] = value
+            values[key] = value
+    return values
+
+
+def parse_fault(kind: str, params: tuple[str, ...]) -> Fault:
+    """host_crash host=cmp1 -> HostCrash(host="cmp1"); groups=a,b|c; pairs=a,b|b,c."""
+    fault = {"kind": kind, **_key_values(params)}
     try:
         return FaultAdapter.validate_python(fault)
     except ValidationError as exc:
@@ -67,5 +74,25 @@ def parse_fault(kind: str, params: tuple[str, ...]) -> Fault:
 def check_fault(fault: Fault, topology: Topology) -> None:
     """Refuse a fault naming a host, disk, network or overlay the lab does not have."""
     problems = fault_problems(fault, topology)
+    if problems:
+        raise InputError(WHERE, problems)
+
+
+COMMAND_TOOLS = ("lvm", "drbdadm", "disk", "cluster", "probe", "iperf3")
+CommandAdapter: TypeAdapter[Command] = TypeAdapter(Command)
+
+
+def parse_command(tool: str, params: tuple[str, ...]) -> Command:
+    """drbdadm host=sto1 op=primary resource=r0 -> DrbdCommand(...), as a drill's `run`."""
+    command = {"tool": tool, **_key_values(params)}
+    try:
+        return CommandAdapter.validate_python(command)
+    except ValidationError as exc:
+        raise InputError(f"command {tool}", problems_from_validation(exc, command)) from None
+
+
+def check_command(command: Command, topology: Topology) -> None:
+    """Refuse a command naming a host, resource or cluster node the lab does not have."""
+    problems = command_problems(command, topology)
     if problems:
         raise InputError(WHERE, problems)

@@ -17,9 +17,17 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
+from stackdrill.api.commands import command_summary
 from stackdrill.backends import REGISTRY, backend_class, lifetime
 from stackdrill.cli import labstore
-from stackdrill.cli.args import LAB_SECONDS, check_fault, parse_fault
+from stackdrill.cli.args import (
+    COMMAND_TOOLS,
+    LAB_SECONDS,
+    check_command,
+    check_fault,
+    parse_command,
+    parse_fault,
+)
 from stackdrill.cli.kept import kept_elsewhere
 from stackdrill.cli.labstore import LabRecord
 from stackdrill.cli.render import console
@@ -121,6 +129,37 @@ def inject(kind: str, params: tuple[str, ...], lab_name: str) -> None:
             step = Step(at=session.now(), id=fault_id, inject=fault)
             labstore.save(session.apply(step))
     console().print(f"{fault_id}: {describe(fault)} at {step.at:.1f}s")
+
+
+@click.command("exec", epilog="""\b
+Examples:
+  stackdrill exec drbdadm host=sto2 op=primary resource=r0 --lab pair
+  stackdrill exec lvm host=sto1 op=lvcreate vg=vg0 lv=scratch extents=8 --lab pair
+  stackdrill exec cluster op=stop host=sto2 cluster=storage --lab pair""")
+@click.argument("tool", type=click.Choice(COMMAND_TOOLS))
+@click.argument("params", nargs=-1)
+@LAB_OPTION
+def exec_cmd(tool: str, params: tuple[str, ...], lab_name: str) -> None:
+    """Run an operator command with key=value PARAMS on the lab now, as a drill's `run`
+    step would (the same fields), and print what the tool said. Exit 1 when it failed."""
+    command = parse_command(tool, params)
+    with labstore.locked(lab_name):
+        record = labstore.load(lab_name)
+        check_command(command, topology_of(record))
+        with open_session(record) as session:
+            labstore.save(session.apply(Step(at=session.now(), run=command)))
+            ran = session.last_command()
+    if ran is None:
+        raise LabStateError(f"lab {lab_name!r}: the command left no result")
+    label, result = ran
+    mark = "[green]ok[/green]" if result.ok else "[red]failed[/red]"
+    console().print(f"{label}: {escape(command_summary(command))} {mark} at "
+                    f"{result.started:.1f}s")
+    for text in (result.command, result.detail):
+        if text:
+            console().print(escape(text), highlight=False)
+    if not result.ok:
+        raise SystemExit(1)
 
 
 @click.command(epilog="Examples:\n  stackdrill heal f1 --lab demo\n  stackdrill heal all")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from stackdrill.api import Lab, Observation, PowerState
+from stackdrill.api import CommandResult, Lab, Observation, PowerState
 from stackdrill.checks import Evidence
 from stackdrill.drill.model import RecoverSpec, Step
 from stackdrill.drill.player import Player
@@ -69,8 +69,15 @@ class LabCore:
     def observe(self) -> Observation:
         return self.lab.observe()
 
+    def last_command(self) -> tuple[str, CommandResult] | None:
+        """The label and result of the operator command `apply` ran last (None: none, or
+        it did not end within the player's bound)."""
+        label = self.player.last_command
+        result = None if label is None else self.lab.command_results().get(label)
+        return None if label is None or result is None else (label, result)
+
     def evidence(self) -> Evidence:
-        return Evidence.collect(self.lab)
+        return Evidence.collect_live(self.lab)  # a kept lab's workloads write on
 
     def _assess(self, config: RecoveryConfig) -> tuple[Assessment, ...]:
         """The engine's verdict on every compute host right now (monitoring began at 0 s)."""

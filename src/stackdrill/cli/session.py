@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from stackdrill.api import Observation
+from stackdrill.api import CommandResult, Observation
 from stackdrill.backends import backend_class, lifetime
 from stackdrill.checks import Evidence
 from stackdrill.cli.labcore import DryRun, LabCore, Progress
@@ -52,6 +52,10 @@ class LabSession(ABC):
 
     @abstractmethod
     def observe(self) -> Observation: ...
+
+    @abstractmethod
+    def last_command(self) -> tuple[str, CommandResult] | None:
+        """The label and result of the operator command run last."""
 
     @abstractmethod
     def evidence(self) -> Evidence:
@@ -105,6 +109,9 @@ class LocalSession(LabSession):
 
     def evidence(self) -> Evidence:
         return self.core.evidence()
+
+    def last_command(self) -> tuple[str, CommandResult] | None:
+        return self.core.last_command()
 
     def idle(self, spec: RecoverSpec) -> bool:
         return self.core.idle(spec)

@@ -9,15 +9,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from stackdrill.drill.model import Drill, DrillSpec
-from stackdrill.drill.references import fault_problems, reference_problems
+from stackdrill.drill.references import command_problems, fault_problems, reference_problems
 from stackdrill.echo import cut, key_text, shown
 from stackdrill.errors import DrillError, InputError, Problem, TopologyError
 from stackdrill.topology import Topology, parse_topology
 from stackdrill.topology.load import not_a_topology
 from stackdrill.yamlio import problems_from_validation, read_mapping
 
-__all__ = ["apply_overrides", "fault_problems", "load_any", "load_drill", "parse_drill",
-           "reference_problems"]
+__all__ = ["apply_overrides", "command_problems", "fault_problems", "load_any", "load_drill",
+           "parse_drill", "reference_problems"]
 
 
 def load_drill(path: str | Path) -> Drill:

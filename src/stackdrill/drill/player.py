@@ -23,6 +23,7 @@ from stackdrill.topology import Topology
 # (injected at, fault, healed at): what the report's fault lane and RTOs read
 FaultSpan = tuple[float, Fault, float | None]
 Action = Callable[[], None]
+COMMAND_S = 600.0  # the longest a named lab's operator command may take
 
 
 class Player:
@@ -42,6 +43,7 @@ class Player:
         self._faults: dict[str, Fault] = {}  # inject id -> its fault, for heals
         self._open: dict[str, int] = {}  # inject id -> its unhealed entry in fault_log
         self._steps = 0  # steps handled so far: names unlabelled commands
+        self.last_command: str | None = None  # label of the command `apply` ran last
 
     def play(self, schedule: Iterable[Step], end: float) -> None:
         """A drill's timeline: faults, heals and commands at their times, recoveries in
@@ -64,13 +66,25 @@ class Player:
         """A named lab's step: carried out at its time, to its end. A recover step's
         engine returns once every failure it saw is handled, or after its budget."""
         self.wait_until(step.at)
+        if step.run is not None:
+            self.last_command = command_label(self._steps, step.run)
         if step.recover is None:
             action, _label = self._action(step)
             action()
+            if self.last_command is not None and step.run is not None:
+                self._await_result(self.last_command)
             return None
         self._steps += 1
         return self.recover(step.recover, until=step.at + step.recover.budget_s,
                             stop_when_idle=True)
+
+    def _await_result(self, label: str) -> None:
+        """A command runs to its end (the simulator's take lab time; real tools return
+        when done), bounded by COMMAND_S of lab time."""
+        clock = self.lab.clock
+        deadline = clock.now() + COMMAND_S
+        while label not in self.lab.command_results() and clock.now() < deadline:
+            clock.sleep(0.2)
 
     def recall(self, steps: Iterable[Step]) -> None:
         """Steps another process already carried out on this lab (one with real resources,

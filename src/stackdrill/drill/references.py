@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from stackdrill.api.commands import ClusterCommand, ProbeCommand, ThroughputCommand
+from stackdrill.api.commands import ClusterCommand, Command, ProbeCommand, ThroughputCommand
 from stackdrill.checks.expectations import Expectation
 from stackdrill.drill.model import DrillSpec, Step
 from stackdrill.echo import key_text, shown
@@ -272,4 +272,12 @@ def fault_problems(fault: Fault, topo: Topology) -> list[Problem]:
     the same checks as a schedule's fault; paths read `inject.host`, `inject.disk`."""
     step = Step(at=0, inject=fault)
     found = _injected("", step, _Scope(topo, 0.0, (step,)))
+    return [Problem(p.path.lstrip("."), p.message) for p in found]
+
+
+def command_problems(command: Command, topo: Topology) -> list[Problem]:
+    """An operator command given outside a drill (the CLI's `exec`), checked against the
+    topology by the same checks as a schedule's; paths read `run.host`, `run.resource`."""
+    step = Step(at=0, run=command)
+    found = _ran("", step, _Scope(topo, 0.0, (step,)))
     return [Problem(p.path.lstrip("."), p.message) for p in found]

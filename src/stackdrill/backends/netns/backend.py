@@ -13,7 +13,6 @@ from typing import ClassVar
 
 from stackdrill.api import Backend, Capabilities, Lab, LabOptions
 from stackdrill.backends.netns.faults import FAULT_KINDS
-from stackdrill.errors import LabStateError
 from stackdrill.topology import Topology
 
 # Plain volume groups are realised as sparse files served over NBD (no device-mapper
@@ -87,24 +86,6 @@ class NetnsBackend(Backend):
                          f"kept netns lab {lab_name!r} (slot {rec.lab_id}): its description "
                          f"is missing; namespaces sd-{rec.lab_id}-* (`ip netns list`)")
         return "\n".join(texts) or None
-
-    def attach(self, topology: Topology, *, lab_name: str) -> Lab:
-        """Not possible on netns: the lab's heartbeat receiver, its workloads' history
-        readers, its overlay controller and its fault bookkeeping live in the process
-        that built it and end with it, so another command could drive the kernel state
-        but not observe or recover the lab truthfully."""
-        from stackdrill.backends.netns.names import kept_slots
-
-        if any(r.lab_name == lab_name for r in kept_slots()):
-            raise LabStateError(
-                f"lab {lab_name!r} is a kept netns lab: it can be inspected (`stackdrill "
-                f"status --lab {lab_name}` shows its namespaces) and removed (`stackdrill "
-                f"down --lab {lab_name}`), not driven by further commands")
-        raise LabStateError(
-            f"the netns backend cannot keep lab {lab_name!r} between commands: its "
-            "heartbeats, write histories and faults live in the process that builds it. "
-            "Run a whole drill (`stackdrill run DRILL --backend netns`, with --keep to "
-            "inspect the lab afterwards), or use up/inject/recover on the sim backend")
 
     def create(self, topology: Topology, *, lab_name: str, seed: int,
                options: LabOptions | None = None) -> Lab:

@@ -16,7 +16,7 @@ from multiprocessing.connection import Client, Connection
 from pathlib import Path
 from typing import Any
 
-from stackdrill.api import Observation
+from stackdrill.api import CommandResult, Observation
 from stackdrill.checks import Evidence
 from stackdrill.cli.keeper.place import KeeperPlace, KeeperState, age
 from stackdrill.cli.keeper.protocol import Call, Event, Failure, KeeperRefused, Value
@@ -198,6 +198,10 @@ class KeeperSession(LabSession):
 
     def evidence(self) -> Evidence:
         result: Evidence = self._call("evidence")
+        return result
+
+    def last_command(self) -> tuple[str, CommandResult] | None:
+        result: tuple[str, CommandResult] | None = self._call("last_command")
         return result
 
     def idle(self, spec: RecoverSpec) -> bool:

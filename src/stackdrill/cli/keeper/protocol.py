@@ -10,7 +10,7 @@ from stackdrill.errors import StackdrillError
 from stackdrill.recovery import RecoveryEvent
 
 # the lab-core operations a command may ask for (`stackdrill.cli.labcore.LabCore`)
-METHODS = frozenset({"now", "observe", "evidence", "idle", "dry_run", "apply"})
+METHODS = frozenset({"now", "observe", "evidence", "last_command", "idle", "dry_run", "apply"})
 
 
 @dataclass(frozen=True)
