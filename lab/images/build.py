@@ -35,6 +35,9 @@ PACKAGES = (
     "drbd-utils", "lvm2", "lvm2-lockd", "corosync", "dlm-controld", "iproute2", "kmod",
     "procps", "iputils-ping", "qemu-guest-agent", "iperf3", "e2fsprogs", "util-linux",
     "nftables", "iputils-tracepath", "arping", "ethtool",
+    # iSCSI between guests: LIO's target (targetcli-fb on python3-rtslib-fb) on the storage
+    # guests, open-iscsi's initiator on the compute guests
+    "targetcli-fb", "open-iscsi",
 )
 # Modules the drills use; copied with their dependencies (the whole tree is ~400 MB).
 GUEST_MODULES = (
@@ -42,6 +45,7 @@ GUEST_MODULES = (
     "crc32c-intel", "dm_mod", "dm_snapshot", "drbd", "dlm", "configfs", "bridge", "veth", "vxlan",
     "sch_netem", "sch_tbf", "sch_htb", "nf_tables", "nft_ct", "nft_reject_inet", "nft_numgen",
     "nf_conntrack", "tun", "loop", "af_packet",
+    "target_core_mod", "target_core_iblock", "iscsi_target_mod", "iscsi_tcp", "sd_mod",
 )
 INITRAMFS_MODULES = ("crc32c_generic", "crc32c-intel", "virtio_pci", "virtio_blk", "ext4")
 LVM_CONF = """\

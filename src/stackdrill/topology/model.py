@@ -365,6 +365,16 @@ class Topology(Frozen):
         disk = next((d for d in host.disks if d.name == pv.disk), None)
         return disk.size_gb if disk else None
 
+    def storage_network(self, a: str, b: str) -> Network:
+        """The network two hosts' storage traffic (iSCSI, NBD) takes: a storage network
+        both are on, else a replication one, else the management one."""
+        for purpose in (NetworkPurpose.STORAGE, NetworkPurpose.REPLICATION,
+                        NetworkPurpose.MANAGEMENT):
+            for net in self.networks_for(purpose):
+                if a in net.addresses and b in net.addresses:
+                    return net
+        raise KeyError(f"no network joins {a} and {b} for storage traffic")
+
     def replica_hosts(self, volume: str) -> tuple[str, ...]:
         """Hosts that hold a copy of the volume's data (both DRBD nodes, or the disk's host)."""
         pv = self.volume_group(self.volume(volume).vg).pv

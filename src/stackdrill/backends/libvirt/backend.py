@@ -43,7 +43,7 @@ class LibvirtBackend(Backend):
     capabilities = Capabilities(
         faults=FAULT_KINDS,
         features=frozenset({"drbd", "lvm", "clustered-lvm", "cluster", "instances", "overlay",
-                            "throughput-under-loss"}),
+                            "throughput-under-loss", "network-volumes"}),
         needs="root, libvirt + qemu-system-x86 (KVM or TCG), guest image (lab/images/build.py)",
     )
 

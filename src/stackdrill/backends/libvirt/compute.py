@@ -209,9 +209,6 @@ class LibvirtCompute(ComputeDriver):
         """Start the instance's workloads in `host`'s guest. Traced as started before the
         first command is sent: from then on a copy may run there (a start that fails
         midway is undone by a destroy, which is traced when confirmed)."""
-        remote = [p for p in volumes.values() if ":" in p]
-        if remote:
-            raise ComputeError(f"{instance}: remote volume {remote[0]} is not supported here")
         with self._lock:
             incarnation = self.incarnations.get(instance, 0) + 1
             self.incarnations[instance] = incarnation
@@ -279,10 +276,18 @@ class LibvirtCompute(ComputeDriver):
                 self.lab.tracer.note(f"hv/{host}", "destroy-evacuated", instance=instance)
                 continue
             try:
-                self.start_now(instance, host, volumes)
+                self.start_now(instance, host, self._reconnected(host, volumes))
                 self.lab.overlay.plug(instance, host)
             except StackdrillError as exc:
                 self.lab.log("resume-failed", instance=instance, host=host, error=exc)
+
+    def _reconnected(self, host: str, volumes: dict[str, str]) -> dict[str, str]:
+        """The instance's volumes on a host that just booted: a replica's LV is where it
+        was; a volume reached over iSCSI needs a new login, whose disk may have another
+        name (os-brick's connect_volume in Nova's init_host)."""
+        return {volume: path if host in self.lab.topology.replica_hosts(volume)
+                else self.lab.storage.prepare_now(volume, host).path
+                for volume, path in volumes.items()}
 
     def verify(self, instance: str, host: str) -> Future[bool]:
         """The workload runs on `host` and has had at least one write acknowledged there."""

@@ -135,8 +135,12 @@ class LibvirtLab(Lab):
         self._drivers = make_drivers(self)
         self.overlay = GuestOverlay(self)
         lifetime.register(self)  # destroyed at exit and on SIGTERM/SIGHUP too
+        from stackdrill.backends.libvirt.storage import LibvirtStorageDriver
+
         assert isinstance(self._drivers.compute, LibvirtCompute)
+        assert isinstance(self._drivers.storage, LibvirtStorageDriver)
         self.compute: LibvirtCompute = self._drivers.compute
+        self.storage: LibvirtStorageDriver = self._drivers.storage
 
     # ------------------------------------------------------------------ plan
 

@@ -4,8 +4,9 @@ Same contract as the simulator's driver: a volume is made usable on a host that 
 UpToDate replica by promoting it (`drbdadm primary`) and activating the LV exclusively
 (`lvchange -aey`, after `vgchange --lock-start` when the VG is shared). DRBD itself refuses a
 promotion while the peer is still Primary (single-primary resources), which is exactly the
-protection the engine must not work around. Serving a volume to a host without a replica
-(iSCSI/NBD) is not available in these guests yet and is refused with UnsupportedError.
+protection the engine must not work around. A host without a replica gets the volume over
+iSCSI (iscsi.py) from the replica that serves it: the Primary, else a promoted UpToDate
+one, as the simulator's driver chooses.
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from stackdrill.api import (
     TransientDriverError,
     VolumePath,
 )
-from stackdrill.backends.libvirt import drbd
-from stackdrill.errors import UnsupportedError
+from stackdrill.backends.libvirt import drbd, iscsi
 from stackdrill.topology import Locking
 
 if TYPE_CHECKING:
@@ -55,10 +55,11 @@ class LibvirtStorageDriver(StorageDriver):
         ]
 
     def prepare(self, volume: str, host: str, failed: Iterable[str] = ()) -> Future[VolumePath]:
-        failed = set(failed)
-        return self.lab.submit(self._prepare, volume, host, failed)
+        return self.lab.submit(self.prepare_now, volume, host, set(failed))
 
-    def _prepare(self, volume: str, host: str, failed: set[str]) -> VolumePath:
+    def prepare_now(self, volume: str, host: str, failed: set[str] | None = None) -> VolumePath:
+        """`prepare`, in the calling thread (a boot sequence already runs in the lab's pool)."""
+        failed = failed or set()
         topo = self.lab.topology
         vg = topo.volume_group(topo.volume(volume).vg)
         replicas = self.replicas(volume)
@@ -69,29 +70,53 @@ class LibvirtStorageDriver(StorageDriver):
             if here is not None:  # e.g. just booted: Consistent until it has met its peer
                 raise TransientDriverError(f"no reachable UpToDate replica of {volume} on "
                                            f"{host} (its replica is {here.disk_state})")
-            if candidates:
-                raise UnsupportedError(
-                    f"{volume}: {host} holds no replica; remote attach (iSCSI/NBD) is not "
-                    f"available on the libvirt backend (replicas on "
-                    f"{', '.join(r.host for r in candidates)})")
-            raise StorageError(f"no reachable UpToDate replica of {volume} on {host}")
-        if vg.pv.drbd is not None:
+            if not candidates:
+                raise StorageError(f"no reachable UpToDate replica of {volume} on {host}")
+            server = next((r for r in candidates if r.role == "Primary"), candidates[0])
+            self._activate(volume, server)
+            return self._attach_remote(volume, host, server.host)
+        self._activate(volume, next(r for r in replicas if r.host == host))
+        return VolumePath(volume, host, AttachMode.LOCAL, host, f"/dev/{vg.name}/{volume}")
+
+    def _activate(self, volume: str, replica: Replica) -> None:
+        """The volume's LV active (exclusively) on the replica's host, promoted first."""
+        topo = self.lab.topology
+        vg = topo.volume_group(topo.volume(volume).vg)
+        host = replica.host
+        if vg.pv.drbd is not None and replica.role != "Primary":
             res = topo.drbd_resource(vg.pv.drbd)
-            role = next(r.role for r in replicas if r.host == host)
-            if role != "Primary":
-                self._check(host, f"drbdadm primary {res.name}")
-                self.lab.log("storage-promote", resource=res.name, host=host)
+            self._check(host, f"drbdadm primary {res.name}")
+            self.lab.log("storage-promote", resource=res.name, host=host)
         if vg.locking in (Locking.LVMLOCKD, Locking.CLUSTERED):
             self._check(host, f"vgchange --lock-start {vg.name}")
         self._check(host, f"lvchange -aey {vg.name}/{volume}")
         self.lab.log("storage-activate", volume=volume, host=host)
-        return VolumePath(volume, host, AttachMode.LOCAL, host, f"/dev/{vg.name}/{volume}")
+
+    def _attach_remote(self, volume: str, host: str, server: str) -> VolumePath:
+        """Export the volume from `server` and log `host` in to it over their storage
+        network: the device path on `host`."""
+        topo = self.lab.topology
+        vg = topo.volume(volume).vg
+        address = topo.storage_network(host, server).addresses[server]
+        self._check(server, iscsi.export_script(vg, volume, address))
+        self.lab.log("iscsi-export", volume=volume, server=server, portal=address)
+        result = self.lab.run(host, iscsi.login_script(host, volume, address), timeout=120)
+        if result.rc != 0:
+            raise StorageError(f"{host}: iscsiadm login to {server} for {volume}: "
+                               f"{result.stderr.strip() or result.stdout.strip()}")
+        device = result.stdout.strip().splitlines()[-1]
+        self.lab.log("iscsi-login", volume=volume, host=host, server=server, device=device)
+        return VolumePath(volume, host, AttachMode.REMOTE, server, device)
 
     def release(self, volume: str, host: str) -> Future[None]:
         return self.lab.submit(self._release, volume, host)
 
     def _release(self, volume: str, host: str) -> None:
         topo = self.lab.topology
+        if host not in topo.replica_hosts(volume):  # an initiator: end its session
+            self._check(host, iscsi.logout_script(volume))
+            self.lab.log("iscsi-logout", volume=volume, host=host)
+            return
         vg = topo.volume_group(topo.volume(volume).vg)
         # nothing mapped, nothing to release: after a reboot the LV is not active and, with
         # the DRBD device Secondary there, `lvchange` cannot even find the VG

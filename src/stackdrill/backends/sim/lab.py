@@ -223,12 +223,7 @@ class SimLab(Lab):
         return IscsiSession(self.kernel, self.underlay, net, host, served_by, device)
 
     def storage_network(self, a: str, b: str) -> str:
-        for purpose in (NetworkPurpose.STORAGE, NetworkPurpose.REPLICATION,
-                        NetworkPurpose.MANAGEMENT):
-            for net in self.topology.networks_for(purpose):
-                if a in net.addresses and b in net.addresses:
-                    return net.name
-        raise KeyError(f"no network joins {a} and {b} for storage traffic")
+        return self.topology.storage_network(a, b).name
 
     def initial_server(self, volume: str, host: str) -> str:
         replicas = self.topology.replica_hosts(volume)

@@ -1,0 +1,116 @@
+"""Volumes over iSCSI between guests: LIO's target on the storage guest that serves a
+volume, open-iscsi's initiator on the compute guest that uses it (the seed's Cinder LVM
+driver with its `lioadm` target helper, and Nova's libvirt volume driver).
+
+The target is built with rtslib-fb, the library under targetcli-fb (one Python process per
+export; targetcli would start one per setting): a block backstore on the LV, one target
+per volume (`iqn...:VOLUME`), LUN 0, a portal on the storage guest's address on the
+network the two share, and no authentication (demo mode: the lab's storage network is
+its own). The initiator logs in with open-iscsi's defaults, as the simulator models
+them: login timeout 15 s, replacement timeout 120 s. Without udev in the guests the disk
+is found from `iscsiadm -m session -P 3` ("Attached scsi disk sdX"), its node made by
+devtmpfs.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+IQN_PREFIX = "iqn.2026-12.lab.stackdrill"
+PORT = 3260
+DISK_WAIT_TRIES = 150  # x 0.2 s: the SCSI scan after a login
+
+
+def target_iqn(volume: str) -> str:
+    return f"{IQN_PREFIX}:{volume}"
+
+
+def initiator_iqn(host: str) -> str:
+    return f"{IQN_PREFIX}:initiator:{host}"
+
+
+EXPORT_PY = """\
+import sys
+from rtslib_fb import LUN, BlockStorageObject, FabricModule, NetworkPortal, Target, TPG
+name, dev, iqn, address, port = sys.argv[1:6]
+so = BlockStorageObject(name, dev=dev)
+tpg = TPG(Target(FabricModule("iscsi"), wwn=iqn), 1)
+if not list(tpg.luns):
+    LUN(tpg, 0, so)
+if not any(p.ip_address == address for p in tpg.network_portals):
+    NetworkPortal(tpg, address, int(port))
+for key, value in (("authentication", "0"), ("generate_node_acls", "1"),
+                   ("cache_dynamic_acls", "1"), ("demo_mode_write_protect", "0")):
+    tpg.set_attribute(key, value)
+tpg.enable = True
+"""
+
+
+def export_script(vg: str, volume: str, address: str) -> str:
+    """Serve `vg/volume` as its own target on `address` (idempotent: an existing export
+    is kept as it is)."""
+    args = " ".join(shlex.quote(a) for a in (volume, f"/dev/{vg}/{volume}",
+                                              target_iqn(volume), address, str(PORT)))
+    return (f"modprobe target_core_iblock && modprobe iscsi_target_mod && "
+            f"(mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config) "
+            f"&& python3 - {args} <<'EOF'\n{EXPORT_PY}EOF")
+
+
+UNEXPORT_PY = """\
+import sys
+from rtslib_fb import RTSRoot
+name, iqn = sys.argv[1:3]
+root = RTSRoot()
+for target in root.targets:
+    if target.wwn == iqn:
+        target.delete()
+for so in root.storage_objects:
+    if so.name == name:
+        so.delete()
+"""
+
+
+def unexport_script(volume: str) -> str:
+    """Remove the volume's target and backstore, if any (its LV can then be deactivated)."""
+    args = f"{shlex.quote(volume)} {shlex.quote(target_iqn(volume))}"
+    return (f"[ -d /sys/kernel/config/target/iscsi ] || exit 0; "
+            f"python3 - {args} <<'EOF'\n{UNEXPORT_PY}EOF")
+
+
+def initiator_setup(host: str) -> str:
+    """The compute guest's initiator name and iscsid, started as its init would."""
+    return (f"mkdir -p /etc/iscsi && echo InitiatorName={initiator_iqn(host)} "
+            f"> /etc/iscsi/initiatorname.iscsi && modprobe iscsi_tcp && "
+            f"(pgrep -x iscsid >/dev/null || iscsid)")
+
+
+def login_script(host: str, volume: str, address: str) -> str:
+    """Log `host` in to the volume's target at `address` (or find its session), and print
+    the attached disk's device path."""
+    iqn, portal = target_iqn(volume), f"{address}:{PORT}"
+    node = f"-m node -T {shlex.quote(iqn)} -p {shlex.quote(portal)}"
+    find = ("iscsiadm -m session -P 3 2>/dev/null | awk -v t=" + shlex.quote(iqn) +
+            " '$1 == \"Target:\" { on = ($2 == t) } "
+            "on && /Attached scsi disk/ { print $4; exit }'")
+    return "\n".join([
+        "set -e",
+        initiator_setup(host),
+        f"iscsiadm {node} >/dev/null 2>&1 || iscsiadm {node} -o new >/dev/null",
+        f"iscsiadm -m session 2>/dev/null | grep -qF ' {iqn} ' || "
+        f"iscsiadm {node} --login >/dev/null",
+        f"for i in $(seq {DISK_WAIT_TRIES}); do",
+        f"  dev=$({find})",
+        '  if [ -n "$dev" ] && [ -b "/dev/$dev" ]; then echo "/dev/$dev"; exit 0; fi',
+        "  sleep 0.2",
+        "done",
+        f"echo 'iscsiadm: logged in to {iqn} at {portal}, but no disk appeared' >&2",
+        "exit 1",
+    ])
+
+
+def logout_script(volume: str) -> str:
+    """Log out of the volume's target, if logged in, and forget its node record."""
+    iqn = shlex.quote(target_iqn(volume))
+    return (f"iscsiadm -m session 2>/dev/null | grep -qF ' {target_iqn(volume)} ' || exit 0; "
+            f"iscsiadm -m node -T {iqn} --logout >/dev/null && "
+            f"iscsiadm -m node -T {iqn} -o delete >/dev/null")
