@@ -9,7 +9,8 @@ network the two share, and no authentication (demo mode: the lab's storage netwo
 its own). The initiator logs in with open-iscsi's defaults, as the simulator models
 them: login timeout 15 s, replacement timeout 120 s. Without udev in the guests the disk
 is found from `iscsiadm -m session -P 3` ("Attached scsi disk sdX"), its node made by
-devtmpfs.
+devtmpfs; nor does anything load the disk driver for a new SCSI device (udev would,
+from its modalias), so the initiator's setup loads sd_mod itself.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def unexport_script(volume: str) -> str:
 def initiator_setup(host: str) -> str:
     """The compute guest's initiator name and iscsid, started as its init would."""
     return (f"mkdir -p /etc/iscsi && echo InitiatorName={initiator_iqn(host)} "
-            f"> /etc/iscsi/initiatorname.iscsi && modprobe iscsi_tcp && "
+            f"> /etc/iscsi/initiatorname.iscsi && modprobe iscsi_tcp && modprobe sd_mod && "
             f"(pgrep -x iscsid >/dev/null || iscsid)")
 
 

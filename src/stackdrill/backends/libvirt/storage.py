@@ -97,14 +97,18 @@ class LibvirtStorageDriver(StorageDriver):
         network: the device path on `host`."""
         topo = self.lab.topology
         vg = topo.volume(volume).vg
-        address = topo.storage_network(host, server).addresses[server]
+        try:
+            address = topo.storage_network(host, server).addresses[server]
+        except KeyError as exc:
+            raise StorageError(f"{volume}: {exc.args[0]}") from None
         self._check(server, iscsi.export_script(vg, volume, address))
         self.lab.log("iscsi-export", volume=volume, server=server, portal=address)
         result = self.lab.run(host, iscsi.login_script(host, volume, address), timeout=120)
-        if result.rc != 0:
+        said = result.stdout.split()
+        if result.rc != 0 or not said or not said[-1].startswith("/dev/"):
             raise StorageError(f"{host}: iscsiadm login to {server} for {volume}: "
                                f"{result.stderr.strip() or result.stdout.strip()}")
-        device = result.stdout.strip().splitlines()[-1]
+        device = said[-1]
         self.lab.log("iscsi-login", volume=volume, host=host, server=server, device=device)
         return VolumePath(volume, host, AttachMode.REMOTE, server, device)
 

@@ -15,11 +15,12 @@ pytest.importorskip("libvirt")
 
 from libvirt_support import TEST_URI, two_node, unique_lab
 
-from stackdrill.api import AttachMode, DriverError, TransientDriverError
-from stackdrill.backends.libvirt import LibvirtBackend
+from stackdrill.api import AttachMode, TransientDriverError
+from stackdrill.backends.libvirt import LibvirtBackend, iscsi
 from stackdrill.backends.libvirt.agent import GuestCommandError, ShellResult
 from stackdrill.backends.libvirt.lab import LibvirtLab
 from stackdrill.backends.libvirt.storage import StorageError
+from stackdrill.topology import parse_topology
 
 VERSION = "version: 8.4.11 (api:1/proto:86-101)\n"  # the first line of every /proc/drbd
 PROC = {
@@ -35,9 +36,10 @@ PROC = {
 class FakeGuests:
     """alice is gone (agent silent); bob answers with the given DRBD state."""
 
-    def __init__(self, bob_state: str, fail: str | None = None) -> None:
+    def __init__(self, bob_state: str, fail: str | None = None, disk: str = "") -> None:
         self.bob_state = bob_state
         self.fail = fail
+        self.disk = disk  # what an iSCSI login prints: the attached disk (none: "")
         self.commands: list[tuple[str, str]] = []
 
     def run(self, host: str, command: str, timeout: float = 60.0) -> ShellResult:
@@ -48,6 +50,9 @@ class FakeGuests:
             return ShellResult(command, 0, PROC[self.bob_state] + "===\n0\n", "")
         if self.fail and command.startswith(self.fail):
             return ShellResult(command, 11, "", "State change failed: (-1) Multiple primaries")
+        if "--login" in command:
+            return ShellResult(command, 0 if self.disk else 1, self.disk + "\n",
+                               "" if self.disk else "no disk appeared")
         return ShellResult(command, 0, "", "")
 
 
@@ -97,11 +102,53 @@ def test_drbd_refusing_the_promotion_is_reported_with_its_words(
     assert not [c for _, c in guests.commands if c.startswith("lvchange")]
 
 
-def test_a_host_without_replica_is_refused_not_faked(
-        lab: LibvirtLab, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lab, "run", FakeGuests("Secondary").run)
-    with pytest.raises(DriverError, match="remote attach"):
-        lab.drivers.storage.prepare("vol1", "carol").result(timeout=10)
+@pytest.fixture
+def remote_lab() -> Iterator[LibvirtLab]:
+    """two_node plus carol, a compute host without a replica on a storage network."""
+    data = two_node().model_dump(mode="json")
+    data["hosts"].append({"name": "carol", "roles": ["compute"]})
+    data["networks"][0]["addresses"]["carol"] = "10.50.0.3"
+    data["networks"].append({"name": "storage", "purposes": ["storage"],
+                             "cidr": "10.70.0.0/24",
+                             "addresses": {"alice": "10.70.0.1", "bob": "10.70.0.2",
+                                           "carol": "10.70.0.3"}})
+    backend = LibvirtBackend(TEST_URI, lab_root=Path("/stackdrill-test"))
+    with backend.create(parse_topology(data, "<test>"), lab_name=unique_lab("iscsi"),
+                        seed=1) as created:
+        yield created
+
+
+def test_a_host_without_replica_gets_the_volume_over_iscsi_from_the_survivor(
+        remote_lab: LibvirtLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replica that can serve (bob: alice is gone) is promoted and activates the LV,
+    exports it as its own target on its storage address, and carol logs in to it."""
+    guests = FakeGuests("Secondary", disk="/dev/sdb")
+    monkeypatch.setattr(remote_lab, "run", guests.run)
+    path = remote_lab.drivers.storage.prepare("vol1", "carol", failed=["alice"]).result(10)
+    assert (path.mode, path.served_by, path.path) == (AttachMode.REMOTE, "bob", "/dev/sdb")
+    issued = [(h, c) for h, c in guests.commands if not c.startswith("cat ")]
+    assert [h for h, _ in issued] == ["bob", "bob", "bob", "carol"]
+    assert issued[:2] == [("bob", "drbdadm primary r0"), ("bob", "lvchange -aey vg0/vol1")]
+    export, login = issued[2][1], issued[3][1]
+    assert "BlockStorageObject" in export
+    assert f"vol1 /dev/vg0/vol1 {iscsi.target_iqn('vol1')} 10.70.0.2 3260" in export
+    assert f"-T {iscsi.target_iqn('vol1')} -p 10.70.0.2:3260 --login" in login
+
+
+def test_a_login_that_attaches_no_disk_is_a_storage_error(
+        remote_lab: LibvirtLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(remote_lab, "run", FakeGuests("Secondary").run)
+    with pytest.raises(StorageError, match="carol: iscsiadm login to bob for vol1"):
+        remote_lab.drivers.storage.prepare("vol1", "carol", failed=["alice"]).result(10)
+
+
+def test_release_on_an_initiator_logs_out_and_leaves_the_replica_alone(
+        remote_lab: LibvirtLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    guests = FakeGuests("Secondary")
+    monkeypatch.setattr(remote_lab, "run", guests.run)
+    remote_lab.drivers.storage.release("vol1", "carol").result(timeout=10)
+    [(host, command)] = guests.commands
+    assert host == "carol" and f"-T {iscsi.target_iqn('vol1')} --logout" in command
 
 
 def test_release_deactivates_the_lv(lab: LibvirtLab, monkeypatch: pytest.MonkeyPatch) -> None:
