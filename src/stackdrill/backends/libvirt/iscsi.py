@@ -33,8 +33,12 @@ def initiator_iqn(host: str) -> str:
 EXPORT_PY = """\
 import sys
 from rtslib_fb import LUN, BlockStorageObject, FabricModule, NetworkPortal, Target, TPG
+from rtslib_fb.utils import RTSLibError
 name, dev, iqn, address, port = sys.argv[1:6]
-so = BlockStorageObject(name, dev=dev)
+try:
+    so = BlockStorageObject(name)  # exported before: look it up
+except RTSLibError:
+    so = BlockStorageObject(name, dev=dev)
 tpg = TPG(Target(FabricModule("iscsi"), wwn=iqn), 1)
 if not list(tpg.luns):
     LUN(tpg, 0, so)
