@@ -69,18 +69,15 @@ def test_libvirt_refuses_an_overlay_without_announcements_it_cannot_switch_off(
             "realise overlay-switches") in problems
 
 
-def test_libvirt_refuses_a_cluster_that_fences_by_power_it_has_no_fence_agent_for() -> None:
-    """The guests' DLM has no fence agent through the lab's power controller yet: a cluster
-    with `fencing: power` (split-brain-stonith: the cluster shoots one primary) is refused
-    on libvirt rather than run with nobody shot (both primaries then froze until the
-    partition healed, and the drill passed without the fence it is about)."""
+def test_a_cluster_that_fences_by_power_runs_on_libvirt_through_the_lab_fence_agent() -> None:
+    """The guests' DLM and DRBD's stonith handler shoot through the lab's fence agent
+    (libvirt/fencing.py), so a cluster with `fencing: power` (split-brain-stonith: the
+    cluster shoots one primary) runs there as on the simulator; before that agent it was
+    refused, not run with nobody shot."""
     drill = load_drill(DRILLS / "split-brain-stonith.yaml")
     assert unsupported(drill, "sim", backend_class("sim").capabilities) == []
-    problems = unsupported(drill, "libvirt", backend_class("libvirt").capabilities)
-    assert problems == ["topology clusters[0].fencing (power): backend 'libvirt' cannot "
-                        "realise cluster-power-fencing"]
-    manual = load_drill(DRILLS / "split-brain.yaml")
-    assert unsupported(manual, "libvirt", backend_class("libvirt").capabilities) == []
+    assert unsupported(drill, "libvirt", backend_class("libvirt").capabilities) == []
+    assert "cluster-power-fencing" not in backend_class("netns").capabilities.features
 
 
 def test_sim_refuses_a_throughput_probe_in_a_drill_that_loses_frames(tmp_path: Path) -> None:

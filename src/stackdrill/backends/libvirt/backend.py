@@ -43,7 +43,8 @@ class LibvirtBackend(Backend):
     capabilities = Capabilities(
         faults=FAULT_KINDS,
         features=frozenset({"drbd", "lvm", "clustered-lvm", "cluster", "instances", "overlay",
-                            "throughput-under-loss", "network-volumes"}),
+                            "throughput-under-loss", "network-volumes",
+                            "cluster-power-fencing"}),
         needs="root, libvirt + qemu-system-x86 (KVM or TCG), guest image (lab/images/build.py)",
     )
 

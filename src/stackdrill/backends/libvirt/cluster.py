@@ -3,8 +3,9 @@
 bookworm's lvm2 has no clvmd; lvmlockd with dlm is its successor (the seed's `locking_type 3`).
 A shared VG shows `s` as the 6th `vg_attr` character where clvmd showed `c`. Measured under
 TCG (MACHINE-FACTS): 2-node quorum ~5 s, dlm ready ~4 s later, shared VG + lock start ~8 s.
-There is no systemd in the guests, so the daemons are started directly, and dlm_controld runs
-with fencing disabled: stackdrill fences through libvirt (the power driver), not dlm.
+There is no systemd in the guests, so the daemons are started directly. dlm_controld fences
+as the cluster's `fencing` says: `power` through the lab's fence agent (fencing.py), `manual`
+by waiting for an acknowledgement, `none` not at all.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stackdrill.api import QuorumStatus
+from stackdrill.backends.libvirt import fencing
 from stackdrill.topology import ClusterFencing, ClusterSpec, Locking, Topology, VolumeGroup
 
 if TYPE_CHECKING:
@@ -48,13 +50,22 @@ def corosync_conf(topology: Topology, cluster: ClusterSpec) -> str:
 
 
 def dlm_controld_command(cluster: ClusterSpec) -> str:
-    """dlm_controld as the cluster's fencing says. `manual`: fencing on and no fence device
-    configured, so after losing a member the DLM waits until `dlm_tool fence_ack <nodeid>`
-    (fence_ack_manual), as the simulator models it. `none`, and `power` (a fence agent
-    cannot reach libvirt from inside a guest yet): no DLM fencing at all."""
-    if cluster.fencing is ClusterFencing.MANUAL:
+    """dlm_controld as the cluster's fencing says. `power`: fencing on with the lab's agent
+    as its `fence_all` device (fencing.install_command writes dlm.conf). `manual`: fencing
+    on and no fence device configured, so after losing a member the DLM waits until
+    `dlm_tool fence_ack <nodeid>` (fence_ack_manual), as the simulator models it. `none`:
+    no DLM fencing at all."""
+    if cluster.fencing in (ClusterFencing.MANUAL, ClusterFencing.POWER):
         return "dlm_controld"
     return "dlm_controld --enable_fencing 0"
+
+
+def fencing_setup(topology: Topology, cluster: ClusterSpec, host: str) -> str:
+    """What a node needs before its dlm_controld starts: the fence agent and dlm.conf
+    where the cluster fences by power, no fence device otherwise."""
+    if cluster.fencing is ClusterFencing.POWER:
+        return fencing.install_command(topology, host)
+    return "rm -f /etc/dlm/dlm.conf"
 
 
 def fence_ack_command(cluster: ClusterSpec, victim: str) -> str:
@@ -122,9 +133,10 @@ BOOT_STACK_LOG = "/var/log/stackdrill-stack-start.log"
 
 
 def stack_needed(topology: Topology) -> bool:
-    """The lab runs the cluster stack when a volume group needs cluster locking."""
+    """The lab runs the cluster stack when a volume group needs cluster locking or a
+    cluster fences by power (dlm_controld is what fences)."""
     return any(vg.locking in (Locking.CLUSTERED, Locking.LVMLOCKD)
-               for vg in topology.volume_groups)
+               for vg in topology.volume_groups) or bool(fencing.fenced_hosts(topology))
 
 
 def boot_command(topology: Topology, host: str) -> str | None:
@@ -143,6 +155,7 @@ def boot_command(topology: Topology, host: str) -> str | None:
     cluster = specs[0]  # corosync runs one ring per node
     return (f"mkdir -p /etc/corosync /var/log /run/dlm /run/stackdrill && "
             f"cat > /etc/corosync/corosync.conf <<'EOF'\n{corosync_conf(topology, cluster)}EOF\n"
+            f"{fencing_setup(topology, cluster, host)} && "
             f"{ENABLE_LVMLOCKD} && cat > {BOOT_STACK_SCRIPT} <<'EOF'\n"
             f"{stack_command(cluster, 'start')}\nEOF\n"
             f"setsid sh {BOOT_STACK_SCRIPT} >{BOOT_STACK_LOG} 2>&1 </dev/null &")
@@ -157,7 +170,8 @@ def start_stack(lab: LibvirtLab, cluster: ClusterSpec) -> None:
         lab.run(host, "corosync").check()
         lab.log("corosync-start", cluster=cluster.name, host=host)
     for host in cluster.nodes:
-        lab.run(host, ENABLE_LVMLOCKD).check()
+        lab.run(host, f"{fencing_setup(lab.topology, cluster, host)} && {ENABLE_LVMLOCKD}"
+                ).check()
         lab.run(host, f"{COROSYNC_READY} && {dlm_controld_command(cluster)} && "
                       f"{LVMLOCKD_START}", timeout=60).check()
         lab.log("dlm-lvmlockd-start", cluster=cluster.name, host=host)

@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stackdrill.api import UNCONFIGURED, DrbdNodeStatus
+from stackdrill.backends.libvirt import fencing
 from stackdrill.backends.libvirt.agent import GuestCommandError
 from stackdrill.topology import DrbdResource, Topology
 
@@ -122,15 +123,22 @@ def device_kb(sizes: str, minor: int) -> int | None:
 
 
 def fence_peer_script(topology: Topology, host: str) -> str:
-    """The fence-peer handler the simulator models: the peer counts as fenced when the
-    power controller reports it off (exit 7, "peer was stonithed", so DRBD marks it
-    Outdated and may promote); otherwise it cannot be outdated (exit 1, DRBD refuses).
-    The guest cannot ask libvirt itself, so the lab mirrors power states into POWER_DIR."""
-    cases = [f"    {res.name}) peer={next(n for n in res.nodes if n != host)} ;;"
+    """The fence-peer handler the simulator models. Under `resource-and-stonith` on a node
+    whose cluster fences by power, it shoots the peer through the cluster's fence agent
+    (as stonith_admin-fence-peer.sh) and exits 7, "peer was stonithed", once it is off.
+    Otherwise the peer counts as fenced when the power controller reports it off (exit 7,
+    so DRBD marks it Outdated and may promote), else it cannot be outdated (exit 1, DRBD
+    refuses); the guest cannot ask libvirt itself, so the lab mirrors power states into
+    POWER_DIR."""
+    shoots = host in fencing.fenced_hosts(topology)
+    cases = [f"    {res.name}) peer={next(n for n in res.nodes if n != host)}"
+             f"{' stonith=1' if shoots and res.fencing == 'resource-and-stonith' else ''} ;;"
              for res in topology.drbd if host in res.nodes]
     return "\n".join([
         "#!/bin/sh",
+        "stonith=0",
         'case "$DRBD_RESOURCE" in', *cases, "    *) exit 1 ;;", "esac",
+        f'if [ "$stonith" = 1 ]; then {fencing.AGENT} --host "$peer" && exit 7; exit 1; fi',
         f'[ "$(cat {POWER_DIR}/$peer 2>/dev/null)" = off ] && exit 7',
         "exit 1", "",
     ])

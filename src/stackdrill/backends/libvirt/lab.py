@@ -35,7 +35,7 @@ from stackdrill.api import (
 )
 from stackdrill.api.commands import Command
 from stackdrill.backends import lifetime
-from stackdrill.backends.libvirt import drbd, netfaults, observe, realize
+from stackdrill.backends.libvirt import drbd, fencing, netfaults, observe, realize
 from stackdrill.backends.libvirt.agent import GuestAgent, GuestCommandError, ShellResult
 from stackdrill.backends.libvirt.faults import HANDLERS, Action, LibvirtFaults
 from stackdrill.backends.libvirt.guestclock import GuestClocks
@@ -134,6 +134,7 @@ class LibvirtLab(Lab):
         self._faults = LibvirtFaults(self, self.fault_handlers)
         self._drivers = make_drivers(self)
         self.overlay = GuestOverlay(self)
+        self.fence = fencing.FenceListener(self)
         lifetime.register(self)  # destroyed at exit and on SIGTERM/SIGHUP too
         from stackdrill.backends.libvirt.storage import LibvirtStorageDriver
 
@@ -175,6 +176,7 @@ class LibvirtLab(Lab):
             nics=tuple(node.nics.values()),
             metadata=metadata_xml(self.name, host, lifetime.owner_token()),
             console_log=None if self.is_test(node.uri) else str(self.workdir / f"{host}.console"),
+            channels=(fencing.CHANNEL,) if host in self.fence.hosts else (),
         )
 
     # ------------------------------------------------------------------ bring up
@@ -182,6 +184,7 @@ class LibvirtLab(Lab):
     def up(self) -> LibvirtLab:
         """Define networks, disks and domains, start them, wait for the guest agents,
         provision storage and the cluster stack, start the instances' workloads."""
+        self.fence.start()  # before the guests: a boot's cluster stack may fence at once
         realize.up(self)
         self._drill_starts()
         if self.settings.wait_ready and not self.all_test():
@@ -415,6 +418,7 @@ class LibvirtLab(Lab):
         """Remove this lab's domains, networks, volumes and pool on every URI; safe twice."""
         self.runtime.stop(SCHEDULED_GRACE_S)
         self.compute.heartbeats.stop()
+        self.fence.stop()
         problems: list[str] = []
         if not self.all_test():
             netfaults.remove_table(self.name)

@@ -75,6 +75,7 @@ class DomainSpec:
     metadata: str = ""  # an XML element in the stackdrill namespace
     console_log: str | None = None
     uuid: str | None = None
+    channels: tuple[str, ...] = ()  # more virtio-serial ports (the fence agent's)
 
 
 def domain_xml(spec: DomainSpec) -> str:
@@ -101,8 +102,9 @@ def domain_xml(spec: DomainSpec) -> str:
         devices.append(disk.element())
     for nic in spec.nics:
         devices.append(nic.element())
-    channel = ET.SubElement(devices, "channel", type="unix")
-    ET.SubElement(channel, "target", type="virtio", name=AGENT_CHANNEL)
+    for name in (AGENT_CHANNEL, *spec.channels):  # libvirt binds each one's socket
+        channel = ET.SubElement(devices, "channel", type="unix")
+        ET.SubElement(channel, "target", type="virtio", name=name)
     if spec.console_log:
         serial = ET.SubElement(devices, "serial", type="file")
         # append: a power-cycled guest must not truncate the history its console carries
