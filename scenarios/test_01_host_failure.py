@@ -10,13 +10,15 @@ from scenario_helpers import assert_passed, assert_sim_agrees, check, drill, fro
 @pytest.mark.parametrize(("name", "survivors"), [
     ("nova-host-failure", ("cmp2", "cmp3")),
     pytest.param("vm-host-failure", ("cmp2",), marks=pytest.mark.vm),
+    pytest.param("vm-nova-host-failure", ("cmp2",), marks=pytest.mark.vm),
 ])
 def test_every_instance_of_the_dead_host_runs_on_a_survivor_and_no_write_is_lost(
         run_drill, name, survivors):
     """Protocol C acknowledges a write only once both disks have it, so fencing cmp1 and
     evacuating its guests must lose no acknowledged write and start each exactly once.
     vm-host-failure is the same story on two compute hosts that are also the DRBD pair,
-    small enough for real guests (marked vm)."""
+    small enough for real guests (marked vm); vm-nova-host-failure is the seed's shape
+    on real guests, a storage pair serving the compute hosts over iSCSI (nova-mini)."""
     report = run_drill(drill(name))
     assert_passed(report)
     moved = from_host(report, "cmp1")
@@ -26,6 +28,8 @@ def test_every_instance_of_the_dead_host_runs_on_a_survivor_and_no_write_is_lost
         assert inst.state == "recovered", f"{inst.name}: {inst.state} {inst.reason}"
         assert inst.host_after in survivors, f"{inst.name} runs on {inst.host_after}"
         assert inst.rto_s is not None
+        if name.startswith("vm-nova") or name == "nova-host-failure":  # no replica on cmp*
+            assert inst.attach_mode == "remote", f"{inst.name}: {inst.attach_mode}"
         # and writing again on its volume: missing only the writes of its downtime (2 s
         # each) next to an instance that never moved, where the topology has one
         if undisturbed:

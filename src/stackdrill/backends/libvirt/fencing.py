@@ -82,7 +82,10 @@ done
 tag=$$.$RANDOM
 mkdir -p /run/stackdrill
 exec 9>/run/stackdrill/fence.lock && flock 9  # one request on the port at a time
-exec 3<>"$port"
+# a port has one opener at a time, and the previous agent's close may not have reached the
+# port yet when the lock passes to the next one (EBUSY, seen with two agents at once)
+for i in $(seq 50); do exec 3<>"$port" 2>/dev/null && break; sleep 0.1; done
+[ -e /dev/fd/3 ] || {{ echo "fence_stackdrill: $port stays busy" >&2; exit 1; }}
 echo "fence $victim $tag" >&3
 while read -r -t {REPLY_S} answer rest <&3; do
     [ "$rest" = "$tag" ] || continue
