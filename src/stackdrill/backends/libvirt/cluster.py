@@ -84,14 +84,16 @@ DLM_CLUSTER_NAME_PATH = "/sys/kernel/config/dlm/cluster/cluster_name"
 READY_TRIES = 120  # x 0.5 s: the bound on waiting for the stack to be usable
 
 
-def ready_wait(cluster_name_path: str = DLM_CLUSTER_NAME_PATH) -> str:
-    """A bounded wait until the node's stack is usable by LVM, not only started:
-    dlm_controld answers (systemd's Type=notify readiness, which `systemctl start` waits
-    for), it has written the cluster name lvmlockd checks, and lvmlockd answers."""
+def ready_wait(cluster_name_path: str = DLM_CLUSTER_NAME_PATH, lvmlockd: bool = True) -> str:
+    """A bounded wait until the node's stack is usable, not only started: dlm_controld
+    answers (systemd's Type=notify readiness, which `systemctl start` waits for), it has
+    written the cluster name lvmlockd checks, and (where the lab runs it) lvmlockd answers."""
+    locks = "lvmlockctl --info >/dev/null 2>&1 && " if lvmlockd else ""
     return (f"for i in $(seq {READY_TRIES}); do dlm_tool status >/dev/null 2>&1 && "
-            f"[ -s {cluster_name_path} ] && lvmlockctl --info >/dev/null 2>&1 && exit 0; "
-            "sleep 0.5; done; echo 'the cluster stack did not become ready for lvmlockd "
-            f"(dlm_tool status, {cluster_name_path}, lvmlockctl --info)' >&2; exit 1")
+            f"[ -s {cluster_name_path} ] && {locks}exit 0; "
+            "sleep 0.5; done; echo 'the cluster stack did not become ready "
+            f"(dlm_tool status, {cluster_name_path}{', lvmlockctl --info' if lvmlockd else ''})'"
+            " >&2; exit 1")
 
 
 # `corosync` returns once it has forked, before its IPC answers; a dlm_controld started then
@@ -102,12 +104,18 @@ COROSYNC_READY = ("(for i in $(seq 60); do corosync-cfgtool -s >/dev/null 2>&1 &
                   "exit 1)")
 
 LVMLOCKD_START = "lvmlockd -g dlm"  # lvmlockd with the DLM as its lock manager
-# A drill's `cluster start` on one node: the daemons the lab build started (lvmlockd keeps
-# running across a stack stop), each only if it is not running, then `ready_wait`.
-START_NODE = ("(pgrep -x corosync >/dev/null || corosync) && " + COROSYNC_READY + " && "
-              "(pgrep -x dlm_controld >/dev/null || {dlm}) && "
-              f"(pgrep -x lvmlockd >/dev/null || {LVMLOCKD_START}) && " + ready_wait()
-              .replace("{", "{{").replace("}", "}}"))
+
+
+def start_node(dlm: str, lvmlockd: bool) -> str:
+    """A drill's `cluster start` on one node: the daemons the lab build started (lvmlockd
+    keeps running across a stack stop), each only if it is not running, then `ready_wait`."""
+    steps = ["(pgrep -x corosync >/dev/null || corosync)", COROSYNC_READY,
+             f"(pgrep -x dlm_controld >/dev/null || {dlm})"]
+    if lvmlockd:
+        steps.append(f"(pgrep -x lvmlockd >/dev/null || {LVMLOCKD_START})")
+    return " && ".join([*steps, ready_wait(lvmlockd=lvmlockd)])
+
+
 # `cluster stop`: dlm_controld first (SIGTERM; it leaves its CPG with cpg_leave, so the
 # others do not fence it, and ignores the signal while it has lockspaces: main.c "shutdown
 # ignored, active lockspaces"), then corosync (`-H`: a leave message, totemsrp_finalize).
@@ -118,11 +126,11 @@ STOP_NODE = ("pkill -TERM -x dlm_controld; "
              "pgrep -x corosync >/dev/null || exit 0; corosync-cfgtool -H --force")
 
 
-def stack_command(cluster: ClusterSpec, op: str) -> str:
+def stack_command(cluster: ClusterSpec, op: str, lvmlockd: bool = True) -> str:
     """The shell line that starts or stops the cluster stack on one node (no systemd in
     the guests: what `systemctl start corosync dlm` / `stop dlm corosync` would run)."""
     if op == "start":
-        return START_NODE.format(dlm=dlm_controld_command(cluster))
+        return start_node(dlm_controld_command(cluster), lvmlockd)
     if op == "stop":
         return STOP_NODE
     raise ValueError(f"no stack operation {op!r}")
@@ -132,11 +140,17 @@ BOOT_STACK_SCRIPT = "/run/stackdrill/stack-start.sh"
 BOOT_STACK_LOG = "/var/log/stackdrill-stack-start.log"
 
 
+def needs_lvmlockd(topology: Topology) -> bool:
+    """lvmlockd runs (and lvm.conf uses it) where a volume group needs cluster locking; a
+    cluster that only fences runs corosync and dlm_controld."""
+    return any(vg.locking in (Locking.CLUSTERED, Locking.LVMLOCKD)
+               for vg in topology.volume_groups)
+
+
 def stack_needed(topology: Topology) -> bool:
     """The lab runs the cluster stack when a volume group needs cluster locking or a
     cluster fences by power (dlm_controld is what fences)."""
-    return any(vg.locking in (Locking.CLUSTERED, Locking.LVMLOCKD)
-               for vg in topology.volume_groups) or bool(fencing.fenced_hosts(topology))
+    return needs_lvmlockd(topology) or bool(fencing.fenced_hosts(topology))
 
 
 def boot_command(topology: Topology, host: str) -> str | None:
@@ -156,8 +170,8 @@ def boot_command(topology: Topology, host: str) -> str | None:
     return (f"mkdir -p /etc/corosync /var/log /run/dlm /run/stackdrill && "
             f"cat > /etc/corosync/corosync.conf <<'EOF'\n{corosync_conf(topology, cluster)}EOF\n"
             f"{fencing_setup(topology, cluster, host)} && "
-            f"{ENABLE_LVMLOCKD} && cat > {BOOT_STACK_SCRIPT} <<'EOF'\n"
-            f"{stack_command(cluster, 'start')}\nEOF\n"
+            f"{_use_lvmlockd(topology)}cat > {BOOT_STACK_SCRIPT} <<'EOF'\n"
+            f"{stack_command(cluster, 'start', needs_lvmlockd(topology))}\nEOF\n"
             f"setsid sh {BOOT_STACK_SCRIPT} >{BOOT_STACK_LOG} 2>&1 </dev/null &")
 
 
@@ -169,18 +183,26 @@ def start_stack(lab: LibvirtLab, cluster: ClusterSpec) -> None:
                       f"cat > /etc/corosync/corosync.conf <<'EOF'\n{conf}EOF").check()
         lab.run(host, "corosync").check()
         lab.log("corosync-start", cluster=cluster.name, host=host)
+    locks = needs_lvmlockd(lab.topology)
     for host in cluster.nodes:
-        lab.run(host, f"{fencing_setup(lab.topology, cluster, host)} && {ENABLE_LVMLOCKD}"
-                ).check()
-        lab.run(host, f"{COROSYNC_READY} && {dlm_controld_command(cluster)} && "
-                      f"{LVMLOCKD_START}", timeout=60).check()
-        lab.log("dlm-lvmlockd-start", cluster=cluster.name, host=host)
+        lab.run(host, f"{fencing_setup(lab.topology, cluster, host)} && "
+                      f"{_use_lvmlockd(lab.topology)}true").check()
+        lab.run(host, f"{COROSYNC_READY} && {dlm_controld_command(cluster)}"
+                      f"{' && ' + LVMLOCKD_START if locks else ''}", timeout=60).check()
+        lab.log("dlm-lvmlockd-start" if locks else "dlm-start", cluster=cluster.name,
+                host=host)
+
+
+def _use_lvmlockd(topology: Topology) -> str:
+    """The lvm.conf switch, followed by `&&`, where lvmlockd runs; nothing elsewhere."""
+    return f"{ENABLE_LVMLOCKD} && " if needs_lvmlockd(topology) else ""
 
 
 def wait_usable(lab: LibvirtLab, cluster: ClusterSpec) -> None:
-    """Every node's stack usable by LVM (`ready_wait`), before a shared VG is created."""
+    """Every node's stack usable (`ready_wait`), before a shared VG is created."""
     for host in cluster.nodes:
-        lab.run(host, ready_wait(), timeout=READY_TRIES * 0.5 + 30).check()
+        lab.run(host, ready_wait(lvmlockd=needs_lvmlockd(lab.topology)),
+                timeout=READY_TRIES * 0.5 + 30).check()
 
 
 def parse_quorumtool(text: str) -> QuorumStatus:

@@ -101,7 +101,7 @@ def command_line(lab: LibvirtLab, command: Command) -> tuple[str, str, str]:
             return host, disk_copy_line(lab, host, disk, op), ""
         case ClusterCommand(cluster=name, op="start" | "stop" as op, host=str(node)):
             spec = next(c for c in lab.topology.clusters if c.name == name)
-            return node, cluster.stack_command(spec, op), ""
+            return node, cluster.stack_command(spec, op, cluster.needs_lvmlockd(lab.topology)), ""
         case ClusterCommand(cluster=name, victim=str(victim)):
             spec = next(c for c in lab.topology.clusters if c.name == name)
             survivors = [h for h in spec.nodes if h != victim

@@ -85,3 +85,20 @@ def test_a_requester_that_lost_power_meanwhile_fences_nobody(lab: LibvirtLab) ->
     assert not lab.fence.fence("alice", "bob")
     assert lab.drivers.power.state("alice") is PowerState.ON
     assert not lab.fence.fence("carol", "alice")  # not a lab host
+
+
+def test_a_cluster_that_only_fences_runs_corosync_and_dlm_without_lvmlockd() -> None:
+    """nova-drbd's storage cluster locks no VG (cinder-volumes is local) but fences by
+    power: its nodes run corosync and dlm_controld with the agent, not lvmlockd, and
+    lvm.conf keeps use_lvmlockd = 0 (LVM would otherwise want a global lockspace)."""
+    from stackdrill.backends.libvirt.cluster import ENABLE_LVMLOCKD, stack_needed
+    from stackdrill.topology import load_topology
+
+    nova = load_topology(Path(__file__).resolve().parents[4] / "lab" / "topologies"
+                         / "nova-drbd.yaml")
+    assert stack_needed(nova)
+    boot = boot_command(nova, "sto1") or ""
+    assert fencing.install_command(nova, "sto1") in boot and "dlm_controld" in boot
+    assert "lvmlockd" not in boot and ENABLE_LVMLOCKD not in boot
+    shared = boot_command(_power_fenced(), "alice") or ""
+    assert "lvmlockd -g dlm" in shared and ENABLE_LVMLOCKD in shared
