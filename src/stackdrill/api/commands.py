@@ -121,7 +121,8 @@ Command = Annotated[
     | ThroughputCommand,
     Field(discriminator="tool"),
 ]
-register_union_tags({"lvm", "drbdadm", "disk", "cluster", "probe", "iperf3"})
+COMMAND_TOOLS = ("lvm", "drbdadm", "disk", "cluster", "probe", "iperf3")  # the union's tags
+register_union_tags(set(COMMAND_TOOLS))
 
 
 def step_label(index: int) -> str:

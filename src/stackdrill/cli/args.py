@@ -5,7 +5,7 @@ same checks a drill's schedule gets (`drill.load.fault_problems`)."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from pydantic import TypeAdapter, ValidationError
@@ -17,6 +17,7 @@ from stackdrill.faults import Fault, FaultAdapter
 from stackdrill.topology import Topology
 from stackdrill.yamlio import problems_from_validation
 
+T = TypeVar("T")
 WHERE = "command line"
 MAX_ECHO = 40  # characters of a typed value repeated in an error
 
@@ -62,13 +63,16 @@ def _key_values(params: tuple[str, ...]) -> dict[str, Any]:
     return values
 
 
+def _validated(adapter: TypeAdapter[T], data: dict[str, Any], what: str) -> T:
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        raise InputError(what, problems_from_validation(exc, data)) from None
+
+
 def parse_fault(kind: str, params: tuple[str, ...]) -> Fault:
     """host_crash host=cmp1 -> HostCrash(host="cmp1"); groups=a,b|c; pairs=a,b|b,c."""
-    fault = {"kind": kind, **_key_values(params)}
-    try:
-        return FaultAdapter.validate_python(fault)
-    except ValidationError as exc:
-        raise InputError(f"fault {kind}", problems_from_validation(exc, fault)) from None
+    return _validated(FaultAdapter, {"kind": kind, **_key_values(params)}, f"fault {kind}")
 
 
 def check_fault(fault: Fault, topology: Topology) -> None:
@@ -78,17 +82,12 @@ def check_fault(fault: Fault, topology: Topology) -> None:
         raise InputError(WHERE, problems)
 
 
-COMMAND_TOOLS = ("lvm", "drbdadm", "disk", "cluster", "probe", "iperf3")
 CommandAdapter: TypeAdapter[Command] = TypeAdapter(Command)
 
 
 def parse_command(tool: str, params: tuple[str, ...]) -> Command:
     """drbdadm host=sto1 op=primary resource=r0 -> DrbdCommand(...), as a drill's `run`."""
-    command = {"tool": tool, **_key_values(params)}
-    try:
-        return CommandAdapter.validate_python(command)
-    except ValidationError as exc:
-        raise InputError(f"command {tool}", problems_from_validation(exc, command)) from None
+    return _validated(CommandAdapter, {"tool": tool, **_key_values(params)}, f"command {tool}")
 
 
 def check_command(command: Command, topology: Topology) -> None:

@@ -17,11 +17,10 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from stackdrill.api.commands import command_summary
+from stackdrill.api.commands import COMMAND_TOOLS, command_summary
 from stackdrill.backends import REGISTRY, backend_class, lifetime
 from stackdrill.cli import labstore
 from stackdrill.cli.args import (
-    COMMAND_TOOLS,
     LAB_SECONDS,
     check_command,
     check_fault,
@@ -157,7 +156,7 @@ def exec_cmd(tool: str, params: tuple[str, ...], lab_name: str) -> None:
                     f"{result.started:.1f}s")
     for text in (result.command, result.detail):
         if text:
-            console().print(escape(text), highlight=False)
+            console().print(escape(text), highlight=False, soft_wrap=True)
     if not result.ok:
         raise SystemExit(1)
 

@@ -78,3 +78,35 @@ def test_a_lab_name_must_match_whole(tmp_path: Path, monkeypatch: pytest.MonkeyP
     code, _out, err = invoke("up", TOPOLOGY, "--lab", name)
     assert code == 2 and "invalid lab name" in err
     assert not (tmp_path / "labs").exists() or list((tmp_path / "labs").iterdir()) == []
+
+
+@pytest.mark.parametrize(("params", "problem"), [
+    (["drbdadm", "host=sto9", "op=primary", "resource=r0"], "run.host: unknown host 'sto9'"),
+    (["drbdadm", "host=sto1", "op=promote", "resource=r0"], "op: Input should be 'primary'"),
+    (["drbdadm", "host=sto1", "op=primary"], "resource: required key is missing"),
+    (["lvm", "host=sto1", "op=lvcreate", "vg=cinder-volumes", "lv=x", "extents=nan"],
+     "not a finite"),
+    (["drbdadm", "sto1"], "expected key=value"),
+])
+def test_an_operator_command_the_lab_cannot_run_is_refused(home: Path, params: list[str],
+                                                           problem: str) -> None:
+    code, _out, err = invoke("exec", *params, "--lab", "t1")
+    assert code == 2, err
+    assert problem in err and "Traceback" not in err
+    assert recorded(home)["steps"] == []
+
+
+def test_an_operator_command_runs_to_its_end_and_says_what_the_tool_said(home: Path) -> None:
+    """On the simulator the command takes lab time: exec waits for its result. DRBD 8.4
+    refuses a second Primary on a single-primary resource, and the exit code says so."""
+    code, out, err = invoke("exec", "drbdadm", "host=sto2", "op=primary", "resource=r0",
+                            "--lab", "t1")
+    assert code == 1, err
+    assert "drbdadm primary on sto2 failed" in out
+    assert "Multiple primaries not allowed by config" in out
+    (step,) = recorded(home)["steps"]  # type: ignore[misc]
+    assert step["run"] == {"tool": "drbdadm", "host": "sto2", "op": "primary",
+                           "resource": "r0", "force": False}
+    code, out, err = invoke("exec", "drbdadm", "host=sto1", "op=secondary", "resource=r0",
+                            "--lab", "t1")
+    assert code == 1 and "held open" in out, out  # its LVs are active: in use
