@@ -132,9 +132,9 @@ def inject(kind: str, params: tuple[str, ...], lab_name: str) -> None:
 
 @click.command("exec", epilog="""\b
 Examples:
-  stackdrill exec drbdadm host=sto2 op=primary resource=r0 --lab pair
-  stackdrill exec lvm host=sto1 op=lvcreate vg=vg0 lv=scratch extents=8 --lab pair
-  stackdrill exec cluster op=stop host=sto2 cluster=storage --lab pair""")
+  stackdrill exec drbdadm host=sto2 op=primary resource=r0 --lab demo
+  stackdrill exec lvm host=sto1 op=lvcreate vg=cinder-volumes lv=scratch extents=8 --lab demo
+  stackdrill exec cluster op=stop host=sto2 cluster=storage --lab demo""")
 @click.argument("tool", type=click.Choice(COMMAND_TOOLS))
 @click.argument("params", nargs=-1)
 @LAB_OPTION
