@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The peer suites' situations on real guests (the 21 `vm_peer` scenarios): drbd9-tests'
+# The peer suites' situations on real guests (the 22 `vm_peer` scenarios): drbd9-tests'
 # verify, invalidate, switch-primaries, revert-older-data, checksum-resync, fencing, ..., lvm2's
 # lvmlockd activation and killed lvmlockd, CTS's one-by-one stops and starts and
 # ResourceRecover, Jepsen's clock bump, on DRBD 8.4, lvmlockd and corosync in Debian
