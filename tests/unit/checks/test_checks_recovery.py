@@ -46,6 +46,15 @@ def test_recovered_all_fails_when_nothing_needed_the_engine() -> None:
     assert "never needed the engine" in r.detail
 
 
+def test_a_recovery_that_failed_is_not_said_to_have_needed_no_engine() -> None:
+    """vm-nova-host-failure's first run on guests: both evacuations failed on an export
+    error, and the detail also claimed the failure never needed the engine."""
+    r = recovered([result(outcome("vm1", InstanceState.FAILED, reason="export failed"),
+                          outcome("vm2", InstanceState.RUNNING, after="cmp2"))])
+    assert not r.ok
+    assert r.detail == "vm1: failed (export failed)"
+
+
 def test_recovered_counts_moves_restarts_in_place_and_resumes() -> None:
     r = recovered([result(outcome("vm1", InstanceState.RECOVERED),
                           outcome("vm2", InstanceState.RECOVERED, after="cmp1"),
