@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -95,28 +96,41 @@ class KeeperPlace:
     def say(self, state: KeeperState) -> None:
         _write_atomically(self.dir / "state.json", state.model_dump_json())
         if state.state != "failed":
-            _write_atomically(_registry() / f"{state.pid}.json", state.model_dump_json(), 0o644)
+            registry = _registry()
+            if registry is not None:
+                _write_atomically(registry / f"{state.pid}.json", state.model_dump_json())
 
     def forget(self) -> None:
         """Remove the directory (after the keeper is gone) and its machine-wide entry."""
         state = self.state()
-        if state is not None:
-            (_registry() / f"{state.pid}.json").unlink(missing_ok=True)
+        registry = _registry()
+        if state is not None and registry is not None:
+            (registry / f"{state.pid}.json").unlink(missing_ok=True)
         if self.dir.exists():
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _registry() -> Path:
-    """Machine-wide: one entry per keeper, whichever directory its lab store is in."""
-    folder = Path(tempfile.gettempdir()) / "stackdrill-keepers"
-    folder.mkdir(mode=0o755, exist_ok=True)
+def _registry() -> Path | None:
+    """Machine-wide for this user: one entry per keeper, whichever directory its lab store
+    is in. None when the directory is not this user's own real directory (someone else
+    made it first, or it is a link): nothing is written through it then."""
+    folder = Path(tempfile.gettempdir()) / f"stackdrill-keepers-{os.geteuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        found = folder.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.geteuid():
+        return None
     return folder
 
 
 def running_keepers() -> list[KeeperState]:
-    """Every keeper on this machine that still runs; entries of dead ones are removed."""
-    found = []
-    for entry in sorted(_registry().glob("*.json")):
+    """Every keeper of this user on this machine that still runs; entries of dead ones are
+    removed."""
+    registry = _registry()
+    found: list[KeeperState] = []
+    for entry in sorted(registry.glob("*.json")) if registry is not None else []:
         state = _read_state(entry)
         if state is None or not state.alive():
             entry.unlink(missing_ok=True)
