@@ -65,15 +65,19 @@ class ComputeError(DriverError):
 
 
 class Heartbeats:
-    """Background monitor: last heartbeat per compute host, replication links per host; and
-    how long each beat's agent round trip took (`watch`, see readiness.LatencyWatch)."""
+    """Background monitor: last heartbeat per compute host and per storage host that is
+    not one (its volume service, cinder-volume: a lost storage Primary stops every guest
+    using its volumes, so the engine watches it, as on the simulator), replication links
+    per host; and how long each beat's agent round trip took (`watch`, see
+    readiness.LatencyWatch)."""
 
     def __init__(self, lab: LibvirtLab, timing: EngineTiming = ENGINE_TIMING) -> None:
         self.lab = lab
         self.timing = timing
         self.watch: LatencyWatch | None = None  # from start() until close()
-        self.last: dict[str, float | None] = {h.name: None for h in lab.topology.hosts_with(
-            Role.COMPUTE)}
+        compute = lab.topology.hosts_with(Role.COMPUTE)
+        storage = [h for h in lab.topology.hosts_with(Role.STORAGE) if h not in compute]
+        self.last: dict[str, float | None] = {h.name: None for h in (*compute, *storage)}
         # host -> its DRBD peers as witnesses (does each still see it, when it last beat)
         self.witnesses: dict[str, tuple[Witness, ...]] = {}
         self._stop = threading.Event()
@@ -133,7 +137,7 @@ class Heartbeats:
         self.lab.runtime.clock.alarm(breach)
 
     def calls_per_cycle(self) -> int:
-        """Agent calls one monitor cycle makes: a beat per compute host, a DRBD status per
+        """Agent calls one monitor cycle makes: a beat per watched host, a DRBD status per
         replica."""
         return len(self.last) + sum(len(res.nodes) for res in self.lab.topology.drbd)
 
