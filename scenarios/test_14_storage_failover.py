@@ -7,10 +7,13 @@ from scenario_helpers import assert_passed, check, drbd_after, drill
 
 
 @pytest.mark.backends("sim")
-def test_every_guest_writes_again_through_the_promoted_secondary(run_drill):
+@pytest.mark.parametrize("name", ["storage-primary-loss", "vm-storage-primary-loss"])
+def test_every_guest_writes_again_through_the_promoted_secondary(run_drill, name):
     """Pacemaker's job: fence sto1, promote sto2 (protocol C: it has every acknowledged
-    write) and re-export the volumes; each guest reconnects on its own host, exactly once."""
-    report = run_drill(drill("storage-primary-loss"))
+    write) and re-export the volumes; each guest reconnects on its own host, exactly once.
+    vm-storage-primary-loss is the same on nova-mini; on real guests it does not finish
+    yet (README "Known failures"), so it runs on the simulator only."""
+    report = run_drill(drill(name))
     assert_passed(report)
     assert check(report, "acked_writes").data["lost"] == 0
     assert report.state_after["power"]["sto1"] == "off"
@@ -19,8 +22,10 @@ def test_every_guest_writes_again_through_the_promoted_secondary(run_drill):
     for inst in report.instances:
         assert inst.state == "recovered", f"{inst.name}: {inst.state} {inst.reason}"
         assert inst.host_after == inst.host_before, f"{inst.name} moved to {inst.host_after}"
-    # writing until the end, not just up to the crash at t=60 (one write per 2 s)
-    assert fewest > 60 / 2 + 100, f"guests stopped writing after the failover ({fewest} acked)"
+    # writing until the end, not just up to the crash (one write per 2 s)
+    crash = next(f.at for f in report.faults if f.kind == "host_crash")
+    assert fewest > crash / 2 + (report.duration - crash) / 4, \
+        f"guests stopped writing after the failover ({fewest} acked)"
 
 
 @pytest.mark.backends("sim")

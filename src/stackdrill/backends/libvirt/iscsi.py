@@ -20,6 +20,9 @@ import shlex
 IQN_PREFIX = "iqn.2026-12.lab.stackdrill"
 PORT = 3260
 DISK_WAIT_TRIES = 150  # x 0.2 s: the SCSI scan after a login
+# one change to LIO's configfs at a time on a server: two exports at once both created the
+# iblock HBA ("File exists: .../core/iblock_0"), seen when a failover re-exported in parallel
+LIO_LOCK = "/run/stackdrill/lio.lock"
 
 
 def target_iqn(volume: str) -> str:
@@ -58,7 +61,8 @@ def export_script(vg: str, volume: str, address: str) -> str:
                                               target_iqn(volume), address, str(PORT)))
     return (f"modprobe target_core_iblock && modprobe iscsi_target_mod && "
             f"(mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config) "
-            f"&& python3 - {args} <<'EOF'\n{EXPORT_PY}EOF")
+            f"&& mkdir -p /run/stackdrill && flock {LIO_LOCK} python3 - {args} <<'EOF'\n"
+            f"{EXPORT_PY}EOF")
 
 
 UNEXPORT_PY = """\
@@ -79,7 +83,7 @@ def unexport_script(volume: str) -> str:
     """Remove the volume's target and backstore, if any (its LV can then be deactivated)."""
     args = f"{shlex.quote(volume)} {shlex.quote(target_iqn(volume))}"
     return (f"[ -d /sys/kernel/config/target/iscsi ] || exit 0; "
-            f"python3 - {args} <<'EOF'\n{UNEXPORT_PY}EOF")
+            f"flock {LIO_LOCK} python3 - {args} <<'EOF'\n{UNEXPORT_PY}EOF")
 
 
 def initiator_setup(host: str) -> str:

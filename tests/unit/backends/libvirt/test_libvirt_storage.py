@@ -130,7 +130,7 @@ def test_a_host_without_replica_gets_the_volume_over_iscsi_from_the_survivor(
     assert [h for h, _ in issued] == ["bob", "bob", "bob", "carol"]
     assert issued[:2] == [("bob", "drbdadm primary r0"), ("bob", "lvchange -aey vg0/vol1")]
     export, login = issued[2][1], issued[3][1]
-    assert "BlockStorageObject" in export
+    assert "BlockStorageObject" in export and f"flock {iscsi.LIO_LOCK} python3" in export
     assert f"vol1 /dev/vg0/vol1 {iscsi.target_iqn('vol1')} 10.70.0.2 3260" in export
     assert f"-T {iscsi.target_iqn('vol1')} -p 10.70.0.2:3260 --login" in login
 
