@@ -17,6 +17,7 @@ from stackdrill.drill.model import RecoverSpec, Step
 from stackdrill.drill.player import Player
 from stackdrill.recovery import RecoveryConfig, RecoveryEngine, RecoveryEvent, RecoveryResult
 from stackdrill.recovery.detect import Assessment, Verdict, assess
+from stackdrill.recovery.engine import storage_servers
 from stackdrill.recovery.plan import Plan
 from stackdrill.topology import Topology
 from stackdrill.topology.model import Role
@@ -89,14 +90,17 @@ class LabCore:
             for h in sorted(self.topology.hosts_with(Role.COMPUTE), key=lambda h: h.name))
 
     def idle(self, spec: RecoverSpec) -> bool:
-        """Every compute host is on and heartbeating and every instance runs somewhere.
+        """Every host the engine watches (compute hosts, and storage hosts that serve
+        volumes) is on and heartbeating, and every instance runs somewhere.
 
         Without this, `recover` on a healthy lab would watch it for its whole budget
-        waiting for a failure (the engine, as a monitor, waits for one)."""
+        waiting for a failure (the engine, as a monitor, waits for one). A lost storage
+        server counts: its guests still "run", frozen on their volumes."""
         config = spec.config(stop_when_idle=True)
         now = self.now()
-        for host in self.topology.hosts_with(Role.COMPUTE):
-            health = self.lab.drivers.compute.health(host.name)
+        compute = sorted(h.name for h in self.topology.hosts_with(Role.COMPUTE))
+        for host in (*compute, *storage_servers(self.topology, compute)):
+            health = self.lab.drivers.compute.health(host)
             if health.power is not PowerState.ON or health.last_heartbeat is None \
                     or now - health.last_heartbeat > config.heartbeat_interval_s * 2:
                 return False

@@ -66,7 +66,7 @@ class RecoveryEngine:
         self.config = config or RecoveryConfig()
         self.sessions = open_inventory(db_url)
         hosts = sorted(h.name for h in topology.hosts_with(Role.COMPUTE))
-        storage_hosts = _storage_servers(topology, hosts)
+        storage_hosts = storage_servers(topology, hosts)
         machine = HostStates([*hosts, *storage_hosts])
         self.journal = Journal(self.sessions, clock.now, self.config.stop_after_steps,
                                on_record=self._on_record, hosts=machine)
@@ -205,7 +205,7 @@ class RecoveryEngine:
         return False
 
 
-def _storage_servers(topology: Topology, compute: list[str]) -> list[str]:
+def storage_servers(topology: Topology, compute: list[str]) -> list[str]:
     """Storage hosts that hold a replica of some volume and are not compute hosts."""
     holders = {h for vol in topology.volumes for h in topology.replica_hosts(vol.name)}
     return sorted(h.name for h in topology.hosts_with(Role.STORAGE)

@@ -60,6 +60,16 @@ def test_healthy_lab_has_nothing_to_recover(lab: str) -> None:
     assert "time=0.0s" in out  # it did not sit out a monitoring budget
 
 
+def test_a_lost_storage_server_is_something_to_recover(lab: str) -> None:
+    """Its guests still "run" (frozen on their volumes) and every compute host heartbeats:
+    `recover` must not answer "nothing to recover" (it did, on a kept libvirt lab)."""
+    sd("inject", "host_crash", "host=sto1", "power_back=false", "--lab", lab)
+    code, out = sd("recover", "--lab", lab, "--parallel", "4")
+    assert code == 0, out
+    assert "nothing to recover" not in out and "sto1 is down" in out
+    assert out.count("recovered") >= 6, out  # every guest again, through sto2
+
+
 def test_partitioned_host_is_only_suspect_in_the_plan(lab: str) -> None:
     sd("inject", "partition", "groups=cmp2|ctl1,cmp1,cmp3,sto1,sto2", "network=mgmt",
        "--lab", lab)
