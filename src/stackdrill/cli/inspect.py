@@ -15,30 +15,7 @@ from stackdrill.cli.lab import LAB_OPTION, open_session
 from stackdrill.cli.labstore import LabRecord
 from stackdrill.cli.render import console
 from stackdrill.cli.session import LabSession
-from stackdrill.errors import LabStateError
 from stackdrill.faults import describe
-
-
-def _all_labs() -> None:
-    """One row per recorded lab, from the records alone (no lab is reopened)."""
-    table = Table(title="labs", title_justify="left")
-    for col in ("lab", "backend", "seed", "time (s)", "faults in force", "kept from"):
-        table.add_column(col)
-    for name in labstore.names():
-        try:
-            record = labstore.load(name)
-        except LabStateError as exc:
-            table.add_row(name, "?", "", "", "", escape(f"unreadable: {exc}"[:120]))
-            continue
-        kept = record.kept_from
-        table.add_row(name, record.backend, str(record.seed), f"{record.now:.1f}",
-                      ", ".join(record.faults_in_force()) or "—",
-                      escape(f"run {kept.drill_name} (seed {kept.seed})") if kept else "—")
-    recorded = set(labstore.names())
-    for backend, name in kept_elsewhere():
-        if name not in recorded:
-            table.add_row(name, backend, "", "", "", "kept (recorded by another checkout)")
-    console().print(table)
 
 
 def _show_kept(name: str, record: LabRecord | None) -> bool:
@@ -94,11 +71,13 @@ def _show(record: LabRecord, session: LabSession) -> None:
 @click.command(epilog="Examples:\n  stackdrill status --lab demo\n  stackdrill status --all")
 @LAB_OPTION
 @click.option("--all", "everything", is_flag=True,
-              help="List every recorded lab (those kept by `run --keep` too).")
+              help="List every lab on this machine (as `stackdrill list labs`).")
 def status(lab_name: str, everything: bool) -> None:
     """Show a lab: lab time, hosts' power, where each instance runs, DRBD, faults in force."""
     if everything:
-        _all_labs()
+        from stackdrill.cli.listing import lab_rows, print_labs
+
+        print_labs(lab_rows())
         return
     with labstore.locked(lab_name):
         record = labstore.load(lab_name) if labstore.exists(lab_name) else None

@@ -31,7 +31,8 @@ class LabRow:
 
 def _held_by(record: labstore.LabRecord, keeper: KeeperState | None) -> str:
     if record.kept_from is not None:
-        return f"kept by run --keep ({record.kept_from.drill_name}, seed {record.kept_from.seed})"
+        kept = record.kept_from
+        return f"kept by `run --keep`: run {kept.drill_name} (seed {kept.seed})"
     if keeper is not None:
         return f"keeper pid {keeper.pid}" if keeper.alive() else "keeper gone (down removes it)"
     return "replayed by each command (sim)" if record.backend == "sim" else "no keeper"
@@ -88,6 +89,18 @@ def list_cmd() -> None:
     """List what this machine has."""
 
 
+def print_labs(rows: list[LabRow]) -> None:
+    """The labs as a table (`list labs`, and `status --all`)."""
+    table = Table(title="labs", title_justify="left")
+    for col in ("lab", "backend", "age", "held by", "lab store", "faults in force"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r.lab, r.backend, _age(r.age_s), escape(r.held_by),
+                      escape(r.store or "—"),
+                      "?" if r.faults_in_force is None else ", ".join(r.faults_in_force) or "—")
+    console().print(table)
+
+
 @list_cmd.command("labs", epilog="Examples:\n  stackdrill list labs\n  stackdrill list labs --json")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
 def list_labs(as_json: bool) -> None:
@@ -97,11 +110,4 @@ def list_labs(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([asdict(r) for r in rows], indent=2))
         return
-    table = Table(title="labs", title_justify="left")
-    for col in ("lab", "backend", "age", "held by", "lab store", "faults in force"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r.lab, r.backend, _age(r.age_s), escape(r.held_by),
-                      escape(r.store or "—"),
-                      "?" if r.faults_in_force is None else ", ".join(r.faults_in_force) or "—")
-    console().print(table)
+    print_labs(rows)

@@ -45,7 +45,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
+    result = CliRunner().invoke(cli, list(args), env={"COLUMNS": "200"})  # tables unwrapped
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -59,7 +59,7 @@ def test_a_kept_lab_is_recorded_listed_and_removed_by_down(home: Path) -> None:
     assert record["kept_from"] == {"drill": str(DRILL), "drill_name": "quorum-two-node",
                                    "seed": record["seed"]}
     code, out, _err = invoke("status", "--all")
-    assert code == 0 and "k1" in out and "run quorum-two-node" in out
+    assert code == 0 and "k1" in out and "kept by `run --keep`: run quorum-two-node" in out
     code, _out, err = invoke("run", str(DRILL), "--backend", "outliving", "--keep",
                              "--lab", "k1", "-q")
     assert code == 2 and "lab 'k1' already exists" in err

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stackdrill.api import CommandResult, Observation
+from stackdrill.backends.realtime import WaitTimeout, wait_until
 from stackdrill.checks import Evidence
 from stackdrill.cli.keeper.place import KeeperPlace, KeeperState, age
 from stackdrill.cli.keeper.protocol import Call, Event, Failure, KeeperRefused, Value
@@ -112,11 +113,12 @@ def _end(state: KeeperState) -> None:
             os.kill(state.pid, sig)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + within
-        while state.alive() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if not state.alive():
+        try:
+            wait_until(lambda: not state.alive(), timeout=within, interval=0.2,
+                       what=f"keeper {state.pid} gone after signal {sig.name}")
             return
+        except WaitTimeout:
+            continue
 
 
 class KeeperSession(LabSession):
