@@ -93,23 +93,50 @@ def initiator_setup(host: str) -> str:
             f"(pgrep -x iscsid >/dev/null || iscsid)")
 
 
+def session_disk(iqn: str, portal: str) -> str:
+    """Shell: the disk (sdX) of the session to `iqn` at `portal`, if any. A target reached
+    at two portals (the old server and the promoted one, after a failover) has one
+    "Target:" block per session in `-P 3`, each with its "Current Portal"."""
+    return ("iscsiadm -m session -P 3 2>/dev/null | awk -v t=" + shlex.quote(iqn)
+            + " -v p=" + shlex.quote(f"{portal},")
+            + " '$1 == \"Target:\" { t_on = ($2 == t); on = 0 } "
+            "$1 == \"Current\" && $2 == \"Portal:\" { on = t_on && index($3, p) == 1 } "
+            "on && /Attached scsi disk/ { print $4; exit }'")
+
+
+def session_portals(iqn: str) -> str:
+    """Shell: the portal (address:port) of each session to `iqn`, one per line."""
+    return ("iscsiadm -m session 2>/dev/null | awk -v t=" + shlex.quote(iqn)
+            + " '$4 == t { split($3, a, \",\"); print a[1] }'")
+
+
 def login_script(host: str, volume: str, address: str) -> str:
-    """Log `host` in to the volume's target at `address` (or find its session), and print
-    the attached disk's device path."""
+    """Log `host` in to the volume's target at `address` (or find its session there), and
+    print the attached disk's device path. Sessions to the same target at another portal
+    are from a server that lost the volume (a failover moved it): once the new disk is
+    there they are logged out, which fails at once the I/O still queued on them, as
+    os-brick's disconnect of the old connection does (else it waits out the replacement
+    timeout, and a writer killed meanwhile stays in D state)."""
     iqn, portal = target_iqn(volume), f"{address}:{PORT}"
     node = f"-m node -T {shlex.quote(iqn)} -p {shlex.quote(portal)}"
-    find = ("iscsiadm -m session -P 3 2>/dev/null | awk -v t=" + shlex.quote(iqn) +
-            " '$1 == \"Target:\" { on = ($2 == t) } "
-            "on && /Attached scsi disk/ { print $4; exit }'")
+    stale_node = f"-m node -T {shlex.quote(iqn)} -p \"$old\""
     return "\n".join([
         "set -e",
         initiator_setup(host),
         f"iscsiadm {node} >/dev/null 2>&1 || iscsiadm {node} -o new >/dev/null",
-        f"iscsiadm -m session 2>/dev/null | grep -qF ' {iqn} ' || "
+        f"{session_portals(iqn)} | grep -qxF {shlex.quote(portal)} || "
         f"iscsiadm {node} --login >/dev/null",
         f"for i in $(seq {DISK_WAIT_TRIES}); do",
-        f"  dev=$({find})",
-        '  if [ -n "$dev" ] && [ -b "/dev/$dev" ]; then echo "/dev/$dev"; exit 0; fi',
+        f"  dev=$({session_disk(iqn, portal)})",
+        '  if [ -n "$dev" ] && [ -b "/dev/$dev" ]; then',
+        f"    for old in $({session_portals(iqn)}); do",
+        f"      [ \"$old\" != {shlex.quote(portal)} ] || continue",
+        f"      iscsiadm {stale_node} --logout >/dev/null && "
+        f"iscsiadm {stale_node} -o delete >/dev/null || "
+        'echo "iscsiadm: a session at $old stays" >&2',
+        "    done",
+        '    echo "/dev/$dev"; exit 0',
+        "  fi",
         "  sleep 0.2",
         "done",
         f"echo 'iscsiadm: logged in to {iqn} at {portal}, but no disk appeared' >&2",
