@@ -11,6 +11,7 @@ one, as the simulator's driver chooses.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
@@ -38,6 +39,7 @@ class StorageError(DriverError):
 class LibvirtStorageDriver(StorageDriver):
     def __init__(self, lab: LibvirtLab) -> None:
         self.lab = lab
+        self._promotions: dict[tuple[str, str], threading.Lock] = {}
 
     def replicas(self, volume: str) -> list[Replica]:
         topo = self.lab.topology
@@ -84,13 +86,23 @@ class LibvirtStorageDriver(StorageDriver):
         vg = topo.volume_group(topo.volume(volume).vg)
         host = replica.host
         if vg.pv.drbd is not None and replica.role != "Primary":
-            res = topo.drbd_resource(vg.pv.drbd)
-            self._check(host, f"drbdadm primary {res.name}")
-            self.lab.log("storage-promote", resource=res.name, host=host)
+            self._promote(topo.drbd_resource(vg.pv.drbd).name, host)
         if vg.locking in (Locking.LVMLOCKD, Locking.CLUSTERED):
             self._check(host, f"vgchange --lock-start {vg.name}")
         self._check(host, f"lvchange -aey {vg.name}/{volume}")
         self.lab.log("storage-activate", volume=volume, host=host)
+
+    def _promote(self, resource: str, host: str) -> None:
+        """`drbdadm primary`, once per resource and host at a time: the volumes of one
+        resource are prepared in parallel after a failover, and a second drbdadm on the
+        same minor fails at once ("lock on /var/lock/drbd-147-0 currently held", exit
+        20) where the first promotes for both. Under the lock the role is read again."""
+        with self._promotions.setdefault((resource, host), threading.Lock()):
+            now = drbd.status(self.lab, self.lab.topology.drbd_resource(resource)).get(host)
+            if now is not None and now.role == "Primary":
+                return
+            self._check(host, f"drbdadm primary {resource}")
+            self.lab.log("storage-promote", resource=resource, host=host)
 
     def _attach_remote(self, volume: str, host: str, server: str) -> VolumePath:
         """Export the volume from `server` and log `host` in to it over their storage
@@ -103,7 +115,8 @@ class LibvirtStorageDriver(StorageDriver):
             raise StorageError(f"{volume}: {exc.args[0]}") from None
         self._check(server, iscsi.export_script(vg, volume, address))
         self.lab.log("iscsi-export", volume=volume, server=server, portal=address)
-        result = self.lab.run(host, iscsi.login_script(host, volume, address), timeout=120)
+        login = iscsi.login_script(host, volume, address, topo.iscsi)
+        result = self.lab.run(host, login, timeout=120)
         said = result.stdout.split()
         if result.rc != 0 or not said or not said[-1].startswith("/dev/"):
             raise StorageError(f"{host}: iscsiadm login to {server} for {volume}: "

@@ -6,6 +6,8 @@ answers /proc/drbd and records every command; the real thing runs in test_libvir
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,6 +102,50 @@ def test_drbd_refusing_the_promotion_is_reported_with_its_words(
     with pytest.raises(StorageError, match="Multiple primaries"):
         lab.drivers.storage.prepare("vol1", "bob").result(timeout=10)
     assert not [c for _, c in guests.commands if c.startswith("lvchange")]
+
+
+class LockingDrbdadm(FakeGuests):
+    """bob's drbdadm as the real one behaves: a second call on r0 while one runs fails at
+    once with exit 20 (its lock on /var/lock/drbd-147-0), and `primary` makes bob
+    Primary (so /proc/drbd says so from then on)."""
+
+    def __init__(self) -> None:
+        super().__init__("Secondary")
+        self.running = threading.Lock()
+
+    def run(self, host: str, command: str, timeout: float = 60.0) -> ShellResult:
+        if command.startswith("cat /proc/drbd") and self.bob_state == "Primary":
+            text = PROC["Secondary"].replace("ro:Secondary/", "ro:Primary/")
+            self.commands.append((host, command))
+            return ShellResult(command, 0, text + "===\n0\n", "")
+        if not command.startswith("drbdadm primary"):
+            return super().run(host, command, timeout)
+        self.commands.append((host, command))
+        if not self.running.acquire(blocking=False):
+            return ShellResult(command, 20, "", "lock on /var/lock/drbd-147-0 currently "
+                               "held by pid:639")
+        try:
+            time.sleep(0.3)
+            self.bob_state = "Primary"
+            return ShellResult(command, 0, "", "")
+        finally:
+            self.running.release()
+
+
+def test_two_volumes_of_one_resource_prepared_at_once_promote_it_once(
+        lab: LibvirtLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a failover every volume of the resource is prepared in parallel; the real
+    drbdadm refuses a second call while the first runs, which failed one reattach of
+    storage-primary-loss on guests."""
+    topo = lab.topology.model_dump(mode="json")
+    topo["volumes"].append({"name": "vol2", "vg": "vg0", "size_gb": 10})
+    monkeypatch.setattr(lab, "topology", parse_topology(topo, "<test>"))
+    guests = LockingDrbdadm()
+    monkeypatch.setattr(lab, "run", guests.run)
+    storage = lab.drivers.storage
+    both = [storage.prepare(v, "bob", failed=["alice"]) for v in ("vol1", "vol2")]
+    assert [f.result(timeout=10).path for f in both] == ["/dev/vg0/vol1", "/dev/vg0/vol2"]
+    assert [c for _, c in guests.commands if c.startswith("drbdadm")] == ["drbdadm primary r0"]
 
 
 @pytest.fixture
