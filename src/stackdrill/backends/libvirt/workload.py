@@ -23,31 +23,63 @@ from stackdrill.api import StoredRecord, WriteOp
 
 BLOCK = 512
 STATE = "/run/stackdrill/instances"
-WRITER = r"""#!/bin/sh
-# writer INSTANCE INCARNATION VOLUME DEVICE INTERVAL
-inst=$1 inc=$2 vol=$3 dev=$4 interval=$5
-out=${SDW_CONSOLE:-/dev/ttyS0}
-state=${SDW_STATE:-/run/stackdrill/instances}/$inst
-mkdir -p "$state"
-echo $$ > "$state/$vol.pid"
-last=$(tr '\0' '\n' < "$dev" | grep -a '^SDREC ' | awk 'BEGIN{m=0} $2>m{m=$2} END{print m}')
-seq=$((last + 1))
-host=$(hostname)
-boot=$(cat /proc/sys/kernel/random/boot_id)
-now() { read -r up _ < /proc/uptime; echo "$up"; }
-while :; do
-    sum=$(printf '%s' "$vol:$inst:$inc:$seq" | sha256sum | cut -c1-16)
-    echo "SDW|$inst|$vol|$inc|$seq|$sum|invoke|$(now)|$host|$boot" >> "$out"
-    if printf 'SDREC %s %s %s %s\n' "$seq" "$inc" "$sum" "$inst" | \
-        dd of="$dev" bs=512 seek="$seq" count=1 conv=sync oflag=direct,dsync 2>/dev/null; then
-        echo "SDW|$inst|$vol|$inc|$seq|$sum|ok|$(now)|$host|$boot" >> "$out"
-        echo "$seq" > "$state/$vol.ok"
-    else
-        echo "SDW|$inst|$vol|$inc|$seq|$sum|fail|$(now)|$host|$boot" >> "$out"
-    fi
-    seq=$((seq + 1))
-    sleep "$interval"
-done
+# The writer holds its volume open from its first successful open to its end, as qemu
+# holds a guest's disks: a name is not an identity. After a failover's iSCSI logout the
+# next login's disk may get the same sdX name; a writer that reopened its disk by name for
+# every write (the shell writer did, with dd) wrote the old incarnation's records into
+# another volume, and when the name was briefly gone, dd created a regular file in /dev
+# that hid the next disk's node. Written with O_DIRECT|O_DSYNC from a page-aligned buffer.
+WRITER = r"""import hashlib, mmap, os, socket, sys, time
+inst, inc, vol, dev, interval = sys.argv[1:6]
+out = os.environ.get("SDW_CONSOLE", "/dev/ttyS0")
+state = os.path.join(os.environ.get("SDW_STATE", "/run/stackdrill/instances"), inst)
+os.makedirs(state, exist_ok=True)
+with open(os.path.join(state, vol + ".pid"), "w") as f:
+    f.write("%d\n" % os.getpid())
+last = 0
+try:
+    with open(dev, "rb") as disk:
+        while True:
+            chunk = disk.read(1 << 20)
+            if not chunk:
+                break
+            at = chunk.find(b"SDREC ")
+            while at >= 0:
+                word = chunk[at + 6:at + 32].split(b" ", 1)[0]
+                if at % 512 == 0 and word.isdigit():
+                    last = max(last, int(word))
+                at = chunk.find(b"SDREC ", at + 1)
+except OSError:
+    pass
+host = socket.gethostname()
+with open("/proc/sys/kernel/random/boot_id") as f:
+    boot = f.read().strip()
+def now():
+    with open("/proc/uptime") as f:
+        return f.read().split()[0]
+def say(seq, csum, what):
+    with open(out, "a") as f:
+        f.write("SDW|%s|%s|%s|%d|%s|%s|%s|%s|%s\n" % (inst, vol, inc, seq, csum, what, now(),
+                                                    host, boot))
+buf = mmap.mmap(-1, 512)
+fd = None
+seq = last + 1
+while True:
+    csum = hashlib.sha256(("%s:%s:%s:%d" % (vol, inst, inc, seq)).encode()).hexdigest()[:16]
+    say(seq, csum, "invoke")
+    buf.seek(0)
+    buf.write(("SDREC %d %s %s %s\n" % (seq, inc, csum, inst)).encode().ljust(512, b"\0"))
+    try:
+        if fd is None:  # not there yet (an LV not active): every write fails until it is
+            fd = os.open(dev, os.O_WRONLY | os.O_DIRECT | os.O_DSYNC)
+        os.pwrite(fd, buf, seq * 512)
+        say(seq, csum, "ok")
+        with open(os.path.join(state, vol + ".ok"), "w") as f:
+            f.write("%d\n" % seq)
+    except OSError:
+        say(seq, csum, "fail")
+    seq += 1
+    time.sleep(float(interval))
 """
 # An instance the drill gives no writer (LabOptions.writers) still runs, as on the simulator
 # and netns: a process that holds its volume open (qemu opens its disks at start, so the
@@ -78,11 +110,11 @@ def start_command(instance: str, incarnation: int, volume: str, device: str,
                   interval: float, writes: bool = True) -> str:
     """Install the writer (or, for an instance without one, the idle holder) and start it
     detached in the instance's own network namespace."""
-    script, text = ("writer", WRITER) if writes else ("idle", IDLE)
+    script, run, text = ("writer.py", "python3", WRITER) if writes else ("idle.sh", "sh", IDLE)
     return (
-        f"mkdir -p {STATE}/{instance} && cat > /run/stackdrill/{script}.sh <<'EOF'\n{text}EOF\n"
+        f"mkdir -p {STATE}/{instance} && cat > /run/stackdrill/{script} <<'EOF'\n{text}EOF\n"
         f"ip netns add {instance} 2>/dev/null; ip -n {instance} link set lo up; "
-        f"setsid ip netns exec {instance} sh /run/stackdrill/{script}.sh {instance} "
+        f"setsid ip netns exec {instance} {run} /run/stackdrill/{script} {instance} "
         f"{incarnation} {volume} {device} {interval} </dev/null >/dev/null 2>&1 &"
     )
 
@@ -94,8 +126,8 @@ def stop_command(instance: str) -> str:
 
 
 def kill_command(instance: str) -> str:
-    """SIGKILL of the instance's workload processes (its "qemu") and what they run (dd,
-    sleep): each was started by setsid, so its pid is its process group. The state
+    """SIGKILL of the instance's workload processes (its "qemu": the writer, or the idle
+    holder and its sleep): each was started by setsid, so its pid is its process group. The state
     directory stays, so the guest still lists the instance, not running (a crashed domain
     keeps its definition). Fails when no process of it was alive: nothing was killed."""
     return (f"k=0; for p in {STATE}/{instance}/*.pid; do [ -f \"$p\" ] || continue; "

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from stackdrill.backends.libvirt.workload import (
@@ -71,29 +73,41 @@ def test_guest_checksum_matches_the_simulators() -> None:
 def test_writer_runs_in_its_own_namespace_and_replays_before_writing() -> None:
     cmd = start_command("vm1", 3, "vol1", "/dev/vg0/vol1", 0.5)
     assert "ip netns add vm1" in cmd and "ip netns exec vm1" in cmd
-    assert "sh /run/stackdrill/writer.sh vm1 3 vol1 /dev/vg0/vol1 0.5" in cmd
-    assert WRITER.index("grep -a '^SDREC '") < WRITER.index("while :")
-    assert "oflag=direct,dsync" in WRITER
-    assert "date" not in WRITER  # stamps are uptime and boot id: a stepped clock moves none
+    assert "python3 /run/stackdrill/writer.py vm1 3 vol1 /dev/vg0/vol1 0.5" in cmd
+    assert WRITER.index('b"SDREC "') < WRITER.index("while True:\n    csum")
+    assert "os.O_DIRECT | os.O_DSYNC" in WRITER
+    assert "time.time" not in WRITER  # stamps are uptime and boot id: a stepped clock moves none
 
 
-def test_the_writer_script_itself_on_a_file_backed_volume(tmp_path: Path) -> None:
-    """Run the real writer (sh, dd, sha256sum as in the guest) against a file for a moment,
-    twice as two incarnations: every acknowledged write is on the volume, and the second
-    incarnation continues after the first one's last record instead of overwriting it."""
-    volume = tmp_path / "vol"
-    volume.write_bytes(b"\0" * 512 * 64)
-    script = tmp_path / "writer.sh"
+def run_writer(tmp_path: Path, volume: Path, incarnation: int, seconds: float,
+               between: Callable[[], None] = lambda: None) -> None:
+    """The real writer (python3, as in the guest) on `volume` for `seconds`; `between`
+    runs halfway."""
+    script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    console = tmp_path / "console"
-    env = {**os.environ, "SDW_CONSOLE": str(console), "SDW_STATE": str(tmp_path / "state")}
-    for incarnation in (1, 2):
-        proc = subprocess.Popen(["sh", str(script), "vm1", str(incarnation), "vol1",
-                                 str(volume), "0.05"], env=env, start_new_session=True)
-        time.sleep(0.6)
+    env = {**os.environ, "SDW_CONSOLE": str(tmp_path / "console"),
+           "SDW_STATE": str(tmp_path / "state")}
+    proc = subprocess.Popen([sys.executable, str(script), "vm1", str(incarnation), "vol1",
+                             str(volume), "0.05"], env=env, start_new_session=True)
+    try:
+        time.sleep(seconds / 2)
+        between()
+        time.sleep(seconds / 2)
+    finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
-    history = parse_history(console.read_text().splitlines(), lambda h, b, up: up)
+
+
+def test_the_writer_itself_on_a_file_backed_volume(tmp_path: Path) -> None:
+    """Run the real writer against a file for a moment, twice as two incarnations: every
+    acknowledged write is on the volume, and the second incarnation continues after the
+    first one's last record instead of overwriting it."""
+    volume = tmp_path / "vol"
+    volume.write_bytes(b"\0" * 512 * 64)
+    for incarnation in (1, 2):
+        run_writer(tmp_path, volume, incarnation, 0.8)
+    history = parse_history((tmp_path / "console").read_text().splitlines(),
+                            lambda h, b, up: up)
     stored = parse_records(volume.read_bytes().replace(b"\0", b"\n").decode())
     acked = [op for op in history if op.outcome == "ok"]
     assert {op.incarnation for op in acked} == {1, 2}
@@ -103,6 +117,34 @@ def test_the_writer_script_itself_on_a_file_backed_volume(tmp_path: Path) -> Non
                                                                    op.incarnation, op.seq)
     first = max(op.seq for op in acked if op.incarnation == 1)
     assert min(op.seq for op in history if op.incarnation == 2) > first
+
+
+def test_a_writer_never_writes_to_whatever_later_takes_its_disks_name(tmp_path: Path) -> None:
+    """After a failover the old session's sdX is removed and the next login's disk may get
+    the same name. The writer holds the disk it opened (as qemu does): the new disk under
+    the old name gets none of its records. The shell writer reopened by name with dd,
+    wrote into whatever had the name, and created a regular file when it had none."""
+    old, new = tmp_path / "sda", tmp_path / "other"
+    old.write_bytes(b"\0" * 512 * 64)
+
+    def reuse_the_name() -> None:
+        old.rename(tmp_path / "removed")
+        new.write_bytes(b"\0" * 512 * 64)
+        new.rename(old)
+
+    run_writer(tmp_path, old, 1, 1.0, between=reuse_the_name)
+    assert b"SDREC" in (tmp_path / "removed").read_bytes()
+    assert old.read_bytes() == b"\0" * 512 * 64, "the writer wrote to the reused name"
+
+
+def test_a_writer_whose_disk_is_not_there_fails_every_write_and_creates_nothing(
+        tmp_path: Path) -> None:
+    gone = tmp_path / "sdb"
+    run_writer(tmp_path, gone, 1, 0.4)
+    history = parse_history((tmp_path / "console").read_text().splitlines(),
+                            lambda h, b, up: up)
+    assert history and {op.outcome for op in history} <= {"fail", "info"}
+    assert not gone.exists()
 
 
 def test_an_instance_without_a_writer_runs_idle_holding_its_volume(tmp_path: Path) -> None:
