@@ -16,6 +16,7 @@ FEATURES = (
     "overlay-switches",  # an overlay's `announce` or `guest_ipv6` turned off
     "instances",  # instances with workloads
     "network-volumes",  # volumes reached over the network (iSCSI/NBD)
+    "iscsi-timeouts",  # the initiators' open-iscsi timeouts other than the defaults
     "throughput-under-loss",  # iperf3 in a drill that loses or refuses frames (real TCP)
     "disk-swap",  # the `disk replace` command: a new, empty disk in a running host's slot
 )

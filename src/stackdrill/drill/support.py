@@ -6,7 +6,7 @@ from stackdrill.api import Capabilities
 from stackdrill.api.commands import ClusterCommand, DiskCommand, DrbdCommand, LvmCommand
 from stackdrill.drill.model import Drill
 from stackdrill.errors import UnsupportedError
-from stackdrill.topology import Topology
+from stackdrill.topology import IscsiInitiator, Topology
 
 
 def features_needed(topology: Topology) -> dict[str, str]:
@@ -38,6 +38,12 @@ def features_needed(topology: Topology) -> dict[str, str]:
         if off:
             needed["overlay-switches"] = f"overlays[{i}].{off[0]} ({ov.name}: false)"
             break
+    return needed | _volume_features(topology)
+
+
+def _volume_features(topology: Topology) -> dict[str, str]:
+    """Instances, volumes they reach over the network, and the initiators' timeouts."""
+    needed: dict[str, str] = {}
     if topology.instances:
         needed["instances"] = "instances"
     for i, inst in enumerate(topology.instances):
@@ -46,6 +52,10 @@ def features_needed(topology: Topology) -> dict[str, str]:
             needed["network-volumes"] = (f"instances[{i}] ({inst.name} on {inst.host}, "
                                          f"{remote[0]} held elsewhere)")
             break
+    if topology.iscsi != IscsiInitiator():
+        changed = [f"{k}: {v}" for k, v in topology.iscsi.model_dump().items()
+                   if v != IscsiInitiator.model_fields[k].default]
+        needed["iscsi-timeouts"] = f"iscsi ({', '.join(changed)})"
     return needed
 
 

@@ -310,6 +310,19 @@ class ClusterSpec(Frozen):
     token_ms: int = Field(default=3000, gt=0, description="corosync totem token timeout")
 
 
+class IscsiInitiator(Frozen):
+    """open-iscsi's session timeouts on every host that reaches a volume over iSCSI, by
+    their iscsid.conf names; the defaults are open-iscsi's."""
+
+    replacement_timeout: int = Field(
+        default=120, ge=1, le=86400,
+        description="node.session.timeo.replacement_timeout, seconds: how long I/O waits "
+                    "for a lost session to come back before it fails")
+    login_timeout: int = Field(
+        default=15, ge=1, le=3600,
+        description="node.conn[0].timeo.login_timeout, seconds: how long a login may take")
+
+
 class Topology(Frozen):
     """A whole lab. Build it with `load_topology`, which also runs the semantic checks."""
 
@@ -324,6 +337,8 @@ class Topology(Frozen):
     flavors: dict[str, Flavor] = Field(default_factory=dict)
     volumes: tuple[Volume, ...] = ()
     instances: tuple[Instance, ...] = ()
+    iscsi: IscsiInitiator = Field(default_factory=IscsiInitiator,
+                                  description="The initiators' timeouts (volumes over iSCSI).")
 
     def host(self, name: str) -> Host:
         return _by_name(self.hosts, name, "host")

@@ -111,3 +111,21 @@ def test_libvirt_refuses_a_disk_swap_up_front_but_runs_a_disk_save_and_restore(
     (tmp_path / "swap.yaml").write_text(text.replace("op: restore", "op: replace"))
     assert unsupported(load_drill(tmp_path / "swap.yaml"), "libvirt", caps) == [
         "schedule[6].run: backend 'libvirt' has no disk-swap"]
+
+
+def test_netns_refuses_iscsi_timeouts_its_nbd_client_does_not_have(tmp_path: Path) -> None:
+    """The initiators' timeouts (`iscsi`) are realised by open-iscsi on libvirt and
+    modelled on sim; the netns workload's NBD client has none, so a topology that sets
+    them is refused there rather than run with different ones."""
+    topo = (DRILLS.parent / "topologies" / "nova-mini.yaml").read_text()
+    (tmp_path / "topo.yaml").write_text(topo + "iscsi: {replacement_timeout: 10}\n")
+    drill = (DRILLS / "vm-storage-primary-loss.yaml").read_text()
+    (tmp_path / "drill.yaml").write_text(
+        drill.replace("../topologies/nova-mini.yaml", "topo.yaml"))
+    loaded = load_drill(tmp_path / "drill.yaml")
+    assert loaded.topology.iscsi.replacement_timeout == 10
+    for backend in ("sim", "libvirt"):
+        assert unsupported(loaded, backend, backend_class(backend).capabilities) == []
+    problems = unsupported(loaded, "netns", backend_class("netns").capabilities)
+    assert "topology iscsi (replacement_timeout: 10): backend 'netns' cannot realise " \
+           "iscsi-timeouts" in problems

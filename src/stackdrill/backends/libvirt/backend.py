@@ -44,7 +44,7 @@ class LibvirtBackend(Backend):
         faults=FAULT_KINDS,
         features=frozenset({"drbd", "lvm", "clustered-lvm", "cluster", "instances", "overlay",
                             "throughput-under-loss", "network-volumes",
-                            "cluster-power-fencing"}),
+                            "cluster-power-fencing", "iscsi-timeouts"}),
         needs="root, libvirt + qemu-system-x86 (KVM or TCG), guest image (lab/images/build.py)",
     )
 

@@ -6,8 +6,9 @@ The target is built with rtslib-fb, the library under targetcli-fb (one Python p
 export; targetcli would start one per setting): a block backstore on the LV, one target
 per volume (`iqn...:VOLUME`), LUN 0, a portal on the storage guest's address on the
 network the two share, and no authentication (demo mode: the lab's storage network is
-its own). The initiator logs in with open-iscsi's defaults, as the simulator models
-them: login timeout 15 s, replacement timeout 120 s. Without udev in the guests the disk
+its own). The initiator's login and replacement timeouts are the topology's
+(`iscsi`, open-iscsi's defaults unless set), set on the node record before the login, as
+the simulator models them. Without udev in the guests the disk
 is found from `iscsiadm -m session -P 3` ("Attached scsi disk sdX"), its node made by
 devtmpfs; nor does anything load the disk driver for a new SCSI device (udev would,
 from its modalias), so the initiator's setup loads sd_mod itself.
@@ -16,6 +17,8 @@ from its modalias), so the initiator's setup loads sd_mod itself.
 from __future__ import annotations
 
 import shlex
+
+from stackdrill.topology import IscsiInitiator
 
 IQN_PREFIX = "iqn.2026-12.lab.stackdrill"
 PORT = 3260
@@ -110,7 +113,7 @@ def session_portals(iqn: str) -> str:
             + " '$4 == t { split($3, a, \",\"); print a[1] }'")
 
 
-def login_script(host: str, volume: str, address: str) -> str:
+def login_script(host: str, volume: str, address: str, timeouts: IscsiInitiator) -> str:
     """Log `host` in to the volume's target at `address` (or find its session there), and
     print the attached disk's device path. Sessions to the same target at another portal
     are from a server that lost the volume (a failover moved it): once the new disk is
@@ -124,6 +127,10 @@ def login_script(host: str, volume: str, address: str) -> str:
         "set -e",
         initiator_setup(host),
         f"iscsiadm {node} >/dev/null 2>&1 || iscsiadm {node} -o new >/dev/null",
+        f"iscsiadm {node} -o update -n node.session.timeo.replacement_timeout "
+        f"-v {timeouts.replacement_timeout}",
+        f"iscsiadm {node} -o update -n 'node.conn[0].timeo.login_timeout' "
+        f"-v {timeouts.login_timeout}",
         f"{session_portals(iqn)} | grep -qxF {shlex.quote(portal)} || "
         f"iscsiadm {node} --login >/dev/null",
         f"for i in $(seq {DISK_WAIT_TRIES}); do",

@@ -17,6 +17,7 @@ from stackdrill.topology import Topology
 
 # Plain volume groups are realised as sparse files served over NBD (no device-mapper
 # here): enough for volumes, not for LVM commands or checks, so "lvm" is not declared.
+# Nor "iscsi-timeouts": the workload's own NBD client reconnects, with no initiator timeouts.
 FEATURES = frozenset({"overlay", "overlay-switches", "instances", "network-volumes",
                       "throughput-under-loss"})
 COMMANDS = ("ip", "nft", "tc", "ethtool", "nbdkit", "bash", "ping")

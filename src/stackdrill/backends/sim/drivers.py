@@ -49,7 +49,6 @@ IPMI_TIMEOUT_S = 10.0  # ipmitool lanplus: retries then "Unable to establish ...
 PROMOTE_S = 1.0
 ACTIVATE_S = 0.5
 ISCSI_LOGIN_S = 2.0
-ISCSI_LOGIN_TIMEOUT_S = 15.0
 PLUG_S = 1.0
 VERIFY_TIMEOUT_S = 60.0
 
@@ -349,9 +348,10 @@ class SimStorage(_SimDriver, StorageDriver):
             net = lab.storage_network(host, server.host)
             if not lab.underlay.connected(host, server.host, net):
                 # open-iscsi: the login to an unreachable portal times out (iscsid.conf
-                # node.conn[0].timeo.login_timeout = 15) and iscsiadm fails; a flow must not
-                # go on to start a guest on a volume path that does not exist
-                yield self.env.timeout(ISCSI_LOGIN_TIMEOUT_S)
+                # node.conn[0].timeo.login_timeout, the topology's iscsi.login_timeout) and
+                # iscsiadm fails; a flow must not go on to start a guest on a volume path
+                # that does not exist
+                yield self.env.timeout(lab.topology.iscsi.login_timeout)
                 raise DriverError(f"iscsiadm: could not log in to {server.host} for {volume} "
                                   f"from {host}: connection timed out ({net} unreachable)")
             yield self.env.timeout(ISCSI_LOGIN_S)

@@ -27,7 +27,6 @@ from stackdrill.backends.sim.network import Underlay
 GUEST_BOOT_S = 12.0  # define + start a guest until its workload runs
 REPLAY_S = 2.0  # the workload scans its volume after a restart
 ISCSI_RETRY_S = 5.0  # open-iscsi retries a lost session
-ISCSI_REPLACEMENT_TIMEOUT_S = 120.0  # node.session.timeo.replacement_timeout default
 
 
 def checksum(volume: str, instance: str, incarnation: int, seq: int) -> str:
@@ -38,12 +37,14 @@ class IscsiSession:
     """A block device on `client` that reaches a device on `server` over the storage network.
 
     Requests wait and retry while the path is down, and fail with an I/O error only after
-    open-iscsi's replacement timeout, as a real initiator does.
+    open-iscsi's replacement timeout (the topology's `iscsi.replacement_timeout`), as a
+    real initiator does.
     """
 
     def __init__(self, kernel: Kernel, underlay: Underlay, network: str, client: str,
-                 server: str, device: BlockDevice) -> None:
+                 server: str, device: BlockDevice, replacement_timeout_s: float) -> None:
         self.kernel = kernel
+        self.replacement_timeout_s = replacement_timeout_s
         self.underlay = underlay
         self.network = network
         self.client = client
@@ -79,11 +80,11 @@ class IscsiSession:
                         return
                 if env.now >= deadline:
                     done.fail(BlockIOError(f"{self.name}: session lost for "
-                                           f"{ISCSI_REPLACEMENT_TIMEOUT_S:.0f} s"))
+                                           f"{self.replacement_timeout_s:.0f} s"))
                     return
                 yield env.timeout(ISCSI_RETRY_S)
 
-        env.process(attempt(env.now + ISCSI_REPLACEMENT_TIMEOUT_S))
+        env.process(attempt(env.now + self.replacement_timeout_s))
         return done
 
     def write(self, addr: int, data: Any) -> simpy.Event:

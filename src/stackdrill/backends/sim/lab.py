@@ -220,7 +220,8 @@ class SimLab(Lab):
         if served_by == host:
             return device
         net = self.storage_network(host, served_by)
-        return IscsiSession(self.kernel, self.underlay, net, host, served_by, device)
+        return IscsiSession(self.kernel, self.underlay, net, host, served_by, device,
+                            self.topology.iscsi.replacement_timeout)
 
     def storage_network(self, a: str, b: str) -> str:
         return self.topology.storage_network(a, b).name
