@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -90,12 +91,35 @@ def ns_pids(name: str) -> list[int]:
     return pids
 
 
+KILL_WAIT_S = 10.0  # a SIGKILLed process is gone within ms; a loaded machine takes longer
+
+
 def kill_pids(pids: Sequence[int]) -> None:
+    """SIGKILL each and wait (bounded) until none runs any more, so that a teardown that
+    returned left nothing serving (a kept lab's nbdkit outlived `down` on a loaded run)."""
+    sent = []
     for pid in pids:
         if pid == os.getpid():
             continue
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+            sent.append(pid)
+    deadline = time.monotonic() + KILL_WAIT_S
+    while any(_alive(pid) for pid in sent) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    left = [pid for pid in sent if _alive(pid)]
+    if left:
+        log.warning("processes %s still running %.0f s after SIGKILL", left, KILL_WAIT_S)
+
+
+def _alive(pid: int) -> bool:
+    """Running: neither gone nor a zombie (a zombie has stopped, only its parent's wait
+    is missing)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
 
 
 def remove_namespace(name: str) -> None:
