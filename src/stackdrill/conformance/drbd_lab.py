@@ -166,7 +166,8 @@ def power_on(lab: LibvirtLab, host: str) -> None:
 
 
 def guest_versions(lab: LibvirtLab) -> dict[str, str]:
-    """The guest's DRBD kernel module, drbd-utils and kernel (from `a`)."""
+    """The guest's DRBD kernel module, drbd-utils, kernel, and its iSCSI initiator and
+    target library (from `a`)."""
     proc = must(lab, PRIMARY, "head -1 /proc/drbd")
     utils = must(lab, PRIMARY, "drbdadm --version 2>&1 | grep -i DRBDADM_VERSION= || true")
     kernel = must(lab, PRIMARY, "uname -r")
@@ -176,4 +177,9 @@ def guest_versions(lab: LibvirtLab) -> dict[str, str]:
     }
     out = {k: (m.group(1) if m else "unknown") for k, m in found.items()}
     out["guest-kernel"] = kernel
+    packages = must(lab, PRIMARY, "dpkg-query -W open-iscsi python3-rtslib-fb || true")
+    for line in packages.splitlines():
+        name, _, version = line.partition("\t")
+        if version:
+            out[f"guest-{name}"] = version
     return out

@@ -26,7 +26,14 @@ from stackdrill.backends.sim.network import Underlay
 
 GUEST_BOOT_S = 12.0  # define + start a guest until its workload runs
 REPLAY_S = 2.0  # the workload scans its volume after a restart
-ISCSI_RETRY_S = 5.0  # open-iscsi retries a lost session
+# open-iscsi on a lost path (conformance situation iscsi-session-loss, recorded on guests):
+# a request in flight goes through about 1 s after the path is back (TCP's retransmission,
+# or iscsid's new login); the initiator declares the connection dead when its nop-out
+# ping goes unanswered (noop_out_interval 5 s + noop_out_timeout 5 s, with the last ping
+# up to 5 s before the loss: 6-7 s after it, recorded), and fails I/O a replacement
+# timeout after that, at once for new I/O from then on
+ISCSI_RETRY_S = 1.0
+ISCSI_DETECT_S = 7.0
 
 
 def checksum(volume: str, instance: str, incarnation: int, seq: int) -> str:
@@ -36,9 +43,12 @@ def checksum(volume: str, instance: str, incarnation: int, seq: int) -> str:
 class IscsiSession:
     """A block device on `client` that reaches a device on `server` over the storage network.
 
-    Requests wait and retry while the path is down, and fail with an I/O error only after
-    open-iscsi's replacement timeout (the topology's `iscsi.replacement_timeout`), as a
-    real initiator does.
+    Requests wait and retry while the path is down. The session is lost from when a
+    request first found the path down, failed ISCSI_DETECT_S later (the nop-out ping), and
+    its I/O fails once the replacement timeout (the topology's `iscsi.replacement_timeout`)
+    has run out after that, new I/O at once, as open-iscsi does; a request that gets
+    through makes it whole again. An idle session notices a loss when it is next used (a
+    real one pings every 5 s): the lab's workloads write every few seconds.
     """
 
     def __init__(self, kernel: Kernel, underlay: Underlay, network: str, client: str,
@@ -51,6 +61,12 @@ class IscsiSession:
         self.server = server
         self.device = device
         self.name = f"iscsi:{server}:{device.name}"
+        self.lost_since: float | None = None
+
+    def _gives_up_at(self) -> float:
+        """When I/O on a lost session fails: detection, then the replacement timeout."""
+        assert self.lost_since is not None
+        return self.lost_since + ISCSI_DETECT_S + self.replacement_timeout_s
 
     def _round_trip(self, addr: int, op: Callable[[], simpy.Event]) -> simpy.Event:
         env = self.kernel.env
@@ -58,7 +74,7 @@ class IscsiSession:
         client = self.underlay.hosts[self.client]
         boot = client.boot_count
 
-        def attempt(deadline: float) -> Generator[simpy.Event, Any, None]:
+        def attempt() -> Generator[simpy.Event, Any, None]:
             while True:
                 if not client.powered or client.boot_count != boot:
                     # the initiator's queue was in the client's memory: a power cut or a
@@ -76,15 +92,18 @@ class IscsiSession:
                     back = self.underlay.stream(self.server, self.client, self.network, 64)
                     if back is not None:
                         yield env.timeout(back)
+                        self.lost_since = None
                         done.succeed(value)
                         return
-                if env.now >= deadline:
+                if self.lost_since is None:
+                    self.lost_since = env.now
+                if env.now >= self._gives_up_at():
                     done.fail(BlockIOError(f"{self.name}: session lost for "
-                                           f"{self.replacement_timeout_s:.0f} s"))
+                                           f"{env.now - self.lost_since:.0f} s"))
                     return
-                yield env.timeout(ISCSI_RETRY_S)
+                yield env.timeout(min(ISCSI_RETRY_S, self._gives_up_at() - env.now))
 
-        env.process(attempt(env.now + self.replacement_timeout_s))
+        env.process(attempt())
         return done
 
     def write(self, addr: int, data: Any) -> simpy.Event:

@@ -20,6 +20,7 @@ from stackdrill.conformance.situations import (
     drbd_suspend,
     drbd_variants,
     drbd_verify,
+    iscsi,
     kernel_variants,
     loss,
     lvm,
@@ -56,6 +57,7 @@ SITUATIONS: dict[str, Situation] = {s.name: s for s in (
     *cluster.SITUATIONS,
     *cluster_crash.SITUATIONS,
     *kernel_variants.SITUATIONS,
+    *iscsi.SITUATIONS,
 )}
 
 __all__ = ["SITUATIONS"]

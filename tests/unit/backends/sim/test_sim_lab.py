@@ -11,7 +11,7 @@ from stackdrill.backends.sim import SimBackend
 from stackdrill.backends.sim.lab import HEARTBEAT_S, SimLab
 from stackdrill.faults import DiskFailure, HostCrash, HostHang, LinkDown, Partition
 from stackdrill.recovery.detect import replication_lost
-from stackdrill.topology import load_topology
+from stackdrill.topology import IscsiInitiator, load_topology
 
 TOPOLOGIES = Path(__file__).resolve().parents[4] / "lab" / "topologies"
 
@@ -78,6 +78,26 @@ def test_iscsi_io_stalls_then_fails_after_the_replacement_timeout() -> None:
     lab.clock.sleep(40)
     failed = [op for op in lab.history() if op.instance == "db2" and op.outcome == "fail"]
     assert failed and failed[0].completed is not None and failed[0].completed >= 130
+
+
+def test_the_topologys_replacement_timeout_sets_when_queued_io_fails() -> None:
+    """`iscsi.replacement_timeout` is the initiators' setting: with 20 s, db2's write fails
+    about 7 s (the nop-out ping noticing the loss) + 20 s after its path went down, and
+    the next write at once (the session has failed: open-iscsi fast-fails new I/O)."""
+    topology = load_topology(TOPOLOGIES / "nova-drbd.yaml")
+    topology = topology.model_copy(update={"iscsi": IscsiInitiator(replacement_timeout=20)})
+    lab = SimBackend().create(topology, lab_name="t", seed=3,
+                              options=LabOptions(write_interval_s=1.0))
+    assert isinstance(lab, SimLab)
+    lab.clock.sleep(10)
+    lab.inject(LinkDown(host="cmp3", network="storage"))
+    lab.clock.sleep(40)
+    failed = [op for op in lab.history() if op.instance == "db2" and op.outcome == "fail"]
+    assert failed, "no write failed within 40 s of the loss"
+    first = failed[0]
+    assert first.completed is not None and 35 <= first.completed <= 39, first
+    later = [op for op in failed[1:] if op.completed is not None]
+    assert later and all(op.completed - op.invoked < 1.0 for op in later)
 
 
 def test_a_write_queued_on_a_crashed_initiator_never_lands_after_it_boots() -> None:
