@@ -119,10 +119,19 @@ def start_command(instance: str, incarnation: int, volume: str, device: str,
     )
 
 
+STOP_WAIT_TRIES = 100  # x 0.1 s: how long a destroy waits for the killed processes
+
+
 def stop_command(instance: str) -> str:
-    return (f"for p in {STATE}/{instance}/*.pid; do [ -f \"$p\" ] && kill -9 $(cat \"$p\"); "
-            f"done 2>/dev/null; rm -rf {STATE}/{instance}; ip netns del {instance} 2>/dev/null; "
-            "true")
+    """Destroy the instance: SIGKILL its processes and wait (bounded, as `virsh destroy`
+    waits for qemu) until they are gone, so that its disks are closed when the command
+    returns (the writer holds its disk open: an `lvchange -an` right after would find the
+    LV in use). A process stuck in D state on a dead disk stays; the command returns."""
+    return (f"for p in {STATE}/{instance}/*.pid; do [ -f \"$p\" ] || continue; "
+            "pid=$(cat \"$p\"); kill -9 \"$pid\" 2>/dev/null; "
+            f"for i in $(seq {STOP_WAIT_TRIES}); do kill -0 \"$pid\" 2>/dev/null && "
+            "! grep -q '^State:.Z' /proc/$pid/status 2>/dev/null || break; sleep 0.1; done; "
+            f"done; rm -rf {STATE}/{instance}; ip netns del {instance} 2>/dev/null; true")
 
 
 def kill_command(instance: str) -> str:
