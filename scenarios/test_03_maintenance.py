@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import assert_passed, check, drill, from_host
+from scenario_helpers import assert_passed, assert_sim_agrees, check, drill, from_host
 
 
 @pytest.mark.backends("sim", "libvirt")
+@pytest.mark.vm_peer  # the whole nova-drbd lab on 6 guests: ~13 min on libvirt, nightly
 def test_drained_guests_come_back_writing_including_remote_volumes(run_drill):
     """Draining cmp1 must leave every guest running exactly once, with its iSCSI volume
     reattached (the seed's failure: a plain reboot left such guests without their disk)."""
@@ -22,3 +23,4 @@ def test_drained_guests_come_back_writing_including_remote_volumes(run_drill):
         assert inst.acked_writes >= undisturbed - 20, (inst.name, inst.acked_writes)
     assert any(i.attach_mode == "remote" for i in drained), "no guest with a remote volume"
     assert check(report, "acked_writes").data["lost"] == 0
+    assert_sim_agrees(report, run_drill)

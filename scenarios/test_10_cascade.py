@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import assert_passed, check, drill, instance
+from scenario_helpers import assert_passed, assert_sim_agrees, check, drill, instance
 
 
 @pytest.mark.backends("sim", "libvirt")
+@pytest.mark.vm_peer  # the whole nova-drbd lab on 6 guests, a 700 s drill: ~16 min, nightly
 def test_what_cannot_be_placed_is_reported_unrecoverable_with_its_reason(run_drill):
     """With cmp1 and cmp2 dead only cmp3 is left; anti-affinity forbids two web or two db
     guests on it, so web2 and db1 must be reported unrecoverable, naming the rule, while
@@ -20,3 +21,4 @@ def test_what_cannot_be_placed_is_reported_unrecoverable_with_its_reason(run_dri
     for name in ("web1", "app1", "app2"):
         assert instance(report, name).host_after == "cmp3"
     assert check(report, "acked_writes").data["lost"] == 0
+    assert_sim_agrees(report, run_drill)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import assert_passed, check, drill, from_host
+from scenario_helpers import assert_passed, assert_sim_agrees, check, drill, from_host
 
 
 @pytest.mark.backends("sim", "libvirt")
+@pytest.mark.vm_peer  # the whole nova-drbd lab on 6 guests: ~12 min on libvirt, nightly
 def test_isolated_but_healthy_host_is_not_evacuated(run_drill):
     """Missed heartbeats alone are not a host failure: cmp2's storage and tunnel links and
     its power controller say it is alive, so the engine must neither fence nor evacuate it
@@ -18,9 +19,11 @@ def test_isolated_but_healthy_host_is_not_evacuated(run_drill):
     assert all(i.host_after == "cmp2" for i in from_host(report, "cmp2"))
     fenced = [e for e in report.timeline if e.lane == "fencing" and "cmp2" in e.label]
     assert not fenced, fenced
+    assert_sim_agrees(report, run_drill)
 
 
 @pytest.mark.backends("sim", "libvirt")
+@pytest.mark.vm_peer  # the whole nova-drbd lab on 6 guests: ~13 min on libvirt, nightly
 def test_with_fence_on_isolation_the_host_is_fenced_before_evacuation(run_drill):
     """When the drill's policy is to fence an isolated host, cmp2 is powered off first and
     only then are its guests started elsewhere: exactly once, nothing lost."""
@@ -29,6 +32,7 @@ def test_with_fence_on_isolation_the_host_is_fenced_before_evacuation(run_drill)
     assert report.state_after["power"]["cmp2"] == "off"
     assert all(i.host_after not in (None, "cmp2") for i in from_host(report, "cmp2"))
     assert check(report, "fencing_order").ok
+    assert_sim_agrees(report, run_drill)
 
 
 @pytest.mark.backends("sim", "libvirt")
