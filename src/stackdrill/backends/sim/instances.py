@@ -31,9 +31,11 @@ REPLAY_S = 2.0  # the workload scans its volume after a restart
 # or iscsid's new login); the initiator declares the connection dead when its nop-out
 # ping goes unanswered (noop_out_interval 5 s + noop_out_timeout 5 s, with the last ping
 # up to 5 s before the loss: 6-7 s after it, recorded), and fails I/O a replacement
-# timeout after that, at once for new I/O from then on
+# timeout after that, at once for new I/O from then on; once declared dead, the session
+# takes iscsid's new login after the path is back (0.5-2 s recorded; I/O fails fast until then)
 ISCSI_RETRY_S = 1.0
 ISCSI_DETECT_S = 7.0
+ISCSI_RELOGIN_S = 2.0
 
 
 def checksum(volume: str, instance: str, incarnation: int, seq: int) -> str:
@@ -46,7 +48,8 @@ class IscsiSession:
     Requests wait and retry while the path is down. The session is lost from when a
     request first found the path down, failed ISCSI_DETECT_S later (the nop-out ping), and
     its I/O fails once the replacement timeout (the topology's `iscsi.replacement_timeout`)
-    has run out after that, new I/O at once, as open-iscsi does; a request that gets
+    has run out after that, new I/O at once, as open-iscsi does; once declared dead it
+    needs a new login (ISCSI_RELOGIN_S) after the path is back, and a request that gets
     through makes it whole again. An idle session notices a loss when it is next used (a
     real one pings every 5 s): the lab's workloads write every few seconds.
     """
@@ -62,6 +65,16 @@ class IscsiSession:
         self.device = device
         self.name = f"iscsi:{server}:{device.name}"
         self.lost_since: float | None = None
+        self.back_since: float | None = None  # the path seen back while the session was lost
+
+    def _usable(self, now: float) -> bool:
+        """Whether a request that reaches the target goes through: always, unless the
+        session was declared dead, which then needs a new login once the path is back."""
+        if self.lost_since is None or now < self.lost_since + ISCSI_DETECT_S:
+            return True  # never declared dead: TCP's retransmission carries it
+        if self.back_since is None:
+            self.back_since = now
+        return now >= self.back_since + ISCSI_RELOGIN_S
 
     def _gives_up_at(self) -> float:
         """When I/O on a lost session fails: detection, then the replacement timeout."""
@@ -82,7 +95,9 @@ class IscsiSession:
                     done.fail(BlockIOError(f"{self.name}: {self.client} lost power"))
                     return
                 out = self.underlay.stream(self.client, self.server, self.network, BLOCK_BYTES)
-                if out is not None:
+                if out is None:
+                    self.back_since = None
+                elif self._usable(env.now):
                     yield env.timeout(out)
                     try:
                         value = yield op()
@@ -92,7 +107,7 @@ class IscsiSession:
                     back = self.underlay.stream(self.server, self.client, self.network, 64)
                     if back is not None:
                         yield env.timeout(back)
-                        self.lost_since = None
+                        self.lost_since = self.back_since = None
                         done.succeed(value)
                         return
                 if self.lost_since is None:
