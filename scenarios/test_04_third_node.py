@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import assert_passed, drill, instance
+from scenario_helpers import assert_passed, assert_sim_agrees, drill, instance
 
 
 @pytest.mark.backends("sim", "libvirt")
+@pytest.mark.vm_peer  # mirrored-compute on 4 guests: ~10 min on libvirt, nightly
 def test_the_instance_that_does_not_fit_on_the_mirror_runs_on_cmp3_attached_remotely(run_drill):
     """cmp2 (the surviving replica) has room for one guest only; the other goes to cmp3,
     which holds no copy, so its volume must be attached remotely to cmp2's replica."""
@@ -16,6 +17,7 @@ def test_the_instance_that_does_not_fit_on_the_mirror_runs_on_cmp3_attached_remo
     assert (local.host_after, local.attach_mode) == ("cmp2", "local")
     assert (remote.host_after, remote.attach_mode) == ("cmp3", "remote")
     assert local.lost_writes == remote.lost_writes == 0
+    assert_sim_agrees(report, run_drill)
 
 
 @pytest.mark.backends("sim")

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The peer suites' situations on real guests and the seed's stories on the whole nova-drbd
-# lab (the 28 `vm_peer` scenarios): drbd9-tests' verify, invalidate, switch-primaries,
+# lab (the 29 `vm_peer` scenarios): drbd9-tests' verify, invalidate, switch-primaries,
 # revert-older-data, checksum-resync, fencing, ..., lvm2's lvmlockd activation and killed
 # lvmlockd, CTS's one-by-one stops and starts and ResourceRecover, Jepsen's clock bump, on
 # DRBD 8.4, lvmlockd and corosync in Debian guests; nova-host-failure, maintenance,
-# cascade, the management partitions and the storage Primary's loss over iSCSI. Not part
-# of the every-commit run (scripts/test.sh, CI's 30 minutes): run it nightly or before a
+# cascade, the management partitions, the storage Primary's loss over iSCSI and the third
+# node. Not part of the every-commit run (scripts/test.sh, CI's 30 minutes): run it
+# nightly or before a
 # release, as root. Budget: README "VM set budget".
 set -euo pipefail
 cd "$(dirname "$0")/.."
