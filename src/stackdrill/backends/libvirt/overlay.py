@@ -7,8 +7,9 @@ as the netns backend's controller does through netlink. An instance's port is a 
 from its network namespace in the guest (where its workload runs) into that bridge, with
 the topology's MAC and IP.
 
-A powered-off guest has no kernel state to program: changes for it are skipped and the
-host gets its VTEP and whole FDB again when it boots (`rebuild`).
+A powered-off (or hung, or still booting) guest has no kernel state to program: changes
+for it are skipped and the host gets its VTEP and whole FDB again once it has booted
+(`rebuild`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stackdrill.api import CommandResult, PowerState
+from stackdrill.api import CommandResult
 from stackdrill.backends.libvirt.agent import GuestCommandError
 from stackdrill.overlay import OverlayController, ShellPlane, VtepDevices
 from stackdrill.overlay.probes import probe
@@ -62,8 +63,10 @@ class GuestOverlay:
                            bridge_mac=self.lab.names.mac(host, f"overlay/{overlay}"))
 
     def _run(self, host: str, command: str) -> ShellResult:
-        if self.lab.is_test(self.lab.nodes[host].uri) \
-                or self.lab.drivers.power.state(host) is not PowerState.ON:
+        """A controller push: skipped for a guest that is off, hung or still booting (its
+        agent cannot answer yet, and `rebuild` programs its whole FDB once it has
+        booted); a push to a booting cmp1 failed the evacuation of its own guests."""
+        if self.lab.is_test(self.lab.nodes[host].uri) or not self.lab.should_answer(host):
             return _Skipped()
         return self.lab.run(host, command, timeout=60)
 
@@ -156,8 +159,7 @@ class GuestOverlay:
         if where is None:
             return False
         members = self.controller.overlays[spec.overlay].members
-        askers = sorted((h for h in members
-                         if self.lab.drivers.power.state(h) is PowerState.ON),
+        askers = sorted((h for h in members if self.lab.should_answer(h)),
                         key=lambda h: (h == where, h))[:3]
         for host in askers:
             if self.lab.run(host, f"ping -n -q -c 3 -i 0.2 -W 1 {spec.ip}", timeout=30).rc == 0:

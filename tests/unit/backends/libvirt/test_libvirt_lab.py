@@ -24,6 +24,7 @@ from libvirt_support import ROOT, TEST_URI, two_node, unique_lab  # noqa: E402
 
 from stackdrill.api import AttachMode, DriverError, PowerState, VolumePath  # noqa: E402
 from stackdrill.backends.libvirt import LibvirtBackend  # noqa: E402
+from stackdrill.backends.libvirt.agent import ShellResult  # noqa: E402
 from stackdrill.backends.libvirt.lab import LibvirtLab  # noqa: E402
 from stackdrill.backends.libvirt.naming import LabNames  # noqa: E402
 from stackdrill.backends.libvirt.xmlgen import read_domain  # noqa: E402
@@ -412,6 +413,33 @@ def test_overlay_faults_freeze_the_controller_and_heal_resumes_it() -> None:
         lab.heal(stale)
         assert state.frozen == set()
         assert any("overlay-endpoint" in line and "state=up" in line for line in lab.trace())
+
+
+def test_the_overlay_controller_skips_a_guest_until_it_has_booted(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A powered-on guest whose boot sequence has not finished has no agent to answer: the
+    controller's pushes skip it (its boot rebuilds its whole FDB). On returning-host a
+    push to the booting cmp1 failed the evacuation of cmp1's own guests on guests, where
+    the simulator evacuated them (DISAGREE)."""
+    topology = load_topology(ROOT / "lab" / "topologies" / "drbd-pair-overlay.yaml")
+    backend = LibvirtBackend(TEST_URI, lab_root=Path("/stackdrill-test"))
+    with backend.create(topology, lab_name=unique_lab("ovb"), seed=1) as lab:
+        sent: list[str] = []
+        monkeypatch.setattr(lab, "is_test", lambda uri: False)
+        def run(host: str, command: str, timeout: float = 60.0) -> ShellResult:
+            if "fdb" in command:  # not the power states the lab mirrors into guests
+                sent.append(host)
+            return ShellResult(command, 0, "", "")
+
+        monkeypatch.setattr(lab, "run", run)
+        lab.power_event("cmp2", PowerState.OFF, "fault")
+        lab.power_event("cmp2", PowerState.BOOTING, "heal")
+        assert lab.drivers.power.state("cmp2") is PowerState.ON  # libvirt: it runs
+        assert lab.overlay._run("cmp2", "bridge fdb append ...").rc == 0
+        assert sent == [], "pushed to a guest still booting"
+        lab.power_event("cmp2", PowerState.ON, "booted")
+        lab.overlay._run("cmp2", "bridge fdb append ...")
+        assert sent == ["cmp2"]
 
 
 def test_instances_outside_the_drills_writers_start_idle_not_skipped() -> None:
