@@ -49,7 +49,7 @@ from stackdrill.backends.libvirt.readiness import (
     console_size,
     overtaken,
 )
-from stackdrill.backends.libvirt.teardown import teardown_lab
+from stackdrill.backends.libvirt.teardown import existing, teardown_lab
 from stackdrill.backends.libvirt.xmlgen import DiskSpec, DomainSpec, NicSpec
 from stackdrill.backends.realtime import RealTime
 from stackdrill.backends.realtime.runtime import LAB_ERRORS
@@ -184,12 +184,27 @@ class LibvirtLab(Lab):
     def up(self) -> LibvirtLab:
         """Define networks, disks and domains, start them, wait for the guest agents,
         provision storage and the cluster stack, start the instances' workloads."""
+        self._refuse_existing()
         self.fence.start()  # before the guests: a boot's cluster stack may fence at once
         realize.up(self)
         self._drill_starts()
         if self.settings.wait_ready and not self.all_test():
             self.compute.heartbeats.start()  # stamped in drill time from the first beat
         return self
+
+    def _refuse_existing(self) -> None:
+        """A lab of this name that exists already (another run of the same drill and seed,
+        a kept lab, a crashed run's leftovers) is not ours: refuse before creating anything,
+        and tear nothing down. A second run of returning-host failed on the first's disk
+        and its teardown then removed the first run's whole lab mid-drill."""
+        found = [f"{uri}: {what}" for uri, conn in self.conns.items()
+                 for what in existing(conn, self.name)]
+        if found:
+            lifetime.unregister(self)
+            shown = "; ".join(found[:3]) + (f"; and {len(found) - 3} more" if found[3:] else "")
+            raise LabNotReadyError(
+                f"a lab named {self.name} exists already ({shown}): another stackdrill "
+                f"runs or kept it; `stackdrill down --lab {self.name}` removes it")
 
     def _drill_starts(self) -> None:
         """Lab time 0 is when the lab is ready, as on every backend (a drill's `at: 30`

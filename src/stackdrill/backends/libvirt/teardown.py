@@ -53,6 +53,19 @@ def lab_domains(conn: libvirt.virConnect, lab: str) -> list[libvirt.virDomain]:
     ]
 
 
+def existing(conn: libvirt.virConnect, lab: str) -> list[str]:
+    """What already carries this lab's names on `conn` (domains, networks, its pool), with
+    each domain's owner: a lab of that name that another process runs or kept."""
+    names = LabNames(lab)
+    found = [f"domain {d.name()} (owner {domain_owner(d) or 'unknown'})"
+             for d in conn.listAllDomains() if d.name().startswith(names.prefix)]
+    found += [f"network {n.name()}" for n in conn.listAllNetworks()
+              if n.name().startswith(names.prefix)]
+    found += [f"pool {p.name()}" for p in conn.listAllStoragePools()
+              if p.name() == names.pool()]
+    return found
+
+
 def teardown_lab(conn: libvirt.virConnect, lab: str) -> TeardownReport:
     names = LabNames(lab)
     report = TeardownReport()

@@ -27,8 +27,9 @@ from stackdrill.backends.libvirt import LibvirtBackend  # noqa: E402
 from stackdrill.backends.libvirt.agent import ShellResult  # noqa: E402
 from stackdrill.backends.libvirt.lab import LibvirtLab  # noqa: E402
 from stackdrill.backends.libvirt.naming import LabNames  # noqa: E402
+from stackdrill.backends.libvirt.teardown import lab_domains  # noqa: E402
 from stackdrill.backends.libvirt.xmlgen import read_domain  # noqa: E402
-from stackdrill.errors import StackdrillError, UnsupportedError  # noqa: E402
+from stackdrill.errors import LabNotReadyError, StackdrillError, UnsupportedError  # noqa: E402
 from stackdrill.faults import (  # noqa: E402
     Cut,
     DiskFailure,
@@ -202,13 +203,14 @@ def test_teardown_refuses_domains_it_did_not_create(conn: libvirt.virConnect) ->
     """A domain named like the lab's but without its metadata mark survives teardown, and so
     does a lab whose name merely starts with ours."""
     name = unique_lab("own")
+    backend = LibvirtBackend(TEST_URI, lab_root=Path("/x"))
+    neighbour = backend.create(two_node(), lab_name=f"{name}-b", seed=1)
+    lab = backend.create(two_node(), lab_name=name, seed=1)
+    # defined after the lab came up: a lab refuses to come up over names it would take
     foreign = conn.defineXML(
         f"<domain type='test'><name>sd_{name}_intruder</name><memory>1024</memory>"
         "<os><type>hvm</type></os></domain>")
-    backend = LibvirtBackend(TEST_URI, lab_root=Path("/x"))
-    neighbour = backend.create(two_node(), lab_name=f"{name}-b", seed=1)
     try:
-        lab = backend.create(two_node(), lab_name=name, seed=1)
         lab.destroy()
         left = domain_names(conn)
         assert f"sd_{name}_intruder" in left
@@ -440,6 +442,22 @@ def test_the_overlay_controller_skips_a_guest_until_it_has_booted(
         lab.power_event("cmp2", PowerState.ON, "booted")
         lab.overlay._run("cmp2", "bridge fdb append ...")
         assert sent == ["cmp2"]
+
+
+def test_a_second_lab_of_the_same_name_is_refused_and_leaves_the_first_alone() -> None:
+    """Two runs of one drill and seed name their labs alike. The second must refuse
+    before creating anything and tear nothing down: it used to fail on the first's disk
+    ("storage volume exists already") and its teardown removed the first run's lab in
+    the middle of its drill."""
+    backend = LibvirtBackend(TEST_URI, lab_root=Path("/stackdrill-test"))
+    name = unique_lab("twice")
+    with backend.create(two_node(), lab_name=name, seed=1) as first:
+        before = sorted(d.name() for d in lab_domains(first.conns[TEST_URI], name))
+        assert before
+        with pytest.raises(LabNotReadyError, match=f"a lab named {name} exists already"):
+            backend.create(two_node(), lab_name=name, seed=1)
+        assert sorted(d.name() for d in lab_domains(first.conns[TEST_URI], name)) == before
+        assert all(d.isActive() for d in lab_domains(first.conns[TEST_URI], name))
 
 
 def test_instances_outside_the_drills_writers_start_idle_not_skipped() -> None:
