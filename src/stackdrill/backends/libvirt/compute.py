@@ -212,8 +212,15 @@ class LibvirtCompute(ComputeDriver):
     def start_now(self, instance: str, host: str, volumes: dict[str, str]) -> None:
         """Start the instance's workloads in `host`'s guest. Traced as started before the
         first command is sent: from then on a copy may run there (a start that fails
-        midway is undone by a destroy, which is traced when confirmed)."""
+        midway is undone by a destroy, which is traced when confirmed). An instance that
+        already runs there is left as it is, as libvirt refuses to start an active domain
+        and the simulator's hypervisor returns the running guest: on returning-host the
+        host's own boot resumed web1 and the engine's resume flow then started a second
+        writer beside it (two incarnations writing one volume)."""
         with self._lock:
+            if instance in self.running[host]:
+                self.lab.log("already-running", instance=instance, host=host)
+                return
             incarnation = self.incarnations.get(instance, 0) + 1
             self.incarnations[instance] = incarnation
             self.running[host][instance] = incarnation

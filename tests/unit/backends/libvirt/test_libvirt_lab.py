@@ -482,3 +482,26 @@ def test_instances_outside_the_drills_writers_start_idle_not_skipped() -> None:
         lab.overlay.plug = lambda inst, host: None  # type: ignore[method-assign]
         realize.start_instances(lab)
         assert started == [(i.name, i.host) for i in topo.instances]
+
+
+def test_starting_an_instance_that_runs_on_that_host_starts_no_second_copy(
+        lab: LibvirtLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A returning host's boot resumes its guests (Nova's init_host) while the engine's
+    resume flow may start the same guest there: the second start is a no-op, as on the
+    simulator. On returning-host it started a second writer (incarnation 3 beside 2 on
+    cmp1, single_writer and acked_writes failed on guests)."""
+    commands: list[str] = []
+
+    def run(host: str, command: str, timeout: float = 60.0) -> ShellResult:
+        commands.append(command)
+        return ShellResult(command, 0, "", "")
+
+    monkeypatch.setattr(lab, "run", run)
+    compute = lab.compute
+    compute.start_now("vm1", "alice", {"vol1": "/dev/vg0/vol1"})
+    compute.start_now("vm1", "alice", {"vol1": "/dev/sdb"})
+    started = [c for c in commands if "writer.py vm1" in c]
+    assert len(started) == 1 and compute.running["alice"] == {"vm1": 1}
+    compute.destroy("vm1", "alice").result(timeout=10)
+    compute.start_now("vm1", "alice", {"vol1": "/dev/vg0/vol1"})
+    assert compute.running["alice"] == {"vm1": 2}
