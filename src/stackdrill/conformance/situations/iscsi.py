@@ -33,7 +33,6 @@ from stackdrill.conformance.drbd_lab import (
     reset_connected,
     run,
     sim_lab,
-    topology,
     vm_lab,
 )
 from stackdrill.conformance.model import EXACT, Fields, Observed, Situation, within
@@ -52,16 +51,12 @@ PARTITION = Partition(groups=((PRIMARY,), (SECONDARY,)), network=NETWORK)
 WRITE_LIMIT_S = 120.0  # no write of this situation takes longer
 HEALED_TRIES, HEALED_RETRY_S = 60, 0.5  # writes after the heal until one succeeds
 RESULT = "/run/sd-iscsi-write"
-FIELDS = ("short_write_ok", "short_write_s", "long_write_ok", "long_write_failed_after_s",
-          "failfast_write_ok", "failfast_write_s", "healed_write_ok", "healed_write_s")
 
 
 # ---------------------------------------------------------------- simulator
 
 def _sim() -> Fields:
-    topo = topology()
-    lab = sim_lab(topo.model_copy(update={
-        "iscsi": IscsiInitiator(replacement_timeout=REPLACEMENT_S)}))
+    lab = sim_lab()
     env = lab.kernel.env
     device = lab.lvm_hosts[PRIMARY].lv_device(VG, LV)
     session = IscsiSession(lab.kernel, lab.underlay, NETWORK, SECONDARY, PRIMARY, device,
