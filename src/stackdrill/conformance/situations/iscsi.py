@@ -42,6 +42,7 @@ from stackdrill.topology import IscsiInitiator
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
+    from stackdrill.backends.sim.lab import SimLab
 
 REPLACEMENT_S = 15  # short enough to wait out in a recording
 SHORT_CUT_S = 6.0  # a loss the session rides through
@@ -103,7 +104,7 @@ def _sim() -> Fields:
     return out
 
 
-def _heal_after(lab: Any, env: simpy.Environment, seconds: float
+def _heal_after(lab: SimLab, env: simpy.Environment, seconds: float
                 ) -> Generator[simpy.Event, Any, None]:
     yield env.timeout(seconds)
     lab.heal(PARTITION)
