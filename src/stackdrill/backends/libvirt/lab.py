@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import libvirt
 
@@ -181,7 +181,7 @@ class LibvirtLab(Lab):
 
     # ------------------------------------------------------------------ bring up
 
-    def up(self) -> LibvirtLab:
+    def up(self) -> Self:
         """Define networks, disks and domains, start them, wait for the guest agents,
         provision storage and the cluster stack, start the instances' workloads."""
         self._refuse_existing()
@@ -191,6 +191,10 @@ class LibvirtLab(Lab):
         if self.settings.wait_ready and not self.all_test():
             self.compute.heartbeats.start()  # stamped in drill time from the first beat
         return self
+
+    def create_guests(self) -> dict[str, float]:
+        """Networks, pool, disks and domains, started: when each guest started."""
+        return realize.create_guests(self)
 
     def _refuse_existing(self) -> None:
         """A lab of this name that exists already (another run of the same drill and seed,
@@ -430,10 +434,14 @@ class LibvirtLab(Lab):
             set_mark(self.domain(host), self.name, host, lifetime.KEPT)
 
     def destroy(self) -> None:
-        """Remove this lab's domains, networks, volumes and pool on every URI; safe twice."""
+        """Stop driving the lab, then remove everything it made; safe twice."""
         self.runtime.stop(SCHEDULED_GRACE_S)
         self.compute.heartbeats.stop()
         self.fence.stop()
+        self.remove_objects()
+
+    def remove_objects(self) -> None:
+        """Remove this lab's domains, networks, volumes and pool on every URI."""
         problems: list[str] = []
         if not self.all_test():
             netfaults.remove_table(self.name)

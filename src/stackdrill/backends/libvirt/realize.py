@@ -30,36 +30,11 @@ MIB = 1 << 20
 
 
 def up(lab: LibvirtLab) -> None:
-    """Define, start, wait, provision, start workloads; on any error tear everything down."""
+    """Create and start the guests (the lab's own way, or Vagrant's), then make them ready;
+    on any error tear everything down."""
     try:
-        for uri, conn in lab.conns.items():
-            up_networks(lab, uri, conn)
-            up_storage(lab, uri, conn)
-        for node in lab.nodes.values():
-            dom = lab.conns[node.uri].defineXML(domain_xml(lab.domain_spec(node.host)))
-            lab.log("domain-define", host=node.host, domain=dom.name())
-        started = {h: time.monotonic() for h in lab.nodes}
-        for node in lab.nodes.values():
-            lab.domain(node.host).create()
-            started[node.host] = time.monotonic()
-            lab.log("domain-start", host=node.host)
-        lab.progress(f"{len(lab.nodes)} guests starting ({lab.settings.domain_type})")
-        if lab.settings.wait_ready and not lab.all_test():
-            wait_ready(lab, started)
-            lab.progress(f"guests ready (slowest {max(lab.boot_seconds.values()):.0f} s)")
-            measure_agent(lab)
-            for host, node in lab.nodes.items():
-                if not lab.is_test(node.uri):  # a test-driver domain has no guest clock
-                    lab.clocks.sample(host)
-            if lab.settings.provision:
-                from stackdrill.backends.libvirt.provision import provision
-
-                lab.timings.update(provision(lab))
-                lab.progress("storage provisioned: " + ", ".join(
-                    f"{k.removesuffix('_s')} {v:.0f} s" for k, v in lab.timings.items()))
-                lab.overlay.build()
-                start_instances(lab)
-                lab.progress("workloads writing; the drill starts")
+        started = lab.create_guests()
+        make_ready(lab, started)
     except (GuestCommandError, DriverError, libvirt.libvirtError) as exc:
         # no drill has started: whatever went wrong, the lab never was ready
         lab.destroy()
@@ -67,6 +42,45 @@ def up(lab: LibvirtLab) -> None:
     except BaseException:
         lab.destroy()
         raise
+
+
+def create_guests(lab: LibvirtLab) -> dict[str, float]:
+    """Define networks, disks and domains and start them: when each one started."""
+    for uri, conn in lab.conns.items():
+        up_networks(lab, uri, conn)
+        up_storage(lab, uri, conn)
+    for node in lab.nodes.values():
+        dom = lab.conns[node.uri].defineXML(domain_xml(lab.domain_spec(node.host)))
+        lab.log("domain-define", host=node.host, domain=dom.name())
+    started = {h: time.monotonic() for h in lab.nodes}
+    for node in lab.nodes.values():
+        lab.domain(node.host).create()
+        started[node.host] = time.monotonic()
+        lab.log("domain-start", host=node.host)
+    lab.progress(f"{len(lab.nodes)} guests starting ({lab.settings.domain_type})")
+    return started
+
+
+def make_ready(lab: LibvirtLab, started: dict[str, float]) -> None:
+    """Wait for the guest agents, provision storage and the cluster stack, start the
+    instances' workloads (real guests only)."""
+    if not lab.settings.wait_ready or lab.all_test():
+        return
+    wait_ready(lab, started)
+    lab.progress(f"guests ready (slowest {max(lab.boot_seconds.values()):.0f} s)")
+    measure_agent(lab)
+    for host, node in lab.nodes.items():
+        if not lab.is_test(node.uri):  # a test-driver domain has no guest clock
+            lab.clocks.sample(host)
+    if lab.settings.provision:
+        from stackdrill.backends.libvirt.provision import provision
+
+        lab.timings.update(provision(lab))
+        lab.progress("storage provisioned: " + ", ".join(
+            f"{k.removesuffix('_s')} {v:.0f} s" for k, v in lab.timings.items()))
+        lab.overlay.build()
+        start_instances(lab)
+        lab.progress("workloads writing; the drill starts")
 
 
 def up_networks(lab: LibvirtLab, uri: str, conn: libvirt.virConnect) -> None:
@@ -86,15 +100,23 @@ def up_networks(lab: LibvirtLab, uri: str, conn: libvirt.virConnect) -> None:
         lab.log("network-up", network=net.name, bridge=lab.names.bridge(net.name), uri=uri)
 
 
-def up_storage(lab: LibvirtLab, uri: str, conn: libvirt.virConnect) -> None:
+def up_pool(lab: LibvirtLab, uri: str, conn: libvirt.virConnect) -> libvirt.virStoragePool:
+    """The lab's storage pool on `uri` (its work directory), made now if it is not there."""
     name = lab.names.pool()
     try:
-        pool = conn.storagePoolLookupByName(name)
+        return conn.storagePoolLookupByName(name)
     except libvirt.libvirtError:
         pool = conn.storagePoolDefineXML(pool_xml(name, str(lab.workdir)))
         if not lab.is_test(uri):
             pool.build(0)
         pool.create()
+        return pool
+
+
+def up_storage(lab: LibvirtLab, uri: str, conn: libvirt.virConnect) -> None:
+    """The pool with each node's root overlay of the guest image and its data disks."""
+    name = lab.names.pool()
+    pool = up_pool(lab, uri, conn)
     cap = lab.settings.disk_cap_mb * MIB
     for node in lab.nodes.values():
         if node.uri != uri:
