@@ -38,6 +38,9 @@ PACKAGES = (
     # iSCSI between guests: LIO's target (targetcli-fb on python3-rtslib-fb) on the storage
     # guests, open-iscsi's initiator on the compute guests
     "targetcli-fb", "open-iscsi",
+    # the Vagrant box (backends/vagrant/box.py): Vagrant reaches its machines over SSH as a
+    # `vagrant` user with sudo; sshd only starts when the kernel command line brings a key
+    "openssh-server", "sudo",
 )
 # Modules the drills use; copied with their dependencies (the whole tree is ~400 MB).
 GUEST_MODULES = (
@@ -63,6 +66,15 @@ activation {
 global {
     use_lvmlockd = 0
 }
+"""
+
+# sshd for Vagrant: keys only, no DNS lookups (no resolver in the lab), its host key made at boot
+SSHD_CONF = """\
+HostKey /run/sshd-keys/ssh_host_ed25519_key
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+UseDNS no
 """
 
 
@@ -106,7 +118,7 @@ def input_hash(kernel: tuple[str, str]) -> str:
     """Everything that changes the image: scripts, package lists, kernel version, this file."""
     h = hashlib.sha256()
     for part in (SUITE, MIRROR, ROOT_SIZE, *PACKAGES, *GUEST_MODULES, *INITRAMFS_MODULES,
-                 LVM_CONF, *kernel):
+                 LVM_CONF, SSHD_CONF, *kernel):
         h.update(part.encode() + b"\0")
     for name in ("build.py", "guest-init.sh", "initramfs-init.sh"):
         h.update((HERE / name).read_bytes())
@@ -166,6 +178,20 @@ def write_cpio(root: Path, out: Path) -> None:
         fh.write(header("TRAILER!!!", 0, 0, 0))
 
 
+def add_vagrant_user(root: Path) -> None:
+    """The box's login: user `vagrant` with passwordless sudo, as Vagrant boxes have it. No key
+    is baked in (each lab brings its own on the kernel command line, guest-init.sh), and the
+    host keys debootstrap generated are removed so that no two guests share one."""
+    run("useradd", "--root", str(root), "--create-home", "--shell", "/bin/bash", "--uid", "1000",
+        "--user-group", "vagrant")
+    sudoers = root / "etc/sudoers.d/vagrant"
+    sudoers.write_text("vagrant ALL=(ALL) NOPASSWD: ALL\n")
+    sudoers.chmod(0o440)
+    (root / "etc/ssh/sshd_config.d/stackdrill.conf").write_text(SSHD_CONF)
+    for key in (root / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+
+
 def build(cache: Path, force: bool) -> Path:
     kernel = kernel_package()
     digest = input_hash(kernel)
@@ -208,6 +234,7 @@ def build(cache: Path, force: bool) -> Path:
         (root / "etc/lvm/lvm.conf").write_text(LVM_CONF)
         (root / "etc/hostname").write_text("stackdrill\n")
         (root / "etc/fstab").write_text("/dev/vda / ext4 rw 0 1\n")
+        add_vagrant_user(root)
         shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
         (root / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
         for junk in ("usr/share/doc", "usr/share/man", "usr/share/locale"):

@@ -2,8 +2,9 @@
 # PID 1 of a stackdrill guest. No systemd and no udevd: a TCG guest with them needs ~43 s to a
 # prompt, this one ~15 s. It mounts the kernel file systems, loads the modules the drills use,
 # names the virtio-serial ports as udev would, and runs qemu-guest-agent, through which the host
-# controls the guest (no IP, no sshd). Everything else (addresses, DRBD, LVM, corosync) is
-# provisioned by the host through the agent.
+# controls the guest (no IP, no sshd: a Vagrant machine's addresses and sshd come from its
+# command line, below). Everything else (addresses, DRBD, LVM, corosync) is provisioned by
+# the host through the agent.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc 2>/dev/null
 mount -t sysfs sysfs /sys 2>/dev/null
@@ -17,6 +18,31 @@ mount -o remount,rw /
 mount -t configfs none /sys/kernel/config 2>/dev/null
 ln -sfn /dev /dev/misc          # dlm_controld and libdlm look for /dev/misc/dlm-*
 ln -sfn /proc/self/fd /dev/fd
+
+# sd.net=NAME,MAC,ADDRESS/PREFIX,MTU: name the NIC with MAC after its network, address it.
+sd_net() {
+    set -f; old_ifs=$IFS; IFS=,
+    set -- $1
+    IFS=$old_ifs; set +f
+    for dev in /sys/class/net/*; do
+        [ "$(cat "$dev/address")" = "$2" ] || continue
+        ip link set dev "${dev##*/}" name "$1"
+        ip link set dev "$1" mtu "$4" up
+        ip addr replace "$3" dev "$1"
+    done
+}
+
+# sd.ssh_key=TYPE:BASE64: the lab's public key for user vagrant, and sshd with a fresh host key.
+sd_sshd() {
+    install -d -m 700 -o vagrant -g vagrant /home/vagrant/.ssh
+    echo "$1" | tr : ' ' > /home/vagrant/.ssh/authorized_keys
+    chown vagrant:vagrant /home/vagrant/.ssh/authorized_keys
+    chmod 600 /home/vagrant/.ssh/authorized_keys
+    install -d -m 700 /run/sshd-keys
+    install -d -m 755 /run/sshd
+    ssh-keygen -q -t ed25519 -N '' -f /run/sshd-keys/ssh_host_ed25519_key
+    /usr/sbin/sshd || echo "stackdrill-init: sshd failed" > /dev/console
+}
 
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
@@ -33,6 +59,17 @@ done
 mount -t configfs none /sys/kernel/config 2>/dev/null
 
 ip link set lo up
+
+# A Vagrant machine (backends/vagrant/box.py) must have its addresses and sshd before anything
+# can reach it, so its NICs (sd.net=NAME,MAC,ADDRESS/PREFIX,MTU) and login key
+# (sd.ssh_key=TYPE:BASE64) come on the kernel command line. The libvirt backend passes neither:
+# it configures the guest through the agent.
+for arg in $(cat /proc/cmdline); do
+    case "$arg" in
+        sd.net=*) sd_net "${arg#sd.net=}" ;;
+        sd.ssh_key=*) sd_sshd "${arg#sd.ssh_key=}" ;;
+    esac
+done
 
 # udev would make /dev/virtio-ports/<name>; without it, do the same from sysfs (bounded wait).
 mkdir -p /dev/virtio-ports
