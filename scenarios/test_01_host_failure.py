@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from scenario_helpers import assert_passed, assert_sim_agrees, check, drill, from_host
+
+VAGRANT_STATE = Path("/var/lib/stackdrill/vagrant")
 
 
 @pytest.mark.backends("sim", "libvirt")
@@ -39,3 +43,26 @@ def test_every_instance_of_the_dead_host_runs_on_a_survivor_and_no_write_is_lost
     assert check(report, "acked_writes").data["lost"] == 0
     assert report.state_after["power"]["cmp1"] == "off"
     assert_sim_agrees(report, run_drill)
+
+
+@pytest.mark.backends("libvirt")
+@pytest.mark.vm_peer
+def test_machines_made_by_vagrant_recover_the_same_and_vagrant_destroy_leaves_nothing(
+        run_drill):
+    """Issue 15: the pair's story with the machines made by `vagrant up` (the Vagrantfile,
+    the box built from the guest image, Vagrant reaching them over SSH through the lab's
+    own namespace), then provisioned and driven by the libvirt lab: it recovers as on the
+    libvirt backend's own guests and agrees with the simulator, and its teardown (`vagrant
+    destroy`, then what is left) leaves no state directory and no namespace behind."""
+    report = run_drill(drill("vm-host-failure"), backend="vagrant")
+    assert report.backend == "vagrant"
+    assert_passed(report)
+    moved = from_host(report, "cmp1")
+    assert {i.name for i in moved} == {"inst-a", "inst-b"}
+    assert all(i.state == "recovered" and i.host_after == "cmp2" for i in moved), moved
+    assert check(report, "acked_writes").data["lost"] == 0
+    assert_sim_agrees(report, run_drill)
+    assert [p.name for p in VAGRANT_STATE.iterdir()] in (["home"], []), "state left behind"
+    netns = Path("/run/netns")
+    left = [n.name for n in netns.iterdir() if n.name.endswith("_ssh")] if netns.is_dir() else []
+    assert not left, f"SSH namespaces left behind: {left}"

@@ -1,12 +1,12 @@
 """The `vagrant` backend: `vagrant up` of the repo's Vagrantfile, then the libvirt backend's
-faults and power driver on the very same domains.
+provisioning, faults and power on the very same domains.
 
-Why both: Vagrant is what engineers already use to get KVM guests with a real distribution
-(systemd, sshd), while everything stackdrill does to a running lab (destroy, suspend, detach a
-disk, link down, commands through the guest agent) is libvirt's business. The Vagrantfile names
-domains, networks, MACs and disks exactly as `LabNames` does, so the libvirt lab logic applies
-unchanged. Vagrant boxes are full systemd guests: this backend wants KVM (under TCG use the
-`libvirt` backend's own image).
+Why both: Vagrant is how many engineers get their test machines, and its Vagrantfile is what
+they read and change; everything stackdrill does to a running lab (destroy, suspend, detach a
+disk, link down, commands through the guest agent) is libvirt's business. The Vagrantfile
+names domains, networks, MACs and disks exactly as `LabNames` does, so the libvirt lab logic
+applies unchanged. The box is made from the libvirt backend's guest image (box.py), so the
+machines are the same whichever backend made them, and boot under KVM or qemu TCG alike.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from stackdrill.api import Backend, Capabilities, LabOptions
+from stackdrill.backends import lifetime
 from stackdrill.backends.libvirt.faults import VAGRANT_FAULT_KINDS
-from stackdrill.errors import BackendUnavailableError
+from stackdrill.backends.vagrant.sshpath import SshPath, ssh_network
+from stackdrill.errors import BackendUnavailableError, UnsupportedError
 from stackdrill.topology import Topology
 
 if TYPE_CHECKING:
@@ -29,26 +29,40 @@ if TYPE_CHECKING:
 LAB_ROOT = Path("/var/lib/stackdrill/vagrant")
 
 
+
 def find_vagrantfile(start: Path | None = None) -> Path:
-    """The directory holding the project's Vagrantfile (STACKDRILL_VAGRANT_DIR, or upwards)."""
+    """The project's Vagrantfile: STACKDRILL_VAGRANT_DIR, else upwards from the current
+    directory, else upwards from this package (a checkout installed in place)."""
     env = os.environ.get("STACKDRILL_VAGRANT_DIR")
     if env:
-        return Path(env)
-    here = (start or Path.cwd()).resolve()
-    for directory in (here, *here.parents):
-        if (directory / "Vagrantfile").exists():
-            return directory
+        return Path(env) / "Vagrantfile"
+    for origin in (start or Path.cwd(), Path(__file__)):
+        here = origin.resolve()
+        for directory in (here, *here.parents):
+            if (directory / "Vagrantfile").is_file():
+                return directory / "Vagrantfile"
     raise BackendUnavailableError("no Vagrantfile found (set STACKDRILL_VAGRANT_DIR)")
 
 
-def vagrant_env(topology_file: Path, lab_name: str, workdir: Path) -> dict[str, str]:
-    """What the Vagrantfile reads: the topology, the lab name, and a per-lab .vagrant dir."""
+def vagrant_env(lab_root: Path) -> dict[str, str]:
+    """The environment every `vagrant` command of a lab runs in: boxes in stackdrill's own
+    VAGRANT_HOME (never the user's ~/.vagrant.d), the libvirt provider."""
+    return {**os.environ, "VAGRANT_HOME": str(lab_root / "home"),
+            "VAGRANT_DEFAULT_PROVIDER": "libvirt"}
+
+
+def lab_settings(state: Path, lab_name: str, ssh: SshPath, ssh_net: str,
+                 cmdline: str) -> dict[str, str]:
+    """What the Vagrantfile reads for one lab (each key also works as an environment
+    variable with the repository's Vagrantfile)."""
     return {
-        **os.environ,
-        "STACKDRILL_TOPOLOGY": str(topology_file),
+        "STACKDRILL_TOPOLOGY": str(state / "topology.yaml"),
         "STACKDRILL_LAB": lab_name,
-        "VAGRANT_DOTFILE_PATH": str(workdir / ".vagrant"),
-        "VAGRANT_DEFAULT_PROVIDER": "libvirt",
+        "STACKDRILL_VAGRANT_KEY": str(state / "id_ed25519"),
+        "STACKDRILL_VAGRANT_PROXY": ssh.proxy_command(),
+        "STACKDRILL_VAGRANT_SSH_NETWORK": ssh_net,
+        "STACKDRILL_VAGRANT_CONSOLE_DIR": str(state / "pool"),
+        "STACKDRILL_VM_CMDLINE": cmdline,
     }
 
 
@@ -56,8 +70,9 @@ class VagrantBackend(Backend):
     name = "vagrant"
     capabilities = Capabilities(
         faults=VAGRANT_FAULT_KINDS,
-        features=frozenset(),
-        needs="KVM, vagrant + vagrant-libvirt, python-vagrant, libvirt-python, a Debian box",
+        features=frozenset({"drbd", "lvm", "instances"}),
+        needs="root, vagrant + vagrant-libvirt, python-vagrant, libvirt + qemu (KVM or TCG), "
+              "netcat-openbsd, guest image (lab/images/build.py)",
     )
 
     def __init__(self, uri: str = "qemu:///system", lab_root: Path | None = None) -> None:
@@ -66,43 +81,108 @@ class VagrantBackend(Backend):
 
     @classmethod
     def available(cls) -> str | None:
-        if shutil.which("vagrant") is None:
-            return "vagrant is not installed (apt-get install vagrant vagrant-libvirt)"
+        for binary, package in (("vagrant", "vagrant vagrant-libvirt"),
+                                ("nc", "netcat-openbsd")):
+            if shutil.which(binary) is None:
+                return f"{binary} is not installed (apt-get install {package})"
         try:
             import vagrant  # noqa: F401
         except ImportError:
             return "python-vagrant is not installed (pip install python-vagrant)"
-        from stackdrill.backends.libvirt.daemon import kvm_usable
+        from stackdrill.backends.libvirt.backend import LibvirtBackend
 
-        if not kvm_usable():
-            return "no usable KVM: Vagrant boxes are too slow under TCG (use the libvirt backend)"
-        return None
+        return LibvirtBackend.available()
 
     def create(self, topology: Topology, *, lab_name: str, seed: int,
                options: LabOptions | None = None) -> VagrantLab:
         import libvirt
-        import vagrant
 
-        from stackdrill.backends.libvirt.daemon import domain_type
-        from stackdrill.backends.libvirt.image import GuestImage
+        from stackdrill.backends.libvirt.backend import _silence_libvirt
+        from stackdrill.backends.libvirt.daemon import domain_type, ensure_libvirtd
+        from stackdrill.backends.libvirt.image import find_image
         from stackdrill.backends.libvirt.lab import LabSettings
-        from stackdrill.backends.vagrant.lab import VagrantLab
+        from stackdrill.backends.vagrant.box import ensure_box
+        from stackdrill.backends.vagrant.lab import VagrantLab, VagrantRun
 
-        workdir = self.lab_root / lab_name
-        workdir.mkdir(parents=True, exist_ok=True)
-        topology_file = workdir / "topology.yaml"
-        topology_file.write_text(yaml.safe_dump(topology.model_dump(mode="json")))
-        env = vagrant_env(topology_file, lab_name, workdir)
-        runner = vagrant.Vagrant(str(find_vagrantfile()), env=env,  # type: ignore[no-untyped-call]
-                                 quiet_stdout=False)
-        conns = {self.uri: libvirt.open(self.uri)}
-        settings = LabSettings(domain_type=domain_type(), wait_ready=False)
-        lab = VagrantLab(topology, name=lab_name, conns=conns, default_uri=self.uri,
-                         image=GuestImage.placeholder(), workdir=workdir, settings=settings)
-        lab.vagrant = runner
-        try:
-            runner.up(provider="libvirt")  # type: ignore[no-untyped-call]
-        except BaseException:
-            lab.destroy()
-            raise
-        return lab
+        if any(h.libvirt_uri for h in topology.hosts):
+            raise UnsupportedError("the vagrant backend runs every machine on one libvirt "
+                                   "daemon; hosts[].libvirt_uri is for the libvirt backend")
+        ssh = SshPath.for_lab(lab_name, topology)
+        _silence_libvirt()
+        ensure_libvirtd()
+        image = find_image()
+        env = vagrant_env(self.lab_root)
+        settings = LabSettings(domain_type=domain_type())
+        state = self.lab_root / lab_name
+        run = VagrantRun(state=state, env=env, vagrantfile=find_vagrantfile(), settings={
+            **lab_settings(state, lab_name, ssh, ssh_network(topology).name, image.cmdline),
+            "STACKDRILL_VAGRANT_BOX": ensure_box(image, self.lab_root / "home", env),
+            "STACKDRILL_VM_DRIVER": settings.domain_type,
+            "STACKDRILL_VM_RAM_MB": str(settings.memory_cap_mb),
+            "STACKDRILL_VM_CPUS": str(settings.vcpus_cap),
+            "STACKDRILL_VM_DISK_MB": str(settings.disk_cap_mb),
+        })
+        lab = VagrantLab(topology, name=lab_name, conns={self.uri: libvirt.open(self.uri)},
+                         default_uri=self.uri, image=image, workdir=state / "pool",
+                         settings=settings, options=options, vagrant=run, ssh=ssh)
+        return lab.up()
+
+
+    @classmethod
+    def state_dir(cls, lab_name: str) -> Path:
+        """The lab's Vagrant project; a name that would lead elsewhere is refused."""
+        state = LAB_ROOT / lab_name
+        if state.parent != LAB_ROOT or lab_name in {"home", "", ".", ".."}:
+            raise UnsupportedError(f"not a vagrant lab name: {lab_name[:40]!r}")
+        return state
+
+    @classmethod
+    def teardown(cls, lab_name: str) -> list[str]:
+        """`down --lab NAME`: `vagrant destroy` in the lab's project, then the libvirt
+        teardown of what is left (found by name and mark), its SSH namespace and its
+        state directory."""
+        from stackdrill.backends.libvirt.backend import LibvirtBackend
+        from stackdrill.backends.vagrant.lab import VagrantRun
+        from stackdrill.backends.vagrant.sshpath import remove_ssh_path
+
+        state = cls.state_dir(lab_name)
+        removed: list[str] = []
+        if (state / ".vagrant").is_dir():
+            problem = VagrantRun(state=state, env=vagrant_env(LAB_ROOT)).destroy()
+            removed.append(problem or f"vagrant machines of {lab_name}")
+        removed += LibvirtBackend.teardown(lab_name)
+        if remove_ssh_path(lab_name):
+            removed.append(f"namespace {SshPath.namespace_of(lab_name)}")
+        if state.is_dir():
+            shutil.rmtree(state)
+            removed.append(f"state {state}")
+        return removed
+
+    @classmethod
+    def cleanup_all(cls) -> list[str]:
+        """`down --all`: every vagrant lab whose owner process is gone (its domains' marks,
+        as for the libvirt backend) or that has no domain left; never a kept lab."""
+        from stackdrill.backends.libvirt.backend import LibvirtBackend
+
+        owners = LibvirtBackend._lab_owners()
+        labs = sorted(p.name for p in LAB_ROOT.iterdir()
+                      if p.is_dir() and p.name != "home") if LAB_ROOT.is_dir() else []
+        return [line for lab in labs
+                if all(lifetime.owner_gone(o) or not o for o in owners.get(lab, ()))
+                for line in cls.teardown(lab)]
+
+    @classmethod
+    def kept_labs(cls) -> list[str]:
+        from stackdrill.backends.libvirt.backend import LibvirtBackend
+
+        return [lab for lab in LibvirtBackend.kept_labs() if (LAB_ROOT / lab).is_dir()]
+
+    @classmethod
+    def describe_kept(cls, lab_name: str) -> str | None:
+        """How to reach a kept lab's machines: `vagrant ssh` in its project directory."""
+        if lab_name not in cls.kept_labs():
+            return None
+        state = LAB_ROOT / lab_name
+        return (f"kept vagrant lab {lab_name!r}: `cd {state} && VAGRANT_HOME={LAB_ROOT / 'home'} "
+                "vagrant ssh HOST` (or `vagrant status`); the heartbeat monitor and the "
+                "workloads' readers stopped with the run (frozen)")
