@@ -139,7 +139,9 @@ def test_an_unknown_backend_is_a_usage_error_not_a_session_of_skips(
 
 
 def test_a_known_backend_unavailable_here_still_skips_with_its_reason(
-        pytester: pytest.Pytester) -> None:
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # without vagrant on PATH the vagrant backend is unavailable, wherever the test runs
+    monkeypatch.setenv("PATH", str(pytester.path))
     pytester.makepyfile(test_vm=f"""
         def test_on_vagrant(run_drill):
             run_drill({str(DRILL)!r})

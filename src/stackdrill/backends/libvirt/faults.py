@@ -328,7 +328,7 @@ class LibvirtFaults:
 
 
 # Each fault this backend realises, with its inject and its heal; the declared fault
-# support of the libvirt backend (and of vagrant, which takes the host-level part) is
+# support of the libvirt backend (and of vagrant, whose machines are the same domains) is
 # derived from these tables.
 HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
     HostCrash: (LibvirtFaults._crash, LibvirtFaults._crash_heal),
@@ -349,11 +349,6 @@ HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
     DaemonKill: (LibvirtFaults._kill_daemon, LibvirtFaults._restart_daemon),
 }
 FAULT_KINDS = fault_kinds(HANDLERS)
-# Vagrant picks its own tap names and configures its own guests: only the domain-level
-# faults apply there.
-VAGRANT_HANDLERS: dict[type[Fault], tuple[Action, Action]] = {
-    cls: HANDLERS[cls] for cls in (HostCrash, HostHang, HostReboot, DiskFailure, LinkDown)}
-VAGRANT_FAULT_KINDS = fault_kinds(VAGRANT_HANDLERS)
 
 
 def _xml(spec: xmlgen.DiskSpec) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from stackdrill.api import Backend, Capabilities, LabOptions
 from stackdrill.backends import lifetime
-from stackdrill.backends.libvirt.faults import VAGRANT_FAULT_KINDS
+from stackdrill.backends.libvirt.backend import LibvirtBackend
 from stackdrill.backends.vagrant.sshpath import SshPath, ssh_network
 from stackdrill.errors import BackendUnavailableError, UnsupportedError
 from stackdrill.topology import Topology
@@ -68,9 +68,11 @@ def lab_settings(state: Path, lab_name: str, ssh: SshPath, ssh_net: str,
 
 class VagrantBackend(Backend):
     name = "vagrant"
+    # The machines are the libvirt lab's domains under its names (networks, bridges, taps,
+    # MACs, disks, the fence channel), driven by the same code: the same declarations.
     capabilities = Capabilities(
-        faults=VAGRANT_FAULT_KINDS,
-        features=frozenset({"drbd", "lvm", "instances"}),
+        faults=LibvirtBackend.capabilities.faults,
+        features=LibvirtBackend.capabilities.features,
         needs="root, vagrant + vagrant-libvirt, python-vagrant, libvirt + qemu (KVM or TCG), "
               "netcat-openbsd, guest image (lab/images/build.py)",
     )
@@ -89,7 +91,6 @@ class VagrantBackend(Backend):
             import vagrant  # noqa: F401
         except ImportError:
             return "python-vagrant is not installed (pip install python-vagrant)"
-        from stackdrill.backends.libvirt.backend import LibvirtBackend
 
         return LibvirtBackend.available()
 
@@ -99,6 +100,7 @@ class VagrantBackend(Backend):
 
         from stackdrill.backends.libvirt.backend import _silence_libvirt
         from stackdrill.backends.libvirt.daemon import domain_type, ensure_libvirtd
+        from stackdrill.backends.libvirt.fencing import fenced_hosts
         from stackdrill.backends.libvirt.image import find_image
         from stackdrill.backends.libvirt.lab import LabSettings
         from stackdrill.backends.vagrant.box import ensure_box
@@ -121,6 +123,7 @@ class VagrantBackend(Backend):
             "STACKDRILL_VM_RAM_MB": str(settings.memory_cap_mb),
             "STACKDRILL_VM_CPUS": str(settings.vcpus_cap),
             "STACKDRILL_VM_DISK_MB": str(settings.disk_cap_mb),
+            "STACKDRILL_VAGRANT_FENCED": ",".join(fenced_hosts(topology)),
         })
         lab = VagrantLab(topology, name=lab_name, conns={self.uri: libvirt.open(self.uri)},
                          default_uri=self.uri, image=image, workdir=state / "pool",
@@ -141,7 +144,6 @@ class VagrantBackend(Backend):
         """`down --lab NAME`: `vagrant destroy` in the lab's project, then the libvirt
         teardown of what is left (found by name and mark), its SSH namespace and its
         state directory."""
-        from stackdrill.backends.libvirt.backend import LibvirtBackend
         from stackdrill.backends.vagrant.lab import VagrantRun
         from stackdrill.backends.vagrant.sshpath import remove_ssh_path
 
@@ -162,7 +164,6 @@ class VagrantBackend(Backend):
     def cleanup_all(cls) -> list[str]:
         """`down --all`: every vagrant lab whose owner process is gone (its domains' marks,
         as for the libvirt backend) or that has no domain left; never a kept lab."""
-        from stackdrill.backends.libvirt.backend import LibvirtBackend
 
         owners = LibvirtBackend._lab_owners()
         labs = sorted(p.name for p in LAB_ROOT.iterdir()
@@ -173,7 +174,6 @@ class VagrantBackend(Backend):
 
     @classmethod
     def kept_labs(cls) -> list[str]:
-        from stackdrill.backends.libvirt.backend import LibvirtBackend
 
         return [lab for lab in LibvirtBackend.kept_labs() if (LAB_ROOT / lab).is_dir()]
 

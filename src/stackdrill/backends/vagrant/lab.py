@@ -25,7 +25,6 @@ import yaml
 
 from stackdrill.backends import lifetime
 from stackdrill.backends.libvirt import realize
-from stackdrill.backends.libvirt.faults import VAGRANT_HANDLERS
 from stackdrill.backends.libvirt.lab import LibvirtLab
 from stackdrill.backends.libvirt.naming import set_mark
 from stackdrill.backends.vagrant.sshpath import SshPath
@@ -114,8 +113,6 @@ class VagrantLab(LibvirtLab):
     """A lab whose machines Vagrant made: everything after `vagrant up` is the libvirt lab's."""
 
     backend = "vagrant"
-    # Only the domain-level faults are declared for Vagrant machines so far.
-    fault_handlers = VAGRANT_HANDLERS
 
     def __init__(self, *args: Any, vagrant: VagrantRun, ssh: SshPath, **kwargs: Any) -> None:
         self.vagrant = vagrant  # before the libvirt lab registers its teardown
