@@ -37,7 +37,7 @@ answers() { [ -S "$run/libvirt-sock" ] && timeout 20 virsh -c "$uri" version >/d
 pid_of() {
     local file="$run/$1.pid" pid
     [ -f "$file" ] || return 1
-    pid=$(cat "$file")
+    pid=$(cat "$file" 2>/dev/null) || return 1
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     grep -qs "$1" "/proc/$pid/cmdline" || return 1
     grep -qs '^State:.*Z' "/proc/$pid/status" && return 1  # exited, not yet reaped
