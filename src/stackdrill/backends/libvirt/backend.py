@@ -111,10 +111,9 @@ class LibvirtBackend(Backend):
         import libvirt
 
         from stackdrill.backends.libvirt.teardown import teardown_lab
-        from stackdrill.topology.libvirt_uri import HV_DIR, local_hypervisor
+        from stackdrill.backends.libvirt.underlay import daemon_runs
 
-        name = local_hypervisor(uri)
-        if name is not None and not (Path(HV_DIR) / name / "libvirt-sock").is_socket():
+        if not daemon_runs(uri):
             return [], []  # that daemon was stopped: its domains, bridges and pools with it
         try:
             conn = libvirt.open(uri)

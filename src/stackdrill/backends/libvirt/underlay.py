@@ -16,12 +16,13 @@ plan does not depend on the order of bring-up.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from stackdrill.backends.libvirt.hvaccess import HostAccess, VxlanPort, access_for, port_alias
 from stackdrill.errors import LabNotReadyError, StackdrillError, UnsupportedError
-from stackdrill.topology.libvirt_uri import LOCAL_QEMU, local_hypervisor
+from stackdrill.topology.libvirt_uri import HV_DIR, LOCAL_QEMU, local_hypervisor
 from stackdrill.topology.semantic import VXLAN_OVERHEAD
 
 if TYPE_CHECKING:
@@ -120,6 +121,13 @@ def connect(lab: LibvirtLab, uri: str) -> None:
                 local=port.local, peers=",".join(port.peers))
 
 
+def daemon_runs(uri: str) -> bool:
+    """False only for a second local daemon that was stopped: its namespace, bridges and
+    ports went with it (scripts/second-libvirtd.sh stop), so there is nothing to remove."""
+    name = local_hypervisor(uri)
+    return name is None or (Path(HV_DIR) / name / "libvirt-sock").is_socket()
+
+
 def disconnect(lab_name: str, uris: Iterable[str]) -> tuple[list[str], list[str]]:
     """Teardown on each hypervisor's host (each once) that stackdrill can reach: the lab's
     fault table and its VXLAN ports (only ports whose alias marks them as this lab's).
@@ -131,7 +139,7 @@ def disconnect(lab_name: str, uris: Iterable[str]) -> tuple[list[str], list[str]
     seen: set[str] = set()
     for uri in uris:
         key = hypervisor_key(uri)
-        if key in seen:
+        if key in seen or not daemon_runs(uri):
             continue
         seen.add(key)
         try:

@@ -229,3 +229,12 @@ def test_hypervisors_are_checked_where_they_are_written(hypervisors: list[dict[s
     with pytest.raises(TopologyError, match=says) as info:
         parse_topology(data, "t.yaml")
     assert "t.yaml: hypervisors[" in str(info.value)
+
+
+def test_down_passes_over_a_second_daemon_that_was_stopped() -> None:
+    """Its namespace took its bridges and ports along: nothing to do, and no problem that
+    would keep `down` failing (and the lab's record) forever."""
+    stopped = HV2.replace("hv2", "hvgone")
+    assert not underlay.daemon_runs(stopped)
+    assert underlay.disconnect("lab1", [stopped]) == ([], [])
+    assert LibvirtBackend.teardown("lab1", (stopped,)) == []
