@@ -103,6 +103,15 @@ class LocalHost(HostAccess):
         return None
 
     def add_vxlan(self, port: VxlanPort) -> None:
+        from pyroute2 import NetlinkError
+
+        try:
+            self._add_vxlan(port)
+        except NetlinkError as exc:  # e.g. EEXIST: another lab's port has this VNI here
+            raise LabNotReadyError(f"{self.label}: adding VXLAN port {port.name} (VNI "
+                                   f"{port.vni}) for {port.alias}: {exc}") from exc
+
+    def _add_vxlan(self, port: VxlanPort) -> None:
         with self._ipr() as ipr:
             bridge = ipr.link_lookup(ifname=port.bridge)
             if not bridge:

@@ -91,3 +91,13 @@ def test_sockets_are_trusted_only_in_a_directory_only_root_writes(tmp_path: Path
     hv.chmod(0o777)
     with pytest.raises(BackendUnavailableError, match="owned by root and writable by root"):
         check_hv_dir(hv)
+
+
+def test_a_vni_taken_here_is_a_lab_not_ready_error(ns: str) -> None:
+    """Two labs whose VNIs collide on one hypervisor (1 in 16 million): the kernel refuses
+    the second port (same VNI and port), and the lab says so instead of a traceback."""
+    from stackdrill.errors import LabNotReadyError
+
+    LocalHost(ns).add_vxlan(port("lab1", "repl", "sdvxtest1"))
+    with pytest.raises(LabNotReadyError, match="VNI 4242"):
+        LocalHost(ns).add_vxlan(port("lab2", "repl", "sdvxtest2"))
