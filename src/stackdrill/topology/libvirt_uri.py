@@ -9,6 +9,12 @@ and `qemu:///session`, libvirt's in-process test driver (`test:///default` or a
 `test:///path.xml`), and `qemu+ssh://` or `qemu+tls://` to a named host's `/system`.
 Query parameters are refused unless the user (never the file) opts in with
 STACKDRILL_ALLOW_LIBVIRT_URI_PARAMS=1, read at validation time.
+
+One socket is allowed without that opt-in: a second local daemon that stackdrill's own
+scripts/second-libvirtd.sh started, `qemu+unix:///system?socket=/run/stackdrill/hv/NAME/
+libvirt-sock` exactly (NAME a short lowercase word). A file may pick which of those
+daemons, never another path: the directory is root's, 0700 (the backend checks that
+before it connects), so only root can have put a socket there.
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ from stackdrill.echo import key_text, shown
 ALLOW_PARAMS_ENV = "STACKDRILL_ALLOW_LIBVIRT_URI_PARAMS"
 MAX_URI = 256
 LOCAL_QEMU = ("qemu:///system", "qemu:///session")
+HV_DIR = "/run/stackdrill/hv"  # stackdrill's own local daemons (scripts/second-libvirtd.sh)
+HV_NAME = re.compile(r"[a-z][a-z0-9]{0,7}")
+_HV_URI = re.compile(rf"qemu\+unix:///system\?socket={re.escape(HV_DIR)}/({HV_NAME.pattern})"
+                     r"/libvirt-sock")
 REMOTE_SCHEMES = ("qemu+ssh", "qemu+tls")
 # libvirt's remote-driver parameters (docs/uri.rst): each overrides how or where it connects
 REMOTE_PARAMS = frozenset({
@@ -38,10 +48,18 @@ def params_allowed() -> bool:
     return os.environ.get(ALLOW_PARAMS_ENV) == "1"
 
 
+def local_hypervisor(uri: str) -> str | None:
+    """NAME, when `uri` is one of stackdrill's own local daemons (see the module's note)."""
+    match = _HV_URI.fullmatch(uri)
+    return match.group(1) if match else None
+
+
 def uri_problem(uri: str) -> str | None:
     """Why `uri` may not be used, or None when it may."""
     if len(uri) > MAX_URI or not uri.isprintable() or any(c.isspace() for c in uri):
         return f"not a libvirt URI a lab can use: {shown(uri)}"
+    if local_hypervisor(uri) is not None:
+        return None
     try:
         parts = urlsplit(uri)
         port = parts.port
@@ -64,7 +82,9 @@ def uri_problem(uri: str) -> str | None:
         return _remote_problem(parts.netloc, parts.hostname, parts.username, parts.password,
                                port, parts.path)
     return (f"transport {shown(parts.scheme)} is not allowed: use qemu:///system, "
-            "qemu:///session, test:///..., qemu+ssh://HOST/system or qemu+tls://HOST/system")
+            "qemu:///session, test:///..., qemu+ssh://HOST/system, qemu+tls://HOST/system "
+            f"or a daemon of scripts/second-libvirtd.sh (qemu+unix:///system?socket={HV_DIR}"
+            "/NAME/libvirt-sock)")
 
 
 def _query_problem(query: str, scheme: str) -> str | None:

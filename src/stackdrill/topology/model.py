@@ -323,6 +323,36 @@ class IscsiInitiator(Frozen):
         description="node.conn[0].timeo.login_timeout, seconds: how long a login may take")
 
 
+class Hypervisor(Frozen):
+    """A libvirt daemon some hosts run on (`hosts[].libvirt_uri`, or the backend's default
+    URI) and its address on the underlay between hypervisors: where the other daemons
+    send the lab networks they share with it (VXLAN). Only the libvirt backend reads it,
+    and only when a lab network spans daemons; how stackdrill reaches the hypervisor's
+    shell is never said here (see backends/libvirt/hvaccess.py)."""
+
+    uri: str
+    underlay: str = Field(description="The hypervisor's IPv4 address on the underlay.")
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        problem = uri_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("underlay")
+    @classmethod
+    def _underlay(cls, value: str) -> str:
+        try:
+            addr = ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"not an IP address: {shown(value)}") from None
+        if addr.version != 4 or addr.is_multicast or addr.is_unspecified or addr.is_loopback:
+            raise ValueError(f"not a unicast IPv4 address (VXLAN over IPv4): {shown(value)}")
+        return value
+
+
 class Topology(Frozen):
     """A whole lab. Build it with `load_topology`, which also runs the semantic checks."""
 
@@ -339,9 +369,15 @@ class Topology(Frozen):
     instances: tuple[Instance, ...] = ()
     iscsi: IscsiInitiator = Field(default_factory=IscsiInitiator,
                                   description="The initiators' timeouts (volumes over iSCSI).")
+    hypervisors: tuple[Hypervisor, ...] = Field(
+        default=(), description="Underlay addresses of the libvirt daemons, for a lab whose "
+                                "networks span several (libvirt backend only).")
 
     def host(self, name: str) -> Host:
         return _by_name(self.hosts, name, "host")
+
+    def hypervisor(self, uri: str) -> Hypervisor | None:
+        return next((h for h in self.hypervisors if h.uri == uri), None)
 
     def network(self, name: str) -> Network:
         return _by_name(self.networks, name, "network")

@@ -50,6 +50,10 @@ def _duplicates(topo: Topology) -> list[Problem]:
     out += _dupes(((f"overlays[{i}].vni", str(o.vni)) for i, o in enumerate(topo.overlays)), "VNI")
     out += _dupes(((f"drbd[{i}].minor", f"{n}:{r.minor}") for i, r in enumerate(topo.drbd)
                    for n in r.nodes), "DRBD minor on a node")
+    out += _dupes(((f"hypervisors[{i}].uri", h.uri) for i, h in enumerate(topo.hypervisors)),
+                  "hypervisor URI")
+    out += _dupes(((f"hypervisors[{i}].underlay", h.underlay)
+                   for i, h in enumerate(topo.hypervisors)), "underlay address")
     for i, host in enumerate(topo.hosts):
         out += _dupes(((f"hosts[{i}].disks[{j}].name", d.name) for j, d in enumerate(host.disks)),
                       "disk")

@@ -60,7 +60,8 @@ def test_base_is_valid() -> None:
     "qemu:///system", "qemu:///session", "test:///default", "test:///tmp/lab.xml",
     "test:///default?hypervisor=2", "qemu+ssh://cmp1/system", "qemu+ssh://root@cmp1/system",
     "qemu+tls://cmp1.example.org:16514/system", "qemu+ssh://10.0.0.7/system",
-    "qemu+ssh://[fd00::7]/system"])
+    "qemu+ssh://[fd00::7]/system",
+    "qemu+unix:///system?socket=/run/stackdrill/hv/hv2/libvirt-sock"])
 def test_lab_uris_are_accepted(uri: str) -> None:
     assert parse_topology(with_(("hosts", 1, "libvirt_uri"), uri), "t.yaml")
 
@@ -69,6 +70,13 @@ def test_lab_uris_are_accepted(uri: str) -> None:
     ("qemu+ext:///system?command=/tmp/x", "query parameters (command=)"),
     ("qemu+ext:///system", "transport 'qemu+ext' is not allowed"),
     ("qemu+unix:///system?socket=/tmp/s", "query parameters (socket=)"),
+    # stackdrill's own second daemons: that directory, that socket name, nothing more
+    ("qemu+unix:///system?socket=/run/stackdrill/hv/../x/libvirt-sock", "(socket=)"),
+    ("qemu+unix:///system?socket=/run/stackdrill/hv/hv2/other-sock", "(socket=)"),
+    ("qemu+unix:///system?socket=/run/stackdrill/hv/hv2/libvirt-sock&command=/x",
+     "(socket=, command=)"),
+    ("qemu+unix:///session?socket=/run/stackdrill/hv/hv2/libvirt-sock", "(socket=)"),
+    ("qemu+unix:///system", "transport 'qemu+unix' is not allowed"),
     ("qemu+tcp://cmp1/system", "transport 'qemu+tcp'"),
     ("qemu+libssh2://cmp1/system", "transport 'qemu+libssh2'"),
     ("xen:///system", "transport 'xen'"),

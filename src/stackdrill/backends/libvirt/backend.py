@@ -88,38 +88,64 @@ class LibvirtBackend(Backend):
     @classmethod
     def teardown(cls, lab_name: str, uris: tuple[str, ...] = ()) -> list[str]:
         """Remove a lab by name from another process (`stackdrill down`): what was removed.
-        Finds the lab's objects in libvirt by name and mark; touches nothing else."""
-        import libvirt
-
-        from stackdrill.backends.libvirt import netfaults
-        from stackdrill.backends.libvirt.teardown import teardown_lab
+        Finds the lab's objects in libvirt by name and mark, on every URI it used (see
+        records.py), and its VXLAN ports and fault tables on those hypervisors' hosts;
+        touches nothing else."""
+        from stackdrill.backends.libvirt import records, underlay
 
         _silence_libvirt()
-        removed: list[str] = []
-        problems: list[str] = []
-        for uri in uris or (cls().default_uri,):
-            conn = libvirt.open(uri)
-            try:
-                report = teardown_lab(conn, lab_name)
-            finally:
-                conn.close()
-            removed += [f"{uri}: {r}" for r in report.removed]
-            problems += [f"{uri}: {p}" for p in report.problems]
-            if not uri.startswith("test:"):
-                netfaults.remove_table(lab_name)
+        targets = uris or cls._known_uris(lab_name)
+        removed, problems = underlay.disconnect(lab_name, targets)
+        for uri in targets:
+            done, failed = cls._teardown_on(uri, lab_name)
+            removed += done
+            problems += failed
         if problems:
             raise BackendUnavailableError("teardown incomplete: " + "; ".join(problems))
+        if not uris:
+            records.forget(lab_name)
         return removed
 
     @classmethod
+    def _teardown_on(cls, uri: str, lab_name: str) -> tuple[list[str], list[str]]:
+        import libvirt
+
+        from stackdrill.backends.libvirt.teardown import teardown_lab
+        from stackdrill.backends.libvirt.underlay import daemon_runs
+
+        if not daemon_runs(uri):
+            return [], []  # that daemon was stopped: its domains, bridges and pools with it
+        try:
+            conn = libvirt.open(uri)
+        except libvirt.libvirtError as exc:
+            return [], [f"{uri}: cannot open: {exc}"]
+        try:
+            report = teardown_lab(conn, lab_name)
+        finally:
+            conn.close()
+        return ([f"{uri}: {r}" for r in report.removed],
+                [f"{uri}: {p}" for p in report.problems])
+
+    @classmethod
+    def _known_uris(cls, lab_name: str | None = None) -> tuple[str, ...]:
+        """Where a lab may have left something: the default URI, the URIs recorded for it
+        (or for every lab), and every second local daemon that runs."""
+        from stackdrill.backends.libvirt import records
+
+        labs = [lab_name] if lab_name is not None else records.recorded_labs()
+        recorded = [u for lab in labs for u in records.read(lab)[0]]
+        return tuple(dict.fromkeys([cls().default_uri, *recorded, *records.local_daemons()]))
+
+    @classmethod
     def cleanup_all(cls) -> list[str]:
-        """`stackdrill down --all`: every lab whose domains carry stackdrill's mark on the
-        default URI and whose owner process is gone (left by a killed run); never a lab
-        another process still runs, never one kept by `run --keep`, nothing unmarked."""
+        """`stackdrill down --all`: every lab whose domains carry stackdrill's mark on any
+        URI a lab used (or whose record says it used some) and whose owner process is gone
+        (left by a killed run); never a lab another process still runs, never one kept by
+        `run --keep`, nothing unmarked."""
         owners = cls._lab_owners()
         return [line for lab, found in sorted(owners.items())
                 if all(lifetime.owner_gone(o) or not o for o in found)
-                for line in cls.teardown(lab, (cls().default_uri,))]
+                for line in cls.teardown(lab)]
 
     @classmethod
     def kept_labs(cls) -> list[str]:
@@ -138,26 +164,30 @@ class LibvirtBackend(Backend):
 
     @classmethod
     def _lab_owners(cls) -> dict[str, set[str]]:
-        """Lab name -> the owners marked on its domains on the default URI."""
+        """Lab name -> the owners marked on its domains on every known URI, and the owner
+        in its URI record."""
         try:
             import libvirt
         except ImportError:
             return {}
+        from stackdrill.backends.libvirt import records
         from stackdrill.backends.libvirt.teardown import domain_mark, domain_owner
 
         _silence_libvirt()
-        try:
-            conn = libvirt.open(cls().default_uri)
-        except libvirt.libvirtError:
-            return {}  # no daemon: nothing of ours can be running
-        owners: dict[str, set[str]] = {}
-        try:
-            for dom in conn.listAllDomains():
-                mark = domain_mark(dom)
-                if mark is not None:
-                    owners.setdefault(mark[0], set()).add(domain_owner(dom))
-        finally:
-            conn.close()
+        owners: dict[str, set[str]] = {lab: {records.read(lab)[1]}
+                                       for lab in records.recorded_labs()}
+        for uri in cls._known_uris():
+            try:
+                conn = libvirt.open(uri)
+            except libvirt.libvirtError:
+                continue  # no daemon: nothing of ours can be running there
+            try:
+                for dom in conn.listAllDomains():
+                    mark = domain_mark(dom)
+                    if mark is not None:
+                        owners.setdefault(mark[0], set()).add(domain_owner(dom))
+            finally:
+                conn.close()
         return owners
 
     def create(self, topology: Topology, *, lab_name: str, seed: int,
@@ -166,12 +196,17 @@ class LibvirtBackend(Backend):
         import libvirt
 
         from stackdrill.backends.libvirt.daemon import domain_type, ensure_libvirtd
+        from stackdrill.backends.libvirt.hvaccess import check_hv_dir
         from stackdrill.backends.libvirt.image import GuestImage, find_image
         from stackdrill.backends.libvirt.lab import LabSettings, LibvirtLab
+        from stackdrill.topology.libvirt_uri import local_hypervisor
 
         _silence_libvirt()
         uris = sorted({h.libvirt_uri or self.default_uri for h in topology.hosts})
         real = [u for u in uris if not u.startswith("test:")]
+        if any(local_hypervisor(u) for u in uris):
+            check_hv_dir()  # before connecting to a socket a topology named
+        _refuse_remote_fencing(topology, self.default_uri)
         if any(u.startswith("qemu:///system") for u in real):
             ensure_libvirtd()
         conns: dict[str, libvirt.virConnect] = {}
@@ -193,3 +228,17 @@ class LibvirtBackend(Backend):
                  len(topology.hosts), ", ".join(uris), seed)
         return lab.up()
 
+
+def _refuse_remote_fencing(topology: Topology, default_uri: str) -> None:
+    """A power-fenced cluster's guests reach the lab's fence device through a socket on
+    their hypervisor (fencing.py): on a remote one, this machine cannot connect to it."""
+    from stackdrill.backends.libvirt.fencing import fenced_hosts
+    from stackdrill.backends.libvirt.hvaccess import local_path
+    from stackdrill.errors import UnsupportedError
+
+    for host in fenced_hosts(topology):
+        uri = topology.host(host).libvirt_uri or default_uri
+        if local_path(uri, "/") is None:
+            raise UnsupportedError(
+                f"{host} is in a cluster fenced by power and runs on {uri}: its fence "
+                "channel is a socket on that hypervisor, which stackdrill cannot reach")

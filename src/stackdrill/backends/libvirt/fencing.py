@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import libvirt
 
 from stackdrill.api import PowerState
+from stackdrill.backends.libvirt.hvaccess import local_path
 from stackdrill.topology import ClusterFencing, Topology
 
 if TYPE_CHECKING:
@@ -157,7 +158,9 @@ class FenceListener:
     def _path(self, host: str) -> str | None:
         try:
             dom = self.lab.domain(host)
-            return channel_path(dom.XMLDesc(0)) if dom.isActive() else None
+            path = channel_path(dom.XMLDesc(0)) if dom.isActive() else None
+            # a guest on a second local daemon: its socket seen from this machine
+            return None if path is None else local_path(self.lab.nodes[host].uri, path)
         except libvirt.libvirtError:
             return None
 

@@ -35,7 +35,7 @@ from stackdrill.api import (
 )
 from stackdrill.api.commands import Command
 from stackdrill.backends import lifetime
-from stackdrill.backends.libvirt import drbd, fencing, netfaults, observe, realize
+from stackdrill.backends.libvirt import drbd, fencing, observe, realize, records, underlay
 from stackdrill.backends.libvirt.agent import GuestAgent, GuestCommandError, ShellResult
 from stackdrill.backends.libvirt.faults import HANDLERS, Action, LibvirtFaults
 from stackdrill.backends.libvirt.guestclock import GuestClocks
@@ -56,6 +56,7 @@ from stackdrill.backends.realtime.runtime import LAB_ERRORS
 from stackdrill.errors import LabNotReadyError, StackdrillError, UnsupportedError
 from stackdrill.faults import Fault
 from stackdrill.topology import Topology
+from stackdrill.topology.libvirt_uri import local_hypervisor
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -109,6 +110,7 @@ class LibvirtLab(Lab):
         self.name = name
         self.names = LabNames(name)
         self.conns = conns
+        self.default_uri = default_uri
         self.image = image
         self.workdir = workdir
         self.settings = settings
@@ -151,7 +153,7 @@ class LibvirtLab(Lab):
         for index, disk in enumerate(spec.disks):
             node.disks[disk.name] = DiskSpec(
                 name=disk.name, target="vd" + chr(ord("b") + index),
-                path=str(self.workdir / f"{host}-{disk.name}.qcow2"),
+                path=str(self.workdir_for(uri) / f"{host}-{disk.name}.qcow2"),
             )
         for net in self.topology.networks:
             if host in net.addresses:
@@ -160,6 +162,18 @@ class LibvirtLab(Lab):
                     mtu=net.mtu, tap=self.names.tap(host, net.name),
                 )
         return node
+
+    def workdir_for(self, uri: str) -> Path:
+        """The pool directory of the lab on the daemon behind `uri`. A daemon of
+        scripts/second-libvirtd.sh shares this machine's disk: it gets its own directory
+        (`LAB@NAME`), or the two pools would list, and delete, each other's volumes."""
+        name = local_hypervisor(uri)
+        return self.workdir if name is None else self.workdir.with_name(
+            f"{self.workdir.name}@{name}")
+
+    def console_path(self, host: str) -> Path:
+        """The guest's serial console log (its workload's history), read on this machine."""
+        return self.workdir_for(self.nodes[host].uri) / f"{host}.console"
 
     def domain_spec(self, host: str) -> DomainSpec:
         spec, node = self.topology.host(host), self.nodes[host]
@@ -171,11 +185,12 @@ class LibvirtLab(Lab):
             kernel=self.image.kernel,
             initrd=self.image.initrd,
             cmdline=f"{self.image.cmdline} sd.hostname={host}",
-            root=DiskSpec(name="root", target="vda", path=str(self.workdir / f"{host}-root.qcow2")),
+            root=DiskSpec(name="root", target="vda",
+                          path=str(self.workdir_for(node.uri) / f"{host}-root.qcow2")),
             disks=tuple(node.disks.values()),
             nics=tuple(node.nics.values()),
             metadata=metadata_xml(self.name, host, lifetime.owner_token()),
-            console_log=None if self.is_test(node.uri) else str(self.workdir / f"{host}.console"),
+            console_log=None if self.is_test(node.uri) else str(self.console_path(host)),
             channels=(fencing.CHANNEL,) if host in self.fence.hosts else (),
         )
 
@@ -185,6 +200,8 @@ class LibvirtLab(Lab):
         """Define networks, disks and domains, start them, wait for the guest agents,
         provision storage and the cluster stack, start the instances' workloads."""
         self._refuse_existing()
+        if self._recorded():  # `down` from another process must find every daemon used
+            records.write(self.name, list(self.conns))
         self.fence.start()  # before the guests: a boot's cluster stack may fence at once
         realize.up(self)
         self._drill_starts()
@@ -209,6 +226,10 @@ class LibvirtLab(Lab):
             raise LabNotReadyError(
                 f"a lab named {self.name} exists already ({shown}): another stackdrill "
                 f"runs or kept it; `stackdrill down --lab {self.name}` removes it")
+
+    def _recorded(self) -> bool:
+        """The lab uses a real daemon besides the default URI (see records.py)."""
+        return any(u != self.default_uri and not u.startswith("test:") for u in self.conns)
 
     def _drill_starts(self) -> None:
         """Lab time 0 is when the lab is ready, as on every backend (a drill's `at: 30`
@@ -284,7 +305,7 @@ class LibvirtLab(Lab):
     def boot_deadline(self, host: str) -> ProgressDeadline:
         """How long to wait for `host` to boot: as long as its console grows (see
         readiness), bounded."""
-        console = self.workdir / f"{host}.console"
+        console = self.console_path(host)
         return ProgressDeadline(f"{host} booting (guest agent silent)",
                                 lambda: console_size(console),
                                 quiet_s=self.settings.boot_quiet_s,
@@ -441,10 +462,11 @@ class LibvirtLab(Lab):
         self.remove_objects()
 
     def remove_objects(self) -> None:
-        """Remove this lab's domains, networks, volumes and pool on every URI."""
-        problems: list[str] = []
-        if not self.all_test():
-            netfaults.remove_table(self.name)
+        """Remove this lab's fault tables, VXLAN ports, domains, networks, volumes and pool
+        on every URI."""
+        removed, problems = underlay.disconnect(self.name, self.conns)
+        for line in removed:
+            self.log("teardown", removed=line)
         for uri, conn in self.conns.items():
             report = teardown_lab(conn, self.name)
             problems.extend(report.problems)
@@ -453,6 +475,8 @@ class LibvirtLab(Lab):
         lifetime.unregister(self)
         if problems:
             raise StackdrillError("teardown incomplete: " + "; ".join(problems))
+        if self._recorded():
+            records.forget(self.name)
 
 
 __all__ = ["METADATA_NS", "LabSettings", "LibvirtLab", "Node"]

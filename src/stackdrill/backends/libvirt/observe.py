@@ -50,7 +50,7 @@ def history(lab: LibvirtLab) -> list[WriteOp]:
                 lab.clocks.sample(host)
             except GuestCommandError:
                 continue
-    logs = [lab.workdir / f"{h}.console" for h in real]
+    logs = [lab.console_path(h) for h in real]
     return workload.parse_history(
         workload.console_lines(logs),
         lambda host, boot, uptime: lab.clocks.wall_time(host, boot, uptime) - lab.epoch0)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import libvirt
 
 from stackdrill.api import DriverError, PowerState
-from stackdrill.backends.libvirt import cluster
+from stackdrill.backends.libvirt import cluster, underlay
 from stackdrill.backends.libvirt.agent import GuestAgent, GuestCommandError
 from stackdrill.backends.libvirt.compute import ENGINE_HEARTBEAT_INTERVAL_S
 from stackdrill.backends.libvirt.readiness import check_latency
@@ -98,6 +98,7 @@ def up_networks(lab: LibvirtLab, uri: str, conn: libvirt.virConnect) -> None:
         obj = conn.networkDefineXML(network_xml(name, lab.names.bridge(net.name), net.mtu))
         obj.create()
         lab.log("network-up", network=net.name, bridge=lab.names.bridge(net.name), uri=uri)
+    underlay.connect(lab, uri)  # after the last daemon's bridges: VXLAN between daemons
 
 
 def up_pool(lab: LibvirtLab, uri: str, conn: libvirt.virConnect) -> libvirt.virStoragePool:
@@ -106,7 +107,7 @@ def up_pool(lab: LibvirtLab, uri: str, conn: libvirt.virConnect) -> libvirt.virS
     try:
         return conn.storagePoolLookupByName(name)
     except libvirt.libvirtError:
-        pool = conn.storagePoolDefineXML(pool_xml(name, str(lab.workdir)))
+        pool = conn.storagePoolDefineXML(pool_xml(name, str(lab.workdir_for(uri))))
         if not lab.is_test(uri):
             pool.build(0)
         pool.create()
