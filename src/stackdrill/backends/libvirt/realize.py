@@ -8,6 +8,7 @@ if the existing network is provably this lab's (its bridge name); anything else 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
 
 MIB = 1 << 20
+log = logging.getLogger(__name__)
 
 
 def up(lab: LibvirtLab) -> None:
@@ -37,11 +39,22 @@ def up(lab: LibvirtLab) -> None:
         make_ready(lab, started)
     except (GuestCommandError, DriverError, libvirt.libvirtError) as exc:
         # no drill has started: whatever went wrong, the lab never was ready
-        lab.destroy()
+        _destroy_after_failure(lab, exc)
         raise LabNotReadyError(f"bringing up {lab.name}: {exc}") from exc
-    except BaseException:
-        lab.destroy()
+    except BaseException as exc:
+        _destroy_after_failure(lab, exc)
         raise
+
+
+def _destroy_after_failure(lab: LibvirtLab, cause: BaseException) -> None:
+    """Tear down a lab whose bring-up failed. A teardown that fails too is logged, never
+    raised: the error the user must see is why the lab did not come up (a teardown error
+    once replaced it, and the run ended with no report and no reason)."""
+    try:
+        lab.destroy()
+    except StackdrillError as exc:
+        lab.log("teardown-failed", error=str(exc)[:500], after=type(cause).__name__)
+        log.error("%s: teardown after a failed bring-up: %s", lab.name, exc)
 
 
 def create_guests(lab: LibvirtLab) -> dict[str, float]:

@@ -505,3 +505,29 @@ def test_starting_an_instance_that_runs_on_that_host_starts_no_second_copy(
     compute.destroy("vm1", "alice").result(timeout=10)
     compute.start_now("vm1", "alice", {"vol1": "/dev/vg0/vol1"})
     assert compute.running["alice"] == {"vm1": 2}
+
+
+class _TeardownFails(LibvirtLab):
+    """A lab whose guests never come up and whose teardown then fails as well."""
+
+    def create_guests(self) -> dict[str, float]:
+        raise libvirt.libvirtError("cmp1: qemu died while booting")
+
+    def remove_objects(self) -> None:
+        super().remove_objects()
+        raise StackdrillError("teardown incomplete: pool sd_x: not active")
+
+
+def test_a_failed_bring_up_reports_its_own_cause_even_when_teardown_fails_too() -> None:
+    """The user must learn why the lab did not come up (exit 3, an infrastructure error),
+    not that its teardown failed afterwards: that error once replaced the cause, and the
+    run ended with no report at all."""
+    from stackdrill.backends.libvirt.image import GuestImage
+    from stackdrill.backends.libvirt.lab import LabSettings
+
+    topology = two_node()
+    lab = _TeardownFails(topology, name=unique_lab("tdf"), conns={TEST_URI: libvirt.open(TEST_URI)},
+                         default_uri=TEST_URI, image=GuestImage.placeholder(),
+                         workdir=Path("/x"), settings=LabSettings())
+    with pytest.raises(LabNotReadyError, match="qemu died while booting"):
+        lab.up()
