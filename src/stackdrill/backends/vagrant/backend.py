@@ -161,21 +161,27 @@ class VagrantBackend(Backend):
         return removed
 
     @classmethod
-    def cleanup_all(cls) -> list[str]:
-        """`down --all`: every vagrant lab whose owner process is gone (its domains' marks,
-        as for the libvirt backend) or that has no domain left; never a kept lab."""
+    def labs(cls) -> dict[str, str]:
+        """Every vagrant lab's state directory on this machine: name -> owner."""
+        from stackdrill.backends.vagrant.lab import state_owner
 
-        owners = LibvirtBackend._lab_owners()
-        labs = sorted(p.name for p in LAB_ROOT.iterdir()
-                      if p.is_dir() and p.name != "home") if LAB_ROOT.is_dir() else []
-        return [line for lab in labs
-                if all(lifetime.owner_gone(o) or not o for o in owners.get(lab, ()))
+        if not LAB_ROOT.is_dir():
+            return {}
+        return {p.name: state_owner(p) for p in sorted(LAB_ROOT.iterdir())
+                if p.is_dir() and p.name != "home"}
+
+    @classmethod
+    def cleanup_all(cls) -> list[str]:
+        """`down --all`: every vagrant lab whose owner process is gone (written in its state
+        directory before anything else is made, so a lab still in `vagrant up` is left
+        alone); never a kept lab."""
+        return [line for lab, owner in cls.labs().items()
+                if owner != lifetime.KEPT and (not owner or lifetime.owner_gone(owner))
                 for line in cls.teardown(lab)]
 
     @classmethod
     def kept_labs(cls) -> list[str]:
-
-        return [lab for lab in LibvirtBackend.kept_labs() if (LAB_ROOT / lab).is_dir()]
+        return [lab for lab, owner in cls.labs().items() if owner == lifetime.KEPT]
 
     @classmethod
     def describe_kept(cls, lab_name: str) -> str | None:

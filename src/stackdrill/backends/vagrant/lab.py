@@ -32,6 +32,15 @@ from stackdrill.errors import LabNotReadyError
 from stackdrill.topology import Topology
 
 SETTINGS = "stackdrill-lab.json"  # read by the Vagrantfile beside it
+OWNER = "owner"  # the lab's owner process, or lifetime.KEPT
+
+
+def state_owner(state: Path) -> str:
+    """The owner written in a lab's state directory; "" when there is none."""
+    try:
+        return (state / OWNER).read_text().strip()
+    except OSError:
+        return ""
 
 LOG_TAIL_LINES = 8
 
@@ -53,6 +62,7 @@ class VagrantRun:
         assert self.vagrantfile is not None
         shutil.rmtree(self.state, ignore_errors=True)
         self.state.mkdir(parents=True)
+        self.set_owner(lifetime.owner_token())  # first: `down --all` must see it is alive
         shutil.copy2(self.vagrantfile, self.state / "Vagrantfile")
         (self.state / SETTINGS).write_text(json.dumps(self.settings, indent=2) + "\n")
         (self.state / "topology.yaml").write_text(
@@ -61,6 +71,12 @@ class VagrantRun:
                         f"stackdrill-{self.state.name}", "-f",
                         self.settings["STACKDRILL_VAGRANT_KEY"]],
                        check=True, timeout=30, capture_output=True)
+
+    def set_owner(self, owner: str) -> None:
+        """Who runs the lab (`lifetime.owner_token`) or `lifetime.KEPT`: `down --all` leaves
+        the lab while that process lives, and always when kept. The domains carry the same
+        mark only once `vagrant up` has made them; this file covers the bring-up."""
+        (self.state / OWNER).write_text(owner + "\n")
 
     @property
     def log_file(self) -> Path:
@@ -136,6 +152,11 @@ class VagrantLab(LibvirtLab):
             set_mark(self.domain(host), self.name, host, lifetime.owner_token())
             self.log("domain-start", host=host, domain=self.nodes[host].domain, by="vagrant")
         return started
+
+    def keep(self) -> None:
+        """Kept as a libvirt lab is (the domains' marks), and in the state directory."""
+        super().keep()
+        self.vagrant.set_owner(lifetime.KEPT)
 
     def configure_network(self, host: str) -> None:
         """Nothing to do: the guest named and addressed its NICs from its kernel command
