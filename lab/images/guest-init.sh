@@ -50,6 +50,8 @@ for arg in $(cat /proc/cmdline); do
     esac
 done
 hostname > /etc/hostname
+# the guest's own name resolves without DNS (sudo looks it up; there is no resolver in a lab)
+printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "$(hostname)" > /etc/hosts
 
 # libcrc32c (needed by drbd) finds no crc32c implementation unless crc32c_generic is loaded first.
 for m in crc32c_generic virtio_net virtio_console dm_mod dm_snapshot libcrc32c \

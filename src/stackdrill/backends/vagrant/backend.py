@@ -24,6 +24,8 @@ from stackdrill.errors import BackendUnavailableError, UnsupportedError
 from stackdrill.topology import Topology
 
 if TYPE_CHECKING:
+    from stackdrill.backends.libvirt.image import GuestImage
+    from stackdrill.backends.libvirt.lab import LabSettings
     from stackdrill.backends.vagrant.lab import VagrantLab
 
 LAB_ROOT = Path("/var/lib/stackdrill/vagrant")
@@ -51,18 +53,27 @@ def vagrant_env(lab_root: Path) -> dict[str, str]:
             "VAGRANT_DEFAULT_PROVIDER": "libvirt"}
 
 
-def lab_settings(state: Path, lab_name: str, ssh: SshPath, ssh_net: str,
-                 cmdline: str) -> dict[str, str]:
+def lab_settings(state: Path, topology: Topology, ssh: SshPath, image: GuestImage,
+                 box: str, settings: LabSettings) -> dict[str, str]:
     """What the Vagrantfile reads for one lab (each key also works as an environment
-    variable with the repository's Vagrantfile)."""
+    variable with the repository's Vagrantfile): the libvirt lab's sizes and accelerator,
+    so the machines are the libvirt backend's guests."""
+    from stackdrill.backends.libvirt.fencing import fenced_hosts
+
     return {
         "STACKDRILL_TOPOLOGY": str(state / "topology.yaml"),
-        "STACKDRILL_LAB": lab_name,
+        "STACKDRILL_LAB": ssh.lab,
+        "STACKDRILL_VAGRANT_BOX": box,
         "STACKDRILL_VAGRANT_KEY": str(state / "id_ed25519"),
         "STACKDRILL_VAGRANT_PROXY": ssh.proxy_command(),
-        "STACKDRILL_VAGRANT_SSH_NETWORK": ssh_net,
+        "STACKDRILL_VAGRANT_SSH_NETWORK": ssh_network(topology).name,
         "STACKDRILL_VAGRANT_CONSOLE_DIR": str(state / "pool"),
-        "STACKDRILL_VM_CMDLINE": cmdline,
+        "STACKDRILL_VAGRANT_FENCED": ",".join(fenced_hosts(topology)),
+        "STACKDRILL_VM_CMDLINE": image.cmdline,
+        "STACKDRILL_VM_DRIVER": settings.domain_type,
+        "STACKDRILL_VM_RAM_MB": str(settings.memory_cap_mb),
+        "STACKDRILL_VM_CPUS": str(settings.vcpus_cap),
+        "STACKDRILL_VM_DISK_MB": str(settings.disk_cap_mb),
     }
 
 
@@ -100,7 +111,6 @@ class VagrantBackend(Backend):
 
         from stackdrill.backends.libvirt.backend import _silence_libvirt
         from stackdrill.backends.libvirt.daemon import domain_type, ensure_libvirtd
-        from stackdrill.backends.libvirt.fencing import fenced_hosts
         from stackdrill.backends.libvirt.image import find_image
         from stackdrill.backends.libvirt.lab import LabSettings
         from stackdrill.backends.vagrant.box import ensure_box
@@ -116,20 +126,13 @@ class VagrantBackend(Backend):
         env = vagrant_env(self.lab_root)
         settings = LabSettings(domain_type=domain_type())
         state = self.lab_root / lab_name
-        run = VagrantRun(state=state, env=env, vagrantfile=find_vagrantfile(), settings={
-            **lab_settings(state, lab_name, ssh, ssh_network(topology).name, image.cmdline),
-            "STACKDRILL_VAGRANT_BOX": ensure_box(image, self.lab_root / "home", env),
-            "STACKDRILL_VM_DRIVER": settings.domain_type,
-            "STACKDRILL_VM_RAM_MB": str(settings.memory_cap_mb),
-            "STACKDRILL_VM_CPUS": str(settings.vcpus_cap),
-            "STACKDRILL_VM_DISK_MB": str(settings.disk_cap_mb),
-            "STACKDRILL_VAGRANT_FENCED": ",".join(fenced_hosts(topology)),
-        })
+        box = ensure_box(image, self.lab_root / "home", env)
+        run = VagrantRun(state=state, env=env, vagrantfile=find_vagrantfile(),
+                         settings=lab_settings(state, topology, ssh, image, box, settings))
         lab = VagrantLab(topology, name=lab_name, conns={self.uri: libvirt.open(self.uri)},
                          default_uri=self.uri, image=image, workdir=state / "pool",
                          settings=settings, options=options, vagrant=run, ssh=ssh)
         return lab.up()
-
 
     @classmethod
     def state_dir(cls, lab_name: str) -> Path:

@@ -6,7 +6,7 @@ Vagrantfile, which defines the domains, their disks and NICs under the libvirt b
 names and boots them. From there on it is the libvirt lab: the same readiness wait,
 provisioning (DRBD, LVM, cluster stack), workloads, faults, power and observation.
 Teardown is `vagrant destroy`, then the libvirt lab's certain teardown of whatever is left
-(the box's copy in the pool, the networks), then the namespace.
+(the box's copy in the pool, the networks), then the namespace and the state directory.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -33,6 +33,7 @@ from stackdrill.topology import Topology
 
 SETTINGS = "stackdrill-lab.json"  # read by the Vagrantfile beside it
 OWNER = "owner"  # the lab's owner process, or lifetime.KEPT
+LOG_TAIL_LINES = 8  # of vagrant.log, in the error of a failed `vagrant up`
 
 
 def state_owner(state: Path) -> str:
@@ -41,8 +42,6 @@ def state_owner(state: Path) -> str:
         return (state / OWNER).read_text().strip()
     except OSError:
         return ""
-
-LOG_TAIL_LINES = 8
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ class VagrantRun:
         return vagrant.Vagrant(str(self.state), env=self.env,  # type: ignore[no-untyped-call]
                                out_cm=to_log, err_cm=to_log)
 
-    def up(self, progress: Any) -> None:
+    def up(self, progress: Callable[[str], None]) -> None:
         """`vagrant up --provider=libvirt`, its lines forwarded as progress. Bounded by the
         Vagrantfile's boot_timeout (Vagrant gives up on a machine that never answers)."""
         try:
