@@ -173,6 +173,14 @@ class Hypervisors:
                     out[name].append(host)
         return out
 
+    def running_on(self, instance: str) -> list[str]:
+        """The hosts where `instance` runs, in `running()`'s order, without building the
+        whole map (a reader asks this once per volume: the map would make it volumes x
+        instances)."""
+        return [host for host, guests in sorted(self.guests.items())
+                if (guest := guests.get(instance)) is not None
+                and guest.running and self.hosts[host].powered]
+
     # ------------------------------------------------------------ lifecycle
 
     def start(self, instance: str, host: str, volumes: dict[str, BlockDevice],
