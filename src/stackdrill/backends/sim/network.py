@@ -79,8 +79,8 @@ class Underlay:
     def passes(self, a: str, b: str, network: str) -> bool:
         """Can a packet a sends reach b on `network` right now (ignoring loss)? Differs from
         `connected` only under a one-way cut."""
-        if any((a, b) in dropped for net, dropped in self.cuts.values()
-               if net is None or net == network):
+        if self.cuts and any((a, b) in dropped for net, dropped in self.cuts.values()
+                             if net is None or net == network):
             return False
         if a == b:
             return self.hosts[a].up
@@ -89,6 +89,10 @@ class Underlay:
             return False
         if not (self.hosts[a].up and self.hosts[b].up):
             return False
+        return not self.partitions or self._unpartitioned(a, b, network)
+
+    def _unpartitioned(self, a: str, b: str, network: str) -> bool:
+        """No partition on `network` puts a and b in different groups."""
         for net, groups in self.partitions.values():
             if net is not None and net != network:
                 continue
