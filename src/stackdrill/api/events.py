@@ -29,9 +29,14 @@ FactValue = Scalar | tuple["FactValue", ...]
 Facts = tuple[tuple[str, FactValue], ...]
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def fact(value: object) -> FactValue:
     """A plain value for a trace field: enums by value, sequences as tuples, mappings as
     their sorted `{k:v}` text (they are shown, never read back)."""
+    if type(value) in _PLAIN:  # most fields: no enum or container to look for
+        return value  # type: ignore[return-value]  # exactly one of the Scalar types
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, Enum):
