@@ -58,6 +58,8 @@ def facts(**fields: object) -> Facts:
 
 
 def render(value: FactValue) -> str:
+    if type(value) is str:  # most values; a str subclass still goes through str()
+        return value
     if isinstance(value, float):
         return f"{value:.6f}"
     if isinstance(value, tuple):

@@ -210,7 +210,7 @@ class DataPlane:
         if wire > path:
             self._drop(out, b, a, frame, blackhole(wire, path))
             return None
-        delay = self.underlay.send(a, b, net, wire)
+        delay = self.underlay.transit(a, b, net, wire)  # connected and fits: checked above
         if delay is None:
             self._drop(out, b, a, frame, f"lost on underlay {net} {a} -> {b} (packet loss)")
         return delay
