@@ -54,7 +54,7 @@ def fact(value: object) -> FactValue:
 
 def facts(**fields: object) -> Facts:
     """Keyword fields as sorted facts."""
-    return tuple((k, fact(v)) for k, v in sorted(fields.items()))
+    return tuple([(k, fact(v)) for k, v in sorted(fields.items())])
 
 
 def render(value: FactValue) -> str:
