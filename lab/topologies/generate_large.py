@@ -15,8 +15,10 @@ PER_HOST = 10
 PAIRS = 2
 
 
-def build() -> dict[str, object]:
-    computes = [f"cmp{i:02d}" for i in range(1, COMPUTE + 1)]
+def build(compute: int = COMPUTE) -> dict[str, object]:
+    """The lab as a mapping; `compute` hosts of PER_HOST instances each (bench/sim_large.py
+    grows it to measure how the simulator scales; large.yaml is the default)."""
+    computes = [f"cmp{i:02d}" for i in range(1, compute + 1)]
     storage = [f"sto{i}" for i in range(1, 2 * PAIRS + 1)]
     hosts: list[dict[str, object]] = [{"name": "ctl1", "roles": ["controller"], "vcpus": 8,
                                        "ram_mb": 16384}]
@@ -59,7 +61,7 @@ def build() -> dict[str, object]:
             })
     return {
         "name": "large",
-        "description": f"{COMPUTE} compute hosts, {PAIRS} DRBD storage pairs, "
+        "description": f"{compute} compute hosts, {PAIRS} DRBD storage pairs, "
                        f"{len(instances)} instances with volumes",
         "hosts": hosts, "networks": networks,
         "overlays": [{"name": "tenant", "vni": 2001, "network": "tunnel", "mtu": 1450,

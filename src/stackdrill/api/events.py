@@ -29,9 +29,14 @@ FactValue = Scalar | tuple["FactValue", ...]
 Facts = tuple[tuple[str, FactValue], ...]
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def fact(value: object) -> FactValue:
     """A plain value for a trace field: enums by value, sequences as tuples, mappings as
     their sorted `{k:v}` text (they are shown, never read back)."""
+    if type(value) in _PLAIN:  # most fields: no enum or container to look for
+        return value  # type: ignore[return-value]  # exactly one of the Scalar types
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, Enum):
@@ -49,10 +54,12 @@ def fact(value: object) -> FactValue:
 
 def facts(**fields: object) -> Facts:
     """Keyword fields as sorted facts."""
-    return tuple((k, fact(v)) for k, v in sorted(fields.items()))
+    return tuple([(k, fact(v)) for k, v in sorted(fields.items())])
 
 
 def render(value: FactValue) -> str:
+    if type(value) is str:  # most values; a str subclass still goes through str()
+        return value
     if isinstance(value, float):
         return f"{value:.6f}"
     if isinstance(value, tuple):

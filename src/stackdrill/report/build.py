@@ -16,7 +16,7 @@ from typing import Any
 
 from stackdrill.api import CommandResult, DrbdNotice
 from stackdrill.checks import CheckContext, CheckResult, tally_writes
-from stackdrill.recovery import RecoveryEvent
+from stackdrill.recovery import InstanceOutcome, RecoveryEvent
 from stackdrill.report.model import FaultRecord, InstanceReport, Report, TimelineEvent, verdict_for
 from stackdrill.report.state import state_summary
 
@@ -67,9 +67,8 @@ def _fault_time(ctx: CheckContext, instance: str, until: float) -> float | None:
     return max(times) if times else None
 
 
-def _rto(ctx: CheckContext, instance: str) -> float | None:
+def _rto(ctx: CheckContext, instance: str, outcome: InstanceOutcome | None) -> float | None:
     """Fault to verified running, for an instance the engine verified after a fault."""
-    outcome = ctx.outcomes.get(instance)
     if outcome is None or outcome.verified_at is None:
         return None
     fault_at = _fault_time(ctx, instance, outcome.verified_at)
@@ -79,10 +78,11 @@ def _rto(ctx: CheckContext, instance: str) -> float | None:
 def instance_reports(ctx: CheckContext) -> list[InstanceReport]:
     """Each instance of the topology: where it ran, where it runs, its writes and RTO."""
     tallies = tally_writes(ctx.evidence.history, ctx.evidence.stored)
+    outcomes = ctx.outcomes  # built on each access: once, not once per instance
     out = []
     for inst in ctx.topology.instances:
         running = ctx.evidence.observation.running.get(inst.name, [])
-        outcome = ctx.outcomes.get(inst.name)
+        outcome = outcomes.get(inst.name)
         tally = tallies.get(inst.name)
         state = outcome.state.value if outcome else ("running" if running else "lost")
         out.append(InstanceReport(
@@ -90,7 +90,8 @@ def instance_reports(ctx: CheckContext) -> list[InstanceReport]:
             host_after=",".join(running) if running else None, state=state,
             acked_writes=tally.acked if tally else 0,
             lost_writes=(tally.lost + tally.corrupt) if tally else 0,
-            rto_s=_rto(ctx, inst.name), attach_mode=outcome.attach_mode if outcome else None,
+            rto_s=_rto(ctx, inst.name, outcome),
+            attach_mode=outcome.attach_mode if outcome else None,
             reason=outcome.reason if outcome else "",
             restarts=outcome.restarts if outcome else 0))
     return out

@@ -434,8 +434,28 @@ class Topology(Frozen):
         return (pv.host,) if pv.host else ()
 
 
+# Name indexes of the topologies' tuples, keyed by the tuple's identity and holding the
+# tuple itself: a tuple never changes and its id cannot be reused while it is held here,
+# so an index is never stale (a `model_copy` with new volumes has a new tuple). Lookups by
+# name were linear, and the engine, the lab and the report make them per instance. The
+# oldest index is dropped past a bound, so a long fuzz run keeps no old topologies alive.
+_INDEXES: dict[int, tuple[tuple[object, ...], dict[str, object]]] = {}
+_INDEXES_KEPT = 64
+
+
 def _by_name(items: tuple[T, ...], name: str, what: str) -> T:
-    for item in items:
-        if getattr(item, "name", None) == name:
-            return item
-    raise KeyError(f"unknown {what} {name!r}")
+    """The first item called `name` (KeyError naming `what` when there is none)."""
+    entry = _INDEXES.get(id(items))
+    if entry is None or entry[0] is not items:
+        index: dict[str, object] = {}
+        for item in items:
+            key = getattr(item, "name", None)
+            if isinstance(key, str):
+                index.setdefault(key, item)
+        entry = _INDEXES[id(items)] = (items, index)
+        if len(_INDEXES) > _INDEXES_KEPT:
+            del _INDEXES[next(iter(_INDEXES))]
+    found = entry[1].get(name)
+    if found is None:
+        raise KeyError(f"unknown {what} {name!r}")
+    return found  # type: ignore[return-value]  # an item of `items`, so a T

@@ -7,6 +7,8 @@ and reads are SimPy events that succeed after the device latency or fail with
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,6 +41,77 @@ class Garbage:
     addr: int
 
 
+class BlockMap(dict[int, Any]):
+    """A disk's blocks (address -> value) that also knows its addresses in order, so a
+    reader can list the written blocks of one range (an LV's extents) without sorting the
+    whole disk each time. Kept at the write: a new address is queued by `__setitem__` and
+    merged into the sorted list at the next range query (Timsort merges the two sorted runs
+    in linear time); anything that removes or bulk-adds addresses drops the list, which the
+    next query rebuilds. Every mutation of the dict goes through one of these methods."""
+
+    __slots__ = ("_fresh", "_order")
+
+    def __init__(self, blocks: Mapping[int, Any] | Iterable[tuple[int, Any]] = ()) -> None:
+        super().__init__(blocks)
+        self._order: list[int] | None = None  # sorted addresses; None: rebuild at next query
+        self._fresh: list[int] = []  # addresses added since `_order` was last merged
+
+    def __setitem__(self, addr: int, value: Any) -> None:
+        if self._order is not None and addr not in self:
+            self._fresh.append(addr)
+        super().__setitem__(addr, value)
+
+    def __delitem__(self, addr: int) -> None:
+        super().__delitem__(addr)
+        self._forget()
+
+    def pop(self, addr: int, *default: Any) -> Any:
+        self._forget()
+        return super().pop(addr, *default)
+
+    def popitem(self) -> tuple[int, Any]:
+        self._forget()
+        return super().popitem()
+
+    def clear(self) -> None:
+        self._forget()
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._forget()
+        super().update(*args, **kwargs)
+
+    def setdefault(self, addr: int, default: Any = None) -> Any:
+        self._forget()
+        return super().setdefault(addr, default)
+
+    def __ior__(self, other: Any) -> BlockMap:  # type: ignore[override,misc]
+        self._forget()
+        super().update(other)
+        return self
+
+    def __reduce__(self) -> tuple[type[BlockMap], tuple[dict[int, Any]]]:
+        """Copies and pickles carry the blocks only: the index is rebuilt, never shared."""
+        return BlockMap, (dict(self),)
+
+    def _forget(self) -> None:
+        self._order = None
+        self._fresh = []
+
+    def addresses(self, start: int, end: int) -> list[int]:
+        """The written addresses in [start, end), ascending."""
+        if self._order is None:
+            self._order = sorted(self)
+            self._fresh = []
+        elif self._fresh:
+            self._fresh.sort()
+            self._order += self._fresh
+            self._order.sort()
+            self._fresh = []
+        order = self._order
+        return order[bisect.bisect_left(order, start):bisect.bisect_left(order, end)]
+
+
 class SimDisk:
     """A physical disk on one host: healthy, failed (every I/O errors) or slow."""
 
@@ -48,7 +121,7 @@ class SimDisk:
         self.host = host
         self.name = f"{host}:{name}"
         self.blocks_total = size_gb * (1 << 30) // BLOCK_BYTES
-        self.blocks: dict[int, Any] = {}
+        self.blocks = BlockMap()
         self.failed = False
         self.base_latency = latency_s
         self.extra_latency = 0.0
@@ -71,12 +144,12 @@ class SimDisk:
     def replace(self) -> None:
         """A new, empty disk in the same slot."""
         self.failed = False
-        self.blocks = {}
+        self.blocks = BlockMap()
         self.kernel.log(f"disk/{self.name}", "replaced")
 
-    def overwrite(self, blocks: dict[int, Any]) -> None:
+    def overwrite(self, blocks: Mapping[int, Any]) -> None:
         """Every block written at once from a copy (`dd` of a saved image)."""
-        self.blocks = blocks
+        self.blocks = BlockMap(blocks)
         self.kernel.log(f"disk/{self.name}", "overwritten", blocks=len(blocks))
 
     def slow(self, latency_s: float) -> None:

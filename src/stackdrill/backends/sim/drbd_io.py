@@ -121,7 +121,9 @@ class ReplicationCore:
                                           facts(**details)))
 
     def peer_of(self, node: Node) -> Node:
-        return next(n for n in self.nodes.values() if n is not node)
+        """The other node (on every write: an unpacking, not a generator)."""
+        first, second = self.nodes.values()  # DRBD 8.4: exactly two nodes
+        return second if first is node else first
 
     def reachable(self) -> bool:
         a, b = self.spec.nodes

@@ -26,6 +26,7 @@ from stackdrill.api import (
     HostHealth,
     LabEvent,
     NetworkDriver,
+    Note,
     PowerChanged,
     PowerDriver,
     PowerState,
@@ -226,6 +227,8 @@ class SimStorage(_SimDriver, StorageDriver):
     def _on_event(self, traced: Traced) -> None:
         """Follow every DRBD event, and power changes (a hang or thaw changes who can write)."""
         event, now = traced.event, traced.at
+        if type(event) is Note and not event.source.startswith("drbd/"):
+            return  # most of the trace (overlay learning grows as hosts x instances)
         if isinstance(event, PowerChanged):
             for resource, res in self.lab.drbd.items():
                 if event.host in res.nodes:

@@ -86,6 +86,7 @@ class SimLab(Lab):
                      else (i.name for i in topology.instances))
         self.hypervisors = Hypervisors(k, self.hosts, options.write_interval_s, wanted)
         self.exports: dict[tuple[str, str], str] = {}  # (volume, client host) -> serving host
+        self._volume_users = _volume_users(topology)
         for name, lvm in self.lvm_hosts.items():
             lvm.opened = self._lv_opened(name)
         self.partitions: dict[Fault, int] = {}
@@ -351,9 +352,8 @@ class SimLab(Lab):
         if pv.drbd is None:
             return None
         status = self.drbd[pv.drbd].status()
-        users = [i.name for i in self.topology.instances if volume in i.volumes]
-        for user in users:
-            for host in self.hypervisors.running().get(user, []):
+        for user in self._volume_users.get(volume, ()):
+            for host in self.hypervisors.running_on(user):
                 server = self.exports.get((volume, host), host)
                 serving = status.get(server, UNCONFIGURED)
                 if serving.role == "Primary" and serving.disk in ("UpToDate", "Diskless"):
@@ -450,6 +450,16 @@ class SimLab(Lab):
     def destroy(self) -> None:
         """Nothing outside this process exists; dropping references is the teardown."""
         self.kernel.log("lab", "destroy", name=self.name)
+
+
+def _volume_users(topology: Topology) -> dict[str, tuple[str, ...]]:
+    """Volume -> the instances that attach it, in topology order (the topology never changes;
+    a reader asks once per volume)."""
+    users: dict[str, list[str]] = {}
+    for instance in topology.instances:
+        for volume in dict.fromkeys(instance.volumes):
+            users.setdefault(volume, []).append(instance.name)
+    return {volume: tuple(names) for volume, names in users.items()}
 
 
 def _split_brain_nodes(notice: DrbdNotice) -> tuple[FactValue, ...]:

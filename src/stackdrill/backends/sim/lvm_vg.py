@@ -8,7 +8,6 @@ LV locks); what is true on disk is only in the PV blocks.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -132,22 +131,36 @@ class VolumeGroupSim:
             if md is None or lv not in md.lvs:
                 continue
             out: dict[int, Any] = {}
-            written = sorted({addr for dev in self.pv_devices.values()
-                              if (disk := _backing_disk(dev)) is not None
-                              for addr in disk.blocks})
+            disks = _backing_disks(self.pv_devices.values())
             lv_block = 0
             for first, count in md.lvs[lv]:
                 start = pe_block(first, self.extent_blocks)
                 end = start + count * self.extent_blocks
-                lo = bisect.bisect_left(written, start)
-                hi = bisect.bisect_left(written, end)
-                for addr in written[lo:hi]:
+                for addr in _written(disks, start, end):
                     value = device.peek(addr)
                     if value is not None:
                         out[lv_block + addr - start] = value
                 lv_block += count * self.extent_blocks
             return out
         return {}
+
+
+def _backing_disks(devices: Iterable[BlockDevice]) -> list[SimDisk]:
+    """The distinct disks under the PV's devices (a diskless DRBD node has none)."""
+    disks: dict[int, SimDisk] = {}
+    for device in devices:
+        disk = _backing_disk(device)
+        if disk is not None:
+            disks.setdefault(id(disk), disk)
+    return list(disks.values())
+
+
+def _written(disks: list[SimDisk], start: int, end: int) -> list[int]:
+    """Addresses in [start, end) written on any of the disks, ascending: a block one replica
+    lacks may still be read through the device from the other."""
+    if len(disks) == 1:
+        return disks[0].blocks.addresses(start, end)
+    return sorted({addr for disk in disks for addr in disk.blocks.addresses(start, end)})
 
 
 def _backing_disk(device: BlockDevice) -> SimDisk | None:

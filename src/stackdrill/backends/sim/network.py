@@ -74,13 +74,16 @@ class Underlay:
     def connected(self, a: str, b: str, network: str) -> bool:
         """Can a and b converse on `network` right now (ignoring loss): packets pass both
         ways, as a TCP connection, a ping or a cluster ring needs?"""
-        return self.passes(a, b, network) and (a == b or self.passes(b, a, network))
+        if not self.passes(a, b, network):
+            return False
+        # only a one-way cut makes `passes` asymmetric: without one, b -> a is a -> b
+        return a == b or not self.cuts or self.passes(b, a, network)
 
     def passes(self, a: str, b: str, network: str) -> bool:
         """Can a packet a sends reach b on `network` right now (ignoring loss)? Differs from
         `connected` only under a one-way cut."""
-        if any((a, b) in dropped for net, dropped in self.cuts.values()
-               if net is None or net == network):
+        if self.cuts and any((a, b) in dropped for net, dropped in self.cuts.values()
+                             if net is None or net == network):
             return False
         if a == b:
             return self.hosts[a].up
@@ -89,6 +92,10 @@ class Underlay:
             return False
         if not (self.hosts[a].up and self.hosts[b].up):
             return False
+        return not self.partitions or self._unpartitioned(a, b, network)
+
+    def _unpartitioned(self, a: str, b: str, network: str) -> bool:
+        """No partition on `network` puts a and b in different groups."""
         for net, groups in self.partitions.values():
             if net is not None and net != network:
                 continue
@@ -135,6 +142,11 @@ class Underlay:
             return None
         if nbytes > self.path_mtu(a, b, network):
             return None
+        return self.transit(a, b, network, nbytes)
+
+    def transit(self, a: str, b: str, network: str, nbytes: int) -> float | None:
+        """`send` for a packet the caller has already seen pass and fit the path MTU (the
+        overlay checks both to say why a frame is dropped): the loss draw, then the delay."""
         loss = self.links[(a, network)].loss  # leaving a; b's loss drops only what b sends
         if loss > 0 and self.kernel.rng.random() < loss:
             return None

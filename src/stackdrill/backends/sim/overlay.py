@@ -190,8 +190,11 @@ class OverlaySim:
         def run() -> Generator[simpy.Event, Any, None]:
             delivery = yield from self.plane.transmit(p, frame)
             for name in delivery.ports:
-                if name in self.ports:  # arp_accept=0: update, never create
-                    self.neighbours(name).heard(p.ip, p.mac, create=False)
+                # arp_accept=0: update, never create, so an ARP cache not made yet (empty:
+                # its instance has resolved nobody) has nothing to update
+                table = self.tables.get(name)
+                if table is not None and name in self.ports:
+                    table.heard(p.ip, p.mac, create=False)
 
         self.kernel.env.process(run())
 

@@ -133,12 +133,23 @@ class DataPlane:
                 copies += self._encap(vtep, frame, out)
             else:
                 out.ports.append(bport)
-        latest = 0.0
+        arrivals: dict[float, list[Vtep]] = {}  # delay -> peers, in the order sent
         for peer, delay in copies:
-            self.kernel.call_later(delay, partial(self._decap, peer, vtep, frame, out))
-            latest = max(latest, delay)
-        yield self.kernel.env.timeout(latest)
+            arrivals.setdefault(delay, []).append(peer)
+        for delay, peers in arrivals.items():
+            self.kernel.call_later(delay, partial(self._arrive, peers, vtep, frame, out))
+        yield self.kernel.env.timeout(max(arrivals, default=0.0))
         return out
+
+    def _arrive(self, peers: list[Vtep], src: Vtep, frame: Frame, out: Delivery) -> None:
+        """The copies that reach their VTEPs at one instant, in the order they were sent.
+
+        One event for them all (a broadcast reaches every VTEP: hosts x instances events
+        otherwise): one event per copy, scheduled back to back, had consecutive places in
+        the event order at that instant, and `_decap` schedules nothing, so nothing else
+        ran between them and the trace is the same."""
+        for peer in peers:
+            self._decap(peer, src, frame, out)
 
     def _forward(self, vtep: Vtep, dst: str, ingress: str) -> list[str]:
         """Bridge forwarding: a learned port, or flood; never back out of the ingress port."""
@@ -210,7 +221,7 @@ class DataPlane:
         if wire > path:
             self._drop(out, b, a, frame, blackhole(wire, path))
             return None
-        delay = self.underlay.send(a, b, net, wire)
+        delay = self.underlay.transit(a, b, net, wire)  # connected and fits: checked above
         if delay is None:
             self._drop(out, b, a, frame, f"lost on underlay {net} {a} -> {b} (packet loss)")
         return delay
