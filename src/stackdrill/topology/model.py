@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import threading
 from enum import StrEnum
 from typing import Annotated, Literal, TypeVar
 
@@ -439,22 +440,26 @@ class Topology(Frozen):
 # so an index is never stale (a `model_copy` with new volumes has a new tuple). Lookups by
 # name were linear, and the engine, the lab and the report make them per instance. The
 # oldest index is dropped past a bound, so a long fuzz run keeps no old topologies alive.
+# A lock: the real backends look names up from several threads at once (the eviction's
+# iteration must not meet another thread's insertion).
 _INDEXES: dict[int, tuple[tuple[object, ...], dict[str, object]]] = {}
 _INDEXES_KEPT = 64
+_INDEXES_LOCK = threading.Lock()
 
 
 def _by_name(items: tuple[T, ...], name: str, what: str) -> T:
     """The first item called `name` (KeyError naming `what` when there is none)."""
-    entry = _INDEXES.get(id(items))
-    if entry is None or entry[0] is not items:
-        index: dict[str, object] = {}
-        for item in items:
-            key = getattr(item, "name", None)
-            if isinstance(key, str):
-                index.setdefault(key, item)
-        entry = _INDEXES[id(items)] = (items, index)
-        if len(_INDEXES) > _INDEXES_KEPT:
-            del _INDEXES[next(iter(_INDEXES))]
+    with _INDEXES_LOCK:
+        entry = _INDEXES.get(id(items))
+        if entry is None or entry[0] is not items:
+            index: dict[str, object] = {}
+            for item in items:
+                key = getattr(item, "name", None)
+                if isinstance(key, str):
+                    index.setdefault(key, item)
+            entry = _INDEXES[id(items)] = (items, index)
+            if len(_INDEXES) > _INDEXES_KEPT:
+                del _INDEXES[next(iter(_INDEXES))]
     found = entry[1].get(name)
     if found is None:
         raise KeyError(f"unknown {what} {name!r}")
