@@ -61,7 +61,7 @@ def leftovers(lab_id: str) -> list[str]:
 
 
 def _ip_batch(argv: list[str], lines: list[str]) -> None:
-    subprocess.run(argv + ["-batch", "-"], input="\n".join(lines) + "\n", text=True,
+    subprocess.run([*argv, "-batch", "-"], input="\n".join(lines) + "\n", text=True,
                    check=True, capture_output=True)
 
 
