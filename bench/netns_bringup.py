@@ -1,7 +1,17 @@
-"""Benchmark: netns lab bring-up and teardown time for 3, 20 and 50 hosts with the overlay.
+"""Benchmark: netns lab bring-up and teardown for 3, 20 and 50 hosts with the overlay,
+each against a floor the bench builds itself with iproute2 in batch mode.
 
-Goal (issue 6): <= 50 ms per host and nothing left behind. Needs root.
-Run: sudo python bench/netns_bringup.py [--reps 3] [--sizes 3,20,50]
+The floor makes the same kernel objects as the lab (namespaces, the switch bridge, a veth
+pair per host with its address, a VXLAN device and overlay bridge per host, every host's
+FDB entries for its peers) with one `ip -batch` for the namespaces and veths and one
+`ip -batch`/`bridge -batch` per namespace, and removes them with one `ip -batch` of
+`netns del`. The lab's ratio to it is what stackdrill adds: pyroute2, the volume exports,
+the heartbeats, the state directory. Paired: floor and lab alternate, so load on this
+shared machine hits both alike.
+
+Goals: issue 6, <= 50 ms per host and nothing left behind; issue 17, bring-up <= 1.2x and
+teardown <= 2x the floor. Needs root.
+Run: sudo python bench/netns_bringup.py [--reps 5] [--sizes 3,20,50]
 Writes bench/results/netns_bringup.json.
 """
 
@@ -11,6 +21,7 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,10 +60,50 @@ def leftovers(lab_id: str) -> list[str]:
     return left
 
 
+def _ip_batch(argv: list[str], lines: list[str]) -> None:
+    subprocess.run([*argv, "-batch", "-"], input="\n".join(lines) + "\n", text=True,
+                   check=True, capture_output=True)
+
+
+def floor_build(hosts: int, tag: str) -> list[str]:
+    """The lab's kernel objects made by iproute2 in batch mode; returns the namespaces."""
+    sw, hns = f"fl{tag}-sw", [f"fl{tag}-h{i}" for i in range(hosts)]
+    addrs = [f"10.0.{i // 250}.{i % 250 + 1}" for i in range(hosts)]
+    root = [f"netns add {ns}" for ns in [sw, *hns]]
+    root += [f"link add u{i} netns {ns} type veth peer name n{i} netns {sw}"
+             for i, ns in enumerate(hns)]
+    _ip_batch(["ip"], root)
+    switch = ["link set lo up", "link add b0 type bridge stp_state 0 forward_delay 0",
+              "link set b0 up"]
+    switch += [f"link set n{i} master b0 up" for i in range(hosts)]
+    _ip_batch(["ip", "-n", sw], switch)
+    for i, ns in enumerate(hns):
+        _ip_batch(["ip", "-n", ns], [
+            "link set lo up", f"addr add {addrs[i]}/16 dev u{i}", f"link set u{i} up",
+            f"link add vx0 type vxlan id 100 local {addrs[i]} dstport 4789 dev u{i} "
+            "nolearning",
+            "link add ov0 type bridge stp_state 0", "link set vx0 master ov0 up",
+            f"addr add 10.100.255.{254 - i % 250}/16 dev ov0", "link set ov0 up"])
+        _ip_batch(["bridge", "-n", ns], [
+            f"fdb append 00:00:00:00:00:00 dev vx0 dst {a}" for a in addrs if a != addrs[i]])
+    return [*hns, sw]
+
+
+def floor_teardown(namespaces: list[str]) -> None:
+    _ip_batch(["ip"], [f"netns del {ns}" for ns in namespaces])
+
+
 def measure(hosts: int, reps: int) -> dict[str, Any]:
     topo = topology(hosts)
     up, down, left = [], [], []
+    floor_up, floor_down = [], []
     for rep in range(reps):
+        t0 = time.perf_counter()
+        spaces = floor_build(hosts, f"{hosts}x{rep}")
+        t1 = time.perf_counter()
+        floor_teardown(spaces)
+        floor_up.append(t1 - t0)
+        floor_down.append(time.perf_counter() - t1)
         t0 = time.perf_counter()
         lab = NetnsLab(topo, f"bringup{hosts}-{rep}")
         t1 = time.perf_counter()
@@ -68,13 +119,21 @@ def measure(hosts: int, reps: int) -> dict[str, Any]:
         "bringup_median_s": statistics.median(up),
         "bringup_ms_per_host": 1000 * statistics.median(up) / hosts,
         "teardown_median_s": statistics.median(down),
+        "floor_bringup_s": floor_up, "floor_teardown_s": floor_down,
+        "bringup_ratio": _paired_ratio(up, floor_up),
+        "teardown_ratio": _paired_ratio(down, floor_down),
         "leftovers": left,
     }
 
 
+def _paired_ratio(lab: list[float], floor: list[float]) -> float:
+    """The median of the per-rep ratios (each rep's lab and floor ran back to back)."""
+    return statistics.median(a / b for a, b in zip(lab, floor, strict=True))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--sizes", default="3,20,50")
     ap.add_argument("--out", type=Path, default=RESULTS / "netns_bringup.json")
     args = ap.parse_args(argv)
@@ -83,10 +142,12 @@ def main(argv: list[str] | None = None) -> int:
               "cpus": __import__("os").cpu_count(), "goal_ms_per_host": 50, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'hosts':>5} {'bring-up s':>10} {'ms/host':>8} {'teardown s':>10}  leftovers")
+    print(f"{'hosts':>5} {'bring-up s':>10} {'ms/host':>8} {'x floor':>8} {'teardown s':>10} "
+          f"{'x floor':>8}  leftovers")
     for r in rows:
         print(f"{r['hosts']:>5} {r['bringup_median_s']:>10.3f} {r['bringup_ms_per_host']:>8.1f} "
-              f"{r['teardown_median_s']:>10.3f}  {len(r['leftovers'])}")
+              f"{r['bringup_ratio']:>8.2f} {r['teardown_median_s']:>10.3f} "
+              f"{r['teardown_ratio']:>8.2f}  {len(r['leftovers'])}")
     return 1 if any(r["leftovers"] for r in rows) else 0
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from stackdrill.overlay.model import ZERO_MAC
@@ -37,6 +38,20 @@ class OverlayState:
     frozen: set[str] = field(default_factory=set)  # hosts the controller no longer updates
 
 
+def descending_hosts(cidr: str) -> Iterator[str]:
+    """The usable addresses of `cidr` from the highest down, as `reversed(hosts())` gives
+    them, without listing a /16's 65534 addresses first (that cost a netns bring-up
+    ~7 ms per overlay)."""
+    net = ipaddress.ip_network(cidr)
+    if net.num_addresses <= 2:  # /31, /32 (and IPv6 /127, /128): hosts() has own rules
+        yield from (str(a) for a in reversed(list(net.hosts())))
+        return
+    # hosts() leaves out the network address, and on IPv4 the broadcast address too
+    last = int(net.broadcast_address) - (1 if net.version == 4 else 0)
+    make = type(net.network_address)
+    yield from (str(make(i)) for i in range(last, int(net.network_address), -1))
+
+
 def overlay_states(topology: Topology) -> dict[str, OverlayState]:
     """Members and bridge addresses of every overlay, no MAC placed yet.
 
@@ -49,8 +64,7 @@ def overlay_states(topology: Topology) -> dict[str, OverlayState]:
     for o_idx, ov in enumerate(topology.overlays):
         addresses = topology.network(ov.network).addresses
         members = {h: addresses[h] for h in hosts if h in addresses}
-        candidates = (str(a) for a in reversed(list(ipaddress.ip_network(ov.cidr).hosts()))
-                      if str(a) not in taken_ips)
+        candidates = (a for a in descending_hosts(ov.cidr) if a not in taken_ips)
         out[ov.name] = OverlayState(ov, o_idx, members, {h: next(candidates) for h in members})
     return out
 

@@ -77,6 +77,7 @@ def test_sigterm_and_sighup_remove_the_runs_scratch_directory(tmp_path: Path,
     assert scratch(tmpdir) == []
 
 
+@pytest.mark.xdist_group("dead-labs")  # netns_helpers.dead_labs: sweeps dead labs
 def test_down_all_removes_what_sigkill_left_and_nothing_else(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     proc, tmpdir, _drill = start_run(tmp_path)

@@ -3,12 +3,16 @@ in-memory data plane that keeps each VTEP's FDB with the kernel's rules."""
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
+import tracemalloc
 from collections.abc import Iterable
 from typing import Any
 
 import pytest
 
 from stackdrill.overlay import FdbPlane, OverlayController, PlaneError, VtepDevices, VtepSpec
+from stackdrill.overlay.controller import descending_hosts
 from stackdrill.overlay.model import ZERO_MAC
 from stackdrill.overlay.plane import Entry, Tolerated, Verb
 from stackdrill.topology import Topology, parse_topology
@@ -178,3 +182,22 @@ def test_a_host_without_a_vtep_is_an_error_not_an_empty_fdb() -> None:
     ctl = OverlayController(topology(), MemoryPlane())  # never built
     with pytest.raises(PlaneError):
         ctl.programmed("ov", "a")
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.0/30", "10.0.0.0/31", "10.0.0.5/32", "192.168.7.0/24",
+                                  "10.100.0.0/20", "fd00::/120", "fd00::/127", "fd00::/128"])
+def test_bridge_addresses_come_from_the_top_of_the_range_as_hosts_lists_them(cidr: str) -> None:
+    net = ipaddress.ip_network(cidr)
+    assert list(descending_hosts(cidr)) == [str(a) for a in reversed(list(net.hosts()))]
+
+
+def test_a_large_overlay_range_is_not_listed_to_find_its_top_address() -> None:
+    """A /12 has a million addresses: listing them all took ~100 MB for three of them."""
+    tracemalloc.start()
+    try:
+        first = list(itertools.islice(descending_hosts("10.0.0.0/12"), 3))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert first == ["10.15.255.254", "10.15.255.253", "10.15.255.252"]
+    assert peak < 1_000_000

@@ -32,12 +32,10 @@ def state_dir(names: naming.LabNames) -> Path:
 def remove_lab_leftovers(lab_id: str) -> list[str]:
     """Remove every namespace and the state directory of lab `lab_id`."""
     names = naming.LabNames(lab_id)
-    removed = []
     # instances and hosts first, the switch last: its bridges are what connects them
     ours = [n for n in nsops.list_namespaces() if names.owns_ns(n) and naming.is_stackdrill_ns(n)]
-    for ns in sorted(ours, key=lambda n: n == names.switch_ns):
-        nsops.remove_namespace(ns)
-        removed.append(ns)
+    removed = sorted(ours, key=lambda n: n == names.switch_ns)
+    nsops.remove_namespaces(removed)
     shutil.rmtree(state_dir(names), ignore_errors=True)
     return removed
 

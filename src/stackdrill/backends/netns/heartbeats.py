@@ -1,21 +1,20 @@
 """Compute-service heartbeats over the management network, as Nova's service reports.
 
-Each host runs a tiny bash loop (no fork per beat: `printf > /dev/udp/...` and
-`read -t` on a FIFO are builtins) sending its name to the controller's management
-address; a receiver thread holds a UDP socket opened inside the controller's namespace.
-So a crash (its processes killed), a pulled management link or a partition stops the
-heartbeats for real, while the power controller still answers.
+One sender thread beats for every host that is up, each through a UDP socket opened inside
+that host's namespace, to the controller's management address; a receiver thread holds a
+UDP socket opened inside the controller's namespace. The kernel routes each beat as the
+host's own packet, so a pulled management link or a partition stops it for real, and a
+power cut closes the host's socket with its processes. One thread for all hosts instead of
+a process per host: starting a process in a namespace cost 15-17 ms a host at bring-up.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import socket
-import subprocess
 import threading
 from collections.abc import Callable
-from pathlib import Path
+from contextlib import suppress
 
 from stackdrill.backends.netns import nsops
 
@@ -23,56 +22,60 @@ log = logging.getLogger(__name__)
 
 PORT = 4199
 INTERVAL_S = 0.2
-MAX_BEATS = 18000  # one hour at 0.2 s; the loop always ends by itself
+MAX_BEATS = 18000  # one hour at 0.2 s; the sender always ends by itself
 
 
 class Heartbeats:
-    def __init__(self, controller_ns: str, address: str, now: Callable[[], float],
-                 fifo_dir: Path, tie_to_parent: bool = True) -> None:
+    def __init__(self, controller_ns: str, address: str, now: Callable[[], float]) -> None:
         self.controller_ns = controller_ns
         self.address = address
         self.now = now
-        self.fifo_dir = fifo_dir
-        self.tie_to_parent = tie_to_parent
         self._last: dict[str, float] = {}
-        self._senders: dict[str, subprocess.Popen[bytes]] = {}
+        self._senders: dict[str, socket.socket] = {}
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._sock = nsops.socket_in(controller_ns, kind=socket.SOCK_DGRAM)
         self._sock.bind((address, PORT))
-        self._sock.settimeout(0.2)
-        self._thread = threading.Thread(target=self._receive, daemon=True,
-                                        name="stackdrill-heartbeats")
-        self._thread.start()
+        self._receiver = threading.Thread(target=self._receive, daemon=True,
+                                          name="stackdrill-heartbeats-in")
+        self._sender = threading.Thread(target=self._send, daemon=True,
+                                        name="stackdrill-heartbeats-out")
+        self._receiver.start()
+        self._sender.start()
 
     def _receive(self) -> None:
         while not self._stop.is_set():
             try:
                 data = self._sock.recv(256)
-            except TimeoutError:
-                continue
             except OSError:
                 return
-            self._last[data.decode(errors="replace").strip()] = self.now()
+            if data:  # an empty read is the shutdown's wake-up
+                self._last[data.decode(errors="replace").strip()] = self.now()
+
+    def _send(self) -> None:
+        for _ in range(MAX_BEATS):
+            with self._lock:
+                for host, sock in self._senders.items():
+                    # no route, no neighbour, a full queue: a lost beat, as on a real host
+                    with suppress(OSError):
+                        sock.sendto(host.encode(), (self.address, PORT))
+            if self._stop.wait(INTERVAL_S):
+                return
 
     def start(self, host: str, host_ns: str) -> None:
-        """Start the host's heartbeat sender (its compute service coming up)."""
-        old = self._senders.get(host)
-        if old is not None and old.poll() is None:
-            return
-        fifo = self.fifo_dir / f"hb-{host}"
-        if not fifo.exists():
-            os.mkfifo(fifo)
-        script = (f"exec 3<>{fifo}; for ((i=0;i<{MAX_BEATS};i++)); do "
-                  f"printf %s {host} >/dev/udp/{self.address}/{PORT} 2>/dev/null; "
-                  f"read -t {INTERVAL_S} -u 3; done")
-        self._senders[host] = nsops.spawn(host_ns, ["bash", "-c", script],
-                                          tie_to_parent=self.tie_to_parent)
+        """The host's compute service comes up and beats from its namespace."""
+        with self._lock:
+            if host in self._senders:
+                return
+            sock = nsops.socket_in(host_ns, kind=socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            self._senders[host] = sock
 
     def stop(self, host: str) -> None:
-        proc = self._senders.pop(host, None)
-        if proc is not None:
-            proc.kill()
-            proc.wait(timeout=5)
+        with self._lock:
+            sock = self._senders.pop(host, None)
+        if sock is not None:
+            sock.close()
 
     def rebase(self, shift: float) -> None:
         """The lab's time 0 moved `shift` seconds later: beats during the build count from
@@ -85,7 +88,12 @@ class Heartbeats:
 
     def shutdown(self) -> None:
         self._stop.set()
-        for host in list(self._senders):
-            self.stop(host)
-        self._thread.join(timeout=2)
+        with self._lock:
+            senders, self._senders = list(self._senders.values()), {}
+        for sock in senders:
+            sock.close()
+        with suppress(OSError):  # wakes the receiver's recv at once (Linux: even for UDP)
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._receiver.join(timeout=2)
+        self._sender.join(timeout=2)
         self._sock.close()

@@ -156,8 +156,7 @@ class NetnsLab(Lab):
         if heartbeats and mgmt is not None:
             where = ctl_host or CONTROLLER
             lk = self.underlay.link(where, mgmt)
-            self.heartbeats = Heartbeats(lk.ns, lk.address, self._clock.now, self.state_dir,
-                                         self._tie)
+            self.heartbeats = Heartbeats(lk.ns, lk.address, self._clock.now)
             for host in self.topology.network(mgmt).addresses:
                 self.heartbeats.start(host, self.names.host_ns(host))
         self.instances = Instances(self.names, self.topology, self.overlay, self.sock,
@@ -359,8 +358,7 @@ class NetnsLab(Lab):
         with self._lock:
             socks = list(self._socks.values())
             self._socks.clear()
-        for sock in socks:
-            sock.close()
+        nsops.close_netlinks(socks)
 
     def destroy(self) -> None:
         """Tear down: no new action starts, those in flight and driver operations end

@@ -25,6 +25,11 @@ def skip_reason() -> str | None:
 
 needs_root = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
 
+# Tests that leave a dead lab on purpose and tests that sweep dead labs (`down --all`)
+# run on one xdist worker (`--dist loadgroup`, pyproject): a sweep in a parallel worker
+# removed the lab the other test was still looking at.
+dead_labs = pytest.mark.xdist_group("dead-labs")
+
 
 def small_topology(name: str = "small", with_volume: bool = True) -> Topology:
     """ctl (controller + storage), cmp1 and cmp2 (compute); one network; one overlay.

@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-from netns_helpers import needs_root
+from netns_helpers import dead_labs, needs_root
 
 from stackdrill.backends.netns import nsops
 from stackdrill.backends.netns.cleanup import down_all
 from stackdrill.backends.netns.names import read_slots
 
-pytestmark = [needs_root, pytest.mark.netns]
+pytestmark = [needs_root, pytest.mark.netns, dead_labs]
 
 HELPERS = str(Path(__file__).parent)
 SRC = str(Path(__file__).parents[4] / "src")

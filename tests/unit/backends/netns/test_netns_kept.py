@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from netns_helpers import needs_root, small_topology, small_topology_data
+from netns_helpers import dead_labs, needs_root, small_topology, small_topology_data
 
 from stackdrill.backends.netns import NetnsBackend, nsops
 from stackdrill.backends.netns.cleanup import STATE_ROOT
@@ -20,7 +20,7 @@ from stackdrill.backends.netns.lab import NetnsLab
 from stackdrill.backends.netns.names import REGISTRY_DIR, read_slots
 from stackdrill.backends.netns.nbd import NbdClient
 
-pytestmark = [needs_root, pytest.mark.netns]
+pytestmark = [needs_root, pytest.mark.netns, dead_labs]
 
 SRC = str(Path(__file__).parents[4] / "src")
 DRILL = """\

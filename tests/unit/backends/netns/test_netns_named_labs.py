@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from netns_helpers import needs_root, small_topology_data
+from netns_helpers import dead_labs, needs_root, small_topology_data
 
 from stackdrill.backends.netns import nsops
 from stackdrill.backends.netns.names import read_slots
 
-pytestmark = [needs_root, pytest.mark.netns]
+pytestmark = [needs_root, pytest.mark.netns, dead_labs]
 
 SRC = str(Path(__file__).parents[4] / "src")
 DRBD_PAIR = Path(__file__).parents[4] / "lab" / "topologies" / "drbd-pair.yaml"
