@@ -158,7 +158,8 @@ def lanes(report: Report) -> list[Lane]:
             tip=f"{_t(f.at)} → " + (f"healed at {_t(f.healed_at)}" if f.healed_at is not None
                                    else "never healed") + f": {f.description}"))
     engine, operator, drbd = _other_lanes(report)
-    instances = _fold(report, [_instance_lane(report, n) for n in _instance_names(report)])
+    instance_lanes = (_instance_lane(report, n) for n in _instance_names(report))
+    instances = _fold(report, [lane for lane in instance_lanes if lane.marks])
     checks = Lane("checks", "each expectation, judged at the end of the drill")
     checks.marks += [_check_mark(c, report_end(report)) for c in report.checks]
     ordered = [faults, engine, operator, *instances, *drbd.values(), checks]
