@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 _t = seconds
 ZOOM_BELOW = 0.6  # a recovery window narrower than this share of the drill gets a close-up
 PHASE_COLOURS = {**ENGINE_COLOURS, "unaccounted": "#d5d8dc"}
+STEP_SHADES = ("#85c1e9", "#48c9b0", "#2e86c1", "#76d7c4", "#1abc9c", "#aed6f1", "#117a65")
 LEGEND = (("fault (shaded: in force)", FAULT_COLOUR), *ENGINE_COLOURS.items(),
           ("recovery step", STEP_COLOUR), ("write acked", FATE_COLOURS["acked"]),
           ("write acked but lost", FATE_COLOURS["lost"]), ("write failed", FATE_COLOURS["failed"]),
@@ -90,10 +91,20 @@ def _time_spent(report: Report) -> Table:
     return Table(columns("instance", *heads, "RTO (s)", num=(*heads, "RTO (s)")), tuple(rows))
 
 
-def _stacks(report: Report) -> list[tuple[str, float, list[tuple[str, float, str]]]]:
+def _phase_colours(report: Report) -> dict[str, str]:
+    """The engine's phases in their timeline colours, each recovery step its own shade."""
+    out = dict(PHASE_COLOURS)
+    steps = [s.phase for i in report.instances for s in i.time_spent if s.phase not in out]
+    for n, name in enumerate(dict.fromkeys(steps)):
+        out[name] = STEP_SHADES[n % len(STEP_SHADES)]
+    return out
+
+
+def _stacks(report: Report, colours: dict[str, str]
+            ) -> list[tuple[str, float, list[tuple[str, float, str]]]]:
     """(instance, RTO, [(phase, seconds, colour)]) for the stacked bars under the table."""
-    return [(i.name, i.rto_s or 0.0,
-             [(s.phase, s.seconds, PHASE_COLOURS.get(s.phase, STEP_COLOUR)) for s in i.time_spent])
+    return [(i.name, i.rto_s or 0.0, [(s.phase, s.seconds, colours[s.phase])
+                                      for s in i.time_spent])
             for i in report.instances if i.time_spent]
 
 
@@ -187,7 +198,8 @@ def render_html(report: Report, topology: Topology) -> str:
     if report.errored:  # an infrastructure error: the state and the reason, no pictures
         return env.get_template("error.html").render(
             common, banner_class="error", heading=f"ERROR — {report.drill}")
-    stacks = _stacks(report)
+    colours = _phase_colours(report)
+    stacks = _stacks(report, colours)
     return env.get_template("report.html").render(
         common, banner_class=report.verdict,
         heading=f"{'PASS' if report.passed else 'FAIL'} — {report.drill}",
@@ -196,5 +208,7 @@ def render_html(report: Report, topology: Topology) -> str:
         legend=LEGEND, timeline=timeline_svg(report), **_zoom(report),
         topology_img=_picture(lambda: topology_png(topology, report), "topology picture"),
         time_spent=_time_spent(report), stacks=stacks,
+        stack_legend=[(n, c) for n, c in colours.items()
+                      if any(p == n for _i, _r, parts in stacks for p, _s, _c in parts)],
         longest=max([rto for _n, rto, _p in stacks] + [1e-9]),
         phases=_phases(report), state=_state(report), raw=_raw(report))
