@@ -14,6 +14,7 @@ from browser import WIDTH, chromium, measure, screenshot
 from PIL import Image
 
 from stackdrill.checks import CheckResult
+from stackdrill.report import Report
 from stackdrill.report.differential import compare
 from stackdrill.report.differential_html import render_differential_html
 from stackdrill.report.html import render_html
@@ -26,15 +27,20 @@ RGB = tuple[int, int, int]
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A passing and a failing real sim drill's report, and a disagreeing compare page."""
+    """A passing and a failing real sim drill's report, an infrastructure error's page and
+    a disagreeing compare page."""
     out = tmp_path_factory.mktemp("pages")
     passed, drill = drill_runs.passing()
     failed, strict = drill_runs.failing(out)
     assert passed.passed and not failed.passed
     flipped = passed.model_copy(update={"checks": (
         CheckResult.failed(passed.checks[0].name, "seen twice"), *passed.checks[1:])})
+    error = Report.infrastructure_error(drill=drill.name, backend="libvirt", seed=1,
+                                        topology=drill.topology.name,
+                                        reason="lab not ready: cmp2 never answered")
     written = {"pass": render_html(passed, drill.topology),
                "fail": render_html(failed, strict.topology),
+               "error": render_html(error, drill.topology),
                "compare": render_differential_html(compare(passed, flipped))}
     for name, text in written.items():
         (out / f"{name}.html").write_text(text)
@@ -59,7 +65,8 @@ def text_on_background(png: Path, box: list[float]) -> tuple[RGB, RGB]:
     """(background, text) colours inside `box` of a screenshot: the commonest pixel, and
     the pixel that differs most from it (the glyphs' core)."""
     with Image.open(png) as im:
-        crop = im.convert("RGB").crop(tuple(round(v) for v in box))
+        left, top, right, bottom = (round(v) for v in box)
+        crop = im.convert("RGB").crop((left, top, right, bottom))
         raw = crop.tobytes()
     pixels: list[RGB] = [(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, len(raw), 3)]
     background = Counter(pixels).most_common(1)[0][0]
@@ -67,8 +74,13 @@ def text_on_background(png: Path, box: list[float]) -> tuple[RGB, RGB]:
     return background, text
 
 
-@pytest.mark.parametrize(("page", "red"), [("pass", False), ("fail", True), ("compare", True)])
-def test_the_banner_headline_is_readable(pages: dict[str, Path], page: str, red: bool,
+HUES = {"green": lambda r, g, b: g > r + 60, "red": lambda r, g, b: r > g + 60 and r > b + 60,
+        "amber": lambda r, g, b: r > b + 60 and g > b + 60}
+
+
+@pytest.mark.parametrize(("page", "hue"), [("pass", "green"), ("fail", "red"),
+                                           ("compare", "red"), ("error", "amber")])
+def test_the_banner_headline_is_readable(pages: dict[str, Path], page: str, hue: str,
                                          tmp_path: Path) -> None:
     """The headline ("FAIL — drill") and the line under it (backend, seed) stand out
     from the banner's green or red: no red text on a red banner."""
@@ -76,8 +88,7 @@ def test_the_banner_headline_is_readable(pages: dict[str, Path], page: str, red:
     png = screenshot(pages[page], tmp_path / f"{page}.png", tmp_path / "profile")
     for box in (found["banner"], found["banner_p"]):
         background, text = text_on_background(png, box)
-        r, g, _b = background
-        assert (r > g + 60) if red else (g > r + 60), background
+        assert HUES[hue](*background), background
         assert contrast(background, text) >= 4.5, (page, background, text)
 
 

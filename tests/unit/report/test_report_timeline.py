@@ -4,12 +4,11 @@ that add up to each instance's RTO, detection counted from the fault."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import drill_runs
 import pytest
 from report_samples import sample_report, slices
 
+from stackdrill.drill.load import load_drill
 from stackdrill.report import InstanceReport, Report
 from stackdrill.report.timeline import AMBER, GREEN, RED, lanes
 from stackdrill.report.timeline_svg import view
@@ -32,6 +31,7 @@ def test_phases_add_up_to_each_rto_with_detection_from_the_fault(nova: Report) -
     recovered = [i for i in nova.instances if i.rto_s is not None]
     assert len(recovered) == 3
     for inst in recovered:
+        assert inst.rto_s is not None
         phases = [s.phase for s in inst.time_spent]
         assert phases[:3] == ["detection", "fencing", "planning"] and phases[-1] == "verify"
         assert inst.time_spent[0].start == fault_at
@@ -40,9 +40,9 @@ def test_phases_add_up_to_each_rto_with_detection_from_the_fault(nova: Report) -
     assert min(e.at for e in nova.timeline if e.lane == "detection") < fault_at
 
 
-def test_phases_add_up_on_a_restart_in_place_too(tmp_path: Path) -> None:
+def test_phases_add_up_on_a_restart_in_place_too() -> None:
     """instance-crash: no host was lost; detection is the time until the engine acted."""
-    report = drill_runs.run(drill_runs.load_drill(drill_runs.DRILLS / "instance-crash.yaml"))
+    report = drill_runs.run(load_drill(drill_runs.DRILLS / "instance-crash.yaml"))
     (inst,) = [i for i in report.instances if i.rto_s is not None]
     assert [s.phase for s in inst.time_spent][:2] == ["detection", "shutdown"]
     assert sum(s.seconds for s in inst.time_spent) == pytest.approx(inst.rto_s, abs=1e-9)
