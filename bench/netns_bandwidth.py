@@ -3,7 +3,8 @@ OpenVPN tap (no crypto), on unshaped veth and on a tbf-shaped 10 Mbit/s underlay
 
 The seed (2011, cloud links of ~10 Mbit/s) reported the overlay at ~0.91 of the underlay
 and OpenVPN tap at ~0.89. Goal here: overlay >= 0.95 of the underlay on 10 Mbit/s.
-Needs root, iperf3 and openvpn. Traffic stays between two lab namespaces.
+Needs root, iperf3, openvpn and matplotlib (pip install '.[bench]'). Traffic stays between
+two lab namespaces.
 
 Run: sudo python bench/netns_bandwidth.py [--reps 5] [--seconds 5]
 Writes bench/results/netns_bandwidth.json and bench/results/netns_bandwidth.png.

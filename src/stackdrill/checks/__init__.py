@@ -30,12 +30,14 @@ from stackdrill.checks.recovery import blocked, recovered, unrecoverable
 from stackdrill.checks.result import CheckResult, detected
 from stackdrill.checks.table import CHECKERS, run_checks
 from stackdrill.checks.writes import (
+    WriteFate,
     WriteTally,
     acked_writes,
     foreign_records,
     no_io_errors,
     single_writer,
     tally_writes,
+    write_fate,
 )
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "Expectation",
     "FaultLog",
     "OverlayProbe",
+    "WriteFate",
     "WriteTally",
     "acked_writes",
     "blocked",
@@ -75,4 +78,5 @@ __all__ = [
     "tally_writes",
     "unrecoverable",
     "verify_now",
+    "write_fate",
 ]

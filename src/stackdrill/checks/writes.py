@@ -19,11 +19,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
+from typing import Literal
 
 from stackdrill.api import StoredRecord, WriteOp
 from stackdrill.checks.result import CheckResult
 
 NAME = "acked_writes"
+WriteFate = Literal["acked", "lost", "corrupt", "failed", "unknown"]
 
 
 @dataclass
@@ -59,22 +61,37 @@ def tally_writes(
         if records is None and op.volume not in t.unread_volumes:
             t.unread_volumes.append(op.volume)
         rec = records.get(op.seq) if records is not None else None
-        if op.outcome == "ok":
+        fate = write_fate(op, rec)
+        if fate in ("acked", "lost", "corrupt"):
             t.acked += 1
-            if rec is None or rec.incarnation != op.incarnation:
-                t.lost += 1
-                t.lost_seqs.setdefault(op.volume, []).append(op.seq)
-            elif rec.checksum != op.checksum:
-                t.corrupt += 1
-                t.corrupt_seqs.setdefault(op.volume, []).append(op.seq)
-        elif op.outcome == "info":
+        if fate == "lost":
+            t.lost += 1
+            t.lost_seqs.setdefault(op.volume, []).append(op.seq)
+        elif fate == "corrupt":
+            t.corrupt += 1
+            t.corrupt_seqs.setdefault(op.volume, []).append(op.seq)
+        elif fate == "unknown":
             t.info += 1
             t.info_present += int(rec is not None and _same(op, rec))
-        elif op.outcome == "fail":
+        elif fate == "failed":
             t.fail_present += int(rec is not None and _same(op, rec))
-        else:
-            raise ValueError(f"write {op.instance}/{op.volume}#{op.seq}: outcome {op.outcome!r}")
     return dict(sorted(tallies.items()))
+
+
+def write_fate(op: WriteOp, rec: StoredRecord | None) -> WriteFate:
+    """What became of one write, given the record at its seq (None: nothing there): an
+    acknowledged write is `acked` (intact), `lost` (absent or from another incarnation) or
+    `corrupt`; the others are `failed` or `unknown` (Jepsen's info). The one definition
+    the check and the report's timeline share."""
+    if op.outcome == "ok":
+        if rec is None or rec.incarnation != op.incarnation:
+            return "lost"
+        return "acked" if rec.checksum == op.checksum else "corrupt"
+    if op.outcome == "info":
+        return "unknown"
+    if op.outcome == "fail":
+        return "failed"
+    raise ValueError(f"write {op.instance}/{op.volume}#{op.seq}: outcome {op.outcome!r}")
 
 
 def foreign_records(

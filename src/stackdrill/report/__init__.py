@@ -1,7 +1,7 @@
 """Drill reports: the JSON model, pictures, one self-contained HTML page, Allure steps.
 
 Import `stackdrill.report.pictures`, `.html` and `.allure` only where needed: they
-pull in matplotlib and graphviz, which the sim path and the JSON report do not need.
+pull in jinja2 and graphviz, which the sim path and the JSON report do not need.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from stackdrill.report.model import (
     InstanceReport,
     Report,
     TimelineEvent,
+    TimeSlice,
+    WriteRun,
     order_lanes,
     verdict_for,
 )
@@ -20,7 +22,9 @@ __all__ = [
     "FaultRecord",
     "InstanceReport",
     "Report",
+    "TimeSlice",
     "TimelineEvent",
+    "WriteRun",
     "order_lanes",
     "state_summary",
     "verdict_for",

@@ -14,10 +14,24 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from stackdrill.api import CommandResult, DrbdNotice
-from stackdrill.checks import CheckContext, CheckResult, tally_writes
-from stackdrill.recovery import InstanceOutcome, RecoveryEvent
-from stackdrill.report.model import FaultRecord, InstanceReport, Report, TimelineEvent, verdict_for
+from stackdrill.api import CommandResult, DrbdNotice, WriteOp
+from stackdrill.checks import CheckContext, CheckResult, WriteFate, tally_writes, write_fate
+from stackdrill.recovery import (
+    InstanceOutcome,
+    Phase,
+    PhaseTiming,
+    RecoveryEvent,
+    RecoveryResult,
+)
+from stackdrill.report.model import (
+    FaultRecord,
+    InstanceReport,
+    Report,
+    TimelineEvent,
+    TimeSlice,
+    WriteRun,
+    verdict_for,
+)
 from stackdrill.report.state import state_summary
 
 ENGINE_LANES = {"host-suspect": "detection", "host-suspected": "detection",
@@ -50,7 +64,8 @@ def build_report(record: DrillRecord, results: list[CheckResult]) -> Report:
         duration=record.ended_at, instances=tuple(instance_reports(ctx)),
         checks=tuple(results),
         faults=tuple(FaultRecord.of(f, at, healed) for at, f, healed in ctx.fault_log),
-        timeline=tuple(timeline(record, results)), phases=phase_totals(ctx),
+        timeline=tuple(timeline(record, results)), writes=tuple(write_runs(ctx)),
+        phases=phase_totals(ctx),
         steps=step_durations(ctx), state_before=record.state_before,
         state_after=state_summary(ctx.evidence.observation), extra=_extra(ctx),
     )
@@ -75,6 +90,55 @@ def _rto(ctx: CheckContext, instance: str, outcome: InstanceOutcome | None) -> f
     return outcome.verified_at - fault_at if fault_at is not None else None
 
 
+def _result_for(ctx: CheckContext, instance: str) -> RecoveryResult | None:
+    """The last recovery that had a word on this instance (the one `ctx.outcomes` keeps)."""
+    found = None
+    for result in ctx.recoveries:
+        if any(o.name == instance for o in result.instances):
+            found = result
+    return found
+
+
+def _phases_after(result: RecoveryResult, outcome: InstanceOutcome, since: float
+                  ) -> list[PhaseTiming]:
+    """The engine's phases for the instance's failed host and the instance's own steps
+    that ended after the fault, in the order they ended."""
+    mine = [p for p in result.phases if p.end > since and (
+        p.instance == outcome.name
+        or (p.instance is None and p.host in (None, outcome.host_before)))]
+    return sorted(mine, key=lambda p: (p.end, p.start))
+
+
+def time_spent(ctx: CheckContext, instance: str, outcome: InstanceOutcome | None
+               ) -> tuple[TimeSlice, ...]:
+    """The RTO phase by phase. Detection runs from the fault's injection to the end of the
+    engine's detection (the host declared lost; without a detection phase, until the
+    engine's first step began); every later phase from the end of the one before to its
+    own end, so waiting between phases counts in the phase waited for; the last ends when
+    the instance was verified running. Contiguous by construction: they sum to the RTO."""
+    result = _result_for(ctx, instance)
+    if outcome is None or outcome.verified_at is None or result is None:
+        return ()
+    done = outcome.verified_at
+    fault_at = _fault_time(ctx, instance, done)
+    if fault_at is None:
+        return ()
+    phases = _phases_after(result, outcome, fault_at)
+    slices: list[TimeSlice] = []
+    now = fault_at
+    if not phases or phases[0].phase is not Phase.DETECTION:
+        first = min(max(phases[0].start, now), done) if phases else done
+        slices.append(TimeSlice(phase=Phase.DETECTION.value, start=now, end=first))
+        now = first
+    for p in phases:
+        end = min(max(p.end, now), done)
+        slices.append(TimeSlice(phase=p.phase.value, start=now, end=end))
+        now = end
+    if now < done:  # the engine verified after its last timed step
+        slices.append(TimeSlice(phase="unaccounted", start=now, end=done))
+    return tuple(slices)
+
+
 def instance_reports(ctx: CheckContext) -> list[InstanceReport]:
     """Each instance of the topology: where it ran, where it runs, its writes and RTO."""
     tallies = tally_writes(ctx.evidence.history, ctx.evidence.stored)
@@ -93,8 +157,34 @@ def instance_reports(ctx: CheckContext) -> list[InstanceReport]:
             rto_s=_rto(ctx, inst.name, outcome),
             attach_mode=outcome.attach_mode if outcome else None,
             reason=outcome.reason if outcome else "",
-            restarts=outcome.restarts if outcome else 0))
+            restarts=outcome.restarts if outcome else 0,
+            time_spent=time_spent(ctx, inst.name, outcome)))
     return out
+
+
+def _fate(op: WriteOp, ctx: CheckContext) -> WriteFate:
+    records = ctx.evidence.stored.get(op.volume)
+    return write_fate(op, records.get(op.seq) if records is not None else None)
+
+
+def write_runs(ctx: CheckContext) -> list[WriteRun]:
+    """The history as runs: consecutive writes of one instance to one volume, from one
+    host, with one fate. Thousands of acked writes become a few runs; a lost write
+    interrupts its run, so it keeps its own place in time."""
+    ops = sorted(ctx.evidence.history, key=lambda o: (o.instance, o.volume, o.invoked, o.seq))
+    runs: list[dict[str, Any]] = []
+    for op in ops:
+        fate = _fate(op, ctx)
+        end = op.completed if op.completed is not None else op.invoked
+        last = runs[-1] if runs else None
+        if last is not None and (last["instance"], last["volume"], last["host"],
+                                 last["fate"]) == (op.instance, op.volume, op.host, fate):
+            last.update(end=max(last["end"], end), count=last["count"] + 1, last_seq=op.seq)
+            continue
+        runs.append({"instance": op.instance, "volume": op.volume, "host": op.host,
+                     "fate": fate, "start": op.invoked, "end": max(end, op.invoked),
+                     "count": 1, "first_seq": op.seq, "last_seq": op.seq})
+    return sorted((WriteRun(**r) for r in runs), key=lambda r: (r.start, r.instance, r.volume))
 
 
 def _engine_events(record: DrillRecord) -> Iterator[TimelineEvent]:

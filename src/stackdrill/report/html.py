@@ -1,9 +1,11 @@
 """One self-contained HTML page per drill, for users without Allure.
 
-Everything is inline (CSS, pictures as base64 PNG), so the file can be mailed,
-attached to a ticket or opened from a CI artifact without a server. A picture that
-cannot be drawn on this machine (graphviz missing) is replaced by a visible note
-rather than losing the whole report of a drill that may have failed.
+Everything is inline (CSS, the timeline as SVG, the topology as a base64 PNG), so the
+file can be mailed, attached to a ticket or opened from a CI artifact without a server.
+Rendered by jinja2 with autoescaping (templates/report.html): this module only turns
+the report into rows and cells. A picture that cannot be drawn on this machine
+(graphviz missing) is replaced by a visible note rather than losing the whole report of
+a drill that may have failed.
 """
 
 from __future__ import annotations
@@ -11,138 +13,104 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from html import escape
-from importlib import resources
-from string import Template
+from collections.abc import Callable
 from typing import Any
 
+from markupsafe import Markup
+
 from stackdrill.report.model import Report
-from stackdrill.report.pictures import timeline_png, topology_png
+from stackdrill.report.pictures import topology_png
+from stackdrill.report.render import Row, Table, columns, environment, seconds
+from stackdrill.report.timeline import (
+    ENGINE_COLOURS,
+    FATE_COLOURS,
+    FAULT_COLOUR,
+    STEP_COLOUR,
+    recovery_window,
+    report_end,
+)
+from stackdrill.report.timeline_svg import timeline_svg
 from stackdrill.topology.model import Topology
 
 log = logging.getLogger(__name__)
 
-
-def _table(headers: Sequence[str], rows: Iterable[tuple[str, Sequence[str]]], empty: str) -> str:
-    """rows: (css class, cells already escaped)."""
-    body = [
-        f'<tr class="{cls}">' + "".join(f"<td{_num(c)}>{c}</td>" for c in cells) + "</tr>"
-        for cls, cells in rows
-    ]
-    if not body:
-        return f'<p class="note">{escape(empty)}</p>'
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+_t = seconds
+ZOOM_BELOW = 0.6  # a recovery window narrower than this share of the drill gets a close-up
+PHASE_COLOURS = {**ENGINE_COLOURS, "unaccounted": "#d5d8dc"}
+STEP_SHADES = ("#85c1e9", "#48c9b0", "#2e86c1", "#76d7c4", "#1abc9c", "#aed6f1", "#117a65")
+LEGEND = (("fault (shaded: in force)", FAULT_COLOUR), *ENGINE_COLOURS.items(),
+          ("recovery step", STEP_COLOUR), ("write acked", FATE_COLOURS["acked"]),
+          ("write acked but lost", FATE_COLOURS["lost"]), ("write failed", FATE_COLOURS["failed"]),
+          ("write outcome unknown", FATE_COLOURS["unknown"]), ("ok", "#1e8449"),
+          ("failed", "#c0392b"), ("never ran", "#d68910"))
 
 
-def _num(cell: str) -> str:
-    return ' class="num"' if cell.replace(".", "", 1).replace("-", "", 1).isdigit() else ""
+def _instances(report: Report) -> Table:
+    rows = tuple(Row((i.name, i.host_before or "—", i.host_after or "—", i.state,
+                      str(i.acked_writes), str(i.lost_writes), _t(i.rto_s),
+                      i.attach_mode or "—", i.reason),
+                     "bad" if i.lost_writes or i.host_after is None else "")
+                 for i in report.instances)
+    return Table(columns("instance", "host before", "host after", "state", "acked writes",
+                         "lost writes", "RTO (s)", "attach", "reason",
+                         num=("acked writes", "lost writes", "RTO (s)")), rows)
 
 
-def _t(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}"
-
-
-def _instances(report: Report) -> str:
-    rows = []
-    for i in report.instances:
-        cls = "bad" if i.lost_writes or i.host_after is None else ""
-        cells = [
-            escape(i.name),
-            escape(i.host_before or "—"),
-            escape(i.host_after or "—"),
-            escape(i.state),
-            str(i.acked_writes),
-            str(i.lost_writes),
-            _t(i.rto_s),
-            escape(i.attach_mode or "—"),
-            escape(i.reason),
-        ]
-        rows.append((cls, cells))
-    headers = [
-        "instance",
-        "host before",
-        "host after",
-        "state",
-        "acked writes",
-        "lost writes",
-        "RTO (s)",
-        "attach",
-        "reason",
-    ]
-    return _table(headers, rows, "No instance in this drill.")
-
-
-def _checks(report: Report) -> str:
+def _checks(report: Report) -> Table:
     rows = []
     for c in report.checks:
         if not c.ran:
-            cls, word = "warn", '<span class="never">NEVER RAN</span>'
+            cls, word = "warn", Markup('<span class="never">NEVER RAN</span>')
         elif c.ok:
-            cls, word = "", '<span class="ok">ok</span>'
+            cls, word = "", Markup('<span class="ok">ok</span>')
         else:
-            cls, word = "bad", '<span class="fail">FAILED</span>'
-        rows.append((cls, [escape(c.name), word, escape(c.detail)]))
-    return _table(["check", "result", "detail"], rows, "No check ran: this drill proves nothing.")
+            cls, word = "bad", Markup('<span class="fail">FAILED</span>')
+        rows.append(Row((c.name, word, c.detail), cls))
+    return Table(columns("check", "result", "detail"), tuple(rows))
 
 
-def _faults(report: Report) -> str:
-    rows = [
-        ("", [_t(f.at), escape(f.kind), escape(f.description), _t(f.healed_at)])
-        for f in report.faults
-    ]
-    return _table(["at (s)", "kind", "fault", "healed at (s)"], rows, "No fault was injected.")
+def _faults(report: Report) -> Table:
+    rows = tuple(Row((_t(f.at), f.kind, f.description, _t(f.healed_at))) for f in report.faults)
+    return Table(columns("at (s)", "kind", "fault", "healed at (s)",
+                         num=("at (s)", "healed at (s)")), rows)
 
 
-def _phases(report: Report) -> str:
-    longest = max([*report.phases.values(), 1e-9])
+def _time_spent(report: Report) -> Table:
+    """One row per recovered instance, one column per phase (summed where a phase ran
+    twice), then the total, which is the RTO."""
+    timed = [i for i in report.instances if i.time_spent]
+    names: list[str] = []
+    for inst in timed:
+        names += [s.phase for s in inst.time_spent if s.phase not in names]
+    rows = []
+    for inst in timed:
+        per = {n: [s.seconds for s in inst.time_spent if s.phase == n] for n in names}
+        rows.append(Row((inst.name, *(_t(sum(per[n])) if per[n] else "—" for n in names),
+                         _t(inst.rto_s))))
+    heads = [f"{n} (s)" for n in names]
+    return Table(columns("instance", *heads, "RTO (s)", num=(*heads, "RTO (s)")), tuple(rows))
 
-    def bar(seconds: float) -> str:
-        return f'<span class="bar" style="width:{max(1.0, 300 * seconds / longest):.0f}px"></span>'
 
-    rows = [("", [escape(name), _t(secs), bar(secs)]) for name, secs in report.phases.items()]
-    out = _table(["phase", "seconds", ""], rows, "No phase timings recorded.")
-    if report.steps:
-        out += "<h3>Recovery steps per instance (seconds)</h3>" + _steps(report)
+def _phase_colours(report: Report) -> dict[str, str]:
+    """The engine's phases in their timeline colours, each recovery step its own shade."""
+    out = dict(PHASE_COLOURS)
+    steps = [s.phase for i in report.instances for s in i.time_spent if s.phase not in out]
+    for n, name in enumerate(dict.fromkeys(steps)):
+        out[name] = STEP_SHADES[n % len(STEP_SHADES)]
     return out
 
 
-def _steps(report: Report) -> str:
-    """One row per instance, one column per step: a matrix stays short for big drills."""
-    names: list[str] = []
-    for steps in report.steps.values():
-        names += [n for n in steps if n not in names]
-    rows = [("", [escape(inst), *(_t(steps.get(n)) for n in names),
-                  _t(sum(steps.values()))]) for inst, steps in report.steps.items()]
-    return _table(["instance", *names, "total"], rows, "")
+def _stacks(report: Report, colours: dict[str, str]
+            ) -> list[tuple[str, float, list[tuple[str, float, str]]]]:
+    """(instance, RTO, [(phase, seconds, colour)]) for the stacked bars under the table."""
+    return [(i.name, i.rto_s or 0.0, [(s.phase, s.seconds, colours[s.phase])
+                                      for s in i.time_spent])
+            for i in report.instances if i.time_spent]
 
 
-def _state(report: Report) -> str:
-    """DRBD roles/disks/connections and LVM metadata per host, before and after, as an
-    operator compares `drbdadm status` and `lvs` output; the raw JSON stays folded."""
-    rows: list[tuple[str, list[str]]] = []
-    before, after = report.state_before.get("drbd"), report.state_after.get("drbd")
-    if isinstance(before, dict) and isinstance(after, dict):
-        for res in sorted(set(before) | set(after)):
-            hosts = sorted(set(before.get(res) or {}) | set(after.get(res) or {}))
-            for host in hosts:
-                b, a = (before.get(res) or {}).get(host), (after.get(res) or {}).get(host)
-                changed = "warn" if _drbd(b) != _drbd(a) else ""
-                rows.append((changed, [escape(f"DRBD {res}"), escape(host),
-                                       escape(_drbd(b)), escape(_drbd(a))]))
-    for label, value in (("LVM", "lvm"), ("power", "power")):
-        b_map, a_map = _by_host(report.state_before.get(value)), _by_host(
-            report.state_after.get(value))
-        for key in sorted(set(b_map) | set(a_map)):
-            b, a = b_map.get(key, "—"), a_map.get(key, "—")
-            rows.append(("warn" if b != a else "", [label, escape(key), escape(b), escape(a)]))
-    out = _table(["what", "where", "before", "after"], rows, "No DRBD, LVM or power state.")
-    raw = _json_block("before the fault (raw)", report.state_before)
-    raw += _json_block("after recovery (raw)", report.state_after)
-    if report.extra:
-        raw += _json_block("extra", report.extra)
-    return out + raw
+def _phases(report: Report) -> Table:
+    rows = tuple(Row((name, _t(secs))) for name, secs in report.phases.items())
+    return Table(columns("phase", "seconds", num=("seconds",)), rows)
 
 
 def _drbd(fields: Any) -> str:
@@ -170,96 +138,77 @@ def _by_host(value: Any) -> dict[str, str]:
     return out
 
 
-def _picture(draw: Callable[[], bytes], alt: str) -> str:
+def _state(report: Report) -> Table:
+    """DRBD roles/disks/connections and LVM metadata per host, before and after, as an
+    operator compares `drbdadm status` and `lvs` output."""
+    rows: list[Row] = []
+    before, after = report.state_before.get("drbd"), report.state_after.get("drbd")
+    if isinstance(before, dict) and isinstance(after, dict):
+        for res in sorted(set(before) | set(after)):
+            for host in sorted(set(before.get(res) or {}) | set(after.get(res) or {})):
+                b, a = (before.get(res) or {}).get(host), (after.get(res) or {}).get(host)
+                rows.append(Row((f"DRBD {res}", host, _drbd(b), _drbd(a)),
+                                "warn" if _drbd(b) != _drbd(a) else ""))
+    for label, value in (("LVM", "lvm"), ("power", "power")):
+        b_map = _by_host(report.state_before.get(value))
+        a_map = _by_host(report.state_after.get(value))
+        for key in sorted(set(b_map) | set(a_map)):
+            b, a = b_map.get(key, "—"), a_map.get(key, "—")
+            rows.append(Row((label, key, b, a), "warn" if b != a else ""))
+    return Table(columns("what", "where", "before", "after"), tuple(rows))
+
+
+def _raw(report: Report) -> list[tuple[str, str]]:
+    """The raw JSON, folded under the state table."""
+    def text(value: dict[str, Any]) -> str:
+        return json.dumps(value, indent=2, sort_keys=True, default=str) if value else \
+            "(not observed)"
+    out = [("before the fault (raw)", text(report.state_before)),
+           ("after recovery (raw)", text(report.state_after))]
+    return out + ([("extra", text(report.extra))] if report.extra else [])
+
+
+def _picture(draw: Callable[[], bytes], alt: str) -> Markup:
     try:
         png = draw()
     except Exception as exc:  # a missing `dot` must not cost the user the whole report
         log.warning("cannot draw %s: %s", alt, exc)
-        return f'<p class="note">{escape(alt)} unavailable: {escape(str(exc))}</p>'
+        return Markup('<p class="note">{} unavailable: {}</p>').format(alt, str(exc))
     data = base64.b64encode(png).decode("ascii")
     # Wide pictures (big topologies) shrink to the page; a click shows them full size,
     # scrollable (a CSS checkbox toggle: the page stays free of scripts).
-    return (f'<div class="pic"><label title="click to zoom"><input type="checkbox" '
-            f'class="zoom"><img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
-            "</label></div>")
+    return Markup('<div class="pic"><label title="click to zoom"><input type="checkbox" '
+                  'class="zoom"><img alt="{}" src="data:image/png;base64,{}"></label></div>'
+                  ).format(alt, data)
 
 
-def _json_block(title: str, value: dict[str, Any]) -> str:
-    text = json.dumps(value, indent=2, sort_keys=True, default=str) if value else "(not observed)"
-    return f"<details><summary>{escape(title)}</summary><pre>{escape(text)}</pre></details>"
-
-
-def _summary(report: Report) -> str:
-    failed = report.failed_checks
-    if not failed and report.passed:
-        return ""
-    items = "".join(f"<li><b>{escape(c.name)}</b>: {escape(c.detail)}</li>" for c in failed)
-    items = items or "<li>no check ran</li>"
-    return f'<h2>Why it failed</h2><ul class="summary">{items}</ul>'
-
-
-_ERROR_PAGE = Template("""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>ERROR $drill (seed $seed)</title>
-<style>
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0;
-       color: #1c2833; background: #fbfcfc; }
-.banner { padding: 18px 24px; color: white; background: #7d6608; }
-.banner h1 { margin: 0; font-size: 28px; } .banner p { margin: 4px 0 0; opacity: .92; }
-main { max-width: 1300px; margin: 0 auto; padding: 0 24px 48px; }
-pre { background: #f4f6f7; padding: 10px; white-space: pre-wrap; font-size: 14px; }
-</style>
-</head>
-<body>
-<div class="banner error">
-<h1>ERROR — $drill</h1>
-<p>backend <b>$backend</b> · seed <b>$seed</b> · topology <b>$topology</b></p>
-</div>
-<main>
-<h2>Infrastructure error: no verdict</h2>
-<p>The lab could not be brought up, driven or observed, so this run says nothing about
-the recovery under test: no check was run, nothing passed and nothing failed.</p>
-<pre class="reason">$reason</pre>
-</main>
-</body>
-</html>
-""")
-
-
-def _error_html(report: Report, topology: Topology) -> str:
-    """An infrastructure error: the state and the reason, no checks, no pictures."""
-    return _ERROR_PAGE.substitute(
-        drill=escape(report.drill), backend=escape(report.backend), seed=report.seed,
-        topology=escape(report.topology or topology.name), reason=escape(report.error))
+def _zoom(report: Report) -> dict[str, Any]:
+    """A close-up of the recovery when it is a small part of a long drill."""
+    window = recovery_window(report)
+    if window is None or window[1] - window[0] > ZOOM_BELOW * max(report.duration, 1e-9):
+        return {"zoom": None, "zoom_from": None, "zoom_to": None}
+    return {"zoom": timeline_svg(report, window), "zoom_from": window[0], "zoom_to": window[1]}
 
 
 def render_html(report: Report, topology: Topology) -> str:
     """The whole report as one HTML document (str)."""
-    if report.errored:
-        return _error_html(report, topology)
-    template = Template(
-        resources.files("stackdrill.report").joinpath("template.html").read_text("utf-8")
-    )
-    return template.substitute(
-        title=escape(f"{report.verdict.upper()} {report.drill} (seed {report.seed})"),
-        verdict_class=report.verdict,
-        verdict_word="PASS" if report.passed else "FAIL",
-        drill=escape(report.drill),
-        backend=escape(report.backend),
-        seed=report.seed,
-        topology=escape(report.topology or topology.name),
-        started=_t(report.started),
-        end=_t(report.started + report.duration),
-        duration=_t(report.duration),
-        trace=escape(report.trace_sha256[:16] or "—"),
-        summary=_summary(report),
-        instances=_instances(report),
-        checks=_checks(report),
-        faults=_faults(report),
-        phases=_phases(report),
-        timeline_img=_picture(lambda: timeline_png(report), "timeline picture"),
+    env = environment()
+    common = {"r": report, "topology": report.topology or topology.name,
+              "title": f"{report.verdict.upper()} {report.drill} (seed {report.seed})"}
+    if report.errored:  # an infrastructure error: the state and the reason, no pictures
+        return env.get_template("error.html").render(
+            common, banner_class="error", heading=f"ERROR — {report.drill}")
+    colours = _phase_colours(report)
+    stacks = _stacks(report, colours)
+    return env.get_template("report.html").render(
+        common, banner_class=report.verdict,
+        heading=f"{'PASS' if report.passed else 'FAIL'} — {report.drill}",
+        end=report_end(report), why=report.failed_checks if not report.passed else None,
+        instances=_instances(report), checks=_checks(report), faults=_faults(report),
+        legend=LEGEND, timeline=timeline_svg(report), **_zoom(report),
         topology_img=_picture(lambda: topology_png(topology, report), "topology picture"),
-        state=_state(report),
-    )
+        time_spent=_time_spent(report), stacks=stacks,
+        stack_legend=[(n, c) for n, c in colours.items()
+                      if any(p == n for _i, _r, parts in stacks for p, _s, _c in parts)],
+        longest=max([rto for _n, rto, _p in stacks] + [1e-9]),
+        phases=_phases(report), state=_state(report), raw=_raw(report))

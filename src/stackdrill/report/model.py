@@ -27,6 +27,48 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+RTO_TOLERANCE_S = 1e-6  # float noise when phases are added up
+
+
+class TimeSlice(_Frozen):
+    """One phase of an instance's way back, from the end of the phase before it: the
+    slices of an instance are contiguous from the fault to verified running, so they add
+    up to its RTO."""
+
+    phase: str
+    start: float
+    end: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeSlice:
+        if self.end < self.start:
+            raise ValueError(f"phase {self.phase!r} ends before it starts")
+        return self
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+WriteFateName = Literal["acked", "lost", "corrupt", "failed", "unknown"]
+
+
+class WriteRun(_Frozen):
+    """Consecutive writes of one instance to one volume from one host with the same fate
+    (acked and still there, lost, corrupt, failed, unknown): the timeline draws each run
+    where it happened, and a lost write is never folded into an acked run."""
+
+    instance: str
+    volume: str
+    host: str
+    fate: WriteFateName
+    start: float = Field(description="the first write's invocation")
+    end: float = Field(description="the last write's completion (or invocation if unknown)")
+    count: int = Field(ge=1)
+    first_seq: int
+    last_seq: int
+
+
 class InstanceReport(_Frozen):
     """One instance across the drill: where it ran, where it runs, and its data."""
 
@@ -42,6 +84,23 @@ class InstanceReport(_Frozen):
     reason: str = ""
     restarts: int = Field(default=0, ge=0, description="times the engine restarted it on its "
                           "host after its process died (Pacemaker's failcount)")
+    time_spent: tuple[TimeSlice, ...] = Field(
+        default=(), description="the RTO phase by phase: detection from the fault's "
+        "injection, then each phase from the end of the one before, to verified running")
+
+    @model_validator(mode="after")
+    def _slices_add_up(self) -> InstanceReport:
+        if not self.time_spent:
+            return self
+        gaps = [(a.phase, b.phase) for a, b in zip(self.time_spent, self.time_spent[1:],
+                                                   strict=False)
+                if abs(b.start - a.end) > RTO_TOLERANCE_S]
+        if gaps:
+            raise ValueError(f"{self.name}: phases not contiguous: {gaps}")
+        total = self.time_spent[-1].end - self.time_spent[0].start
+        if self.rto_s is None or abs(total - self.rto_s) > RTO_TOLERANCE_S:
+            raise ValueError(f"{self.name}: phases add up to {total:.3f} s, RTO {self.rto_s}")
+        return self
 
 
 class FaultRecord(_Frozen):
@@ -112,6 +171,8 @@ class Report(_Frozen):
     checks: tuple[CheckResult, ...] = ()
     faults: tuple[FaultRecord, ...] = ()
     timeline: tuple[TimelineEvent, ...] = ()
+    writes: tuple[WriteRun, ...] = Field(default=(), description="the workloads' writes, "
+                                         "as runs of one fate, in time order")
     phases: dict[str, float] = Field(
         default_factory=dict, description="phase -> lab seconds (fault, detection, fencing, ...)"
     )

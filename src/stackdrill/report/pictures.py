@@ -1,9 +1,10 @@
-"""Pictures for reports: the lab's topology (graphviz) and the drill's timeline (matplotlib).
+"""Pictures for reports: the lab's topology (graphviz) and the drill's timeline as PNG.
 
-Both are plain PNG bytes, so the HTML page can inline them and Allure can attach them.
-The topology is drawn by graphviz's `dot` program, a system package: when it is
-missing, `topology_png` raises `PictureError` saying how to install it rather than
-failing deep inside the graphviz wrapper.
+Plain PNG bytes, so Allure can attach them and the HTML page can inline the topology
+(the page draws its timeline as SVG). The topology is drawn by graphviz's `dot`
+program, a system package: when it is missing, `topology_png` raises `PictureError`
+saying how to install it rather than failing deep inside the graphviz wrapper. The
+timeline PNG is the page's SVG rasterised by resvg (a self-contained wheel).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import shutil
 from typing import TYPE_CHECKING, Any
 
 from stackdrill.errors import StackdrillError
-from stackdrill.report.timeline import timeline_png
 from stackdrill.report.topology_labels import drbd_label, host_label
 from stackdrill.topology.model import Topology
 
@@ -178,6 +178,20 @@ def topology_png(topology: Topology, report: Report | None = None) -> bytes:
     except graphviz.ExecutableNotFound as exc:  # raced away between which() and pipe()
         raise PictureError(f"graphviz's 'dot' program cannot be run: {exc}") from None
     return data
+
+
+def timeline_png(report: Report) -> bytes:
+    """The report's timeline (the same SVG the HTML page shows) as PNG bytes."""
+    try:
+        import resvg_py
+    except ImportError:
+        raise PictureError("the timeline picture needs the 'resvg-py' package: "
+                           "pip install 'stackdrill[report]'") from None
+    from stackdrill.report.timeline_svg import timeline_svg
+
+    png: bytes = resvg_py.svg_to_bytes(svg_string=str(timeline_svg(report)),
+                                       background="#ffffff")
+    return png
 
 
 __all__ = ["PictureError", "dot_available", "timeline_png", "topology_dot", "topology_png"]

@@ -1,262 +1,192 @@
-"""The timeline picture: one lane per concern (faults, detection, fencing, planning, each
-instance's recovery, checks), lab seconds on the x axis.
+"""What the timeline shows, Jepsen style: one lane per process, every operation in time.
 
-Read top to bottom it answers the operator's questions in order: what broke, when it
-was noticed, when the failed host was fenced, and how long each guest took to come
-back. Drawn with matplotlib's Agg canvas on a private Figure (no pyplot state), so it
-is safe in parallel test workers and needs no display.
+Lanes: the faults, the recovery engine (detection, fencing, planning), the operator's
+commands and probes, one lane per instance (its recovery steps above, its writes below,
+each run of writes coloured by its own fate: acked, lost, failed, unknown), each DRBD
+resource's notable events, and the checks at the end. Every mark is coloured by its own
+outcome, never by the drill's verdict. This module decides what is drawn and in which
+colour, in lab seconds; `timeline_svg` decides where.
 """
 
 from __future__ import annotations
 
-import io
-import logging
-from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
 
-from stackdrill.report.model import Report, TimelineEvent, order_lanes
+from stackdrill.checks import CheckResult
+from stackdrill.report.model import Report, TimelineEvent, WriteRun
 
-log = logging.getLogger(__name__)
+MAX_INSTANCE_LANES = 40  # more are folded into one lane: failures first, then the slowest
 
-MAX_INSTANCE_LANES = 30
-LANE_COLOURS = {
-    "fault": "#c0392b",
-    "detection": "#e67e22",
-    "fencing": "#8e44ad",
-    "planning": "#2980b9",
-    "instance": "#27ae60",
-    "check": "#7f8c8d",
-}
-FAIL_COLOUR = "#e74c3c"
+GREEN, RED, AMBER, GREY = "#1e8449", "#c0392b", "#d68910", "#7f8c8d"
+FATE_COLOURS = {"acked": "#58d68d", "lost": RED, "corrupt": "#7b241c", "failed": "#e67e22",
+                "unknown": "#aab7b8"}
+ENGINE_COLOURS = {"detection": "#f7dc6f", "fencing": "#a569bd", "planning": "#5499c7"}
+STEP_COLOUR = "#85c1e9"
+FAULT_COLOUR = "#e74c3c"
+ENGINE_LANES = frozenset(ENGINE_COLOURS)
 
 
-def _colour(event: TimelineEvent) -> str:
-    if event.ok is False:
-        return FAIL_COLOUR
-    if event.lane == "check" and event.ok:
-        return "#27ae60"
-    return LANE_COLOURS.get(event.lane.split(":", 1)[0], "#34495e")
+@dataclass(frozen=True)
+class Mark:
+    """One operation or event: a bar from `start` to `end`, or a point (`end` None)."""
+
+    start: float
+    end: float | None
+    colour: str
+    tip: str  # what hovering shows
+    label: str = ""  # drawn inside a bar wide enough for it
+    row: str = "events"  # marks of one row kind share sub-rows (packed so none overlap)
+    failed: bool = False  # drawn last, on top, and as a cross when a point
 
 
-def _events(report: Report) -> list[TimelineEvent]:
-    """The report's timeline; faults from `report.faults` and checks from `report.checks`
-    (at the drill's end) when the timeline has none of them."""
-    events = list(report.timeline)
-    if not any(e.lane == "check" for e in events):
-        end = report.started + report.duration
-        events += [
-            TimelineEvent(at=end, lane="check", label=c.name, ok=c.ok) for c in report.checks
-        ]
-    if not any(e.lane == "fault" for e in events):
-        events += [
-            TimelineEvent(at=f.at, end=f.healed_at, lane="fault", label=f.description)
-            for f in report.faults
-        ]
-    return events
+@dataclass
+class Lane:
+    """One process: the engine, the operator, an instance, a DRBD resource."""
+
+    name: str
+    tip: str
+    marks: list[Mark] = field(default_factory=list)
+    overlap: bool = False  # a folded lane: one sub-row per kind, marks may overlap
 
 
-def _fold_instances(
-    events: list[TimelineEvent], lanes: list[str]
-) -> tuple[list[TimelineEvent], list[str]]:
-    """Keep failed, then slowest, instance lanes (MAX_INSTANCE_LANES in all); fold the rest
-    into one unlabelled lane."""
-    inst = [lane for lane in lanes if lane.startswith("instance:")]
-    if len(inst) <= MAX_INSTANCE_LANES:
-        return events, lanes
-    last = {lane: max((e.end or e.at) for e in events if e.lane == lane) for lane in inst}
-    bad = {e.lane for e in events if e.ok is False}
-    rank = sorted(inst, key=lambda lane: (lane not in bad, -last[lane], lane))
-    keep = set(rank[: MAX_INSTANCE_LANES - 1])
-    other = f"instance:({len(inst) - len(keep)} more)"
-    folded = [
-        e
-        if not e.lane.startswith("instance:") or e.lane in keep
-        else e.model_copy(update={"lane": other, "label": ""})
-        for e in events
-    ]
-    new_lanes = [lane for lane in lanes if not lane.startswith("instance:") or lane in keep]
-    pos = max(i for i, lane in enumerate(new_lanes) if lane.startswith("instance:")) + 1
-    return folded, [*new_lanes[:pos], other, *new_lanes[pos:]]
+def _t(seconds: float) -> str:
+    return f"{seconds:.1f} s"
 
 
-def _draw(ax: Any, e: TimelineEvent, y: int) -> None:
-    """A span as a bar, a point as a marker (a failure as a red X, above the rest)."""
-    colour = _colour(e)
-    if e.end is not None and e.end > e.at:
-        ax.broken_barh(
-            [(e.at, e.end - e.at)],
-            (y - 0.3, 0.6),
-            color=colour,
-            alpha=0.85,
-            zorder=2,
-            edgecolor="white",
-            linewidth=0.8,
-        )
-    else:
-        marker = "X" if e.ok is False else ("v" if e.lane == "fault" else "D")
-        z = 5 if e.ok is False else 3  # a failure is never hidden under a success
-        ax.plot([e.at], [y], marker=marker, color=colour, markersize=8, zorder=z)
-    if e.lane == "fault":
-        ax.axvline(e.at, color=LANE_COLOURS["fault"], lw=0.8, ls=":", zorder=1)
+def _event_mark(e: TimelineEvent, colour: str | None = None) -> Mark:
+    """A timeline event as a bar (a span) or a point; `ok` False is red."""
+    span = e.end is not None and e.end > e.at
+    when = f"{_t(e.at)} → {_t(e.end or e.at)} ({_t((e.end or e.at) - e.at)})" if span else _t(
+        e.at)
+    if e.ok is False:
+        colour = RED
+    elif colour is None:
+        colour = GREEN if e.ok else GREY
+    return Mark(start=e.at, end=e.end if span else None, colour=colour,
+                tip=f"{when}: {e.label}" + (" — FAILED" if e.ok is False else ""),
+                label=e.label if span else "", row="steps" if span else "events",
+                failed=e.ok is False)
 
 
-def _fits(e: TimelineEvent, per_char: float) -> bool:
-    return e.end is not None and len(e.label) * per_char + 2 * per_char < e.end - e.at
+def _write_mark(run: WriteRun) -> Mark:
+    seqs = f"#{run.first_seq}" + (f"–{run.last_seq}" if run.last_seq != run.first_seq else "")
+    words = {"acked": "acked, still there", "lost": "ACKED BUT LOST", "corrupt": "CORRUPT",
+             "failed": "failed (I/O error)", "unknown": "outcome unknown"}[run.fate]
+    bad = run.fate in ("lost", "corrupt")
+    return Mark(start=run.start, end=max(run.end, run.start), colour=FATE_COLOURS[run.fate],
+                tip=f"{_t(run.start)} → {_t(run.end)}: {run.count} write(s) to {run.volume} "
+                    f"{seqs} from {run.host}: {words}",
+                label=run.host if run.fate == "acked" else "", row=f"writes {run.volume}",
+                failed=bad)
 
 
-def _clusters(
-    events: list[TimelineEvent], gap: float, per_char: float
-) -> list[list[TimelineEvent]]:
-    """Events of one lane that follow each other within `gap` share one label, except a
-    span whose label fits inside its own bar."""
-    groups: list[list[TimelineEvent]] = []
-    end = float("-inf")
-    for e in sorted(events, key=lambda e: (e.at, e.label)):
-        if _fits(e, per_char):
-            groups.append([e])
-            end = float("-inf")
-        elif (
-            groups and len(groups[-1]) and not _fits(groups[-1][0], per_char) and e.at <= end + gap
-        ):
-            groups[-1].append(e)
-            end = max(end, e.end or e.at)
-        else:
-            groups.append([e])
-            end = e.end or e.at
-    return groups
+def _check_mark(check: CheckResult, at: float) -> Mark:
+    word, colour = (("ok", GREEN) if check.ok else
+                    ("NEVER RAN", AMBER) if not check.ran else ("FAILED", RED))
+    return Mark(start=at, end=None, colour=colour, tip=f"check {check.name}: {word} — "
+                f"{check.detail}", row="checks", failed=not check.ok)
 
 
-def _label_text(group: list[TimelineEvent]) -> str:
-    """A lone event's label; a cluster's labels in order, each once, failures marked ✗."""
-    if len(group) == 1:
-        return group[0].label
-    names = dict.fromkeys(("✗ " if e.ok is False else "") + e.label for e in group)
-    return " › ".join(names)
+def _instance_names(report: Report) -> list[str]:
+    names = [i.name for i in report.instances]
+    extra = {e.lane.removeprefix("instance:") for e in report.timeline
+             if e.lane.startswith("instance:")} | {w.instance for w in report.writes}
+    return names + sorted(extra - set(names))
 
 
-SLOTS = (0.0, -0.3, 0.3, -0.15, 0.15)  # vertical offsets tried for a label, in order
+def _instance_lane(report: Report, name: str) -> Lane:
+    inst = next((i for i in report.instances if i.name == name), None)
+    tip = name if inst is None else (
+        f"{name}: {inst.host_before or '—'} → {inst.host_after or '—'}, {inst.state}, "
+        f"{inst.acked_writes} acked / {inst.lost_writes} lost writes"
+        + (f", RTO {_t(inst.rto_s)}" if inst.rto_s is not None else ""))
+    lane = Lane(name, tip)
+    lane.marks += [_event_mark(e, STEP_COLOUR) for e in report.timeline
+                   if e.lane == f"instance:{name}"]
+    lane.marks += [_write_mark(w) for w in report.writes if w.instance == name]
+    return lane
 
 
-def _free_slot(
-    lane: str,
-    candidates: Callable[[float], tuple[float, float]],
-    bars: list[tuple[float, float]],
-    placed: dict[tuple[str, float], list[tuple[float, float]]],
-    *,
-    avoid_bars: bool,
-) -> tuple[float, tuple[float, float]]:
-    """The first vertical slot whose box (from `candidates(dy)`) overlaps no label placed
-    there before (nor, on the bar's own line when `avoid_bars`, another bar); the last
-    slot when none is free."""
-    dy, box = SLOTS[0], candidates(SLOTS[0])
-    for dy in SLOTS:
-        box = candidates(dy)
-        taken = placed.get((lane, dy), [])
-        if dy == 0.0 and avoid_bars:
-            taken = taken + bars
-        if all(box[1] <= a or box[0] >= b for a, b in taken):
-            break
-    return dy, box
+def _rank_instances(report: Report, lanes: list[Lane]) -> list[Lane]:
+    """Failed lanes first, then those whose recovery took longest."""
+    rto = {i.name: i.rto_s or 0.0 for i in report.instances}
+    return sorted(lanes, key=lambda lane: (not any(m.failed for m in lane.marks),
+                                           -rto.get(lane.name, 0.0), lane.name))
 
 
-def _label(
-    ax: Any,
-    group: list[TimelineEvent],
-    y: int,
-    per_char: float,
-    bars: list[tuple[float, float]],
-    placed: dict[tuple[str, float], list[tuple[float, float]]],
-    x_max: float,
-) -> None:
-    """One label per cluster: inside its bar when it fits, else beside or above/below it,
-    in the first vertical slot where it overlaps no other label (nor, on the bar's own
-    line, another bar). A cluster's label lists its events in order, failures marked ✗."""
-    first = group[0]
-    text = _label_text(group)
-    text_w = len(text) * per_char
-    start = first.at
-    end = max((e.end or e.at) for e in group)
-    is_span = len(group) == 1 and first.end is not None and first.end > first.at
-    inside = is_span and text_w + 2 * per_char < end - start
-    x_line = start + per_char if inside else end + 1.5 * per_char
-    if not inside and x_line + text_w > x_max:  # no room on the right: end left of it
-        x_line = start - 1.5 * per_char - text_w
-
-    def box_at(dy: float) -> tuple[float, float]:
-        x = x_line if dy == 0.0 or not is_span or inside else start + 0.5 * per_char
-        return (x, x + text_w)
-
-    dy, box = _free_slot(first.lane, box_at, bars, placed, avoid_bars=not inside)
-    placed.setdefault((first.lane, dy), []).append(box)
-    white = inside and dy == 0.0  # bold white text on its own bar
-    failed = any(e.ok is False for e in group)
-    ax.text(
-        box[0],
-        y + dy,
-        text,
-        va="center",
-        ha="left",
-        fontsize=8,
-        zorder=4,
-        clip_on=True,
-        color="white" if white else (FAIL_COLOUR if failed else "#1c2833"),
-        fontweight="bold" if white else "normal",
-        bbox=None
-        if white
-        else {"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
-    )
+def _fold(report: Report, lanes: list[Lane]) -> list[Lane]:
+    """At most MAX_INSTANCE_LANES instance lanes, the rest in one overlapping lane (the
+    folded instances' failures stay visible: they are drawn on top)."""
+    if len(lanes) <= MAX_INSTANCE_LANES:
+        return lanes
+    ranked = _rank_instances(report, lanes)
+    keep = {lane.name for lane in ranked[: MAX_INSTANCE_LANES - 1]}
+    rest = [lane for lane in lanes if lane.name not in keep]
+    folded = Lane(f"{len(rest)} more instances", ", ".join(lane.name for lane in rest),
+                  overlap=True)
+    for lane in rest:
+        folded.marks += [Mark(m.start, m.end, m.colour, f"{lane.name}: {m.tip}", "",
+                              "writes" if m.row.startswith("writes") else m.row, m.failed)
+                         for m in lane.marks]
+    return [lane for lane in lanes if lane.name in keep] + [folded]
 
 
-def timeline_png(report: Report, *, width_in: float = 13.0, dpi: int = 100) -> bytes:
-    """Render the report's timeline as PNG bytes."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def _other_lanes(report: Report) -> tuple[Lane, Lane, dict[str, Lane]]:
+    engine = Lane("recovery engine", "detection, fencing and planning, as the engine timed "
+                  "and announced them")
+    operator = Lane("operator", "commands, probes and observe steps of the drill")
+    drbd: dict[str, Lane] = {}
+    for e in report.timeline:
+        if e.lane in ENGINE_LANES:
+            engine.marks.append(_event_mark(e, ENGINE_COLOURS[e.lane] if e.end else None))
+        elif e.lane == "operator":
+            operator.marks.append(_event_mark(e))
+        elif e.lane.startswith("drbd:"):
+            res = e.lane.removeprefix("drbd:")
+            drbd.setdefault(res, Lane(f"DRBD {res}", f"DRBD resource {res}: notable events"))
+            drbd[res].marks.append(_event_mark(e))
+    return engine, operator, drbd
 
-    events = _events(report)
-    lanes = order_lanes(events)
-    events, lanes = _fold_instances(events, lanes)
-    if not lanes:
-        lanes = ["(no events)"]
-    t_end = max([report.started + report.duration] + [(e.end or e.at) for e in events] + [1.0])
-    t0 = min([report.started] + [e.at for e in events])
-    span = max(t_end - t0, 1e-6)
 
-    fig = Figure(figsize=(width_in, 1.4 + 0.42 * len(lanes)), dpi=dpi)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    row = {lane: i for i, lane in enumerate(lanes)}
-    for i in range(0, len(lanes), 2):
-        ax.axhspan(i - 0.5, i + 0.5, color="#f4f6f7", zorder=0)
-    x_min, x_max = t0 - 0.02 * span, t_end + 0.22 * span
-    per_char = (
-        (x_max - x_min) / (width_in * dpi * 0.85) * 6.4
-    )  # ~6 px per 8 pt bold glyph, with slack
-    bars: dict[str, list[tuple[float, float]]] = {}
-    for e in events:
-        _draw(ax, e, row[e.lane])
-        if e.end is not None and e.end > e.at:
-            bars.setdefault(e.lane, []).append((e.at, e.end))
-    placed: dict[tuple[str, float], list[tuple[float, float]]] = {}
-    for lane in lanes:
-        lane_events = [e for e in events if e.lane == lane and e.label]
-        for group in _clusters(lane_events, 0.02 * span, per_char):
-            _label(ax, group, row[lane], per_char, bars.get(lane, []), placed, x_max)
-    ax.set_yticks(range(len(lanes)))
-    ax.set_yticklabels(lanes, fontsize=9)
-    ax.set_ylim(len(lanes) - 0.5, -0.5)
-    ax.set_xlim(x_min, x_max)
-    ax.set_xlabel("lab time (s)")
-    ax.grid(axis="x", color="#d5d8dc", lw=0.6, zorder=0)
-    verdict = report.verdict.upper()
-    ax.set_title(
-        f"{report.drill} on {report.backend}, seed {report.seed} — {verdict}",
-        fontsize=11,
-        color="#1e8449" if report.passed else "#922b21",
-        loc="left",
-    )
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
+def lanes(report: Report) -> list[Lane]:
+    """Every lane in reading order, empty ones left out."""
+    faults = Lane("faults", "faults injected, until healed (shaded across every lane)")
+    for f in report.faults:
+        faults.marks.append(Mark(
+            start=f.at, end=f.healed_at if f.healed_at is not None else report_end(report),
+            colour=FAULT_COLOUR, label=f.kind, row="faults",
+            tip=f"{_t(f.at)} → " + (f"healed at {_t(f.healed_at)}" if f.healed_at is not None
+                                   else "never healed") + f": {f.description}"))
+    engine, operator, drbd = _other_lanes(report)
+    instance_lanes = (_instance_lane(report, n) for n in _instance_names(report))
+    instances = _fold(report, [lane for lane in instance_lanes if lane.marks])
+    checks = Lane("checks", "each expectation, judged at the end of the drill")
+    checks.marks += [_check_mark(c, report_end(report)) for c in report.checks]
+    ordered = [faults, engine, operator, *instances, *drbd.values(), checks]
+    return [lane for lane in ordered if lane.marks]
+
+
+def report_end(report: Report) -> float:
+    """The lab time the drill ended."""
+    return report.started + report.duration
+
+
+def fault_windows(report: Report) -> list[tuple[float, float]]:
+    """(injected, healed or the drill's end) per fault: shaded behind every lane."""
+    end = report_end(report)
+    return [(f.at, f.healed_at if f.healed_at is not None else max(end, f.at))
+            for f in report.faults]
+
+
+def recovery_window(report: Report) -> tuple[float, float] | None:
+    """From the first fault to the last instance verified running (without one, the last
+    engine or instance event), padded; None without a fault."""
+    if not report.faults:
+        return None
+    start = min(f.at for f in report.faults)
+    ends = [i.time_spent[-1].end for i in report.instances if i.time_spent] or [
+        e.end or e.at for e in report.timeline
+        if e.lane in ENGINE_LANES or e.lane.startswith("instance:")]
+    end = max([start, *ends])
+    pad = max(2.0, 0.1 * (end - start))
+    return max(report.started, start - pad), min(report_end(report), end + pad)

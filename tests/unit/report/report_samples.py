@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from stackdrill.checks import CheckResult
 from stackdrill.faults import HostCrash
-from stackdrill.report import FaultRecord, InstanceReport, Report, TimelineEvent, verdict_for
+from stackdrill.report import (
+    FaultRecord,
+    InstanceReport,
+    Report,
+    TimelineEvent,
+    TimeSlice,
+    verdict_for,
+)
 from stackdrill.topology import Topology
 
 TOPOLOGY = Topology.model_validate(
@@ -92,6 +99,15 @@ TOPOLOGY = Topology.model_validate(
 )
 
 
+def slices(*bounds: tuple[str, float]) -> tuple[TimeSlice, ...]:
+    """Contiguous phases from the fault at t=10: ("detection", 16.0) ends detection at 16."""
+    out, start = [], 10.0
+    for phase, end in bounds:
+        out.append(TimeSlice(phase=phase, start=start, end=end))
+        start = end
+    return tuple(out)
+
+
 def sample_report(*, lose_db1: bool = False) -> Report:
     """cmp1 crashes at t=10; detected at 16, fenced at 19; web1 -> cmp2, db1 -> cmp3."""
     checks = [
@@ -141,6 +157,8 @@ def sample_report(*, lose_db1: bool = False) -> Report:
                 acked_writes=120,
                 rto_s=22.0,
                 attach_mode="remote",
+                time_spent=slices(("detection", 16.0), ("fencing", 19.0), ("planning", 19.5),
+                                  ("storage", 22.0), ("compute", 31.0), ("verify", 32.0)),
             ),
             InstanceReport(
                 name="db1",
@@ -151,6 +169,8 @@ def sample_report(*, lose_db1: bool = False) -> Report:
                 lost_writes=3 if lose_db1 else 0,
                 rto_s=26.0,
                 attach_mode="remote",
+                time_spent=slices(("detection", 16.0), ("fencing", 19.0), ("planning", 19.5),
+                                  ("storage", 24.0), ("compute", 36.0)),
             ),
             InstanceReport(name="app1", host_before="cmp2", host_after="cmp2", state="running"),
         ),

@@ -59,6 +59,11 @@ def test_rto_runs_from_the_last_fault_on_its_hosts_before_it_was_verified() -> N
     assert (inst_a.state, inst_a.host_after, inst_a.rto_s) == ("recovered", "cmp2", 20.0)
     assert (inst_b.state, inst_b.host_after, inst_b.rto_s) == ("running", "cmp2", None)
     assert report.verdict == "pass"
+    # the engine's detection and fencing ended before that fault: they are not this RTO's;
+    # without a detection phase, detection lasts until the engine's first step began
+    assert [(s.phase, s.start, s.end) for s in inst_a.time_spent] == [
+        ("detection", 50.0, 55.0), ("start", 55.0, 60.0), ("verify", 60.0, 70.0)]
+    assert inst_b.time_spent == ()
 
 
 def test_timeline_lanes_and_where_the_time_went() -> None:

@@ -1,0 +1,65 @@
+"""Regenerate the README's report screenshots with headless Chromium: a passing and a
+failing drill's report (real sim runs) and the failing run's timeline.
+
+Run: .venv/bin/python scripts/report_screenshots.py   (needs chromium; writes docs/*.png)
+The same pages are rendered and checked in tests/unit/report/test_report_in_browser.py.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "unit" / "report"))
+
+import drill_runs  # noqa: E402  (the tests' helpers: one way to run the drills)
+from browser import chromium, measure, screenshot  # noqa: E402
+
+from stackdrill.report.html import render_html  # noqa: E402
+
+DOCS = ROOT / "docs"
+SHOWN_WIDTH = 960  # pixels in the README; the page is laid out at 1280
+
+
+def _save(im: Image.Image, box: tuple[int, int, int, int], out: Path,
+          width: int = SHOWN_WIDTH) -> None:
+    """Crop, shrink to `width` and store as a 256-colour PNG (small; octree keeps the
+    legend's small swatches in their own colours)."""
+    part = im.convert("RGB").crop(box)
+    if part.width != width:
+        part = part.resize((width, round(part.height * width / part.width)),
+                           Image.Resampling.LANCZOS)
+    part.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(
+        out, optimize=True)
+    print(f"{out.relative_to(ROOT)}: {out.stat().st_size // 1024} KiB")
+
+
+def main() -> None:
+    if chromium() is None:
+        raise SystemExit("report_screenshots: chromium is not installed")
+    DOCS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stackdrill-shots-") as tmp_name:
+        tmp = Path(tmp_name)
+        passed, drill = drill_runs.passing()
+        failed, strict = drill_runs.failing(tmp)
+        for name, report, topology in (("pass", passed, drill.topology),
+                                       ("fail", failed, strict.topology)):
+            page = tmp / f"{name}.html"
+            page.write_text(render_html(report, topology))
+            found = measure(page, tmp / "profile")
+            with Image.open(screenshot(page, tmp / f"{name}.png", tmp / "profile")) as im:
+                full, close_up = found["svgs"]
+                _save(im, (0, 0, im.width, round(full["box"][3]) + 12),
+                      DOCS / f"report-{name}.png")
+                if name == "fail":
+                    _save(im, (0, round(close_up["box"][1]) - 44, im.width,
+                               round(close_up["box"][3]) + 12), DOCS / "timeline.png",
+                          width=im.width)
+
+
+if __name__ == "__main__":
+    main()
