@@ -10,7 +10,7 @@ colour, in lab seconds; `timeline_svg` decides where.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from stackdrill.checks import CheckResult
 from stackdrill.report.model import Report, TimelineEvent, WriteRun
@@ -66,6 +66,18 @@ def _event_mark(e: TimelineEvent, colour: str | None = None) -> Mark:
                 tip=f"{when}: {e.label}" + (" — FAILED" if e.ok is False else ""),
                 label=e.label if span else "", row="steps" if span else "events",
                 failed=e.ok is False)
+
+
+def _detection_from_fault(mark: Mark, injected: list[float]) -> Mark:
+    """The engine times detection from the host's last heartbeat, before the fault; drawn
+    from there, the bar said the engine noticed a failure that had not happened yet. So it
+    starts at the latest fault injected inside it, and the tip keeps the engine's start."""
+    inside = [at for at in injected if mark.start < at < (mark.end or mark.start)]
+    if not inside:
+        return mark
+    return replace(mark, start=inside[-1],
+                   tip=f"{mark.tip} (drawn from the fault at {_t(inside[-1])}; the engine's "
+                       f"grace began at the last heartbeat, {_t(mark.start)})")
 
 
 def _write_mark(run: WriteRun) -> Mark:
@@ -136,9 +148,13 @@ def _other_lanes(report: Report) -> tuple[Lane, Lane, dict[str, Lane]]:
                   "and announced them")
     operator = Lane("operator", "commands, probes and observe steps of the drill")
     drbd: dict[str, Lane] = {}
+    injected = sorted(f.at for f in report.faults)
     for e in report.timeline:
         if e.lane in ENGINE_LANES:
-            engine.marks.append(_event_mark(e, ENGINE_COLOURS[e.lane] if e.end else None))
+            mark = _event_mark(e, ENGINE_COLOURS[e.lane] if e.end else None)
+            if e.lane == "detection" and e.end is not None:
+                mark = _detection_from_fault(mark, injected)
+            engine.marks.append(mark)
         elif e.lane == "operator":
             operator.marks.append(_event_mark(e))
         elif e.lane.startswith("drbd:"):

@@ -40,6 +40,16 @@ def test_phases_add_up_to_each_rto_with_detection_from_the_fault(nova: Report) -
     assert min(e.at for e in nova.timeline if e.lane == "detection") < fault_at
 
 
+def test_the_engine_lane_draws_detection_from_the_fault_not_before_it(nova: Report) -> None:
+    """The engine's grace starts at the last heartbeat; its bar must not say the engine
+    was detecting a failure before the failure (issue 16); the tip keeps its own start."""
+    fault_at = nova.faults[0].at
+    engine = next(lane for lane in lanes(nova) if lane.name == "recovery engine")
+    detection = [m for m in engine.marks if m.label == "detection"]
+    assert detection and all(m.start >= fault_at for m in detection)
+    assert all("the engine's grace began at the last heartbeat" in m.tip for m in detection)
+
+
 def test_phases_add_up_on_a_restart_in_place_too() -> None:
     """instance-crash: no host was lost; detection is the time until the engine acted."""
     report = drill_runs.run(load_drill(drill_runs.DRILLS / "instance-crash.yaml"))
