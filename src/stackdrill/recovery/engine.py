@@ -34,6 +34,7 @@ from stackdrill.recovery.hoststate import HostStates, HostStatus
 from stackdrill.recovery.instances import InstanceMonitor
 from stackdrill.recovery.inventory import VmState
 from stackdrill.recovery.journal import Journal
+from stackdrill.recovery.lease import Lease
 from stackdrill.recovery.maintenance import Maintenance
 from stackdrill.recovery.monitor import HostMonitor
 from stackdrill.recovery.outcome import build_result
@@ -65,6 +66,7 @@ class RecoveryEngine:
         self.topology, self.drivers, self.clock = topology, drivers, clock
         self.config = config or RecoveryConfig()
         self.sessions = open_inventory(db_url)
+        self.lease = Lease(self.sessions, self.config.lease_ttl_s)
         hosts = sorted(h.name for h in topology.hosts_with(Role.COMPUTE))
         storage_hosts = storage_servers(topology, hosts)
         machine = HostStates([*hosts, *storage_hosts])
@@ -105,7 +107,7 @@ class RecoveryEngine:
 
     def seed_inventory(self) -> None:
         """Fill the inventory from the topology (idempotent: existing rows are kept)."""
-        with self.sessions() as s, s.begin():
+        with self.lease.held(self.config.lease_wait_s), self.sessions() as s, s.begin():
             seed_inventory(s, self.topology, self.config.cpu_allocation_ratio,
                            self.config.ram_allocation_ratio, self.config.reserved_hosts)
         self.state.load_instances(self.sessions)
@@ -154,6 +156,11 @@ class RecoveryEngine:
         self.state.apply(record)
 
     def _loop(self, until: float) -> RecoveryResult:
+        """Act only while holding the inventory's lease (another engine may point at it)."""
+        with self.lease.held(self.config.lease_wait_s):
+            return self._ticks(until)
+
+    def _ticks(self, until: float) -> RecoveryResult:
         """One tick: look at every host and (every few ticks) at the guests of the UP ones,
         record withheld guests, abandon flows whose target failed, queue and start flows,
         drive them; then wait on the lab's clock."""
@@ -164,6 +171,7 @@ class RecoveryEngine:
         idle_since: float | None = None
         settle = self.config.grace_s + self.config.heartbeat_interval_s
         while True:
+            self.lease.renew()
             now = self.now()
             self._monitor.observe(now)
             self._instances.observe(now)
