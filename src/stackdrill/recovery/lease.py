@@ -21,8 +21,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import cast
 
 from sqlalchemy import Table, or_, select, update
@@ -57,7 +56,7 @@ class Lease:
                  wall: Callable[[], float] = time.time) -> None:
         self.holder = holder or holder_id()
         self._sessions, self._ttl, self._name, self._wall = sessions, ttl_s, name, wall
-        self._depth = 0  # nested `held` blocks: only the outermost gives the lease back
+        self.holding = False
         self._renewed = 0.0
 
     def try_acquire(self) -> bool:
@@ -71,7 +70,7 @@ class Lease:
         with self._sessions() as s, s.begin():
             taken = s.connection().execute(statement).rowcount == 1
         if taken:
-            self._renewed = now
+            self._renewed, self.holding = now, True
         return taken
 
     def acquire(self, wait_s: float = 0.0) -> None:
@@ -96,6 +95,7 @@ class Lease:
         with self._sessions() as s, s.begin():
             kept = s.connection().execute(statement).rowcount == 1
         if not kept:
+            self.holding = False
             raise LeaseLost(f"engine {self.holder} lost the inventory's lease (it expired "
                             f"after {self._ttl:g} s without renewal); it stops acting")
         self._renewed = now
@@ -106,20 +106,8 @@ class Lease:
                      .values(holder=None, expires_at=None, acquired_at=None))
         with self._sessions() as s, s.begin():
             s.connection().execute(statement)
+        self.holding = False
         log.debug("lease %s given back by %s", self._name, self.holder)
-
-    @contextmanager
-    def held(self, wait_s: float = 0.0) -> Iterator[None]:
-        """Hold the lease for the block (re-entrant); given back however the block ends."""
-        if self._depth == 0:
-            self.acquire(wait_s)
-        self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-            if self._depth == 0:
-                self.release()
 
     def _refusal(self) -> str:
         with self._sessions() as s:
