@@ -15,7 +15,7 @@ from stackdrill.api import CommandResult, Lab, Observation, PowerState
 from stackdrill.checks import Evidence
 from stackdrill.drill.model import RecoverSpec, Step
 from stackdrill.drill.player import Player
-from stackdrill.recovery import RecoveryConfig, RecoveryEngine, RecoveryEvent, RecoveryResult
+from stackdrill.recovery import RecoveryConfig, RecoveryEngine, RecoveryEvent, RecoveryResult, dburl
 from stackdrill.recovery.dburl import InventoryTarget, run_namespace
 from stackdrill.recovery.detect import Assessment, Verdict, assess
 from stackdrill.recovery.engine import storage_servers
@@ -54,7 +54,7 @@ class LabCore:
         self.lab = lab
         self.topology = topology
         self.workdir = workdir
-        self.inventory = inventory or InventoryTarget()
+        self.inventory = inventory or dburl.inventory_url()
         self._progress: Progress | None = None
         self.player = Player(lab, topology, workdir, on_event=self._relay,
                              inventory=inventory_url)

@@ -21,7 +21,7 @@ from stackdrill.cli.labcore import DryRun, LabCore, Progress
 from stackdrill.cli.labstore import LabRecord
 from stackdrill.drill.model import RecoverSpec, Step
 from stackdrill.recovery import RecoveryResult
-from stackdrill.recovery.dburl import InventoryTarget, run_namespace
+from stackdrill.recovery.dburl import InventoryTarget, inventory_url, run_namespace
 from stackdrill.topology import Topology, load_topology
 
 
@@ -142,7 +142,7 @@ def open_session(record: LabRecord,
         with KeeperSession.connect(record) as remote:
             yield remote
         return
-    target = inventory or InventoryTarget()
+    target = inventory or inventory_url()
     with lifetime.scratch_dir("lab") as workdir, \
             run_namespace(target, workdir, "inventory") as url:
         yield LocalSession(record, workdir, target, url)

@@ -20,7 +20,7 @@ from stackdrill.drill.player import FaultSpan, Player
 from stackdrill.drill.support import ensure_supported
 from stackdrill.errors import BackendUnavailableError
 from stackdrill.recovery import RecoveryEvent, RecoveryResult
-from stackdrill.recovery.dburl import InventoryTarget, run_namespace
+from stackdrill.recovery.dburl import InventoryTarget, inventory_url, run_namespace
 from stackdrill.report.state import state_summary
 
 log = logging.getLogger(__name__)
@@ -59,10 +59,10 @@ def execute(drill: Drill, *, backend: str = "sim", seed: int | None = None,
             progress: Progress | None = None,
             inventory: InventoryTarget | None = None) -> DrillRun:
     """Run the drill to its end and return what happened (judging is `judge`'s job).
-    The engine's inventory goes where `inventory` says (default: a SQLite file per run),
-    in a namespace of this run's own."""
+    The engine's inventory goes where `inventory` says (default: $STACKDRILL_INVENTORY_URL,
+    else a SQLite file per run), in a namespace of this run's own."""
     progress = progress or (lambda _msg: None)
-    inventory = inventory or InventoryTarget()
+    inventory = inventory or inventory_url()
     inventory.check()  # an unreachable database fails before a lab is brought up
     cls = backend_class(backend)
     reason = cls.available()

@@ -58,6 +58,8 @@ def test_a_named_labs_recovery_uses_the_variable(
     assert sd("up", TOPO, "--lab", "pg1")[0] == 0
     sd("inject", "host_crash", "host=cmp1", "--lab", "pg1")
     sd("wait", "60", "--lab", "pg1")
+    code, out, err = sd("recover", "--lab", "pg1", "--dry-run")  # its plan: a scratch schema
+    assert code == 0 and "cmp1 is down" in out, (out, err)
     code, out, err = sd("recover", "--lab", "pg1")
     assert code == 0, (out, err)
     assert "web1" in out and "recovered" in out
