@@ -63,10 +63,15 @@ class InventoryTarget:
         return "a SQLite file per run" if self.url is None else masked(self.url)
 
     def check(self) -> None:
-        """Connect once: an unreachable server fails before a lab is brought up."""
-        if self.url is not None and self.url.get_backend_name() == "postgresql":
+        """Fail before a lab is brought up: a server that does not answer, a SQLite file
+        another run holds."""
+        if self.url is None:
+            return
+        if self.url.get_backend_name() == "postgresql":
             with _admin(self.url):
                 pass
+        else:
+            _refuse_existing(self.url)
 
 
 def inventory_url(explicit: str | None = None,
@@ -127,16 +132,21 @@ def run_namespace(target: InventoryTarget, workdir: Path, purpose: str) -> Itera
 
 @contextmanager
 def _sqlite_file(url: URL) -> Iterator[str]:
-    path = Path(str(url.database))
-    if path.exists():
-        raise InventoryURLError(f"inventory {masked(url)}: {path} exists; a SQLite inventory "
-                                "holds one run: remove it or name another file")
+    path = _refuse_existing(url)
     try:
         yield url.render_as_string(hide_password=False)
     finally:
         for leftover in (path, path.with_name(path.name + "-wal"),
                          path.with_name(path.name + "-shm")):
             leftover.unlink(missing_ok=True)
+
+
+def _refuse_existing(url: URL) -> Path:
+    path = Path(str(url.database))
+    if path.exists():
+        raise InventoryURLError(f"inventory {masked(url)}: {path} exists; a SQLite inventory "
+                                "holds one run: remove it or name another file")
+    return path
 
 
 @contextmanager

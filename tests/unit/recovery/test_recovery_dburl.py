@@ -94,6 +94,8 @@ def test_a_named_sqlite_file_holds_one_run_and_is_removed_after_it(tmp_path: Pat
     with run_namespace(target, tmp_path, "run") as url:
         open_inventory(url)
         assert path.exists()
+        with pytest.raises(InventoryURLError, match="holds one run"):
+            target.check()  # what `run` asks before it brings a lab up
         with pytest.raises(InventoryURLError, match="holds one run"), \
                 run_namespace(target, tmp_path, "another run"):
             pass
