@@ -11,6 +11,12 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check src tests scenarios bench scripts
 echo "== mypy"; mypy
 echo "== pytest"
+# a throwaway PostgreSQL on a unix socket (no TCP) for the inventory tests; they fail,
+# not skip, without it (STACKDRILL_TEST_POSTGRES_REQUIRED)
+pg_dir=$(mktemp -d /tmp/sd-test-pg-XXXXXX)
+trap 'bash scripts/postgres.sh stop "$pg_dir"' EXIT
+STACKDRILL_TEST_POSTGRES_URL=$(bash scripts/postgres.sh start "$pg_dir")
+export STACKDRILL_TEST_POSTGRES_URL STACKDRILL_TEST_POSTGRES_REQUIRED=1
 run_pytest() {
     set +e
     pytest "$@"

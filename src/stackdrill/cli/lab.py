@@ -36,6 +36,7 @@ from stackdrill.drill.model import RecoverSpec, Step
 from stackdrill.errors import LabStateError, StackdrillError
 from stackdrill.faults import FAULT_KINDS, describe
 from stackdrill.recovery import Profile, RecoveryConfig, RecoveryEvent
+from stackdrill.recovery.dburl import ENV, inventory_url
 from stackdrill.topology import load_topology
 
 
@@ -53,13 +54,19 @@ def _quiet(logger: str) -> Iterator[None]:
 
 
 @contextmanager
-def open_session(record: LabRecord) -> Iterator[LabSession]:
-    with _quiet("stackdrill.recovery"), _open_session(record) as session:
+def open_session(record: LabRecord, inventory: str | None = None) -> Iterator[LabSession]:
+    target = inventory_url(inventory)
+    with _quiet("stackdrill.recovery"), _open_session(record, target) as session:
         yield session
 
 
 LAB_OPTION = click.option("--lab", "lab_name", default="default", show_default=True,
                           help="Name of the lab.")
+INVENTORY_OPTION = click.option(
+    "--inventory", metavar="URL", default=None,
+    help=f"The recovery engine's inventory database (SQLAlchemy URL, e.g. "
+         f"postgresql://user@host/db; each run gets its own schema)  [default: "
+         f"${ENV}, else a SQLite file per run]")
 
 
 @click.command(epilog="""\b
@@ -71,9 +78,11 @@ Examples:
 @click.option("--backend", default="sim", show_default=True,
               help=f"{', '.join(sorted(REGISTRY))}")
 @click.option("--seed", type=int, default=1, show_default=True)
-def up(topology: Path, lab_name: str, backend: str, seed: int) -> None:
+@INVENTORY_OPTION
+def up(topology: Path, lab_name: str, backend: str, seed: int, inventory: str | None) -> None:
     """Bring up a lab from a TOPOLOGY file and keep it for later commands."""
     labstore.check_name(lab_name)
+    target = inventory_url(inventory)
     topo = load_topology(topology)
     cls = backend_class(backend)
     reason = cls.available()
@@ -86,15 +95,16 @@ def up(topology: Path, lab_name: str, backend: str, seed: int) -> None:
         record = LabRecord(name=lab_name, backend=backend, topology=str(topology.resolve()),
                            seed=seed, created_at=time.time())
         if cls.capabilities.in_process:
-            with open_session(record) as session:
+            with open_session(record, inventory) as session:
                 labstore.save(session.record)
         else:
-            _start_keeper(record)
+            target.check()
+            _start_keeper(record, inventory)
     console().print(f"lab [bold]{lab_name}[/bold] is up on {backend}: {len(topo.hosts)} "
                     f"hosts, {len(topo.instances)} instances (topology {topo.name})")
 
 
-def _start_keeper(record: LabRecord) -> None:
+def _start_keeper(record: LabRecord, inventory: str | None) -> None:
     """A real lab: its keeper brings it up and holds it (the record first, so that a crash
     of this command leaves the lab findable by `down`)."""
     from stackdrill.cli.keeper import client
@@ -102,7 +112,8 @@ def _start_keeper(record: LabRecord) -> None:
     labstore.save(record)
     out = console()
     try:
-        client.start(record, progress=lambda line: out.print(f"[dim]{escape(line)}[/dim]"))
+        client.start(record, progress=lambda line: out.print(f"[dim]{escape(line)}[/dim]"),
+                     inventory=inventory)
     except BaseException:
         labstore.remove(record.name)
         raise
@@ -209,8 +220,9 @@ Examples:
               help="Trust that failed hosts are off without the power driver's word. Dangerous.")
 @click.option("--profile", type=click.Choice([p.value for p in Profile]),
               default=RecoveryConfig.profile.value, show_default=True)
+@INVENTORY_OPTION
 def recover(lab_name: str, dry_run: bool, parallel: int | None, assume_fenced: bool,
-            profile: str) -> None:
+            profile: str, inventory: str | None) -> None:
     """Run the recovery engine: detect failed hosts, fence them, plan, evacuate, verify."""
     from stackdrill.cli.recovery_view import print_plan, print_result
 
@@ -218,7 +230,10 @@ def recover(lab_name: str, dry_run: bool, parallel: int | None, assume_fenced: b
     out = console()
     with labstore.locked(lab_name):
         record = labstore.load(lab_name)
-        with open_session(record) as session:
+        if inventory and not backend_class(record.backend).capabilities.in_process:
+            raise LabStateError(f"lab {lab_name!r} is kept by its keeper, which chose its "
+                                "inventory at `up` (give --inventory there)")
+        with open_session(record, inventory) as session:
             if dry_run:
                 print_plan(session, spec)
                 return

@@ -15,7 +15,8 @@ from stackdrill.api import CommandResult, Lab, Observation, PowerState
 from stackdrill.checks import Evidence
 from stackdrill.drill.model import RecoverSpec, Step
 from stackdrill.drill.player import Player
-from stackdrill.recovery import RecoveryConfig, RecoveryEngine, RecoveryEvent, RecoveryResult
+from stackdrill.recovery import RecoveryConfig, RecoveryEngine, RecoveryEvent, RecoveryResult, dburl
+from stackdrill.recovery.dburl import InventoryTarget, run_namespace
 from stackdrill.recovery.detect import Assessment, Verdict, assess
 from stackdrill.recovery.engine import storage_servers
 from stackdrill.recovery.plan import Plan
@@ -45,12 +46,18 @@ class DryRun:
 class LabCore:
     """A live lab with its player and its engine's inventory (kept in `workdir`)."""
 
-    def __init__(self, lab: Lab, topology: Topology, workdir: Path) -> None:
+    def __init__(self, lab: Lab, topology: Topology, workdir: Path, *,
+                 inventory: InventoryTarget | None = None,
+                 inventory_url: str | None = None) -> None:
+        """`inventory_url`: the lab's own inventory (default: a file in `workdir`);
+        `inventory`: where scratch inventories (a dry run's plan) are made."""
         self.lab = lab
         self.topology = topology
         self.workdir = workdir
+        self.inventory = inventory or dburl.inventory_url()
         self._progress: Progress | None = None
-        self.player = Player(lab, topology, workdir, on_event=self._relay)
+        self.player = Player(lab, topology, workdir, on_event=self._relay,
+                             inventory=inventory_url)
 
     def _relay(self, event: RecoveryEvent) -> None:
         if self._progress is not None:
@@ -117,12 +124,11 @@ class LabCore:
         down = [a.host for a in verdicts if a.verdict is Verdict.DOWN]
         plan = None
         if down:
-            scratch = self.workdir / "plan.sqlite"
-            scratch.unlink(missing_ok=True)  # a keeper's workdir outlives one dry run
-            url = f"sqlite:///{scratch}"
-            engine = RecoveryEngine(self.topology, self.lab.drivers, self.lab.clock, url, config)
-            engine.seed_inventory()
-            plan = engine.plan(down)
+            with run_namespace(self.inventory, self.workdir, "plan") as url:
+                engine = RecoveryEngine(self.topology, self.lab.drivers, self.lab.clock, url,
+                                        config)
+                engine.seed_inventory()
+                plan = engine.plan(down)
         power = {host: self.lab.drivers.power.state(host) for host in down}
         return DryRun(now=now, parallel=config.parallel, assume_fenced=config.assume_fenced,
                       verdicts=verdicts, power=power, plan=plan)

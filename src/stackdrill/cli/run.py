@@ -11,6 +11,7 @@ import click
 
 from stackdrill.backends import REGISTRY, backend_class
 from stackdrill.cli.kept import keeping
+from stackdrill.cli.lab import INVENTORY_OPTION
 from stackdrill.cli.output import check_report_path, write_report
 from stackdrill.cli.render import console, print_report
 from stackdrill.drill import Drill, DrillSpec, load_drill
@@ -19,6 +20,7 @@ from stackdrill.drill.load import load_any
 from stackdrill.drill.runner import execute
 from stackdrill.errors import InfrastructureError, InputError, OutputError
 from stackdrill.faults import FAULT_KINDS
+from stackdrill.recovery.dburl import inventory_url
 from stackdrill.report.model import Report
 from stackdrill.topology import Topology
 
@@ -42,14 +44,16 @@ Examples:
 @click.option("--lab", "lab_name", default=None,
               help="Name of the kept lab  [default: DRILL-SEED]")
 @click.option("--quiet", "-q", is_flag=True, help="Only the verdict line.")
+@INVENTORY_OPTION
 def run(drill: Path, backend: str, seed: int | None, report_path: Path | None, keep: bool,
-        lab_name: str | None, quiet: bool) -> None:
+        lab_name: str | None, quiet: bool, inventory: str | None) -> None:
     """Run one DRILL and print its report; exit 0 when every expectation held, 1 when one
     failed, 2 on bad input or a backend that cannot realise the drill, 3 when the lab
     could not be brought up, driven or observed (no verdict), 4 when the report could not
     be written (the verdict was printed first)."""
     if report_path is not None:
         check_report_path(report_path)
+    target = inventory_url(inventory)
     loaded = load_drill(drill)
     effective_seed = loaded.spec.seed if seed is None else seed
     out = console()
@@ -63,7 +67,7 @@ def run(drill: Path, backend: str, seed: int | None, report_path: Path | None, k
             with out.status(f"running {loaded.name} on {backend}", spinner="dots") \
                     if not quiet else nullcontext():
                 finished = execute(loaded, backend=backend, seed=seed, keep=keep,
-                                   lab_name=kept.name, progress=progress)
+                                   lab_name=kept.name, progress=progress, inventory=target)
         except InfrastructureError as exc:
             _no_verdict(exc, loaded, backend, effective_seed, report_path)
         report = judge(finished)

@@ -21,6 +21,7 @@ from stackdrill.cli.labcore import DryRun, LabCore, Progress
 from stackdrill.cli.labstore import LabRecord
 from stackdrill.drill.model import RecoverSpec, Step
 from stackdrill.recovery import RecoveryResult
+from stackdrill.recovery.dburl import InventoryTarget, inventory_url, run_namespace
 from stackdrill.topology import Topology, load_topology
 
 
@@ -92,11 +93,14 @@ class LabSession(ABC):
 class LocalSession(LabSession):
     """A lab that lives in this process (the simulator): rebuilt and replayed."""
 
-    def __init__(self, record: LabRecord, workdir: Path) -> None:
+    def __init__(self, record: LabRecord, workdir: Path,
+                 inventory: InventoryTarget | None = None, inventory_url: str | None = None
+                 ) -> None:
         super().__init__(record, topology_of(record))
         lab = backend_class(record.backend)().create(self.topology, lab_name=record.name,
                                                       seed=record.seed)
-        self.core = LabCore(lab, self.topology, workdir)
+        self.core = LabCore(lab, self.topology, workdir, inventory=inventory,
+                            inventory_url=inventory_url)
         for step in record.steps:
             self.core.apply(step)
         self.core.player.wait_until(record.now)
@@ -127,14 +131,18 @@ class LocalSession(LabSession):
 
 
 @contextmanager
-def open_session(record: LabRecord) -> Iterator[LabSession]:
-    """The lab reopened for one command. In this process: with a scratch directory (the
-    engine's inventory) removed when the command ends, however it ends."""
+def open_session(record: LabRecord,
+                 inventory: InventoryTarget | None = None) -> Iterator[LabSession]:
+    """The lab reopened for one command. In this process: with a scratch directory and an
+    inventory of its own (where `inventory` says) removed when the command ends, however
+    it ends. A kept real lab's keeper chose its inventory when it started."""
     if not backend_class(record.backend).capabilities.in_process:
         from stackdrill.cli.keeper.client import KeeperSession
 
         with KeeperSession.connect(record) as remote:
             yield remote
         return
-    with lifetime.scratch_dir("lab") as workdir:
-        yield LocalSession(record, workdir)
+    target = inventory or inventory_url()
+    with lifetime.scratch_dir("lab") as workdir, \
+            run_namespace(target, workdir, "inventory") as url:
+        yield LocalSession(record, workdir, target, url)

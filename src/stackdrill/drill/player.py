@@ -31,10 +31,14 @@ class Player:
 
     def __init__(self, lab: Lab, topology: Topology, workdir: Path, *,
                  on_event: Callable[[RecoveryEvent], None] | None = None,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None,
+                 inventory: str | None = None) -> None:
         self.lab = lab
         self.topology = topology
-        self.workdir = workdir  # the engine's inventory: one per lab, as in a real cloud
+        self.workdir = workdir
+        # the engine's inventory: one per lab, as in a real cloud (recovery.dburl decides
+        # where; by default a SQLite file in the workdir)
+        self.inventory = inventory or f"sqlite:///{workdir / 'inventory.sqlite'}"
         self.on_event = on_event
         self.progress = progress or (lambda _msg: None)
         self.fault_log: list[FaultSpan] = []
@@ -102,8 +106,7 @@ class Player:
         """Run the engine now, on the lab's one inventory, until `until` (or idle)."""
         lab = self.lab
         self.progress(f"[{lab.clock.now():8.1f}s] recovery engine starts")
-        engine = RecoveryEngine(self.topology, lab.drivers, lab.clock,
-                                f"sqlite:///{self.workdir / 'inventory.sqlite'}",
+        engine = RecoveryEngine(self.topology, lab.drivers, lab.clock, self.inventory,
                                 spec.config(stop_when_idle=stop_when_idle),
                                 events=self.on_event)
         engine.seed_inventory()

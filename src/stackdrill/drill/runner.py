@@ -20,6 +20,7 @@ from stackdrill.drill.player import FaultSpan, Player
 from stackdrill.drill.support import ensure_supported
 from stackdrill.errors import BackendUnavailableError
 from stackdrill.recovery import RecoveryEvent, RecoveryResult
+from stackdrill.recovery.dburl import InventoryTarget, inventory_url, run_namespace
 from stackdrill.report.state import state_summary
 
 log = logging.getLogger(__name__)
@@ -55,9 +56,14 @@ Progress = Callable[[str], None]
 
 def execute(drill: Drill, *, backend: str = "sim", seed: int | None = None,
             lab_name: str | None = None, keep: bool = False,
-            progress: Progress | None = None) -> DrillRun:
-    """Run the drill to its end and return what happened (judging is `judge`'s job)."""
+            progress: Progress | None = None,
+            inventory: InventoryTarget | None = None) -> DrillRun:
+    """Run the drill to its end and return what happened (judging is `judge`'s job).
+    The engine's inventory goes where `inventory` says (default: $STACKDRILL_INVENTORY_URL,
+    else a SQLite file per run), in a namespace of this run's own."""
     progress = progress or (lambda _msg: None)
+    inventory = inventory or inventory_url()
+    inventory.check()  # an unreachable database fails before a lab is brought up
     cls = backend_class(backend)
     reason = cls.available()
     if reason is not None:
@@ -75,8 +81,9 @@ def execute(drill: Drill, *, backend: str = "sim", seed: int | None = None,
     run = DrillRun(drill, backend, seed, lab)
     try:
         run.state_before = state_summary(lab.observe())
-        with lifetime.scratch_dir("run") as workdir:
-            _play(run, workdir, progress)
+        with lifetime.scratch_dir("run") as workdir, \
+                run_namespace(inventory, workdir, "inventory") as url:
+            _play(run, workdir, progress, url)
         lab.quiesce()
         run.ended_at = lab.clock.now()
         run.evidence = Evidence.collect(lab)
@@ -96,7 +103,7 @@ def _leave(lab: Lab, keep: bool) -> None:
         lab.destroy()
 
 
-def _play(run: DrillRun, workdir: Path, progress: Progress) -> None:
+def _play(run: DrillRun, workdir: Path, progress: Progress, inventory: str) -> None:
     """The drill's schedule through the one player; its fault log and recoveries are the
     run's."""
 
@@ -104,7 +111,8 @@ def _play(run: DrillRun, workdir: Path, progress: Progress) -> None:
         run.events.append(event)
         progress(f"[{event.time:8.1f}s] {event.message}")
 
-    player = Player(run.lab, run.drill.topology, workdir, on_event=on_event, progress=progress)
+    player = Player(run.lab, run.drill.topology, workdir, on_event=on_event, progress=progress,
+                    inventory=inventory)
     run.fault_log, run.recoveries = player.fault_log, player.recoveries
     run.checkpoints = player.checkpoints
     player.play(run.drill.spec.schedule, end=run.drill.spec.duration_s)

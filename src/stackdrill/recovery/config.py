@@ -82,6 +82,10 @@ class RecoveryConfig:
     instance_max_restarts: int = 3
     instance_restart_window_s: float = 600.0
     stop_after_steps: int | None = None  # test hook: raise EngineKilled after N journal steps
+    # the inventory's lease (lease.py), in wall-clock seconds: a holder that stops renewing
+    # loses it after lease_ttl_s; another engine waits up to lease_wait_s, then refuses
+    lease_ttl_s: float = 30.0
+    lease_wait_s: float = 0.0
 
     def __post_init__(self) -> None:
         # accept the plain strings a drill file or the CLI gives
@@ -97,6 +101,8 @@ class RecoveryConfig:
         if self.instance_check_interval_s <= 0 or self.instance_restart_window_s <= 0:
             raise ValueError("instance_check_interval_s and instance_restart_window_s must "
                              "be positive")
+        if self.lease_ttl_s <= 0 or self.lease_wait_s < 0:
+            raise ValueError("lease_ttl_s must be positive and lease_wait_s not negative")
         if self.instance_max_restarts < 0:
             raise ValueError(f"instance_max_restarts must be at least 0, got "
                              f"{self.instance_max_restarts}")

@@ -2,8 +2,10 @@
 from the topology.
 
 SQLite is the default (one file next to the lab's state); production Nova runs
-on MySQL or PostgreSQL, and nothing here is SQLite-specific except the pragmas
-that make a local file fast (WAL, synchronous=NORMAL) and enforce foreign keys.
+on MySQL or PostgreSQL, and the tests run on SQLite and PostgreSQL alike: nothing here
+is SQLite-specific except the pragmas that make a local file fast (WAL,
+synchronous=NORMAL) and enforce foreign keys. Which URL a run uses is decided in
+`recovery.dburl`; who may act on it, in `recovery.lease`.
 """
 
 from __future__ import annotations
@@ -32,10 +34,6 @@ from stackdrill.topology.model import Role
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 UUID_NAMESPACE = uuid.UUID("6f1d3c9e-3b1a-4c55-9d7e-5a2f0c1e8b42")
-
-
-def sqlite_url(path: str | Path) -> str:
-    return f"sqlite:///{Path(path)}"
 
 
 def connect(url: str) -> Engine:

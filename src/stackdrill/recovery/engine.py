@@ -34,6 +34,7 @@ from stackdrill.recovery.hoststate import HostStates, HostStatus
 from stackdrill.recovery.instances import InstanceMonitor
 from stackdrill.recovery.inventory import VmState
 from stackdrill.recovery.journal import Journal
+from stackdrill.recovery.lease import Lease, LeaseLost
 from stackdrill.recovery.maintenance import Maintenance
 from stackdrill.recovery.monitor import HostMonitor
 from stackdrill.recovery.outcome import build_result
@@ -65,11 +66,19 @@ class RecoveryEngine:
         self.topology, self.drivers, self.clock = topology, drivers, clock
         self.config = config or RecoveryConfig()
         self.sessions = open_inventory(db_url)
+        # taken before the journal is read: the engine that acts is the one whose view of
+        # the inventory is current (a standby waits here, then reads what the holder did)
+        self.lease = Lease(self.sessions, self.config.lease_ttl_s)
+        self.lease.acquire(self.config.lease_wait_s)
         hosts = sorted(h.name for h in topology.hosts_with(Role.COMPUTE))
         storage_hosts = storage_servers(topology, hosts)
         machine = HostStates([*hosts, *storage_hosts])
-        self.journal = Journal(self.sessions, clock.now, self.config.stop_after_steps,
-                               on_record=self._on_record, hosts=machine)
+        try:
+            self.journal = Journal(self.sessions, clock.now, self.config.stop_after_steps,
+                                   on_record=self._on_record, hosts=machine)
+        except BaseException:  # an unreadable journal: this engine will never act
+            self.lease.release()
+            raise
         self.state = EngineState(hosts, storage_hosts, machine.status, since=clock.now(),
                                  started_at=clock.now())
         self._emit = Emitter(clock, events)
@@ -105,6 +114,7 @@ class RecoveryEngine:
 
     def seed_inventory(self) -> None:
         """Fill the inventory from the topology (idempotent: existing rows are kept)."""
+        self._hold_lease()
         with self.sessions() as s, s.begin():
             seed_inventory(s, self.topology, self.config.cpu_allocation_ratio,
                            self.config.ram_allocation_ratio, self.config.reserved_hosts)
@@ -115,12 +125,15 @@ class RecoveryEngine:
         """What the engine would do if `failed_hosts` were down now (for --dry-run)."""
         if not self._seeded:
             self.seed_inventory()
-        failed = set(failed_hosts)
-        for host in self.state.hosts:
-            self.state.health[host] = self.drivers.compute.health(host)
-        needs = [self._placer.need(name, src)
-                 for name, (src, _) in sorted(self.state.where.items()) if src in failed]
-        return self._placer.plan(needs, exclude=failed)
+        try:
+            failed = set(failed_hosts)
+            for host in self.state.hosts:
+                self.state.health[host] = self.drivers.compute.health(host)
+            needs = [self._placer.need(name, src)
+                     for name, (src, _) in sorted(self.state.where.items()) if src in failed]
+            return self._placer.plan(needs, exclude=failed)
+        finally:
+            self.lease.release()
 
     def run(self, until: float) -> RecoveryResult:
         """Monitor and recover until lab time `until`, or until every failure seen is handled."""
@@ -154,6 +167,27 @@ class RecoveryEngine:
         self.state.apply(record)
 
     def _loop(self, until: float) -> RecoveryResult:
+        """Act only while holding the inventory's lease (another engine may point at it);
+        give it back however the run ends (an engine killed by an exception too; one killed
+        outright stops renewing and its lease expires)."""
+        self._hold_lease()
+        try:
+            return self._ticks(until)
+        finally:
+            self.lease.release()
+
+    def _hold_lease(self) -> None:
+        """Take the lease again after a run gave it back, unless another engine wrote to
+        the journal meanwhile: this engine's view would be stale (start a new one)."""
+        if self.lease.holding:
+            return
+        self.lease.acquire(self.config.lease_wait_s)
+        if self.journal.behind():
+            self.lease.release()
+            raise LeaseLost("another engine acted on this inventory since this engine read "
+                            "it; a new engine reads the journal afresh")
+
+    def _ticks(self, until: float) -> RecoveryResult:
         """One tick: look at every host and (every few ticks) at the guests of the UP ones,
         record withheld guests, abandon flows whose target failed, queue and start flows,
         drive them; then wait on the lab's clock."""
@@ -164,6 +198,7 @@ class RecoveryEngine:
         idle_since: float | None = None
         settle = self.config.grace_s + self.config.heartbeat_interval_s
         while True:
+            self.lease.renew()
             now = self.now()
             self._monitor.observe(now)
             self._instances.observe(now)

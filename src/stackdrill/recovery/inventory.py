@@ -156,3 +156,16 @@ class JournalRow(Base):
     instance: Mapped[str | None] = mapped_column(String(255), nullable=True)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class EngineLease(Base):
+    """Which engine may act on this inventory, until when (wall-clock epoch seconds).
+
+    One row per lease name, created by the migration; `holder` is NULL when free."""
+
+    __tablename__ = "engine_lease"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    acquired_at: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from stackdrill.recovery.hoststate import HostStates
@@ -104,6 +104,13 @@ class Journal:
             pass
 
     # ------------------------------------------------------------ reading back
+
+    def behind(self) -> bool:
+        """True when the table holds rows this journal has not read (another engine's)."""
+        with self._sessions() as session:
+            last = session.scalar(select(func.max(JournalRow.seq)))
+        mine = self.records[-1].seq if self.records else None
+        return last != mine
 
     def for_host(self, host: str) -> list[JournalRecord]:
         return self._by_host.get(host, [])

@@ -281,3 +281,8 @@ class FakeNetwork(NetworkDriver):
     def reachable(self, instance: str) -> Future[bool]:
         return self.lab.op(0.5, lambda: bool(
             self.lab.running().get(instance, [])))
+
+
+# The `inventory_url` fixture (tests/unit/conftest.py): a name -> the URL of that test's
+# own inventory, on SQLite and on PostgreSQL (the same name gives the same inventory).
+InventoryURL = Callable[[str], str]

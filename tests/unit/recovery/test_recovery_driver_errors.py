@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from recovery_fakes import FakeLab
+from recovery_fakes import FakeLab, InventoryURL
 
 from stackdrill.recovery import InstanceState, JournalStep, RecoveryConfig, RecoveryEngine
 from stackdrill.topology import Topology, load_topology
@@ -23,18 +23,18 @@ def nova() -> Topology:
     return load_topology(TOPOLOGIES / "nova-drbd.yaml")
 
 
-def crashed_cmp1(nova: Topology, tmp_path: Path) -> tuple[FakeLab, RecoveryEngine]:
+def crashed_cmp1(nova: Topology, inventory_url: InventoryURL) -> tuple[FakeLab, RecoveryEngine]:
     lab = FakeLab(nova)
     lab.clock.at(60, lambda: lab.crash("cmp1"))
-    eng = RecoveryEngine(nova, lab.drivers, lab.clock, f"sqlite:///{tmp_path / 'inv.sqlite'}",
+    eng = RecoveryEngine(nova, lab.drivers, lab.clock, inventory_url("inv"),
                          RecoveryConfig(parallel=1))
     return lab, eng
 
 
 def test_a_driver_refusal_fails_the_step_and_is_retried_then_reported(
-        nova: Topology, tmp_path: Path) -> None:
+        nova: Topology, inventory_url: InventoryURL) -> None:
     """The control: the storage driver refuses to promote web1's volume every time."""
-    lab, eng = crashed_cmp1(nova, tmp_path)
+    lab, eng = crashed_cmp1(nova, inventory_url)
     lab.fail_prepare.add(nova.instance("web1").volumes[0])
     result = eng.run(until=900)
     out = result.instance("web1")
@@ -47,10 +47,10 @@ def test_a_driver_refusal_fails_the_step_and_is_retried_then_reported(
 
 
 def test_a_driver_bug_stops_the_engine_instead_of_failing_a_step(
-        nova: Topology, tmp_path: Path) -> None:
+        nova: Topology, inventory_url: InventoryURL) -> None:
     """A KeyError out of the compute driver's start future is not "the start failed": the
     engine raises it, and journals no aborted or failed flow for it."""
-    lab, eng = crashed_cmp1(nova, tmp_path)
+    lab, eng = crashed_cmp1(nova, inventory_url)
     lab.buggy_start.add("web1")
     with pytest.raises(KeyError, match="driver bug"):
         eng.run(until=900)

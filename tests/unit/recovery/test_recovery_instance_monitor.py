@@ -12,6 +12,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from recovery_fakes import InventoryURL
 
 from stackdrill.api import (
     ComputeDriver,
@@ -55,10 +56,10 @@ def new_lab(topo: Topology, faults: Iterable[tuple[float, Fault]] = ((30.0, KILL
     return lab
 
 
-def engine(topo: Topology, lab: Lab, db: Path, drivers: Drivers | None = None,
+def engine(topo: Topology, lab: Lab, db: str, drivers: Drivers | None = None,
            **cfg: object) -> RecoveryEngine:
     config = RecoveryConfig(parallel=2, stop_when_idle=False, **cfg)  # type: ignore[arg-type]
-    return RecoveryEngine(topo, drivers or lab.drivers, lab.clock, f"sqlite:///{db}", config)
+    return RecoveryEngine(topo, drivers or lab.drivers, lab.clock, db, config)
 
 
 def copies(lab: Lab) -> dict[str, list[tuple[str, float, float]]]:
@@ -90,9 +91,10 @@ def restarts_reserved(result: RecoveryResult, name: str) -> int:
                and r.detail.get("kind") == FlowKind.RESTART.value)
 
 
-def test_a_killed_instance_is_restarted_on_its_host_once(pair: Topology, tmp_path: Path) -> None:
+def test_a_killed_instance_is_restarted_on_its_host_once(
+        pair: Topology, inventory_url: InventoryURL) -> None:
     lab = new_lab(pair)
-    result = engine(pair, lab, tmp_path / "i.sqlite").run(until=UNTIL)
+    result = engine(pair, lab, inventory_url("i")).run(until=UNTIL)
     a = result.instance("inst-a")
     assert (a.state, a.host_before, a.host_after, a.restarts) == (
         InstanceState.RESTARTED, "cmp1", "cmp1", 1)
@@ -108,9 +110,9 @@ def test_a_killed_instance_is_restarted_on_its_host_once(pair: Topology, tmp_pat
     assert any(e.kind == "instance-down" and e.instance == "inst-a" for e in result.events)
 
 
-def test_with_the_monitor_off_it_stays_dead(pair: Topology, tmp_path: Path) -> None:
+def test_with_the_monitor_off_it_stays_dead(pair: Topology, inventory_url: InventoryURL) -> None:
     lab = new_lab(pair)
-    result = engine(pair, lab, tmp_path / "i.sqlite", instance_monitor=False).run(until=UNTIL)
+    result = engine(pair, lab, inventory_url("i"), instance_monitor=False).run(until=UNTIL)
     assert result.instance("inst-a").state is InstanceState.RUNNING  # the engine never knew
     assert lab.observe().running["inst-a"] == []
     assert not [r for r in result.journal if r.instance == "inst-a"]
@@ -145,22 +147,23 @@ class _Unreachable(ComputeDriver):
         return self.inner.verify(instance, host)
 
 
-def test_a_host_whose_guests_call_fails_is_left_alone(pair: Topology, tmp_path: Path) -> None:
+def test_a_host_whose_guests_call_fails_is_left_alone(
+        pair: Topology, inventory_url: InventoryURL) -> None:
     lab = new_lab(pair)
     d = lab.drivers
     drivers = Drivers(d.power, _Unreachable(d.compute, "cmp1"), d.storage, d.network)
-    result = engine(pair, lab, tmp_path / "i.sqlite", drivers).run(until=UNTIL)
+    result = engine(pair, lab, inventory_url("i"), drivers).run(until=UNTIL)
     assert restarts_reserved(result, "inst-a") == 0
     assert lab.observe().running["inst-a"] == []
 
 
 def test_a_host_that_fails_meanwhile_is_left_to_host_recovery(
-        pair: Topology, tmp_path: Path) -> None:
+        pair: Topology, inventory_url: InventoryURL) -> None:
     """inst-a dies at 30 s, its host at 33 s, while its restart is under way: the restart
     is abandoned, the host is fenced and both instances are evacuated to cmp2, each
     started there once, never two copies at a time."""
     lab = new_lab(pair, [(30.0, KILL_A), (33.0, HostCrash(host="cmp1", power_back=False))])
-    result = engine(pair, lab, tmp_path / "i.sqlite").run(until=300)
+    result = engine(pair, lab, inventory_url("i")).run(until=300)
     for name in ("inst-a", "inst-b"):
         outcome = result.instance(name)
         assert (outcome.state, outcome.host_after) == (InstanceState.RECOVERED, "cmp2"), outcome
@@ -170,9 +173,9 @@ def test_a_host_that_fails_meanwhile_is_left_to_host_recovery(
 
 
 def test_given_up_after_the_restart_limit_within_the_window(
-        pair: Topology, tmp_path: Path) -> None:
+        pair: Topology, inventory_url: InventoryURL) -> None:
     lab = new_lab(pair, [(30.0, KILL_A), (70.0, KILL_A)])
-    result = engine(pair, lab, tmp_path / "i.sqlite", instance_max_restarts=1).run(until=UNTIL)
+    result = engine(pair, lab, inventory_url("i"), instance_max_restarts=1).run(until=UNTIL)
     a = result.instance("inst-a")
     assert (a.state, a.host_after, a.restarts) == (InstanceState.FAILED, None, 1), a
     assert "after 1 restart(s) within 600 s" in a.reason
@@ -182,16 +185,17 @@ def test_given_up_after_the_restart_limit_within_the_window(
     assert result.instance("inst-b").state is InstanceState.RUNNING
 
 
-def test_restarts_older_than_the_window_do_not_count(pair: Topology, tmp_path: Path) -> None:
+def test_restarts_older_than_the_window_do_not_count(
+        pair: Topology, inventory_url: InventoryURL) -> None:
     lab = new_lab(pair, [(30.0, KILL_A), (70.0, KILL_A)])
-    result = engine(pair, lab, tmp_path / "i.sqlite", instance_max_restarts=1,
+    result = engine(pair, lab, inventory_url("i"), instance_max_restarts=1,
                     instance_restart_window_s=20.0).run(until=UNTIL)
     assert result.instance("inst-a").restarts == 2
     assert lab.observe().running["inst-a"] == ["cmp1"]
 
 
 def test_killed_after_each_journal_step_the_restart_converges_and_never_runs_twice(
-        pair: Topology, tmp_path: Path) -> None:
+        pair: Topology, inventory_url: InventoryURL) -> None:
     """For every step k of an uninterrupted restart the engine dies right after it and a
     fresh engine on the same inventory finishes: the same end state, inst-a started once
     after its death, never two copies, no acknowledged write lost. (Killed after the start
@@ -199,13 +203,13 @@ def test_killed_after_each_journal_step_the_restart_converges_and_never_runs_twi
     it sends the start again: hence the long run.)"""
     until = 600.0
     lab = new_lab(pair)
-    reference = engine(pair, lab, tmp_path / "ref.sqlite").run(until=until)
+    reference = engine(pair, lab, inventory_url("ref")).run(until=until)
     expected = {o.name: (o.state, o.host_after, o.restarts) for o in reference.instances}
     steps = [r.step for r in reference.journal]
     assert len(steps) == 9
     for k in range(1, len(steps) + 1):
         lab = new_lab(pair)
-        db = tmp_path / f"kill-{k}.sqlite"
+        db = inventory_url(f"kill-{k}")
         with pytest.raises(EngineKilled):
             engine(pair, lab, db, stop_after_steps=k).run(until=until)
         never_twice(lab)

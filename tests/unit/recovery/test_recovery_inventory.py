@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from recovery_fakes import InventoryURL
 from sqlalchemy import select
 
 from stackdrill.recovery.db import connect, current_revision, migrate, open_inventory
@@ -19,22 +20,22 @@ from stackdrill.topology import load_topology
 TOPOLOGIES = Path(__file__).resolve().parents[3] / "lab" / "topologies"
 
 
-def test_migrations_produce_exactly_the_models(tmp_path: Path) -> None:
+def test_migrations_produce_exactly_the_models(inventory_url: InventoryURL) -> None:
     """`alembic upgrade head` on an empty DB yields the schema the code uses (no drift)."""
-    engine = connect(f"sqlite:///{tmp_path / 'inv.sqlite'}")
+    engine = connect(inventory_url("inv"))
     migrate(engine)
     migrate(engine)  # idempotent
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
 
 
-def test_seed_is_idempotent_and_nova_shaped(tmp_path: Path) -> None:
+def test_seed_is_idempotent_and_nova_shaped(inventory_url: InventoryURL) -> None:
     """Services, nodes, instances and BDMs come from the topology once; a second seed adds
     nothing and keeps an instance the engine moved where it is."""
     topo = load_topology(TOPOLOGIES / "nova-drbd.yaml")
-    sessions = open_inventory(f"sqlite:///{tmp_path / 'inv.sqlite'}")
+    sessions = open_inventory(inventory_url("inv"))
     with sessions() as s, s.begin():
         assert seed(s, topo, 16.0, 1.5, ()) > 0
     with sessions() as s, s.begin():
@@ -49,11 +50,12 @@ def test_seed_is_idempotent_and_nova_shaped(tmp_path: Path) -> None:
         assert len(s.scalars(select(BlockDeviceMapping)).all()) == 6
 
 
-def test_journal_row_and_db_change_are_atomic_and_the_kill_hook_fires(tmp_path: Path) -> None:
+def test_journal_row_and_db_change_are_atomic_and_the_kill_hook_fires(
+        inventory_url: InventoryURL) -> None:
     """A failure inside a step leaves neither the change nor the row; the kill hook raises
     only after the N-th step is durable, and a new Journal reads every row back."""
     topo = load_topology(TOPOLOGIES / "nova-drbd.yaml")
-    url = f"sqlite:///{tmp_path / 'inv.sqlite'}"
+    url = inventory_url("inv")
     sessions = open_inventory(url)
     with sessions() as s, s.begin():
         seed(s, topo, 16.0, 1.5, ())

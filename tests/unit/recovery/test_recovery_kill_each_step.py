@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from recovery_fakes import InventoryURL
 
 from stackdrill.api import Lab, LabOptions, WriteOp
 from stackdrill.backends.sim import SimBackend
@@ -59,9 +60,9 @@ def new_lab(drill: Drill) -> Lab:
     return lab
 
 
-def engine(drill: Drill, lab: Lab, db: Path, **cfg: object) -> RecoveryEngine:
+def engine(drill: Drill, lab: Lab, db: str, **cfg: object) -> RecoveryEngine:
     config = RecoveryConfig(parallel=4, **cfg)  # type: ignore[arg-type]
-    return RecoveryEngine(drill.topology, lab.drivers, lab.clock, f"sqlite:///{db}", config)
+    return RecoveryEngine(drill.topology, lab.drivers, lab.clock, db, config)
 
 
 def intervals(lab: Lab) -> dict[str, list[Interval]]:
@@ -133,13 +134,13 @@ def test_helpers_see_two_copies_when_there_are_two(drill: Drill) -> None:
 
 
 def test_killed_after_each_journal_step_converges_and_never_runs_twice(
-        drill: Drill, tmp_path: Path) -> None:
+        drill: Drill, inventory_url: InventoryURL) -> None:
     """For every k in 1..N (N: steps of an uninterrupted run) the engine dies right after
     journal step k; a fresh engine on the same inventory finishes. The end state (state,
     host, where the lab runs it) equals the uninterrupted run's, every acknowledged write
     is on its volume, and at no moment did two copies of an instance run."""
     lab = new_lab(drill)
-    reference = engine(drill, lab, tmp_path / "ref.sqlite").run(until=UNTIL)
+    reference = engine(drill, lab, inventory_url("ref")).run(until=UNTIL)
     expected = end_state(reference, lab)
     victims = [i.name for i in drill.topology.instances if i.host == "cmp1"]
     assert {expected[v][0] for v in victims} == {InstanceState.RECOVERED.value}
@@ -149,7 +150,7 @@ def test_killed_after_each_journal_step_converges_and_never_runs_twice(
 
     for k in range(1, len(steps) + 1):
         lab = new_lab(drill)
-        db = tmp_path / f"kill-{k}.sqlite"
+        db = inventory_url(f"kill-{k}")
         with pytest.raises(EngineKilled):
             engine(drill, lab, db, stop_after_steps=k).run(until=UNTIL)
         assert_never_twice(lab, f"killed after step {k} ({steps[k - 1]})")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from recovery_fakes import InventoryURL
 
 from stackdrill.backends.sim import SimBackend
 from stackdrill.faults.catalogue import HostCrash, Partition
@@ -36,8 +37,8 @@ def lab_with_crash(topo: Topology, power_back_at: float | None = None):  # type:
     return lab
 
 
-def run(lab, topo: Topology, db: Path, until: float = 600, **cfg: object):  # type: ignore[no-untyped-def]
-    eng = RecoveryEngine(topo, lab.drivers, lab.clock, f"sqlite:///{db}",
+def run(lab, topo: Topology, db: str, until: float = 600, **cfg: object):  # type: ignore[no-untyped-def]
+    eng = RecoveryEngine(topo, lab.drivers, lab.clock, db,
                          RecoveryConfig(**cfg))  # type: ignore[arg-type]
     return eng.run(until=until)
 
@@ -53,11 +54,11 @@ def starts(lab) -> dict[str, int]:  # type: ignore[no-untyped-def]
 
 
 def test_protocol_c_host_failure_recovers_each_instance_once(nova: Topology,
-                                                             tmp_path: Path) -> None:
+                                                             inventory_url: InventoryURL) -> None:
     """cmp1 dies for good: its three instances run again on survivors, each started once,
     and every write acknowledged before the crash is still on its volume."""
     lab = lab_with_crash(nova)
-    result = run(lab, nova, tmp_path / "inv.sqlite")
+    result = run(lab, nova, inventory_url("inv"))
     running = lab.observe().running
     for name in VICTIMS:
         out = result.instance(name)
@@ -73,15 +74,15 @@ def test_protocol_c_host_failure_recovers_each_instance_once(nova: Topology,
         assert stored[op.volume][op.seq].checksum == op.checksum, op
 
 
-def test_sim_kill_after_each_step_converges(nova: Topology, tmp_path: Path) -> None:
+def test_sim_kill_after_each_step_converges(nova: Topology, inventory_url: InventoryURL) -> None:
     """Kill after journal step k, restart on the same inventory and lab: same placement,
     no instance started twice."""
     lab = lab_with_crash(nova)
-    reference = run(lab, nova, tmp_path / "ref.sqlite")
+    reference = run(lab, nova, inventory_url("ref"))
     expected = {o.name: (o.state, o.host_after) for o in reference.instances}
     for k in range(1, len(reference.journal) + 1):
         lab = lab_with_crash(nova)
-        db = tmp_path / f"k{k}.sqlite"
+        db = inventory_url(f"k{k}")
         with pytest.raises(EngineKilled):
             run(lab, nova, db, stop_after_steps=k)
         result = run(lab, nova, db)
@@ -90,24 +91,24 @@ def test_sim_kill_after_each_step_converges(nova: Topology, tmp_path: Path) -> N
         assert all(len(h) <= 1 for h in lab.observe().running.values()), k
 
 
-def test_management_partition_is_not_evacuated(nova: Topology, tmp_path: Path) -> None:
+def test_management_partition_is_not_evacuated(nova: Topology, inventory_url: InventoryURL) -> None:
     """Scenario 13: cmp2 loses only its management network; it keeps its instances."""
     lab = SimBackend().create(nova, lab_name="recovery-test", seed=1)
     cut = Partition(groups=(("cmp2",), ("ctl1", "cmp1", "cmp3", "sto1", "sto2")),
                     network="mgmt")
     lab.call_at(60, lambda: lab.inject(cut), "isolate cmp2")
-    result = run(lab, nova, tmp_path / "inv.sqlite", until=300)
+    result = run(lab, nova, inventory_url("inv"), until=300)
     assert not [r for r in result.journal if r.step == JournalStep.HOST_DOWN.value]
     assert lab.observe().running["web2"] == ["cmp2"]
     assert not starts(lab)
 
 
 def test_returning_host_runs_none_of_its_evacuated_instances(nova: Topology,
-                                                             tmp_path: Path) -> None:
+                                                             inventory_url: InventoryURL) -> None:
     """Scenario 11: cmp1 powers on at 110 s while its instances are being recovered; it must
     run none of them, and the engine lets it rejoin only after the cleanup."""
     lab = lab_with_crash(nova, power_back_at=110)
-    result = run(lab, nova, tmp_path / "inv.sqlite", until=400, stop_when_idle=False)
+    result = run(lab, nova, inventory_url("inv"), until=400, stop_when_idle=False)
     running = lab.observe().running
     assert all(len(hosts) == 1 for hosts in running.values()), running
     moved = [o.name for o in result.instances if o.state is InstanceState.RECOVERED]

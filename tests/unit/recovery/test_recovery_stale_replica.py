@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from recovery_fakes import InventoryURL
 
 from stackdrill.api import Replica
 from stackdrill.backends.sim import SimBackend
@@ -41,8 +42,8 @@ def lab_with(topo: Topology, name: str, *faults: tuple[float, Any]) -> Any:
     return lab
 
 
-def run(lab: Any, topo: Topology, db: Path, until: float = 400) -> Any:
-    eng = RecoveryEngine(topo, lab.drivers, lab.clock, f"sqlite:///{db}", RecoveryConfig())
+def run(lab: Any, topo: Topology, db: str, until: float = 400) -> Any:
+    eng = RecoveryEngine(topo, lab.drivers, lab.clock, db, RecoveryConfig())
     result = eng.run(until=until)
     lab.advance(until)
     return result
@@ -87,13 +88,13 @@ def test_plan_refuses_a_stale_replica_and_says_why() -> None:
 
 
 def test_primary_isolated_after_the_cut_is_not_fenced_on_link_evidence(
-        mirrored: Topology, tmp_path: Path) -> None:
+        mirrored: Topology, inventory_url: InventoryURL) -> None:
     """cmp1 loses its storage link, then its management link: no heartbeat and cmp2 lost
     it, but its power is on and it holds the only current copy: fencing it and promoting
     cmp2 would drop every write acked since the cut. It stays suspect, nothing moves."""
     lab = lab_with(mirrored, "stale-isolated", (60.0, CUT),
                    (90.0, LinkDown(host="cmp1", network="mgmt")))
-    result = run(lab, mirrored, tmp_path / "inv.sqlite")
+    result = run(lab, mirrored, inventory_url("inv"))
     assert "cmp1" not in fenced_hosts(result)
     assert any(e.kind == "host-suspect" and e.host == "cmp1" and "only current copy" in
                e.message for e in result.events)
@@ -102,12 +103,12 @@ def test_primary_isolated_after_the_cut_is_not_fenced_on_link_evidence(
 
 
 def test_primary_crashing_after_the_cut_leaves_its_instances_unrecoverable(
-        mirrored: Topology, tmp_path: Path) -> None:
+        mirrored: Topology, inventory_url: InventoryURL) -> None:
     """Power-off evidence condemns cmp1, but cmp2 is behind: rather than silently losing
     the acked writes, the instances are reported unrecoverable naming the stale replica."""
     lab = lab_with(mirrored, "stale-crash", (60.0, CUT),
                    (120.0, HostCrash(host="cmp1", power_back=False)))
-    result = run(lab, mirrored, tmp_path / "inv.sqlite")
+    result = run(lab, mirrored, inventory_url("inv"))
     assert "cmp1" in fenced_hosts(result)
     assert lab.observe().running.get("inst-a", []) == []
     for name in ("inst-a", "inst-b"):
@@ -143,13 +144,13 @@ def test_peers_that_are_down_do_not_say_a_host_is_gone(mirrored: Topology) -> No
 
 
 def test_controller_down_does_not_condemn_the_last_replica_holder(
-        mirrored: Topology, tmp_path: Path) -> None:
+        mirrored: Topology, inventory_url: InventoryURL) -> None:
     """Seed 369's shape: cmp3 and cmp1's DRBD peer cmp2 crash, then the controller: every
     heartbeat stops. cmp1 is healthy and holds the last copy of vol-a/vol-b; the engine
     must not fence it (it did, on 'replication peers lost it')."""
     lab = lab_with(mirrored, "witness-ctl", (30.0, HostCrash(host="cmp3", power_back=False)),
                    (40.0, HostCrash(host="cmp2", power_back=False)),
                    (150.0, HostCrash(host="ctl1", power_back=False)))
-    result = run(lab, mirrored, tmp_path / "inv.sqlite")
+    result = run(lab, mirrored, inventory_url("inv"))
     assert "cmp1" not in fenced_hosts(result)
     assert lab.observe().power["cmp1"].value == "on"

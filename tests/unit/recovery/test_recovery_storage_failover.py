@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from recovery_fakes import InventoryURL
 
 from stackdrill.backends.sim import SimBackend
 from stackdrill.faults.catalogue import HostCrash, HostReboot, LinkDown, Partition
@@ -34,8 +35,8 @@ def crash_sto1(topo: Topology):  # type: ignore[no-untyped-def]
     return lab
 
 
-def run(lab, topo: Topology, db: Path, until: float = 500, **cfg: object):  # type: ignore[no-untyped-def]
-    eng = RecoveryEngine(topo, lab.drivers, lab.clock, f"sqlite:///{db}",
+def run(lab, topo: Topology, db: str, until: float = 500, **cfg: object):  # type: ignore[no-untyped-def]
+    eng = RecoveryEngine(topo, lab.drivers, lab.clock, db,
                          RecoveryConfig(**cfg))  # type: ignore[arg-type]
     result = eng.run(until=until)
     lab.advance(until)  # the engine stops once idle; the guests keep writing
@@ -56,11 +57,11 @@ def writes_after(lab, t: float) -> set[str]:  # type: ignore[no-untyped-def]
 
 
 def test_lost_storage_primary_is_fenced_then_every_guest_writes_through_sto2(
-        nova: Topology, tmp_path: Path) -> None:
+        nova: Topology, inventory_url: InventoryURL) -> None:
     """Protocol C: sto2 has every acknowledged write, so promoting it once sto1 is proven
     off loses nothing; each guest restarts once, on its own host."""
     lab = crash_sto1(nova)
-    result = run(lab, nova, tmp_path / "inv.sqlite")
+    result = run(lab, nova, inventory_url("inv"))
     journal = result.journal
     fenced = next(r for r in journal if r.step == JournalStep.FENCE_CONFIRMED.value
                   and r.host == "sto1")
@@ -80,14 +81,14 @@ def test_lost_storage_primary_is_fenced_then_every_guest_writes_through_sto2(
 
 
 def test_killed_during_storage_failover_resumes_without_double_starts(
-        nova: Topology, tmp_path: Path) -> None:
+        nova: Topology, inventory_url: InventoryURL) -> None:
     """The reattach steps are journaled: an engine killed after any of them and started
     again on the same inventory ends the same, and no guest is started twice."""
-    reference = run(crash_sto1(nova), nova, tmp_path / "ref.sqlite")
+    reference = run(crash_sto1(nova), nova, inventory_url("ref"))
     first = min(r.seq for r in reference.journal if r.instance is not None)
     for k in range(first, len(reference.journal) + 1, 3):
         lab = crash_sto1(nova)
-        db = tmp_path / f"k{k}.sqlite"
+        db = inventory_url(f"k{k}")
         with pytest.raises(EngineKilled):
             run(lab, nova, db, stop_after_steps=k)
         result = run(lab, nova, db)
@@ -97,7 +98,7 @@ def test_killed_during_storage_failover_resumes_without_double_starts(
 
 
 def test_last_replica_is_not_fenced_and_its_guests_reattach_after_its_reboot(
-        nova: Topology, tmp_path: Path) -> None:
+        nova: Topology, inventory_url: InventoryURL) -> None:
     """sto2 is cut off (the storage cluster fences it), then sto1 reboots: fencing sto1 too
     would stop every volume for good. It is left alone, and when it is back (DRBD boots it
     Secondary) the guests reattach to it once it is promoted again."""
@@ -105,7 +106,7 @@ def test_last_replica_is_not_fenced_and_its_guests_reattach_after_its_reboot(
     cut = Partition(groups=(("cmp1", "cmp2", "cmp3", "ctl1", "sto1"), ("sto2",)))
     lab.call_at(60, lambda: lab.inject(cut), "isolate sto2")
     lab.call_at(90, lambda: lab.inject(HostReboot(host="sto1")), "reboot sto1")
-    result = run(lab, nova, tmp_path / "inv.sqlite", until=450)
+    result = run(lab, nova, inventory_url("inv"), until=450)
     fenced = {r.host for r in result.journal if r.step == JournalStep.FENCE_REQUESTED.value}
     assert "sto1" not in fenced
     assert any(e.kind == "fence-held" and e.host == "sto1" for e in result.events)
@@ -113,7 +114,7 @@ def test_last_replica_is_not_fenced_and_its_guests_reattach_after_its_reboot(
 
 
 def test_a_guest_that_fails_verification_after_its_reattach_moves_to_another_host(
-        nova: Topology, tmp_path: Path) -> None:
+        nova: Topology, inventory_url: InventoryURL) -> None:
     """cmp3's tunnel link is down for good when sto1 dies: db2's reattach in place restarts
     it, the overlay cannot reach it, the failed flow is undone (the guest destroyed). Trying
     in place again fails the same way; it must move to a host whose overlay works instead
@@ -121,7 +122,7 @@ def test_a_guest_that_fails_verification_after_its_reattach_moves_to_another_hos
     lab = SimBackend().create(nova, lab_name="reattach-away-test", seed=7436)
     lab.call_at(60, lambda: lab.inject(HostCrash(host="sto1", power_back=False)), "crash")
     lab.call_at(62, lambda: lab.inject(LinkDown(host="cmp3", network="tunnel")), "cut")
-    result = run(lab, nova, tmp_path / "db.sqlite", until=400, parallel=1)
+    result = run(lab, nova, inventory_url("db"), until=400, parallel=1)
     db2 = next(o for o in result.instances if o.name == "db2")
     running = lab.observe().running
     assert running["db2"] == ["cmp2"], (running["db2"], db2)
@@ -129,14 +130,14 @@ def test_a_guest_that_fails_verification_after_its_reattach_moves_to_another_hos
 
 
 def test_an_instance_whose_attempt_was_undone_is_not_reported_running(
-        nova: Topology, tmp_path: Path) -> None:
+        nova: Topology, inventory_url: InventoryURL) -> None:
     """The same failed reattach, with the run ending during the back-off before the next
     attempt: the guest runs nowhere, so the engine must not say 'running' (it did, from
     the inventory's vm_state: seeds 5576, 7436 'db2 not running anywhere: running')."""
     lab = SimBackend().create(nova, lab_name="reattach-undone-test", seed=7436)
     lab.call_at(60, lambda: lab.inject(HostCrash(host="sto1", power_back=False)), "crash")
     lab.call_at(62, lambda: lab.inject(LinkDown(host="cmp3", network="tunnel")), "cut")
-    eng = RecoveryEngine(nova, lab.drivers, lab.clock, f"sqlite:///{tmp_path / 'db.sqlite'}",
+    eng = RecoveryEngine(nova, lab.drivers, lab.clock, inventory_url("db"),
                          RecoveryConfig(parallel=1))
     result = eng.run(until=195)  # the first attempt was undone at 188.4 s
     db2 = next(o for o in result.instances if o.name == "db2")

@@ -27,6 +27,7 @@ from stackdrill.cli.session import LabSession, topology_of
 from stackdrill.drill.model import RecoverSpec, Step
 from stackdrill.errors import InfrastructureError, LabStateError
 from stackdrill.recovery import RecoveryResult
+from stackdrill.recovery.dburl import ENV
 
 BRING_UP_S = 3600.0  # a lab of real guests under TCG takes minutes; an hour is a hang
 STOP_S = 600.0  # tearing a lab of guests down
@@ -56,12 +57,16 @@ def _relay(log: Path, shown: int, progress: Callable[[str], None]) -> int:
     return shown + len(complete)
 
 
-def start(record: LabRecord, progress: Callable[[str], None]) -> KeeperState:
+def start(record: LabRecord, progress: Callable[[str], None],
+          inventory: str | None = None) -> KeeperState:
     """Start the lab's keeper and wait until the lab is up; on any failure or interruption
-    the keeper is stopped (and the lab with it) before the error goes on."""
+    the keeper is stopped (and the lab with it) before the error goes on. `inventory`
+    (--inventory) reaches the keeper as the variable it resolves like any other process."""
     place = KeeperPlace(record.name)
     place.create()
     env = dict(os.environ, STACKDRILL_HOME=str(place.home))
+    if inventory:
+        env[ENV] = inventory
     with place.log.open("ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "stackdrill.cli.keeper", record.name],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

@@ -26,6 +26,7 @@ from stackdrill.cli.labcore import LabCore
 from stackdrill.cli.session import topology_of
 from stackdrill.drill.model import Step
 from stackdrill.errors import InfrastructureError, StackdrillError
+from stackdrill.recovery.dburl import inventory_url, run_namespace
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +108,10 @@ def _bring_up(place: KeeperPlace, said: KeeperState) -> None:
 
     lab = backend_class(record.backend)().create(
         topology, lab_name=record.name, seed=record.seed, options=LabOptions(progress=progress))
-    with lab:
-        kept = KeptLab(LabCore(lab, topology, place.workdir), place)
+    target = inventory_url()  # STACKDRILL_INVENTORY_URL, set by `up --inventory` or inherited
+    with lab, run_namespace(target, place.workdir, "inventory") as url:
+        kept = KeptLab(LabCore(lab, topology, place.workdir, inventory=target,
+                               inventory_url=url), place)
         kept.core.player.recall(record.steps)
         listener = Listener(family="AF_UNIX", authkey=place.key())
         try:
