@@ -15,7 +15,7 @@ from stackdrill.cli.output import check_report_path, write_report
 from stackdrill.cli.render import console, print_report
 from stackdrill.drill import Drill, DrillSpec, load_drill
 from stackdrill.drill.judge import judge
-from stackdrill.drill.load import load_any
+from stackdrill.drill.load import find_drill, load_any
 from stackdrill.drill.runner import execute
 from stackdrill.errors import InfrastructureError, InputError, OutputError
 from stackdrill.faults import FAULT_KINDS
@@ -50,6 +50,7 @@ def run(drill: Path, backend: str, seed: int | None, report_path: Path | None, k
     be written (the verdict was printed first)."""
     if report_path is not None:
         check_report_path(report_path)
+    drill = find_drill(drill)  # a path, or the name of a shipped drill
     loaded = load_drill(drill)
     effective_seed = loaded.spec.seed if seed is None else seed
     out = console()
