@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rich.console import Console
@@ -12,9 +13,17 @@ from stackdrill.api import Capabilities
 from stackdrill.faults import FAULT_KINDS
 from stackdrill.report.model import Report
 
+# Rich cuts output to 80 columns when stdout is no terminal; piped into a file, grep or a
+# CI log, a long lab or host name must come through whole (COLUMNS still rules when set).
+PIPED_WIDTH = 4096
+
 
 def console() -> Console:
-    return Console(highlight=False)
+    """The console every command prints through: a terminal's width, none when piped."""
+    out = Console(highlight=False)
+    if out.is_terminal or "COLUMNS" in os.environ:
+        return out
+    return Console(highlight=False, width=PIPED_WIDTH, soft_wrap=True)
 
 
 def _fmt(value: float | None) -> str:
