@@ -12,7 +12,7 @@ import click
 from stackdrill.backends import REGISTRY, backend_class
 from stackdrill.cli.kept import keeping
 from stackdrill.cli.output import check_report_path, write_report
-from stackdrill.cli.render import console, print_report
+from stackdrill.cli.render import console, print_report, quiet_logs
 from stackdrill.drill import Drill, DrillSpec, load_drill
 from stackdrill.drill.judge import judge
 from stackdrill.drill.load import find_drill, load_any
@@ -41,7 +41,9 @@ Examples:
                    "(`status --all` lists it, `down --lab NAME` removes it).")
 @click.option("--lab", "lab_name", default=None,
               help="Name of the kept lab  [default: DRILL-SEED]")
-@click.option("--quiet", "-q", is_flag=True, help="Only the verdict line.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Only errors (and a failed verdict, on stderr); the exit code says the "
+                   "verdict.")
 def run(drill: Path, backend: str, seed: int | None, report_path: Path | None, keep: bool,
         lab_name: str | None, quiet: bool) -> None:
     """Run one DRILL and print its report; exit 0 when every expectation held, 1 when one
@@ -53,11 +55,12 @@ def run(drill: Path, backend: str, seed: int | None, report_path: Path | None, k
     drill = find_drill(drill)  # a path, or the name of a shipped drill
     loaded = load_drill(drill)
     effective_seed = loaded.spec.seed if seed is None else seed
-    out = console()
+    out = console(quiet=quiet)
+    if quiet:
+        quiet_logs()
 
     def progress(message: str) -> None:
-        if not quiet:
-            out.print(f"[dim]{message}[/dim]", highlight=False)
+        out.print(f"[dim]{message}[/dim]", highlight=False)
 
     with keeping(keep, loaded, drill, backend, effective_seed, lab_name, out) as kept:
         try:
@@ -71,8 +74,7 @@ def run(drill: Path, backend: str, seed: int | None, report_path: Path | None, k
         print_report(report, quiet=quiet)
         if report_path is not None:
             write_report(report_path, _render(report, loaded, report_path))
-            if not quiet:
-                out.print(f"report written to {report_path}")
+            out.print(f"report written to {report_path}")
     raise SystemExit(0 if report.passed else 1)
 
 

@@ -51,7 +51,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 def test_a_kept_lab_is_recorded_listed_and_removed_by_down(home: Path) -> None:
     code, out, err = invoke("run", str(DRILL), "--backend", "outliving", "--keep",
-                            "--lab", "k1", "-q")
+                            "--lab", "k1")
     assert code == 0, (out, err)
     assert out.index("PASS") < out.index("lab k1 kept")
     record = json.loads((home / "labs" / "k1.json").read_text())
