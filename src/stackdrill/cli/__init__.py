@@ -21,15 +21,19 @@ from stackdrill.errors import StackdrillError, until_stdout_closes
 
 EPILOG = """\b
 Examples:
-  stackdrill run lab/drills/nova-host-failure.yaml --report report.html
+  stackdrill list drills
+  stackdrill run nova-host-failure --report report.html
+  stackdrill run lab/drills/net-host-failure.yaml --backend netns --seed 7
   stackdrill validate lab/topologies/*.yaml lab/drills/*.yaml
   stackdrill up lab/topologies/nova-drbd.yaml --lab demo
   stackdrill inject host_crash host=cmp1 --lab demo
-  stackdrill list labs
+  stackdrill status --lab demo --json
   stackdrill recover --lab demo --dry-run
-  stackdrill compare lab/drills/split-brain.yaml --backends sim,libvirt
+  stackdrill compare split-brain --backend sim,libvirt
   stackdrill conformance
   stackdrill coverage
+Shell completion (bash; zsh and fish alike):
+  eval "$(_STACKDRILL_COMPLETE=bash_source stackdrill)"
 """
 
 

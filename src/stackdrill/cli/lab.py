@@ -111,14 +111,16 @@ def _start_keeper(record: LabRecord) -> None:
 @click.command(epilog="""\b
 Examples:
   stackdrill inject host_crash host=cmp1 --lab demo
-  stackdrill inject partition groups=sto1|sto2 network=repl --lab demo
-  stackdrill inject packet_loss host=cmp2 network=storage probability=0.3""")
+  stackdrill inject partition 'groups=sto1|sto2' network=repl --lab demo
+  stackdrill inject packet_loss host=cmp2 network=storage probability=0.3 --lab demo""")
 @click.argument("kind", type=click.Choice(FAULT_KINDS))
 @click.argument("params", nargs=-1)
 @LAB_OPTION
 def inject(kind: str, params: tuple[str, ...], lab_name: str) -> None:
     """Inject a fault of KIND with key=value PARAMS now; prints its id for `heal`.
-    A fault naming a host, disk, network or overlay the lab does not have is refused."""
+    A fault naming a host, disk, network or overlay the lab does not have is refused.
+    Quote a value holding `|` (groups, pairs) for the shell: 'groups=a,b|c'.
+    `stackdrill list faults` shows every KIND and its PARAMS."""
     fault = parse_fault(kind, params)
     with labstore.locked(lab_name):
         record = labstore.load(lab_name)

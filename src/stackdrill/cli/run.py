@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
+from click.shell_completion import CompletionItem
 
+from stackdrill import shipped
 from stackdrill.backends import REGISTRY, backend_class
 from stackdrill.cli.kept import keeping
 from stackdrill.cli.output import check_report_path, write_report
@@ -23,13 +25,27 @@ from stackdrill.report.model import Report
 from stackdrill.topology import Topology
 
 
+def complete_drill(_ctx: click.Context, _param: click.Parameter,
+                   incomplete: str) -> list[CompletionItem]:
+    """Shell completion of DRILL: the shipped drills' names, and files."""
+    names = [CompletionItem(d.name) for d in shipped.drills() if d.name.startswith(incomplete)]
+    return [*names, CompletionItem(incomplete, type="file")]
+
+
+def complete_backend(_ctx: click.Context, _param: click.Parameter,
+                     incomplete: str) -> list[CompletionItem]:
+    return [CompletionItem(name) for name in sorted(REGISTRY) if name.startswith(incomplete)]
+
+
 @click.command(epilog="""\b
 Examples:
-  stackdrill run lab/drills/nova-host-failure.yaml
-  stackdrill run lab/drills/nova-host-failure.yaml --seed 7 --report out/report.html
-  stackdrill run lab/drills/overlay.yaml --backend netns --keep --lab ov1""")
-@click.argument("drill", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--backend", default="sim", show_default=True,
+  stackdrill run nova-host-failure
+  stackdrill run nova-host-failure --seed 7 --report out/report.html
+  stackdrill run lab/drills/overlay.yaml --backend netns --keep --lab ov1
+DRILL is a file or the name of a shipped drill (stackdrill list drills).""")
+@click.argument("drill", type=click.Path(dir_okay=False, path_type=Path),
+                shell_complete=complete_drill)
+@click.option("--backend", default="sim", show_default=True, shell_complete=complete_backend,
               help=f"Where the lab runs: {', '.join(sorted(REGISTRY))}.")
 @click.option("--seed", type=int, default=None, help="Seed of the run (default: the drill's).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -46,10 +62,10 @@ Examples:
                    "verdict.")
 def run(drill: Path, backend: str, seed: int | None, report_path: Path | None, keep: bool,
         lab_name: str | None, quiet: bool) -> None:
-    """Run one DRILL and print its report; exit 0 when every expectation held, 1 when one
-    failed, 2 on bad input or a backend that cannot realise the drill, 3 when the lab
-    could not be brought up, driven or observed (no verdict), 4 when the report could not
-    be written (the verdict was printed first)."""
+    """Run one DRILL (a file, or a shipped drill's name) and print its report; exit 0
+    when every expectation held, 1 when one failed, 2 on bad input or a backend that
+    cannot realise the drill, 3 when the lab could not be brought up, driven or observed
+    (no verdict), 4 when the report could not be written (the verdict was printed first)."""
     if report_path is not None:
         check_report_path(report_path)
     drill = find_drill(drill)  # a path, or the name of a shipped drill
