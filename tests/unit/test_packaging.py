@@ -5,6 +5,7 @@ the test's own environment (through a .pth file), so stackdrill itself is the wh
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -23,8 +24,13 @@ def _run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProc
 
 @pytest.mark.slow
 def test_the_built_wheel_runs_a_shipped_drill_by_name_with_no_checkout(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"  # what the build reads, copied: it writes build/ beside it
+    shutil.copytree(ROOT / "src", tree / "src",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tree / name)
     built = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                 tmp_path / "dist", ROOT)
+                 tmp_path / "dist", tree)
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp_path / "dist").glob("stackdrill-*.whl")
     venv = tmp_path / "venv"

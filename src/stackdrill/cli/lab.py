@@ -243,7 +243,7 @@ def recover(lab_name: str, dry_run: bool, parallel: int | None, assume_fenced: b
 
 def _down_one(name: str, *, must_exist: bool = False) -> None:
     """Tear down the lab called `name`: the one recorded here and any kept on this machine
-    by `run --keep` from elsewhere (slots are machine-wide, records per directory)."""
+    by `run --keep` from elsewhere (slots are machine-wide, records per lab store)."""
     from stackdrill.cli.keeper import client
 
     with labstore.locked(name):

@@ -193,3 +193,7 @@ def list_labs(as_json: bool) -> None:
     """Every lab on this machine: its backend, its age, what holds it between commands,
     the lab store whose commands drive it, and the faults in force."""
     emit(lab_rows(), as_json, labs_table)
+    old = labstore.legacy_labs()
+    if old:
+        click.echo(f"stackdrill: note: ./.stackdrill holds lab(s) {', '.join(old)} from an "
+                   "older version; STACKDRILL_HOME=.stackdrill reaches them", err=True)
