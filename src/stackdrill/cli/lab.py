@@ -27,6 +27,7 @@ from stackdrill.cli.args import (
     parse_command,
     parse_fault,
 )
+from stackdrill.cli.complete import complete_backend
 from stackdrill.cli.kept import kept_elsewhere
 from stackdrill.cli.labstore import LabRecord
 from stackdrill.cli.render import console
@@ -68,7 +69,7 @@ Examples:
   stackdrill up lab/topologies/two-node-clvm.yaml --lab pair --seed 3""")
 @click.argument("topology", type=click.Path(dir_okay=False, path_type=Path))
 @LAB_OPTION
-@click.option("--backend", default="sim", show_default=True,
+@click.option("--backend", default="sim", show_default=True, shell_complete=complete_backend,
               help=f"{', '.join(sorted(REGISTRY))}")
 @click.option("--seed", type=int, default=1, show_default=True)
 def up(topology: Path, lab_name: str, backend: str, seed: int) -> None:

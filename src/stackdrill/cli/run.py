@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
-from click.shell_completion import CompletionItem
 
-from stackdrill import shipped
 from stackdrill.backends import REGISTRY, backend_class
+from stackdrill.cli.complete import complete_backend, complete_drill
 from stackdrill.cli.kept import keeping
 from stackdrill.cli.output import check_report_path, write_report
 from stackdrill.cli.render import console, print_report, quiet_logs
@@ -23,18 +22,6 @@ from stackdrill.errors import InfrastructureError, InputError, OutputError
 from stackdrill.faults import FAULT_KINDS
 from stackdrill.report.model import Report
 from stackdrill.topology import Topology
-
-
-def complete_drill(_ctx: click.Context, _param: click.Parameter,
-                   incomplete: str) -> list[CompletionItem]:
-    """Shell completion of DRILL: the shipped drills' names, and files."""
-    names = [CompletionItem(d.name) for d in shipped.drills() if d.name.startswith(incomplete)]
-    return [*names, CompletionItem(incomplete, type="file")]
-
-
-def complete_backend(_ctx: click.Context, _param: click.Parameter,
-                     incomplete: str) -> list[CompletionItem]:
-    return [CompletionItem(name) for name in sorted(REGISTRY) if name.startswith(incomplete)]
 
 
 @click.command(epilog="""\b
