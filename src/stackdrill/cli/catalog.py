@@ -53,9 +53,15 @@ def _first_line(text: str | None) -> str:
 
 
 def backend_rows() -> list[BackendRow]:
+    """Every registered backend; one whose Python dependencies are not installed (the
+    `vm` extra's libvirt-python) is a row that says so, not a crash of the listing."""
     rows = []
     for name in sorted(REGISTRY):
-        cls = backend_class(name)
+        try:
+            cls = backend_class(name)
+        except ImportError as exc:
+            rows.append(BackendRow(name, False, f"not installed: {exc}", "", False, (), ()))
+            continue
         caps = cls.capabilities
         reason = cls.available()
         rows.append(BackendRow(name, reason is None, reason, caps.needs, caps.in_process,
@@ -65,7 +71,8 @@ def backend_rows() -> list[BackendRow]:
 
 
 def drill_rows() -> list[DrillRow]:
-    backends = [(b.name, backend_class(b.name).capabilities) for b in backend_rows()]
+    backends = [(b.name, backend_class(b.name).capabilities) for b in backend_rows()
+                if b.faults]  # an uninstalled backend runs nothing
     rows = []
     for found in shipped.drills():
         drill = load_drill(found.path)

@@ -88,3 +88,18 @@ def test_status_all_json_is_the_list_labs_array(home: Path) -> None:
     assert code == 0
     mine = [r for r in json.loads(out) if r["store"] == str(home.resolve())]
     assert [(r["lab"], r["backend"]) for r in mine] == [("ja", "sim")]
+
+
+def test_a_backend_whose_dependencies_are_missing_is_listed_not_a_crash(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wheel installed without the `vm` extra cannot import the libvirt backend."""
+    monkeypatch.setitem(REGISTRY, "ghost", "stackdrill_not_installed.backend:Ghost")
+    code, out, err = invoke("list", "backends", "--json")
+    assert code == 0, err
+    ghost = next(r for r in json.loads(out) if r["name"] == "ghost")
+    assert ghost["available"] is False
+    assert ghost["why_not"] == "not installed: No module named 'stackdrill_not_installed'"
+    code, out, _err = invoke("list", "drills", "--json")
+    assert code == 0 and all("ghost" not in r["runs_on"] for r in json.loads(out))
+    code, _out, err = invoke("backends")
+    assert code == 0 and "backend ghost is not installed" in err
