@@ -239,15 +239,17 @@ def faults(lab: Lab) -> Iterator[Faults]:
 @pytest.fixture
 def run_drill(request: pytest.FixtureRequest, lab_backend: str,
               lab_seed: int | None) -> Callable[..., Any]:
-    """Run a drill file on the chosen backend and return its Report; skips with the reason
-    when the backend cannot realise the drill. Attaches the report to Allure when active."""
+    """Run a drill on the chosen backend and return its Report: a path (a relative one
+    from the test file's directory, then from the current one) or a shipped drill's name
+    (`run_drill("nova-host-failure")`). Skips with the reason when the backend cannot
+    realise the drill. Attaches the report to Allure when active."""
     from stackdrill.drill import load_drill
     from stackdrill.drill.judge import judge
     from stackdrill.drill.runner import execute
 
     def runner(path: str | Path, *, seed: int | None = None, backend: str | None = None) -> Any:
         __tracebackhide__ = True  # a skip (and -rs) points at the scenario's line, not here
-        drill = load_drill(Path(path))
+        drill = load_drill(path, base=request.path.parent)  # a shipped drill's name, too
         chosen = backend or lab_backend
         effective = seed if seed is not None else lab_seed
         if effective is None:

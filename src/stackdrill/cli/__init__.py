@@ -8,39 +8,101 @@ scratch directories are removed on the way out.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import click
 
 from stackdrill import __version__
-from stackdrill.backends import lifetime
-from stackdrill.cli.compare import compare_cmd
-from stackdrill.cli.conformance import conformance_cmd
-from stackdrill.cli.coverage import coverage_cmd
-from stackdrill.cli.inspect import status, verify
-from stackdrill.cli.lab import down, exec_cmd, heal, inject, recover, up, wait
-from stackdrill.cli.listing import list_cmd
-from stackdrill.cli.run import backends, run, schema, validate
 from stackdrill.errors import StackdrillError, until_stdout_closes
 
 EPILOG = """\b
 Examples:
-  stackdrill run lab/drills/nova-host-failure.yaml --report report.html
+  stackdrill list drills
+  stackdrill run nova-host-failure --report report.html
+  stackdrill run lab/drills/net-host-failure.yaml --backend netns --seed 7
   stackdrill validate lab/topologies/*.yaml lab/drills/*.yaml
   stackdrill up lab/topologies/nova-drbd.yaml --lab demo
   stackdrill inject host_crash host=cmp1 --lab demo
-  stackdrill list labs
+  stackdrill status --lab demo --json
   stackdrill recover --lab demo --dry-run
-  stackdrill compare lab/drills/split-brain.yaml --backends sim,libvirt
+  stackdrill compare split-brain --backend sim,libvirt
   stackdrill conformance
   stackdrill coverage
+Shell completion (bash; zsh and fish alike):
+  eval "$(_STACKDRILL_COMPLETE=bash_source stackdrill)"
 """
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A command of `stackdrill`, registered without importing it: `stackdrill --help`
+    lists `summary`, and only the command that runs imports its module (click's LazyGroup
+    pattern), so start-up does not pay for SQLAlchemy, pydantic models or the simulator."""
+
+    name: str
+    target: str  # "module:attribute" of the click command
+    summary: str  # the line `stackdrill --help` shows; also the command's short help
+
+
+# The one registration list: a new command is one line here.
+COMMANDS: tuple[Entry, ...] = (
+    Entry("run", "stackdrill.cli.run:run", "Run one drill and print its report."),
+    Entry("compare", "stackdrill.cli.compare:compare_cmd",
+          "Run a drill on two backends (or read two reports) and compare."),
+    Entry("conformance", "stackdrill.cli.conformance:conformance_cmd",
+          "Compare the simulator with recordings of the real software."),
+    Entry("coverage", "stackdrill.cli.coverage:coverage_cmd",
+          "The peer suites' situations and the drills that rehearse them."),
+    Entry("validate", "stackdrill.cli.run:validate", "Check topology and drill files."),
+    Entry("schema", "stackdrill.cli.run:schema",
+          "Print the JSON Schema of topology or drill files."),
+    Entry("backends", "stackdrill.cli.run:backends",
+          "Which faults and features each backend can realise."),
+    Entry("up", "stackdrill.cli.lab:up", "Bring up a named lab from a topology and keep it."),
+    Entry("status", "stackdrill.cli.inspect:status",
+          "Show a lab: time, power, instances, DRBD, faults in force."),
+    Entry("inject", "stackdrill.cli.lab:inject", "Inject a fault into a lab now."),
+    Entry("heal", "stackdrill.cli.lab:heal", "Heal a fault (or all of them)."),
+    Entry("exec", "stackdrill.cli.lab:exec_cmd", "Run an operator command on a lab now."),
+    Entry("wait", "stackdrill.cli.lab:wait", "Let lab time pass."),
+    Entry("recover", "stackdrill.cli.lab:recover",
+          "Run the recovery engine on a lab now."),
+    Entry("verify", "stackdrill.cli.inspect:verify", "Check a lab now with the drill checks."),
+    Entry("down", "stackdrill.cli.lab:down", "Tear a lab down and forget it."),
+    Entry("list", "stackdrill.cli.listing:list_cmd",
+          "List drills, labs, faults or backends."),
+)
+
+
 class _Group(click.Group):
-    """Turns every stackdrill error into one line and its exit code."""
+    """Loads each command when it is used, and turns every stackdrill error into one line
+    and its exit code."""
+
+    entries: ClassVar[dict[str, Entry]] = {entry.name: entry for entry in COMMANDS}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.entries})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = self.entries.get(cmd_name)
+        if entry is None:
+            return super().get_command(ctx, cmd_name)
+        module, _sep, attribute = entry.target.partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        command.short_help = entry.summary
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from the registrations: no command module is imported."""
+        rows = [(name, self.entries[name].summary if name in self.entries else
+                 (self.commands[name].get_short_help_str() if name in self.commands else ""))
+                for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -69,16 +131,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
     once with its acknowledged data intact. The default backend is a
     deterministic simulator: the same drill and seed give the same result.
     """
+    from stackdrill.backends import lifetime
+
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     lifetime.handle_signals()
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-
-
-for command in (run, compare_cmd, conformance_cmd, coverage_cmd, validate, schema, backends, up,
-                status, inject, heal, exec_cmd, wait, recover, verify, down, list_cmd):
-    cli.add_command(command)
 
 
 def main() -> None:

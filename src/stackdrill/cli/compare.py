@@ -13,8 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from stackdrill.backends import backend_class
+from stackdrill.cli.aliases import deprecated_option
 from stackdrill.cli.output import check_report_path, write_report
-from stackdrill.cli.render import console
+from stackdrill.cli.render import console, quiet_logs
 from stackdrill.drill import Drill, load_drill
 from stackdrill.drill.judge import judge
 from stackdrill.drill.runner import execute
@@ -31,61 +32,83 @@ MAX_REPORT_BYTES = 64 << 20  # read at most this much of a saved report (bounded
 
 @click.command("compare", epilog="""\b
 Examples:
-  stackdrill compare lab/drills/split-brain.yaml --backends sim,libvirt
-  stackdrill compare lab/drills/vm-disk-failure.yaml --backends sim,libvirt --report diff.html
-  stackdrill compare --reports sim.json libvirt.json --report diff.json   # in CI""")
-@click.argument("drill", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--backends", "backend_pair", default=None, metavar="LEFT,RIGHT",
-              help=f"The two backends to run DRILL on.  [default: {DEFAULT_BACKENDS}]")
+  stackdrill compare split-brain --backend sim --backend libvirt
+  stackdrill compare lab/drills/vm-disk-failure.yaml --backend sim,libvirt --report diff.html
+  stackdrill compare sim.json libvirt.json --report diff.json --report diff.html   # in CI""")
+@click.argument("inputs", nargs=-1, metavar="DRILL | LEFT.json RIGHT.json",
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--backend", "backend_names", multiple=True, metavar="NAME[,NAME]",
+              help=f"The two backends to run DRILL on: repeated, or LEFT,RIGHT.  "
+                   f"[default: {DEFAULT_BACKENDS}]")
+@deprecated_option("--backends", "--backend", "old_backends")
 @click.option("--seed", type=int, default=None,
               help="Seed of both runs (default: the drill's).")
-@click.option("--reports", "report_paths", nargs=2, default=None,
+@deprecated_option("--reports", "the two reports as arguments (compare A.json B.json)",
+                   "old_reports", nargs=2, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--report", "out_paths", multiple=True,
               type=click.Path(dir_okay=False, path_type=Path),
-              help="Compare two saved JSON reports (stackdrill run --report x.json) "
-                   "instead of running DRILL.")
-@click.option("--report", "out_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the comparison: .json for JSON, .html for a self-contained page.")
+              help="Write the comparison: .json for JSON, .html for a self-contained page "
+                   "(repeat it for both).")
 @click.option("--quiet", "-q", is_flag=True,
-              help="Only the disagreeing rows and the summary line.")
-def compare_cmd(drill: Path | None, backend_pair: str | None, seed: int | None,
-                report_paths: tuple[Path, Path] | None, out_path: Path | None,
+              help="Only errors; the exit code says whether they agree.")
+def compare_cmd(inputs: tuple[Path, ...], backend_names: tuple[str, ...],
+                old_backends: str | None, seed: int | None,
+                old_reports: tuple[Path, Path] | None, out_paths: tuple[Path, ...],
                 quiet: bool) -> None:
-    """Run DRILL on two backends and compare verdicts, checks and DRBD/LVM/power state
-    side by side; exit 0 when they agree, 1 when any row differs, 2 on bad input or a
-    backend that cannot run the drill.
+    """Run DRILL (a file or a shipped drill's name) on two backends, or read two saved
+    JSON reports (`stackdrill run --report x.json`), and compare verdicts, checks and
+    DRBD/LVM/power state side by side; exit 0 when they agree, 1 when any row differs, 2
+    on bad input or a backend that cannot run the drill.
 
     Out-of-sync is compared as zero versus non-zero (disk sizes differ between
     backends); times, seqnos, extents and trace hashes are not compared."""
-    out = console()
-    if out_path is not None:
-        check_report_path(out_path)
-    if report_paths is not None:
-        if drill is not None or backend_pair is not None or seed is not None:
-            raise click.UsageError("--reports compares saved reports: no DRILL, --backends "
-                                   "or --seed with it")
-        left, right = (_read_report(path) for path in report_paths)
-    elif drill is not None:
-        backends = _backends(backend_pair or DEFAULT_BACKENDS)
-        left, right = _run_both(load_drill(drill), backends, seed, quiet, out)
+    out = console(quiet=quiet)
+    if quiet:
+        quiet_logs()
+    for path in out_paths:
+        check_report_path(path)
+    names = (*backend_names, *([old_backends] if old_backends else []))
+    saved = _saved_reports(inputs, old_reports)
+    if saved is not None:
+        if names or seed is not None:
+            raise click.UsageError("two saved reports are compared as they are: no "
+                                   "--backend or --seed with them")
+        left, right = (_read_report(path) for path in saved)
+    elif len(inputs) == 1:
+        backends = _backends(names or (DEFAULT_BACKENDS,))
+        left, right = _run_both(load_drill(inputs[0]), backends, seed, quiet, out)
     else:
-        raise click.UsageError("give either DRILL or --reports LEFT.json RIGHT.json")
+        raise click.UsageError("give either DRILL or two saved reports LEFT.json RIGHT.json")
     try:
         diff = compare(left, right)
     except ValueError as exc:
-        raise InputError("--reports", [Problem("", str(exc))]) from None
-    print_differential(diff, out, quiet=quiet)  # the outcome first, then the file
-    if out_path is not None:
-        _write(diff, out_path)
-    if out_path is not None and not quiet:
-        out.print(f"comparison written to {out_path}")
+        raise InputError("reports", [Problem("", str(exc))]) from None
+    print_differential(diff, out)  # the outcome first, then the files
+    for path in out_paths:
+        _write(diff, path)
+        out.print(f"comparison written to {path}")
     raise SystemExit(0 if diff.agrees else 1)
 
 
-def _backends(text: str) -> tuple[str, str]:
-    names = [n.strip() for n in text.split(",")]
+def _saved_reports(inputs: tuple[Path, ...],
+                   old: tuple[Path, Path] | None) -> tuple[Path, Path] | None:
+    """The two saved reports to compare (two arguments, or the deprecated --reports);
+    None when the arguments name one drill instead."""
+    if old is not None:
+        if inputs:
+            raise click.UsageError("--reports compares saved reports: no DRILL with it")
+        return old
+    if len(inputs) == 2:
+        return inputs[0], inputs[1]
+    return None
+
+
+def _backends(given: tuple[str, ...]) -> tuple[str, str]:
+    """`--backend a --backend b` or `--backend a,b`: exactly two names."""
+    names = [n.strip() for text in given for n in text.split(",")]
     if len(names) != 2 or not all(names):
-        raise InputError("--backends", [Problem("", f"expected two backends LEFT,RIGHT, "
-                                                    f"got {text!r}")])
+        raise InputError("--backend", [Problem("", f"expected two backends (LEFT,RIGHT), "
+                                                   f"got {','.join(given)!r}")])
     return names[0], names[1]
 
 

@@ -87,8 +87,8 @@ def keeping(keep: bool, loaded: Drill, drill: Path, backend: str, seed: int,
 
 
 def kept_elsewhere() -> list[tuple[str, str]]:
-    """(backend, lab name) of every lab kept on purpose on this machine, whichever checkout
-    kept it: the lab store is per directory, kept resources are machine-wide."""
+    """(backend, lab name) of every lab kept on purpose on this machine, whichever lab
+    store kept it: a store is per user (or STACKDRILL_HOME), kept resources machine-wide."""
     found = []
     for backend in sorted(REGISTRY):
         try:

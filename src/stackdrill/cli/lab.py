@@ -27,6 +27,7 @@ from stackdrill.cli.args import (
     parse_command,
     parse_fault,
 )
+from stackdrill.cli.complete import complete_backend
 from stackdrill.cli.kept import kept_elsewhere
 from stackdrill.cli.labstore import LabRecord
 from stackdrill.cli.render import console
@@ -75,7 +76,7 @@ Examples:
   stackdrill up lab/topologies/two-node-clvm.yaml --lab pair --seed 3""")
 @click.argument("topology", type=click.Path(dir_okay=False, path_type=Path))
 @LAB_OPTION
-@click.option("--backend", default="sim", show_default=True,
+@click.option("--backend", default="sim", show_default=True, shell_complete=complete_backend,
               help=f"{', '.join(sorted(REGISTRY))}")
 @click.option("--seed", type=int, default=1, show_default=True)
 @INVENTORY_OPTION
@@ -122,14 +123,16 @@ def _start_keeper(record: LabRecord, inventory: str | None) -> None:
 @click.command(epilog="""\b
 Examples:
   stackdrill inject host_crash host=cmp1 --lab demo
-  stackdrill inject partition groups=sto1|sto2 network=repl --lab demo
-  stackdrill inject packet_loss host=cmp2 network=storage probability=0.3""")
+  stackdrill inject partition 'groups=sto1|sto2' network=repl --lab demo
+  stackdrill inject packet_loss host=cmp2 network=storage probability=0.3 --lab demo""")
 @click.argument("kind", type=click.Choice(FAULT_KINDS))
 @click.argument("params", nargs=-1)
 @LAB_OPTION
 def inject(kind: str, params: tuple[str, ...], lab_name: str) -> None:
     """Inject a fault of KIND with key=value PARAMS now; prints its id for `heal`.
-    A fault naming a host, disk, network or overlay the lab does not have is refused."""
+    A fault naming a host, disk, network or overlay the lab does not have is refused.
+    Quote a value holding `|` (groups, pairs) for the shell: 'groups=a,b|c'.
+    `stackdrill list faults` shows every KIND and its PARAMS."""
     fault = parse_fault(kind, params)
     with labstore.locked(lab_name):
         record = labstore.load(lab_name)
@@ -256,7 +259,7 @@ def recover(lab_name: str, dry_run: bool, parallel: int | None, assume_fenced: b
 
 def _down_one(name: str, *, must_exist: bool = False) -> None:
     """Tear down the lab called `name`: the one recorded here and any kept on this machine
-    by `run --keep` from elsewhere (slots are machine-wide, records per directory)."""
+    by `run --keep` from elsewhere (slots are machine-wide, records per lab store)."""
     from stackdrill.cli.keeper import client
 
     with labstore.locked(name):

@@ -75,8 +75,29 @@ class LabRecord(BaseModel):
 
 
 def home() -> Path:
-    """Where lab records live: $STACKDRILL_HOME, else ./.stackdrill."""
-    return Path(os.environ.get("STACKDRILL_HOME", ".stackdrill"))
+    """Where lab records live: $STACKDRILL_HOME, else the user's state directory
+    ($XDG_STATE_HOME/stackdrill, by default ~/.local/state/stackdrill), so a lab brought
+    up in one directory is found from any other (the XDG base directory rule is two
+    lines: no library for it). Backends keep their machine-wide state elsewhere
+    (/var/lib/stackdrill for libvirt and vagrant)."""
+    explicit = os.environ.get("STACKDRILL_HOME")
+    if explicit:
+        return Path(explicit)
+    state = os.environ.get("XDG_STATE_HOME", "")
+    base = Path(state) if Path(state).is_absolute() else Path.home() / ".local" / "state"
+    return base / "stackdrill"
+
+
+LEGACY_HOME = Path(".stackdrill")  # the store's default before it moved to the state dir
+
+
+def legacy_labs() -> list[str]:
+    """Labs recorded in ./.stackdrill, which this version no longer reads by default."""
+    folder = LEGACY_HOME / "labs"
+    if "STACKDRILL_HOME" in os.environ or not folder.is_dir() \
+            or folder.resolve() == (home() / "labs").resolve():
+        return []
+    return sorted(p.stem for p in folder.glob("*.json") if LAB_NAME.fullmatch(p.stem))
 
 
 def check_name(name: str) -> str:

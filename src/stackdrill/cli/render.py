@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
+import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -12,9 +15,28 @@ from stackdrill.api import Capabilities
 from stackdrill.faults import FAULT_KINDS
 from stackdrill.report.model import Report
 
+# Rich cuts output to 80 columns when stdout is no terminal; piped into a file, grep or a
+# CI log, a long lab or host name must come through whole (COLUMNS still rules when set).
+PIPED_WIDTH = 4096
 
-def console() -> Console:
-    return Console(highlight=False)
+
+def console(*, stderr: bool = False, quiet: bool = False) -> Console:
+    """The console every command prints through: a terminal's width, none when piped;
+    `quiet` (-q) prints nothing at all, errors go through click.echo(err=True)."""
+    out = Console(highlight=False, stderr=stderr, quiet=quiet)
+    if out.is_terminal or "COLUMNS" in os.environ:
+        return out
+    return Console(highlight=False, stderr=stderr, quiet=quiet, width=PIPED_WIDTH,
+                   soft_wrap=True)
+
+
+def quiet_logs() -> None:
+    """-q: the engine's warnings (fencing cmp1: powering it off) are progress, not
+    errors; only errors reach stderr, until the command ends."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    click.get_current_context().call_on_close(lambda: root.setLevel(level))
 
 
 def _fmt(value: float | None) -> str:
@@ -22,7 +44,11 @@ def _fmt(value: float | None) -> str:
 
 
 def print_report(report: Report, *, quiet: bool = False) -> None:
-    out = console()
+    """The instances, phases and checks, then the verdict line; quiet (-q): nothing on a
+    pass, the verdict line on stderr on a failure (the exit code says which)."""
+    if quiet and report.passed:
+        return
+    out = console(stderr=quiet)
     if not quiet:
         table = Table(title=f"instances — {report.drill}", title_justify="left")
         for col in ("instance", "before", "after", "state", "attach", "acked", "lost", "RTO s"):

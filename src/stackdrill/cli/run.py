@@ -10,13 +10,14 @@ from typing import NoReturn
 import click
 
 from stackdrill.backends import REGISTRY, backend_class
+from stackdrill.cli.complete import complete_backend, complete_drill
 from stackdrill.cli.kept import keeping
 from stackdrill.cli.lab import INVENTORY_OPTION
 from stackdrill.cli.output import check_report_path, write_report
-from stackdrill.cli.render import console, print_report
+from stackdrill.cli.render import console, print_report, quiet_logs
 from stackdrill.drill import Drill, DrillSpec, load_drill
 from stackdrill.drill.judge import judge
-from stackdrill.drill.load import load_any
+from stackdrill.drill.load import find_drill, load_any
 from stackdrill.drill.runner import execute
 from stackdrill.errors import InfrastructureError, InputError, OutputError
 from stackdrill.faults import FAULT_KINDS
@@ -27,11 +28,13 @@ from stackdrill.topology import Topology
 
 @click.command(epilog="""\b
 Examples:
-  stackdrill run lab/drills/nova-host-failure.yaml
-  stackdrill run lab/drills/nova-host-failure.yaml --seed 7 --report out/report.html
-  stackdrill run lab/drills/overlay.yaml --backend netns --keep --lab ov1""")
-@click.argument("drill", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--backend", default="sim", show_default=True,
+  stackdrill run nova-host-failure
+  stackdrill run nova-host-failure --seed 7 --report out/report.html
+  stackdrill run lab/drills/overlay.yaml --backend netns --keep --lab ov1
+DRILL is a file or the name of a shipped drill (stackdrill list drills).""")
+@click.argument("drill", type=click.Path(dir_okay=False, path_type=Path),
+                shell_complete=complete_drill)
+@click.option("--backend", default="sim", show_default=True, shell_complete=complete_backend,
               help=f"Where the lab runs: {', '.join(sorted(REGISTRY))}.")
 @click.option("--seed", type=int, default=None, help="Seed of the run (default: the drill's).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -43,24 +46,28 @@ Examples:
                    "(`status --all` lists it, `down --lab NAME` removes it).")
 @click.option("--lab", "lab_name", default=None,
               help="Name of the kept lab  [default: DRILL-SEED]")
-@click.option("--quiet", "-q", is_flag=True, help="Only the verdict line.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Only errors (and a failed verdict, on stderr); the exit code says the "
+                   "verdict.")
 @INVENTORY_OPTION
 def run(drill: Path, backend: str, seed: int | None, report_path: Path | None, keep: bool,
         lab_name: str | None, quiet: bool, inventory: str | None) -> None:
-    """Run one DRILL and print its report; exit 0 when every expectation held, 1 when one
-    failed, 2 on bad input or a backend that cannot realise the drill, 3 when the lab
-    could not be brought up, driven or observed (no verdict), 4 when the report could not
-    be written (the verdict was printed first)."""
+    """Run one DRILL (a file, or a shipped drill's name) and print its report; exit 0
+    when every expectation held, 1 when one failed, 2 on bad input or a backend that
+    cannot realise the drill, 3 when the lab could not be brought up, driven or observed
+    (no verdict), 4 when the report could not be written (the verdict was printed first)."""
     if report_path is not None:
         check_report_path(report_path)
+    drill = find_drill(drill)  # a path, or the name of a shipped drill
     target = inventory_url(inventory)
     loaded = load_drill(drill)
     effective_seed = loaded.spec.seed if seed is None else seed
-    out = console()
+    out = console(quiet=quiet)
+    if quiet:
+        quiet_logs()
 
     def progress(message: str) -> None:
-        if not quiet:
-            out.print(f"[dim]{message}[/dim]", highlight=False)
+        out.print(f"[dim]{message}[/dim]", highlight=False)
 
     with keeping(keep, loaded, drill, backend, effective_seed, lab_name, out) as kept:
         try:
@@ -74,8 +81,7 @@ def run(drill: Path, backend: str, seed: int | None, report_path: Path | None, k
         print_report(report, quiet=quiet)
         if report_path is not None:
             write_report(report_path, _render(report, loaded, report_path))
-            if not quiet:
-                out.print(f"report written to {report_path}")
+            out.print(f"report written to {report_path}")
     raise SystemExit(0 if report.passed else 1)
 
 
@@ -151,9 +157,12 @@ def backends(markdown: bool) -> None:
     """Which faults and topology features each backend can realise (its declared limits)."""
     rows = []
     for name in sorted(REGISTRY):
-        cls = backend_class(name)
-        caps = cls.capabilities
-        rows.append((name, caps, cls.available()))
+        try:
+            cls = backend_class(name)
+        except ImportError as exc:  # e.g. libvirt-python: the `vm` extra
+            click.echo(f"stackdrill: note: backend {name} is not installed: {exc}", err=True)
+            continue
+        rows.append((name, cls.capabilities, cls.available()))
     if markdown:
         click.echo("| fault / feature | " + " | ".join(n for n, _c, _a in rows) + " |")
         click.echo("|---|" + "---|" * len(rows))

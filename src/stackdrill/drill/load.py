@@ -12,17 +12,35 @@ from stackdrill.drill.model import Drill, DrillSpec
 from stackdrill.drill.references import command_problems, fault_problems, reference_problems
 from stackdrill.echo import cut, key_text, shown
 from stackdrill.errors import DrillError, InputError, Problem, TopologyError
+from stackdrill.shipped import drill_path
 from stackdrill.topology import Topology, parse_topology
 from stackdrill.topology.load import not_a_topology
 from stackdrill.yamlio import problems_from_validation, read_mapping
 
-__all__ = ["apply_overrides", "command_problems", "fault_problems", "load_any", "load_drill",
-           "parse_drill", "reference_problems"]
+__all__ = ["apply_overrides", "command_problems", "fault_problems", "find_drill", "load_any",
+           "load_drill", "parse_drill", "reference_problems"]
 
 
-def load_drill(path: str | Path) -> Drill:
-    path = Path(path)
-    return parse_drill(read_mapping(path, DrillError), path)
+def find_drill(ref: str | Path, base: Path | None = None) -> Path:
+    """The drill file `ref` names: a path (relative ones from `base` first, e.g. the
+    directory of the test that asked, then from the current directory), else the name of
+    a shipped drill (`nova-host-failure`), so a wheel user needs no checkout."""
+    path = Path(ref)
+    candidates = [path] if path.is_absolute() or base is None else [base / path, path]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    shipped = drill_path(str(ref))
+    if shipped is not None:
+        return shipped
+    raise DrillError(f"drill {cut(str(ref), 200)!r}", [Problem(
+        "", "no such file and no shipped drill of that name (see stackdrill list drills)")])
+
+
+def load_drill(path: str | Path, base: Path | None = None) -> Drill:
+    """The drill at `path`, or the shipped drill of that name (see find_drill)."""
+    found = find_drill(path, base)
+    return parse_drill(read_mapping(found, DrillError), found)
 
 
 def load_any(path: str | Path) -> Topology | Drill:

@@ -21,7 +21,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 def test_validate_accepts_shipped_files() -> None:
-    files = sorted(str(p) for p in (ROOT / "lab").rglob("*.yaml"))
+    files = sorted(str(p) for p in (ROOT / "lab").glob("*/*.yaml"))  # drills, topologies
     code, out, _err = invoke("validate", *files)
     assert code == 0, out
     assert out.count("ok ") == len(files)

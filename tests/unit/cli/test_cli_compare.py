@@ -44,46 +44,72 @@ def test_a_differing_check_is_printed_with_each_sides_detail(saved_report: Path,
     data["verdict"] = "fail"
     other = tmp_path / "other.json"
     other.write_text(json.dumps(data))
-    code, out, err = invoke("compare", "--reports", str(saved_report), str(other), "-q")
+    code, out, err = invoke("compare", str(saved_report), str(other))
     assert code == 1, out + err
     assert "  sim: the other side's reason" in out
 
 
 def test_same_drill_on_sim_twice_agrees_and_prints_the_table() -> None:
-    code, out, err = invoke("compare", str(SPLIT_BRAIN), "--backends", "sim,sim")
+    code, out, err = invoke("compare", str(SPLIT_BRAIN), "--backend", "sim,sim")
     assert code == 0, out + err
     assert "drbd r0 alice connection" in out and "StandAlone" in out
     assert "AGREE split-brain sim (seed 1) vs sim (seed 1)" in out
 
 
 def test_seed_is_used_for_both_runs() -> None:
-    code, out, _err = invoke("compare", str(SPLIT_BRAIN), "--backends", "sim,sim",
-                             "--seed", "4", "-q")
+    code, out, _err = invoke("compare", str(SPLIT_BRAIN), "--backend", "sim",
+                             "--backend", "sim", "--seed", "4")
     assert code == 0, out
     assert "sim (seed 4) vs sim (seed 4)" in out
 
 
+def test_a_shipped_drill_is_compared_by_name() -> None:
+    code, out, err = invoke("compare", "split-brain", "--backend", "sim,sim")
+    assert code == 0, out + err
+    assert "AGREE split-brain sim (seed 1) vs sim (seed 1)" in out
+
+
 def test_saved_reports_that_differ_exit_one_and_name_the_row(saved_report: Path,
                                                              tmp_path: Path) -> None:
-    code, out, err = invoke("compare", "--reports", str(saved_report),
+    code, out, err = invoke("compare", str(saved_report),
                             str(tampered(saved_report, tmp_path)))
     assert code == 1, out + err
     assert "differs state after: drbd r0 alice role: Primary vs Secondary" in out
     assert "DISAGREE split-brain" in out and "1 of" in out
 
 
-def test_saved_reports_that_agree_exit_zero(saved_report: Path) -> None:
-    code, out, _err = invoke("compare", "--reports", str(saved_report), str(saved_report),
-                             "-q")
-    assert code == 0, out
-    assert "drbd r0 alice role" not in out  # quiet: no table
-    assert "AGREE split-brain" in out
+def test_saved_reports_that_agree_exit_zero_and_quiet_prints_nothing(
+        saved_report: Path, tmp_path: Path) -> None:
+    code, out, err = invoke("compare", str(saved_report), str(saved_report), "-q")
+    assert (code, out, err) == (0, "", "")
+    code, out, err = invoke("compare", str(saved_report), str(tampered(saved_report, tmp_path)),
+                            "-q")
+    assert (code, out, err) == (1, "", "")  # the exit code says they differ
+
+
+def test_the_old_spellings_still_work_and_say_which_to_use(saved_report: Path) -> None:
+    code, out, err = invoke("compare", "--reports", str(saved_report), str(saved_report))
+    assert code == 0 and "AGREE split-brain" in out
+    assert err == ("stackdrill: warning: --reports is deprecated; use the two reports as "
+                   "arguments (compare A.json B.json)\n")
+    code, out, err = invoke("compare", str(SPLIT_BRAIN), "--backends", "sim,sim", "-q")
+    assert code == 0
+    assert err == "stackdrill: warning: --backends is deprecated; use --backend\n"
+
+
+def test_report_is_repeated_to_write_both_formats(saved_report: Path, tmp_path: Path) -> None:
+    pages = [tmp_path / "diff.json", tmp_path / "diff.html"]
+    code, _out, _err = invoke("compare", str(saved_report), str(saved_report),
+                              "--report", str(pages[0]), "--report", str(pages[1]))
+    assert code == 0
+    assert json.loads(pages[0].read_text())["rows"]
+    assert pages[1].read_text().startswith("<!DOCTYPE html>")
 
 
 @pytest.mark.parametrize("suffix", [".json", ".html"])
 def test_writes_the_comparison(saved_report: Path, tmp_path: Path, suffix: str) -> None:
     target = tmp_path / f"out/diff{suffix}"
-    code, _out, _err = invoke("compare", "--reports", str(saved_report),
+    code, _out, _err = invoke("compare", str(saved_report),
                               str(tampered(saved_report, tmp_path)), "--report", str(target),
                               "-q")
     assert code == 1
@@ -97,22 +123,24 @@ def test_writes_the_comparison(saved_report: Path, tmp_path: Path, suffix: str) 
 
 
 def test_bad_drill_path_exits_two_without_traceback(tmp_path: Path) -> None:
-    code, _out, err = invoke("compare", str(tmp_path / "missing.yaml"), "--backends",
+    code, _out, err = invoke("compare", str(tmp_path / "missing.yaml"), "--backend",
                              "sim,sim")
     assert code == 2
     assert "missing.yaml" in err and "Traceback" not in err
 
 
 def test_unknown_backend_is_refused_before_anything_runs() -> None:
-    code, out, err = invoke("compare", str(SPLIT_BRAIN), "--backends", "sim,nope")
+    code, out, err = invoke("compare", str(SPLIT_BRAIN), "--backend", "sim,nope")
     assert code == 2
     assert "unknown backend 'nope'" in err
     assert "bringing up lab" not in out
 
 
 @pytest.mark.parametrize("args", [
-    (),                                           # neither DRILL nor --reports
-    (str(SPLIT_BRAIN), "--backends", "sim"),      # one backend
+    (),                                           # neither DRILL nor two reports
+    (str(SPLIT_BRAIN), "--backend", "sim"),       # one backend
+    (str(SPLIT_BRAIN), "--backend", "sim", "--backend", "sim", "--backend", "sim"),
+    ("a.json", "b.json", "--backend", "sim,sim"),  # saved reports are not run
     (str(SPLIT_BRAIN), "--reports", "a.json", "b.json"),
 ])
 def test_usage_errors_exit_two(args: tuple[str, ...]) -> None:
@@ -125,7 +153,7 @@ def test_a_file_that_is_not_a_report_exits_two_naming_it(saved_report: Path,
                                                          tmp_path: Path) -> None:
     junk = tmp_path / "junk.json"
     junk.write_text('{"drill": 3}')
-    code, _out, err = invoke("compare", "--reports", str(saved_report), str(junk))
+    code, _out, err = invoke("compare", str(saved_report), str(junk))
     assert code == 2
     assert err.startswith(f"stackdrill: error: {junk}:") and "Traceback" not in err
 
@@ -135,7 +163,7 @@ def test_reports_of_different_drills_exit_two(saved_report: Path, tmp_path: Path
     data["drill"] = "other"
     other = tmp_path / "other.json"
     other.write_text(json.dumps(data))
-    code, _out, err = invoke("compare", "--reports", str(saved_report), str(other))
+    code, _out, err = invoke("compare", str(saved_report), str(other))
     assert code == 2
     assert "different drills" in err
 
@@ -157,7 +185,7 @@ def test_a_report_that_is_huge_or_not_a_file_is_refused_unread(
         os.mkfifo(path)
     else:
         path = Path("/dev/zero")
-    code, _out, err = invoke("compare", "--reports", str(saved_report), str(path))
+    code, _out, err = invoke("compare", str(saved_report), str(path))
     assert code == 2, err
     assert err.startswith(f"stackdrill: error: {path}:") and "Traceback" not in err
     assert ("larger than 65536 KiB" if make == "huge" else "not a regular file") in err

@@ -95,7 +95,7 @@ def test_compare_reads_an_error_report_as_no_verdict(tmp_path: Path) -> None:
     error, good = tmp_path / "error.json", tmp_path / "good.json"
     assert invoke("run", DRILL, "--backend", "never-ready", "--report", str(error))[0] == 3
     assert invoke("run", DRILL, "--report", str(good), "-q")[0] == 0
-    code, out, err = invoke("compare", "--reports", str(good), str(error))
+    code, out, err = invoke("compare", str(good), str(error))
     assert code == 3, (out, err)
     assert "infrastructure error, nothing to compare" in err and "DISAGREE" not in out
     code, _out, err = invoke("compare", DRILL, "--backends", "sim,never-ready")

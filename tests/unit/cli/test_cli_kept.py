@@ -51,12 +51,12 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 def test_a_kept_lab_is_recorded_listed_and_removed_by_down(home: Path) -> None:
     code, out, err = invoke("run", str(DRILL), "--backend", "outliving", "--keep",
-                            "--lab", "k1", "-q")
+                            "--lab", "k1")
     assert code == 0, (out, err)
     assert out.index("PASS") < out.index("lab k1 kept")
     record = json.loads((home / "labs" / "k1.json").read_text())
     assert record["backend"] == "outliving"
-    assert record["kept_from"] == {"drill": str(DRILL), "drill_name": "quorum-two-node",
+    assert record["kept_from"] == {"drill": str(DRILL.resolve()), "drill_name": "quorum-two-node",
                                    "seed": record["seed"]}
     code, out, _err = invoke("status", "--all")
     assert code == 0 and "k1" in out and "kept by `run --keep`: run quorum-two-node" in out

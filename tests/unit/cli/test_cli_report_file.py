@@ -55,11 +55,11 @@ def test_a_full_disk_prints_the_verdict_exits_4_and_keeps_the_old_report(
         pass
     finally:
         os.close(fd)
-    code, out, err = invoke("run", DRILL, "--report", str(old), "-q")
+    code, out, err = invoke("run", DRILL, "--report", str(old))
     assert code == 4, (out, err)
     assert "PASS quorum-two-node" in out  # the verdict was printed before the write
     assert "No space left on device" in err and "Traceback" not in err
-    assert err.startswith(f"stackdrill: error: cannot write report {old}")
+    assert err.startswith(f"stackdrill: error: cannot write report {old}"), err
     assert old.read_text() == "the previous report\n"  # whole, not truncated
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["filler", "report.html"]
 
