@@ -57,7 +57,7 @@ def _gone(tmp_path: Path, name: str, lab_id: str, pid: int) -> None:
 
 
 def test_each_command_drives_the_lab_up_left_and_down_leaves_nothing(tmp_path: Path) -> None:
-    name = "held"
+    name = f"held-{os.getpid()}"  # slots are machine-wide: another run may hold "held"
     lab_id, state = _up(tmp_path, name)
     pid = int(str(state["owner"]).split()[0])
     try:
@@ -95,7 +95,7 @@ def test_each_command_drives_the_lab_up_left_and_down_leaves_nothing(tmp_path: P
 
 def test_a_dead_keeper_is_an_infrastructure_error_and_down_removes_what_it_left(
         tmp_path: Path) -> None:
-    name = "orphan"
+    name = f"orphan-{os.getpid()}"
     lab_id, state = _up(tmp_path, name)
     pid = int(str(state["owner"]).split()[0])
     try:
