@@ -40,9 +40,9 @@ def test_a_drill_runs_on_postgresql_and_passes(postgres_server: InventoryTarget,
     before = _schemas(postgres_server)
     url = postgres_server.url
     assert url is not None
-    code, out, err = sd("run", DRILL, "-q", "--inventory", url.render_as_string(False))
+    code, out, err = sd("run", DRILL, "--inventory", url.render_as_string(False))
     assert code == 0, (out, err)
-    assert out.startswith("PASS nova-host-failure")
+    assert "PASS nova-host-failure" in out
     assert _schemas(postgres_server) == before  # the run's schema went with the run
     said = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("inventory schema sd_inventory_") and "created" in m for m in said)
