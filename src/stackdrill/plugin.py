@@ -414,7 +414,7 @@ class Faults:
 @pytest.fixture
 def faults(request: pytest.FixtureRequest) -> Iterator[Faults]:
     """Inject faults into the test's lab (`lab`, or `module_lab`/`session_lab` when the
-    test asks for one): `faults.inject({"kind": "host_down", "host": "cmp1"})` takes a
+    test asks for one): `faults.inject({"kind": "host_crash", "host": "bob"})` takes a
     Fault or its dict form and returns the Fault, `faults.heal(f)` heals one. Every fault
     still in force is healed when the test ends, pass or fail, so the next test on a
     shared lab starts without them (faults injected with `lab.inject` are not tracked)."""

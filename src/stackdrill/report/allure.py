@@ -111,14 +111,21 @@ def _label(name: str, *values: str) -> None:
 
 
 def expected_damage(report: Report, expect: Iterable[Expectation]) -> dict[str, str]:
-    """Lane -> what the drill asked for, for the damage a passed drill expected and got:
-    a split brain on DRBD resource R (`{check: drbd, resource: R, split_brain: true}`)."""
-    if not report.passed:
-        return {}
-    wanted = {f"drbd:{e.resource}": f"split brain on DRBD {e.resource}"
+    """Lane -> what the drill asked for, for damage the drill expected and got: a split
+    brain on DRBD resource R (`{check: drbd, resource: R, split_brain: true}`) whose
+    `drbd[R]` check held. Any other red event, or a split brain no check vouched for,
+    stays a failure."""
+    wanted = {f"drbd:{e.resource}": e.resource
               for e in expect if isinstance(e, ExpectDrbd) and e.split_brain}
     seen = {e.lane for e in report.timeline if e.lane in wanted and _is_damage(e)}
-    return {lane: what for lane, what in wanted.items() if lane in seen}
+    return {lane: f"split brain on DRBD {resource}" for lane, resource in wanted.items()
+            if lane in seen and _held(report, f"drbd[{resource}]")}
+
+
+def _held(report: Report, check: str) -> bool:
+    """The check (and its repeats, `name#2`, ...) ran and held."""
+    results = [c for c in report.checks if c.name == check or c.name.startswith(check + "#")]
+    return bool(results) and all(c.ok for c in results)
 
 
 def _is_damage(event: TimelineEvent) -> bool:
