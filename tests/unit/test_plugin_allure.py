@@ -40,8 +40,12 @@ expect:
 """
 
 SCENARIOS = f"""
-import json
+import pytest
 from stackdrill.errors import LabNotReadyError
+
+@pytest.mark.topology({str(TOPOLOGY)!r})
+def test_on_a_lab(lab):
+    pass
 
 def test_quorum(run_drill):
     report = run_drill({str(DRILLS / "quorum-two-node.yaml")!r})
@@ -105,7 +109,7 @@ def _steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def allure_run(tmp_path_factory: pytest.TempPathFactory) -> AllureRun:
-    """pytest --alluredir on the four scenarios, once for the tests below: a subprocess, as
+    """pytest --alluredir on the five scenarios, once for the tests below: a subprocess, as
     pytester's runpytest_subprocess runs it (see the module doc; pytester itself is
     function-scoped)."""
     where = tmp_path_factory.mktemp("allure-scenarios")
@@ -119,7 +123,7 @@ def allure_run(tmp_path_factory: pytest.TempPathFactory) -> AllureRun:
     for path in out.glob("*-result.json"):
         found = json.loads(path.read_text())
         results[found["name"]] = found
-    assert len(results) == 4, proc.stdout + proc.stderr
+    assert len(results) == 5, proc.stdout + proc.stderr
     return AllureRun(results, out, proc.stdout)
 
 
@@ -136,6 +140,12 @@ def test_each_drill_test_carries_backend_seed_and_trace(allure_run: AllureRun) -
     assert labels["backend"] == ["sim"] and "sim" in labels["tag"]
     assert labels["drill"] == ["quorum-two-node"]
     assert labels["trace_sha256"] == [trace[1]]
+
+
+def test_a_test_on_a_lab_fixture_carries_its_backend_and_seed(allure_run: AllureRun) -> None:
+    params = allure_run.params("test_on_a_lab")
+    assert {n: p["value"] for n, p in params.items()} == {"backend": "'sim'", "seed": "1"}
+    assert allure_run.labels("test_on_a_lab")["backend"] == ["sim"]
 
 
 def test_infrastructure_error_check_failure_and_expected_damage_are_apart(
