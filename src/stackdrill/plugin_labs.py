@@ -90,20 +90,19 @@ def lab_name(nodeid: str, stem: str) -> str:
     return f"{stem[:18]}-{worker}-{digest}".lower().replace("_", "-")
 
 
-def _bring_up(request: pytest.FixtureRequest, path: object, where: str) -> Iterator[Lab]:
+def _bring_up(request: pytest.FixtureRequest, path: object, where: str, backend: str,
+              seed: int | None) -> Iterator[Lab]:
     """Bring up the topology at `path` on the chosen backend for the fixture's scope and
     tear it down at its end, pass or fail (leave it standing, on purpose, with --lab-keep)."""
     from stackdrill.topology import load_topology
 
     if not path:
         pytest.skip(f"no topology: {where}")
-    backend = chosen_backend(request.config)
     cls = backend_class(backend)
     reason = cls.available()
     if reason is not None:
         pytest.skip(f"backend {backend} unavailable: {reason}")
     topology = load_topology(Path(str(path)))
-    seed = chosen_seed(request.config)
     created = cls().create(topology, lab_name=lab_name(request.node.nodeid, topology.name),
                            seed=DEFAULT_SEED if seed is None else seed)
     try:
@@ -117,16 +116,19 @@ def _bring_up(request: pytest.FixtureRequest, path: object, where: str) -> Itera
 
 
 @pytest.fixture
-def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+def lab(request: pytest.FixtureRequest, lab_backend: str, lab_seed: int | None
+        ) -> Iterator[Lab]:
     """A lab of its own for this test, from @pytest.mark.topology(path) on the test, its
     class or module, else --lab-topology; torn down after the test, pass or fail."""
     marker = request.node.get_closest_marker("topology")
     path = marker.args[0] if marker else option(request.config, "topology")
-    yield from _bring_up(request, path, "use @pytest.mark.topology(path) or --lab-topology")
+    yield from _bring_up(request, path, "use @pytest.mark.topology(path) or --lab-topology",
+                         lab_backend, lab_seed)
 
 
 @pytest.fixture(scope="module")
-def module_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+def module_lab(request: pytest.FixtureRequest, lab_backend: str, lab_seed: int | None
+               ) -> Iterator[Lab]:
     """One lab shared by every test of the module that asks for it (Molecule's scenario,
     testinfra's host): from the module's `pytestmark = pytest.mark.topology(path)`, else
     --lab-topology; brought up before the first such test, torn down after the module's
@@ -135,15 +137,18 @@ def module_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     marker = request.node.get_closest_marker("topology")
     path = marker.args[0] if marker else option(request.config, "topology")
     yield from _bring_up(request, path, "mark the module (pytestmark = "
-                         "pytest.mark.topology(path)) or use --lab-topology")
+                         "pytest.mark.topology(path)) or use --lab-topology",
+                         lab_backend, lab_seed)
 
 
 @pytest.fixture(scope="session")
-def session_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+def session_lab(request: pytest.FixtureRequest, lab_backend: str, lab_seed: int | None
+                ) -> Iterator[Lab]:
     """One lab for the whole session (per xdist worker), from --lab-topology (or the
     `lab_topology` ini value); torn down when the session ends. Isolation as `module_lab`."""
     yield from _bring_up(request, option(request.config, "topology"),
-                         "session_lab needs --lab-topology (or the lab_topology ini value)")
+                         "session_lab needs --lab-topology (or the lab_topology ini value)",
+                         lab_backend, lab_seed)
 
 
 class Faults:

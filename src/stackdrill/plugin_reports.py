@@ -54,9 +54,16 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
         return (yield)
     finally:
         if any(name in getattr(item, "fixturenames", ()) for name in LAB_FIXTURES):
-            seed = chosen_seed(item.config)
-            record_run(item, RunLabels(backend=chosen_backend(item.config),
-                                       seed=DEFAULT_SEED if seed is None else seed))
+            record_run(item, _lab_run(item))
+
+
+def _lab_run(item: pytest.Item) -> RunLabels:
+    """The lab fixtures' backend and seed: the `lab_backend`/`lab_seed` fixtures' values
+    (a conftest may override them), the options' when setup failed before them."""
+    values = getattr(item, "funcargs", {})
+    backend = values.get("lab_backend", chosen_backend(item.config))
+    seed = values.get("lab_seed", chosen_seed(item.config))
+    return RunLabels(backend=str(backend), seed=DEFAULT_SEED if seed is None else int(seed))
 
 
 def record_run(node: pytest.Item, run: RunLabels, trace_sha256: str = "") -> None:

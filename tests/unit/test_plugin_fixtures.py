@@ -152,6 +152,31 @@ def test_a_lab_is_named_and_traced_alike_in_every_process(
     assert seen[0].startswith("two-node-clvm-gw0-") and seen[0] == seen[1], seen
 
 
+def test_a_conftest_lab_seed_reaches_the_lab_and_the_junit_properties(
+        pytester: pytest.Pytester) -> None:
+    """`lab_seed` is a fixture a conftest can override (as with any pytest fixture): the
+    lab fixtures bring their labs up with it and the test records it."""
+    pytester.makeconftest("""
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def lab_seed():
+            return 9
+    """)
+    pytester.makepyfile(test_seeded=f"""
+        import pytest
+
+        pytestmark = pytest.mark.topology({str(TOPOLOGY)!r})
+
+        def test_seeded(module_lab):
+            assert "seed=9" in module_lab.trace()[0].split()
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--junitxml", "out.xml")
+    result.assert_outcomes(passed=1)
+    assert '<property name="stackdrill_seed" value="9" />' in (
+        pytester.path / "out.xml").read_text()
+
+
 def test_pytest_help_explains_the_lab_options_in_one_group(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines([
