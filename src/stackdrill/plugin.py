@@ -1,27 +1,40 @@
-"""The pytest plugin: `--lab-*` options, markers, and the `lab`, `faults` and `run_drill`
-fixtures. Registered through the `pytest11` entry point, so `pytest scenarios/` finds it.
+"""The pytest plugin: `--lab-*` options, markers, and the `run_drill` fixture; the lab
+fixtures (`lab`, `module_lab`, `session_lab`, `faults`, ...) are in stackdrill.plugin_labs,
+what CI reports get in stackdrill.plugin_reports, both loaded from here. Registered
+through the `pytest11` entry point, so `pytest scenarios/` finds it.
 
-Labs are always torn down (kept with --lab-keep), even when a test fails; their
-names carry the xdist worker id so `-n auto` never collides.
+Labs are always torn down at the end of their scope (kept with --lab-keep), even when a
+test fails; their names carry the xdist worker id so `-n auto` never collides.
 
 A test whose lab could not be brought up, driven or observed (an InfrastructureError, e.g.
 "lab not ready: ...") says nothing about the recovery: it is reported as INFRA-ERROR, not
 FAILED, and a session whose only non-passing tests are such errors exits 3, like the CLI.
+
+Every test that runs a lab records its backend, seed (and a drill's name and trace hash)
+as JUnit properties (`stackdrill_backend`, ...) and, with `--alluredir`, as Allure
+parameters and labels; the Allure results also get `environment.properties` and
+`categories.json` (see stackdrill.report.allure).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from stackdrill.api import Lab
 from stackdrill.backends import backend_class
 from stackdrill.errors import BackendUnavailableError, InfrastructureError, UnsupportedError
-from stackdrill.faults import Fault, FaultAdapter
+from stackdrill.plugin_labs import DEFAULT_SEED, lab_name, option
+from stackdrill.plugin_reports import DAMAGE_PROPERTY, record_run
+from stackdrill.report.allure import RunLabels
+
+if TYPE_CHECKING:
+    from stackdrill.drill.model import Drill
+    from stackdrill.report.model import Report
+
+pytest_plugins = ("stackdrill.plugin_labs", "stackdrill.plugin_reports")
 
 INFRASTRUCTURE_EXIT = InfrastructureError.exit_code  # 3, as on every stackdrill command
 
@@ -32,23 +45,35 @@ MARKERS = (
     "vm_peer: boots real guests for a peer suite's situation; run by scripts/test-vm-peer.sh",
     "slow: takes more than a few seconds",
     "backends(*names): the backends this scenario can run on; skipped with a reason on others",
-    "topology(path): the topology the `lab` fixture brings up",
+    "topology(path): the topology the `lab` fixture brings up (on a module: also `module_lab`)",
 )
+INFRA_PROPERTY = "stackdrill_infrastructure_error"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("stackdrill", "stackdrill disaster drills")
-    group.addoption("--lab-backend", default=None,
-                    help="backend the labs run on (default: sim; ini: lab_backend)")
-    group.addoption("--lab-topology", default=None,
-                    help="topology file for the `lab` fixture (ini: lab_topology)")
-    group.addoption("--lab-seed", type=int, default=None,
-                    help="seed of every drill (default: each drill's own; ini: lab_seed)")
+    """One group, the CLI's spellings with a `lab-` prefix (`--backend` is `--lab-backend`),
+    each also settable as an ini value (`lab_backend = netns` in pytest.ini/pyproject)."""
+    group = parser.getgroup(
+        "stackdrill", "stackdrill disaster drills (the CLI's options with a lab- prefix; "
+        "each also an ini value)")
+    group.addoption("--lab-backend", default=None, metavar="NAME",
+                    help="backend every lab and drill runs on: sim, netns, libvirt, vagrant "
+                         "(default: sim; ini: lab_backend). Scenarios marked "
+                         "@pytest.mark.backends(...) without it are skipped")
+    group.addoption("--lab-topology", default=None, metavar="PATH",
+                    help="topology file of the `lab`, `module_lab` and `session_lab` "
+                         "fixtures when no @pytest.mark.topology(path) names one "
+                         "(ini: lab_topology)")
+    group.addoption("--lab-seed", type=int, default=None, metavar="N",
+                    help="seed of every drill and lab (default: each drill's own, "
+                         f"{DEFAULT_SEED} for a lab fixture; ini: lab_seed)")
     group.addoption("--lab-keep", action="store_true", default=False,
-                    help="leave labs standing after the test for inspection")
-    parser.addini("lab_backend", "default backend for labs", default="sim")
-    parser.addini("lab_topology", "default topology for the `lab` fixture", default="")
-    parser.addini("lab_seed", "default seed", default="")
+                    help="leave labs standing after their test (or module, or session) "
+                         "for inspection; remove them with `stackdrill down`")
+    parser.addini("lab_backend", "default backend for labs (--lab-backend)", default="sim")
+    parser.addini("lab_topology", "default topology for the lab fixtures (--lab-topology)",
+                  default="")
+    parser.addini("lab_seed", "default seed (--lab-seed)", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,7 +81,6 @@ def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
     _check_backend_name(config)
-    _register_testinfra_backends()
 
 
 def _check_backend_name(config: pytest.Config) -> None:
@@ -65,13 +89,10 @@ def _check_backend_name(config: pytest.Config) -> None:
     cannot run still skips each test with its reason."""
     from stackdrill.backends import REGISTRY
 
-    name = _option(config, "backend") or "sim"
+    name = option(config, "backend") or "sim"
     if name not in REGISTRY:
         raise pytest.UsageError(f"--lab-backend: unknown backend {str(name)[:40]!r} "
                                 f"(known: {', '.join(sorted(REGISTRY))})")
-
-
-INFRA_PROPERTY = "stackdrill_infrastructure_error"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -79,15 +100,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """A test that failed because its lab was not ready is marked as such (a user property,
     which reaches the xdist controller and the JUnit XML), its reason first in the report."""
+    from stackdrill.report.allure import INFRASTRUCTURE_TRACE
+
     report = yield
     if report.failed and call.excinfo is not None and call.excinfo.errisinstance(
             InfrastructureError):
         reason = str(call.excinfo.value)
         report.user_properties.append((INFRA_PROPERTY, reason))
         item.user_properties.append((INFRA_PROPERTY, reason))  # JUnit XML writes these
-        report.longrepr = (f"{reason}\n(infrastructure error: the lab could not be brought up, "
-                           f"driven or observed; no verdict about the recovery)\n\n"
-                           f"{report.longrepr}")
+        report.longrepr = (f"{reason}\n({INFRASTRUCTURE_TRACE}, driven or observed; "
+                           f"no verdict about the recovery)\n\n{report.longrepr}")
     return report
 
 
@@ -138,102 +160,13 @@ class InfrastructureTally:
             session.exitstatus = INFRASTRUCTURE_EXIT
 
 
-def _register_testinfra_backends() -> None:
-    """`netns://NAMESPACE` host specs for testinfra, when testinfra and pyroute2 import."""
-    try:
-        from stackdrill.backends.netns.testinfra import register
-    except ImportError:
-        return
-    register()
-
-
-def _option(config: pytest.Config, name: str) -> Any:
-    value = config.getoption(f"--lab-{name}")
-    if value is None:
-        value = config.getini(f"lab_{name}") or None
-    return value
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    backend = _option(config, "backend") or "sim"
+    backend = option(config, "backend") or "sim"
     for item in items:
         marker = item.get_closest_marker("backends")
         if marker is not None and backend not in marker.args:
             item.add_marker(pytest.mark.skip(
                 reason=f"scenario runs on {', '.join(marker.args)}; backend is {backend}"))
-
-
-@pytest.fixture(scope="session")
-def lab_backend(request: pytest.FixtureRequest) -> str:
-    """The backend name chosen with --lab-backend."""
-    name: str = _option(request.config, "backend") or "sim"
-    return name
-
-
-@pytest.fixture(scope="session")
-def lab_seed(request: pytest.FixtureRequest) -> int | None:
-    value = _option(request.config, "seed")
-    return int(value) if value is not None else None
-
-
-def _lab_name(request: pytest.FixtureRequest, stem: str) -> str:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    digest = abs(hash(request.node.nodeid)) % 10_000
-    return f"{stem[:18]}-{worker}-{digest}".lower().replace("_", "-")
-
-
-@pytest.fixture
-def lab(request: pytest.FixtureRequest, lab_backend: str, lab_seed: int | None) -> Iterator[Lab]:
-    """A lab built from @pytest.mark.topology(path) or --lab-topology; always torn down."""
-    from stackdrill.topology import load_topology
-
-    marker = request.node.get_closest_marker("topology")
-    path = marker.args[0] if marker else _option(request.config, "topology")
-    if not path:
-        pytest.skip("no topology: use @pytest.mark.topology(path) or --lab-topology")
-    cls = backend_class(lab_backend)
-    reason = cls.available()
-    if reason is not None:
-        pytest.skip(f"backend {lab_backend} unavailable: {reason}")
-    topology = load_topology(Path(str(path)))
-    created = cls().create(topology, lab_name=_lab_name(request, topology.name),
-                           seed=lab_seed if lab_seed is not None else 1)
-    try:
-        yield created
-    finally:
-        if not request.config.getoption("--lab-keep"):
-            created.destroy()
-
-
-class Faults:
-    """Injects faults into a lab and heals whatever is still in force at teardown."""
-
-    def __init__(self, lab: Lab) -> None:
-        self.lab = lab
-        self.active: list[Fault] = []
-
-    def inject(self, fault: Fault | dict[str, Any]) -> Fault:
-        value = FaultAdapter.validate_python(fault) if isinstance(fault, dict) else fault
-        self.lab.inject(value)
-        self.active.append(value)
-        return value
-
-    def heal(self, fault: Fault) -> None:
-        self.lab.heal(fault)
-        self.active.remove(fault)
-
-    def heal_all(self) -> None:
-        for fault in reversed(list(self.active)):
-            self.heal(fault)
-
-
-@pytest.fixture
-def faults(lab: Lab) -> Iterator[Faults]:
-    helper = Faults(lab)
-    try:
-        yield helper
-    finally:
-        helper.heal_all()
 
 
 @pytest.fixture
@@ -242,7 +175,8 @@ def run_drill(request: pytest.FixtureRequest, lab_backend: str,
     """Run a drill on the chosen backend and return its Report: a path (a relative one
     from the test file's directory, then from the current one) or a shipped drill's name
     (`run_drill("nova-host-failure")`). Skips with the reason when the backend cannot
-    realise the drill. Attaches the report to Allure when active."""
+    realise the drill. Records backend, seed, drill and trace on the test (JUnit
+    properties; Allure parameters, labels and steps when recording)."""
     from stackdrill.drill import load_drill
     from stackdrill.drill.judge import judge
     from stackdrill.drill.runner import execute
@@ -258,16 +192,27 @@ def run_drill(request: pytest.FixtureRequest, lab_backend: str,
         # run` gives it: the lab name is in the trace, and the trace hash of a scenario must
         # equal that of the command its failure message prints. Real labs need unique names.
         in_process = backend_class(chosen).capabilities.in_process
-        name = f"{drill.name}-{effective}" if in_process else _lab_name(request, drill.name)
+        name = (f"{drill.name}-{effective}" if in_process
+                else lab_name(request.node.nodeid, drill.name))
+        run = RunLabels(backend=chosen, seed=effective, drill=drill.name)
+        record_run(request.node, run)  # before the run: an infrastructure error has them too
         try:
             finished = execute(drill, backend=chosen, seed=effective, lab_name=name,
                                keep=bool(request.config.getoption("--lab-keep")))
         except (UnsupportedError, BackendUnavailableError) as exc:
             pytest.skip(str(exc))
         report = judge(finished)
-        from stackdrill.report.allure import attach_report
-
-        attach_report(report, drill.topology)
+        _record_report(request.node, run, report, drill)
         return report
 
     return runner
+
+
+def _record_report(node: pytest.Item, run: RunLabels, report: Report, drill: Drill) -> None:
+    """The finished run's trace and expected damage on its test; its Allure steps."""
+    from stackdrill.report.allure import attach_report, expected_damage
+
+    record_run(node, run, report.trace_sha256)
+    for what in expected_damage(report, drill.spec.expect).values():
+        node.user_properties.append((DAMAGE_PROPERTY, what))
+    attach_report(report, drill.topology, drill.spec.expect)

@@ -3,8 +3,12 @@
 testinfra has no network-namespace backend. This one runs every command as
 `ip netns exec NAME /bin/sh -c CMD`; `ip netns exec` (unlike `nsenter --net`) also
 remounts /sys for the namespace, so `host.interface(...)` sees the lab's interfaces.
-Following testinfra's own registry, the class is named by its dotted path in
-`testinfra.backend.BACKENDS`; `register()` adds it (the pytest plugin calls it).
+
+testinfra has no API to add a connection type (its `BACKENDS` table is its own), so the
+backend is not registered there: `host(NAMESPACE)` builds the backend and hands it to
+`testinfra.host.Host`, the public class every testinfra host is, exactly as
+`testinfra.get_host` does with the backends it knows. The pytest id stays
+`netns://NAMESPACE`.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from testinfra.backend import BACKENDS, base
+import testinfra.host
+from testinfra.backend import base
 
 from stackdrill.backends.netns.names import is_stackdrill_ns
 
 SCHEME = "netns"
-CLASS_PATH = "stackdrill.backends.netns.testinfra.NetnsTestinfraBackend"
 TIMEOUT_S = 60.0
 
 
@@ -39,14 +43,9 @@ class NetnsTestinfraBackend(base.BaseBackend):  # type: ignore[misc]
         return self.result(proc.returncode, self.encode(cmd), proc.stdout, proc.stderr)
 
 
-def register() -> None:
-    """Make `netns://NAME` host specs known to testinfra (idempotent)."""
-    BACKENDS[SCHEME] = CLASS_PATH
-
-
-def host(namespace: str) -> Any:
+def host(namespace: str) -> testinfra.host.Host:
     """A testinfra Host for a lab namespace: `host("sd-0001-h-cmp1").interface(...)`."""
-    import testinfra
-
-    register()
-    return testinfra.get_host(f"{SCHEME}://{namespace}")
+    backend = NetnsTestinfraBackend(namespace)
+    it = testinfra.host.Host(backend)
+    backend.set_host(it)  # as testinfra.get_host does: modules may ask the backend's host
+    return it
