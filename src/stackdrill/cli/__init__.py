@@ -19,6 +19,7 @@ from stackdrill.backends import lifetime
 from stackdrill.cli.compare import compare_cmd
 from stackdrill.cli.conformance import conformance_cmd
 from stackdrill.cli.coverage import coverage_cmd
+from stackdrill.cli.fuzz import fuzz_cmd
 from stackdrill.cli.inspect import status, verify
 from stackdrill.cli.lab import down, exec_cmd, heal, inject, recover, up, wait
 from stackdrill.cli.listing import list_cmd
@@ -77,7 +78,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 for command in (run, compare_cmd, conformance_cmd, coverage_cmd, validate, schema, backends, up,
-                status, inject, heal, exec_cmd, wait, recover, verify, down, list_cmd):
+                status, inject, heal, exec_cmd, wait, recover, verify, down, list_cmd,
+                fuzz_cmd):
     cli.add_command(command)
 
 
