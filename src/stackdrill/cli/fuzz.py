@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stackdrill.errors import InfrastructureError, InputError, Problem
+from stackdrill.errors import InfrastructureError, InputError, Problem, until_stdout_closes
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -94,8 +94,8 @@ def fuzz_cmd(seed: int | None, shrink: bool, sweep: str | None, jobs: int,
     stored stays; the same command resumes)."""
     if (seed is None) == (sweep is None):
         raise InputError("command line", [Problem("fuzz", "give exactly one of --seed, --sweep")])
-    if seed is not None:
-        raise SystemExit(_replay(seed, shrink))
+    if seed is not None:  # `| head` stops it quietly with the shell's code (141)
+        raise SystemExit(until_stdout_closes(lambda: _replay(seed, shrink)))
     assert sweep is not None
     start, stop = parse_sweep(sweep)
     if scheduler is not None:
@@ -108,7 +108,7 @@ def fuzz_cmd(seed: int | None, shrink: bool, sweep: str | None, jobs: int,
     from stackdrill.fuzz.results import DEFAULT_URL
 
     request = SweepRequest(start, stop, jobs, scheduler, results or DEFAULT_URL)
-    raise SystemExit(_sweep(request, as_json=as_json, quiet=quiet))
+    raise SystemExit(until_stdout_closes(lambda: _sweep(request, as_json=as_json, quiet=quiet)))
 
 
 def _replay(seed: int, shrink: bool) -> int:
@@ -141,7 +141,12 @@ def _runner(request: SweepRequest, out: Console, quiet: bool) -> Iterator[Runner
                   f"[dim]starting a Dask LocalCluster of {request.jobs} worker processes[/dim]")
     with dask_client(jobs=request.jobs, scheduler=request.scheduler,
                      log_level=logging.INFO if debug else logging.ERROR) as client:
-        yield OnDask(client, level)
+        runner = OnDask(client, level)
+        if runner.threads_per_worker > 1 and not quiet:
+            out.print(f"[yellow]note:[/yellow] workers have up to {runner.threads_per_worker} "
+                      "threads but run one drill at a time (drills are not thread-safe); "
+                      "start them with `dask worker --nthreads 1 --nworkers N`")
+        yield runner
 
 
 def _sweep(request: SweepRequest, *, as_json: bool, quiet: bool) -> int:
@@ -152,6 +157,7 @@ def _sweep(request: SweepRequest, *, as_json: bool, quiet: bool) -> int:
     from stackdrill.fuzz.version import code_version
 
     out = console()
+    quiet = quiet or as_json  # stdout is the JSON document
     version = code_version()
     store = ResultStore(request.results, version.key, dirty=version.dirty)
     stored = store.stored_seeds(request.start, request.stop)
@@ -164,10 +170,12 @@ def _sweep(request: SweepRequest, *, as_json: bool, quiet: bool) -> int:
     try:
         with _runner(request, out, quiet) as runner:
             _drive(runner, todo, store, version, tally, out, quiet=quiet)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C; SIGTERM/SIGHUP (lifetime)
         out.print(f"interrupted: {tally.ran} seeds stored this run, "
                   f"{len(todo) - tally.ran} left; resume with: {escape(request.command())}",
                   soft_wrap=True)
+        if isinstance(stop, SystemExit):
+            raise
         return 130
     return _summary(request, store, version, tally, out, as_json=as_json)
 

@@ -15,6 +15,7 @@ import enum
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -30,7 +31,11 @@ if TYPE_CHECKING:
 
 TARGET = "random-drill"  # what a stored result ran (one fuzz target so far)
 PARAMETERS = '{"backend": "sim"}'  # the target's parameters, canonical JSON
-WINDOW_PER_THREAD = 4  # tasks outstanding per worker thread on Dask
+WINDOW_PER_WORKER = 4  # tasks outstanding per Dask worker
+# A drill is not thread-safe (alembic keeps its migration context in module globals, and
+# each drill's engine migrates its inventory), so a Dask worker with several threads runs
+# one seed at a time; start workers with `--nthreads 1` and use processes for parallelism.
+ONE_DRILL_PER_PROCESS = threading.Lock()
 SCHEMES = ("tcp", "tls")
 
 
@@ -70,8 +75,9 @@ def sweep_one(seed: int, log_level: int | None = None) -> SeedResult:
 
     if log_level is not None:
         logging.getLogger("stackdrill").setLevel(log_level)
-    started = time.perf_counter()
-    outcome = run_seed(seed)
+    with ONE_DRILL_PER_PROCESS:
+        started = time.perf_counter()
+        outcome = run_seed(seed)
     return SeedResult(
         seed=seed, verdict=Verdict.PASS if outcome.ok else Verdict.FAIL,
         topology=outcome.drill.topology.name, failed=tuple(outcome.failed),
@@ -101,19 +107,21 @@ class InProcess:
 
 
 class OnDask:
-    """Seeds as tasks on a Dask client, at most WINDOW_PER_THREAD per worker thread in
-    flight; when the caller stops early (Ctrl-C), the outstanding ones are cancelled."""
+    """Seeds as tasks on a Dask client, at most WINDOW_PER_WORKER per worker in flight;
+    when the caller stops early (Ctrl-C), the outstanding ones are cancelled."""
 
     def __init__(self, client: Client, log_level: int | None = None) -> None:
         self.client = client
         self.log_level = log_level
-        self.workers = max(1, sum(client.nthreads().values()))
+        threads = client.nthreads()
+        self.workers = max(1, len(threads))
+        self.threads_per_worker = max(threads.values(), default=1)
 
     def run(self, seeds: Iterable[int]) -> Iterator[SeedResult]:
         from distributed import as_completed
 
         pending = iter(seeds)
-        window = max(8, WINDOW_PER_THREAD * self.workers)
+        window = max(8, WINDOW_PER_WORKER * self.workers)
         first = [self._submit(s) for _, s in zip(range(window), pending, strict=False)]
         if not first:
             return
