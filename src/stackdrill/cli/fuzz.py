@@ -193,8 +193,6 @@ def _drive(runner: Runner, todo: list[int], store: ResultStore, version: CodeVer
         TimeRemainingColumn,
     )
 
-    from stackdrill.fuzz.version import pinned_command
-
     show = not quiet and out.is_terminal
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]} seeds/s  {task.fields[failed]} failed"),
@@ -216,9 +214,7 @@ def _drive(runner: Runner, todo: list[int], store: ResultStore, version: CodeVer
                     tally.failed.append(result)
                     if not quiet:
                         out.print(f"[red]FAIL[/red] seed {result.seed} ({result.topology}): "
-                                  f"{escape(', '.join(result.failed))}\n  reproduce: "
-                                  f"{escape(pinned_command(result.seed, version))}",
-                                  soft_wrap=True)
+                                  f"{escape(', '.join(result.failed))}", soft_wrap=True)
                 elapsed = progress.tasks[0].elapsed or 0.0
                 progress.update(task, advance=1, failed=len(tally.failed),
                                 rate=f"{tally.ran / elapsed:.1f}" if elapsed else "—")

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -108,9 +109,10 @@ def test_an_interrupted_sweep_keeps_what_it_stored_and_resumes_the_rest(tmp_path
 
 
 def test_the_printed_command_replays_the_failing_seed_with_the_same_verdict(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The reproduce line of a failing seed pastes into a shell and gives the verdict the
     sweep stored (pinned to the commit: `git archive` of it when the tree is clean)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the commit is exported
     url = f"sqlite:///{tmp_path}/fuzz.sqlite"
     code, out, _ = invoke("fuzz", "--sweep", f"{FAILING}:{FAILING + 1}", "-q", "--results", url)
     assert code == 1
