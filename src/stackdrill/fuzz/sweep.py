@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-from stackdrill.errors import InfrastructureError, InputError, Problem
+from stackdrill.errors import BackendUnavailableError, InfrastructureError, InputError, Problem
 from stackdrill.fuzz.version import code_version
 
 if TYPE_CHECKING:
@@ -172,8 +172,11 @@ def dask_client(*, jobs: int = 1, scheduler: str | None = None, processes: bool 
     """A client to `scheduler`, or to a LocalCluster of `jobs` single-threaded workers
     (worker processes, or threads of this process with processes=False). Dask's own
     logs below `log_level` (its INFO chatter about every connection) are dropped."""
-    from distributed import Client, LocalCluster
-
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise BackendUnavailableError("-j N and --scheduler run on Dask distributed, which is "
+                                      "not installed: pip install 'stackdrill[fuzz]'") from None
     logging.getLogger("distributed").setLevel(log_level)
 
     if scheduler is not None:
