@@ -143,8 +143,10 @@ class OnDask:
             self.client.cancel(list(running.futures))
 
     def _submit(self, seed: int):  # type: ignore[no-untyped-def]  # a distributed.Future
-        return self.client.submit(self.task, seed, self.log_level, key=f"{TARGET}-{seed}",
-                                  pure=False)
+        """The key names the code too: on a shared scheduler, sweeps of one seed on two
+        commits are two tasks (Dask would hand both clients the first one's result)."""
+        return self.client.submit(self.task, seed, self.log_level, pure=False,
+                                  key=f"{TARGET}-{code_version().key}-{seed}")
 
 
 def check_scheduler(url: str) -> str:
