@@ -41,10 +41,12 @@ class SweepRequest:
     results: str
 
     def command(self) -> str:
+        from stackdrill.fuzz.results import shown
+
         words = ["stackdrill", "fuzz", "--sweep", f"{self.start}:{self.stop}"]
         words += ["-j", str(self.jobs)] if self.jobs > 1 else []
         words += ["--scheduler", self.scheduler] if self.scheduler else []
-        words += ["--results", self.results]
+        words += ["--results", shown(self.results)]
         return shlex.join(words)
 
 
@@ -94,6 +96,9 @@ def fuzz_cmd(seed: int | None, shrink: bool, sweep: str | None, jobs: int,
     stored stays; the same command resumes)."""
     if (seed is None) == (sweep is None):
         raise InputError("command line", [Problem("fuzz", "give exactly one of --seed, --sweep")])
+    if shrink and seed is None:
+        raise InputError("command line", [Problem("--shrink", "only with --seed (a sweep "
+                                                  "lists each failure's replay command)")])
     if seed is not None:  # `| head` stops it quietly with the shell's code (141)
         raise SystemExit(until_stdout_closes(lambda: _replay(seed, shrink)))
     assert sweep is not None
@@ -153,7 +158,7 @@ def _sweep(request: SweepRequest, *, as_json: bool, quiet: bool) -> int:
     from rich.markup import escape
 
     from stackdrill.cli.render import console
-    from stackdrill.fuzz.results import ResultStore
+    from stackdrill.fuzz.results import ResultStore, shown
     from stackdrill.fuzz.version import code_version
 
     out = console()
@@ -165,7 +170,7 @@ def _sweep(request: SweepRequest, *, as_json: bool, quiet: bool) -> int:
     if not quiet:
         out.print(f"seeds {request.start}:{request.stop} on {version.describe()}: "
                   f"{len(stored)} stored, {len(todo)} to run; results in "
-                  f"{escape(request.results)}", soft_wrap=True)
+                  f"{escape(shown(request.results))}", soft_wrap=True)
     tally = Tally()
     try:
         with _runner(request, out, quiet) as runner:
@@ -229,6 +234,7 @@ def _summary(request: SweepRequest, store: ResultStore, version: CodeVersion, ta
              out: Console, *, as_json: bool) -> int:
     from rich.markup import escape
 
+    from stackdrill.fuzz.results import shown
     from stackdrill.fuzz.version import pinned_command
 
     everything = list(store.results(request.start, request.stop))
@@ -246,5 +252,5 @@ def _summary(request: SweepRequest, store: ResultStore, version: CodeVersion, ta
         out.print(f"  seed {result.seed}: {escape(', '.join(result.failed))}\n    reproduce: "
                   f"{escape(pinned_command(result.seed, version))}", soft_wrap=True)
     if len(failing) > MAX_LISTED:
-        out.print(f"  … and {len(failing) - MAX_LISTED} more in {request.results}")
+        out.print(f"  … and {len(failing) - MAX_LISTED} more in {escape(shown(request.results))}")
     return 1 if failing else 0

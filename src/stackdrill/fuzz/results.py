@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    make_url,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -73,17 +74,26 @@ def _sqlite_wal(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
+def shown(url: str) -> str:
+    """The URL as printed (header, resume line): a password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
 def open_engine(url: str) -> Engine:
     try:
         engine = create_engine(url)
     except (ArgumentError, ImportError, ValueError) as exc:
-        raise InputError("command line", [Problem("--results", f"{url!r}: {exc}")]) from None
+        raise InputError("command line", [Problem("--results", f"{shown(url)!r}: {exc}")]) \
+            from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_wal)
     try:
         Base.metadata.create_all(engine)
     except OperationalError as exc:
-        raise InfrastructureError(f"results database {url}: {exc.orig}") from None
+        raise InfrastructureError(f"results database {shown(url)}: {exc.orig}") from None
     return engine
 
 

@@ -141,6 +141,7 @@ def test_the_printed_command_replays_the_failing_seed_with_the_same_verdict(
     ([], "command line: fuzz: give exactly one of --seed, --sweep"),
     (["--sweep", "0:1", "--seed", "1"], "command line: fuzz: give exactly one of"),
     (["--sweep", "0:1", "--results", "nosuchdb://x"], "command line: --results: 'nosuchdb://x'"),
+    (["--sweep", "0:1", "--shrink"], "command line: --shrink: only with --seed"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(args: list[str], message: str,
                                               tmp_path: Path) -> None:
@@ -162,3 +163,12 @@ def test_json_lists_the_failing_seeds_with_their_checks(tmp_path: Path) -> None:
     failing = json.loads(out)
     assert list(failing) == [str(FAILING)]
     assert failing[str(FAILING)]["failed"] == ["exactly_once_or_declared"]
+
+
+def test_a_database_password_is_never_printed(tmp_path: Path) -> None:
+    """A results URL with a password (PostgreSQL): refused or unreachable, the error line
+    shows *** in its place."""
+    code, out, err = invoke("fuzz", "--sweep", "0:1", "--results",
+                            "postgresql://fuzz:s3cret@127.0.0.1:1/fuzz")
+    assert code in (2, 3) and err.startswith("stackdrill: error: "), (out, err)
+    assert "s3cret" not in out + err and "fuzz:***@127.0.0.1:1" in err
