@@ -93,7 +93,8 @@ def open_engine(url: str) -> Engine:
     try:
         Base.metadata.create_all(engine)
     except OperationalError as exc:
-        raise InfrastructureError(f"results database {shown(url)}: {exc.orig}") from None
+        why = " ".join(str(exc.orig).split())  # one line (libpq's messages have several)
+        raise InfrastructureError(f"results database {shown(url)}: {why}") from None
     return engine
 
 

@@ -171,4 +171,5 @@ def test_a_database_password_is_never_printed(tmp_path: Path) -> None:
     code, out, err = invoke("fuzz", "--sweep", "0:1", "--results",
                             "postgresql://fuzz:s3cret@127.0.0.1:1/fuzz")
     assert code in (2, 3) and err.startswith("stackdrill: error: "), (out, err)
+    assert len(err.splitlines()) == 1
     assert "s3cret" not in out + err and "fuzz:***@127.0.0.1:1" in err
