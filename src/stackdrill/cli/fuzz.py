@@ -173,8 +173,9 @@ def _sweep(request: SweepRequest, *, as_json: bool, quiet: bool) -> int:
                   f"{escape(shown(request.results))}", soft_wrap=True)
     tally = Tally()
     try:
-        with _runner(request, out, quiet) as runner:
-            _drive(runner, todo, store, version, tally, out, quiet=quiet)
+        with _runner(request, out, quiet) if todo else nullcontext(None) as runner:
+            if runner is not None:  # nothing left: no cluster to start
+                _drive(runner, todo, store, version, tally, out, quiet=quiet)
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C; SIGTERM/SIGHUP (lifetime)
         out.print(f"interrupted: {tally.ran} seeds stored this run, "
                   f"{len(todo) - tally.ran} left; resume with: {escape(request.command())}",
