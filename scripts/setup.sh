@@ -41,7 +41,7 @@ stamp=.venv/.stackdrill-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: installing stackdrill into .venv"
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[test,report,netns,postgres]'
+    .venv/bin/python -m pip install -q -e '.[test,report,netns,postgres,fuzz]'
     # libvirt-python builds against libvirt-dev; its unit tests use test:///default
     if pkg-config --exists libvirt 2>/dev/null; then
         .venv/bin/python -m pip install -q 'libvirt-python>=9' 'python-vagrant>=1.0'

@@ -75,6 +75,8 @@ COMMANDS: tuple[Entry, ...] = (
     Entry("down", "stackdrill.cli.lab:down", "Tear a lab down and forget it."),
     Entry("list", "stackdrill.cli.listing:list_cmd",
           "List drills, labs, faults or backends."),
+    Entry("fuzz", "stackdrill.cli.fuzz:fuzz_cmd",
+          "Random drills: replay a seed, or sweep a range (in-process or on Dask)."),
 )
 
 

@@ -30,13 +30,15 @@ from stackdrill.fuzz.invariants import (
 )
 from stackdrill.fuzz.oracle import Damage, declared_damage
 from stackdrill.fuzz.schedule import generate
+from stackdrill.fuzz.shrink import shrink
+from stackdrill.fuzz.version import replay_command
 
 log = logging.getLogger(__name__)
 PROGRESS_WINDOW_S = 60.0  # every running guest must get a write acked in the last minute
 
 
 def reproduce_command(seed: int) -> str:
-    return f"python -m stackdrill.fuzz --seed {seed} --shrink"
+    return replay_command(seed)
 
 
 @dataclass
@@ -129,3 +131,13 @@ def run_drill(seed: int, drill: Drill, lab_name: str | None = None) -> Outcome:
 
 def run_seed(seed: int, lab_name: str | None = None) -> Outcome:
     return run_drill(seed, generate(seed).drill, lab_name)
+
+
+def shrink_outcome(seed: int, failed: list[str], max_runs: int = 40) -> list[str]:
+    """The 1-minimal schedule that fails the same checks as seed `seed`, as lines."""
+
+    def same(drill: Drill) -> bool:
+        return run_drill(seed, drill).failed == failed
+
+    small = shrink(generate(seed).drill, same, max_runs=max_runs)
+    return schedule_lines(small.spec.schedule)

@@ -37,6 +37,7 @@ from stackdrill.faults import (
     SlowDisk,
 )
 from stackdrill.fuzz.targets import Targets
+from stackdrill.shipped import TOPOLOGIES
 from stackdrill.topology import Topology, load_topology
 
 TOPOLOGIES: tuple[str, ...] = ("nova-drbd", "mirrored-compute", "two-node-clvm")
@@ -53,13 +54,8 @@ KIND_WEIGHTS: dict[str, int] = {
 
 
 def topology_dir() -> Path:
-    """lab/topologies of the source tree this package lives in (editable install)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "lab" / "topologies"
-        if candidate.is_dir():
-            return candidate
-    return Path.cwd() / "lab" / "topologies"
+    """The shipped topologies (inside the package, so a wheel without a checkout has them)."""
+    return TOPOLOGIES
 
 
 @cache

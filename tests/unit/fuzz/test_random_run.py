@@ -38,7 +38,7 @@ def test_failure_summary_names_seed_and_reproduce_command() -> None:
                      [*outcome.checks, CheckResult.failed("single_writer", "vol-x: two writers")])
     text = failed.summary()
     assert not failed.ok and failed.failed == ["single_writer"]
-    assert "seed 1: FAIL" in text and "python -m stackdrill.fuzz --seed 1 --shrink" in text
+    assert "seed 1: FAIL" in text and "stackdrill fuzz --seed 1 --shrink" in text
     assert "t=    0.0s recover" in text
 
 
