@@ -37,7 +37,7 @@ from stackdrill.faults import (
     SlowDisk,
 )
 from stackdrill.fuzz.targets import Targets
-from stackdrill.shipped import TOPOLOGIES
+from stackdrill.shipped import TOPOLOGIES as SHIPPED_TOPOLOGIES
 from stackdrill.topology import Topology, load_topology
 
 TOPOLOGIES: tuple[str, ...] = ("nova-drbd", "mirrored-compute", "two-node-clvm")
@@ -55,7 +55,7 @@ KIND_WEIGHTS: dict[str, int] = {
 
 def topology_dir() -> Path:
     """The shipped topologies (inside the package, so a wheel without a checkout has them)."""
-    return TOPOLOGIES
+    return SHIPPED_TOPOLOGIES
 
 
 @cache
