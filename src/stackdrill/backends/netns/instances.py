@@ -208,6 +208,7 @@ class Instances:
                                   name=f"workload-{instance}-{incarnation}")
         self._readers.append(reader)
         reader.start()
+
         def ready() -> bool:  # the event's own wait is the pause: no sleep after "ready"
             if guest.ready.wait(READY_POLL_S):
                 return True
