@@ -220,7 +220,14 @@ class FaultEngine:
         if not on:
             return
         offloads.set_features(ns, ifname, on, False)
-        undo.append(lambda: offloads.set_features(ns, ifname, on, True))
+
+        def restore() -> None:  # best effort, as `ethtool -K` was: the link may be gone
+            try:
+                offloads.set_features(ns, ifname, on, True)
+            except OSError as exc:
+                log.warning("offloads of %s in %s not restored: %s", ifname, ns, exc)
+
+        undo.append(restore)
 
     # ---------------------------------------------------------------- overlay
 
