@@ -154,6 +154,9 @@ def parse_mapping(text: str, name: str, error: type[InputError]) -> dict[str, An
         raise error(name, [Problem(_where(exc), f"refused: {exc.problem}")]) from None
     except yaml.MarkedYAMLError as exc:
         raise error(name, [Problem(_where(exc), f"YAML syntax error: {exc.problem}")]) from None
+    except yaml.reader.ReaderError as exc:  # a control character: its own str is two lines
+        raise error(name, [Problem(f"character {exc.position + 1}", f"YAML syntax error: "
+                                   f"{exc.reason} (#x{exc.character:04x})")]) from None
     except yaml.YAMLError as exc:
         raise error(name, [Problem("", f"YAML syntax error: {exc}")]) from None
     except (ValueError, OverflowError, RecursionError) as exc:

@@ -16,9 +16,9 @@ import os
 import shutil
 import stat
 import subprocess
-import time
 from pathlib import Path
 
+from stackdrill.backends.realtime.wait import WaitTimeout, wait_until
 from stackdrill.errors import BackendUnavailableError
 
 log = logging.getLogger(__name__)
@@ -91,13 +91,13 @@ def ensure_libvirtd(timeout: float = 30.0) -> None:
         if not Path("/run/libvirt/common/virtlogd-sock").exists() and not _pid_alive("virtlogd"):
             subprocess.run(["virtlogd", "-d"], check=True, timeout=30)
         subprocess.run(["libvirtd", "-d"], check=True, timeout=30)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if SOCKET.exists() and daemon_running():
-                log.info("started libvirtd")
-                return
-            time.sleep(0.2)
-    raise BackendUnavailableError(f"libvirtd did not answer within {timeout:.0f} s")
+        try:
+            wait_until(daemon_running, timeout=timeout, interval=0.2,
+                       what="libvirtd answering")
+        except WaitTimeout as exc:
+            raise BackendUnavailableError(
+                f"libvirtd did not answer within {timeout:.0f} s") from exc
+        log.info("started libvirtd")
 
 
 def _pid_alive(name: str) -> bool:

@@ -16,13 +16,14 @@ here and means the same on the guests as in the simulator.
 from __future__ import annotations
 
 import re
-import time
+from contextlib import suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stackdrill.api import UNCONFIGURED, DrbdNodeStatus
 from stackdrill.backends.libvirt import fencing
 from stackdrill.backends.libvirt.agent import GuestCommandError
+from stackdrill.backends.realtime.wait import WaitTimeout, wait_until
 from stackdrill.topology import DrbdResource, Topology
 
 if TYPE_CHECKING:
@@ -186,13 +187,16 @@ def handshaking(lab: LibvirtLab) -> list[str]:
 def settle_handshakes(lab: LibvirtLab, timeout_s: float) -> list[str]:
     """Wait (bounded, on the wall clock) until no DRBD node is mid-handshake; what still is
     when the time is up."""
-    caught = handshaking(lab)
-    for _ in range(int(timeout_s / SETTLE_POLL_S)):
-        if not caught:
-            break
-        time.sleep(SETTLE_POLL_S)
-        caught = handshaking(lab)
-    return caught
+    seen: list[list[str]] = []
+
+    def settled() -> bool:
+        seen.append(handshaking(lab))
+        return not seen[-1]
+
+    with suppress(WaitTimeout):
+        wait_until(settled, timeout=timeout_s, interval=SETTLE_POLL_S,
+                   what="DRBD handshakes finished")
+    return seen[-1]
 
 
 def status(lab: LibvirtLab, res: DrbdResource) -> dict[str, DrbdNodeStatus]:

@@ -3,8 +3,9 @@
 libvirt has an API for domains, networks and pools, but none to add a VXLAN port to a bridge
 or to put nftables rules on it. A lab whose networks span daemons needs both on every
 hypervisor, so this is the one small interface for them: read the underlay's MTU, add and
-remove a lab network's VXLAN port, run `nft` / `tc`. Which implementation serves a URI is
-decided here from the URI alone, never by a topology file:
+remove a lab network's VXLAN port, shape a guest's tap (tbf, through pyroute2), run `nft`.
+Which implementation serves a URI is decided here from the URI alone, never by a topology
+file:
 
 - `qemu:///system`, `qemu:///session`: this machine's root network namespace;
 - a daemon of scripts/second-libvirtd.sh (`qemu+unix:///system?socket=/run/stackdrill/hv/
@@ -18,6 +19,7 @@ decided here from the URI alone, never by a topology file:
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import subprocess
@@ -29,9 +31,12 @@ from typing import Any
 from stackdrill.errors import BackendUnavailableError, LabNotReadyError
 from stackdrill.topology.libvirt_uri import HV_DIR, LOCAL_QEMU, local_hypervisor
 
+log = logging.getLogger(__name__)
+
 NETNS_DIR = Path("/run/netns")
 HV_STATE = "/var/lib/stackdrill/hv"  # second-libvirtd.sh's state dirs (its /var/lib/libvirt)
 VXLAN_PORT = 4789  # IANA's (pyroute2 and the kernel default to Linux's old 8472)
+TAP_BURST = 4096  # bytes of tbf burst on a shaped tap (what `burst 32kbit` gave tc)
 ALIAS_PREFIX = "stackdrill:"  # ifalias of every VXLAN port a lab adds: "stackdrill:LAB/NET"
 
 
@@ -75,8 +80,14 @@ class HostAccess(ABC):
         """Delete every VXLAN port marked as `lab`'s (nothing else); their names."""
 
     @abstractmethod
+    def shape(self, ifname: str, mbit: float | None) -> None:
+        """Shape what leaves `ifname` (a tap: toward its guest) with tbf at `mbit`; None
+        removes the root qdisc. Best effort: a tap that is gone (its guest is off) is
+        left alone."""
+
+    @abstractmethod
     def run(self, argv: list[str], stdin: str | None = None, check: bool = True) -> str:
-        """Run a command (nft, tc) on the hypervisor's host; its stdout."""
+        """Run a command (nft) on the hypervisor's host; its stdout."""
 
 
 class LocalHost(HostAccess):
@@ -138,6 +149,24 @@ class LocalHost(HostAccess):
                     removed.append(str(link.get_attr("IFLA_IFNAME")))
         return removed
 
+    def shape(self, ifname: str, mbit: float | None) -> None:
+        from pyroute2 import NetlinkError
+
+        with self._ipr() as ipr:
+            found = ipr.link_lookup(ifname=ifname)
+            if not found:
+                log.warning("%s: no interface %s to shape", self.label, ifname)
+                return
+            try:
+                if mbit is None:
+                    ipr.tc("del", index=found[0], handle=0, root=True)  # whatever handle
+                else:  # `tc qdisc replace dev TAP root tbf rate MBITmbit burst 32kbit
+                    # latency 50ms`: the rate in bytes/s, tc's 32kbit is 4096 bytes
+                    ipr.tc("replace", "tbf", found[0], rate=round(mbit * 1e6 / 8),
+                           burst=TAP_BURST, latency="50ms")
+            except NetlinkError as exc:  # no qdisc to delete, the tap gone meanwhile
+                log.warning("%s: shaping %s at %s Mbit/s: %s", self.label, ifname, mbit, exc)
+
     def run(self, argv: list[str], stdin: str | None = None, check: bool = True) -> str:
         cmd = (["ip", "netns", "exec", self.netns] if self.netns else []) + argv
         out = subprocess.run(cmd, input=stdin, text=True, capture_output=True, timeout=30,
@@ -156,6 +185,7 @@ class Rendered(HostAccess):
     mtu: int = 9216  # a jumbo underlay: room for a 9000-byte lab network inside VXLAN
     ports: dict[str, VxlanPort] = field(default_factory=dict)
     commands: list[tuple[list[str], str | None]] = field(default_factory=list)
+    shaped: dict[str, float] = field(default_factory=dict)  # tap -> Mbit/s of its tbf
 
     def underlay_mtu(self, address: str) -> int | None:
         return self.mtu
@@ -168,6 +198,12 @@ class Rendered(HostAccess):
         for name in gone:
             del self.ports[name]
         return gone
+
+    def shape(self, ifname: str, mbit: float | None) -> None:
+        if mbit is None:
+            self.shaped.pop(ifname, None)
+        else:
+            self.shaped[ifname] = mbit
 
     def run(self, argv: list[str], stdin: str | None = None, check: bool = True) -> str:
         self.commands.append((argv, stdin))

@@ -136,16 +136,6 @@ def _nft(host: HostAccess, script: str, check: bool = True) -> None:
     host.run(["nft", "-f", "-"], stdin=script, check=check)
 
 
-def _tbf(host: HostAccess, tap: str, mbit: float | None) -> None:
-    """Shape traffic toward the guest (the tap's egress); None removes the qdisc."""
-    if mbit is None:
-        cmd = ["tc", "qdisc", "del", "dev", tap, "root"]
-    else:
-        cmd = ["tc", "qdisc", "replace", "dev", tap, "root", "tbf", "rate", f"{mbit}mbit",
-               "burst", "32kbit", "latency", "50ms"]
-    host.run(cmd, check=False)
-
-
 def inject(lab: LibvirtLab, fault: Fault, dry_run: bool = False) -> str:
     """Apply the fault's chain on each hypervisor concerned; returns the nft scripts (the
     test driver only renders them)."""
@@ -155,8 +145,8 @@ def inject(lab: LibvirtLab, fault: Fault, dry_run: bool = False) -> str:
         for uri, script in per_uri.items():
             _nft(hosts[uri], script)
         if isinstance(fault, RateLimit):
-            _tbf(hosts[_where(lab, fault.host)],
-                 _require_tap(lab, fault.host, fault.network), fault.mbit)
+            hosts[_where(lab, fault.host)].shape(
+                _require_tap(lab, fault.host, fault.network), fault.mbit)
     return "".join(per_uri.values())
 
 
@@ -167,8 +157,8 @@ def heal(lab: LibvirtLab, fault: Fault, dry_run: bool = False) -> None:
         _nft(_access(lab, uri), f"delete chain bridge {table(lab.name)} {chain(fault)}\n",
              check=False)
     if isinstance(fault, RateLimit):
-        _tbf(_access(lab, _where(lab, fault.host)),
-             _require_tap(lab, fault.host, fault.network), None)
+        _access(lab, _where(lab, fault.host)).shape(
+            _require_tap(lab, fault.host, fault.network), None)
 
 
 def remove_table(lab_name: str, host: HostAccess | None = None) -> None:

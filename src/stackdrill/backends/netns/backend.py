@@ -20,7 +20,7 @@ from stackdrill.topology import Topology
 # Nor "iscsi-timeouts": the workload's own NBD client reconnects, with no initiator timeouts.
 FEATURES = frozenset({"overlay", "overlay-switches", "instances", "network-volumes",
                       "throughput-under-loss"})
-COMMANDS = ("ip", "nft", "tc", "ethtool", "nbdkit", "bash", "ping")
+COMMANDS = ("ip", "nft", "nbdkit", "bash", "ping")  # tc and ethtool: through pyroute2
 
 
 class NetnsBackend(Backend):
@@ -30,7 +30,7 @@ class NetnsBackend(Backend):
     capabilities: ClassVar[Capabilities] = Capabilities(
         faults=FAULT_KINDS, features=FEATURES,
         needs="root; kernel with netns, veth, bridge, vxlan, ifb, nftables; pyroute2; "
-              "iproute2, nftables, ethtool, nbdkit (scripts/system-packages-netns.txt)")
+              "iproute2, nftables, nbdkit (scripts/system-packages-netns.txt)")
 
     @classmethod
     def available(cls) -> str | None:

@@ -13,12 +13,12 @@ every sender on that network for as long as it lasts.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from stackdrill.api import FaultHealed, FaultInjected
-from stackdrill.backends.netns import nsops
+from stackdrill.backends.netns import nsops, offloads
 from stackdrill.errors import LabStateError, UnsupportedError
 from stackdrill.faults import UNHEALABLE, Fault, fault_kinds
 from stackdrill.faults.catalogue import (
@@ -42,9 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Undo = Callable[[], None]
-OFFLOADS = ("tcp-segmentation-offload", "generic-segmentation-offload",
-            "tx-udp_tnl-segmentation", "tx-udp_tnl-csum-segmentation")
-_ETHTOOL_SHORT = {"tcp-segmentation-offload": "tso", "generic-segmentation-offload": "gso"}
+INGRESS = 0xFFFF0000  # the ingress qdisc's handle, ffff:
+ETH_P_ALL = 0x0003  # linux/if_ether.h: `protocol all`
 
 
 class FaultEngine:
@@ -190,16 +189,21 @@ class FaultEngine:
         ifb_idx = ipr.link_lookup(ifname=ifb)[0]
         ipr.link("set", index=ifb_idx, state="up")
         ipr.tc("add", "tbf", ifb_idx, 0x10000, rate=rate, burst=burst, latency="100ms")
-        nsops.run(lk.ns, ["tc", "qdisc", "add", "dev", lk.ifname, "handle", "ffff:", "ingress"])
+        ipr.tc("add", "ingress", idx)  # handle ffff:
 
-        def no_ingress() -> None:
-            nsops.run(lk.ns, ["tc", "qdisc", "del", "dev", lk.ifname, "handle", "ffff:",
-                              "ingress"], check=False)
+        def no_ingress() -> None:  # best effort, as `tc qdisc del` was: its filter goes too
+            from pyroute2 import NetlinkError
+
+            with suppress(NetlinkError):
+                ipr.tc("del", "ingress", idx)
 
         undo.append(no_ingress)
-        nsops.run(lk.ns, ["tc", "filter", "add", "dev", lk.ifname, "parent", "ffff:",
-                          "protocol", "all", "u32", "match", "u32", "0", "0",
-                          "action", "mirred", "egress", "redirect", "dev", ifb])
+        # `tc filter add ... parent ffff: protocol all u32 match u32 0 0 action mirred
+        # egress redirect dev IFB`: every frame the link receives leaves through the ifb
+        ipr.tc("add-filter", "u32", idx, parent=INGRESS, protocol=ETH_P_ALL,
+               keys=["0x0/0x0+0"], target=0,
+               action={"kind": "mirred", "direction": "egress", "action": "redirect",
+                       "ifindex": ifb_idx})
 
     def _inject_underlay_mtu(self, fault: UnderlayMtu, undo: list[Undo]) -> None:
         lk = self.lab.underlay.link(fault.host, fault.network)
@@ -212,16 +216,16 @@ class FaultEngine:
                 self._offloads_off(other.ns, other.ifname, undo)
 
     def _offloads_off(self, ns: str, ifname: str, undo: list[Undo]) -> None:
-        out = nsops.run(ns, ["ethtool", "-k", ifname]).stdout
-        on = [f for f in OFFLOADS if re.search(rf"^{re.escape(f)}: on(?! \[fixed\])", out, re.M)]
+        on = offloads.segmentation_on(ns, ifname)
         if not on:
             return
-        args = [x for f in on for x in (_ETHTOOL_SHORT.get(f, f), "off")]
-        nsops.run(ns, ["ethtool", "-K", ifname, *args])
-        back = [x for f in on for x in (_ETHTOOL_SHORT.get(f, f), "on")]
+        offloads.set_features(ns, ifname, on, False)
 
-        def restore() -> None:
-            nsops.run(ns, ["ethtool", "-K", ifname, *back], check=False)
+        def restore() -> None:  # best effort, as `ethtool -K` was: the link may be gone
+            try:
+                offloads.set_features(ns, ifname, on, True)
+            except OSError as exc:
+                log.warning("offloads of %s in %s not restored: %s", ifname, ns, exc)
 
         undo.append(restore)
 

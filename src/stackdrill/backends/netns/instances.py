@@ -29,6 +29,7 @@ from typing import Any
 from stackdrill.api import GuestStarted, GuestStopped, TraceWriter, WriteOp
 from stackdrill.backends.netns import nsops
 from stackdrill.backends.netns.names import LabNames
+from stackdrill.backends.realtime.wait import WaitTimeout, wait_until
 from stackdrill.overlay import OverlayController
 from stackdrill.topology import Topology
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 WORKLOAD = Path(__file__).with_name("workload.py")
 READY_TIMEOUT_S = 15.0
+READY_POLL_S = 0.05  # how often a workload not yet ready is checked for being alive
 
 
 @dataclass
@@ -206,12 +208,21 @@ class Instances:
                                   name=f"workload-{instance}-{incarnation}")
         self._readers.append(reader)
         reader.start()
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while not guest.ready.wait(0.05):
-            if not guest.alive() or time.monotonic() > deadline:
-                proc.kill()
+
+        def ready() -> bool:  # the event's own wait is the pause: no sleep after "ready"
+            if guest.ready.wait(READY_POLL_S):
+                return True
+            if not guest.alive():
                 raise RuntimeError(f"workload of {instance} on {host} did not start "
                                    f"(exit {proc.poll()})")
+            return False
+
+        try:
+            wait_until(ready, timeout=READY_TIMEOUT_S, interval=0,
+                       what=f"workload of {instance} on {host} ready")
+        except BaseException:
+            proc.kill()
+            raise
         log.info("instance %s incarnation %d runs on %s", instance, incarnation, host)
         return guest
 
@@ -325,11 +336,12 @@ class Instances:
             guests = [g for g in self.guests if g.alive()]
         for g in guests:
             g.proc.send_signal(signal.SIGSTOP)
-        deadline = time.monotonic() + drain_s
-        for g in guests:
-            assert g.proc.stdout is not None
-            while _unread(g.proc.stdout.fileno()) and time.monotonic() < deadline:
-                time.sleep(0.02)
+        pipes = [g.proc.stdout.fileno() for g in guests if g.proc.stdout is not None]
+        try:
+            wait_until(lambda: not any(_unread(fd) for fd in pipes), timeout=drain_s,
+                       interval=0.02, what="the stopped workloads' output read")
+        except WaitTimeout as exc:  # a final read with what was taken; the checks say more
+            log.warning("%s", exc)
         time.sleep(0.05)  # the readers parse the last lines they took
 
     def shutdown(self) -> None:

@@ -17,12 +17,13 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
+
+from stackdrill.backends.realtime.wait import WaitTimeout, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +119,11 @@ def kill_pids(pids: Sequence[int]) -> None:
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
             sent.append(pid)
-    deadline = time.monotonic() + KILL_WAIT_S
-    while any(_alive(pid) for pid in sent) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    left = [pid for pid in sent if _alive(pid)]
-    if left:
+    try:
+        wait_until(lambda: not any(_alive(pid) for pid in sent), timeout=KILL_WAIT_S,
+                   interval=0.01, what=f"processes {sent} gone after SIGKILL")
+    except WaitTimeout:
+        left = [pid for pid in sent if _alive(pid)]
         log.warning("processes %s still running %.0f s after SIGKILL", left, KILL_WAIT_S)
 
 

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from stackdrill.backends.netns import nsops
 from stackdrill.backends.netns.names import LabNames
 from stackdrill.backends.netns.nbd import NbdClient
 from stackdrill.backends.netns.underlay import Underlay
+from stackdrill.backends.realtime.wait import WaitTimeout, wait_until
 from stackdrill.errors import UnsupportedError
 from stackdrill.topology import Topology
 from stackdrill.topology.model import NetworkPurpose
@@ -65,15 +66,19 @@ def _read_pidfile(path: Path) -> int | None:
     """The pid a daemonized nbdkit writes after its fork, so maybe a moment after its
     parent returned; None when none came within START_TIMEOUT_S (it still serves, and
     `down` still finds it in the namespace)."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        try:
-            return int(path.read_text())
-        except (OSError, ValueError):
-            if time.monotonic() > deadline:
-                log.warning("nbdkit wrote no pid to %s", path)
-                return None
-        time.sleep(0.02)
+    try:
+        return wait_until(partial(_pid_in, path), timeout=START_TIMEOUT_S, interval=0.02,
+                          what=f"nbdkit's pid in {path}")
+    except WaitTimeout:
+        log.warning("nbdkit wrote no pid to %s", path)
+        return None
+
+
+def _pid_in(path: Path) -> int | None:
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):  # not written yet, or half written
+        return None
 
 
 class Volumes:
@@ -114,16 +119,15 @@ class Volumes:
             self._wait_listening(exp)
 
     def _wait_listening(self, exp: Export) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
+        def listening() -> bool:
             if self.servers[exp.volume].poll() is not None:
                 raise RuntimeError(f"nbdkit for {exp.volume} exited "
                                    f"({self.servers[exp.volume].returncode})")
-            if self.reachable_from(exp.volume, exp.host, timeout=0.5):
-                log.info("volume %s exported at %s", exp.volume, exp.uri)
-                return
-            time.sleep(0.02)
-        raise RuntimeError(f"nbdkit for {exp.volume} not listening after {START_TIMEOUT_S}s")
+            return self.reachable_from(exp.volume, exp.host, timeout=0.5)
+
+        wait_until(listening, timeout=START_TIMEOUT_S, interval=0.02,
+                   what=f"nbdkit for {exp.volume} listening at {exp.uri}")
+        log.info("volume %s exported at %s", exp.volume, exp.uri)
 
     def stop_host(self, host: str) -> None:
         for exp in self.exports.values():

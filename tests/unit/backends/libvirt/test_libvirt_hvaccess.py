@@ -3,10 +3,13 @@ on real kernel namespaces, bridges and VXLAN devices: root only, a few milliseco
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,3 +104,45 @@ def test_a_vni_taken_here_is_a_lab_not_ready_error(ns: str) -> None:
     LocalHost(ns).add_vxlan(port("lab1", "repl", "sdvxtest1"))
     with pytest.raises(LabNotReadyError, match="VNI 4242"):
         LocalHost(ns).add_vxlan(port("lab2", "repl", "sdvxtest2"))
+
+
+def qdiscs(ns: str, dev: str) -> list[dict[str, Any]]:
+    out = subprocess.run(["tc", "-n", ns, "-j", "-d", "qdisc", "show", "dev", dev],
+                         check=True, capture_output=True, text=True, timeout=10).stdout
+    found: list[dict[str, Any]] = json.loads(out)
+    return found
+
+
+def tbf_of(ns: str, dev: str) -> dict[str, Any]:
+    """The root tbf's options, as `tc -j -d qdisc show` reads them from the kernel."""
+    (root,) = [q for q in qdiscs(ns, dev) if q.get("root")]
+    assert root["kind"] == "tbf"
+    options: dict[str, Any] = root["options"]
+    return options
+
+
+@pytest.mark.skipif(shutil.which("tc") is None, reason="needs iproute2's tc to read qdiscs")
+def test_a_rate_limit_shapes_the_tap_as_tc_did_and_heal_removes_it(ns: str) -> None:
+    """The kernel state that `tc qdisc replace dev TAP root tbf rate 2.5mbit burst 32kbit
+    latency 50ms` made (run here on the veth's twin for comparison): rate 312500 bytes/s,
+    burst 4 KiB, latency 50 ms (pyroute2 rounds the burst's transmit time down to a whole
+    microsecond, so the latency tc reads back may be 1 us longer)."""
+    ip("-n", ns, "link", "set", "uplink2", "up")
+    before = qdiscs(ns, "uplink")
+    subprocess.run(["tc", "-n", ns, "qdisc", "replace", "dev", "uplink2", "root", "tbf",
+                    "rate", "2.5mbit", "burst", "32kbit", "latency", "50ms"],
+                   check=True, timeout=10)
+    host = LocalHost(ns)
+    host.shape("uplink", 2.5)
+    shaped, by_tc = tbf_of(ns, "uplink"), tbf_of(ns, "uplink2")
+    assert shaped["rate"] == by_tc["rate"] == 312500
+    assert shaped["burst"] == by_tc["burst"] == "4Kb/1"
+    assert abs(shaped["lat"] - by_tc["lat"]) <= 1 and abs(shaped["lat"] - 50000) <= 1
+    assert {k: v for k, v in shaped.items() if k != "lat"} == \
+        {k: v for k, v in by_tc.items() if k != "lat"}
+    host.shape("uplink", 10)  # a second rate replaces the first
+    assert tbf_of(ns, "uplink")["rate"] == 1250000
+    host.shape("uplink", None)
+    assert qdiscs(ns, "uplink") == before
+    host.shape("uplink", None)  # nothing left to remove: as tc's, no error
+    host.shape("gone0", 10)  # a tap whose guest is off: left alone, no error

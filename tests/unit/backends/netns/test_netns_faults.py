@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 
@@ -87,8 +88,19 @@ def test_rate_limit_shapes_both_directions_and_heal_removes_every_qdisc(lab: Net
     qdiscs = in_ns(ns(lab, "cmp1"), "tc", "qdisc", "show")
     assert "tbf" in qdiscs and "rate 10Mbit" in qdiscs and "ingress" in qdiscs
     assert lab.names.ifb(0) in in_ns(ns(lab, "cmp1"), "ip", "link", "show")
-    assert "mirred" in in_ns(ns(lab, "cmp1"), "tc", "filter", "show", "dev", ifname,
-                             "parent", "ffff:")
+    # what `tc qdisc add dev LINK handle ffff: ingress` and `tc filter add dev LINK parent
+    # ffff: protocol all u32 match u32 0 0 action mirred egress redirect dev IFB` made
+    ingress = [q for q in json.loads(in_ns(ns(lab, "cmp1"), "tc", "-j", "qdisc", "show", "dev",
+                                           ifname)) if q["kind"] == "ingress"]
+    assert [(q["handle"], q["parent"]) for q in ingress] == [("ffff:", "ffff:fff1")]
+    (*_, rule) = json.loads(in_ns(ns(lab, "cmp1"), "tc", "-j", "filter", "show", "dev",
+                                  ifname, "parent", "ffff:"))
+    assert (rule["protocol"], rule["kind"], rule["pref"]) == ("all", "u32", 49152)
+    assert rule["options"]["match"] == {"value": "0", "mask": "0", "offmask": "", "off": 0}
+    (action,) = rule["options"]["actions"]
+    assert (action["kind"], action["mirred_action"], action["direction"], action["to_dev"],
+            action["control_action"]) == ("mirred", "redirect", "egress", lab.names.ifb(0),
+                                          {"type": "stolen"})
     lab.heal(fault)
     assert in_ns(ns(lab, "cmp1"), "tc", "qdisc", "show", "dev", ifname) == before
     assert lab.names.ifb(0) not in in_ns(ns(lab, "cmp1"), "ip", "link", "show")
@@ -103,11 +115,31 @@ def test_lowered_underlay_mtu_drops_full_size_overlay_frames_silently(lab: Netns
     assert not ping(src, "10.100.0.10", "-M", "do", "-s", "1422")
     assert not ping(src, "10.0.0.11", "-M", "do", "-s", "1472")  # underlay too
     features = in_ns(ns(lab, "cmp2"), "ethtool", "-k", lab.names.underlay_if(0))
-    assert "generic-segmentation-offload: off" in features
+    for off in ("tcp-segmentation-offload: off", "generic-segmentation-offload: off",
+                "tx-udp_tnl-segmentation: off", "tx-udp_tnl-csum-segmentation: off"):
+        assert off in features
     lab.heal(fault)
     assert ping(src, "10.100.0.10", "-M", "do", "-s", "1422", count=2)
     features = in_ns(ns(lab, "cmp2"), "ethtool", "-k", lab.names.underlay_if(0))
     assert "generic-segmentation-offload: on" in features
+
+
+def test_heal_of_a_lowered_mtu_restores_exactly_the_offloads_it_turned_off(
+        lab: NetnsLab) -> None:
+    """One TCP segmentation feature already off stays off: heal turns back on only what
+    the fault turned off (`ethtool -K tso on` turned on the whole group)."""
+    dev = lab.names.underlay_if(0)
+    in_ns(ns(lab, "cmp2"), "ethtool", "-K", dev, "tx-tcp-mangleid-segmentation", "off")
+    try:
+        before = in_ns(ns(lab, "cmp2"), "ethtool", "-k", dev)
+        assert "tx-tcp-mangleid-segmentation: off" in before
+        fault = UnderlayMtu(host="cmp1", network="mgmt", mtu=1400)
+        lab.inject(fault)
+        assert "tcp-segmentation-offload: off" in in_ns(ns(lab, "cmp2"), "ethtool", "-k", dev)
+        lab.heal(fault)
+        assert in_ns(ns(lab, "cmp2"), "ethtool", "-k", dev) == before
+    finally:
+        in_ns(ns(lab, "cmp2"), "ethtool", "-K", dev, "tx-tcp-mangleid-segmentation", "on")
 
 
 def test_stale_fdb_loses_a_moved_instance_until_healed(lab: NetnsLab) -> None:
