@@ -19,6 +19,7 @@ import yaml
 from netns_helpers import dead_labs, needs_root, small_topology_data
 
 from stackdrill.backends.netns import nsops
+from stackdrill.backends.netns.names import _registry_lock as registry_lock
 from stackdrill.backends.netns.names import read_slots
 
 pytestmark = [needs_root, pytest.mark.netns, dead_labs]
@@ -99,16 +100,19 @@ def test_a_dead_keeper_is_an_infrastructure_error_and_down_removes_what_it_left(
     lab_id, state = _up(tmp_path, name)
     pid = int(str(state["owner"]).split()[0])
     try:
-        os.kill(pid, signal.SIGKILL)  # nobody tears the lab down
-        for _ in range(50):
-            if not Path(f"/proc/{pid}").exists():
-                break
-            time.sleep(0.1)
-        shown = _stackdrill(tmp_path, "status", "--lab", name)
-        assert shown.returncode == 3 and "Traceback" not in shown.stderr
-        assert "its keeper is not running" in shown.stderr
-        assert f"stackdrill down --lab {name}" in shown.stderr
-        assert [n for n in nsops.list_namespaces() if n.startswith(f"sd-{lab_id}-")]
+        # the registry lock keeps other runs' bring-ups from reclaiming the dead lab (as
+        # they should) while this test looks at what status does with it
+        with registry_lock():
+            os.kill(pid, signal.SIGKILL)  # nobody tears the lab down
+            for _ in range(50):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.1)
+            shown = _stackdrill(tmp_path, "status", "--lab", name)
+            assert shown.returncode == 3 and "Traceback" not in shown.stderr
+            assert "its keeper is not running" in shown.stderr
+            assert f"stackdrill down --lab {name}" in shown.stderr
+            assert [n for n in nsops.list_namespaces() if n.startswith(f"sd-{lab_id}-")]
     finally:
         down = _stackdrill(tmp_path, "down", "--lab", name)
     assert down.returncode == 0, down.stderr
