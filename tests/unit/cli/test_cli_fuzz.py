@@ -71,6 +71,9 @@ def test_a_sweep_on_an_existing_scheduler_stores_the_same_verdicts(tmp_path: Pat
     assert_same(stored(here, 20, 24), stored(there, 20, 24))
 
 
+SEEDS = 40  # the interrupted sweep's range
+
+
 def _rows(db: Path) -> list[tuple[int, int, str]]:
     if not db.exists():
         return []
@@ -84,10 +87,11 @@ def _rows(db: Path) -> list[tuple[int, int, str]]:
 
 def test_an_interrupted_sweep_keeps_what_it_stored_and_resumes_the_rest(tmp_path: Path) -> None:
     """Ctrl-C after a few seeds: exit 130, the stored rows stay, and the printed command
-    runs only the seeds that are missing — the stored ones are not run again."""
+    runs only the seeds that are missing — the stored ones are not run again. 40 seeds
+    (~10 s): with 14, a busy runner's poller missed the window and the sweep finished."""
     db = tmp_path / "fuzz.sqlite"
     url = f"sqlite:///{db}"
-    proc = subprocess.Popen([sys.executable, "-m", "stackdrill", "fuzz", "--sweep", "0:14",
+    proc = subprocess.Popen([sys.executable, "-m", "stackdrill", "fuzz", "--sweep", f"0:{SEEDS}",
                              "--results", url], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
@@ -98,13 +102,13 @@ def test_an_interrupted_sweep_keeps_what_it_stored_and_resumes_the_rest(tmp_path
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err
     before = _rows(db)
-    assert 3 <= len(before) < 14
-    resume = f"stackdrill fuzz --sweep 0:14 --results {url}"
+    assert 3 <= len(before) < SEEDS
+    resume = f"stackdrill fuzz --sweep 0:{SEEDS} --results {url}"
     assert f"left; resume with: {resume}" in out
     code, out, _ = invoke(*resume.split()[1:])
-    assert code == 0 and f"{len(before)} stored, {14 - len(before)} to run" in out
+    assert code == 0 and f"{len(before)} stored, {SEEDS - len(before)} to run" in out
     after = _rows(db)
-    assert sorted(r[1] for r in after) == list(range(14))
+    assert sorted(r[1] for r in after) == list(range(SEEDS))
     assert after[:len(before)] == before  # the stored ones untouched, not run again
 
 

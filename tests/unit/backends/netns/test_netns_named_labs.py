@@ -49,8 +49,12 @@ def _up(tmp_path: Path, name: str) -> tuple[str, dict[str, object]]:
 
 
 def _gone(tmp_path: Path, name: str, lab_id: str, pid: int) -> None:
-    """Nothing of the lab is left: namespaces, keeper, its files, the record."""
-    assert not [n for n in nsops.list_namespaces() if n.startswith(f"sd-{lab_id}-")]
+    """Nothing of the lab is left: namespaces, keeper, its files, the record. A freed lab
+    id is taken by the next lab at once: namespaces under it now must be another lab's
+    (its slot, written before its namespaces, names another lab)."""
+    left = [n for n in nsops.list_namespaces() if n.startswith(f"sd-{lab_id}-")]
+    owners = {r.lab_name for r in read_slots() if r.lab_id == lab_id}
+    assert not left or (owners and name not in owners), (left, owners)
     assert not Path(f"/proc/{pid}").exists() or "\nState:\tZ" in \
         Path(f"/proc/{pid}/status").read_text()
     labs = tmp_path / "home" / "labs"
