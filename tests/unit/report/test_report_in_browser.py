@@ -142,7 +142,6 @@ def test_numbers_sit_under_their_headers(pages: dict[str, Path], tmp_path: Path)
             assert sum(t["heads"].count("right") for t in tables) >= 5
 
 
-
 def test_conformance_numbers_sit_under_their_headers(pages: dict[str, Path],
                                                      tmp_path: Path) -> None:
     """On the conformance page every column is aligned like its header; the index's counts
