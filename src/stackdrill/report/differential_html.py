@@ -7,18 +7,8 @@ the backends disagree marked, and the list of disagreements at the top.
 
 from __future__ import annotations
 
-from markupsafe import Markup
-
 from stackdrill.report.differential import SECTIONS, Differential, Value
 from stackdrill.report.render import environment
-
-
-def page(title: str, ok: bool, heading: str, summary: str, body: str) -> str:
-    """One self-contained page in the drill report's style: a green or red banner with a
-    heading and a summary line (text, escaped here), then `body`, which is HTML."""
-    return environment().get_template("base.html").render(
-        title=title, banner_class="pass" if ok else "fail", heading=heading, summary=summary,
-        body=Markup(body))
 
 
 def format_value(value: Value) -> str:

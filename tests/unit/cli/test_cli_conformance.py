@@ -90,7 +90,7 @@ def test_report_writes_the_comparison_as_a_page_or_as_json(tmp_path: Path) -> No
     assert 'id="tbf-overlay-ratio"' in html and "kernel " in html
     # the index links every situation to its table and counts its fields
     assert '<td><a href="#tbf-overlay-ratio">tbf-overlay-ratio</a></td><td>netns</td>' \
-           '<td>3 of 3</td><td>0</td>' in html
+           '<td class="num">3 of 3</td><td class="num">0</td>' in html
     assert "<link" not in html and "<script src" not in html  # nothing to fetch
     data = tmp_path / "conformance.json"
     code, _out, _err = invoke("tbf-overlay-ratio", "--report", str(data))

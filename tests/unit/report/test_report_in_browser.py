@@ -14,6 +14,9 @@ from browser import WIDTH, chromium, measure, screenshot
 from PIL import Image
 
 from stackdrill.checks import CheckResult
+from stackdrill.conformance import DEFAULT_DIR, compare_all, read_all
+from stackdrill.conformance.html import render_conformance_html
+from stackdrill.conformance.situations import SITUATIONS
 from stackdrill.report import Report
 from stackdrill.report.differential import compare
 from stackdrill.report.differential_html import render_differential_html
@@ -23,12 +26,14 @@ pytestmark = pytest.mark.skipif(chromium() is None, reason="headless Chromium is
                                 "(Debian: apt-get install chromium; scripts/setup.sh does)")
 
 RGB = tuple[int, int, int]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A passing and a failing real sim drill's report, an infrastructure error's page and
-    a disagreeing compare page."""
+    """A passing and a failing real sim drill's report, an infrastructure error's page, a
+    disagreeing compare page, and the conformance page of the whole recorded corpus (as
+    `stackdrill conformance --report` writes it)."""
     out = tmp_path_factory.mktemp("pages")
     passed, drill = drill_runs.passing()
     failed, strict = drill_runs.failing(out)
@@ -41,7 +46,9 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     written = {"pass": render_html(passed, drill.topology),
                "fail": render_html(failed, strict.topology),
                "error": render_html(error, drill.topology),
-               "compare": render_differential_html(compare(passed, flipped))}
+               "compare": render_differential_html(compare(passed, flipped)),
+               "conformance": render_conformance_html(compare_all(
+                   read_all(ROOT / DEFAULT_DIR, SITUATIONS), SITUATIONS))}
     for name, text in written.items():
         (out / f"{name}.html").write_text(text)
     return {name: out / f"{name}.html" for name in written}
@@ -79,7 +86,8 @@ HUES = {"green": lambda r, g, b: g > r + 60, "red": lambda r, g, b: r > g + 60 a
 
 
 @pytest.mark.parametrize(("page", "hue"), [("pass", "green"), ("fail", "red"),
-                                           ("compare", "red"), ("error", "amber")])
+                                           ("compare", "red"), ("error", "amber"),
+                                           ("conformance", "green")])
 def test_the_banner_headline_is_readable(pages: dict[str, Path], page: str, hue: str,
                                          tmp_path: Path) -> None:
     """The headline ("FAIL — drill") and the line under it (backend, seed) stand out
@@ -133,3 +141,16 @@ def test_numbers_sit_under_their_headers(pages: dict[str, Path], tmp_path: Path)
         if page != "compare":  # RTO, writes, seconds: right-aligned, headers too
             assert sum(t["heads"].count("right") for t in tables) >= 5
 
+
+def test_conformance_numbers_sit_under_their_headers(pages: dict[str, Path],
+                                                     tmp_path: Path) -> None:
+    """On the conformance page every column is aligned like its header; the index's counts
+    are right-aligned, and so are the recorded and simulated values of a situation that
+    records only numbers (the packet loss and tbf ones)."""
+    index, *sections = measure(pages["conformance"], tmp_path / "profile")["tables"]
+    assert index["heads"] == ["left", "left", "right", "right", "left"]
+    assert len(sections) == len(list((ROOT / DEFAULT_DIR).glob("*.json")))
+    for table in (index, *sections):
+        for row in table["rows"]:
+            assert row == table["heads"], (table["heads"], row)
+    assert any(t["heads"][1:3] == ["right", "right"] for t in sections)
