@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from stackdrill.errors import LabStateError
+from stackdrill.waiting import WaitTimeout, wait_until
 
 DEFAULT_WAIT_S = 120.0
 POLL_S = 0.05
@@ -39,18 +41,6 @@ def _holder(path: Path) -> str:
     return f"stackdrill process {pid}" if pid.isdigit() else "another stackdrill command"
 
 
-def _flock_until(fd: int, deadline: float) -> bool:
-    """Take the exclusive lock, polling until the deadline; False when it passed."""
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(POLL_S)
-
-
 def _still_linked(fd: int, path: Path) -> bool:
     """The file we locked is still the one at `path` (`down` unlinks it under the lock, so
     a waiter holding the old file must start over on the new one)."""
@@ -62,27 +52,45 @@ def _still_linked(fd: int, path: Path) -> bool:
     return (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino)
 
 
+@dataclass(frozen=True)
+class _Locked:
+    """An open lock file this process holds the lock of (a value, so fd 0 is not falsy)."""
+
+    fd: int
+
+
+def _take(path: Path, lab: str) -> _Locked | None:
+    """One try at the lab's lock: the held file, or None while another command holds it
+    (or `down` replaced the file under us, so the next try opens the new one)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        raise LabStateError(f"lab {lab!r}: cannot open its lock {path}: "
+                            f"{exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    if _still_linked(fd, path):
+        return _Locked(fd)
+    os.close(fd)
+    return None
+
+
 @contextmanager
 def hold(path: Path, lab: str, wait_s: float | None = None) -> Iterator[None]:
     """Hold the lab's lock for the block; LabStateError when it stays busy too long."""
     wait = lock_wait_s() if wait_s is None else wait_s
-    deadline = time.monotonic() + wait
     path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-    while True:  # bounded: every turn either returns, raises, or the deadline nears
-        try:
-            fd = os.open(path, flags, 0o644)
-        except OSError as exc:
-            raise LabStateError(f"lab {lab!r}: cannot open its lock {path}: "
-                                f"{exc.strerror or exc}") from None
-        if not _flock_until(fd, deadline):
-            os.close(fd)
-            raise LabStateError(f"lab {lab!r} is busy: {_holder(path)} has held it for "
-                                f"over {wait:g} s (its lock: {path}); try again when it "
-                                "is done")
-        if _still_linked(fd, path):
-            break
-        os.close(fd)
+    try:
+        fd = wait_until(partial(_take, path, lab), timeout=wait, interval=POLL_S,
+                        what=f"the lock of lab {lab!r}").fd
+    except WaitTimeout:
+        raise LabStateError(f"lab {lab!r} is busy: {_holder(path)} has held it for "
+                            f"over {wait:g} s (its lock: {path}); try again when it "
+                            "is done") from None
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())

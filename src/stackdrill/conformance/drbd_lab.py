@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from stackdrill.api import LabOptions
 from stackdrill.backends.sim.lab import SimLab
 from stackdrill.topology import Topology, parse_topology
+from stackdrill.waiting import WaitTimeout, wait_until
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
@@ -31,6 +31,7 @@ HOSTS = (PRIMARY, SECONDARY)
 SIM_SEED = 0
 DISK_CAP_MB = 64  # the guests' disks: a full resync takes seconds under TCG
 FREE_OFFSET_MIB = 40  # raw writes to /dev/drbd0 go past the PV label and the LV
+WAIT_POLL_S = 0.5  # how often a recorder looks again at the guests it waits for
 
 
 def topology(resource: Mapping[str, Any] | None = None,
@@ -130,13 +131,14 @@ def proc_drbd(lab: LibvirtLab, host: str) -> dict[str, str]:
     return dict(zip(keys, found.groups(), strict=True))
 
 
-def wait(what: str, cond: Callable[[], bool], timeout: float) -> float:
-    start = time.monotonic()
-    for _ in range(int(timeout / 0.5) + 1):
-        if cond():
-            return time.monotonic() - start
-        time.sleep(0.5)
-    raise RuntimeError(f"{what}: not within {timeout:.0f} s")
+def wait(what: str, cond: Callable[[], bool], timeout: float) -> None:
+    """`wait_until` at the recorders' 0.5 s pace, its timeout a RuntimeError like every
+    other failure of a recorder (`must`), which is what the situations catch to add what
+    the guests said."""
+    try:
+        wait_until(cond, timeout=timeout, interval=WAIT_POLL_S, what=what)
+    except WaitTimeout as exc:
+        raise RuntimeError(str(exc)) from exc
 
 
 def in_sync(lab: LibvirtLab) -> bool:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stackdrill.errors import InfrastructureError
 from stackdrill.recovery.inventory import EngineLease
+from stackdrill.waiting import WaitTimeout, wait_until
 
 log = logging.getLogger(__name__)
 _lease = cast(Table, EngineLease.__table__)
@@ -76,11 +77,11 @@ class Lease:
     def acquire(self, wait_s: float = 0.0) -> None:
         """Take the lease, waiting up to `wait_s` for its holder to stop or its lease to
         expire; then refuse with LeaseHeld naming the holder."""
-        deadline = time.monotonic() + wait_s
-        while not self.try_acquire():
-            if time.monotonic() >= deadline:
-                raise LeaseHeld(self._refusal())
-            time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+        try:
+            wait_until(self.try_acquire, timeout=wait_s, interval=POLL_S,
+                       what=f"the lease {self._name}")
+        except WaitTimeout:
+            raise LeaseHeld(self._refusal()) from None
         log.debug("lease %s taken by %s", self._name, self.holder)
 
     def renew(self) -> None:

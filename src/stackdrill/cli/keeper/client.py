@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from stackdrill.api import CommandResult, Observation
-from stackdrill.backends.realtime import WaitTimeout, wait_until
 from stackdrill.checks import Evidence
 from stackdrill.cli.keeper.place import KeeperPlace, KeeperState, age
 from stackdrill.cli.keeper.protocol import Call, Event, Failure, KeeperRefused, Value
@@ -28,6 +27,7 @@ from stackdrill.drill.model import RecoverSpec, Step
 from stackdrill.errors import InfrastructureError, LabStateError
 from stackdrill.recovery import RecoveryResult
 from stackdrill.recovery.dburl import ENV
+from stackdrill.waiting import WaitTimeout, wait_until
 
 BRING_UP_S = 3600.0  # a lab of real guests under TCG takes minutes; an hour is a hang
 STOP_S = 600.0  # tearing a lab of guests down
@@ -80,9 +80,12 @@ def start(record: LabRecord, progress: Callable[[str], None],
 
 def _wait_ready(place: KeeperPlace, proc: subprocess.Popen[bytes],
                 progress: Callable[[str], None]) -> KeeperState:
-    deadline = time.monotonic() + BRING_UP_S
+    """The keeper's state once its lab is up, relaying its progress meanwhile; a keeper
+    that failed or exited ends the wait at once, one that takes over BRING_UP_S is a hang."""
     shown = 0
-    while True:
+
+    def ready() -> KeeperState | None:
+        nonlocal shown
         shown = _relay(place.log, shown, progress)
         state = place.state()
         if state is not None and state.state == "ready":
@@ -93,10 +96,14 @@ def _wait_ready(place: KeeperPlace, proc: subprocess.Popen[bytes],
         if proc.poll() is not None:
             raise InfrastructureError(f"lab {place.name}: its keeper exited ({proc.returncode}) "
                                       f"before the lab was up; {place.log}: {_tail(place.log)}")
-        if time.monotonic() > deadline:
-            raise InfrastructureError(f"lab {place.name}: not up within {BRING_UP_S:.0f}s; "
-                                      f"{place.log}: {_tail(place.log)}")
-        time.sleep(0.2)
+        return None
+
+    try:
+        return wait_until(ready, timeout=BRING_UP_S, interval=0.2,
+                          what=f"lab {place.name} up")
+    except WaitTimeout:
+        raise InfrastructureError(f"lab {place.name}: not up within {BRING_UP_S:.0f}s; "
+                                  f"{place.log}: {_tail(place.log)}") from None
 
 
 def stop(name: str) -> bool:

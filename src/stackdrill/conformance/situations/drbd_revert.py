@@ -20,8 +20,8 @@ writes are on both backing disks.
 
 from __future__ import annotations
 
+import contextlib
 import re
-import time
 from typing import TYPE_CHECKING, Literal
 
 from stackdrill.api import Note
@@ -54,6 +54,7 @@ from stackdrill.conformance.situations.drbd_data_common import (
     vm_on_both,
     vm_resync,
 )
+from stackdrill.waiting import WaitTimeout, wait_until
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
@@ -145,10 +146,9 @@ def _settled(lab: LibvirtLab) -> bool:
 def _wait_settled(lab: LibvirtLab) -> None:
     """Bounded; what the guests show then is recorded either way (a handshake that
     neither syncs nor refuses is a finding, not a failed recording)."""
-    for _ in range(int(VM_SYNC_S)):
-        if _settled(lab):
-            return
-        time.sleep(1.0)
+    with contextlib.suppress(WaitTimeout):
+        wait_until(lambda: _settled(lab), timeout=VM_SYNC_S, interval=1.0,
+                   what="the handshake settles")
 
 
 def _vm_case(lab: LibvirtLab, case: Generations) -> Fields:

@@ -39,6 +39,7 @@ from stackdrill.conformance.model import EXACT, Fields, Observed, Situation, wit
 from stackdrill.errors import StackdrillError
 from stackdrill.faults import Partition
 from stackdrill.topology import IscsiInitiator
+from stackdrill.waiting import wait_until
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
@@ -175,13 +176,9 @@ def _vm_write(lab: LibvirtLab, disk: str, block: int) -> Callable[[], str]:
 
 def _vm_result(lab: LibvirtLab, read: Callable[[], str]) -> tuple[bool, float]:
     """Whether the write succeeded, and when its end was first seen (polled each 0.2 s)."""
-    deadline = time.monotonic() + WRITE_LIMIT_S
-    while time.monotonic() < deadline:
-        said = read().strip()
-        if said:
-            return said == "0", time.monotonic()
-        time.sleep(0.2)
-    raise RuntimeError(f"an iSCSI write on {SECONDARY} did not end within {WRITE_LIMIT_S:g} s")
+    said = wait_until(lambda: read().strip(), timeout=WRITE_LIMIT_S, interval=0.2,
+                      what=f"the end of an iSCSI write on {SECONDARY}")
+    return said == "0", time.monotonic()
 
 
 SESSION_LOSS = Situation(
