@@ -7,7 +7,9 @@ FDB entries for its peers) with one `ip -batch` for the namespaces and veths and
 `ip -batch`/`bridge -batch` per namespace, and removes them with one `ip -batch` of
 `netns del`. The lab's ratio to it is what stackdrill adds: pyroute2, the volume exports,
 the heartbeats, the state directory. Paired: floor and lab alternate, so load on this
-shared machine hits both alike.
+shared machine hits both alike, and each build starts after a pause of SETTLE_S: the
+kernel frees deleted namespaces in the background, and the next build to create one
+waits for that (it doubled the 3-host lab's time after a floor run).
 
 Goals: issue 6, <= 50 ms per host and nothing left behind; issue 17, bring-up <= 1.2x and
 teardown <= 2x the floor. Needs root.
@@ -34,6 +36,7 @@ from stackdrill.backends.netns.names import read_slots
 from stackdrill.topology import Topology, parse_topology
 
 RESULTS = Path(__file__).parent / "results"
+SETTLE_S = 1.0
 
 
 def topology(hosts: int) -> Topology:
@@ -98,12 +101,14 @@ def measure(hosts: int, reps: int) -> dict[str, Any]:
     up, down, left = [], [], []
     floor_up, floor_down = [], []
     for rep in range(reps):
+        time.sleep(SETTLE_S)
         t0 = time.perf_counter()
         spaces = floor_build(hosts, f"{hosts}x{rep}")
         t1 = time.perf_counter()
         floor_teardown(spaces)
         floor_up.append(t1 - t0)
         floor_down.append(time.perf_counter() - t1)
+        time.sleep(SETTLE_S)
         t0 = time.perf_counter()
         lab = NetnsLab(topo, f"bringup{hosts}-{rep}")
         t1 = time.perf_counter()
