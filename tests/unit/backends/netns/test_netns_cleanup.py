@@ -14,6 +14,7 @@ from netns_helpers import dead_labs, needs_root
 
 from stackdrill.backends.netns import nsops
 from stackdrill.backends.netns.cleanup import down_all
+from stackdrill.backends.netns.names import _registry_lock as registry_lock
 from stackdrill.backends.netns.names import read_slots
 
 pytestmark = [needs_root, pytest.mark.netns, dead_labs]
@@ -111,9 +112,10 @@ def test_backend_teardown_and_cleanup_all_are_what_stackdrill_down_calls() -> No
     live, live_id = _start_lab_process("down-probe")
     try:
         proc, lab_id = _start_lab_process("down-probe")
-        proc.kill()
-        proc.wait(timeout=10)
-        assert _ours(lab_id)
+        with registry_lock():  # no other run's bring-up reclaims the dead lab meanwhile
+            proc.kill()
+            proc.wait(timeout=10)
+            assert _ours(lab_id)
         removed = NetnsBackend.teardown("down-probe")
         # (a lab created meanwhile by a parallel test reclaims dead slots too: what must
         # hold is that the dead lab is gone and only dead labs' names were removed)
