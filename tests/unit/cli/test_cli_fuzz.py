@@ -11,6 +11,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -73,6 +75,18 @@ def test_a_sweep_on_an_existing_scheduler_stores_the_same_verdicts(tmp_path: Pat
 SEEDS = 40  # the interrupted sweep's range
 
 
+@contextmanager
+def _sigint_handled() -> Iterator[None]:
+    """Ctrl-C reaches the sweep as at a terminal: a runner started as a background job
+    (`cmd &`) passes SIGINT on ignored, and Python then installs no handler for it; a
+    handled signal is reset to its default in a child, an ignored one stays ignored."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def _rows(db: Path) -> list[tuple[int, int, str]]:
     """The stored rows, read as another process would (read-only, the sweep's WAL seen);
     nothing while the sweep has not made its file or table yet. Other errors are raised:
@@ -97,9 +111,10 @@ def test_an_interrupted_sweep_keeps_what_it_stored_and_resumes_the_rest(tmp_path
     (~10 s): with 14, a busy runner's poller missed the window and the sweep finished."""
     db = tmp_path / "fuzz.sqlite"
     url = f"sqlite:///{db}"
-    proc = subprocess.Popen([sys.executable, "-m", "stackdrill", "fuzz", "--sweep", f"0:{SEEDS}",
-                             "--results", url], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    with _sigint_handled():
+        proc = subprocess.Popen([sys.executable, "-m", "stackdrill", "fuzz", "--sweep",
+                                 f"0:{SEEDS}", "--results", url], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
     while len(_rows(db)) < 3 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
