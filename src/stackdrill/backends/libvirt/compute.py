@@ -42,9 +42,9 @@ from stackdrill.backends.libvirt.readiness import (
     MachineTooSlowError,
     agent_budget,
 )
-from stackdrill.backends.realtime import WaitTimeout, wait_until
 from stackdrill.errors import InfrastructureError, StackdrillError
 from stackdrill.topology import NetworkPurpose, Role
+from stackdrill.waiting import WaitTimeout, wait_until
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.drivers import LibvirtPowerDriver

@@ -18,8 +18,8 @@ import stat
 import subprocess
 from pathlib import Path
 
-from stackdrill.backends.realtime.wait import WaitTimeout, wait_until
 from stackdrill.errors import BackendUnavailableError
+from stackdrill.waiting import WaitTimeout, wait_until
 
 log = logging.getLogger(__name__)
 SOCKET = Path("/run/libvirt/libvirt-sock")

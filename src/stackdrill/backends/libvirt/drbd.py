@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 from stackdrill.api import UNCONFIGURED, DrbdNodeStatus
 from stackdrill.backends.libvirt import fencing
 from stackdrill.backends.libvirt.agent import GuestCommandError
-from stackdrill.backends.realtime.wait import WaitTimeout, wait_until
 from stackdrill.topology import DrbdResource, Topology
+from stackdrill.waiting import WaitTimeout, wait_until
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab

@@ -19,7 +19,7 @@ from stackdrill.api import (
     PowerDriver,
     PowerState,
 )
-from stackdrill.backends.realtime import wait_until
+from stackdrill.waiting import wait_until
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from stackdrill.backends.libvirt import cluster, drbd
 from stackdrill.backends.libvirt.lvm import scaled_extents
-from stackdrill.backends.realtime import wait_until
 from stackdrill.topology import Locking, VolumeGroup
+from stackdrill.waiting import wait_until
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab

@@ -27,7 +27,7 @@ from stackdrill.api import (
     Witness,
 )
 from stackdrill.backends.netns import nsops
-from stackdrill.backends.realtime import WaitTimeout, wait_until
+from stackdrill.waiting import WaitTimeout, wait_until
 
 if TYPE_CHECKING:
     from stackdrill.backends.netns.lab import NetnsLab

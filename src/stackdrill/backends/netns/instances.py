@@ -29,9 +29,9 @@ from typing import Any
 from stackdrill.api import GuestStarted, GuestStopped, TraceWriter, WriteOp
 from stackdrill.backends.netns import nsops
 from stackdrill.backends.netns.names import LabNames
-from stackdrill.backends.realtime.wait import WaitTimeout, wait_until
 from stackdrill.overlay import OverlayController
 from stackdrill.topology import Topology
+from stackdrill.waiting import WaitTimeout, wait_until
 
 log = logging.getLogger(__name__)
 

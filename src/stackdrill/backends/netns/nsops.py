@@ -23,7 +23,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
-from stackdrill.backends.realtime.wait import WaitTimeout, wait_until
+from stackdrill.waiting import WaitTimeout, wait_until
 
 log = logging.getLogger(__name__)
 

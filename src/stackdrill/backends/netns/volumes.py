@@ -22,10 +22,10 @@ from stackdrill.backends.netns import nsops
 from stackdrill.backends.netns.names import LabNames
 from stackdrill.backends.netns.nbd import NbdClient
 from stackdrill.backends.netns.underlay import Underlay
-from stackdrill.backends.realtime.wait import WaitTimeout, wait_until
 from stackdrill.errors import UnsupportedError
 from stackdrill.topology import Topology
 from stackdrill.topology.model import NetworkPurpose
+from stackdrill.waiting import WaitTimeout, wait_until
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,5 @@ from __future__ import annotations
 from stackdrill.backends.realtime.clock import WallClock
 from stackdrill.backends.realtime.runtime import RealTime
 from stackdrill.backends.realtime.schedule import Schedule
-from stackdrill.waiting import WaitTimeout, wait_until
 
-__all__ = ["RealTime", "Schedule", "WaitTimeout", "WallClock", "wait_until"]
+__all__ = ["RealTime", "Schedule", "WallClock"]
