@@ -7,12 +7,14 @@ from dataclasses import dataclass
 
 FEATURES = (
     "drbd",  # DRBD resources
+    "drbd-refused-settings",  # DRBD settings its kernel refuses at bring-up (a 2nd Primary...)
     "lvm",  # volume groups and logical volumes
     "clustered-lvm",  # clvmd / lvmlockd locking (needs a cluster stack)
     "sanlock",  # lvmlockd with sanlock leases on the shared storage, not the DLM
     "cluster",  # corosync membership and quorum
     "cluster-power-fencing",  # a cluster whose fence agent powers nodes off (fencing: power)
     "overlay",  # VXLAN overlays
+    "overlay-mtu-over-underlay",  # an overlay MTU above its underlay's minus VXLAN's 50 bytes
     "overlay-switches",  # an overlay's `announce` or `guest_ipv6` turned off
     "instances",  # instances with workloads
     "network-volumes",  # volumes reached over the network (iSCSI/NBD)

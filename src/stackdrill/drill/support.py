@@ -7,6 +7,7 @@ from stackdrill.api.commands import ClusterCommand, DiskCommand, DrbdCommand, Lv
 from stackdrill.drill.model import Drill
 from stackdrill.errors import UnsupportedError
 from stackdrill.topology import IscsiInitiator, Topology
+from stackdrill.topology.semantic import VXLAN_OVERHEAD
 
 
 def features_needed(topology: Topology) -> dict[str, str]:
@@ -16,6 +17,7 @@ def features_needed(topology: Topology) -> dict[str, str]:
     needed: dict[str, str] = {}
     if topology.drbd:
         needed["drbd"] = f"drbd[0] ({topology.drbd[0].name})"
+    needed |= _dangerous_settings(topology)
     for i, vg in enumerate(topology.volume_groups):
         if vg.locking.value in ("clustered", "lvmlockd"):
             needed["clustered-lvm"] = f"volume_groups[{i}].locking ({vg.locking.value})"
@@ -39,6 +41,28 @@ def features_needed(topology: Topology) -> dict[str, str]:
             needed["overlay-switches"] = f"overlays[{i}].{off[0]} ({ov.name}: false)"
             break
     return needed | _volume_features(topology)
+
+
+def _dangerous_settings(topology: Topology) -> dict[str, str]:
+    """Settings the real software accepts and then acts on in its own way (it refuses a
+    second Primary or the net options at bring-up; the kernel sends an overlay frame larger
+    than its underlay carries): a backend that realises them must do what the real software
+    does, so only those that declare it run them."""
+    needed: dict[str, str] = {}
+    for i, res in enumerate(topology.drbd):
+        if len(res.primary) > 1 and not res.allow_two_primaries:
+            needed["drbd-refused-settings"] = f"drbd[{i}].primary ({res.name}: two, " \
+                "allow_two_primaries false)"
+        elif res.allow_two_primaries and res.protocol.value != "C":
+            needed["drbd-refused-settings"] = f"drbd[{i}].protocol ({res.name}: " \
+                f"{res.protocol.value} with allow_two_primaries)"
+    nets = {n.name: n for n in topology.networks}
+    for i, ov in enumerate(topology.overlays):
+        net = nets.get(ov.network)
+        if net is not None and ov.mtu > net.mtu - VXLAN_OVERHEAD:
+            needed["overlay-mtu-over-underlay"] = f"overlays[{i}].mtu ({ov.mtu} over " \
+                f"{net.name}'s {net.mtu})"
+    return needed
 
 
 def _volume_features(topology: Topology) -> dict[str, str]:

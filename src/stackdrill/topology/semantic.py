@@ -1,4 +1,8 @@
-"""Checks of meaning that types alone cannot express: references, uniqueness, capacity, MTU."""
+"""Checks of meaning that types alone cannot express: references, uniqueness, capacity.
+
+What the real software refuses or the lab cannot build is an error here. What it runs and
+regrets later (an overlay MTU above what the underlay carries, a second DRBD Primary the
+config does not allow) is a danger instead: `stackdrill.dangers`, `stackdrill lint`."""
 
 from __future__ import annotations
 
@@ -90,13 +94,6 @@ def _overlays(topo: Topology) -> list[Problem]:
         if net is None:
             out.append(Problem(f"overlays[{i}].network", f"unknown network {ov.network!r}"))
             continue
-        limit = net.mtu - VXLAN_OVERHEAD
-        if ov.mtu > limit:
-            out.append(Problem(
-                f"overlays[{i}].mtu",
-                f"{ov.mtu} is larger than the underlay {net.name!r} allows: {net.mtu} - "
-                f"{VXLAN_OVERHEAD} bytes of VXLAN encapsulation = {limit}",
-            ))
     return out
 
 
@@ -146,16 +143,15 @@ def _drbd_network(base: str, res: DrbdResource, hosts: dict[str, Host],
 
 
 def _drbd_roles(base: str, res: DrbdResource) -> Iterator[Problem]:
-    """Primaries among the nodes; what DRBD refuses about two of them."""
+    """Primaries among the nodes. Two primaries without allow_two_primaries, and
+    allow_two_primaries with protocol A or B, are not errors: DRBD brings such a resource
+    up (refusing the second promotion, or the net options) and the lab does the same;
+    `stackdrill lint` flags both as dangers (stackdrill.dangers)."""
     for j, node in enumerate(res.primary):
         if node not in res.nodes:
             yield Problem(f"{base}.primary[{j}]", f"{node!r} is not a node of {res.name}")
-    if len(res.primary) > 1 and not res.allow_two_primaries:
-        yield Problem(f"{base}.primary",
-                      "two primaries need allow_two_primaries: true (DRBD refuses)")
-    if res.allow_two_primaries and res.protocol != "C":
-        yield Problem(f"{base}.protocol", "dual-primary needs protocol C (DRBD refuses "
-                      f"allow-two-primaries with protocol {res.protocol})")
+    if len(set(res.primary)) != len(res.primary):
+        yield Problem(f"{base}.primary", "a node is listed twice")
 
 
 def _volume_groups(topo: Topology) -> list[Problem]:

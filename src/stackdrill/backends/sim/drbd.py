@@ -81,6 +81,15 @@ class DrbdDevice:
         return self.node.disk.peek(addr)
 
 
+def refused_net_options(spec: DrbdResource) -> str | None:
+    """What `drbdadm up` answers when the kernel refuses the resource's net options
+    (drbd_nl.c _check_net_options: two_primaries needs protocol C, ERR_NOT_PROTO_C, 139),
+    else None. The disks are attached; the resource never connects."""
+    if spec.allow_two_primaries and spec.protocol is not Protocol.C:
+        return "Failure: (139) Protocol C required"
+    return None
+
+
 class DrbdResourceSim(OperatorCore):
     def __init__(self, kernel: Kernel, spec: DrbdResource, hosts: dict[str, SimHost],
                  disks: dict[str, SimDisk], underlay: Underlay,
@@ -90,9 +99,6 @@ class DrbdResourceSim(OperatorCore):
         super().__init__(kernel, spec, underlay, sndbuf_bytes)
         if len(spec.nodes) != 2:
             raise DrbdError(f"{spec.name}: DRBD 8.4 replicates between exactly two nodes")
-        if len(spec.primary) > 1 and not spec.allow_two_primaries:
-            raise DrbdError(f"{spec.name}: State change failed: (-1) Multiple primaries not"
-                            " allowed by config")
         if spec.fencing == "resource-and-stonith" and spec.protocol is Protocol.A:
             raise DrbdError(f"{spec.name}: Failure: (155) Fencing policy resource-and-stonith"
                             " only with prot B or C allowed")
@@ -111,22 +117,61 @@ class DrbdResourceSim(OperatorCore):
             node = Node(name, hosts[name], disks[name], Uuids(current, 0, [history, 0]))
             self.nodes[name] = node
             self._md_ref[name] = node.disk.blocks
-        for node in self.nodes.values():
-            if node.name in spec.primary:
-                node.role, node.primary_ind = Role.PRIMARY, True
-                node.set_current(current)
+        self.net_refused = refused_net_options(spec)
+        self.refused_promotions: dict[str, str] = {}
+        for name, why in self._bring_up_promotions():
+            node = self.nodes[name]
+            if why is not None:
+                self.refused_promotions[name] = why
+                continue
+            node.role, node.primary_ind = Role.PRIMARY, True
+            node.set_current(current)
         for node in self.nodes.values():
             node.peer_role = self.peer_of(node).role
+        if self.net_refused is not None:
+            self._standalone_from_the_start()
         underlay.subscribe(self._net_changed)
         for host in (hosts[n] for n in spec.nodes):
             host.subscribe(self._power_changed)
         self.log("up", protocol=spec.protocol.value, primary=list(spec.primary),
                  nodes=list(spec.nodes))
+        if self.net_refused is not None:
+            self.note("net-options-refused", nodes=list(spec.nodes), msg=self.net_refused)
+        for name, why in self.refused_promotions.items():
+            self.note("promotion-refused", node=name, msg=why)
         for node in self.nodes.values():
             if not node.host.up:
                 self._host_down(node)
         if not all(n.running for n in self.nodes.values()):
             self.established = False
+
+    def _bring_up_promotions(self) -> list[tuple[str, str | None]]:
+        """`drbdadm primary` on each node the topology names Primary (the init script's
+        become-primary-on), in order, after `drbdadm up`: each with the refusal DRBD
+        answers, or None. Connected, a second Primary without allow-two-primaries is refused
+        (drbd_state.c is_valid_state SS_TWO_PRIMARIES); with no net config (refused at
+        `up`) the peer is never seen, so that rule does not apply, but a fencing policy
+        refuses a Primary whose peer is not known Outdated (SS_PRIMARY_NOP)."""
+        spec = self.spec
+        out: list[tuple[str, str | None]] = []
+        for i, name in enumerate(spec.primary):
+            if self.net_refused is not None and spec.fencing != "dont-care":
+                out.append((name, "State change failed: (-7) Refusing to be Primary while "
+                                  "peer is not outdated"))
+            elif self.net_refused is None and i > 0 and not spec.allow_two_primaries:
+                out.append((name, "State change failed: (-1) Multiple primaries not "
+                                  "allowed by config"))
+            else:
+                out.append((name, None))
+        return out
+
+    def _standalone_from_the_start(self) -> None:
+        """`drbdadm up` attached the disks but its net options were refused: no node has
+        a connection configured, none ever tries one (StandAlone, peer unknown)."""
+        self.established = False
+        for node in self.nodes.values():
+            node.conn = Conn.STANDALONE
+            node.peer_role, node.peer_disk = Role.UNKNOWN, Disk.DUNKNOWN
 
     # ------------------------------------------------------------ queries
 
@@ -180,6 +225,8 @@ class DrbdResourceSim(OperatorCore):
         if node.conn is not Conn.STANDALONE:
             raise DrbdError(f"{self.spec.name}: Failure: (125) Device has a net-config"
                             " (use disconnect first)")
+        if self.net_refused is not None:
+            raise DrbdError(f"{self.spec.name}: {self.net_refused}")
         node.conn, node.discard_my_data = Conn.WF_CONNECTION, discard_my_data
         self.waiting_since[node.name] = self.kernel.now
         self.state(node, conn="WFConnection", discard_my_data=discard_my_data)
@@ -397,6 +444,11 @@ class DrbdResourceSim(OperatorCore):
                 node.crashed_primary, node.primary_ind = True, False
             node.dstate = self._md_disk_at_attach(node)
             node.set_current(node.uuids.current)
+        if self.net_refused is not None:  # `drbdadm up` attaches, its connect is refused
+            node.conn = Conn.STANDALONE
+            self.state(node, role="Secondary", disk=node.dstate.label, conn="StandAlone",
+                       crashed_primary=node.crashed_primary, why=self.net_refused)
+            return
         node.conn = Conn.WF_CONNECTION
         self.waiting_since[node.name] = self.kernel.now
         self.state(node, role="Secondary", disk=node.dstate.label, conn="WFConnection",

@@ -42,7 +42,7 @@ from stackdrill.backends.sim.lvm import LAB_START_JITTER_S, LvmHost, LvmTimings,
 from stackdrill.backends.sim.network import Underlay
 from stackdrill.backends.sim.overlay import OverlaySim
 from stackdrill.faults import Fault
-from stackdrill.topology import Locking, NetworkPurpose, Role, Topology
+from stackdrill.topology import Instance, Locking, NetworkPurpose, Role, Topology
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +207,9 @@ class SimLab(Lab):
         vg = self.topology.volume_group(vg_name)
         if vg.pv.drbd is None:
             return (vg.pv.host or "",)
-        res = self.topology.drbd_resource(vg.pv.drbd)
-        return res.primary or res.nodes[:1]
+        res = self.drbd[vg.pv.drbd]
+        promoted = tuple(n for n in res.spec.primary if n not in res.refused_promotions)
+        return promoted or res.spec.nodes[:1]
 
     def _pick_controller(self) -> str | None:
         controllers = self.topology.hosts_with(Role.CONTROLLER)
@@ -234,8 +235,26 @@ class SimLab(Lab):
         vg = self.topology.volume_group(self.topology.volume(volume).vg)
         return self._initial_active_hosts(vg.name)[0]
 
+    def _refused_here(self, inst: Instance) -> str | None:
+        """Why an instance cannot start where the topology puts it: its volume's LV sits on
+        a DRBD device this host was refused promotion on. A Secondary's /dev/drbdN cannot
+        be opened (drbd_main.c drbd_open: -EROFS for writing, -EMEDIUMTYPE for reading), so
+        the VG is not activated there and the guest has no disk."""
+        for vol in inst.volumes:
+            pv = self.topology.volume_group(self.topology.volume(vol).vg).pv
+            refused = self.drbd[pv.drbd].refused_promotions if pv.drbd else {}
+            if inst.host in refused:
+                return (f"{vol} is on /dev/drbd{self.drbd[pv.drbd or ''].spec.minor}, which is "
+                        f"Secondary on {inst.host} ({refused[inst.host]})")
+        return None
+
     def _start_instances(self) -> None:
         for inst in self.topology.instances:
+            refused = self._refused_here(inst)
+            if refused is not None:
+                self.kernel.log("lab", "instance-not-started", instance=inst.name,
+                                host=inst.host, why=refused)
+                continue
             devices = {}
             for vol in inst.volumes:
                 server = self.initial_server(vol, inst.host)

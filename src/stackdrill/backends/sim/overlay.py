@@ -87,14 +87,19 @@ class OverlaySim:
         self.guest_ipv6 = guest_ipv6  # a plugged guest's interface speaks as it comes up
         self.component = f"overlay/{spec.name}"
         net = underlay.networks[spec.network]
-        if spec.mtu + VXLAN_OVERHEAD > net.mtu:
-            # `ip link add ... type vxlan dev eth1 mtu M` fails with EINVAL when M > lower MTU - 50.
-            raise ValueError(f"overlay {spec.name!r}: MTU {spec.mtu} + {VXLAN_OVERHEAD} exceeds "
-                             f"underlay {net.name!r} MTU {net.mtu} (the kernel refuses: EINVAL)")
+        # The overlay's MTU is what the guests and the bridge use; vxlan0 itself carries at
+        # most the underlay's MTU - 50: bound to its underlay with `dev` it refuses more
+        # (EINVAL, MACHINE-FACTS) or, on older kernels, is clamped (vxlan_config_apply:
+        # `if (dev->mtu > max_mtu) dev->mtu = max_mtu`). Larger frames die at the bridge.
+        clamped = min(spec.mtu, net.mtu - VXLAN_OVERHEAD)
+        if clamped < spec.mtu:
+            kernel.log(f"overlay/{spec.name}", "vxlan-mtu-clamped", mtu=spec.mtu,
+                       device_mtu=clamped, underlay=net.name, underlay_mtu=net.mtu)
         self.ports: dict[str, Port] = {}
         self.tables: dict[str, NeighTable] = {}  # port -> its instance's ARP cache
         self._pending: set[str] = set()
-        vteps = {h: Vtep(h, addr) for h, addr in sorted(net.addresses.items()) if h in hosts}
+        vteps = {h: Vtep(h, addr, mtu=clamped) for h, addr in sorted(net.addresses.items())
+                 if h in hosts}
         self.plane = DataPlane(kernel, underlay, spec.network, hosts, vteps, self.ports,
                                learning=learning, component=self.component)
         self.vteps = vteps

@@ -59,6 +59,7 @@ class Vtep:
 
     host: str
     address: str
+    mtu: int = 65535  # vxlan0's own MTU, as the kernel set it at creation
     stale: bool = False  # the controller has stopped updating this host
     fault_down: bool = False  # vxlan0 deleted by a fault
     present: bool = True  # False while the host is off (everything volatile is gone)
@@ -167,6 +168,13 @@ class DataPlane:
         host, dst = vtep.host, frame.dst_mac
         if not vtep.device_up:
             self._drop(out, None, host, frame, f"tunnel endpoint vxlan0 on host {host} is down")
+            return []
+        if frame.ip_bytes > vtep.mtu:
+            # br_forward.c is_skb_forwardable: a frame longer than the egress port's MTU is
+            # freed without a word (no ICMP from a bridge): a blackhole for full-size frames
+            self._drop(out, None, host, frame, f"bridge on host {host} drops a "
+                       f"{frame.ip_bytes}-byte frame: vxlan0's MTU is {vtep.mtu} (the underlay's "
+                       "MTU - 50)")
             return []
         targets = list(vtep.flood)
         if dst != BROADCAST_MAC:
