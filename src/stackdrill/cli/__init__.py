@@ -25,6 +25,7 @@ Examples:
   stackdrill run nova-host-failure --report report.html
   stackdrill run lab/drills/net-host-failure.yaml --backend netns --seed 7
   stackdrill validate lab/topologies/*.yaml lab/drills/*.yaml
+  stackdrill lint lab/topologies/two-node-clvm.yaml
   stackdrill up lab/topologies/nova-drbd.yaml --lab demo
   stackdrill inject host_crash host=cmp1 --lab demo
   stackdrill status --lab demo --json
@@ -58,6 +59,8 @@ COMMANDS: tuple[Entry, ...] = (
     Entry("coverage", "stackdrill.cli.coverage:coverage_cmd",
           "The peer suites' situations and the drills that rehearse them."),
     Entry("validate", "stackdrill.cli.run:validate", "Check topology and drill files."),
+    Entry("lint", "stackdrill.cli.lint:lint",
+          "Flag dangerous settings, each with the drill that shows the damage."),
     Entry("schema", "stackdrill.cli.run:schema",
           "Print the JSON Schema of topology or drill files."),
     Entry("backends", "stackdrill.cli.run:backends",

@@ -121,17 +121,22 @@ def split_brain_one_primary(subject: str, topology: Topology) -> Plan:
 
 
 def survivor_quorate(subject: str, topology: Topology) -> Plan:
-    """quorum-no-two-node: the second node dies for good; the first must stay quorate."""
+    """quorum-no-two-node: a node dies for good (the one whose loss leaves the other short
+    of votes, when one is); the other must stay quorate."""
     try:
         cluster = next(c for c in topology.clusters if c.name == subject)
     except StopIteration:
         raise DrillUnavailable(f"the topology has no cluster {subject!r}") from None
-    first, second = cluster.nodes[0], cluster.nodes[1]
+    if len(cluster.nodes) != 2:
+        raise DrillUnavailable(f"cluster {subject} has {len(cluster.nodes)} nodes, not two")
+    votes = {n: cluster.votes.get(n, 1) for n in cluster.nodes}
+    survivor = min(cluster.nodes, key=lambda n: (votes[n], cluster.nodes.index(n)))
+    lost = next(n for n in cluster.nodes if n != survivor)
     return Plan(
         120.0,
-        (Step(at=30, id="loss", inject=HostCrash(host=second, power_back=False)),),
-        (ExpectQuorum(cluster=cluster.name, quorate={first: True}),),
-        f"{first} stays quorate when {second} is lost")
+        (Step(at=30, id="loss", inject=HostCrash(host=lost, power_back=False)),),
+        (ExpectQuorum(cluster=cluster.name, quorate={survivor: True}),),
+        f"{survivor} stays quorate when {lost} is lost")
 
 
 ROUNDS = 20  # lvm-local-race: twenty rounds make a lost change all but certain

@@ -55,7 +55,8 @@ def _drbd(base: str, res: DrbdResource) -> list[Danger]:
             "breaks (drbd_nl.c conn_try_outdate_peer returns at FP_DONT_CARE) and no I/O "
             "is frozen, so both Primaries keep writing apart and DRBD finds a split brain "
             "when the link returns (drbd_receiver.c drbd_sync_handshake)", res.name,
-            f"drbd[{res.name}] fails: split brain after a partition of {res.network}"))
+            f"drbd[{res.name}] fails: split brain after a partition of {res.network} (where "
+            "no cluster's power fencing shoots a node first)"))
     if res.after_sb_1pri == "discard-secondary":
         out.append(Danger(
             DangerCode.DRBD_AFTER_SB_1PRI_DISCARD_SECONDARY, f"{base}.after_sb_1pri",
@@ -64,8 +65,9 @@ def _drbd(base: str, res: DrbdResource) -> list[Danger]:
             "SyncTarget (drbd_receiver.c drbd_asb_recover_1p, ASB_DISCARD_SECONDARY): every "
             "write acknowledged on that side during the split is overwritten; flagged "
             "always, since the lab cannot know whether that loss is acceptable", res.name,
-            f"drbd[{res.name}] fails: {_second_node(res)} is resynced from the Primary "
-            "over its own writes (the report's resync-started counts discarded_blocks)"))
+            f"drbd[{res.name}] fails where a split brain can happen (fencing dont-care, no "
+            f"power fencing): {_second_node(res)} is resynced from the Primary over its own "
+            "writes (the report's resync-started counts discarded_blocks)"))
     return out
 
 
@@ -106,6 +108,8 @@ def _cluster(base: str, cluster: ClusterSpec) -> list[Danger]:
     alone = [n for n in cluster.nodes if votes[n] < quorum]
     if not alone:
         return []
+    survivor = alone[0]
+    lost = next(n for n in cluster.nodes if n != survivor)
     return [Danger(
         DangerCode.COROSYNC_TWO_NODES_WITHOUT_TWO_NODE, f"{base}.two_node",
         f"false (2 nodes, expected_votes {expected}, quorum {quorum})",
@@ -113,8 +117,7 @@ def _cluster(base: str, cluster: ClusterSpec) -> list[Danger]:
         "without two_node: 1 the survivor of a node loss is not quorate and stops cluster "
         "services (DLM, clustered LVM, fencing); two_node: 1 sets quorum to 1 (with "
         "wait_for_all)", cluster.name,
-        f"quorum[{cluster.name}] fails: {cluster.nodes[0]} is not quorate once "
-        f"{cluster.nodes[1]} is lost")]
+        f"quorum[{cluster.name}] fails: {survivor} is not quorate once {lost} is lost")]
 
 
 def _overlays(topology: Topology) -> list[Danger]:
