@@ -36,7 +36,7 @@ def test_run_completes_shipped_drill_names_and_files() -> None:
 
 def test_commands_and_backends_complete() -> None:
     assert _stackdrill(_STACKDRILL_COMPLETE="bash_complete", COMP_WORDS="stackdrill li",
-                       COMP_CWORD="1").splitlines() == ["plain,list"]
+                       COMP_CWORD="1").splitlines() == ["plain,lint", "plain,list"]
     assert _stackdrill(_STACKDRILL_COMPLETE="bash_complete",
                        COMP_WORDS="stackdrill run x --backend n",
                        COMP_CWORD="4").splitlines() == ["plain,netns"]
