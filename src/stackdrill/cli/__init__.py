@@ -58,6 +58,8 @@ COMMANDS: tuple[Entry, ...] = (
     Entry("coverage", "stackdrill.cli.coverage:coverage_cmd",
           "The peer suites' situations and the drills that rehearse them."),
     Entry("validate", "stackdrill.cli.run:validate", "Check topology and drill files."),
+    Entry("import", "stackdrill.cli.importing:import_cmd",
+          "Read real configuration files (DRBD, LVM, corosync, libvirt, Nova) as a topology."),
     Entry("schema", "stackdrill.cli.run:schema",
           "Print the JSON Schema of topology or drill files."),
     Entry("backends", "stackdrill.cli.run:backends",
