@@ -95,7 +95,7 @@ def _block(tokens: list[Token], pos: int, file: str, depth: int) -> tuple[tuple[
         tok = tokens[pos]
         if tok.is_punct("}"):
             if words:
-                raise SyntaxProblem(tok.line, f"missing ';' after {shown(words[-1].text)}")
+                raise SyntaxProblem(words[-1].line, f"missing ';' after {shown(words[-1].text)}")
             return tuple(out), pos
         if tok.is_punct(";"):
             if words:
