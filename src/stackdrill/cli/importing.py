@@ -17,13 +17,6 @@ from stackdrill.echo import cut
 Examples:
   stackdrill import fixtures/nova-drbd -o nova.yaml
   stackdrill import fixtures/two-node-clvm --json
-\b
-CONFIG_DIR holds one directory per host with that host's files at their real paths
-(as sosreport or an Ansible fetch collects them), and optionally nova-inventory.json:
-  HOST/etc/drbd.conf (+ the files it includes)    HOST/etc/lvm/lvm.conf
-  HOST/etc/corosync/corosync.conf                 HOST/etc/systemd/network/*.network|.netdev
-  HOST/etc/libvirt/qemu/*.xml (virsh dumpxml)     HOST/etc/dnsmasq.conf, etc/dnsmasq.d/*.conf
-  HOST/commands/lsblk.json, vgs.json, lvs.json    HOST/proc/cpuinfo, meminfo, drbd
 See README "Importing your configuration".""")
 @click.argument("config_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
@@ -34,7 +27,26 @@ See README "Importing your configuration".""")
 def import_cmd(config_dir: Path, output: Path | None, as_json: bool) -> None:
     """Read the operator's configuration from CONFIG_DIR and write a topology, a comment
     per field saying where it came from. What could not be mapped goes to stderr; exit 2
-    when some of it would make the topology wrong, or on a file that cannot be read."""
+    when some of it would make the topology wrong, or on a file that cannot be read.
+
+    CONFIG_DIR holds one directory per host with that host's files at their real paths
+    (as sosreport or an Ansible fetch collects them), and optionally a Nova export:
+
+    \b
+    HOST/etc/drbd.conf             DRBD 8.4, with the files it includes
+    HOST/etc/lvm/lvm.conf          locking_type, use_lvmlockd, filters
+    HOST/etc/corosync/corosync.conf
+    HOST/etc/systemd/network/      *.network (addresses, MTU), *.netdev (VXLAN, bridge)
+    HOST/etc/libvirt/qemu/*.xml    domain XML (virsh dumpxml)
+    HOST/etc/dnsmasq.d/*.conf      dhcp-host: the guests' fixed IPs (and etc/dnsmasq.conf)
+    HOST/commands/lsblk.json       lsblk --json --bytes -o NAME,SIZE,TYPE
+    HOST/commands/vgs.json         vgs --reportformat json --units g --nosuffix
+                                       -o +pv_name,vg_extent_size,vg_lock_type
+    HOST/commands/lvs.json         lvs --reportformat json --units g --nosuffix
+    HOST/proc/cpuinfo, meminfo, drbd
+    nova-inventory.json            {"servers": [...], "volumes": [...],
+                                    "networks": [...], "subnets": [...]} from the APIs
+    """
     from stackdrill.importer import import_config
     from stackdrill.importer.emit import render
 

@@ -49,18 +49,13 @@ def _emit(value: Any, path: str, indent: int, lines: list[str],
             _entry(f"{pad}{_scalar(key)}:", item, sub, indent, lines, origins)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _entry(f"{pad}-", item, f"{path}[{i}]", indent, lines, origins, in_list=True)
+            _entry(f"{pad}-", item, f"{path}[{i}]", indent, lines, origins)
 
 
 def _entry(head: str, item: Any, path: str, indent: int, lines: list[str],
-           origins: dict[str, str], in_list: bool = False) -> None:
-    if isinstance(item, dict) and item and not in_list:
-        lines.append(head + _comment(path, origins))
-        _emit(item, path, indent + 2, lines, origins)
-    elif isinstance(item, dict) and item:
-        lines.append(head + _comment(path, origins))
-        _emit(item, path, indent + 2, lines, origins)
-    elif isinstance(item, list) and item and any(isinstance(x, dict) for x in item):
+           origins: dict[str, str]) -> None:
+    nested = isinstance(item, list) and any(isinstance(x, dict) for x in item)
+    if (isinstance(item, dict) and item) or nested:
         lines.append(head + _comment(path, origins))
         _emit(item, path, indent + 2, lines, origins)
     else:

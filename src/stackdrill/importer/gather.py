@@ -148,10 +148,8 @@ def _proc(reader: _Reader) -> None:
 
 def _unread(cdir: ConfigDir, base: Path, host: HostFiles, notes: Notes) -> None:
     """Every other file of the host is reported, never silently passed over."""
-    seen = 0
-    for path in sorted(base.rglob("*")):
-        seen += 1
-        if seen > 20 * MAX_FILES:
+    for seen, path in enumerate(sorted(base.rglob("*"))):
+        if seen >= 20 * MAX_FILES:
             notes.ignored(Source(host.name), "(more files)", "not all files were listed")
             return
         if path.is_file() and path not in host.read:

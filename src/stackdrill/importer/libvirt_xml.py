@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml
@@ -148,7 +149,7 @@ def _nic(node: Element, index: int, file: str) -> Nic:
                source=Source(file, key=f"devices/interface[{index}]"))
 
 
-def _nova(root: Element) -> dict[str, object]:
+def _nova(root: Element) -> dict[str, Any]:
     inst = root.find("./metadata/nova:instance", NOVA_NS)
     if inst is None:
         return {}

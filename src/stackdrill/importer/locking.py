@@ -27,7 +27,8 @@ def host_locking(settings: tuple[LvmSetting, ...]) -> tuple[str, Source | None]:
         return "clustered", kind.source
     if kind is not None and kind.value == 0:
         return "none", kind.source
-    return "local", (kind or lockd).source if (kind or lockd) else None
+    said = kind or lockd
+    return "local", said.source if said is not None else None
 
 
 def vg_locking(draft: Draft) -> None:

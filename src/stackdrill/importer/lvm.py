@@ -45,7 +45,7 @@ def _section(tokens: list[Token], pos: int, file: str, prefix: str, depth: int
     out: list[LvmSetting] = []
     while pos < len(tokens) and not tokens[pos].is_punct("}"):
         name = tokens[pos]
-        if name.quoted or len(name.text) == 1 and name.text in "{}=[],":
+        if name.quoted or (len(name.text) == 1 and name.text in "{}=[],"):
             raise SyntaxProblem(name.line, f"expected a name, got {name.text!r}")
         nxt = tokens[pos + 1] if pos + 1 < len(tokens) else None
         if nxt is not None and nxt.is_punct("{"):

@@ -44,7 +44,7 @@ def bridges(draft: Draft) -> dict[tuple[str, str], str]:
 
 
 def networks(draft: Draft) -> None:
-    overlay_bridges = {b for b in bridges(draft).values()}
+    overlay_bridges = set(bridges(draft).values())
     for host, files in sorted(draft.hosts.items()):
         for unit in files.units:
             link = _link_name(unit)
@@ -62,7 +62,7 @@ def unused_networks(draft: Draft) -> None:
     default route) is left out, and said so; the other networks' paths are renumbered."""
     nets = draft.data.get("networks", [])
     moved: dict[str, str] = {}
-    kept = []
+    kept: list[dict[str, Any]] = []
     for old, net in enumerate(nets):
         if net["purposes"]:
             moved[f"networks[{old}]"] = f"networks[{len(kept)}]"

@@ -12,7 +12,13 @@ from stackdrill.importer.drbd import DrbdConfig, Option, Resource
 from stackdrill.importer.drbdadm import flatten
 from stackdrill.importer.files import ConfigError
 from stackdrill.importer.result import Source
-from stackdrill.topology.model import AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, FencingPolicy, OnIoError
+from stackdrill.topology.model import (
+    AfterSb0Pri,
+    AfterSb1Pri,
+    AfterSb2Pri,
+    FencingPolicy,
+    OnIoError,
+)
 
 ALGS = ("md5", "sha1", "sha256", "crc32c")
 # drbd.conf option -> (topology field, allowed values or None for a number)
@@ -97,7 +103,7 @@ def _resource(draft: Draft, config: DrbdConfig, res: Resource) -> None:
         raise ConfigError(str(res.source), [Problem("", f"resource {res.name}: DRBD 8.4 "
                                             f"needs two `on` sections, got {len(res.hosts)}")])
     item: dict[str, Any] = {}
-    index, base = draft.append("drbd", item)
+    _index, base = draft.append("drbd", item)
     draft.put(f"{base}.name", item, "name", res.name, res.source)
     nodes = [h.host.split(".")[0] for h in res.hosts]
     draft.put(f"{base}.nodes", item, "nodes", nodes, res.hosts[0].source)

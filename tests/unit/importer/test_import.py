@@ -104,7 +104,8 @@ def test_a_quorum_option_the_lab_lacks_exits_2(tmp_path: Path) -> None:
     cfg = _copy(tmp_path, "two-node-clvm")
     for host in ("alice", "bob"):
         conf = cfg / host / "etc/corosync/corosync.conf"
-        conf.write_text(conf.read_text().replace("two_node: 1", "two_node: 1\n\tauto_tie_breaker: 1"))
+        conf.write_text(conf.read_text().replace("two_node: 1",
+                                                 "two_node: 1\n\tauto_tie_breaker: 1"))
     out = CliRunner().invoke(cli, ["import", str(cfg), "-o", str(tmp_path / "t.yaml")])
     assert out.exit_code == 2
     assert "quorum.auto_tie_breaker: wrong:" in out.output
@@ -170,7 +171,8 @@ def test_hostile_files_end_in_one_error_line(tmp_path: Path, rel: str, content: 
     assert message in out.output and "Traceback" not in out.output
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(alphabet=st.sampled_from(list('{};"# \nabcon01.:/*')), max_size=200))
 def test_any_drbd_conf_imports_or_fails_with_an_input_error(tmp_path: Path, text: str) -> None:
     conf = tmp_path / "h" / "etc" / "drbd.conf"
