@@ -62,7 +62,8 @@ def import_cmd(config_dir: Path, output: Path | None, as_json: bool) -> None:
         click.echo(text, nl=False)
     for item in result.unmapped:
         line = f"{item.source}: {item.option}: {item.kind.value}: {item.why}"
-        click.echo(f"stackdrill: not mapped: {cut(line, 300)}".replace("\n", " "), err=True)
+        shown = "".join(c if c.isprintable() else "?" for c in cut(line, 300))
+        click.echo(f"stackdrill: not mapped: {shown}", err=True)
     if result.wrong:
         click.echo(f"stackdrill: error: {len(result.wrong)} setting(s) not mapped would make "
                    "the topology wrong (listed above)", err=True)

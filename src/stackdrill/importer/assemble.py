@@ -24,6 +24,7 @@ def import_config(path: Path) -> ImportResult:
     notes = Notes()
     hosts = {name: read_host(cdir, name, notes) for name in cdir.hosts()}
     inventory = _inventory(cdir)
+    _top_level(cdir, notes)
     draft = Draft(hosts, notes)
     draft.data["name"] = as_name(cdir.root.resolve().name)
     draft.data["description"] = f"imported from {cdir.root.resolve().name}"
@@ -43,6 +44,17 @@ def import_config(path: Path) -> ImportResult:
     except TopologyError as exc:
         raise TopologyError(str(cdir.root), [_traced(p, notes) for p in exc.problems]) from None
     return ImportResult(topology, tuple(notes.mapped.values()), tuple(notes.unmapped))
+
+
+def _top_level(cdir: ConfigDir, notes: Notes) -> None:
+    """Files beside the host directories, other than the Nova export, are reported."""
+    for count, path in enumerate(sorted(p for p in cdir.root.iterdir() if not p.is_dir())):
+        if count >= 100:
+            notes.ignored(Source("."), "(more files)", "not all files were listed")
+            return
+        if path.name != compute.INVENTORY:
+            notes.ignored(Source(cdir.rel(path)), "(file)", "only the host directories and "
+                          f"{compute.INVENTORY} are read")
 
 
 def _inventory(cdir: ConfigDir) -> Inventory | None:

@@ -10,7 +10,7 @@ drbd-utils is installed, `drbdadm_check.py` asks drbdadm itself and the tests co
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from stackdrill.echo import shown
@@ -67,6 +67,7 @@ class DrbdConfig:
     common: dict[str, tuple[Option, ...]]
     resources: tuple[Resource, ...]
     other: tuple[Option, ...] = ()  # global section and unknown top-level statements
+    absolute_includes: bool = False  # drbdadm would read the importing machine's files
 
     def options(self, resource: Resource, section: str) -> dict[str, Option]:
         """The resource's options of one section, `common`'s first (a resource's own
@@ -74,6 +75,15 @@ class DrbdConfig:
         merged = {o.name: o for o in self.common.get(section, ())}
         merged.update({o.name: o for o in resource.sections.get(section, ())})
         return merged
+
+
+@dataclass
+class _Walk:
+    """What reading the include tree found: the files, and whether an include was
+    absolute (read from the host's tree here, from / by drbdadm)."""
+
+    files: set[Path]
+    absolute: bool = False
 
 
 def parse_statements(text: str, source_file: str) -> tuple[Stmt, ...]:
@@ -119,12 +129,13 @@ def _block(tokens: list[Token], pos: int, file: str, depth: int) -> tuple[tuple[
 
 def read_drbd(cdir: ConfigDir, conf: Path, files: set[Path] | None = None) -> DrbdConfig:
     """drbd.conf and everything it includes, as one config; `files` collects the paths."""
-    stmts = list(_with_includes(cdir, conf, 0, set(), files if files is not None else set()))
-    return interpret(stmts)
+    walk = _Walk(files if files is not None else set())
+    stmts = list(_with_includes(cdir, conf, 0, set(), walk))
+    return replace(interpret(stmts), absolute_includes=walk.absolute)
 
 
 def _with_includes(cdir: ConfigDir, path: Path, depth: int, seen: set[Path],
-                   files: set[Path]) -> Iterator[Stmt]:
+                   walk: _Walk) -> Iterator[Stmt]:
     """The file's statements with each `include` replaced by the included files' (in
     glob order, relative to drbd.conf's directory as drbdadm resolves them)."""
     name = cdir.rel(path)
@@ -132,33 +143,33 @@ def _with_includes(cdir: ConfigDir, path: Path, depth: int, seen: set[Path],
     if resolved in seen or depth > MAX_INCLUDE_DEPTH:
         raise ConfigError(name, [Problem("", "include loop (the file includes itself, "
                                          "directly or through others)")])
-    files.add(path)
+    walk.files.add(path)
     try:
         stmts = parse_statements(cdir.read(path), name)
     except SyntaxProblem as exc:
         raise ConfigError(f"{name}:{exc.line}", [Problem("", exc.message)]) from None
     for stmt in stmts:
         if stmt.words[0] == "include" and stmt.body is None:
-            yield from _include(cdir, path, stmt, depth, seen | {resolved}, files)
+            yield from _include(cdir, path, stmt, depth, seen | {resolved}, walk)
         else:
             yield stmt
 
 
 def _include(cdir: ConfigDir, path: Path, stmt: Stmt, depth: int, seen: set[Path],
-             files: set[Path]) -> Iterator[Stmt]:
+             walk: _Walk) -> Iterator[Stmt]:
     where = str(stmt.source)
     if len(stmt.words) != 2:
         raise ConfigError(where, [Problem("", "include takes one file name or glob")])
     pattern = stmt.words[1]
     base = path.parent
     if pattern.startswith("/"):  # an absolute path names the host's own tree
-        host_root = _host_root(cdir, path)
-        base, pattern = host_root, pattern.lstrip("/")
+        base, pattern = _host_root(cdir, path), pattern.lstrip("/")
+        walk.absolute = True
     if ".." in Path(pattern).parts:
         raise ConfigError(where, [Problem("", f"{shown(stmt.words[1])}: '..' in an include "
                                           "is refused")])
     for included in cdir.glob(base, pattern, where):
-        yield from _with_includes(cdir, included, depth + 1, seen, files)
+        yield from _with_includes(cdir, included, depth + 1, seen, walk)
 
 
 def _host_root(cdir: ConfigDir, path: Path) -> Path:

@@ -10,6 +10,12 @@ import yaml
 from stackdrill.importer.result import ImportResult, Unmapped
 
 
+def _safe(text: str) -> str:
+    """A comment's text on one line whatever a file name holds (a CR or a line separator
+    would end the comment and make the rest YAML)."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 def _scalar(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=1 << 20).strip().removesuffix(
         "\n...").strip()
@@ -18,7 +24,7 @@ def _scalar(value: Any) -> str:
 def render(result: ImportResult, config_dir: str) -> str:
     origins = {m.path: str(m.source) for m in result.mapped}
     data = result.topology.model_dump(mode="json", exclude_defaults=True)
-    lines = [f"# Imported by `stackdrill import {config_dir}`: each field's comment names "
+    lines = [f"# Imported by `stackdrill import {_safe(config_dir)}`: each field's comment names "
              "the file it was read from;", "# a field without one is the lab's default "
              "or derived (roles, purposes, names)."]
     lines += _unmapped_header(result.unmapped)
@@ -30,14 +36,14 @@ def _unmapped_header(unmapped: tuple[Unmapped, ...]) -> list[str]:
     out = []
     for item in unmapped:
         if item.kind.value != "ignored":
-            out.append(f"# not mapped ({item.kind.value}): {item.source}: "
-                       f"{item.option}: {item.why}".replace("\n", " "))
+            out.append(_safe(f"# not mapped ({item.kind.value}): {item.source}: "
+                             f"{item.option}: {item.why}"))
     return out
 
 
 def _comment(path: str, origins: dict[str, str]) -> str:
     origin = origins.get(path)
-    return f"  # {origin}".replace("\n", " ") if origin else ""
+    return f"  # {_safe(origin)}" if origin else ""
 
 
 def _emit(value: Any, path: str, indent: int, lines: list[str],
@@ -49,7 +55,13 @@ def _emit(value: Any, path: str, indent: int, lines: list[str],
             _entry(f"{pad}{_scalar(key)}:", item, sub, indent, lines, origins)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _entry(f"{pad}-", item, f"{path}[{i}]", indent, lines, origins)
+            sub = f"{path}[{i}]"
+            if isinstance(item, dict) and item:  # "- name: r0" then its other keys
+                start = len(lines)
+                _emit(item, sub, indent + 2, lines, origins)
+                lines[start] = f"{pad}- {lines[start][indent + 2:]}"
+            else:
+                _entry(f"{pad}-", item, sub, indent, lines, origins)
 
 
 def _entry(head: str, item: Any, path: str, indent: int, lines: list[str],

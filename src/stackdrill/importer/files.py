@@ -71,8 +71,8 @@ class ConfigDir:
     def glob(self, base: Path, pattern: str, named_in: str) -> list[Path]:
         """Files matching `pattern` under `base`, sorted, at most `MAX_FILES`."""
         found: list[Path] = []
-        for path in base.glob(pattern):
-            if len(found) >= MAX_FILES:
+        for count, path in enumerate(base.glob(pattern)):
+            if count >= MAX_FILES:
                 raise ConfigError(named_in, [Problem("", f"{shown(pattern)} matches more "
                                              f"than {MAX_FILES} files: refused")])
             if path.is_file():

@@ -114,7 +114,7 @@ def read_host(cdir: ConfigDir, name: str, notes: Notes) -> HostFiles:
 def _drbd(cdir: ConfigDir, conf: Path, host: HostFiles) -> DrbdConfig:
     config = read_drbd(cdir, conf, host.read)
     tool = drbdadm.drbdadm_path()
-    if tool is not None:
+    if tool is not None and not config.absolute_includes:
         try:
             theirs = drbdadm.dump_xml(tool, conf.resolve())
         except drbdadm.DrbdadmRefused as exc:
@@ -148,10 +148,12 @@ def _proc(reader: _Reader) -> None:
 
 def _unread(cdir: ConfigDir, base: Path, host: HostFiles, notes: Notes) -> None:
     """Every other file of the host is reported, never silently passed over."""
-    for seen, path in enumerate(sorted(base.rglob("*"))):
+    found = []
+    for seen, path in enumerate(base.rglob("*")):
         if seen >= 20 * MAX_FILES:
             notes.ignored(Source(host.name), "(more files)", "not all files were listed")
-            return
+            break
         if path.is_file() and path not in host.read:
-            notes.ignored(Source(cdir.rel(path)), "(file)", "the importer does not read "
-                          "this file")
+            found.append(path)
+    for path in sorted(found):
+        notes.ignored(Source(cdir.rel(path)), "(file)", "the importer does not read this file")

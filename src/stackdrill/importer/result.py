@@ -78,7 +78,11 @@ class Notes:
 
     def unmapped_option(self, source: Source, option: str, why: str,
                         kind: UnmappedKind) -> None:
-        self.unmapped.append(Unmapped(source, option, why, kind))
+        """Noted once per place and option (an option inherited by both `on` sections
+        of a resource is one line of the operator's file)."""
+        item = Unmapped(source, option, why, kind)
+        if item not in self.unmapped:
+            self.unmapped.append(item)
 
     def ignored(self, source: Source, option: str, why: str) -> None:
         self.unmapped_option(source, option, why, UnmappedKind.IGNORED)

@@ -123,6 +123,16 @@ def _resource(draft: Draft, config: DrbdConfig, res: Resource) -> None:
             _option(draft, item, base, section, opt)
     for opt in res.other:
         draft.notes.wrong(opt.source, opt.name, "not a resource statement the importer knows")
+    for on in res.hosts:
+        for opt in on.other:
+            if opt.name == "meta-disk":
+                draft.notes.ignored(opt.source, opt.name, "the lab models no DRBD metadata")
+            elif opt.name == "volume":
+                draft.notes.wrong(opt.source, opt.name, "the lab models one volume per "
+                                  "resource: write device/disk in the `on` section")
+            else:
+                draft.notes.wrong(opt.source, opt.name, f"not an `on {on.host}` statement "
+                                  "the importer knows")
     _primary(draft, config, res, item, base)
 
 
