@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stackdrill.echo import shown
 from stackdrill.errors import Problem
 from stackdrill.importer.files import ConfigError
 from stackdrill.importer.result import Source
@@ -47,6 +48,6 @@ def parse_corosync(text: str, file: str) -> tuple[Key, ...]:
             out.append(Key(path, value.strip(), Source(file, number),
                            stack[-1][1] if stack else 0))
     if stack:
-        raise ConfigError(f"{file}:{stack[-1][1]}", [Problem("", f"section {stack[-1][0]!r} "
+        raise ConfigError(f"{file}:{stack[-1][1]}", [Problem("", f"section {shown(stack[-1][0])} "
                                                               "is never closed")])
     return tuple(out)

@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from stackdrill.echo import cut
 from stackdrill.importer.result import ImportResult, Unmapped
 
 
@@ -36,8 +37,8 @@ def _unmapped_header(unmapped: tuple[Unmapped, ...]) -> list[str]:
     out = []
     for item in unmapped:
         if item.kind.value != "ignored":
-            out.append(_safe(f"# not mapped ({item.kind.value}): {item.source}: "
-                             f"{item.option}: {item.why}"))
+            out.append(_safe(cut(f"# not mapped ({item.kind.value}): {item.source}: "
+                                 f"{item.option}: {item.why}", 400)))
     return out
 
 

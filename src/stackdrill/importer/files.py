@@ -47,8 +47,11 @@ class ConfigDir:
 
     def read(self, path: Path) -> str:
         self.inside(path, self.rel(path))
-        text = read_text(path, ConfigError, MAX_FILE_BYTES, "a configuration file is a few KiB")
-        return text
+        try:
+            return read_text(path, ConfigError, MAX_FILE_BYTES,
+                             "a configuration file is a few KiB")
+        except ConfigError as exc:  # named as the user sees it, relative to CONFIG_DIR
+            raise ConfigError(self.rel(path), exc.problems) from None
 
     def hosts(self) -> list[str]:
         """The host directories, by name; a name that cannot be a host is refused."""

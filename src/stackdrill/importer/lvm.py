@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from stackdrill.echo import shown
 from stackdrill.errors import Problem
 from stackdrill.importer.files import ConfigError
 from stackdrill.importer.result import Source
@@ -46,19 +47,19 @@ def _section(tokens: list[Token], pos: int, file: str, prefix: str, depth: int
     while pos < len(tokens) and not tokens[pos].is_punct("}"):
         name = tokens[pos]
         if name.quoted or (len(name.text) == 1 and name.text in "{}=[],"):
-            raise SyntaxProblem(name.line, f"expected a name, got {name.text!r}")
+            raise SyntaxProblem(name.line, f"expected a name, got {shown(name.text)}")
         nxt = tokens[pos + 1] if pos + 1 < len(tokens) else None
         if nxt is not None and nxt.is_punct("{"):
             inner, pos = _section(tokens, pos + 2, file, f"{prefix}{name.text}/", depth + 1)
             if pos >= len(tokens):
-                raise SyntaxProblem(name.line, f"section {name.text!r} is never closed")
+                raise SyntaxProblem(name.line, f"section {shown(name.text)} is never closed")
             out += inner
             pos += 1
         elif nxt is not None and nxt.is_punct("="):
             value, pos = _value(tokens, pos + 2, name.line)
             out.append(LvmSetting(f"{prefix}{name.text}", value, Source(file, name.line)))
         else:
-            raise SyntaxProblem(name.line, f"expected '=' or '{{' after {name.text!r}")
+            raise SyntaxProblem(name.line, f"expected '=' or '{{' after {shown(name.text)}")
     return out, pos
 
 
