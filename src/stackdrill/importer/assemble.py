@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from stackdrill.errors import Problem, TopologyError
-from stackdrill.importer import cluster, compute, locking, network, storage
+from stackdrill.importer import cluster, compute, locking, network, storage, volumes
 from stackdrill.importer.draft import Draft, as_name
 from stackdrill.importer.files import ConfigDir
 from stackdrill.importer.gather import read_host
@@ -31,7 +31,7 @@ def import_config(path: Path) -> ImportResult:
     network.networks(draft)
     overlay_of = network.overlays(draft, inventory)
     storage.resources(draft)
-    storage.volume_groups(draft, compute.cinder_names(inventory).get)
+    volumes.volume_groups(draft, compute.cinder_names(inventory).get)
     locking.vg_locking(draft)
     locking.lvm_options(draft)
     cluster.clusters(draft)

@@ -27,23 +27,6 @@ from stackdrill.importer.networkd import UnitFile, parse_unit
 from stackdrill.importer.procinfo import cpu_count, drbd_roles, memory_mib
 from stackdrill.importer.result import Notes, Source
 
-# (relative path or glob, what it is) -- the README's table of what is read
-READ = (
-    ("etc/drbd.conf", "DRBD 8.4 configuration, with the files it includes"),
-    ("etc/lvm/lvm.conf", "LVM locking (locking_type, use_lvmlockd) and filters"),
-    ("etc/corosync/corosync.conf", "cluster nodes, quorum options, totem token"),
-    ("etc/systemd/network/*.network", "addresses, MTUs, the VXLAN device's parent"),
-    ("etc/systemd/network/*.netdev", "the overlay's VXLAN and bridge devices"),
-    ("etc/dnsmasq.conf, etc/dnsmasq.d/*.conf", "dhcp-host: guests' fixed overlay IPs"),
-    ("etc/libvirt/qemu/*.xml", "domain XML (virsh dumpxml): guests, disks, NICs"),
-    ("commands/lsblk.json", "lsblk --json --bytes -o NAME,SIZE,TYPE: disk sizes"),
-    ("commands/vgs.json", "vgs --reportformat json --units g --nosuffix "
-                          "-o +pv_name,vg_extent_size,vg_lock_type"),
-    ("commands/lvs.json", "lvs --reportformat json --units g --nosuffix"),
-    ("proc/cpuinfo, proc/meminfo", "the host's CPUs and memory"),
-    ("proc/drbd", "which node is Primary now"),
-)
-
 
 @dataclass
 class HostFiles:

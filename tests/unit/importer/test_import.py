@@ -171,7 +171,7 @@ def test_hostile_files_end_in_one_error_line(tmp_path: Path, rel: str, content: 
     assert message in out.output and "Traceback" not in out.output
 
 
-SYNTAX = list('{};"#=[],:<>/&\\ \n\rabcon01.*') + ["\x00", "\u2028", "é"]
+SYNTAX = [*'{};"#=[],:<>/&\\ \n\rabcon01.*', "\x00", "\u2028", "é"]
 FILES = ["etc/drbd.conf", "etc/lvm/lvm.conf", "etc/corosync/corosync.conf",
          "etc/systemd/network/a.network", "etc/libvirt/qemu/a.xml", "commands/vgs.json",
          "proc/drbd"]
