@@ -88,9 +88,8 @@ def test_the_parser_reads_every_fixture_as_drbdadm_does(conf: Path) -> None:
     ours = flatten(read_drbd(ConfigDir(story), conf))
     tool = drbdadm_path()
     assert tool is not None
+    assert any(key[0] == "host" for key in ours)  # the `on` sections were read
     assert ours == dump_xml(tool, conf)
-    assert ("resource", ours and next(k[1] for k in ours if k[0] == "resource"), "net",
-            "protocol") in ours or ("common", "net", "protocol") in ours
 
 
 def test_lvm_conf_sections_lists_and_lines() -> None:
