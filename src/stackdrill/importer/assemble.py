@@ -111,9 +111,12 @@ def _traced(problem: Problem, notes: Notes) -> Problem:
 
 
 def _nearest(path: str, mapped: dict[str, Mapped]) -> Source | None:
+    """The origin of `path`, else of the item's name (a problem about a whole VG), else
+    of the nearest enclosing field."""
     while path:
-        if path in mapped:
-            return mapped[path].source
+        for candidate in (path, f"{path}.name"):
+            if candidate in mapped:
+                return mapped[candidate].source
         cut = max(path.rfind("."), path.rfind("["))
         path = path[:cut] if cut > 0 else ""
     return None

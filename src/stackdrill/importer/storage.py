@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
+from stackdrill.echo import shown
 from stackdrill.errors import Problem
 from stackdrill.importer.draft import Draft
 from stackdrill.importer.drbd import DrbdConfig, Option, Resource
@@ -141,6 +142,9 @@ def _backing(draft: Draft, res: Resource, item: dict[str, Any], base: str) -> No
         if on.disk is None:
             raise ConfigError(str(on.source), [Problem("", f"resource {res.name}: no disk "
                                                f"for {on.host}")])
+        if on.host.split(".")[0] not in draft.hosts:
+            raise ConfigError(str(on.source), [Problem("", f"resource {res.name}: `on "
+                              f"{shown(on.host)}` is none of CONFIG_DIR's host directories")])
         disk = draft.need_disk(on.host.split(".")[0], on.disk)
         if disk is None:
             raise ConfigError(str(on.source), [Problem("", f"size of {on.disk} on {on.host} "

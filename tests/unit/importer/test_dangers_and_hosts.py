@@ -107,3 +107,29 @@ def test_json_lists_the_mapping_and_the_unmapped() -> None:
     kinds = {u["option"]: u["kind"] for u in data["unmapped"]}
     assert kinds["net/max-buffers"] == "ignored"
     assert kinds["handlers/split-brain"] == "modelled-differently"
+
+
+
+def test_a_resource_on_a_host_without_a_directory_is_one_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg"
+    shutil.copytree(FIXTURES / "two-node-clvm", cfg)
+    shutil.rmtree(cfg / "bob")
+    with pytest.raises(InputError) as caught:
+        import_config(cfg)
+    assert str(caught.value) == ("alice/etc/drbd.d/r0.res:21: resource r0: `on 'bob'` is "
+                                 "none of CONFIG_DIR's host directories")
+
+
+def test_a_validation_problem_names_the_operators_file(tmp_path: Path) -> None:
+    """LVs larger than their DRBD device: the topology's error points at the lvs report
+    it came from (this check stays whatever the dangers pass turns from errors into
+    flagged dangers)."""
+    cfg = tmp_path / "cfg"
+    shutil.copytree(FIXTURES / "two-node-clvm", cfg)
+    lvs = cfg / "alice/commands/lvs.json"
+    lvs.write_text(lvs.read_text().replace('"lv_size":"10.00"', '"lv_size":"60.00"'))
+    with pytest.raises(InputError) as caught:
+        import_config(cfg)
+    assert str(caught.value).endswith(
+        "volume_groups[0]: capacity exceeded: volumes need 120 GB, the PV has 90 GB "
+        "(from alice/commands/vgs.json#vg[vg-shared])")
