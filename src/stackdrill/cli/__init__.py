@@ -59,6 +59,8 @@ COMMANDS: tuple[Entry, ...] = (
     Entry("coverage", "stackdrill.cli.coverage:coverage_cmd",
           "The peer suites' situations and the drills that rehearse them."),
     Entry("validate", "stackdrill.cli.run:validate", "Check topology and drill files."),
+    Entry("import", "stackdrill.cli.importing:import_cmd",
+          "Read real configuration files (DRBD, LVM, corosync, libvirt, Nova) as a topology."),
     Entry("lint", "stackdrill.cli.lint:lint",
           "Flag dangerous settings, each with the drill that shows the damage."),
     Entry("schema", "stackdrill.cli.run:schema",
