@@ -36,6 +36,7 @@ def import_cmd(config_dir: Path, output: Path | None, as_json: bool) -> None:
     HOST/etc/drbd.conf             DRBD 8.4, with the files it includes
     HOST/etc/lvm/lvm.conf          locking_type, use_lvmlockd, filters
     HOST/etc/corosync/corosync.conf
+    HOST/var/lib/pacemaker/cib/cib.xml (the cluster's fencing)
     HOST/etc/systemd/network/      *.network (addresses, MTU), *.netdev (VXLAN, bridge)
     HOST/etc/libvirt/qemu/*.xml    domain XML (virsh dumpxml)
     HOST/etc/dnsmasq.d/*.conf      dhcp-host: the guests' fixed IPs (and etc/dnsmasq.conf)

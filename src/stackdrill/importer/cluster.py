@@ -8,6 +8,7 @@ from stackdrill.errors import Problem
 from stackdrill.importer.corosync import Key
 from stackdrill.importer.draft import Draft
 from stackdrill.importer.files import ConfigError
+from stackdrill.importer.result import Source
 
 IGNORED_PREFIXES = ("logging.", "totem.crypto_", "totem.version", "totem.transport",
                     "totem.interface.", "system.", "resources.", "nodelist.node.nodeid",
@@ -35,6 +36,7 @@ def clusters(draft: Draft) -> None:
             continue
         seen[name] = (host, content)
         _cluster(draft, name, files.corosync)
+        _fencing(draft, len(draft.data["clusters"]) - 1, files.corosync[0].source)
 
 
 def _one(keys: tuple[Key, ...], path: str) -> Key | None:
@@ -101,3 +103,24 @@ def _key(draft: Draft, item: dict[str, Any], base: str, key: Key) -> None:
             draft.notes.ignored(key.source, path, "not relevant to the lab")
     else:
         draft.notes.ignored(key.source, path, "not read by the importer")
+
+
+def _fencing(draft: Draft, index: int, corosync: Source) -> None:
+    """The cluster's fencing from its nodes' Pacemaker CIBs. Without one the lab would
+    have to guess, and a guessed fence device can make a gate pass that the real cluster
+    fails: that is reported as wrong, not assumed."""
+    item: dict[str, Any] = draft.data["clusters"][index]
+    cibs = [(h, draft.hosts[h].cib) for h in item.get("nodes", ()) if h in draft.hosts]
+    found = [(h, c) for h, c in cibs if c is not None]
+    if not found:
+        draft.notes.wrong(corosync, "fencing", "no Pacemaker CIB (var/lib/pacemaker/cib/"
+                          "cib.xml) on any node: how the cluster fences is unknown; the lab "
+                          "assumed power")
+        return
+    host, cib = found[0]
+    for other, theirs in found[1:]:
+        if theirs.fencing is not cib.fencing:
+            draft.notes.wrong(theirs.source, "fencing", f"{other}'s CIB says "
+                              f"{theirs.fencing.value}, {host}'s {cib.fencing.value}; "
+                              f"{host}'s is used")
+    draft.put(f"clusters[{index}].fencing", item, "fencing", cib.fencing.value, cib.source)

@@ -24,6 +24,7 @@ from stackdrill.importer.lvm import (
     parse_vgs,
 )
 from stackdrill.importer.networkd import UnitFile, parse_unit
+from stackdrill.importer.pacemaker import CIB_PATH, CibFencing, parse_cib
 from stackdrill.importer.procinfo import cpu_count, drbd_roles, memory_mib
 from stackdrill.importer.result import Notes, Source
 
@@ -34,6 +35,7 @@ class HostFiles:
     drbd: DrbdConfig | None = None
     lvm: tuple[LvmSetting, ...] = ()
     corosync: tuple[Key, ...] = ()
+    cib: CibFencing | None = None
     units: tuple[UnitFile, ...] = ()
     fixed: tuple[FixedAddress, ...] = ()
     domains: tuple[Domain, ...] = ()
@@ -82,6 +84,8 @@ def read_host(cdir: ConfigDir, name: str, notes: Notes) -> HostFiles:
         host.lvm = parse_lvm_conf(*found)
     if found := reader.text("etc/corosync/corosync.conf"):
         host.corosync = parse_corosync(*found)
+    if found := reader.text(CIB_PATH):
+        host.cib = parse_cib(*found)
     host.units = tuple(parse_unit(*f) for f in reader.each("etc/systemd/network/*.network")
                        + reader.each("etc/systemd/network/*.netdev"))
     dns = ([t] if (t := reader.text("etc/dnsmasq.conf")) else []) + reader.each(

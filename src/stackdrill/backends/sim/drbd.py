@@ -82,11 +82,16 @@ class DrbdDevice:
 
 
 def refused_net_options(spec: DrbdResource) -> str | None:
-    """What `drbdadm up` answers when the kernel refuses the resource's net options
-    (drbd_nl.c _check_net_options: two_primaries needs protocol C, ERR_NOT_PROTO_C, 139),
-    else None. The disks are attached; the resource never connects."""
+    """What `drbdadm up` answers when the kernel refuses the resource's net options, else
+    None. drbd_nl.c _check_net_options, in its order: two_primaries needs protocol C
+    (ERR_NOT_PROTO_C, 139), then an attached disk's fencing resource-and-stonith needs
+    protocol B or C (ERR_STONITH_AND_PROT_A, 155). `up` attaches the disks first (attach
+    checks fencing against a net config only once there is one), so the disks are
+    attached and the resource never connects."""
     if spec.allow_two_primaries and spec.protocol is not Protocol.C:
         return "Failure: (139) Protocol C required"
+    if spec.fencing == "resource-and-stonith" and spec.protocol is Protocol.A:
+        return "Failure: (155) Fencing policy resource-and-stonith only with prot B or C allowed"
     return None
 
 
@@ -99,9 +104,6 @@ class DrbdResourceSim(OperatorCore):
         super().__init__(kernel, spec, underlay, sndbuf_bytes)
         if len(spec.nodes) != 2:
             raise DrbdError(f"{spec.name}: DRBD 8.4 replicates between exactly two nodes")
-        if spec.fencing == "resource-and-stonith" and spec.protocol is Protocol.A:
-            raise DrbdError(f"{spec.name}: Failure: (155) Fencing policy resource-and-stonith"
-                            " only with prot B or C allowed")
         self.stonith, self.outdate_peer = stonith, outdate_peer
         self.policies = Policies(spec.after_sb_0pri, spec.after_sb_1pri, spec.after_sb_2pri,
                                  rr_conflict, two_primaries=spec.allow_two_primaries)

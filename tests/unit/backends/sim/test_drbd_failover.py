@@ -164,14 +164,13 @@ def test_dual_primary_with_stonith_never_splits_brain() -> None:
     assert lab.lost_on("n1", "n2") == []  # every write n2 acked before it died survived
 
 
-def test_stonith_with_protocol_a_is_refused() -> None:
-    """drbd_nl.c ERR_STONITH_AND_PROT_A: fencing resource-and-stonith needs protocol B/C."""
-    try:
-        Lab(fencing="resource-and-stonith", protocol=Protocol.A)
-    except Exception as exc:
-        assert "resource-and-stonith" in str(exc)
-    else:
-        raise AssertionError("protocol A with resource-and-stonith must be refused")
+def test_stonith_with_protocol_a_never_connects() -> None:
+    """drbd_nl.c _check_net_options ERR_STONITH_AND_PROT_A: `drbdadm up` attaches the
+    disks, then the connect is refused (155); the resource stays StandAlone."""
+    lab = Lab(fencing="resource-and-stonith", protocol=Protocol.A)
+    lab.run(30.0)
+    assert lab.st("n1").connection == "StandAlone"
+    assert lab.st("n2").connection == "StandAlone"
 
 
 def test_on_io_error_detach_keeps_serving_from_the_peer() -> None:
