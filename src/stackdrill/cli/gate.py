@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import yaml
 from click.shell_completion import CompletionItem
 from rich.markup import escape
 from rich.table import Table
@@ -17,6 +16,7 @@ from stackdrill.cli.complete import complete_backend
 from stackdrill.cli.output import write_report
 from stackdrill.cli.render import console, quiet_logs
 from stackdrill.errors import InputError, OutputError, Problem
+from stackdrill.gate.files import drill_yaml, topology_yaml
 from stackdrill.gate.plan import GateDrill, Planned
 from stackdrill.gate.report import GateReport, GateVerdict
 from stackdrill.gate.run import plan_gate, run_gate
@@ -170,16 +170,14 @@ def write_gate_report(directory: Path, result: GateReport, topology: Topology,
     except OSError as exc:
         raise OutputError(f"cannot write report {directory}: {exc.strerror or exc}") from None
     drills = {p.name: p for p in planned if isinstance(p, GateDrill)}
-    write_report(directory / "topology.yaml", _yaml(topology.model_dump(
-        mode="json", exclude_none=True)))
+    write_report(directory / "topology.yaml", topology_yaml(topology))
     pages, links = {}, {}
     for r in result.results:
         item = drills.get(r.name)
         if item is None:
             continue
-        spec = item.drill.spec.model_copy(update={"topology": "../topology.yaml"})
         write_report(directory / "drills" / f"{r.name}.yaml",
-                     _yaml(spec.model_dump(mode="json", exclude_none=True)))
+                     drill_yaml(item.drill.spec, "../topology.yaml", result.seed))
         pages[r.name] = drill_page(r, item.drill.topology)
         if pages[r.name]:
             links[r.name] = f"drills/{r.name}.html"
@@ -187,7 +185,3 @@ def write_gate_report(directory: Path, result: GateReport, topology: Topology,
     descriptions = {name: item.drill.spec.description for name, item in drills.items()}
     write_report(directory / "gate.json", result.to_json())
     write_report(directory / "gate.html", render_gate_html(result, pages, descriptions, links))
-
-
-def _yaml(data: object) -> str:
-    return "# written by stackdrill gate\n" + yaml.safe_dump(data, sort_keys=False)

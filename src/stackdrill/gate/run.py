@@ -87,10 +87,11 @@ def run_gate(topology: Topology, *, backend: str = "sim", seed: int = 1,
 
 
 def _run_one(item: GateDrill, backend: str, seed: int, say: Progress) -> DrillResult:
-    """One drill through execute and judge, as `stackdrill run` runs it."""
+    """One drill through execute and judge, as `stackdrill run` runs it (and under the lab
+    name it gives, which the trace records: a drill file of the report reruns to the same
+    trace hash)."""
     try:
         finished = execute(item.drill, backend=backend, seed=seed,
-                           lab_name=f"gate-{item.name}-{seed}",
                            progress=lambda message: say(f"    {message}"))
     except InfrastructureError as exc:
         return _error(item, backend, seed, item.drill.topology, str(exc))

@@ -40,22 +40,26 @@ def invoke(*args: str) -> tuple[int, str, str]:
 def test_a_passing_gate_writes_one_verdict_per_drill(tmp_path: Path) -> None:
     out_dir = tmp_path / "gate-report"
     code, out, err = invoke("gate", str(ROOT / "lab" / "topologies" / "drbd-pair.yaml"),
-                            "--report", str(out_dir))
+                            "--report", str(out_dir), "--seed", "4")
     assert code == 0, (out, err)
-    assert "PASS gate drbd-pair backend=sim seed=1" in out
+    assert "PASS gate drbd-pair backend=sim seed=4" in out
     data = json.loads((out_dir / "gate.json").read_text())
     assert [r["name"] for r in data["results"]] == NAMES
     assert {r["verdict"] for r in data["results"]} == {"PASS"}
     assert data["topology"] == "drbd-pair" and len(data["topology_sha256"]) == 64
-    assert data["backend"] == "sim" and data["seed"] == 1 and data["date"]
+    assert data["backend"] == "sim" and data["seed"] == 4 and data["date"]
     page = (out_dir / "gate.html").read_text()
     assert "PASS — acceptance gate for drbd-pair" in page
     for name in NAMES:
         assert (out_dir / "drills" / f"{name}.html").read_text().count(f"PASS — {name}") == 1
         assert f'href="drills/{name}.html"' in page
-    # a drill of the report reruns as it ran
-    code, out, err = invoke("run", str(out_dir / "drills" / "host-loss.yaml"), "-q")
+    # a drill of the report reruns as it ran: the same trace, byte for byte
+    rerun = tmp_path / "rerun.json"
+    code, out, err = invoke("run", str(out_dir / "drills" / "host-loss.yaml"), "-q",
+                            "--report", str(rerun))
     assert code == 0, (out, err)
+    assert json.loads(rerun.read_text())["trace_sha256"] == data["results"][0]["report"][
+        "trace_sha256"]
 
 
 def test_a_failing_gate_exits_1_and_names_the_drill(tmp_path: Path) -> None:

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
-from stackdrill.drill.load import parse_drill
+from stackdrill.drill.load import load_drill
 from stackdrill.faults import DiskFailure, HostCrash, HostReboot, Partition
 from stackdrill.gate import GateDrill, NotApplicable, standard_drills
 from stackdrill.gate.builders import STANDARD
+from stackdrill.gate.files import drill_yaml, topology_yaml
 from stackdrill.shipped import topology_path
 from stackdrill.topology import Topology, parse_topology
 from stackdrill.topology.load import load_topology
@@ -66,20 +67,21 @@ def test_every_built_drill_loads_as_a_drill_file(name: str, tmp_path: Path) -> N
     """Written out as YAML (as `gate --report` does) and loaded by the drill loader, each
     built drill is the same drill: every name it uses exists, every step fits its length."""
     topology = shipped(name)
-    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(topology.model_dump(
-        mode="json", exclude_none=True)))
+    (tmp_path / "topology.yaml").write_text(topology_yaml(topology))
     planned = standard_drills(topology)
     assert [p.name for p in planned] == [s.name for s in STANDARD]
     for item in planned:
         if isinstance(item, NotApplicable):
             assert item.reason
             continue
-        data = item.drill.spec.model_dump(mode="json", exclude_none=True)
-        data["topology"] = "topology.yaml"
-        loaded = parse_drill(data, tmp_path / f"{item.name}.yaml")
+        path = tmp_path / f"{item.name}.yaml"
+        path.write_text(drill_yaml(item.drill.spec, "topology.yaml", seed=5))
+        loaded = load_drill(path)
         assert loaded.topology == topology
         assert loaded.spec.schedule == item.drill.spec.schedule
         assert loaded.spec.expect == item.drill.spec.expect
+        assert loaded.spec.workload == item.drill.spec.workload
+        assert loaded.spec.duration_s == item.drill.spec.duration_s and loaded.spec.seed == 5
         assert item.victim and item.why
 
 
