@@ -79,7 +79,7 @@ def _survivors_take_over(topology: Topology, victim: str) -> tuple[Expectation, 
         for r in topology.drbd if victim in r.nodes and choose.volumes_on(topology, r))
 
 
-def _evacuation_target(topology: Topology, name: str) -> Planned | choose.Choice:
+def _evacuation_target(topology: Topology, name: str) -> NotApplicable | choose.Choice:
     """The compute host to lose, or why losing one cannot be rehearsed here."""
     title = TITLES[name]
     victim = choose.busiest_compute(topology)
@@ -97,7 +97,7 @@ def host_loss(topology: Topology) -> Planned:
     """The busiest compute host dies for good: its instances come back elsewhere exactly
     once, nothing acknowledged lost, fenced before anything starts elsewhere."""
     target = _evacuation_target(topology, "host-loss")
-    if not isinstance(target, choose.Choice):
+    if isinstance(target, NotApplicable):
         return target
     victim = target.name
     schedule = (_recover(), Step(at=FAULT_AT, id="host-dies",
@@ -111,7 +111,7 @@ def host_loss(topology: Topology) -> Planned:
     return GateDrill(drill, TITLES["host-loss"], victim, target.why)
 
 
-def _storage_target(topology: Topology, name: str) -> Planned | DrbdResource:
+def _storage_target(topology: Topology, name: str) -> NotApplicable | DrbdResource:
     resource = choose.busiest_resource(topology)
     if resource is None:
         return NotApplicable(name, TITLES[name], "no DRBD resource: no replicated storage")
@@ -124,7 +124,7 @@ def storage_primary_loss(topology: Topology) -> Planned:
     """The Primary of the busiest DRBD resource dies for good: its peer is promoted and
     every guest writes again with no acknowledged write lost."""
     resource = _storage_target(topology, "storage-primary-loss")
-    if not isinstance(resource, DrbdResource):
+    if isinstance(resource, NotApplicable):
         return resource
     if not resource.primary:
         return NotApplicable("storage-primary-loss", TITLES["storage-primary-loss"],
@@ -157,7 +157,7 @@ def disk_failure(topology: Topology) -> Planned:
     no workload sees an I/O error (on-io-error detach), and a full resync brings the
     replaced disk back UpToDate and Connected."""
     resource = _storage_target(topology, "disk-failure")
-    if not isinstance(resource, DrbdResource):
+    if isinstance(resource, NotApplicable):
         return resource
     victim = resource.primary[0] if resource.primary else resource.nodes[0]
     other = choose.peer(resource, victim)
@@ -291,7 +291,7 @@ def returning_host(topology: Topology) -> Planned:
     powers on again: it must run none of them and never write to their volumes."""
     name = "returning-host"
     target = _evacuation_target(topology, name)
-    if not isinstance(target, choose.Choice):
+    if isinstance(target, NotApplicable):
         return target
     victim = target.name
     back_at = FAULT_AT + 340

@@ -40,12 +40,15 @@ Progress = Callable[[str], None]
 def plan_gate(topology: Topology, extra: Sequence[GateDrill] = (),
               only: Collection[str] | None = None) -> list[Planned]:
     """The standard drills for this topology, then `extra`; only those named in `only`
-    when given (names are checked by the caller against `planned_names`)."""
+    when given (the CLI says which names exist before it calls this)."""
     planned = [*standard_drills(topology), *extra]
     names = [p.name for p in planned]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ValueError(f"two gate drills share a name: {', '.join(twice)}")
+    unknown = sorted(set(only or ()) - set(names))
+    if unknown:
+        raise ValueError(f"no such gate drill: {', '.join(unknown)} (known: {', '.join(names)})")
     return [p for p in planned if only is None or p.name in only]
 
 

@@ -170,3 +170,14 @@ def test_the_report_round_trips_as_json() -> None:
     gate = run_gate(topology("drbd-pair"), only={"mgmt-partition"}, seed=3)
     again = GateReport.from_json(gate.to_json())
     assert again == gate and again.seed == 3 and again.results[0].report is not None
+
+
+def test_an_unknown_name_or_an_extra_drill_named_as_a_standard_one_is_refused() -> None:
+    topo = topology("drbd-pair")
+    with pytest.raises(ValueError, match=r"no such gate drill: nope \(known: host-loss, "):
+        run_gate(topo, only={"nope"})
+    clash = GateDrill(load_drill("vm-host-failure").model_copy(
+        update={"spec": load_drill("vm-host-failure").spec.model_copy(
+            update={"name": "host-loss"})}), "Another host loss")
+    with pytest.raises(ValueError, match="two gate drills share a name: host-loss"):
+        run_gate(topo, extra=(clash,))
