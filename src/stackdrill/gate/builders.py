@@ -1,7 +1,8 @@
 """The standard drill set, built for one topology from typed values.
 
-Each builder (gate.compute, gate.storage) takes the topology and returns either a `GateDrill` (the drill, its victim
-and why it was chosen) or `NotApplicable` with the reason. The drills are the shipped
+Each builder (in gate.compute and gate.storage) takes the topology and returns either a
+`GateDrill` (the drill, its victim and why it was chosen) or `NotApplicable` with the
+reason. The drills are the shipped
 ones (nova-host-failure, storage-primary-loss, disk-failure, mgmt-partition,
 split-brain-1pri, returning-host-late, maintenance-reboot) with their victims, timings
 and DRBD expectations worked out from the topology instead of written for one lab.
