@@ -1,5 +1,6 @@
 """Regenerate the README's report screenshots with headless Chromium: a passing and a
-failing drill's report (real sim runs) and the failing run's timeline.
+failing drill's report (real sim runs), the failing run's timeline, and the summary of
+the acceptance gate on two-node-clvm (a real gate run on the simulator).
 
 Run: .venv/bin/python scripts/report_screenshots.py   (needs chromium; writes docs/*.png)
 The same pages are rendered and checked in tests/unit/report/test_report_in_browser.py.
@@ -38,6 +39,25 @@ def _save(im: Image.Image, box: tuple[int, int, int, int], out: Path,
     print(f"{out.relative_to(ROOT)}: {out.stat().st_size // 1024} KiB")
 
 
+def gate_summary(tmp: Path) -> None:
+    """The top of `stackdrill gate two-node-clvm --report DIR`'s page: the banner and the
+    verdict per drill."""
+    from stackdrill.cli.gate import write_gate_report
+    from stackdrill.gate import run_gate
+    from stackdrill.gate.run import plan_gate
+    from stackdrill.shipped import topology_path
+    from stackdrill.topology.load import load_topology
+
+    path = topology_path("two-node-clvm")
+    assert path is not None
+    topology = load_topology(path)
+    result = run_gate(topology, topology_source="lab/topologies/two-node-clvm.yaml")
+    write_gate_report(tmp / "gate", result, topology, plan_gate(topology))
+    page = tmp / "gate" / "gate.html"
+    with Image.open(screenshot(page, tmp / "gate.png", tmp / "profile")) as im:
+        _save(im, (0, 0, im.width, 540), DOCS / "gate.png")
+
+
 def main() -> None:
     if chromium() is None:
         raise SystemExit("report_screenshots: chromium is not installed")
@@ -59,6 +79,7 @@ def main() -> None:
                     _save(im, (0, round(close_up["box"][1]) - 44, im.width,
                                round(close_up["box"][3]) + 12), DOCS / "timeline.png",
                           width=im.width)
+        gate_summary(tmp)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ Examples:
   stackdrill inject host_crash host=cmp1 --lab demo
   stackdrill status --lab demo --json
   stackdrill recover --lab demo --dry-run
+  stackdrill gate lab/topologies/nova-drbd.yaml --report gate-report
   stackdrill compare split-brain --backend sim,libvirt
   stackdrill conformance
   stackdrill coverage
@@ -52,6 +53,8 @@ class Entry:
 # The one registration list: a new command is one line here.
 COMMANDS: tuple[Entry, ...] = (
     Entry("run", "stackdrill.cli.run:run", "Run one drill and print its report."),
+    Entry("gate", "stackdrill.cli.gate:gate",
+          "Run the standard drill set against a topology: one verdict per drill."),
     Entry("compare", "stackdrill.cli.compare:compare_cmd",
           "Run a drill on two backends (or read two reports) and compare."),
     Entry("conformance", "stackdrill.cli.conformance:conformance_cmd",
