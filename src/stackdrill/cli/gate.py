@@ -7,15 +7,18 @@ from pathlib import Path
 
 import click
 from click.shell_completion import CompletionItem
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from stackdrill import shipped
 from stackdrill.backends import REGISTRY
 from stackdrill.cli.complete import complete_backend
+from stackdrill.cli.importing import unmapped_line
 from stackdrill.cli.output import write_report
 from stackdrill.cli.render import console, quiet_logs
 from stackdrill.errors import InputError, OutputError, Problem
+from stackdrill.gate.dangers import danger_drills
 from stackdrill.gate.files import drill_yaml, topology_yaml
 from stackdrill.gate.plan import GateDrill, Planned
 from stackdrill.gate.report import GateReport, GateVerdict
@@ -38,11 +41,14 @@ def complete_topology(_ctx: click.Context, _param: click.Parameter,
 @click.command(epilog="""\b
 Examples:
   stackdrill gate nova-drbd
-  stackdrill gate lab/topologies/two-node-clvm.yaml --report gate-report
+  stackdrill gate fixtures/two-node-clvm --report gate-report
+  stackdrill gate lab/topologies/two-node-clvm.yaml
   stackdrill gate my-stack.yaml --only host-loss,split-brain --seed 7 -q
   stackdrill gate drbd-pair --json
-PATH is a topology file or the name of a shipped topology (lab/topologies).""")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path),
+PATH is a configuration directory (imported as `stackdrill import` does, see
+README "Importing your configuration"), a topology file, or the name of a shipped
+topology (lab/topologies).""")
+@click.argument("path", type=click.Path(path_type=Path),
                 shell_complete=complete_topology)
 @click.option("--backend", default="sim", show_default=True, shell_complete=complete_backend,
               help=f"Where the labs run: {', '.join(sorted(REGISTRY))}.")
@@ -65,45 +71,62 @@ PATH is a topology file or the name of a shipped topology (lab/topologies).""")
 def gate(path: Path, backend: str, seed: int, report_dir: Path | None, only: str | None,
          quiet: bool, as_json: bool) -> None:
     """Run the standard drill set (host loss, storage primary loss, disk failure,
-    management partition, split brain, returning host, maintenance reboot) against the
-    topology at PATH and give one verdict per drill: PASS, FAIL, ERROR (the lab could not
-    be brought up or observed) or NOT APPLICABLE (with the reason). Exit 0 when every
+    management partition, split brain, returning host, maintenance reboot), and for each
+    dangerous setting found (`stackdrill lint`) the drill that shows it, against the
+    operator's configuration directory or topology at PATH; give one verdict per drill:
+    PASS, FAIL, ERROR (the lab could not be brought up or observed) or NOT APPLICABLE
+    (with the reason). Exit 0 when every
     applicable drill passed, 1 when one failed, 2 on bad input or a backend that cannot
     realise a drill, 3 when a drill had an infrastructure error and none failed, 4 when
     the report could not be written (the verdict was printed first)."""
     if report_dir is not None:
         check_report_dir(report_dir)
-    source = _topology_file(path)
-    topology = load_topology(source)
-    chosen = _only(only, plan_gate(topology))
     out = console(quiet=quiet, stderr=as_json)
     if quiet:
         quiet_logs()
+    topology, source = _topology(path, out)
+    extra = danger_drills(topology)
+    chosen = _only(only, plan_gate(topology, extra))
 
     def progress(message: str) -> None:
         out.print(f"[dim]{escape(message)}[/dim]", highlight=False)
 
-    result = run_gate(topology, backend=backend, seed=seed, only=chosen, progress=progress,
-                      topology_source=str(source))
+    result = run_gate(topology, backend=backend, seed=seed, extra=extra, only=chosen,
+                      progress=progress, topology_source=source)
     if as_json:
         click.echo(result.to_json())
     else:
         _print(result, quiet)
     if report_dir is not None:
-        write_gate_report(report_dir, result, topology, plan_gate(topology, only=chosen))
+        write_gate_report(report_dir, result, topology, plan_gate(topology, extra, chosen))
         out.print(f"report written to {report_dir / 'gate.html'}")
     raise SystemExit(result.exit_code)
 
 
-def _topology_file(path: Path) -> Path:
-    """The file PATH names: a path, else the name of a shipped topology."""
+def _topology(path: Path, out: Console) -> tuple[Topology, str]:
+    """The topology PATH gives and how to name its source: a configuration directory is
+    imported (refused, exit 2, when what it could not map would make the topology wrong),
+    a file loaded, else PATH names a shipped topology."""
+    if path.is_dir():
+        from stackdrill.importer import import_config
+
+        result = import_config(path)
+        if result.wrong:
+            raise InputError(str(path)[:200], [Problem("", f"not mapped, the topology would "
+                                                       f"be wrong: {unmapped_line(u)}")
+                                               for u in result.wrong])
+        if result.unmapped:
+            out.print(f"[dim]imported {escape(str(path))}: {len(result.unmapped)} option(s) "
+                      f"not mapped or modelled differently (`stackdrill import` lists "
+                      f"them)[/dim]", highlight=False)
+        return result.topology, f"{path} (imported)"
     if path.exists():
-        return path
+        return load_topology(path), str(path)
     found = shipped.topology_path(str(path))
     if found is None:
         raise InputError(str(path)[:200], [Problem("", "no such file and no shipped topology "
                                                    "of that name")])
-    return found
+    return load_topology(found), str(found)
 
 
 def _only(only: str | None, planned: list[Planned]) -> frozenset[str] | None:

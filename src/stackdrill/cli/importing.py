@@ -6,11 +6,15 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from stackdrill.cli.output import write_report
 from stackdrill.echo import cut
+
+if TYPE_CHECKING:
+    from stackdrill.importer.result import Unmapped
 
 
 @click.command("import", epilog="""\b
@@ -62,10 +66,15 @@ def import_cmd(config_dir: Path, output: Path | None, as_json: bool) -> None:
     elif output is None:
         click.echo(text, nl=False)
     for item in result.unmapped:
-        line = f"{item.source}: {item.option}: {item.kind.value}: {item.why}"
-        shown = "".join(c if c.isprintable() else "?" for c in cut(line, 300))
-        click.echo(f"stackdrill: not mapped: {shown}", err=True)
+        click.echo(f"stackdrill: not mapped: {unmapped_line(item)}", err=True)
     if result.wrong:
         click.echo(f"stackdrill: error: {len(result.wrong)} setting(s) not mapped would make "
                    "the topology wrong (listed above)", err=True)
         sys.exit(2)
+
+
+def unmapped_line(item: Unmapped) -> str:
+    """One option the import did not map, printable and bounded: `file:line: option: kind:
+    why` (a hostile file name or option cannot break the line)."""
+    line = f"{item.source}: {item.option}: {item.kind.value}: {item.why}"
+    return "".join(c if c.isprintable() else "?" for c in cut(line, 300))

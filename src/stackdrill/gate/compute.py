@@ -5,7 +5,6 @@ reboot, management partition. The victim is the compute host running the most in
 from __future__ import annotations
 
 from stackdrill.checks.expectations import (
-    ExpectAckedWrites,
     Expectation,
     ExpectCleanedReturningHost,
     ExpectExactlyOnce,
@@ -22,7 +21,9 @@ from stackdrill.gate.drillkit import (
     PARALLEL,
     RECOVERY_S,
     TITLES,
+    data_kept,
     make_drill,
+    overlay_kept,
     recover_step,
     survivors_take_over,
 )
@@ -53,11 +54,12 @@ def host_loss(topology: Topology) -> Planned:
     if isinstance(target, NotApplicable):
         return target
     victim = target.name
+    probes, reachable = overlay_kept(topology, victim, FAULT_AT + RECOVERY_S)
     schedule = (recover_step(), Step(at=FAULT_AT, id="host-dies",
-                                 inject=HostCrash(host=victim, power_back=False)))
+                                     inject=HostCrash(host=victim, power_back=False)), *probes)
     expect: tuple[Expectation, ...] = (
-        ExpectExactlyOnce(), ExpectAckedWrites(max_lost=0), ExpectRecovered(),
-        ExpectFencingOrder(), *survivors_take_over(topology, victim))
+        ExpectExactlyOnce(), *data_kept(topology), ExpectRecovered(),
+        ExpectFencingOrder(), *survivors_take_over(topology, victim), *reachable)
     drill = make_drill(topology, "host-loss", f"{victim} dies for good; its instances come back "
                        "elsewhere exactly once, no acknowledged write lost",
                        FAULT_AT + RECOVERY_S, schedule, expect)
@@ -92,7 +94,7 @@ def mgmt_partition(topology: Topology) -> Planned:
                 Step(at=FAULT_AT + 240, heal="isolate"))
     expect: tuple[Expectation, ...] = (
         ExpectNotEvacuated(hosts=(victim,)), ExpectExactlyOnce(),
-        ExpectAckedWrites(max_lost=0))
+        *data_kept(topology))
     drill = make_drill(topology, name, f"{victim} loses its management network only; it is not "
                        "fenced or evacuated, nothing runs twice", FAULT_AT + 340, schedule, expect)
     return GateDrill(drill, TITLES[name], f"{victim} (network {mgmt.name})",
@@ -112,7 +114,7 @@ def returning_host(topology: Topology) -> Planned:
                 Step(at=back_at, heal="host-dies"))
     expect: tuple[Expectation, ...] = (
         ExpectExactlyOnce(), ExpectCleanedReturningHost(host=victim), ExpectSingleWriter(),
-        ExpectAckedWrites(max_lost=0), ExpectFencingOrder())
+        *data_kept(topology), ExpectFencingOrder())
     drill = make_drill(topology, name, f"{victim} dies, its instances are recovered elsewhere, "
                        "then it powers on: it runs none of them", back_at + 300, schedule, expect)
     return GateDrill(drill, TITLES[name], victim, target.why + "; it powers on again after "
@@ -130,7 +132,7 @@ def maintenance_reboot(topology: Topology) -> Planned:
     schedule = (Step(at=30, recover=RecoverSpec(mode=Mode.MAINTENANCE, host=victim.name,
                                                 parallel=PARALLEL)),)
     expect: tuple[Expectation, ...] = (
-        ExpectExactlyOnce(), ExpectAckedWrites(max_lost=0), ExpectRecovered())
+        ExpectExactlyOnce(), *data_kept(topology), ExpectRecovered())
     drill = make_drill(topology, name, f"{victim.name} is drained, rebooted and its guests "
                        "resumed; every instance back, nothing lost", 500, schedule, expect)
     return GateDrill(drill, TITLES[name], victim.name, victim.why)

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import math
 
-from stackdrill.checks.expectations import Expectation, ExpectDrbd
+from stackdrill.api.commands import ProbeCommand
+from stackdrill.checks.expectations import (
+    ExpectAckedWrites,
+    Expectation,
+    ExpectDrbd,
+    ExpectOverlay,
+)
 from stackdrill.drill.load import reference_problems
 from stackdrill.drill.model import Drill, DrillSpec, RecoverSpec, Step, Workload
 from stackdrill.gate import choose
@@ -40,6 +46,33 @@ def make_drill(topology: Topology, name: str, description: str, duration_s: floa
         raise AssertionError(f"gate drill {name} on {topology.name} is inconsistent: "
                              + "; ".join(p.render(name) for p in problems))
     return Drill(spec=spec, topology=topology, source=f"{SOURCE}: {name} on {topology.name}")
+
+
+def data_kept(topology: Topology) -> tuple[Expectation, ...]:
+    """No acknowledged write lost, where an instance has a volume to write to: instances
+    without volumes write nothing, and a check with nothing to check fails (it does not
+    pass), so it is asked only where there is data to keep."""
+    if any(i.volumes for i in topology.instances):
+        return (ExpectAckedWrites(max_lost=0),)
+    return ()
+
+
+def overlay_kept(topology: Topology, victim: str, end_s: float
+                 ) -> tuple[tuple[Step, ...], tuple[Expectation, ...]]:
+    """The seed's overlay check around a host loss: an instance of the victim on an
+    overlay is probed (arping, ping, full-size ping, tracepath) from an instance on
+    another host before the fault and after its recovery, so it must come back with its
+    MAC and IP reachable at the overlay's MTU. Nothing when no such pair exists."""
+    for inst in (i for i in topology.instances if i.host == victim and i.overlay):
+        peer = next((i for i in topology.instances if i.overlay == inst.overlay
+                     and i.host != victim), None)
+        if peer is None:
+            continue
+        overlay = next(o for o in topology.overlays if o.name == inst.overlay)
+        steps = tuple(Step(at=at, run=ProbeCommand(src=peer.name, dst=inst.name, label=label))
+                      for at, label in ((FAULT_AT - 50, "before"), (end_s - 50, "after")))
+        return steps, (ExpectOverlay(probes=("before", "after"), mtu=overlay.mtu),)
+    return (), ()
 
 
 def recover_step() -> Step:

@@ -2,7 +2,7 @@
 `stackdrill run` exactly as the gate ran it (same schedule, expectations and seed).
 
 Defaults are left out, as a person writes a drill, except the `check` and `kind` tags
-that say which expectation or fault each entry is.
+and `tool`/`op` tags that say which expectation, fault or command each entry is.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ def drill_data(spec: DrillSpec, topology: str, seed: int) -> dict[str, Any]:
     for step, dumped in zip(spec.schedule, steps, strict=True):
         if step.inject is not None:
             dumped["inject"] = {"kind": step.inject.kind, **dumped["inject"]}
+        if step.run is not None:  # `tool` (and `op`) say which command it is
+            tags = {k: getattr(step.run, k) for k in ("tool", "op") if hasattr(step.run, k)}
+            dumped["run"] = {**tags, **dumped.get("run", {})}
         if step.recover is not None and "recover" not in dumped:
             dumped["recover"] = {}
     return data

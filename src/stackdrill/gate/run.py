@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 
-def plan_gate(topology: Topology, extra: Sequence[GateDrill] = (),
+def plan_gate(topology: Topology, extra: Sequence[Planned] = (),
               only: Collection[str] | None = None) -> list[Planned]:
     """The standard drills for this topology, then `extra`; only those named in `only`
     when given (the CLI says which names exist before it calls this)."""
@@ -53,7 +53,7 @@ def plan_gate(topology: Topology, extra: Sequence[GateDrill] = (),
 
 
 def run_gate(topology: Topology, *, backend: str = "sim", seed: int = 1,
-             extra: Sequence[GateDrill] = (), only: Collection[str] | None = None,
+             extra: Sequence[Planned] = (), only: Collection[str] | None = None,
              progress: Progress | None = None, topology_source: str = "") -> GateReport:
     """Run the standard drill set (and `extra`) against `topology` on `backend`."""
     say = progress or (lambda _msg: None)
