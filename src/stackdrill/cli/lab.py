@@ -207,8 +207,8 @@ def wait(seconds: float, lab_name: str) -> None:
             console().print(f"lab time is now {session.now():.1f}s")
 
 
-PARALLEL_HELP = (f"Most instances recovered at once  [default: the profile's: "
-                 f"{RecoveryConfig().describe_parallelism()}; "
+PARALLEL_HELP = (f"Cap on instances recovered at once  [default: the profile's: none, "
+                 f"the lab's capacity decides ({RecoveryConfig().describe_parallelism()}); "
                  f"masakari {RecoveryConfig.masakari().parallel}]")
 
 

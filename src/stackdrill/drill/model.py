@@ -44,7 +44,7 @@ class RecoverSpec(Frozen):
 
     parallel: int | None = Field(
         default=None, ge=1, le=256,
-        description=f"most instances recovered at once; default: the profile's "
+        description=f"cap on instances recovered at once; default: the profile's "
         f"(stackdrill: {RecoveryConfig().describe_parallelism()}; masakari "
         f"{RecoveryConfig.masakari().parallel})")
     profile: Profile = RecoveryConfig.profile
