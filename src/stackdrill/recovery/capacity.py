@@ -59,12 +59,6 @@ class Slots:
         if host is not None:
             self.hosts[host] = self.host_free(host) - 1
 
-    def give_back(self, backends: Iterable[str]) -> None:
-        """An admitted flow that did not start after all (no target slot this tick)."""
-        self.taken -= 1
-        for b in backends:
-            self.backends[b] += 1
-
 
 class Capacity:
     """The lab's limits (from the topology and the config) and what flows use of them."""
