@@ -207,8 +207,9 @@ def wait(seconds: float, lab_name: str) -> None:
             console().print(f"lab time is now {session.now():.1f}s")
 
 
-PARALLEL_HELP = (f"Instances recovered at once  [default: the profile's: "
-                 f"{RecoveryConfig().parallel}, masakari {RecoveryConfig.masakari().parallel}]")
+PARALLEL_HELP = (f"Cap on instances recovered at once  [default: the profile's: none, "
+                 f"the lab's capacity decides ({RecoveryConfig().describe_parallelism()}); "
+                 f"masakari {RecoveryConfig.masakari().parallel}]")
 
 
 @click.command(epilog="""\b

@@ -32,7 +32,8 @@ class DryRun:
     power controller's word on those it judges down, and its plan for them."""
 
     now: float
-    parallel: int
+    parallel: int | None  # the global cap, if any
+    parallelism: str  # what bounds the flows in flight, in words
     assume_fenced: bool
     verdicts: tuple[Assessment, ...]
     power: dict[str, PowerState]  # host judged down -> what the power controller reports
@@ -130,5 +131,7 @@ class LabCore:
                 engine.seed_inventory()
                 plan = engine.plan(down)
         power = {host: self.lab.drivers.power.state(host) for host in down}
-        return DryRun(now=now, parallel=config.parallel, assume_fenced=config.assume_fenced,
+        return DryRun(now=now, parallel=config.parallel,
+                      parallelism=config.describe_parallelism(),
+                      assume_fenced=config.assume_fenced,
                       verdicts=verdicts, power=power, plan=plan)

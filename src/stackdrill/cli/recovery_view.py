@@ -32,8 +32,10 @@ def print_plan(session: LabSession, spec: RecoverSpec) -> None:
                      else f"will be fenced first (power controller reports "
                           f"{dry.power[a.host].value})")
             out.print(f"[red]{a.host} is down[/red]: {a.reason}; {fence}")
+    bound = (f"--parallel {dry.parallel}" if dry.parallel is not None
+             else f"flows at once: {dry.parallelism}")
     table = Table(title=f"plan at {dry.now:.1f}s for {', '.join(dry.failed)} (dry run, "
-                        f"--parallel {dry.parallel})", title_justify="left")
+                        f"{bound})", title_justify="left")
     for col in ("instance", "from", "to", "attach"):
         table.add_column(col)
     for p in dry.plan.placements:

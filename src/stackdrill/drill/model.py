@@ -44,8 +44,9 @@ class RecoverSpec(Frozen):
 
     parallel: int | None = Field(
         default=None, ge=1, le=256,
-        description=f"instances recovered at once; default: the profile's "
-        f"(stackdrill {RecoveryConfig().parallel}, masakari {RecoveryConfig.masakari().parallel})")
+        description=f"cap on instances recovered at once; default: the profile's "
+        f"(stackdrill: {RecoveryConfig().describe_parallelism()}; masakari "
+        f"{RecoveryConfig.masakari().parallel})")
     profile: Profile = RecoveryConfig.profile
     mode: Mode = RecoveryConfig.mode
     host: str | None = Field(default=None, description="maintenance: the host to drain")

@@ -6,6 +6,14 @@ compares against: Nova counts a compute service down after `service_down_time`
 = 60 s without a heartbeat; Masakari's engine, after disabling the compute
 service, waits `wait_period_after_service_update` = 180 s before evacuating;
 it evacuates with `host_failure_recovery_threads` = 3.
+
+How many flows run at once follows what the lab can take, as the field bounds it, not
+one global number: at most `per_target_host` flows land on one compute host (Nova's
+`max_concurrent_builds`, 10 per nova-compute) and at most `per_storage_backend` flows
+use one storage backend — a DRBD resource, or the host exporting a plain VG over iSCSI
+(default: twice the vCPUs of its server, Pacemaker's `node-action-limit` default for one
+node's concurrent actions). `parallel`, when given, caps the total on top (Masakari's
+`host_failure_recovery_threads`; `1` is the seed's sequential script).
 """
 
 from __future__ import annotations
@@ -51,7 +59,9 @@ class RecoveryConfig:
     grace_s: float = 30.0  # heartbeat age after which a host is suspected (3 missed beats)
     heartbeat_interval_s: float = 10.0
     poll_s: float = 1.0  # how often the monitor looks at heartbeats while idle
-    parallel: int = 4  # per-instance flows in flight at once
+    parallel: int | None = None  # cap on flows in flight at once; None: capacity decides
+    per_target_host: int = 10  # flows landing on one compute host (Nova max_concurrent_builds)
+    per_storage_backend: int | None = None  # flows on one storage backend; None: 2 x vCPUs
     assume_fenced: bool = False  # the operator vouches the failed hosts are off
     reserved_hosts: tuple[str, ...] = ()  # spares; default: hosts marked reserved
     recovery_method: RecoveryMethod = RecoveryMethod.AUTO_PRIORITY
@@ -94,8 +104,10 @@ class RecoveryConfig:
         object.__setattr__(self, "recovery_method", RecoveryMethod(self.recovery_method))
         object.__setattr__(self, "fence_action", FenceAction(self.fence_action))
         object.__setattr__(self, "reserved_hosts", tuple(self.reserved_hosts))
-        if self.parallel < 1:
-            raise ValueError(f"parallel must be at least 1, got {self.parallel}")
+        for name in ("parallel", "per_target_host", "per_storage_backend"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
         if self.grace_s <= 0 or self.poll_s <= 0 or self.heartbeat_interval_s <= 0:
             raise ValueError("grace_s, poll_s and heartbeat_interval_s must be positive")
         if self.instance_check_interval_s <= 0 or self.instance_restart_window_s <= 0:
@@ -106,6 +118,13 @@ class RecoveryConfig:
         if self.instance_max_restarts < 0:
             raise ValueError(f"instance_max_restarts must be at least 0, got "
                              f"{self.instance_max_restarts}")
+
+    def describe_parallelism(self) -> str:
+        """What bounds the flows in flight, in words (the CLI's help and dry run)."""
+        backend = ("2 x its server's vCPUs" if self.per_storage_backend is None
+                   else str(self.per_storage_backend))
+        per = f"{self.per_target_host} per target host, {backend} per storage backend"
+        return per if self.parallel is None else f"at most {self.parallel}, and {per}"
 
     @classmethod
     def masakari(cls, **overrides: object) -> RecoveryConfig:

@@ -1,8 +1,9 @@
 """The recovery engine: monitor, detect, fence, plan, and run journaled per-instance flows.
 
 Single-threaded and driven by the lab's `Clock`: drivers return futures, the
-engine keeps up to `parallel` flows in flight and waits on their futures through
-the clock, so on the simulator a run is deterministic. It talks only to the
+engine keeps as many flows in flight as the lab takes (capacity.py: per target host,
+per storage backend, and `parallel` if set) and waits on their futures through the
+clock, so on the simulator a run is deterministic. It talks only to the
 driver interfaces in `stackdrill.api`, never to a backend.
 
 Safety rules, in the order Nova requires: a host is fenced and confirmed off,
@@ -24,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from stackdrill.api import Clock, Drivers, PowerState
+from stackdrill.recovery.capacity import Capacity
 from stackdrill.recovery.clearance import Clearance
 from stackdrill.recovery.config import RecoveryConfig
 from stackdrill.recovery.db import open_inventory, seed_inventory
@@ -88,8 +90,9 @@ class RecoveryEngine:
         self._placer = Placer(shared)
         self._clearance = Clearance(shared)
         self._flows = FlowRunner(shared, self, FlowCloser(shared))
-        self._scheduler = Scheduler(shared, self._placer)
-        self._starter = FlowStarter(shared, self._placer, self._flows)
+        capacity = Capacity(topology, self.config, self.state)
+        self._scheduler = Scheduler(shared, self._placer, capacity)
+        self._starter = FlowStarter(shared, self._placer, self._flows, capacity)
         self._returning = Returning(shared, self._placer)
         self._maintenance = Maintenance(shared)
         self._monitor = HostMonitor(shared, Fencer(shared, self._returning), self._returning,

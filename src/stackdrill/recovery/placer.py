@@ -8,7 +8,7 @@ handling ask the same questions the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from stackdrill.api import PowerState, Replica
@@ -26,11 +26,13 @@ class Placer:
         self.config, self.sessions = shared.config, shared.sessions
         self.journal, self.state = shared.journal, shared.state
 
-    def plan(self, needs: list[Need], exclude: Iterable[str] = ()) -> Plan:
-        """Where each need goes now, avoiding failed hosts and `exclude`."""
+    def plan(self, needs: list[Need], exclude: Iterable[str] = (),
+             slots: Mapping[str, int] | None = None) -> Plan:
+        """Where each need goes now, avoiding failed hosts and `exclude` (and, given
+        `slots`, hosts with no flow slot free)."""
         skip = set(exclude)
         return place(needs, self.candidates(skip), self.replicas(needs),
-                     skip | self.state.failed_hosts(), self.config.recovery_method)
+                     skip | self.state.failed_hosts(), self.config.recovery_method, slots)
 
     def need(self, name: str, source: str) -> Need:
         info = self.state.info[name]

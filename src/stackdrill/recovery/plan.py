@@ -8,6 +8,9 @@ Nova does not ask: can the target reach an up-to-date copy of every volume.
 Weighers: a host holding a local replica of the volumes first (no network hop
 on every I/O), then the most free RAM (Nova's RAMWeigher spreads).
 Reserved hosts (Masakari's spares) are used according to the recovery method.
+Given each host's free flow slots (capacity.py), a host with none left is passed over,
+and an instance whose every fitting host is busy waits for the next round instead of
+being declared unplaceable.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ class Unplaceable:
 class Plan:
     placements: tuple[Placement, ...]
     unplaceable: tuple[Unplaceable, ...]
+    waiting: tuple[str, ...] = ()  # instances that fit only on hosts with no free flow slot
 
     def render(self) -> str:
         lines = [f"{'instance':<24} {'from':<12} {'to':<12} attach"]
@@ -120,12 +124,16 @@ def order(needs: Iterable[Need]) -> list[Need]:
 
 def place(needs: Iterable[Need], candidates: Iterable[Candidate],
           replicas: Mapping[str, list[Replica]], failed: Iterable[str],
-          method: RecoveryMethod = RecoveryMethod.AUTO_PRIORITY) -> Plan:
-    """Place every need; candidates are updated in place as instances land on them."""
+          method: RecoveryMethod = RecoveryMethod.AUTO_PRIORITY,
+          slots: Mapping[str, int] | None = None) -> Plan:
+    """Place every need; candidates are updated in place as instances land on them.
+    `slots`: flows each host may still take now (None: no limit)."""
     dead = set(failed)
     hosts = sorted((c for c in candidates if c.host not in dead), key=lambda c: c.host)
+    free = None if slots is None else dict(slots)
     placements: list[Placement] = []
     unplaceable: list[Unplaceable] = []
+    waiting: list[str] = []
     for need in order(needs):
         served: dict[str, list[str]] = {}
         missing = []
@@ -139,10 +147,15 @@ def place(needs: Iterable[Need], candidates: Iterable[Candidate],
         if missing:
             unplaceable.append(Unplaceable(need.instance, need.source, "; ".join(missing)))
             continue
-        chosen = _choose(need, hosts, served, method)
+        chosen = _choose(need, hosts, served, method, free)
+        if chosen is None:
+            waiting.append(need.instance)
+            continue
         if isinstance(chosen, str):
             unplaceable.append(Unplaceable(need.instance, need.source, chosen))
             continue
+        if free is not None:
+            free[chosen.host] = free.get(chosen.host, 0) - 1
         chosen.vcpus_used += need.vcpus
         chosen.ram_used += need.ram_mb
         if need.server_group:
@@ -151,11 +164,14 @@ def place(needs: Iterable[Need], candidates: Iterable[Candidate],
                   for v in need.volumes}
         by = {v: chosen.host if chosen.host in served[v] else served[v][0] for v in need.volumes}
         placements.append(Placement(need.instance, need.source, chosen.host, attach, by))
-    return Plan(tuple(placements), tuple(unplaceable))
+    return Plan(tuple(placements), tuple(unplaceable), tuple(waiting))
 
 
 def _choose(need: Need, hosts: list[Candidate], served: Mapping[str, list[str]],
-            method: RecoveryMethod) -> Candidate | str:
+            method: RecoveryMethod, free: Mapping[str, int] | None = None
+            ) -> Candidate | str | None:
+    """The best host for the need; why none can take it; or None: every host that
+    could take it has no flow slot free now (of the first tier that fits)."""
     rejected: dict[str, list[str]] = {}
     considered = False
     for tier in tiers(method):
@@ -172,6 +188,10 @@ def _choose(need: Need, hosts: list[Candidate], served: Mapping[str, list[str]],
                 rejected.setdefault("not enough free capacity", []).append(cand.host)
             else:
                 fitting.append(cand)
+        if fitting and free is not None:
+            fitting = [c for c in fitting if free.get(c.host, 0) > 0]
+            if not fitting:
+                return None
         if fitting:
             def key(c: Candidate) -> tuple[int, float, str]:
                 local = sum(1 for v in need.volumes if c.host in served[v])

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from stackdrill.api import PowerState
+from stackdrill.recovery.capacity import Capacity
 from stackdrill.recovery.hoststate import HostStatus, last
 from stackdrill.recovery.inventory import VmState
 from stackdrill.recovery.placer import Placer
@@ -28,10 +29,10 @@ _ENDS = (JournalStep.UNRECOVERABLE.value, JournalStep.FLOW_FAILED.value,
 
 
 class Scheduler:
-    def __init__(self, shared: Shared, placer: Placer) -> None:
+    def __init__(self, shared: Shared, placer: Placer, capacity: Capacity) -> None:
         self.config, self.journal, self.state = shared.config, shared.journal, shared.state
         self.emit = shared.emit
-        self.placer = placer
+        self.placer, self.capacity = placer, capacity
         self._rules: dict[HostStatus, Rule] = {
             HostStatus.EVACUATING: self._evacuations,
             HostStatus.MAINTENANCE: self._moves,
@@ -41,9 +42,9 @@ class Scheduler:
 
     def queue(self, now: float) -> list[Queued]:
         """(kind, instance, source) of every instance that needs a flow now, in order."""
-        # With every flow slot taken nothing queued can start this tick, and the loop is
+        # With the global cap reached nothing queued can start this tick, and the loop is
         # not idle anyway: only a failed host's first plan must still be journaled now.
-        full = len(self.state.flows) >= self.config.parallel
+        full = self.capacity.full()
         inactive: dict[str, list[str]] = {}
         for name in self.state.inactive:
             if name not in self.state.flows:

@@ -105,6 +105,7 @@ def test_dry_run_judges_hosts_with_the_profiles_grace(lab: str) -> None:
     code, out = sd("recover", "--lab", lab, "--dry-run")
     assert code == 0, out
     assert "cmp1 is down" in out and "grace 30 s" in out
+    assert "10 per target host" in " ".join(out.split())  # no global cap by default
     code, out = sd("recover", "--lab", lab, "--dry-run", "--profile", "masakari")
     assert code == 0, out
     assert "cmp1 is down" not in out and "nothing to recover" in out
@@ -117,4 +118,5 @@ def test_dry_run_judges_hosts_with_the_profiles_grace(lab: str) -> None:
 def test_parallel_defaults_to_the_engines(lab: str) -> None:
     code, out = sd("recover", "--help")
     assert code == 0
-    assert "the profile's: 4, masakari 3" in " ".join(out.split())
+    assert ("the profile's: none, the lab's capacity decides (10 per target host, 2 x its "
+            "server's vCPUs per storage backend); masakari 3") in " ".join(out.split())

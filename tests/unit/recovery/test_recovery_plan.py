@@ -80,3 +80,16 @@ def test_recovery_methods_choose_spares_as_masakari_documents() -> None:
     assert {p.target for p in rh.placements} == {"spare"}
     ap = place(needs, cands(), {}, {"cmp1"}, RecoveryMethod.AUTO_PRIORITY)
     assert sorted(p.target for p in ap.placements) == ["cmp2", "spare"]
+
+
+def test_a_host_without_a_free_flow_slot_is_passed_over_and_none_free_means_wait() -> None:
+    """Given each host's free flow slots: the busy host (most free RAM, so it would win)
+    is skipped while another fits; once every fitting host is busy the rest wait for a
+    later round, and are not declared unplaceable."""
+    needs = [Need(f"i{n}", "cmp1", 1, 1024) for n in range(4)]
+    plan = place(needs, hosts(cmp2=65536, cmp3=8192, cmp4=8192), {}, {"cmp1"},
+                 slots={"cmp2": 0, "cmp3": 1, "cmp4": 1})
+    assert sorted(p.target for p in plan.placements) == ["cmp3", "cmp4"]
+    assert plan.waiting == ("i2", "i3") and plan.unplaceable == ()
+    unlimited = place(needs, hosts(cmp2=65536, cmp3=8192, cmp4=8192), {}, {"cmp1"})
+    assert {p.target for p in unlimited.placements} == {"cmp2"} and unlimited.waiting == ()
