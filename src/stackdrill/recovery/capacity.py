@@ -6,7 +6,9 @@ against the compute host it lands on (Nova's `max_concurrent_builds` per nova-co
 and against each storage backend its volumes live on: a DRBD resource, or the host
 that exports a plain VG over iSCSI. A flow holds its slots from reservation to its end:
 its guest's boot reads its disk through that backend, and a second flow on its target
-boots beside it. `RecoveryConfig.parallel`, when set, caps the total on top.
+boots beside it. `RecoveryConfig.parallel`, when set, caps the total on top;
+`per_failed_host`, when set, caps the flows for the instances of one failed host
+(Masakari's thread pool, made per host-failure notification).
 
 Counted from the flows in flight every tick (`EngineState.flows`, rebuilt from the
 journal after a restart), so nothing here needs journaling.
@@ -35,6 +37,8 @@ class Slots:
     per_host: int  # for a host not counted yet
     all_stored: bool = False  # every instance needs a backend slot
     taken: int = 0
+    sources: dict[str, int] | None = None  # failed host -> flows it may still have; None: no limit
+    per_source: int = 0  # for a failed host not counted yet
 
     @property
     def exhausted(self) -> bool:
@@ -47,17 +51,30 @@ class Slots:
     def host_free(self, host: str) -> int:
         return self.hosts.get(host, self.per_host)
 
-    def fits(self, backends: Iterable[str], host: str | None = None) -> bool:
-        """A flow on these backends (and on `host`, if already known) may start now."""
-        return not self.exhausted and all(self.backends[b] > 0 for b in backends) and (
-            host is None or self.host_free(host) > 0)
+    def source_free(self, source: str) -> int | None:
+        """Flows still allowed for instances lost from `source` (None: no such limit)."""
+        if self.sources is None:
+            return None
+        return self.sources.get(source, self.per_source)
 
-    def take(self, backends: Iterable[str], host: str | None = None) -> None:
+    def fits(self, backends: Iterable[str], host: str | None = None,
+             source: str | None = None) -> bool:
+        """A flow on these backends (and on `host`, if already known; for an instance
+        lost from `source`) may start now."""
+        left = None if source is None else self.source_free(source)
+        return not self.exhausted and all(self.backends[b] > 0 for b in backends) and (
+            host is None or self.host_free(host) > 0) and (left is None or left > 0)
+
+    def take(self, backends: Iterable[str], host: str | None = None,
+             source: str | None = None) -> None:
         self.taken += 1
         for b in backends:
             self.backends[b] -= 1
         if host is not None:
             self.hosts[host] = self.host_free(host) - 1
+        left = None if source is None else self.source_free(source)
+        if self.sources is not None and source is not None and left is not None:
+            self.sources[source] = left - 1
 
 
 class Capacity:
@@ -111,15 +128,21 @@ class Capacity:
     def free(self) -> Slots:
         """What is left now, after the flows in flight."""
         hosts: dict[str, int] = {}
+        sources: dict[str, int] = {}
         backends = self._backends_free()
         for proc in self.state.flows.values():
             if proc.ctx is not None:
                 hosts[proc.ctx.target] = hosts.get(proc.ctx.target, 0) + 1
+                sources[proc.ctx.source] = sources.get(proc.ctx.source, 0) + 1
         per_host = self.config.per_target_host
+        per_source = self.config.per_failed_host
         cap = self.config.parallel
         return Slots(None if cap is None else cap - len(self.state.flows),
                      {h: per_host - n for h, n in hosts.items()}, backends, per_host,
-                     self.all_stored())
+                     self.all_stored(),
+                     sources=None if per_source is None else {
+                         h: per_source - n for h, n in sources.items()},
+                     per_source=per_source or 0)
 
 
 def _backend(topology: Topology, vg: str) -> tuple[str | None, tuple[str, ...]]:

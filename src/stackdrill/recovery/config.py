@@ -62,6 +62,7 @@ class RecoveryConfig:
     parallel: int | None = None  # cap on flows in flight at once; None: capacity decides
     per_target_host: int = 10  # flows landing on one compute host (Nova max_concurrent_builds)
     per_storage_backend: int | None = None  # flows on one storage backend; None: 2 x vCPUs
+    per_failed_host: int | None = None  # flows for one failed host's instances; None: no cap
     assume_fenced: bool = False  # the operator vouches the failed hosts are off
     reserved_hosts: tuple[str, ...] = ()  # spares; default: hosts marked reserved
     recovery_method: RecoveryMethod = RecoveryMethod.AUTO_PRIORITY
@@ -104,7 +105,7 @@ class RecoveryConfig:
         object.__setattr__(self, "recovery_method", RecoveryMethod(self.recovery_method))
         object.__setattr__(self, "fence_action", FenceAction(self.fence_action))
         object.__setattr__(self, "reserved_hosts", tuple(self.reserved_hosts))
-        for name in ("parallel", "per_target_host", "per_storage_backend"):
+        for name in ("parallel", "per_target_host", "per_storage_backend", "per_failed_host"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
@@ -124,6 +125,8 @@ class RecoveryConfig:
         backend = ("2 x its server's vCPUs" if self.per_storage_backend is None
                    else str(self.per_storage_backend))
         per = f"{self.per_target_host} per target host, {backend} per storage backend"
+        if self.per_failed_host is not None:
+            per += f", {self.per_failed_host} per failed host"
         return per if self.parallel is None else f"at most {self.parallel}, and {per}"
 
     @classmethod
@@ -133,7 +136,11 @@ class RecoveryConfig:
             grace_s=60.0,  # nova service_down_time
             heartbeat_interval_s=10.0,  # nova report_interval
             poll_s=10.0,
-            parallel=3,  # masakari host_failure_recovery_threads
+            # masakari host_failure_recovery_threads: EvacuateInstancesTask.execute makes a
+            # GreenPool of 3 per host-failure notification, and the engine handles each
+            # failed host's notification in a thread of its own: 3 per failed host, not 3
+            parallel=None,
+            per_failed_host=3,
             wait_after_service_update_s=180.0,  # masakari wait_period_after_service_update
             profile=Profile.MASAKARI,
         )

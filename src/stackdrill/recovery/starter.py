@@ -69,10 +69,10 @@ class FlowStarter:
                 break
             backends = self.capacity.backends(name)
             host = source if kind in _IN_PLACE else None
-            if not free.fits(backends, host) or (host is None and room <= 0):
+            if not free.fits(backends, host, source) or (host is None and room <= 0):
                 continue
             room -= host is None
-            free.take(backends, host)
+            free.take(backends, host, source)
             batch.append((kind, name, source))
         return batch
 
