@@ -326,7 +326,8 @@ class Hypervisors:
                 outcome = "fail"
             if not self._alive(guest):
                 return  # the host died while the write was in flight: outcome unknown
-            done = WriteOp(**{**op.__dict__, "completed": env.now, "outcome": outcome})
+            done = WriteOp(op.instance, volume, op.incarnation, seq, op.checksum, started,
+                           env.now, outcome, op.host)  # op, completed (no __dict__ copy)
             self.history[index] = done
             if outcome == "ok" and guest.first_ok_at is None:
                 guest.first_ok_at = env.now

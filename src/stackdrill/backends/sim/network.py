@@ -46,6 +46,9 @@ class Underlay:
         self.cuts: dict[int, tuple[str | None, frozenset[tuple[str, str]]]] = {}
         self._next_partition = 0
         self._listeners: list[Callable[[], None]] = []
+        # (a, b, network, bytes) -> one-way delay: a pure function of the network and the two
+        # links' rate limits, asked ~7 times per replicated write; emptied by `set_rate`
+        self._delays: dict[tuple[str, str, str, int], float] = {}
         for host in hosts.values():
             host.subscribe(lambda *_a: self._changed())
 
@@ -109,9 +112,14 @@ class Underlay:
         return min(self.link_mtu(a, network), self.link_mtu(b, network))
 
     def delay(self, a: str, b: str, network: str, nbytes: int) -> float:
-        """One-way time on the wire for `nbytes`."""
-        rate = self.bottleneck_mbit(a, b, network)
-        return self.networks[network].latency_ms / 1000.0 + nbytes * 8 / (rate * 1e6)
+        """One-way time on the wire for `nbytes` (remembered until a rate limit changes)."""
+        key = (a, b, network, nbytes)
+        known = self._delays.get(key)
+        if known is None:
+            rate = self.bottleneck_mbit(a, b, network)
+            known = self.networks[network].latency_ms / 1000.0 + nbytes * 8 / (rate * 1e6)
+            self._delays[key] = known
+        return known
 
     def bottleneck_mbit(self, a: str, b: str, network: str) -> float:
         """The slowest of the network's bandwidth and a rate limit on either host's link."""
@@ -183,6 +191,7 @@ class Underlay:
 
     def set_rate(self, host: str, network: str, mbit: float | None) -> None:
         self.links[(host, network)].rate_mbit = mbit
+        self._delays.clear()
         self.kernel.log(f"net/{network}", "rate", host=host, mbit=mbit)
         self._changed()
 
