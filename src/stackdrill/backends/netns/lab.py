@@ -1,8 +1,9 @@
 """A topology brought to life in network namespaces on this machine.
 
-Build order: namespaces (one fork) -> underlay (switch bridges, veths) -> overlay (VXLAN,
-bridges, FDB from the controller) -> volume exports (nbdkit) -> heartbeats -> instance
-ports and workloads. Any error or Ctrl-C during the build or later tears everything
+Build order: namespaces -> underlay (switch bridges, veths) and overlay (VXLAN, bridges,
+FDB from the controller), sent as one batch of netlink messages per namespace
+(nlbatch.py) -> volume exports (nbdkit) -> heartbeats -> instance ports and
+workloads. Any error or Ctrl-C during the build or later tears everything
 down; `destroy()` is idempotent and also runs at interpreter exit, unless the lab was
 kept on purpose (`keep()`, see kept.py).
 """

@@ -5,9 +5,11 @@ and a lab's build is hundreds of requests (a full overlay mesh alone is hosts² 
 entries). The kernel handles every message of one write in order and answers each that
 fails (`netlink_rcv_skb`), so a namespace's whole build goes out in a few writes: each
 request is a pyroute2 message, only the last of a chunk asks for an ACK, and reading up
-to that ACK collects every error. Devices get interface indexes chosen here (a fresh
-namespace has only `lo`, index 1), so that later requests in the same write (an address,
-a bridge port, a VXLAN's underlay device) can name them without a lookup in between.
+to that ACK collects every error. Devices get interface indexes chosen here, so that
+later requests in the same write (an address, a bridge port, a VXLAN's underlay device)
+can name them without a lookup in between: from FIRST_INDEX up, above those a fresh
+namespace may already hold (`lo` is 1; a loaded tunnel module adds its fallback device,
+`sit0`, `tunl0`, `gre0`..., to every new namespace, from 2 up).
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ from pyroute2.netlink.rtnl.ndmsg import NTF_SELF, NUD_NOARP, NUD_PERMANENT, ndms
 
 from stackdrill.backends.netns import nsops
 
-LOOPBACK_INDEX = 1  # the only device of a fresh network namespace
-CHUNK = 256  # requests per write: their error answers must fit the receive buffer
+LOOPBACK_INDEX = 1  # the kernel's LOOPBACK_IFINDEX
+FIRST_INDEX = 100
+CHUNK = 256  # requests per write: fits the send buffer, and their errors the receive one
 RCVBUF = 1 << 20
+TIMEOUT_S = 30.0  # the kernel answers at once; this only bounds a wait that cannot end
 CREATE = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL
 APPEND = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND
 CHANGE = NLM_F_REQUEST
@@ -51,8 +55,8 @@ class Request:
     """One netlink message to be, and what it does (for the error that names it).
 
     Equal keys make equal bytes, so a message that many namespaces get (the same FDB
-    entry on every host but one) is encoded once: pyroute2 takes ~0.1 ms to encode one,
-    and a 50-host mesh has 2450 FDB entries. A veth's message holds a namespace's file
+    entry on every host but one) is encoded once: pyroute2 takes 0.1-0.3 ms to encode
+    one here, and a 50-host mesh has 2450 FDB entries. A veth's message holds a namespace's file
     descriptor and has no key.
     """
 
@@ -117,13 +121,13 @@ class Batch:
     ns: str
     requests: list[Request] = field(default_factory=list)
     peers: set[str] = field(default_factory=set)  # namespaces a veth's far end goes to
-    indexes: dict[str, int] = field(default_factory=lambda: {"lo": LOOPBACK_INDEX})
+    indexes: dict[str, int] = field(default_factory=dict)
 
     def index(self, ifname: str) -> int:
-        """The interface index `ifname` gets in this (fresh) namespace, the next free one
-        the first time it is asked for."""
+        """The interface index `ifname` gets in this (fresh) namespace: the next one the
+        first time it is asked for."""
         if ifname not in self.indexes:
-            self.indexes[ifname] = max(self.indexes.values()) + 1
+            self.indexes[ifname] = FIRST_INDEX + len(self.indexes)
         return self.indexes[ifname]
 
     def _add(self, what: str, msg_type: int, flags: int,
@@ -219,14 +223,15 @@ def _send_one(batch: Batch, encoded: dict[tuple[Any, ...], bytes]) -> None:
                             for i, req in enumerate(chunk))
             errors = _exchange(sock, data, start + len(chunk) - 1)
             if errors:
-                seq, exc = errors[0]
-                raise NetlinkError(exc.code, f"{batch.ns}: {batch.requests[seq].what}: {exc}")
+                seq, code, text = errors[0]
+                raise NetlinkError(code, f"{batch.ns}: {batch.requests[seq].what}: {text}")
 
 
 def _socket_in(ns: str) -> socket.socket:
     sock = nsops.socket_in(ns, socket.AF_NETLINK, socket.SOCK_RAW)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        sock.settimeout(TIMEOUT_S)
         sock.bind((0, 0))
     except OSError:
         sock.close()
@@ -255,19 +260,21 @@ def _encode(req: Request, seq: int, ack: bool, fds: Mapping[str, int],
 
 
 def _exchange(sock: socket.socket, data: bytes,
-              last_seq: int) -> list[tuple[int, NetlinkError]]:
+              last_seq: int) -> list[tuple[int, int, str]]:
     """Write `data` and read answers until the ACK of its last message (`last_seq`); the
-    errors by sequence number."""
+    errors as (sequence number, errno, text)."""
     sock.send(data)
     marshal = Marshal()
-    errors: list[tuple[int, NetlinkError]] = []
+    errors: list[tuple[int, int, str]] = []
     while True:
         for msg in marshal.parse(sock.recv(RCVBUF)):
             header = msg["header"]
             if header["type"] != NLMSG_ERROR:
                 continue
             error = header.get("error")
-            if error is not None:
-                errors.append((header["sequence_number"], error))
+            if error is not None:  # NetlinkError (the kernel's text or strerror), OSError
+                code = error.code if isinstance(error, NetlinkError) else error.errno
+                text = str(error.args[1]) if len(error.args) > 1 else os.strerror(code)
+                errors.append((header["sequence_number"], code, text))
             if header["sequence_number"] == last_seq:
                 return errors
