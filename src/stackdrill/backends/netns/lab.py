@@ -137,7 +137,6 @@ class NetnsLab(Lab):
 
     def _build(self, heartbeats: bool, start_workloads: bool) -> None:
         t0 = time.monotonic()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         ctl_host, ctl_ns = self._controller()
         self.underlay = Underlay(self.names, self.topology, ctl_ns)
         spaces = [self.names.switch_ns] + [self.names.host_ns(h.name) for h in self.topology.hosts]
@@ -152,6 +151,7 @@ class NetnsLab(Lab):
         with plane.batched(build):
             self.overlay.build()
         build.send()
+        # the state directory only when something lives there: volumes (or keep())
         self.volumes = Volumes(self.names, self.topology, self.underlay, self.state_dir,
                                self._tie)
         self.volumes.create_files({v.name: v.size_gb << 30 for v in self.topology.volumes})
@@ -352,6 +352,7 @@ class NetnsLab(Lab):
         self.instances.shutdown()
         if self.heartbeats is not None:
             self.heartbeats.shutdown()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
         server_pids = self.volumes.detach(self.state_dir)
         self._close_sockets()
         kept.describe(self, server_pids).write(self.state_dir)
