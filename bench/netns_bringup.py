@@ -5,11 +5,20 @@ The floor makes the same kernel objects as the lab (namespaces, the switch bridg
 pair per host with its address, a VXLAN device and overlay bridge per host, every host's
 FDB entries for its peers) with one `ip -batch` for the namespaces and veths and one
 `ip -batch`/`bridge -batch` per namespace, and removes them with one `ip -batch` of
-`netns del`. The lab's ratio to it is what stackdrill adds: pyroute2, the volume exports,
-the heartbeats, the state directory. Paired: floor and lab alternate, so load on this
-shared machine hits both alike, and each build starts after a pause of SETTLE_S: the
-kernel frees deleted namespaces in the background, and the next build to create one
-waits for that (it doubled the 3-host lab's time after a floor run).
+`netns del`. The lab's ratio to it is what stackdrill adds: pyroute2's encoding, the
+heartbeats, the slot registry, the check that no process survives. Paired: floor and lab
+run back to back in each rep, which of them first alternating from rep to rep, so load on
+this shared machine hits both alike, and each build starts after a pause of SETTLE_S: the
+kernel frees deleted namespaces in the background, and the next build to create one waits
+for that (it doubled the 3-host lab's time after a floor run). Each stands UP_S before its teardown:
+right after a bring-up the kernel still works through the just-raised interfaces
+(deferred link events, IPv6 duplicate address detection), and removing namespaces then
+waits behind that work; the lab raises all of them within milliseconds, the floor's
+process-per-namespace build spreads them out, so a teardown timed at once measured when
+the bring-up ended rather than the teardown (a lab stands for its drill's duration
+anyway). Besides wall time it records CPU time (the lab: this process; the floor: its
+`ip`/`bridge` processes and the forks that start them) and the load average, since wall
+time on a busy machine is mostly waiting.
 
 Goals: issue 6, <= 50 ms per host and nothing left behind; issue 17, bring-up <= 1.2x and
 teardown <= 2x the floor. Needs root.
@@ -21,7 +30,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,6 +48,7 @@ from stackdrill.topology import Topology, parse_topology
 
 RESULTS = Path(__file__).parent / "results"
 SETTLE_S = 1.0
+UP_S = 1.0  # how long each lab (and floor) stands before its teardown is timed
 
 
 def topology(hosts: int) -> Topology:
@@ -96,30 +108,66 @@ def floor_teardown(namespaces: list[str]) -> None:
     _ip_batch(["ip"], [f"netns del {ns}" for ns in namespaces])
 
 
+class Timer:
+    """Wall and CPU seconds of a block: this process's CPU and that of the children it
+    waited for (the floor's `ip` and `bridge` processes)."""
+
+    def __enter__(self) -> Timer:
+        self._wall = time.perf_counter()
+        self._cpu = _cpu()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = _cpu() - self._cpu
+
+
+def _cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_floor(hosts: int, tag: str) -> tuple[Timer, Timer]:
+    time.sleep(SETTLE_S)
+    with Timer() as up:
+        spaces = floor_build(hosts, tag)
+    time.sleep(UP_S)
+    with Timer() as down:
+        floor_teardown(spaces)
+    return up, down
+
+
+def run_lab(topo: Topology, name: str, left: list[str]) -> tuple[Timer, Timer]:
+    time.sleep(SETTLE_S)
+    with Timer() as up:
+        lab = NetnsLab(topo, name)
+    lab_id = lab.names.lab_id
+    time.sleep(UP_S)
+    with Timer() as down:
+        lab.destroy()
+    left += leftovers(lab_id)
+    return up, down
+
+
 def measure(hosts: int, reps: int) -> dict[str, Any]:
     topo = topology(hosts)
-    up, down, left = [], [], []
-    floor_up, floor_down = [], []
+    lab: list[tuple[Timer, Timer]] = []
+    floor: list[tuple[Timer, Timer]] = []
+    left: list[str] = []
+    load = [os.getloadavg()[0]]
     for rep in range(reps):
-        time.sleep(SETTLE_S)
-        t0 = time.perf_counter()
-        spaces = floor_build(hosts, f"{hosts}x{rep}")
-        t1 = time.perf_counter()
-        floor_teardown(spaces)
-        floor_up.append(t1 - t0)
-        floor_down.append(time.perf_counter() - t1)
-        time.sleep(SETTLE_S)
-        t0 = time.perf_counter()
-        lab = NetnsLab(topo, f"bringup{hosts}-{rep}")
-        t1 = time.perf_counter()
-        lab_id = lab.names.lab_id
-        lab.destroy()
-        t2 = time.perf_counter()
-        up.append(t1 - t0)
-        down.append(t2 - t1)
-        left += leftovers(lab_id)
+        if rep % 2:
+            lab.append(run_lab(topo, f"bringup{hosts}-{rep}", left))
+            floor.append(run_floor(hosts, f"{hosts}x{rep}"))
+        else:
+            floor.append(run_floor(hosts, f"{hosts}x{rep}"))
+            lab.append(run_lab(topo, f"bringup{hosts}-{rep}", left))
+    load.append(os.getloadavg()[0])
+    up, down = [u.wall for u, _ in lab], [d.wall for _, d in lab]
+    floor_up, floor_down = [u.wall for u, _ in floor], [d.wall for _, d in floor]
     return {
-        "hosts": hosts, "reps": reps,
+        "hosts": hosts, "reps": reps, "load_avg_1min": load,
         "bringup_s": up, "teardown_s": down,
         "bringup_median_s": statistics.median(up),
         "bringup_ms_per_host": 1000 * statistics.median(up) / hosts,
@@ -127,6 +175,12 @@ def measure(hosts: int, reps: int) -> dict[str, Any]:
         "floor_bringup_s": floor_up, "floor_teardown_s": floor_down,
         "bringup_ratio": _paired_ratio(up, floor_up),
         "teardown_ratio": _paired_ratio(down, floor_down),
+        "bringup_cpu_s": [u.cpu for u, _ in lab], "teardown_cpu_s": [d.cpu for _, d in lab],
+        "floor_bringup_cpu_s": [u.cpu for u, _ in floor],
+        "floor_teardown_cpu_s": [d.cpu for _, d in floor],
+        "bringup_cpu_ratio": _paired_ratio([u.cpu for u, _ in lab], [u.cpu for u, _ in floor]),
+        "teardown_cpu_ratio": _paired_ratio([d.cpu for _, d in lab],
+                                            [d.cpu for _, d in floor]),
         "leftovers": left,
     }
 
@@ -144,15 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rows = [measure(int(n), args.reps) for n in args.sizes.split(",")]
     result = {"benchmark": "netns_bringup", "machine": platform.platform(),
-              "cpus": __import__("os").cpu_count(), "goal_ms_per_host": 50, "rows": rows}
+              "cpus": os.cpu_count(), "goal_ms_per_host": 50, "settle_s": SETTLE_S,
+              "up_s": UP_S, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'hosts':>5} {'bring-up s':>10} {'ms/host':>8} {'x floor':>8} {'teardown s':>10} "
-          f"{'x floor':>8}  leftovers")
+    print(f"{'hosts':>5} {'bring-up s':>10} {'ms/host':>8} {'x floor':>8} {'cpu x':>6} "
+          f"{'teardown s':>10} {'x floor':>8} {'cpu x':>6} {'load':>9}  leftovers")
     for r in rows:
+        load = "-".join(f"{x:.1f}" for x in r["load_avg_1min"])
         print(f"{r['hosts']:>5} {r['bringup_median_s']:>10.3f} {r['bringup_ms_per_host']:>8.1f} "
-              f"{r['bringup_ratio']:>8.2f} {r['teardown_median_s']:>10.3f} "
-              f"{r['teardown_ratio']:>8.2f}  {len(r['leftovers'])}")
+              f"{r['bringup_ratio']:>8.2f} {r['bringup_cpu_ratio']:>6.2f} "
+              f"{r['teardown_median_s']:>10.4f} {r['teardown_ratio']:>8.2f} "
+              f"{r['teardown_cpu_ratio']:>6.2f} {load:>9}  {len(r['leftovers'])}")
     return 1 if any(r["leftovers"] for r in rows) else 0
 
 

@@ -1,8 +1,9 @@
 """A topology brought to life in network namespaces on this machine.
 
-Build order: namespaces (one fork) -> underlay (switch bridges, veths) -> overlay (VXLAN,
-bridges, FDB from the controller) -> volume exports (nbdkit) -> heartbeats -> instance
-ports and workloads. Any error or Ctrl-C during the build or later tears everything
+Build order: namespaces -> underlay (switch bridges, veths) and overlay (VXLAN, bridges,
+FDB from the controller), sent as one batch of netlink messages per namespace
+(nlbatch.py) -> volume exports (nbdkit) -> heartbeats -> instance ports and
+workloads. Any error or Ctrl-C during the build or later tears everything
 down; `destroy()` is idempotent and also runs at interpreter exit, unless the lab was
 kept on purpose (`keep()`, see kept.py).
 """
@@ -34,7 +35,7 @@ from stackdrill.api import (
 )
 from stackdrill.api.commands import Command
 from stackdrill.backends import lifetime
-from stackdrill.backends.netns import cleanup, kept, nsops
+from stackdrill.backends.netns import cleanup, kept, nlbatch, nsops
 from stackdrill.backends.netns.commands import run_command
 from stackdrill.backends.netns.drivers import make_drivers
 from stackdrill.backends.netns.faults import FaultEngine
@@ -42,7 +43,7 @@ from stackdrill.backends.netns.heartbeats import Heartbeats
 from stackdrill.backends.netns.instances import Instances
 from stackdrill.backends.netns.names import allocate, mark_kept, release
 from stackdrill.backends.netns.nbd import NbdError
-from stackdrill.backends.netns.overlay import lab_controller
+from stackdrill.backends.netns.overlay import Pyroute2Plane
 from stackdrill.backends.netns.underlay import CONTROLLER, HostLink, Underlay, management_network
 from stackdrill.backends.netns.volumes import Volumes
 from stackdrill.backends.netns.workload import scan_file
@@ -50,6 +51,7 @@ from stackdrill.backends.realtime import RealTime, WallClock
 from stackdrill.backends.realtime.runtime import LAB_ERRORS
 from stackdrill.errors import UnsupportedError
 from stackdrill.faults import Fault
+from stackdrill.overlay.controller import OverlayController
 from stackdrill.topology import Topology
 from stackdrill.topology.model import Locking, NetworkPurpose, Role
 
@@ -135,18 +137,21 @@ class NetnsLab(Lab):
 
     def _build(self, heartbeats: bool, start_workloads: bool) -> None:
         t0 = time.monotonic()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         ctl_host, ctl_ns = self._controller()
         self.underlay = Underlay(self.names, self.topology, ctl_ns)
         spaces = [self.names.switch_ns] + [self.names.host_ns(h.name) for h in self.topology.hosts]
         spaces += [ctl_ns] if ctl_ns else []
         nsops.create_namespaces(spaces)
+        build = nlbatch.Build()  # the switch's batch first: its veths reach into the hosts
         for ns in spaces:
-            ipr = self.sock(ns)
-            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
-        nsops.on_netlink_thread(self.underlay.build, self._socks)  # one hop, not one per call
-        self.overlay = lab_controller(self.names, self.topology, self.sock)
-        nsops.on_netlink_thread(self.overlay.build)
+            build.batch(ns).set_up(nlbatch.LOOPBACK_INDEX, "lo")
+        self.underlay.build(build)
+        plane = Pyroute2Plane(self.names, self.topology, self.sock)
+        self.overlay = OverlayController(self.topology, plane)
+        with plane.batched(build):
+            self.overlay.build()
+        build.send()
+        # the state directory only when something lives there: volumes (or keep())
         self.volumes = Volumes(self.names, self.topology, self.underlay, self.state_dir,
                                self._tie)
         self.volumes.create_files({v.name: v.size_gb << 30 for v in self.topology.volumes})
@@ -347,6 +352,7 @@ class NetnsLab(Lab):
         self.instances.shutdown()
         if self.heartbeats is not None:
             self.heartbeats.shutdown()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
         server_pids = self.volumes.detach(self.state_dir)
         self._close_sockets()
         kept.describe(self, server_pids).write(self.state_dir)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stackdrill.backends.netns.names import LabNames
+from stackdrill.backends.netns.nlbatch import Build
 from stackdrill.topology import Topology
 from stackdrill.topology.model import NetworkPurpose
 
@@ -88,24 +89,23 @@ class Underlay:
     def host_links(self, host: str) -> list[HostLink]:
         return [lk for (h, _), lk in sorted(self.links.items()) if h == host]
 
-    def build(self, socks: dict[str, Any]) -> None:
-        """Create bridges, veth pairs and addresses (socks: namespace -> IPRoute)."""
-        sw = socks[self.names.switch_ns]
+    def build(self, build: Build) -> None:
+        """Queue the bridges, veth pairs and addresses of fresh namespaces into `build`:
+        each switch port is created on its bridge and up, its far end straight in the
+        host's namespace, so nothing is looked up or moved in between."""
+        sw = build.batch(self.names.switch_ns)
         bridges: dict[int, int] = {}
         for n_idx, _net in enumerate(self.topology.networks):
             name = self.names.switch_bridge(n_idx)
-            sw.link("add", ifname=name, kind="bridge", br_stp_state=0, br_forward_delay=0)
-            bridges[n_idx] = sw.link_lookup(ifname=name)[0]
-            sw.link("set", index=bridges[n_idx], state="up")
+            bridges[n_idx] = sw.index(name)
+            sw.bridge(bridges[n_idx], name)
         for lk in self.links.values():
-            sw.link("add", ifname=lk.port, kind="veth", mtu=lk.mtu,
-                    peer={"ifname": lk.ifname, "net_ns_fd": lk.ns, "mtu": lk.mtu})
-            port = sw.link_lookup(ifname=lk.port)[0]
-            sw.link("set", index=port, master=bridges[lk.net_index], state="up")
-            ipr = socks[lk.ns]
-            idx = ipr.link_lookup(ifname=lk.ifname)[0]
-            ipr.addr("add", index=idx, address=lk.address, prefixlen=lk.prefixlen)
-            ipr.link("set", index=idx, state="up")
+            host = build.batch(lk.ns)
+            idx = host.index(lk.ifname)
+            sw.veth(sw.index(lk.port), lk.port, master=bridges[lk.net_index], mtu=lk.mtu,
+                    peer_ns=lk.ns, peer_index=idx, peer_ifname=lk.ifname)
+            host.address(idx, lk.address, lk.prefixlen)
+            host.set_up(idx, lk.ifname)
 
     # ---------------------------------------------------------------- changes
 

@@ -103,7 +103,10 @@ class Volumes:
                                             NBD_PORT_BASE + v_idx, path)
 
     def create_files(self, size_bytes: dict[str, int]) -> None:
+        """The sparse backing files, in the lab's state directory (made here: a lab
+        without volumes has none to make at bring-up and remove at teardown)."""
         for name, exp in self.exports.items():
+            exp.path.parent.mkdir(parents=True, exist_ok=True)
             with exp.path.open("wb") as fh:
                 fh.truncate(size_bytes[name])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from netns_helpers import needs_root
@@ -31,4 +32,22 @@ def test_one_pass_finds_each_namespaces_processes_and_removal_leaves_none() -> N
     finally:
         for p in procs:
             p.kill()
+        nsops.remove_namespaces(names)
+
+
+def test_creating_namespaces_leaves_the_calling_thread_in_its_own() -> None:
+    """Namespaces are made by switching this thread into each new one: it must come back,
+    also when a name is taken, and every namespace must be a new one."""
+    here = Path("/proc/thread-self/ns/net")
+    home = str(here.readlink())
+    names = [f"sdt-create{i}-{os.getpid()}" for i in range(2)]
+    nsops.create_namespaces(names)
+    try:
+        assert str(here.readlink()) == home
+        made = {f"net:[{(nsops.NETNS_DIR / n).stat().st_ino}]" for n in names}
+        assert len(made) == 2 and home not in made
+        with pytest.raises(FileExistsError):
+            nsops.create_namespaces([names[1]])
+        assert str(here.readlink()) == home
+    finally:
         nsops.remove_namespaces(names)
