@@ -41,16 +41,23 @@ def _stackdrill(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=180, check=False)
 
 
-def _keep_a_lab(tmp_path: Path, drill: str) -> str:
+def _keep_a_lab(tmp_path: Path, drill: str) -> tuple[str, str]:
     """`stackdrill run --backend netns --keep` in its own process, which then exits; the
-    kept lab's slot id."""
+    kept lab's slot id and name. The drill's name carries this process's pid: another
+    test run on the machine keeps its own lab, never one of the same name. A lab kept
+    but not as expected is removed before the assertion fails, not left behind."""
+    drill = f"{drill}-p{os.getpid()}"
     (tmp_path / "topo.yaml").write_text(yaml.safe_dump(small_topology_data("kept")))
     (tmp_path / "drill.yaml").write_text(DRILL.format(name=drill))
     done = _stackdrill(tmp_path, "run", "drill.yaml", "--backend", "netns", "--keep", "-q")
-    assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr
-    kept = [r for r in read_slots() if r.lab_name == f"{drill}-1"]
-    assert len(kept) == 1 and kept[0].kept and kept[0].pid is None, kept
-    return kept[0].lab_id
+    name = f"{drill}-1"
+    kept = [r for r in read_slots() if r.lab_name == name]
+    if not (done.returncode in (0, 1) and len(kept) == 1 and kept[0].kept
+            and kept[0].pid is None):
+        NetnsBackend.teardown(name)
+        raise AssertionError(f"exit {done.returncode}, kept {kept}: {done.stderr[-2000:]}")
+    assert "Traceback" not in done.stderr, done.stderr
+    return kept[0].lab_id, name
 
 
 def _ours(lab_id: str) -> list[str]:
@@ -68,8 +75,7 @@ def _running(pid: int) -> bool:
 class TestKeptLab:
     def test_survives_another_runs_reclaim_and_down_all_and_is_reachable(
             self, tmp_path: Path) -> None:
-        lab_id = _keep_a_lab(tmp_path, "kept-survives")
-        name = "kept-survives-1"
+        lab_id, name = _keep_a_lab(tmp_path, "kept-survives")
         try:
             spaces = set(_ours(lab_id))
             assert f"sd-{lab_id}-h-cmp1" in spaces and f"sd-{lab_id}-i-web1" in spaces
@@ -99,8 +105,7 @@ class TestKeptLab:
 
     def test_the_cli_shows_it_keeps_it_through_down_all_and_removes_it_by_name(
             self, tmp_path: Path) -> None:
-        lab_id = _keep_a_lab(tmp_path, "kept-cli")
-        name = "kept-cli-1"
+        lab_id, name = _keep_a_lab(tmp_path, "kept-cli")
         elsewhere = tmp_path / "elsewhere"  # another checkout: no record of this lab
         elsewhere.mkdir()
         try:
@@ -121,14 +126,14 @@ class TestKeptLab:
             NetnsBackend.teardown(name)
 
     def test_down_lab_removes_it_and_leaves_nothing(self, tmp_path: Path) -> None:
-        lab_id = _keep_a_lab(tmp_path, "kept-down")
+        lab_id, name = _keep_a_lab(tmp_path, "kept-down")
         server = int((STATE_ROOT / lab_id / "nbdkit-vol1.pid").read_text())
         assert _running(server)
-        removed = NetnsBackend.teardown("kept-down-1")
+        removed = NetnsBackend.teardown(name)
         assert removed and all(n.startswith(f"sd-{lab_id}-") for n in removed)
         assert not _running(server)
-        assert NetnsBackend.describe_kept("kept-down-1") is None
-        assert "kept-down-1" not in NetnsBackend.kept_labs()
+        assert NetnsBackend.describe_kept(name) is None
+        assert name not in NetnsBackend.kept_labs()
         # the id may already belong to a parallel test's new lab: then it is not ours
         if not [r for r in read_slots() if r.lab_id == lab_id]:
             assert not _ours(lab_id)
@@ -141,12 +146,11 @@ class TestKeptLab:
 
 class TestNamedLabs:
     def test_a_kept_lab_is_not_driven_by_further_commands(self, tmp_path: Path) -> None:
-        _keep_a_lab(tmp_path, "kept-named")
+        _lab_id, name = _keep_a_lab(tmp_path, "kept-named")
         try:
-            done = _stackdrill(tmp_path, "inject", "host_crash", "host=cmp1", "--lab",
-                               "kept-named-1")
+            done = _stackdrill(tmp_path, "inject", "host_crash", "host=cmp1", "--lab", name)
             assert done.returncode == 2 and "Traceback" not in done.stderr
             assert "was kept by `stackdrill run --keep`" in done.stderr
             assert "`stackdrill up` brings up a lab that later commands can drive" in done.stderr
         finally:
-            NetnsBackend.teardown("kept-named-1")
+            NetnsBackend.teardown(name)
