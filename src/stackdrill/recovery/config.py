@@ -5,15 +5,17 @@ reproduces the defaults operators run today, as the baseline the benchmark
 compares against: Nova counts a compute service down after `service_down_time`
 = 60 s without a heartbeat; Masakari's engine, after disabling the compute
 service, waits `wait_period_after_service_update` = 180 s before evacuating;
-it evacuates with `host_failure_recovery_threads` = 3.
+it evacuates each failed host's instances with `host_failure_recovery_threads` = 3
+(a thread pool per host-failure notification, several failed hosts side by side).
 
 How many flows run at once follows what the lab can take, as the field bounds it, not
 one global number: at most `per_target_host` flows land on one compute host (Nova's
 `max_concurrent_builds`, 10 per nova-compute) and at most `per_storage_backend` flows
 use one storage backend — a DRBD resource, or the host exporting a plain VG over iSCSI
 (default: twice the vCPUs of its server, Pacemaker's `node-action-limit` default for one
-node's concurrent actions). `parallel`, when given, caps the total on top (Masakari's
-`host_failure_recovery_threads`; `1` is the seed's sequential script).
+node's concurrent actions). `parallel`, when given, caps the total on top (`1` is the
+seed's sequential script); `per_failed_host` caps one failed host's flows (Masakari's
+`host_failure_recovery_threads`).
 """
 
 from __future__ import annotations
