@@ -5,12 +5,17 @@ files, /dev/zero behind a symlink) ends in one line naming the file, never a han
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from stackdrill.echo import shown
 from stackdrill.errors import InputError, Problem
+from stackdrill.validation import problems_from_validation
 from stackdrill.yamlio import read_text
 
 MAX_FILE_BYTES = 1 << 20  # a drbd.conf, lvm.conf or domain XML is a few KiB
@@ -21,6 +26,22 @@ HOST_RE = re.compile(r"[a-z][a-z0-9-]{0,30}")
 
 class ConfigError(InputError):
     """A file in CONFIG_DIR cannot be read or is not what its name says."""
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def parse_json(text: str, file: str, model: type[Model]) -> Model:
+    """A command's JSON output (lsblk, vgs, lvs) or an API export as `model`; anything
+    else one ConfigError naming the file and where in it."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ConfigError(file, [Problem("", f"not JSON: {exc}"[:120])]) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(file, problems_from_validation(exc, data)) from None
 
 
 @dataclass(frozen=True)

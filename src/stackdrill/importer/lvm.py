@@ -6,18 +6,15 @@ reads it, hence `tokens.tokenize` and the few lines below."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from stackdrill.echo import shown
 from stackdrill.errors import Problem
-from stackdrill.importer.files import ConfigError
+from stackdrill.importer.files import ConfigError, parse_json
 from stackdrill.importer.result import Source
 from stackdrill.importer.tokens import MAX_DEPTH, SyntaxProblem, Token, tokenize
-from stackdrill.validation import problems_from_validation
 
 
 @dataclass(frozen=True)
@@ -139,30 +136,19 @@ class _Lsblk(_Loose):
     blockdevices: tuple[BlockDevice, ...]
 
 
-def _json(text: str, file: str, model: type[BaseModel]) -> Any:
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise ConfigError(file, [Problem("", f"not JSON: {exc}"[:120])]) from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(file, problems_from_validation(exc, data)) from None
-
-
 def parse_vgs(text: str, file: str) -> tuple[VgRow, ...]:
     """`vgs --reportformat json --units g --nosuffix -o +pv_name,vg_extent_size,vg_lock_type`."""
-    reports: _Reports = _json(text, file, _Reports)
+    reports: _Reports = parse_json(text, file, _Reports)
     return tuple(row for r in reports.report for row in r.vg)
 
 
 def parse_lvs(text: str, file: str) -> tuple[LvRow, ...]:
     """`lvs --reportformat json --units g --nosuffix`."""
-    reports: _Reports = _json(text, file, _Reports)
+    reports: _Reports = parse_json(text, file, _Reports)
     return tuple(row for r in reports.report for row in r.lv)
 
 
 def parse_lsblk(text: str, file: str) -> tuple[BlockDevice, ...]:
     """`lsblk --json --bytes -o NAME,SIZE,TYPE`: every device, depth first."""
-    lsblk: _Lsblk = _json(text, file, _Lsblk)
+    lsblk: _Lsblk = parse_json(text, file, _Lsblk)
     return tuple(d for top in lsblk.blockdevices for d in top.walk())

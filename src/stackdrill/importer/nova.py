@@ -8,13 +8,9 @@ Only the fields placement needs are read; the API's other fields are ignored."""
 
 from __future__ import annotations
 
-import json
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from stackdrill.errors import Problem
-from stackdrill.importer.files import ConfigError
-from stackdrill.validation import problems_from_validation
+from stackdrill.importer.files import parse_json
 
 
 class _Api(BaseModel):
@@ -83,11 +79,4 @@ class Inventory(_Api):
 
 
 def parse_inventory(text: str, file: str) -> Inventory:
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise ConfigError(file, [Problem("", f"not JSON: {exc}"[:120])]) from None
-    try:
-        return Inventory.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(file, problems_from_validation(exc, data)) from None
+    return parse_json(text, file, Inventory)
