@@ -203,8 +203,7 @@ class RecoveryEngine:
         idle_since: float | None = None
         settle = self.config.grace_s + self.config.heartbeat_interval_s
         while True:
-            self.journal.flush()  # the lease's own connection must not wait on the journal's
-            self.lease.renew()
+            self.lease.renew(before_write=self.journal.flush)
             now = self.now()
             self._monitor.observe(now)
             self._instances.observe(now)
