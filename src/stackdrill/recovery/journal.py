@@ -75,6 +75,7 @@ class Journal:
         self._unwritten = 0  # steps executed in the open transaction, not committed yet
         self._writer: int | None = None  # the thread that opened that transaction
         self._diverged: str | None = None
+        self._in_step = False
         with sessions() as session:
             rows = session.scalars(select(JournalRow).order_by(JournalRow.seq)).all()
             self.records: list[JournalRecord] = []
@@ -107,8 +108,10 @@ class Journal:
         if not session.in_transaction():
             session.begin()
             self._writer = threading.get_ident()
+        self._in_step = True
         try:
             yield session
+            self._in_step = False
             session.flush()  # the step's ORM changes go before its row and the next step
             now = self._clock()
             # A prebuilt Core insert: the ORM unit of work cost ~5x more per step, and the
@@ -117,6 +120,7 @@ class Journal:
                 "time": now, "step": step.value, "host": host, "instance": instance,
                 "attempt": attempt, "detail": detail})
         except BaseException:
+            self._in_step = False
             self._rollback("an error inside a journal step")
             raise
         key = result.inserted_primary_key
@@ -159,6 +163,9 @@ class Journal:
 
     def flush(self) -> None:
         """Commit the steps written since the last commit (nothing to do: no cost)."""
+        if self._in_step:  # a lab call or a reader inside a step's body: a bug
+            raise RuntimeError("the journal cannot commit inside a step: its row is not "
+                               "written yet, the step would be half durable")
         if self._unwritten:
             try:
                 self._session.commit()
