@@ -51,6 +51,7 @@ from stackdrill.recovery.starter import FlowStarter
 from stackdrill.recovery.state import EngineState
 from stackdrill.recovery.steps import JournalStep
 from stackdrill.recovery.taskbase import FlowContext
+from stackdrill.recovery.writeahead import write_ahead
 from stackdrill.topology import Topology
 from stackdrill.topology.model import Role
 
@@ -65,7 +66,7 @@ class RecoveryEngine:
     def __init__(self, topology: Topology, drivers: Drivers, clock: Clock, db_url: str,
                  config: RecoveryConfig | None = None,
                  events: Callable[[RecoveryEvent], None] | None = None) -> None:
-        self.topology, self.drivers, self.clock = topology, drivers, clock
+        self.topology, self.clock = topology, clock
         self.config = config or RecoveryConfig()
         self.sessions = open_inventory(db_url)
         # taken before the journal is read: the engine that acts is the one whose view of
@@ -81,12 +82,15 @@ class RecoveryEngine:
         except BaseException:  # an unreadable journal: this engine will never act
             self.lease.release()
             raise
+        # what the engine and its tasks call: a call that changes the lab commits the
+        # journal's pending steps first (the journal commits in groups while it runs)
+        self.drivers = write_ahead(drivers, self.journal.flush)
         self.state = EngineState(hosts, storage_hosts, machine.status, since=clock.now(),
                                  started_at=clock.now())
-        self._emit = Emitter(clock, events)
+        self._emit = Emitter(clock, events, self.journal.flush)
         self.events = self._emit.events
-        shared = Shared(topology, drivers, clock, self.config, self.sessions, self.journal,
-                        self.state, self._emit)
+        shared = Shared(topology, self.drivers, clock, self.config, self.journal.sessions,
+                        self.journal, self.state, self._emit)
         self._placer = Placer(shared)
         self._clearance = Clearance(shared)
         self._flows = FlowRunner(shared, self, FlowCloser(shared))
@@ -175,7 +179,8 @@ class RecoveryEngine:
         outright stops renewing and its lease expires)."""
         self._hold_lease()
         try:
-            return self._ticks(until)
+            with self.journal.deferred():
+                return self._ticks(until)
         finally:
             self.lease.release()
 
@@ -201,7 +206,7 @@ class RecoveryEngine:
         idle_since: float | None = None
         settle = self.config.grace_s + self.config.heartbeat_interval_s
         while True:
-            self.lease.renew()
+            self.lease.renew(before_write=self.journal.flush)
             now = self.now()
             self._monitor.observe(now)
             self._instances.observe(now)
@@ -220,6 +225,7 @@ class RecoveryEngine:
                 idle_since = None
             if now >= until:
                 break
+            self.journal.flush()  # nothing uncommitted while lab time passes
             self._pump.wait(now, until)
             self._pump.pump()
         return self.result()

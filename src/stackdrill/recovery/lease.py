@@ -84,12 +84,15 @@ class Lease:
             raise LeaseHeld(self._refusal()) from None
         log.debug("lease %s taken by %s", self._name, self.holder)
 
-    def renew(self) -> None:
+    def renew(self, before_write: Callable[[], None] = lambda: None) -> None:
         """Called while acting: extends the lease once a third of it has passed (so the
-        per-tick cost is a clock read). Raises LeaseLost when another engine took it."""
+        per-tick cost is a clock read). Raises LeaseLost when another engine took it.
+        `before_write` runs only when it writes (the engine commits its journal there, so
+        that this connection does not wait on the journal's open transaction)."""
         now = self._wall()
         if now - self._renewed < self._ttl / 3:
             return
+        before_write()
         statement = (update(_lease).where(_lease.c.name == self._name,
                                           _lease.c.holder == self.holder)
                      .values(expires_at=now + self._ttl))

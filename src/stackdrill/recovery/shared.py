@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from stackdrill.api import Clock, Drivers
 from stackdrill.recovery.config import RecoveryConfig
@@ -27,13 +27,19 @@ log = logging.getLogger(__name__)
 
 class Emitter:
     """The engine's events: kept for the result, logged, and handed to a listener (the
-    drill runner's timeline, the CLI's progress) as they happen."""
+    drill runner's timeline, the CLI's progress) as they happen.
+
+    `before_listener` runs first (the engine commits its journal there): a listener may
+    read the inventory or start another engine on it, and must find what the event
+    announces, not wait on the engine's open transaction."""
 
     def __init__(self, clock: Clock,
-                 listener: Callable[[RecoveryEvent], None] | None = None) -> None:
+                 listener: Callable[[RecoveryEvent], None] | None = None,
+                 before_listener: Callable[[], None] = lambda: None) -> None:
         self.events: list[RecoveryEvent] = []
         self._clock = clock
         self._listener = listener
+        self._before_listener = before_listener
 
     def __call__(self, kind: str, message: str, host: str | None = None,
                  instance: str | None = None, **fields: Any) -> None:
@@ -41,6 +47,7 @@ class Emitter:
         self.events.append(event)
         log.info("[%.1f] %s", event.time, message)
         if self._listener is not None:
+            self._before_listener()
             self._listener(event)
 
 
@@ -50,7 +57,7 @@ class Shared:
     drivers: Drivers
     clock: Clock
     config: RecoveryConfig
-    sessions: sessionmaker[Session]
+    sessions: Callable[[], Session]  # the journal's: they see every step written
     journal: Journal
     state: EngineState
     emit: Emitter
