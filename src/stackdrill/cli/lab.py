@@ -209,7 +209,8 @@ def wait(seconds: float, lab_name: str) -> None:
 
 PARALLEL_HELP = (f"Cap on instances recovered at once  [default: the profile's: none, "
                  f"the lab's capacity decides ({RecoveryConfig().describe_parallelism()}); "
-                 f"masakari {RecoveryConfig.masakari().parallel}]")
+                 f"masakari: no cap either, {RecoveryConfig.masakari().per_failed_host} per "
+                 f"failed host]")
 
 
 @click.command(epilog="""\b

@@ -112,11 +112,13 @@ def test_dry_run_judges_hosts_with_the_profiles_grace(lab: str) -> None:
     sd("wait", "30", "--lab", lab)
     code, out = sd("recover", "--lab", lab, "--dry-run", "--profile", "masakari")
     assert "cmp1 is down" in out and "grace 60 s" in out
-    assert "--parallel 3" in out  # Masakari's host_failure_recovery_threads
+    # Masakari's host_failure_recovery_threads, a pool per failed host
+    assert "3 per failed host" in " ".join(out.split())
 
 
 def test_parallel_defaults_to_the_engines(lab: str) -> None:
     code, out = sd("recover", "--help")
     assert code == 0
     assert ("the profile's: none, the lab's capacity decides (10 per target host, 2 x its "
-            "server's vCPUs per storage backend); masakari 3") in " ".join(out.split())
+            "server's vCPUs per storage backend); masakari: no cap either, 3 per failed "
+            "host") in " ".join(out.split())
