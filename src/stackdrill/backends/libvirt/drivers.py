@@ -8,6 +8,7 @@ ports) is not implemented on this backend yet and fails with UnsupportedError.
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
@@ -19,10 +20,15 @@ from stackdrill.api import (
     PowerDriver,
     PowerState,
 )
+from stackdrill.backends.libvirt import cluster
+from stackdrill.backends.libvirt.agent import GuestCommandError
+from stackdrill.topology.model import ClusterFencing
 from stackdrill.waiting import wait_until
 
 if TYPE_CHECKING:
     from stackdrill.backends.libvirt.lab import LibvirtLab
+
+log = logging.getLogger(__name__)
 
 STATES = {
     libvirt.VIR_DOMAIN_RUNNING: PowerState.ON,
@@ -56,8 +62,31 @@ class LibvirtPowerDriver(PowerDriver):
             wait_until(lambda: self.state(host) is PowerState.OFF,
                        timeout=self.confirm_timeout, interval=0.05,
                        what=f"{host} powered off after destroy")
+            self._ack_manual_fences(host)
 
         return self.lab.submit(off)
+
+    def _ack_manual_fences(self, host: str) -> None:
+        """With `fencing: manual` the DLM of the cluster's survivors waits until an
+        operator swears the lost node is off (`dlm_tool fence_ack`, fence_ack_manual); the
+        power driver has just confirmed exactly that, so it acknowledges on a running
+        member, as the simulator's power driver does. Without it every lockspace stays
+        blocked: `vgchange --lock-start` on the survivor never returns."""
+        for spec in self.lab.topology.clusters:
+            if host not in spec.nodes or spec.fencing is not ClusterFencing.MANUAL:
+                continue
+            survivors = [h for h in spec.nodes if h != host and self.state(h) is PowerState.ON]
+            if not survivors:
+                continue
+            line = cluster.fence_ack_command(spec, host)
+            try:
+                done = self.lab.run(survivors[0], line, timeout=60)
+            except GuestCommandError as exc:
+                log.warning("%s: %s on %s failed: %s", spec.name, line, survivors[0], exc)
+                continue
+            if done.rc != 0:
+                log.warning("%s: %s on %s: exit %s %s", spec.name, line, survivors[0],
+                            done.rc, (done.stderr or done.stdout).strip()[-200:])
 
     def power_on(self, host: str) -> Future[None]:
         def on() -> None:
