@@ -45,8 +45,8 @@ class RecoverSpec(Frozen):
     parallel: int | None = Field(
         default=None, ge=1, le=256,
         description=f"cap on instances recovered at once; default: the profile's "
-        f"(stackdrill: {RecoveryConfig().describe_parallelism()}; masakari "
-        f"{RecoveryConfig.masakari().parallel})")
+        f"(stackdrill: {RecoveryConfig().describe_parallelism()}; masakari: "
+        f"{RecoveryConfig.masakari().describe_parallelism()})")
     profile: Profile = RecoveryConfig.profile
     mode: Mode = RecoveryConfig.mode
     host: str | None = Field(default=None, description="maintenance: the host to drain")

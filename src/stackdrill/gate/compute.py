@@ -18,7 +18,6 @@ from stackdrill.faults import HostCrash, Partition
 from stackdrill.gate import choose
 from stackdrill.gate.drillkit import (
     FAULT_AT,
-    PARALLEL,
     RECOVERY_S,
     TITLES,
     data_kept,
@@ -129,8 +128,7 @@ def maintenance_reboot(topology: Topology) -> Planned:
     if victim is None:
         return NotApplicable(name, TITLES[name], "no compute host runs an instance: nothing "
                              "to drain")
-    schedule = (Step(at=30, recover=RecoverSpec(mode=Mode.MAINTENANCE, host=victim.name,
-                                                parallel=PARALLEL)),)
+    schedule = (Step(at=30, recover=RecoverSpec(mode=Mode.MAINTENANCE, host=victim.name)),)
     expect: tuple[Expectation, ...] = (
         ExpectExactlyOnce(), *data_kept(topology), ExpectRecovered())
     drill = make_drill(topology, name, f"{victim.name} is drained, rebooted and its guests "

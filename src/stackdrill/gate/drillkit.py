@@ -19,7 +19,6 @@ from stackdrill.topology import Topology
 
 FAULT_AT = 60.0  # lab seconds of steady state before the fault: heartbeats, writes
 RECOVERY_S = 540.0  # after the fault, for detection, fencing and every evacuation
-PARALLEL = 4  # instances recovered at once, as the shipped drills do
 WRITES_PER_INSTANCE = 600  # the workload's interval grows with a long drill's length
 # The source a built drill names: the report says where a drill came from.
 SOURCE = "stackdrill gate"
@@ -76,7 +75,9 @@ def overlay_kept(topology: Topology, victim: str, end_s: float
 
 
 def recover_step() -> Step:
-    return Step(at=0, recover=RecoverSpec(parallel=PARALLEL))
+    """The engine at its defaults: the gate rehearses the recovery an operator would run,
+    so its parallelism follows the lab's capacity, as the engine's own default does."""
+    return Step(at=0, recover=RecoverSpec())
 
 
 def survivors_take_over(topology: Topology, victim: str) -> tuple[Expectation, ...]:

@@ -92,6 +92,6 @@ def test_one_recovery_config_from_a_recover_step() -> None:
     assert RecoverSpec().config(stop_when_idle=False) == RecoveryConfig(stop_when_idle=False)
     masakari = RecoverSpec(profile=Profile.MASAKARI).config(stop_when_idle=True)
     assert masakari == RecoveryConfig.masakari(stop_when_idle=True)
-    assert (masakari.parallel, masakari.grace_s) == (3, 60.0)
+    assert (masakari.parallel, masakari.per_failed_host, masakari.grace_s) == (None, 3, 60.0)
     assert RecoverSpec(profile=Profile.MASAKARI, parallel=8).config(
         stop_when_idle=True).parallel == 8
