@@ -36,7 +36,10 @@ expect:
 
 
 def _stackdrill(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": SRC, "STACKDRILL_HOME": str(cwd / "home")}
+    """The CLI as a user pipes it: no COLUMNS from the test runner (which would fold a
+    long lab name in a table column)."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    env |= {"PYTHONPATH": SRC, "STACKDRILL_HOME": str(cwd / "home")}
     return subprocess.run([sys.executable, "-m", "stackdrill", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=180, check=False)
 
