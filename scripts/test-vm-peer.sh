@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The peer suites' situations on real guests and the seed's stories on the whole nova-drbd
-# lab (the 32 `vm_peer` scenarios, one on the vagrant backend, one across two libvirt
+# lab, and the acceptance gate on the two-node story's config files (the 34 `vm_peer`
+# scenarios, one on the vagrant backend, one across two libvirt
 # daemons): drbd9-tests' verify, invalidate, switch-primaries, revert-older-data,
 # checksum-resync, fencing, ..., lvm2's lvmlockd activation and killed lvmlockd, CTS's
 # one-by-one stops and starts and ResourceRecover, Jepsen's clock bump, on DRBD 8.4,
