@@ -86,7 +86,8 @@ def gate(path: Path, backend: str, seed: int, report_dir: Path | None, only: str
         quiet_logs()
     topology, source = _topology(path, out)
     extra = danger_drills(topology)
-    chosen = _only(only, plan_gate(topology, extra))
+    planned = plan_gate(topology, extra)  # built once here (a large lab takes seconds)
+    chosen = _only(only, planned)
 
     def progress(message: str) -> None:
         out.print(f"[dim]{escape(message)}[/dim]", highlight=False)
@@ -98,7 +99,8 @@ def gate(path: Path, backend: str, seed: int, report_dir: Path | None, only: str
     else:
         _print(result, quiet)
     if report_dir is not None:
-        write_gate_report(report_dir, result, topology, plan_gate(topology, extra, chosen))
+        write_gate_report(report_dir, result, topology,
+                          [p for p in planned if chosen is None or p.name in chosen])
         out.print(f"report written to {report_dir / 'gate.html'}")
     raise SystemExit(result.exit_code)
 
