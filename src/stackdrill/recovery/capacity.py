@@ -3,10 +3,14 @@
 One global number either idles the lab (4 flows while 20 empty hosts and two storage
 servers wait) or overloads one part of it (32 boots on one host). So each flow counts
 against the compute host it lands on (Nova's `max_concurrent_builds` per nova-compute)
-and against each storage backend its volumes live on: a DRBD resource, or the host
-that exports a plain VG over iSCSI. A flow holds its slots from reservation to its end:
-its guest's boot reads its disk through that backend, and a second flow on its target
-boots beside it. `RecoveryConfig.parallel`, when set, caps the total on top;
+from reservation to its end, since a second flow on that host boots beside it; and
+against each storage backend its volumes live on (a DRBD resource, or the host that
+exports a plain VG over iSCSI) while that backend acts for it: until its volumes are
+promoted or connected on the target (and released on the source, for a move), or while
+it undoes that after a failure. The backend's limit is Pacemaker's `node-action-limit`,
+which counts resource actions on the storage node, not the guests that later read
+through them (holding it through each guest's boot kept the storage servers idle while
+the last waves waited). `RecoveryConfig.parallel`, when set, caps the total on top;
 `per_failed_host`, when set, caps the flows for the instances of one failed host
 (Masakari's thread pool, made per host-failure notification).
 
@@ -120,9 +124,10 @@ class Capacity:
 
     def _backends_free(self) -> dict[str, int]:
         backends = dict(self.limits)
-        for name in self.state.flows:
-            for b in self.backends(name):
-                backends[b] -= 1
+        for name, proc in self.state.flows.items():
+            if proc.holds_storage():
+                for b in self.backends(name):
+                    backends[b] -= 1
         return backends
 
     def free(self) -> Slots:

@@ -24,7 +24,7 @@ from stackdrill.recovery.hoststate import FAILED_STATES, HostStatus
 from stackdrill.recovery.inventory import BlockDeviceMapping, Instance, VmState, Volume
 from stackdrill.recovery.result import JournalRecord
 from stackdrill.recovery.steps import JournalStep
-from stackdrill.recovery.taskbase import FlowContext, Task, Yieldable
+from stackdrill.recovery.taskbase import FlowContext, Task, TaskStatus, Yieldable
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,15 @@ class Proc:
     waiting: Yieldable | None = None
     since: float = 0.0
     finished: bool = False
+
+    def holds_storage(self) -> bool:
+        """Whether this flow still counts against its storage backends: one of its
+        storage actions is still to come, or it failed and undoes what it did."""
+        for task in self.tasks:
+            if task.status is TaskStatus.FAILURE or (
+                    task.acts_on_storage and task.status is not TaskStatus.SUCCESS):
+                return True
+        return False
 
 
 @dataclass

@@ -106,6 +106,9 @@ class Task(ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     provides: ClassVar[tuple[str, ...]] = ()
     revert_on_failure: ClassVar[bool] = False  # a failure may have left effects behind
+    # A storage backend acts in this task (promote, connect, release): until the flow's
+    # last such task is done, the flow counts against its backends' limit (capacity.py)
+    acts_on_storage: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.status = TaskStatus.PENDING

@@ -70,6 +70,7 @@ class StopOnSource(Task):
 
     step = JournalStep.SOURCE_STOPPED
     phase = Phase.SHUTDOWN
+    acts_on_storage = True
 
     def execute(self, ctx: FlowContext) -> TaskGen:
         began = ctx.rt.now()
@@ -132,6 +133,7 @@ class PrepareStorage(Task):
     phase = Phase.STORAGE
     requires = ("target",)
     provides = ("paths",)
+    acts_on_storage = True
 
     def execute(self, ctx: FlowContext) -> TaskGen:
         began = ctx.rt.now()
