@@ -129,19 +129,20 @@ class FlowRunner:
         evacuation verifying against the dead sto1, every reattachment queued behind it).
         It is undone now and tried again at once, on a live replica."""
         now = self.clock.now()
+        fenced = {h for h, st in self.state.status.items() if st in FENCED_STATES}
+        if not fenced:
+            return
         for name, proc in sorted(self.state.flows.items()):
             ctx = proc.ctx
             if ctx is None or name in self._abandoning:
                 continue
-            dead = sorted(h for h in _servers(ctx)
-                          if self.state.status.get(h) in FENCED_STATES)
+            dead = sorted(_servers(ctx) & fenced)
             if not dead:
                 continue
             self._abandoning.add(name)
             lost = StorageLost(f"volume server {', '.join(dead)} was fenced during recovery")
             try:
-                proc.waiting = proc.gen.throw(lost)
-                proc.since = now
+                proc.wait_on(proc.gen.throw(lost), now)
             except StopIteration:
                 proc.finished = True
 

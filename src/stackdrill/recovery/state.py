@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Generator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,15 +51,30 @@ class Proc:
     waiting: Yieldable | None = None
     since: float = 0.0
     finished: bool = False
+    woken: bool = False  # the future it waits on has completed (set by its callback)
+    storage_tasks: list[Task] = field(init=False, repr=False)  # those acting on storage
+
+    def __post_init__(self) -> None:
+        self.storage_tasks = [t for t in self.tasks if t.acts_on_storage]
+
+    def wait_on(self, what: Yieldable | None, now: float) -> None:
+        """Wait for what the generator yielded. A future wakes this proc through its
+        callback, so the engine's pump need not ask every waiting future each time."""
+        self.waiting, self.since, self.woken = what, now, False
+        if isinstance(what, Future):
+            what.add_done_callback(self._wake)
+
+    def _wake(self, future: Future[Any]) -> None:
+        if future is self.waiting:  # not a future it stopped waiting for
+            self.woken = True
 
     def holds_storage(self) -> bool:
         """Whether this flow still counts against its storage backends: one of its
-        storage actions is still to come, or it failed and undoes what it did."""
-        for task in self.tasks:
-            if task.status is TaskStatus.FAILURE or (
-                    task.acts_on_storage and task.status is not TaskStatus.SUCCESS):
-                return True
-        return False
+        storage actions (promote, connect, release) is still to come or under way."""
+        return any(t.status in _ACTING for t in self.storage_tasks)
+
+
+_ACTING = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.FAILURE})
 
 
 @dataclass
