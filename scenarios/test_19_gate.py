@@ -48,3 +48,20 @@ def test_the_two_node_story_without_two_node_fails_the_gate_on_quorum(
     [result] = report.results
     assert result.verdict is GateVerdict.FAIL
     assert any("quorate=False" in f for f in result.failed), result.failed
+
+
+@pytest.mark.backends("sim", "netns")
+def test_network_gate_fails_an_overlay_mtu_its_underlay_cannot_carry(lab_backend: str) -> None:
+    """The overlay story with its overlay MTU at 1500 over a 1500 underlay: on the real
+    kernel (netns) as on the simulator, small packets between two hosts' instances pass
+    and full-size frames vanish without an ICMP, so the gate fails on the danger's drill
+    naming the black hole (the kernel's behaviour is recorded as the conformance
+    situation vxlan-mtu-overlay-over-underlay)."""
+    topology = import_config(FIXTURES / "dangers/overlay-mtu-over-underlay").topology
+    name = f"danger-{DangerCode.OVERLAY_MTU_OVER_UNDERLAY.value}"
+    report = run_gate(topology, backend=lab_backend, extra=danger_drills(topology),
+                      only={name})
+    [result] = report.results
+    assert result.verdict is GateVerdict.FAIL, result.reason
+    assert result.failed and all("blackhole" in f for f in result.failed), result.failed
+    assert any("small packets pass" in f for f in result.failed), result.failed

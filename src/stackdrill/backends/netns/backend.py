@@ -18,8 +18,11 @@ from stackdrill.topology import Topology
 # Plain volume groups are realised as sparse files served over NBD (no device-mapper
 # here): enough for volumes, not for LVM commands or checks, so "lvm" is not declared.
 # Nor "iscsi-timeouts": the workload's own NBD client reconnects, with no initiator timeouts.
+# An overlay MTU above its underlay's is built as the operator set it and the kernel does
+# the rest (clamps the VXLAN device, drops full-size frames at the bridge): recorded as
+# the conformance situation vxlan-mtu-overlay-over-underlay.
 FEATURES = frozenset({"overlay", "overlay-switches", "instances", "network-volumes",
-                      "throughput-under-loss"})
+                      "throughput-under-loss", "overlay-mtu-over-underlay"})
 COMMANDS = ("ip", "nft", "nbdkit", "bash", "ping")  # tc and ethtool: through pyroute2
 
 
