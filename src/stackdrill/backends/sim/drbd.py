@@ -85,13 +85,14 @@ def refused_net_options(spec: DrbdResource) -> str | None:
     """What `drbdadm up` answers when the kernel refuses the resource's net options, else
     None. drbd_nl.c _check_net_options, in its order: two_primaries needs protocol C
     (ERR_NOT_PROTO_C, 139), then an attached disk's fencing resource-and-stonith needs
-    protocol B or C (ERR_STONITH_AND_PROT_A, 155). `up` attaches the disks first (attach
-    checks fencing against a net config only once there is one), so the disks are
-    attached and the resource never connects."""
+    protocol B or C (ERR_STONITH_AND_PROT_A, 154 in drbd.h). `up` attaches the disks
+    first (attach checks fencing against a net config only once there is one), so the
+    disks are attached and the resource never connects. Recorded on DRBD 8.4.11:
+    conformance situation drbd-net-options-refused-at-up."""
     if spec.allow_two_primaries and spec.protocol is not Protocol.C:
         return "Failure: (139) Protocol C required"
     if spec.fencing == "resource-and-stonith" and spec.protocol is Protocol.A:
-        return "Failure: (155) Fencing policy resource-and-stonith only with prot B or C allowed"
+        return "Failure: (154) Fencing policy resource-and-stonith only with prot B or C allowed"
     return None
 
 
@@ -152,14 +153,15 @@ class DrbdResourceSim(OperatorCore):
         become-primary-on), in order, after `drbdadm up`: each with the refusal DRBD
         answers, or None. Connected, a second Primary without allow-two-primaries is refused
         (drbd_state.c is_valid_state SS_TWO_PRIMARIES); with no net config (refused at
-        `up`) the peer is never seen, so that rule does not apply, but a fencing policy
-        refuses a Primary whose peer is not known Outdated (SS_PRIMARY_NOP)."""
+        `up`) the peer is never seen, so that rule does not apply, but the disk attached
+        Consistent (any fencing policy but dont-care) is not UpToDate data
+        (SS_NO_UP_TO_DATE_DISK), as recorded on DRBD 8.4.11."""
         spec = self.spec
         out: list[tuple[str, str | None]] = []
         for i, name in enumerate(spec.primary):
-            if self.net_refused is not None and spec.fencing != "dont-care":
-                out.append((name, "State change failed: (-7) Refusing to be Primary while "
-                                  "peer is not outdated"))
+            attached = self._md_disk_at_attach(self.nodes[name])
+            if self.net_refused is not None and attached is not Disk.UP_TO_DATE:
+                out.append((name, "State change failed: (-2) Need access to UpToDate data"))
             elif self.net_refused is None and i > 0 and not spec.allow_two_primaries:
                 out.append((name, "State change failed: (-1) Multiple primaries not "
                                   "allowed by config"))
@@ -169,11 +171,13 @@ class DrbdResourceSim(OperatorCore):
 
     def _standalone_from_the_start(self) -> None:
         """`drbdadm up` attached the disks but its net options were refused: no node has
-        a connection configured, none ever tries one (StandAlone, peer unknown)."""
+        a connection configured, none ever tries one (StandAlone, peer unknown), and each
+        disk stays as it attached (Consistent, unless fencing is dont-care)."""
         self.established = False
         for node in self.nodes.values():
             node.conn = Conn.STANDALONE
             node.peer_role, node.peer_disk = Role.UNKNOWN, Disk.DUNKNOWN
+            node.dstate = self._md_disk_at_attach(node)
 
     # ------------------------------------------------------------ queries
 

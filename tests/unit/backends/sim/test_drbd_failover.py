@@ -166,11 +166,13 @@ def test_dual_primary_with_stonith_never_splits_brain() -> None:
 
 def test_stonith_with_protocol_a_never_connects() -> None:
     """drbd_nl.c _check_net_options ERR_STONITH_AND_PROT_A: `drbdadm up` attaches the
-    disks, then the connect is refused (155); the resource stays StandAlone."""
+    disks, then the connect is refused (154); the resource stays StandAlone with its disks
+    Consistent (recorded: conformance situation drbd-net-options-refused-at-up)."""
     lab = Lab(fencing="resource-and-stonith", protocol=Protocol.A)
     lab.run(30.0)
     assert lab.st("n1").connection == "StandAlone"
     assert lab.st("n2").connection == "StandAlone"
+    assert lab.st("n1").disk == "Consistent" and lab.st("n2").disk == "Consistent"
 
 
 def test_on_io_error_detach_keeps_serving_from_the_peer() -> None:
