@@ -34,7 +34,8 @@ from stackdrill.cli.render import console
 from stackdrill.cli.session import LabSession, topology_of
 from stackdrill.cli.session import open_session as _open_session
 from stackdrill.drill.model import RecoverSpec, Step
-from stackdrill.errors import LabStateError, StackdrillError
+from stackdrill.drill.support import topology_unsupported
+from stackdrill.errors import LabStateError, StackdrillError, UnsupportedError
 from stackdrill.faults import FAULT_KINDS, describe
 from stackdrill.recovery import Profile, RecoveryConfig, RecoveryEvent
 from stackdrill.recovery.dburl import ENV, inventory_url
@@ -86,6 +87,9 @@ def up(topology: Path, lab_name: str, backend: str, seed: int, inventory: str | 
     target = inventory_url(inventory)
     topo = load_topology(topology)
     cls = backend_class(backend)
+    problems = topology_unsupported(topo, backend, cls.capabilities)
+    if problems:
+        raise UnsupportedError("\n".join(f"{topology}: {p}" for p in problems))
     reason = cls.available()
     if reason is not None:
         raise LabStateError(f"backend {backend!r} cannot run here: {reason}")

@@ -131,10 +131,15 @@ def unsupported(drill: Drill, backend: str, caps: Capabilities) -> list[str]:
         if expectation.check == "lvm_consistent" and "lvm" not in caps.features:
             problems.append(f"expect[{i}]: backend {backend!r} cannot observe LVM "
                             "(no device-mapper)")
-    for feature, where in features_needed(drill.topology).items():
-        if feature not in caps.features:
-            problems.append(f"topology {where}: backend {backend!r} cannot realise {feature}")
-    return problems
+    return problems + topology_unsupported(drill.topology, backend, caps)
+
+
+def topology_unsupported(topology: Topology, backend: str, caps: Capabilities) -> list[str]:
+    """What of the topology itself the backend declared it cannot realise (also checked
+    by `stackdrill up`, before a lab that could not do what it says is brought up)."""
+    return [f"topology {where}: backend {backend!r} cannot realise {feature}"
+            for feature, where in features_needed(topology).items()
+            if feature not in caps.features]
 
 
 def ensure_supported(drill: Drill, backend: str, caps: Capabilities) -> None:

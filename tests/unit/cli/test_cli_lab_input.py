@@ -110,3 +110,27 @@ def test_an_operator_command_runs_to_its_end_and_says_what_the_tool_said(home: P
     code, out, err = invoke("exec", "drbdadm", "host=sto1", "op=secondary", "resource=r0",
                             "--lab", "t1")
     assert code == 1 and "held open" in out, out  # its LVs are active: in use
+
+
+def test_up_refuses_a_topology_the_backend_cannot_realise(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dual-primary resource without allow_two_primaries is something only the
+    simulator realises (DRBD refuses the second Primary at bring-up): `up` on libvirt says
+    so in one line naming the setting, before looking for libvirt or creating anything."""
+    from stackdrill.backends.libvirt import LibvirtBackend
+
+    monkeypatch.setenv("STACKDRILL_HOME", str(tmp_path))
+    # were the topology not checked first, `up` would ask libvirt next: let it say no,
+    # so that this test can never bring up guests
+    monkeypatch.setattr(LibvirtBackend, "available",
+                        classmethod(lambda cls: "not asked in this test"))
+    topo = tmp_path / "pair.yaml"
+    code, yaml_text, err = invoke("import",
+                                  str(ROOT / "fixtures/dangers/dual-primary-without-allow"))
+    assert code == 0, err
+    topo.write_text(yaml_text)
+    code, _out, err = invoke("up", str(topo), "--lab", "refused", "--backend", "libvirt")
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert "cannot realise drbd-refused-settings" in err and "allow_two_primaries" in err
+    assert not (tmp_path / "labs" / "refused.json").exists()
