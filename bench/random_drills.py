@@ -14,7 +14,11 @@ A control and two ways of running the same seeds, each at 1 and then 2 workers:
 drills/s = seeds / wall time from launch to the last process's exit; the ratio is 2
 workers over 1. Verdicts must be equal seed for seed in every run. The 1-minute load
 average before and after is recorded: on a shared machine a second worker only gains
-what the other tenants leave of the second core.
+what the other tenants leave of the second core. So is whether Python may write
+bytecode (PYTHONDONTWRITEBYTECODE): pytest rewrites the asserts of every module of a
+package that provides a pytest plugin, all of stackdrill included, and caches the result
+only where bytecode is written; without that cache each pytest process (each xdist
+worker) spends ~1 s of CPU rewriting stackdrill again.
 
 Run: python bench/random_drills.py [--seeds 0:100] [--no-pytest]
      (writes bench/results/random_drills.json)
@@ -175,6 +179,7 @@ def main() -> int:
         [] if args.no_pytest else [pair(runs, "pytest")])
     result = {"benchmark": "random_drills", "python": platform.python_version(),
               "cores": os.cpu_count(), "seeds": [seeds[0], seeds[-1]],
+              "bytecode_cache": not sys.flags.dont_write_bytecode,
               "load_average_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)],
               "runs": [{**asdict(r), "drills_per_s": round(r.drills_per_s, 2)} for r in runs],
               "pairs": pairs}
@@ -188,7 +193,9 @@ def main() -> int:
         print(f"{p['how']:9s}: 2 workers / 1 = x{p['ratio']:.2f} throughput, "
               f"x{p['cpu_ratio']:.2f} CPU" + ("" if p["how"] == "control" else
                                               f"; verdicts equal: {p['verdicts_equal']}"))
-    print(f"load average {result['load_average_1min']}; written to {args.out}")
+    print(f"load average {result['load_average_1min']}; bytecode cache "
+          f"{'on' if result['bytecode_cache'] else 'off (PYTHONDONTWRITEBYTECODE)'}; "
+          f"written to {args.out}")
     return 0 if all(p["verdicts_equal"] for p in pairs[1:]) else 1
 
 

@@ -14,6 +14,10 @@ Every test that runs a lab records its backend, seed (and a drill's name and tra
 as JUnit properties (`stackdrill_backend`, ...) and, with `--alluredir`, as Allure
 parameters and labels; the Allure results also get `environment.properties` and
 `categories.json` (see stackdrill.report.allure).
+
+The plugin loads in every pytest process, the xdist controller too, which never runs a
+lab: what only a test needs (backends, drills, reports, and through them the recovery
+engine, SQLAlchemy and Alembic) is imported when a test first needs it, not here.
 """
 
 from __future__ import annotations
@@ -24,14 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from stackdrill.backends import backend_class
 from stackdrill.errors import BackendUnavailableError, InfrastructureError, UnsupportedError
 from stackdrill.plugin_labs import DEFAULT_SEED, lab_name, option
 from stackdrill.plugin_reports import DAMAGE_PROPERTY, record_run
-from stackdrill.report.allure import RunLabels
 
 if TYPE_CHECKING:
     from stackdrill.drill.model import Drill
+    from stackdrill.report.allure import RunLabels
     from stackdrill.report.model import Report
 
 pytest_plugins = ("stackdrill.plugin_labs", "stackdrill.plugin_reports")
@@ -100,11 +103,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """A test that failed because its lab was not ready is marked as such (a user property,
     which reaches the xdist controller and the JUnit XML), its reason first in the report."""
-    from stackdrill.report.allure import INFRASTRUCTURE_TRACE
-
     report = yield
     if report.failed and call.excinfo is not None and call.excinfo.errisinstance(
             InfrastructureError):
+        from stackdrill.report.allure import INFRASTRUCTURE_TRACE
+
         reason = str(call.excinfo.value)
         report.user_properties.append((INFRA_PROPERTY, reason))
         item.user_properties.append((INFRA_PROPERTY, reason))  # JUnit XML writes these
@@ -177,9 +180,11 @@ def run_drill(request: pytest.FixtureRequest, lab_backend: str,
     (`run_drill("nova-host-failure")`). Skips with the reason when the backend cannot
     realise the drill. Records backend, seed, drill and trace on the test (JUnit
     properties; Allure parameters, labels and steps when recording)."""
+    from stackdrill.backends import backend_class
     from stackdrill.drill import load_drill
     from stackdrill.drill.judge import judge
     from stackdrill.drill.runner import execute
+    from stackdrill.report.allure import RunLabels
 
     def runner(path: str | Path, *, seed: int | None = None, backend: str | None = None) -> Any:
         __tracebackhide__ = True  # a skip (and -rs) points at the scenario's line, not here

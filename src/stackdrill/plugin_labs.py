@@ -13,13 +13,13 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from stackdrill.api import Lab
-from stackdrill.backends import backend_class, lifetime
-from stackdrill.faults import Fault, FaultAdapter
+if TYPE_CHECKING:  # imported where a lab is made: the xdist controller never makes one
+    from stackdrill.api import Lab
+    from stackdrill.faults import Fault
 
 DEFAULT_SEED = 1  # the seed of a lab fixture's lab when neither --lab-seed nor lab_seed is set
 LAB_FIXTURES = ("lab", "module_lab", "session_lab")
@@ -94,6 +94,7 @@ def _bring_up(request: pytest.FixtureRequest, path: object, where: str, backend:
               seed: int | None) -> Iterator[Lab]:
     """Bring up the topology at `path` on the chosen backend for the fixture's scope and
     tear it down at its end, pass or fail (leave it standing, on purpose, with --lab-keep)."""
+    from stackdrill.backends import backend_class, lifetime
     from stackdrill.topology import load_topology
 
     if not path:
@@ -159,6 +160,8 @@ class Faults:
         self.active: list[Fault] = []
 
     def inject(self, fault: Fault | dict[str, Any]) -> Fault:
+        from stackdrill.faults import FaultAdapter
+
         value = FaultAdapter.validate_python(fault) if isinstance(fault, dict) else fault
         self.lab.inject(value)
         self.active.append(value)

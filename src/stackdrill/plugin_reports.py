@@ -11,11 +11,14 @@ import platform
 import subprocess
 from collections.abc import Generator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from stackdrill.plugin_labs import DEFAULT_SEED, LAB_FIXTURES, chosen_backend, chosen_seed
-from stackdrill.report.allure import RunLabels
+
+if TYPE_CHECKING:  # report.allure imports the reports' model, checks and recovery engine
+    from stackdrill.report.allure import RunLabels
 
 BACKEND_PROPERTY = "stackdrill_backend"
 SEED_PROPERTY = "stackdrill_seed"
@@ -63,6 +66,8 @@ def _lab_run(item: pytest.Item) -> RunLabels:
     values = getattr(item, "funcargs", {})
     backend = values.get("lab_backend", chosen_backend(item.config))
     seed = values.get("lab_seed", chosen_seed(item.config))
+    from stackdrill.report.allure import RunLabels
+
     return RunLabels(backend=str(backend), seed=DEFAULT_SEED if seed is None else int(seed))
 
 

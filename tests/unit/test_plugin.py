@@ -188,3 +188,19 @@ def test_a_real_failure_beside_an_infrastructure_error_still_exits_1(
     assert result.ret == 1
     xml = (pytester.path / "out.xml").read_text()
     assert 'name="stackdrill_infrastructure_error" value="lab not ready: cmp1' in xml
+
+
+def test_a_session_without_labs_loads_no_engine_nor_database_code(
+        pytester: pytest.Pytester) -> None:
+    """The plugin loads in every pytest process, the xdist controller too, which never
+    runs a test: only a test that uses a lab pays for the recovery engine's imports
+    (SQLAlchemy, Alembic, the reports), ~0.8 s of CPU per process."""
+    pytester.makepyfile(test_plain="""
+        import sys
+
+        def test_nothing_heavy_was_imported():
+            heavy = ("sqlalchemy", "alembic", "stackdrill.recovery", "stackdrill.report")
+            assert [m for m in heavy if m in sys.modules] == []
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
