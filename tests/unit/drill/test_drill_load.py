@@ -129,3 +129,20 @@ def test_every_reference_is_checked_in_drill_order(tmp_path: Path) -> None:
         "expect[5].instances[0]: unknown instance 'spook'",
         "workload.instances[1]: unknown instance 'web9'",
     ]
+
+
+def test_a_topology_file_changed_between_loads_is_read_again(tmp_path: Path) -> None:
+    """Topology files are read once per version (a sweep loads one for every drill): an
+    edit between two loads in one process is seen, and a drill with overrides changes
+    nothing for the next drill of the same file."""
+    topo = tmp_path / "t.yaml"
+    topo.write_text((ROOT / "lab/topologies/mirrored-compute.yaml").read_text())
+    plain, changed = tmp_path / "plain.yaml", tmp_path / "changed.yaml"
+    plain.write_text(f"name: d\ntopology: {topo}\nexpect: [{{check: exactly_once}}]\n")
+    changed.write_text(f"name: d\ntopology: {topo}\n"
+                       "topology_overrides: {drbd.r0.protocol: B}\n"
+                       "expect: [{check: exactly_once}]\n")
+    assert load_drill(changed).topology.drbd[0].protocol == "B"
+    assert load_drill(plain).topology.drbd[0].protocol == "C"
+    topo.write_text(topo.read_text().replace("protocol: C", "protocol: A") + "\n")
+    assert load_drill(plain).topology.drbd[0].protocol == "A"
