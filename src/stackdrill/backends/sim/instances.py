@@ -205,6 +205,7 @@ class Hypervisors:
         self.writers = writers  # instances whose workload writes
         self.guests: dict[str, dict[str, Guest]] = {h: {} for h in hosts}
         self.incarnations: dict[str, int] = {}
+        self.started_on: dict[str, set[str]] = {}  # instance -> every host it was started on
         self.history: list[WriteOp] = []
         self.io_errors: list[WriteOp] = []
         self.boot_check: Callable[[str, list[str]], list[str]] | None = None
@@ -224,10 +225,10 @@ class Hypervisors:
 
     def running_on(self, instance: str) -> list[str]:
         """The hosts where `instance` runs, in `running()`'s order, without building the
-        whole map (a reader asks this once per volume: the map would make it volumes x
-        instances)."""
-        return [host for host, guests in sorted(self.guests.items())
-                if (guest := guests.get(instance)) is not None
+        whole map or looking on every host (a reader asks this once per volume: either
+        would make it volumes x instances or volumes x hosts)."""
+        return [host for host in sorted(self.started_on.get(instance, ()))
+                if (guest := self.guests[host].get(instance)) is not None
                 and guest.running and self.hosts[host].powered]
 
     # ------------------------------------------------------------ lifecycle
@@ -242,6 +243,7 @@ class Hypervisors:
         self.incarnations[instance] = incarnation
         guest = Guest(instance, host, incarnation, volumes)
         self.guests[host][instance] = guest
+        self.started_on.setdefault(instance, set()).add(host)
         self.kernel.emit(GuestStarted(host, instance, incarnation))
         if instance in self.writers and volumes:
             guest.process = self.kernel.env.process(self._workload(guest, boot_s))

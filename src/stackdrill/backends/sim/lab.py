@@ -469,6 +469,7 @@ class SimLab(Lab):
     def destroy(self) -> None:
         """Nothing outside this process exists; dropping references is the teardown."""
         self.kernel.log("lab", "destroy", name=self.name)
+        self.kernel.close()
 
 
 def _volume_users(topology: Topology) -> dict[str, tuple[str, ...]]:

@@ -49,14 +49,20 @@ class VgMetadata:
     clustered: bool = False  # the `c` attribute (vgchange -cy, clvmd)
     lock_type: str | None = None  # lvmlockd shared VG: "dlm" or "sanlock" (the `s` attribute)
     lvs: Mapping[str, tuple[Segment, ...]] = field(default_factory=dict)
+    # The free ranges, once known: carried from a VG to the one `with_lv` makes from it, so
+    # that creating n LVs costs n x (free ranges), not n x (all segments, sorted).
+    _gaps: tuple[Segment, ...] | None = field(default=None, init=False, repr=False,
+                                               compare=False)
 
     def used(self) -> set[int]:
         return {pe for segs in self.lvs.values() for first, n in segs
                 for pe in range(first, first + n)}
 
-    def _free_ranges(self) -> list[Segment]:
+    def _free_ranges(self) -> tuple[Segment, ...]:
         """Gaps between allocated segments, lowest first (interval arithmetic, so a VG
         of millions of extents costs no more than its number of segments)."""
+        if self._gaps is not None:
+            return self._gaps
         taken = sorted(seg for segs in self.lvs.values() for seg in segs)
         gaps, pe = [], 0
         for first, n in taken:
@@ -65,7 +71,8 @@ class VgMetadata:
             pe = max(pe, first + n)
         if pe < self.pe_count:
             gaps.append((pe, self.pe_count - pe))
-        return gaps
+        object.__setattr__(self, "_gaps", tuple(gaps))  # a cache: frozen in every other way
+        return tuple(gaps)
 
     def free_extents(self) -> int:
         return sum(n for _first, n in self._free_ranges())
@@ -86,13 +93,18 @@ class VgMetadata:
         return tuple(segs)
 
     def with_lv(self, lv: str, segs: tuple[Segment, ...]) -> VgMetadata:
-        return replace(self, lvs={**self.lvs, lv: segs})
+        new = replace(self, lvs={**self.lvs, lv: segs})
+        if self._gaps is not None and lv not in self.lvs:  # a new LV: its extents leave the gaps
+            object.__setattr__(new, "_gaps", _without(self._gaps, segs))
+        return new
 
     def without_lv(self, lv: str) -> VgMetadata:
         return replace(self, lvs={k: v for k, v in self.lvs.items() if k != lv})
 
     def bumped(self) -> VgMetadata:
-        return replace(self, seqno=self.seqno + 1)
+        new = replace(self, seqno=self.seqno + 1)
+        object.__setattr__(new, "_gaps", self._gaps)  # the same LVs: the same gaps
+        return new
 
     def segments(self, lv: str) -> tuple[Segment, ...]:
         if lv not in self.lvs:
@@ -101,6 +113,27 @@ class VgMetadata:
 
     def as_lists(self) -> dict[str, list[tuple[int, int]]]:
         return {lv: list(segs) for lv, segs in sorted(self.lvs.items())}
+
+
+def _without(gaps: tuple[Segment, ...], segs: tuple[Segment, ...]) -> tuple[Segment, ...]:
+    """The free ranges `gaps` less the extents of `segs` (which may lie anywhere)."""
+    out: list[Segment] = []
+    for first, n in gaps:
+        pieces = [(first, first + n)]  # [start, end)
+        for s_first, s_n in segs:
+            s_end = s_first + s_n
+            cut: list[tuple[int, int]] = []
+            for start, end in pieces:
+                if s_end <= start or s_first >= end:
+                    cut.append((start, end))
+                    continue
+                if start < s_first:
+                    cut.append((start, s_first))
+                if s_end < end:
+                    cut.append((s_end, end))
+            pieces = cut
+        out += [(start, end - start) for start, end in pieces]
+    return tuple(out)
 
 
 def extent_blocks_for(extent_mb: int) -> int:

@@ -99,6 +99,8 @@ class OverlaySim:
         self.tables: dict[str, NeighTable] = {}  # port -> its instance's ARP cache
         self._pending: set[str] = set()
         self._entries: list[tuple[str, str, str]] | None = None  # see _controller_entries
+        self._by_mac: dict[str, list[tuple[str, str]]] = {}  # see _controller_entries
+        self._changes: list[str] = []  # MACs whose entries changed, in order: see _program
         vteps = {h: Vtep(h, addr, mtu=clamped) for h, addr in sorted(net.addresses.items())
                  if h in hosts}
         self.plane = DataPlane(kernel, underlay, spec.network, hosts, vteps, self.ports,
@@ -120,10 +122,10 @@ class OverlaySim:
         if old is not None and old.host != host:
             self.plane.remove_tap(self.vteps[old.host], port, why="moved")
         self.ports[port] = Port(port, mac, ip, host)  # its ARP cache moves with it
-        self._entries = None
+        self._ports_changed(mac if old is None else old.mac, mac)
         running = self.hosts[host].up
         if running:
-            vtep.taps.add(port)
+            vtep.add_tap(port)
             if self.guest_ipv6:
                 self.plane.link_up(vtep, port, mac)
         self.kernel.log(self.component, "plug", port=port, mac=mac, ip=ip, host=host,
@@ -143,7 +145,7 @@ class OverlaySim:
         current = self.ports.get(port)
         if current is not None and current.host == host:
             del self.ports[port]
-            self._entries = None
+            self._ports_changed(current.mac)
             self.kernel.log(self.component, "unplug", port=port, host=host)
             self._push_all()
         else:
@@ -171,30 +173,67 @@ class OverlaySim:
             return
         self._program(host)
 
+    def _ports_changed(self, *macs: str) -> None:
+        self._entries = None
+        self._changes += macs
+
     def _program(self, host: str) -> None:
-        """Write the controller's desired FDB into one VTEP; log what changed."""
+        """Write the controller's desired FDB into one VTEP; log what changed.
+
+        A VTEP whose static entries are known to be what the controller wanted at some
+        point (`programmed`) is brought up to date from the MACs changed since: each push
+        reaches every host, and comparing every port's entry on each made a large lab's
+        bring-up cost hosts x ports per round of plugs."""
         vtep = self.vteps[host]
         flood = [v.address for v in self.vteps.values() if v.host != host]
-        static = {mac: address for mac, at, address in self._controller_entries() if at != host}
-        added = sorted(f"{m}>{a}" for m, a in static.items() if vtep.static.get(m) != a)
-        removed = sorted(m for m in vtep.static if m not in static)
+        if vtep.programmed is None:
+            want = {mac: address for mac, at, address in self._controller_entries()
+                    if at != host}
+            gone = [m for m in vtep.static if m not in want]
+        else:
+            self._controller_entries()  # the MAC index is current
+            want, gone = {}, []
+            for mac in dict.fromkeys(self._changes[vtep.programmed:]):
+                address = self._desired(mac, host)
+                if address is not None:
+                    want[mac] = address
+                elif mac in vtep.static:
+                    gone.append(mac)
+        vtep.programmed = len(self._changes)
+        added = sorted(f"{m}>{a}" for m, a in want.items() if vtep.static.get(m) != a)
+        removed = sorted(gone)
         if flood == vtep.flood and not added and not removed:
             return
-        for mac in static:
-            vtep.learned.pop(mac, None)
+        for mac in removed:
+            del vtep.static[mac]
+        vtep.static.update(want)
+        for mac in [m for m in vtep.learned if m in vtep.static]:
+            del vtep.learned[mac]
         vtep.flood = flood
-        vtep.static = static
         self.kernel.log(self.component, "fdb", host=host, flood=flood, add=added, remove=removed)
+
+    def _desired(self, mac: str, host: str) -> str | None:
+        """The VTEP the controller gives `host` for `mac`: of the ports with that MAC on
+        other hosts, the last in port-name order (as a mapping built in that order has it)."""
+        address = None
+        for at, addr in self._by_mac.get(mac, ()):
+            if at != host:
+                address = addr
+        return address
 
     def _controller_entries(self) -> list[tuple[str, str, str]]:
         """(MAC, host, VTEP address) of every port on a VTEP, in port-name order: what the
-        controller programs, less the ports of the host being programmed. Kept from one
-        plug or unplug to the next: a push reaches every host, and sorting every port for
-        each of them made a large lab's bring-up cost hosts x ports x log(ports)."""
+        controller programs, less the ports of the host being programmed; and the same by
+        MAC. Kept from one plug or unplug to the next: a push reaches every host, and
+        sorting every port for each of them made a large lab's bring-up cost hosts x ports
+        x log(ports)."""
         if self._entries is None:
             self._entries = [(p.mac, p.host, self.vteps[p.host].address)
                              for p in sorted(self.ports.values(), key=lambda p: p.name)
                              if p.host in self.vteps]
+            self._by_mac = {}
+            for mac, at, address in self._entries:
+                self._by_mac.setdefault(mac, []).append((at, address))
         return self._entries
 
     def _announce(self, port: str, host: str) -> None:
@@ -207,6 +246,8 @@ class OverlaySim:
 
         def run() -> Generator[simpy.Event, Any, None]:
             delivery = yield from self.plane.transmit(p, frame)
+            if not self.tables:  # no ARP cache made yet (a lab coming up): every port skips
+                return
             for name in delivery.ports:
                 # arp_accept=0: update, never create, so an ARP cache not made yet (empty:
                 # its instance has resolved nobody) has nothing to update

@@ -7,13 +7,14 @@ checks; see its docstring for the model as a whole.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
 import simpy
 
+from stackdrill.api.events import Note
 from stackdrill.backends.sim.hosts import SimHost
 from stackdrill.backends.sim.kernel import Kernel
 from stackdrill.backends.sim.network import Underlay
@@ -66,13 +67,36 @@ class Vtep:
     flood: list[str] = field(default_factory=list)  # all-zero MAC entries: remote VTEPs
     static: dict[str, str] = field(default_factory=dict)  # MAC -> VTEP, `permanent`
     learned: dict[str, tuple[str, float]] = field(default_factory=dict)  # MAC -> (VTEP, seen)
+    # `static` is what the controller wanted once its change list was this long (None: not
+    # known, the whole FDB is compared at the next push)
+    programmed: int | None = None
     bridge: dict[str, tuple[str, float]] = field(default_factory=dict)  # MAC -> (port, seen)
-    taps: set[str] = field(default_factory=set)
+    # The instance ports on the bridge, replaced (never changed in place) by add_tap and
+    # discard_tap, so that the sorted order the flood uses is computed once per change.
+    taps: frozenset[str] = frozenset()
     rx_frames: int = 0  # encapsulated frames accepted by vxlan0
+    _sorted: tuple[frozenset[str], tuple[str, ...]] = field(
+        default=(frozenset(), ()), repr=False, compare=False)
 
     @property
     def device_up(self) -> bool:
         return self.present and not self.fault_down
+
+    def add_tap(self, port: str) -> None:
+        self.taps = self.taps | {port}
+
+    def discard_tap(self, port: str) -> None:
+        self.taps = self.taps - {port}
+
+    def sorted_taps(self) -> tuple[str, ...]:
+        """The taps in name order, the bridge's flood order. A broadcast reaches every VTEP
+        (hosts x instances copies at bring-up): each copy sorting the taps again made the
+        flood cost grow with the lab on top of its copies."""
+        taps, order = self._sorted
+        if taps is not self.taps:
+            order = tuple(sorted(self.taps))
+            self._sorted = (self.taps, order)
+        return order
 
 
 @dataclass(frozen=True)
@@ -152,16 +176,15 @@ class DataPlane:
         for peer in peers:
             self._decap(peer, src, frame, out)
 
-    def _forward(self, vtep: Vtep, dst: str, ingress: str) -> list[str]:
+    def _forward(self, vtep: Vtep, dst: str, ingress: str) -> Sequence[str]:
         """Bridge forwarding: a learned port, or flood; never back out of the ingress port."""
         if dst != BROADCAST_MAC:
             entry = self._bridge_entry(vtep, dst)
             if entry is not None:
                 return [] if entry == ingress else [entry]
-        out = sorted(t for t in vtep.taps if t != ingress)
-        if ingress != VXLAN_DEV:
-            out.append(VXLAN_DEV)
-        return out
+        if ingress == VXLAN_DEV:  # not a tap: every tap, and not back into the tunnel
+            return vtep.sorted_taps()
+        return [*(t for t in vtep.sorted_taps() if t != ingress), VXLAN_DEV]
 
     def _encap(self, vtep: Vtep, frame: Frame, out: Delivery) -> list[tuple[Vtep, float]]:
         """vxlan0 transmit: a MAC entry gives one VTEP, else the all-zero list (head-end copies)."""
@@ -291,11 +314,15 @@ class DataPlane:
     # ---------------------------------------------------------------- tables
 
     def _learn(self, vtep: Vtep, mac: str, port: str) -> None:
+        """The bridge learns `mac` on `port`; a new or moved entry is traced. Every VTEP
+        learns every instance's MAC from its announcement (hosts x instances lines), so
+        the line's fields are given sorted and plain, as `Kernel.log` would make them."""
         old = vtep.bridge.get(mac)
         vtep.bridge[mac] = (port, self.kernel.now)
         if old is None or old[0] != port:
-            self.kernel.log(self.component, "bridge-learn", host=vtep.host, mac=mac, port=port,
-                            was=old[0] if old else "-")
+            self.kernel.emit(Note(self.component, "bridge-learn", (
+                ("host", vtep.host), ("mac", mac), ("port", port),
+                ("was", old[0] if old else "-"))))
 
     def _bridge_entry(self, vtep: Vtep, mac: str) -> str | None:
         entry = vtep.bridge.get(mac)
@@ -330,7 +357,7 @@ class DataPlane:
         """A tap leaves the bridge; the bridge flushes what it learned on it."""
         if port not in vtep.taps:
             return
-        vtep.taps.discard(port)
+        vtep.discard_tap(port)
         for mac in [m for m, (p, _) in vtep.bridge.items() if p == port]:
             del vtep.bridge[mac]
         self.kernel.log(self.component, "tap-removed", host=vtep.host, port=port, why=why)
@@ -339,7 +366,7 @@ class DataPlane:
         """vxlan0 is gone (or down: `keep_static`, its permanent entries stay): its FDB goes
         with it and the bridge forgets what it learned on it."""
         if not keep_static:
-            vtep.flood, vtep.static = [], {}
+            vtep.flood, vtep.static, vtep.programmed = [], {}, None
         vtep.learned = {}
         for mac in [m for m, (p, _) in vtep.bridge.items() if p == VXLAN_DEV]:
             del vtep.bridge[mac]

@@ -1,7 +1,8 @@
 """The simulator's hot paths stay cheap without changing what they answer: the one-way
 delay is computed once per (pair, network, size) until a rate limit changes; a host's
 `up`/`powered` follow every assignment of its power; the kernel's log records what the
-trace writer's `note` would; the cyclic GC does not run while simulated events run."""
+trace writer's `note` would; the cyclic GC does not run while simulated events run, and
+its full collections are spaced while a simulated lab exists."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from typing import Any
 
 import pytest
 
-from stackdrill.api import PowerState
+from stackdrill.api import LabOptions, PowerState
 from stackdrill.api.events import TraceWriter
 from stackdrill.backends.sim.hosts import SimHost
-from stackdrill.backends.sim.kernel import Kernel, SimClock
+from stackdrill.backends.sim.kernel import FULL_COLLECTION_SPACING, Kernel, SimClock
+from stackdrill.backends.sim.lab import SimLab
+from stackdrill.backends.sim.lvm_meta import VgMetadata, _without
 from stackdrill.backends.sim.network import Underlay
-from stackdrill.topology import Host, Network, NetworkPurpose, Role, Topology
+from stackdrill.backends.sim.overlay import OverlaySim
+from stackdrill.topology import Host, Network, NetworkPurpose, Overlay, Role, Topology
 
 NODES = ("a", "b")
 
@@ -147,3 +151,147 @@ def test_a_collector_the_caller_turned_off_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.fixture
+def no_lab() -> tuple[int, ...]:
+    """The thresholds with no simulated lab left (earlier tests' kernels are garbage)."""
+    gc.collect()
+    return gc.get_threshold()
+
+
+def test_full_collections_are_spaced_while_a_lab_exists_and_restored_after(
+        no_lab: tuple[int, ...]) -> None:
+    before = no_lab
+    first, second = Kernel(1), Kernel(2)
+    spaced = gc.get_threshold()
+    assert spaced[2] == before[2] * FULL_COLLECTION_SPACING
+    assert spaced[:2] == before[:2]  # young and middle generations as they were
+    first.close()
+    assert gc.get_threshold() == spaced  # the other lab still exists
+    first.close()  # closing twice releases once
+    assert gc.get_threshold() == spaced
+    second.close()
+    assert gc.get_threshold() == before
+
+
+def test_a_lab_nobody_destroys_restores_the_spacing_when_collected(no_lab: tuple[int, ...]) -> None:
+    before = no_lab
+    kernel = Kernel(1)
+    assert gc.get_threshold() != before
+    del kernel
+    gc.collect()
+    assert gc.get_threshold() == before
+
+
+def test_thresholds_someone_set_meanwhile_are_kept(no_lab: tuple[int, ...]) -> None:
+    before = no_lab
+    kernel = Kernel(1)
+    try:
+        gc.set_threshold(5000, 20, 30)
+        kernel.close()
+        assert gc.get_threshold() == (5000, 20, 30)
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_a_destroyed_sim_lab_gives_the_spacing_back(no_lab: tuple[int, ...]) -> None:
+    before = no_lab
+    topo = Topology(name="t", hosts=(Host(name="a", roles=(Role.COMPUTE,)),))
+    lab = SimLab(topo, lab_name="spacing", seed=1, options=LabOptions())
+    assert gc.get_threshold() != before
+    lab.destroy()
+    assert gc.get_threshold() == before
+
+
+# ---------------------------------------------------------------- overlay controller
+
+OVERLAY_HOSTS = ("a", "b", "c")
+SHARED_MAC = "fa:16:3e:00:00:99"  # two ports with one MAC (a cloned guest): the later name wins
+
+
+def overlay_lab() -> OverlaySim:
+    kernel = Kernel(1)
+    hosts_spec = tuple(Host(name=h, roles=(Role.COMPUTE,)) for h in OVERLAY_HOSTS)
+    net = Network(name="tun", purposes=(NetworkPurpose.TUNNEL,), cidr="10.0.0.0/24",
+                  addresses={h: f"10.0.0.{j + 1}" for j, h in enumerate(OVERLAY_HOSTS)})
+    spec = Overlay(name="ov", vni=7, network="tun", cidr="192.168.5.0/24")
+    topo = Topology(name="t", hosts=hosts_spec, networks=(net,), overlays=(spec,))
+    hosts = {h.name: SimHost(kernel, h) for h in hosts_spec}
+    return OverlaySim(kernel, spec, Underlay(kernel, topo, hosts), hosts)
+
+
+def whole_fdb(ov: OverlaySim, host: str) -> dict[str, str]:
+    """What the controller wants on `host`, from every port (the rule written out)."""
+    return {p.mac: ov.vteps[p.host].address
+            for p in sorted(ov.ports.values(), key=lambda p: p.name) if p.host != host}
+
+
+def settle(ov: OverlaySim) -> None:
+    ov.kernel.run_until(ov.kernel.now + 1.0)
+
+
+def test_each_vtep_gets_what_the_controller_wants_through_moves_clones_and_resets() -> None:
+    ov = overlay_lab()
+    for i, host in enumerate(("a", "b", "c", "a", "b")):
+        ov.plug(f"p{i}", f"fa:16:3e:00:00:{i:02x}", f"192.168.5.{i + 10}", host)
+    ov.plug("q1", SHARED_MAC, "192.168.5.50", "a")
+    ov.plug("q2", SHARED_MAC, "192.168.5.51", "b")
+    settle(ov)
+    assert ov.vteps["c"].static[SHARED_MAC] == "10.0.0.2"  # q2, after q1 by name
+    assert ov.vteps["b"].static[SHARED_MAC] == "10.0.0.1"  # its own q2 left out: q1
+    ov.stale_fdb("c", True)
+    ov.unplug("p0", "a")
+    ov.plug("p1", "fa:16:3e:00:00:01", "192.168.5.11", "c")  # moved from b
+    ov.unplug("q2", "b")
+    ov.recreate_device("b")  # an empty FDB, filled again by a resync
+    ov.resync("b")
+    settle(ov)
+    assert ov.vteps["c"].static != whole_fdb(ov, "c")  # stale: still the old entries
+    ov.stale_fdb("c", False)
+    settle(ov)
+    for host in OVERLAY_HOSTS:
+        assert ov.vteps[host].static == whole_fdb(ov, host), host
+    assert ov.vteps["c"].static[SHARED_MAC] == "10.0.0.1"  # q1, the only one left
+
+
+def test_a_push_after_one_plug_looks_up_only_that_mac(monkeypatch: pytest.MonkeyPatch) -> None:
+    ov = overlay_lab()
+    for i in range(30):
+        ov.plug(f"p{i:02d}", f"fa:16:3e:00:01:{i:02x}", f"192.168.5.{i + 10}",
+                OVERLAY_HOSTS[i % 3])
+    settle(ov)
+    looked_up: list[str] = []
+    real = ov._desired
+
+    def counting(mac: str, host: str) -> str | None:
+        looked_up.append(mac)
+        return real(mac, host)
+
+    monkeypatch.setattr(ov, "_desired", counting)
+    ov.plug("new", "fa:16:3e:00:02:00", "192.168.5.99", "a")
+    settle(ov)
+    assert looked_up == ["fa:16:3e:00:02:00"] * len(OVERLAY_HOSTS)  # not 31 per host
+    assert ov.vteps["b"].static["fa:16:3e:00:02:00"] == "10.0.0.1"
+
+
+# ---------------------------------------------------------------- LVM free ranges
+
+def test_free_ranges_carried_through_creates_are_the_ranges_counted_afresh() -> None:
+    md = VgMetadata("vg", 1, 1024, 100)
+    md = md.with_lv("hole", ((10, 5),))  # a gap below it, allocated first
+    for i in range(12):
+        md = md.with_lv(f"lv{i}", md.allocate(3 + i % 4)).bumped()
+        fresh = VgMetadata("vg", md.seqno, 1024, 100, lvs=dict(md.lvs))
+        assert md.free_extents() == fresh.free_extents()
+        assert md.allocate(7) == fresh.allocate(7)
+    md = md.without_lv("lv3")
+    assert md.allocate(4) == VgMetadata("vg", 1, 1024, 100, lvs=dict(md.lvs)).allocate(4)
+
+
+def test_extents_leave_the_free_ranges_wherever_they_fall() -> None:
+    gaps = ((0, 10), (20, 10), (40, 60))
+    assert _without(gaps, ((5, 20),)) == ((0, 5), (25, 5), (40, 60))
+    assert _without(gaps, ((0, 10), (45, 5))) == ((20, 10), (40, 5), (50, 50))
+    assert _without(gaps, ((95, 10),)) == ((0, 10), (20, 10), (40, 55))
+    assert _without(gaps, ()) == gaps
