@@ -81,6 +81,10 @@ class Journal:
             self.records: list[JournalRecord] = []
             self._by_instance: dict[str, list[JournalRecord]] = {}
             self._by_host: dict[str, list[JournalRecord]] = {}
+            # (instance or host, step) -> its last record: what the scheduler and the
+            # monitor ask of every host and queued instance every tick
+            self._last_of_instance: dict[tuple[str, str], JournalRecord] = {}
+            self._last_of_host: dict[tuple[str, str], JournalRecord] = {}
             for row in rows:
                 self._index(_record(row))
 
@@ -88,8 +92,10 @@ class Journal:
         self.records.append(record)
         if record.instance is not None:
             self._by_instance.setdefault(record.instance, []).append(record)
+            self._last_of_instance[record.instance, record.step] = record
         elif record.host is not None:
             self._by_host.setdefault(record.host, []).append(record)
+            self._last_of_host[record.host, record.step] = record
             self.hosts.apply(record.host, record.step)
 
     @contextmanager
@@ -206,6 +212,15 @@ class Journal:
     def for_instance(self, instance: str) -> list[JournalRecord]:
         return self._by_instance.get(instance, [])
 
+    def last_for_host(self, host: str, *steps: JournalStep) -> JournalRecord | None:
+        """The host's latest record of any of `steps` (the last of `for_host` that is one
+        of them, without scanning: indexed as records are read back or written)."""
+        return _latest(self._last_of_host, host, steps)
+
+    def last_for_instance(self, instance: str, *steps: JournalStep) -> JournalRecord | None:
+        """The instance's latest record of any of `steps` (indexed like `last_for_host`)."""
+        return _latest(self._last_of_instance, instance, steps)
+
     def attempt_steps(self, instance: str, attempt: int) -> dict[str, JournalRecord]:
         return {r.step: r for r in self.for_instance(instance) if r.attempt == attempt}
 
@@ -213,3 +228,13 @@ class Journal:
 def _record(row: JournalRow) -> JournalRecord:
     return JournalRecord(seq=row.seq, time=row.time, step=row.step, host=row.host,
                          instance=row.instance, attempt=row.attempt, detail=dict(row.detail or {}))
+
+
+def _latest(index: dict[tuple[str, str], JournalRecord], key: str,
+            steps: tuple[JournalStep, ...]) -> JournalRecord | None:
+    found: JournalRecord | None = None
+    for step in steps:
+        record = index.get((key, step))
+        if record is not None and (found is None or record.seq > found.seq):
+            found = record
+    return found

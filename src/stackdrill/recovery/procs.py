@@ -44,8 +44,8 @@ class ProcPump:
         """Cheaply, without asking the future (a lock each time): with 200 flows in
         flight, most of every pump is flows still waiting."""
         waiting = proc.waiting
-        if waiting is None or proc.woken:
-            return True
+        if waiting is None or proc.woken or proc.finished:
+            return True  # (a flow ended by a throw outside the pump: dropped now)
         if isinstance(waiting, Sleep):
             return now >= proc.since + waiting.seconds
         return now - proc.since >= self.config.op_timeout_s

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from stackdrill.api import PowerState
 from stackdrill.recovery.capacity import Capacity
-from stackdrill.recovery.hoststate import HostStatus, last
+from stackdrill.recovery.hoststate import HostStatus
 from stackdrill.recovery.inventory import VmState
 from stackdrill.recovery.placer import Placer
 from stackdrill.recovery.shared import Shared
@@ -24,8 +24,7 @@ from stackdrill.recovery.taskbase import FlowKind
 Queued = tuple[FlowKind, str, str]  # (kind, instance, source)
 # (host, now, every flow slot taken, inactive instances by host) -> what it needs now
 Rule = Callable[[str, float, bool, dict[str, list[str]]], list[Queued]]
-_ENDS = (JournalStep.UNRECOVERABLE.value, JournalStep.FLOW_FAILED.value,
-         JournalStep.RESTARTS_EXHAUSTED.value)
+_ENDS = (JournalStep.UNRECOVERABLE, JournalStep.FLOW_FAILED, JournalStep.RESTARTS_EXHAUSTED)
 
 
 class Scheduler:
@@ -137,7 +136,7 @@ class Scheduler:
         if st is HostStatus.EVACUATING:
             return self.incident_seq(sto)
         if st is HostStatus.UP:
-            back = last(self.journal.for_host(sto), JournalStep.HOST_REJOINED)
+            back = self.journal.last_for_host(sto, JournalStep.HOST_REJOINED)
             if back is not None and back.detail.get("reattach"):
                 return back.seq
         return None
@@ -180,17 +179,17 @@ class Scheduler:
     def evacuate_from(self, host: str) -> float:
         """When a failed host's guests may be evacuated: Masakari waits after forcing its
         service down."""
-        forced = last(self.journal.for_host(host), JournalStep.SERVICE_FORCED_DOWN)
+        forced = self.journal.last_for_host(host, JournalStep.SERVICE_FORCED_DOWN)
         return (forced.time if forced else 0.0) + self.config.wait_after_service_update_s
 
     def incident_seq(self, host: str) -> int:
-        down = last(self.journal.for_host(host), JournalStep.HOST_DOWN,
+        down = self.journal.last_for_host(host, JournalStep.HOST_DOWN,
                     JournalStep.SERVICE_DISABLED)
         return down.seq if down else 0
 
     def planned(self, host: str) -> bool:
         """The plan for the host's current incident is journaled."""
-        planned = last(self.journal.for_host(host), JournalStep.PLANNED)
+        planned = self.journal.last_for_host(host, JournalStep.PLANNED)
         return planned is not None and planned.seq > self.incident_seq(host)
 
     def backing_off(self, name: str, now: float, kind: FlowKind | None = None) -> bool:
@@ -203,8 +202,9 @@ class Scheduler:
             and now - records[-1].time < self.config.retry_delay_s
 
     def given_up(self, name: str, floor: int) -> bool:
-        return any(r.seq > floor and r.step in _ENDS for r in self.journal.for_instance(name))
+        end = self.journal.last_for_instance(name, *_ENDS)
+        return end is not None and end.seq > floor
 
     def _done_since(self, name: str, floor: int) -> bool:
-        return any(r.seq > floor and r.step == JournalStep.DONE.value
-                   for r in self.journal.for_instance(name))
+        done = self.journal.last_for_instance(name, JournalStep.DONE)
+        return done is not None and done.seq > floor
