@@ -23,7 +23,7 @@ from stackdrill.recovery.steps import JournalStep
 class Placer:
     def __init__(self, shared: Shared) -> None:
         self.topology, self.drivers, self.clock = shared.topology, shared.drivers, shared.clock
-        self.config, self.sessions = shared.config, shared.sessions
+        self.config = shared.config
         self.journal, self.state = shared.journal, shared.state
 
     def plan(self, needs: list[Need], exclude: Iterable[str] = (),
@@ -52,7 +52,7 @@ class Placer:
         spares = self.spares()
         groups = self._groups()
         out = []
-        with self.sessions() as s:
+        with self.journal.reading() as s:
             services = sql.services(s)
             for node in sql.compute_nodes(s):
                 if node.host in skip or not self._usable(node.host, services.get(node.host),
