@@ -68,8 +68,11 @@ MIGRATED_AWAY = (select(_instances.c.display_name)
                         _migrations.c.status.in_([MigrationStatus.ACCEPTED.value,
                                                   MigrationStatus.DONE.value])))
 
-NODES = select(_nodes).order_by(_nodes.c.host)
-SERVICES = select(_services)
+# only what placement reads: it reads them on most ticks that start flows
+NODES = select(_nodes.c.host, _nodes.c.vcpus, _nodes.c.cpu_allocation_ratio,
+               _nodes.c.memory_mb, _nodes.c.ram_allocation_ratio, _nodes.c.vcpus_used,
+               _nodes.c.memory_mb_used).order_by(_nodes.c.host)
+SERVICES = select(_services.c.host, _services.c.forced_down, _services.c.disabled)
 
 
 def run(s: Session, statement: Any, **params: Any) -> None:
@@ -129,12 +132,15 @@ def attach(s: Session, bdm_id: int, volume_id: str, host: str, mode: str,
 
 
 def compute_nodes(s: Session) -> list[Row[Any]]:
-    """Every compute node row by host (read-only: attribute access like the ORM class)."""
-    return list(s.connection().execute(NODES).all())
+    """Every compute node's capacity and usage by host (read-only: attribute access like
+    the ORM class)."""
+    return cast("list[Row[Any]]", list(s.connection().execute(NODES).all()))
 
 
 def services(s: Session) -> dict[str, Row[Any]]:
-    return {row.host: row for row in s.connection().execute(SERVICES).all()}
+    """host -> whether its compute service is forced down, disabled."""
+    rows = cast("list[Row[Any]]", s.connection().execute(SERVICES).all())
+    return {row.host: row for row in rows}
 
 
 def migrated_away(s: Session, host: str) -> set[str]:
