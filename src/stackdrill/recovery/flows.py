@@ -135,13 +135,10 @@ class FlowRunner:
         if not fenced or not self.state.flows:
             return
         now = self.clock.now()
-        for name, proc in sorted(self.state.flows.items()):
-            ctx = proc.ctx
-            if ctx is None or name in self._abandoning:
-                continue
-            dead = sorted(self._servers(ctx) & fenced)
-            if not dead:
-                continue
+        hit = sorted((name, proc, sorted(servers)) for name, proc in self.state.flows.items()
+                     if proc.ctx is not None and name not in self._abandoning
+                     and (servers := self._servers(proc.ctx) & fenced))
+        for name, proc, dead in hit:  # (a throw changes no other flow's servers)
             self._abandoning.add(name)
             lost = StorageLost(f"volume server {', '.join(dead)} was fenced during recovery")
             try:

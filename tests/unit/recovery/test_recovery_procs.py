@@ -74,3 +74,32 @@ def test_a_flow_ended_outside_the_pump_leaves_at_the_next_pump(
     engine._pump.pump()
     assert "web1" not in engine.state.flows
     engine.lease.release()
+
+
+def test_a_proc_woken_by_another_in_the_same_pump_moves_in_that_pump(
+        inventory_url: InventoryURL) -> None:
+    """The pump looks again only when a proc woke or was added while it went through them:
+    "b" completes the future "a" (earlier in name order, already passed) waits on; "a"
+    must move in the same pump, as when every pass looked at every proc."""
+    topology = load_topology(TOPOLOGY)
+    lab = FakeLab(topology)
+    engine = RecoveryEngine(topology, lab.drivers, lab.clock, inventory_url("inv"),
+                            RecoveryConfig())
+    answer: Future[int] = Future()
+    moved: list[str] = []
+
+    def waits() -> Generator[Any, Any, None]:
+        moved.append(f"a got {(yield answer)}")
+        yield Future()  # then waits for good
+
+    def answers() -> Generator[Any, Any, None]:
+        answer.set_result(7)
+        moved.append("b answered")
+        yield Future()
+
+    a = Proc(waits())
+    a.wait_on(a.gen.send(None), lab.clock.now())  # "a" waits on `answer`
+    engine.state.flows.update(a=a, b=Proc(answers()))
+    engine._pump.pump()
+    assert moved == ["b answered", "a got 7"]
+    engine.lease.release()
