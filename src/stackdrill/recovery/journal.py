@@ -14,7 +14,14 @@ that changes the lab (`writeahead`), before another session reads the inventory
 (`Journal.sessions`), and before the engine waits on the lab's clock. A crash loses
 only steps nothing in the lab has acted on, which the restarted engine takes again;
 a flow's steps between two lab actions share one commit instead of one each (a
-commit was most of the engine's CPU per recovered instance).
+commit was most of the engine's CPU per recovered instance). The engine's own reads of
+the inventory (`Journal.reading`) go inside the open transaction and commit nothing;
+while it runs the journal keeps one connection.
+
+The last step of each kind per host and per instance is indexed as records are read back
+and written (`last_for_host`, `last_for_instance`): the scheduler and the monitor ask
+those of every failed host and queued instance every tick, and a restarted engine
+rebuilds the same index from the table.
 
 The `stop_after` hook raises `EngineKilled` right after the N-th step, as if the
 process died there: steps not committed yet are lost with it. That is how the tests
