@@ -17,7 +17,6 @@ from sqlalchemy import update
 from stackdrill.api import HostHealth
 from stackdrill.recovery import fence
 from stackdrill.recovery.detect import alive
-from stackdrill.recovery.hoststate import last
 from stackdrill.recovery.inventory import Service
 from stackdrill.recovery.lastcopy import POWERED, last_replica, sole_current_copy
 from stackdrill.recovery.returning import Returning
@@ -61,7 +60,7 @@ class Fencer:
             self.emit("fence-failed", outcome.reason, host)
 
     def on_unfenceable(self, host: str, health: HostHealth, now: float) -> None:
-        failed = last(self.journal.for_host(host), JournalStep.FENCE_FAILED)
+        failed = self.journal.last_for_host(host, JournalStep.FENCE_FAILED)
         if alive(health, now, failed.time if failed else 0.0, self.config.grace_s):
             self.returning.returned(host, "heartbeats again (it was never fenced)")
         elif self.config.assume_fenced:  # the operator cut its power after fencing failed
@@ -83,7 +82,7 @@ class Fencer:
             and sole_current_copy(self.topology, self.drivers.storage, status, host) is not None)
 
     def _hold(self, host: str, health: HostHealth, now: float) -> None:
-        down = last(self.journal.for_host(host), JournalStep.HOST_DOWN)
+        down = self.journal.last_for_host(host, JournalStep.HOST_DOWN)
         if alive(health, now, down.time if down else 0.0, self.config.grace_s):
             self.state.held.discard(host)
             self.returning.returned(

@@ -44,6 +44,9 @@ class FlowRunner:
         self.runtime = runtime
         self.closer = closer
         self._abandoning: set[str] = set()  # flows undoing themselves after StorageLost
+        # instance -> (the paths its flow prepared, the hosts serving them): asked of
+        # every flow every tick, changed once per flow
+        self._served: dict[str, tuple[object, frozenset[str]]] = {}
 
     def start(self, kind: FlowKind, name: str, source: str, target: str,
               served_by: dict[str, str], attach: dict[str, str]) -> None:
@@ -128,23 +131,31 @@ class FlowRunner:
         slot the storage failover of that very server needs (seed 2044: one slot, an
         evacuation verifying against the dead sto1, every reattachment queued behind it).
         It is undone now and tried again at once, on a live replica."""
-        now = self.clock.now()
         fenced = {h for h, st in self.state.status.items() if st in FENCED_STATES}
-        if not fenced:
+        if not fenced or not self.state.flows:
             return
-        for name, proc in sorted(self.state.flows.items()):
-            ctx = proc.ctx
-            if ctx is None or name in self._abandoning:
-                continue
-            dead = sorted(_servers(ctx) & fenced)
-            if not dead:
-                continue
+        now = self.clock.now()
+        hit = sorted((name, proc, sorted(servers)) for name, proc in self.state.flows.items()
+                     if proc.ctx is not None and name not in self._abandoning
+                     and (servers := self._servers(proc.ctx) & fenced))
+        for name, proc, dead in hit:  # (a throw changes no other flow's servers)
             self._abandoning.add(name)
             lost = StorageLost(f"volume server {', '.join(dead)} was fenced during recovery")
             try:
                 proc.wait_on(proc.gen.throw(lost), now)
             except StopIteration:
                 proc.finished = True
+
+    def _servers(self, ctx: FlowContext) -> frozenset[str]:
+        """The hosts serving the volumes this flow prepared (none before PrepareStorage)."""
+        paths: dict[str, dict[str, str]] | None = ctx.values.get("paths")
+        if not paths:
+            return frozenset()
+        cached = self._served.get(ctx.instance)
+        if cached is None or cached[0] is not paths:
+            cached = self._served[ctx.instance] = (paths, frozenset(
+                str(p["served_by"]) for p in paths.values() if p.get("served_by")))
+        return cached[1]
 
     def abandon_dead_targets(self) -> None:
         """Cascade: a flow whose target just failed is abandoned; a new attempt follows."""
@@ -157,12 +168,6 @@ class FlowRunner:
             del flows[name]
             self.closer.end(ctx, f"target {ctx.target} failed during recovery", undone=False,
                             cascade=True)
-
-
-def _servers(ctx: FlowContext) -> set[str]:
-    """The hosts serving the volumes this flow prepared (none before PrepareStorage)."""
-    paths: dict[str, dict[str, str]] = ctx.values.get("paths") or {}
-    return {str(p["served_by"]) for p in paths.values() if p.get("served_by")}
 
 
 def _revert(ctx: FlowContext,

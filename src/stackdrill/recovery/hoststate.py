@@ -98,10 +98,3 @@ def status_of(records: Iterable[JournalRecord]) -> HostStatus:
     for record in records:
         status = after(status, record.step, record.host or "?")
     return status
-
-
-def last(records: list[JournalRecord], *steps: JournalStep) -> JournalRecord | None:
-    for record in reversed(records):
-        if record.step in steps:  # JournalStep is a StrEnum: equal to its value
-            return record
-    return None

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from stackdrill.api import HostHealth, PowerState
 from stackdrill.recovery import fence
 from stackdrill.recovery.detect import alive
-from stackdrill.recovery.hoststate import HostStatus, last
+from stackdrill.recovery.hoststate import HostStatus
 from stackdrill.recovery.inventory import Service, VmState
 from stackdrill.recovery.shared import Shared
 from stackdrill.recovery.state import Proc
@@ -47,7 +47,7 @@ class Maintenance:
             self.emit("host-rebooting", f"{host} went down for maintenance", host)
 
     def on_rebooting(self, host: str, health: HostHealth, now: float) -> None:
-        down = last(self.journal.for_host(host), JournalStep.HOST_REBOOTING)
+        down = self.journal.last_for_host(host, JournalStep.HOST_REBOOTING)
         if (self.config.maintenance_reboot and host not in self.state.procs
                 and health.power is PowerState.OFF):  # restarted mid-reboot
             self.state.procs[host] = Proc(self._power_on(host), since=now)

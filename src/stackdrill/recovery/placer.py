@@ -23,7 +23,7 @@ from stackdrill.recovery.steps import JournalStep
 class Placer:
     def __init__(self, shared: Shared) -> None:
         self.topology, self.drivers, self.clock = shared.topology, shared.drivers, shared.clock
-        self.config, self.sessions = shared.config, shared.sessions
+        self.config = shared.config
         self.journal, self.state = shared.journal, shared.state
 
     def plan(self, needs: list[Need], exclude: Iterable[str] = (),
@@ -52,11 +52,12 @@ class Placer:
         spares = self.spares()
         groups = self._groups()
         out = []
-        with self.sessions() as s:
+        now = self.clock.now()
+        with self.journal.reading() as s:
             services = sql.services(s)
             for node in sql.compute_nodes(s):
                 if node.host in skip or not self._usable(node.host, services.get(node.host),
-                                                         spares):
+                                                         spares, now):
                     continue
                 out.append(Candidate(node.host, node.vcpus * node.cpu_allocation_ratio,
                                      node.memory_mb * node.ram_allocation_ratio, node.vcpus_used,
@@ -64,7 +65,7 @@ class Placer:
                                      set(groups.get(node.host, set()))))
         return out
 
-    def _usable(self, host: str, service: Any, spares: set[str]) -> bool:
+    def _usable(self, host: str, service: Any, spares: set[str], now: float) -> bool:
         """Up, its compute service enabled (or a spare) and heartbeating, powered on."""
         health = self.state.health.get(host)
         return not (self.state.status.get(host) is not HostStatus.UP
@@ -72,7 +73,7 @@ class Placer:
                     or (service.disabled and host not in spares)
                     or health is None or health.power is not PowerState.ON
                     or health.last_heartbeat is None  # never heard from: not a target
-                    or self.clock.now() - health.last_heartbeat > self.config.grace_s)
+                    or now - health.last_heartbeat > self.config.grace_s)
 
     def _groups(self) -> dict[str, set[str]]:
         """host -> server groups with a member there, or on its way there."""

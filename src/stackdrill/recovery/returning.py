@@ -18,7 +18,6 @@ from stackdrill.api import HostHealth, PowerState
 from stackdrill.recovery import fence, sql
 from stackdrill.recovery.config import FenceAction
 from stackdrill.recovery.detect import alive
-from stackdrill.recovery.hoststate import last
 from stackdrill.recovery.inventory import Instance, Migration, MigrationStatus, Service, VmState
 from stackdrill.recovery.placer import Placer
 from stackdrill.recovery.shared import Shared
@@ -87,7 +86,7 @@ class Returning:
     # ------------------------------------------------------------ the monitor's handlers
 
     def on_evacuating(self, host: str, health: HostHealth, now: float) -> None:
-        fenced = last(self.journal.for_host(host), JournalStep.FENCE_CONFIRMED,
+        fenced = self.journal.last_for_host(host, JournalStep.FENCE_CONFIRMED,
                       JournalStep.FENCE_ASSUMED)
         if alive(health, now, fenced.time if fenced else 0.0, self.config.grace_s):
             self.returned(host, "powered on again after it was fenced")

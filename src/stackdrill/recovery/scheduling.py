@@ -11,10 +11,11 @@ with nothing to resume, and the engine's overhead per instance is measured.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from stackdrill.api import PowerState
 from stackdrill.recovery.capacity import Capacity
-from stackdrill.recovery.hoststate import HostStatus, last
+from stackdrill.recovery.hoststate import HostStatus
 from stackdrill.recovery.inventory import VmState
 from stackdrill.recovery.placer import Placer
 from stackdrill.recovery.shared import Shared
@@ -24,8 +25,16 @@ from stackdrill.recovery.taskbase import FlowKind
 Queued = tuple[FlowKind, str, str]  # (kind, instance, source)
 # (host, now, every flow slot taken, inactive instances by host) -> what it needs now
 Rule = Callable[[str, float, bool, dict[str, list[str]]], list[Queued]]
-_ENDS = (JournalStep.UNRECOVERABLE.value, JournalStep.FLOW_FAILED.value,
-         JournalStep.RESTARTS_EXHAUSTED.value)
+_ENDS = (JournalStep.UNRECOVERABLE, JournalStep.FLOW_FAILED, JournalStep.RESTARTS_EXHAUSTED)
+
+
+@dataclass(frozen=True)
+class Incident:
+    """A host's current incident as its journal records tell it."""
+
+    seq: int  # where it began (its HOST_DOWN or SERVICE_DISABLED); 0: none yet
+    evacuate_from: float  # when its guests may be evacuated (after the service update)
+    planned: bool  # the placement plan for it is journaled
 
 
 class Scheduler:
@@ -39,6 +48,7 @@ class Scheduler:
             HostStatus.BOOTED: self._resumes,
             HostStatus.UP: self._resumes,
         }
+        self._incidents: dict[str, tuple[int, Incident]] = {}  # host -> (its records, ...)
 
     def queue(self, now: float) -> list[Queued]:
         """(kind, instance, source) of every instance that needs a flow now, in order."""
@@ -64,16 +74,17 @@ class Scheduler:
 
     def _evacuations(self, host: str, now: float, full: bool,
                      inactive: dict[str, list[str]]) -> list[Queued]:
-        power = self.state.health[host].power
-        if now < self.evacuate_from(host) or power in (PowerState.ON, PowerState.BOOTING):
-            return []  # still waiting after the service update, or the host is coming back
-        if full and self.planned(host):
+        incident = self.incident(host)
+        if full and incident.planned:  # (either way nothing is queued: the cheap test first)
             return []
+        power = self.state.health[host].power
+        if now < incident.evacuate_from or power in (PowerState.ON, PowerState.BOOTING):
+            return []  # still waiting after the service update, or the host is coming back
         flows = self.state.flows
         names = self._largest_first(n for n in self.state.hosted.get(host, ()) if n not in flows)
-        floor = self.incident_seq(host)
+        floor = incident.seq
         todo = [n for n in names if not self.given_up(n, floor) and not self.backing_off(n, now)]
-        if todo and not self.planned(host):
+        if todo and not incident.planned:
             self._record_plan(host, todo)
         return [(FlowKind.EVACUATE, n, host) for n in todo]
 
@@ -89,7 +100,7 @@ class Scheduler:
 
     def _resumes(self, host: str, now: float, full: bool,
                  inactive: dict[str, list[str]]) -> list[Queued]:
-        if full or self.state.health[host].power is not PowerState.ON:
+        if full or host not in inactive or self.state.health[host].power is not PowerState.ON:
             return []
         resumable = {VmState.STOPPED.value}
         if self.state.status[host] is HostStatus.UP:
@@ -137,7 +148,7 @@ class Scheduler:
         if st is HostStatus.EVACUATING:
             return self.incident_seq(sto)
         if st is HostStatus.UP:
-            back = last(self.journal.for_host(sto), JournalStep.HOST_REJOINED)
+            back = self.journal.last_for_host(sto, JournalStep.HOST_REJOINED)
             if back is not None and back.detail.get("reattach"):
                 return back.seq
         return None
@@ -177,21 +188,35 @@ class Scheduler:
 
     # ------------------------------------------------------------ the journal's answers
 
+    def incident(self, host: str) -> Incident:
+        """What the journal says of the host's current incident; asked of every failed
+        host every tick, so kept until the host's next journal record."""
+        written = len(self.journal.for_host(host))  # a host's records are only appended
+        cached = self._incidents.get(host)
+        if cached is not None and cached[0] == written:
+            return cached[1]
+        last = self.journal.last_for_host
+        down = last(host, JournalStep.HOST_DOWN, JournalStep.SERVICE_DISABLED)
+        forced = last(host, JournalStep.SERVICE_FORCED_DOWN)
+        planned = last(host, JournalStep.PLANNED)
+        seq = down.seq if down else 0
+        incident = Incident(
+            seq, (forced.time if forced else 0.0) + self.config.wait_after_service_update_s,
+            planned is not None and planned.seq > seq)
+        self._incidents[host] = (written, incident)
+        return incident
+
     def evacuate_from(self, host: str) -> float:
         """When a failed host's guests may be evacuated: Masakari waits after forcing its
         service down."""
-        forced = last(self.journal.for_host(host), JournalStep.SERVICE_FORCED_DOWN)
-        return (forced.time if forced else 0.0) + self.config.wait_after_service_update_s
+        return self.incident(host).evacuate_from
 
     def incident_seq(self, host: str) -> int:
-        down = last(self.journal.for_host(host), JournalStep.HOST_DOWN,
-                    JournalStep.SERVICE_DISABLED)
-        return down.seq if down else 0
+        return self.incident(host).seq
 
     def planned(self, host: str) -> bool:
         """The plan for the host's current incident is journaled."""
-        planned = last(self.journal.for_host(host), JournalStep.PLANNED)
-        return planned is not None and planned.seq > self.incident_seq(host)
+        return self.incident(host).planned
 
     def backing_off(self, name: str, now: float, kind: FlowKind | None = None) -> bool:
         """After a failed attempt (of `kind`, if given), wait a little: most storage
@@ -203,8 +228,9 @@ class Scheduler:
             and now - records[-1].time < self.config.retry_delay_s
 
     def given_up(self, name: str, floor: int) -> bool:
-        return any(r.seq > floor and r.step in _ENDS for r in self.journal.for_instance(name))
+        end = self.journal.last_for_instance(name, *_ENDS)
+        return end is not None and end.seq > floor
 
     def _done_since(self, name: str, floor: int) -> bool:
-        return any(r.seq > floor and r.step == JournalStep.DONE.value
-                   for r in self.journal.for_instance(name))
+        done = self.journal.last_for_instance(name, JournalStep.DONE)
+        return done is not None and done.seq > floor

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Generator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,6 +52,9 @@ class Proc:
     since: float = 0.0
     finished: bool = False
     woken: bool = False  # the future it waits on has completed (set by its callback)
+    # Procs woken so far, all engines: the pump looks again only when one woke meanwhile
+    # (a hint: a lost increment from another thread delays a proc to the next pump)
+    wakes: ClassVar[int] = 0
     storage_tasks: list[Task] = field(init=False, repr=False)  # those acting on storage
 
     def __post_init__(self) -> None:
@@ -67,6 +70,7 @@ class Proc:
     def _wake(self, future: Future[Any]) -> None:
         if future is self.waiting:  # not a future it stopped waiting for
             self.woken = True
+            Proc.wakes += 1
 
     def holds_storage(self) -> bool:
         """Whether this flow still counts against its storage backends: one of its
