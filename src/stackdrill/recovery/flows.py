@@ -11,7 +11,7 @@ from collections.abc import Generator
 from typing import Any
 
 from stackdrill.recovery.flowend import FlowCloser
-from stackdrill.recovery.hoststate import FAILED_STATES, FENCED_STATES
+from stackdrill.recovery.hoststate import FENCED_STATES
 from stackdrill.recovery.shared import Shared
 from stackdrill.recovery.state import Proc
 from stackdrill.recovery.steps import FLOW_END, JournalStep
@@ -159,11 +159,16 @@ class FlowRunner:
 
     def abandon_dead_targets(self) -> None:
         """Cascade: a flow whose target just failed is abandoned; a new attempt follows."""
-        flows, status = self.state.flows, self.state.status
-        for name, proc in sorted(flows.items()):
+        flows = self.state.flows
+        failed = self.state.failed_hosts()
+        if not failed or not flows:
+            return
+        hit = sorted(name for name, proc in flows.items()
+                     if proc.ctx is not None and proc.ctx.target in failed)
+        for name in hit:
+            proc = flows[name]
             ctx = proc.ctx
-            if ctx is None or status.get(ctx.target) not in FAILED_STATES:
-                continue
+            assert ctx is not None
             proc.gen.close()
             del flows[name]
             self.closer.end(ctx, f"target {ctx.target} failed during recovery", undone=False,
