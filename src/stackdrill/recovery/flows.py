@@ -135,9 +135,10 @@ class FlowRunner:
         if not fenced or not self.state.flows:
             return
         now = self.clock.now()
-        hit = sorted((name, proc, sorted(servers)) for name, proc in self.state.flows.items()
+        hit = sorted((name, proc, sorted(servers & fenced))
+                     for name, proc in self.state.flows.items()
                      if proc.ctx is not None and name not in self._abandoning
-                     and (servers := self._servers(proc.ctx) & fenced))
+                     and not (servers := self._servers(proc.ctx)).isdisjoint(fenced))
         for name, proc, dead in hit:  # (a throw changes no other flow's servers)
             self._abandoning.add(name)
             lost = StorageLost(f"volume server {', '.join(dead)} was fenced during recovery")
