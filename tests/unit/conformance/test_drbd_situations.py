@@ -63,8 +63,8 @@ def test_the_first_connection_loss_and_its_reason_are_read_from_the_kernel_log()
 
 def test_every_drbd_situation_is_recorded_on_libvirt_and_simulated() -> None:
     drbd = [s for name, s in SITUATIONS.items() if name.startswith("drbd-")]
-    assert len(drbd) == 33  # admin 5, loss 2, data* 6, split 9, variants 5, verify 2, suspend 2,
-    # revert 1, checksums 1
+    assert len(drbd) == 35  # admin 5, loss 2, data* 6, split 9, variants 5, verify 2, suspend 2,
+    # revert 1, checksums 1, refused 2
     for situation in drbd:
         assert situation.backends == ("libvirt",)
         assert set(situation.simulate()) == set(situation.tolerances), situation.name
