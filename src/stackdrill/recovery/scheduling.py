@@ -49,6 +49,7 @@ class Scheduler:
             HostStatus.UP: self._resumes,
         }
         self._incidents: dict[str, tuple[int, Incident]] = {}  # host -> (its records, ...)
+        self._order: dict[str, tuple[int, int, str]] = {}  # instance -> its sort key
 
     def queue(self, now: float) -> list[Queued]:
         """(kind, instance, source) of every instance that needs a flow now, in order."""
@@ -69,8 +70,16 @@ class Scheduler:
         return out
 
     def _largest_first(self, names: Iterable[str]) -> list[str]:
-        info = self.state.info
-        return sorted(names, key=lambda n: (-info[n].ram_mb, -info[n].vcpus, n))
+        return sorted(names, key=self._size_key)
+
+    def _size_key(self, name: str) -> tuple[int, int, str]:
+        """Largest first, then by name; kept per instance (its size never changes during a
+        run, and instances waiting for a slot are sorted again every tick)."""
+        key = self._order.get(name)
+        if key is None:
+            info = self.state.info[name]
+            key = self._order[name] = (-info.ram_mb, -info.vcpus, name)
+        return key
 
     def _evacuations(self, host: str, now: float, full: bool,
                      inactive: dict[str, list[str]]) -> list[Queued]:

@@ -56,9 +56,11 @@ class Proc:
     # (a hint: a lost increment from another thread delays a proc to the next pump)
     wakes: ClassVar[int] = 0
     storage_tasks: list[Task] = field(init=False, repr=False)  # those acting on storage
+    released: bool = field(init=False, repr=False)  # its storage actions are over, for good
 
     def __post_init__(self) -> None:
         self.storage_tasks = [t for t in self.tasks if t.acts_on_storage]
+        self.released = False
 
     def wait_on(self, what: Yieldable | None, now: float) -> None:
         """Wait for what the generator yielded. A future wakes this proc through its
@@ -74,8 +76,15 @@ class Proc:
 
     def holds_storage(self) -> bool:
         """Whether this flow still counts against its storage backends: one of its
-        storage actions (promote, connect, release) is still to come or under way."""
-        return any(t.status in _ACTING for t in self.storage_tasks)
+        storage actions (promote, connect, release) is still to come or under way. Once
+        none is, none will be again (a task's status only moves on: to success, then at
+        most to reverted), so that answer is kept: capacity asks for every flow each tick."""
+        if self.released:
+            return False
+        if any(t.status in _ACTING for t in self.storage_tasks):
+            return True
+        self.released = True
+        return False
 
 
 _ACTING = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.FAILURE})
