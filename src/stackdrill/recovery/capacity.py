@@ -97,7 +97,6 @@ class Capacity:
             self.limits[key] = config.per_storage_backend or derived
         self._of: dict[str, tuple[str, ...]] = {}  # instance -> its backends (cached)
         self._all_stored: bool | None = None  # every instance has a volume on a backend
-        self._counted: dict[str, int] | None = None  # backends' free slots this tick
 
     def backends(self, instance: str) -> tuple[str, ...]:
         """The storage backends an instance's volumes live on."""
@@ -123,20 +122,13 @@ class Capacity:
             self._all_stored = all(self.backends(n) for n in self.state.info)
         return self._all_stored
 
-    def begin_tick(self) -> None:
-        """Flows may have moved since the last tick: count what they hold again, once (the
-        scheduler and the starter both ask before this tick starts any flow)."""
-        self._counted = None
-
     def _backends_free(self) -> dict[str, int]:
-        if self._counted is None:
-            backends = dict(self.limits)
-            for name, proc in self.state.flows.items():
-                if proc.holds_storage():
-                    for b in self.backends(name):
-                        backends[b] -= 1
-            self._counted = backends
-        return dict(self._counted)
+        backends = dict(self.limits)
+        for name, proc in self.state.flows.items():
+            if proc.holds_storage():
+                for b in self.backends(name):
+                    backends[b] -= 1
+        return backends
 
     def free(self) -> Slots:
         """What is left now, after the flows in flight."""
