@@ -35,6 +35,7 @@ from stackdrill.topology import Topology
 from stackdrill.topology.model import Role
 
 HEARTBEAT_S = 10.0
+SPIN_WAITS = 10_000  # waits at one lab moment: a caller spinning on a done future
 
 
 class FakeClock(Clock):
@@ -42,6 +43,7 @@ class FakeClock(Clock):
         self.t = 0.0
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
+        self._waited_at, self._waits_now = -1.0, 0
 
     def at(self, time: float, action: Callable[[], None]) -> None:
         heapq.heappush(self._heap, (max(time, self.t), next(self._seq), action))
@@ -63,6 +65,13 @@ class FakeClock(Clock):
         self.t = max(self.t, time)
 
     def wait(self, ops: Iterable[Future[Any]], timeout: float | None = None) -> set[Future[Any]]:
+        """Until one of `ops` is done or the timeout passed. A caller that keeps waiting
+        on a done future never lets lab time pass: that fails here, not as a hung test."""
+        self._waits_now = self._waits_now + 1 if self._waited_at == self.t else 1
+        self._waited_at = self.t
+        if self._waits_now > SPIN_WAITS:
+            raise AssertionError(f"{SPIN_WAITS} waits at lab time {self.t} without it passing:"
+                                 " the caller waits on a done future it never takes")
         ops = list(ops)
         deadline = self.t + (timeout if timeout is not None else 1e9)
         while True:

@@ -47,6 +47,7 @@ def gc_paused() -> Iterator[None]:
 # While a simulated lab exists, the collector's oldest generation is examined this many
 # times less often than the process had it (CPython: after 10 collections of the middle one).
 FULL_COLLECTION_SPACING = 10
+SPIN_WAITS = 10_000  # waits in a row at one simulated moment on a done future: a bug
 
 
 class _FullCollectionSpacing:
@@ -161,6 +162,8 @@ class SimClock(Clock):
     def __init__(self, kernel: Kernel, horizon: float = 1e9) -> None:
         self.kernel = kernel
         self.horizon = horizon
+        self._spins = 0  # waits in a row handed a done future at one simulated moment
+        self._spin_at = -1.0
 
     def now(self) -> float:
         return self.kernel.now
@@ -169,10 +172,24 @@ class SimClock(Clock):
         self.kernel.run_until(self.kernel.now + max(0.0, seconds))
 
     def wait(self, ops: Iterable[Future[Any]], timeout: float | None = None) -> set[Future[Any]]:
+        """Run the simulator until one of `ops` completes or the timeout passed. A caller
+        that keeps waiting on a future already done lets no simulated time pass: after
+        `SPIN_WAITS` such waits in a row at one moment that is an error, not a hung run."""
         ops = list(ops)
+        self._check_spin(ops)
         with gc_paused():
             return self._wait(ops, self.horizon if timeout is None
                               else self.kernel.env.now + timeout)
+
+    def _check_spin(self, ops: list[Future[Any]]) -> None:
+        now = self.kernel.now
+        if now != self._spin_at:  # (asked first: most waits begin at a new moment)
+            self._spin_at, self._spins = now, 0
+            return
+        self._spins = self._spins + 1 if any(op.done() for op in ops) else 0
+        if self._spins >= SPIN_WAITS:
+            raise RuntimeError(f"{SPIN_WAITS} waits in a row at simulated time {now:.3f} on a "
+                               "future already done: its caller never takes the result")
 
     def _wait(self, ops: list[Future[Any]], deadline: float) -> set[Future[Any]]:
         """Step the simulator until one of `ops` completes or the deadline. A completion
