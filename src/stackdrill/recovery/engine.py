@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from stackdrill.api import Clock, Drivers, PowerState
+from stackdrill.recovery.cadence import Act, Cadence
 from stackdrill.recovery.capacity import Capacity
 from stackdrill.recovery.clearance import Clearance
 from stackdrill.recovery.config import RecoveryConfig
@@ -103,6 +104,7 @@ class RecoveryEngine:
                                     self._maintenance)
         self._instances = InstanceMonitor(shared)
         self._pump = ProcPump(shared)
+        self._cadence = Cadence(self.config, self.journal, self.state)
         self._seeded = False
 
     # ------------------------------------------------------------ the tasks' Runtime
@@ -196,39 +198,48 @@ class RecoveryEngine:
                             "it; a new engine reads the journal afresh")
 
     def _ticks(self, until: float) -> RecoveryResult:
-        """One tick: look at every host and (every few ticks) at the guests of the UP ones,
-        record withheld guests, abandon flows whose target failed, queue and start flows,
-        drive them; then wait on the lab's clock."""
+        """One tick: when a poll is due or the world changed (cadence.py), look at every
+        host and (every few ticks) at the guests of the UP ones, record withheld guests,
+        abandon flows whose target failed; then, or when a flow slot was freed, queue and
+        start flows; drive them; then wait on the lab's clock."""
         if not self._seeded:
             self.seed_inventory()
         self.drivers.compute.set_boot_hook(self.boot_check)
         self._flows.resume()
         idle_since: float | None = None
         settle = self.config.grace_s + self.config.heartbeat_interval_s
+        cadence = self._cadence
         while True:
             self.lease.renew(before_write=self.journal.flush)
             now = self.now()
-            self._monitor.observe(now)
-            self._instances.observe(now)
-            self._returning.park_withheld()
-            self._flows.abandon_dead_targets()
-            self._flows.abandon_lost_storage()
-            queued = self._scheduler.queue(now)
-            queued += self._instances.queue(now, {name for _, name, _ in queued})
-            self._starter.start(queued)
-            self._pump.pump()
-            if self.config.stop_when_idle and self._idle(queued):
-                idle_since = now if idle_since is None else idle_since
-                if now - idle_since >= settle:
+            act = cadence.act(now, until)
+            if act is not Act.WAIT:
+                if act is Act.LOOK:
+                    self._look(now)
+                queued = self._scheduler.queue(now)
+                queued += self._instances.queue(now, {name for _, name, _ in queued})
+                self._starter.start(queued)
+                self._pump.pump()
+                cadence.settled()
+                if self.config.stop_when_idle and self._idle(queued):
+                    idle_since = now if idle_since is None else idle_since
+                    if now - idle_since >= settle:
+                        break
+                else:
+                    idle_since = None
+                if now >= until:
                     break
-            else:
-                idle_since = None
-            if now >= until:
-                break
             self.journal.flush()  # nothing uncommitted while lab time passes
-            self._pump.wait(now, until)
+            self._pump.wait(now, min(until, cadence.next_poll))
             self._pump.pump()
         return self.result()
+
+    def _look(self, now: float) -> None:
+        self._monitor.observe(now)
+        self._instances.observe(now)
+        self._returning.park_withheld()
+        self._flows.abandon_dead_targets()
+        self._flows.abandon_lost_storage()
 
     def _idle(self, queued: list[Queued]) -> bool:
         state = self.state

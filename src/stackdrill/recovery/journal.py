@@ -93,6 +93,7 @@ class Journal:
             # monitor ask of every host and queued instance every tick
             self._last_of_instance: dict[tuple[str, str], JournalRecord] = {}
             self._last_of_host: dict[tuple[str, str], JournalRecord] = {}
+            self.host_records = 0  # records of a host's own (not an instance's) steps
             for row in rows:
                 self._index(_record(row))
 
@@ -104,6 +105,7 @@ class Journal:
         elif record.host is not None:
             self._by_host.setdefault(record.host, []).append(record)
             self._last_of_host[record.host, record.step] = record
+            self.host_records += 1
             self.hosts.apply(record.host, record.step)
 
     @contextmanager

@@ -1,7 +1,8 @@
-"""The monitor: each tick it looks at every compute and storage host's health and hands
-the host to the handler of its status (a table: HostStatus -> handler). Detection is the
-handler of an UP host: missed heartbeats over the grace period and a corroborating signal
-(`detect.assess`), never a host that holds the only current copy of a volume. The other
+"""The monitor: at each look (cadence.py) it reads every compute and storage host's health
+and hands the host to the handler of its status (a table: HostStatus -> handler).
+Detection is the handler of an UP host: missed heartbeats over the grace period and a
+corroborating signal (`detect.assess`), never a host that holds the only current copy of
+a volume. The other
 handlers belong to the collaborator that owns that part of the host's life: fencing,
 returning hosts, maintenance.
 """
@@ -26,7 +27,7 @@ Handler = Callable[[str, HostHealth, float], None]
 
 
 class HostMonitor:
-    """One look at every compute and storage host per tick."""
+    """One look at every compute and storage host per poll (or change: cadence.py)."""
 
     def __init__(self, shared: Shared, fencer: Fencer, returning: Returning,
                  maintenance: Maintenance) -> None:
