@@ -16,6 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from stackdrill.recovery.dburl import InventoryTarget, parse, run_namespace
 
@@ -56,3 +57,21 @@ def inventory_url(request: pytest.FixtureRequest,
 
         yield url
         gc.collect()  # engines the test dropped close their pooled connections first
+
+
+@pytest.fixture
+def limited_user(postgres_server: InventoryTarget) -> Iterator[str]:
+    """The test server's URL as a user who may log in but create nothing: no schema in
+    the database, no table in its public schema (PostgreSQL 15's defaults for a new role,
+    what a DBA hands out unless asked for more)."""
+    assert postgres_server.url is not None
+    role = f"sd_limited_{os.getpid()}"
+    admin = create_engine(postgres_server.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+    try:
+        yield postgres_server.url.set(username=role).render_as_string(False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP ROLE "{role}"'))
+        admin.dispose()

@@ -45,6 +45,11 @@ class InventoryUnreachable(InfrastructureError):
     """The inventory's server did not answer (infrastructure: exit 3)."""
 
 
+class InventoryRefused(InfrastructureError):
+    """The inventory's server answered but refused what a run needs of it, e.g. creating
+    the run's schema (infrastructure: exit 3; the recovery under test was never run)."""
+
+
 def masked(raw: str | URL) -> str:
     """The URL as it may be shown: any password replaced by ***."""
     if isinstance(raw, URL):
@@ -63,13 +68,20 @@ class InventoryTarget:
         return "a SQLite file per run" if self.url is None else masked(self.url)
 
     def check(self) -> None:
-        """Fail before a lab is brought up: a server that does not answer, a SQLite file
-        another run holds."""
+        """Fail before a lab is brought up: a server that does not answer or whose user
+        may not create the run's schema, a SQLite file another run holds."""
         if self.url is None:
             return
         if self.url.get_backend_name() == "postgresql":
-            with _admin(self.url):
-                pass
+            with _admin(self.url) as conn:
+                row = conn.execute(text(
+                    "SELECT current_user, current_database(), "
+                    "has_database_privilege(current_database(), 'CREATE')")).one()
+            if not row[2]:
+                raise InventoryRefused(
+                    f"inventory {masked(self.url)}: user {row[0]!r} may not create schemas "
+                    f"in database {row[1]!r}, and each run creates its own (GRANT CREATE ON "
+                    f"DATABASE {row[1]} TO {row[0]})")
         else:
             _refuse_existing(self.url)
 
@@ -152,16 +164,25 @@ def _refuse_existing(url: URL) -> Path:
 @contextmanager
 def _pg_schema(url: URL, slug: str) -> Iterator[str]:
     schema = f"sd_{slug}_{secrets.token_hex(6)}"  # at most 40 of PostgreSQL's 63 bytes
-    with _admin(url) as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    _ddl(url, f'CREATE SCHEMA "{schema}"')
     log.debug("inventory schema %s created on %s", schema, masked(url))
     own = url.update_query_dict({"options": f"-csearch_path={schema}"})
     try:
         yield own.render_as_string(hide_password=False)
     finally:
-        with _admin(url) as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        _ddl(url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         log.debug("inventory schema %s dropped", schema)
+
+
+def _ddl(url: URL, statement: str) -> None:
+    """Create or drop a run's schema; a refusal (a privilege taken away since `check`,
+    the server going away) is the infrastructure's, named without the password."""
+    with _admin(url) as conn:
+        try:
+            conn.execute(text(statement))
+        except DBAPIError as exc:
+            raise InventoryRefused(f"inventory {masked(url)}: {statement} refused: "
+                                   f"{_first_line(exc.orig, url)}") from None
 
 
 @contextmanager

@@ -80,3 +80,16 @@ def test_a_bad_inventory_is_one_line_and_no_password(url: str, code: int) -> Non
     assert err.startswith("stackdrill: error: ")
     assert "s3cret" not in err and "Traceback" not in err
     assert "admin:***@" in err
+
+
+def test_a_user_who_may_not_create_schemas_is_refused_before_a_lab_is_brought_up(
+        limited_user: str) -> None:
+    """Not exit 1 with a traceback (a FAIL, to a gate), as it was: an environment
+    problem, exit 3, "no verdict", the line says what to grant, and no lab brought up."""
+    code, out, err = sd("run", DRILL, "--inventory", limited_user)
+    assert code == 3, (out, err)
+    assert "may not create schemas in database 'postgres'" in err
+    assert "GRANT CREATE ON DATABASE postgres TO sd_limited_" in err
+    assert err.startswith("stackdrill: error: inventory ") and "Traceback" not in err
+    assert "no verdict" in err
+    assert "bringing up lab" not in out + err

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, select, text
 from stackdrill.recovery.db import open_inventory, seed_inventory
 from stackdrill.recovery.dburl import (
     ENV,
+    InventoryRefused,
     InventoryTarget,
     InventoryUnreachable,
     InventoryURLError,
@@ -100,3 +101,15 @@ def test_a_named_sqlite_file_holds_one_run_and_is_removed_after_it(tmp_path: Pat
                 run_namespace(target, tmp_path, "another run"):
             pass
     assert not path.exists()
+
+
+def test_a_schema_the_server_refuses_is_an_infrastructure_error(
+        limited_user: str, tmp_path: Path) -> None:
+    """CREATE SCHEMA refused after `check` passed (a privilege taken away meanwhile):
+    exit 3 and the server's reason, not a database traceback."""
+    target = inventory_url(limited_user, {})
+    with pytest.raises(InventoryRefused) as refused, run_namespace(target, tmp_path, "run"):
+        pass
+    said = str(refused.value)
+    assert refused.value.exit_code == 3
+    assert 'CREATE SCHEMA "sd_run_' in said and "refused: permission denied" in said
