@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -27,7 +28,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from stackdrill.errors import InfrastructureError, InputError, Problem
@@ -90,12 +91,22 @@ def open_engine(url: str) -> Engine:
             from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_wal)
-    try:
+    with refused_as_infrastructure(url):
         Base.metadata.create_all(engine)
-    except OperationalError as exc:
-        why = " ".join(str(exc.orig).split())  # one line (libpq's messages have several)
-        raise InfrastructureError(f"results database {shown(url)}: {why}") from None
     return engine
+
+
+@contextmanager
+def refused_as_infrastructure(url: str) -> Iterator[None]:
+    """A results database that cannot be reached or refuses (a user who may not create
+    or read its table): the sweep says nothing about any seed, so exit 3, not exit 1
+    (which means a seed failed), in one line and without a password."""
+    try:
+        yield
+    except DBAPIError as exc:
+        said = str(exc.orig).split("\nLINE ")[0]  # (not the statement it quotes)
+        why = " ".join(said.split())  # one line (libpq's messages have several)
+        raise InfrastructureError(f"results database {shown(url)}: {why}") from None
 
 
 class ResultStore:
@@ -116,11 +127,11 @@ class ResultStore:
 
     def stored_seeds(self, start: int, stop: int) -> set[int]:
         query = self._mine(start, stop).with_only_columns(StoredResult.seed)
-        with Session(self.engine) as session:
+        with refused_as_infrastructure(self.url), Session(self.engine) as session:
             return set(session.scalars(query))
 
     def results(self, start: int, stop: int) -> Iterator[SeedResult]:
-        with Session(self.engine) as session:
+        with refused_as_infrastructure(self.url), Session(self.engine) as session:
             for row in session.scalars(self._mine(start, stop).order_by(StoredResult.seed)):
                 yield row.to_result()
 

@@ -207,3 +207,15 @@ def test_a_database_password_is_never_printed(tmp_path: Path) -> None:
     assert code in (2, 3) and err.startswith("stackdrill: error: "), (out, err)
     assert len(err.splitlines()) == 1
     assert "s3cret" not in out + err and "fuzz:***@127.0.0.1:1" in err
+
+
+def test_a_results_database_that_refuses_is_exit_3_not_a_failing_seed(
+        limited_user: str) -> None:
+    """A user who may not create the results table: no seed ran, so exit 3 (an
+    environment problem), one line with the server's reason; it was exit 1, the code of
+    a failing seed, with a database traceback."""
+    code, out, err = invoke("fuzz", "--sweep", "0:1", "--results", limited_user)
+    assert code == 3, (out, err)
+    assert err.startswith("stackdrill: error: results database ") and "Traceback" not in err
+    assert "permission denied for schema public" in err and "CREATE TABLE" not in err
+    assert "FAIL" not in out
