@@ -45,6 +45,12 @@ class InventoryUnreachable(InfrastructureError):
     """The inventory's server did not answer (infrastructure: exit 3)."""
 
 
+class InventoryLost(InfrastructureError):
+    """The inventory's database went away while the engine ran (a server restarted or
+    failed over, its connections cut): the recovery under test did not fail, it was cut
+    off; exit 3, and a new engine resumes from the journal's committed steps."""
+
+
 class InventoryRefused(InfrastructureError):
     """The inventory's server answered but refused what a run needs of it, e.g. creating
     the run's schema (infrastructure: exit 3; the recovery under test was never run)."""
@@ -118,7 +124,7 @@ def parse(raw: str, source: str) -> URL:
     except (NoSuchModuleError, ImportError) as exc:
         hint = " (pip install 'stackdrill[postgres]')" if backend == "postgresql" else ""
         raise InventoryURLError(f"{source}: {masked(url)}: no driver {url.drivername!r}: "
-                                f"{_first_line(exc)}{hint}") from None
+                                f"{first_line(exc)}{hint}") from None
     if backend == "sqlite" and url.database in (None, "", ":memory:"):
         raise InventoryURLError(f"{source}: {masked(url)}: an in-memory SQLite database is "
                                 "private to one connection; name a file")
@@ -182,7 +188,7 @@ def _ddl(url: URL, statement: str) -> None:
             conn.execute(text(statement))
         except DBAPIError as exc:
             raise InventoryRefused(f"inventory {masked(url)}: {statement} refused: "
-                                   f"{_first_line(exc.orig, url)}") from None
+                                   f"{first_line(exc.orig, url)}") from None
 
 
 @contextmanager
@@ -195,14 +201,14 @@ def _admin(url: URL) -> Iterator[Connection]:
             conn = engine.connect()
         except DBAPIError as exc:
             raise InventoryUnreachable(f"inventory {masked(url)}: server unreachable: "
-                                       f"{_first_line(exc.orig, url)}") from None
+                                       f"{first_line(exc.orig, url)}") from None
         with conn:
             yield conn
     finally:
         engine.dispose()
 
 
-def _first_line(exc: BaseException | None, url: URL | None = None) -> str:
+def first_line(exc: BaseException | None, url: URL | None = None) -> str:
     line = (str(exc).strip().splitlines() or ["(no message)"])[0]
     if url is not None and url.password:
         line = line.replace(str(url.password), "***")

@@ -22,7 +22,10 @@ starter, the flow runner and the pump that drives their generators. It is also t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
+
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from stackdrill.api import Clock, Drivers, PowerState
 from stackdrill.recovery.cadence import Act, Cadence
@@ -30,6 +33,7 @@ from stackdrill.recovery.capacity import Capacity
 from stackdrill.recovery.clearance import Clearance
 from stackdrill.recovery.config import RecoveryConfig
 from stackdrill.recovery.db import open_inventory, seed_inventory
+from stackdrill.recovery.dburl import InventoryLost, first_line
 from stackdrill.recovery.fencer import Fencer
 from stackdrill.recovery.flowend import FlowCloser
 from stackdrill.recovery.flows import FlowRunner
@@ -55,6 +59,11 @@ from stackdrill.recovery.taskbase import FlowContext
 from stackdrill.recovery.writeahead import write_ahead
 from stackdrill.topology import Topology
 from stackdrill.topology.model import Role
+
+log = logging.getLogger(__name__)
+
+# The database itself went away (connection cut, server down), not a statement's fault.
+DATABASE_LOST = (OperationalError, InterfaceError)
 
 # Host statuses in which the engine still has work to do for the host.
 _BUSY = frozenset({HostStatus.DOWN, HostStatus.FENCING, HostStatus.FENCED, HostStatus.RETURNING,
@@ -183,8 +192,20 @@ class RecoveryEngine:
         try:
             with self.journal.deferred():
                 return self._ticks(until)
+        except DATABASE_LOST as exc:
+            raise InventoryLost(f"the inventory database was lost at lab time "
+                                f"{self.now():.1f} s: {first_line(exc.orig)}") from None
         finally:
+            self._give_lease_back()
+
+    def _give_lease_back(self) -> None:
+        """Give the lease back; with the database gone it cannot be, and it expires after
+        its TTL (what an engine killed outright leaves too)."""
+        try:
             self.lease.release()
+        except DATABASE_LOST as exc:
+            log.warning("lease not given back, the inventory database is unreachable (%s); "
+                        "it expires in %.0f s", first_line(exc.orig), self.config.lease_ttl_s)
 
     def _hold_lease(self) -> None:
         """Take the lease again after a run gave it back, unless another engine wrote to
