@@ -173,11 +173,20 @@ def _pg_schema(url: URL, slug: str) -> Iterator[str]:
     _ddl(url, f'CREATE SCHEMA "{schema}"')
     log.debug("inventory schema %s created on %s", schema, masked(url))
     own = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    ended = False
     try:
         yield own.render_as_string(hide_password=False)
+        ended = True
     finally:
-        _ddl(url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        log.debug("inventory schema %s dropped", schema)
+        try:
+            _ddl(url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            log.debug("inventory schema %s dropped", schema)
+        except InfrastructureError as exc:
+            if ended:
+                raise
+            # the run's own error says what happened (e.g. the server went away): keep it
+            log.warning("inventory schema %s left on %s (drop it by hand): %s", schema,
+                        masked(url), exc)
 
 
 def _ddl(url: URL, statement: str) -> None:

@@ -4,6 +4,7 @@ per run so that runs on one server never see each other's rows."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,30 @@ def test_a_schema_the_server_refuses_is_an_infrastructure_error(
     said = str(refused.value)
     assert refused.value.exit_code == 3
     assert 'CREATE SCHEMA "sd_run_' in said and "refused: permission denied" in said
+
+
+def test_a_schema_that_cannot_be_dropped_after_a_failed_run_keeps_the_runs_error(
+        postgres_server: InventoryTarget, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The server refused the run's user meanwhile (a failover to a replica without it, a
+    role disabled): the run's own error reaches the user, not the DROP's; the schema left
+    behind is named so that someone can drop it."""
+    assert postgres_server.url is not None
+    role = f"sd_dropped_{os.getpid()}"
+    admin = create_engine(postgres_server.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+        conn.execute(text(f'GRANT CREATE ON DATABASE postgres TO "{role}"'))
+    target = inventory_url(postgres_server.url.set(username=role).render_as_string(False), {})
+    try:
+        with pytest.raises(RuntimeError, match="the run failed"), \
+                run_namespace(target, tmp_path, "run"):
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER ROLE "{role}" NOLOGIN'))
+            raise RuntimeError("the run failed")
+        assert "inventory schema sd_run_" in caplog.text and "left on" in caplog.text
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP OWNED BY "{role}" CASCADE'))
+            conn.execute(text(f'DROP ROLE "{role}"'))
+        admin.dispose()
