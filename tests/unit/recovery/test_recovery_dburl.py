@@ -4,6 +4,7 @@ per run so that runs on one server never see each other's rows."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -123,6 +124,9 @@ def test_a_schema_that_cannot_be_dropped_after_a_failed_run_keeps_the_runs_error
     role disabled): the run's own error reaches the user, not the DROP's; the schema left
     behind is named so that someone can drop it."""
     assert postgres_server.url is not None
+    # (its own level: an in-process fuzz sweep earlier in this worker may have raised
+    # the `stackdrill` logger's)
+    caplog.set_level(logging.WARNING, logger="stackdrill.recovery.dburl")
     role = f"sd_dropped_{os.getpid()}"
     admin = create_engine(postgres_server.url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
